@@ -1,0 +1,133 @@
+//! The commented default configuration file printed by `tollgate config default`.
+//! A test checks that it parses to exactly `Config::default()`, so it cannot drift.
+
+/// Every key with its default value and a comment saying what it is for.
+pub const DEFAULT_CONFIG_TOML: &str = r#"# Tollgate configuration.
+#
+# Layers, later ones winning: built-in defaults -> this file (--config FILE or
+# TOLLGATE_CONFIG) -> environment variables -> command-line flags.
+# Every key can be set from the environment: TOLLGATE_ + the key path in capitals with
+# "__" between levels, e.g. TOLLGATE_DATABASE__AM__URL, TOLLGATE_GATEWAY__LISTEN.
+# Unknown keys are errors, so a typo never goes unnoticed.
+
+[node]
+# Directory for SQLite files, the generated admin password and persisted gateway state.
+data_dir = "data"
+# Which components this node runs:
+#   all-in-one      every component in one process (default; embedded SQLite works)
+#   control-plane   publisher, devportal, admin, key-manager, traffic-manager, analytics
+#   gateway         the data plane only; opens no database
+#   traffic-manager throttling and the event hub only
+#   key-manager     the OAuth2/OIDC server only
+profile = "all-in-one"
+# An explicit component list overrides the profile, e.g.
+# components = ["publisher", "devportal", "admin"]
+# How long to let in-flight requests finish after SIGTERM/SIGINT before closing.
+shutdown_timeout = "30s"
+
+# The AM database: APIs, revisions, applications, subscriptions, keys, policies and the
+# events outbox. Used by every component except the gateway.
+[database.am]
+# sqlite://PATH or postgres://USER:PASSWORD@HOST:PORT/DATABASE.
+# Unset: a SQLite file at <data_dir>/am.db.
+# url = "postgres://tollgate@127.0.0.1:5432/tollgate_am"
+# Pool size (PostgreSQL connections; SQLite reader connections, with one writer).
+max_connections = 10
+# Connections kept open while idle.
+min_connections = 0
+# How long to wait for the database server when connecting.
+connect_timeout = "5s"
+# How long a query waits for a free pooled connection.
+acquire_timeout = "10s"
+
+# The shared database: users, roles, tenants, API documents. Used by the publisher,
+# devportal, admin and key-manager components. May point at the same PostgreSQL
+# database as [database.am].
+[database.shared]
+# Unset: a SQLite file at <data_dir>/shared.db.
+# url = "postgres://tollgate@127.0.0.1:5432/tollgate_shared"
+max_connections = 10
+min_connections = 0
+connect_timeout = "5s"
+acquire_timeout = "10s"
+
+# The management listener: REST APIs, web portals, key manager, /health and /metrics.
+[management]
+listen = "127.0.0.1:9443"
+# Serve HTTPS instead of plain HTTP:
+# [management.tls]
+# cert = "/etc/tollgate/management.crt"   # PEM chain, leaf first
+# key = "/etc/tollgate/management.key"    # PEM private key
+
+# The gateway: where API consumers send their calls.
+[gateway]
+listen = "0.0.0.0:8280"
+# The gateway environment this node serves; revisions are deployed per environment.
+environment = "Default"
+# An HTTPS listener in addition to the plain one:
+# [gateway.tls]
+# listen = "0.0.0.0:8243"
+# cert = "/etc/tollgate/gateway.crt"
+# key = "/etc/tollgate/gateway.key"
+
+# The traffic manager: the event hub and throttling endpoints other nodes call.
+[traffic_manager]
+listen = "127.0.0.1:9611"
+
+# How nodes find and trust each other.
+[cluster]
+# Shared secret presented on every node-to-node call (at least 16 characters; the same
+# on every node). Required when a node runs only some components.
+# secret = "output of: openssl rand -hex 32"
+# The event hub(s) a gateway node follows; a list gives high availability.
+event_hub_url = []
+# The key manager a gateway asks to introspect opaque tokens.
+# key_manager_url = "http://control-plane:9443"
+
+# The bootstrap administrator, created on first start.
+[admin]
+username = "admin"
+# Also TOLLGATE_ADMIN_PASSWORD. Unset: a random password is generated on first start,
+# printed once and written to <data_dir>/admin-password (mode 0600).
+# password = "..."
+
+[log]
+# A tracing filter such as "info" or "tollgate_gateway=debug,info"; RUST_LOG wins.
+level = "info"
+# "text" for people, "json" for log pipelines (also --log-format).
+format = "text"
+"#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Config, Overrides, load};
+    use std::io::Write;
+
+    #[test]
+    fn default_file_parses_to_the_defaults() {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        f.write_all(DEFAULT_CONFIG_TOML.as_bytes()).unwrap();
+        let parsed = load(Some(f.path()), Vec::new(), &Overrides::default()).unwrap();
+        assert_eq!(parsed, Config::default());
+    }
+
+    #[test]
+    fn default_file_mentions_every_section() {
+        for section in [
+            "[node]",
+            "[database.am]",
+            "[database.shared]",
+            "[management]",
+            "[management.tls]",
+            "[gateway]",
+            "[gateway.tls]",
+            "[traffic_manager]",
+            "[cluster]",
+            "[admin]",
+            "[log]",
+        ] {
+            assert!(DEFAULT_CONFIG_TOML.contains(section), "{section} missing");
+        }
+    }
+}

@@ -1,0 +1,502 @@
+//! Tollgate's configuration: one serde tree with `deny_unknown_fields`, layered
+//! defaults → TOML file → `TOLLGATE_` environment variables (`__` nests) → command-line
+//! flags, and validated before any port is bound or database opened.
+//!
+//! The key names here are a public contract (README "Configuration"): add keys, never
+//! rename them. This crate must not depend on storage or HTTP.
+
+mod default_file;
+mod load;
+mod secret;
+
+pub use default_file::DEFAULT_CONFIG_TOML;
+pub use load::{ConfigError, Overrides, load};
+pub use secret::Secret;
+
+use serde::{Deserialize, Deserializer, Serialize};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use tollgate_model::{Component, ComponentSet, Profile};
+
+/// The whole configuration of a node.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// `[node]`: what this node runs and where it keeps its files.
+    pub node: NodeConfig,
+    /// `[database.am]` and `[database.shared]`.
+    pub database: DatabasesConfig,
+    /// `[management]`: the REST APIs, portals, key manager, health and metrics listener.
+    pub management: ManagementConfig,
+    /// `[gateway]`: the data-plane listener.
+    pub gateway: GatewayConfig,
+    /// `[traffic_manager]`: the event hub and throttling listener.
+    pub traffic_manager: TrafficManagerConfig,
+    /// `[cluster]`: how nodes find and authenticate each other.
+    pub cluster: ClusterConfig,
+    /// `[admin]`: the bootstrap administrator.
+    pub admin: AdminConfig,
+    /// `[log]`: log level and format.
+    pub log: LogConfig,
+}
+
+/// `[node]`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NodeConfig {
+    /// Where SQLite files, the generated admin password and persisted snapshots live.
+    pub data_dir: PathBuf,
+    /// The named set of components to run.
+    pub profile: Profile,
+    /// An explicit set of components; overrides `profile` when set. A list or a
+    /// comma-separated string (`"gateway,key-manager"`).
+    #[serde(deserialize_with = "optional_component_list")]
+    pub components: Option<Vec<Component>>,
+    /// How long to wait for in-flight requests after SIGTERM before closing anyway.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_timeout: Duration,
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("data"),
+            profile: Profile::AllInOne,
+            components: None,
+            shutdown_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// `[database]`: the two logical databases (ARCHITECTURE.md §2).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabasesConfig {
+    /// `[database.am]`: APIs, applications, subscriptions, keys, policies, events.
+    pub am: DatabaseConfig,
+    /// `[database.shared]`: users, roles, tenants, API documents.
+    pub shared: DatabaseConfig,
+}
+
+/// One database's connection settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// `sqlite://PATH` or `postgres://USER:PASSWORD@HOST:PORT/DB`; unset means a SQLite
+    /// file under `node.data_dir`.
+    pub url: Option<Secret>,
+    /// Largest number of pooled connections (PostgreSQL; SQLite readers).
+    pub max_connections: u32,
+    /// Connections kept open while idle.
+    pub min_connections: u32,
+    /// How long to wait for the server when opening a connection.
+    #[serde(with = "humantime_serde")]
+    pub connect_timeout: Duration,
+    /// How long a query waits for a free pooled connection.
+    #[serde(with = "humantime_serde")]
+    pub acquire_timeout: Duration,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            url: None,
+            max_connections: 10,
+            min_connections: 0,
+            connect_timeout: Duration::from_secs(5),
+            acquire_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Which of the two logical databases a setting belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DatabaseName {
+    /// The AM database.
+    Am,
+    /// The shared database.
+    Shared,
+}
+
+impl DatabaseName {
+    /// `am` or `shared`: the config table name and the default SQLite file stem.
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            DatabaseName::Am => "am",
+            DatabaseName::Shared => "shared",
+        }
+    }
+
+    /// The config key of this database's URL, for error messages.
+    pub const fn url_key(&self) -> &'static str {
+        match self {
+            DatabaseName::Am => "database.am.url",
+            DatabaseName::Shared => "database.shared.url",
+        }
+    }
+
+    /// The environment variable that overrides this database's URL.
+    pub const fn url_env(&self) -> &'static str {
+        match self {
+            DatabaseName::Am => "TOLLGATE_DATABASE__AM__URL",
+            DatabaseName::Shared => "TOLLGATE_DATABASE__SHARED__URL",
+        }
+    }
+}
+
+impl std::fmt::Display for DatabaseName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// `[management]`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ManagementConfig {
+    /// Address of the REST APIs, portals, key manager, health and metrics.
+    pub listen: SocketAddr,
+    /// Serve HTTPS with this certificate and key instead of plain HTTP.
+    pub tls: Option<TlsConfig>,
+}
+
+impl Default for ManagementConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 9443)),
+            tls: None,
+        }
+    }
+}
+
+/// A PEM certificate chain and private key.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM file with the certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// PEM file with the private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+}
+
+/// `[gateway]`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GatewayConfig {
+    /// Plain-HTTP address for API traffic.
+    pub listen: SocketAddr,
+    /// The gateway environment this node serves (revisions are deployed per environment).
+    pub environment: String,
+    /// An additional HTTPS listener for API traffic.
+    pub tls: Option<GatewayTlsConfig>,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([0, 0, 0, 0], 8280)),
+            environment: "Default".into(),
+            tls: None,
+        }
+    }
+}
+
+/// `[gateway.tls]`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayTlsConfig {
+    /// HTTPS address for API traffic.
+    #[serde(default = "default_gateway_tls_listen")]
+    pub listen: SocketAddr,
+    /// PEM file with the certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// PEM file with the private key.
+    pub key: PathBuf,
+}
+
+fn default_gateway_tls_listen() -> SocketAddr {
+    SocketAddr::from(([0, 0, 0, 0], 8243))
+}
+
+impl GatewayTlsConfig {
+    /// The certificate and key as a plain [`TlsConfig`].
+    pub fn tls(&self) -> TlsConfig {
+        TlsConfig {
+            cert: self.cert.clone(),
+            key: self.key.clone(),
+        }
+    }
+}
+
+/// `[traffic_manager]`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrafficManagerConfig {
+    /// Address of the event hub and throttling endpoints that other nodes call.
+    pub listen: SocketAddr,
+}
+
+impl Default for TrafficManagerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 9611)),
+        }
+    }
+}
+
+/// `[cluster]`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClusterConfig {
+    /// Shared secret every node presents to every other; required when the node does
+    /// not run every component.
+    pub secret: Option<Secret>,
+    /// The event hub(s) a gateway follows: one URL or a list (for HA).
+    #[serde(deserialize_with = "one_or_many")]
+    pub event_hub_url: Vec<String>,
+    /// The key manager a gateway asks to introspect opaque tokens.
+    pub key_manager_url: Option<String>,
+}
+
+/// Shortest accepted cluster secret, in bytes.
+pub const MIN_CLUSTER_SECRET_LEN: usize = 16;
+
+/// `[admin]`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    /// The bootstrap administrator's user name.
+    pub username: String,
+    /// The bootstrap administrator's password, used only when that user is first
+    /// created. Also `TOLLGATE_ADMIN_PASSWORD`. Unset: a random one is generated.
+    pub password: Option<Secret>,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        Self {
+            username: "admin".into(),
+            password: None,
+        }
+    }
+}
+
+/// `[log]`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// A tracing filter: `info`, `debug`, `tollgate_store=debug,info`… (`RUST_LOG` wins).
+    pub level: String,
+    /// `text` for people, `json` for log pipelines.
+    pub format: LogFormat,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            level: "info".into(),
+            format: LogFormat::Text,
+        }
+    }
+}
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One human-readable line per event.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+impl std::str::FromStr for LogFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            other => Err(format!("unknown log format `{other}`; expected text or json")),
+        }
+    }
+}
+
+fn optional_component_list<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Vec<Component>>, D::Error> {
+    let Some(list) = Option::<OneOrMany>::deserialize(d)? else {
+        return Ok(None);
+    };
+    list.into_vec()
+        .iter()
+        .map(|n| n.parse::<Component>().map_err(serde::de::Error::custom))
+        .collect::<Result<Vec<_>, _>>()
+        .map(Some)
+}
+
+/// A list written either as a TOML array or as one comma-separated string (the only
+/// shape an environment variable can carry).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    fn into_vec(self) -> Vec<String> {
+        match self {
+            OneOrMany::One(s) => s
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+                .collect(),
+            OneOrMany::Many(v) => v,
+        }
+    }
+}
+
+fn one_or_many<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    Ok(OneOrMany::deserialize(d)?.into_vec())
+}
+
+impl Config {
+    /// The components this node runs: `node.components` when set, else the profile's.
+    pub fn components(&self) -> ComponentSet {
+        match &self.node.components {
+            Some(list) => list.iter().copied().collect(),
+            None => self.node.profile.components(),
+        }
+    }
+
+    /// The settings of one database.
+    pub fn database(&self, name: DatabaseName) -> &DatabaseConfig {
+        match name {
+            DatabaseName::Am => &self.database.am,
+            DatabaseName::Shared => &self.database.shared,
+        }
+    }
+
+    /// The URL of one database: the configured one, or a SQLite file under `data_dir`.
+    pub fn database_url(&self, name: DatabaseName) -> String {
+        match &self.database(name).url {
+            Some(url) => url.expose().to_string(),
+            None => default_sqlite_url(&self.node.data_dir, name),
+        }
+    }
+}
+
+/// `sqlite://DATA_DIR/NAME.db`: where a database lives when no URL is configured.
+pub fn default_sqlite_url(data_dir: &Path, name: DatabaseName) -> String {
+    format!("sqlite://{}/{}.db", data_dir.display(), name.as_str())
+}
+
+/// The database engines Tollgate speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Engine {
+    /// Embedded SQLite (default).
+    Sqlite,
+    /// PostgreSQL (distributed deployments).
+    Postgres,
+}
+
+/// Classifies a database URL by scheme, or says what is wrong with it.
+pub fn engine_of(url: &str) -> Result<Engine, String> {
+    let Some((scheme, rest)) = url.split_once(':') else {
+        return Err("is not a URL; use sqlite://PATH or postgres://USER@HOST:PORT/DATABASE".into());
+    };
+    match scheme.to_ascii_lowercase().as_str() {
+        "sqlite" => {
+            let path = rest.trim_start_matches("//");
+            if path.is_empty() || path.starts_with('?') {
+                Err("names no file; use sqlite://PATH (for example sqlite://data/am.db)".into())
+            } else {
+                Ok(Engine::Sqlite)
+            }
+        }
+        "postgres" | "postgresql" => {
+            let Some(after) = rest.strip_prefix("//") else {
+                return Err("must start with postgres:// (for example postgres://tollgate@127.0.0.1:5432/tollgate_am)".into());
+            };
+            let authority = after.split(['/', '?']).next().unwrap_or("");
+            let host = authority.rsplit('@').next().unwrap_or("");
+            if host.is_empty() {
+                Err("names no host; use postgres://USER@HOST:PORT/DATABASE".into())
+            } else {
+                Ok(Engine::Postgres)
+            }
+        }
+        other => Err(format!(
+            "has unsupported scheme `{other}`; use sqlite://PATH or postgres://USER@HOST:PORT/DATABASE"
+        )),
+    }
+}
+
+/// A URL with any password replaced by `***`, safe to log and print.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let (authority, tail) = match rest.find(['/', '?']) {
+        Some(i) => rest.split_at(i),
+        None => (rest, ""),
+    };
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split(':').next().unwrap_or("");
+            if userinfo.contains(':') {
+                format!("{scheme}://{user}:***@{host}{tail}")
+            } else {
+                format!("{scheme}://{userinfo}@{host}{tail}")
+            }
+        }
+        None => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn engines_are_recognised_and_bad_urls_explained() {
+        assert_eq!(engine_of("sqlite://data/am.db"), Ok(Engine::Sqlite));
+        assert_eq!(engine_of("sqlite::memory:"), Ok(Engine::Sqlite));
+        assert_eq!(engine_of("postgres://u:p@127.0.0.1:5432/x"), Ok(Engine::Postgres));
+        assert_eq!(engine_of("postgresql://db.internal/x"), Ok(Engine::Postgres));
+        assert!(engine_of("mysql://x/y").unwrap_err().contains("unsupported scheme `mysql`"));
+        assert!(engine_of("postgres:///x").unwrap_err().contains("no host"));
+        assert!(engine_of("nonsense").unwrap_err().contains("not a URL"));
+        assert!(engine_of("sqlite://").unwrap_err().contains("no file"));
+    }
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            redact_url("postgres://tg:hunter2@db:5432/am?sslmode=require"),
+            "postgres://tg:***@db:5432/am?sslmode=require"
+        );
+        assert_eq!(redact_url("postgres://tg@db/am"), "postgres://tg@db/am");
+        assert_eq!(redact_url("sqlite://data/am.db"), "sqlite://data/am.db");
+    }
+
+    #[test]
+    fn components_come_from_profile_unless_listed() {
+        let mut c = Config::default();
+        assert!(c.components().is_all());
+        c.node.profile = Profile::Gateway;
+        assert_eq!(c.components().to_string(), "gateway");
+        c.node.components = Some(vec![Component::Publisher, Component::Admin]);
+        assert_eq!(c.components().to_string(), "publisher,admin");
+    }
+
+    #[test]
+    fn default_urls_live_under_data_dir() {
+        let c = Config::default();
+        assert_eq!(c.database_url(DatabaseName::Am), "sqlite://data/am.db");
+        assert_eq!(c.database_url(DatabaseName::Shared), "sqlite://data/shared.db");
+    }
+}

@@ -1,0 +1,436 @@
+//! Layered loading: defaults → TOML file → `TOLLGATE_` environment → flags, then
+//! validation. Every error is one line that names the key, where it came from, and what
+//! to do about it.
+
+use crate::{Config, DatabaseName, LogFormat, MIN_CLUSTER_SECRET_LEN, engine_of};
+use figment::providers::{Format, Serialized, Toml};
+use figment::Figment;
+use std::path::{Path, PathBuf};
+use tollgate_model::{Component, Profile};
+
+/// Values given on the command line; they win over every other layer.
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    /// `--profile`.
+    pub profile: Option<Profile>,
+    /// `--components`.
+    pub components: Option<Vec<Component>>,
+    /// `--log-format`.
+    pub log_format: Option<LogFormat>,
+    /// `--data-dir`.
+    pub data_dir: Option<PathBuf>,
+}
+
+/// Why a configuration was refused. `Display` is the one line printed before exiting.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// `--config` names a file that cannot be read.
+    #[error("cannot read config file {path}: {reason}; check the path given to --config (or TOLLGATE_CONFIG)")]
+    File {
+        /// The path as given.
+        path: PathBuf,
+        /// The OS error.
+        reason: String,
+    },
+    /// A key that Tollgate does not know.
+    #[error("unknown config key `{key}` in {source_name}; known keys here: {expected}; run `tollgate config default` to see every key")]
+    UnknownKey {
+        /// Dotted key path.
+        key: String,
+        /// File path or environment variable.
+        source_name: String,
+        /// The keys allowed at that level.
+        expected: String,
+    },
+    /// A key with a value of the wrong shape or out of range.
+    #[error("invalid value for `{key}` in {source_name}: {reason}")]
+    Invalid {
+        /// Dotted key path.
+        key: String,
+        /// File path, environment variable, or `defaults/flags`.
+        source_name: String,
+        /// What is wrong and how to fix it.
+        reason: String,
+    },
+}
+
+impl ConfigError {
+    fn invalid(key: &str, reason: impl Into<String>) -> Self {
+        ConfigError::Invalid {
+            key: key.to_string(),
+            source_name: "the configuration".into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Loads and validates the configuration: defaults, then `file` (if given), then the
+/// environment (`env` lists `(name, value)` pairs, normally `std::env::vars()`), then
+/// `overrides`.
+pub fn load(
+    file: Option<&Path>,
+    env: impl IntoIterator<Item = (String, String)>,
+    overrides: &Overrides,
+) -> Result<Config, ConfigError> {
+    let mut figment = Figment::from(Serialized::defaults(Config::default()));
+    if let Some(path) = file {
+        // figment ignores a missing file; an explicitly named one must exist.
+        std::fs::metadata(path).map_err(|e| ConfigError::File {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+        figment = figment.merge(Toml::file_exact(path));
+    }
+    figment = figment.merge(env_provider(env));
+    if let Some(profile) = overrides.profile {
+        figment = figment.merge(Serialized::default("node.profile", profile));
+    }
+    if let Some(components) = &overrides.components {
+        figment = figment.merge(Serialized::default("node.components", components));
+    }
+    if let Some(format) = overrides.log_format {
+        figment = figment.merge(Serialized::default("log.format", format));
+    }
+    if let Some(dir) = &overrides.data_dir {
+        figment = figment.merge(Serialized::default("node.data_dir", dir));
+    }
+    let config: Config = figment.extract().map_err(|e| describe(&figment, e))?;
+    validate(&config)?;
+    Ok(config)
+}
+
+/// `TOLLGATE_A__B=v` sets `a.b`; `TOLLGATE_ADMIN_PASSWORD` is an alias of
+/// `admin.password`; `TOLLGATE_CONFIG` names the file and is not a key.
+fn env_provider(vars: impl IntoIterator<Item = (String, String)>) -> impl figment::Provider {
+    let mut toml = toml::Table::new();
+    let mut names = Vec::new();
+    for (name, value) in vars {
+        let Some(rest) = name.strip_prefix("TOLLGATE_") else { continue };
+        if rest.is_empty() || rest == "CONFIG" {
+            continue;
+        }
+        let key = if rest == "ADMIN_PASSWORD" {
+            "admin.password".to_string()
+        } else {
+            rest.to_ascii_lowercase().replace("__", ".")
+        };
+        names.push((key.clone(), name.clone()));
+        insert_dotted(&mut toml, &key, parse_env_value(&value));
+    }
+    EnvSource { table: toml, names }
+}
+
+/// Reads an environment value as TOML when it is a bare number, boolean or array, else
+/// as a string, so that `TOLLGATE_GATEWAY__LISTEN=0.0.0.0:8280` stays a string.
+fn parse_env_value(value: &str) -> toml::Value {
+    let trimmed = value.trim();
+    if let Ok(i) = trimmed.parse::<i64>() {
+        return toml::Value::Integer(i);
+    }
+    if let Ok(b) = trimmed.parse::<bool>() {
+        return toml::Value::Boolean(b);
+    }
+    if trimmed.starts_with('[')
+        && let Ok(table) = toml::from_str::<toml::Table>(&format!("v = {trimmed}"))
+        && let Some(v) = table.get("v")
+    {
+        return v.clone();
+    }
+    toml::Value::String(value.to_string())
+}
+
+fn insert_dotted(table: &mut toml::Table, key: &str, value: toml::Value) {
+    let mut parts = key.split('.').peekable();
+    let mut current = table;
+    while let Some(part) = parts.next() {
+        if parts.peek().is_none() {
+            current.insert(part.to_string(), value);
+            return;
+        }
+        let entry = current
+            .entry(part.to_string())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        if !entry.is_table() {
+            *entry = toml::Value::Table(toml::Table::new());
+        }
+        match entry {
+            toml::Value::Table(t) => current = t,
+            _ => return,
+        }
+    }
+}
+
+/// The environment as a figment provider that remembers which variable set which key,
+/// so that errors can name the variable.
+struct EnvSource {
+    table: toml::Table,
+    names: Vec<(String, String)>,
+}
+
+const ENV_SOURCE_NAME: &str = "TOLLGATE_ environment variables";
+
+impl figment::Provider for EnvSource {
+    fn metadata(&self) -> figment::Metadata {
+        let names = self.names.clone();
+        figment::Metadata::named(ENV_SOURCE_NAME).interpolater(move |_profile, keys| {
+            let key = keys.join(".");
+            names
+                .iter()
+                .filter(|(k, _)| key == *k || key.starts_with(&format!("{k}.")) || k.starts_with(&format!("{key}.")))
+                .map(|(_, n)| n.clone())
+                .next()
+                .unwrap_or_else(|| format!("TOLLGATE_{}", key.to_ascii_uppercase().replace('.', "__")))
+        })
+    }
+
+    fn data(&self) -> Result<figment::value::Map<figment::Profile, figment::value::Dict>, figment::Error> {
+        Serialized::defaults(&self.table).data()
+    }
+}
+
+fn describe(figment: &Figment, err: figment::Error) -> ConfigError {
+    use figment::error::Kind;
+    let key = err.path.join(".");
+    let source_name = match &err.metadata {
+        Some(meta) if meta.name == ENV_SOURCE_NAME => {
+            format!("environment variable {}", meta.interpolate(&err.profile.clone().unwrap_or_default(), &err.path))
+        }
+        Some(meta) => match &meta.source {
+            Some(figment::Source::File(p)) => p.display().to_string(),
+            _ => meta.name.to_string(),
+        },
+        None => "the configuration".to_string(),
+    };
+    let _ = figment;
+    match &err.kind {
+        Kind::UnknownField(field, expected) => {
+            // figment's path already ends with the unknown field.
+            let full = if key.is_empty() { field.clone() } else { key };
+            let source_name = match &err.metadata {
+                Some(meta) if meta.name == ENV_SOURCE_NAME => format!(
+                    "environment variable TOLLGATE_{}",
+                    full.to_ascii_uppercase().replace('.', "__")
+                ),
+                _ => source_name,
+            };
+            ConfigError::UnknownKey {
+                key: full,
+                source_name,
+                expected: expected.join(", "),
+            }
+        }
+        kind => ConfigError::Invalid {
+            key: if key.is_empty() { "(top level)".into() } else { key },
+            source_name,
+            reason: kind.to_string(),
+        },
+    }
+}
+
+/// Checks what serde cannot: URL shapes, required secrets, non-empty sets.
+pub(crate) fn validate(config: &Config) -> Result<(), ConfigError> {
+    for name in [DatabaseName::Am, DatabaseName::Shared] {
+        if let Some(url) = &config.database(name).url {
+            engine_of(url.expose()).map_err(|why| {
+                ConfigError::invalid(
+                    name.url_key(),
+                    format!(
+                        "`{}` {why} (set it in the config file or {})",
+                        crate::redact_url(url.expose()),
+                        name.url_env()
+                    ),
+                )
+            })?;
+        }
+        let db = config.database(name);
+        if db.max_connections == 0 {
+            return Err(ConfigError::invalid(
+                &format!("database.{name}.max_connections"),
+                "must be at least 1",
+            ));
+        }
+        if db.min_connections > db.max_connections {
+            return Err(ConfigError::invalid(
+                &format!("database.{name}.min_connections"),
+                "must not exceed max_connections",
+            ));
+        }
+    }
+    let components = config.components();
+    if components.is_empty() {
+        return Err(ConfigError::invalid(
+            "node.components",
+            "names no component; list at least one, or remove it to use node.profile",
+        ));
+    }
+    match &config.cluster.secret {
+        Some(secret) if secret.expose().len() < MIN_CLUSTER_SECRET_LEN => {
+            return Err(ConfigError::invalid(
+                "cluster.secret",
+                format!("must be at least {MIN_CLUSTER_SECRET_LEN} characters; generate one with `openssl rand -hex 32`"),
+            ));
+        }
+        None if !components.is_all() => {
+            return Err(ConfigError::invalid(
+                "cluster.secret",
+                format!(
+                    "is required when a node runs only some components ({components}); set the same value on every node ([cluster] secret or TOLLGATE_CLUSTER__SECRET), e.g. from `openssl rand -hex 32`"
+                ),
+            ));
+        }
+        _ => {}
+    }
+    for url in &config.cluster.event_hub_url {
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(ConfigError::invalid(
+                "cluster.event_hub_url",
+                format!("`{url}` must be an http:// or https:// URL of a traffic-manager node"),
+            ));
+        }
+    }
+    if let Some(url) = &config.cluster.key_manager_url
+        && !(url.starts_with("http://") || url.starts_with("https://"))
+    {
+        return Err(ConfigError::invalid(
+            "cluster.key_manager_url",
+            format!("`{url}` must be an http:// or https:// URL"),
+        ));
+    }
+    if config.gateway.environment.trim().is_empty() {
+        return Err(ConfigError::invalid("gateway.environment", "must not be empty"));
+    }
+    if let Err(why) = tollgate_model::user::validate_username(&config.admin.username) {
+        return Err(ConfigError::invalid("admin.username", why));
+    }
+    if let Some(pw) = &config.admin.password
+        && pw.expose().chars().count() < tollgate_model::user::MIN_PASSWORD_LEN
+    {
+        return Err(ConfigError::invalid(
+            "admin.password",
+            format!(
+                "must be at least {} characters (also settable as TOLLGATE_ADMIN_PASSWORD)",
+                tollgate_model::user::MIN_PASSWORD_LEN
+            ),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    fn file(text: &str) -> tempfile::NamedTempFile {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        f.write_all(text.as_bytes()).unwrap();
+        f
+    }
+
+    #[test]
+    fn no_file_no_env_is_the_default() {
+        let c = load(None, env(&[]), &Overrides::default()).unwrap();
+        assert_eq!(c, Config::default());
+    }
+
+    #[test]
+    fn layers_apply_in_order() {
+        let f = file("[gateway]\nlisten = \"127.0.0.1:1000\"\nenvironment = \"internal\"\n[database.am]\nmax_connections = 3\n");
+        let c = load(
+            Some(f.path()),
+            env(&[
+                ("TOLLGATE_GATEWAY__LISTEN", "127.0.0.1:2000"),
+                ("TOLLGATE_DATABASE__AM__URL", "postgres://u@db/am"),
+                ("TOLLGATE_ADMIN_PASSWORD", "from-the-env-1"),
+                ("TOLLGATE_CONFIG", "ignored.toml"),
+                ("UNRELATED", "x"),
+            ]),
+            &Overrides {
+                profile: Some(Profile::AllInOne),
+                log_format: Some(LogFormat::Json),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(c.gateway.listen.to_string(), "127.0.0.1:2000");
+        assert_eq!(c.gateway.environment, "internal");
+        assert_eq!(c.database.am.max_connections, 3);
+        assert_eq!(c.database_url(DatabaseName::Am), "postgres://u@db/am");
+        assert_eq!(c.admin.password.as_ref().unwrap().expose(), "from-the-env-1");
+        assert_eq!(c.log.format, LogFormat::Json);
+    }
+
+    #[test]
+    fn unknown_key_in_file_names_key_and_file() {
+        let f = file("[database.am]\nurl = \"sqlite://x.db\"\npool = 4\n");
+        let err = load(Some(f.path()), env(&[]), &Overrides::default()).unwrap_err();
+        let line = err.to_string();
+        assert!(line.contains("`database.am.pool`"), "{line}");
+        assert!(line.contains(&f.path().display().to_string()), "{line}");
+        assert!(line.contains("max_connections"), "{line}");
+        assert!(!line.contains('\n'));
+    }
+
+    #[test]
+    fn unknown_key_in_env_names_the_variable() {
+        let err = load(None, env(&[("TOLLGATE_GATEWAY__LISTN", "x")]), &Overrides::default()).unwrap_err();
+        let line = err.to_string();
+        assert!(line.contains("`gateway.listn`"), "{line}");
+        assert!(line.contains("TOLLGATE_GATEWAY__LISTN"), "{line}");
+    }
+
+    #[test]
+    fn malformed_values_name_the_key() {
+        let err = load(None, env(&[("TOLLGATE_MANAGEMENT__LISTEN", "not-an-address")]), &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`management.listen`") && err.contains("TOLLGATE_MANAGEMENT__LISTEN"), "{err}");
+        let err = load(None, env(&[("TOLLGATE_DATABASE__SHARED__URL", "mysql://x/y")]), &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`database.shared.url`") && err.contains("TOLLGATE_DATABASE__SHARED__URL"), "{err}");
+        let f = file("[node]\nprofile = \"edge\"\n");
+        let err = load(Some(f.path()), env(&[]), &Overrides::default()).unwrap_err().to_string();
+        assert!(err.contains("`node.profile`"), "{err}");
+    }
+
+    #[test]
+    fn partial_nodes_need_a_cluster_secret() {
+        let over = Overrides {
+            profile: Some(Profile::Gateway),
+            ..Default::default()
+        };
+        let err = load(None, env(&[]), &over).unwrap_err().to_string();
+        assert!(err.contains("`cluster.secret`"), "{err}");
+        let err = load(None, env(&[("TOLLGATE_CLUSTER__SECRET", "short")]), &over).unwrap_err().to_string();
+        assert!(err.contains("at least 16"), "{err}");
+        let ok = load(None, env(&[("TOLLGATE_CLUSTER__SECRET", "0123456789abcdef0123")]), &over).unwrap();
+        assert_eq!(ok.components().to_string(), "gateway");
+    }
+
+    #[test]
+    fn components_accept_a_comma_list_from_env() {
+        let c = load(
+            None,
+            env(&[
+                ("TOLLGATE_NODE__COMPONENTS", "gateway,key-manager"),
+                ("TOLLGATE_CLUSTER__SECRET", "0123456789abcdef0123"),
+                ("TOLLGATE_CLUSTER__EVENT_HUB_URL", "http://a:9611, http://b:9611"),
+            ]),
+            &Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!(c.components().to_string(), "key-manager,gateway");
+        assert_eq!(c.cluster.event_hub_url, ["http://a:9611", "http://b:9611"]);
+    }
+
+    #[test]
+    fn missing_file_is_an_error() {
+        let err = load(Some(Path::new("/nonexistent/tollgate.toml")), env(&[]), &Overrides::default()).unwrap_err();
+        assert!(matches!(err, ConfigError::File { .. }));
+    }
+}

@@ -1,0 +1,31 @@
+//! Tollgate's domain types: the words every other crate speaks (tenants, users, roles,
+//! components, profiles) and the one error type that crosses crate boundaries.
+//!
+//! This crate must not depend on storage, HTTP or any runtime: it is the bottom of the
+//! dependency graph, so keeping it small keeps every rebuild small.
+
+pub mod component;
+pub mod error;
+pub mod id;
+pub mod role;
+pub mod tenant;
+pub mod user;
+
+pub use component::{Component, ComponentSet, Profile};
+pub use error::{Error, FieldError, Result};
+pub use id::{TenantId, UserId};
+pub use role::Role;
+pub use tenant::Tenant;
+pub use user::{NewUser, Principal, User};
+
+/// Milliseconds since the Unix epoch: the one time representation stored in both
+/// database engines (BIGINT) and carried in events.
+pub type EpochMillis = i64;
+
+/// The current time as [`EpochMillis`], so that every crate reads the clock the same way.
+pub fn now_millis() -> EpochMillis {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
