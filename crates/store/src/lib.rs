@@ -1,1 +1,20 @@
-//! placeholder
+//! Tollgate's storage: the two logical databases (AM and shared) on embedded SQLite or
+//! PostgreSQL, their migrations, and the repositories over them.
+//!
+//! SQL is written once in a portable subset (`$n` placeholders, TEXT ids, BIGINT
+//! epoch-ms, JSON as TEXT) and run on either engine through [`Database`]. This crate
+//! depends only on `model`, `events` and `config`; components reach storage through the
+//! repositories here, never through raw pools.
+
+mod db;
+mod error;
+pub mod events;
+mod migrate;
+pub mod password;
+pub mod tenants;
+pub mod users;
+
+pub use db::{Database, Engine, Pool, PoolStats, Tx, connect};
+pub use error::{Error, Result};
+pub use migrate::{MigrationSet, migrations};
+pub use tollgate_config::DatabaseName;

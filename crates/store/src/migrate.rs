@@ -1,0 +1,85 @@
+//! Migrations for both databases on both engines, embedded in the binary. Each database
+//! keeps its own history table, so the AM and shared databases may share one PostgreSQL
+//! database; PostgreSQL runs take an advisory lock, so nodes starting together do not race.
+
+use crate::db::Pool;
+use crate::{Database, DatabaseName, Engine, Error, Result};
+use sqlx::migrate::Migrator;
+
+/// The migrations of one database on one engine.
+#[derive(Debug)]
+pub struct MigrationSet {
+    /// Which database.
+    pub database: DatabaseName,
+    /// Which engine.
+    pub engine: Engine,
+    /// The embedded migrations.
+    pub migrator: Migrator,
+}
+
+/// The embedded migrations for `database` on `engine`.
+pub fn migrations(database: DatabaseName, engine: Engine) -> MigrationSet {
+    let mut migrator = match (database, engine) {
+        (DatabaseName::Am, Engine::Sqlite) => sqlx::migrate!("migrations/am/sqlite"),
+        (DatabaseName::Am, Engine::Postgres) => sqlx::migrate!("migrations/am/postgres"),
+        (DatabaseName::Shared, Engine::Sqlite) => sqlx::migrate!("migrations/shared/sqlite"),
+        (DatabaseName::Shared, Engine::Postgres) => sqlx::migrate!("migrations/shared/postgres"),
+    };
+    migrator.dangerous_set_table_name(match database {
+        DatabaseName::Am => "_tollgate_am_migrations",
+        DatabaseName::Shared => "_tollgate_shared_migrations",
+    });
+    MigrationSet {
+        database,
+        engine,
+        migrator,
+    }
+}
+
+impl Database {
+    /// Applies every pending migration; returns how many the database has in all.
+    pub async fn migrate(&self) -> Result<usize> {
+        let set = migrations(self.name(), self.engine());
+        let failed = |e: sqlx::migrate::MigrateError| Error::Migrate {
+            name: self.name(),
+            reason: e.to_string(),
+        };
+        match self.writer() {
+            Pool::Sqlite(p) => set.migrator.run(p).await.map_err(failed)?,
+            Pool::Postgres(p) => set.migrator.run(p).await.map_err(failed)?,
+        }
+        let applied = set.migrator.iter().count();
+        tracing::info!(database = %self.name(), migrations = applied, "Database migrations applied.");
+        Ok(applied)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The two engines must carry the same migrations (version and description) for
+    /// each database, or a deployment could not move between them.
+    #[test]
+    fn engines_have_matching_migration_lists() {
+        for db in [DatabaseName::Am, DatabaseName::Shared] {
+            let list = |engine| {
+                migrations(db, engine)
+                    .migrator
+                    .iter()
+                    .map(|m| (m.version, m.description.to_string()))
+                    .collect::<Vec<_>>()
+            };
+            let sqlite = list(Engine::Sqlite);
+            assert!(!sqlite.is_empty(), "{db} has no migrations");
+            assert_eq!(sqlite, list(Engine::Postgres), "{db}: sqlite and postgres migrations differ");
+        }
+    }
+
+    #[test]
+    fn databases_keep_separate_history_tables() {
+        let am = migrations(DatabaseName::Am, Engine::Postgres).migrator.table_name.to_string();
+        let shared = migrations(DatabaseName::Shared, Engine::Postgres).migrator.table_name.to_string();
+        assert_ne!(am, shared);
+    }
+}

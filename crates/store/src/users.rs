@@ -1,0 +1,208 @@
+//! Users and their roles (shared database): creation with argon2id hashes, lookup,
+//! credential checks for HTTP Basic, and the bootstrap administrator.
+
+use crate::db::{on_pool, on_tx};
+use crate::{Database, Error, Result, password};
+use tollgate_model::{NewUser, Principal, Role, TenantId, User, UserId, now_millis};
+
+/// One row per (user, role) pair; a user without roles yields one row with no role.
+#[derive(sqlx::FromRow)]
+struct UserRoleRow {
+    id: String,
+    tenant_id: String,
+    username: String,
+    email: Option<String>,
+    created_at: i64,
+    role_name: Option<String>,
+}
+
+/// Folds joined rows (ordered by user) into users with their sorted roles.
+fn fold_users(rows: Vec<UserRoleRow>) -> Result<Vec<User>> {
+    let mut users: Vec<User> = Vec::new();
+    for r in rows {
+        let role = r
+            .role_name
+            .as_deref()
+            .map(|n| n.parse::<Role>().map_err(|e| Error::Corrupt(e.to_string())))
+            .transpose()?;
+        if users.last().is_none_or(|u| u.id.to_string() != r.id) {
+            users.push(User {
+                id: r.id.parse::<UserId>().map_err(|e| Error::Corrupt(format!("user id `{}`: {e}", r.id)))?,
+                tenant_id: r
+                    .tenant_id
+                    .parse::<TenantId>()
+                    .map_err(|e| Error::Corrupt(format!("tenant id `{}`: {e}", r.tenant_id)))?,
+                username: r.username,
+                email: r.email,
+                roles: Vec::new(),
+                created_at: r.created_at,
+            });
+        }
+        if let (Some(role), Some(user)) = (role, users.last_mut()) {
+            user.roles.push(role);
+            user.roles.sort();
+        }
+    }
+    Ok(users)
+}
+
+/// Creates a user after validating every field; a duplicate username is a conflict and
+/// writes nothing.
+pub async fn create(db: &Database, new: NewUser) -> Result<User> {
+    new.validate()?;
+    let hash = password::hash(new.password.clone()).await?;
+    let id = UserId::new();
+    let now = now_millis();
+    let mut roles = new.roles.clone();
+    roles.sort();
+    roles.dedup();
+    let mut tx = db.begin().await?;
+    let inserted = on_tx!(&mut tx, |c| {
+        sqlx::query(
+            "INSERT INTO users (id, tenant_id, username, password_hash, email, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $6)",
+        )
+        .bind(id.to_string())
+        .bind(new.tenant_id.to_string())
+        .bind(&new.username)
+        .bind(&hash)
+        .bind(&new.email)
+        .bind(now)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected())
+    });
+    if let Err(e) = inserted {
+        let e = Error::from(e);
+        return Err(if e.is_unique_violation() {
+            tollgate_model::Error::Conflict(format!("a user named `{}` already exists", new.username)).into()
+        } else {
+            e
+        });
+    }
+    for role in &roles {
+        on_tx!(&mut tx, |c| {
+            sqlx::query("INSERT INTO user_roles (user_id, tenant_id, role_name) VALUES ($1, $2, $3)")
+                .bind(id.to_string())
+                .bind(new.tenant_id.to_string())
+                .bind(role.as_str())
+                .execute(c)
+                .await
+                .map(|r| r.rows_affected())
+        })?;
+    }
+    tx.commit().await?;
+    Ok(User {
+        id,
+        tenant_id: new.tenant_id,
+        username: new.username,
+        email: new.email,
+        roles,
+        created_at: now,
+    })
+}
+
+/// Finds a user by name within a tenant, ignoring case.
+pub async fn find_by_username(db: &Database, tenant: TenantId, username: &str) -> Result<Option<User>> {
+    let rows: Vec<UserRoleRow> = on_pool!(db.reader(), |p| {
+        sqlx::query_as(
+            "SELECT u.id, u.tenant_id, u.username, u.email, u.created_at, r.role_name \
+             FROM users u LEFT JOIN user_roles r ON r.user_id = u.id \
+             WHERE u.tenant_id = $1 AND lower(u.username) = lower($2)",
+        )
+        .bind(tenant.to_string())
+        .bind(username)
+        .fetch_all(p)
+        .await
+    })?;
+    Ok(fold_users(rows)?.into_iter().next())
+}
+
+/// Lists a tenant's users by name, with the total count for pagination.
+pub async fn list(db: &Database, tenant: TenantId, offset: i64, limit: i64) -> Result<(Vec<User>, i64)> {
+    let rows: Vec<UserRoleRow> = on_pool!(db.reader(), |p| {
+        sqlx::query_as(
+            "SELECT u.id, u.tenant_id, u.username, u.email, u.created_at, r.role_name \
+             FROM users u LEFT JOIN user_roles r ON r.user_id = u.id \
+             WHERE u.id IN (SELECT id FROM users WHERE tenant_id = $1 \
+                            ORDER BY lower(username) LIMIT $2 OFFSET $3) \
+             ORDER BY lower(u.username), u.id",
+        )
+        .bind(tenant.to_string())
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(p)
+        .await
+    })?;
+    let total: i64 = on_pool!(db.reader(), |p| {
+        sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE tenant_id = $1")
+            .bind(tenant.to_string())
+            .fetch_one(p)
+            .await
+    })?;
+    Ok((fold_users(rows)?, total))
+}
+
+/// Checks a username and password; `Ok(None)` for any mismatch. Unknown users cost the
+/// same argon2 work as known ones, so timing does not reveal which names exist.
+pub async fn authenticate(db: &Database, tenant: TenantId, username: &str, password: &str) -> Result<Option<Principal>> {
+    let row: Option<(String, String)> = on_pool!(db.reader(), |p| {
+        sqlx::query_as("SELECT id, password_hash FROM users WHERE tenant_id = $1 AND lower(username) = lower($2)")
+            .bind(tenant.to_string())
+            .bind(username)
+            .fetch_optional(p)
+            .await
+    })?;
+    let Some((_, hash)) = row else {
+        password::verify(password.to_string(), password::DUMMY_HASH.to_string()).await?;
+        return Ok(None);
+    };
+    if !password::verify(password.to_string(), hash).await? {
+        return Ok(None);
+    }
+    let Some(user) = find_by_username(db, tenant, username).await? else {
+        return Ok(None);
+    };
+    Ok(Some(Principal {
+        user_id: user.id,
+        tenant_id: user.tenant_id,
+        username: user.username,
+        roles: user.roles,
+    }))
+}
+
+/// What happened to the bootstrap administrator on this start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Bootstrap {
+    /// The administrator already existed; nothing was changed.
+    Existing,
+    /// Created with the configured password.
+    Created,
+    /// Created with this generated password, which must be shown to the operator once.
+    CreatedWithGeneratedPassword(String),
+}
+
+/// Creates the bootstrap administrator in the default tenant if it does not exist yet.
+/// Safe when several nodes start at once: the loser of the insert race sees `Existing`.
+pub async fn ensure_admin(db: &Database, username: &str, configured_password: Option<&str>) -> Result<Bootstrap> {
+    if find_by_username(db, TenantId::DEFAULT, username).await?.is_some() {
+        return Ok(Bootstrap::Existing);
+    }
+    let (password, generated) = match configured_password {
+        Some(p) => (p.to_string(), false),
+        None => (password::generate(24)?, true),
+    };
+    let new = NewUser {
+        tenant_id: TenantId::DEFAULT,
+        username: username.to_string(),
+        password: password.clone(),
+        email: None,
+        roles: vec![Role::Admin],
+    };
+    match create(db, new).await {
+        Ok(_) if generated => Ok(Bootstrap::CreatedWithGeneratedPassword(password)),
+        Ok(_) => Ok(Bootstrap::Created),
+        Err(Error::Domain(tollgate_model::Error::Conflict(_))) => Ok(Bootstrap::Existing),
+        Err(e) => Err(e),
+    }
+}
