@@ -1,1 +1,36 @@
-//! placeholder
+//! The Admin component: the Admin REST API under `/api/am/admin/v4`. Today it manages
+//! users and roles (the reference delegates these to its user store; Tollgate keeps them
+//! in the shared database); throttling policies, deny policies, environments and key
+//! managers join with the Publisher and Admin issue.
+//!
+//! Depends on `http`, `store` and `model` only; never on another component.
+
+mod users;
+
+use axum::Router;
+use axum::extract::FromRef;
+use tollgate_http::Authenticator;
+use tollgate_store::Database;
+
+/// Where the Admin REST API lives, as in the reference.
+pub const BASE_PATH: &str = "/api/am/admin/v4";
+
+/// What the Admin API's handlers need.
+#[derive(Clone, Debug)]
+pub struct AdminState {
+    /// The shared database (users, roles, tenants).
+    pub shared: Database,
+    /// Checks REST credentials.
+    pub authenticator: Authenticator,
+}
+
+impl FromRef<AdminState> for Authenticator {
+    fn from_ref(state: &AdminState) -> Self {
+        state.authenticator.clone()
+    }
+}
+
+/// The Admin REST API's routes, nested under [`BASE_PATH`].
+pub fn routes(state: AdminState) -> Router {
+    Router::new().nest(BASE_PATH, users::routes().with_state(state))
+}

@@ -1,1 +1,105 @@
-//! placeholder
+//! Telemetry every node shares: structured logs (text or JSON, through `tracing`) and
+//! the process-wide Prometheus recorder behind `GET /metrics`.
+//!
+//! Metric names follow `tollgate_<component>_<thing>_<unit>` with bounded labels (API
+//! ids yes, raw paths or user names never). This crate depends on no other Tollgate crate.
+
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use std::sync::OnceLock;
+use tracing_subscriber::EnvFilter;
+
+/// Why telemetry could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The log filter (`[log] level` or `RUST_LOG`) does not parse.
+    #[error("invalid log level `{filter}` in [log] level (TOLLGATE_LOG__LEVEL) or RUST_LOG: {reason}; use e.g. `info` or `tollgate_store=debug,info`")]
+    Filter {
+        /// The filter as given.
+        filter: String,
+        /// What the parser said.
+        reason: String,
+    },
+    /// A global logger or recorder was already installed.
+    #[error("telemetry already initialised: {0}")]
+    AlreadyInstalled(String),
+}
+
+/// Installs the global `tracing` subscriber. `RUST_LOG`, when set, wins over `level`.
+/// JSON lines put every field under `fields` with the message as `fields.message`.
+pub fn init_logging(level: &str, json: bool) -> Result<(), Error> {
+    let filter_text = std::env::var("RUST_LOG").unwrap_or_else(|_| level.to_string());
+    let filter = EnvFilter::try_new(&filter_text).map_err(|e| Error::Filter {
+        filter: filter_text.clone(),
+        reason: e.to_string(),
+    })?;
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stdout);
+    let result = if json {
+        builder.json().with_current_span(false).with_span_list(false).try_init()
+    } else {
+        builder.with_ansi(false).try_init()
+    };
+    result.map_err(|e| Error::AlreadyInstalled(e.to_string()))
+}
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// Renders the process's metrics in the Prometheus text format.
+#[derive(Clone, Debug)]
+pub struct MetricsHandle(PrometheusHandle);
+
+impl MetricsHandle {
+    /// The current metrics as Prometheus text.
+    pub fn render(&self) -> String {
+        self.0.render()
+    }
+}
+
+/// Installs the process-wide Prometheus recorder (once; later calls return the same
+/// handle) and records `tollgate_build_info`.
+pub fn install_metrics(version: &'static str) -> Result<MetricsHandle, Error> {
+    if let Some(h) = HANDLE.get() {
+        return Ok(MetricsHandle(h.clone()));
+    }
+    let handle = PrometheusBuilder::new()
+        .install_recorder()
+        .map_err(|e| Error::AlreadyInstalled(e.to_string()))?;
+    let handle = HANDLE.get_or_init(|| handle).clone();
+    metrics::describe_gauge!("tollgate_build_info", "Always 1; labels carry the running version.");
+    metrics::gauge!("tollgate_build_info", "version" => version).set(1.0);
+    let upkeep = handle.clone();
+    // Histograms are drained on render; periodic upkeep bounds memory between scrapes.
+    std::thread::Builder::new()
+        .name("metrics-upkeep".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(std::time::Duration::from_secs(5));
+                upkeep.run_upkeep();
+            }
+        })
+        .map_err(|e| Error::AlreadyInstalled(format!("cannot start metrics upkeep thread: {e}")))?;
+    Ok(MetricsHandle(handle))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_filters_are_explained() {
+        // SAFETY-free: RUST_LOG is not set by the test harness for this process.
+        if std::env::var("RUST_LOG").is_ok() {
+            return;
+        }
+        let err = init_logging("info,=[", false).unwrap_err().to_string();
+        assert!(err.contains("[log] level"), "{err}");
+    }
+
+    #[test]
+    fn metrics_render_build_info() {
+        let handle = install_metrics("9.9.9").unwrap();
+        metrics::counter!("tollgate_test_things_total").increment(2);
+        let text = handle.render();
+        assert!(text.contains("tollgate_build_info{version=\"9.9.9\"} 1"), "{text}");
+        assert!(text.contains("tollgate_test_things_total 2"), "{text}");
+    }
+}

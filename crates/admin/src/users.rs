@@ -1,0 +1,135 @@
+//! `GET/POST /users`, `GET /users/{username}`, `GET /roles`: administrators manage the
+//! people who use the Publisher and Developer Portal.
+
+use crate::AdminState;
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde::{Deserialize, Serialize};
+use tollgate_http::auth::AdminRole;
+use tollgate_http::{ApiError, ApiJson, ApiQuery, Authenticated, Pagination};
+use tollgate_model::{Error, FieldError, NewUser, Role, User};
+use tollgate_store::users;
+
+pub(crate) fn routes() -> Router<AdminState> {
+    Router::new()
+        .route("/users", get(list_users).post(create_user))
+        .route("/users/{username}", get(get_user))
+        .route("/roles", get(list_roles))
+}
+
+/// A user as the Admin API shows it (never with a password or hash).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct UserInfo {
+    id: String,
+    username: String,
+    email: Option<String>,
+    roles: Vec<Role>,
+    created_time: i64,
+}
+
+impl From<User> for UserInfo {
+    fn from(u: User) -> Self {
+        Self {
+            id: u.id.to_string(),
+            username: u.username,
+            email: u.email,
+            roles: u.roles,
+            created_time: u.created_at,
+        }
+    }
+}
+
+/// The body of `POST /users`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateUser {
+    username: String,
+    password: String,
+    #[serde(default)]
+    email: Option<String>,
+    #[serde(default)]
+    roles: Vec<String>,
+}
+
+async fn list_users(
+    auth: Authenticated<AdminRole>,
+    State(state): State<AdminState>,
+    ApiQuery(page): ApiQuery<Pagination>,
+) -> Result<Response, ApiError> {
+    let page = page.validate()?;
+    let (list, total) = users::list(&state.shared, auth.principal().tenant_id, page.offset, page.limit)
+        .await
+        .map_err(Error::from)?;
+    let list: Vec<UserInfo> = list.into_iter().map(UserInfo::from).collect();
+    Ok(axum::Json(serde_json::json!({
+        "count": list.len(),
+        "list": list,
+        "pagination": page.body(total),
+    }))
+    .into_response())
+}
+
+async fn create_user(
+    auth: Authenticated<AdminRole>,
+    State(state): State<AdminState>,
+    ApiJson(body): ApiJson<CreateUser>,
+) -> Result<Response, ApiError> {
+    let mut role_errors = Vec::new();
+    let mut roles = Vec::new();
+    for (i, name) in body.roles.iter().enumerate() {
+        match name.parse::<Role>() {
+            Ok(r) => roles.push(r),
+            Err(e) => role_errors.push(FieldError::new(format!("roles[{i}]"), e.to_string())),
+        }
+    }
+    let new = NewUser {
+        tenant_id: auth.principal().tenant_id,
+        username: body.username,
+        password: body.password,
+        email: body.email.filter(|e| !e.is_empty()),
+        roles,
+    };
+    if let Err(Error::Validation(mut fields)) = new.validate() {
+        fields.extend(role_errors);
+        return Err(Error::Validation(fields).into());
+    }
+    if !role_errors.is_empty() {
+        return Err(Error::Validation(role_errors).into());
+    }
+    let user = users::create(&state.shared, new).await.map_err(Error::from)?;
+    tracing::info!(user = %user.username, by = %auth.principal().username, "User created.");
+    let location = format!("{}/users/{}", crate::BASE_PATH, user.username);
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        axum::Json(UserInfo::from(user)),
+    )
+        .into_response())
+}
+
+async fn get_user(
+    auth: Authenticated<AdminRole>,
+    State(state): State<AdminState>,
+    Path(username): Path<String>,
+) -> Result<Response, ApiError> {
+    let user = users::find_by_username(&state.shared, auth.principal().tenant_id, &username)
+        .await
+        .map_err(Error::from)?
+        .ok_or(Error::NotFound {
+            resource: "user",
+            id: username,
+        })?;
+    Ok(axum::Json(UserInfo::from(user)).into_response())
+}
+
+async fn list_roles(_auth: Authenticated<AdminRole>) -> impl IntoResponse {
+    let list: Vec<_> = Role::ALL
+        .iter()
+        .map(|r| serde_json::json!({ "name": r.as_str(), "description": r.description() }))
+        .collect();
+    axum::Json(serde_json::json!({ "count": list.len(), "list": list }))
+}

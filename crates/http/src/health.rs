@@ -1,0 +1,125 @@
+//! `GET /health/live`, `GET /health/ready` and `GET /metrics`, served by every node.
+//! Ready means: every database this node opened answers, its migrations are applied,
+//! and the node is not draining for shutdown.
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde_json::json;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+use tollgate_store::Database;
+use tollgate_telemetry::MetricsHandle;
+
+/// What readiness depends on; shared by the node's listeners.
+#[derive(Debug)]
+pub struct Readiness {
+    databases: Vec<Database>,
+    migrated: AtomicBool,
+    draining: AtomicBool,
+    components: String,
+}
+
+impl Readiness {
+    /// Readiness over `databases` (empty for a gateway node, which opens none).
+    pub fn new(databases: Vec<Database>, components: String) -> Arc<Self> {
+        Arc::new(Self {
+            databases,
+            migrated: AtomicBool::new(false),
+            draining: AtomicBool::new(false),
+            components,
+        })
+    }
+
+    /// Records that every migration has been applied.
+    pub fn set_migrated(&self) {
+        self.migrated.store(true, Ordering::Release);
+    }
+
+    /// Records that shutdown began: load balancers should stop sending new requests.
+    pub fn set_draining(&self) {
+        self.draining.store(true, Ordering::Release);
+    }
+
+    /// The databases whose health readiness depends on.
+    pub fn databases(&self) -> &[Database] {
+        &self.databases
+    }
+
+    /// Checks everything; returns whether ready and a JSON report.
+    pub async fn check(&self) -> (bool, serde_json::Value) {
+        let mut ready = true;
+        let mut dbs = serde_json::Map::new();
+        for db in &self.databases {
+            let state = match db.ping(Duration::from_secs(2)).await {
+                Ok(()) => "ok".to_string(),
+                Err(e) => {
+                    ready = false;
+                    format!("unreachable: {e}")
+                }
+            };
+            dbs.insert(db.name().to_string(), json!(state));
+        }
+        let migrated = self.migrated.load(Ordering::Acquire);
+        let draining = self.draining.load(Ordering::Acquire);
+        ready &= migrated && !draining;
+        let status = if draining {
+            "draining"
+        } else if ready {
+            "ready"
+        } else {
+            "not_ready"
+        };
+        (
+            ready,
+            json!({
+                "status": status,
+                "components": self.components,
+                "databases": dbs,
+                "migrations": if migrated { "applied" } else { "pending" },
+            }),
+        )
+    }
+}
+
+#[derive(Clone)]
+struct HealthState {
+    readiness: Arc<Readiness>,
+    metrics: MetricsHandle,
+}
+
+/// The health and metrics routes, ready to merge into any listener's router.
+pub fn health_routes(readiness: Arc<Readiness>, metrics: MetricsHandle) -> Router {
+    Router::new()
+        .route("/health/live", get(live))
+        .route("/health/ready", get(ready))
+        .route("/metrics", get(render_metrics))
+        .with_state(HealthState { readiness, metrics })
+}
+
+async fn live() -> impl IntoResponse {
+    axum::Json(json!({ "status": "live" }))
+}
+
+async fn ready(State(state): State<HealthState>) -> Response {
+    let (ready, body) = state.readiness.check().await;
+    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (status, axum::Json(body)).into_response()
+}
+
+async fn render_metrics(State(state): State<HealthState>) -> Response {
+    for db in state.readiness.databases() {
+        let stats = db.pool_stats();
+        let name = db.name().as_str();
+        metrics::gauge!("tollgate_store_pool_connections", "database" => name, "state" => "open").set(f64::from(stats.size));
+        metrics::gauge!("tollgate_store_pool_connections", "database" => name, "state" => "idle").set(f64::from(stats.idle));
+    }
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        state.metrics.render(),
+    )
+        .into_response()
+}

@@ -1,0 +1,226 @@
+//! Listeners: bind (before anything is served, so a taken port fails start-up), optional
+//! TLS, HTTP/1.1 and HTTP/2, and a graceful drain: on shutdown stop accepting, let every
+//! in-flight request finish (up to a timeout), then close.
+
+use axum::Router;
+use axum::extract::ConnectInfo;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto::Builder;
+use hyper_util::service::TowerToHyperService;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tollgate_config::TlsConfig;
+use tower::ServiceExt;
+
+/// Why a listener could not start. Each names the config key to change.
+#[derive(Debug, thiserror::Error)]
+pub enum ListenerError {
+    /// The address is taken or not ours.
+    #[error("cannot listen on {addr} for the {name} listener: {reason}; free the port or change `{key}`")]
+    Bind {
+        /// Listener name.
+        name: &'static str,
+        /// Address asked for.
+        addr: SocketAddr,
+        /// Config key of the address.
+        key: &'static str,
+        /// OS error.
+        reason: String,
+    },
+    /// The certificate or key could not be loaded.
+    #[error("cannot load TLS {what} for the {name} listener from {path}: {reason}; check `{key}`")]
+    Tls {
+        /// Listener name.
+        name: &'static str,
+        /// `certificate` or `private key`.
+        what: &'static str,
+        /// File path.
+        path: String,
+        /// Config key.
+        key: String,
+        /// What went wrong.
+        reason: String,
+    },
+}
+
+/// A bound socket, ready to serve.
+pub struct BoundListener {
+    name: &'static str,
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    local_addr: SocketAddr,
+}
+
+impl std::fmt::Debug for BoundListener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BoundListener")
+            .field("name", &self.name)
+            .field("local_addr", &self.local_addr)
+            .field("tls", &self.tls.is_some())
+            .finish()
+    }
+}
+
+/// Loads a TLS server configuration (HTTP/2 and HTTP/1.1 by ALPN) from PEM files.
+/// `key_prefix` is the config table for error messages (`management.tls`).
+pub fn load_tls(name: &'static str, tls: &TlsConfig, key_prefix: &str) -> Result<TlsAcceptor, ListenerError> {
+    let err = |what: &'static str, path: &std::path::Path, key: &str, reason: String| ListenerError::Tls {
+        name,
+        what,
+        path: path.display().to_string(),
+        key: format!("{key_prefix}.{key}"),
+        reason,
+    };
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&tls.cert)
+        .map_err(|e| err("certificate", &tls.cert, "cert", e.to_string()))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| err("certificate", &tls.cert, "cert", e.to_string()))?;
+    if certs.is_empty() {
+        return Err(err("certificate", &tls.cert, "cert", "no PEM certificate found".into()));
+    }
+    let key = PrivateKeyDer::from_pem_file(&tls.key).map_err(|e| err("private key", &tls.key, "key", e.to_string()))?;
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| err("certificate", &tls.cert, "cert", e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| err("private key", &tls.key, "key", e.to_string()))?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
+impl BoundListener {
+    /// Binds `addr` for the listener `name` (`key` is its config key, for errors) and
+    /// logs `Listener bound.` with the actual address (port 0 resolves here).
+    pub async fn bind(
+        name: &'static str,
+        addr: SocketAddr,
+        key: &'static str,
+        tls: Option<TlsAcceptor>,
+    ) -> Result<Self, ListenerError> {
+        let listener = TcpListener::bind(addr).await.map_err(|e| ListenerError::Bind {
+            name,
+            addr,
+            key,
+            reason: e.to_string(),
+        })?;
+        let local_addr = listener.local_addr().map_err(|e| ListenerError::Bind {
+            name,
+            addr,
+            key,
+            reason: e.to_string(),
+        })?;
+        tracing::info!(listener = name, addr = %local_addr, tls = tls.is_some(), "Listener bound.");
+        Ok(Self {
+            name,
+            listener,
+            tls,
+            local_addr,
+        })
+    }
+
+    /// The address actually bound.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Serves `app` until `shutdown` is cancelled, then drains: in-flight requests get up
+    /// to `drain_timeout` to finish. Resolves when every connection is closed.
+    pub async fn serve(self, app: Router, shutdown: CancellationToken, drain_timeout: Duration) {
+        let tracker = TaskTracker::new();
+        let builder = Builder::new(TokioExecutor::new());
+        loop {
+            let accepted = tokio::select! {
+                biased;
+                () = shutdown.cancelled() => break,
+                accepted = self.listener.accept() => accepted,
+            };
+            let (stream, remote) = match accepted {
+                Ok(pair) => pair,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!(listener = self.name, error = %e, "Accept failed.");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            let _ = stream.set_nodelay(true);
+            let app = app.clone().map_request(move |mut req: axum::http::Request<_>| {
+                req.extensions_mut().insert(ConnectInfo(remote));
+                req
+            });
+            let service = TowerToHyperService::new(app);
+            let builder = builder.clone();
+            let tls = self.tls.clone();
+            let shutdown = shutdown.clone();
+            let name = self.name;
+            tracker.spawn(async move {
+                match tls {
+                    None => serve_connection(&builder, TokioIo::new(stream), service, &shutdown).await,
+                    Some(acceptor) => {
+                        let handshake = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream));
+                        let tls_stream = tokio::select! {
+                            () = shutdown.cancelled() => return,
+                            r = handshake => match r {
+                                Ok(Ok(s)) => s,
+                                Ok(Err(e)) => {
+                                    tracing::debug!(listener = name, remote = %remote, error = %e, "TLS handshake failed.");
+                                    return;
+                                }
+                                Err(_) => return,
+                            },
+                        };
+                        serve_connection(&builder, TokioIo::new(tls_stream), service, &shutdown).await;
+                    }
+                }
+            });
+        }
+        drop(self.listener);
+        tracker.close();
+        let open = tracker.len();
+        tracing::info!(listener = self.name, open_connections = open, "Listener closed; draining connections.");
+        if tokio::time::timeout(drain_timeout, tracker.wait()).await.is_err() {
+            tracing::warn!(
+                listener = self.name,
+                timeout = ?drain_timeout,
+                "Connections still open after the drain timeout; closing them."
+            );
+        }
+    }
+}
+
+async fn serve_connection<I, S, B>(builder: &Builder<TokioExecutor>, io: I, service: S, shutdown: &CancellationToken)
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    S: hyper::service::Service<hyper::Request<hyper::body::Incoming>, Response = hyper::Response<B>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let conn = builder.serve_connection_with_upgrades(io, service);
+    tokio::pin!(conn);
+    tokio::select! {
+        result = conn.as_mut() => {
+            if let Err(e) = result {
+                tracing::debug!(error = %e, "Connection ended with an error.");
+            }
+        }
+        () = shutdown.cancelled() => {
+            // Finish the request in flight (if any), then close; idle connections close now.
+            conn.as_mut().graceful_shutdown();
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, "Connection ended with an error while draining.");
+            }
+        }
+    }
+}

@@ -1,0 +1,318 @@
+//! A node: open the databases its components need (and no others), bind its listeners,
+//! migrate, bootstrap the administrator, serve, and shut down gracefully on a signal.
+
+use crate::cli::NodeArgs;
+use crate::{Failure, exit};
+use axum::Router;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use std::path::Path;
+use std::sync::Arc;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tollgate_config::{Config, DatabaseName};
+use tollgate_http::cluster::ClusterSecret;
+use tollgate_http::listener::{BoundListener, load_tls};
+use tollgate_http::{Authenticator, Readiness, health_routes, request_metrics};
+use tollgate_model::{Component, ComponentSet};
+use tollgate_store::{Database, users};
+
+const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+fn load_config(args: &NodeArgs) -> Result<Config, Failure> {
+    tollgate_config::load(args.config.as_deref(), std::env::vars(), &args.overrides())
+        .map_err(|e| Failure::new(exit::CONFIG, e))
+}
+
+/// `tollgate config check`: load, validate, and say what the node would run.
+pub fn check_config(args: &NodeArgs) -> Result<(), Failure> {
+    let config = load_config(args)?;
+    let components = config.components();
+    eprintln!("tollgate: configuration is valid; components: {components}");
+    for name in databases_needed(&components) {
+        eprintln!(
+            "tollgate: database.{name}: {}",
+            tollgate_config::redact_url(&config.database_url(name))
+        );
+    }
+    Ok(())
+}
+
+/// The databases `components` use (ARCHITECTURE.md §2): a gateway-only node uses none.
+fn databases_needed(components: &ComponentSet) -> Vec<DatabaseName> {
+    let mut names = Vec::new();
+    if components.needs_am_database() {
+        names.push(DatabaseName::Am);
+    }
+    if components.needs_shared_database() {
+        names.push(DatabaseName::Shared);
+    }
+    names
+}
+
+async fn open_databases(config: &Config, components: &ComponentSet) -> Result<Vec<Database>, Failure> {
+    let mut dbs = Vec::new();
+    for name in databases_needed(components) {
+        let db = tollgate_store::connect(name, &config.database_url(name), config.database(name))
+            .await
+            .map_err(|e| match e {
+                tollgate_store::Error::Url { .. } => Failure::new(exit::CONFIG, e),
+                _ => Failure::new(exit::UNAVAILABLE, e),
+            })?;
+        dbs.push(db);
+    }
+    Ok(dbs)
+}
+
+async fn migrate_all(dbs: &[Database]) -> Result<(), Failure> {
+    for db in dbs {
+        db.migrate().await.map_err(|e| Failure::new(exit::OTHER, e))?;
+    }
+    Ok(())
+}
+
+fn find(dbs: &[Database], name: DatabaseName) -> Option<Database> {
+    dbs.iter().find(|d| d.name() == name).cloned()
+}
+
+/// `tollgate migrate`: apply the node's migrations and exit.
+pub async fn migrate(args: NodeArgs) -> Result<(), Failure> {
+    let config = load_config(&args)?;
+    init_logging(&config)?;
+    let dbs = open_databases(&config, &config.components()).await?;
+    migrate_all(&dbs).await?;
+    for db in &dbs {
+        db.close().await;
+    }
+    Ok(())
+}
+
+fn init_logging(config: &Config) -> Result<(), Failure> {
+    let json = config.log.format == tollgate_config::LogFormat::Json;
+    tollgate_telemetry::init_logging(&config.log.level, json).map_err(|e| Failure::new(exit::CONFIG, e))
+}
+
+/// A listener with its router, bound but not yet serving.
+struct Planned {
+    listener: BoundListener,
+    router: Router,
+}
+
+/// `tollgate serve`.
+pub async fn serve(args: NodeArgs) -> Result<(), Failure> {
+    let config = load_config(&args)?;
+    init_logging(&config)?;
+    let metrics = tollgate_telemetry::install_metrics(VERSION).map_err(|e| Failure::new(exit::OTHER, e))?;
+    let components = config.components();
+    tracing::info!(version = VERSION, components = %components, data_dir = %config.node.data_dir.display(), "Starting node.");
+    if config.cluster.secret.is_none() {
+        tracing::warn!("No [cluster] secret is configured: internal endpoints refuse every call, so no other node can join this one.");
+    }
+
+    // TLS files are read before anything else so that a bad path fails fast.
+    let management_tls = config
+        .management
+        .tls
+        .as_ref()
+        .map(|t| load_tls("management", t, "management.tls"))
+        .transpose()
+        .map_err(|e| Failure::new(exit::CONFIG, e))?;
+    let gateway_tls = match (&config.gateway.tls, components.contains(Component::Gateway)) {
+        (Some(t), true) => Some(
+            load_tls("gateway-tls", &t.tls(), "gateway.tls").map_err(|e| Failure::new(exit::CONFIG, e))?,
+        ),
+        _ => None,
+    };
+
+    let dbs = open_databases(&config, &components).await?;
+    let readiness = Readiness::new(dbs.clone(), components.to_string());
+    let cluster_secret = ClusterSecret::new(config.cluster.secret.as_ref().map(|s| s.expose()));
+
+    let mut planned = Vec::new();
+    let management = BoundListener::bind("management", config.management.listen, "management.listen", management_tls)
+        .await
+        .map_err(|e| Failure::new(exit::OS, e))?;
+    planned.push(Planned {
+        listener: management,
+        router: management_router(&components, &dbs, readiness.clone(), metrics.clone()),
+    });
+    if components.contains(Component::Gateway) {
+        let router = tollgate_gateway::routes(tollgate_gateway::GatewayState {
+            environment: config.gateway.environment.clone(),
+        });
+        let plain = BoundListener::bind("gateway", config.gateway.listen, "gateway.listen", None)
+            .await
+            .map_err(|e| Failure::new(exit::OS, e))?;
+        planned.push(Planned {
+            listener: plain,
+            router: router.clone(),
+        });
+        if let (Some(tls), Some(acceptor)) = (&config.gateway.tls, gateway_tls) {
+            let secure = BoundListener::bind("gateway-tls", tls.listen, "gateway.tls.listen", Some(acceptor))
+                .await
+                .map_err(|e| Failure::new(exit::OS, e))?;
+            planned.push(Planned {
+                listener: secure,
+                router,
+            });
+        }
+    }
+    if components.contains(Component::TrafficManager)
+        && let Some(am) = find(&dbs, DatabaseName::Am)
+    {
+        let router = tollgate_trafficmanager::routes(tollgate_trafficmanager::TrafficManagerState {
+            am,
+            cluster_secret: cluster_secret.clone(),
+        })
+        .fallback(not_found)
+        .layer(axum::middleware::from_fn(|req, next| {
+            request_metrics::record("traffic-manager", req, next)
+        }));
+        let listener = BoundListener::bind(
+            "traffic-manager",
+            config.traffic_manager.listen,
+            "traffic_manager.listen",
+            None,
+        )
+        .await
+        .map_err(|e| Failure::new(exit::OS, e))?;
+        planned.push(Planned { listener, router });
+    }
+
+    // Serve from here on: /health/live answers while migrations run; ready waits for them.
+    let shutdown = CancellationToken::new();
+    let mut servers = JoinSet::new();
+    for p in planned {
+        servers.spawn(p.listener.serve(p.router, shutdown.clone(), config.node.shutdown_timeout));
+    }
+
+    let startup = async {
+        migrate_all(&dbs).await?;
+        if let Some(shared) = find(&dbs, DatabaseName::Shared) {
+            bootstrap_admin(&config, &shared).await?;
+        }
+        Ok::<_, Failure>(())
+    };
+    // A signal during start-up still stops the node cleanly.
+    tokio::select! {
+        r = startup => r?,
+        () = wait_for_signal() => {
+            stop(&shutdown, &readiness, servers, &dbs).await;
+            return Ok(());
+        }
+    }
+    readiness.set_migrated();
+    tracing::info!(components = %components, "Node ready.");
+
+    wait_for_signal().await;
+    stop(&shutdown, &readiness, servers, &dbs).await;
+    Ok(())
+}
+
+async fn stop(shutdown: &CancellationToken, readiness: &Readiness, mut servers: JoinSet<()>, dbs: &[Database]) {
+    tracing::info!("Shutting down: no new connections; in-flight requests may finish.");
+    readiness.set_draining();
+    shutdown.cancel();
+    // A second signal skips the drain.
+    tokio::select! {
+        () = async { while servers.join_next().await.is_some() {} } => {}
+        () = wait_for_signal() => {
+            tracing::warn!("Second signal: exiting without waiting for in-flight requests.");
+            servers.abort_all();
+        }
+    }
+    for db in dbs {
+        db.close().await;
+    }
+    tracing::info!("Node stopped.");
+}
+
+fn management_router(
+    components: &ComponentSet,
+    dbs: &[Database],
+    readiness: Arc<Readiness>,
+    metrics: tollgate_telemetry::MetricsHandle,
+) -> Router {
+    let mut router = health_routes(readiness, metrics);
+    if components.contains(Component::Admin)
+        && let Some(shared) = find(dbs, DatabaseName::Shared)
+    {
+        router = router.merge(tollgate_admin::routes(tollgate_admin::AdminState {
+            authenticator: Authenticator::new(shared.clone()),
+            shared,
+        }));
+    }
+    router
+        .fallback(not_found)
+        .layer(axum::middleware::from_fn(|req, next| request_metrics::record("management", req, next)))
+}
+
+async fn not_found() -> impl IntoResponse {
+    let err = tollgate_model::Error::NotFound {
+        resource: "resource",
+        id: "requested path".into(),
+    };
+    (StatusCode::NOT_FOUND, tollgate_http::ApiError(err))
+}
+
+/// Creates the administrator on first start; a generated password is printed once and
+/// written to `data_dir/admin-password` (mode 0600), never logged.
+async fn bootstrap_admin(config: &Config, shared: &Database) -> Result<(), Failure> {
+    let configured = config.admin.password.as_ref().map(|s| s.expose());
+    let outcome = users::ensure_admin(shared, &config.admin.username, configured)
+        .await
+        .map_err(|e| Failure::new(exit::OTHER, format!("cannot create the administrator: {e}")))?;
+    match outcome {
+        users::Bootstrap::Existing => {}
+        users::Bootstrap::Created => {
+            tracing::info!(user = %config.admin.username, "Administrator created with the configured password.");
+        }
+        users::Bootstrap::CreatedWithGeneratedPassword(password) => {
+            let path = config.node.data_dir.join("admin-password");
+            write_secret_file(&path, &password)
+                .map_err(|e| Failure::new(exit::OS, format!("cannot write {}: {e}", path.display())))?;
+            tracing::warn!(user = %config.admin.username, file = %path.display(), "Administrator created with a generated password; it is shown once on stderr and kept in the file.");
+            eprintln!(
+                "\n  Tollgate administrator created.\n  username: {}\n  password: {password}\n  (also in {}, readable only by this user; set TOLLGATE_ADMIN_PASSWORD to choose one)\n",
+                config.admin.username,
+                path.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+fn write_secret_file(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(contents.as_bytes())?;
+    file.write_all(b"\n")
+}
+
+/// Resolves on SIGTERM or SIGINT.
+async fn wait_for_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "Cannot listen for SIGTERM; only SIGINT stops the node.");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        () = term => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}
