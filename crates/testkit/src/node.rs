@@ -59,8 +59,8 @@ impl NodeBuilder {
     }
 
     /// Adds command-line arguments.
-    pub fn args(mut self, args: &[&str]) -> Self {
-        self.args.extend(args.iter().map(|s| s.to_string()));
+    pub fn args<I: IntoIterator<Item = S>, S: AsRef<str>>(mut self, args: I) -> Self {
+        self.args.extend(args.into_iter().map(|s| s.as_ref().to_string()));
         self
     }
 
@@ -204,7 +204,7 @@ impl Node {
     /// Polls `GET /health/ready` on the management listener until it answers 200.
     pub async fn wait_ready(&mut self, timeout: Duration) -> SocketAddr {
         let addr = self.listener("management");
-        let client = reqwest::Client::new();
+        let client = crate::http();
         let deadline = Instant::now() + timeout;
         loop {
             if let Ok(r) = client.get(format!("http://{addr}/health/ready")).send().await

@@ -1,0 +1,43 @@
+//! `[management.tls]` and `[gateway.tls]` serve HTTPS with the configured certificate.
+
+use crate::{READY, tollgate};
+
+#[tokio::test]
+async fn management_and_gateway_serve_https() {
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cert_path = dir.path().join("cert.pem");
+    let key_path = dir.path().join("key.pem");
+    std::fs::write(&cert_path, cert.cert.pem()).unwrap();
+    std::fs::write(&key_path, cert.signing_key.serialize_pem()).unwrap();
+    let config = format!(
+        "[management.tls]\ncert = \"{c}\"\nkey = \"{k}\"\n\n[gateway.tls]\nlisten = \"127.0.0.1:0\"\ncert = \"{c}\"\nkey = \"{k}\"\n",
+        c = cert_path.display(),
+        k = key_path.display()
+    );
+    let mut node = tollgate().config(&config).spawn();
+    let mgmt = node.listener("management");
+    let gw_tls = node.listener("gateway-tls");
+    let client = tollgate_testkit::https_trusting(&cert.cert.pem());
+
+    let mut ready = false;
+    for _ in 0..600 {
+        if let Ok(r) = client.get(format!("https://localhost:{}/health/ready", mgmt.port())).send().await
+            && r.status() == 200
+        {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(ready, "HTTPS management never ready:\n{}", node.output());
+    // Plain HTTP on the TLS port does not work.
+    let plain = tollgate_testkit::http().get(format!("http://{mgmt}/health/live")).send().await;
+    assert!(!plain.is_ok_and(|r| r.status().is_success()), "plain HTTP answered on the TLS port");
+
+    let r = client.get(format!("https://localhost:{}/pizzashack/1.0.0/menu", gw_tls.port())).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["code"], 900906);
+    let _ = READY;
+}
