@@ -323,9 +323,7 @@ impl std::str::FromStr for LogFormat {
     }
 }
 
-fn optional_component_list<'de, D: Deserializer<'de>>(
-    d: D,
-) -> Result<Option<Vec<Component>>, D::Error> {
+fn optional_component_list<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<Component>>, D::Error> {
     let Some(list) = Option::<OneOrMany>::deserialize(d)? else {
         return Ok(None);
     };
@@ -419,7 +417,9 @@ pub fn engine_of(url: &str) -> Result<Engine, String> {
         }
         "postgres" | "postgresql" => {
             let Some(after) = rest.strip_prefix("//") else {
-                return Err("must start with postgres:// (for example postgres://tollgate@127.0.0.1:5432/tollgate_am)".into());
+                return Err(
+                    "must start with postgres:// (for example postgres://tollgate@127.0.0.1:5432/tollgate_am)".into(),
+                );
             };
             let authority = after.split(['/', '?']).next().unwrap_or("");
             let host = authority.rsplit('@').next().unwrap_or("");
@@ -467,7 +467,11 @@ mod tests {
         assert_eq!(engine_of("sqlite::memory:"), Ok(Engine::Sqlite));
         assert_eq!(engine_of("postgres://u:p@127.0.0.1:5432/x"), Ok(Engine::Postgres));
         assert_eq!(engine_of("postgresql://db.internal/x"), Ok(Engine::Postgres));
-        assert!(engine_of("mysql://x/y").unwrap_err().contains("unsupported scheme `mysql`"));
+        assert!(
+            engine_of("mysql://x/y")
+                .unwrap_err()
+                .contains("unsupported scheme `mysql`")
+        );
         assert!(engine_of("postgres:///x").unwrap_err().contains("no host"));
         assert!(engine_of("nonsense").unwrap_err().contains("not a URL"));
         assert!(engine_of("sqlite://").unwrap_err().contains("no file"));

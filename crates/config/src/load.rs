@@ -3,8 +3,8 @@
 //! to do about it.
 
 use crate::{Config, DatabaseName, LogFormat, MIN_CLUSTER_SECRET_LEN, engine_of};
-use figment::providers::{Format, Serialized, Toml};
 use figment::Figment;
+use figment::providers::{Format, Serialized, Toml};
 use std::path::{Path, PathBuf};
 use tollgate_model::{Component, Profile};
 
@@ -33,7 +33,9 @@ pub enum ConfigError {
         reason: String,
     },
     /// A key that Tollgate does not know.
-    #[error("unknown config key `{key}` in {source_name}; known keys here: {expected}; run `tollgate config default` to see every key")]
+    #[error(
+        "unknown config key `{key}` in {source_name}; known keys here: {expected}; run `tollgate config default` to see every key"
+    )]
     UnknownKey {
         /// Dotted key path.
         key: String,
@@ -105,7 +107,9 @@ fn env_provider(vars: impl IntoIterator<Item = (String, String)>) -> impl figmen
     let mut toml = toml::Table::new();
     let mut names = Vec::new();
     for (name, value) in vars {
-        let Some(rest) = name.strip_prefix("TOLLGATE_") else { continue };
+        let Some(rest) = name.strip_prefix("TOLLGATE_") else {
+            continue;
+        };
         if rest.is_empty() || rest == "CONFIG" {
             continue;
         }
@@ -193,7 +197,10 @@ fn describe(figment: &Figment, err: figment::Error) -> ConfigError {
     let key = err.path.join(".");
     let source_name = match &err.metadata {
         Some(meta) if meta.name == ENV_SOURCE_NAME => {
-            format!("environment variable {}", meta.interpolate(&err.profile.clone().unwrap_or_default(), &err.path))
+            format!(
+                "environment variable {}",
+                meta.interpolate(&err.profile.clone().unwrap_or_default(), &err.path)
+            )
         }
         Some(meta) => match &meta.source {
             Some(figment::Source::File(p)) => p.display().to_string(),
@@ -267,7 +274,9 @@ pub(crate) fn validate(config: &Config) -> Result<(), ConfigError> {
         Some(secret) if secret.expose().len() < MIN_CLUSTER_SECRET_LEN => {
             return Err(ConfigError::invalid(
                 "cluster.secret",
-                format!("must be at least {MIN_CLUSTER_SECRET_LEN} characters; generate one with `openssl rand -hex 32`"),
+                format!(
+                    "must be at least {MIN_CLUSTER_SECRET_LEN} characters; generate one with `openssl rand -hex 32`"
+                ),
             ));
         }
         None if !components.is_all() => {
@@ -339,7 +348,9 @@ mod tests {
 
     #[test]
     fn layers_apply_in_order() {
-        let f = file("[gateway]\nlisten = \"127.0.0.1:1000\"\nenvironment = \"internal\"\n[database.am]\nmax_connections = 3\n");
+        let f = file(
+            "[gateway]\nlisten = \"127.0.0.1:1000\"\nenvironment = \"internal\"\n[database.am]\nmax_connections = 3\n",
+        );
         let c = load(
             Some(f.path()),
             env(&[
@@ -385,16 +396,32 @@ mod tests {
 
     #[test]
     fn malformed_values_name_the_key() {
-        let err = load(None, env(&[("TOLLGATE_MANAGEMENT__LISTEN", "not-an-address")]), &Overrides::default())
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("`management.listen`") && err.contains("TOLLGATE_MANAGEMENT__LISTEN"), "{err}");
-        let err = load(None, env(&[("TOLLGATE_DATABASE__SHARED__URL", "mysql://x/y")]), &Overrides::default())
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("`database.shared.url`") && err.contains("TOLLGATE_DATABASE__SHARED__URL"), "{err}");
+        let err = load(
+            None,
+            env(&[("TOLLGATE_MANAGEMENT__LISTEN", "not-an-address")]),
+            &Overrides::default(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("`management.listen`") && err.contains("TOLLGATE_MANAGEMENT__LISTEN"),
+            "{err}"
+        );
+        let err = load(
+            None,
+            env(&[("TOLLGATE_DATABASE__SHARED__URL", "mysql://x/y")]),
+            &Overrides::default(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("`database.shared.url`") && err.contains("TOLLGATE_DATABASE__SHARED__URL"),
+            "{err}"
+        );
         let f = file("[node]\nprofile = \"edge\"\n");
-        let err = load(Some(f.path()), env(&[]), &Overrides::default()).unwrap_err().to_string();
+        let err = load(Some(f.path()), env(&[]), &Overrides::default())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("`node.profile`"), "{err}");
     }
 
@@ -406,9 +433,16 @@ mod tests {
         };
         let err = load(None, env(&[]), &over).unwrap_err().to_string();
         assert!(err.contains("`cluster.secret`"), "{err}");
-        let err = load(None, env(&[("TOLLGATE_CLUSTER__SECRET", "short")]), &over).unwrap_err().to_string();
+        let err = load(None, env(&[("TOLLGATE_CLUSTER__SECRET", "short")]), &over)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("at least 16"), "{err}");
-        let ok = load(None, env(&[("TOLLGATE_CLUSTER__SECRET", "0123456789abcdef0123")]), &over).unwrap();
+        let ok = load(
+            None,
+            env(&[("TOLLGATE_CLUSTER__SECRET", "0123456789abcdef0123")]),
+            &over,
+        )
+        .unwrap();
         assert_eq!(ok.components().to_string(), "gateway");
     }
 
@@ -430,7 +464,12 @@ mod tests {
 
     #[test]
     fn missing_file_is_an_error() {
-        let err = load(Some(Path::new("/nonexistent/tollgate.toml")), env(&[]), &Overrides::default()).unwrap_err();
+        let err = load(
+            Some(Path::new("/nonexistent/tollgate.toml")),
+            env(&[]),
+            &Overrides::default(),
+        )
+        .unwrap_err();
         assert!(matches!(err, ConfigError::File { .. }));
     }
 }

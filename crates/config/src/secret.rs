@@ -39,7 +39,7 @@ mod tests {
     fn debug_and_serialize_redact() {
         let s = Secret::new("hunter2");
         assert_eq!(format!("{s:?}"), "Secret(***)");
-        assert_eq!(serde_json::to_string(&s).unwrap_or_default().contains("hunter2"), false);
+        assert!(!serde_json::to_string(&s).unwrap_or_default().contains("hunter2"));
         assert_eq!(s.expose(), "hunter2");
     }
 }

@@ -41,7 +41,8 @@ impl Authenticator {
                 "unsupported authorization scheme `{scheme}`; use HTTP Basic"
             )));
         }
-        let malformed = || Error::InvalidCredentials("malformed Basic credentials; expected base64(username:password)".into());
+        let malformed =
+            || Error::InvalidCredentials("malformed Basic credentials; expected base64(username:password)".into());
         let decoded = base64::engine::general_purpose::STANDARD
             .decode(rest.trim())
             .map_err(|_| malformed())?;

@@ -17,7 +17,11 @@ pub struct ClusterSecret(Option<Arc<str>>);
 
 impl std::fmt::Debug for ClusterSecret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(if self.0.is_some() { "ClusterSecret(***)" } else { "ClusterSecret(none)" })
+        f.write_str(if self.0.is_some() {
+            "ClusterSecret(***)"
+        } else {
+            "ClusterSecret(none)"
+        })
     }
 }
 
@@ -35,7 +39,9 @@ impl ClusterSecret {
             ));
         };
         let Some(value) = authorization else {
-            return Err(Error::MissingCredentials("internal endpoints need `Authorization: Bearer <cluster secret>`".into()));
+            return Err(Error::MissingCredentials(
+                "internal endpoints need `Authorization: Bearer <cluster secret>`".into(),
+            ));
         };
         let presented = value
             .strip_prefix("Bearer ")
@@ -68,8 +74,14 @@ mod tests {
     fn verifies_only_the_exact_secret() {
         let s = ClusterSecret::new(Some("0123456789abcdef"));
         assert!(s.verify(Some("Bearer 0123456789abcdef")).is_ok());
-        assert!(matches!(s.verify(Some("Bearer 0123456789abcdeX")), Err(Error::InvalidCredentials(_))));
-        assert!(matches!(s.verify(Some("Bearer 0123")), Err(Error::InvalidCredentials(_))));
+        assert!(matches!(
+            s.verify(Some("Bearer 0123456789abcdeX")),
+            Err(Error::InvalidCredentials(_))
+        ));
+        assert!(matches!(
+            s.verify(Some("Bearer 0123")),
+            Err(Error::InvalidCredentials(_))
+        ));
         assert!(matches!(s.verify(None), Err(Error::MissingCredentials(_))));
         let closed = ClusterSecret::new(None);
         assert!(closed.verify(Some("Bearer anything")).is_err());

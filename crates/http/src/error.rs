@@ -98,11 +98,13 @@ fn json_rejection(rejection: JsonRejection) -> Error {
         JsonRejection::MissingJsonContentType(_) => {
             Error::BadRequest("send the body as JSON with `Content-Type: application/json`".into())
         }
-        JsonRejection::JsonDataError(e) => Error::BadRequest(e.body_text().replace(
-            "Failed to deserialize the JSON body into the target type: ",
-            "",
-        )),
-        JsonRejection::JsonSyntaxError(e) => Error::BadRequest(format!("the body is not valid JSON: {}", e.body_text())),
+        JsonRejection::JsonDataError(e) => Error::BadRequest(
+            e.body_text()
+                .replace("Failed to deserialize the JSON body into the target type: ", ""),
+        ),
+        JsonRejection::JsonSyntaxError(e) => {
+            Error::BadRequest(format!("the body is not valid JSON: {}", e.body_text()))
+        }
         other => Error::BadRequest(other.body_text()),
     }
 }
@@ -118,7 +120,8 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
         match axum::extract::Query::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Query(v)) => Ok(ApiQuery(v)),
             Err(QueryRejection::FailedToDeserializeQueryString(e)) => Err(ApiError(Error::BadRequest(
-                e.body_text().replace("Failed to deserialize query string: ", "invalid query parameter: "),
+                e.body_text()
+                    .replace("Failed to deserialize query string: ", "invalid query parameter: "),
             ))),
             Err(other) => Err(ApiError(Error::BadRequest(other.body_text()))),
         }

@@ -106,7 +106,11 @@ async fn live() -> impl IntoResponse {
 
 async fn ready(State(state): State<HealthState>) -> Response {
     let (ready, body) = state.readiness.check().await;
-    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     (status, axum::Json(body)).into_response()
 }
 
@@ -114,8 +118,10 @@ async fn render_metrics(State(state): State<HealthState>) -> Response {
     for db in state.readiness.databases() {
         let stats = db.pool_stats();
         let name = db.name().as_str();
-        metrics::gauge!("tollgate_store_pool_connections", "database" => name, "state" => "open").set(f64::from(stats.size));
-        metrics::gauge!("tollgate_store_pool_connections", "database" => name, "state" => "idle").set(f64::from(stats.idle));
+        metrics::gauge!("tollgate_store_pool_connections", "database" => name, "state" => "open")
+            .set(f64::from(stats.size));
+        metrics::gauge!("tollgate_store_pool_connections", "database" => name, "state" => "idle")
+            .set(f64::from(stats.idle));
     }
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],

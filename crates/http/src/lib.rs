@@ -12,7 +12,6 @@ pub mod health;
 pub mod listener;
 pub mod request_metrics;
 
-
 pub use auth::{Authenticated, Authenticator};
 pub use error::{ApiError, ApiJson, ApiQuery, Pagination};
 pub use health::{Readiness, health_routes};

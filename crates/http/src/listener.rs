@@ -186,7 +186,11 @@ impl BoundListener {
         drop(self.listener);
         tracker.close();
         let open = tracker.len();
-        tracing::info!(listener = self.name, open_connections = open, "Listener closed; draining connections.");
+        tracing::info!(
+            listener = self.name,
+            open_connections = open,
+            "Listener closed; draining connections."
+        );
         if tokio::time::timeout(drain_timeout, tracker.wait()).await.is_err() {
             tracing::warn!(
                 listener = self.name,
@@ -200,7 +204,10 @@ impl BoundListener {
 async fn serve_connection<I, S, B>(builder: &Builder<TokioExecutor>, io: I, service: S, shutdown: &CancellationToken)
 where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
-    S: hyper::service::Service<hyper::Request<hyper::body::Incoming>, Response = hyper::Response<B>> + Clone + Send + 'static,
+    S: hyper::service::Service<hyper::Request<hyper::body::Incoming>, Response = hyper::Response<B>>
+        + Clone
+        + Send
+        + 'static,
     S::Future: Send + 'static,
     S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     B: hyper::body::Body + Send + 'static,

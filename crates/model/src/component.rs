@@ -86,7 +86,9 @@ impl fmt::Display for Component {
 
 /// A name that is not a component.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown component `{0}`; expected one of publisher, devportal, admin, key-manager, traffic-manager, gateway, analytics")]
+#[error(
+    "unknown component `{0}`; expected one of publisher, devportal, admin, key-manager, traffic-manager, gateway, analytics"
+)]
 pub struct UnknownComponent(pub String);
 
 impl FromStr for Component {

@@ -151,7 +151,14 @@ mod tests {
         assert_eq!(Error::InvalidCredentials("x".into()).code(), 900_901);
         assert_eq!(Error::MissingCredentials("x".into()).code(), 900_902);
         assert_eq!(Error::Forbidden("x".into()).status(), 403);
-        assert_eq!(Error::NotFound { resource: "user", id: "u".into() }.status(), 404);
+        assert_eq!(
+            Error::NotFound {
+                resource: "user",
+                id: "u".into()
+            }
+            .status(),
+            404
+        );
     }
 
     #[test]

@@ -129,10 +129,16 @@ mod tests {
     #[test]
     fn validation_names_each_bad_field() {
         let err = new_user("bad name", "short", Some("nope")).validate().unwrap_err();
-        let Error::Validation(fields) = err else { panic!("expected validation error") };
+        let Error::Validation(fields) = err else {
+            panic!("expected validation error")
+        };
         let names: Vec<_> = fields.iter().map(|f| f.field.as_str()).collect();
         assert_eq!(names, ["username", "password", "email"]);
-        assert!(new_user("alice", "long enough", Some("a@example.com")).validate().is_ok());
+        assert!(
+            new_user("alice", "long enough", Some("a@example.com"))
+                .validate()
+                .is_ok()
+        );
         assert!(new_user("a:b", "long enough", None).validate().is_err());
     }
 

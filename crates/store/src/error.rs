@@ -6,7 +6,9 @@ use tollgate_config::DatabaseName;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The database could not be reached or opened at start-up.
-    #[error("cannot connect to the {name} database at {url}: {reason}; check [database.{name}] url ({env}) and that the server is running and reachable")]
+    #[error(
+        "cannot connect to the {name} database at {url}: {reason}; check [database.{name}] url ({env}) and that the server is running and reachable"
+    )]
     Connect {
         /// Which database.
         name: DatabaseName,

@@ -72,14 +72,24 @@ mod tests {
             };
             let sqlite = list(Engine::Sqlite);
             assert!(!sqlite.is_empty(), "{db} has no migrations");
-            assert_eq!(sqlite, list(Engine::Postgres), "{db}: sqlite and postgres migrations differ");
+            assert_eq!(
+                sqlite,
+                list(Engine::Postgres),
+                "{db}: sqlite and postgres migrations differ"
+            );
         }
     }
 
     #[test]
     fn databases_keep_separate_history_tables() {
-        let am = migrations(DatabaseName::Am, Engine::Postgres).migrator.table_name.to_string();
-        let shared = migrations(DatabaseName::Shared, Engine::Postgres).migrator.table_name.to_string();
+        let am = migrations(DatabaseName::Am, Engine::Postgres)
+            .migrator
+            .table_name
+            .to_string();
+        let shared = migrations(DatabaseName::Shared, Engine::Postgres)
+            .migrator
+            .table_name
+            .to_string();
         assert_ne!(am, shared);
     }
 }

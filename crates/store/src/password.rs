@@ -2,8 +2,8 @@
 //! so it runs on the blocking pool, never on a request-handling thread.
 
 use crate::{Error, Result};
-use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 
 /// Hashes `password` with argon2id and a random salt.
 pub async fn hash(password: String) -> Result<String> {
@@ -19,9 +19,13 @@ pub async fn hash(password: String) -> Result<String> {
 
 /// Whether `password` matches the stored PHC `hash` (the comparison is constant-time).
 pub async fn verify(password: String, hash: String) -> Result<bool> {
-    tokio::task::spawn_blocking(move || Argon2::default().verify_password(password.as_bytes(), hash.as_str()).is_ok())
-        .await
-        .map_err(|e| Error::Corrupt(format!("password verification task failed: {e}")))
+    tokio::task::spawn_blocking(move || {
+        Argon2::default()
+            .verify_password(password.as_bytes(), hash.as_str())
+            .is_ok()
+    })
+    .await
+    .map_err(|e| Error::Corrupt(format!("password verification task failed: {e}")))
 }
 
 /// A valid argon2id hash of a random password. Verifying against it when a user does

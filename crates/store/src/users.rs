@@ -27,7 +27,10 @@ fn fold_users(rows: Vec<UserRoleRow>) -> Result<Vec<User>> {
             .transpose()?;
         if users.last().is_none_or(|u| u.id.to_string() != r.id) {
             users.push(User {
-                id: r.id.parse::<UserId>().map_err(|e| Error::Corrupt(format!("user id `{}`: {e}", r.id)))?,
+                id: r
+                    .id
+                    .parse::<UserId>()
+                    .map_err(|e| Error::Corrupt(format!("user id `{}`: {e}", r.id)))?,
                 tenant_id: r
                     .tenant_id
                     .parse::<TenantId>()
@@ -145,7 +148,12 @@ pub async fn list(db: &Database, tenant: TenantId, offset: i64, limit: i64) -> R
 
 /// Checks a username and password; `Ok(None)` for any mismatch. Unknown users cost the
 /// same argon2 work as known ones, so timing does not reveal which names exist.
-pub async fn authenticate(db: &Database, tenant: TenantId, username: &str, password: &str) -> Result<Option<Principal>> {
+pub async fn authenticate(
+    db: &Database,
+    tenant: TenantId,
+    username: &str,
+    password: &str,
+) -> Result<Option<Principal>> {
     let row: Option<(String, String)> = on_pool!(db.reader(), |p| {
         sqlx::query_as("SELECT id, password_hash FROM users WHERE tenant_id = $1 AND lower(username) = lower($2)")
             .bind(tenant.to_string())

@@ -49,7 +49,9 @@ async fn am_and_shared_may_share_one_database() {
         let am = open(&t, DatabaseName::Am).await;
         let shared = open(&t, DatabaseName::Shared).await;
         am.migrate().await.unwrap();
-        users::create(&shared, new_user("both", "password-1", &[Role::Creator])).await.unwrap();
+        users::create(&shared, new_user("both", "password-1", &[Role::Creator]))
+            .await
+            .unwrap();
         let mut tx = am.begin().await.unwrap();
         events::append(&mut tx, &policy_event()).await.unwrap();
         tx.commit().await.unwrap();
@@ -60,8 +62,12 @@ async fn am_and_shared_may_share_one_database() {
 #[tokio::test]
 async fn concurrent_migrations_do_not_race() {
     for t in all_engines("migrate_race").await {
-        let a = connect(DatabaseName::Am, t.url(), &DatabaseConfig::default()).await.unwrap();
-        let b = connect(DatabaseName::Am, t.url(), &DatabaseConfig::default()).await.unwrap();
+        let a = connect(DatabaseName::Am, t.url(), &DatabaseConfig::default())
+            .await
+            .unwrap();
+        let b = connect(DatabaseName::Am, t.url(), &DatabaseConfig::default())
+            .await
+            .unwrap();
         let (ra, rb) = tokio::join!(a.migrate(), b.migrate());
         ra.unwrap();
         rb.unwrap();
@@ -72,18 +78,31 @@ async fn concurrent_migrations_do_not_race() {
 async fn users_are_created_found_listed_and_unique_ignoring_case() {
     for t in all_engines("users").await {
         let db = open(&t, DatabaseName::Shared).await;
-        let alice = users::create(&db, new_user("Alice", "alice-password", &[Role::Subscriber, Role::Creator]))
-            .await
-            .unwrap();
+        let alice = users::create(
+            &db,
+            new_user("Alice", "alice-password", &[Role::Subscriber, Role::Creator]),
+        )
+        .await
+        .unwrap();
         assert_eq!(alice.roles, [Role::Creator, Role::Subscriber]);
-        let found = users::find_by_username(&db, TenantId::DEFAULT, "alice").await.unwrap().unwrap();
+        let found = users::find_by_username(&db, TenantId::DEFAULT, "alice")
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(found, alice, "{}", t.engine());
 
-        let dup = users::create(&db, new_user("ALICE", "other-password", &[])).await.unwrap_err();
-        assert!(matches!(dup, tollgate_store::Error::Domain(tollgate_model::Error::Conflict(_))), "{dup:?}");
+        let dup = users::create(&db, new_user("ALICE", "other-password", &[]))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(dup, tollgate_store::Error::Domain(tollgate_model::Error::Conflict(_))),
+            "{dup:?}"
+        );
 
         users::create(&db, new_user("bob", "bob-password", &[])).await.unwrap();
-        users::create(&db, new_user("carol", "carol-password", &[Role::Admin])).await.unwrap();
+        users::create(&db, new_user("carol", "carol-password", &[Role::Admin]))
+            .await
+            .unwrap();
         let (page, total) = users::list(&db, TenantId::DEFAULT, 1, 1).await.unwrap();
         assert_eq!(total, 3);
         assert_eq!(page.len(), 1);
@@ -96,7 +115,9 @@ async fn users_are_created_found_listed_and_unique_ignoring_case() {
 async fn invalid_users_write_nothing() {
     for t in all_engines("users_invalid").await {
         let db = open(&t, DatabaseName::Shared).await;
-        let err = users::create(&db, new_user("no spaces allowed", "short", &[])).await.unwrap_err();
+        let err = users::create(&db, new_user("no spaces allowed", "short", &[]))
+            .await
+            .unwrap_err();
         let model_err: tollgate_model::Error = err.into();
         let fields: Vec<_> = model_err.field_errors().iter().map(|f| f.field.clone()).collect();
         assert_eq!(fields, ["username", "password"]);
@@ -109,12 +130,27 @@ async fn invalid_users_write_nothing() {
 async fn authentication_checks_passwords() {
     for t in all_engines("authn").await {
         let db = open(&t, DatabaseName::Shared).await;
-        users::create(&db, new_user("dave", "dave-password", &[Role::Publisher])).await.unwrap();
-        let p = users::authenticate(&db, TenantId::DEFAULT, "dave", "dave-password").await.unwrap().unwrap();
+        users::create(&db, new_user("dave", "dave-password", &[Role::Publisher]))
+            .await
+            .unwrap();
+        let p = users::authenticate(&db, TenantId::DEFAULT, "dave", "dave-password")
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(p.username, "dave");
         assert!(p.has_role(Role::Publisher) && !p.has_role(Role::Admin));
-        assert!(users::authenticate(&db, TenantId::DEFAULT, "dave", "wrong").await.unwrap().is_none());
-        assert!(users::authenticate(&db, TenantId::DEFAULT, "nobody", "dave-password").await.unwrap().is_none());
+        assert!(
+            users::authenticate(&db, TenantId::DEFAULT, "dave", "wrong")
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            users::authenticate(&db, TenantId::DEFAULT, "nobody", "dave-password")
+                .await
+                .unwrap()
+                .is_none()
+        );
     }
 }
 
@@ -126,10 +162,25 @@ async fn bootstrap_admin_is_created_once() {
         let Bootstrap::CreatedWithGeneratedPassword(pw) = first else {
             panic!("expected a generated password, got {first:?}");
         };
-        assert!(users::authenticate(&db, TenantId::DEFAULT, "admin", &pw).await.unwrap().is_some());
+        assert!(
+            users::authenticate(&db, TenantId::DEFAULT, "admin", &pw)
+                .await
+                .unwrap()
+                .is_some()
+        );
         // A later start with a configured password changes nothing.
-        assert_eq!(users::ensure_admin(&db, "admin", Some("another-password")).await.unwrap(), Bootstrap::Existing);
-        assert!(users::authenticate(&db, TenantId::DEFAULT, "admin", &pw).await.unwrap().is_some());
+        assert_eq!(
+            users::ensure_admin(&db, "admin", Some("another-password"))
+                .await
+                .unwrap(),
+            Bootstrap::Existing
+        );
+        assert!(
+            users::authenticate(&db, TenantId::DEFAULT, "admin", &pw)
+                .await
+                .unwrap()
+                .is_some()
+        );
         // Two nodes bootstrapping at once: one creates, the other sees it.
         let (a, b) = tokio::join!(
             users::ensure_admin(&db, "root2", Some("configured-pw")),

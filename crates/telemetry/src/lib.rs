@@ -12,7 +12,9 @@ use tracing_subscriber::EnvFilter;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The log filter (`[log] level` or `RUST_LOG`) does not parse.
-    #[error("invalid log level `{filter}` in [log] level (TOLLGATE_LOG__LEVEL) or RUST_LOG: {reason}; use e.g. `info` or `tollgate_store=debug,info`")]
+    #[error(
+        "invalid log level `{filter}` in [log] level (TOLLGATE_LOG__LEVEL) or RUST_LOG: {reason}; use e.g. `info` or `tollgate_store=debug,info`"
+    )]
     Filter {
         /// The filter as given.
         filter: String,
@@ -32,7 +34,9 @@ pub fn init_logging(level: &str, json: bool) -> Result<(), Error> {
         filter: filter_text.clone(),
         reason: e.to_string(),
     })?;
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stdout);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stdout);
     let result = if json {
         builder.json().with_current_span(false).with_span_list(false).try_init()
     } else {

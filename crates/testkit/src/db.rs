@@ -61,13 +61,18 @@ impl Drop for TestDb {
             let (name, admin_url) = (name.clone(), admin_url.clone());
             // Drop runs outside any runtime guarantee: use a private one on a thread.
             let _ = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .ok()?;
                 rt.block_on(async {
                     let mut conn = sqlx::PgConnection::connect(&admin_url).await.ok()?;
-                    sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")))
-                        .execute(&mut conn)
-                        .await
-                        .ok()
+                    sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+                    )))
+                    .execute(&mut conn)
+                    .await
+                    .ok()
                 })
             })
             .join();
@@ -77,7 +82,10 @@ impl Drop for TestDb {
 
 /// A SQLite database file in a fresh temporary directory.
 pub fn sqlite(label: &str) -> TestDb {
-    let dir = tempfile::Builder::new().prefix("tollgate-test-").tempdir().expect("temp dir");
+    let dir = tempfile::Builder::new()
+        .prefix("tollgate-test-")
+        .tempdir()
+        .expect("temp dir");
     let url = format!("sqlite://{}/{label}.db", dir.path().display());
     TestDb::Sqlite { dir, url }
 }
@@ -95,7 +103,13 @@ pub async fn postgres(label: &str) -> Option<TestDb> {
     };
     let safe_label: String = label
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
         .take(30)
         .collect();
     let name = format!("tollgate_t_{safe_label}_{}", uuid::Uuid::now_v7().simple());
@@ -117,7 +131,9 @@ fn skip(label: &str, url: &str, reason: &str, required: bool) -> Option<TestDb> 
     if required {
         panic!("REQUIRE_POSTGRES is set but PostgreSQL at {url} is unreachable ({reason}) for test `{label}`");
     }
-    eprintln!("[postgres] SKIPPED PostgreSQL part of `{label}`: {url} unreachable ({reason}); set TEST_DATABASE_URL to run it");
+    eprintln!(
+        "[postgres] SKIPPED PostgreSQL part of `{label}`: {url} unreachable ({reason}); set TEST_DATABASE_URL to run it"
+    );
     None
 }
 

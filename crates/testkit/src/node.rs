@@ -93,7 +93,10 @@ impl NodeBuilder {
         let (tmp, data_dir) = match self.data_dir {
             Some(d) => (None, d),
             None => {
-                let t = tempfile::Builder::new().prefix("tollgate-node-").tempdir().expect("temp dir");
+                let t = tempfile::Builder::new()
+                    .prefix("tollgate-node-")
+                    .tempdir()
+                    .expect("temp dir");
                 let p = t.path().to_path_buf();
                 (Some(t), p)
             }
@@ -101,7 +104,10 @@ impl NodeBuilder {
         let mut cmd = Command::new(&self.bin);
         cmd.args(&self.args);
         let config_file = self.config.map(|text| {
-            let f = tempfile::Builder::new().suffix(".toml").tempfile().expect("temp config");
+            let f = tempfile::Builder::new()
+                .suffix(".toml")
+                .tempfile()
+                .expect("temp config");
             std::fs::write(f.path(), text).expect("write config");
             cmd.arg("--config").arg(f.path());
             f
@@ -118,8 +124,14 @@ impl NodeBuilder {
         let mut child = cmd.spawn().expect("spawn tollgate");
         let lines = Arc::new((Mutex::new(Vec::new()), Condvar::new()));
         for stream in [
-            child.stdout.take().map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
-            child.stderr.take().map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+            child
+                .stdout
+                .take()
+                .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+            child
+                .stderr
+                .take()
+                .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
         ]
         .into_iter()
         .flatten()
@@ -213,7 +225,10 @@ impl Node {
                 return addr;
             }
             if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("node exited with {status} before becoming ready; output:\n{}", self.output());
+                panic!(
+                    "node exited with {status} before becoming ready; output:\n{}",
+                    self.output()
+                );
             }
             if Instant::now() > deadline {
                 panic!("node not ready within {timeout:?}; output:\n{}", self.output());

@@ -69,7 +69,8 @@ impl NodeArgs {
 }
 
 fn parse_profile(s: &str) -> Result<Profile, String> {
-    s.parse().map_err(|e: tollgate_model::component::UnknownProfile| e.to_string())
+    s.parse()
+        .map_err(|e: tollgate_model::component::UnknownProfile| e.to_string())
 }
 
 fn parse_components(s: &str) -> Result<ComponentSet, String> {
@@ -101,7 +102,9 @@ mod tests {
             "json",
         ])
         .unwrap();
-        let Command::Serve(args) = cli.command else { panic!("not serve") };
+        let Command::Serve(args) = cli.command else {
+            panic!("not serve")
+        };
         assert_eq!(args.profile, Some(Profile::Gateway));
         assert_eq!(args.components.unwrap().to_string(), "key-manager,gateway");
         assert_eq!(args.log_format, Some(LogFormat::Json));

@@ -106,7 +106,9 @@ pub async fn serve(args: NodeArgs) -> Result<(), Failure> {
     let components = config.components();
     tracing::info!(version = VERSION, components = %components, data_dir = %config.node.data_dir.display(), "Starting node.");
     if config.cluster.secret.is_none() {
-        tracing::warn!("No [cluster] secret is configured: internal endpoints refuse every call, so no other node can join this one.");
+        tracing::warn!(
+            "No [cluster] secret is configured: internal endpoints refuse every call, so no other node can join this one."
+        );
     }
 
     // TLS files are read before anything else so that a bad path fails fast.
@@ -118,9 +120,9 @@ pub async fn serve(args: NodeArgs) -> Result<(), Failure> {
         .transpose()
         .map_err(|e| Failure::new(exit::CONFIG, e))?;
     let gateway_tls = match (&config.gateway.tls, components.contains(Component::Gateway)) {
-        (Some(t), true) => Some(
-            load_tls("gateway-tls", &t.tls(), "gateway.tls").map_err(|e| Failure::new(exit::CONFIG, e))?,
-        ),
+        (Some(t), true) => {
+            Some(load_tls("gateway-tls", &t.tls(), "gateway.tls").map_err(|e| Failure::new(exit::CONFIG, e))?)
+        }
         _ => None,
     };
 
@@ -129,9 +131,14 @@ pub async fn serve(args: NodeArgs) -> Result<(), Failure> {
     let cluster_secret = ClusterSecret::new(config.cluster.secret.as_ref().map(|s| s.expose()));
 
     let mut planned = Vec::new();
-    let management = BoundListener::bind("management", config.management.listen, "management.listen", management_tls)
-        .await
-        .map_err(|e| Failure::new(exit::OS, e))?;
+    let management = BoundListener::bind(
+        "management",
+        config.management.listen,
+        "management.listen",
+        management_tls,
+    )
+    .await
+    .map_err(|e| Failure::new(exit::OS, e))?;
     planned.push(Planned {
         listener: management,
         router: management_router(&components, &dbs, readiness.clone(), metrics.clone()),
@@ -183,7 +190,10 @@ pub async fn serve(args: NodeArgs) -> Result<(), Failure> {
     let shutdown = CancellationToken::new();
     let mut servers = JoinSet::new();
     for p in planned {
-        servers.spawn(p.listener.serve(p.router, shutdown.clone(), config.node.shutdown_timeout));
+        servers.spawn(
+            p.listener
+                .serve(p.router, shutdown.clone(), config.node.shutdown_timeout),
+        );
     }
 
     let startup = async {
@@ -242,9 +252,9 @@ fn management_router(
             shared,
         }));
     }
-    router
-        .fallback(not_found)
-        .layer(axum::middleware::from_fn(|req, next| request_metrics::record("management", req, next)))
+    router.fallback(not_found).layer(axum::middleware::from_fn(|req, next| {
+        request_metrics::record("management", req, next)
+    }))
 }
 
 async fn not_found() -> impl IntoResponse {

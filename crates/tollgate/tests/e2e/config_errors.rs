@@ -11,19 +11,29 @@ fn error_line(output: &str) -> String {
 
 #[tokio::test]
 async fn unknown_key_exits_64_naming_the_key() {
-    let mut node = tollgate().config("[gateway]\nlisten = \"127.0.0.1:0\"\nworkers = 4\n").spawn();
+    let mut node = tollgate()
+        .config("[gateway]\nlisten = \"127.0.0.1:0\"\nworkers = 4\n")
+        .spawn();
     let status = node.wait_exit(READY);
     assert_eq!(status.code(), Some(64));
     let line = error_line(&node.output());
-    assert!(line.contains("`gateway.workers`") && line.contains("tollgate config default"), "{line}");
+    assert!(
+        line.contains("`gateway.workers`") && line.contains("tollgate config default"),
+        "{line}"
+    );
 }
 
 #[tokio::test]
 async fn malformed_database_url_exits_64_naming_the_key() {
-    let mut node = tollgate().env("TOLLGATE_DATABASE__AM__URL", "mysql://root@localhost/am").spawn();
+    let mut node = tollgate()
+        .env("TOLLGATE_DATABASE__AM__URL", "mysql://root@localhost/am")
+        .spawn();
     assert_eq!(node.wait_exit(READY).code(), Some(64));
     let line = error_line(&node.output());
-    assert!(line.contains("`database.am.url`") && line.contains("postgres://"), "{line}");
+    assert!(
+        line.contains("`database.am.url`") && line.contains("postgres://"),
+        "{line}"
+    );
 }
 
 #[tokio::test]
@@ -32,7 +42,10 @@ async fn control_plane_with_unreachable_database_exits_69_naming_the_url() {
         .args(["--profile", "control-plane"])
         .env("TOLLGATE_CLUSTER__SECRET", SECRET)
         .env("TOLLGATE_DATABASE__AM__URL", "postgres://tollgate:pw@127.0.0.1:1/am")
-        .env("TOLLGATE_DATABASE__SHARED__URL", "postgres://tollgate:pw@127.0.0.1:1/shared")
+        .env(
+            "TOLLGATE_DATABASE__SHARED__URL",
+            "postgres://tollgate:pw@127.0.0.1:1/shared",
+        )
         .spawn();
     assert_eq!(node.wait_exit(READY).code(), Some(69));
     let line = error_line(&node.output());
@@ -46,7 +59,10 @@ async fn partial_profile_without_cluster_secret_is_refused() {
     let mut node = tollgate().args(["--profile", "gateway"]).spawn();
     assert_eq!(node.wait_exit(READY).code(), Some(64));
     let line = error_line(&node.output());
-    assert!(line.contains("`cluster.secret`") && line.contains("TOLLGATE_CLUSTER__SECRET"), "{line}");
+    assert!(
+        line.contains("`cluster.secret`") && line.contains("TOLLGATE_CLUSTER__SECRET"),
+        "{line}"
+    );
 }
 
 #[tokio::test]
@@ -56,7 +72,10 @@ async fn missing_tls_files_are_named() {
         .spawn();
     assert_eq!(node.wait_exit(READY).code(), Some(64));
     let line = error_line(&node.output());
-    assert!(line.contains("management.tls.cert") && line.contains("/nonexistent/cert.pem"), "{line}");
+    assert!(
+        line.contains("management.tls.cert") && line.contains("/nonexistent/cert.pem"),
+        "{line}"
+    );
 }
 
 #[tokio::test]
@@ -66,5 +85,8 @@ async fn taken_port_exits_71_naming_the_key() {
     let mut node = tollgate().env("TOLLGATE_MANAGEMENT__LISTEN", addr.to_string()).spawn();
     assert_eq!(node.wait_exit(READY).code(), Some(71));
     let line = error_line(&node.output());
-    assert!(line.contains("management.listen") && line.contains(&addr.to_string()), "{line}");
+    assert!(
+        line.contains("management.listen") && line.contains(&addr.to_string()),
+        "{line}"
+    );
 }

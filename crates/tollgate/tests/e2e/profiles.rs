@@ -14,21 +14,35 @@ async fn gateway_profile_never_touches_its_databases() {
         .env("TOLLGATE_DATABASE__SHARED__URL", "postgres://tg@192.0.2.1:5432/shared")
         .spawn();
     let mgmt = node.wait_ready(READY).await;
-    assert_eq!(tollgate_testkit::get_json(format!("http://{mgmt}/health/live")).await.0, 200);
-    let ready: serde_json::Value = tollgate_testkit::get_json(format!("http://{mgmt}/health/ready")).await.1;
+    assert_eq!(
+        tollgate_testkit::get_json(format!("http://{mgmt}/health/live")).await.0,
+        200
+    );
+    let ready: serde_json::Value = tollgate_testkit::get_json(format!("http://{mgmt}/health/ready"))
+        .await
+        .1;
     assert_eq!(ready["components"], "gateway");
     assert_eq!(ready["databases"], serde_json::json!({}));
     assert!(!node.output().contains("Database opened."), "{}", node.output());
     // The management listener serves no REST API on a gateway node.
-    assert_eq!(tollgate_testkit::get_json(format!("http://{mgmt}/api/am/admin/v4/roles")).await.0, 404);
+    assert_eq!(
+        tollgate_testkit::get_json(format!("http://{mgmt}/api/am/admin/v4/roles"))
+            .await
+            .0,
+        404
+    );
     let gw = node.listener("gateway");
     assert_eq!(tollgate_testkit::get_json(format!("http://{gw}/anything")).await.0, 404);
 }
 
 #[tokio::test]
 async fn control_plane_and_traffic_manager_share_postgres_without_racing() {
-    let Some(am) = postgres("e2e_cp_tm_am").await else { return };
-    let Some(shared) = postgres("e2e_cp_tm_shared").await else { return };
+    let Some(am) = postgres("e2e_cp_tm_am").await else {
+        return;
+    };
+    let Some(shared) = postgres("e2e_cp_tm_shared").await else {
+        return;
+    };
     let start = |profile: &str| {
         tollgate()
             .args(["--profile", profile])
@@ -43,10 +57,14 @@ async fn control_plane_and_traffic_manager_share_postgres_without_racing() {
     let cp_mgmt = cp.wait_ready(READY).await;
     let tm_mgmt = tm.wait_ready(READY).await;
 
-    let cp_ready: serde_json::Value = tollgate_testkit::get_json(format!("http://{cp_mgmt}/health/ready")).await.1;
+    let cp_ready: serde_json::Value = tollgate_testkit::get_json(format!("http://{cp_mgmt}/health/ready"))
+        .await
+        .1;
     assert_eq!(cp_ready["databases"], serde_json::json!({"am": "ok", "shared": "ok"}));
     // The traffic manager uses the AM database only.
-    let tm_ready: serde_json::Value = tollgate_testkit::get_json(format!("http://{tm_mgmt}/health/ready")).await.1;
+    let tm_ready: serde_json::Value = tollgate_testkit::get_json(format!("http://{tm_mgmt}/health/ready"))
+        .await
+        .1;
     assert_eq!(tm_ready["databases"], serde_json::json!({"am": "ok"}));
     eprintln!("[postgres] control-plane and traffic-manager both ready on PostgreSQL");
 
@@ -67,7 +85,12 @@ async fn control_plane_and_traffic_manager_share_postgres_without_racing() {
     assert_eq!(r.status(), 401);
     let body: serde_json::Value = r.json().await.unwrap();
     assert_eq!(body["code"], 900902);
-    let r = client.get(&url).bearer_auth("not-the-secret-at-all").send().await.unwrap();
+    let r = client
+        .get(&url)
+        .bearer_auth("not-the-secret-at-all")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 401);
     let r = client.get(&url).bearer_auth(SECRET).send().await.unwrap();
     assert_eq!(r.status(), 200);
@@ -85,6 +108,8 @@ async fn key_manager_profile_opens_both_databases() {
         .env("TOLLGATE_DATABASE__SHARED__URL", am.url())
         .spawn();
     let mgmt = node.wait_ready(READY).await;
-    let ready: serde_json::Value = tollgate_testkit::get_json(format!("http://{mgmt}/health/ready")).await.1;
+    let ready: serde_json::Value = tollgate_testkit::get_json(format!("http://{mgmt}/health/ready"))
+        .await
+        .1;
     assert_eq!(ready["databases"], serde_json::json!({"am": "ok", "shared": "ok"}));
 }

@@ -30,13 +30,19 @@ async fn sigterm_during_a_request_lets_it_finish_and_exits_zero() {
         .expect("node did not start shutting down");
     // New connections are refused while the old request drains.
     std::thread::sleep(Duration::from_millis(300));
-    assert!(TcpStream::connect(mgmt).is_err(), "listener still accepting after SIGTERM");
+    assert!(
+        TcpStream::connect(mgmt).is_err(),
+        "listener still accepting after SIGTERM"
+    );
 
     stream.write_all(rest.as_bytes()).unwrap();
     stream.flush().unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
-    assert!(response.starts_with("HTTP/1.1 201"), "in-flight request did not complete:\n{response}");
+    assert!(
+        response.starts_with("HTTP/1.1 201"),
+        "in-flight request did not complete:\n{response}"
+    );
     assert!(response.contains("late-user"));
 
     let status = node.wait_exit(Duration::from_secs(30));

@@ -9,10 +9,15 @@ use tollgate_testkit::NodeBuilder;
 async fn all_in_one_with_no_config_is_ready_on_sqlite_and_prints_the_admin_password_once() {
     let dir = tempfile::tempdir().unwrap();
     // No TOLLGATE_ADMIN_PASSWORD: the node must generate one.
-    let mut node = tollgate().env_remove("TOLLGATE_ADMIN_PASSWORD").data_dir(dir.path()).spawn();
+    let mut node = tollgate()
+        .env_remove("TOLLGATE_ADMIN_PASSWORD")
+        .data_dir(dir.path())
+        .spawn();
     let mgmt = node.wait_ready(READY).await;
 
-    let ready: serde_json::Value = tollgate_testkit::get_json(format!("http://{mgmt}/health/ready")).await.1;
+    let ready: serde_json::Value = tollgate_testkit::get_json(format!("http://{mgmt}/health/ready"))
+        .await
+        .1;
     assert_eq!(ready["status"], "ready");
     assert_eq!(ready["databases"]["am"], "ok");
     assert_eq!(ready["databases"]["shared"], "ok");
@@ -36,15 +41,29 @@ async fn all_in_one_with_no_config_is_ready_on_sqlite_and_prints_the_admin_passw
         .unwrap();
     assert_eq!(users.status(), 200);
     let gw = node.listener("gateway");
-    let r = client.get(format!("http://{gw}/pizzashack/1.0.0/menu")).send().await.unwrap();
+    let r = client
+        .get(format!("http://{gw}/pizzashack/1.0.0/menu"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 404);
     let body: serde_json::Value = r.json().await.unwrap();
     assert_eq!(body["code"], 900906);
 
-    let metrics = client.get(format!("http://{mgmt}/metrics")).send().await.unwrap().text().await.unwrap();
+    let metrics = client
+        .get(format!("http://{mgmt}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(metrics.contains("tollgate_build_info{version=\""), "{metrics}");
     assert!(metrics.contains("tollgate_management_http_requests_total"), "{metrics}");
-    assert!(metrics.contains("tollgate_store_pool_connections{database=\"am\""), "{metrics}");
+    assert!(
+        metrics.contains("tollgate_store_pool_connections{database=\"am\""),
+        "{metrics}"
+    );
 
     node.signal(nix::sys::signal::Signal::SIGTERM);
     assert!(node.wait_exit(Duration::from_secs(30)).success());
@@ -55,13 +74,19 @@ async fn all_in_one_with_no_config_is_ready_on_sqlite_and_prints_the_admin_passw
         .data_dir(dir.path())
         .spawn();
     again.wait_ready(READY).await;
-    assert!(!again.output().contains("password:"), "password printed again:\n{}", again.output());
+    assert!(
+        !again.output().contains("password:"),
+        "password printed again:\n{}",
+        again.output()
+    );
     assert_eq!(std::fs::read_to_string(&pw_file).unwrap().trim(), password);
 }
 
 #[tokio::test]
 async fn configured_admin_password_is_used_and_never_logged() {
-    let mut node = tollgate().env("TOLLGATE_ADMIN_PASSWORD", "configured-secret-pw").spawn();
+    let mut node = tollgate()
+        .env("TOLLGATE_ADMIN_PASSWORD", "configured-secret-pw")
+        .spawn();
     let mgmt = node.wait_ready(READY).await;
     let client = tollgate_testkit::http();
     let ok = client
@@ -82,9 +107,15 @@ async fn version_and_default_config_commands() {
     let bin = env!("CARGO_BIN_EXE_tollgate");
     let out = std::process::Command::new(bin).arg("--version").output().unwrap();
     assert!(out.status.success());
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), format!("tollgate {}", env!("CARGO_PKG_VERSION")));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("tollgate {}", env!("CARGO_PKG_VERSION"))
+    );
 
-    let out = std::process::Command::new(bin).args(["config", "default"]).output().unwrap();
+    let out = std::process::Command::new(bin)
+        .args(["config", "default"])
+        .output()
+        .unwrap();
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("[database.am]") && text.contains("listen = \"0.0.0.0:8280\""));

@@ -22,7 +22,10 @@ async fn management_and_gateway_serve_https() {
 
     let mut ready = false;
     for _ in 0..600 {
-        if let Ok(r) = client.get(format!("https://localhost:{}/health/ready", mgmt.port())).send().await
+        if let Ok(r) = client
+            .get(format!("https://localhost:{}/health/ready", mgmt.port()))
+            .send()
+            .await
             && r.status() == 200
         {
             ready = true;
@@ -32,10 +35,20 @@ async fn management_and_gateway_serve_https() {
     }
     assert!(ready, "HTTPS management never ready:\n{}", node.output());
     // Plain HTTP on the TLS port does not work.
-    let plain = tollgate_testkit::http().get(format!("http://{mgmt}/health/live")).send().await;
-    assert!(!plain.is_ok_and(|r| r.status().is_success()), "plain HTTP answered on the TLS port");
+    let plain = tollgate_testkit::http()
+        .get(format!("http://{mgmt}/health/live"))
+        .send()
+        .await;
+    assert!(
+        !plain.is_ok_and(|r| r.status().is_success()),
+        "plain HTTP answered on the TLS port"
+    );
 
-    let r = client.get(format!("https://localhost:{}/pizzashack/1.0.0/menu", gw_tls.port())).send().await.unwrap();
+    let r = client
+        .get(format!("https://localhost:{}/pizzashack/1.0.0/menu", gw_tls.port()))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 404);
     let body: serde_json::Value = r.json().await.unwrap();
     assert_eq!(body["code"], 900906);
