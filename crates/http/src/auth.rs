@@ -7,20 +7,85 @@ use axum::extract::{FromRef, FromRequestParts};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use base64::Engine as _;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
 use std::marker::PhantomData;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use tollgate_model::{Error, Principal, Role, TenantId};
 use tollgate_store::{Database, users};
 
-/// Checks credentials against the user store (the shared database).
-#[derive(Clone, Debug)]
+/// How long a verified username/password pair is trusted without re-hashing. A changed
+/// password or removed role takes effect within this time.
+pub const CREDENTIAL_CACHE_TTL: Duration = Duration::from_secs(30);
+
+/// Most credential pairs remembered at once; beyond it, expired entries are dropped and,
+/// if still full, the cache starts over (a burst of new callers only costs argon2 time).
+const CREDENTIAL_CACHE_CAPACITY: usize = 10_000;
+
+/// Peppered credential hash → the principal it proved, and when.
+type VerifiedCredentials = HashMap<[u8; 32], (Principal, Instant)>;
+
+/// Checks credentials against the user store (the shared database). Argon2id costs tens
+/// of milliseconds and ~19 MiB per check, so verified pairs are remembered briefly, keyed
+/// by a SHA-256 under a per-process random pepper (never the password itself).
+#[derive(Clone)]
 pub struct Authenticator {
     shared: Database,
+    verified: Arc<Mutex<VerifiedCredentials>>,
+    pepper: Arc<[u8; 32]>,
+}
+
+impl std::fmt::Debug for Authenticator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Authenticator")
+            .field("shared", &self.shared.name())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Authenticator {
     /// An authenticator over the shared database's users.
     pub fn new(shared: Database) -> Self {
-        Self { shared }
+        let mut pepper = [0u8; 32];
+        // Without OS randomness a fixed pepper still keys the cache correctly; it only
+        // loses the property that cache keys are unguessable from outside the process.
+        if getrandom::fill(&mut pepper).is_err() {
+            tracing::warn!("No OS randomness for the credential cache pepper.");
+        }
+        Self {
+            shared,
+            verified: Arc::new(Mutex::new(HashMap::new())),
+            pepper: Arc::new(pepper),
+        }
+    }
+
+    fn cache_key(&self, username: &str, password: &str) -> [u8; 32] {
+        let mut h = Sha256::new();
+        h.update(*self.pepper);
+        h.update((username.len() as u64).to_be_bytes());
+        h.update(username.as_bytes());
+        h.update(password.as_bytes());
+        h.finalize().into()
+    }
+
+    fn cached(&self, key: &[u8; 32]) -> Option<Principal> {
+        let map = self.verified.lock().ok()?;
+        match map.get(key) {
+            Some((p, at)) if at.elapsed() < CREDENTIAL_CACHE_TTL => Some(p.clone()),
+            _ => None,
+        }
+    }
+
+    fn remember(&self, key: [u8; 32], principal: &Principal) {
+        let Ok(mut map) = self.verified.lock() else { return };
+        if map.len() >= CREDENTIAL_CACHE_CAPACITY {
+            map.retain(|_, (_, at)| at.elapsed() < CREDENTIAL_CACHE_TTL);
+            if map.len() >= CREDENTIAL_CACHE_CAPACITY {
+                map.clear();
+            }
+        }
+        map.insert(key, (principal.clone(), Instant::now()));
     }
 
     /// Resolves an `Authorization` header value to a principal, or says why not.
@@ -48,10 +113,16 @@ impl Authenticator {
             .map_err(|_| malformed())?;
         let decoded = String::from_utf8(decoded).map_err(|_| malformed())?;
         let (username, password) = decoded.split_once(':').ok_or_else(malformed)?;
+        let key = self.cache_key(username, password);
+        if let Some(principal) = self.cached(&key) {
+            return Ok(principal);
+        }
         let principal = users::authenticate(&self.shared, TenantId::DEFAULT, username, password)
             .await
-            .map_err(Error::from)?;
-        principal.ok_or_else(|| Error::InvalidCredentials("wrong username or password".into()))
+            .map_err(Error::from)?
+            .ok_or_else(|| Error::InvalidCredentials("wrong username or password".into()))?;
+        self.remember(key, &principal);
+        Ok(principal)
     }
 }
 
@@ -130,5 +201,70 @@ where
             .into());
         }
         Ok(Authenticated(principal, PhantomData))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::engine::general_purpose::STANDARD;
+    use tollgate_model::NewUser;
+    use tollgate_store::DatabaseName;
+
+    fn basic(user: &str, pass: &str) -> String {
+        format!("Basic {}", STANDARD.encode(format!("{user}:{pass}")))
+    }
+
+    #[tokio::test]
+    async fn verified_credentials_are_cached_but_wrong_ones_never_are() {
+        let t = tollgate_testkit::sqlite("auth_cache");
+        let db = tollgate_store::connect(DatabaseName::Shared, t.url(), &Default::default())
+            .await
+            .unwrap();
+        db.migrate().await.unwrap();
+        let new = NewUser {
+            tenant_id: TenantId::DEFAULT,
+            username: "erin".into(),
+            password: "erin-password".into(),
+            email: None,
+            roles: vec![Role::Publisher],
+        };
+        users::create(&db, new).await.unwrap();
+        let auth = Authenticator::new(db.clone());
+
+        let first = auth.authenticate(Some(&basic("erin", "erin-password"))).await.unwrap();
+        assert!(first.has_role(Role::Publisher));
+        let wrong = auth.authenticate(Some(&basic("erin", "not-her-password"))).await;
+        assert!(matches!(wrong, Err(Error::InvalidCredentials(_))));
+
+        // With the database gone, only the verified pair still authenticates.
+        db.close().await;
+        let again = auth.authenticate(Some(&basic("erin", "erin-password"))).await.unwrap();
+        assert_eq!(again, first);
+        assert!(
+            auth.authenticate(Some(&basic("erin", "not-her-password")))
+                .await
+                .is_err()
+        );
+        assert!(auth.authenticate(Some(&basic("erin", "erin-password2"))).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn malformed_headers_are_refused_before_any_lookup() {
+        let t = tollgate_testkit::sqlite("auth_malformed");
+        let db = tollgate_store::connect(DatabaseName::Shared, t.url(), &Default::default())
+            .await
+            .unwrap();
+        let auth = Authenticator::new(db);
+        for header in ["Basic", "Basic !!!", "Basic bm9jb2xvbg==", "Digest abc"] {
+            assert!(
+                matches!(auth.authenticate(Some(header)).await, Err(Error::InvalidCredentials(_))),
+                "{header}"
+            );
+        }
+        assert!(matches!(
+            auth.authenticate(None).await,
+            Err(Error::MissingCredentials(_))
+        ));
     }
 }
