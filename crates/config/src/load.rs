@@ -96,7 +96,7 @@ pub fn load(
     if let Some(dir) = &overrides.data_dir {
         figment = figment.merge(Serialized::default("node.data_dir", dir));
     }
-    let config: Config = figment.extract().map_err(|e| describe(&figment, e))?;
+    let config: Config = figment.extract().map_err(describe)?;
     validate(&config)?;
     Ok(config)
 }
@@ -180,9 +180,8 @@ impl figment::Provider for EnvSource {
             let key = keys.join(".");
             names
                 .iter()
-                .filter(|(k, _)| key == *k || key.starts_with(&format!("{k}.")) || k.starts_with(&format!("{key}.")))
+                .find(|(k, _)| *k == key)
                 .map(|(_, n)| n.clone())
-                .next()
                 .unwrap_or_else(|| format!("TOLLGATE_{}", key.to_ascii_uppercase().replace('.', "__")))
         })
     }
@@ -192,7 +191,7 @@ impl figment::Provider for EnvSource {
     }
 }
 
-fn describe(figment: &Figment, err: figment::Error) -> ConfigError {
+fn describe(err: figment::Error) -> ConfigError {
     use figment::error::Kind;
     let key = err.path.join(".");
     let source_name = match &err.metadata {
@@ -208,7 +207,6 @@ fn describe(figment: &Figment, err: figment::Error) -> ConfigError {
         },
         None => "the configuration".to_string(),
     };
-    let _ = figment;
     match &err.kind {
         Kind::UnknownField(field, expected) => {
             // figment's path already ends with the unknown field.
