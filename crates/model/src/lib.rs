@@ -4,14 +4,20 @@
 //! This crate must not depend on storage, HTTP or any runtime: it is the bottom of the
 //! dependency graph, so keeping it small keeps every rebuild small.
 
+pub mod api;
 pub mod component;
+pub mod environment;
+pub mod lifecycle;
 pub mod error;
 pub mod id;
 pub mod role;
 pub mod tenant;
 pub mod user;
 
+pub use api::Api;
 pub use component::{Component, ComponentSet, Profile};
+pub use environment::Environment;
+pub use lifecycle::{LifecycleAction, LifecycleState};
 pub use error::{Error, FieldError, Result};
 pub use id::{TenantId, UserId};
 pub use role::Role;
