@@ -45,7 +45,6 @@ impl From<User> for UserInfo {
 
 /// The body of `POST /users`.
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct CreateUser {
     username: String,
     password: String,

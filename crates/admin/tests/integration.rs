@@ -45,10 +45,13 @@ async fn start(db: &TestDb) -> Server {
         .await
         .unwrap();
     }
-    let app = routes(AdminState {
-        authenticator: Authenticator::new(shared.clone()),
-        shared,
-    });
+    let app = tollgate_http::rest_layers(
+        routes(AdminState {
+            authenticator: Authenticator::new(shared.clone()),
+            shared,
+        }),
+        64 * 1024,
+    );
     let listener = BoundListener::bind("management", "127.0.0.1:0".parse().unwrap(), "management.listen", None)
         .await
         .unwrap();
@@ -203,9 +206,20 @@ async fn bad_input_is_refused_naming_the_field_and_writes_nothing() {
         assert_eq!(status, 400);
         assert!(body["description"].as_str().unwrap().contains("username"), "{body}");
 
-        let (status, body) = post(json!({"username": "eve", "password": "long-enough-pw", "isAdmin": true})).await;
+        // Unknown fields: a 400 under strict=true, naming the field.
+        let (status, body) = s
+            .as_root(
+                reqwest::Method::POST,
+                "/users?strict=true",
+                Some(json!({"username": "eve", "password": "long-enough-pw", "isAdmin": true})),
+            )
+            .await;
         assert_eq!(status, 400);
-        assert!(body["description"].as_str().unwrap().contains("isAdmin"), "{body}");
+        assert_eq!(body["error"][0]["code"], "isAdmin", "{body}");
+
+        // Oversized bodies are refused with 413.
+        let (status, body) = post(json!({"username": "big", "password": "x".repeat(100_000)})).await;
+        assert_eq!((status, body["code"].clone()), (413, json!(413)));
 
         let r = tollgate_testkit::http()
             .post(s.url("/users"))
@@ -230,4 +244,25 @@ async fn bad_input_is_refused_naming_the_field_and_writes_nothing() {
 
         assert_eq!(s.user_count().await, before, "bad input wrote a row on {}", s.engine);
     }
+}
+
+#[tokio::test]
+async fn unknown_fields_are_ignored_and_named_in_a_warning() {
+    let db = tollgate_testkit::sqlite("admin_warning");
+    let s = start(&db).await;
+    let r = tollgate_testkit::http()
+        .post(s.url("/users"))
+        .basic_auth("root", Some("root-password"))
+        .json(&json!({"username": "frank", "password": "frank-password", "isAdmin": true, "claims": {"x": 1}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let warning = r.headers()["warning"].to_str().unwrap().to_string();
+    assert!(
+        warning.starts_with("299 tollgate") && warning.contains("isAdmin") && warning.contains("claims"),
+        "{warning}"
+    );
+    let created: Value = r.json().await.unwrap();
+    assert_eq!(created["roles"], json!([]));
 }

@@ -54,6 +54,8 @@ acquire_timeout = "10s"
 # The management listener: REST APIs, web portals, key manager, /health and /metrics.
 [management]
 listen = "127.0.0.1:9443"
+# Largest request body the REST APIs accept, in bytes (larger ones get 413).
+max_body_bytes = 10485760
 # Serve HTTPS instead of plain HTTP:
 # [management.tls]
 # cert = "/etc/tollgate/management.crt"   # PEM chain, leaf first
@@ -73,6 +75,11 @@ environment = "Default"
 # The traffic manager: the event hub and throttling endpoints other nodes call.
 [traffic_manager]
 listen = "127.0.0.1:9611"
+
+# The Publisher component.
+[publisher]
+# Most revisions one API may keep (the reference's default); delete one to create another.
+max_revisions_per_api = 5
 
 # How nodes find and trust each other.
 [cluster]
@@ -123,6 +130,7 @@ mod tests {
             "[gateway]",
             "[gateway.tls]",
             "[traffic_manager]",
+            "[publisher]",
             "[cluster]",
             "[admin]",
             "[log]",

@@ -33,6 +33,8 @@ pub struct Config {
     pub gateway: GatewayConfig,
     /// `[traffic_manager]`: the event hub and throttling listener.
     pub traffic_manager: TrafficManagerConfig,
+    /// `[publisher]`: limits of the Publisher component.
+    pub publisher: PublisherConfig,
     /// `[cluster]`: how nodes find and authenticate each other.
     pub cluster: ClusterConfig,
     /// `[admin]`: the bootstrap administrator.
@@ -159,6 +161,8 @@ pub struct ManagementConfig {
     pub listen: SocketAddr,
     /// Serve HTTPS with this certificate and key instead of plain HTTP.
     pub tls: Option<TlsConfig>,
+    /// Largest request body the REST APIs accept (bytes); larger ones get 413.
+    pub max_body_bytes: usize,
 }
 
 impl Default for ManagementConfig {
@@ -166,6 +170,23 @@ impl Default for ManagementConfig {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 9443)),
             tls: None,
+            max_body_bytes: 10 * 1024 * 1024,
+        }
+    }
+}
+
+/// `[publisher]`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PublisherConfig {
+    /// Most revisions one API may keep; delete one to create another.
+    pub max_revisions_per_api: u32,
+}
+
+impl Default for PublisherConfig {
+    fn default() -> Self {
+        Self {
+            max_revisions_per_api: 5,
         }
     }
 }

@@ -303,6 +303,18 @@ pub(crate) fn validate(config: &Config) -> Result<(), ConfigError> {
             format!("`{url}` must be an http:// or https:// URL"),
         ));
     }
+    if config.management.max_body_bytes < 1024 {
+        return Err(ConfigError::invalid(
+            "management.max_body_bytes",
+            "must be at least 1024",
+        ));
+    }
+    if config.publisher.max_revisions_per_api == 0 {
+        return Err(ConfigError::invalid(
+            "publisher.max_revisions_per_api",
+            "must be at least 1",
+        ));
+    }
     if config.gateway.environment.trim().is_empty() {
         return Err(ConfigError::invalid("gateway.environment", "must not be empty"));
     }

@@ -2,13 +2,15 @@
 //! `{"code": 900901, "message": "Invalid Credentials", "description": "…", "moreInfo": "",
 //! "error": [{"code": "username", "message": "…"}]}`, plus extractors whose rejections use it.
 
-use axum::extract::rejection::{JsonRejection, QueryRejection};
+use crate::unknown_fields;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use tollgate_model::Error;
+use tollgate_model::{Error, FieldError};
 
 /// A domain error on its way to becoming an HTTP response.
 #[derive(Debug)]
@@ -77,8 +79,11 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// A JSON request body whose parse errors come back in the envelope, naming the field
-/// (`username: invalid type: integer, expected a string`).
+/// A JSON request body. Parse errors come back in the envelope naming the field
+/// (`operations[0].verb: invalid type…`). Fields the target type does not know are
+/// ignored and named in a `Warning` response header (see [`unknown_fields`]); with
+/// `?strict=true` they are a 400 instead, so a WSO2 payload carrying fields Tollgate
+/// lacks still works while a typo stays visible.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ApiJson<T>(pub T);
 
@@ -86,26 +91,71 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(v)) => Ok(ApiJson(v)),
-            Err(rejection) => Err(ApiError(json_rejection(rejection))),
+        let is_json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|ct| {
+                let mime = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+                mime == "application/json" || mime.ends_with("+json")
+            });
+        if !is_json {
+            return Err(ApiError(Error::BadRequest(
+                "send the body as JSON with `Content-Type: application/json`".into(),
+            )));
         }
+        let strict = unknown_fields::is_strict(req.uri());
+        let slot = req.extensions().get::<unknown_fields::UnknownFields>().cloned();
+        let bytes = Bytes::from_request(req, state).await.map_err(body_rejection)?;
+        let (value, unknown) = parse_json::<T>(&bytes).map_err(ApiError)?;
+        if !unknown.is_empty() {
+            if strict {
+                return Err(ApiError(Error::Validation(
+                    unknown
+                        .into_iter()
+                        .map(|f| FieldError::new(f, "unknown field (strict=true)"))
+                        .collect(),
+                )));
+            }
+            if let Some(slot) = slot {
+                slot.add(unknown);
+            }
+        }
+        Ok(ApiJson(value))
     }
 }
 
-fn json_rejection(rejection: JsonRejection) -> Error {
-    match rejection {
-        JsonRejection::MissingJsonContentType(_) => {
-            Error::BadRequest("send the body as JSON with `Content-Type: application/json`".into())
-        }
-        JsonRejection::JsonDataError(e) => Error::BadRequest(
-            e.body_text()
-                .replace("Failed to deserialize the JSON body into the target type: ", ""),
-        ),
-        JsonRejection::JsonSyntaxError(e) => {
-            Error::BadRequest(format!("the body is not valid JSON: {}", e.body_text()))
-        }
-        other => Error::BadRequest(other.body_text()),
+/// Parses `bytes` as `T`, returning the value and the paths of fields `T` ignored.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<(T, Vec<String>), Error> {
+    let mut unknown = Vec::new();
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let mut record = |path: serde_ignored::Path<'_>| unknown.push(path.to_string());
+    let ignoring = serde_ignored::Deserializer::new(&mut de, &mut record);
+    let value: T = serde_path_to_error::deserialize(ignoring).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let what = if inner.is_syntax() || inner.is_eof() {
+            format!("the body is not valid JSON: {inner}")
+        } else if path == "." || path.is_empty() {
+            inner.to_string()
+        } else {
+            format!("{path}: {inner}")
+        };
+        Error::BadRequest(what)
+    })?;
+    de.end()
+        .map_err(|e| Error::BadRequest(format!("the body is not valid JSON: {e}")))?;
+    Ok((value, unknown))
+}
+
+/// Maps a failure to read the body: over the size limit is 413, anything else 400.
+pub fn body_rejection(rejection: axum::extract::rejection::BytesRejection) -> ApiError {
+    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError(Error::PayloadTooLarge(
+            "the request body exceeds the limit ([management] max_body_size)".into(),
+        ))
+    } else {
+        ApiError(Error::BadRequest(rejection.body_text()))
     }
 }
 
@@ -159,5 +209,43 @@ impl Pagination {
     /// The `pagination` object of a list body.
     pub fn body(&self, total: i64) -> serde_json::Value {
         serde_json::json!({ "offset": self.offset, "limit": self.limit, "total": total })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Deserialize)]
+    #[allow(dead_code)]
+    struct Body {
+        name: String,
+        #[serde(default)]
+        items: Vec<Item>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[allow(dead_code)]
+    struct Item {
+        verb: String,
+    }
+
+    #[test]
+    fn unknown_fields_are_listed_with_their_path() {
+        let (_, unknown) =
+            parse_json::<Body>(br#"{"name":"a","extra":1,"items":[{"verb":"GET","oops":true}]}"#).unwrap();
+        assert_eq!(unknown, ["extra", "items.0.oops"]);
+    }
+
+    #[test]
+    fn type_errors_name_the_field_and_syntax_errors_say_so() {
+        let e = parse_json::<Body>(br#"{"name":"a","items":[{"verb":7}]}"#).unwrap_err();
+        assert!(e.description().starts_with("items[0].verb:"), "{}", e.description());
+        let e = parse_json::<Body>(br#"{"items":[]}"#).unwrap_err();
+        assert!(e.description().contains("name"), "{}", e.description());
+        let e = parse_json::<Body>(br#"{"name":"a""#).unwrap_err();
+        assert!(e.description().contains("not valid JSON"), "{}", e.description());
+        let e = parse_json::<Body>(br#"{"name":"a"} trailing"#).unwrap_err();
+        assert!(e.description().contains("not valid JSON"), "{}", e.description());
     }
 }

@@ -10,9 +10,19 @@ pub mod cluster;
 pub mod error;
 pub mod health;
 pub mod listener;
+pub mod precondition;
 pub mod request_metrics;
+pub mod unknown_fields;
 
 pub use auth::{Authenticated, Authenticator};
 pub use error::{ApiError, ApiJson, ApiQuery, Pagination};
 pub use health::{Readiness, health_routes};
 pub use listener::{BoundListener, ListenerError};
+
+/// Wraps a REST API router with what every REST API shares: the body-size limit (413
+/// beyond it) and the `Warning` header naming ignored fields.
+pub fn rest_layers(router: axum::Router, max_body_bytes: usize) -> axum::Router {
+    router
+        .layer(axum::middleware::from_fn(unknown_fields::warn_unknown_fields))
+        .layer(axum::extract::DefaultBodyLimit::max(max_body_bytes))
+}

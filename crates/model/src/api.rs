@@ -251,7 +251,10 @@ impl Endpoint {
             return Ok(None);
         };
         match v {
-            serde_json::Value::Number(n) => n.as_u64().map(Some).ok_or_else(|| "must be a whole number of milliseconds".into()),
+            serde_json::Value::Number(n) => n
+                .as_u64()
+                .map(Some)
+                .ok_or_else(|| "must be a whole number of milliseconds".into()),
             serde_json::Value::String(s) => s
                 .trim()
                 .parse::<u64>()
@@ -275,7 +278,13 @@ pub struct KnownPolicies {
 pub const VERBS: [&str; 7] = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"];
 
 /// The operation auth types the reference defines.
-pub const AUTH_TYPES: [&str; 5] = ["Application & Application User", "Application", "Application User", "Any", "None"];
+pub const AUTH_TYPES: [&str; 5] = [
+    "Application & Application User",
+    "Application",
+    "Application User",
+    "Any",
+    "None",
+];
 
 /// The security schemes Tollgate understands.
 pub const SECURITY_SCHEMES: [&str; 7] = [
@@ -304,26 +313,38 @@ impl Api {
         }
         validate_version(&self.version, &mut e);
         if !self.api_type.eq_ignore_ascii_case("HTTP") {
-            e.push(FieldError::new("type", format!("`{}` is not supported; Tollgate serves HTTP APIs", self.api_type)));
+            e.push(FieldError::new(
+                "type",
+                format!("`{}` is not supported; Tollgate serves HTTP APIs", self.api_type),
+            ));
         }
         if self.transport.is_empty() {
             e.push(FieldError::new("transport", "name at least one of http, https"));
         }
         for (i, t) in self.transport.iter().enumerate() {
             if !matches!(t.as_str(), "http" | "https") {
-                e.push(FieldError::new(format!("transport[{i}]"), format!("`{t}` must be http or https")));
+                e.push(FieldError::new(
+                    format!("transport[{i}]"),
+                    format!("`{t}` must be http or https"),
+                ));
             }
         }
         for (i, t) in self.tags.iter().enumerate() {
             if t.trim().is_empty() || t.len() > 50 || t.contains(',') {
-                e.push(FieldError::new(format!("tags[{i}]"), "must be 1 to 50 characters without commas"));
+                e.push(FieldError::new(
+                    format!("tags[{i}]"),
+                    "must be 1 to 50 characters without commas",
+                ));
             }
         }
         for (i, p) in self.policies.iter().enumerate() {
             if !policies.subscription.iter().any(|k| k == p) {
                 e.push(FieldError::new(
                     format!("policies[{i}]"),
-                    format!("unknown subscription policy `{p}`; known: {}", policies.subscription.join(", ")),
+                    format!(
+                        "unknown subscription policy `{p}`; known: {}",
+                        policies.subscription.join(", ")
+                    ),
                 ));
             }
         }
@@ -336,7 +357,10 @@ impl Api {
             ));
         }
         if self.security_scheme.is_empty() {
-            e.push(FieldError::new("securityScheme", "name at least one scheme, e.g. oauth2"));
+            e.push(FieldError::new(
+                "securityScheme",
+                "name at least one scheme, e.g. oauth2",
+            ));
         }
         for (i, s) in self.security_scheme.iter().enumerate() {
             if !SECURITY_SCHEMES.contains(&s.as_str()) {
@@ -349,17 +373,26 @@ impl Api {
         match self.visibility.as_str() {
             "PUBLIC" | "PRIVATE" => {}
             "RESTRICTED" if !self.visible_roles.is_empty() => {}
-            "RESTRICTED" => e.push(FieldError::new("visibleRoles", "a RESTRICTED API must name at least one role")),
+            "RESTRICTED" => e.push(FieldError::new(
+                "visibleRoles",
+                "a RESTRICTED API must name at least one role",
+            )),
             other => e.push(FieldError::new(
                 "visibility",
                 format!("`{other}` must be PUBLIC, PRIVATE or RESTRICTED"),
             )),
         }
-        for (name, header) in [("authorizationHeader", &self.authorization_header), ("apiKeyHeader", &self.api_key_header)] {
+        for (name, header) in [
+            ("authorizationHeader", &self.authorization_header),
+            ("apiKeyHeader", &self.api_key_header),
+        ] {
             if let Some(h) = header
                 && (h.is_empty() || !h.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
             {
-                e.push(FieldError::new(name, "must be a header name (letters, digits, - and _)"));
+                e.push(FieldError::new(
+                    name,
+                    "must be a header name (letters, digits, - and _)",
+                ));
             }
         }
         if let Some(cfg) = &self.endpoint_config {
@@ -368,9 +401,15 @@ impl Api {
         let scope_names: Vec<&str> = self.scopes.iter().map(|s| s.scope.name.as_str()).collect();
         for (i, s) in self.scopes.iter().enumerate() {
             if s.scope.name.trim().is_empty() || s.scope.name.contains(char::is_whitespace) {
-                e.push(FieldError::new(format!("scopes[{i}].scope.name"), "must be a non-empty word without spaces"));
+                e.push(FieldError::new(
+                    format!("scopes[{i}].scope.name"),
+                    "must be a non-empty word without spaces",
+                ));
             } else if scope_names.iter().filter(|n| **n == s.scope.name).count() > 1 {
-                e.push(FieldError::new(format!("scopes[{i}].scope.name"), format!("`{}` is listed twice", s.scope.name)));
+                e.push(FieldError::new(
+                    format!("scopes[{i}].scope.name"),
+                    format!("`{}` is listed twice", s.scope.name),
+                ));
             }
         }
         let mut seen = std::collections::HashSet::new();
@@ -378,26 +417,42 @@ impl Api {
             let f = |field: &str| format!("operations[{i}].{field}");
             let verb = op.verb.to_ascii_uppercase();
             if !VERBS.contains(&verb.as_str()) {
-                e.push(FieldError::new(f("verb"), format!("`{}` must be one of {}", op.verb, VERBS.join(", "))));
+                e.push(FieldError::new(
+                    f("verb"),
+                    format!("`{}` must be one of {}", op.verb, VERBS.join(", ")),
+                ));
             }
             if let Err(m) = validate_target(&op.target) {
                 e.push(FieldError::new(f("target"), m));
             }
             if !seen.insert((op.target.clone(), verb.clone())) {
-                e.push(FieldError::new(f("target"), format!("{verb} {} is defined twice", op.target)));
+                e.push(FieldError::new(
+                    f("target"),
+                    format!("{verb} {} is defined twice", op.target),
+                ));
             }
             if !AUTH_TYPES.contains(&op.auth_type.as_str()) {
-                e.push(FieldError::new(f("authType"), format!("`{}` must be one of {}", op.auth_type, AUTH_TYPES.join(", "))));
+                e.push(FieldError::new(
+                    f("authType"),
+                    format!("`{}` must be one of {}", op.auth_type, AUTH_TYPES.join(", ")),
+                ));
             }
             if !policies.advanced.iter().any(|k| *k == op.throttling_policy) {
                 e.push(FieldError::new(
                     f("throttlingPolicy"),
-                    format!("unknown advanced policy `{}`; known: {}", op.throttling_policy, policies.advanced.join(", ")),
+                    format!(
+                        "unknown advanced policy `{}`; known: {}",
+                        op.throttling_policy,
+                        policies.advanced.join(", ")
+                    ),
                 ));
             }
             for (j, s) in op.scopes.iter().enumerate() {
                 if !scope_names.contains(&s.as_str()) {
-                    e.push(FieldError::new(format!("operations[{i}].scopes[{j}]"), format!("scope `{s}` is not defined in `scopes`")));
+                    e.push(FieldError::new(
+                        format!("operations[{i}].scopes[{j}]"),
+                        format!("scope `{s}` is not defined in `scopes`"),
+                    ));
                 }
             }
         }
@@ -419,7 +474,11 @@ impl Api {
 pub fn normalize_context(context: &str) -> String {
     let t = context.trim();
     let trimmed = t.trim_end_matches('/');
-    if trimmed.is_empty() { t.to_string() } else { trimmed.to_string() }
+    if trimmed.is_empty() {
+        t.to_string()
+    } else {
+        trimmed.to_string()
+    }
 }
 
 /// See [`Api::resolved_context`].
@@ -452,7 +511,10 @@ fn validate_name(name: &str, e: &mut Vec<FieldError>) {
 fn validate_version(version: &str, e: &mut Vec<FieldError>) {
     if version.is_empty() || version.len() > 30 {
         e.push(FieldError::new("version", "must be 1 to 30 characters"));
-    } else if !version.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_')) {
+    } else if !version
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+    {
         e.push(FieldError::new("version", "may contain only letters, digits and . - _"));
     }
 }
@@ -475,8 +537,14 @@ pub fn validate_context(context: &str) -> Result<(), String> {
         if s.is_empty() {
             return Err("must not contain empty segments (//)".into());
         }
-        if *s != "{version}" && !s.chars().all(|ch| ch.is_ascii_alphanumeric() || matches!(ch, '.' | '_' | '-' | '~')) {
-            return Err(format!("segment `{s}` may contain only letters, digits and . _ - ~ (or be {{version}})"));
+        if *s != "{version}"
+            && !s
+                .chars()
+                .all(|ch| ch.is_ascii_alphanumeric() || matches!(ch, '.' | '_' | '-' | '~'))
+        {
+            return Err(format!(
+                "segment `{s}` may contain only letters, digits and . _ - ~ (or be {{version}})"
+            ));
         }
     }
     if segments.first() == Some(&"{version}") {
@@ -506,13 +574,19 @@ pub fn validate_target(target: &str) -> Result<(), String> {
             let Some(name) = s.strip_prefix('{').and_then(|r| r.strip_suffix('}')) else {
                 return Err(format!("segment `{s}` must be a whole {{parameter}}"));
             };
-            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')) {
+            if name.is_empty()
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+            {
                 return Err(format!("parameter `{s}` needs a name of letters, digits, _ - ."));
             }
             continue;
         }
         if s.chars().any(|c| c.is_whitespace() || matches!(c, '?' | '#' | '%')) {
-            return Err(format!("segment `{s}` contains a character not allowed in a path template"));
+            return Err(format!(
+                "segment `{s}` contains a character not allowed in a path template"
+            ));
         }
     }
     Ok(())
@@ -535,20 +609,32 @@ fn validate_endpoints(cfg: &EndpointConfig, e: &mut Vec<FieldError>) {
     let check = |e: &mut Vec<FieldError>, field: String, ep: &Endpoint| {
         let url = ep.url.trim();
         let ok = (url.starts_with("http://") || url.starts_with("https://"))
-            && url.split("://").nth(1).is_some_and(|rest| !rest.is_empty() && !rest.starts_with('/'));
+            && url
+                .split("://")
+                .nth(1)
+                .is_some_and(|rest| !rest.is_empty() && !rest.starts_with('/'));
         if !ok {
-            e.push(FieldError::new(format!("{field}.url"), format!("`{url}` must be an http:// or https:// URL with a host")));
+            e.push(FieldError::new(
+                format!("{field}.url"),
+                format!("`{url}` must be an http:// or https:// URL with a host"),
+            ));
         }
         if let Err(m) = ep.read_timeout_ms() {
             e.push(FieldError::new(format!("{field}.config.actionDuration"), m));
         }
     };
-    for (name, eps) in [("production_endpoints", &cfg.production_endpoints), ("sandbox_endpoints", &cfg.sandbox_endpoints)] {
+    for (name, eps) in [
+        ("production_endpoints", &cfg.production_endpoints),
+        ("sandbox_endpoints", &cfg.sandbox_endpoints),
+    ] {
         match eps {
             Some(Endpoints::One(ep)) => check(e, format!("endpointConfig.{name}"), ep),
             Some(Endpoints::Many(list)) => {
                 if list.is_empty() {
-                    e.push(FieldError::new(format!("endpointConfig.{name}"), "must not be an empty list"));
+                    e.push(FieldError::new(
+                        format!("endpointConfig.{name}"),
+                        "must not be an empty list",
+                    ));
                 }
                 for (i, ep) in list.iter().enumerate() {
                     check(e, format!("endpointConfig.{name}[{i}]"), ep);
@@ -557,7 +643,10 @@ fn validate_endpoints(cfg: &EndpointConfig, e: &mut Vec<FieldError>) {
             None => {}
         }
     }
-    for (name, list) in [("production_failovers", &cfg.production_failovers), ("sandbox_failovers", &cfg.sandbox_failovers)] {
+    for (name, list) in [
+        ("production_failovers", &cfg.production_failovers),
+        ("sandbox_failovers", &cfg.sandbox_failovers),
+    ] {
         for (i, ep) in list.iter().enumerate() {
             check(e, format!("endpointConfig.{name}[{i}]"), ep);
         }
@@ -649,7 +738,10 @@ mod tests {
             "operations[1].target",
             "operations[3].target",
         ] {
-            assert!(fields.iter().any(|f| f == expected), "{expected} not reported in {fields:?}");
+            assert!(
+                fields.iter().any(|f| f == expected),
+                "{expected} not reported in {fields:?}"
+            );
         }
     }
 

@@ -60,16 +60,25 @@ impl Environment {
         let mut e = Vec::new();
         if self.name.is_empty()
             || self.name.len() > 60
-            || !self.name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+            || !self
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
         {
             e.push(FieldError::new("name", "must be 1 to 60 letters, digits, - _ or ."));
         }
         if !matches!(self.env_type.as_str(), "production" | "sandbox" | "hybrid") {
-            e.push(FieldError::new("type", format!("`{}` must be production, sandbox or hybrid", self.env_type)));
+            e.push(FieldError::new(
+                "type",
+                format!("`{}` must be production, sandbox or hybrid", self.env_type),
+            ));
         }
         for (i, v) in self.vhosts.iter().enumerate() {
             if v.host.is_empty() || v.host.contains(['/', ' ', ':']) {
-                e.push(FieldError::new(format!("vhosts[{i}].host"), "must be a host name without scheme, port or path"));
+                e.push(FieldError::new(
+                    format!("vhosts[{i}].host"),
+                    "must be a host name without scheme, port or path",
+                ));
             }
             if v.http_port == Some(0) || v.https_port == Some(0) {
                 e.push(FieldError::new(format!("vhosts[{i}]"), "ports must be 1 to 65535"));

@@ -49,9 +49,15 @@ pub enum Error {
         /// The id or name that was asked for.
         id: String,
     },
-    /// The change conflicts with existing state (a duplicate name, a stale version).
+    /// The change conflicts with existing state (a duplicate name, a resource in use).
     #[error("conflict: {0}")]
     Conflict(String),
+    /// The client's copy is stale (`If-Match` no longer matches).
+    #[error("precondition failed: {0}")]
+    PreconditionFailed(String),
+    /// The request body exceeds the configured limit.
+    #[error("payload too large: {0}")]
+    PayloadTooLarge(String),
     /// A dependency (database, peer node) is not answering; retrying later may work.
     #[error("unavailable: {0}")]
     Unavailable(String),
@@ -85,6 +91,8 @@ impl Error {
             Error::Forbidden(_) => 403,
             Error::NotFound { .. } => 404,
             Error::Conflict(_) => 409,
+            Error::PreconditionFailed(_) => 412,
+            Error::PayloadTooLarge(_) => 413,
             Error::Unavailable(_) => 503,
             Error::Internal(_) => 500,
         }
@@ -111,6 +119,8 @@ impl Error {
             Error::Forbidden(_) => "Forbidden",
             Error::NotFound { .. } => "Not Found",
             Error::Conflict(_) => "Conflict",
+            Error::PreconditionFailed(_) => "Precondition Failed",
+            Error::PayloadTooLarge(_) => "Payload Too Large",
             Error::Unavailable(_) => "Service Unavailable",
             Error::Internal(_) => "Internal Server Error",
         }
@@ -125,6 +135,8 @@ impl Error {
             | Error::InvalidCredentials(d)
             | Error::Forbidden(d)
             | Error::Conflict(d)
+            | Error::PreconditionFailed(d)
+            | Error::PayloadTooLarge(d)
             | Error::Unavailable(d) => d.clone(),
             Error::NotFound { resource, id } => format!("{resource} `{id}` not found"),
             Error::Internal(_) => "An unexpected error occurred; see the server log.".into(),

@@ -102,7 +102,10 @@ impl LifecycleState {
     pub const fn visible_in_devportal(&self) -> bool {
         matches!(
             self,
-            LifecycleState::Published | LifecycleState::Prototyped | LifecycleState::Blocked | LifecycleState::Deprecated
+            LifecycleState::Published
+                | LifecycleState::Prototyped
+                | LifecycleState::Blocked
+                | LifecycleState::Deprecated
         )
     }
 }
@@ -171,7 +174,12 @@ impl FromStr for LifecycleAction {
     type Err = String;
     /// Accepts the reference's names in any case, with spaces, dashes or underscores.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let norm = |x: &str| x.chars().filter(|c| c.is_ascii_alphanumeric()).collect::<String>().to_ascii_lowercase();
+        let norm = |x: &str| {
+            x.chars()
+                .filter(|c| c.is_ascii_alphanumeric())
+                .collect::<String>()
+                .to_ascii_lowercase()
+        };
         let wanted = norm(s);
         LifecycleAction::ALL
             .into_iter()
@@ -218,7 +226,10 @@ mod tests {
 
     #[test]
     fn names_parse_loosely() {
-        assert_eq!("Deploy as a Prototype".parse::<LifecycleAction>().unwrap(), DeployAsPrototype);
+        assert_eq!(
+            "Deploy as a Prototype".parse::<LifecycleAction>().unwrap(),
+            DeployAsPrototype
+        );
         assert_eq!("re-publish".parse::<LifecycleAction>().unwrap(), RePublish);
         assert_eq!("DEMOTE_TO_CREATED".parse::<LifecycleAction>().unwrap(), DemoteToCreated);
         assert!("Explode".parse::<LifecycleAction>().is_err());

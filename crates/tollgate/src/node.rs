@@ -141,7 +141,7 @@ pub async fn serve(args: NodeArgs) -> Result<(), Failure> {
     .map_err(|e| Failure::new(exit::OS, e))?;
     planned.push(Planned {
         listener: management,
-        router: management_router(&components, &dbs, readiness.clone(), metrics.clone()),
+        router: management_router(&config, &components, &dbs, readiness.clone(), metrics.clone()),
     });
     if components.contains(Component::Gateway) {
         let router = tollgate_gateway::routes(tollgate_gateway::GatewayState {
@@ -238,6 +238,7 @@ async fn stop(shutdown: &CancellationToken, readiness: &Readiness, mut servers: 
 }
 
 fn management_router(
+    config: &Config,
     components: &ComponentSet,
     dbs: &[Database],
     readiness: Arc<Readiness>,
