@@ -437,7 +437,7 @@ impl Api {
                     format!("`{}` must be one of {}", op.auth_type, AUTH_TYPES.join(", ")),
                 ));
             }
-            if !policies.advanced.iter().any(|k| *k == op.throttling_policy) {
+            if !policies.advanced.contains(&op.throttling_policy) {
                 e.push(FieldError::new(
                     f("throttlingPolicy"),
                     format!(
