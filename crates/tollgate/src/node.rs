@@ -244,18 +244,21 @@ fn management_router(
     readiness: Arc<Readiness>,
     metrics: tollgate_telemetry::MetricsHandle,
 ) -> Router {
-    let mut router = health_routes(readiness, metrics);
+    let mut rest = Router::new();
     if components.contains(Component::Admin)
         && let Some(shared) = find(dbs, DatabaseName::Shared)
     {
-        router = router.merge(tollgate_admin::routes(tollgate_admin::AdminState {
+        rest = rest.merge(tollgate_admin::routes(tollgate_admin::AdminState {
             authenticator: Authenticator::new(shared.clone()),
             shared,
         }));
     }
-    router.fallback(not_found).layer(axum::middleware::from_fn(|req, next| {
-        request_metrics::record("management", req, next)
-    }))
+    health_routes(readiness, metrics)
+        .merge(tollgate_http::rest_layers(rest, config.management.max_body_bytes))
+        .fallback(not_found)
+        .layer(axum::middleware::from_fn(|req, next| {
+            request_metrics::record("management", req, next)
+        }))
 }
 
 async fn not_found() -> impl IntoResponse {
