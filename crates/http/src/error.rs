@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use tollgate_model::{Error, FieldError};
+use tollgate_model::Error;
 
 /// A domain error on its way to becoming an HTTP response.
 #[derive(Debug)]
@@ -108,19 +108,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
         let slot = req.extensions().get::<unknown_fields::UnknownFields>().cloned();
         let bytes = Bytes::from_request(req, state).await.map_err(body_rejection)?;
         let (value, unknown) = parse_json::<T>(&bytes).map_err(ApiError)?;
-        if !unknown.is_empty() {
-            if strict {
-                return Err(ApiError(Error::Validation(
-                    unknown
-                        .into_iter()
-                        .map(|f| FieldError::new(f, "unknown field (strict=true)"))
-                        .collect(),
-                )));
-            }
-            if let Some(slot) = slot {
-                slot.add(unknown);
-            }
-        }
+        unknown_fields::report(slot.as_ref(), strict, "", unknown).map_err(ApiError)?;
         Ok(ApiJson(value))
     }
 }

@@ -49,3 +49,30 @@ pub async fn warn_unknown_fields(mut request: Request, next: Next) -> Response {
     }
     response
 }
+
+/// Reports fields a body extractor did not know: a 400 under `strict`, else recorded in
+/// `slot` (when the request has one) for the `Warning` header. `prefix` names where in
+/// the request the fields sit (`additionalProperties.`), empty for a JSON body.
+pub fn report(
+    slot: Option<&UnknownFields>,
+    strict: bool,
+    prefix: &str,
+    unknown: Vec<String>,
+) -> Result<(), tollgate_model::Error> {
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    let named: Vec<String> = unknown.into_iter().map(|f| format!("{prefix}{f}")).collect();
+    if strict {
+        return Err(tollgate_model::Error::Validation(
+            named
+                .into_iter()
+                .map(|f| tollgate_model::FieldError::new(f, "unknown field (strict=true)"))
+                .collect(),
+        ));
+    }
+    if let Some(slot) = slot {
+        slot.add(named);
+    }
+    Ok(())
+}

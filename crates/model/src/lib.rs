@@ -35,3 +35,13 @@ pub fn now_millis() -> EpochMillis {
         .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
         .unwrap_or(0)
 }
+
+/// Formats epoch milliseconds as RFC 3339 UTC (`2026-11-24T04:22:18.123Z`), the time
+/// format of Tollgate's REST bodies.
+pub fn rfc3339(ms: EpochMillis) -> String {
+    let nanos = i128::from(ms) * 1_000_000;
+    time::OffsetDateTime::from_unix_timestamp_nanos(nanos)
+        .ok()
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_else(|| ms.to_string())
+}

@@ -1,9 +1,82 @@
-//! The Publisher component: the Publisher REST API under `/api/am/publisher/v4` (APIs,
-//! OpenAPI import, lifecycle, revisions, deployments). This crate is the seam the
-//! Publisher and Admin issue fills; its routes are mounted on the management listener
-//! when the node runs the `publisher` component.
+//! The Publisher component: the Publisher REST API under `/api/am/publisher/v4`, shaped
+//! like the reference's v4 API for what Tollgate implements: APIs (create, edit, search,
+//! delete, copy), OpenAPI import and validation, lifecycle, revisions and deployments.
 //!
-//! Depends on `http`, `store` and `model` only; never on another component.
+//! Every change gateways must see (lifecycle state, deployments) is written to the
+//! `events` outbox in the same transaction as the change. Depends on `http`, `store`,
+//! `events` and `model` only; never on another component.
+
+mod apis;
+pub mod definition;
+mod lifecycle;
+mod openapi;
+mod revisions;
+
+use axum::Router;
+use axum::extract::FromRef;
+use axum::routing::{get, post};
+use tollgate_http::Authenticator;
+use tollgate_model::api::KnownPolicies;
+use tollgate_store::Database;
 
 /// Where the Publisher REST API lives, as in the reference.
 pub const BASE_PATH: &str = "/api/am/publisher/v4";
+
+/// What the Publisher's handlers need.
+#[derive(Clone, Debug)]
+pub struct PublisherState {
+    /// The AM database (APIs, revisions, deployments, environments, events).
+    pub am: Database,
+    /// Checks REST credentials.
+    pub authenticator: Authenticator,
+    /// Most revisions one API may keep (`[publisher] max_revisions_per_api`).
+    pub max_revisions_per_api: u32,
+}
+
+impl FromRef<PublisherState> for Authenticator {
+    fn from_ref(state: &PublisherState) -> Self {
+        state.authenticator.clone()
+    }
+}
+
+/// The subscription and advanced policy names APIs may use. Until the Admin API stores
+/// policies, these are the reference's defaults that it installs at first start.
+pub(crate) fn known_policies() -> KnownPolicies {
+    KnownPolicies {
+        subscription: ["Bronze", "Silver", "Gold", "Unlimited"].map(String::from).to_vec(),
+        advanced: ["10KPerMin", "20KPerMin", "50KPerMin", "Unlimited"]
+            .map(String::from)
+            .to_vec(),
+    }
+}
+
+/// The Publisher REST API's routes, nested under [`BASE_PATH`].
+pub fn routes(state: PublisherState) -> Router {
+    let api = Router::new()
+        .route("/apis", get(apis::list).post(apis::create))
+        .route("/apis/copy-api", post(apis::copy))
+        .route("/apis/import-openapi", post(openapi::import))
+        .route("/apis/validate-openapi", post(openapi::validate))
+        .route("/apis/change-lifecycle", post(lifecycle::change))
+        .route(
+            "/apis/{api_id}",
+            get(apis::get_one).put(apis::update).delete(apis::delete),
+        )
+        .route(
+            "/apis/{api_id}/swagger",
+            get(openapi::get_definition).put(openapi::put_definition),
+        )
+        .route("/apis/{api_id}/lifecycle-state", get(lifecycle::state))
+        .route("/apis/{api_id}/lifecycle-history", get(lifecycle::history))
+        .route("/apis/{api_id}/revisions", get(revisions::list).post(revisions::create))
+        .route(
+            "/apis/{api_id}/revisions/{revision_id}",
+            get(revisions::get_one).delete(revisions::delete),
+        )
+        .route("/apis/{api_id}/deploy-revision", post(revisions::deploy))
+        .route("/apis/{api_id}/undeploy-revision", post(revisions::undeploy))
+        .route("/apis/{api_id}/restore-revision", post(revisions::restore))
+        .route("/apis/{api_id}/deployments", get(revisions::deployments))
+        .with_state(state);
+    Router::new().nest(BASE_PATH, api)
+}

@@ -6,7 +6,9 @@
 //! depends only on `model`, `events` and `config`; components reach storage through the
 //! repositories here, never through raw pools.
 
+pub mod apis;
 mod db;
+pub mod environments;
 mod error;
 pub mod events;
 mod migrate;

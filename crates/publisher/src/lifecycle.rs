@@ -1,0 +1,137 @@
+//! `POST /apis/change-lifecycle`, `GET /apis/{apiId}/lifecycle-state`,
+//! `GET /apis/{apiId}/lifecycle-history`.
+
+use crate::PublisherState;
+use crate::apis::{api_event, load, load_in};
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tollgate_events::EventKind;
+use tollgate_http::auth::{CreatorOrPublisherRole, PublisherRole};
+use tollgate_http::precondition::check_if_match;
+use tollgate_http::{ApiError, ApiQuery, Authenticated};
+use tollgate_model::{Error, FieldError, LifecycleAction, LifecycleState, now_millis};
+use tollgate_store::{apis, events};
+
+/// The reference's `LifecycleState` body for a state.
+fn state_body(state: LifecycleState) -> Value {
+    let transitions: Vec<Value> = state
+        .actions()
+        .iter()
+        .map(|a| json!({ "event": a.as_str(), "targetState": a.target().display_name() }))
+        .collect();
+    json!({ "state": state.display_name(), "checkItems": [], "availableTransitions": transitions })
+}
+
+/// Query parameters of `change-lifecycle`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ChangeQuery {
+    api_id: String,
+    action: String,
+    #[serde(default)]
+    #[allow(dead_code)]
+    lifecycle_checklist: Option<String>,
+}
+
+/// `POST /apis/change-lifecycle?apiId&action`: moves the API along the reference's
+/// lifecycle; an action the current state does not allow is a 400 naming the allowed ones.
+pub(crate) async fn change(
+    auth: Authenticated<PublisherRole>,
+    State(state): State<PublisherState>,
+    headers: HeaderMap,
+    ApiQuery(q): ApiQuery<ChangeQuery>,
+) -> Result<Response, ApiError> {
+    let tenant = auth.principal().tenant_id;
+    let mut tx = state.am.begin().await.map_err(Error::from)?;
+    let current = load_in(&mut tx, tenant, &q.api_id).await?;
+    check_if_match(&headers, &current.updated_at.to_string())?;
+    let from = current.api.life_cycle_status.unwrap_or_default();
+    let allowed = || from.actions().iter().map(|a| a.as_str()).collect::<Vec<_>>().join(", ");
+    let action: LifecycleAction = q.action.parse().map_err(|_| {
+        Error::Validation(vec![FieldError::new(
+            "action",
+            format!(
+                "unknown action `{}`; from {} the allowed actions are: {}",
+                q.action,
+                from.display_name(),
+                allowed()
+            ),
+        )])
+    })?;
+    let Some(to) = from.apply(action) else {
+        let allowed = if from.actions().is_empty() {
+            "none".to_string()
+        } else {
+            allowed()
+        };
+        return Err(Error::Validation(vec![FieldError::new(
+            "action",
+            format!(
+                "`{action}` is not allowed from {}; allowed: {allowed}",
+                from.display_name()
+            ),
+        )])
+        .into());
+    };
+    let now = now_millis().max(current.updated_at + 1);
+    apis::set_lifecycle(&mut tx, &q.api_id, from, to, &auth.principal().username, now)
+        .await
+        .map_err(Error::from)?;
+    let event = api_event(
+        EventKind::ApiStateChanged,
+        tenant,
+        None,
+        json!({
+            "apiId": q.api_id,
+            "name": current.api.name,
+            "version": current.api.version,
+            "context": current.api.resolved_context(),
+            "previousState": from,
+            "lifeCycleStatus": to,
+        }),
+    );
+    events::append(&mut tx, &event).await.map_err(Error::from)?;
+    tx.commit().await.map_err(Error::from)?;
+    tracing::info!(api_id = %q.api_id, from = %from, to = %to, by = %auth.principal().username, "API lifecycle changed.");
+    Ok(axum::Json(json!({ "workflowStatus": "APPROVED", "lifecycleState": state_body(to) })).into_response())
+}
+
+/// `GET /apis/{apiId}/lifecycle-state`.
+pub(crate) async fn state(
+    auth: Authenticated<CreatorOrPublisherRole>,
+    State(state): State<PublisherState>,
+    Path(api_id): Path<String>,
+) -> Result<Response, ApiError> {
+    let stored = load(&state, auth.principal().tenant_id, &api_id).await?;
+    Ok(axum::Json(state_body(stored.api.life_cycle_status.unwrap_or_default())).into_response())
+}
+
+/// `GET /apis/{apiId}/lifecycle-history`.
+pub(crate) async fn history(
+    auth: Authenticated<CreatorOrPublisherRole>,
+    State(state): State<PublisherState>,
+    Path(api_id): Path<String>,
+) -> Result<Response, ApiError> {
+    load(&state, auth.principal().tenant_id, &api_id).await?;
+    let entries = apis::lifecycle_history(&state.am, &api_id).await.map_err(Error::from)?;
+    let title = |s: &str| {
+        s.parse::<LifecycleState>()
+            .map(|st| st.display_name().to_string())
+            .unwrap_or(s.to_string())
+    };
+    let list: Vec<Value> = entries
+        .iter()
+        .map(|e| {
+            json!({
+                "previousState": e.previous_state.as_deref().map(title),
+                "postState": title(&e.post_state),
+                "user": e.username,
+                "updatedTime": tollgate_model::rfc3339(e.updated_at),
+            })
+        })
+        .collect();
+    Ok(axum::Json(json!({ "count": list.len(), "list": list })).into_response())
+}

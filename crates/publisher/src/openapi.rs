@@ -1,0 +1,223 @@
+//! OpenAPI definitions over REST: `POST /apis/import-openapi`, `POST
+//! /apis/validate-openapi`, `GET/PUT /apis/{apiId}/swagger`. Documents arrive as
+//! multipart form data, as in the reference.
+
+use crate::PublisherState;
+use crate::apis::{api_response, conflict_on_race, create_api, load, load_in, validate as validate_api};
+use crate::definition::{self, Definition, SpecVersion};
+use axum::Extension;
+use axum::extract::{Multipart, Path, State};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use tollgate_http::auth::{CreatorOrPublisherRole, CreatorRole};
+use tollgate_http::precondition::{check_if_match, etag};
+use tollgate_http::unknown_fields::{UnknownFields, is_strict, report};
+use tollgate_http::{ApiError, ApiQuery, Authenticated};
+use tollgate_model::{Api, Error, FieldError, now_millis};
+use tollgate_store::apis::{self, StoredApi};
+
+/// Reads every part of a multipart body into memory (the body limit bounds the total).
+async fn read_form(mut form: Multipart) -> Result<HashMap<String, Vec<u8>>, ApiError> {
+    let mut parts = HashMap::new();
+    loop {
+        let field = form.next_field().await.map_err(multipart_error)?;
+        let Some(field) = field else { break };
+        let name = field.name().unwrap_or("").to_string();
+        let bytes = field.bytes().await.map_err(multipart_error)?;
+        parts.insert(name, bytes.to_vec());
+    }
+    Ok(parts)
+}
+
+fn multipart_error(e: axum::extract::multipart::MultipartError) -> ApiError {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError(Error::PayloadTooLarge(
+            "the request body exceeds the limit ([management] max_body_size)".into(),
+        ))
+    } else {
+        ApiError(Error::BadRequest(format!(
+            "malformed multipart/form-data body: {}",
+            e.body_text()
+        )))
+    }
+}
+
+/// The definition bytes from `file` or an inline field; `url` is refused with a reason.
+fn definition_bytes<'a>(parts: &'a HashMap<String, Vec<u8>>, inline_field: &str) -> Result<&'a [u8], ApiError> {
+    if let Some(b) = parts.get("file").or_else(|| parts.get(inline_field)) {
+        return Ok(b);
+    }
+    if parts.contains_key("url") {
+        return Err(Error::field(
+            "url",
+            "importing from a URL is not supported yet; download the document and send it as `file`",
+        )
+        .into());
+    }
+    Err(Error::field(
+        "file",
+        format!("send the OpenAPI document as the multipart part `file` (or `{inline_field}`)"),
+    )
+    .into())
+}
+
+fn parse_definition(bytes: &[u8]) -> Result<Definition, ApiError> {
+    definition::parse(bytes).map_err(|errors| ApiError(Error::Validation(errors)))
+}
+
+/// `POST /apis/import-openapi` (multipart `file` or `inlineAPIDefinition`, plus
+/// `additionalProperties`: the API's fields as JSON, at least `context`). Operations come
+/// from the document; name, version and description default to its `info`.
+pub(crate) async fn import(
+    auth: Authenticated<CreatorRole>,
+    State(state): State<PublisherState>,
+    uri: Uri,
+    slot: Option<Extension<UnknownFields>>,
+    form: Multipart,
+) -> Result<Response, ApiError> {
+    let parts = read_form(form).await?;
+    let bytes = definition_bytes(&parts, "inlineAPIDefinition")?;
+    let def = parse_definition(bytes)?;
+    let props_text = parts.get("additionalProperties").map(Vec::as_slice).unwrap_or(b"{}");
+    let mut props: Value = serde_json::from_slice(props_text)
+        .map_err(|e| Error::field("additionalProperties", format!("is not valid JSON: {e}")))?;
+    let Some(obj) = props.as_object_mut() else {
+        return Err(Error::field("additionalProperties", "must be a JSON object of API fields").into());
+    };
+    if !obj.contains_key("context") {
+        return Err(Error::field(
+            "additionalProperties.context",
+            "is required, e.g. {\"context\": \"/petstore\"}",
+        )
+        .into());
+    }
+    for key in ["name", "version"] {
+        obj.entry(key).or_insert_with(|| json!(""));
+    }
+    let text = props.to_string();
+    let (mut api, unknown) = tollgate_http::error::parse_json::<Api>(text.as_bytes())
+        .map_err(|e| ApiError(Error::field("additionalProperties", e.description())))?;
+    report(
+        slot.as_ref().map(|Extension(s)| s),
+        is_strict(&uri),
+        "additionalProperties.",
+        unknown,
+    )?;
+    definition::apply_to_api(&def, &mut api);
+    let stored = create_api(&state, auth.principal(), api, Some(def.doc)).await?;
+    Ok(api_response(StatusCode::CREATED, &stored))
+}
+
+/// Query of `validate-openapi`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub(crate) struct ValidateQuery {
+    return_content: bool,
+}
+
+/// `POST /apis/validate-openapi`: reports whether a document is usable, and what it
+/// describes, without creating anything.
+pub(crate) async fn validate(
+    _auth: Authenticated<CreatorOrPublisherRole>,
+    ApiQuery(q): ApiQuery<ValidateQuery>,
+    form: Multipart,
+) -> Result<Response, ApiError> {
+    let parts = read_form(form).await?;
+    let bytes = definition_bytes(&parts, "inlineAPIDefinition")?;
+    let body = match definition::parse(bytes) {
+        Ok(def) => {
+            let version = match def.version {
+                SpecVersion::Swagger2 => format!("swagger {}", def.version_text),
+                _ => def.version_text.clone(),
+            };
+            let mut body = json!({
+                "isValid": true,
+                "info": {
+                    "name": def.title(),
+                    "version": def.version(),
+                    "description": def.description(),
+                    "openAPIVersion": version,
+                    "endpoints": def.server_url().into_iter().collect::<Vec<_>>(),
+                    "operations": def.operations().iter().map(|o| json!({"verb": o.verb, "target": o.target})).collect::<Vec<_>>(),
+                },
+                "errors": [],
+            });
+            if q.return_content
+                && let Some(o) = body.as_object_mut()
+            {
+                o.insert("content".into(), json!(def.to_json()));
+            }
+            body
+        }
+        Err(errors) => json!({
+            "isValid": false,
+            "errors": errors.iter().map(|e| json!({"code": e.field, "message": e.message})).collect::<Vec<_>>(),
+        }),
+    };
+    Ok(axum::Json(body).into_response())
+}
+
+/// `GET /apis/{apiId}/swagger`: the API's OpenAPI definition.
+pub(crate) async fn get_definition(
+    auth: Authenticated<CreatorOrPublisherRole>,
+    State(state): State<PublisherState>,
+    Path(api_id): Path<String>,
+) -> Result<Response, ApiError> {
+    let stored = load(&state, auth.principal().tenant_id, &api_id).await?;
+    let doc: Value = match stored.definition.as_deref() {
+        Some(text) => serde_json::from_str(text).map_err(|e| Error::Internal(format!("stored definition: {e}")))?,
+        None => definition::generate(&stored.api),
+    };
+    let mut response = axum::Json(doc).into_response();
+    response
+        .headers_mut()
+        .insert(header::ETAG, etag(&stored.updated_at.to_string()));
+    Ok(response)
+}
+
+/// `PUT /apis/{apiId}/swagger` (multipart `apiDefinition` or `file`): replaces the
+/// definition; the API's operations follow it (an operation it keeps keeps its settings).
+pub(crate) async fn put_definition(
+    auth: Authenticated<CreatorRole>,
+    State(state): State<PublisherState>,
+    Path(api_id): Path<String>,
+    headers: HeaderMap,
+    form: Multipart,
+) -> Result<Response, ApiError> {
+    let parts = read_form(form).await?;
+    let bytes = definition_bytes(&parts, "apiDefinition")?;
+    let def = parse_definition(bytes)?;
+    let tenant = auth.principal().tenant_id;
+    let mut tx = state.am.begin().await.map_err(Error::from)?;
+    let current = load_in(&mut tx, tenant, &api_id).await?;
+    check_if_match(&headers, &current.updated_at.to_string())?;
+    let mut api = current.api.clone();
+    definition::apply_to_api(&def, &mut api);
+    validate_api(&mut api).map_err(|e| match e.0 {
+        Error::Validation(fields) => ApiError(Error::Validation(
+            fields
+                .into_iter()
+                .map(|f| FieldError::new(format!("definition: {}", f.field), f.message))
+                .collect(),
+        )),
+        other => ApiError(other),
+    })?;
+    let mut doc = def.doc;
+    definition::sync(&mut doc, &api);
+    let updated = StoredApi {
+        api,
+        definition: Some(doc.to_string()),
+        updated_at: now_millis().max(current.updated_at + 1),
+        ..current
+    };
+    apis::update(&mut tx, &updated).await.map_err(conflict_on_race)?;
+    tx.commit().await.map_err(Error::from)?;
+    let mut response = axum::Json(doc).into_response();
+    response
+        .headers_mut()
+        .insert(header::ETAG, etag(&updated.updated_at.to_string()));
+    Ok(response)
+}

@@ -1,0 +1,443 @@
+//! Revisions and deployments: `GET/POST /apis/{apiId}/revisions`,
+//! `GET/DELETE …/revisions/{revisionId}`, `POST …/deploy-revision`, `…/undeploy-revision`,
+//! `…/restore-revision`, `GET …/deployments`.
+//!
+//! A revision is an immutable snapshot of an API. Each environment serves at most one
+//! revision of an API; deploying to or undeploying from one environment touches no other.
+
+use crate::PublisherState;
+use crate::apis::{api_event, api_response, load, load_in};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::collections::HashSet;
+use tollgate_events::EventKind;
+use tollgate_http::auth::{CreatorOrPublisherRole, CreatorRole, PublisherRole};
+use tollgate_http::{ApiError, ApiJson, ApiQuery, Authenticated};
+use tollgate_model::{Api, Error, FieldError, now_millis};
+use tollgate_store::apis::{self, DeploymentRow, RevisionRow, StoredApi};
+use tollgate_store::{environments, events};
+
+fn revision_not_found(id: &str) -> ApiError {
+    ApiError(Error::NotFound {
+        resource: "revision",
+        id: id.to_string(),
+    })
+}
+
+fn deployment_body(d: &DeploymentRow) -> Value {
+    json!({
+        "revisionUuid": d.revision_id,
+        "name": d.environment,
+        "status": "APPROVED",
+        "vhost": d.vhost,
+        "displayOnDevportal": d.display_on_devportal,
+        "deployedTime": tollgate_model::rfc3339(d.deployed_at),
+    })
+}
+
+fn revision_body(r: &RevisionRow, deployments: &[DeploymentRow]) -> Value {
+    let info: Vec<Value> = deployments
+        .iter()
+        .filter(|d| d.revision_id == r.id)
+        .map(deployment_body)
+        .collect();
+    json!({
+        "id": r.id,
+        "displayName": format!("Revision {}", r.number),
+        "description": r.description,
+        "createdTime": tollgate_model::rfc3339(r.created_at),
+        "apiInfo": { "id": r.api_id },
+        "deploymentInfo": info,
+    })
+}
+
+/// Query of `GET /revisions`: `query=deployed:true|false`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct ListQuery {
+    query: Option<String>,
+}
+
+/// `GET /apis/{apiId}/revisions`.
+pub(crate) async fn list(
+    auth: Authenticated<CreatorOrPublisherRole>,
+    State(state): State<PublisherState>,
+    Path(api_id): Path<String>,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> Result<Response, ApiError> {
+    load(&state, auth.principal().tenant_id, &api_id).await?;
+    let deployed_filter = match q.query.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some("deployed:true") => Some(true),
+        Some("deployed:false") => Some(false),
+        Some(other) => {
+            return Err(Error::field("query", format!("`{other}` must be deployed:true or deployed:false")).into());
+        }
+    };
+    let revs = apis::revisions(&state.am, &api_id).await.map_err(Error::from)?;
+    let deps = apis::deployments(&state.am, &api_id).await.map_err(Error::from)?;
+    let list: Vec<Value> = revs
+        .iter()
+        .filter(|r| deployed_filter.is_none_or(|want| deps.iter().any(|d| d.revision_id == r.id) == want))
+        .map(|r| revision_body(r, &deps))
+        .collect();
+    Ok(axum::Json(json!({ "count": list.len(), "list": list })).into_response())
+}
+
+/// The body of `POST /revisions`.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct NewRevision {
+    #[serde(default)]
+    description: Option<String>,
+}
+
+/// `POST /apis/{apiId}/revisions`: snapshots the API as it is now.
+pub(crate) async fn create(
+    auth: Authenticated<CreatorOrPublisherRole>,
+    State(state): State<PublisherState>,
+    Path(api_id): Path<String>,
+    ApiJson(body): ApiJson<NewRevision>,
+) -> Result<Response, ApiError> {
+    if body.description.as_ref().is_some_and(|d| d.len() > 255) {
+        return Err(Error::field("description", "must be at most 255 characters").into());
+    }
+    let mut tx = state.am.begin().await.map_err(Error::from)?;
+    let api = load_in(&mut tx, auth.principal().tenant_id, &api_id).await?;
+    let count = apis::count_revisions(&mut tx, &api_id).await.map_err(Error::from)?;
+    let max = i64::from(state.max_revisions_per_api);
+    if count >= max {
+        return Err(Error::Conflict(format!(
+            "the API already has {count} revisions, the most allowed ([publisher] max_revisions_per_api = {max}); delete an undeployed one first"
+        ))
+        .into());
+    }
+    let number = apis::next_revision_number(&mut tx, &api_id)
+        .await
+        .map_err(Error::from)?;
+    let rev = RevisionRow {
+        id: uuid::Uuid::now_v7().to_string(),
+        api_id: api_id.clone(),
+        number,
+        description: body.description,
+        body: serde_json::to_string(&api.api).map_err(|e| Error::Internal(e.to_string()))?,
+        definition: api.definition.clone(),
+        created_at: now_millis(),
+    };
+    apis::insert_revision(&mut tx, &rev).await.map_err(Error::from)?;
+    tx.commit().await.map_err(Error::from)?;
+    let location = format!("{}/apis/{api_id}/revisions/{}", crate::BASE_PATH, rev.id);
+    Ok((
+        StatusCode::CREATED,
+        [(axum::http::header::LOCATION, location)],
+        axum::Json(revision_body(&rev, &[])),
+    )
+        .into_response())
+}
+
+/// `GET /apis/{apiId}/revisions/{revisionId}`.
+pub(crate) async fn get_one(
+    auth: Authenticated<CreatorOrPublisherRole>,
+    State(state): State<PublisherState>,
+    Path((api_id, revision_id)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    load(&state, auth.principal().tenant_id, &api_id).await?;
+    let rev = apis::revision(&state.am, &api_id, &revision_id)
+        .await
+        .map_err(Error::from)?
+        .ok_or_else(|| revision_not_found(&revision_id))?;
+    let deps = apis::deployments(&state.am, &api_id).await.map_err(Error::from)?;
+    Ok(axum::Json(revision_body(&rev, &deps)).into_response())
+}
+
+/// `DELETE /apis/{apiId}/revisions/{revisionId}`: only revisions no environment serves.
+pub(crate) async fn delete(
+    auth: Authenticated<CreatorOrPublisherRole>,
+    State(state): State<PublisherState>,
+    Path((api_id, revision_id)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let mut tx = state.am.begin().await.map_err(Error::from)?;
+    load_in(&mut tx, auth.principal().tenant_id, &api_id).await?;
+    let deps = apis::deployments_in(&mut tx, &api_id).await.map_err(Error::from)?;
+    if apis::revision(&state.am, &api_id, &revision_id)
+        .await
+        .map_err(Error::from)?
+        .is_none()
+    {
+        return Err(revision_not_found(&revision_id));
+    }
+    let serving: Vec<&str> = deps
+        .iter()
+        .filter(|d| d.revision_id == revision_id)
+        .map(|d| d.environment.as_str())
+        .collect();
+    if !serving.is_empty() {
+        return Err(Error::Conflict(format!(
+            "the revision is deployed to {}; undeploy it first",
+            serving.join(", ")
+        ))
+        .into());
+    }
+    apis::delete_revision(&mut tx, &revision_id)
+        .await
+        .map_err(Error::from)?;
+    tx.commit().await.map_err(Error::from)?;
+    Ok(StatusCode::OK.into_response())
+}
+
+/// `?revisionId=` of deploy, undeploy and restore.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct RevisionQuery {
+    revision_id: String,
+    #[serde(default)]
+    all_environments: bool,
+}
+
+/// One entry of a deploy or undeploy body.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct DeploymentRequest {
+    name: String,
+    #[serde(default)]
+    vhost: Option<String>,
+    #[serde(default = "yes")]
+    display_on_devportal: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Checks that the named environments are listed once each.
+fn unique_names(body: &[DeploymentRequest]) -> Result<(), ApiError> {
+    let mut seen = HashSet::new();
+    let mut errors = Vec::new();
+    for (i, d) in body.iter().enumerate() {
+        if d.name.trim().is_empty() {
+            errors.push(FieldError::new(format!("[{i}].name"), "is required"));
+        } else if !seen.insert(d.name.as_str()) {
+            errors.push(FieldError::new(
+                format!("[{i}].name"),
+                format!("`{}` is listed twice", d.name),
+            ));
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Validation(errors).into())
+    }
+}
+
+/// `POST /apis/{apiId}/deploy-revision?revisionId`, body `[{"name", "vhost",
+/// "displayOnDevportal"}]`: each named environment now serves this revision. One outbox
+/// event per environment whose revision changed.
+pub(crate) async fn deploy(
+    auth: Authenticated<PublisherRole>,
+    State(state): State<PublisherState>,
+    Path(api_id): Path<String>,
+    ApiQuery(q): ApiQuery<RevisionQuery>,
+    ApiJson(body): ApiJson<Vec<DeploymentRequest>>,
+) -> Result<Response, ApiError> {
+    if body.is_empty() {
+        return Err(Error::field("body", "name at least one environment: [{\"name\": \"Default\"}]").into());
+    }
+    unique_names(&body)?;
+    let tenant = auth.principal().tenant_id;
+    let rev = apis::revision(&state.am, &api_id, &q.revision_id)
+        .await
+        .map_err(Error::from)?
+        .ok_or_else(|| revision_not_found(&q.revision_id))?;
+    let mut tx = state.am.begin().await.map_err(Error::from)?;
+    let api = load_in(&mut tx, tenant, &api_id).await?;
+    let mut unknown = Vec::new();
+    for (i, d) in body.iter().enumerate() {
+        if !environments::exists_in(&mut tx, tenant, &d.name)
+            .await
+            .map_err(Error::from)?
+        {
+            unknown.push(FieldError::new(
+                format!("[{i}].name"),
+                format!(
+                    "no gateway environment named `{}`; see GET /api/am/admin/v4/environments",
+                    d.name
+                ),
+            ));
+        }
+    }
+    if !unknown.is_empty() {
+        return Err(Error::Validation(unknown).into());
+    }
+    let current = apis::deployments_in(&mut tx, &api_id).await.map_err(Error::from)?;
+    let now = now_millis();
+    let mut result = Vec::new();
+    for d in &body {
+        let vhost = match &d.vhost {
+            Some(v) => Some(v.clone()),
+            None => default_vhost(&state, tenant, &d.name).await?,
+        };
+        let row = DeploymentRow {
+            api_id: api_id.clone(),
+            environment: d.name.clone(),
+            revision_id: rev.id.clone(),
+            vhost,
+            display_on_devportal: d.display_on_devportal,
+            deployed_at: now,
+        };
+        let previous = current.iter().find(|c| c.environment == d.name);
+        let changed = previous.is_none_or(|p| p.revision_id != rev.id);
+        apis::upsert_deployment(&mut tx, &row).await.map_err(Error::from)?;
+        if changed {
+            let event = api_event(
+                EventKind::ApiRevisionDeployed,
+                tenant,
+                Some(d.name.clone()),
+                json!({
+                    "apiId": api_id,
+                    "revisionId": rev.id,
+                    "revisionNumber": rev.number,
+                    "previousRevisionId": previous.map(|p| p.revision_id.clone()),
+                    "environment": d.name,
+                    "vhost": row.vhost,
+                    "name": api.api.name,
+                    "version": api.api.version,
+                    "context": api.api.resolved_context(),
+                }),
+            );
+            events::append(&mut tx, &event).await.map_err(Error::from)?;
+        }
+        result.push(deployment_body(&row));
+    }
+    tx.commit().await.map_err(Error::from)?;
+    tracing::info!(api_id = %api_id, revision = rev.number, environments = body.len(), by = %auth.principal().username, "API revision deployed.");
+    Ok((StatusCode::CREATED, axum::Json(result)).into_response())
+}
+
+async fn default_vhost(
+    state: &PublisherState,
+    tenant: tollgate_model::TenantId,
+    env: &str,
+) -> Result<Option<String>, ApiError> {
+    let env = environments::find(&state.am, tenant, env).await.map_err(Error::from)?;
+    Ok(env.and_then(|e| e.vhosts.first().map(|v| v.host.clone())))
+}
+
+/// `POST /apis/{apiId}/undeploy-revision?revisionId[&allEnvironments]`, body
+/// `[{"name"}]` (`[]` with `allEnvironments=true`): the named environments stop serving
+/// this revision; others are untouched.
+pub(crate) async fn undeploy(
+    auth: Authenticated<PublisherRole>,
+    State(state): State<PublisherState>,
+    Path(api_id): Path<String>,
+    ApiQuery(q): ApiQuery<RevisionQuery>,
+    ApiJson(body): ApiJson<Vec<DeploymentRequest>>,
+) -> Result<Response, ApiError> {
+    let tenant = auth.principal().tenant_id;
+    if body.is_empty() && !q.all_environments {
+        return Err(Error::field(
+            "body",
+            "name the environments to undeploy from, or pass allEnvironments=true",
+        )
+        .into());
+    }
+    unique_names(&body)?;
+    let mut tx = state.am.begin().await.map_err(Error::from)?;
+    load_in(&mut tx, tenant, &api_id).await?;
+    if apis::revision(&state.am, &api_id, &q.revision_id)
+        .await
+        .map_err(Error::from)?
+        .is_none()
+    {
+        return Err(revision_not_found(&q.revision_id));
+    }
+    let current = apis::deployments_in(&mut tx, &api_id).await.map_err(Error::from)?;
+    let targets: Vec<String> = if q.all_environments {
+        current
+            .iter()
+            .filter(|d| d.revision_id == q.revision_id)
+            .map(|d| d.environment.clone())
+            .collect()
+    } else {
+        let mut errors = Vec::new();
+        for (i, d) in body.iter().enumerate() {
+            if !current
+                .iter()
+                .any(|c| c.environment == d.name && c.revision_id == q.revision_id)
+            {
+                errors.push(FieldError::new(
+                    format!("[{i}].name"),
+                    format!("this revision is not deployed to `{}`", d.name),
+                ));
+            }
+        }
+        if !errors.is_empty() {
+            return Err(Error::Validation(errors).into());
+        }
+        body.iter().map(|d| d.name.clone()).collect()
+    };
+    for env in &targets {
+        apis::delete_deployment(&mut tx, &api_id, env)
+            .await
+            .map_err(Error::from)?;
+        let event = api_event(
+            EventKind::ApiRevisionUndeployed,
+            tenant,
+            Some(env.clone()),
+            json!({ "apiId": api_id, "revisionId": q.revision_id, "environment": env }),
+        );
+        events::append(&mut tx, &event).await.map_err(Error::from)?;
+    }
+    tx.commit().await.map_err(Error::from)?;
+    let remaining = apis::deployments(&state.am, &api_id).await.map_err(Error::from)?;
+    let list: Vec<Value> = remaining.iter().map(deployment_body).collect();
+    Ok((StatusCode::CREATED, axum::Json(list)).into_response())
+}
+
+/// `POST /apis/{apiId}/restore-revision?revisionId`: the working copy becomes the
+/// revision again (lifecycle state and deployments are not touched).
+pub(crate) async fn restore(
+    auth: Authenticated<CreatorRole>,
+    State(state): State<PublisherState>,
+    Path(api_id): Path<String>,
+    ApiQuery(q): ApiQuery<RevisionQuery>,
+) -> Result<Response, ApiError> {
+    let tenant = auth.principal().tenant_id;
+    let rev = apis::revision(&state.am, &api_id, &q.revision_id)
+        .await
+        .map_err(Error::from)?
+        .ok_or_else(|| revision_not_found(&q.revision_id))?;
+    let snapshot: Api = serde_json::from_str(&rev.body).map_err(|e| Error::Internal(format!("revision body: {e}")))?;
+    let mut tx = state.am.begin().await.map_err(Error::from)?;
+    let current = load_in(&mut tx, tenant, &api_id).await?;
+    let restored = StoredApi {
+        api: Api {
+            life_cycle_status: current.api.life_cycle_status,
+            provider: current.api.provider.clone(),
+            ..snapshot
+        },
+        definition: rev.definition.clone(),
+        updated_at: now_millis().max(current.updated_at + 1),
+        ..current
+    };
+    apis::update(&mut tx, &restored)
+        .await
+        .map_err(crate::apis::conflict_on_race)?;
+    tx.commit().await.map_err(Error::from)?;
+    let stored = load(&state, tenant, &api_id).await?;
+    Ok(api_response(StatusCode::CREATED, &stored))
+}
+
+/// `GET /apis/{apiId}/deployments`.
+pub(crate) async fn deployments(
+    auth: Authenticated<CreatorOrPublisherRole>,
+    State(state): State<PublisherState>,
+    Path(api_id): Path<String>,
+) -> Result<Response, ApiError> {
+    load(&state, auth.principal().tenant_id, &api_id).await?;
+    let deps = apis::deployments(&state.am, &api_id).await.map_err(Error::from)?;
+    let list: Vec<Value> = deps.iter().map(deployment_body).collect();
+    Ok(axum::Json(json!({ "count": list.len(), "list": list })).into_response())
+}
