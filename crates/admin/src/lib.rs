@@ -1,10 +1,11 @@
 //! The Admin component: the Admin REST API under `/api/am/admin/v4`. Today it manages
 //! users and roles (the reference delegates these to its user store; Tollgate keeps them
-//! in the shared database); throttling policies, deny policies, environments and key
-//! managers join with the Publisher and Admin issue.
+//! in the shared database) and gateway environments; throttling policies, deny policies
+//! and key managers join with the rest of the Publisher and Admin issue.
 //!
 //! Depends on `http`, `store` and `model` only; never on another component.
 
+mod environments;
 mod users;
 
 use axum::Router;
@@ -20,6 +21,8 @@ pub const BASE_PATH: &str = "/api/am/admin/v4";
 pub struct AdminState {
     /// The shared database (users, roles, tenants).
     pub shared: Database,
+    /// The AM database (environments, policies, events).
+    pub am: Database,
     /// Checks REST credentials.
     pub authenticator: Authenticator,
 }
@@ -32,5 +35,8 @@ impl FromRef<AdminState> for Authenticator {
 
 /// The Admin REST API's routes, nested under [`BASE_PATH`].
 pub fn routes(state: AdminState) -> Router {
-    Router::new().nest(BASE_PATH, users::routes().with_state(state))
+    Router::new().nest(
+        BASE_PATH,
+        users::routes().merge(environments::routes()).with_state(state),
+    )
 }

@@ -45,10 +45,16 @@ async fn start(db: &TestDb) -> Server {
         .await
         .unwrap();
     }
+    // AM and shared may share one database (separate migration histories).
+    let am = connect(DatabaseName::Am, db.url(), &DatabaseConfig::default())
+        .await
+        .unwrap();
+    am.migrate().await.unwrap();
     let app = tollgate_http::rest_layers(
         routes(AdminState {
             authenticator: Authenticator::new(shared.clone()),
             shared,
+            am,
         }),
         64 * 1024,
     );

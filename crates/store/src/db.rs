@@ -83,6 +83,8 @@ impl Tx {
 pub struct Database {
     name: DatabaseName,
     url: String,
+    /// The SQLite file, when the database is one (for the migration lock).
+    sqlite_file: Option<std::path::PathBuf>,
     read: Pool,
     write: Pool,
 }
@@ -111,6 +113,7 @@ pub async fn connect(name: DatabaseName, url: &str, settings: &DatabaseConfig) -
         reason,
         env: name.url_env(),
     };
+    let mut sqlite_file = None;
     let (read, write) = match engine {
         Engine::Sqlite => {
             let options = SqliteConnectOptions::from_str(url)
@@ -127,6 +130,7 @@ pub async fn connect(name: DatabaseName, url: &str, settings: &DatabaseConfig) -
             let in_memory = url.contains(":memory:") || url.contains("mode=memory");
             if !in_memory {
                 let path = options.get_filename();
+                sqlite_file = Some(path.to_path_buf());
                 if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                     std::fs::create_dir_all(dir)
                         .map_err(|e| connect_failed(format!("cannot create directory {}: {e}", dir.display())))?;
@@ -176,6 +180,7 @@ pub async fn connect(name: DatabaseName, url: &str, settings: &DatabaseConfig) -
     Ok(Database {
         name,
         url: redacted,
+        sqlite_file,
         read,
         write,
     })
@@ -185,6 +190,11 @@ impl Database {
     /// Which logical database this is.
     pub fn name(&self) -> DatabaseName {
         self.name
+    }
+
+    /// The SQLite file behind this database, if it is one.
+    pub fn sqlite_file(&self) -> Option<&std::path::Path> {
+        self.sqlite_file.as_deref()
     }
 
     /// The URL with any password redacted.

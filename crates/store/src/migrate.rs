@@ -44,6 +44,13 @@ impl Database {
             name: self.name(),
             reason: e.to_string(),
         };
+        // sqlx locks PostgreSQL but not SQLite: two processes on one file (a node and
+        // `tollgate migrate`) would both apply the same migration. An OS file lock beside
+        // the database serialises them; it is released when `_lock` drops.
+        let _lock = match self.sqlite_file() {
+            Some(path) => Some(lock_file(path, self.name()).await?),
+            None => None,
+        };
         match self.writer() {
             Pool::Sqlite(p) => set.migrator.run(p).await.map_err(failed)?,
             Pool::Postgres(p) => set.migrator.run(p).await.map_err(failed)?,
@@ -51,6 +58,35 @@ impl Database {
         let applied = set.migrator.iter().count();
         tracing::info!(database = %self.name(), migrations = applied, "Database migrations applied.");
         Ok(applied)
+    }
+}
+
+/// Takes an exclusive lock on `<database file>.migrate-lock`, waiting for other holders.
+async fn lock_file(db_file: &std::path::Path, name: DatabaseName) -> Result<std::fs::File> {
+    let mut lock_path = db_file.as_os_str().to_owned();
+    lock_path.push(".migrate-lock");
+    let lock_path = std::path::PathBuf::from(lock_path);
+    let shown = lock_path.display().to_string();
+    let locked = tokio::task::spawn_blocking(move || {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)?;
+        file.lock()?;
+        Ok::<_, std::io::Error>(file)
+    })
+    .await;
+    match locked {
+        Ok(Ok(file)) => Ok(file),
+        Ok(Err(e)) => Err(Error::Migrate {
+            name,
+            reason: format!("cannot lock {shown}: {e}"),
+        }),
+        Err(e) => Err(Error::Migrate {
+            name,
+            reason: format!("migration lock task failed: {e}"),
+        }),
     }
 }
 

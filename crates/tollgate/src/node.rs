@@ -245,13 +245,26 @@ fn management_router(
     metrics: tollgate_telemetry::MetricsHandle,
 ) -> Router {
     let mut rest = Router::new();
-    if components.contains(Component::Admin)
-        && let Some(shared) = find(dbs, DatabaseName::Shared)
-    {
-        rest = rest.merge(tollgate_admin::routes(tollgate_admin::AdminState {
-            authenticator: Authenticator::new(shared.clone()),
-            shared,
-        }));
+    let am = find(dbs, DatabaseName::Am);
+    let shared = find(dbs, DatabaseName::Shared);
+    // REST APIs authenticate against the shared database's users; one authenticator
+    // (and so one credential cache) serves them all.
+    if let (Some(am), Some(shared)) = (am, shared) {
+        let authenticator = Authenticator::new(shared.clone());
+        if components.contains(Component::Admin) {
+            rest = rest.merge(tollgate_admin::routes(tollgate_admin::AdminState {
+                authenticator: authenticator.clone(),
+                shared: shared.clone(),
+                am: am.clone(),
+            }));
+        }
+        if components.contains(Component::Publisher) {
+            rest = rest.merge(tollgate_publisher::routes(tollgate_publisher::PublisherState {
+                am: am.clone(),
+                authenticator: authenticator.clone(),
+                max_revisions_per_api: config.publisher.max_revisions_per_api,
+            }));
+        }
     }
     health_routes(readiness, metrics)
         .merge(tollgate_http::rest_layers(rest, config.management.max_body_bytes))

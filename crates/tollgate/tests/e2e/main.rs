@@ -5,6 +5,7 @@
 
 mod config_errors;
 mod profiles;
+mod publisher_flow;
 mod shutdown;
 mod startup;
 mod tls;

@@ -1,0 +1,160 @@
+//! `GET/POST /environments`, `GET/PUT/DELETE /environments/{environmentId}`: gateway
+//! environments. Changes are outbox events, so gateways learn of them.
+
+use crate::AdminState;
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde_json::json;
+use tollgate_events::{EventKind, NewEvent};
+use tollgate_http::auth::{AdminRole, AnyRole};
+use tollgate_http::{ApiError, ApiJson, Authenticated};
+use tollgate_model::{Environment, Error, TenantId, now_millis};
+use tollgate_store::{Tx, environments, events};
+
+pub(crate) fn routes() -> Router<AdminState> {
+    Router::new().route("/environments", get(list).post(create)).route(
+        "/environments/{environment_id}",
+        get(get_one).put(update).delete(delete),
+    )
+}
+
+fn not_found(id: &str) -> ApiError {
+    ApiError(Error::NotFound {
+        resource: "environment",
+        id: id.to_string(),
+    })
+}
+
+async fn emit(tx: &mut Tx, tenant: TenantId, env: &Environment, change: &str) -> Result<(), ApiError> {
+    let event = NewEvent {
+        kind: EventKind::EnvironmentChanged,
+        tenant_id: tenant,
+        environment: Some(env.name.clone()),
+        payload: json!({ "change": change, "environment": env }),
+    };
+    events::append(tx, &event).await.map_err(Error::from)?;
+    Ok(())
+}
+
+fn invalid(env: &Environment) -> Result<(), ApiError> {
+    let errors = env.validate();
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Validation(errors).into())
+    }
+}
+
+/// Any signed-in user may list environments (the Publisher needs them to deploy).
+async fn list(auth: Authenticated<AnyRole>, State(state): State<AdminState>) -> Result<Response, ApiError> {
+    let list = environments::list(&state.am, auth.principal().tenant_id)
+        .await
+        .map_err(Error::from)?;
+    Ok(axum::Json(json!({ "count": list.len(), "list": list })).into_response())
+}
+
+async fn get_one(
+    auth: Authenticated<AnyRole>,
+    State(state): State<AdminState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let env = environments::find(&state.am, auth.principal().tenant_id, &id)
+        .await
+        .map_err(Error::from)?
+        .ok_or_else(|| not_found(&id))?;
+    Ok(axum::Json(env).into_response())
+}
+
+async fn create(
+    auth: Authenticated<AdminRole>,
+    State(state): State<AdminState>,
+    ApiJson(mut env): ApiJson<Environment>,
+) -> Result<Response, ApiError> {
+    invalid(&env)?;
+    let tenant = auth.principal().tenant_id;
+    let id = uuid::Uuid::now_v7().to_string();
+    env.id = None;
+    env.is_read_only = false;
+    let mut tx = state.am.begin().await.map_err(Error::from)?;
+    if environments::exists_in(&mut tx, tenant, &env.name)
+        .await
+        .map_err(Error::from)?
+    {
+        return Err(Error::Conflict(format!("an environment named `{}` already exists", env.name)).into());
+    }
+    environments::insert(&mut tx, tenant, &id, &env, now_millis())
+        .await
+        .map_err(Error::from)?;
+    env.id = Some(id.clone());
+    emit(&mut tx, tenant, &env, "created").await?;
+    tx.commit().await.map_err(Error::from)?;
+    tracing::info!(environment = %env.name, by = %auth.principal().username, "Gateway environment created.");
+    let location = format!("{}/environments/{id}", crate::BASE_PATH);
+    Ok((StatusCode::CREATED, [(header::LOCATION, location)], axum::Json(env)).into_response())
+}
+
+async fn update(
+    auth: Authenticated<AdminRole>,
+    State(state): State<AdminState>,
+    Path(id): Path<String>,
+    ApiJson(mut env): ApiJson<Environment>,
+) -> Result<Response, ApiError> {
+    invalid(&env)?;
+    let tenant = auth.principal().tenant_id;
+    let current = environments::find(&state.am, tenant, &id)
+        .await
+        .map_err(Error::from)?
+        .ok_or_else(|| not_found(&id))?;
+    if env.name != current.name {
+        return Err(Error::field("name", "cannot be changed; gateways are configured with it").into());
+    }
+    let env_id = current.id.clone().unwrap_or(id);
+    env.id = Some(env_id.clone());
+    env.is_read_only = current.is_read_only;
+    let mut tx = state.am.begin().await.map_err(Error::from)?;
+    environments::update(&mut tx, &env_id, &env, now_millis())
+        .await
+        .map_err(Error::from)?;
+    emit(&mut tx, tenant, &env, "updated").await?;
+    tx.commit().await.map_err(Error::from)?;
+    Ok(axum::Json(env).into_response())
+}
+
+async fn delete(
+    auth: Authenticated<AdminRole>,
+    State(state): State<AdminState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let tenant = auth.principal().tenant_id;
+    let env = environments::find(&state.am, tenant, &id)
+        .await
+        .map_err(Error::from)?
+        .ok_or_else(|| not_found(&id))?;
+    if env.is_read_only {
+        return Err(Error::Conflict(format!(
+            "`{}` came with the installation and cannot be removed",
+            env.name
+        ))
+        .into());
+    }
+    let mut tx = state.am.begin().await.map_err(Error::from)?;
+    let in_use = environments::deployment_count(&mut tx, &env.name)
+        .await
+        .map_err(Error::from)?;
+    if in_use > 0 {
+        return Err(Error::Conflict(format!(
+            "{in_use} API revision(s) are deployed to `{}`; undeploy them first",
+            env.name
+        ))
+        .into());
+    }
+    environments::delete(&mut tx, env.id.as_deref().unwrap_or(&id))
+        .await
+        .map_err(Error::from)?;
+    emit(&mut tx, tenant, &env, "deleted").await?;
+    tx.commit().await.map_err(Error::from)?;
+    Ok(StatusCode::OK.into_response())
+}
