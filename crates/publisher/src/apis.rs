@@ -158,8 +158,10 @@ pub(crate) fn conflict_on_race(e: tollgate_store::Error) -> ApiError {
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub(crate) struct ListQuery {
-    #[serde(flatten)]
-    page: Pagination,
+    // Not `#[serde(flatten)] Pagination`: flattening makes serde_urlencoded hand numbers
+    // over as strings, and `limit=2` would be refused.
+    offset: Option<i64>,
+    limit: Option<i64>,
     /// The reference's search: `name:pizza`, `context:/pizza`, `tag:food`,
     /// `version:1.0.0`, `status:PUBLISHED`, or a bare word matched against the name.
     query: Option<String>,
@@ -219,7 +221,12 @@ pub(crate) async fn list(
     State(state): State<PublisherState>,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Response, ApiError> {
-    let page = q.page.validate()?;
+    let defaults = Pagination::default();
+    let page = Pagination {
+        offset: q.offset.unwrap_or(defaults.offset),
+        limit: q.limit.unwrap_or(defaults.limit),
+    }
+    .validate()?;
     let filter = match q.query.as_deref() {
         Some(text) if !text.trim().is_empty() => parse_query(text)?,
         _ => ApiFilter::default(),

@@ -1,1 +1,667 @@
-//! placeholder
+//! The Publisher REST API on a real socket over real databases (SQLite and, when
+//! reachable, PostgreSQL): bad input on every write changes nothing and writes no event,
+//! each role is held to what it may do, and search and pagination work.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use reqwest::Method;
+use serde_json::{Value, json};
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use tollgate_config::DatabaseConfig;
+use tollgate_http::{Authenticator, BoundListener};
+use tollgate_model::{NewUser, Role, TenantId};
+use tollgate_publisher::{PublisherState, routes};
+use tollgate_store::{Database, DatabaseName, connect, events, users};
+use tollgate_testkit::{TestDb, all_engines};
+
+const PETSTORE: &str = r#"{"openapi":"3.0.3","info":{"title":"Petstore","version":"1.0.0"},
+  "paths":{"/pets":{"get":{},"post":{}},"/pets/{petId}":{"get":{"security":[]},"delete":{}}}}"#;
+
+struct Server {
+    addr: SocketAddr,
+    am: Database,
+    stop: CancellationToken,
+    engine: &'static str,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+async fn start(db: &TestDb, max_revisions: u32) -> Server {
+    let am = connect(DatabaseName::Am, db.url(), &DatabaseConfig::default())
+        .await
+        .unwrap();
+    am.migrate().await.unwrap();
+    let shared = connect(DatabaseName::Shared, db.url(), &DatabaseConfig::default())
+        .await
+        .unwrap();
+    shared.migrate().await.unwrap();
+    for (name, role) in [
+        ("root", Role::Admin),
+        ("chris", Role::Creator),
+        ("pat", Role::Publisher),
+        ("sam", Role::Subscriber),
+    ] {
+        let new = NewUser {
+            tenant_id: TenantId::DEFAULT,
+            username: name.into(),
+            password: format!("{name}-password"),
+            email: None,
+            roles: vec![role],
+        };
+        users::create(&shared, new).await.unwrap();
+    }
+    let app = tollgate_http::rest_layers(
+        routes(PublisherState {
+            am: am.clone(),
+            authenticator: Authenticator::new(shared),
+            max_revisions_per_api: max_revisions,
+        }),
+        256 * 1024,
+    );
+    let listener = BoundListener::bind("management", "127.0.0.1:0".parse().unwrap(), "management.listen", None)
+        .await
+        .unwrap();
+    let addr = listener.local_addr();
+    let stop = CancellationToken::new();
+    tokio::spawn(listener.serve(app, stop.clone(), Duration::from_secs(1)));
+    Server {
+        addr,
+        am,
+        stop,
+        engine: db.engine(),
+    }
+}
+
+impl Server {
+    fn req(&self, user: &str, method: Method, path: &str) -> reqwest::RequestBuilder {
+        tollgate_testkit::http()
+            .request(method, format!("http://{}/api/am/publisher/v4{path}", self.addr))
+            .basic_auth(user, Some(format!("{user}-password")))
+    }
+
+    async fn send(&self, req: reqwest::RequestBuilder) -> (u16, Value) {
+        let r = req.send().await.unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn call(&self, user: &str, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut req = self.req(user, method, path);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        self.send(req).await
+    }
+
+    async fn api_count(&self) -> i64 {
+        let (_, body) = self.call("root", Method::GET, "/apis", None).await;
+        body["pagination"]["total"].as_i64().unwrap()
+    }
+
+    async fn seq(&self) -> i64 {
+        events::latest_seq(&self.am).await.unwrap()
+    }
+
+    async fn create(&self, name: &str, context: &str, extra: Value) -> String {
+        let mut body = json!({"name": name, "context": context, "version": "1.0.0",
+            "operations": [{"target": "/items", "verb": "GET"}, {"target": "/items/{id}", "verb": "DELETE"}]});
+        if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
+            b.extend(e.clone());
+        }
+        let (status, api) = self.call("chris", Method::POST, "/apis", Some(body)).await;
+        assert_eq!(status, 201, "[{}] create {name}: {api}", self.engine);
+        api["id"].as_str().unwrap().to_string()
+    }
+
+    /// A published API with one revision deployed to Default: (api id, revision id).
+    async fn deployed(&self, name: &str, context: &str) -> (String, String) {
+        let id = self.create(name, context, json!({})).await;
+        let (s, rev) = self
+            .call("pat", Method::POST, &format!("/apis/{id}/revisions"), Some(json!({})))
+            .await;
+        assert_eq!(s, 201);
+        let rev_id = rev["id"].as_str().unwrap().to_string();
+        let (s, _) = self
+            .call(
+                "pat",
+                Method::POST,
+                &format!("/apis/{id}/deploy-revision?revisionId={rev_id}"),
+                Some(json!([{"name": "Default"}])),
+            )
+            .await;
+        assert_eq!(s, 201);
+        (id, rev_id)
+    }
+}
+
+fn fields(body: &Value) -> Vec<String> {
+    body["error"]
+        .as_array()
+        .map(|a| a.iter().map(|e| e["code"].as_str().unwrap_or("").to_string()).collect())
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn each_role_is_held_to_its_operations() {
+    for db in all_engines("pub_roles").await {
+        let s = start(&db, 5).await;
+        let id = s.create("Orders", "/orders", json!({})).await;
+        let (count, seq) = (s.api_count().await, s.seq().await);
+
+        // A subscriber sees nothing of the Publisher.
+        for (method, path) in [(Method::GET, "/apis".to_string()), (Method::GET, format!("/apis/{id}"))] {
+            assert_eq!(s.call("sam", method, &path, None).await.0, 403, "[{}]", s.engine);
+        }
+        let (status, body) = s
+            .call(
+                "sam",
+                Method::POST,
+                "/apis",
+                Some(json!({"name": "X", "context": "/x", "version": "1"})),
+            )
+            .await;
+        assert_eq!((status, body["code"].clone()), (403, json!(900910)));
+
+        // A publisher cannot create or edit APIs…
+        let (status, _) = s
+            .call(
+                "pat",
+                Method::POST,
+                "/apis",
+                Some(json!({"name": "Y", "context": "/y", "version": "1"})),
+            )
+            .await;
+        assert_eq!(status, 403);
+        assert_eq!(s.call("pat", Method::DELETE, &format!("/apis/{id}"), None).await.0, 403);
+
+        // …and a creator cannot change lifecycle or deploy.
+        let (status, _) = s
+            .call(
+                "chris",
+                Method::POST,
+                &format!("/apis/change-lifecycle?apiId={id}&action=Publish"),
+                None,
+            )
+            .await;
+        assert_eq!(status, 403);
+        let (_, rev) = s
+            .call("chris", Method::POST, &format!("/apis/{id}/revisions"), Some(json!({})))
+            .await;
+        let rev_id = rev["id"].as_str().unwrap();
+        let (status, _) = s
+            .call(
+                "chris",
+                Method::POST,
+                &format!("/apis/{id}/deploy-revision?revisionId={rev_id}"),
+                Some(json!([{"name": "Default"}])),
+            )
+            .await;
+        assert_eq!(status, 403);
+
+        // Nothing changed: same APIs, still CREATED, nothing deployed, no events.
+        assert_eq!(s.api_count().await, count);
+        let (_, api) = s.call("root", Method::GET, &format!("/apis/{id}"), None).await;
+        assert_eq!(api["lifeCycleStatus"], "CREATED");
+        let (_, deps) = s
+            .call("root", Method::GET, &format!("/apis/{id}/deployments"), None)
+            .await;
+        assert_eq!(deps["count"], 0);
+        assert_eq!(s.seq().await, seq, "[{}] a forbidden call wrote an event", s.engine);
+
+        // Each role can do its own part.
+        let (status, _) = s
+            .call(
+                "pat",
+                Method::POST,
+                &format!("/apis/change-lifecycle?apiId={id}&action=Publish"),
+                None,
+            )
+            .await;
+        assert_eq!(status, 200);
+        assert_eq!(s.call("pat", Method::GET, &format!("/apis/{id}"), None).await.0, 200);
+        assert_eq!(s.seq().await, seq + 1);
+    }
+}
+
+#[tokio::test]
+async fn bad_api_bodies_are_refused_and_write_nothing() {
+    for db in all_engines("pub_bad_api").await {
+        let s = start(&db, 5).await;
+        let id = s.create("Orders", "/orders", json!({"tags": ["shop"]})).await;
+        let (count, seq) = (s.api_count().await, s.seq().await);
+
+        let r = s
+            .req("chris", Method::POST, "/apis")
+            .header("content-type", "application/json")
+            .body("{\"name\":");
+        assert_eq!(s.send(r).await.0, 400);
+        let r = s.req("chris", Method::POST, "/apis").body("name=x");
+        assert_eq!(s.send(r).await.0, 400, "non-JSON content type");
+        let (status, body) = s
+            .call(
+                "chris",
+                Method::POST,
+                "/apis",
+                Some(json!({"name": 5, "context": "/a", "version": "1"})),
+            )
+            .await;
+        assert_eq!(status, 400);
+        assert!(body["description"].as_str().unwrap().starts_with("name"), "{body}");
+        let (status, body) = s
+            .call(
+                "chris",
+                Method::POST,
+                "/apis",
+                Some(json!({"context": "/a", "version": "1"})),
+            )
+            .await;
+        assert_eq!(status, 400);
+        assert!(body["description"].as_str().unwrap().contains("name"), "{body}");
+        let (status, body) = s
+            .call(
+                "chris",
+                Method::POST,
+                "/apis",
+                Some(
+                    json!({"name": "B", "context": "b", "version": "1", "policies": ["Platinum"],
+                    "operations": [{"target": "/x", "verb": "FETCH"}]}),
+                ),
+            )
+            .await;
+        assert_eq!(status, 400);
+        assert_eq!(fields(&body), ["context", "policies[0]", "operations[0].verb"]);
+        // Same context as Orders 1.0.0, and the same name and version.
+        let (status, body) = s
+            .call(
+                "chris",
+                Method::POST,
+                "/apis",
+                Some(json!({"name": "Other", "context": "/orders", "version": "1.0.0"})),
+            )
+            .await;
+        assert_eq!(status, 409, "{body}");
+        let (status, _) = s
+            .call(
+                "chris",
+                Method::POST,
+                "/apis",
+                Some(json!({"name": "Other", "context": "/orders", "version": "2.0.0"})),
+            )
+            .await;
+        assert_eq!(status, 409, "another API's base context");
+        let (status, _) = s
+            .call(
+                "chris",
+                Method::POST,
+                "/apis",
+                Some(json!({"name": "orders", "context": "/shop", "version": "1.0.0"})),
+            )
+            .await;
+        assert_eq!(status, 409, "name and version, ignoring case");
+        let (status, body) = s
+            .call(
+                "chris",
+                Method::POST,
+                "/apis?strict=true",
+                Some(json!({"name": "C", "context": "/c", "version": "1", "thumbnail": "x"})),
+            )
+            .await;
+        assert_eq!((status, fields(&body)), (400, vec!["thumbnail".to_string()]));
+        let big = json!({"name": "D", "context": "/d", "version": "1", "description": "x".repeat(300 * 1024)});
+        assert_eq!(s.call("chris", Method::POST, "/apis", Some(big)).await.0, 413);
+
+        // PUT: fixed fields, invalid content.
+        let (_, current) = s.call("chris", Method::GET, &format!("/apis/{id}"), None).await;
+        let mut renamed = current.clone();
+        renamed["name"] = json!("Renamed");
+        renamed["version"] = json!("9");
+        let (status, body) = s
+            .call("chris", Method::PUT, &format!("/apis/{id}"), Some(renamed))
+            .await;
+        assert_eq!(
+            (status, fields(&body)),
+            (400, vec!["name".to_string(), "version".to_string()])
+        );
+        let mut broken = current.clone();
+        broken["operations"] = json!([{"target": "/a/{", "verb": "GET"}]);
+        broken["endpointConfig"] = json!({"endpoint_type": "http", "production_endpoints": {"url": "not a url"}});
+        let (status, body) = s.call("chris", Method::PUT, &format!("/apis/{id}"), Some(broken)).await;
+        assert_eq!(status, 400);
+        assert_eq!(
+            fields(&body),
+            ["endpointConfig.production_endpoints.url", "operations[0].target"]
+        );
+        let (status, _) = s
+            .call("chris", Method::PUT, "/apis/no-such-api", Some(current.clone()))
+            .await;
+        assert_eq!(status, 404);
+        let (_, after) = s.call("chris", Method::GET, &format!("/apis/{id}"), None).await;
+        assert_eq!(after, current, "a refused PUT changed the API");
+
+        // copy-api and change-lifecycle with bad parameters.
+        for (path, want) in [
+            (format!("/apis/copy-api?apiId={id}"), 400),
+            (format!("/apis/copy-api?apiId={id}&newVersion=bad%20version"), 400),
+            (format!("/apis/copy-api?apiId={id}&newVersion=1.0.0"), 409),
+            ("/apis/copy-api?apiId=nope&newVersion=2".to_string(), 404),
+        ] {
+            assert_eq!(s.call("chris", Method::POST, &path, None).await.0, want, "{path}");
+        }
+        let (_, body) = s
+            .call(
+                "chris",
+                Method::POST,
+                &format!("/apis/copy-api?apiId={id}&newVersion=bad%20version"),
+                None,
+            )
+            .await;
+        assert_eq!(fields(&body), ["newVersion"]);
+        for (path, want) in [
+            (format!("/apis/change-lifecycle?apiId={id}&action=Explode"), 400),
+            (format!("/apis/change-lifecycle?apiId={id}&action=Retire"), 400),
+            (format!("/apis/change-lifecycle?apiId={id}"), 400),
+            ("/apis/change-lifecycle?apiId=nope&action=Publish".to_string(), 404),
+        ] {
+            assert_eq!(s.call("pat", Method::POST, &path, None).await.0, want, "{path}");
+        }
+        let (_, body) = s
+            .call(
+                "pat",
+                Method::POST,
+                &format!("/apis/change-lifecycle?apiId={id}&action=Retire"),
+                None,
+            )
+            .await;
+        assert!(
+            body["error"][0]["message"]
+                .as_str()
+                .unwrap()
+                .contains("Publish, Deploy as a Prototype"),
+            "{body}"
+        );
+
+        assert_eq!(s.api_count().await, count, "[{}] bad input created an API", s.engine);
+        assert_eq!(s.seq().await, seq, "[{}] bad input wrote an event", s.engine);
+    }
+}
+
+#[tokio::test]
+async fn bad_definitions_are_refused_and_write_nothing() {
+    for db in all_engines("pub_bad_definitions").await {
+        let s = start(&db, 5).await;
+        let id = s.create("Orders", "/orders", json!({})).await;
+        let (count, seq) = (s.api_count().await, s.seq().await);
+        let form = |parts: &[(&str, &str)]| {
+            parts.iter().fold(reqwest::multipart::Form::new(), |f, (k, v)| {
+                f.text(k.to_string(), v.to_string())
+            })
+        };
+        let import = |f: reqwest::multipart::Form| s.req("chris", Method::POST, "/apis/import-openapi").multipart(f);
+        let props = r#"{"context": "/pets"}"#;
+
+        let cases: Vec<(Vec<(&str, &str)>, &str)> = vec![
+            (vec![("additionalProperties", props)], "file"),
+            (
+                vec![
+                    ("url", "http://example.com/openapi.json"),
+                    ("additionalProperties", props),
+                ],
+                "url",
+            ),
+            (
+                vec![
+                    ("file", "openapi: 3.0.0\ninfo: {title: ''}\npaths: {}\n"),
+                    ("additionalProperties", props),
+                ],
+                "definition.info.title",
+            ),
+            (
+                vec![("file", "{not json"), ("additionalProperties", props)],
+                "definition",
+            ),
+            (vec![("file", PETSTORE)], "additionalProperties.context"),
+            (
+                vec![("file", PETSTORE), ("additionalProperties", "{oops")],
+                "additionalProperties",
+            ),
+            (
+                vec![("file", PETSTORE), ("additionalProperties", r#"{"context": "pets"}"#)],
+                "context",
+            ),
+            (
+                vec![
+                    ("file", PETSTORE),
+                    (
+                        "additionalProperties",
+                        r#"{"context": "/orders", "name": "Orders", "version": "1.0.0"}"#,
+                    ),
+                ],
+                "",
+            ),
+        ];
+        for (parts, field) in cases {
+            let (status, body) = s.send(import(form(&parts))).await;
+            if field.is_empty() {
+                assert_eq!(status, 409, "duplicate import: {body}");
+            } else {
+                assert_eq!(status, 400, "[{}] {parts:?}: {body}", s.engine);
+                assert!(fields(&body).iter().any(|f| f == field), "expected {field} in {body}");
+            }
+        }
+        let (status, _) = s
+            .send(s.req("chris", Method::POST, "/apis/import-openapi").json(&json!({})))
+            .await;
+        assert_eq!(status, 400, "import needs multipart");
+        let (status, _) = s
+            .send(
+                s.req("chris", Method::POST, "/apis/validate-openapi")
+                    .multipart(form(&[])),
+            )
+            .await;
+        assert_eq!(status, 400);
+
+        // Replacing the definition with a broken one, or one naming an unknown policy.
+        let (_, before) = s.call("chris", Method::GET, &format!("/apis/{id}/swagger"), None).await;
+        let put = |text: &str| {
+            s.req("chris", Method::PUT, &format!("/apis/{id}/swagger"))
+                .multipart(form(&[("apiDefinition", text)]))
+        };
+        let (status, body) = s.send(put("swagger: '1.2'")).await;
+        assert_eq!((status, fields(&body)), (400, vec!["definition.swagger".to_string()]));
+        let unknown_tier = r#"{"openapi":"3.0.0","info":{"title":"T","version":"1"},"paths":{"/a":{"get":{"x-throttling-tier":"Huge"}}}}"#;
+        let (status, body) = s.send(put(unknown_tier)).await;
+        assert_eq!(status, 400);
+        assert!(fields(&body)[0].contains("operations[0].throttlingPolicy"), "{body}");
+        let (_, after) = s.call("chris", Method::GET, &format!("/apis/{id}/swagger"), None).await;
+        assert_eq!(after, before);
+
+        // A good replacement works and the operations follow it.
+        let (status, _) = s.send(put(PETSTORE)).await;
+        assert_eq!(status, 200);
+        let (_, api) = s.call("chris", Method::GET, &format!("/apis/{id}"), None).await;
+        assert_eq!(api["operations"].as_array().unwrap().len(), 4);
+
+        assert_eq!(s.api_count().await, count);
+        assert_eq!(s.seq().await, seq);
+    }
+}
+
+#[tokio::test]
+async fn bad_revision_and_deployment_calls_change_nothing() {
+    for db in all_engines("pub_bad_revisions").await {
+        let s = start(&db, 2).await;
+        let (id, rev_id) = s.deployed("Orders", "/orders").await;
+        let seq = s.seq().await;
+        let deploy = format!("/apis/{id}/deploy-revision?revisionId={rev_id}");
+        let undeploy = format!("/apis/{id}/undeploy-revision?revisionId={rev_id}");
+        let cases: Vec<(String, Value, u16, &str)> = vec![
+            (deploy.clone(), json!([]), 400, "body"),
+            (
+                deploy.clone(),
+                json!([{"name": "Default"}, {"name": "Default"}]),
+                400,
+                "[1].name",
+            ),
+            (deploy.clone(), json!([{"name": "Mars"}]), 400, "[0].name"),
+            (deploy.clone(), json!({"name": "Default"}), 400, ""),
+            (
+                format!("/apis/{id}/deploy-revision?revisionId=nope"),
+                json!([{"name": "Default"}]),
+                404,
+                "",
+            ),
+            (
+                format!("/apis/{id}/deploy-revision"),
+                json!([{"name": "Default"}]),
+                400,
+                "",
+            ),
+            (undeploy.clone(), json!([{"name": "internal"}]), 400, "[0].name"),
+            (undeploy.clone(), json!([]), 400, "body"),
+            (
+                format!("/apis/{id}/restore-revision?revisionId=nope"),
+                json!({}),
+                404,
+                "",
+            ),
+            (
+                format!("/apis/{id}/revisions"),
+                json!({"description": "d".repeat(300)}),
+                400,
+                "description",
+            ),
+            (format!("/apis/{id}/revisions"), json!({"description": 7}), 400, ""),
+        ];
+        for (path, body, want, field) in cases {
+            let user = if path.contains("revisions") || path.contains("restore") {
+                "chris"
+            } else {
+                "pat"
+            };
+            let (status, resp) = s.call(user, Method::POST, &path, Some(body.clone())).await;
+            assert_eq!(status, want, "[{}] {path} {body}: {resp}", s.engine);
+            if !field.is_empty() {
+                assert!(
+                    fields(&resp).iter().any(|f| f == field),
+                    "{path}: expected {field} in {resp}"
+                );
+            }
+        }
+        // The revision limit (2 here): one more fits, the next is refused.
+        assert_eq!(
+            s.call("chris", Method::POST, &format!("/apis/{id}/revisions"), Some(json!({})))
+                .await
+                .0,
+            201
+        );
+        let (status, body) = s
+            .call("chris", Method::POST, &format!("/apis/{id}/revisions"), Some(json!({})))
+            .await;
+        assert_eq!(status, 409);
+        assert!(
+            body["description"]
+                .as_str()
+                .unwrap()
+                .contains("max_revisions_per_api = 2"),
+            "{body}"
+        );
+        // A deployed revision cannot be deleted.
+        assert_eq!(
+            s.call("chris", Method::DELETE, &format!("/apis/{id}/revisions/{rev_id}"), None)
+                .await
+                .0,
+            409
+        );
+
+        let (_, deps) = s
+            .call("pat", Method::GET, &format!("/apis/{id}/deployments"), None)
+            .await;
+        assert_eq!(deps["count"], 1);
+        assert_eq!(deps["list"][0]["revisionUuid"], rev_id);
+        assert_eq!(s.seq().await, seq, "[{}] a refused call wrote an event", s.engine);
+
+        // Deleting the API tells the environment that served it.
+        assert_eq!(
+            s.call("chris", Method::DELETE, &format!("/apis/{id}"), None).await.0,
+            200
+        );
+        let evs = events::read_since(&s.am, seq, 10).await.unwrap();
+        assert_eq!(evs.len(), 1);
+        assert_eq!(evs[0].kind, tollgate_events::EventKind::ApiRevisionUndeployed);
+        assert_eq!(evs[0].environment.as_deref(), Some("Default"));
+        assert_eq!(s.call("chris", Method::GET, &format!("/apis/{id}"), None).await.0, 404);
+    }
+}
+
+#[tokio::test]
+async fn search_and_pagination() {
+    for db in all_engines("pub_search").await {
+        let s = start(&db, 5).await;
+        let a = s
+            .create("Weather", "/weather", json!({"tags": ["forecast", "public"]}))
+            .await;
+        s.create("Maps", "/maps/{version}", json!({"tags": ["geo"]})).await;
+        s.create("Weather_Alerts", "/alerts", json!({"tags": ["public"]})).await;
+        let (status, _) = s
+            .call(
+                "pat",
+                Method::POST,
+                &format!("/apis/change-lifecycle?apiId={a}&action=Publish"),
+                None,
+            )
+            .await;
+        assert_eq!(status, 200);
+
+        let names = |body: &Value| -> Vec<String> {
+            body["list"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a["name"].as_str().unwrap().to_string())
+                .collect()
+        };
+        for (query, want) in [
+            ("weather", vec!["Weather", "Weather_Alerts"]),
+            ("name:alerts", vec!["Weather_Alerts"]),
+            ("name:r_a", vec!["Weather_Alerts"]),
+            ("tag:public", vec!["Weather", "Weather_Alerts"]),
+            ("tag:forecast", vec!["Weather"]),
+            ("tag:fore", vec![]),
+            ("context:/maps/1.0.0", vec!["Maps"]),
+            ("status:PUBLISHED", vec!["Weather"]),
+            ("name:weather tag:public status:CREATED", vec!["Weather_Alerts"]),
+        ] {
+            let (status, body) = s
+                .call(
+                    "chris",
+                    Method::GET,
+                    &format!("/apis?query={}", query.replace(' ', "%20")),
+                    None,
+                )
+                .await;
+            assert_eq!(status, 200, "{query}");
+            assert_eq!(names(&body), want, "[{}] query {query}", s.engine);
+        }
+        let (_, page) = s.call("chris", Method::GET, "/apis?limit=2&offset=1", None).await;
+        assert_eq!(names(&page), ["Weather", "Weather_Alerts"]);
+        assert_eq!(page["pagination"], json!({"offset": 1, "limit": 2, "total": 3}));
+        assert_eq!(page["count"], 2);
+        assert_eq!(page["list"][0]["lifeCycleStatus"], "PUBLISHED");
+        for bad in [
+            "query=colour:red",
+            "query=name:",
+            "query=status:ASLEEP",
+            "limit=0",
+            "offset=-5",
+        ] {
+            let (status, body) = s.call("chris", Method::GET, &format!("/apis?{bad}"), None).await;
+            assert_eq!(status, 400, "{bad}: {body}");
+        }
+    }
+}
