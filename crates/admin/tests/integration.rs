@@ -272,3 +272,89 @@ async fn unknown_fields_are_ignored_and_named_in_a_warning() {
     let created: Value = r.json().await.unwrap();
     assert_eq!(created["roles"], json!([]));
 }
+
+#[tokio::test]
+async fn environments_are_managed_by_admins_with_bad_input_refused() {
+    for db in all_engines("admin_environments").await {
+        let s = start(&db).await;
+        let (status, list) = s.as_root(reqwest::Method::GET, "/environments", None).await;
+        assert_eq!(status, 200);
+        assert_eq!(list["list"][0]["name"], "Default", "{}", s.engine);
+        assert_eq!(list["list"][0]["isReadOnly"], true);
+        let default_id = list["list"][0]["id"].as_str().unwrap().to_string();
+
+        let post = |body: Value| s.as_root(reqwest::Method::POST, "/environments", Some(body));
+        let (status, body) =
+            post(json!({"name": "bad name", "type": "staging", "vhosts": [{"host": "http://x"}]})).await;
+        assert_eq!(status, 400);
+        let fields: Vec<&str> = body["error"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["code"].as_str().unwrap())
+            .collect();
+        assert_eq!(fields, ["name", "type", "vhosts[0].host"]);
+        assert_eq!(post(json!({"type": "hybrid"})).await.0, 400, "name is required");
+        assert_eq!(post(json!({"name": "Default"})).await.0, 409);
+
+        // A creator may read environments but not change them.
+        let (status, _) = s
+            .send(
+                tollgate_testkit::http()
+                    .post(s.url("/environments"))
+                    .basic_auth("carol", Some("carol-password"))
+                    .json(&json!({"name": "sneaky"})),
+            )
+            .await;
+        assert_eq!(status, 403);
+        let (status, _) = s
+            .send(
+                tollgate_testkit::http()
+                    .get(s.url("/environments"))
+                    .basic_auth("carol", Some("carol-password")),
+            )
+            .await;
+        assert_eq!(status, 200);
+
+        let (status, created) = post(
+            json!({"name": "external", "displayName": "External", "type": "production",
+            "vhosts": [{"host": "api.example.com", "httpsPort": 443}]}),
+        )
+        .await;
+        assert_eq!(status, 201, "{created}");
+        let ext_id = created["id"].as_str().unwrap().to_string();
+        let mut renamed = created.clone();
+        renamed["name"] = json!("outside");
+        let (status, _) = s
+            .as_root(reqwest::Method::PUT, &format!("/environments/{ext_id}"), Some(renamed))
+            .await;
+        assert_eq!(status, 400);
+        let mut edited = created.clone();
+        edited["displayName"] = json!("Public gateways");
+        let (status, body) = s
+            .as_root(reqwest::Method::PUT, &format!("/environments/{ext_id}"), Some(edited))
+            .await;
+        assert_eq!((status, body["displayName"].clone()), (200, json!("Public gateways")));
+
+        assert_eq!(
+            s.as_root(reqwest::Method::DELETE, &format!("/environments/{default_id}"), None)
+                .await
+                .0,
+            409
+        );
+        assert_eq!(
+            s.as_root(reqwest::Method::DELETE, &format!("/environments/{ext_id}"), None)
+                .await
+                .0,
+            200
+        );
+        assert_eq!(
+            s.as_root(reqwest::Method::GET, &format!("/environments/{ext_id}"), None)
+                .await
+                .0,
+            404
+        );
+        let (_, list) = s.as_root(reqwest::Method::GET, "/environments", None).await;
+        assert_eq!(list["count"], 1, "{}", s.engine);
+    }
+}
