@@ -1,11 +1,12 @@
 //! The Admin component: the Admin REST API under `/api/am/admin/v4`. Today it manages
 //! users and roles (the reference delegates these to its user store; Tollgate keeps them
-//! in the shared database) and gateway environments; throttling policies, deny policies
-//! and key managers join with the rest of the Publisher and Admin issue.
+//! in the shared database), gateway environments and throttling policies; deny policies,
+//! custom rules and key managers join with the rest of the Publisher and Admin issue.
 //!
 //! Depends on `http`, `store` and `model` only; never on another component.
 
 mod environments;
+mod policies;
 mod users;
 
 use axum::Router;
@@ -37,6 +38,9 @@ impl FromRef<AdminState> for Authenticator {
 pub fn routes(state: AdminState) -> Router {
     Router::new().nest(
         BASE_PATH,
-        users::routes().merge(environments::routes()).with_state(state),
+        users::routes()
+            .merge(environments::routes())
+            .merge(policies::routes())
+            .with_state(state),
     )
 }

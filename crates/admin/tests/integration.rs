@@ -16,6 +16,7 @@ use tollgate_testkit::{TestDb, all_engines};
 
 struct Server {
     addr: SocketAddr,
+    am: tollgate_store::Database,
     stop: CancellationToken,
     engine: &'static str,
 }
@@ -50,11 +51,14 @@ async fn start(db: &TestDb) -> Server {
         .await
         .unwrap();
     am.migrate().await.unwrap();
+    tollgate_store::policies::install_defaults(&am, TenantId::DEFAULT)
+        .await
+        .unwrap();
     let app = tollgate_http::rest_layers(
         routes(AdminState {
             authenticator: Authenticator::new(shared.clone()),
             shared,
-            am,
+            am: am.clone(),
         }),
         64 * 1024,
     );
@@ -66,6 +70,7 @@ async fn start(db: &TestDb) -> Server {
     tokio::spawn(listener.serve(app, stop.clone(), Duration::from_secs(1)));
     Server {
         addr,
+        am,
         stop,
         engine: db.engine(),
     }
@@ -356,5 +361,175 @@ async fn environments_are_managed_by_admins_with_bad_input_refused() {
         );
         let (_, list) = s.as_root(reqwest::Method::GET, "/environments", None).await;
         assert_eq!(list["count"], 1, "{}", s.engine);
+    }
+}
+
+#[tokio::test]
+async fn throttling_policies_of_every_level() {
+    use tollgate_store::{apis, events};
+    for db in all_engines("admin_policies").await {
+        let s = start(&db).await;
+        let base = "/throttling/policies";
+        let (status, subs) = s
+            .as_root(reqwest::Method::GET, &format!("{base}/subscription"), None)
+            .await;
+        assert_eq!(status, 200);
+        let names: Vec<&str> = subs["list"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["policyName"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["Bronze", "Gold", "Silver", "Unlimited"], "{}", s.engine);
+        assert_eq!(subs["list"][0]["defaultLimit"]["requestCount"]["requestCount"], 1000);
+        assert_eq!(subs["list"][0]["type"], "SubscriptionThrottlePolicy");
+        for level in ["application", "advanced"] {
+            let (_, list) = s.as_root(reqwest::Method::GET, &format!("{base}/{level}"), None).await;
+            assert_eq!(list["count"], 4, "{level}");
+        }
+        assert_eq!(
+            s.as_root(reqwest::Method::GET, &format!("{base}/custom"), None).await.0,
+            404
+        );
+        assert_eq!(
+            s.as_root(reqwest::Method::GET, &format!("{base}/weird"), None).await.0,
+            404
+        );
+        let seq = events::latest_seq(&s.am).await.unwrap();
+
+        // Bad input on every level, nothing written.
+        let bad = [
+            ("subscription", json!({"policyName": "Platinum"}), "defaultLimit"),
+            (
+                "subscription",
+                json!({"policyName": "P", "defaultLimit": {"type": "REQUESTCOUNTLIMIT", "requestCount": {"timeUnit": "min", "unitTime": 1, "requestCount": 5}}, "rateLimitCount": 5}),
+                "rateLimitTimeUnit",
+            ),
+            (
+                "application",
+                json!({"policyName": "A b", "defaultLimit": {"type": "REQUESTCOUNTLIMIT", "requestCount": {"timeUnit": "min", "unitTime": 1, "requestCount": 5}}}),
+                "policyName",
+            ),
+            (
+                "advanced",
+                json!({"policyName": "Adv", "defaultLimit": {"type": "REQUESTCOUNTLIMIT", "requestCount": {"timeUnit": "min", "unitTime": 1, "requestCount": 5}},
+                "conditionalGroups": [{"conditions": [{"type": "IPCONDITION", "ipCondition": {"ipConditionType": "IPSPECIFIC", "specificIP": "999.1.1.1"}}],
+                "limit": {"type": "REQUESTCOUNTLIMIT", "requestCount": {"timeUnit": "min", "unitTime": 1, "requestCount": 1}}}]}),
+                "conditionalGroups[0].conditions[0].ipCondition.specificIP",
+            ),
+            (
+                "advanced",
+                json!({"policyName": "Gold", "defaultLimit": {"type": "BANDWIDTHLIMIT"}}),
+                "defaultLimit.bandwidth",
+            ),
+        ];
+        for (level, body, field) in bad {
+            let (status, resp) = s
+                .as_root(reqwest::Method::POST, &format!("{base}/{level}"), Some(body))
+                .await;
+            assert_eq!(status, 400, "{level}: {resp}");
+            let text = resp.to_string();
+            assert!(text.contains(field), "{level}: expected {field} in {resp}");
+        }
+        let gold = json!({"policyName": "Gold", "defaultLimit": {"type": "REQUESTCOUNTLIMIT", "requestCount": {"timeUnit": "min", "unitTime": 1, "requestCount": 1}}});
+        assert_eq!(
+            s.as_root(reqwest::Method::POST, &format!("{base}/subscription"), Some(gold))
+                .await
+                .0,
+            409
+        );
+        assert_eq!(
+            events::latest_seq(&s.am).await.unwrap(),
+            seq,
+            "bad input wrote an event"
+        );
+
+        // Create, read, update, delete; each change is one event.
+        let policy = json!({"policyName": "Partner", "description": "For partners",
+            "defaultLimit": {"type": "BANDWIDTHLIMIT", "bandwidth": {"timeUnit": "hour", "unitTime": 1, "dataAmount": 500, "dataUnit": "MB"}},
+            "rateLimitCount": 20, "rateLimitTimeUnit": "sec", "stopOnQuotaReach": false, "billingPlan": "COMMERCIAL"});
+        let (status, created) = s
+            .as_root(reqwest::Method::POST, &format!("{base}/subscription"), Some(policy))
+            .await;
+        assert_eq!(status, 201, "{created}");
+        let id = created["policyId"].as_str().unwrap().to_string();
+        assert_eq!(created["stopOnQuotaReach"], false);
+        let mut edited = created.clone();
+        edited["description"] = json!("For partners, edited");
+        let (status, body) = s
+            .as_root(
+                reqwest::Method::PUT,
+                &format!("{base}/subscription/{id}"),
+                Some(edited.clone()),
+            )
+            .await;
+        assert_eq!(
+            (status, body["description"].clone()),
+            (200, json!("For partners, edited"))
+        );
+        edited["policyName"] = json!("Renamed");
+        assert_eq!(
+            s.as_root(reqwest::Method::PUT, &format!("{base}/subscription/{id}"), Some(edited))
+                .await
+                .0,
+            400
+        );
+        let (status, got) = s
+            .as_root(reqwest::Method::GET, &format!("{base}/subscription/{id}"), None)
+            .await;
+        assert_eq!((status, got["policyName"].clone()), (200, json!("Partner")));
+        assert_eq!(
+            s.as_root(reqwest::Method::DELETE, &format!("{base}/subscription/{id}"), None)
+                .await
+                .0,
+            200
+        );
+        let kinds: Vec<_> = events::read_since(&s.am, seq, 10)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.kind)
+            .collect();
+        use tollgate_events::EventKind::{PolicyDeleted, PolicyUpserted};
+        assert_eq!(kinds, [PolicyUpserted, PolicyUpserted, PolicyDeleted], "{}", s.engine);
+
+        // A policy in use cannot be deleted, and the error names its user; built-ins stay.
+        let api: tollgate_model::Api =
+            serde_json::from_value(json!({"name": "Shop", "context": "/shop", "version": "1",
+            "policies": ["Gold"], "operations": [{"target": "/a", "verb": "GET", "throttlingPolicy": "10KPerMin"}]}))
+            .unwrap();
+        let stored = apis::StoredApi {
+            id: "api-1".into(),
+            tenant_id: TenantId::DEFAULT,
+            api,
+            definition: None,
+            revision_counter: 0,
+            created_at: 0,
+            updated_at: 0,
+        };
+        let mut tx = s.am.begin().await.unwrap();
+        apis::insert(&mut tx, &stored).await.unwrap();
+        tx.commit().await.unwrap();
+        for (level, name) in [("subscription", "Gold"), ("advanced", "10KPerMin")] {
+            let (status, body) = s
+                .as_root(reqwest::Method::DELETE, &format!("{base}/{level}/{name}"), None)
+                .await;
+            assert_eq!(status, 409, "{level}");
+            assert!(body["description"].as_str().unwrap().contains("API `Shop` 1"), "{body}");
+        }
+        let (status, _) = s
+            .as_root(reqwest::Method::DELETE, &format!("{base}/application/Unlimited"), None)
+            .await;
+        assert_eq!(status, 409);
+
+        // Only admins manage policies.
+        let (status, _) = s
+            .send(
+                tollgate_testkit::http()
+                    .get(s.url(&format!("{base}/subscription")))
+                    .basic_auth("carol", Some("carol-password")),
+            )
+            .await;
+        assert_eq!(status, 403);
     }
 }

@@ -90,27 +90,43 @@ pub struct ApiJson<T>(pub T);
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let is_json = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|ct| {
-                let mime = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-                mime == "application/json" || mime.ends_with("+json")
-            });
-        if !is_json {
-            return Err(ApiError(Error::BadRequest(
-                "send the body as JSON with `Content-Type: application/json`".into(),
-            )));
-        }
-        let strict = unknown_fields::is_strict(req.uri());
-        let slot = req.extensions().get::<unknown_fields::UnknownFields>().cloned();
-        let bytes = Bytes::from_request(req, state).await.map_err(body_rejection)?;
-        let (value, unknown) = parse_json::<T>(&bytes).map_err(ApiError)?;
-        unknown_fields::report(slot.as_ref(), strict, "", unknown).map_err(ApiError)?;
-        Ok(ApiJson(value))
+    async fn from_request(req: Request, _state: &S) -> Result<Self, Self::Rejection> {
+        let (parts, bytes) = read_body(req).await?;
+        Ok(ApiJson(parse_body(&parts, &bytes)?))
     }
+}
+
+/// Buffers a request body within the router's body limit (413 beyond it), keeping the
+/// request's parts for [`parse_body`].
+pub async fn read_body(req: Request) -> Result<(axum::http::request::Parts, Bytes), ApiError> {
+    let (parts, body) = req.into_parts();
+    let bytes = Bytes::from_request(Request::from_parts(parts.clone(), body), &())
+        .await
+        .map_err(body_rejection)?;
+    Ok((parts, bytes))
+}
+
+/// Parses a JSON request body as `T` with [`ApiJson`]'s rules (JSON content type, field
+/// named on errors, unknown fields warned about or, with `strict=true`, refused), for
+/// handlers that choose `T` at run time (a policy level from the path, say).
+pub fn parse_body<T: DeserializeOwned>(parts: &axum::http::request::Parts, bytes: &[u8]) -> Result<T, ApiError> {
+    let is_json = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| {
+            let mime = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+            mime == "application/json" || mime.ends_with("+json")
+        });
+    if !is_json {
+        return Err(ApiError(Error::BadRequest(
+            "send the body as JSON with `Content-Type: application/json`".into(),
+        )));
+    }
+    let (value, unknown) = parse_json::<T>(bytes).map_err(ApiError)?;
+    let slot = parts.extensions.get::<unknown_fields::UnknownFields>();
+    unknown_fields::report(slot, unknown_fields::is_strict(&parts.uri), "", unknown).map_err(ApiError)?;
+    Ok(value)
 }
 
 /// Parses `bytes` as `T`, returning the value and the paths of fields `T` ignored.

@@ -10,6 +10,7 @@ pub mod environment;
 pub mod error;
 pub mod id;
 pub mod lifecycle;
+pub mod policy;
 pub mod role;
 pub mod tenant;
 pub mod user;

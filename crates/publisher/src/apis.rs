@@ -63,10 +63,11 @@ pub(crate) fn api_event(kind: EventKind, tenant: TenantId, environment: Option<S
     }
 }
 
-/// Validates `api` (normalised first) or answers 400 naming every bad field.
-pub(crate) fn validate(api: &mut Api) -> Result<(), ApiError> {
+/// Validates `api` (normalised first) against the tenant's policies, or answers 400
+/// naming every bad field.
+pub(crate) async fn validate(state: &PublisherState, tenant: TenantId, api: &mut Api) -> Result<(), ApiError> {
     api.normalize();
-    let errors = api.validate(&known_policies());
+    let errors = api.validate(&known_policies(state, tenant).await?);
     if errors.is_empty() {
         Ok(())
     } else {
@@ -107,7 +108,7 @@ pub(crate) async fn create_api(
     mut api: Api,
     definition_doc: Option<Value>,
 ) -> Result<StoredApi, ApiError> {
-    validate(&mut api)?;
+    validate(state, principal.tenant_id, &mut api).await?;
     let id = uuid::Uuid::now_v7().to_string();
     let now = now_millis();
     if !(principal.has_role(Role::Admin) && api.provider.as_deref().is_some_and(|p| !p.is_empty())) {
@@ -287,7 +288,7 @@ pub(crate) async fn update(
     if !fixed.is_empty() {
         return Err(Error::Validation(fixed).into());
     }
-    validate(&mut api)?;
+    validate(&state, tenant, &mut api).await?;
     // Server-owned fields keep their stored values.
     api.provider = current.api.provider.clone();
     api.life_cycle_status = current.api.life_cycle_status;

@@ -11,13 +11,15 @@ pub mod definition;
 mod lifecycle;
 mod openapi;
 mod revisions;
+mod throttling;
 
 use axum::Router;
 use axum::extract::FromRef;
 use axum::routing::{get, post};
 use tollgate_http::Authenticator;
+use tollgate_model::TenantId;
 use tollgate_model::api::KnownPolicies;
-use tollgate_store::Database;
+use tollgate_store::{Database, policies};
 
 /// Where the Publisher REST API lives, as in the reference.
 pub const BASE_PATH: &str = "/api/am/publisher/v4";
@@ -39,15 +41,21 @@ impl FromRef<PublisherState> for Authenticator {
     }
 }
 
-/// The subscription and advanced policy names APIs may use. Until the Admin API stores
-/// policies, these are the reference's defaults that it installs at first start.
-pub(crate) fn known_policies() -> KnownPolicies {
-    KnownPolicies {
-        subscription: ["Bronze", "Silver", "Gold", "Unlimited"].map(String::from).to_vec(),
-        advanced: ["10KPerMin", "20KPerMin", "50KPerMin", "Unlimited"]
-            .map(String::from)
-            .to_vec(),
-    }
+/// The subscription and advanced policy names the tenant's APIs may use.
+pub(crate) async fn known_policies(
+    state: &PublisherState,
+    tenant: TenantId,
+) -> Result<KnownPolicies, tollgate_http::ApiError> {
+    use tollgate_model::policy::PolicyLevel;
+    let names = |level| policies::names(&state.am, tenant, level);
+    Ok(KnownPolicies {
+        subscription: names(PolicyLevel::Subscription)
+            .await
+            .map_err(tollgate_model::Error::from)?,
+        advanced: names(PolicyLevel::Advanced)
+            .await
+            .map_err(tollgate_model::Error::from)?,
+    })
 }
 
 /// The Publisher REST API's routes, nested under [`BASE_PATH`].
@@ -77,6 +85,7 @@ pub fn routes(state: PublisherState) -> Router {
         .route("/apis/{api_id}/undeploy-revision", post(revisions::undeploy))
         .route("/apis/{api_id}/restore-revision", post(revisions::restore))
         .route("/apis/{api_id}/deployments", get(revisions::deployments))
+        .route("/throttling-policies/{policy_level}", get(throttling::list))
         .with_state(state);
     Router::new().nest(BASE_PATH, api)
 }

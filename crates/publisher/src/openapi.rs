@@ -196,7 +196,7 @@ pub(crate) async fn put_definition(
     check_if_match(&headers, &current.updated_at.to_string())?;
     let mut api = current.api.clone();
     definition::apply_to_api(&def, &mut api);
-    validate_api(&mut api).map_err(|e| match e.0 {
+    validate_api(&state, tenant, &mut api).await.map_err(|e| match e.0 {
         Error::Validation(fields) => ApiError(Error::Validation(
             fields
                 .into_iter()

@@ -37,6 +37,9 @@ async fn start(db: &TestDb, max_revisions: u32) -> Server {
         .await
         .unwrap();
     am.migrate().await.unwrap();
+    tollgate_store::policies::install_defaults(&am, TenantId::DEFAULT)
+        .await
+        .unwrap();
     let shared = connect(DatabaseName::Shared, db.url(), &DatabaseConfig::default())
         .await
         .unwrap();
@@ -653,6 +656,27 @@ async fn search_and_pagination() {
         assert_eq!(page["pagination"], json!({"offset": 1, "limit": 2, "total": 3}));
         assert_eq!(page["count"], 2);
         assert_eq!(page["list"][0]["lifeCycleStatus"], "PUBLISHED");
+        let (status, tiers) = s
+            .call("pat", Method::GET, "/throttling-policies/subscription", None)
+            .await;
+        assert_eq!(status, 200);
+        let tier_names: Vec<&str> = tiers["list"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(tier_names, ["Bronze", "Gold", "Silver", "Unlimited"]);
+        assert_eq!(tiers["list"][1]["requestCount"], 5000);
+        assert_eq!(tiers["list"][1]["policyLevel"], "subscription");
+        let (_, api_tiers) = s.call("pat", Method::GET, "/throttling-policies/api", None).await;
+        assert_eq!(api_tiers["count"], 4);
+        assert_eq!(
+            s.call("pat", Method::GET, "/throttling-policies/application", None)
+                .await
+                .0,
+            400
+        );
         for bad in [
             "query=colour:red",
             "query=name:",

@@ -13,6 +13,7 @@ mod error;
 pub mod events;
 mod migrate;
 pub mod password;
+pub mod policies;
 pub mod tenants;
 pub mod users;
 

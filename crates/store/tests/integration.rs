@@ -262,3 +262,52 @@ async fn unreachable_database_fails_fast_naming_the_key() {
     assert!(err.contains("TOLLGATE_DATABASE__AM__URL"), "{err}");
     assert!(!err.contains("secret"), "password leaked: {err}");
 }
+
+#[tokio::test]
+async fn default_policies_are_installed_once() {
+    use tollgate_model::policy::PolicyLevel;
+    use tollgate_store::policies;
+    for t in all_engines("default_policies").await {
+        let db = open(&t, DatabaseName::Am).await;
+        let (a, b) = tokio::join!(
+            policies::install_defaults(&db, TenantId::DEFAULT),
+            policies::install_defaults(&db, TenantId::DEFAULT)
+        );
+        assert_eq!(
+            [a.unwrap(), b.unwrap()].iter().filter(|x| **x).count(),
+            1,
+            "{}",
+            t.engine()
+        );
+        assert_eq!(
+            policies::names(&db, TenantId::DEFAULT, PolicyLevel::Subscription)
+                .await
+                .unwrap(),
+            ["Bronze", "Gold", "Silver", "Unlimited"]
+        );
+        // A deleted default stays deleted.
+        let bronze = policies::get(&db, TenantId::DEFAULT, PolicyLevel::Subscription, "Bronze")
+            .await
+            .unwrap()
+            .unwrap();
+        let mut tx = db.begin().await.unwrap();
+        policies::delete(&mut tx, &bronze.id).await.unwrap();
+        tx.commit().await.unwrap();
+        assert!(!policies::install_defaults(&db, TenantId::DEFAULT).await.unwrap());
+        assert_eq!(
+            policies::names(&db, TenantId::DEFAULT, PolicyLevel::Subscription)
+                .await
+                .unwrap()
+                .len(),
+            3
+        );
+        assert_eq!(
+            policies::names(&db, TenantId::DEFAULT, PolicyLevel::Advanced)
+                .await
+                .unwrap()
+                .len(),
+            4
+        );
+        assert_eq!(events::latest_seq(&db).await.unwrap(), 12);
+    }
+}

@@ -201,6 +201,11 @@ pub async fn serve(args: NodeArgs) -> Result<(), Failure> {
         if let Some(shared) = find(&dbs, DatabaseName::Shared) {
             bootstrap_admin(&config, &shared).await?;
         }
+        if let Some(am) = find(&dbs, DatabaseName::Am) {
+            tollgate_store::policies::install_defaults(&am, tollgate_model::TenantId::DEFAULT)
+                .await
+                .map_err(|e| Failure::new(exit::OTHER, format!("cannot install the default policies: {e}")))?;
+        }
         Ok::<_, Failure>(())
     };
     // A signal during start-up still stops the node cleanly.

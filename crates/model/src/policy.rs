@@ -1,0 +1,676 @@
+//! Throttling policies as the reference's Admin v4 API shapes them: subscription
+//! policies (business plans), application policies, and advanced (API and resource)
+//! policies with conditional groups. The traffic manager enforces them; this module only
+//! describes and validates them.
+
+use crate::FieldError;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+/// Which kind of policy, as the `/throttling/policies/{level}` path names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PolicyLevel {
+    /// Business plans consumers subscribe with.
+    Subscription,
+    /// Per-application quotas.
+    Application,
+    /// API- and resource-level policies with conditional groups.
+    Advanced,
+}
+
+impl PolicyLevel {
+    /// Every level.
+    pub const ALL: [PolicyLevel; 3] = [
+        PolicyLevel::Subscription,
+        PolicyLevel::Application,
+        PolicyLevel::Advanced,
+    ];
+
+    /// The path segment and stored name.
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            PolicyLevel::Subscription => "subscription",
+            PolicyLevel::Application => "application",
+            PolicyLevel::Advanced => "advanced",
+        }
+    }
+
+    /// The reference's `type` discriminator for policies of this level.
+    pub const fn type_name(&self) -> &'static str {
+        match self {
+            PolicyLevel::Subscription => "SubscriptionThrottlePolicy",
+            PolicyLevel::Application => "ApplicationThrottlePolicy",
+            PolicyLevel::Advanced => "AdvancedThrottlePolicy",
+        }
+    }
+}
+
+impl fmt::Display for PolicyLevel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for PolicyLevel {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        PolicyLevel::ALL
+            .into_iter()
+            .find(|l| l.as_str() == s)
+            .ok_or_else(|| format!("unknown policy level `{s}`; use subscription, application or advanced"))
+    }
+}
+
+/// A limit: so many requests, or so much data, per time window.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ThrottleLimit {
+    /// `REQUESTCOUNTLIMIT` or `BANDWIDTHLIMIT`.
+    #[serde(rename = "type")]
+    pub limit_type: String,
+    /// For `REQUESTCOUNTLIMIT`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_count: Option<RequestCountLimit>,
+    /// For `BANDWIDTHLIMIT`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bandwidth: Option<BandwidthLimit>,
+}
+
+/// `requestCount` requests per `unitTime` `timeUnit`s.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RequestCountLimit {
+    /// `sec`, `min`, `hour`, `day` or `month`.
+    pub time_unit: String,
+    /// How many time units make the window.
+    pub unit_time: u32,
+    /// Requests allowed per window.
+    pub request_count: u64,
+}
+
+/// `dataAmount` `dataUnit`s per `unitTime` `timeUnit`s.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BandwidthLimit {
+    /// `sec`, `min`, `hour`, `day` or `month`.
+    pub time_unit: String,
+    /// How many time units make the window.
+    pub unit_time: u32,
+    /// Data allowed per window.
+    pub data_amount: u64,
+    /// `KB`, `MB` or `GB`.
+    pub data_unit: String,
+}
+
+/// A short-window cap on top of a quota (`rateLimitCount` per `rateLimitTimeUnit`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BurstLimit {
+    /// Requests allowed per burst window (0: none).
+    pub rate_limit_count: u64,
+    /// `sec` or `min`.
+    pub rate_limit_time_unit: String,
+}
+
+/// A subscription policy (business plan).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SubscriptionPolicy {
+    /// Server-assigned id.
+    #[serde(default)]
+    pub policy_id: Option<String>,
+    /// Unique name per level (`Gold`).
+    pub policy_name: String,
+    /// Label for the portals.
+    #[serde(default)]
+    pub display_name: Option<String>,
+    /// Free text.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Output only: always true (policies take effect through the event hub).
+    #[serde(default)]
+    pub is_deployed: bool,
+    /// Output only: `SubscriptionThrottlePolicy`.
+    #[serde(rename = "type", default)]
+    pub policy_type: Option<String>,
+    /// The quota.
+    pub default_limit: ThrottleLimit,
+    /// Burst control: requests per `rateLimitTimeUnit` (0: none).
+    #[serde(default)]
+    pub rate_limit_count: u64,
+    /// `sec` or `min`, when `rateLimitCount` is set.
+    #[serde(default)]
+    pub rate_limit_time_unit: Option<String>,
+    /// Whether calls beyond the quota are refused (true) or only counted, for billing.
+    #[serde(default = "yes")]
+    pub stop_on_quota_reach: bool,
+    /// `FREE`, `COMMERCIAL`.
+    #[serde(default = "free")]
+    pub billing_plan: String,
+}
+
+/// An application policy.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApplicationPolicy {
+    /// Server-assigned id.
+    #[serde(default)]
+    pub policy_id: Option<String>,
+    /// Unique name per level (`10PerMin`).
+    pub policy_name: String,
+    /// Label for the portals.
+    #[serde(default)]
+    pub display_name: Option<String>,
+    /// Free text.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Output only.
+    #[serde(default)]
+    pub is_deployed: bool,
+    /// Output only: `ApplicationThrottlePolicy`.
+    #[serde(rename = "type", default)]
+    pub policy_type: Option<String>,
+    /// The quota.
+    pub default_limit: ThrottleLimit,
+    /// Optional burst control.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub burst_limit: Option<BurstLimit>,
+}
+
+/// An advanced (API or resource) policy.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AdvancedPolicy {
+    /// Server-assigned id.
+    #[serde(default)]
+    pub policy_id: Option<String>,
+    /// Unique name per level (`10KPerMin`).
+    pub policy_name: String,
+    /// Label for the portals.
+    #[serde(default)]
+    pub display_name: Option<String>,
+    /// Free text.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Output only.
+    #[serde(default)]
+    pub is_deployed: bool,
+    /// Output only: `AdvancedThrottlePolicy`.
+    #[serde(rename = "type", default)]
+    pub policy_type: Option<String>,
+    /// The limit when no conditional group matches.
+    pub default_limit: ThrottleLimit,
+    /// Limits that apply to requests matching all of a group's conditions.
+    #[serde(default)]
+    pub conditional_groups: Vec<ConditionalGroup>,
+}
+
+/// Conditions that, when all match, select `limit` instead of the default.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConditionalGroup {
+    /// Free text.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// All must match.
+    pub conditions: Vec<ThrottleCondition>,
+    /// The limit for matching requests.
+    pub limit: ThrottleLimit,
+}
+
+/// One condition of a group; `invertCondition` negates it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ThrottleCondition {
+    /// `HEADERCONDITION`, `IPCONDITION`, `JWTCLAIMSCONDITION` or `QUERYPARAMETERCONDITION`.
+    #[serde(rename = "type")]
+    pub condition_type: String,
+    /// Match when the condition does not hold.
+    #[serde(default)]
+    pub invert_condition: bool,
+    /// For `HEADERCONDITION`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub header_condition: Option<HeaderCondition>,
+    /// For `IPCONDITION`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip_condition: Option<IpCondition>,
+    /// For `JWTCLAIMSCONDITION`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwt_claims_condition: Option<JwtClaimsCondition>,
+    /// For `QUERYPARAMETERCONDITION`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query_parameter_condition: Option<QueryParameterCondition>,
+}
+
+/// A request header equals a value.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HeaderCondition {
+    /// Header name.
+    pub header_name: String,
+    /// Expected value.
+    pub header_value: String,
+}
+
+/// The client address is one address, or in a range.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IpCondition {
+    /// `IPSPECIFIC` or `IPRANGE`.
+    pub ip_condition_type: String,
+    /// For `IPSPECIFIC`.
+    #[serde(rename = "specificIP", default, skip_serializing_if = "Option::is_none")]
+    pub specific_ip: Option<String>,
+    /// For `IPRANGE`: first address.
+    #[serde(rename = "startingIP", default, skip_serializing_if = "Option::is_none")]
+    pub starting_ip: Option<String>,
+    /// For `IPRANGE`: last address.
+    #[serde(rename = "endingIP", default, skip_serializing_if = "Option::is_none")]
+    pub ending_ip: Option<String>,
+}
+
+/// A JWT claim matches a value.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JwtClaimsCondition {
+    /// Claim name or URI.
+    pub claim_url: String,
+    /// Expected value.
+    pub attribute: String,
+}
+
+/// A query parameter equals a value.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QueryParameterCondition {
+    /// Parameter name.
+    pub parameter_name: String,
+    /// Expected value.
+    pub parameter_value: String,
+}
+
+fn yes() -> bool {
+    true
+}
+fn free() -> String {
+    "FREE".into()
+}
+
+/// The time units limits may use.
+pub const TIME_UNITS: [&str; 5] = ["sec", "min", "hour", "day", "month"];
+
+fn validate_name(name: &str, e: &mut Vec<FieldError>) {
+    if name.is_empty()
+        || name.len() > 60
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+    {
+        e.push(FieldError::new(
+            "policyName",
+            "must be 1 to 60 letters, digits, _ - or .",
+        ));
+    }
+}
+
+fn validate_time_unit(field: &str, unit: &str, e: &mut Vec<FieldError>) {
+    if !TIME_UNITS.contains(&unit) {
+        e.push(FieldError::new(
+            field,
+            format!("`{unit}` must be one of {}", TIME_UNITS.join(", ")),
+        ));
+    }
+}
+
+impl ThrottleLimit {
+    /// A request-count limit (used for the built-in defaults).
+    pub fn requests(count: u64, unit: &str) -> Self {
+        Self {
+            limit_type: "REQUESTCOUNTLIMIT".into(),
+            request_count: Some(RequestCountLimit {
+                time_unit: unit.into(),
+                unit_time: 1,
+                request_count: count,
+            }),
+            bandwidth: None,
+        }
+    }
+
+    /// Checks the limit, naming fields under `at` (`defaultLimit`).
+    pub fn validate(&self, at: &str, e: &mut Vec<FieldError>) {
+        match (self.limit_type.as_str(), &self.request_count, &self.bandwidth) {
+            ("REQUESTCOUNTLIMIT", Some(rc), _) => {
+                validate_time_unit(&format!("{at}.requestCount.timeUnit"), &rc.time_unit, e);
+                if rc.unit_time == 0 {
+                    e.push(FieldError::new(
+                        format!("{at}.requestCount.unitTime"),
+                        "must be at least 1",
+                    ));
+                }
+                if rc.request_count == 0 {
+                    e.push(FieldError::new(
+                        format!("{at}.requestCount.requestCount"),
+                        "must be at least 1",
+                    ));
+                }
+            }
+            ("REQUESTCOUNTLIMIT", None, _) => {
+                e.push(FieldError::new(
+                    format!("{at}.requestCount"),
+                    "is required for REQUESTCOUNTLIMIT",
+                ));
+            }
+            ("BANDWIDTHLIMIT", _, Some(bw)) => {
+                validate_time_unit(&format!("{at}.bandwidth.timeUnit"), &bw.time_unit, e);
+                if bw.unit_time == 0 {
+                    e.push(FieldError::new(
+                        format!("{at}.bandwidth.unitTime"),
+                        "must be at least 1",
+                    ));
+                }
+                if bw.data_amount == 0 {
+                    e.push(FieldError::new(
+                        format!("{at}.bandwidth.dataAmount"),
+                        "must be at least 1",
+                    ));
+                }
+                if !matches!(bw.data_unit.as_str(), "KB" | "MB" | "GB") {
+                    e.push(FieldError::new(
+                        format!("{at}.bandwidth.dataUnit"),
+                        "must be KB, MB or GB",
+                    ));
+                }
+            }
+            ("BANDWIDTHLIMIT", _, None) => {
+                e.push(FieldError::new(
+                    format!("{at}.bandwidth"),
+                    "is required for BANDWIDTHLIMIT",
+                ));
+            }
+            (other, _, _) => e.push(FieldError::new(
+                format!("{at}.type"),
+                format!("`{other}` must be REQUESTCOUNTLIMIT or BANDWIDTHLIMIT"),
+            )),
+        }
+    }
+}
+
+impl SubscriptionPolicy {
+    /// Checks every field, naming each bad one.
+    pub fn validate(&self) -> Vec<FieldError> {
+        let mut e = Vec::new();
+        validate_name(&self.policy_name, &mut e);
+        self.default_limit.validate("defaultLimit", &mut e);
+        if self.rate_limit_count > 0 {
+            match self.rate_limit_time_unit.as_deref() {
+                Some("sec" | "min") => {}
+                _ => e.push(FieldError::new(
+                    "rateLimitTimeUnit",
+                    "must be sec or min when rateLimitCount is set",
+                )),
+            }
+        }
+        if !matches!(self.billing_plan.as_str(), "FREE" | "COMMERCIAL") {
+            e.push(FieldError::new("billingPlan", "must be FREE or COMMERCIAL"));
+        }
+        e
+    }
+}
+
+impl ApplicationPolicy {
+    /// Checks every field, naming each bad one.
+    pub fn validate(&self) -> Vec<FieldError> {
+        let mut e = Vec::new();
+        validate_name(&self.policy_name, &mut e);
+        self.default_limit.validate("defaultLimit", &mut e);
+        if let Some(b) = &self.burst_limit
+            && b.rate_limit_count > 0
+            && !matches!(b.rate_limit_time_unit.as_str(), "sec" | "min")
+        {
+            e.push(FieldError::new("burstLimit.rateLimitTimeUnit", "must be sec or min"));
+        }
+        e
+    }
+}
+
+impl AdvancedPolicy {
+    /// Checks every field, naming each bad one.
+    pub fn validate(&self) -> Vec<FieldError> {
+        let mut e = Vec::new();
+        validate_name(&self.policy_name, &mut e);
+        self.default_limit.validate("defaultLimit", &mut e);
+        for (g, group) in self.conditional_groups.iter().enumerate() {
+            let at = format!("conditionalGroups[{g}]");
+            if group.conditions.is_empty() {
+                e.push(FieldError::new(
+                    format!("{at}.conditions"),
+                    "name at least one condition",
+                ));
+            }
+            group.limit.validate(&format!("{at}.limit"), &mut e);
+            for (c, cond) in group.conditions.iter().enumerate() {
+                validate_condition(cond, &format!("{at}.conditions[{c}]"), &mut e);
+            }
+        }
+        e
+    }
+}
+
+fn validate_condition(c: &ThrottleCondition, at: &str, e: &mut Vec<FieldError>) {
+    let missing = |what: &str| FieldError::new(format!("{at}.{what}"), format!("is required for {}", c.condition_type));
+    match c.condition_type.as_str() {
+        "HEADERCONDITION" => match &c.header_condition {
+            Some(h) if !h.header_name.is_empty() => {}
+            Some(_) => e.push(FieldError::new(
+                format!("{at}.headerCondition.headerName"),
+                "must not be empty",
+            )),
+            None => e.push(missing("headerCondition")),
+        },
+        "QUERYPARAMETERCONDITION" => match &c.query_parameter_condition {
+            Some(q) if !q.parameter_name.is_empty() => {}
+            Some(_) => e.push(FieldError::new(
+                format!("{at}.queryParameterCondition.parameterName"),
+                "must not be empty",
+            )),
+            None => e.push(missing("queryParameterCondition")),
+        },
+        "JWTCLAIMSCONDITION" => match &c.jwt_claims_condition {
+            Some(j) if !j.claim_url.is_empty() => {}
+            Some(_) => e.push(FieldError::new(
+                format!("{at}.jwtClaimsCondition.claimUrl"),
+                "must not be empty",
+            )),
+            None => e.push(missing("jwtClaimsCondition")),
+        },
+        "IPCONDITION" => match &c.ip_condition {
+            None => e.push(missing("ipCondition")),
+            Some(ip) => {
+                let parse = |v: &Option<String>| v.as_deref().and_then(|s| s.parse::<std::net::IpAddr>().ok());
+                match ip.ip_condition_type.as_str() {
+                    "IPSPECIFIC" if parse(&ip.specific_ip).is_some() => {}
+                    "IPSPECIFIC" => e.push(FieldError::new(
+                        format!("{at}.ipCondition.specificIP"),
+                        "must be an IP address",
+                    )),
+                    "IPRANGE" => match (parse(&ip.starting_ip), parse(&ip.ending_ip)) {
+                        (Some(a), Some(b)) if a.is_ipv4() == b.is_ipv4() && a <= b => {}
+                        (Some(_), Some(_)) => e.push(FieldError::new(
+                            format!("{at}.ipCondition"),
+                            "startingIP must not be above endingIP, and both must be the same family",
+                        )),
+                        _ => e.push(FieldError::new(
+                            format!("{at}.ipCondition"),
+                            "startingIP and endingIP must be IP addresses",
+                        )),
+                    },
+                    other => e.push(FieldError::new(
+                        format!("{at}.ipCondition.ipConditionType"),
+                        format!("`{other}` must be IPSPECIFIC or IPRANGE"),
+                    )),
+                }
+            }
+        },
+        other => e.push(FieldError::new(
+            format!("{at}.type"),
+            format!("`{other}` must be HEADERCONDITION, IPCONDITION, JWTCLAIMSCONDITION or QUERYPARAMETERCONDITION"),
+        )),
+    }
+}
+
+/// The policies installed at first start, as in the reference.
+pub mod defaults {
+    use super::*;
+
+    /// Effectively unlimited (the reference uses `Integer.MAX_VALUE` requests per minute).
+    pub const UNLIMITED_REQUESTS: u64 = 2_147_483_647;
+
+    fn subscription(name: &str, per_min: u64, description: &str) -> SubscriptionPolicy {
+        SubscriptionPolicy {
+            policy_id: None,
+            policy_name: name.into(),
+            display_name: Some(name.into()),
+            description: Some(description.into()),
+            is_deployed: true,
+            policy_type: None,
+            default_limit: ThrottleLimit::requests(per_min, "min"),
+            rate_limit_count: 0,
+            rate_limit_time_unit: None,
+            stop_on_quota_reach: true,
+            billing_plan: "FREE".into(),
+        }
+    }
+
+    /// Bronze 1000/min, Silver 2000/min, Gold 5000/min, Unlimited.
+    pub fn subscription_policies() -> Vec<SubscriptionPolicy> {
+        vec![
+            subscription("Bronze", 1000, "Allows 1000 requests per minute"),
+            subscription("Silver", 2000, "Allows 2000 requests per minute"),
+            subscription("Gold", 5000, "Allows 5000 requests per minute"),
+            subscription("Unlimited", UNLIMITED_REQUESTS, "Allows unlimited requests"),
+        ]
+    }
+
+    /// 10PerMin, 20PerMin, 50PerMin, Unlimited.
+    pub fn application_policies() -> Vec<ApplicationPolicy> {
+        [
+            ("10PerMin", 10),
+            ("20PerMin", 20),
+            ("50PerMin", 50),
+            ("Unlimited", UNLIMITED_REQUESTS),
+        ]
+        .into_iter()
+        .map(|(name, n)| ApplicationPolicy {
+            policy_id: None,
+            policy_name: name.into(),
+            display_name: Some(name.into()),
+            description: Some(format!(
+                "Allows {} requests per minute",
+                if name == "Unlimited" {
+                    "unlimited".to_string()
+                } else {
+                    n.to_string()
+                }
+            )),
+            is_deployed: true,
+            policy_type: None,
+            default_limit: ThrottleLimit::requests(n, "min"),
+            burst_limit: None,
+        })
+        .collect()
+    }
+
+    /// 10KPerMin, 20KPerMin, 50KPerMin, Unlimited.
+    pub fn advanced_policies() -> Vec<AdvancedPolicy> {
+        [
+            ("10KPerMin", 10_000),
+            ("20KPerMin", 20_000),
+            ("50KPerMin", 50_000),
+            ("Unlimited", UNLIMITED_REQUESTS),
+        ]
+        .into_iter()
+        .map(|(name, n)| AdvancedPolicy {
+            policy_id: None,
+            policy_name: name.into(),
+            display_name: Some(name.into()),
+            description: Some(format!(
+                "Allows {} requests per minute",
+                if name == "Unlimited" {
+                    "unlimited".to_string()
+                } else {
+                    n.to_string()
+                }
+            )),
+            is_deployed: true,
+            policy_type: None,
+            default_limit: ThrottleLimit::requests(n, "min"),
+            conditional_groups: Vec::new(),
+        })
+        .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_match_the_reference() {
+        let subs = defaults::subscription_policies();
+        assert_eq!(
+            subs.iter().map(|p| p.policy_name.as_str()).collect::<Vec<_>>(),
+            ["Bronze", "Silver", "Gold", "Unlimited"]
+        );
+        assert_eq!(
+            subs[0].default_limit.request_count.as_ref().unwrap().request_count,
+            1000
+        );
+        assert!(subs.iter().all(|p| p.validate().is_empty()));
+        assert!(defaults::application_policies().iter().all(|p| p.validate().is_empty()));
+        assert!(defaults::advanced_policies().iter().all(|p| p.validate().is_empty()));
+    }
+
+    #[test]
+    fn advanced_conditions_are_checked() {
+        let p: AdvancedPolicy = serde_json::from_value(serde_json::json!({
+            "policyName": "Bad name",
+            "defaultLimit": {"type": "BANDWIDTHLIMIT", "bandwidth": {"timeUnit": "week", "unitTime": 1, "dataAmount": 0, "dataUnit": "TB"}},
+            "conditionalGroups": [
+                {"conditions": [], "limit": {"type": "REQUESTCOUNTLIMIT"}},
+                {"conditions": [
+                    {"type": "IPCONDITION", "ipCondition": {"ipConditionType": "IPRANGE", "startingIP": "10.0.0.9", "endingIP": "10.0.0.1"}},
+                    {"type": "HEADERCONDITION"},
+                    {"type": "COOKIECONDITION"},
+                    {"type": "IPCONDITION", "invertCondition": true, "ipCondition": {"ipConditionType": "IPSPECIFIC", "specificIP": "::1"}}
+                ], "limit": {"type": "REQUESTCOUNTLIMIT", "requestCount": {"timeUnit": "min", "unitTime": 1, "requestCount": 5}}}
+            ]
+        }))
+        .unwrap();
+        let fields: Vec<String> = p.validate().into_iter().map(|f| f.field).collect();
+        assert_eq!(
+            fields,
+            [
+                "policyName",
+                "defaultLimit.bandwidth.timeUnit",
+                "defaultLimit.bandwidth.dataAmount",
+                "defaultLimit.bandwidth.dataUnit",
+                "conditionalGroups[0].conditions",
+                "conditionalGroups[0].limit.requestCount",
+                "conditionalGroups[1].conditions[0].ipCondition",
+                "conditionalGroups[1].conditions[1].headerCondition",
+                "conditionalGroups[1].conditions[2].type",
+            ]
+        );
+    }
+
+    #[test]
+    fn burst_needs_a_short_unit() {
+        let mut p = defaults::subscription_policies().remove(0);
+        p.rate_limit_count = 10;
+        assert_eq!(p.validate()[0].field, "rateLimitTimeUnit");
+        p.rate_limit_time_unit = Some("sec".into());
+        assert!(p.validate().is_empty());
+    }
+}

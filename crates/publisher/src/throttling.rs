@@ -1,0 +1,69 @@
+//! `GET /throttling-policies/{policyLevel}`: the policies a publisher can pick from,
+//! `subscription` (business plans) or `api` (advanced), in the reference's
+//! `ThrottlingPolicy` shape.
+
+use crate::PublisherState;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use tollgate_http::auth::CreatorOrPublisherRole;
+use tollgate_http::{ApiError, Authenticated};
+use tollgate_model::Error;
+use tollgate_model::policy::PolicyLevel;
+use tollgate_store::policies;
+
+/// `GET /throttling-policies/{policyLevel}`.
+pub(crate) async fn list(
+    auth: Authenticated<CreatorOrPublisherRole>,
+    State(state): State<PublisherState>,
+    Path(level): Path<String>,
+) -> Result<Response, ApiError> {
+    let (store_level, shown) = match level.as_str() {
+        "subscription" => (PolicyLevel::Subscription, "subscription"),
+        "api" => (PolicyLevel::Advanced, "api"),
+        other => {
+            return Err(Error::field("policyLevel", format!("`{other}` must be subscription or api")).into());
+        }
+    };
+    let list: Vec<Value> = policies::list(&state.am, auth.principal().tenant_id, store_level)
+        .await
+        .map_err(Error::from)?
+        .iter()
+        .map(|p| {
+            let b = &p.body;
+            let limit = &b["defaultLimit"];
+            let (quota_type, count, unit_time, time_unit, data_unit) = match limit["type"].as_str() {
+                Some("BANDWIDTHLIMIT") => (
+                    "BANDWIDTHVOLUME",
+                    &limit["bandwidth"]["dataAmount"],
+                    &limit["bandwidth"]["unitTime"],
+                    &limit["bandwidth"]["timeUnit"],
+                    &limit["bandwidth"]["dataUnit"],
+                ),
+                _ => (
+                    "REQUESTCOUNT",
+                    &limit["requestCount"]["requestCount"],
+                    &limit["requestCount"]["unitTime"],
+                    &limit["requestCount"]["timeUnit"],
+                    &Value::Null,
+                ),
+            };
+            json!({
+                "name": p.name,
+                "displayName": b["displayName"],
+                "description": b["description"],
+                "policyLevel": shown,
+                "quotaPolicyType": quota_type,
+                "requestCount": count,
+                "unitTime": unit_time,
+                "timeUnit": time_unit,
+                "dataUnit": data_unit,
+                "rateLimitCount": b.get("rateLimitCount").cloned().unwrap_or(json!(0)),
+                "rateLimitTimeUnit": b.get("rateLimitTimeUnit").cloned().unwrap_or(Value::Null),
+                "stopOnQuotaReach": b.get("stopOnQuotaReach").cloned().unwrap_or(json!(true)),
+                "tierPlan": b.get("billingPlan").cloned().unwrap_or(json!("FREE")),
+            })
+        })
+        .collect();
+    Ok(axum::Json(json!({ "count": list.len(), "list": list })).into_response())
+}
