@@ -1,10 +1,11 @@
 //! The Admin component: the Admin REST API under `/api/am/admin/v4`. Today it manages
 //! users and roles (the reference delegates these to its user store; Tollgate keeps them
-//! in the shared database), gateway environments and throttling policies; deny policies,
+//! in the shared database), gateway environments, throttling policies and deny policies;
 //! custom rules and key managers join with the rest of the Publisher and Admin issue.
 //!
 //! Depends on `http`, `store` and `model` only; never on another component.
 
+mod deny_policies;
 mod environments;
 mod policies;
 mod users;
@@ -41,6 +42,7 @@ pub fn routes(state: AdminState) -> Router {
         users::routes()
             .merge(environments::routes())
             .merge(policies::routes())
+            .merge(deny_policies::routes())
             .with_state(state),
     )
 }

@@ -533,3 +533,87 @@ async fn throttling_policies_of_every_level() {
         assert_eq!(status, 403);
     }
 }
+
+#[tokio::test]
+async fn deny_policies_block_and_unblock() {
+    use tollgate_events::EventKind::{BlockConditionDeleted, BlockConditionUpserted};
+    use tollgate_store::events;
+    for db in all_engines("admin_deny").await {
+        let s = start(&db).await;
+        let seq = events::latest_seq(&s.am).await.unwrap();
+        let post = |body: Value| s.as_root(reqwest::Method::POST, "/throttling/deny-policies", Some(body));
+        for (body, field) in [
+            (
+                json!({"conditionType": "COUNTRY", "conditionValue": "NZ"}),
+                "conditionType",
+            ),
+            (
+                json!({"conditionType": "API", "conditionValue": "pizza"}),
+                "conditionValue",
+            ),
+            (
+                json!({"conditionType": "IP", "conditionValue": {"fixedIp": "300.1.1.1"}}),
+                "conditionValue.fixedIp",
+            ),
+            (
+                json!({"conditionType": "IPRANGE", "conditionValue": {"startingIp": "10.0.0.9", "endingIp": "10.0.0.1"}}),
+                "conditionValue",
+            ),
+            (json!({"conditionValue": "x"}), ""),
+        ] {
+            let (status, resp) = post(body.clone()).await;
+            assert_eq!(status, 400, "{body}: {resp}");
+            if !field.is_empty() {
+                assert_eq!(resp["error"][0]["code"], field, "{resp}");
+            }
+        }
+        assert_eq!(events::latest_seq(&s.am).await.unwrap(), seq);
+
+        let (status, ip) = post(json!({"conditionType": "IPRANGE", "conditionValue": {"startingIp": "10.0.0.1", "endingIp": "10.0.0.255", "invert": true}})).await;
+        assert_eq!(status, 201, "{ip}");
+        assert_eq!(ip["conditionStatus"], true);
+        let (status, user) = post(json!({"conditionType": "USER", "conditionValue": "mallory"})).await;
+        assert_eq!(status, 201);
+        assert_eq!(
+            post(json!({"conditionType": "USER", "conditionValue": "Mallory"}))
+                .await
+                .0,
+            409
+        );
+        let id = user["conditionId"].as_str().unwrap().to_string();
+
+        let path = format!("/throttling/deny-policy/{id}");
+        let (status, off) = s
+            .as_root(reqwest::Method::PATCH, &path, Some(json!({"conditionStatus": false})))
+            .await;
+        assert_eq!((status, off["conditionStatus"].clone()), (200, json!(false)));
+        assert_eq!(
+            s.as_root(reqwest::Method::PATCH, &path, Some(json!({"conditionStatus": "no"})))
+                .await
+                .0,
+            400
+        );
+        let (_, got) = s.as_root(reqwest::Method::GET, &path, None).await;
+        assert_eq!(got["conditionStatus"], false);
+        assert_eq!(s.as_root(reqwest::Method::DELETE, &path, None).await.0, 200);
+        assert_eq!(s.as_root(reqwest::Method::GET, &path, None).await.0, 404);
+        let (_, list) = s.as_root(reqwest::Method::GET, "/throttling/deny-policies", None).await;
+        assert_eq!(list["count"], 1, "{}", s.engine);
+
+        let kinds: Vec<_> = events::read_since(&s.am, seq, 10)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.kind)
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                BlockConditionUpserted,
+                BlockConditionUpserted,
+                BlockConditionUpserted,
+                BlockConditionDeleted
+            ]
+        );
+    }
+}

@@ -5,6 +5,7 @@
 //! dependency graph, so keeping it small keeps every rebuild small.
 
 pub mod api;
+pub mod block_condition;
 pub mod component;
 pub mod environment;
 pub mod error;

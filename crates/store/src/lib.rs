@@ -7,6 +7,7 @@
 //! repositories here, never through raw pools.
 
 pub mod apis;
+pub mod block_conditions;
 mod db;
 pub mod environments;
 mod error;

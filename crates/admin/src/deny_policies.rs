@@ -1,0 +1,130 @@
+//! `GET/POST /throttling/deny-policies`, `GET/DELETE/PATCH /throttling/deny-policy/{conditionId}`:
+//! block conditions over an API, application, user, IP or IP range (invertible). Every
+//! change is an outbox event, so that every gateway starts or stops refusing at once.
+
+use crate::AdminState;
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde_json::json;
+use tollgate_events::{EventKind, NewEvent};
+use tollgate_http::auth::AdminRole;
+use tollgate_http::{ApiError, ApiJson, Authenticated};
+use tollgate_model::block_condition::{BlockCondition, BlockConditionStatus};
+use tollgate_model::{Error, TenantId, now_millis};
+use tollgate_store::{Tx, block_conditions, events};
+
+pub(crate) fn routes() -> Router<AdminState> {
+    Router::new()
+        .route("/throttling/deny-policies", get(list).post(create))
+        .route(
+            "/throttling/deny-policy/{condition_id}",
+            get(get_one).delete(delete).patch(set_status),
+        )
+}
+
+fn not_found(id: &str) -> ApiError {
+    ApiError(Error::NotFound {
+        resource: "deny policy",
+        id: id.to_string(),
+    })
+}
+
+async fn emit(tx: &mut Tx, tenant: TenantId, kind: EventKind, cond: &BlockCondition) -> Result<(), ApiError> {
+    let event = NewEvent {
+        kind,
+        tenant_id: tenant,
+        environment: None,
+        payload: serde_json::to_value(cond).map_err(|e| Error::Internal(e.to_string()))?,
+    };
+    events::append(tx, &event).await.map_err(Error::from)?;
+    Ok(())
+}
+
+async fn list(auth: Authenticated<AdminRole>, State(state): State<AdminState>) -> Result<Response, ApiError> {
+    let list = block_conditions::list(&state.am, auth.principal().tenant_id)
+        .await
+        .map_err(Error::from)?;
+    Ok(axum::Json(json!({ "count": list.len(), "list": list })).into_response())
+}
+
+async fn get_one(
+    auth: Authenticated<AdminRole>,
+    State(state): State<AdminState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let cond = block_conditions::get(&state.am, auth.principal().tenant_id, &id)
+        .await
+        .map_err(Error::from)?
+        .ok_or_else(|| not_found(&id))?;
+    Ok(axum::Json(cond).into_response())
+}
+
+async fn create(
+    auth: Authenticated<AdminRole>,
+    State(state): State<AdminState>,
+    ApiJson(mut cond): ApiJson<BlockCondition>,
+) -> Result<Response, ApiError> {
+    let key = cond.validate().map_err(Error::Validation)?;
+    let tenant = auth.principal().tenant_id;
+    let id = uuid::Uuid::now_v7().to_string();
+    cond.condition_id = Some(id.clone());
+    let mut tx = state.am.begin().await.map_err(Error::from)?;
+    if block_conditions::exists_in(&mut tx, tenant, &key)
+        .await
+        .map_err(Error::from)?
+    {
+        return Err(Error::Conflict("an identical deny policy already exists".into()).into());
+    }
+    block_conditions::insert(&mut tx, tenant, &id, &cond, &key, now_millis())
+        .await
+        .map_err(Error::from)?;
+    emit(&mut tx, tenant, EventKind::BlockConditionUpserted, &cond).await?;
+    tx.commit().await.map_err(Error::from)?;
+    tracing::info!(condition = %key, by = %auth.principal().username, "Deny policy created.");
+    let location = format!("{}/throttling/deny-policy/{id}", crate::BASE_PATH);
+    Ok((StatusCode::CREATED, [(header::LOCATION, location)], axum::Json(cond)).into_response())
+}
+
+async fn set_status(
+    auth: Authenticated<AdminRole>,
+    State(state): State<AdminState>,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<BlockConditionStatus>,
+) -> Result<Response, ApiError> {
+    let tenant = auth.principal().tenant_id;
+    let mut cond = block_conditions::get(&state.am, tenant, &id)
+        .await
+        .map_err(Error::from)?
+        .ok_or_else(|| not_found(&id))?;
+    if cond.condition_status == body.condition_status {
+        return Ok(axum::Json(cond).into_response());
+    }
+    cond.condition_status = body.condition_status;
+    let mut tx = state.am.begin().await.map_err(Error::from)?;
+    block_conditions::set_enabled(&mut tx, &id, body.condition_status, now_millis())
+        .await
+        .map_err(Error::from)?;
+    emit(&mut tx, tenant, EventKind::BlockConditionUpserted, &cond).await?;
+    tx.commit().await.map_err(Error::from)?;
+    Ok(axum::Json(cond).into_response())
+}
+
+async fn delete(
+    auth: Authenticated<AdminRole>,
+    State(state): State<AdminState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let tenant = auth.principal().tenant_id;
+    let cond = block_conditions::get(&state.am, tenant, &id)
+        .await
+        .map_err(Error::from)?
+        .ok_or_else(|| not_found(&id))?;
+    let mut tx = state.am.begin().await.map_err(Error::from)?;
+    block_conditions::delete(&mut tx, &id).await.map_err(Error::from)?;
+    emit(&mut tx, tenant, EventKind::BlockConditionDeleted, &cond).await?;
+    tx.commit().await.map_err(Error::from)?;
+    Ok(StatusCode::OK.into_response())
+}
