@@ -16,7 +16,7 @@ use tollgate_store::users;
 pub(crate) fn routes() -> Router<AdminState> {
     Router::new()
         .route("/users", get(list_users).post(create_user))
-        .route("/users/{username}", get(get_user))
+        .route("/users/{username}", get(get_user).patch(update_user))
         .route("/roles", get(list_roles))
 }
 
@@ -28,6 +28,7 @@ struct UserInfo {
     username: String,
     email: Option<String>,
     roles: Vec<Role>,
+    enabled: bool,
     created_time: i64,
 }
 
@@ -38,6 +39,7 @@ impl From<User> for UserInfo {
             username: u.username,
             email: u.email,
             roles: u.roles,
+            enabled: u.enabled,
             created_time: u.created_at,
         }
     }
@@ -123,6 +125,90 @@ async fn get_user(
             id: username,
         })?;
     Ok(axum::Json(UserInfo::from(user)).into_response())
+}
+
+/// The body of `PATCH /users/{username}`: the fields to change.
+#[derive(Debug, Deserialize)]
+struct UpdateUser {
+    #[serde(default)]
+    roles: Option<Vec<String>>,
+    #[serde(default)]
+    enabled: Option<bool>,
+}
+
+/// `PATCH /users/{username}`: replaces the user's roles and/or enables or disables them.
+/// The last enabled administrator cannot be disabled or lose the admin role.
+async fn update_user(
+    auth: Authenticated<AdminRole>,
+    State(state): State<AdminState>,
+    Path(username): Path<String>,
+    ApiJson(body): ApiJson<UpdateUser>,
+) -> Result<Response, ApiError> {
+    let tenant = auth.principal().tenant_id;
+    let user = users::find_by_username(&state.shared, tenant, &username)
+        .await
+        .map_err(Error::from)?
+        .ok_or(Error::NotFound {
+            resource: "user",
+            id: username.clone(),
+        })?;
+    let roles = match &body.roles {
+        None => None,
+        Some(names) => {
+            let mut errors = Vec::new();
+            let mut roles = Vec::new();
+            for (i, name) in names.iter().enumerate() {
+                match name.parse::<Role>() {
+                    Ok(r) => roles.push(r),
+                    Err(e) => errors.push(FieldError::new(format!("roles[{i}]"), e.to_string())),
+                }
+            }
+            if !errors.is_empty() {
+                return Err(Error::Validation(errors).into());
+            }
+            roles.sort();
+            roles.dedup();
+            Some(roles)
+        }
+    };
+    if body.roles.is_none() && body.enabled.is_none() {
+        return Err(Error::field("body", "name `roles`, `enabled` or both").into());
+    }
+    let loses_admin = user.roles.contains(&Role::Admin)
+        && user.enabled
+        && (body.enabled == Some(false) || roles.as_ref().is_some_and(|r| !r.contains(&Role::Admin)));
+    if loses_admin
+        && users::enabled_admin_count(&state.shared, tenant)
+            .await
+            .map_err(Error::from)?
+            <= 1
+    {
+        return Err(Error::Conflict(format!(
+            "`{}` is the last enabled administrator; make another user an administrator first",
+            user.username
+        ))
+        .into());
+    }
+    if let Some(roles) = &roles {
+        users::set_roles(&state.shared, &user, roles)
+            .await
+            .map_err(Error::from)?;
+    }
+    if let Some(enabled) = body.enabled {
+        users::set_enabled(&state.shared, &user, enabled)
+            .await
+            .map_err(Error::from)?;
+    }
+    state.authenticator.forget_all();
+    tracing::info!(user = %user.username, by = %auth.principal().username, "User updated.");
+    let updated = users::find_by_username(&state.shared, tenant, &username)
+        .await
+        .map_err(Error::from)?
+        .ok_or(Error::NotFound {
+            resource: "user",
+            id: username,
+        })?;
+    Ok(axum::Json(UserInfo::from(updated)).into_response())
 }
 
 async fn list_roles(_auth: Authenticated<AdminRole>) -> impl IntoResponse {

@@ -617,3 +617,94 @@ async fn deny_policies_block_and_unblock() {
         );
     }
 }
+
+#[tokio::test]
+async fn admins_change_roles_and_disable_users() {
+    for db in all_engines("admin_user_update").await {
+        let s = start(&db).await;
+        let carol = |pw: &str| {
+            tollgate_testkit::http()
+                .get(s.url("/roles"))
+                .basic_auth("carol", Some(pw.to_string()))
+        };
+        assert_eq!(
+            s.send(carol("carol-password")).await.0,
+            403,
+            "a creator is not an admin"
+        );
+
+        let (status, body) = s
+            .as_root(
+                reqwest::Method::PATCH,
+                "/users/carol",
+                Some(json!({"roles": ["admin", "creator"]})),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["roles"], json!(["admin", "creator"]));
+        assert_eq!(
+            s.send(carol("carol-password")).await.0,
+            200,
+            "the new role applies at once"
+        );
+
+        let (status, body) = s
+            .as_root(reqwest::Method::PATCH, "/users/carol", Some(json!({"enabled": false})))
+            .await;
+        assert_eq!((status, body["enabled"].clone()), (200, json!(false)));
+        assert_eq!(
+            s.send(carol("carol-password")).await.0,
+            401,
+            "a disabled user cannot sign in"
+        );
+
+        // Bad input changes nothing.
+        for (body, want) in [
+            (json!({"roles": ["wizard"]}), 400),
+            (json!({}), 400),
+            (json!({"enabled": "no"}), 400),
+        ] {
+            assert_eq!(
+                s.as_root(reqwest::Method::PATCH, "/users/carol", Some(body.clone()))
+                    .await
+                    .0,
+                want,
+                "{body}"
+            );
+        }
+        assert_eq!(
+            s.as_root(reqwest::Method::PATCH, "/users/ghost", Some(json!({"enabled": true})))
+                .await
+                .0,
+            404
+        );
+        let (_, got) = s.as_root(reqwest::Method::GET, "/users/carol", None).await;
+        assert_eq!(
+            (got["enabled"].clone(), got["roles"].clone()),
+            (json!(false), json!(["admin", "creator"]))
+        );
+
+        // The last enabled administrator stays one.
+        let (status, body) = s
+            .as_root(
+                reqwest::Method::PATCH,
+                "/users/root",
+                Some(json!({"roles": ["creator"]})),
+            )
+            .await;
+        assert_eq!(status, 409, "{}: {body}", s.engine);
+        assert!(
+            body["description"]
+                .as_str()
+                .unwrap()
+                .contains("last enabled administrator")
+        );
+        assert_eq!(
+            s.as_root(reqwest::Method::PATCH, "/users/root", Some(json!({"enabled": false})))
+                .await
+                .0,
+            409
+        );
+        assert_eq!(s.as_root(reqwest::Method::GET, "/roles", None).await.0, 200);
+    }
+}

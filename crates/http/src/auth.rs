@@ -60,6 +60,14 @@ impl Authenticator {
         }
     }
 
+    /// Forgets every verified credential, so that a disabled user or a removed role takes
+    /// effect on this node at once (other nodes follow within [`CREDENTIAL_CACHE_TTL`]).
+    pub fn forget_all(&self) {
+        if let Ok(mut map) = self.verified.lock() {
+            map.clear();
+        }
+    }
+
     fn cache_key(&self, username: &str, password: &str) -> [u8; 32] {
         let mut h = Sha256::new();
         h.update(*self.pepper);

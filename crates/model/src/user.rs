@@ -17,6 +17,8 @@ pub struct User {
     pub email: Option<String>,
     /// Granted roles, sorted.
     pub roles: Vec<Role>,
+    /// Whether the user may sign in.
+    pub enabled: bool,
     /// When the user was created.
     pub created_at: EpochMillis,
 }

@@ -13,6 +13,7 @@ struct UserRoleRow {
     username: String,
     email: Option<String>,
     created_at: i64,
+    enabled: bool,
     role_name: Option<String>,
 }
 
@@ -38,6 +39,7 @@ fn fold_users(rows: Vec<UserRoleRow>) -> Result<Vec<User>> {
                 username: r.username,
                 email: r.email,
                 roles: Vec::new(),
+                enabled: r.enabled,
                 created_at: r.created_at,
             });
         }
@@ -101,6 +103,7 @@ pub async fn create(db: &Database, new: NewUser) -> Result<User> {
         username: new.username,
         email: new.email,
         roles,
+        enabled: true,
         created_at: now,
     })
 }
@@ -109,7 +112,7 @@ pub async fn create(db: &Database, new: NewUser) -> Result<User> {
 pub async fn find_by_username(db: &Database, tenant: TenantId, username: &str) -> Result<Option<User>> {
     let rows: Vec<UserRoleRow> = on_pool!(db.reader(), |p| {
         sqlx::query_as(
-            "SELECT u.id, u.tenant_id, u.username, u.email, u.created_at, r.role_name \
+            "SELECT u.id, u.tenant_id, u.username, u.email, u.created_at, u.enabled, r.role_name \
              FROM users u LEFT JOIN user_roles r ON r.user_id = u.id \
              WHERE u.tenant_id = $1 AND lower(u.username) = lower($2)",
         )
@@ -125,7 +128,7 @@ pub async fn find_by_username(db: &Database, tenant: TenantId, username: &str) -
 pub async fn list(db: &Database, tenant: TenantId, offset: i64, limit: i64) -> Result<(Vec<User>, i64)> {
     let rows: Vec<UserRoleRow> = on_pool!(db.reader(), |p| {
         sqlx::query_as(
-            "SELECT u.id, u.tenant_id, u.username, u.email, u.created_at, r.role_name \
+            "SELECT u.id, u.tenant_id, u.username, u.email, u.created_at, u.enabled, r.role_name \
              FROM users u LEFT JOIN user_roles r ON r.user_id = u.id \
              WHERE u.id IN (SELECT id FROM users WHERE tenant_id = $1 \
                             ORDER BY lower(username) LIMIT $2 OFFSET $3) \
@@ -155,7 +158,9 @@ pub async fn authenticate(
     password: &str,
 ) -> Result<Option<Principal>> {
     let row: Option<(String, String)> = on_pool!(db.reader(), |p| {
-        sqlx::query_as("SELECT id, password_hash FROM users WHERE tenant_id = $1 AND lower(username) = lower($2)")
+        sqlx::query_as(
+            "SELECT id, password_hash FROM users WHERE tenant_id = $1 AND lower(username) = lower($2) AND enabled = TRUE",
+        )
             .bind(tenant.to_string())
             .bind(username)
             .fetch_optional(p)
@@ -213,4 +218,59 @@ pub async fn ensure_admin(db: &Database, username: &str, configured_password: Op
         Err(Error::Domain(tollgate_model::Error::Conflict(_))) => Ok(Bootstrap::Existing),
         Err(e) => Err(e),
     }
+}
+
+/// Replaces a user's roles.
+pub async fn set_roles(db: &Database, user: &User, roles: &[Role]) -> Result<()> {
+    let mut tx = db.begin().await?;
+    on_tx!(&mut tx, |c| sqlx::query("DELETE FROM user_roles WHERE user_id = $1")
+        .bind(user.id.to_string())
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    for role in roles {
+        on_tx!(&mut tx, |c| sqlx::query(
+            "INSERT INTO user_roles (user_id, tenant_id, role_name) VALUES ($1, $2, $3)"
+        )
+        .bind(user.id.to_string())
+        .bind(user.tenant_id.to_string())
+        .bind(role.as_str())
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    }
+    on_tx!(&mut tx, |c| sqlx::query(
+        "UPDATE users SET updated_at = $2 WHERE id = $1"
+    )
+    .bind(user.id.to_string())
+    .bind(now_millis())
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))?;
+    tx.commit().await
+}
+
+/// Enables or disables a user.
+pub async fn set_enabled(db: &Database, user: &User, enabled: bool) -> Result<()> {
+    on_pool!(db.writer(), |p| sqlx::query(
+        "UPDATE users SET enabled = $2, updated_at = $3 WHERE id = $1"
+    )
+    .bind(user.id.to_string())
+    .bind(enabled)
+    .bind(now_millis())
+    .execute(p)
+    .await
+    .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// How many enabled administrators a tenant has (the last one cannot be removed).
+pub async fn enabled_admin_count(db: &Database, tenant: TenantId) -> Result<i64> {
+    Ok(on_pool!(db.reader(), |p| sqlx::query_scalar(
+        "SELECT COUNT(*) FROM users u JOIN user_roles r ON r.user_id = u.id \
+         WHERE u.tenant_id = $1 AND u.enabled = TRUE AND r.role_name = 'admin'"
+    )
+    .bind(tenant.to_string())
+    .fetch_one(p)
+    .await)?)
 }
