@@ -297,6 +297,29 @@ pub const SECURITY_SCHEMES: [&str; 7] = [
     "api_key_header",
 ];
 
+impl Scope {
+    /// Checks the name (a word without spaces, at most 100 characters), the display name
+    /// and the role bindings, naming each bad field.
+    pub fn validate(&self) -> Vec<FieldError> {
+        let mut e = Vec::new();
+        if self.name.is_empty() || self.name.len() > 100 || self.name.contains(char::is_whitespace) {
+            e.push(FieldError::new(
+                "name",
+                "must be 1 to 100 characters without spaces, e.g. read:orders",
+            ));
+        }
+        if self.display_name.as_ref().is_some_and(|d| d.len() > 255) {
+            e.push(FieldError::new("displayName", "must be at most 255 characters"));
+        }
+        for (i, role) in self.bindings.iter().enumerate() {
+            if role.trim().is_empty() || role.len() > 100 {
+                e.push(FieldError::new(format!("bindings[{i}]"), "must be a role name"));
+            }
+        }
+        e
+    }
+}
+
 impl Api {
     /// The context with `{version}` substituted, or with `/version` appended when the
     /// template has none: the path prefix gateways route on.

@@ -67,7 +67,23 @@ pub(crate) fn api_event(kind: EventKind, tenant: TenantId, environment: Option<S
 /// naming every bad field.
 pub(crate) async fn validate(state: &PublisherState, tenant: TenantId, api: &mut Api) -> Result<(), ApiError> {
     api.normalize();
-    let errors = api.validate(&known_policies(state, tenant).await?);
+    let mut errors = api.validate(&known_policies(state, tenant).await?);
+    if api.scopes.iter().any(|s| s.shared) {
+        let shared = tollgate_store::scopes::names(&state.am, tenant)
+            .await
+            .map_err(Error::from)?;
+        for (i, s) in api.scopes.iter().enumerate() {
+            if s.shared && !shared.contains(&s.scope.name) {
+                errors.push(tollgate_model::FieldError::new(
+                    format!("scopes[{i}].scope.name"),
+                    format!(
+                        "no shared scope named `{}`; create it with POST /scopes or set shared to false",
+                        s.scope.name
+                    ),
+                ));
+            }
+        }
+    }
     if errors.is_empty() {
         Ok(())
     } else {

@@ -11,6 +11,7 @@ pub mod definition;
 mod lifecycle;
 mod openapi;
 mod revisions;
+mod scopes;
 mod throttling;
 
 use axum::Router;
@@ -86,6 +87,15 @@ pub fn routes(state: PublisherState) -> Router {
         .route("/apis/{api_id}/restore-revision", post(revisions::restore))
         .route("/apis/{api_id}/deployments", get(revisions::deployments))
         .route("/throttling-policies/{policy_level}", get(throttling::list))
+        .route("/scopes", get(scopes::list).post(scopes::create))
+        .route(
+            "/scopes/{scope_id}",
+            get(scopes::get_one)
+                .put(scopes::update)
+                .delete(scopes::delete)
+                .head(scopes::exists),
+        )
+        .route("/scopes/{scope_id}/usage", get(scopes::usage))
         .with_state(state);
     Router::new().nest(BASE_PATH, api)
 }

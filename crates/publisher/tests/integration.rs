@@ -689,3 +689,111 @@ async fn search_and_pagination() {
         }
     }
 }
+
+#[tokio::test]
+async fn shared_scopes() {
+    for db in all_engines("pub_scopes").await {
+        let s = start(&db, 5).await;
+        for (body, field) in [
+            (json!({"name": "has space"}), "name"),
+            (json!({"name": "ok", "bindings": [""]}), "bindings[0]"),
+            (json!({"displayName": "no name"}), ""),
+        ] {
+            let (status, resp) = s.call("chris", Method::POST, "/scopes", Some(body.clone())).await;
+            assert_eq!(status, 400, "{body}: {resp}");
+            if !field.is_empty() {
+                assert_eq!(fields(&resp), [field]);
+            }
+        }
+        assert_eq!(
+            s.call("sam", Method::POST, "/scopes", Some(json!({"name": "x"})))
+                .await
+                .0,
+            403
+        );
+        let (status, scope) = s
+            .call(
+                "chris",
+                Method::POST,
+                "/scopes",
+                Some(json!({"name": "read:orders", "displayName": "Read orders", "bindings": ["subscriber", "admin"]})),
+            )
+            .await;
+        assert_eq!(status, 201, "{scope}");
+        assert_eq!(scope["bindings"], json!(["admin", "subscriber"]));
+        let id = scope["id"].as_str().unwrap().to_string();
+        assert_eq!(
+            s.call("chris", Method::POST, "/scopes", Some(json!({"name": "read:orders"})))
+                .await
+                .0,
+            409
+        );
+        let head = |name: &str| s.send(s.req("chris", Method::HEAD, &format!("/scopes/{name}")));
+        assert_eq!(head("read:orders").await.0, 200);
+        assert_eq!(head("write:orders").await.0, 404);
+
+        // An API may use it as a shared scope; an unknown shared scope is refused.
+        let (status, body) = s
+            .call(
+                "chris",
+                Method::POST,
+                "/apis",
+                Some(json!({"name": "Orders", "context": "/orders", "version": "1",
+                "scopes": [{"scope": {"name": "write:orders"}, "shared": true}]})),
+            )
+            .await;
+        assert_eq!((status, fields(&body)), (400, vec!["scopes[0].scope.name".to_string()]));
+        let api_id = s
+            .create(
+                "Orders",
+                "/orders",
+                json!({"scopes": [{"scope": {"name": "read:orders"}, "shared": true}],
+                "operations": [{"target": "/orders", "verb": "GET", "scopes": ["read:orders"]}]}),
+            )
+            .await;
+        let (_, got) = s.call("pat", Method::GET, &format!("/scopes/{id}"), None).await;
+        assert_eq!(got["usageCount"], 1);
+        let (_, usage) = s.call("pat", Method::GET, &format!("/scopes/{id}/usage"), None).await;
+        assert_eq!(usage["usedApiList"][0]["id"], api_id);
+
+        // In use: no delete; renaming is refused; editing the bindings works.
+        let (status, body) = s.call("chris", Method::DELETE, &format!("/scopes/{id}"), None).await;
+        assert_eq!(status, 409);
+        assert!(
+            body["description"].as_str().unwrap().contains("API `Orders` 1"),
+            "{body}"
+        );
+        assert_eq!(
+            s.call(
+                "chris",
+                Method::PUT,
+                &format!("/scopes/{id}"),
+                Some(json!({"name": "renamed"}))
+            )
+            .await
+            .0,
+            400
+        );
+        let (status, body) = s
+            .call(
+                "chris",
+                Method::PUT,
+                &format!("/scopes/{id}"),
+                Some(json!({"name": "read:orders", "bindings": ["creator"]})),
+            )
+            .await;
+        assert_eq!((status, body["bindings"].clone()), (200, json!(["creator"])));
+        assert_eq!(
+            s.call("chris", Method::DELETE, &format!("/apis/{api_id}"), None)
+                .await
+                .0,
+            200
+        );
+        assert_eq!(
+            s.call("chris", Method::DELETE, &format!("/scopes/{id}"), None).await.0,
+            200
+        );
+        let (_, list) = s.call("chris", Method::GET, "/scopes", None).await;
+        assert_eq!(list["count"], 0, "{}", s.engine);
+    }
+}

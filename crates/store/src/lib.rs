@@ -15,6 +15,7 @@ pub mod events;
 mod migrate;
 pub mod password;
 pub mod policies;
+pub mod scopes;
 pub mod tenants;
 pub mod users;
 

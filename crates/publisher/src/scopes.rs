@@ -1,0 +1,212 @@
+//! `GET/POST /scopes`, `GET/PUT/DELETE /scopes/{scopeId}`, `HEAD /scopes/{name}`,
+//! `GET /scopes/{scopeId}/usage`: shared scopes that many APIs can use.
+
+use crate::PublisherState;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use tollgate_http::auth::{CreatorOrPublisherRole, CreatorRole};
+use tollgate_http::{ApiError, ApiJson, ApiQuery, Authenticated, Pagination};
+use tollgate_model::api::Scope;
+use tollgate_model::{Error, TenantId, now_millis};
+use tollgate_store::apis::{self, ApiFilter};
+use tollgate_store::scopes;
+
+fn not_found(id: &str) -> ApiError {
+    ApiError(Error::NotFound {
+        resource: "scope",
+        id: id.to_string(),
+    })
+}
+
+/// The APIs using a shared scope: `(id, name, version)`.
+async fn users_of(
+    state: &PublisherState,
+    tenant: TenantId,
+    name: &str,
+) -> Result<Vec<(String, String, String)>, ApiError> {
+    let (all, _) = apis::list(&state.am, tenant, &ApiFilter::default(), 0, i64::MAX)
+        .await
+        .map_err(Error::from)?;
+    Ok(all
+        .into_iter()
+        .filter(|s| s.api.scopes.iter().any(|sc| sc.shared && sc.scope.name == name))
+        .map(|s| (s.id, s.api.name, s.api.version))
+        .collect())
+}
+
+fn with_usage(mut scope: Scope, usage: usize) -> Value {
+    scope.bindings.sort();
+    let mut v = json!(scope);
+    if let Some(o) = v.as_object_mut() {
+        o.insert("usageCount".into(), json!(usage));
+    }
+    v
+}
+
+/// `GET /scopes`.
+pub(crate) async fn list(
+    auth: Authenticated<CreatorOrPublisherRole>,
+    State(state): State<PublisherState>,
+    ApiQuery(page): ApiQuery<Pagination>,
+) -> Result<Response, ApiError> {
+    let page = page.validate()?;
+    let tenant = auth.principal().tenant_id;
+    let (list, total) = scopes::list(&state.am, tenant, page.offset, page.limit)
+        .await
+        .map_err(Error::from)?;
+    let mut out = Vec::new();
+    for s in list {
+        let usage = users_of(&state, tenant, &s.name).await?.len();
+        out.push(with_usage(s, usage));
+    }
+    Ok(axum::Json(json!({ "count": out.len(), "list": out, "pagination": page.body(total) })).into_response())
+}
+
+/// `GET /scopes/{scopeId}`.
+pub(crate) async fn get_one(
+    auth: Authenticated<CreatorOrPublisherRole>,
+    State(state): State<PublisherState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let tenant = auth.principal().tenant_id;
+    let scope = scopes::get(&state.am, tenant, &id)
+        .await
+        .map_err(Error::from)?
+        .ok_or_else(|| not_found(&id))?;
+    let usage = users_of(&state, tenant, &scope.name).await?.len();
+    Ok(axum::Json(with_usage(scope, usage)).into_response())
+}
+
+/// `HEAD /scopes/{name}`: 200 when a shared scope of that name exists, else 404.
+pub(crate) async fn exists(
+    auth: Authenticated<CreatorOrPublisherRole>,
+    State(state): State<PublisherState>,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    let found = scopes::get(&state.am, auth.principal().tenant_id, &name)
+        .await
+        .map_err(Error::from)?;
+    Ok(if found.is_some() {
+        StatusCode::OK
+    } else {
+        StatusCode::NOT_FOUND
+    }
+    .into_response())
+}
+
+/// `GET /scopes/{scopeId}/usage`: the APIs that use the scope.
+pub(crate) async fn usage(
+    auth: Authenticated<CreatorOrPublisherRole>,
+    State(state): State<PublisherState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let tenant = auth.principal().tenant_id;
+    let scope = scopes::get(&state.am, tenant, &id)
+        .await
+        .map_err(Error::from)?
+        .ok_or_else(|| not_found(&id))?;
+    let list: Vec<Value> = users_of(&state, tenant, &scope.name)
+        .await?
+        .into_iter()
+        .map(|(id, name, version)| json!({"id": id, "name": name, "version": version}))
+        .collect();
+    Ok(axum::Json(json!({ "id": scope.id, "name": scope.name, "usedApiList": list })).into_response())
+}
+
+/// `POST /scopes`.
+pub(crate) async fn create(
+    auth: Authenticated<CreatorRole>,
+    State(state): State<PublisherState>,
+    ApiJson(mut scope): ApiJson<Scope>,
+) -> Result<Response, ApiError> {
+    let errors = scope.validate();
+    if !errors.is_empty() {
+        return Err(Error::Validation(errors).into());
+    }
+    let tenant = auth.principal().tenant_id;
+    let id = uuid::Uuid::now_v7().to_string();
+    scope.id = None;
+    let mut tx = state.am.begin().await.map_err(Error::from)?;
+    scopes::insert(&mut tx, tenant, &id, &scope, now_millis())
+        .await
+        .map_err(|e| {
+            if e.is_unique_violation() {
+                ApiError(Error::Conflict(format!(
+                    "a shared scope named `{}` already exists",
+                    scope.name
+                )))
+            } else {
+                ApiError(e.into())
+            }
+        })?;
+    tx.commit().await.map_err(Error::from)?;
+    scope.id = Some(id.clone());
+    let location = format!("{}/scopes/{id}", crate::BASE_PATH);
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        axum::Json(with_usage(scope, 0)),
+    )
+        .into_response())
+}
+
+/// `PUT /scopes/{scopeId}`: description and bindings change; the name does not.
+pub(crate) async fn update(
+    auth: Authenticated<CreatorRole>,
+    State(state): State<PublisherState>,
+    Path(id): Path<String>,
+    ApiJson(mut scope): ApiJson<Scope>,
+) -> Result<Response, ApiError> {
+    let errors = scope.validate();
+    if !errors.is_empty() {
+        return Err(Error::Validation(errors).into());
+    }
+    let tenant = auth.principal().tenant_id;
+    let current = scopes::get(&state.am, tenant, &id)
+        .await
+        .map_err(Error::from)?
+        .ok_or_else(|| not_found(&id))?;
+    if scope.name != current.name {
+        return Err(Error::field("name", "cannot be changed; APIs and tokens refer to it").into());
+    }
+    let scope_id = current.id.clone().unwrap_or(id);
+    let mut tx = state.am.begin().await.map_err(Error::from)?;
+    scopes::update(&mut tx, &scope_id, &scope, now_millis())
+        .await
+        .map_err(Error::from)?;
+    tx.commit().await.map_err(Error::from)?;
+    scope.id = Some(scope_id);
+    let usage = users_of(&state, tenant, &scope.name).await?.len();
+    Ok(axum::Json(with_usage(scope, usage)).into_response())
+}
+
+/// `DELETE /scopes/{scopeId}`: only scopes no API uses.
+pub(crate) async fn delete(
+    auth: Authenticated<CreatorRole>,
+    State(state): State<PublisherState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let tenant = auth.principal().tenant_id;
+    let current = scopes::get(&state.am, tenant, &id)
+        .await
+        .map_err(Error::from)?
+        .ok_or_else(|| not_found(&id))?;
+    let users = users_of(&state, tenant, &current.name).await?;
+    if !users.is_empty() {
+        let names: Vec<String> = users.iter().map(|(_, n, v)| format!("API `{n}` {v}")).collect();
+        return Err(Error::Conflict(format!(
+            "the shared scope `{}` is used by {}; remove it from them first",
+            current.name,
+            names.join(", ")
+        ))
+        .into());
+    }
+    let mut tx = state.am.begin().await.map_err(Error::from)?;
+    scopes::delete(&mut tx, current.id.as_deref().unwrap_or(&id))
+        .await
+        .map_err(Error::from)?;
+    tx.commit().await.map_err(Error::from)?;
+    Ok(StatusCode::OK.into_response())
+}
