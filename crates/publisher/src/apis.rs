@@ -353,6 +353,11 @@ pub(crate) async fn delete(
     }
     apis::delete(&mut tx, &api_id).await.map_err(Error::from)?;
     tx.commit().await.map_err(Error::from)?;
+    // Documents live in the shared database, outside this transaction: a failure here
+    // leaves orphaned documents (invisible, since their API is gone), never a broken API.
+    if let Err(e) = tollgate_store::documents::delete_for_api(&state.shared, tenant, &api_id).await {
+        tracing::warn!(api_id = %api_id, error = %e, "Could not delete the documents of a deleted API.");
+    }
     tracing::info!(api_id = %api_id, name = %current.api.name, by = %auth.principal().username, "API deleted.");
     Ok(StatusCode::OK.into_response())
 }

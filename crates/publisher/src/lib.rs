@@ -8,6 +8,7 @@
 
 mod apis;
 pub mod definition;
+mod documents;
 mod lifecycle;
 mod openapi;
 mod revisions;
@@ -30,6 +31,8 @@ pub const BASE_PATH: &str = "/api/am/publisher/v4";
 pub struct PublisherState {
     /// The AM database (APIs, revisions, deployments, environments, events).
     pub am: Database,
+    /// The shared database (API documents).
+    pub shared: Database,
     /// Checks REST credentials.
     pub authenticator: Authenticator,
     /// Most revisions one API may keep (`[publisher] max_revisions_per_api`).
@@ -86,6 +89,15 @@ pub fn routes(state: PublisherState) -> Router {
         .route("/apis/{api_id}/undeploy-revision", post(revisions::undeploy))
         .route("/apis/{api_id}/restore-revision", post(revisions::restore))
         .route("/apis/{api_id}/deployments", get(revisions::deployments))
+        .route("/apis/{api_id}/documents", get(documents::list).post(documents::create))
+        .route(
+            "/apis/{api_id}/documents/{document_id}",
+            get(documents::get_one).put(documents::update).delete(documents::delete),
+        )
+        .route(
+            "/apis/{api_id}/documents/{document_id}/content",
+            get(documents::get_content).post(documents::put_content),
+        )
         .route("/throttling-policies/{policy_level}", get(throttling::list))
         .route("/scopes", get(scopes::list).post(scopes::create))
         .route(

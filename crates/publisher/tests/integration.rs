@@ -62,7 +62,8 @@ async fn start(db: &TestDb, max_revisions: u32) -> Server {
     let app = tollgate_http::rest_layers(
         routes(PublisherState {
             am: am.clone(),
-            authenticator: Authenticator::new(shared),
+            shared: shared.clone(),
+            authenticator: Authenticator::new(shared.clone()),
             max_revisions_per_api: max_revisions,
         }),
         256 * 1024,
@@ -795,5 +796,179 @@ async fn shared_scopes() {
         );
         let (_, list) = s.call("chris", Method::GET, "/scopes", None).await;
         assert_eq!(list["count"], 0, "{}", s.engine);
+    }
+}
+
+#[tokio::test]
+async fn documents_and_their_content() {
+    for db in all_engines("pub_documents").await {
+        let s = start(&db, 5).await;
+        let api = s.create("Orders", "/orders", json!({})).await;
+        let docs = format!("/apis/{api}/documents");
+        for (body, field) in [
+            (json!({"name": "", "type": "HOWTO", "sourceType": "INLINE"}), "name"),
+            (json!({"name": "G", "type": "NOVEL", "sourceType": "INLINE"}), "type"),
+            (
+                json!({"name": "G", "type": "OTHER", "sourceType": "INLINE"}),
+                "otherTypeName",
+            ),
+            (
+                json!({"name": "G", "type": "HOWTO", "sourceType": "URL", "sourceUrl": "ftp://x"}),
+                "sourceUrl",
+            ),
+            (
+                json!({"name": "G", "type": "HOWTO", "sourceType": "PIGEON"}),
+                "sourceType",
+            ),
+            (
+                json!({"name": "G", "type": "HOWTO", "sourceType": "INLINE", "visibility": "EVERYONE"}),
+                "visibility",
+            ),
+        ] {
+            let (status, resp) = s.call("chris", Method::POST, &docs, Some(body.clone())).await;
+            assert_eq!((status, fields(&resp)), (400, vec![field.to_string()]), "{body}");
+        }
+        assert_eq!(
+            s.call(
+                "chris",
+                Method::POST,
+                "/apis/nope/documents",
+                Some(json!({"name": "G", "type": "HOWTO", "sourceType": "INLINE"}))
+            )
+            .await
+            .0,
+            404
+        );
+        assert_eq!(
+            s.call(
+                "pat",
+                Method::POST,
+                &docs,
+                Some(json!({"name": "G", "type": "HOWTO", "sourceType": "INLINE"}))
+            )
+            .await
+            .0,
+            403
+        );
+
+        // Markdown, uploaded as content.
+        let (status, md) = s
+            .call("chris", Method::POST, &docs, Some(json!({"name": "Getting started", "type": "HOWTO", "sourceType": "MARKDOWN", "summary": "Start here"})))
+            .await;
+        assert_eq!(status, 201, "{md}");
+        assert_eq!(md["createdBy"], "chris");
+        let md_id = md["documentId"].as_str().unwrap().to_string();
+        assert_eq!(
+            s.call(
+                "chris",
+                Method::POST,
+                &docs,
+                Some(json!({"name": "Getting started", "type": "SAMPLES", "sourceType": "INLINE"}))
+            )
+            .await
+            .0,
+            409
+        );
+        let content = format!("{docs}/{md_id}/content");
+        let form = reqwest::multipart::Form::new().text("inlineContent", "# Orders\n\nCall `GET /orders`.");
+        assert_eq!(
+            s.send(s.req("chris", Method::POST, &content).multipart(form)).await.0,
+            201
+        );
+        let r = s.req("pat", Method::GET, &content).send().await.unwrap();
+        assert_eq!(r.headers()["content-type"], "text/markdown; charset=utf-8");
+        assert_eq!(r.text().await.unwrap(), "# Orders\n\nCall `GET /orders`.");
+        let form = reqwest::multipart::Form::new().part(
+            "file",
+            reqwest::multipart::Part::bytes(b"x".to_vec()).file_name("x.bin"),
+        );
+        assert_eq!(
+            s.send(s.req("chris", Method::POST, &content).multipart(form)).await.0,
+            400,
+            "a Markdown document takes text"
+        );
+
+        // A file.
+        let (_, file_doc) = s
+            .call(
+                "chris",
+                Method::POST,
+                &docs,
+                Some(json!({"name": "Spec", "type": "OTHER", "otherTypeName": "Spec", "sourceType": "FILE"})),
+            )
+            .await;
+        let file_content = format!("{docs}/{}/content", file_doc["documentId"].as_str().unwrap());
+        let pdf = b"%PDF-1.4 not really".to_vec();
+        let form = reqwest::multipart::Form::new().part(
+            "file",
+            reqwest::multipart::Part::bytes(pdf.clone())
+                .file_name("spec.pdf")
+                .mime_str("application/pdf")
+                .unwrap(),
+        );
+        let (status, updated) = s
+            .send(s.req("chris", Method::POST, &file_content).multipart(form))
+            .await;
+        assert_eq!((status, updated["fileName"].clone()), (201, json!("spec.pdf")));
+        let r = s.req("pat", Method::GET, &file_content).send().await.unwrap();
+        assert_eq!(r.headers()["content-type"], "application/pdf");
+        assert!(
+            r.headers()["content-disposition"]
+                .to_str()
+                .unwrap()
+                .contains("spec.pdf")
+        );
+        assert_eq!(r.bytes().await.unwrap().to_vec(), pdf, "[{}] file bytes", s.engine);
+
+        // A URL answers with a redirect.
+        let (_, url_doc) = s.call("chris", Method::POST, &docs, Some(json!({"name": "Forum", "type": "PUBLIC_FORUM", "sourceType": "URL", "sourceUrl": "https://forum.example.com/orders"}))).await;
+        let no_redirects = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let r = no_redirects
+            .get(format!(
+                "http://{}/api/am/publisher/v4{docs}/{}/content",
+                s.addr,
+                url_doc["documentId"].as_str().unwrap()
+            ))
+            .basic_auth("pat", Some("pat-password"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 303);
+        assert_eq!(r.headers()["location"], "https://forum.example.com/orders");
+
+        // Edit, list, delete; deleting the API removes its documents.
+        let mut edited = md.clone();
+        edited["summary"] = json!("Start here, edited");
+        let (status, body) = s
+            .call("chris", Method::PUT, &format!("{docs}/{md_id}"), Some(edited))
+            .await;
+        assert_eq!((status, body["summary"].clone()), (200, json!("Start here, edited")));
+        let (_, list) = s.call("pat", Method::GET, &format!("{docs}?limit=2"), None).await;
+        assert_eq!(list["pagination"]["total"], 3);
+        assert_eq!(list["count"], 2);
+        assert_eq!(
+            s.call("chris", Method::DELETE, &format!("{docs}/{md_id}"), None)
+                .await
+                .0,
+            200
+        );
+        assert_eq!(
+            s.call("chris", Method::GET, &format!("{docs}/{md_id}"), None).await.0,
+            404
+        );
+        assert_eq!(
+            s.call("chris", Method::DELETE, &format!("/apis/{api}"), None).await.0,
+            200
+        );
+        let shared = connect(DatabaseName::Shared, db.url(), &DatabaseConfig::default())
+            .await
+            .unwrap();
+        let (left, _) = tollgate_store::documents::list(&shared, TenantId::DEFAULT, &api, 0, 10)
+            .await
+            .unwrap();
+        assert!(left.is_empty(), "[{}] documents outlived their API", s.engine);
     }
 }

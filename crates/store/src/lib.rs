@@ -9,6 +9,7 @@
 pub mod apis;
 pub mod block_conditions;
 mod db;
+pub mod documents;
 pub mod environments;
 mod error;
 pub mod events;

@@ -266,6 +266,7 @@ fn management_router(
         if components.contains(Component::Publisher) {
             rest = rest.merge(tollgate_publisher::routes(tollgate_publisher::PublisherState {
                 am: am.clone(),
+                shared: shared.clone(),
                 authenticator: authenticator.clone(),
                 max_revisions_per_api: config.publisher.max_revisions_per_api,
             }));

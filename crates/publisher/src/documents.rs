@@ -1,0 +1,252 @@
+//! `GET/POST /apis/{apiId}/documents`, `GET/PUT/DELETE …/documents/{documentId}`,
+//! `GET/POST …/documents/{documentId}/content`: API documents, kept in the shared
+//! database. Content is inline text or Markdown, a URL (GET answers 303), or a file.
+
+use crate::PublisherState;
+use crate::apis::load;
+use axum::body::Body;
+use axum::extract::{Multipart, Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+use tollgate_http::auth::{CreatorOrPublisherRole, CreatorRole};
+use tollgate_http::{ApiError, ApiJson, ApiQuery, Authenticated, Pagination};
+use tollgate_model::document::Document;
+use tollgate_model::{Error, TenantId, now_millis};
+use tollgate_store::documents::{self, Content};
+
+/// Largest document file accepted (the REST body limit applies too).
+const MAX_FILE_BYTES: usize = 5 * 1024 * 1024;
+
+fn not_found(id: &str) -> ApiError {
+    ApiError(Error::NotFound {
+        resource: "document",
+        id: id.to_string(),
+    })
+}
+
+fn invalid(doc: &Document) -> Result<(), ApiError> {
+    let errors = doc.validate();
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Validation(errors).into())
+    }
+}
+
+async fn load_doc(state: &PublisherState, tenant: TenantId, api_id: &str, id: &str) -> Result<Document, ApiError> {
+    load(state, tenant, api_id).await?;
+    documents::get(&state.shared, tenant, api_id, id)
+        .await
+        .map_err(Error::from)?
+        .ok_or_else(|| not_found(id))
+}
+
+fn duplicate(name: &str) -> impl FnOnce(tollgate_store::Error) -> ApiError + '_ {
+    move |e| {
+        if e.is_unique_violation() {
+            ApiError(Error::Conflict(format!(
+                "the API already has a document named `{name}`"
+            )))
+        } else {
+            ApiError(e.into())
+        }
+    }
+}
+
+/// `GET /apis/{apiId}/documents`.
+pub(crate) async fn list(
+    auth: Authenticated<CreatorOrPublisherRole>,
+    State(state): State<PublisherState>,
+    Path(api_id): Path<String>,
+    ApiQuery(page): ApiQuery<Pagination>,
+) -> Result<Response, ApiError> {
+    let page = page.validate()?;
+    let tenant = auth.principal().tenant_id;
+    load(&state, tenant, &api_id).await?;
+    let (list, total) = documents::list(&state.shared, tenant, &api_id, page.offset, page.limit)
+        .await
+        .map_err(Error::from)?;
+    Ok(axum::Json(json!({ "count": list.len(), "list": list, "pagination": page.body(total) })).into_response())
+}
+
+/// `POST /apis/{apiId}/documents`.
+pub(crate) async fn create(
+    auth: Authenticated<CreatorRole>,
+    State(state): State<PublisherState>,
+    Path(api_id): Path<String>,
+    ApiJson(doc): ApiJson<Document>,
+) -> Result<Response, ApiError> {
+    invalid(&doc)?;
+    let tenant = auth.principal().tenant_id;
+    load(&state, tenant, &api_id).await?;
+    let id = uuid::Uuid::now_v7().to_string();
+    documents::insert(
+        &state.shared,
+        tenant,
+        &api_id,
+        &id,
+        &doc,
+        &auth.principal().username,
+        now_millis(),
+    )
+    .await
+    .map_err(duplicate(&doc.name))?;
+    let created = load_doc(&state, tenant, &api_id, &id).await?;
+    let location = format!("{}/apis/{api_id}/documents/{id}", crate::BASE_PATH);
+    Ok((StatusCode::CREATED, [(header::LOCATION, location)], axum::Json(created)).into_response())
+}
+
+/// `GET /apis/{apiId}/documents/{documentId}`.
+pub(crate) async fn get_one(
+    auth: Authenticated<CreatorOrPublisherRole>,
+    State(state): State<PublisherState>,
+    Path((api_id, id)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let doc = load_doc(&state, auth.principal().tenant_id, &api_id, &id).await?;
+    Ok(axum::Json(doc).into_response())
+}
+
+/// `PUT /apis/{apiId}/documents/{documentId}`.
+pub(crate) async fn update(
+    auth: Authenticated<CreatorRole>,
+    State(state): State<PublisherState>,
+    Path((api_id, id)): Path<(String, String)>,
+    ApiJson(doc): ApiJson<Document>,
+) -> Result<Response, ApiError> {
+    invalid(&doc)?;
+    let tenant = auth.principal().tenant_id;
+    load_doc(&state, tenant, &api_id, &id).await?;
+    documents::update(&state.shared, &id, &doc, &auth.principal().username, now_millis())
+        .await
+        .map_err(duplicate(&doc.name))?;
+    Ok(axum::Json(load_doc(&state, tenant, &api_id, &id).await?).into_response())
+}
+
+/// `DELETE /apis/{apiId}/documents/{documentId}`.
+pub(crate) async fn delete(
+    auth: Authenticated<CreatorRole>,
+    State(state): State<PublisherState>,
+    Path((api_id, id)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    load_doc(&state, auth.principal().tenant_id, &api_id, &id).await?;
+    documents::delete(&state.shared, &id).await.map_err(Error::from)?;
+    Ok(StatusCode::OK.into_response())
+}
+
+/// `GET /apis/{apiId}/documents/{documentId}/content`: the text, the file, or a 303 to
+/// the document's URL.
+pub(crate) async fn get_content(
+    auth: Authenticated<CreatorOrPublisherRole>,
+    State(state): State<PublisherState>,
+    Path((api_id, id)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let doc = load_doc(&state, auth.principal().tenant_id, &api_id, &id).await?;
+    if doc.source_type == "URL" {
+        let url = doc.source_url.unwrap_or_default();
+        return Ok((StatusCode::SEE_OTHER, [(header::LOCATION, url)]).into_response());
+    }
+    match documents::content(&state.shared, &id).await.map_err(Error::from)? {
+        Content::Text(text) => {
+            let media = if doc.source_type == "MARKDOWN" {
+                "text/markdown; charset=utf-8"
+            } else {
+                "text/plain; charset=utf-8"
+            };
+            Ok(([(header::CONTENT_TYPE, media)], text).into_response())
+        }
+        Content::File {
+            name,
+            media_type,
+            bytes,
+        } => {
+            let disposition = format!(
+                "attachment; filename=\"{}\"",
+                name.replace(['"', '\\', '\r', '\n'], "_")
+            );
+            Ok((
+                [
+                    (header::CONTENT_TYPE, media_type),
+                    (header::CONTENT_DISPOSITION, disposition),
+                ],
+                Body::from(bytes),
+            )
+                .into_response())
+        }
+        Content::None => Err(Error::NotFound {
+            resource: "document content",
+            id,
+        }
+        .into()),
+    }
+}
+
+/// `POST /apis/{apiId}/documents/{documentId}/content` (multipart `inlineContent` for
+/// INLINE and MARKDOWN documents, `file` for FILE documents).
+pub(crate) async fn put_content(
+    auth: Authenticated<CreatorRole>,
+    State(state): State<PublisherState>,
+    Path((api_id, id)): Path<(String, String)>,
+    mut form: Multipart,
+) -> Result<Response, ApiError> {
+    let tenant = auth.principal().tenant_id;
+    let doc = load_doc(&state, tenant, &api_id, &id).await?;
+    let user = auth.principal().username.clone();
+    let mut handled = false;
+    while let Some(field) = form
+        .next_field()
+        .await
+        .map_err(|e| Error::BadRequest(format!("malformed multipart/form-data body: {}", e.body_text())))?
+    {
+        match (field.name().unwrap_or(""), doc.source_type.as_str()) {
+            ("inlineContent", "INLINE" | "MARKDOWN") => {
+                let text = field
+                    .text()
+                    .await
+                    .map_err(|e| Error::field("inlineContent", format!("must be UTF-8 text: {}", e.body_text())))?;
+                documents::set_text(&state.shared, &id, &text, &user, now_millis())
+                    .await
+                    .map_err(Error::from)?;
+                handled = true;
+            }
+            ("file", "FILE") => {
+                let name = field.file_name().unwrap_or("document").to_string();
+                let media = field.content_type().unwrap_or("application/octet-stream").to_string();
+                let bytes = field
+                    .bytes()
+                    .await
+                    .map_err(|e| Error::field("file", format!("cannot be read: {}", e.body_text())))?;
+                if bytes.len() > MAX_FILE_BYTES {
+                    return Err(Error::PayloadTooLarge(format!(
+                        "document files may be at most {MAX_FILE_BYTES} bytes"
+                    ))
+                    .into());
+                }
+                documents::set_file(&state.shared, &id, &name, &media, &bytes, &user, now_millis())
+                    .await
+                    .map_err(Error::from)?;
+                handled = true;
+            }
+            (other, kind) => {
+                let expected = match kind {
+                    "FILE" => "`file`",
+                    "URL" => "nothing (a URL document's content is its sourceUrl)",
+                    _ => "`inlineContent`",
+                };
+                return Err(Error::field(
+                    if other.is_empty() { "content" } else { other },
+                    format!("a {kind} document takes {expected}"),
+                )
+                .into());
+            }
+        }
+    }
+    if !handled {
+        return Err(Error::field("content", "send `inlineContent` or `file` as multipart/form-data").into());
+    }
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(load_doc(&state, tenant, &api_id, &id).await?),
+    )
+        .into_response())
+}
