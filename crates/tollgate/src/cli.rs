@@ -8,7 +8,7 @@ use tollgate_model::{ComponentSet, Profile};
 /// Tollgate: API management (publisher, developer portal, key manager, traffic manager,
 /// gateway, analytics) in one binary.
 #[derive(Debug, Parser)]
-#[command(name = "tollgate", version, about, propagate_version = true)]
+#[command(name = "tollgate", version, about)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
@@ -25,6 +25,90 @@ pub enum Command {
     /// Configuration helpers.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Manage APIs on a running control plane through its Publisher REST API.
+    #[command(subcommand)]
+    Api(ApiCommand),
+}
+
+/// `tollgate api …`.
+#[derive(Debug, Subcommand)]
+pub enum ApiCommand {
+    /// List APIs (optionally filtered: `name:pets tag:public status:PUBLISHED`).
+    List {
+        /// Where and as whom.
+        #[command(flatten)]
+        conn: ConnectionArgs,
+        /// Search query, as `GET /apis?query=`.
+        #[arg(long)]
+        query: Option<String>,
+    },
+    /// Create an API from an OpenAPI document (3.0, 3.1 or Swagger 2.0; JSON or YAML).
+    Import {
+        /// Where and as whom.
+        #[command(flatten)]
+        conn: ConnectionArgs,
+        /// The OpenAPI document.
+        file: PathBuf,
+        /// Gateway context, e.g. /petstore (may hold {version}).
+        #[arg(long)]
+        context: String,
+        /// API name (default: the document's info.title).
+        #[arg(long)]
+        name: Option<String>,
+        /// API version (default: the document's info.version).
+        #[arg(long)]
+        version: Option<String>,
+        /// Business plans, comma-separated (e.g. Gold,Unlimited).
+        #[arg(long)]
+        policies: Option<String>,
+        /// Production backend URL (default: the document's servers).
+        #[arg(long)]
+        endpoint: Option<String>,
+    },
+    /// Change an API's lifecycle state: Publish, Block, Deprecate, Retire, …
+    Lifecycle {
+        /// Where and as whom.
+        #[command(flatten)]
+        conn: ConnectionArgs,
+        /// The API's id.
+        api_id: String,
+        /// The action, as the reference names it (quote multi-word ones).
+        action: String,
+    },
+    /// Deploy an API to gateway environments (a new revision unless --revision is given).
+    Deploy {
+        /// Where and as whom.
+        #[command(flatten)]
+        conn: ConnectionArgs,
+        /// The API's id.
+        api_id: String,
+        /// Environment to deploy to; repeat for several.
+        #[arg(long = "env", required = true)]
+        environments: Vec<String>,
+        /// Deploy this existing revision instead of creating one.
+        #[arg(long)]
+        revision: Option<String>,
+        /// Description of the new revision.
+        #[arg(long)]
+        description: Option<String>,
+    },
+}
+
+/// How `tollgate api` reaches the control plane.
+#[derive(Debug, Args, Clone)]
+pub struct ConnectionArgs {
+    /// Management URL of a node running the publisher component.
+    #[arg(long, default_value = "http://127.0.0.1:9443")]
+    pub server: String,
+    /// User to act as.
+    #[arg(long, default_value = "admin")]
+    pub user: String,
+    /// Password (default: TOLLGATE_ADMIN_PASSWORD, then <data-dir>/admin-password).
+    #[arg(long)]
+    pub password: Option<String>,
+    /// Where to look for the generated admin-password file.
+    #[arg(long, default_value = "data")]
+    pub data_dir: PathBuf,
 }
 
 /// `tollgate config …`.
@@ -88,6 +172,31 @@ fn parse_log_format(s: &str) -> Result<LogFormat, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_command_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn api_import_takes_the_issue_flags() {
+        let cli = Cli::try_parse_from([
+            "tollgate",
+            "api",
+            "import",
+            "pets.yaml",
+            "--context",
+            "/pets",
+            "--version",
+            "2.0.0",
+        ])
+        .unwrap();
+        let Command::Api(ApiCommand::Import { context, version, .. }) = cli.command else {
+            panic!("not import")
+        };
+        assert_eq!((context.as_str(), version.as_deref()), ("/pets", Some("2.0.0")));
+    }
 
     #[test]
     fn parses_serve_flags() {

@@ -2,6 +2,7 @@
 //! This file is the edge: parse the command line, install process-wide providers, run a
 //! command, and turn failures into one line on stderr and a meaningful exit code.
 
+mod api_cli;
 mod cli;
 mod node;
 
@@ -54,6 +55,7 @@ fn main() -> ExitCode {
             Ok(())
         }
         Command::Config(ConfigCommand::Check(args)) => node::check_config(&args),
+        Command::Api(command) => run_async(api_cli::run(command)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,268 @@
+//! `tollgate api …`: manage APIs on a running control plane over its REST API, as a
+//! publisher would script it. Each command prints one readable result, or one error line
+//! with the server's description.
+
+use crate::cli::{ApiCommand, ConnectionArgs};
+use crate::{Failure, exit};
+use serde_json::{Value, json};
+use std::path::Path;
+
+/// A REST client for one control plane and user.
+struct Client {
+    base: String,
+    user: String,
+    password: String,
+    http: reqwest::Client,
+}
+
+impl Client {
+    fn new(args: &ConnectionArgs) -> Result<Self, Failure> {
+        let password = match (&args.password, std::env::var("TOLLGATE_ADMIN_PASSWORD")) {
+            (Some(p), _) => p.clone(),
+            (None, Ok(p)) if !p.is_empty() => p,
+            _ => {
+                let file = args.data_dir.join("admin-password");
+                std::fs::read_to_string(&file).map(|s| s.trim().to_string()).map_err(|_| {
+                    Failure::new(
+                        exit::CONFIG,
+                        format!(
+                            "no password: pass --password, set TOLLGATE_ADMIN_PASSWORD, or run from the directory whose {} holds it",
+                            file.display()
+                        ),
+                    )
+                })?
+            }
+        };
+        let http = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(60))
+            .build()
+            .map_err(|e| Failure::new(exit::OTHER, format!("cannot build an HTTP client: {e}")))?;
+        Ok(Self {
+            base: format!("{}/api/am/publisher/v4", args.server.trim_end_matches('/')),
+            user: args.user.clone(),
+            password,
+            http,
+        })
+    }
+
+    async fn send(&self, req: reqwest::RequestBuilder) -> Result<Value, Failure> {
+        let response = req
+            .basic_auth(&self.user, Some(&self.password))
+            .send()
+            .await
+            .map_err(|e| {
+                Failure::new(
+                    exit::UNAVAILABLE,
+                    format!(
+                        "cannot reach {}: {e}; is a control plane running there? (--server)",
+                        self.base
+                    ),
+                )
+            })?;
+        let status = response.status();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        if status.is_success() {
+            return Ok(body);
+        }
+        let mut message = body["description"].as_str().unwrap_or("no description").to_string();
+        if let Some(errors) = body["error"].as_array()
+            && !errors.is_empty()
+        {
+            let fields: Vec<String> = errors
+                .iter()
+                .map(|e| {
+                    format!(
+                        "{}: {}",
+                        e["code"].as_str().unwrap_or(""),
+                        e["message"].as_str().unwrap_or("")
+                    )
+                })
+                .collect();
+            message = fields.join("; ");
+        }
+        Err(Failure::new(
+            exit::OTHER,
+            format!("the server refused the request ({status}): {message}"),
+        ))
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+}
+
+/// Runs one `tollgate api` command.
+pub async fn run(command: ApiCommand) -> Result<(), Failure> {
+    match command {
+        ApiCommand::List { conn, query } => {
+            let client = Client::new(&conn)?;
+            let mut req = client.http.get(client.url("/apis")).query(&[("limit", "1000")]);
+            if let Some(q) = &query {
+                req = req.query(&[("query", q)]);
+            }
+            let body = client.send(req).await?;
+            let rows: Vec<[String; 5]> = body["list"]
+                .as_array()
+                .map(|l| {
+                    l.iter()
+                        .map(|a| {
+                            ["id", "name", "version", "context", "lifeCycleStatus"]
+                                .map(|k| a[k].as_str().unwrap_or("").to_string())
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            print_table(&["ID", "NAME", "VERSION", "CONTEXT", "STATUS"], &rows);
+            Ok(())
+        }
+        ApiCommand::Import {
+            conn,
+            file,
+            context,
+            name,
+            version,
+            policies,
+            endpoint,
+        } => {
+            let client = Client::new(&conn)?;
+            let bytes = std::fs::read(&file)
+                .map_err(|e| Failure::new(exit::CONFIG, format!("cannot read {}: {e}", file.display())))?;
+            let mut props = json!({ "context": context });
+            if let Some(n) = name {
+                props["name"] = json!(n);
+            }
+            if let Some(v) = version {
+                props["version"] = json!(v);
+            }
+            if let Some(p) = policies {
+                props["policies"] = json!(
+                    p.split(',')
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .collect::<Vec<_>>()
+                );
+            }
+            if let Some(url) = endpoint {
+                props["endpointConfig"] = json!({ "endpoint_type": "http", "production_endpoints": { "url": url } });
+            }
+            let form = reqwest::multipart::Form::new()
+                .part(
+                    "file",
+                    reqwest::multipart::Part::bytes(bytes).file_name(file_name(&file)),
+                )
+                .text("additionalProperties", props.to_string());
+            let api = client
+                .send(client.http.post(client.url("/apis/import-openapi")).multipart(form))
+                .await?;
+            say(&format!(
+                "Created API {} {} ({}) with {} operations at {}.",
+                api["name"].as_str().unwrap_or(""),
+                api["version"].as_str().unwrap_or(""),
+                api["id"].as_str().unwrap_or(""),
+                api["operations"].as_array().map_or(0, Vec::len),
+                api["context"].as_str().unwrap_or("")
+            ));
+            Ok(())
+        }
+        ApiCommand::Lifecycle { conn, api_id, action } => {
+            let client = Client::new(&conn)?;
+            let body = client
+                .send(
+                    client
+                        .http
+                        .post(client.url("/apis/change-lifecycle"))
+                        .query(&[("apiId", &api_id), ("action", &action)]),
+                )
+                .await?;
+            say(&format!(
+                "API {api_id} is now {}.",
+                body["lifecycleState"]["state"].as_str().unwrap_or("in a new state")
+            ));
+            Ok(())
+        }
+        ApiCommand::Deploy {
+            conn,
+            api_id,
+            environments,
+            revision,
+            description,
+        } => {
+            let client = Client::new(&conn)?;
+            let revision_id = match revision {
+                Some(r) => r,
+                None => {
+                    let rev = client
+                        .send(
+                            client
+                                .http
+                                .post(client.url(&format!("/apis/{api_id}/revisions")))
+                                .json(&json!({ "description": description })),
+                        )
+                        .await?;
+                    say(&format!(
+                        "Created {} ({}).",
+                        rev["displayName"].as_str().unwrap_or("a revision"),
+                        rev["id"].as_str().unwrap_or("")
+                    ));
+                    rev["id"].as_str().unwrap_or("").to_string()
+                }
+            };
+            let body: Vec<Value> = environments
+                .iter()
+                .map(|e| json!({ "name": e, "displayOnDevportal": true }))
+                .collect();
+            client
+                .send(
+                    client
+                        .http
+                        .post(client.url(&format!("/apis/{api_id}/deploy-revision")))
+                        .query(&[("revisionId", &revision_id)])
+                        .json(&body),
+                )
+                .await?;
+            say(&format!(
+                "Deployed revision {revision_id} of API {api_id} to {}.",
+                environments.join(", ")
+            ));
+            Ok(())
+        }
+    }
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("definition")
+        .to_string()
+}
+
+#[allow(clippy::print_stdout)]
+fn say(line: &str) {
+    println!("{line}");
+}
+
+fn print_table(headers: &[&str; 5], rows: &[[String; 5]]) {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
+    for row in rows {
+        for (i, cell) in row.iter().enumerate() {
+            widths[i] = widths[i].max(cell.len());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        cells
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{c:<width$}", width = widths[i]))
+            .collect::<Vec<_>>()
+            .join("  ")
+            .trim_end()
+            .to_string()
+    };
+    say(&line(headers.to_vec()));
+    for row in rows {
+        say(&line(row.iter().map(String::as_str).collect()));
+    }
+    if rows.is_empty() {
+        say("(no APIs)");
+    }
+}
