@@ -43,14 +43,19 @@ async fn emit(tx: &mut Tx, tenant: TenantId, kind: EventKind, cond: &BlockCondit
     Ok(())
 }
 
-async fn list(auth: Authenticated<AdminRole>, State(state): State<AdminState>) -> Result<Response, ApiError> {
+#[utoipa::path(get, path = "/throttling/deny-policies", operation_id = "get_deny_policies", tag = "Deny Policies", summary = "List deny policies", responses((status = 200, description = "count, list", body = Object), tollgate_http::openapi_doc::CommonErrors))]
+pub(crate) async fn list(
+    auth: Authenticated<AdminRole>,
+    State(state): State<AdminState>,
+) -> Result<Response, ApiError> {
     let list = block_conditions::list(&state.am, auth.principal().tenant_id)
         .await
         .map_err(Error::from)?;
     Ok(axum::Json(json!({ "count": list.len(), "list": list })).into_response())
 }
 
-async fn get_one(
+#[utoipa::path(get, path = "/throttling/deny-policy/{conditionId}", operation_id = "get_deny_policy", tag = "Deny Policies", summary = "Get a deny policy", params(("conditionId" = String, Path, description = "Deny policy id")), responses((status = 200, description = "The deny policy", body = tollgate_model::block_condition::BlockCondition), tollgate_http::openapi_doc::CommonErrors))]
+pub(crate) async fn get_one(
     auth: Authenticated<AdminRole>,
     State(state): State<AdminState>,
     Path(id): Path<String>,
@@ -62,7 +67,8 @@ async fn get_one(
     Ok(axum::Json(cond).into_response())
 }
 
-async fn create(
+#[utoipa::path(post, path = "/throttling/deny-policies", operation_id = "post_deny_policies", tag = "Deny Policies", summary = "Create a deny policy", request_body = tollgate_model::block_condition::BlockCondition, responses((status = 201, description = "The deny policy", body = tollgate_model::block_condition::BlockCondition), tollgate_http::openapi_doc::CommonErrors))]
+pub(crate) async fn create(
     auth: Authenticated<AdminRole>,
     State(state): State<AdminState>,
     ApiJson(mut cond): ApiJson<BlockCondition>,
@@ -88,7 +94,8 @@ async fn create(
     Ok((StatusCode::CREATED, [(header::LOCATION, location)], axum::Json(cond)).into_response())
 }
 
-async fn set_status(
+#[utoipa::path(patch, path = "/throttling/deny-policy/{conditionId}", operation_id = "patch_deny_policy", tag = "Deny Policies", summary = "Enable or disable a deny policy", params(("conditionId" = String, Path, description = "Deny policy id")), request_body = tollgate_model::block_condition::BlockConditionStatus, responses((status = 200, description = "The deny policy", body = tollgate_model::block_condition::BlockCondition), tollgate_http::openapi_doc::CommonErrors))]
+pub(crate) async fn set_status(
     auth: Authenticated<AdminRole>,
     State(state): State<AdminState>,
     Path(id): Path<String>,
@@ -112,7 +119,8 @@ async fn set_status(
     Ok(axum::Json(cond).into_response())
 }
 
-async fn delete(
+#[utoipa::path(delete, path = "/throttling/deny-policy/{conditionId}", operation_id = "delete_deny_policy", tag = "Deny Policies", summary = "Delete a deny policy", params(("conditionId" = String, Path, description = "Deny policy id")), responses((status = 200, description = "Deleted"), tollgate_http::openapi_doc::CommonErrors))]
+pub(crate) async fn delete(
     auth: Authenticated<AdminRole>,
     State(state): State<AdminState>,
     Path(id): Path<String>,

@@ -49,14 +49,16 @@ fn invalid(env: &Environment) -> Result<(), ApiError> {
 }
 
 /// Any signed-in user may list environments (the Publisher needs them to deploy).
-async fn list(auth: Authenticated<AnyRole>, State(state): State<AdminState>) -> Result<Response, ApiError> {
+#[utoipa::path(get, path = "/environments", operation_id = "get_environments", tag = "Environments", summary = "List gateway environments", responses((status = 200, description = "count, list", body = Object), tollgate_http::openapi_doc::CommonErrors))]
+pub(crate) async fn list(auth: Authenticated<AnyRole>, State(state): State<AdminState>) -> Result<Response, ApiError> {
     let list = environments::list(&state.am, auth.principal().tenant_id)
         .await
         .map_err(Error::from)?;
     Ok(axum::Json(json!({ "count": list.len(), "list": list })).into_response())
 }
 
-async fn get_one(
+#[utoipa::path(get, path = "/environments/{environmentId}", operation_id = "get_environment", tag = "Environments", summary = "Get an environment", params(("environmentId" = String, Path, description = "Environment id or name")), responses((status = 200, description = "The environment", body = tollgate_model::Environment), tollgate_http::openapi_doc::CommonErrors))]
+pub(crate) async fn get_one(
     auth: Authenticated<AnyRole>,
     State(state): State<AdminState>,
     Path(id): Path<String>,
@@ -68,7 +70,8 @@ async fn get_one(
     Ok(axum::Json(env).into_response())
 }
 
-async fn create(
+#[utoipa::path(post, path = "/environments", operation_id = "post_environments", tag = "Environments", summary = "Create an environment", request_body = tollgate_model::Environment, responses((status = 201, description = "The environment", body = tollgate_model::Environment), tollgate_http::openapi_doc::CommonErrors))]
+pub(crate) async fn create(
     auth: Authenticated<AdminRole>,
     State(state): State<AdminState>,
     ApiJson(mut env): ApiJson<Environment>,
@@ -96,7 +99,8 @@ async fn create(
     Ok((StatusCode::CREATED, [(header::LOCATION, location)], axum::Json(env)).into_response())
 }
 
-async fn update(
+#[utoipa::path(put, path = "/environments/{environmentId}", operation_id = "put_environment", tag = "Environments", summary = "Change an environment (not its name)", params(("environmentId" = String, Path, description = "Environment id or name")), request_body = tollgate_model::Environment, responses((status = 200, description = "The environment", body = tollgate_model::Environment), tollgate_http::openapi_doc::CommonErrors))]
+pub(crate) async fn update(
     auth: Authenticated<AdminRole>,
     State(state): State<AdminState>,
     Path(id): Path<String>,
@@ -123,7 +127,8 @@ async fn update(
     Ok(axum::Json(env).into_response())
 }
 
-async fn delete(
+#[utoipa::path(delete, path = "/environments/{environmentId}", operation_id = "delete_environment", tag = "Environments", summary = "Remove an environment nothing is deployed to", params(("environmentId" = String, Path, description = "Environment id or name")), responses((status = 200, description = "Removed"), tollgate_http::openapi_doc::CommonErrors))]
+pub(crate) async fn delete(
     auth: Authenticated<AdminRole>,
     State(state): State<AdminState>,
     Path(id): Path<String>,

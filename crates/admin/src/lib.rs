@@ -5,6 +5,7 @@
 //!
 //! Depends on `http`, `store` and `model` only; never on another component.
 
+pub mod api_doc;
 mod deny_policies;
 mod environments;
 mod policies;
@@ -37,9 +38,18 @@ impl FromRef<AdminState> for Authenticator {
 
 /// The Admin REST API's routes, nested under [`BASE_PATH`].
 pub fn routes(state: AdminState) -> Router {
+    let doc = Router::new().route(
+        "/openapi.json",
+        axum::routing::get(|| async {
+            (
+                [(axum::http::header::CONTENT_TYPE, "application/json")],
+                api_doc::document_json(),
+            )
+        }),
+    );
     Router::new().nest(
         BASE_PATH,
-        users::routes()
+        doc.merge(users::routes())
             .merge(environments::routes())
             .merge(policies::routes())
             .merge(deny_policies::routes())

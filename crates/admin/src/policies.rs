@@ -135,7 +135,8 @@ fn not_found(id: &str) -> ApiError {
     })
 }
 
-async fn list(
+#[utoipa::path(get, path = "/throttling/policies/{level}", operation_id = "get_throttling_policies", tag = "Throttling Policies", summary = "List policies of a level", params(("level" = String, Path, description = "subscription, application or advanced")), responses((status = 200, description = "count, list", body = Object), tollgate_http::openapi_doc::CommonErrors))]
+pub(crate) async fn list(
     auth: Authenticated<AdminRole>,
     State(state): State<AdminState>,
     Path(level): Path<String>,
@@ -150,7 +151,8 @@ async fn list(
     Ok(axum::Json(json!({ "count": list.len(), "list": list })).into_response())
 }
 
-async fn get_one(
+#[utoipa::path(get, path = "/throttling/policies/{level}/{policyId}", operation_id = "get_throttling_policy", tag = "Throttling Policies", summary = "Get a policy", params(("level" = String, Path, description = "subscription, application or advanced"), ("policyId" = String, Path, description = "Policy id or name")), responses((status = 200, description = "The policy", body = Object), tollgate_http::openapi_doc::CommonErrors))]
+pub(crate) async fn get_one(
     auth: Authenticated<AdminRole>,
     State(state): State<AdminState>,
     Path((level, id)): Path<(String, String)>,
@@ -163,7 +165,8 @@ async fn get_one(
     Ok(axum::Json(body(&p)).into_response())
 }
 
-async fn create(
+#[utoipa::path(post, path = "/throttling/policies/{level}", operation_id = "post_throttling_policies", tag = "Throttling Policies", summary = "Create a policy (body shape by level)", params(("level" = String, Path, description = "subscription, application or advanced")), request_body = crate::api_doc::AnyPolicy, responses((status = 201, description = "The policy", body = Object), tollgate_http::openapi_doc::CommonErrors))]
+pub(crate) async fn create(
     auth: Authenticated<AdminRole>,
     State(state): State<AdminState>,
     Path(level): Path<String>,
@@ -203,7 +206,8 @@ async fn create(
         .into_response())
 }
 
-async fn update(
+#[utoipa::path(put, path = "/throttling/policies/{level}/{policyId}", operation_id = "put_throttling_policy", tag = "Throttling Policies", summary = "Change a policy (not its name)", params(("level" = String, Path, description = "subscription, application or advanced"), ("policyId" = String, Path, description = "Policy id or name")), request_body = crate::api_doc::AnyPolicy, responses((status = 200, description = "The policy", body = Object), tollgate_http::openapi_doc::CommonErrors))]
+pub(crate) async fn update(
     auth: Authenticated<AdminRole>,
     State(state): State<AdminState>,
     Path((level, id)): Path<(String, String)>,
@@ -255,7 +259,8 @@ async fn users_of(
         .collect())
 }
 
-async fn delete(
+#[utoipa::path(delete, path = "/throttling/policies/{level}/{policyId}", operation_id = "delete_throttling_policy", tag = "Throttling Policies", summary = "Delete a policy no API uses", params(("level" = String, Path, description = "subscription, application or advanced"), ("policyId" = String, Path, description = "Policy id or name")), responses((status = 200, description = "Deleted"), tollgate_http::openapi_doc::CommonErrors))]
+pub(crate) async fn delete(
     auth: Authenticated<AdminRole>,
     State(state): State<AdminState>,
     Path((level, id)): Path<(String, String)>,

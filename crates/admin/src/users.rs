@@ -21,9 +21,9 @@ pub(crate) fn routes() -> Router<AdminState> {
 }
 
 /// A user as the Admin API shows it (never with a password or hash).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct UserInfo {
+pub(crate) struct UserInfo {
     id: String,
     username: String,
     email: Option<String>,
@@ -46,8 +46,8 @@ impl From<User> for UserInfo {
 }
 
 /// The body of `POST /users`.
-#[derive(Debug, Deserialize)]
-struct CreateUser {
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub(crate) struct CreateUser {
     username: String,
     password: String,
     #[serde(default)]
@@ -56,7 +56,8 @@ struct CreateUser {
     roles: Vec<String>,
 }
 
-async fn list_users(
+#[utoipa::path(get, path = "/users", operation_id = "get_users", tag = "Users", summary = "List users", params(("offset" = Option<i64>, Query, description = "Items to skip"), ("limit" = Option<i64>, Query, description = "Items to return (1-1000)")), responses((status = 200, description = "count, list, pagination", body = Object), tollgate_http::openapi_doc::CommonErrors))]
+pub(crate) async fn list_users(
     auth: Authenticated<AdminRole>,
     State(state): State<AdminState>,
     ApiQuery(page): ApiQuery<Pagination>,
@@ -74,7 +75,8 @@ async fn list_users(
     .into_response())
 }
 
-async fn create_user(
+#[utoipa::path(post, path = "/users", operation_id = "post_users", tag = "Users", summary = "Create a user", request_body = CreateUser, responses((status = 201, description = "The user (never its password)", body = UserInfo), tollgate_http::openapi_doc::CommonErrors))]
+pub(crate) async fn create_user(
     auth: Authenticated<AdminRole>,
     State(state): State<AdminState>,
     ApiJson(body): ApiJson<CreateUser>,
@@ -112,7 +114,8 @@ async fn create_user(
         .into_response())
 }
 
-async fn get_user(
+#[utoipa::path(get, path = "/users/{username}", operation_id = "get_user", tag = "Users", summary = "Get a user", params(("username" = String, Path, description = "User name")), responses((status = 200, description = "The user", body = UserInfo), tollgate_http::openapi_doc::CommonErrors))]
+pub(crate) async fn get_user(
     auth: Authenticated<AdminRole>,
     State(state): State<AdminState>,
     Path(username): Path<String>,
@@ -128,8 +131,8 @@ async fn get_user(
 }
 
 /// The body of `PATCH /users/{username}`: the fields to change.
-#[derive(Debug, Deserialize)]
-struct UpdateUser {
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub(crate) struct UpdateUser {
     #[serde(default)]
     roles: Option<Vec<String>>,
     #[serde(default)]
@@ -138,7 +141,8 @@ struct UpdateUser {
 
 /// `PATCH /users/{username}`: replaces the user's roles and/or enables or disables them.
 /// The last enabled administrator cannot be disabled or lose the admin role.
-async fn update_user(
+#[utoipa::path(patch, path = "/users/{username}", operation_id = "patch_user", tag = "Users", summary = "Change a user's roles or enable/disable them", params(("username" = String, Path, description = "User name")), request_body = UpdateUser, responses((status = 200, description = "The user", body = UserInfo), tollgate_http::openapi_doc::CommonErrors))]
+pub(crate) async fn update_user(
     auth: Authenticated<AdminRole>,
     State(state): State<AdminState>,
     Path(username): Path<String>,
@@ -211,7 +215,8 @@ async fn update_user(
     Ok(axum::Json(UserInfo::from(updated)).into_response())
 }
 
-async fn list_roles(_auth: Authenticated<AdminRole>) -> impl IntoResponse {
+#[utoipa::path(get, path = "/roles", operation_id = "get_roles", tag = "Users", summary = "The built-in roles", responses((status = 200, description = "count, list of name and description", body = Object), tollgate_http::openapi_doc::CommonErrors))]
+pub(crate) async fn list_roles(_auth: Authenticated<AdminRole>) -> impl IntoResponse {
     let list: Vec<_> = Role::ALL
         .iter()
         .map(|r| serde_json::json!({ "name": r.as_str(), "description": r.description() }))

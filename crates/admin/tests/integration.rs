@@ -708,3 +708,28 @@ async fn admins_change_roles_and_disable_users() {
         assert_eq!(s.as_root(reqwest::Method::GET, "/roles", None).await.0, 200);
     }
 }
+
+#[tokio::test]
+async fn the_openapi_document_is_valid_locked_and_true_to_the_routes() {
+    let generated = tollgate_admin::api_doc::document_json();
+    let snapshot = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("openapi.json");
+    let doc = tollgate_testkit::check_openapi_document(&generated, &snapshot);
+    oas3::from_json(&generated).expect("oas3 parses the document");
+
+    let db = tollgate_testkit::sqlite("admin_openapi");
+    let s = start(&db).await;
+    let r = tollgate_testkit::http()
+        .get(s.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.text().await.unwrap(), generated);
+    let ops = tollgate_testkit::openapi_operations(&doc);
+    assert_eq!(ops.len(), 20, "documented operations");
+    for (method, path) in ops {
+        let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let r = tollgate_testkit::http().request(m, s.url(&path)).send().await.unwrap();
+        assert_eq!(r.status(), 401, "{method} {path} is documented but not routed");
+    }
+}

@@ -17,7 +17,7 @@ use tollgate_model::Error;
 pub struct ApiError(pub Error);
 
 /// The JSON body of every error response.
-#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct ErrorBody {
     /// Constant per kind of rejection (HTTP status, or a reference 9xxxxx code).
     pub code: i64,
@@ -33,7 +33,7 @@ pub struct ErrorBody {
 }
 
 /// One entry of [`ErrorBody::error`].
-#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct ErrorListItem {
     /// The field's name.
     pub code: String,

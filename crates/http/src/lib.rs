@@ -26,3 +26,49 @@ pub fn rest_layers(router: axum::Router, max_body_bytes: usize) -> axum::Router 
         .layer(axum::middleware::from_fn(unknown_fields::warn_unknown_fields))
         .layer(axum::extract::DefaultBodyLimit::max(max_body_bytes))
 }
+
+/// Pieces every REST API's OpenAPI document shares.
+pub mod openapi_doc {
+    use crate::error::ErrorBody;
+    use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+
+    /// The error responses any authenticated operation may give.
+    #[derive(utoipa::IntoResponses)]
+    pub enum CommonErrors {
+        /// Malformed input; `error` names each bad field.
+        #[response(status = 400)]
+        BadRequest(ErrorBody),
+        /// Missing (900902) or invalid (900901) credentials.
+        #[response(status = 401)]
+        Unauthorized(ErrorBody),
+        /// The caller's roles do not allow the operation (900910).
+        #[response(status = 403)]
+        Forbidden(ErrorBody),
+        /// The resource does not exist.
+        #[response(status = 404)]
+        NotFound(ErrorBody),
+        /// A duplicate, or a resource still in use.
+        #[response(status = 409)]
+        Conflict(ErrorBody),
+        /// The body exceeds `management.max_body_bytes`.
+        #[response(status = 413)]
+        PayloadTooLarge(ErrorBody),
+    }
+
+    /// Adds HTTP Basic as the scheme every operation requires.
+    pub struct BasicAuth;
+
+    impl utoipa::Modify for BasicAuth {
+        fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+            let components = openapi.components.get_or_insert_with(Default::default);
+            components.add_security_scheme(
+                "basicAuth",
+                SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Basic).build()),
+            );
+            openapi.security = Some(vec![utoipa::openapi::security::SecurityRequirement::new(
+                "basicAuth",
+                Vec::<String>::new(),
+            )]);
+        }
+    }
+}

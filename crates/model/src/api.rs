@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 /// An API: what the Publisher edits, revisions snapshot and gateways serve.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Api {
     /// Server-assigned id (UUID).
@@ -111,6 +112,7 @@ fn default_operation_policy() -> String {
 
 /// One resource of an API.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Operation {
     /// Optional id (the reference's clients send one; Tollgate does not need it).
@@ -134,6 +136,7 @@ pub struct Operation {
 
 /// A scope attached to an API.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ApiScope {
     /// The scope.
@@ -145,6 +148,7 @@ pub struct ApiScope {
 
 /// An OAuth2 scope and the roles that may obtain it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Scope {
     /// Server-assigned id for shared scopes.
@@ -165,6 +169,7 @@ pub struct Scope {
 
 /// CORS settings the gateway applies for this API.
 #[derive(Clone, Debug, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", default)]
 pub struct CorsConfiguration {
     /// Whether the gateway answers CORS at all for this API.
@@ -181,6 +186,7 @@ pub struct CorsConfiguration {
 
 /// A display property.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AdditionalProperty {
     /// Property name.
     pub name: String,
@@ -193,6 +199,7 @@ pub struct AdditionalProperty {
 
 /// Backends, in the reference's `endpointConfig` shape (snake_case keys).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EndpointConfig {
     /// `http` (one endpoint), `load_balance` (round robin), or `failover`.
     pub endpoint_type: String,
@@ -215,6 +222,7 @@ pub struct EndpointConfig {
 
 /// One endpoint or several.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(untagged)]
 pub enum Endpoints {
     /// A single backend.
@@ -235,12 +243,14 @@ impl Endpoints {
 
 /// A backend URL with its per-endpoint settings.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Endpoint {
     /// `http://` or `https://` base URL of the backend.
     pub url: String,
     /// The reference's endpoint settings; Tollgate reads `actionDuration` (read timeout,
     /// milliseconds) and keeps the rest.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub config: Option<serde_json::Map<String, serde_json::Value>>,
 }
 

@@ -8,6 +8,7 @@ use std::net::IpAddr;
 
 /// A block condition in the reference Admin API's shape.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct BlockCondition {
     /// Server-assigned id.
@@ -17,6 +18,7 @@ pub struct BlockCondition {
     pub condition_type: String,
     /// A context (`/pizza/1.0.0`), `owner:application`, a user name, `{"fixedIp",
     /// "invert"}` or `{"startingIp", "endingIp", "invert"}`, by type.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub condition_value: Value,
     /// Whether the condition is enforced.
     #[serde(default = "yes")]
@@ -29,6 +31,7 @@ fn yes() -> bool {
 
 /// The body of `PATCH /throttling/deny-policy/{conditionId}`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct BlockConditionStatus {
     /// Ignored (the path names the condition); accepted because the reference sends it.

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 /// A document's metadata (its content is separate: `…/documents/{id}/content`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Document {
     /// Server-assigned id.

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 /// A gateway environment, in the reference Admin API's shape.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Environment {
     /// Server-assigned id.
@@ -36,6 +37,7 @@ fn default_type() -> String {
 
 /// How consumers reach an environment's gateways.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Vhost {
     /// Host name (`api.example.com`).

@@ -9,6 +9,7 @@ use std::str::FromStr;
 /// Where an API is in its life. Stored and sent upper-case (`PUBLISHED`), displayed
 /// title-case (`Published`) as the reference does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "UPPERCASE")]
 pub enum LifecycleState {
     /// Being designed; not visible to consumers.

@@ -10,6 +10,7 @@ use std::str::FromStr;
 
 /// Which kind of policy, as the `/throttling/policies/{level}` path names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum PolicyLevel {
     /// Business plans consumers subscribe with.
@@ -65,6 +66,7 @@ impl FromStr for PolicyLevel {
 
 /// A limit: so many requests, or so much data, per time window.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ThrottleLimit {
     /// `REQUESTCOUNTLIMIT` or `BANDWIDTHLIMIT`.
@@ -80,6 +82,7 @@ pub struct ThrottleLimit {
 
 /// `requestCount` requests per `unitTime` `timeUnit`s.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct RequestCountLimit {
     /// `sec`, `min`, `hour`, `day` or `month`.
@@ -92,6 +95,7 @@ pub struct RequestCountLimit {
 
 /// `dataAmount` `dataUnit`s per `unitTime` `timeUnit`s.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct BandwidthLimit {
     /// `sec`, `min`, `hour`, `day` or `month`.
@@ -106,6 +110,7 @@ pub struct BandwidthLimit {
 
 /// A short-window cap on top of a quota (`rateLimitCount` per `rateLimitTimeUnit`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct BurstLimit {
     /// Requests allowed per burst window (0: none).
@@ -116,6 +121,7 @@ pub struct BurstLimit {
 
 /// A subscription policy (business plan).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct SubscriptionPolicy {
     /// Server-assigned id.
@@ -153,6 +159,7 @@ pub struct SubscriptionPolicy {
 
 /// An application policy.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ApplicationPolicy {
     /// Server-assigned id.
@@ -181,6 +188,7 @@ pub struct ApplicationPolicy {
 
 /// An advanced (API or resource) policy.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct AdvancedPolicy {
     /// Server-assigned id.
@@ -209,6 +217,7 @@ pub struct AdvancedPolicy {
 
 /// Conditions that, when all match, select `limit` instead of the default.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ConditionalGroup {
     /// Free text.
@@ -222,6 +231,7 @@ pub struct ConditionalGroup {
 
 /// One condition of a group; `invertCondition` negates it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ThrottleCondition {
     /// `HEADERCONDITION`, `IPCONDITION`, `JWTCLAIMSCONDITION` or `QUERYPARAMETERCONDITION`.
@@ -246,6 +256,7 @@ pub struct ThrottleCondition {
 
 /// A request header equals a value.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct HeaderCondition {
     /// Header name.
@@ -256,6 +267,7 @@ pub struct HeaderCondition {
 
 /// The client address is one address, or in a range.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct IpCondition {
     /// `IPSPECIFIC` or `IPRANGE`.
@@ -273,6 +285,7 @@ pub struct IpCondition {
 
 /// A JWT claim matches a value.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct JwtClaimsCondition {
     /// Claim name or URI.
@@ -283,6 +296,7 @@ pub struct JwtClaimsCondition {
 
 /// A query parameter equals a value.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct QueryParameterCondition {
     /// Parameter name.

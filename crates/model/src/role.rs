@@ -8,6 +8,7 @@ use std::str::FromStr;
 /// A built-in role, as the reference system names them (`admin`, `Internal/creator`,
 /// `Internal/publisher`, `Internal/subscriber`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// Manages the platform: policies, environments, key managers, users.

@@ -233,6 +233,7 @@ pub(crate) fn api_info(s: &StoredApi) -> Value {
 }
 
 /// `GET /apis`.
+#[utoipa::path(get, path = "/apis", operation_id = "get_apis", tag = "APIs", summary = "List and search APIs", params(("query" = Option<String>, Query, description = "name:, context:, tag:, version:, status: terms, or a word matched against names"), ("offset" = Option<i64>, Query, description = "Items to skip"), ("limit" = Option<i64>, Query, description = "Items to return (1-1000)")), responses((status = 200, description = "count, list of APIInfo, pagination", body = Object), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn list(
     auth: Authenticated<CreatorOrPublisherRole>,
     State(state): State<PublisherState>,
@@ -256,6 +257,7 @@ pub(crate) async fn list(
 }
 
 /// `POST /apis`.
+#[utoipa::path(post, path = "/apis", operation_id = "post_apis", tag = "APIs", summary = "Create an API", request_body = tollgate_model::Api, responses((status = 201, description = "The created API; Location and ETag headers", body = tollgate_model::Api), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn create(
     auth: Authenticated<CreatorRole>,
     State(state): State<PublisherState>,
@@ -266,6 +268,7 @@ pub(crate) async fn create(
 }
 
 /// `GET /apis/{apiId}`.
+#[utoipa::path(get, path = "/apis/{apiId}", operation_id = "get_api", tag = "APIs", summary = "Get an API", params(("apiId" = String, Path, description = "API id")), responses((status = 200, description = "The API; ETag header", body = tollgate_model::Api), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn get_one(
     auth: Authenticated<CreatorOrPublisherRole>,
     State(state): State<PublisherState>,
@@ -277,6 +280,7 @@ pub(crate) async fn get_one(
 
 /// `PUT /apis/{apiId}`: replaces the working copy. Name and version are fixed (copy the
 /// API to make a new version); `If-Match` guards against lost updates.
+#[utoipa::path(put, path = "/apis/{apiId}", operation_id = "put_api", tag = "APIs", summary = "Replace an API (name and version fixed; If-Match honoured)", params(("apiId" = String, Path, description = "API id"), ("If-Match" = Option<String>, Header, description = "ETag from GET")), request_body = tollgate_model::Api, responses((status = 200, description = "The updated API", body = tollgate_model::Api), (status = 412, description = "If-Match does not match"), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn update(
     auth: Authenticated<CreatorRole>,
     State(state): State<PublisherState>,
@@ -334,6 +338,7 @@ pub(crate) async fn update(
 
 /// `DELETE /apis/{apiId}`: removes the API, its revisions and deployments; every
 /// environment that served it is told in the outbox.
+#[utoipa::path(delete, path = "/apis/{apiId}", operation_id = "delete_api", tag = "APIs", summary = "Delete an API, its revisions, deployments and documents", params(("apiId" = String, Path, description = "API id")), responses((status = 200, description = "Deleted"), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn delete(
     auth: Authenticated<CreatorRole>,
     State(state): State<PublisherState>,
@@ -374,6 +379,7 @@ pub(crate) struct CopyQuery {
 
 /// `POST /apis/copy-api?apiId&newVersion&defaultVersion`: a new version of an API, in
 /// state `CREATED`, with the same settings and definition.
+#[utoipa::path(post, path = "/apis/copy-api", operation_id = "post_apis_copy_api", tag = "APIs", summary = "Copy an API to a new version", params(("apiId" = String, Query, description = "API to copy"), ("newVersion" = String, Query, description = "The new version"), ("defaultVersion" = Option<bool>, Query, description = "Make the copy the default version")), responses((status = 201, description = "The new API", body = tollgate_model::Api), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn copy(
     auth: Authenticated<CreatorRole>,
     State(state): State<PublisherState>,

@@ -55,6 +55,7 @@ fn duplicate(name: &str) -> impl FnOnce(tollgate_store::Error) -> ApiError + '_ 
 }
 
 /// `GET /apis/{apiId}/documents`.
+#[utoipa::path(get, path = "/apis/{apiId}/documents", operation_id = "get_api_documents", tag = "API Documents", summary = "List an API's documents", params(("apiId" = String, Path, description = "API id"), ("offset" = Option<i64>, Query, description = "Items to skip"), ("limit" = Option<i64>, Query, description = "Items to return (1-1000)")), responses((status = 200, description = "count, list of documents, pagination", body = Object), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn list(
     auth: Authenticated<CreatorOrPublisherRole>,
     State(state): State<PublisherState>,
@@ -71,6 +72,7 @@ pub(crate) async fn list(
 }
 
 /// `POST /apis/{apiId}/documents`.
+#[utoipa::path(post, path = "/apis/{apiId}/documents", operation_id = "post_api_documents", tag = "API Documents", summary = "Add a document", params(("apiId" = String, Path, description = "API id")), request_body = tollgate_model::document::Document, responses((status = 201, description = "The document", body = tollgate_model::document::Document), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn create(
     auth: Authenticated<CreatorRole>,
     State(state): State<PublisherState>,
@@ -98,6 +100,7 @@ pub(crate) async fn create(
 }
 
 /// `GET /apis/{apiId}/documents/{documentId}`.
+#[utoipa::path(get, path = "/apis/{apiId}/documents/{documentId}", operation_id = "get_api_document", tag = "API Documents", summary = "Get a document", params(("apiId" = String, Path, description = "API id"), ("documentId" = String, Path, description = "Document id")), responses((status = 200, description = "The document", body = tollgate_model::document::Document), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn get_one(
     auth: Authenticated<CreatorOrPublisherRole>,
     State(state): State<PublisherState>,
@@ -108,6 +111,7 @@ pub(crate) async fn get_one(
 }
 
 /// `PUT /apis/{apiId}/documents/{documentId}`.
+#[utoipa::path(put, path = "/apis/{apiId}/documents/{documentId}", operation_id = "put_api_document", tag = "API Documents", summary = "Replace a document's metadata", params(("apiId" = String, Path, description = "API id"), ("documentId" = String, Path, description = "Document id")), request_body = tollgate_model::document::Document, responses((status = 200, description = "The document", body = tollgate_model::document::Document), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn update(
     auth: Authenticated<CreatorRole>,
     State(state): State<PublisherState>,
@@ -124,6 +128,7 @@ pub(crate) async fn update(
 }
 
 /// `DELETE /apis/{apiId}/documents/{documentId}`.
+#[utoipa::path(delete, path = "/apis/{apiId}/documents/{documentId}", operation_id = "delete_api_document", tag = "API Documents", summary = "Delete a document", params(("apiId" = String, Path, description = "API id"), ("documentId" = String, Path, description = "Document id")), responses((status = 200, description = "Deleted"), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn delete(
     auth: Authenticated<CreatorRole>,
     State(state): State<PublisherState>,
@@ -136,6 +141,7 @@ pub(crate) async fn delete(
 
 /// `GET /apis/{apiId}/documents/{documentId}/content`: the text, the file, or a 303 to
 /// the document's URL.
+#[utoipa::path(get, path = "/apis/{apiId}/documents/{documentId}/content", operation_id = "get_api_document_content", tag = "API Documents", summary = "The document's text or file, or a redirect to its URL", params(("apiId" = String, Path, description = "API id"), ("documentId" = String, Path, description = "Document id")), responses((status = 200, description = "The content"), (status = 303, description = "See the document's URL"), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn get_content(
     auth: Authenticated<CreatorOrPublisherRole>,
     State(state): State<PublisherState>,
@@ -183,6 +189,7 @@ pub(crate) async fn get_content(
 
 /// `POST /apis/{apiId}/documents/{documentId}/content` (multipart `inlineContent` for
 /// INLINE and MARKDOWN documents, `file` for FILE documents).
+#[utoipa::path(post, path = "/apis/{apiId}/documents/{documentId}/content", operation_id = "post_api_document_content", tag = "API Documents", summary = "Upload a document's content", params(("apiId" = String, Path, description = "API id"), ("documentId" = String, Path, description = "Document id")), request_body(content = crate::api_doc::ContentForm, content_type = "multipart/form-data"), responses((status = 201, description = "The document", body = tollgate_model::document::Document), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn put_content(
     auth: Authenticated<CreatorRole>,
     State(state): State<PublisherState>,

@@ -6,6 +6,7 @@
 //! `events` outbox in the same transaction as the change. Depends on `http`, `store`,
 //! `events` and `model` only; never on another component.
 
+pub mod api_doc;
 mod apis;
 pub mod definition;
 mod documents;
@@ -62,6 +63,14 @@ pub(crate) async fn known_policies(
     })
 }
 
+/// `GET /openapi.json`: this API's own OpenAPI document (no credentials needed).
+async fn openapi_json() -> impl axum::response::IntoResponse {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        api_doc::document_json(),
+    )
+}
+
 /// The Publisher REST API's routes, nested under [`BASE_PATH`].
 pub fn routes(state: PublisherState) -> Router {
     let api = Router::new()
@@ -99,6 +108,7 @@ pub fn routes(state: PublisherState) -> Router {
             get(documents::get_content).post(documents::put_content),
         )
         .route("/throttling-policies/{policy_level}", get(throttling::list))
+        .route("/openapi.json", get(openapi_json))
         .route("/scopes", get(scopes::list).post(scopes::create))
         .route(
             "/scopes/{scope_id}",

@@ -38,6 +38,7 @@ pub(crate) struct ChangeQuery {
 
 /// `POST /apis/change-lifecycle?apiId&action`: moves the API along the reference's
 /// lifecycle; an action the current state does not allow is a 400 naming the allowed ones.
+#[utoipa::path(post, path = "/apis/change-lifecycle", operation_id = "post_apis_change_lifecycle", tag = "API Lifecycle", summary = "Apply a lifecycle action", params(("apiId" = String, Query, description = "API id"), ("action" = String, Query, description = "Publish, Deploy as a Prototype, Demote to Created, Block, Deprecate, Re-Publish, Retire"), ("lifecycleChecklist" = Option<String>, Query, description = "Accepted for compatibility")), responses((status = 200, description = "workflowStatus and the new lifecycleState", body = Object), (status = 412, description = "If-Match does not match"), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn change(
     auth: Authenticated<PublisherRole>,
     State(state): State<PublisherState>,
@@ -100,6 +101,7 @@ pub(crate) async fn change(
 }
 
 /// `GET /apis/{apiId}/lifecycle-state`.
+#[utoipa::path(get, path = "/apis/{apiId}/lifecycle-state", operation_id = "get_api_lifecycle_state", tag = "API Lifecycle", summary = "Current state and allowed transitions", params(("apiId" = String, Path, description = "API id")), responses((status = 200, description = "state, availableTransitions", body = Object), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn state(
     auth: Authenticated<CreatorOrPublisherRole>,
     State(state): State<PublisherState>,
@@ -110,6 +112,7 @@ pub(crate) async fn state(
 }
 
 /// `GET /apis/{apiId}/lifecycle-history`.
+#[utoipa::path(get, path = "/apis/{apiId}/lifecycle-history", operation_id = "get_api_lifecycle_history", tag = "API Lifecycle", summary = "Lifecycle changes, oldest first", params(("apiId" = String, Path, description = "API id")), responses((status = 200, description = "count, list of previousState, postState, user, updatedTime", body = Object), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn history(
     auth: Authenticated<CreatorOrPublisherRole>,
     State(state): State<PublisherState>,

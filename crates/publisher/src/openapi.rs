@@ -71,6 +71,7 @@ fn parse_definition(bytes: &[u8]) -> Result<Definition, ApiError> {
 /// `POST /apis/import-openapi` (multipart `file` or `inlineAPIDefinition`, plus
 /// `additionalProperties`: the API's fields as JSON, at least `context`). Operations come
 /// from the document; name, version and description default to its `info`.
+#[utoipa::path(post, path = "/apis/import-openapi", operation_id = "post_apis_import_openapi", tag = "APIs", summary = "Create an API from an OpenAPI document", request_body(content = crate::api_doc::ImportForm, content_type = "multipart/form-data"), responses((status = 201, description = "The created API", body = tollgate_model::Api), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn import(
     auth: Authenticated<CreatorRole>,
     State(state): State<PublisherState>,
@@ -120,6 +121,7 @@ pub(crate) struct ValidateQuery {
 
 /// `POST /apis/validate-openapi`: reports whether a document is usable, and what it
 /// describes, without creating anything.
+#[utoipa::path(post, path = "/apis/validate-openapi", operation_id = "post_apis_validate_openapi", tag = "APIs", summary = "Check an OpenAPI document without creating anything", params(("returnContent" = Option<bool>, Query, description = "Include the document as JSON")), request_body(content = crate::api_doc::ValidateForm, content_type = "multipart/form-data"), responses((status = 200, description = "isValid, info, errors", body = Object), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn validate(
     _auth: Authenticated<CreatorOrPublisherRole>,
     ApiQuery(q): ApiQuery<ValidateQuery>,
@@ -161,6 +163,7 @@ pub(crate) async fn validate(
 }
 
 /// `GET /apis/{apiId}/swagger`: the API's OpenAPI definition.
+#[utoipa::path(get, path = "/apis/{apiId}/swagger", operation_id = "get_api_swagger", tag = "APIs", summary = "Get the API's OpenAPI definition", params(("apiId" = String, Path, description = "API id")), responses((status = 200, description = "The definition", body = Object), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn get_definition(
     auth: Authenticated<CreatorOrPublisherRole>,
     State(state): State<PublisherState>,
@@ -180,6 +183,7 @@ pub(crate) async fn get_definition(
 
 /// `PUT /apis/{apiId}/swagger` (multipart `apiDefinition` or `file`): replaces the
 /// definition; the API's operations follow it (an operation it keeps keeps its settings).
+#[utoipa::path(put, path = "/apis/{apiId}/swagger", operation_id = "put_api_swagger", tag = "APIs", summary = "Replace the definition; operations follow it", params(("apiId" = String, Path, description = "API id")), request_body(content = crate::api_doc::SwaggerForm, content_type = "multipart/form-data"), responses((status = 200, description = "The stored definition", body = Object), (status = 412, description = "If-Match does not match"), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn put_definition(
     auth: Authenticated<CreatorRole>,
     State(state): State<PublisherState>,

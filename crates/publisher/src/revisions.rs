@@ -62,6 +62,7 @@ pub(crate) struct ListQuery {
 }
 
 /// `GET /apis/{apiId}/revisions`.
+#[utoipa::path(get, path = "/apis/{apiId}/revisions", operation_id = "get_api_revisions", tag = "API Revisions", summary = "List revisions", params(("apiId" = String, Path, description = "API id"), ("query" = Option<String>, Query, description = "deployed:true or deployed:false")), responses((status = 200, description = "count, list of revisions with deploymentInfo", body = Object), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn list(
     auth: Authenticated<CreatorOrPublisherRole>,
     State(state): State<PublisherState>,
@@ -95,6 +96,7 @@ pub(crate) struct NewRevision {
 }
 
 /// `POST /apis/{apiId}/revisions`: snapshots the API as it is now.
+#[utoipa::path(post, path = "/apis/{apiId}/revisions", operation_id = "post_api_revisions", tag = "API Revisions", summary = "Snapshot the API as a new revision", params(("apiId" = String, Path, description = "API id")), request_body = Object, responses((status = 201, description = "The revision", body = Object), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn create(
     auth: Authenticated<CreatorOrPublisherRole>,
     State(state): State<PublisherState>,
@@ -138,6 +140,7 @@ pub(crate) async fn create(
 }
 
 /// `GET /apis/{apiId}/revisions/{revisionId}`.
+#[utoipa::path(get, path = "/apis/{apiId}/revisions/{revisionId}", operation_id = "get_api_revision", tag = "API Revisions", summary = "Get a revision", params(("apiId" = String, Path, description = "API id"), ("revisionId" = String, Path, description = "Revision id")), responses((status = 200, description = "The revision", body = Object), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn get_one(
     auth: Authenticated<CreatorOrPublisherRole>,
     State(state): State<PublisherState>,
@@ -153,6 +156,7 @@ pub(crate) async fn get_one(
 }
 
 /// `DELETE /apis/{apiId}/revisions/{revisionId}`: only revisions no environment serves.
+#[utoipa::path(delete, path = "/apis/{apiId}/revisions/{revisionId}", operation_id = "delete_api_revision", tag = "API Revisions", summary = "Delete an undeployed revision", params(("apiId" = String, Path, description = "API id"), ("revisionId" = String, Path, description = "Revision id")), responses((status = 200, description = "Deleted"), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn delete(
     auth: Authenticated<CreatorOrPublisherRole>,
     State(state): State<PublisherState>,
@@ -235,6 +239,7 @@ fn unique_names(body: &[DeploymentRequest]) -> Result<(), ApiError> {
 /// `POST /apis/{apiId}/deploy-revision?revisionId`, body `[{"name", "vhost",
 /// "displayOnDevportal"}]`: each named environment now serves this revision. One outbox
 /// event per environment whose revision changed.
+#[utoipa::path(post, path = "/apis/{apiId}/deploy-revision", operation_id = "post_api_deploy_revision", tag = "API Revisions", summary = "Deploy a revision to gateway environments", params(("apiId" = String, Path, description = "API id"), ("revisionId" = String, Query, description = "Revision id")), request_body = Vec<Object>, responses((status = 201, description = "The deployments made", body = Object), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn deploy(
     auth: Authenticated<PublisherRole>,
     State(state): State<PublisherState>,
@@ -328,6 +333,7 @@ async fn default_vhost(
 /// `POST /apis/{apiId}/undeploy-revision?revisionId[&allEnvironments]`, body
 /// `[{"name"}]` (`[]` with `allEnvironments=true`): the named environments stop serving
 /// this revision; others are untouched.
+#[utoipa::path(post, path = "/apis/{apiId}/undeploy-revision", operation_id = "post_api_undeploy_revision", tag = "API Revisions", summary = "Undeploy a revision from environments", params(("apiId" = String, Path, description = "API id"), ("revisionId" = String, Query, description = "Revision id"), ("allEnvironments" = Option<bool>, Query, description = "From every environment serving it")), request_body = Vec<Object>, responses((status = 201, description = "The API's remaining deployments", body = Object), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn undeploy(
     auth: Authenticated<PublisherRole>,
     State(state): State<PublisherState>,
@@ -398,6 +404,7 @@ pub(crate) async fn undeploy(
 
 /// `POST /apis/{apiId}/restore-revision?revisionId`: the working copy becomes the
 /// revision again (lifecycle state and deployments are not touched).
+#[utoipa::path(post, path = "/apis/{apiId}/restore-revision", operation_id = "post_api_restore_revision", tag = "API Revisions", summary = "Make a revision the working copy again", params(("apiId" = String, Path, description = "API id"), ("revisionId" = String, Query, description = "Revision id")), responses((status = 201, description = "The restored API", body = tollgate_model::Api), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn restore(
     auth: Authenticated<CreatorRole>,
     State(state): State<PublisherState>,
@@ -431,6 +438,7 @@ pub(crate) async fn restore(
 }
 
 /// `GET /apis/{apiId}/deployments`.
+#[utoipa::path(get, path = "/apis/{apiId}/deployments", operation_id = "get_api_deployments", tag = "API Revisions", summary = "Which revision each environment serves", params(("apiId" = String, Path, description = "API id")), responses((status = 200, description = "count, list of deployments", body = Object), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn deployments(
     auth: Authenticated<CreatorOrPublisherRole>,
     State(state): State<PublisherState>,

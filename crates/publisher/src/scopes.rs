@@ -46,6 +46,7 @@ fn with_usage(mut scope: Scope, usage: usize) -> Value {
 }
 
 /// `GET /scopes`.
+#[utoipa::path(get, path = "/scopes", operation_id = "get_scopes", tag = "Scopes", summary = "List shared scopes", params(("offset" = Option<i64>, Query, description = "Items to skip"), ("limit" = Option<i64>, Query, description = "Items to return (1-1000)")), responses((status = 200, description = "count, list of scopes with usageCount, pagination", body = Object), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn list(
     auth: Authenticated<CreatorOrPublisherRole>,
     State(state): State<PublisherState>,
@@ -65,6 +66,7 @@ pub(crate) async fn list(
 }
 
 /// `GET /scopes/{scopeId}`.
+#[utoipa::path(get, path = "/scopes/{scopeId}", operation_id = "get_scope", tag = "Scopes", summary = "Get a shared scope", params(("scopeId" = String, Path, description = "Scope id, or name")), responses((status = 200, description = "The scope with usageCount", body = Object), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn get_one(
     auth: Authenticated<CreatorOrPublisherRole>,
     State(state): State<PublisherState>,
@@ -80,6 +82,7 @@ pub(crate) async fn get_one(
 }
 
 /// `HEAD /scopes/{name}`: 200 when a shared scope of that name exists, else 404.
+#[utoipa::path(head, path = "/scopes/{scopeId}", operation_id = "head_scope", tag = "Scopes", summary = "Whether a shared scope of that name exists", params(("scopeId" = String, Path, description = "Scope id, or name")), responses((status = 200, description = "It exists"), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn exists(
     auth: Authenticated<CreatorOrPublisherRole>,
     State(state): State<PublisherState>,
@@ -97,6 +100,7 @@ pub(crate) async fn exists(
 }
 
 /// `GET /scopes/{scopeId}/usage`: the APIs that use the scope.
+#[utoipa::path(get, path = "/scopes/{scopeId}/usage", operation_id = "get_scope_usage", tag = "Scopes", summary = "APIs using a shared scope", params(("scopeId" = String, Path, description = "Scope id, or name")), responses((status = 200, description = "id, name, usedApiList", body = Object), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn usage(
     auth: Authenticated<CreatorOrPublisherRole>,
     State(state): State<PublisherState>,
@@ -116,6 +120,7 @@ pub(crate) async fn usage(
 }
 
 /// `POST /scopes`.
+#[utoipa::path(post, path = "/scopes", operation_id = "post_scopes", tag = "Scopes", summary = "Create a shared scope", request_body = tollgate_model::api::Scope, responses((status = 201, description = "The scope", body = Object), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn create(
     auth: Authenticated<CreatorRole>,
     State(state): State<PublisherState>,
@@ -153,6 +158,7 @@ pub(crate) async fn create(
 }
 
 /// `PUT /scopes/{scopeId}`: description and bindings change; the name does not.
+#[utoipa::path(put, path = "/scopes/{scopeId}", operation_id = "put_scope", tag = "Scopes", summary = "Change a shared scope's description and bindings", params(("scopeId" = String, Path, description = "Scope id, or name")), request_body = tollgate_model::api::Scope, responses((status = 200, description = "The scope", body = Object), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn update(
     auth: Authenticated<CreatorRole>,
     State(state): State<PublisherState>,
@@ -183,6 +189,7 @@ pub(crate) async fn update(
 }
 
 /// `DELETE /scopes/{scopeId}`: only scopes no API uses.
+#[utoipa::path(delete, path = "/scopes/{scopeId}", operation_id = "delete_scope", tag = "Scopes", summary = "Delete an unused shared scope", params(("scopeId" = String, Path, description = "Scope id, or name")), responses((status = 200, description = "Deleted"), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn delete(
     auth: Authenticated<CreatorRole>,
     State(state): State<PublisherState>,

@@ -13,6 +13,7 @@ use tollgate_model::policy::PolicyLevel;
 use tollgate_store::policies;
 
 /// `GET /throttling-policies/{policyLevel}`.
+#[utoipa::path(get, path = "/throttling-policies/{policyLevel}", operation_id = "get_throttling_policies", tag = "Throttling Policies", summary = "Policies a publisher can choose", params(("policyLevel" = String, Path, description = "subscription or api")), responses((status = 200, description = "count, list of policies", body = Object), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn list(
     auth: Authenticated<CreatorOrPublisherRole>,
     State(state): State<PublisherState>,

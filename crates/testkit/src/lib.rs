@@ -42,3 +42,78 @@ fn install_crypto_provider() {
         let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     });
 }
+
+/// Checks a REST API's OpenAPI document: it equals the committed snapshot at
+/// `snapshot` (set `UPDATE_OPENAPI=1` to rewrite it), it is OpenAPI 3.x that the `oas3`
+/// parser accepts, every `$ref` resolves, and every operation has responses. Returns the
+/// parsed document.
+pub fn check_openapi_document(generated: &str, snapshot: &std::path::Path) -> serde_json::Value {
+    if std::env::var("UPDATE_OPENAPI").is_ok_and(|v| v == "1") {
+        std::fs::write(snapshot, generated).expect("write snapshot");
+    }
+    let committed = std::fs::read_to_string(snapshot)
+        .unwrap_or_else(|_| panic!("{} missing; run the test with UPDATE_OPENAPI=1", snapshot.display()));
+    assert_eq!(
+        committed,
+        generated,
+        "the OpenAPI document changed; review and run with UPDATE_OPENAPI=1 to accept it ({})",
+        snapshot.display()
+    );
+    let doc: serde_json::Value = serde_json::from_str(generated).expect("document is JSON");
+    assert!(
+        doc["openapi"].as_str().is_some_and(|v| v.starts_with("3.")),
+        "not OpenAPI 3"
+    );
+    fn refs(v: &serde_json::Value, out: &mut Vec<String>) {
+        match v {
+            serde_json::Value::Object(m) => {
+                for (k, v) in m {
+                    if k == "$ref" {
+                        out.extend(v.as_str().map(String::from));
+                    } else {
+                        refs(v, out);
+                    }
+                }
+            }
+            serde_json::Value::Array(a) => a.iter().for_each(|v| refs(v, out)),
+            _ => {}
+        }
+    }
+    let mut all = Vec::new();
+    refs(&doc, &mut all);
+    for r in all {
+        let pointer = r.strip_prefix('#').unwrap_or_else(|| panic!("external $ref {r}"));
+        assert!(doc.pointer(pointer).is_some(), "unresolved $ref {r}");
+    }
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for (method, op) in item.as_object().expect("path item") {
+            assert!(
+                op["responses"].as_object().is_some_and(|r| !r.is_empty()),
+                "{method} {path} has no responses"
+            );
+            assert!(op["operationId"].is_string(), "{method} {path} has no operationId");
+        }
+    }
+    doc
+}
+
+/// Every `(METHOD, path)` of an OpenAPI document, with `{params}` filled with `x`.
+pub fn openapi_operations(doc: &serde_json::Value) -> Vec<(String, String)> {
+    let mut ops = Vec::new();
+    for (path, item) in doc["paths"].as_object().into_iter().flatten() {
+        let concrete: String = path
+            .split('/')
+            .map(|seg| if seg.starts_with('{') { "x" } else { seg })
+            .collect::<Vec<_>>()
+            .join("/");
+        for method in item
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(m, _)| m.to_ascii_uppercase())
+        {
+            ops.push((method, concrete.clone()));
+        }
+    }
+    ops
+}

@@ -1,0 +1,40 @@
+//! The Admin REST API's own OpenAPI document, generated from the handlers' annotations
+//! and served at `/api/am/admin/v4/openapi.json`.
+
+use tollgate_http::openapi_doc::BasicAuth;
+use utoipa::OpenApi;
+
+/// A policy body: its shape depends on the `{level}` in the path.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub(crate) enum AnyPolicy {
+    /// For `subscription`.
+    Subscription(tollgate_model::policy::SubscriptionPolicy),
+    /// For `application`.
+    Application(tollgate_model::policy::ApplicationPolicy),
+    /// For `advanced`.
+    Advanced(tollgate_model::policy::AdvancedPolicy),
+}
+
+/// The document.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Tollgate Admin API", version = "v4", description = "Users and roles, gateway environments, throttling policies and deny policies. Shaped like the reference's Admin v4 API."),
+    servers((url = "/api/am/admin/v4")),
+    modifiers(&BasicAuth),
+    paths(
+        crate::users::list_users, crate::users::create_user, crate::users::get_user, crate::users::update_user, crate::users::list_roles,
+        crate::environments::list, crate::environments::get_one, crate::environments::create, crate::environments::update, crate::environments::delete,
+        crate::policies::list, crate::policies::get_one, crate::policies::create, crate::policies::update, crate::policies::delete,
+        crate::deny_policies::list, crate::deny_policies::get_one, crate::deny_policies::create, crate::deny_policies::set_status, crate::deny_policies::delete,
+    ),
+    components(schemas(tollgate_http::error::ErrorBody))
+)]
+pub struct AdminApiDoc;
+
+/// The document as pretty JSON, as served and as committed in `openapi.json`.
+pub fn document_json() -> String {
+    AdminApiDoc::openapi()
+        .to_pretty_json()
+        .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+}
