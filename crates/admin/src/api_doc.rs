@@ -14,6 +14,8 @@ pub(crate) enum AnyPolicy {
     Application(tollgate_model::policy::ApplicationPolicy),
     /// For `advanced`.
     Advanced(tollgate_model::policy::AdvancedPolicy),
+    /// For `custom`.
+    Custom(tollgate_model::custom_rule::CustomPolicy),
 }
 
 /// The document.

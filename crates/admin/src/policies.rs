@@ -16,6 +16,7 @@ use tollgate_events::{EventKind, NewEvent};
 use tollgate_http::auth::AdminRole;
 use tollgate_http::error::{parse_body, read_body};
 use tollgate_http::{ApiError, Authenticated};
+use tollgate_model::custom_rule::CustomPolicy;
 use tollgate_model::policy::{AdvancedPolicy, ApplicationPolicy, PolicyLevel, SubscriptionPolicy};
 use tollgate_model::{Error, FieldError, TenantId, now_millis};
 use tollgate_store::apis::{self, ApiFilter};
@@ -58,15 +59,9 @@ macro_rules! policy_body {
 policy_body!(SubscriptionPolicy);
 policy_body!(ApplicationPolicy);
 policy_body!(AdvancedPolicy);
+policy_body!(CustomPolicy);
 
 fn level_of(segment: &str) -> Result<PolicyLevel, ApiError> {
-    if segment == "custom" {
-        return Err(Error::NotFound {
-            resource: "policy level",
-            id: "custom (custom rules are not available yet)".into(),
-        }
-        .into());
-    }
     segment.parse().map_err(|e: String| {
         ApiError(Error::NotFound {
             resource: "policy level",
@@ -96,6 +91,7 @@ fn parse(level: PolicyLevel, parts: &axum::http::request::Parts, bytes: &[u8]) -
         PolicyLevel::Subscription => typed::<SubscriptionPolicy>(parts, bytes),
         PolicyLevel::Application => typed::<ApplicationPolicy>(parts, bytes),
         PolicyLevel::Advanced => typed::<AdvancedPolicy>(parts, bytes),
+        PolicyLevel::Custom => typed::<CustomPolicy>(parts, bytes),
     }
 }
 
@@ -135,7 +131,7 @@ fn not_found(id: &str) -> ApiError {
     })
 }
 
-#[utoipa::path(get, path = "/throttling/policies/{level}", operation_id = "get_throttling_policies", tag = "Throttling Policies", summary = "List policies of a level", params(("level" = String, Path, description = "subscription, application or advanced")), responses((status = 200, description = "count, list", body = Object), tollgate_http::openapi_doc::CommonErrors))]
+#[utoipa::path(get, path = "/throttling/policies/{level}", operation_id = "get_throttling_policies", tag = "Throttling Policies", summary = "List policies of a level", params(("level" = String, Path, description = "subscription, application, advanced or custom")), responses((status = 200, description = "count, list", body = Object), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn list(
     auth: Authenticated<AdminRole>,
     State(state): State<AdminState>,
@@ -151,7 +147,7 @@ pub(crate) async fn list(
     Ok(axum::Json(json!({ "count": list.len(), "list": list })).into_response())
 }
 
-#[utoipa::path(get, path = "/throttling/policies/{level}/{policyId}", operation_id = "get_throttling_policy", tag = "Throttling Policies", summary = "Get a policy", params(("level" = String, Path, description = "subscription, application or advanced"), ("policyId" = String, Path, description = "Policy id or name")), responses((status = 200, description = "The policy", body = Object), tollgate_http::openapi_doc::CommonErrors))]
+#[utoipa::path(get, path = "/throttling/policies/{level}/{policyId}", operation_id = "get_throttling_policy", tag = "Throttling Policies", summary = "Get a policy", params(("level" = String, Path, description = "subscription, application, advanced or custom"), ("policyId" = String, Path, description = "Policy id or name")), responses((status = 200, description = "The policy", body = Object), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn get_one(
     auth: Authenticated<AdminRole>,
     State(state): State<AdminState>,
@@ -165,7 +161,7 @@ pub(crate) async fn get_one(
     Ok(axum::Json(body(&p)).into_response())
 }
 
-#[utoipa::path(post, path = "/throttling/policies/{level}", operation_id = "post_throttling_policies", tag = "Throttling Policies", summary = "Create a policy (body shape by level)", params(("level" = String, Path, description = "subscription, application or advanced")), request_body = crate::api_doc::AnyPolicy, responses((status = 201, description = "The policy", body = Object), tollgate_http::openapi_doc::CommonErrors))]
+#[utoipa::path(post, path = "/throttling/policies/{level}", operation_id = "post_throttling_policies", tag = "Throttling Policies", summary = "Create a policy (body shape by level)", params(("level" = String, Path, description = "subscription, application, advanced or custom")), request_body = crate::api_doc::AnyPolicy, responses((status = 201, description = "The policy", body = Object), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn create(
     auth: Authenticated<AdminRole>,
     State(state): State<AdminState>,
@@ -206,7 +202,7 @@ pub(crate) async fn create(
         .into_response())
 }
 
-#[utoipa::path(put, path = "/throttling/policies/{level}/{policyId}", operation_id = "put_throttling_policy", tag = "Throttling Policies", summary = "Change a policy (not its name)", params(("level" = String, Path, description = "subscription, application or advanced"), ("policyId" = String, Path, description = "Policy id or name")), request_body = crate::api_doc::AnyPolicy, responses((status = 200, description = "The policy", body = Object), tollgate_http::openapi_doc::CommonErrors))]
+#[utoipa::path(put, path = "/throttling/policies/{level}/{policyId}", operation_id = "put_throttling_policy", tag = "Throttling Policies", summary = "Change a policy (not its name)", params(("level" = String, Path, description = "subscription, application, advanced or custom"), ("policyId" = String, Path, description = "Policy id or name")), request_body = crate::api_doc::AnyPolicy, responses((status = 200, description = "The policy", body = Object), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn update(
     auth: Authenticated<AdminRole>,
     State(state): State<AdminState>,
@@ -253,13 +249,14 @@ async fn users_of(
                     || s.api.operations.iter().any(|o| o.throttling_policy == name)
             }
             // Applications arrive with the Developer Portal; nothing uses these yet.
-            PolicyLevel::Application => false,
+            // Custom rules apply to all traffic; nothing names them.
+            PolicyLevel::Application | PolicyLevel::Custom => false,
         })
         .map(|s| format!("API `{}` {}", s.api.name, s.api.version))
         .collect())
 }
 
-#[utoipa::path(delete, path = "/throttling/policies/{level}/{policyId}", operation_id = "delete_throttling_policy", tag = "Throttling Policies", summary = "Delete a policy no API uses", params(("level" = String, Path, description = "subscription, application or advanced"), ("policyId" = String, Path, description = "Policy id or name")), responses((status = 200, description = "Deleted"), tollgate_http::openapi_doc::CommonErrors))]
+#[utoipa::path(delete, path = "/throttling/policies/{level}/{policyId}", operation_id = "delete_throttling_policy", tag = "Throttling Policies", summary = "Delete a policy no API uses", params(("level" = String, Path, description = "subscription, application, advanced or custom"), ("policyId" = String, Path, description = "Policy id or name")), responses((status = 200, description = "Deleted"), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn delete(
     auth: Authenticated<AdminRole>,
     State(state): State<AdminState>,

@@ -387,10 +387,8 @@ async fn throttling_policies_of_every_level() {
             let (_, list) = s.as_root(reqwest::Method::GET, &format!("{base}/{level}"), None).await;
             assert_eq!(list["count"], 4, "{level}");
         }
-        assert_eq!(
-            s.as_root(reqwest::Method::GET, &format!("{base}/custom"), None).await.0,
-            404
-        );
+        let (status, custom) = s.as_root(reqwest::Method::GET, &format!("{base}/custom"), None).await;
+        assert_eq!((status, custom["count"].clone()), (200, json!(0)));
         assert_eq!(
             s.as_root(reqwest::Method::GET, &format!("{base}/weird"), None).await.0,
             404
@@ -732,4 +730,64 @@ async fn the_openapi_document_is_valid_locked_and_true_to_the_routes() {
         let r = tollgate_testkit::http().request(m, s.url(&path)).send().await.unwrap();
         assert_eq!(r.status(), 401, "{method} {path} is documented but not routed");
     }
+}
+
+#[tokio::test]
+async fn custom_rules_parse_their_template_and_condition() {
+    let db = tollgate_testkit::sqlite("admin_custom_rules");
+    let s = start(&db).await;
+    let limit =
+        json!({"type": "REQUESTCOUNTLIMIT", "requestCount": {"timeUnit": "min", "unitTime": 1, "requestCount": 100}});
+    let post = |body: Value| s.as_root(reqwest::Method::POST, "/throttling/policies/custom", Some(body));
+    for (body, field) in [
+        (
+            json!({"policyName": "R", "keyTemplate": "fixed", "defaultLimit": limit}),
+            "keyTemplate",
+        ),
+        (
+            json!({"policyName": "R", "keyTemplate": "$userId", "condition": "$userId = 'x'", "defaultLimit": limit}),
+            "condition",
+        ),
+        (
+            json!({"policyName": "R", "keyTemplate": "$who", "defaultLimit": limit}),
+            "keyTemplate",
+        ),
+    ] {
+        let (status, resp) = post(body).await;
+        assert_eq!(
+            (status, resp["error"][0]["code"].clone()),
+            (400, json!(field)),
+            "{resp}"
+        );
+    }
+    let r = tollgate_testkit::http()
+        .post(s.url("/throttling/policies/custom"))
+        .basic_auth("root", Some("root-password"))
+        .json(
+            &json!({"policyName": "PerUserPizza", "keyTemplate": "$userId:$apiContext",
+            "condition": "$apiContext =~ '/pizza/*' && header('X-Tier') != 'gold'", "defaultLimit": limit,
+            "siddhiQuery": "FROM RequestStream SELECT ..."}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    assert!(
+        r.headers()["warning"].to_str().unwrap().contains("siddhiQuery"),
+        "Siddhi is not ours: ignored with a warning"
+    );
+    let created: Value = r.json().await.unwrap();
+    assert_eq!(created["type"], "CustomRule");
+    assert_eq!(created["keyTemplate"], "$userId:$apiContext");
+    let id = created["policyId"].as_str().unwrap();
+    assert_eq!(
+        s.as_root(
+            reqwest::Method::DELETE,
+            &format!("/throttling/policies/custom/{id}"),
+            None
+        )
+        .await
+        .0,
+        200
+    );
 }

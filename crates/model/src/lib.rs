@@ -7,6 +7,7 @@
 pub mod api;
 pub mod block_condition;
 pub mod component;
+pub mod custom_rule;
 pub mod document;
 pub mod environment;
 pub mod error;

@@ -19,14 +19,17 @@ pub enum PolicyLevel {
     Application,
     /// API- and resource-level policies with conditional groups.
     Advanced,
+    /// Custom rules: a limit per key template, for the requests a condition selects.
+    Custom,
 }
 
 impl PolicyLevel {
     /// Every level.
-    pub const ALL: [PolicyLevel; 3] = [
+    pub const ALL: [PolicyLevel; 4] = [
         PolicyLevel::Subscription,
         PolicyLevel::Application,
         PolicyLevel::Advanced,
+        PolicyLevel::Custom,
     ];
 
     /// The path segment and stored name.
@@ -35,6 +38,7 @@ impl PolicyLevel {
             PolicyLevel::Subscription => "subscription",
             PolicyLevel::Application => "application",
             PolicyLevel::Advanced => "advanced",
+            PolicyLevel::Custom => "custom",
         }
     }
 
@@ -44,6 +48,7 @@ impl PolicyLevel {
             PolicyLevel::Subscription => "SubscriptionThrottlePolicy",
             PolicyLevel::Application => "ApplicationThrottlePolicy",
             PolicyLevel::Advanced => "AdvancedThrottlePolicy",
+            PolicyLevel::Custom => "CustomRule",
         }
     }
 }
@@ -60,7 +65,7 @@ impl FromStr for PolicyLevel {
         PolicyLevel::ALL
             .into_iter()
             .find(|l| l.as_str() == s)
-            .ok_or_else(|| format!("unknown policy level `{s}`; use subscription, application or advanced"))
+            .ok_or_else(|| format!("unknown policy level `{s}`; use subscription, application, advanced or custom"))
     }
 }
 
