@@ -240,7 +240,7 @@ async fn users_of(
     let (all, _) = apis::list(&state.am, tenant, &ApiFilter::default(), 0, i64::MAX)
         .await
         .map_err(Error::from)?;
-    Ok(all
+    let mut users: Vec<String> = all
         .iter()
         .filter(|s| match level {
             PolicyLevel::Subscription => s.api.policies.iter().any(|p| p == name),
@@ -248,12 +248,21 @@ async fn users_of(
                 s.api.api_throttling_policy.as_deref() == Some(name)
                     || s.api.operations.iter().any(|o| o.throttling_policy == name)
             }
-            // Applications arrive with the Developer Portal; nothing uses these yet.
-            // Custom rules apply to all traffic; nothing names them.
+            // Applications name application policies (counted below); custom rules
+            // apply to all traffic and nothing names them.
             PolicyLevel::Application | PolicyLevel::Custom => false,
         })
         .map(|s| format!("API `{}` {}", s.api.name, s.api.version))
-        .collect())
+        .collect();
+    let (subscriptions, applications) = tollgate_store::subscriptions::policy_usage(&state.am, tenant, name)
+        .await
+        .map_err(Error::from)?;
+    match level {
+        PolicyLevel::Subscription if subscriptions > 0 => users.push(format!("{subscriptions} subscription(s)")),
+        PolicyLevel::Application if applications > 0 => users.push(format!("{applications} application(s)")),
+        _ => {}
+    }
+    Ok(users)
 }
 
 #[utoipa::path(delete, path = "/throttling/policies/{level}/{policyId}", operation_id = "delete_throttling_policy", tag = "Throttling Policies", summary = "Delete a policy no API uses", params(("level" = String, Path, description = "subscription, application, advanced or custom"), ("policyId" = String, Path, description = "Policy id or name")), responses((status = 200, description = "Deleted"), tollgate_http::openapi_doc::CommonErrors))]

@@ -515,6 +515,43 @@ async fn throttling_policies_of_every_level() {
             assert_eq!(status, 409, "{level}");
             assert!(body["description"].as_str().unwrap().contains("API `Shop` 1"), "{body}");
         }
+        // Applications and subscriptions count as users too.
+        let mut tx = s.am.begin().await.unwrap();
+        let app = tollgate_store::subscriptions::ApplicationRow {
+            id: "app-1".into(),
+            name: "Shop".into(),
+            owner: "carol".into(),
+            throttling_policy: "20PerMin".into(),
+            description: None,
+            token_type: "JWT".into(),
+            status: "APPROVED".into(),
+        };
+        tollgate_store::subscriptions::insert_application(&mut tx, TenantId::DEFAULT, &app, 1)
+            .await
+            .unwrap();
+        tollgate_store::subscriptions::insert(
+            &mut tx,
+            TenantId::DEFAULT,
+            "sub-1",
+            "app-1",
+            "api-1",
+            "Silver",
+            "UNBLOCKED",
+            1,
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+        for (level, name, who) in [
+            ("application", "20PerMin", "1 application"),
+            ("subscription", "Silver", "1 subscription"),
+        ] {
+            let (status, body) = s
+                .as_root(reqwest::Method::DELETE, &format!("{base}/{level}/{name}"), None)
+                .await;
+            assert_eq!(status, 409, "{level}");
+            assert!(body["description"].as_str().unwrap().contains(who), "{body}");
+        }
         let (status, _) = s
             .as_root(reqwest::Method::DELETE, &format!("{base}/application/Unlimited"), None)
             .await;

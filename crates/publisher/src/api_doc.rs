@@ -71,6 +71,7 @@ pub(crate) struct ContentForm {
         crate::scopes::create, crate::scopes::update, crate::scopes::delete,
         crate::documents::list, crate::documents::create, crate::documents::get_one, crate::documents::update,
         crate::documents::delete, crate::documents::get_content, crate::documents::put_content,
+        crate::subscriptions::list, crate::subscriptions::block, crate::subscriptions::unblock,
     ),
     components(schemas(tollgate_http::error::ErrorBody))
 )]

@@ -347,6 +347,15 @@ pub(crate) async fn delete(
     let tenant = auth.principal().tenant_id;
     let mut tx = state.am.begin().await.map_err(Error::from)?;
     let current = load_in(&mut tx, tenant, &api_id).await?;
+    let subscriptions = tollgate_store::subscriptions::count_for_api(&mut tx, &api_id)
+        .await
+        .map_err(Error::from)?;
+    if subscriptions > 0 {
+        return Err(Error::Conflict(format!(
+            "the API has {subscriptions} subscription(s); they must be removed before the API can be deleted (retire it instead)"
+        ))
+        .into());
+    }
     for d in apis::deployments_in(&mut tx, &api_id).await.map_err(Error::from)? {
         let event = api_event(
             EventKind::ApiRevisionUndeployed,

@@ -14,6 +14,7 @@ mod lifecycle;
 mod openapi;
 mod revisions;
 mod scopes;
+mod subscriptions;
 mod throttling;
 
 use axum::Router;
@@ -109,6 +110,9 @@ pub fn routes(state: PublisherState) -> Router {
         )
         .route("/throttling-policies/{policy_level}", get(throttling::list))
         .route("/openapi.json", get(openapi_json))
+        .route("/subscriptions", get(subscriptions::list))
+        .route("/subscriptions/block-subscription", post(subscriptions::block))
+        .route("/subscriptions/unblock-subscription", post(subscriptions::unblock))
         .route("/scopes", get(scopes::list).post(scopes::create))
         .route(
             "/scopes/{scope_id}",

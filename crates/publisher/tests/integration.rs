@@ -994,7 +994,7 @@ async fn the_openapi_document_is_valid_locked_and_true_to_the_routes() {
 
     // Every documented operation exists: without credentials it is 401, never 404/405.
     let ops = tollgate_testkit::openapi_operations(&doc);
-    assert_eq!(ops.len(), 36, "documented operations");
+    assert_eq!(ops.len(), 39, "documented operations");
     for (method, path) in ops {
         let m = Method::from_bytes(method.as_bytes()).unwrap();
         let r = tollgate_testkit::http()
@@ -1003,5 +1003,114 @@ async fn the_openapi_document_is_valid_locked_and_true_to_the_routes() {
             .await
             .unwrap();
         assert_eq!(r.status(), 401, "{method} {path} is documented but not routed");
+    }
+}
+
+#[tokio::test]
+async fn subscriptions_are_listed_blocked_and_unblocked() {
+    use tollgate_store::subscriptions::{self, ApplicationRow};
+    for db in all_engines("pub_subscriptions").await {
+        let s = start(&db, 5).await;
+        let api = s.create("Orders", "/orders", json!({"policies": ["Gold"]})).await;
+        // The Developer Portal will create these; the store stands in for it here.
+        let mut tx = s.am.begin().await.unwrap();
+        let app = ApplicationRow {
+            id: "app-1".into(),
+            name: "Shop".into(),
+            owner: "sam".into(),
+            throttling_policy: "10PerMin".into(),
+            description: Some("Sam's shop".into()),
+            token_type: "JWT".into(),
+            status: "APPROVED".into(),
+        };
+        subscriptions::insert_application(&mut tx, TenantId::DEFAULT, &app, 1)
+            .await
+            .unwrap();
+        subscriptions::insert(
+            &mut tx,
+            TenantId::DEFAULT,
+            "sub-1",
+            "app-1",
+            &api,
+            "Gold",
+            "UNBLOCKED",
+            2,
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+        let seq = s.seq().await;
+
+        let (status, list) = s
+            .call("pat", Method::GET, &format!("/subscriptions?apiId={api}"), None)
+            .await;
+        assert_eq!(status, 200);
+        assert_eq!(list["count"], 1);
+        assert_eq!(list["list"][0]["applicationInfo"]["subscriber"], "sam");
+        assert_eq!(list["list"][0]["subscriptionStatus"], "UNBLOCKED");
+        assert_eq!(
+            s.call("pat", Method::GET, "/subscriptions?apiId=nope", None).await.0,
+            404
+        );
+
+        // Bad input and the wrong role change nothing.
+        for (user, path, want) in [
+            (
+                "pat",
+                "/subscriptions/block-subscription?subscriptionId=sub-1&blockState=FROZEN",
+                400,
+            ),
+            ("pat", "/subscriptions/block-subscription?subscriptionId=sub-1", 400),
+            (
+                "pat",
+                "/subscriptions/block-subscription?subscriptionId=nope&blockState=BLOCKED",
+                404,
+            ),
+            (
+                "chris",
+                "/subscriptions/block-subscription?subscriptionId=sub-1&blockState=BLOCKED",
+                403,
+            ),
+        ] {
+            assert_eq!(s.call(user, Method::POST, path, None).await.0, want, "{user} {path}");
+        }
+        assert_eq!(s.seq().await, seq);
+
+        let (status, body) = s
+            .call(
+                "pat",
+                Method::POST,
+                "/subscriptions/block-subscription?subscriptionId=sub-1&blockState=PROD_ONLY_BLOCKED",
+                None,
+            )
+            .await;
+        assert_eq!(
+            (status, body["subscriptionStatus"].clone()),
+            (200, json!("PROD_ONLY_BLOCKED"))
+        );
+        let (status, body) = s
+            .call(
+                "pat",
+                Method::POST,
+                "/subscriptions/unblock-subscription?subscriptionId=sub-1",
+                None,
+            )
+            .await;
+        assert_eq!((status, body["subscriptionStatus"].clone()), (200, json!("UNBLOCKED")));
+        let evs = events::read_since(&s.am, seq, 10).await.unwrap();
+        assert_eq!(evs.len(), 2, "[{}]", s.engine);
+        assert!(
+            evs.iter()
+                .all(|e| e.kind == tollgate_events::EventKind::SubscriptionUpserted)
+        );
+        assert_eq!(evs[0].payload["subscriptionStatus"], "PROD_ONLY_BLOCKED");
+
+        // An API with subscriptions cannot be deleted.
+        let (status, body) = s.call("chris", Method::DELETE, &format!("/apis/{api}"), None).await;
+        assert_eq!(status, 409);
+        assert!(
+            body["description"].as_str().unwrap().contains("1 subscription"),
+            "{body}"
+        );
     }
 }

@@ -17,6 +17,7 @@ mod migrate;
 pub mod password;
 pub mod policies;
 pub mod scopes;
+pub mod subscriptions;
 pub mod tenants;
 pub mod users;
 

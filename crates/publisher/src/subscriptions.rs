@@ -1,0 +1,150 @@
+//! `GET /subscriptions?apiId`, `POST /subscriptions/block-subscription`,
+//! `POST /subscriptions/unblock-subscription`: publishers see who uses their APIs and can
+//! cut a subscription off (entirely, or for production keys only). Every change is an
+//! outbox event, so that gateways refuse at once.
+
+use crate::PublisherState;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tollgate_events::{EventKind, NewEvent};
+use tollgate_http::auth::{CreatorOrPublisherRole, PublisherRole};
+use tollgate_http::{ApiError, ApiQuery, Authenticated, Pagination};
+use tollgate_model::{Error, FieldError, TenantId, now_millis};
+use tollgate_store::events;
+use tollgate_store::subscriptions::{self, SubscriptionRow};
+
+fn body(s: &SubscriptionRow) -> Value {
+    json!({
+        "subscriptionId": s.id,
+        "applicationInfo": {
+            "applicationId": s.application_id,
+            "name": s.application_name,
+            "subscriber": s.application_owner,
+            "description": s.application_description,
+        },
+        "apiId": s.api_id,
+        "throttlingPolicy": s.throttling_policy,
+        "requestedThrottlingPolicy": s.throttling_policy,
+        "subscriptionStatus": s.status,
+        "createdTime": tollgate_model::rfc3339(s.created_at),
+    })
+}
+
+/// Query of `GET /subscriptions`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub(crate) struct ListQuery {
+    api_id: Option<String>,
+    offset: Option<i64>,
+    limit: Option<i64>,
+}
+
+/// `GET /subscriptions?apiId`.
+#[utoipa::path(get, path = "/subscriptions", operation_id = "get_subscriptions", tag = "Subscriptions", summary = "Subscriptions, of one API or of all",
+    params(("apiId" = Option<String>, Query, description = "Only this API's subscriptions"), ("offset" = Option<i64>, Query, description = "Items to skip"), ("limit" = Option<i64>, Query, description = "Items to return (1-1000)")),
+    responses((status = 200, description = "count, list of subscriptions, pagination", body = Object), tollgate_http::openapi_doc::CommonErrors))]
+pub(crate) async fn list(
+    auth: Authenticated<CreatorOrPublisherRole>,
+    State(state): State<PublisherState>,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> Result<Response, ApiError> {
+    let defaults = Pagination::default();
+    let page = Pagination {
+        offset: q.offset.unwrap_or(defaults.offset),
+        limit: q.limit.unwrap_or(defaults.limit),
+    }
+    .validate()?;
+    let tenant = auth.principal().tenant_id;
+    if let Some(api_id) = &q.api_id {
+        crate::apis::load(&state, tenant, api_id).await?;
+    }
+    let (rows, total) = subscriptions::list(&state.am, tenant, q.api_id.as_deref(), page.offset, page.limit)
+        .await
+        .map_err(Error::from)?;
+    let list: Vec<Value> = rows.iter().map(body).collect();
+    Ok(axum::Json(json!({ "count": list.len(), "list": list, "pagination": page.body(total) })).into_response())
+}
+
+/// Query of block and unblock.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct BlockQuery {
+    subscription_id: String,
+    #[serde(default)]
+    block_state: Option<String>,
+}
+
+async fn change(state: &PublisherState, tenant: TenantId, id: &str, status: &str) -> Result<Response, ApiError> {
+    let sub = subscriptions::get(&state.am, tenant, id)
+        .await
+        .map_err(Error::from)?
+        .ok_or_else(|| Error::NotFound {
+            resource: "subscription",
+            id: id.to_string(),
+        })?;
+    if sub.status == status {
+        return Ok(axum::Json(body(&sub)).into_response());
+    }
+    if !matches!(sub.status.as_str(), "UNBLOCKED" | "BLOCKED" | "PROD_ONLY_BLOCKED") {
+        return Err(Error::Conflict(format!("a {} subscription cannot be blocked or unblocked", sub.status)).into());
+    }
+    let mut tx = state.am.begin().await.map_err(Error::from)?;
+    subscriptions::set_status(&mut tx, id, status, now_millis())
+        .await
+        .map_err(Error::from)?;
+    let event = NewEvent {
+        kind: EventKind::SubscriptionUpserted,
+        tenant_id: tenant,
+        environment: None,
+        payload: json!({
+            "subscriptionId": id,
+            "apiId": sub.api_id,
+            "applicationId": sub.application_id,
+            "throttlingPolicy": sub.throttling_policy,
+            "subscriptionStatus": status,
+        }),
+    };
+    events::append(&mut tx, &event).await.map_err(Error::from)?;
+    tx.commit().await.map_err(Error::from)?;
+    let sub = SubscriptionRow {
+        status: status.to_string(),
+        ..sub
+    };
+    Ok(axum::Json(body(&sub)).into_response())
+}
+
+/// `POST /subscriptions/block-subscription?subscriptionId&blockState`.
+#[utoipa::path(post, path = "/subscriptions/block-subscription", operation_id = "post_subscriptions_block_subscription", tag = "Subscriptions", summary = "Block a subscription (BLOCKED, or PROD_ONLY_BLOCKED for production keys only)",
+    params(("subscriptionId" = String, Query, description = "Subscription id"), ("blockState" = String, Query, description = "BLOCKED or PROD_ONLY_BLOCKED")),
+    responses((status = 200, description = "The subscription", body = Object), tollgate_http::openapi_doc::CommonErrors))]
+pub(crate) async fn block(
+    auth: Authenticated<PublisherRole>,
+    State(state): State<PublisherState>,
+    ApiQuery(q): ApiQuery<BlockQuery>,
+) -> Result<Response, ApiError> {
+    let status = match q.block_state.as_deref() {
+        Some(s @ ("BLOCKED" | "PROD_ONLY_BLOCKED")) => s,
+        other => {
+            return Err(Error::Validation(vec![FieldError::new(
+                "blockState",
+                format!("`{}` must be BLOCKED or PROD_ONLY_BLOCKED", other.unwrap_or("")),
+            )])
+            .into());
+        }
+    };
+    change(&state, auth.principal().tenant_id, &q.subscription_id, status).await
+}
+
+/// `POST /subscriptions/unblock-subscription?subscriptionId`.
+#[utoipa::path(post, path = "/subscriptions/unblock-subscription", operation_id = "post_subscriptions_unblock_subscription", tag = "Subscriptions", summary = "Unblock a subscription",
+    params(("subscriptionId" = String, Query, description = "Subscription id")),
+    responses((status = 200, description = "The subscription", body = Object), tollgate_http::openapi_doc::CommonErrors))]
+pub(crate) async fn unblock(
+    auth: Authenticated<PublisherRole>,
+    State(state): State<PublisherState>,
+    ApiQuery(q): ApiQuery<BlockQuery>,
+) -> Result<Response, ApiError> {
+    change(&state, auth.principal().tenant_id, &q.subscription_id, "UNBLOCKED").await
+}
