@@ -80,6 +80,9 @@ listen = "127.0.0.1:9611"
 [publisher]
 # Most revisions one API may keep (the reference's default); delete one to create another.
 max_revisions_per_api = 5
+# Allow importing OpenAPI documents by URL from private, loopback and link-local addresses.
+# Off by default, so that API creators cannot make the server probe its own network.
+url_import_allow_private = false
 
 # How nodes find and trust each other.
 [cluster]

@@ -10,6 +10,7 @@ pub mod api_doc;
 mod apis;
 pub mod definition;
 mod documents;
+mod fetch;
 mod lifecycle;
 mod openapi;
 mod revisions;
@@ -39,6 +40,9 @@ pub struct PublisherState {
     pub authenticator: Authenticator,
     /// Most revisions one API may keep (`[publisher] max_revisions_per_api`).
     pub max_revisions_per_api: u32,
+    /// Whether OpenAPI import by URL may reach private addresses
+    /// (`[publisher] url_import_allow_private`).
+    pub url_import_allow_private: bool,
 }
 
 impl FromRef<PublisherState> for Authenticator {

@@ -45,21 +45,29 @@ fn multipart_error(e: axum::extract::multipart::MultipartError) -> ApiError {
     }
 }
 
-/// The definition bytes from `file` or an inline field; `url` is refused with a reason.
-fn definition_bytes<'a>(parts: &'a HashMap<String, Vec<u8>>, inline_field: &str) -> Result<&'a [u8], ApiError> {
+/// The definition bytes from `file`, an inline field, or a `url` to fetch.
+async fn definition_bytes(
+    state: &PublisherState,
+    parts: &HashMap<String, Vec<u8>>,
+    inline_field: &str,
+) -> Result<Vec<u8>, ApiError> {
     if let Some(b) = parts.get("file").or_else(|| parts.get(inline_field)) {
-        return Ok(b);
+        return Ok(b.clone());
     }
-    if parts.contains_key("url") {
-        return Err(Error::field(
+    if let Some(url) = parts.get("url") {
+        let url = String::from_utf8_lossy(url).to_string();
+        return crate::fetch::fetch_definition(
             "url",
-            "importing from a URL is not supported yet; download the document and send it as `file`",
+            &url,
+            state.url_import_allow_private,
+            definition::MAX_DEFINITION_BYTES,
         )
-        .into());
+        .await
+        .map_err(ApiError);
     }
     Err(Error::field(
         "file",
-        format!("send the OpenAPI document as the multipart part `file` (or `{inline_field}`)"),
+        format!("send the OpenAPI document as the multipart part `file`, `{inline_field}` or `url`"),
     )
     .into())
 }
@@ -80,8 +88,8 @@ pub(crate) async fn import(
     form: Multipart,
 ) -> Result<Response, ApiError> {
     let parts = read_form(form).await?;
-    let bytes = definition_bytes(&parts, "inlineAPIDefinition")?;
-    let def = parse_definition(bytes)?;
+    let bytes = definition_bytes(&state, &parts, "inlineAPIDefinition").await?;
+    let def = parse_definition(&bytes)?;
     let props_text = parts.get("additionalProperties").map(Vec::as_slice).unwrap_or(b"{}");
     let mut props: Value = serde_json::from_slice(props_text)
         .map_err(|e| Error::field("additionalProperties", format!("is not valid JSON: {e}")))?;
@@ -124,12 +132,13 @@ pub(crate) struct ValidateQuery {
 #[utoipa::path(post, path = "/apis/validate-openapi", operation_id = "post_apis_validate_openapi", tag = "APIs", summary = "Check an OpenAPI document without creating anything", params(("returnContent" = Option<bool>, Query, description = "Include the document as JSON")), request_body(content = crate::api_doc::ValidateForm, content_type = "multipart/form-data"), responses((status = 200, description = "isValid, info, errors", body = Object), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn validate(
     _auth: Authenticated<CreatorOrPublisherRole>,
+    State(state): State<PublisherState>,
     ApiQuery(q): ApiQuery<ValidateQuery>,
     form: Multipart,
 ) -> Result<Response, ApiError> {
     let parts = read_form(form).await?;
-    let bytes = definition_bytes(&parts, "inlineAPIDefinition")?;
-    let body = match definition::parse(bytes) {
+    let bytes = definition_bytes(&state, &parts, "inlineAPIDefinition").await?;
+    let body = match definition::parse(&bytes) {
         Ok(def) => {
             let version = match def.version {
                 SpecVersion::Swagger2 => format!("swagger {}", def.version_text),
@@ -192,8 +201,8 @@ pub(crate) async fn put_definition(
     form: Multipart,
 ) -> Result<Response, ApiError> {
     let parts = read_form(form).await?;
-    let bytes = definition_bytes(&parts, "apiDefinition")?;
-    let def = parse_definition(bytes)?;
+    let bytes = definition_bytes(&state, &parts, "apiDefinition").await?;
+    let def = parse_definition(&bytes)?;
     let tenant = auth.principal().tenant_id;
     let mut tx = state.am.begin().await.map_err(Error::from)?;
     let current = load_in(&mut tx, tenant, &api_id).await?;

@@ -65,6 +65,7 @@ async fn start(db: &TestDb, max_revisions: u32) -> Server {
             shared: shared.clone(),
             authenticator: Authenticator::new(shared.clone()),
             max_revisions_per_api: max_revisions,
+            url_import_allow_private: max_revisions == 4,
         }),
         256 * 1024,
     );
@@ -1113,4 +1114,96 @@ async fn subscriptions_are_listed_blocked_and_unblocked() {
             "{body}"
         );
     }
+}
+
+/// Serves `body` at every path of a loopback HTTP server (404 for paths containing
+/// "missing"); returns its base URL.
+async fn serve_document(body: &'static str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            let mut buf = [0u8; 2048];
+            let n = sock.read(&mut buf).await.unwrap_or(0);
+            let request = String::from_utf8_lossy(&buf[..n]).to_string();
+            let reply = if request.contains("missing") {
+                "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_string()
+            } else {
+                format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                )
+            };
+            let _ = sock.write_all(reply.as_bytes()).await;
+        }
+    });
+    format!("http://{addr}")
+}
+
+#[tokio::test]
+async fn import_by_url_is_guarded() {
+    let base = serve_document(PETSTORE).await;
+    let form = |url: &str| {
+        reqwest::multipart::Form::new()
+            .text("url", url.to_string())
+            .text("additionalProperties", r#"{"context": "/pets"}"#)
+    };
+    // Default: loopback and private addresses are refused.
+    let db = tollgate_testkit::sqlite("pub_url_default");
+    let s = start(&db, 5).await;
+    let (status, body) = s
+        .send(
+            s.req("chris", Method::POST, "/apis/import-openapi")
+                .multipart(form(&format!("{base}/openapi.json"))),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(fields(&body), ["url"]);
+    assert!(
+        body["error"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("url_import_allow_private"),
+        "{body}"
+    );
+    assert_eq!(s.api_count().await, 0);
+
+    // Allowed by the operator (this server is started with url_import_allow_private).
+    let db = tollgate_testkit::sqlite("pub_url_allowed");
+    let s = start(&db, 4).await;
+    let (status, api) = s
+        .send(
+            s.req("chris", Method::POST, "/apis/import-openapi")
+                .multipart(form(&format!("{base}/openapi.json"))),
+        )
+        .await;
+    assert_eq!(status, 201, "{api}");
+    assert_eq!(api["operations"].as_array().unwrap().len(), 4);
+    for (url, why) in [
+        (format!("{base}/missing.json"), "404"),
+        ("ftp://example.com/x.json".to_string(), "http"),
+        ("not a url".to_string(), "not a URL"),
+    ] {
+        let (status, body) = s
+            .send(
+                s.req("chris", Method::POST, "/apis/import-openapi")
+                    .multipart(form(&url)),
+            )
+            .await;
+        assert_eq!(status, 400, "{url}: {body}");
+        assert!(
+            body["error"][0]["message"].as_str().unwrap().contains(why),
+            "{url}: {body}"
+        );
+    }
+    let validate = reqwest::multipart::Form::new().text("url", format!("{base}/openapi.json"));
+    let (status, body) = s
+        .send(
+            s.req("chris", Method::POST, "/apis/validate-openapi")
+                .multipart(validate),
+        )
+        .await;
+    assert_eq!((status, body["isValid"].clone()), (200, json!(true)));
+    assert_eq!(s.api_count().await, 1);
 }

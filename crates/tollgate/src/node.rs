@@ -269,6 +269,7 @@ fn management_router(
                 shared: shared.clone(),
                 authenticator: authenticator.clone(),
                 max_revisions_per_api: config.publisher.max_revisions_per_api,
+                url_import_allow_private: config.publisher.url_import_allow_private,
             }));
         }
     }
