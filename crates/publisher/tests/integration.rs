@@ -940,6 +940,31 @@ async fn documents_and_their_content() {
         assert_eq!(r.status(), 303);
         assert_eq!(r.headers()["location"], "https://forum.example.com/orders");
 
+        // A PUT with bad fields changes nothing.
+        let (status, body) = s
+            .call(
+                "chris",
+                Method::PUT,
+                &format!("{docs}/{md_id}"),
+                Some(json!({"name": "", "type": "HOWTO", "sourceType": "FTP"})),
+            )
+            .await;
+        assert_eq!(
+            (status, fields(&body)),
+            (400, vec!["name".to_string(), "sourceType".to_string()])
+        );
+        let (status, body) = s
+            .call(
+                "chris",
+                Method::PUT,
+                &format!("{docs}/{md_id}"),
+                Some(json!({"name": "Spec", "type": "HOWTO", "sourceType": "INLINE"})),
+            )
+            .await;
+        assert_eq!(status, 409, "renaming onto another document's name: {body}");
+        let (_, unchanged) = s.call("chris", Method::GET, &format!("{docs}/{md_id}"), None).await;
+        assert_eq!(unchanged["name"], "Getting started");
+
         // Edit, list, delete; deleting the API removes its documents.
         let mut edited = md.clone();
         edited["summary"] = json!("Start here, edited");
