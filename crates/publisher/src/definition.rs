@@ -53,11 +53,112 @@ pub fn parse(bytes: &[u8]) -> Result<Definition, Vec<FieldError>> {
             if trimmed.starts_with('{') || trimmed.starts_with('[') {
                 return Err(fail(format!("is not valid JSON: {json_err}")));
             }
-            yaml_serde::from_str::<Value>(text)
-                .map_err(|e| fail(format!("is neither valid JSON nor valid YAML: {e}")))?
+            parse_yaml(text).map_err(|e| fail(format!("is neither valid JSON nor valid YAML: {e}")))?
         }
     };
     validate(doc)
+}
+
+/// Most values a YAML document may expand to. Aliases (`*a`) are copied in full when a
+/// document is read, so a small file can expand to billions of values; counting every
+/// value as it is built stops that at a bound far above any real OpenAPI document.
+const MAX_YAML_NODES: usize = 1_000_000;
+
+/// Reads YAML into a JSON value within [`MAX_YAML_NODES`].
+fn parse_yaml(text: &str) -> Result<Value, String> {
+    let budget = std::cell::Cell::new(MAX_YAML_NODES);
+    let de = yaml_serde::Deserializer::from_str(text);
+    serde::de::DeserializeSeed::deserialize(Budgeted(&budget), de).map_err(|e| e.to_string())
+}
+
+/// Builds a [`Value`], spending one unit of the shared budget per value.
+#[derive(Clone, Copy)]
+struct Budgeted<'a>(&'a std::cell::Cell<usize>);
+
+impl Budgeted<'_> {
+    fn spend<E: serde::de::Error>(&self) -> Result<(), E> {
+        match self.0.get().checked_sub(1) {
+            Some(left) => {
+                self.0.set(left);
+                Ok(())
+            }
+            None => Err(E::custom(format!(
+                "it expands to more than {MAX_YAML_NODES} values (YAML aliases?)"
+            ))),
+        }
+    }
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for Budgeted<'_> {
+    type Value = Value;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Budgeted<'_> {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a YAML value")
+    }
+    fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Value, E> {
+        self.spend()?;
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Value, E> {
+        self.spend()?;
+        Ok(Value::from(v))
+    }
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Value, E> {
+        self.spend()?;
+        Ok(Value::from(v))
+    }
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Value, E> {
+        self.spend()?;
+        Ok(serde_json::Number::from_f64(v)
+            .map(Value::Number)
+            .unwrap_or(Value::Null))
+    }
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Value, E> {
+        self.spend()?;
+        Ok(Value::String(v.to_string()))
+    }
+    fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Value, E> {
+        self.spend()?;
+        Ok(Value::String(v))
+    }
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Value, E> {
+        self.spend()?;
+        Ok(Value::Null)
+    }
+    fn visit_none<E: serde::de::Error>(self) -> Result<Value, E> {
+        self.visit_unit()
+    }
+    fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        self.spend()?;
+        let mut out = Vec::new();
+        while let Some(v) = seq.next_element_seed(self)? {
+            out.push(v);
+        }
+        Ok(Value::Array(out))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        self.spend()?;
+        let mut out = serde_json::Map::new();
+        while let Some(key) = map.next_key_seed(self)? {
+            let key = match key {
+                Value::String(s) => s,
+                other => other.to_string(),
+            };
+            let value = map.next_value_seed(self)?;
+            out.insert(key, value);
+        }
+        Ok(Value::Object(out))
+    }
 }
 
 fn validate(doc: Value) -> Result<Definition, Vec<FieldError>> {
@@ -523,6 +624,25 @@ paths:
                 .iter()
                 .any(|o| o.verb == "GET" && o.auth_type == "None")
         );
+    }
+
+    #[test]
+    fn yaml_alias_bombs_are_refused_quickly() {
+        // One list of 2,000 aliases to a list of 2,000 values: 4 million values from about
+        // 20 kB, which yaml_serde's own repetition guard lets through.
+        let mut doc = String::from("openapi: 3.0.0\ninfo: {title: t, version: '1'}\nl0: &l0 [");
+        doc.push_str(&vec!["x"; 2000].join(", "));
+        doc.push_str("]\nl1: [");
+        doc.push_str(&vec!["*l0"; 2000].join(", "));
+        doc.push_str("]\n");
+        doc.push_str("paths: {}\n");
+        let started = std::time::Instant::now();
+        let err = parse(doc.as_bytes()).unwrap_err();
+        assert!(err[0].message.contains("expands to more than"), "{err:?}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(20));
+        // Honest anchors still work.
+        let ok = "openapi: 3.0.0\ninfo: {title: t, version: '1'}\nx-common: &r {description: ok}\npaths:\n  /a:\n    get: {responses: {'200': *r}}\n";
+        assert_eq!(parse(ok.as_bytes()).unwrap().operations().len(), 1);
     }
 
     mod fuzz {
