@@ -20,14 +20,36 @@ fn is_private(ip: IpAddr) -> bool {
                 || v4.is_unspecified()
                 || v4.is_broadcast()
                 || v4.octets()[0] == 100 && (64..128).contains(&v4.octets()[1]) // CGNAT 100.64/10
+                || v4.octets()[0] == 198 && (18..20).contains(&v4.octets()[1]) // benchmarking 198.18/15
+                || v4.octets()[0] >= 240 // reserved 240/4
+                || v4.octets()[0] == 0 // "this network" 0/8
         }
         IpAddr::V6(v6) => {
             v6.is_loopback()
                 || v6.is_unspecified()
                 || (v6.segments()[0] & 0xfe00) == 0xfc00 // unique local fc00::/7
                 || (v6.segments()[0] & 0xffc0) == 0xfe80 // link local fe80::/10
+                || (v6.segments()[0] & 0xffc0) == 0xfec0 // site local fec0::/10
                 || v6.to_ipv4_mapped().is_some_and(|v4| is_private(IpAddr::V4(v4)))
+                // Addresses that embed an IPv4 one: NAT64 64:ff9b::/96, 6to4 2002::/16,
+                // and the deprecated IPv4-compatible ::/96.
+                || embedded_v4(v6).is_some_and(|v4| is_private(IpAddr::V4(v4)))
         }
+    }
+}
+
+/// The IPv4 address inside a NAT64, 6to4 or IPv4-compatible IPv6 address.
+fn embedded_v4(v6: std::net::Ipv6Addr) -> Option<std::net::Ipv4Addr> {
+    let s = v6.segments();
+    let from = |hi: u16, lo: u16| std::net::Ipv4Addr::new((hi >> 8) as u8, hi as u8, (lo >> 8) as u8, lo as u8);
+    if s[0] == 0x64 && s[1] == 0xff9b && s[2..6] == [0, 0, 0, 0] {
+        Some(from(s[6], s[7]))
+    } else if s[0] == 0x2002 {
+        Some(from(s[1], s[2]))
+    } else if s[..6] == [0, 0, 0, 0, 0, 0] && (s[6] != 0 || s[7] > 1) {
+        Some(from(s[6], s[7]))
+    } else {
+        None
     }
 }
 
@@ -75,6 +97,8 @@ pub(crate) async fn fetch_definition(
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(15))
         .redirect(reqwest::redirect::Policy::none())
+        // A proxy would resolve the host again and defeat the address check above.
+        .no_proxy()
         .resolve(&host, addr)
         .build()
         .map_err(|e| Error::Internal(format!("cannot build an HTTP client: {e}")))?;
@@ -109,7 +133,7 @@ mod tests {
 
     #[test]
     fn private_ranges_are_recognised() {
-        for ip in [
+        let private = [
             "127.0.0.1",
             "10.1.2.3",
             "172.16.0.1",
@@ -121,10 +145,23 @@ mod tests {
             "fe80::1",
             "::ffff:10.0.0.1",
             "0.0.0.0",
-        ] {
+            "64:ff9b::a00:1",
+            "2002:a00:1::",
+            "::a00:1",
+            "fec0::1",
+            "198.18.0.1",
+            "250.0.0.1",
+        ];
+        for ip in private {
             assert!(is_private(ip.parse().unwrap()), "{ip}");
         }
-        for ip in ["8.8.8.8", "1.1.1.1", "2001:4860::8888"] {
+        for ip in [
+            "8.8.8.8",
+            "1.1.1.1",
+            "2001:4860::8888",
+            "64:ff9b::808:808",
+            "2002:808:808::",
+        ] {
             assert!(!is_private(ip.parse().unwrap()), "{ip}");
         }
     }
