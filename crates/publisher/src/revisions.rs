@@ -257,7 +257,10 @@ pub(crate) async fn deploy(
         .map_err(Error::from)?
         .ok_or_else(|| revision_not_found(&q.revision_id))?;
     let mut tx = state.am.begin().await.map_err(Error::from)?;
-    let api = load_in(&mut tx, tenant, &api_id).await?;
+    load_in(&mut tx, tenant, &api_id).await?;
+    // Gateways serve the revision, so the event describes the revision, not the
+    // working copy (which may have changed since).
+    let snapshot: Api = serde_json::from_str(&rev.body).map_err(|e| Error::Internal(format!("revision body: {e}")))?;
     let mut unknown = Vec::new();
     for (i, d) in body.iter().enumerate() {
         if !environments::exists_in(&mut tx, tenant, &d.name)
@@ -307,9 +310,9 @@ pub(crate) async fn deploy(
                     "previousRevisionId": previous.map(|p| p.revision_id.clone()),
                     "environment": d.name,
                     "vhost": row.vhost,
-                    "name": api.api.name,
-                    "version": api.api.version,
-                    "context": api.api.resolved_context(),
+                    "name": snapshot.name,
+                    "version": snapshot.version,
+                    "context": snapshot.resolved_context(),
                 }),
             );
             events::append(&mut tx, &event).await.map_err(Error::from)?;
@@ -429,6 +432,12 @@ pub(crate) async fn restore(
         updated_at: now_millis().max(current.updated_at + 1),
         ..current
     };
+    crate::apis::ensure_unique(&mut tx, tenant, &restored.api, Some(&api_id)).await?;
+    if restored.api.is_default_version {
+        apis::clear_other_default_versions(&mut tx, tenant, &restored.api.name, &api_id)
+            .await
+            .map_err(Error::from)?;
+    }
     apis::update(&mut tx, &restored)
         .await
         .map_err(crate::apis::conflict_on_race)?;

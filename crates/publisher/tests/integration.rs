@@ -1232,3 +1232,79 @@ async fn import_by_url_is_guarded() {
     assert_eq!((status, body["isValid"].clone()), (200, json!(true)));
     assert_eq!(s.api_count().await, 1);
 }
+
+#[tokio::test]
+async fn concurrent_writers_of_one_api_do_not_lose_updates() {
+    for db in all_engines("pub_concurrency").await {
+        let s = start(&db, 5).await;
+        let id = s.create("Orders", "/orders", json!({})).await;
+        let seq = s.seq().await;
+        // Eight publishers press "Publish" at once: one wins, the rest see it published.
+        let path = format!("/apis/change-lifecycle?apiId={id}&action=Publish");
+        let calls = (0..8).map(|_| s.call("pat", Method::POST, &path, None));
+        let statuses: Vec<u16> = futures_join_all(calls).await.into_iter().map(|(st, _)| st).collect();
+        assert_eq!(
+            statuses.iter().filter(|st| **st == 200).count(),
+            1,
+            "[{}] {statuses:?}",
+            s.engine
+        );
+        assert!(statuses.iter().all(|st| *st == 200 || *st == 400), "{statuses:?}");
+        assert_eq!(
+            events::read_since(&s.am, seq, 100).await.unwrap().len(),
+            1,
+            "[{}] one event",
+            s.engine
+        );
+
+        // Two edits with the same If-Match: one wins, the other gets 412.
+        let r = s
+            .req("chris", Method::GET, &format!("/apis/{id}"))
+            .send()
+            .await
+            .unwrap();
+        let etag = r.headers()["etag"].to_str().unwrap().to_string();
+        let body: Value = r.json().await.unwrap();
+        let put = |desc: &str| {
+            let mut b = body.clone();
+            b["description"] = json!(desc);
+            s.send(
+                s.req("chris", Method::PUT, &format!("/apis/{id}"))
+                    .header("If-Match", &etag)
+                    .json(&b),
+            )
+        };
+        let (a, b) = tokio::join!(put("first"), put("second"));
+        let mut got = [a.0, b.0];
+        got.sort();
+        assert_eq!(got, [200, 412], "[{}]", s.engine);
+    }
+}
+
+async fn futures_join_all<F: std::future::Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output> {
+    let handles: Vec<_> = futures.collect();
+    let mut out = Vec::new();
+    // Poll them together: start all, then await in order.
+    let mut pinned: Vec<std::pin::Pin<Box<F>>> = handles.into_iter().map(Box::pin).collect();
+    let results = std::future::poll_fn(|cx| {
+        let mut done = true;
+        for (i, f) in pinned.iter_mut().enumerate() {
+            if out.len() <= i {
+                out.resize_with(i + 1, || None);
+            }
+            if out[i].is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => out[i] = Some(v),
+                    std::task::Poll::Pending => done = false,
+                }
+            }
+        }
+        if done {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    });
+    results.await;
+    out.into_iter().map(|o| o.expect("every future finished")).collect()
+}

@@ -158,8 +158,20 @@ pub async fn get(db: &Database, tenant: TenantId, id: &str) -> Result<Option<Sto
     row.map(StoredApi::try_from).transpose()
 }
 
-/// Reads one API inside a transaction (to check state before changing it).
+/// Reads one API inside a transaction, first taking its row lock (a no-op UPDATE, which
+/// works on both engines): every writer of one API then runs one after the other, and
+/// what this returns stays current until the transaction ends. On PostgreSQL (READ
+/// COMMITTED) that is what makes `If-Match`, lifecycle transitions and revision limits
+/// safe against concurrent requests; SQLite has a single writer anyway.
 pub async fn get_in(tx: &mut Tx, tenant: TenantId, id: &str) -> Result<Option<StoredApi>> {
+    on_tx!(tx, |c| sqlx::query(
+        "UPDATE apis SET revision_counter = revision_counter WHERE tenant_id = $1 AND id = $2"
+    )
+    .bind(tenant.to_string())
+    .bind(id)
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))?;
     let sql = format!("SELECT {API_COLUMNS} FROM apis WHERE tenant_id = $1 AND id = $2");
     let row: Option<ApiRow> = on_tx!(tx, |c| sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
         .bind(tenant.to_string())
