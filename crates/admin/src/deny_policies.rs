@@ -111,9 +111,13 @@ pub(crate) async fn set_status(
     }
     cond.condition_status = body.condition_status;
     let mut tx = state.am.begin().await.map_err(Error::from)?;
-    block_conditions::set_enabled(&mut tx, &id, body.condition_status, now_millis())
+    let changed = block_conditions::set_enabled(&mut tx, &id, body.condition_status, now_millis())
         .await
         .map_err(Error::from)?;
+    // Zero rows: another request removed it since we read it; tell no one.
+    if changed == 0 {
+        return Err(not_found(&id));
+    }
     emit(&mut tx, tenant, EventKind::BlockConditionUpserted, &cond).await?;
     tx.commit().await.map_err(Error::from)?;
     Ok(axum::Json(cond).into_response())
@@ -131,7 +135,11 @@ pub(crate) async fn delete(
         .map_err(Error::from)?
         .ok_or_else(|| not_found(&id))?;
     let mut tx = state.am.begin().await.map_err(Error::from)?;
-    block_conditions::delete(&mut tx, &id).await.map_err(Error::from)?;
+    let changed = block_conditions::delete(&mut tx, &id).await.map_err(Error::from)?;
+    // Zero rows: another request removed it since we read it; tell no one.
+    if changed == 0 {
+        return Err(not_found(&id));
+    }
     emit(&mut tx, tenant, EventKind::BlockConditionDeleted, &cond).await?;
     tx.commit().await.map_err(Error::from)?;
     Ok(StatusCode::OK.into_response())

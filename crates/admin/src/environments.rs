@@ -119,9 +119,13 @@ pub(crate) async fn update(
     env.id = Some(env_id.clone());
     env.is_read_only = current.is_read_only;
     let mut tx = state.am.begin().await.map_err(Error::from)?;
-    environments::update(&mut tx, &env_id, &env, now_millis())
+    let changed = environments::update(&mut tx, &env_id, &env, now_millis())
         .await
         .map_err(Error::from)?;
+    // Zero rows: another request removed it since we read it; tell no one.
+    if changed == 0 {
+        return Err(not_found(&env_id));
+    }
     emit(&mut tx, tenant, &env, "updated").await?;
     tx.commit().await.map_err(Error::from)?;
     Ok(axum::Json(env).into_response())
@@ -156,9 +160,13 @@ pub(crate) async fn delete(
         ))
         .into());
     }
-    environments::delete(&mut tx, env.id.as_deref().unwrap_or(&id))
+    let changed = environments::delete(&mut tx, env.id.as_deref().unwrap_or(&id))
         .await
         .map_err(Error::from)?;
+    // Zero rows: another request removed it since we read it; tell no one.
+    if changed == 0 {
+        return Err(not_found(&id));
+    }
     emit(&mut tx, tenant, &env, "deleted").await?;
     tx.commit().await.map_err(Error::from)?;
     Ok(StatusCode::OK.into_response())

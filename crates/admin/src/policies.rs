@@ -221,9 +221,13 @@ pub(crate) async fn update(
         return Err(Error::field("policyName", "cannot be changed; APIs and subscriptions refer to it").into());
     }
     let mut tx = state.am.begin().await.map_err(Error::from)?;
-    policies::update(&mut tx, &current.id, &value, now_millis())
+    let changed = policies::update(&mut tx, &current.id, &value, now_millis())
         .await
         .map_err(Error::from)?;
+    // Zero rows: another request removed it since we read it; tell no one.
+    if changed == 0 {
+        return Err(not_found(&current.id));
+    }
     emit(&mut tx, tenant, EventKind::PolicyUpserted, level, &current.id, &value).await?;
     tx.commit().await.map_err(Error::from)?;
     let stored = StoredPolicy { body: value, ..current };
@@ -290,7 +294,11 @@ pub(crate) async fn delete(
         .into());
     }
     let mut tx = state.am.begin().await.map_err(Error::from)?;
-    policies::delete(&mut tx, &current.id).await.map_err(Error::from)?;
+    let changed = policies::delete(&mut tx, &current.id).await.map_err(Error::from)?;
+    // Zero rows: another request removed it since we read it; tell no one.
+    if changed == 0 {
+        return Err(not_found(&current.id));
+    }
     emit(
         &mut tx,
         tenant,

@@ -828,3 +828,31 @@ async fn custom_rules_parse_their_template_and_condition() {
         200
     );
 }
+
+#[tokio::test]
+async fn racing_deletes_emit_one_event() {
+    use tollgate_store::events;
+    for db in all_engines("admin_racing_deletes").await {
+        let s = start(&db).await;
+        let (status, cond) = s
+            .as_root(
+                reqwest::Method::POST,
+                "/throttling/deny-policies",
+                Some(json!({"conditionType": "USER", "conditionValue": "eve"})),
+            )
+            .await;
+        assert_eq!(status, 201);
+        let path = format!("/throttling/deny-policy/{}", cond["conditionId"].as_str().unwrap());
+        let seq = events::latest_seq(&s.am).await.unwrap();
+        let del = || s.as_root(reqwest::Method::DELETE, &path, None);
+        let (a, b, c, d) = tokio::join!(del(), del(), del(), del());
+        let oks = [a.0, b.0, c.0, d.0].iter().filter(|st| **st == 200).count();
+        assert_eq!(oks, 1, "[{}] {:?}", s.engine, [a.0, b.0, c.0, d.0]);
+        assert_eq!(
+            events::read_since(&s.am, seq, 10).await.unwrap().len(),
+            1,
+            "[{}] one event",
+            s.engine
+        );
+    }
+}

@@ -15,6 +15,13 @@ use tollgate_model::{Error, FieldError, TenantId, now_millis};
 use tollgate_store::events;
 use tollgate_store::subscriptions::{self, SubscriptionRow};
 
+fn not_found(id: &str) -> ApiError {
+    ApiError(Error::NotFound {
+        resource: "subscription",
+        id: id.to_string(),
+    })
+}
+
 fn body(s: &SubscriptionRow) -> Value {
     json!({
         "subscriptionId": s.id,
@@ -80,10 +87,7 @@ async fn change(state: &PublisherState, tenant: TenantId, id: &str, status: &str
     let sub = subscriptions::get(&state.am, tenant, id)
         .await
         .map_err(Error::from)?
-        .ok_or_else(|| Error::NotFound {
-            resource: "subscription",
-            id: id.to_string(),
-        })?;
+        .ok_or_else(|| not_found(id))?;
     if sub.status == status {
         return Ok(axum::Json(body(&sub)).into_response());
     }
@@ -91,9 +95,13 @@ async fn change(state: &PublisherState, tenant: TenantId, id: &str, status: &str
         return Err(Error::Conflict(format!("a {} subscription cannot be blocked or unblocked", sub.status)).into());
     }
     let mut tx = state.am.begin().await.map_err(Error::from)?;
-    subscriptions::set_status(&mut tx, id, status, now_millis())
+    let changed = subscriptions::set_status(&mut tx, id, status, now_millis())
         .await
         .map_err(Error::from)?;
+    // Zero rows: another request removed it since we read it; tell no one.
+    if changed == 0 {
+        return Err(not_found(id));
+    }
     let event = NewEvent {
         kind: EventKind::SubscriptionUpserted,
         tenant_id: tenant,

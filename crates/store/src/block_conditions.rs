@@ -88,8 +88,8 @@ pub async fn insert(
 }
 
 /// Enables or disables a condition.
-pub async fn set_enabled(tx: &mut Tx, id: &str, enabled: bool, at: EpochMillis) -> Result<()> {
-    on_tx!(tx, |c| sqlx::query(
+pub async fn set_enabled(tx: &mut Tx, id: &str, enabled: bool, at: EpochMillis) -> Result<u64> {
+    let n = on_tx!(tx, |c| sqlx::query(
         "UPDATE block_conditions SET enabled = $2, updated_at = $3 WHERE id = $1"
     )
     .bind(id)
@@ -98,15 +98,15 @@ pub async fn set_enabled(tx: &mut Tx, id: &str, enabled: bool, at: EpochMillis) 
     .execute(c)
     .await
     .map(|r| r.rows_affected()))?;
-    Ok(())
+    Ok(n)
 }
 
 /// Removes a condition.
-pub async fn delete(tx: &mut Tx, id: &str) -> Result<()> {
-    on_tx!(tx, |c| sqlx::query("DELETE FROM block_conditions WHERE id = $1")
+pub async fn delete(tx: &mut Tx, id: &str) -> Result<u64> {
+    let n = on_tx!(tx, |c| sqlx::query("DELETE FROM block_conditions WHERE id = $1")
         .bind(id)
         .execute(c)
         .await
         .map(|r| r.rows_affected()))?;
-    Ok(())
+    Ok(n)
 }

@@ -85,9 +85,9 @@ pub async fn insert(tx: &mut Tx, tenant: TenantId, id: &str, env: &Environment, 
 }
 
 /// Replaces an environment's description (its name stays).
-pub async fn update(tx: &mut Tx, id: &str, env: &Environment, at: EpochMillis) -> Result<()> {
+pub async fn update(tx: &mut Tx, id: &str, env: &Environment, at: EpochMillis) -> Result<u64> {
     let body = body(env)?;
-    on_tx!(tx, |c| sqlx::query(
+    let n = on_tx!(tx, |c| sqlx::query(
         "UPDATE environments SET body = $2, updated_at = $3 WHERE id = $1"
     )
     .bind(id)
@@ -96,7 +96,7 @@ pub async fn update(tx: &mut Tx, id: &str, env: &Environment, at: EpochMillis) -
     .execute(c)
     .await
     .map(|r| r.rows_affected()))?;
-    Ok(())
+    Ok(n)
 }
 
 /// How many API deployments an environment has (it cannot be removed while any exist).
@@ -110,11 +110,11 @@ pub async fn deployment_count(tx: &mut Tx, name: &str) -> Result<i64> {
 }
 
 /// Removes an environment.
-pub async fn delete(tx: &mut Tx, id: &str) -> Result<()> {
-    on_tx!(tx, |c| sqlx::query("DELETE FROM environments WHERE id = $1")
+pub async fn delete(tx: &mut Tx, id: &str) -> Result<u64> {
+    let n = on_tx!(tx, |c| sqlx::query("DELETE FROM environments WHERE id = $1")
         .bind(id)
         .execute(c)
         .await
         .map(|r| r.rows_affected()))?;
-    Ok(())
+    Ok(n)
 }

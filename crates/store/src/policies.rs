@@ -125,8 +125,8 @@ pub async fn insert(
 }
 
 /// Replaces a policy's body.
-pub async fn update(tx: &mut Tx, id: &str, body: &Value, at: EpochMillis) -> Result<()> {
-    on_tx!(tx, |c| sqlx::query(
+pub async fn update(tx: &mut Tx, id: &str, body: &Value, at: EpochMillis) -> Result<u64> {
+    let n = on_tx!(tx, |c| sqlx::query(
         "UPDATE throttle_policies SET body = $2, updated_at = $3 WHERE id = $1"
     )
     .bind(id)
@@ -135,17 +135,17 @@ pub async fn update(tx: &mut Tx, id: &str, body: &Value, at: EpochMillis) -> Res
     .execute(c)
     .await
     .map(|r| r.rows_affected()))?;
-    Ok(())
+    Ok(n)
 }
 
 /// Removes a policy.
-pub async fn delete(tx: &mut Tx, id: &str) -> Result<()> {
-    on_tx!(tx, |c| sqlx::query("DELETE FROM throttle_policies WHERE id = $1")
+pub async fn delete(tx: &mut Tx, id: &str) -> Result<u64> {
+    let n = on_tx!(tx, |c| sqlx::query("DELETE FROM throttle_policies WHERE id = $1")
         .bind(id)
         .execute(c)
         .await
         .map(|r| r.rows_affected()))?;
-    Ok(())
+    Ok(n)
 }
 
 /// Installs the reference's default policies for `tenant`, once: returns whether this

@@ -144,8 +144,8 @@ pub async fn get(db: &Database, tenant: TenantId, id: &str) -> Result<Option<Sub
 }
 
 /// Changes a subscription's status.
-pub async fn set_status(tx: &mut Tx, id: &str, status: &str, at: EpochMillis) -> Result<()> {
-    on_tx!(tx, |c| sqlx::query(
+pub async fn set_status(tx: &mut Tx, id: &str, status: &str, at: EpochMillis) -> Result<u64> {
+    let n = on_tx!(tx, |c| sqlx::query(
         "UPDATE subscriptions SET status = $2, updated_at = $3 WHERE id = $1"
     )
     .bind(id)
@@ -154,7 +154,7 @@ pub async fn set_status(tx: &mut Tx, id: &str, status: &str, at: EpochMillis) ->
     .execute(c)
     .await
     .map(|r| r.rows_affected()))?;
-    Ok(())
+    Ok(n)
 }
 
 /// How many subscriptions an API has (an API with subscriptions cannot be deleted).
