@@ -284,6 +284,10 @@ pub(crate) async fn delete(
     if current.read_only {
         return Err(Error::Conflict(format!("`{}` is built in and cannot be deleted", current.name)).into());
     }
+    let mut tx = state.am.begin().await.map_err(Error::from)?;
+    tollgate_store::lock_named(&mut tx, &apis::references_lock(tenant))
+        .await
+        .map_err(Error::from)?;
     let users = users_of(&state, tenant, level, &current.name).await?;
     if !users.is_empty() {
         return Err(Error::Conflict(format!(
@@ -293,7 +297,6 @@ pub(crate) async fn delete(
         ))
         .into());
     }
-    let mut tx = state.am.begin().await.map_err(Error::from)?;
     let changed = policies::delete(&mut tx, &current.id).await.map_err(Error::from)?;
     // Zero rows: another request removed it since we read it; tell no one.
     if changed == 0 {

@@ -178,31 +178,9 @@ pub(crate) async fn update_user(
     if body.roles.is_none() && body.enabled.is_none() {
         return Err(Error::field("body", "name `roles`, `enabled` or both").into());
     }
-    let loses_admin = user.roles.contains(&Role::Admin)
-        && user.enabled
-        && (body.enabled == Some(false) || roles.as_ref().is_some_and(|r| !r.contains(&Role::Admin)));
-    if loses_admin
-        && users::enabled_admin_count(&state.shared, tenant)
-            .await
-            .map_err(Error::from)?
-            <= 1
-    {
-        return Err(Error::Conflict(format!(
-            "`{}` is the last enabled administrator; make another user an administrator first",
-            user.username
-        ))
-        .into());
-    }
-    if let Some(roles) = &roles {
-        users::set_roles(&state.shared, &user, roles)
-            .await
-            .map_err(Error::from)?;
-    }
-    if let Some(enabled) = body.enabled {
-        users::set_enabled(&state.shared, &user, enabled)
-            .await
-            .map_err(Error::from)?;
-    }
+    users::update_access(&state.shared, &user, roles.as_deref(), body.enabled)
+        .await
+        .map_err(Error::from)?;
     state.authenticator.forget_all();
     tracing::info!(user = %user.username, by = %auth.principal().username, "User updated.");
     let updated = users::find_by_username(&state.shared, tenant, &username)

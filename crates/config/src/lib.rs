@@ -436,6 +436,10 @@ pub fn engine_of(url: &str) -> Result<Engine, String> {
             let path = rest.trim_start_matches("//");
             if path.is_empty() || path.starts_with('?') {
                 Err("names no file; use sqlite://PATH (for example sqlite://data/am.db)".into())
+            } else if path.contains(":memory:") || path.contains("mode=memory") {
+                // A node's readers and its writer are separate connections; in memory
+                // each would see its own empty database.
+                Err("is an in-memory database, which Tollgate cannot share between its connections; use a file such as sqlite://data/am.db".into())
             } else {
                 Ok(Engine::Sqlite)
             }
@@ -489,7 +493,7 @@ mod tests {
     #[test]
     fn engines_are_recognised_and_bad_urls_explained() {
         assert_eq!(engine_of("sqlite://data/am.db"), Ok(Engine::Sqlite));
-        assert_eq!(engine_of("sqlite::memory:"), Ok(Engine::Sqlite));
+        assert!(engine_of("sqlite::memory:").unwrap_err().contains("in-memory"));
         assert_eq!(engine_of("postgres://u:p@127.0.0.1:5432/x"), Ok(Engine::Postgres));
         assert_eq!(engine_of("postgresql://db.internal/x"), Ok(Engine::Postgres));
         assert!(

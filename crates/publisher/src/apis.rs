@@ -98,6 +98,11 @@ pub(crate) async fn ensure_unique(
     api: &Api,
     exclude: Option<&str>,
 ) -> Result<(), ApiError> {
+    // Held until commit: concurrent creates cannot both pass the check, and policy or
+    // scope deletes (which take the same lock) see this API's references.
+    tollgate_store::lock_named(tx, &apis::references_lock(tenant))
+        .await
+        .map_err(Error::from)?;
     if let Some((_, name, version, what)) = apis::find_clash(tx, tenant, api, exclude).await.map_err(Error::from)? {
         let detail = match what {
             "name and version" => format!("an API named `{name}` with version `{version}` already exists"),

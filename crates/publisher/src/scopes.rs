@@ -200,6 +200,10 @@ pub(crate) async fn delete(
         .await
         .map_err(Error::from)?
         .ok_or_else(|| not_found(&id))?;
+    let mut tx = state.am.begin().await.map_err(Error::from)?;
+    tollgate_store::lock_named(&mut tx, &apis::references_lock(tenant))
+        .await
+        .map_err(Error::from)?;
     let users = users_of(&state, tenant, &current.name).await?;
     if !users.is_empty() {
         let names: Vec<String> = users.iter().map(|(_, n, v)| format!("API `{n}` {v}")).collect();
@@ -210,7 +214,6 @@ pub(crate) async fn delete(
         ))
         .into());
     }
-    let mut tx = state.am.begin().await.map_err(Error::from)?;
     scopes::delete(&mut tx, current.id.as_deref().unwrap_or(&id))
         .await
         .map_err(Error::from)?;

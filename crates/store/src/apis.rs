@@ -89,6 +89,13 @@ fn tags_column(api: &Api) -> String {
     s
 }
 
+/// The name of the lock ([`crate::lock_named`]) that API writes, and deletes of what APIs
+/// refer to (policies, shared scopes), take, so that a reference cannot appear between
+/// an in-use check and the delete it allows.
+pub fn references_lock(tenant: TenantId) -> String {
+    format!("tollgate:api-references:{tenant}")
+}
+
 /// Inserts a new API.
 pub async fn insert(tx: &mut Tx, stored: &StoredApi) -> Result<()> {
     let api = &stored.api;

@@ -127,6 +127,8 @@ pub async fn connect(name: DatabaseName, url: &str, settings: &DatabaseConfig) -
                 .synchronous(SqliteSynchronous::Normal)
                 .foreign_keys(true)
                 .busy_timeout(settings.acquire_timeout);
+            // `engine_of` refused in-memory URLs above; this stays as a guard for any that
+            // slip through another spelling.
             let in_memory = url.contains(":memory:") || url.contains("mode=memory");
             if !in_memory {
                 let path = options.get_filename();
@@ -266,4 +268,18 @@ impl Database {
         on_pool!(&self.read, |p| p.close().await);
         on_pool!(&self.write, |p| p.close().await);
     }
+}
+
+/// Serialises transactions that must not interleave (a uniqueness check and the insert it
+/// guards; an in-use check and the delete it allows): on PostgreSQL an advisory lock on
+/// `name` held until commit; on SQLite nothing, since its single writer already
+/// serialises them.
+pub async fn lock_named(tx: &mut Tx, name: &str) -> Result<()> {
+    if let Tx::Postgres(t) = tx {
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
+            .bind(name)
+            .execute(&mut **t)
+            .await?;
+    }
+    Ok(())
 }

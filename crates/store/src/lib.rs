@@ -21,7 +21,7 @@ pub mod subscriptions;
 pub mod tenants;
 pub mod users;
 
-pub use db::{Database, Engine, Pool, PoolStats, Tx, connect};
+pub use db::{Database, Engine, Pool, PoolStats, Tx, connect, lock_named};
 pub use error::{Error, Result};
 pub use migrate::{MigrationSet, migrations};
 pub use tollgate_config::DatabaseName;

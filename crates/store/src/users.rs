@@ -220,57 +220,70 @@ pub async fn ensure_admin(db: &Database, username: &str, configured_password: Op
     }
 }
 
-/// Replaces a user's roles.
-pub async fn set_roles(db: &Database, user: &User, roles: &[Role]) -> Result<()> {
+/// Changes a user's roles and/or enabled state in one transaction, keeping at least one
+/// enabled administrator per tenant: the count and the change happen under one lock, so
+/// two administrators demoting each other at once cannot leave none.
+pub async fn update_access(db: &Database, user: &User, roles: Option<&[Role]>, enabled: Option<bool>) -> Result<()> {
     let mut tx = db.begin().await?;
-    on_tx!(&mut tx, |c| sqlx::query("DELETE FROM user_roles WHERE user_id = $1")
-        .bind(user.id.to_string())
-        .execute(c)
-        .await
-        .map(|r| r.rows_affected()))?;
-    for role in roles {
-        on_tx!(&mut tx, |c| sqlx::query(
-            "INSERT INTO user_roles (user_id, tenant_id, role_name) VALUES ($1, $2, $3)"
+    crate::lock_named(&mut tx, &format!("tollgate:admins:{}", user.tenant_id)).await?;
+    let is_admin: i64 = on_tx!(&mut tx, |c| sqlx::query_scalar(
+        "SELECT COUNT(*) FROM users u JOIN user_roles r ON r.user_id = u.id \
+         WHERE u.id = $1 AND u.enabled = TRUE AND r.role_name = 'admin'"
+    )
+    .bind(user.id.to_string())
+    .fetch_one(c)
+    .await)?;
+    let loses_admin = is_admin > 0 && (enabled == Some(false) || roles.is_some_and(|r| !r.contains(&Role::Admin)));
+    if loses_admin {
+        let admins: i64 = on_tx!(&mut tx, |c| sqlx::query_scalar(
+            "SELECT COUNT(*) FROM users u JOIN user_roles r ON r.user_id = u.id \
+             WHERE u.tenant_id = $1 AND u.enabled = TRUE AND r.role_name = 'admin'"
         )
-        .bind(user.id.to_string())
         .bind(user.tenant_id.to_string())
-        .bind(role.as_str())
-        .execute(c)
-        .await
-        .map(|r| r.rows_affected()))?;
+        .fetch_one(c)
+        .await)?;
+        if admins <= 1 {
+            return Err(tollgate_model::Error::Conflict(format!(
+                "`{}` is the last enabled administrator; make another user an administrator first",
+                user.username
+            ))
+            .into());
+        }
+    }
+    let now = now_millis();
+    if let Some(roles) = roles {
+        on_tx!(&mut tx, |c| sqlx::query("DELETE FROM user_roles WHERE user_id = $1")
+            .bind(user.id.to_string())
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))?;
+        for role in roles {
+            on_tx!(&mut tx, |c| sqlx::query(
+                "INSERT INTO user_roles (user_id, tenant_id, role_name) VALUES ($1, $2, $3)"
+            )
+            .bind(user.id.to_string())
+            .bind(user.tenant_id.to_string())
+            .bind(role.as_str())
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))?;
+        }
+    }
+    if let Some(enabled) = enabled {
+        on_tx!(&mut tx, |c| sqlx::query("UPDATE users SET enabled = $2 WHERE id = $1")
+            .bind(user.id.to_string())
+            .bind(enabled)
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))?;
     }
     on_tx!(&mut tx, |c| sqlx::query(
         "UPDATE users SET updated_at = $2 WHERE id = $1"
     )
     .bind(user.id.to_string())
-    .bind(now_millis())
+    .bind(now)
     .execute(c)
     .await
     .map(|r| r.rows_affected()))?;
     tx.commit().await
-}
-
-/// Enables or disables a user.
-pub async fn set_enabled(db: &Database, user: &User, enabled: bool) -> Result<()> {
-    on_pool!(db.writer(), |p| sqlx::query(
-        "UPDATE users SET enabled = $2, updated_at = $3 WHERE id = $1"
-    )
-    .bind(user.id.to_string())
-    .bind(enabled)
-    .bind(now_millis())
-    .execute(p)
-    .await
-    .map(|r| r.rows_affected()))?;
-    Ok(())
-}
-
-/// How many enabled administrators a tenant has (the last one cannot be removed).
-pub async fn enabled_admin_count(db: &Database, tenant: TenantId) -> Result<i64> {
-    Ok(on_pool!(db.reader(), |p| sqlx::query_scalar(
-        "SELECT COUNT(*) FROM users u JOIN user_roles r ON r.user_id = u.id \
-         WHERE u.tenant_id = $1 AND u.enabled = TRUE AND r.role_name = 'admin'"
-    )
-    .bind(tenant.to_string())
-    .fetch_one(p)
-    .await)?)
 }
