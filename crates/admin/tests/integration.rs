@@ -5,11 +5,9 @@
 
 use serde_json::{Value, json};
 use std::net::SocketAddr;
-use std::time::Duration;
-use tokio_util::sync::CancellationToken;
 use tollgate_admin::{AdminState, routes};
 use tollgate_config::DatabaseConfig;
-use tollgate_http::{Authenticator, BoundListener};
+use tollgate_http::Authenticator;
 use tollgate_model::{NewUser, Role, TenantId};
 use tollgate_store::{DatabaseName, connect, users};
 use tollgate_testkit::{TestDb, all_engines};
@@ -17,14 +15,8 @@ use tollgate_testkit::{TestDb, all_engines};
 struct Server {
     addr: SocketAddr,
     am: tollgate_store::Database,
-    stop: CancellationToken,
+    _server: tollgate_testkit::RunningServer,
     engine: &'static str,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.stop.cancel();
-    }
 }
 
 async fn start(db: &TestDb) -> Server {
@@ -62,16 +54,12 @@ async fn start(db: &TestDb) -> Server {
         }),
         64 * 1024,
     );
-    let listener = BoundListener::bind("management", "127.0.0.1:0".parse().unwrap(), "management.listen", None)
-        .await
-        .unwrap();
-    let addr = listener.local_addr();
-    let stop = CancellationToken::new();
-    tokio::spawn(listener.serve(app, stop.clone(), Duration::from_secs(1)));
+    let server = tollgate_testkit::serve(app).await;
+    let addr = server.addr;
     Server {
         addr,
         am,
-        stop,
+        _server: server,
         engine: db.engine(),
     }
 }

@@ -124,6 +124,11 @@ pub struct BurstLimit {
     pub rate_limit_time_unit: String,
 }
 
+// The policy structs below repeat their common header fields (policyId, policyName,
+// displayName, description, isDeployed, type) instead of sharing them through
+// `#[serde(flatten)]`: flattening hides unknown fields from `serde_ignored`, and the REST
+// API must name every field it ignores.
+
 /// A subscription policy (business plan).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -7,10 +7,8 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::net::SocketAddr;
-use std::time::Duration;
-use tokio_util::sync::CancellationToken;
 use tollgate_config::DatabaseConfig;
-use tollgate_http::{Authenticator, BoundListener};
+use tollgate_http::Authenticator;
 use tollgate_model::{NewUser, Role, TenantId};
 use tollgate_publisher::{PublisherState, routes};
 use tollgate_store::{Database, DatabaseName, connect, events, users};
@@ -22,14 +20,8 @@ const PETSTORE: &str = r#"{"openapi":"3.0.3","info":{"title":"Petstore","version
 struct Server {
     addr: SocketAddr,
     am: Database,
-    stop: CancellationToken,
+    _server: tollgate_testkit::RunningServer,
     engine: &'static str,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.stop.cancel();
-    }
 }
 
 async fn start(db: &TestDb, max_revisions: u32) -> Server {
@@ -69,16 +61,12 @@ async fn start(db: &TestDb, max_revisions: u32) -> Server {
         }),
         256 * 1024,
     );
-    let listener = BoundListener::bind("management", "127.0.0.1:0".parse().unwrap(), "management.listen", None)
-        .await
-        .unwrap();
-    let addr = listener.local_addr();
-    let stop = CancellationToken::new();
-    tokio::spawn(listener.serve(app, stop.clone(), Duration::from_secs(1)));
+    let server = tollgate_testkit::serve(app).await;
+    let addr = server.addr;
     Server {
         addr,
         am,
-        stop,
+        _server: server,
         engine: db.engine(),
     }
 }

@@ -117,3 +117,28 @@ pub fn openapi_operations(doc: &serde_json::Value) -> Vec<(String, String)> {
     }
     ops
 }
+
+/// An in-process HTTP server on `127.0.0.1:0` for component tests; stops when dropped.
+pub struct RunningServer {
+    /// Where it listens.
+    pub addr: std::net::SocketAddr,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+/// Serves `router` on an ephemeral loopback port until the returned value is dropped.
+/// (End-to-end tests run the real `tollgate` binary and its own listeners instead.)
+pub async fn serve(router: axum::Router) -> RunningServer {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind loopback");
+    let addr = listener.local_addr().expect("local addr");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router)
+            .with_graceful_shutdown(async {
+                let _ = stopped.await;
+            })
+            .await;
+    });
+    RunningServer { addr, _stop: stop }
+}
