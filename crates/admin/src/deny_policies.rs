@@ -26,10 +26,7 @@ pub(crate) fn routes() -> Router<AdminState> {
 }
 
 fn not_found(id: &str) -> ApiError {
-    ApiError(Error::NotFound {
-        resource: "deny policy",
-        id: id.to_string(),
-    })
+    Error::not_found("deny policy", id).into()
 }
 
 async fn emit(tx: &mut Tx, tenant: TenantId, kind: EventKind, cond: &BlockCondition) -> Result<(), ApiError> {

@@ -22,10 +22,7 @@ pub(crate) fn routes() -> Router<AdminState> {
 }
 
 fn not_found(id: &str) -> ApiError {
-    ApiError(Error::NotFound {
-        resource: "environment",
-        id: id.to_string(),
-    })
+    Error::not_found("environment", id).into()
 }
 
 async fn emit(tx: &mut Tx, tenant: TenantId, env: &Environment, change: &str) -> Result<(), ApiError> {
@@ -41,11 +38,7 @@ async fn emit(tx: &mut Tx, tenant: TenantId, env: &Environment, change: &str) ->
 
 fn invalid(env: &Environment) -> Result<(), ApiError> {
     let errors = env.validate();
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(Error::Validation(errors).into())
-    }
+    Error::check_fields(errors).map_err(ApiError::from)
 }
 
 /// Any signed-in user may list environments (the Publisher needs them to deploy).

@@ -75,9 +75,7 @@ fn parse(level: PolicyLevel, parts: &axum::http::request::Parts, bytes: &[u8]) -
     fn typed<T: PolicyBody>(parts: &axum::http::request::Parts, bytes: &[u8]) -> Result<(String, Value), ApiError> {
         let mut p: T = parse_body(parts, bytes)?;
         let errors = p.check();
-        if !errors.is_empty() {
-            return Err(Error::Validation(errors).into());
-        }
+        Error::check_fields(errors)?;
         p.set_output("", PolicyLevel::Subscription);
         let mut v = serde_json::to_value(&p).map_err(|e| Error::Internal(e.to_string()))?;
         if let Some(o) = v.as_object_mut() {
@@ -125,10 +123,7 @@ async fn emit(
 }
 
 fn not_found(id: &str) -> ApiError {
-    ApiError(Error::NotFound {
-        resource: "policy",
-        id: id.to_string(),
-    })
+    Error::not_found("policy", id).into()
 }
 
 #[utoipa::path(get, path = "/throttling/policies/{level}", operation_id = "get_throttling_policies", tag = "Throttling Policies", summary = "List policies of a level", params(("level" = String, Path, description = "subscription, application, advanced or custom")), responses((status = 200, description = "count, list", body = Object), tollgate_http::openapi_doc::CommonErrors))]

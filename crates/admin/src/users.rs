@@ -96,13 +96,12 @@ pub(crate) async fn create_user(
         email: body.email.filter(|e| !e.is_empty()),
         roles,
     };
-    if let Err(Error::Validation(mut fields)) = new.validate() {
-        fields.extend(role_errors);
-        return Err(Error::Validation(fields).into());
-    }
-    if !role_errors.is_empty() {
-        return Err(Error::Validation(role_errors).into());
-    }
+    let mut fields = match new.validate() {
+        Err(Error::Validation(fields)) => fields,
+        _ => Vec::new(),
+    };
+    fields.extend(role_errors);
+    Error::check_fields(fields)?;
     let user = users::create(&state.shared, new).await.map_err(Error::from)?;
     tracing::info!(user = %user.username, by = %auth.principal().username, "User created.");
     let location = format!("{}/users/{}", crate::BASE_PATH, user.username);
@@ -167,9 +166,7 @@ pub(crate) async fn update_user(
                     Err(e) => errors.push(FieldError::new(format!("roles[{i}]"), e.to_string())),
                 }
             }
-            if !errors.is_empty() {
-                return Err(Error::Validation(errors).into());
-            }
+            Error::check_fields(errors)?;
             roles.sort();
             roles.dedup();
             Some(roles)

@@ -199,6 +199,17 @@ impl Default for Pagination {
 }
 
 impl Pagination {
+    /// From optional `offset` and `limit` query values, defaulting each. For query structs
+    /// that cannot `#[serde(flatten)]` a `Pagination` (flattening makes serde_urlencoded
+    /// hand numbers over as strings).
+    pub fn from_query(offset: Option<i64>, limit: Option<i64>) -> Self {
+        let d = Self::default();
+        Self {
+            offset: offset.unwrap_or(d.offset),
+            limit: limit.unwrap_or(d.limit),
+        }
+    }
+
     /// Rejects negative offsets and limits outside 1–1000, naming the parameter.
     pub fn validate(self) -> Result<Self, ApiError> {
         if self.offset < 0 {

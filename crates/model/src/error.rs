@@ -78,6 +78,24 @@ fn join_fields(fields: &[FieldError]) -> String {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
+    /// `Ok` when `errors` is empty, else a validation error listing them all: the one way
+    /// handlers turn a validator's findings into a 400.
+    pub fn check_fields(errors: Vec<FieldError>) -> Result<(), Self> {
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Validation(errors))
+        }
+    }
+
+    /// `resource` `id` does not exist (or is not visible to the caller).
+    pub fn not_found(resource: &'static str, id: impl Into<String>) -> Self {
+        Error::NotFound {
+            resource,
+            id: id.into(),
+        }
+    }
+
     /// A validation error about one field.
     pub fn field(field: impl Into<String>, message: impl Into<String>) -> Self {
         Error::Validation(vec![FieldError::new(field, message)])

@@ -32,10 +32,7 @@ pub(crate) async fn load_in(tx: &mut Tx, tenant: TenantId, id: &str) -> Result<S
 }
 
 pub(crate) fn not_found(id: &str) -> ApiError {
-    ApiError(Error::NotFound {
-        resource: "API",
-        id: id.to_string(),
-    })
+    Error::not_found("API", id).into()
 }
 
 /// The API as the REST API returns it, with its ETag.
@@ -84,11 +81,7 @@ pub(crate) async fn validate(state: &PublisherState, tenant: TenantId, api: &mut
             }
         }
     }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(ApiError(Error::Validation(errors)))
-    }
+    Error::check_fields(errors).map_err(ApiError::from)
 }
 
 /// Refuses a name+version, context or base context another API of the tenant uses.
@@ -244,12 +237,7 @@ pub(crate) async fn list(
     State(state): State<PublisherState>,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Response, ApiError> {
-    let defaults = Pagination::default();
-    let page = Pagination {
-        offset: q.offset.unwrap_or(defaults.offset),
-        limit: q.limit.unwrap_or(defaults.limit),
-    }
-    .validate()?;
+    let page = Pagination::from_query(q.offset, q.limit).validate()?;
     let filter = match q.query.as_deref() {
         Some(text) if !text.trim().is_empty() => parse_query(text)?,
         _ => ApiFilter::default(),

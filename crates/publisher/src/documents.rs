@@ -19,19 +19,12 @@ use tollgate_store::documents::{self, Content};
 const MAX_FILE_BYTES: usize = 5 * 1024 * 1024;
 
 fn not_found(id: &str) -> ApiError {
-    ApiError(Error::NotFound {
-        resource: "document",
-        id: id.to_string(),
-    })
+    Error::not_found("document", id).into()
 }
 
 fn invalid(doc: &Document) -> Result<(), ApiError> {
     let errors = doc.validate();
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(Error::Validation(errors).into())
-    }
+    Error::check_fields(errors).map_err(ApiError::from)
 }
 
 async fn load_doc(state: &PublisherState, tenant: TenantId, api_id: &str, id: &str) -> Result<Document, ApiError> {

@@ -21,10 +21,7 @@ use tollgate_store::apis::{self, DeploymentRow, RevisionRow, StoredApi};
 use tollgate_store::{environments, events};
 
 fn revision_not_found(id: &str) -> ApiError {
-    ApiError(Error::NotFound {
-        resource: "revision",
-        id: id.to_string(),
-    })
+    Error::not_found("revision", id).into()
 }
 
 fn deployment_body(d: &DeploymentRow) -> Value {
@@ -229,11 +226,7 @@ fn unique_names(body: &[DeploymentRequest]) -> Result<(), ApiError> {
             ));
         }
     }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(Error::Validation(errors).into())
-    }
+    Error::check_fields(errors).map_err(ApiError::from)
 }
 
 /// `POST /apis/{apiId}/deploy-revision?revisionId`, body `[{"name", "vhost",
@@ -382,9 +375,7 @@ pub(crate) async fn undeploy(
                 ));
             }
         }
-        if !errors.is_empty() {
-            return Err(Error::Validation(errors).into());
-        }
+        Error::check_fields(errors)?;
         body.iter().map(|d| d.name.clone()).collect()
     };
     for env in &targets {

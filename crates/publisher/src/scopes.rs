@@ -14,10 +14,7 @@ use tollgate_store::apis::{self, ApiFilter};
 use tollgate_store::scopes;
 
 fn not_found(id: &str) -> ApiError {
-    ApiError(Error::NotFound {
-        resource: "scope",
-        id: id.to_string(),
-    })
+    Error::not_found("scope", id).into()
 }
 
 /// The APIs using a shared scope: `(id, name, version)`.
@@ -127,9 +124,7 @@ pub(crate) async fn create(
     ApiJson(mut scope): ApiJson<Scope>,
 ) -> Result<Response, ApiError> {
     let errors = scope.validate();
-    if !errors.is_empty() {
-        return Err(Error::Validation(errors).into());
-    }
+    Error::check_fields(errors)?;
     let tenant = auth.principal().tenant_id;
     let id = uuid::Uuid::now_v7().to_string();
     scope.id = None;
@@ -166,9 +161,7 @@ pub(crate) async fn update(
     ApiJson(mut scope): ApiJson<Scope>,
 ) -> Result<Response, ApiError> {
     let errors = scope.validate();
-    if !errors.is_empty() {
-        return Err(Error::Validation(errors).into());
-    }
+    Error::check_fields(errors)?;
     let tenant = auth.principal().tenant_id;
     let current = scopes::get(&state.am, tenant, &id)
         .await

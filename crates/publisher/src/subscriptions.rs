@@ -16,10 +16,7 @@ use tollgate_store::events;
 use tollgate_store::subscriptions::{self, SubscriptionRow};
 
 fn not_found(id: &str) -> ApiError {
-    ApiError(Error::NotFound {
-        resource: "subscription",
-        id: id.to_string(),
-    })
+    Error::not_found("subscription", id).into()
 }
 
 fn body(s: &SubscriptionRow) -> Value {
@@ -57,12 +54,7 @@ pub(crate) async fn list(
     State(state): State<PublisherState>,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Response, ApiError> {
-    let defaults = Pagination::default();
-    let page = Pagination {
-        offset: q.offset.unwrap_or(defaults.offset),
-        limit: q.limit.unwrap_or(defaults.limit),
-    }
-    .validate()?;
+    let page = Pagination::from_query(q.offset, q.limit).validate()?;
     let tenant = auth.principal().tenant_id;
     if let Some(api_id) = &q.api_id {
         crate::apis::load(&state, tenant, api_id).await?;
