@@ -513,6 +513,7 @@ async fn throttling_policies_of_every_level() {
             description: None,
             token_type: "JWT".into(),
             status: "APPROVED".into(),
+            attributes: "{}".into(),
         };
         tollgate_store::subscriptions::insert_application(&mut tx, TenantId::DEFAULT, &app, 1)
             .await

@@ -84,6 +84,29 @@ max_revisions_per_api = 5
 # Off by default, so that API creators cannot make the server probe its own network.
 url_import_allow_private = false
 
+# The key manager: the OAuth2/OIDC server (/oauth2/token, /oauth2/jwks, ...).
+[key_manager]
+# The "iss" of every token and the base of /.well-known/openid-configuration. Unset:
+# http://localhost:<management port>/oauth2/token.
+# issuer = "https://apim.example.com/oauth2/token"
+# "ES256" (default) or "RS256" for new signing keys; `tollgate keys rotate` makes one.
+signing_algorithm = "ES256"
+# Seals signing keys at rest and peppers stored client-secret, API-key and token hashes.
+# Unset: generated on first start into <data_dir>/key-manager.secret (mode 0600). Every
+# key-manager node of one deployment needs the same value.
+# secret = "output of: openssl rand -hex 32"
+access_token_validity = "1h"
+refresh_token_validity = "24h"
+authorization_code_validity = "5m"
+# Token-endpoint requests per second per client IP and per client id (bursts of twice as
+# many), against secret guessing.
+token_requests_per_second = 20
+
+# The Developer Portal.
+[devportal]
+# Let anyone sign up with the subscriber role (POST /api/am/devportal/v3/signup).
+self_signup = true
+
 # How nodes find and trust each other.
 [cluster]
 # Shared secret presented on every node-to-node call (at least 16 characters; the same
@@ -134,6 +157,8 @@ mod tests {
             "[gateway.tls]",
             "[traffic_manager]",
             "[publisher]",
+            "[key_manager]",
+            "[devportal]",
             "[cluster]",
             "[admin]",
             "[log]",

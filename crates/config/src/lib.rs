@@ -35,6 +35,10 @@ pub struct Config {
     pub traffic_manager: TrafficManagerConfig,
     /// `[publisher]`: limits of the Publisher component.
     pub publisher: PublisherConfig,
+    /// `[key_manager]`: the OAuth2/OIDC server: issuer, signing, token lifetimes.
+    pub key_manager: KeyManagerConfig,
+    /// `[devportal]`: the Developer Portal component.
+    pub devportal: DevportalConfig,
     /// `[cluster]`: how nodes find and authenticate each other.
     pub cluster: ClusterConfig,
     /// `[admin]`: the bootstrap administrator.
@@ -192,6 +196,71 @@ impl Default for PublisherConfig {
             max_revisions_per_api: 5,
             url_import_allow_private: false,
         }
+    }
+}
+
+/// The algorithm the key manager signs JWT access tokens and API keys with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SigningAlgorithm {
+    /// ECDSA P-256 with SHA-256 (small keys, fast signing; the default).
+    ES256,
+    /// RSASSA-PKCS1-v1_5 with SHA-256 (2048-bit keys; for clients that only know RSA).
+    RS256,
+}
+
+/// `[key_manager]`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KeyManagerConfig {
+    /// The `iss` of every token and the base of the discovery document. Unset:
+    /// `http://localhost:<management port>/oauth2/token`.
+    pub issuer: Option<String>,
+    /// How new signing keys sign.
+    pub signing_algorithm: SigningAlgorithm,
+    /// Seals signing keys at rest and peppers stored secret hashes. Unset: generated on
+    /// first start into `<data_dir>/key-manager.secret`. Every key-manager node of one
+    /// deployment needs the same value.
+    pub secret: Option<Secret>,
+    /// Lifetime of access tokens unless an application's keys ask for another.
+    #[serde(with = "humantime_serde")]
+    pub access_token_validity: Duration,
+    /// Lifetime of refresh tokens.
+    #[serde(with = "humantime_serde")]
+    pub refresh_token_validity: Duration,
+    /// Lifetime of authorization codes.
+    #[serde(with = "humantime_serde")]
+    pub authorization_code_validity: Duration,
+    /// Token-endpoint requests allowed per second per client IP and per client id
+    /// (sustained rate; twice as many in a burst). Guards secrets against guessing.
+    pub token_requests_per_second: u32,
+}
+
+impl Default for KeyManagerConfig {
+    fn default() -> Self {
+        Self {
+            issuer: None,
+            signing_algorithm: SigningAlgorithm::ES256,
+            secret: None,
+            access_token_validity: Duration::from_secs(3600),
+            refresh_token_validity: Duration::from_secs(86_400),
+            authorization_code_validity: Duration::from_secs(300),
+            token_requests_per_second: 20,
+        }
+    }
+}
+
+/// `[devportal]`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DevportalConfig {
+    /// Whether anyone may sign up (`POST /api/am/devportal/v3/signup`) and get the
+    /// `subscriber` role. Off: only administrators create users.
+    pub self_signup: bool,
+}
+
+impl Default for DevportalConfig {
+    fn default() -> Self {
+        Self { self_signup: true }
     }
 }
 
@@ -400,6 +469,18 @@ impl Config {
         match name {
             DatabaseName::Am => &self.database.am,
             DatabaseName::Shared => &self.database.shared,
+        }
+    }
+
+    /// The key manager's `iss`: the configured one, or derived from the management
+    /// listener's port (the reference's shape, `…/oauth2/token`).
+    pub fn issuer(&self) -> String {
+        match &self.key_manager.issuer {
+            Some(issuer) => issuer.trim_end_matches('/').to_string(),
+            None => {
+                let scheme = if self.management.tls.is_some() { "https" } else { "http" };
+                format!("{scheme}://localhost:{}/oauth2/token", self.management.listen.port())
+            }
         }
     }
 

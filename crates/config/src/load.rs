@@ -287,6 +287,37 @@ pub(crate) fn validate(config: &Config) -> Result<(), ConfigError> {
         }
         _ => {}
     }
+    if let Some(secret) = &config.key_manager.secret
+        && secret.expose().len() < MIN_CLUSTER_SECRET_LEN
+    {
+        return Err(ConfigError::invalid(
+            "key_manager.secret",
+            format!("must be at least {MIN_CLUSTER_SECRET_LEN} characters; generate one with `openssl rand -hex 32`"),
+        ));
+    }
+    if let Some(issuer) = &config.key_manager.issuer
+        && !(issuer.starts_with("http://") || issuer.starts_with("https://"))
+    {
+        return Err(ConfigError::invalid(
+            "key_manager.issuer",
+            format!("`{issuer}` must be an http:// or https:// URL (OIDC discovery requires it)"),
+        ));
+    }
+    if config.key_manager.token_requests_per_second == 0 {
+        return Err(ConfigError::invalid(
+            "key_manager.token_requests_per_second",
+            "must be at least 1",
+        ));
+    }
+    for (key, d) in [
+        ("key_manager.access_token_validity", config.key_manager.access_token_validity),
+        ("key_manager.refresh_token_validity", config.key_manager.refresh_token_validity),
+        ("key_manager.authorization_code_validity", config.key_manager.authorization_code_validity),
+    ] {
+        if d.as_secs() == 0 {
+            return Err(ConfigError::invalid(key, "must be at least 1s"));
+        }
+    }
     for url in &config.cluster.event_hub_url {
         if !(url.starts_with("http://") || url.starts_with("https://")) {
             return Err(ConfigError::invalid(

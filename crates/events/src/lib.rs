@@ -47,6 +47,10 @@ pub enum EventKind {
     SigningKeysChanged,
     /// A gateway environment was created, changed or removed.
     EnvironmentChanged,
+    /// A third-party key manager was registered or changed (with its fetched JWKS).
+    KeyManagerUpserted,
+    /// A third-party key manager was removed.
+    KeyManagerDeleted,
 }
 
 impl EventKind {
@@ -69,11 +73,13 @@ impl EventKind {
             EventKind::TokenRevoked => "token_revoked",
             EventKind::SigningKeysChanged => "signing_keys_changed",
             EventKind::EnvironmentChanged => "environment_changed",
+            EventKind::KeyManagerUpserted => "key_manager_upserted",
+            EventKind::KeyManagerDeleted => "key_manager_deleted",
         }
     }
 
     /// Every kind, for exhaustive tests and documentation.
-    pub const ALL: [EventKind; 16] = [
+    pub const ALL: [EventKind; 18] = [
         EventKind::ApiRevisionDeployed,
         EventKind::ApiRevisionUndeployed,
         EventKind::ApiStateChanged,
@@ -90,6 +96,8 @@ impl EventKind {
         EventKind::TokenRevoked,
         EventKind::SigningKeysChanged,
         EventKind::EnvironmentChanged,
+        EventKind::KeyManagerUpserted,
+        EventKind::KeyManagerDeleted,
     ];
 }
 

@@ -1,8 +1,62 @@
-//! The Key Manager component: the OAuth2/OIDC server (`/oauth2/token`, `/oauth2/jwks`,
-//! introspection, revocation, discovery), application keys and API keys. This crate is
-//! the seam the Key Manager and Developer Portal issue fills.
+//! The Key Manager component: a standards-conformant OAuth2/OIDC server.
+//! `POST /oauth2/token` (client credentials, password, refresh token with rotation,
+//! authorization code with PKCE), `GET/POST /oauth2/authorize` with a plain login page,
+//! `GET /oauth2/jwks`, OIDC discovery, RFC 7662 introspection, RFC 7009 revocation and
+//! `GET /oauth2/userinfo`. Token logic lives in the `tokens` library; this crate is the
+//! HTTP face of it.
 //!
-//! Depends on `http`, `store` and `model` only; never on another component.
+//! Depends on `http`, `tokens`, `store` and `model` only; never on another component.
+
+mod authorize;
+mod discovery;
+pub mod form;
+mod introspect;
+pub mod rate_limit;
+mod token;
+
+use axum::Router;
+use axum::routing::{get, post};
+use std::sync::Arc;
+use tollgate_http::cluster::ClusterSecret;
+use tollgate_store::Database;
+use tollgate_tokens::TokenService;
+
+pub use rate_limit::TokenRateLimiter;
 
 /// Where the OAuth2 endpoints live, as in the reference.
 pub const OAUTH2_BASE_PATH: &str = "/oauth2";
+
+/// The grant types the token endpoint supports.
+pub const GRANT_TYPES: &[&str] = &["client_credentials", "password", "refresh_token", "authorization_code"];
+
+/// What the key manager's handlers need.
+#[derive(Clone, Debug)]
+pub struct KeyManagerState {
+    /// The AM database (clients, tokens, keys).
+    pub am: Database,
+    /// The shared database (users).
+    pub shared: Database,
+    /// Issues and checks tokens.
+    pub tokens: Arc<TokenService>,
+    /// Limits token and login requests per client and address.
+    pub limiter: Arc<TokenRateLimiter>,
+    /// Lets other nodes (gateways) introspect with the cluster secret.
+    pub cluster_secret: ClusterSecret,
+}
+
+/// The key manager's routes (`/oauth2/*` and the discovery documents).
+pub fn routes(state: KeyManagerState) -> Router {
+    Router::new()
+        .route("/oauth2/token", post(token::token))
+        .route("/oauth2/authorize", get(authorize::page).post(authorize::submit))
+        .route("/oauth2/jwks", get(discovery::jwks))
+        .route("/oauth2/introspect", post(introspect::introspect))
+        .route("/oauth2/revoke", post(introspect::revoke))
+        .route("/oauth2/userinfo", get(introspect::userinfo).post(introspect::userinfo))
+        .route("/.well-known/openid-configuration", get(discovery::openid_configuration))
+        .route(
+            "/oauth2/token/.well-known/openid-configuration",
+            get(discovery::openid_configuration),
+        )
+        .with_state(state)
+}

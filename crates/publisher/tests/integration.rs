@@ -1036,6 +1036,7 @@ async fn subscriptions_are_listed_blocked_and_unblocked() {
             description: Some("Sam's shop".into()),
             token_type: "JWT".into(),
             status: "APPROVED".into(),
+            attributes: "{}".into(),
         };
         subscriptions::insert_application(&mut tx, TenantId::DEFAULT, &app, 1)
             .await

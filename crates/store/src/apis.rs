@@ -324,6 +324,7 @@ pub async fn clear_other_default_versions(tx: &mut Tx, tenant: TenantId, name: &
 /// Deletes an API with its history, revisions and deployments.
 pub async fn delete(tx: &mut Tx, id: &str) -> Result<()> {
     for sql in [
+        "DELETE FROM api_ratings WHERE api_id = $1",
         "DELETE FROM api_deployments WHERE api_id = $1",
         "DELETE FROM api_revisions WHERE api_id = $1",
         "DELETE FROM api_lifecycle_history WHERE api_id = $1",

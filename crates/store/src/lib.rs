@@ -7,15 +7,20 @@
 //! repositories here, never through raw pools.
 
 pub mod apis;
+pub mod applications;
 pub mod block_conditions;
 mod db;
 pub mod documents;
 pub mod environments;
 mod error;
 pub mod events;
+pub mod key_managers;
+pub mod keys;
 mod migrate;
+pub mod oauth;
 pub mod password;
 pub mod policies;
+pub mod ratings;
 pub mod scopes;
 pub mod subscriptions;
 pub mod tenants;

@@ -1,49 +1,11 @@
-//! Applications and subscriptions (AM database): the parts the Publisher and Admin need
-//! today (listing, blocking, in-use checks). The Developer Portal adds the rest.
+//! Subscriptions of applications to APIs (AM database): listing, blocking and in-use
+//! checks for the Publisher and Admin, and the Developer Portal's own operations.
 
 use crate::db::{on_pool, on_tx};
 use crate::{Database, Result, Tx};
 use tollgate_model::{EpochMillis, TenantId};
 
-/// An application as stored.
-#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
-pub struct ApplicationRow {
-    /// Id.
-    pub id: String,
-    /// Name, unique per owner.
-    pub name: String,
-    /// The user who owns it.
-    pub owner: String,
-    /// Its application policy.
-    pub throttling_policy: String,
-    /// Free text.
-    pub description: Option<String>,
-    /// `JWT` or `OAUTH` (opaque tokens).
-    pub token_type: String,
-    /// `APPROVED` and so on.
-    pub status: String,
-}
-
-/// Stores a new application.
-pub async fn insert_application(tx: &mut Tx, tenant: TenantId, app: &ApplicationRow, at: EpochMillis) -> Result<()> {
-    on_tx!(tx, |c| sqlx::query(
-        "INSERT INTO applications (id, tenant_id, name, owner, throttling_policy, description, token_type, status, \
-         attributes, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, '{}', $9, $9)"
-    )
-    .bind(&app.id)
-    .bind(tenant.to_string())
-    .bind(&app.name)
-    .bind(&app.owner)
-    .bind(&app.throttling_policy)
-    .bind(&app.description)
-    .bind(&app.token_type)
-    .bind(&app.status)
-    .bind(at)
-    .execute(c)
-    .await
-    .map(|r| r.rows_affected()))?;
-    Ok(())
-}
+pub use crate::applications::{ApplicationRow, insert as insert_application};
 
 /// A subscription with what the Publisher shows of its application.
 #[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
@@ -185,4 +147,86 @@ pub async fn policy_usage(db: &Database, tenant: TenantId, name: &str) -> Result
     .fetch_one(p)
     .await)?;
     Ok((subs, apps))
+}
+
+/// An owner's subscriptions, optionally of one application and/or to one API, with the
+/// total (Developer Portal: a subscriber sees only their own).
+#[allow(clippy::too_many_arguments)]
+pub async fn list_for_owner(
+    db: &Database,
+    tenant: TenantId,
+    owner: &str,
+    application_id: Option<&str>,
+    api_id: Option<&str>,
+    offset: i64,
+    limit: i64,
+) -> Result<(Vec<SubscriptionRow>, i64)> {
+    let filter = "s.tenant_id = $1 AND a.owner = $2 AND ($3 IS NULL OR s.application_id = $3) \
+                  AND ($4 IS NULL OR s.api_id = $4)";
+    let sql = format!("{SELECT} WHERE {filter} ORDER BY s.created_at, s.id LIMIT $5 OFFSET $6");
+    let rows: Vec<SubscriptionRow> = on_pool!(db.reader(), |p| sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
+        .bind(tenant.to_string())
+        .bind(owner)
+        .bind(application_id)
+        .bind(api_id)
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(p)
+        .await)?;
+    let count = format!(
+        "SELECT COUNT(*) FROM subscriptions s JOIN applications a ON a.id = s.application_id WHERE {filter}"
+    );
+    let total: i64 = on_pool!(db.reader(), |p| sqlx::query_scalar(sqlx::AssertSqlSafe(
+        count.clone()
+    ))
+    .bind(tenant.to_string())
+    .bind(owner)
+    .bind(application_id)
+    .bind(api_id)
+    .fetch_one(p)
+    .await)?;
+    Ok((rows, total))
+}
+
+/// One subscription, read inside a transaction.
+pub async fn get_in(tx: &mut Tx, tenant: TenantId, id: &str) -> Result<Option<SubscriptionRow>> {
+    let sql = format!("{SELECT} WHERE s.tenant_id = $1 AND s.id = $2");
+    Ok(on_tx!(tx, |c| sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
+        .bind(tenant.to_string())
+        .bind(id)
+        .fetch_optional(c)
+        .await)?)
+}
+
+/// The id of `application_id`'s subscription to `api_id`, if it has one.
+pub async fn find_for(tx: &mut Tx, application_id: &str, api_id: &str) -> Result<Option<String>> {
+    Ok(on_tx!(tx, |c| sqlx::query_scalar(
+        "SELECT id FROM subscriptions WHERE application_id = $1 AND api_id = $2"
+    )
+    .bind(application_id)
+    .bind(api_id)
+    .fetch_optional(c)
+    .await)?)
+}
+
+/// Changes a subscription's business plan; returns rows changed.
+pub async fn set_policy(tx: &mut Tx, id: &str, policy: &str, at: EpochMillis) -> Result<u64> {
+    Ok(on_tx!(tx, |c| sqlx::query(
+        "UPDATE subscriptions SET throttling_policy = $2, updated_at = $3 WHERE id = $1"
+    )
+    .bind(id)
+    .bind(policy)
+    .bind(at)
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))?)
+}
+
+/// Removes a subscription; returns rows removed.
+pub async fn delete(tx: &mut Tx, id: &str) -> Result<u64> {
+    Ok(on_tx!(tx, |c| sqlx::query("DELETE FROM subscriptions WHERE id = $1")
+        .bind(id)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?)
 }

@@ -1,0 +1,103 @@
+//! `POST /oauth2/introspect` (RFC 7662), `POST /oauth2/revoke` (RFC 7009) and
+//! `GET /oauth2/userinfo` (OIDC Core §5.3).
+
+use crate::KeyManagerState;
+use crate::form::{Form, OAuthResponse, client_auth, no_store_json};
+use axum::extract::{Request, State};
+use axum::http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use tollgate_model::TenantId;
+use tollgate_tokens::OAuthError;
+
+async fn read_form(req: Request) -> Result<(axum::http::request::Parts, Form), OAuthError> {
+    let (parts, body) = tollgate_http::error::read_body(req)
+        .await
+        .map_err(|e| OAuthError::invalid_request(e.0.description()))?;
+    let form = Form::parse(&parts.headers, &body)?;
+    Ok((parts, form))
+}
+
+/// Introspection. The caller must authenticate: as a client of this key manager, or as
+/// a node of the cluster (`Authorization: Bearer <cluster secret>`).
+pub async fn introspect(State(state): State<KeyManagerState>, req: Request) -> Response {
+    let inner = async {
+        let ip = crate::token::client_ip(&req);
+        let (parts, form) = read_form(req).await?;
+        let header = parts.headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok());
+        let is_node = header.is_some_and(|h| h.starts_with("Bearer ")) && state.cluster_secret.verify(header).is_ok();
+        if !is_node {
+            let auth = client_auth(&parts.headers, &form)?
+                .ok_or_else(|| OAuthError::invalid_client("introspection requires client authentication"))?;
+            if !state.limiter.check(ip, Some(&auth.client_id)) {
+                return Err(OAuthError::slow_down("too many requests; retry in a second"));
+            }
+            state.tokens.authenticate_client(&auth).await?;
+        }
+        let token = form.require("token")?;
+        let active = state.tokens.introspect(token).await.map_err(OAuthError::from)?;
+        Ok(match active {
+            Some(t) => no_store_json(&t),
+            None => no_store_json(&serde_json::json!({ "active": false })),
+        })
+    };
+    inner.await.unwrap_or_else(|e| OAuthResponse(e).into_response())
+}
+
+/// Revocation of an access or refresh token by the client it was issued to.
+pub async fn revoke(State(state): State<KeyManagerState>, req: Request) -> Response {
+    let inner = async {
+        let ip = crate::token::client_ip(&req);
+        let (parts, form) = read_form(req).await?;
+        let auth = client_auth(&parts.headers, &form)?
+            .ok_or_else(|| OAuthError::invalid_client("revocation requires client authentication"))?;
+        if !state.limiter.check(ip, Some(&auth.client_id)) {
+            return Err(OAuthError::slow_down("too many requests; retry in a second"));
+        }
+        let client = state.tokens.authenticate_client(&auth).await?;
+        let token = form.require("token")?;
+        if let Some(hint) = form.get("token_type_hint")
+            && !matches!(hint, "access_token" | "refresh_token")
+        {
+            return Err(OAuthError::unsupported_token_type(hint));
+        }
+        state.tokens.revoke(&client, token).await?;
+        Ok(no_store_json(&serde_json::json!({})))
+    };
+    inner.await.unwrap_or_else(|e| OAuthResponse(e).into_response())
+}
+
+fn bearer_error(description: &'static str) -> Response {
+    let mut res = (
+        StatusCode::UNAUTHORIZED,
+        axum::Json(serde_json::json!({ "error": "invalid_token", "error_description": description })),
+    )
+        .into_response();
+    res.headers_mut().insert(
+        WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer error=\"invalid_token\""),
+    );
+    res
+}
+
+/// The claims about the token's user.
+pub async fn userinfo(State(state): State<KeyManagerState>, req: Request) -> Response {
+    let header = req.headers().get(AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let Some(token) = header.and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer "))) else {
+        return bearer_error("send the access token as `Authorization: Bearer <token>`");
+    };
+    let active = match state.tokens.introspect(token.trim()).await {
+        Ok(Some(t)) if t.token_type == "Bearer" => t,
+        Ok(_) => return bearer_error("the access token is invalid, expired or revoked"),
+        Err(e) => return OAuthResponse(e.into()).into_response(),
+    };
+    let tenant = TenantId::DEFAULT;
+    let user = tollgate_store::users::find_by_username(&state.shared, tenant, &active.sub).await;
+    let mut body = serde_json::json!({ "sub": active.sub, "preferred_username": active.username });
+    if let Ok(Some(u)) = user
+        && let Some(email) = u.email
+    {
+        body["email"] = serde_json::Value::String(email);
+    }
+    no_store_json(&body)
+}

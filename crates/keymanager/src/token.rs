@@ -1,0 +1,152 @@
+//! `POST /oauth2/token` (RFC 6749 §4.1.3, §4.3, §4.4, §6; PKCE RFC 7636).
+
+use crate::form::{Form, OAuthResponse, client_auth, no_store_json};
+use crate::{GRANT_TYPES, KeyManagerState};
+use axum::extract::{ConnectInfo, Request, State};
+use axum::response::{IntoResponse, Response};
+use std::net::{IpAddr, SocketAddr};
+use tollgate_model::{Role, TenantId};
+use tollgate_store::keys::ClientRow;
+use tollgate_store::users;
+use tollgate_tokens::{IssueRequest, OAuthError, scopes};
+
+/// The caller's address, when the listener recorded it.
+pub(crate) fn client_ip(req: &Request) -> Option<IpAddr> {
+    req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip())
+}
+
+/// The token endpoint.
+pub async fn token(State(state): State<KeyManagerState>, req: Request) -> Response {
+    match token_inner(&state, req).await {
+        Ok(res) => res,
+        Err(e) => OAuthResponse(e).into_response(),
+    }
+}
+
+fn allowed_grants(client: &ClientRow) -> Vec<String> {
+    serde_json::from_str(&client.key.grant_types).unwrap_or_default()
+}
+
+fn require_grant(client: &ClientRow, grant_type: &str) -> Result<(), OAuthError> {
+    if allowed_grants(client).iter().any(|g| g == grant_type) {
+        Ok(())
+    } else {
+        Err(OAuthError::unauthorized_client(format!(
+            "this client may not use the `{grant_type}` grant; add it to the keys' grantTypesToBeSupported"
+        )))
+    }
+}
+
+fn tenant_of(client: &ClientRow) -> TenantId {
+    client.tenant_id.parse().unwrap_or(TenantId::DEFAULT)
+}
+
+/// The roles of the user a token will speak for; a missing or disabled user gets none.
+async fn roles_of(state: &KeyManagerState, tenant: TenantId, username: &str) -> Result<Vec<Role>, OAuthError> {
+    let user = users::find_by_username(&state.shared, tenant, username)
+        .await
+        .map_err(tollgate_tokens::Error::from)?;
+    match user {
+        Some(u) if u.enabled => Ok(u.roles),
+        _ => Err(OAuthError::invalid_grant(format!(
+            "the user `{username}` this token would act for does not exist or is disabled"
+        ))),
+    }
+}
+
+async fn token_inner(state: &KeyManagerState, req: Request) -> Result<Response, OAuthError> {
+    let ip = client_ip(&req);
+    let (parts, body) = tollgate_http::error::read_body(req)
+        .await
+        .map_err(|e| OAuthError::invalid_request(e.0.description()))?;
+    let form = Form::parse(&parts.headers, &body)?;
+    let auth = client_auth(&parts.headers, &form)?;
+    let client_id = auth.as_ref().map(|a| a.client_id.as_str()).or(form.get("client_id"));
+    if !state.limiter.check(ip, client_id) {
+        return Err(OAuthError::slow_down("too many token requests; retry in a second"));
+    }
+    let grant_type = form.require("grant_type")?;
+    if !GRANT_TYPES.contains(&grant_type) {
+        return Err(OAuthError::unsupported_grant_type(format!(
+            "grant_type `{grant_type}` is not supported; use one of {}",
+            GRANT_TYPES.join(", ")
+        )));
+    }
+    // A public client may use the authorization-code grant with PKCE and no secret.
+    let client = match (&auth, grant_type) {
+        (Some(auth), _) => state.tokens.authenticate_client(auth).await?,
+        (None, "authorization_code") if form.get("code_verifier").is_some() => {
+            let id = form.require("client_id")?;
+            state
+                .tokens
+                .find_client(id)
+                .await?
+                .ok_or_else(|| OAuthError::invalid_client("client authentication failed"))?
+        }
+        (None, _) => {
+            return Err(OAuthError::invalid_client(
+                "client authentication required: HTTP Basic or client_id and client_secret",
+            ));
+        }
+    };
+    require_grant(&client, grant_type)?;
+    let tenant = tenant_of(&client);
+    let refreshable = allowed_grants(&client).iter().any(|g| g == "refresh_token");
+    let issued = match grant_type {
+        "client_credentials" => {
+            let owner = client.application_owner.clone();
+            let roles = roles_of(state, tenant, &owner).await?;
+            let granted = scopes::grant(&state.am, tenant, &roles, form.get("scope").unwrap_or("")).await?;
+            state
+                .tokens
+                .issue(IssueRequest {
+                    client: &client,
+                    username: &owner,
+                    scopes: &granted,
+                    grant_type,
+                    with_refresh_token: false,
+                    validity: None,
+                })
+                .await?
+        }
+        "password" => {
+            let username = form.require("username")?;
+            let password = form.require("password")?;
+            let principal = users::authenticate(&state.shared, tenant, username, password)
+                .await
+                .map_err(tollgate_tokens::Error::from)?
+                .ok_or_else(|| OAuthError::invalid_grant("wrong username or password"))?;
+            let granted =
+                scopes::grant(&state.am, tenant, &principal.roles, form.get("scope").unwrap_or("")).await?;
+            state
+                .tokens
+                .issue(IssueRequest {
+                    client: &client,
+                    username: &principal.username,
+                    scopes: &granted,
+                    grant_type,
+                    with_refresh_token: refreshable,
+                    validity: None,
+                })
+                .await?
+        }
+        "refresh_token" => {
+            let refresh_token = form.require("refresh_token")?;
+            state.tokens.refresh(&client, refresh_token, form.get("scope")).await?
+        }
+        "authorization_code" => {
+            let code = form.require("code")?;
+            let redirect_uri = form.require("redirect_uri")?;
+            let verifier = form.get("code_verifier").ok_or_else(|| {
+                OAuthError::invalid_request("parameter `code_verifier` is required (PKCE S256 is mandatory)")
+            })?;
+            state.tokens.exchange_code(&client, code, redirect_uri, verifier).await?
+        }
+        other => {
+            return Err(OAuthError::unsupported_grant_type(format!(
+                "grant_type `{other}` is not supported"
+            )));
+        }
+    };
+    Ok(no_store_json(&issued))
+}

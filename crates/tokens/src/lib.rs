@@ -1,0 +1,61 @@
+//! Tokens: what the key manager issues and everything else verifies. Signing keys and
+//! JWKS ([`signing`]), access-token and API-key claims ([`claims`]), the peppered hashes
+//! secrets are stored as ([`secret`]), and issuing, introspecting and revoking tokens
+//! ([`service`]).
+//!
+//! A library, not a component: the key manager, the Developer Portal (generate-token,
+//! API keys) and the REST edge (bearer authentication) all use it. Depends on `store`,
+//! `events` and `model`.
+
+pub mod claims;
+pub mod scopes;
+pub mod secret;
+pub mod service;
+pub mod signing;
+
+pub use claims::{AccessClaims, ApplicationClaim, KeyType, TokenKind};
+pub use secret::{KeyManagerSecret, random_token};
+pub use service::{ActiveToken, ClientAuth, IssueRequest, IssuedTokens, OAuthError, TokenService, TokenSettings};
+pub use signing::Signer;
+
+/// The name under which keys issued by Tollgate itself are recorded (the reference's).
+pub const RESIDENT_KEY_MANAGER: &str = "Resident Key Manager";
+
+/// Why a token operation failed (as opposed to an OAuth2 error a client caused).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] tollgate_store::Error),
+    /// A cryptographic primitive failed.
+    #[error("cryptography failed: {0}")]
+    Crypto(&'static str),
+    /// Signing a token failed.
+    #[error("signing failed: {0}")]
+    Signing(String),
+    /// Stored key material could not be decoded.
+    #[error("stored key data is invalid: {0}")]
+    Corrupt(String),
+    /// No key can sign yet.
+    #[error("no active signing key; a key-manager node creates one when it starts")]
+    NoSigningKey,
+    /// The secret file could not be read or written.
+    #[error("{0}")]
+    SecretFile(String),
+    /// A token failed verification.
+    #[error("invalid token: {0}")]
+    InvalidToken(&'static str),
+}
+
+/// Shorthand for token results.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl From<Error> for tollgate_model::Error {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::Store(s) => s.into(),
+            Error::InvalidToken(why) => tollgate_model::Error::InvalidCredentials(format!("invalid token: {why}")),
+            other => tollgate_model::Error::Internal(other.to_string()),
+        }
+    }
+}

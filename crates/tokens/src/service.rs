@@ -1,0 +1,749 @@
+//! Issuing, refreshing, introspecting and revoking tokens. JWT access tokens are not
+//! stored (they verify offline); opaque access tokens, refresh tokens and API keys are
+//! stored as peppered hashes. Every revocation is recorded in `revocations` and written
+//! to the `events` outbox in the same transaction, so gateways learn it.
+
+use crate::claims::{AccessClaims, ApplicationClaim, KeyType, TokenKind};
+use crate::secret::{KeyManagerSecret, random_token};
+use crate::signing::Signer;
+use crate::{Error, RESIDENT_KEY_MANAGER, Result};
+use serde::Serialize;
+use std::sync::Arc;
+use std::time::Duration;
+use tollgate_events::{EventKind, NewEvent};
+use tollgate_model::{EpochMillis, TenantId, now_millis};
+use tollgate_store::applications::ApplicationRow;
+use tollgate_store::keys::{self, ClientRow};
+use tollgate_store::oauth::{self, ApiKeyRow, RevocationKind, TokenRow};
+use tollgate_store::{Database, Tx};
+
+/// An OAuth2 error response (RFC 6749 §5.2, RFC 7009, RFC 7662).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct OAuthError {
+    /// HTTP status.
+    #[serde(skip)]
+    pub status: u16,
+    /// The RFC error code.
+    pub error: &'static str,
+    /// What went wrong, for people.
+    pub error_description: String,
+}
+
+impl OAuthError {
+    fn new(status: u16, error: &'static str, description: impl Into<String>) -> Self {
+        Self {
+            status,
+            error,
+            error_description: description.into(),
+        }
+    }
+    /// A required parameter is missing or malformed.
+    pub fn invalid_request(d: impl Into<String>) -> Self {
+        Self::new(400, "invalid_request", d)
+    }
+    /// Client authentication failed (401).
+    pub fn invalid_client(d: impl Into<String>) -> Self {
+        Self::new(401, "invalid_client", d)
+    }
+    /// The grant (code, refresh token, password) is invalid, expired or revoked.
+    pub fn invalid_grant(d: impl Into<String>) -> Self {
+        Self::new(400, "invalid_grant", d)
+    }
+    /// The client may not use this grant type.
+    pub fn unauthorized_client(d: impl Into<String>) -> Self {
+        Self::new(400, "unauthorized_client", d)
+    }
+    /// The grant type is not supported.
+    pub fn unsupported_grant_type(d: impl Into<String>) -> Self {
+        Self::new(400, "unsupported_grant_type", d)
+    }
+    /// A requested scope is unknown or not allowed.
+    pub fn invalid_scope(d: impl Into<String>) -> Self {
+        Self::new(400, "invalid_scope", d)
+    }
+    /// A revocation hint names a token type this server does not know (RFC 7009 §2.2.1).
+    pub fn unsupported_token_type(hint: &str) -> Self {
+        Self::new(
+            400,
+            "unsupported_token_type",
+            format!("token_type_hint `{hint}` is not supported; use access_token or refresh_token"),
+        )
+    }
+    /// Too many requests from one client or address.
+    pub fn slow_down(d: impl Into<String>) -> Self {
+        Self::new(429, "slow_down", d)
+    }
+    /// The server failed; details are logged, not returned.
+    pub fn server_error() -> Self {
+        Self::new(500, "server_error", "the key manager failed; see its logs")
+    }
+}
+
+impl From<Error> for OAuthError {
+    fn from(e: Error) -> Self {
+        tracing::error!(error = %e, "Key manager failure.");
+        OAuthError::server_error()
+    }
+}
+
+/// Lifetimes and the issuer.
+#[derive(Clone, Debug)]
+pub struct TokenSettings {
+    /// `iss` of every token.
+    pub issuer: String,
+    /// Default access-token lifetime.
+    pub access_validity: Duration,
+    /// Refresh-token lifetime.
+    pub refresh_validity: Duration,
+    /// Authorization-code lifetime.
+    pub code_validity: Duration,
+}
+
+/// What to issue a token for.
+#[derive(Clone, Debug)]
+pub struct IssueRequest<'a> {
+    /// The client (and its application).
+    pub client: &'a ClientRow,
+    /// The end user, or the application owner.
+    pub username: &'a str,
+    /// Granted scopes.
+    pub scopes: &'a [String],
+    /// The grant type that led here.
+    pub grant_type: &'a str,
+    /// Whether to issue a refresh token too.
+    pub with_refresh_token: bool,
+    /// A lifetime other than the client's or the default.
+    pub validity: Option<Duration>,
+}
+
+/// A token response (RFC 6749 §5.1).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct IssuedTokens {
+    /// The access token.
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: &'static str,
+    /// Seconds until the access token expires.
+    pub expires_in: u64,
+    /// A refresh token, for grants that get one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    /// Granted scopes, space-separated.
+    pub scope: String,
+}
+
+/// Client credentials as presented (HTTP Basic or form fields).
+#[derive(Clone, Debug)]
+pub struct ClientAuth {
+    /// `client_id`.
+    pub client_id: String,
+    /// `client_secret`.
+    pub client_secret: String,
+}
+
+/// An active token as introspection reports it (RFC 7662 §2.2, plus the application).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ActiveToken {
+    /// Always true (inactive tokens are reported as `{"active": false}`).
+    pub active: bool,
+    /// Granted scopes.
+    pub scope: String,
+    /// The consumer key.
+    pub client_id: String,
+    /// The end user.
+    pub username: String,
+    /// `Bearer`, `refresh_token` or `apiKey`.
+    pub token_type: String,
+    /// Expiry (seconds).
+    pub exp: i64,
+    /// Issued at (seconds).
+    pub iat: i64,
+    /// Not before (seconds).
+    pub nbf: i64,
+    /// Subject.
+    pub sub: String,
+    /// Audience (the consumer key).
+    pub aud: String,
+    /// Issuer.
+    pub iss: String,
+    /// Token id.
+    pub jti: String,
+    /// Production or sandbox.
+    pub keytype: String,
+    /// The application.
+    pub application: ApplicationClaim,
+}
+
+/// The key manager's token operations.
+pub struct TokenService {
+    am: Database,
+    secret: Arc<KeyManagerSecret>,
+    signer: Arc<Signer>,
+    settings: TokenSettings,
+}
+
+impl std::fmt::Debug for TokenService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenService")
+            .field("issuer", &self.settings.issuer)
+            .finish_non_exhaustive()
+    }
+}
+
+fn secs(ms: EpochMillis) -> i64 {
+    ms / 1000
+}
+
+fn duration_ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 4)
+}
+
+fn looks_like_jwt(token: &str) -> bool {
+    token.bytes().filter(|b| *b == b'.').count() == 2
+}
+
+fn application_claim(client: &ClientRow) -> ApplicationClaim {
+    ApplicationClaim {
+        id: client.key.application_id.clone(),
+        name: client.application_name.clone(),
+        tier: client.application_tier.clone(),
+        owner: client.application_owner.clone(),
+    }
+}
+
+impl TokenService {
+    /// A service over the AM database.
+    pub fn new(am: Database, secret: Arc<KeyManagerSecret>, signer: Arc<Signer>, settings: TokenSettings) -> Self {
+        Self {
+            am,
+            secret,
+            signer,
+            settings,
+        }
+    }
+
+    /// The issuer (`iss`).
+    pub fn issuer(&self) -> &str {
+        &self.settings.issuer
+    }
+
+    /// The configured lifetimes.
+    pub fn settings(&self) -> &TokenSettings {
+        &self.settings
+    }
+
+    /// The signer (JWKS, verification).
+    pub fn signer(&self) -> &Signer {
+        &self.signer
+    }
+
+    /// The peppered hash secrets are stored as.
+    pub fn hash(&self, value: &str) -> String {
+        self.secret.hash(value)
+    }
+
+    /// Finds a resident client by its consumer key and checks its secret in constant
+    /// time. Every failure is the same `invalid_client`, so it tells a guesser nothing.
+    pub async fn authenticate_client(&self, auth: &ClientAuth) -> Result<ClientRow, OAuthError> {
+        let found = keys::find_client(&self.am, RESIDENT_KEY_MANAGER, &auth.client_id)
+            .await
+            .map_err(Error::from)?;
+        let presented = self.secret.hash(&auth.client_secret);
+        let ok = match &found {
+            Some(c) => c
+                .key
+                .secret_hash
+                .as_deref()
+                .is_some_and(|stored| subtle::ConstantTimeEq::ct_eq(presented.as_bytes(), stored.as_bytes()).into()),
+            None => false,
+        };
+        match found {
+            Some(client) if ok => Ok(client),
+            _ => Err(OAuthError::invalid_client("client authentication failed")),
+        }
+    }
+
+    /// A resident client by consumer key, without authenticating it (PKCE public clients,
+    /// the authorize endpoint).
+    pub async fn find_client(&self, client_id: &str) -> Result<Option<ClientRow>> {
+        Ok(keys::find_client(&self.am, RESIDENT_KEY_MANAGER, client_id).await?)
+    }
+
+    /// Issues an access token (JWT, or opaque when the application's token type is
+    /// `OAUTH`) and optionally a refresh token, in its own transaction.
+    pub async fn issue(&self, req: IssueRequest<'_>) -> Result<IssuedTokens> {
+        let mut tx = self.am.begin().await?;
+        let issued = self.issue_in(&mut tx, req).await?;
+        tx.commit().await?;
+        Ok(issued)
+    }
+
+    /// [`issue`](Self::issue) inside the caller's transaction.
+    pub async fn issue_in(&self, tx: &mut Tx, req: IssueRequest<'_>) -> Result<IssuedTokens> {
+        let client = req.client;
+        let now = now_millis();
+        let validity = req
+            .validity
+            .or_else(|| {
+                (client.key.validity_seconds > 0).then(|| Duration::from_secs(client.key.validity_seconds as u64))
+            })
+            .unwrap_or(self.settings.access_validity);
+        let expires_at = now.saturating_add(duration_ms(validity));
+        let scope = req.scopes.join(" ");
+        let jti = uuid::Uuid::now_v7().to_string();
+        let key_type: KeyType = client.key.key_type.parse().map_err(Error::Corrupt)?;
+        let row = |token: &str, kind: &str, jti: &str, expires_at: i64| TokenRow {
+            token_hash: self.secret.hash(token),
+            kind: kind.into(),
+            jti: jti.into(),
+            tenant_id: client.tenant_id.clone(),
+            consumer_key: client.key.consumer_key.clone(),
+            application_id: client.key.application_id.clone(),
+            key_type: client.key.key_type.clone(),
+            username: req.username.into(),
+            scope: scope.clone(),
+            grant_type: req.grant_type.into(),
+            issued_at: now,
+            expires_at,
+            revoked_at: None,
+        };
+        let access_token = if client.token_type.eq_ignore_ascii_case("OAUTH") {
+            let token = random_token(32)?;
+            oauth::insert_token(tx, &row(&token, "access", &jti, expires_at)).await?;
+            token
+        } else {
+            let claims = AccessClaims {
+                iss: self.settings.issuer.clone(),
+                sub: req.username.into(),
+                aud: client.key.consumer_key.clone(),
+                exp: secs(expires_at),
+                iat: secs(now),
+                nbf: secs(now),
+                jti: jti.clone(),
+                scope: scope.clone(),
+                client_id: client.key.consumer_key.clone(),
+                application: application_claim(client),
+                keytype: key_type,
+                token_type: TokenKind::AccessToken,
+            };
+            self.signer.sign(&claims).await?
+        };
+        let refresh_token = if req.with_refresh_token {
+            let token = random_token(32)?;
+            let refresh_expires = now.saturating_add(duration_ms(self.settings.refresh_validity));
+            let refresh_jti = uuid::Uuid::now_v7().to_string();
+            oauth::insert_token(tx, &row(&token, "refresh", &refresh_jti, refresh_expires)).await?;
+            Some(token)
+        } else {
+            None
+        };
+        Ok(IssuedTokens {
+            access_token,
+            token_type: "Bearer",
+            expires_in: validity.as_secs(),
+            refresh_token,
+            scope,
+        })
+    }
+
+    /// The refresh-token grant with rotation: the presented refresh token is revoked and
+    /// a new one issued with the new access token; using a rotated one fails.
+    pub async fn refresh(
+        &self,
+        client: &ClientRow,
+        refresh_token: &str,
+        requested_scope: Option<&str>,
+    ) -> Result<IssuedTokens, OAuthError> {
+        let invalid = || OAuthError::invalid_grant("the refresh token is invalid, expired, revoked or already used");
+        let hash = self.secret.hash(refresh_token);
+        let row = oauth::find_token(&self.am, &hash).await.map_err(Error::from)?.ok_or_else(invalid)?;
+        if row.kind != "refresh"
+            || row.consumer_key != client.key.consumer_key
+            || row.revoked_at.is_some()
+            || row.expires_at <= now_millis()
+        {
+            return Err(invalid());
+        }
+        let original: Vec<String> = row.scope.split_whitespace().map(String::from).collect();
+        let scopes = match requested_scope {
+            Some(req) if !req.trim().is_empty() => {
+                let mut scopes = Vec::new();
+                for s in req.split_whitespace() {
+                    if !original.iter().any(|o| o == s) {
+                        return Err(OAuthError::invalid_scope(format!(
+                            "scope `{s}` was not granted with this refresh token"
+                        )));
+                    }
+                    scopes.push(s.to_string());
+                }
+                scopes
+            }
+            _ => original,
+        };
+        let mut tx = self.am.begin().await.map_err(Error::from)?;
+        if !oauth::revoke_token(&mut tx, &hash, now_millis()).await.map_err(Error::from)? {
+            return Err(invalid());
+        }
+        let issued = self
+            .issue_in(
+                &mut tx,
+                IssueRequest {
+                    client,
+                    username: &row.username,
+                    scopes: &scopes,
+                    grant_type: "refresh_token",
+                    with_refresh_token: true,
+                    validity: None,
+                },
+            )
+            .await?;
+        tx.commit().await.map_err(Error::from)?;
+        Ok(issued)
+    }
+
+    /// RFC 7662: the token's claims when it is active, `None` when it is not (unknown,
+    /// expired, revoked, badly signed).
+    pub async fn introspect(&self, token: &str) -> Result<Option<ActiveToken>> {
+        if looks_like_jwt(token) {
+            let claims: AccessClaims = match self.signer.verify(token, &self.settings.issuer, false).await {
+                Ok(c) => c,
+                Err(Error::InvalidToken(_)) => return Ok(None),
+                Err(e) => return Err(e),
+            };
+            if oauth::is_revoked(&self.am, &claims.jti, &claims.client_id, claims.iat * 1000).await? {
+                return Ok(None);
+            }
+            if claims.token_type == TokenKind::AccessToken
+                && keys::find_client(&self.am, RESIDENT_KEY_MANAGER, &claims.client_id)
+                    .await?
+                    .is_none()
+            {
+                // The application or its keys were deleted.
+                return Ok(None);
+            }
+            return Ok(Some(ActiveToken {
+                active: true,
+                scope: claims.scope.clone(),
+                client_id: claims.client_id.clone(),
+                username: claims.sub.clone(),
+                token_type: match claims.token_type {
+                    TokenKind::AccessToken => "Bearer".into(),
+                    TokenKind::ApiKey => "apiKey".into(),
+                },
+                exp: claims.exp,
+                iat: claims.iat,
+                nbf: claims.nbf,
+                sub: claims.sub,
+                aud: claims.aud,
+                iss: claims.iss,
+                jti: claims.jti,
+                keytype: claims.keytype.as_str().into(),
+                application: claims.application,
+            }));
+        }
+        let Some(row) = oauth::find_token(&self.am, &self.secret.hash(token)).await? else {
+            return Ok(None);
+        };
+        if row.revoked_at.is_some() || row.expires_at <= now_millis() {
+            return Ok(None);
+        }
+        if oauth::is_revoked(&self.am, &row.jti, &row.consumer_key, row.issued_at).await? {
+            return Ok(None);
+        }
+        let Some(client) = keys::find_client(&self.am, RESIDENT_KEY_MANAGER, &row.consumer_key).await? else {
+            return Ok(None);
+        };
+        Ok(Some(ActiveToken {
+            active: true,
+            scope: row.scope,
+            client_id: row.consumer_key.clone(),
+            username: row.username.clone(),
+            token_type: if row.kind == "refresh" { "refresh_token".into() } else { "Bearer".into() },
+            exp: secs(row.expires_at),
+            iat: secs(row.issued_at),
+            nbf: secs(row.issued_at),
+            sub: row.username,
+            aud: row.consumer_key,
+            iss: self.settings.issuer.clone(),
+            jti: row.jti,
+            keytype: row.key_type,
+            application: application_claim(&client),
+        }))
+    }
+
+    /// RFC 7009: revokes an access or refresh token issued to `client`. Unknown and
+    /// already-invalid tokens are not an error (the RFC's 200); a token of another client
+    /// is refused.
+    pub async fn revoke(&self, client: &ClientRow, token: &str) -> Result<(), OAuthError> {
+        let now = now_millis();
+        let tenant: TenantId = client.tenant_id.parse().unwrap_or(TenantId::DEFAULT);
+        if looks_like_jwt(token) {
+            let claims: AccessClaims = match self.signer.verify(token, &self.settings.issuer, true).await {
+                Ok(c) => c,
+                Err(Error::InvalidToken(_)) => return Ok(()),
+                Err(e) => return Err(e.into()),
+            };
+            if claims.client_id != client.key.consumer_key {
+                return Err(OAuthError::unauthorized_client("the token was not issued to this client"));
+            }
+            let mut tx = self.am.begin().await.map_err(Error::from)?;
+            self.record_revocation(
+                &mut tx,
+                tenant,
+                RevocationKind::TokenId,
+                &claims.jti,
+                "access_token",
+                &claims.client_id,
+                claims.exp * 1000,
+            )
+            .await?;
+            tx.commit().await.map_err(Error::from)?;
+            return Ok(());
+        }
+        let hash = self.secret.hash(token);
+        let Some(row) = oauth::find_token(&self.am, &hash).await.map_err(Error::from)? else {
+            return Ok(());
+        };
+        if row.consumer_key != client.key.consumer_key {
+            return Err(OAuthError::unauthorized_client("the token was not issued to this client"));
+        }
+        let mut tx = self.am.begin().await.map_err(Error::from)?;
+        if oauth::revoke_token(&mut tx, &hash, now).await.map_err(Error::from)? {
+            let kind = if row.kind == "refresh" { "refresh_token" } else { "access_token" };
+            self.record_revocation(
+                &mut tx,
+                tenant,
+                RevocationKind::TokenId,
+                &row.jti,
+                kind,
+                &row.consumer_key,
+                row.expires_at,
+            )
+            .await?;
+        }
+        tx.commit().await.map_err(Error::from)?;
+        Ok(())
+    }
+
+    /// Revokes every token issued to a consumer key so far (all tokens of an
+    /// application's keys; a regenerated secret), within the caller's transaction.
+    pub async fn revoke_all_for_client(&self, tx: &mut Tx, tenant: TenantId, consumer_key: &str) -> Result<()> {
+        let now = now_millis();
+        oauth::revoke_tokens_of_client(tx, consumer_key, now).await?;
+        let longest = self.settings.access_validity.max(self.settings.refresh_validity);
+        self.record_revocation(
+            tx,
+            tenant,
+            RevocationKind::ConsumerKey,
+            consumer_key,
+            "all",
+            consumer_key,
+            now.saturating_add(duration_ms(longest)),
+        )
+        .await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn record_revocation(
+        &self,
+        tx: &mut Tx,
+        tenant: TenantId,
+        kind: RevocationKind,
+        subject: &str,
+        token_type: &str,
+        consumer_key: &str,
+        expires_at: EpochMillis,
+    ) -> Result<()> {
+        let now = now_millis();
+        oauth::insert_revocation(tx, tenant, kind, subject, now, expires_at).await?;
+        tollgate_store::events::append(
+            tx,
+            &NewEvent {
+                kind: EventKind::TokenRevoked,
+                tenant_id: tenant,
+                environment: None,
+                payload: serde_json::json!({
+                    "revocationType": kind.as_str(),
+                    "subject": subject,
+                    "tokenType": token_type,
+                    "consumerKey": consumer_key,
+                    "revokedAt": now,
+                    "expiresAt": expires_at,
+                }),
+            },
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Issues an API key: a signed JWT bound to the application (`aud` is its id),
+    /// stored only as a hash. `validity` of `None` means the longest lifetime Tollgate
+    /// gives (one year), so a key never outlives every signing key.
+    pub async fn issue_api_key(
+        &self,
+        tx: &mut Tx,
+        tenant: TenantId,
+        app: &ApplicationRow,
+        key_type: KeyType,
+        key_name: &str,
+        validity: Option<Duration>,
+    ) -> Result<(String, ApiKeyRow)> {
+        let now = now_millis();
+        let validity = validity.unwrap_or(Duration::from_secs(365 * 86_400));
+        let expires_at = now.saturating_add(duration_ms(validity));
+        let jti = uuid::Uuid::now_v7().to_string();
+        let claims = AccessClaims {
+            iss: self.settings.issuer.clone(),
+            sub: app.owner.clone(),
+            aud: app.id.clone(),
+            exp: secs(expires_at),
+            iat: secs(now),
+            nbf: secs(now),
+            jti: jti.clone(),
+            scope: String::new(),
+            client_id: app.id.clone(),
+            application: ApplicationClaim {
+                id: app.id.clone(),
+                name: app.name.clone(),
+                tier: app.throttling_policy.clone(),
+                owner: app.owner.clone(),
+            },
+            keytype: key_type,
+            token_type: TokenKind::ApiKey,
+        };
+        let key = self.signer.sign(&claims).await?;
+        let row = ApiKeyRow {
+            id: jti,
+            application_id: app.id.clone(),
+            key_type: key_type.as_str().into(),
+            key_name: key_name.into(),
+            key_hash: self.secret.hash(&key),
+            issued_at: now,
+            expires_at: Some(expires_at),
+            revoked_at: None,
+        };
+        oauth::insert_api_key(tx, tenant, &row).await?;
+        Ok((key, row))
+    }
+
+    /// Revokes an application's API key; `false` when it has no such key.
+    pub async fn revoke_api_key(
+        &self,
+        tx: &mut Tx,
+        tenant: TenantId,
+        application_id: &str,
+        key_type: KeyType,
+        key: &str,
+    ) -> Result<bool> {
+        let hash = self.secret.hash(key);
+        let Some(row) = oauth::find_api_key(tx, application_id, key_type.as_str(), &hash).await? else {
+            return Ok(false);
+        };
+        if oauth::revoke_api_key(tx, &row.id, now_millis()).await? {
+            let expires_at = row.expires_at.unwrap_or(i64::MAX / 4);
+            self.record_revocation(
+                tx,
+                tenant,
+                RevocationKind::TokenId,
+                &row.id,
+                "api_key",
+                application_id,
+                expires_at,
+            )
+            .await?;
+        }
+        Ok(true)
+    }
+    /// Stores a single-use authorization code for a user's approval; returns the code.
+    pub async fn create_code(
+        &self,
+        client: &ClientRow,
+        username: &str,
+        redirect_uri: &str,
+        scopes: &[String],
+        code_challenge: &str,
+    ) -> Result<String> {
+        let code = random_token(32)?;
+        oauth::insert_code(
+            &self.am,
+            &oauth::CodeRow {
+                code_hash: self.secret.hash(&code),
+                consumer_key: client.key.consumer_key.clone(),
+                username: username.into(),
+                redirect_uri: redirect_uri.into(),
+                scope: scopes.join(" "),
+                code_challenge: code_challenge.into(),
+                expires_at: now_millis().saturating_add(duration_ms(self.settings.code_validity)),
+            },
+        )
+        .await?;
+        Ok(code)
+    }
+
+    /// The authorization-code grant with PKCE (S256): the code works once, for the
+    /// client and redirect URI it was issued to, with the verifier of its challenge.
+    pub async fn exchange_code(
+        &self,
+        client: &ClientRow,
+        code: &str,
+        redirect_uri: &str,
+        code_verifier: &str,
+    ) -> Result<IssuedTokens, OAuthError> {
+        let invalid = |why: &str| OAuthError::invalid_grant(format!("the authorization code {why}"));
+        let mut tx = self.am.begin().await.map_err(Error::from)?;
+        let row = oauth::take_code(&mut tx, &self.secret.hash(code), now_millis())
+            .await
+            .map_err(Error::from)?
+            .ok_or_else(|| invalid("is invalid or was already used"))?;
+        if row.consumer_key != client.key.consumer_key {
+            return Err(invalid("was issued to another client"));
+        }
+        if row.expires_at <= now_millis() {
+            return Err(invalid("has expired"));
+        }
+        if row.redirect_uri != redirect_uri {
+            return Err(invalid("was issued for another redirect_uri"));
+        }
+        if !pkce_s256_matches(code_verifier, &row.code_challenge) {
+            return Err(OAuthError::invalid_grant("code_verifier does not match the code_challenge"));
+        }
+        let scopes: Vec<String> = row.scope.split_whitespace().map(String::from).collect();
+        let issued = self
+            .issue_in(
+                &mut tx,
+                IssueRequest {
+                    client,
+                    username: &row.username,
+                    scopes: &scopes,
+                    grant_type: "authorization_code",
+                    with_refresh_token: true,
+                    validity: None,
+                },
+            )
+            .await?;
+        tx.commit().await.map_err(Error::from)?;
+        Ok(issued)
+    }
+}
+
+/// Whether `BASE64URL(SHA256(verifier)) == challenge` (RFC 7636 §4.6), in constant time.
+pub fn pkce_s256_matches(verifier: &str, challenge: &str) -> bool {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let computed = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier.as_bytes()));
+    subtle::ConstantTimeEq::ct_eq(computed.as_bytes(), challenge.as_bytes()).into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pkce_matches_the_rfc_7636_example() {
+        // RFC 7636 Appendix B.
+        let verifier = "dBjftJeZ4CVP-mJ92K9PPk0aXoMO52vrSsm28OE6YU8";
+        let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+        assert!(pkce_s256_matches(verifier, challenge));
+        assert!(!pkce_s256_matches("dBjftJeZ4CVP-mJ92K9PPk0aXoMO52vrSsm28OE6YU9", challenge));
+    }
+}
