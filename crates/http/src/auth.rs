@@ -1,5 +1,6 @@
-//! REST authentication: HTTP Basic against the user store today (bearer tokens join when
-//! the key manager lands), with the required roles declared in the handler's signature:
+//! REST authentication: HTTP Basic against the user store, or a bearer access token from
+//! Tollgate's key manager carrying the reference's REST scopes (`apim:api_create`…), with
+//! the required roles declared in the handler's signature:
 //! `async fn h(Authenticated(p, ..): Authenticated<AdminRole>)` cannot forget its check.
 
 use crate::error::ApiError;
@@ -14,6 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tollgate_model::{Error, Principal, Role, TenantId};
 use tollgate_store::{Database, users};
+use tollgate_tokens::TokenService;
 
 /// How long a verified username/password pair is trusted without re-hashing. A changed
 /// password or removed role takes effect within this time.
@@ -32,6 +34,7 @@ type VerifiedCredentials = HashMap<[u8; 32], (Principal, Instant)>;
 #[derive(Clone)]
 pub struct Authenticator {
     shared: Database,
+    tokens: Option<Arc<TokenService>>,
     verified: Arc<Mutex<VerifiedCredentials>>,
     pepper: Arc<[u8; 32]>,
 }
@@ -55,9 +58,16 @@ impl Authenticator {
         }
         Self {
             shared,
+            tokens: None,
             verified: Arc::new(Mutex::new(HashMap::new())),
             pepper: Arc::new(pepper),
         }
+    }
+
+    /// Also accepts bearer access tokens that `tokens` issued (JWT or opaque).
+    pub fn with_tokens(mut self, tokens: Arc<TokenService>) -> Self {
+        self.tokens = Some(tokens);
+        self
     }
 
     /// Forgets every verified credential, so that a disabled user or a removed role takes
@@ -96,6 +106,33 @@ impl Authenticator {
         map.insert(key, (principal.clone(), Instant::now()));
     }
 
+    async fn authenticate_bearer(&self, token: &str) -> Result<Principal, Error> {
+        let Some(tokens) = &self.tokens else {
+            return Err(Error::InvalidCredentials(
+                "this node runs no key manager and cannot check bearer tokens; use HTTP Basic".into(),
+            ));
+        };
+        let invalid = || Error::InvalidCredentials("the access token is invalid, expired or revoked".into());
+        let active = tokens
+            .introspect(token)
+            .await
+            .map_err(Error::from)?
+            .filter(|t| t.token_type == "Bearer")
+            .ok_or_else(invalid)?;
+        let user = users::find_by_username(&self.shared, TenantId::DEFAULT, &active.sub)
+            .await
+            .map_err(Error::from)?
+            .filter(|u| u.enabled)
+            .ok_or_else(invalid)?;
+        Ok(Principal {
+            user_id: user.id,
+            tenant_id: user.tenant_id,
+            username: user.username,
+            roles: user.roles,
+            scopes: Some(active.scope.split_whitespace().map(String::from).collect()),
+        })
+    }
+
     /// Resolves an `Authorization` header value to a principal, or says why not.
     pub async fn authenticate(&self, authorization: Option<&str>) -> Result<Principal, Error> {
         let Some(value) = authorization else {
@@ -105,9 +142,7 @@ impl Authenticator {
         };
         let (scheme, rest) = value.trim().split_once(' ').unwrap_or((value, ""));
         if scheme.eq_ignore_ascii_case("bearer") {
-            return Err(Error::InvalidCredentials(
-                "bearer tokens are not accepted on this API yet; use HTTP Basic".into(),
-            ));
+            return self.authenticate_bearer(rest.trim()).await;
         }
         if !scheme.eq_ignore_ascii_case("basic") {
             return Err(Error::InvalidCredentials(format!(
@@ -138,42 +173,57 @@ impl Authenticator {
 pub trait RoleRequirement: Send + Sync + 'static {
     /// Roles that grant access; empty means any authenticated user.
     const ROLES: &'static [Role];
+    /// For bearer tokens, the scopes (any one) the token must carry besides the user
+    /// holding a role; `apim:admin` always suffices. Empty means any token.
+    const SCOPES: &'static [&'static str];
 }
 
 /// Any authenticated user.
 pub struct AnyRole;
 impl RoleRequirement for AnyRole {
     const ROLES: &'static [Role] = &[];
+    const SCOPES: &'static [&'static str] = &[];
 }
 
 /// Administrators only.
 pub struct AdminRole;
 impl RoleRequirement for AdminRole {
     const ROLES: &'static [Role] = &[Role::Admin];
+    const SCOPES: &'static [&'static str] = &["apim:admin"];
 }
 
 /// API creators (and administrators).
 pub struct CreatorRole;
 impl RoleRequirement for CreatorRole {
     const ROLES: &'static [Role] = &[Role::Creator];
+    const SCOPES: &'static [&'static str] = &["apim:api_create", "apim:api_manage"];
 }
 
 /// API creators or publishers (reading Publisher resources).
 pub struct CreatorOrPublisherRole;
 impl RoleRequirement for CreatorOrPublisherRole {
     const ROLES: &'static [Role] = &[Role::Creator, Role::Publisher];
+    const SCOPES: &'static [&'static str] = &[
+        "apim:api_view",
+        "apim:api_create",
+        "apim:api_manage",
+        "apim:api_publish",
+        "apim:subscription_view",
+    ];
 }
 
 /// Publishers (and administrators).
 pub struct PublisherRole;
 impl RoleRequirement for PublisherRole {
     const ROLES: &'static [Role] = &[Role::Publisher];
+    const SCOPES: &'static [&'static str] = &["apim:api_publish", "apim:subscription_block"];
 }
 
 /// Developer Portal subscribers (and administrators).
 pub struct SubscriberRole;
 impl RoleRequirement for SubscriberRole {
     const ROLES: &'static [Role] = &[Role::Subscriber];
+    const SCOPES: &'static [&'static str] = &["apim:subscribe", "apim:app_manage", "apim:sub_manage", "apim:api_key"];
 }
 
 /// An authenticated caller holding one of `R::ROLES`; extracting it answers 401 or 403
@@ -208,7 +258,44 @@ where
             ))
             .into());
         }
+        check_scopes::<R>(&principal)?;
         Ok(Authenticated(principal, PhantomData))
+    }
+}
+
+/// A bearer token must carry one of the operation's scopes (or `apim:admin`).
+fn check_scopes<R: RoleRequirement>(principal: &Principal) -> Result<(), ApiError> {
+    let Some(scopes) = &principal.scopes else {
+        return Ok(());
+    };
+    if R::SCOPES.is_empty() || scopes.iter().any(|s| s == "apim:admin" || R::SCOPES.contains(&s.as_str())) {
+        return Ok(());
+    }
+    Err(Error::Forbidden(format!(
+        "the access token lacks the scope this operation requires: one of {}",
+        R::SCOPES.join(", ")
+    ))
+    .into())
+}
+
+/// The caller when credentials were sent, `None` for anonymous requests (Developer
+/// Portal browsing); credentials that are sent must be valid.
+pub struct MaybeAuthenticated(pub Option<Principal>);
+
+impl<S> FromRequestParts<S> for MaybeAuthenticated
+where
+    S: Send + Sync,
+    Authenticator: FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Some(header) = parts.headers.get(AUTHORIZATION) else {
+            return Ok(MaybeAuthenticated(None));
+        };
+        let header = header.to_str().ok();
+        let authenticator = Authenticator::from_ref(state);
+        Ok(MaybeAuthenticated(Some(authenticator.authenticate(header).await?)))
     }
 }
 

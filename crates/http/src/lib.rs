@@ -7,6 +7,7 @@
 
 pub mod auth;
 pub mod cluster;
+pub mod document_content;
 pub mod error;
 pub mod health;
 pub mod listener;
@@ -14,7 +15,7 @@ pub mod precondition;
 pub mod request_metrics;
 pub mod unknown_fields;
 
-pub use auth::{Authenticated, Authenticator};
+pub use auth::{Authenticated, Authenticator, MaybeAuthenticated};
 pub use error::{ApiError, ApiJson, ApiQuery, Pagination};
 pub use health::{Readiness, health_routes};
 pub use listener::{BoundListener, ListenerError};

@@ -100,6 +100,9 @@ pub struct Principal {
     pub username: String,
     /// Granted roles.
     pub roles: Vec<Role>,
+    /// The scopes of the bearer token the caller presented; `None` for HTTP Basic (all
+    /// of the user's roles apply).
+    pub scopes: Option<Vec<String>>,
 }
 
 impl Principal {
@@ -151,6 +154,7 @@ mod tests {
             tenant_id: TenantId::DEFAULT,
             username: "p".into(),
             roles: vec![Role::Creator],
+            scopes: None,
         };
         assert!(p.has_role(Role::Creator));
         assert!(!p.has_role(Role::Admin));

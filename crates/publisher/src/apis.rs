@@ -184,30 +184,7 @@ pub(crate) struct ListQuery {
 
 /// Parses the reference's `query` parameter into a filter.
 pub(crate) fn parse_query(query: &str) -> Result<ApiFilter, ApiError> {
-    let mut filter = ApiFilter::default();
-    for term in query.split_whitespace() {
-        let (key, value) = term.split_once(':').unwrap_or(("name", term));
-        if value.is_empty() {
-            return Err(Error::field("query", format!("`{term}` has no value")).into());
-        }
-        match key.to_ascii_lowercase().as_str() {
-            "name" => filter.name = Some(value.to_string()),
-            "context" => filter.context = Some(value.to_string()),
-            "tag" | "tags" => filter.tag = Some(value.to_string()),
-            "version" => filter.version = Some(value.to_string()),
-            "status" => filter
-                .states
-                .push(value.parse().map_err(|e: String| Error::field("query", e))?),
-            other => {
-                return Err(Error::field(
-                    "query",
-                    format!("unknown search key `{other}`; use name, context, tag, version or status"),
-                )
-                .into());
-            }
-        }
-    }
-    Ok(filter)
+    Ok(ApiFilter::parse(query)?)
 }
 
 /// The list entry of an API (the reference's `APIInfo`).

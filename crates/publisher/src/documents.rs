@@ -4,7 +4,6 @@
 
 use crate::PublisherState;
 use crate::apis::load;
-use axum::body::Body;
 use axum::extract::{Multipart, Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -13,7 +12,7 @@ use tollgate_http::auth::{CreatorOrPublisherRole, CreatorRole};
 use tollgate_http::{ApiError, ApiJson, ApiQuery, Authenticated, Pagination};
 use tollgate_model::document::Document;
 use tollgate_model::{Error, TenantId, now_millis};
-use tollgate_store::documents::{self, Content};
+use tollgate_store::documents;
 
 /// Largest document file accepted (the REST body limit applies too).
 const MAX_FILE_BYTES: usize = 5 * 1024 * 1024;
@@ -141,43 +140,7 @@ pub(crate) async fn get_content(
     Path((api_id, id)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
     let doc = load_doc(&state, auth.principal().tenant_id, &api_id, &id).await?;
-    if doc.source_type == "URL" {
-        let url = doc.source_url.unwrap_or_default();
-        return Ok((StatusCode::SEE_OTHER, [(header::LOCATION, url)]).into_response());
-    }
-    match documents::content(&state.shared, &id).await.map_err(Error::from)? {
-        Content::Text(text) => {
-            let media = if doc.source_type == "MARKDOWN" {
-                "text/markdown; charset=utf-8"
-            } else {
-                "text/plain; charset=utf-8"
-            };
-            Ok(([(header::CONTENT_TYPE, media)], text).into_response())
-        }
-        Content::File {
-            name,
-            media_type,
-            bytes,
-        } => {
-            let disposition = format!(
-                "attachment; filename=\"{}\"",
-                name.replace(['"', '\\', '\r', '\n'], "_")
-            );
-            Ok((
-                [
-                    (header::CONTENT_TYPE, media_type),
-                    (header::CONTENT_DISPOSITION, disposition),
-                ],
-                Body::from(bytes),
-            )
-                .into_response())
-        }
-        Content::None => Err(Error::NotFound {
-            resource: "document content",
-            id,
-        }
-        .into()),
-    }
+    tollgate_http::document_content::response(&state.shared, &doc, &id).await
 }
 
 /// `POST /apis/{apiId}/documents/{documentId}/content` (multipart `inlineContent` for

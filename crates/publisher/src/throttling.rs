@@ -30,41 +30,7 @@ pub(crate) async fn list(
         .await
         .map_err(Error::from)?
         .iter()
-        .map(|p| {
-            let b = &p.body;
-            let limit = &b["defaultLimit"];
-            let (quota_type, count, unit_time, time_unit, data_unit) = match limit["type"].as_str() {
-                Some("BANDWIDTHLIMIT") => (
-                    "BANDWIDTHVOLUME",
-                    &limit["bandwidth"]["dataAmount"],
-                    &limit["bandwidth"]["unitTime"],
-                    &limit["bandwidth"]["timeUnit"],
-                    &limit["bandwidth"]["dataUnit"],
-                ),
-                _ => (
-                    "REQUESTCOUNT",
-                    &limit["requestCount"]["requestCount"],
-                    &limit["requestCount"]["unitTime"],
-                    &limit["requestCount"]["timeUnit"],
-                    &Value::Null,
-                ),
-            };
-            json!({
-                "name": p.name,
-                "displayName": b["displayName"],
-                "description": b["description"],
-                "policyLevel": shown,
-                "quotaPolicyType": quota_type,
-                "requestCount": count,
-                "unitTime": unit_time,
-                "timeUnit": time_unit,
-                "dataUnit": data_unit,
-                "rateLimitCount": b.get("rateLimitCount").cloned().unwrap_or(json!(0)),
-                "rateLimitTimeUnit": b.get("rateLimitTimeUnit").cloned().unwrap_or(Value::Null),
-                "stopOnQuotaReach": b.get("stopOnQuotaReach").cloned().unwrap_or(json!(true)),
-                "tierPlan": b.get("billingPlan").cloned().unwrap_or(json!("FREE")),
-            })
-        })
+        .map(|p| p.summary(shown))
         .collect();
     Ok(axum::Json(json!({ "count": list.len(), "list": list })).into_response())
 }

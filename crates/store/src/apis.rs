@@ -203,6 +203,37 @@ pub struct ApiFilter {
     pub states: Vec<LifecycleState>,
 }
 
+impl ApiFilter {
+    /// Parses the reference's `query` search parameter: `name:`, `context:`, `tag:`,
+    /// `version:` and `status:` terms, or bare words matched against names.
+    pub fn parse(query: &str) -> Result<ApiFilter, tollgate_model::Error> {
+        use tollgate_model::Error as E;
+        let mut filter = ApiFilter::default();
+        for term in query.split_whitespace() {
+            let (key, value) = term.split_once(':').unwrap_or(("name", term));
+            if value.is_empty() {
+                return Err(E::field("query", format!("`{term}` has no value")));
+            }
+            match key.to_ascii_lowercase().as_str() {
+                "name" => filter.name = Some(value.to_string()),
+                "context" => filter.context = Some(value.to_string()),
+                "tag" | "tags" => filter.tag = Some(value.to_string()),
+                "version" => filter.version = Some(value.to_string()),
+                "status" => filter
+                    .states
+                    .push(value.parse().map_err(|e: String| E::field("query", e))?),
+                other => {
+                    return Err(E::field(
+                        "query",
+                        format!("unknown search key `{other}`; use name, context, tag, version or status"),
+                    ));
+                }
+            }
+        }
+        Ok(filter)
+    }
+}
+
 fn like_pattern(s: &str) -> String {
     let escaped = s
         .to_lowercase()

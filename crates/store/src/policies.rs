@@ -23,6 +23,46 @@ pub struct StoredPolicy {
     pub read_only: bool,
 }
 
+impl StoredPolicy {
+    /// The policy in the portals' `ThrottlingPolicy` shape (name, quota type, request
+    /// count, unit time, burst control, tier plan), reported under `level_name`.
+    pub fn summary(&self, level_name: &str) -> Value {
+        let b = &self.body;
+        let limit = &b["defaultLimit"];
+        let (quota_type, count, unit_time, time_unit, data_unit) = match limit["type"].as_str() {
+            Some("BANDWIDTHLIMIT") => (
+                "BANDWIDTHVOLUME",
+                &limit["bandwidth"]["dataAmount"],
+                &limit["bandwidth"]["unitTime"],
+                &limit["bandwidth"]["timeUnit"],
+                &limit["bandwidth"]["dataUnit"],
+            ),
+            _ => (
+                "REQUESTCOUNT",
+                &limit["requestCount"]["requestCount"],
+                &limit["requestCount"]["unitTime"],
+                &limit["requestCount"]["timeUnit"],
+                &Value::Null,
+            ),
+        };
+        serde_json::json!({
+            "name": self.name,
+            "displayName": b["displayName"],
+            "description": b["description"],
+            "policyLevel": level_name,
+            "quotaPolicyType": quota_type,
+            "requestCount": count,
+            "unitTime": unit_time,
+            "timeUnit": time_unit,
+            "dataUnit": data_unit,
+            "rateLimitCount": b.get("rateLimitCount").cloned().unwrap_or(serde_json::json!(0)),
+            "rateLimitTimeUnit": b.get("rateLimitTimeUnit").cloned().unwrap_or(Value::Null),
+            "stopOnQuotaReach": b.get("stopOnQuotaReach").cloned().unwrap_or(serde_json::json!(true)),
+            "tierPlan": b.get("billingPlan").cloned().unwrap_or(serde_json::json!("FREE")),
+        })
+    }
+}
+
 #[derive(sqlx::FromRow)]
 struct Row {
     id: String,

@@ -181,6 +181,7 @@ pub async fn authenticate(
         tenant_id: user.tenant_id,
         username: user.username,
         roles: user.roles,
+        scopes: None,
     }))
 }
 

@@ -216,12 +216,17 @@ impl Signer {
             let jwk: Jwk = serde_json::from_str(&row.public_jwk).map_err(|e| Error::Corrupt(e.to_string()))?;
             let decoding = DecodingKey::from_jwk(&jwk).map_err(|e| Error::Corrupt(format!("key {}: {e}", row.kid)))?;
             if active.is_none() && row.retired_at.is_none() {
-                let der = self.secret.open(&row.private_sealed)?;
-                active = Some(ActiveKey {
-                    kid: row.kid.clone(),
-                    alg,
-                    encoding: encoding_key(alg, &der)?,
-                });
+                // A node with another secret can still verify; it just cannot sign.
+                match self.secret.open(&row.private_sealed) {
+                    Ok(der) => {
+                        active = Some(ActiveKey {
+                            kid: row.kid.clone(),
+                            alg,
+                            encoding: encoding_key(alg, &der)?,
+                        });
+                    }
+                    Err(e) => tracing::warn!(kid = %row.kid, error = %e, "Cannot use the active signing key to sign."),
+                }
             }
             published.push(PublishedKey {
                 kid: row.kid,

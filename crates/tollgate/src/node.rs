@@ -16,6 +16,7 @@ use tollgate_http::listener::{BoundListener, load_tls};
 use tollgate_http::{Authenticator, Readiness, health_routes, request_metrics};
 use tollgate_model::{Component, ComponentSet};
 use tollgate_store::{Database, users};
+use tollgate_tokens::{KeyManagerSecret, Signer, TokenService, TokenSettings};
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -127,6 +128,7 @@ pub async fn serve(args: NodeArgs) -> Result<(), Failure> {
     };
 
     let dbs = open_databases(&config, &components).await?;
+    let tokens = token_service(&config, &dbs)?;
     let readiness = Readiness::new(dbs.clone(), components.to_string());
     let cluster_secret = ClusterSecret::new(config.cluster.secret.as_ref().map(|s| s.expose()));
 
@@ -141,7 +143,15 @@ pub async fn serve(args: NodeArgs) -> Result<(), Failure> {
     .map_err(|e| Failure::new(exit::OS, e))?;
     planned.push(Planned {
         listener: management,
-        router: management_router(&config, &components, &dbs, readiness.clone(), metrics.clone()),
+        router: management_router(
+            &config,
+            &components,
+            &dbs,
+            tokens.clone(),
+            &cluster_secret,
+            readiness.clone(),
+            metrics.clone(),
+        ),
     });
     if components.contains(Component::Gateway) {
         let router = tollgate_gateway::routes(tollgate_gateway::GatewayState {
@@ -201,6 +211,15 @@ pub async fn serve(args: NodeArgs) -> Result<(), Failure> {
         if let Some(shared) = find(&dbs, DatabaseName::Shared) {
             bootstrap_admin(&config, &shared).await?;
         }
+        if let Some(tokens) = &tokens
+            && components.contains(Component::KeyManager)
+        {
+            tokens
+                .signer()
+                .ensure_key()
+                .await
+                .map_err(|e| Failure::new(exit::OTHER, format!("cannot create the token signing key: {e}")))?;
+        }
         if let Some(am) = find(&dbs, DatabaseName::Am) {
             tollgate_store::policies::install_defaults(&am, tollgate_model::TenantId::DEFAULT)
                 .await
@@ -242,20 +261,68 @@ async fn stop(shutdown: &CancellationToken, readiness: &Readiness, mut servers: 
     tracing::info!("Node stopped.");
 }
 
+/// The token service of a node that has the AM database: it issues tokens when the
+/// node runs the key manager, and verifies bearer tokens for the REST APIs either way.
+fn token_service(config: &Config, dbs: &[Database]) -> Result<Option<Arc<TokenService>>, Failure> {
+    let Some(am) = find(dbs, DatabaseName::Am) else {
+        return Ok(None);
+    };
+    let secret = KeyManagerSecret::load_or_create(
+        &config.node.data_dir,
+        config.key_manager.secret.as_ref().map(|s| s.expose()),
+    )
+    .map_err(|e| Failure::new(exit::OS, e))?;
+    let secret = Arc::new(secret);
+    let signer = Arc::new(Signer::new(am.clone(), secret.clone(), config.key_manager.signing_algorithm));
+    Ok(Some(Arc::new(TokenService::new(
+        am,
+        secret,
+        signer,
+        TokenSettings {
+            issuer: config.issuer(),
+            access_validity: config.key_manager.access_token_validity,
+            refresh_validity: config.key_manager.refresh_token_validity,
+            code_validity: config.key_manager.authorization_code_validity,
+        },
+    ))))
+}
+
 fn management_router(
     config: &Config,
     components: &ComponentSet,
     dbs: &[Database],
+    tokens: Option<Arc<TokenService>>,
+    cluster_secret: &ClusterSecret,
     readiness: Arc<Readiness>,
     metrics: tollgate_telemetry::MetricsHandle,
 ) -> Router {
     let mut rest = Router::new();
     let am = find(dbs, DatabaseName::Am);
     let shared = find(dbs, DatabaseName::Shared);
-    // REST APIs authenticate against the shared database's users; one authenticator
-    // (and so one credential cache) serves them all.
-    if let (Some(am), Some(shared)) = (am, shared) {
-        let authenticator = Authenticator::new(shared.clone());
+    // REST APIs authenticate against the shared database's users (Basic) or with the
+    // key manager's tokens (Bearer); one authenticator (one credential cache) serves all.
+    if let (Some(am), Some(shared), Some(tokens)) = (am, shared, tokens) {
+        let authenticator = Authenticator::new(shared.clone()).with_tokens(tokens.clone());
+        if components.contains(Component::KeyManager) {
+            rest = rest.merge(tollgate_keymanager::routes(tollgate_keymanager::KeyManagerState {
+                am: am.clone(),
+                shared: shared.clone(),
+                tokens: tokens.clone(),
+                limiter: Arc::new(tollgate_keymanager::TokenRateLimiter::new(
+                    config.key_manager.token_requests_per_second,
+                )),
+                cluster_secret: cluster_secret.clone(),
+            }));
+        }
+        if components.contains(Component::Devportal) {
+            rest = rest.merge(tollgate_devportal::routes(tollgate_devportal::DevportalState {
+                am: am.clone(),
+                shared: shared.clone(),
+                authenticator: authenticator.clone(),
+                tokens: tokens.clone(),
+                self_signup: config.devportal.self_signup,
+            }));
+        }
         if components.contains(Component::Admin) {
             rest = rest.merge(tollgate_admin::routes(tollgate_admin::AdminState {
                 authenticator: authenticator.clone(),

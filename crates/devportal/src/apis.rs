@@ -1,0 +1,293 @@
+//! The API catalogue: `GET /apis` (search), `GET /apis/{apiId}`, its OpenAPI definition
+//! with the gateways' URLs as `servers`, documents, and ratings. Anonymous callers see
+//! public APIs; signed-in callers also see APIs restricted to one of their roles. Only
+//! published, prototyped and deprecated APIs are in the catalogue.
+
+use crate::DevportalState;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tollgate_http::auth::AnyRole;
+use tollgate_http::{ApiError, ApiJson, ApiQuery, Authenticated, MaybeAuthenticated, Pagination};
+use tollgate_model::{Error, LifecycleState, Principal, Role, TenantId, now_millis};
+use tollgate_store::apis::{self, ApiFilter, StoredApi};
+use tollgate_store::{documents, environments, ratings};
+
+/// The lifecycle states the catalogue shows.
+const LISTED: [LifecycleState; 3] = [
+    LifecycleState::Published,
+    LifecycleState::Prototyped,
+    LifecycleState::Deprecated,
+];
+
+fn state_of(s: &StoredApi) -> LifecycleState {
+    s.api.life_cycle_status.unwrap_or_default()
+}
+
+/// Whether `caller` (or an anonymous visitor) may see the API in the catalogue.
+pub(crate) fn visible(s: &StoredApi, caller: Option<&Principal>) -> bool {
+    if !LISTED.contains(&state_of(s)) {
+        return false;
+    }
+    match s.api.visibility.as_str() {
+        "PUBLIC" | "" => true,
+        "RESTRICTED" => caller.is_some_and(|p| {
+            p.has_role(Role::Admin)
+                || s.api
+                    .visible_roles
+                    .iter()
+                    .filter_map(|r| r.parse::<Role>().ok())
+                    .any(|r| p.has_role(r))
+        }),
+        _ => caller.is_some_and(|p| p.has_role(Role::Admin)),
+    }
+}
+
+/// An API the caller may see, or 404.
+pub(crate) async fn load_visible(
+    state: &DevportalState,
+    caller: Option<&Principal>,
+    id: &str,
+) -> Result<StoredApi, ApiError> {
+    let tenant = caller.map(|p| p.tenant_id).unwrap_or(TenantId::DEFAULT);
+    match apis::get(&state.am, tenant, id).await.map_err(Error::from)? {
+        Some(s) if visible(&s, caller) => Ok(s),
+        _ => Err(Error::not_found("API", id).into()),
+    }
+}
+
+/// The gateway URLs of the environments an API is deployed to (and shown on the portal).
+async fn endpoint_urls(state: &DevportalState, s: &StoredApi) -> Result<Vec<Value>, ApiError> {
+    let context = tollgate_model::api::resolve_context(&s.api.context, &s.api.version);
+    let mut out = Vec::new();
+    for d in apis::deployments(&state.am, &s.id).await.map_err(Error::from)? {
+        if !d.display_on_devportal {
+            continue;
+        }
+        let Some(env) = environments::find(&state.am, s.tenant_id, &d.environment)
+            .await
+            .map_err(Error::from)?
+        else {
+            continue;
+        };
+        let vhost = env
+            .vhosts
+            .iter()
+            .find(|v| Some(&v.host) == d.vhost.as_ref())
+            .or_else(|| env.vhosts.first());
+        let Some(v) = vhost else { continue };
+        let prefix = v.http_context.clone().unwrap_or_default();
+        let url = |scheme: &str, port: Option<u16>| {
+            port.map(|port| format!("{scheme}://{}:{port}{prefix}{context}", v.host))
+        };
+        out.push(json!({
+            "environmentName": env.name,
+            "environmentDisplayName": env.display_name.clone().unwrap_or_else(|| env.name.clone()),
+            "environmentType": env.env_type,
+            "URLs": { "http": url("http", v.http_port), "https": url("https", v.https_port) },
+        }));
+    }
+    Ok(out)
+}
+
+fn info(s: &StoredApi) -> Value {
+    let a = &s.api;
+    json!({
+        "id": s.id,
+        "name": a.name,
+        "description": a.description,
+        "context": a.context,
+        "version": a.version,
+        "type": a.api_type,
+        "provider": a.provider,
+        "lifeCycleStatus": a.life_cycle_status,
+        "tags": a.tags,
+        "throttlingPolicies": a.policies,
+        "isDefaultVersion": a.is_default_version,
+        "createdTime": a.created_time,
+    })
+}
+
+/// Query of `GET /apis`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct ListQuery {
+    query: Option<String>,
+    offset: Option<i64>,
+    limit: Option<i64>,
+}
+
+/// `GET /apis`.
+pub(crate) async fn list(
+    MaybeAuthenticated(caller): MaybeAuthenticated,
+    State(state): State<DevportalState>,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> Result<Response, ApiError> {
+    let page = Pagination::from_query(q.offset, q.limit).validate()?;
+    let mut filter = match q.query.as_deref() {
+        Some(text) if !text.trim().is_empty() => ApiFilter::parse(text)?,
+        _ => ApiFilter::default(),
+    };
+    filter.states.retain(|s| LISTED.contains(s));
+    if filter.states.is_empty() {
+        filter.states = LISTED.to_vec();
+    }
+    let tenant = caller.as_ref().map(|p| p.tenant_id).unwrap_or(TenantId::DEFAULT);
+    // Visibility is per caller; restricted APIs the caller cannot see are left out of
+    // the page (and of the total).
+    let (rows, total) = apis::list(&state.am, tenant, &filter, page.offset, page.limit)
+        .await
+        .map_err(Error::from)?;
+    let hidden = rows.iter().filter(|s| !visible(s, caller.as_ref())).count() as i64;
+    let list: Vec<Value> = rows.iter().filter(|s| visible(s, caller.as_ref())).map(info).collect();
+    Ok(axum::Json(json!({
+        "count": list.len(),
+        "list": list,
+        "pagination": page.body(total - hidden),
+    }))
+    .into_response())
+}
+
+/// `GET /apis/{apiId}`.
+pub(crate) async fn get_one(
+    MaybeAuthenticated(caller): MaybeAuthenticated,
+    State(state): State<DevportalState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let s = load_visible(&state, caller.as_ref(), &id).await?;
+    let a = &s.api;
+    let rates = ratings::list(&state.am, &id).await.map_err(Error::from)?;
+    let avg = if rates.is_empty() {
+        0.0
+    } else {
+        rates.iter().map(|r| r.rating as f64).sum::<f64>() / rates.len() as f64
+    };
+    let mut body = info(&s);
+    body["tiers"] = Value::Array(a.policies.iter().map(|p| json!({ "tierName": p, "tierPlan": "FREE" })).collect());
+    body["endpointURLs"] = Value::Array(endpoint_urls(&state, &s).await?);
+    body["authorizationHeader"] = json!(a.authorization_header.clone().unwrap_or_else(|| "Authorization".into()));
+    body["apiKeyHeader"] = json!(a.api_key_header.clone().unwrap_or_else(|| "apikey".into()));
+    body["securityScheme"] = json!(a.security_scheme);
+    body["operations"] = Value::Array(
+        a.operations
+            .iter()
+            .map(|o| json!({ "target": o.target, "verb": o.verb, "authType": o.auth_type, "scopes": o.scopes }))
+            .collect(),
+    );
+    body["avgRating"] = json!(format!("{avg:.1}"));
+    body["hasThumbnail"] = json!(false);
+    Ok(axum::Json(body).into_response())
+}
+
+/// `GET /apis/{apiId}/swagger`: the definition with `servers` set to the gateway URLs.
+pub(crate) async fn swagger(
+    MaybeAuthenticated(caller): MaybeAuthenticated,
+    State(state): State<DevportalState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let s = load_visible(&state, caller.as_ref(), &id).await?;
+    let Some(text) = &s.definition else {
+        return Err(Error::not_found("API definition", &id).into());
+    };
+    let mut def: Value = serde_json::from_str(text).map_err(|e| Error::Internal(format!("stored definition: {e}")))?;
+    let mut servers = Vec::new();
+    for env in endpoint_urls(&state, &s).await? {
+        for scheme in ["https", "http"] {
+            if let Some(url) = env["URLs"][scheme].as_str() {
+                servers.push(json!({ "url": url, "description": format!("{} ({scheme})", env["environmentName"].as_str().unwrap_or("")) }));
+            }
+        }
+    }
+    if let Some(obj) = def.as_object_mut() {
+        obj.insert("servers".into(), Value::Array(servers));
+    }
+    Ok(axum::Json(def).into_response())
+}
+
+/// `GET /apis/{apiId}/documents`.
+pub(crate) async fn documents(
+    MaybeAuthenticated(caller): MaybeAuthenticated,
+    State(state): State<DevportalState>,
+    Path(id): Path<String>,
+    ApiQuery(page): ApiQuery<Pagination>,
+) -> Result<Response, ApiError> {
+    let page = page.validate()?;
+    let s = load_visible(&state, caller.as_ref(), &id).await?;
+    let (docs, total) = documents::list(&state.shared, s.tenant_id, &id, page.offset, page.limit)
+        .await
+        .map_err(Error::from)?;
+    Ok(axum::Json(json!({ "count": docs.len(), "list": docs, "pagination": page.body(total) })).into_response())
+}
+
+/// `GET /apis/{apiId}/documents/{documentId}`.
+pub(crate) async fn document(
+    MaybeAuthenticated(caller): MaybeAuthenticated,
+    State(state): State<DevportalState>,
+    Path((id, doc_id)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let s = load_visible(&state, caller.as_ref(), &id).await?;
+    let doc = documents::get(&state.shared, s.tenant_id, &id, &doc_id)
+        .await
+        .map_err(Error::from)?
+        .ok_or_else(|| Error::not_found("document", &doc_id))?;
+    Ok(axum::Json(doc).into_response())
+}
+
+/// `GET /apis/{apiId}/documents/{documentId}/content`.
+pub(crate) async fn document_content(
+    MaybeAuthenticated(caller): MaybeAuthenticated,
+    State(state): State<DevportalState>,
+    Path((id, doc_id)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let s = load_visible(&state, caller.as_ref(), &id).await?;
+    let doc = documents::get(&state.shared, s.tenant_id, &id, &doc_id)
+        .await
+        .map_err(Error::from)?
+        .ok_or_else(|| Error::not_found("document", &doc_id))?;
+    tollgate_http::document_content::response(&state.shared, &doc, &doc_id).await
+}
+
+fn rating_body(r: &ratings::RatingRow) -> Value {
+    json!({ "ratingId": r.id, "apiId": r.api_id, "ratedBy": r.username, "rating": r.rating })
+}
+
+/// `GET /apis/{apiId}/ratings`.
+pub(crate) async fn ratings(
+    MaybeAuthenticated(caller): MaybeAuthenticated,
+    State(state): State<DevportalState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    load_visible(&state, caller.as_ref(), &id).await?;
+    let list: Vec<Value> = ratings::list(&state.am, &id)
+        .await
+        .map_err(Error::from)?
+        .iter()
+        .map(rating_body)
+        .collect();
+    Ok(axum::Json(json!({ "count": list.len(), "list": list })).into_response())
+}
+
+/// The body of `PUT /apis/{apiId}/user-rating`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct RatingInput {
+    rating: i64,
+}
+
+/// `PUT /apis/{apiId}/user-rating`: the caller's 1–5 rating, replacing an earlier one.
+pub(crate) async fn rate(
+    auth: Authenticated<AnyRole>,
+    State(state): State<DevportalState>,
+    Path(id): Path<String>,
+    ApiJson(input): ApiJson<RatingInput>,
+) -> Result<Response, ApiError> {
+    let p = auth.principal();
+    load_visible(&state, Some(p), &id).await?;
+    if !(1..=5).contains(&input.rating) {
+        return Err(Error::field("rating", "must be a whole number from 1 to 5").into());
+    }
+    let row = ratings::upsert(&state.am, &id, &p.username, input.rating as i32, now_millis())
+        .await
+        .map_err(Error::from)?;
+    Ok(axum::Json(rating_body(&row)).into_response())
+}

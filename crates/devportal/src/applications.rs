@@ -1,0 +1,304 @@
+//! `GET/POST /applications`, `GET/PUT/DELETE /applications/{applicationId}`. An
+//! application belongs to the user who created it; to anyone else it does not exist.
+
+use crate::DevportalState;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::http::header::LOCATION;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tollgate_events::{EventKind, NewEvent};
+use tollgate_http::auth::SubscriberRole;
+use tollgate_http::{ApiError, ApiJson, ApiQuery, Authenticated, Pagination};
+use tollgate_model::policy::PolicyLevel;
+use tollgate_model::{Error, FieldError, Principal, TenantId, now_millis};
+use tollgate_store::applications::{self, ApplicationListing, ApplicationRow};
+use tollgate_store::{Tx, events, keys, policies};
+
+/// An application as clients send it; server-owned fields they echo back are ignored.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct NewApplication {
+    pub name: String,
+    pub throttling_policy: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default = "default_token_type")]
+    pub token_type: String,
+    #[serde(default)]
+    pub attributes: serde_json::Map<String, Value>,
+}
+
+fn default_token_type() -> String {
+    "JWT".into()
+}
+
+async fn validate(state: &DevportalState, tenant: TenantId, app: &NewApplication) -> Result<(), ApiError> {
+    let mut errors = Vec::new();
+    let name = app.name.trim();
+    if name.is_empty() {
+        errors.push(FieldError::new("name", "is required"));
+    } else if name != app.name {
+        errors.push(FieldError::new("name", "must not start or end with spaces"));
+    } else if app.name.chars().count() > 100 {
+        errors.push(FieldError::new("name", "must be at most 100 characters"));
+    } else if app.name.chars().any(char::is_control) {
+        errors.push(FieldError::new("name", "must not contain control characters"));
+    }
+    if !matches!(app.token_type.as_str(), "JWT" | "OAUTH") {
+        errors.push(FieldError::new("tokenType", "must be JWT or OAUTH"));
+    }
+    if app.description.as_ref().is_some_and(|d| d.chars().count() > 1024) {
+        errors.push(FieldError::new("description", "must be at most 1024 characters"));
+    }
+    for (k, v) in &app.attributes {
+        if !v.is_string() {
+            errors.push(FieldError::new(format!("attributes.{k}"), "must be a string"));
+        }
+    }
+    let known = policies::names(&state.am, tenant, PolicyLevel::Application)
+        .await
+        .map_err(Error::from)?;
+    if !known.iter().any(|n| n == &app.throttling_policy) {
+        errors.push(FieldError::new(
+            "throttlingPolicy",
+            format!(
+                "`{}` is not an application policy; use one of {}",
+                app.throttling_policy,
+                known.join(", ")
+            ),
+        ));
+    }
+    Ok(Error::check_fields(errors)?)
+}
+
+fn row_of(id: String, owner: &str, app: &NewApplication) -> ApplicationRow {
+    ApplicationRow {
+        id,
+        name: app.name.clone(),
+        owner: owner.to_string(),
+        throttling_policy: app.throttling_policy.clone(),
+        description: app.description.clone(),
+        token_type: app.token_type.clone(),
+        status: "APPROVED".into(),
+        attributes: Value::Object(app.attributes.clone()).to_string(),
+    }
+}
+
+/// Writes the application event gateways use to know an application's tier.
+pub(crate) async fn application_event(tx: &mut Tx, tenant: TenantId, row: &ApplicationRow) -> Result<(), ApiError> {
+    events::append(
+        tx,
+        &NewEvent {
+            kind: EventKind::ApplicationUpserted,
+            tenant_id: tenant,
+            environment: None,
+            payload: json!({
+                "id": row.id,
+                "name": row.name,
+                "owner": row.owner,
+                "tier": row.throttling_policy,
+                "tokenType": row.token_type,
+                "status": row.status,
+            }),
+        },
+    )
+    .await
+    .map_err(Error::from)?;
+    Ok(())
+}
+
+fn name_conflict(name: &str) -> ApiError {
+    Error::Conflict(format!("you already have an application named `{name}`")).into()
+}
+
+/// Validates and stores a new application of `owner`, with its event.
+pub(crate) async fn insert(
+    state: &DevportalState,
+    tenant: TenantId,
+    owner: &str,
+    app: NewApplication,
+) -> Result<ApplicationRow, ApiError> {
+    validate(state, tenant, &app).await?;
+    let row = row_of(uuid::Uuid::now_v7().to_string(), owner, &app);
+    let mut tx = state.am.begin().await.map_err(Error::from)?;
+    if applications::name_taken(&mut tx, tenant, owner, &app.name, &row.id)
+        .await
+        .map_err(Error::from)?
+    {
+        return Err(name_conflict(&app.name));
+    }
+    applications::insert(&mut tx, tenant, &row, now_millis())
+        .await
+        .map_err(|e| if e.is_unique_violation() { name_conflict(&app.name) } else { Error::from(e).into() })?;
+    application_event(&mut tx, tenant, &row).await?;
+    tx.commit().await.map_err(Error::from)?;
+    Ok(row)
+}
+
+/// The caller's application, or 404 (also for someone else's).
+pub(crate) async fn owned(state: &DevportalState, caller: &Principal, id: &str) -> Result<ApplicationListing, ApiError> {
+    match applications::get(&state.am, caller.tenant_id, id).await.map_err(Error::from)? {
+        Some(app) if app.app.owner == caller.username => Ok(app),
+        _ => Err(Error::not_found("application", id).into()),
+    }
+}
+
+fn body(a: &ApplicationListing, keys: Option<Vec<Value>>) -> Value {
+    let attributes: Value = serde_json::from_str(&a.app.attributes).unwrap_or_else(|_| json!({}));
+    let mut v = json!({
+        "applicationId": a.app.id,
+        "name": a.app.name,
+        "throttlingPolicy": a.app.throttling_policy,
+        "description": a.app.description,
+        "tokenType": a.app.token_type,
+        "status": a.app.status,
+        "groups": [],
+        "subscriptionCount": a.subscription_count,
+        "attributes": attributes,
+        "subscriptionScopes": [],
+        "owner": a.app.owner,
+        "hashEnabled": true,
+        "createdTime": tollgate_model::rfc3339(a.created_at),
+        "updatedTime": tollgate_model::rfc3339(a.updated_at),
+    });
+    if let Some(keys) = keys {
+        v["keys"] = Value::Array(keys);
+    }
+    v
+}
+
+/// Query of `GET /applications`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct ListQuery {
+    query: Option<String>,
+    offset: Option<i64>,
+    limit: Option<i64>,
+}
+
+/// `GET /applications`: the caller's applications.
+pub(crate) async fn list(
+    auth: Authenticated<SubscriberRole>,
+    State(state): State<DevportalState>,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> Result<Response, ApiError> {
+    let page = Pagination::from_query(q.offset, q.limit).validate()?;
+    let p = auth.principal();
+    let (rows, total) = applications::list_by_owner(
+        &state.am,
+        p.tenant_id,
+        &p.username,
+        q.query.as_deref().filter(|s| !s.is_empty()),
+        page.offset,
+        page.limit,
+    )
+    .await
+    .map_err(Error::from)?;
+    let list: Vec<Value> = rows.iter().map(|a| body(a, None)).collect();
+    Ok(axum::Json(json!({ "count": list.len(), "list": list, "pagination": page.body(total) })).into_response())
+}
+
+/// `POST /applications`.
+pub(crate) async fn create(
+    auth: Authenticated<SubscriberRole>,
+    State(state): State<DevportalState>,
+    ApiJson(app): ApiJson<NewApplication>,
+) -> Result<Response, ApiError> {
+    let p = auth.principal();
+    let row = insert(&state, p.tenant_id, &p.username, app).await?;
+    let stored = owned(&state, p, &row.id).await?;
+    let location = format!("{}/applications/{}", crate::BASE_PATH, row.id);
+    Ok((
+        StatusCode::CREATED,
+        [(LOCATION, location)],
+        axum::Json(body(&stored, Some(Vec::new()))),
+    )
+        .into_response())
+}
+
+/// `GET /applications/{applicationId}`, with its keys (never their secrets).
+pub(crate) async fn get_one(
+    auth: Authenticated<SubscriberRole>,
+    State(state): State<DevportalState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let app = owned(&state, auth.principal(), &id).await?;
+    let keys = keys::list_for_application(&state.am, &id)
+        .await
+        .map_err(Error::from)?
+        .iter()
+        .map(|k| crate::keys::key_body(k, None))
+        .collect();
+    Ok(axum::Json(body(&app, Some(keys))).into_response())
+}
+
+/// `PUT /applications/{applicationId}`.
+pub(crate) async fn update(
+    auth: Authenticated<SubscriberRole>,
+    State(state): State<DevportalState>,
+    Path(id): Path<String>,
+    ApiJson(app): ApiJson<NewApplication>,
+) -> Result<Response, ApiError> {
+    let p = auth.principal();
+    let existing = owned(&state, p, &id).await?;
+    validate(&state, p.tenant_id, &app).await?;
+    let mut row = row_of(id.clone(), &p.username, &app);
+    row.status = existing.app.status.clone();
+    let mut tx = state.am.begin().await.map_err(Error::from)?;
+    if applications::name_taken(&mut tx, p.tenant_id, &p.username, &app.name, &id)
+        .await
+        .map_err(Error::from)?
+    {
+        return Err(name_conflict(&app.name));
+    }
+    let n = applications::update(&mut tx, &row, now_millis())
+        .await
+        .map_err(|e| if e.is_unique_violation() { name_conflict(&app.name) } else { Error::from(e).into() })?;
+    if n == 0 {
+        return Err(Error::not_found("application", &id).into());
+    }
+    application_event(&mut tx, p.tenant_id, &row).await?;
+    tx.commit().await.map_err(Error::from)?;
+    let stored = owned(&state, p, &id).await?;
+    Ok(axum::Json(body(&stored, None)).into_response())
+}
+
+/// `DELETE /applications/{applicationId}`: with its subscriptions and keys; every token
+/// issued to its keys is revoked.
+pub(crate) async fn delete(
+    auth: Authenticated<SubscriberRole>,
+    State(state): State<DevportalState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let p = auth.principal();
+    owned(&state, p, &id).await?;
+    let app_keys = keys::list_for_application(&state.am, &id)
+        .await
+        .map_err(Error::from)?;
+    let mut tx = state.am.begin().await.map_err(Error::from)?;
+    for k in &app_keys {
+        state
+            .tokens
+            .revoke_all_for_client(&mut tx, p.tenant_id, &k.consumer_key)
+            .await
+            .map_err(Error::from)?;
+    }
+    if applications::delete(&mut tx, &id).await.map_err(Error::from)? == 0 {
+        return Err(Error::not_found("application", &id).into());
+    }
+    events::append(
+        &mut tx,
+        &NewEvent {
+            kind: EventKind::ApplicationDeleted,
+            tenant_id: p.tenant_id,
+            environment: None,
+            payload: json!({ "id": id }),
+        },
+    )
+    .await
+    .map_err(Error::from)?;
+    tx.commit().await.map_err(Error::from)?;
+    Ok(StatusCode::OK.into_response())
+}

@@ -1,0 +1,504 @@
+//! An application's OAuth2 keys and API keys: `generate-keys` (a client of the resident
+//! key manager; the secret is shown once and stored only as a hash), `map-keys` (a
+//! client of a registered third-party key manager), `oauth-keys`, `regenerate-secret`
+//! (which revokes every token of the old secret), `generate-token`, and API keys.
+
+use crate::DevportalState;
+use crate::applications::owned;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::time::Duration;
+use tollgate_events::{EventKind, NewEvent};
+use tollgate_http::auth::SubscriberRole;
+use tollgate_http::{ApiError, ApiJson, Authenticated};
+use tollgate_model::{Error, FieldError, Principal, now_millis};
+use tollgate_store::keys::{self, KeyRow};
+use tollgate_store::{Tx, events, key_managers};
+use tollgate_tokens::{ClientAuth, IssueRequest, KeyType, RESIDENT_KEY_MANAGER, random_token};
+
+/// Grant types keys may support.
+const GRANT_TYPES: &[&str] = &["client_credentials", "password", "refresh_token", "authorization_code"];
+
+/// The `ApplicationKey` body; `secret` only when it was just made.
+pub(crate) fn key_body(k: &KeyRow, secret: Option<&str>) -> Value {
+    let grants: Value = serde_json::from_str(&k.grant_types).unwrap_or_else(|_| json!([]));
+    let scopes: Value = serde_json::from_str(&k.scopes).unwrap_or_else(|_| json!([]));
+    json!({
+        "keyMappingId": k.id,
+        "keyManager": k.key_manager,
+        "consumerKey": k.consumer_key,
+        "consumerSecret": secret,
+        "supportedGrantTypes": grants,
+        "callbackUrl": k.callback_url,
+        "keyState": "COMPLETED",
+        "keyType": k.key_type,
+        "mode": k.mode,
+        "groupId": null,
+        "token": null,
+        "additionalProperties": { "scopes": scopes, "validityTime": k.validity_seconds },
+    })
+}
+
+fn parse_key_type(field: &str, value: &str) -> Result<KeyType, ApiError> {
+    value.parse().map_err(|e: String| Error::field(field, e).into())
+}
+
+/// `validityTime` is a string of seconds in the reference; numbers are accepted too.
+fn parse_validity(v: &Option<Value>) -> Result<i64, FieldError> {
+    let bad = || FieldError::new("validityTime", "must be a whole number of seconds, 0 or more");
+    match v {
+        None | Some(Value::Null) => Ok(0),
+        Some(Value::Number(n)) => n.as_i64().filter(|n| *n >= 0).ok_or_else(bad),
+        Some(Value::String(s)) if s.is_empty() => Ok(0),
+        Some(Value::String(s)) => s.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(bad),
+        Some(_) => Err(bad()),
+    }
+}
+
+async fn key_event(tx: &mut Tx, caller: &Principal, k: &KeyRow) -> Result<(), ApiError> {
+    events::append(
+        tx,
+        &NewEvent {
+            kind: EventKind::KeyMappingUpserted,
+            tenant_id: caller.tenant_id,
+            environment: None,
+            payload: json!({
+                "id": k.id,
+                "applicationId": k.application_id,
+                "consumerKey": k.consumer_key,
+                "keyType": k.key_type,
+                "keyManager": k.key_manager,
+            }),
+        },
+    )
+    .await
+    .map_err(Error::from)?;
+    Ok(())
+}
+
+fn keys_conflict(key_type: &str, key_manager: &str) -> ApiError {
+    Error::Conflict(format!(
+        "the application already has {key_type} keys from `{key_manager}`; use them, or regenerate the secret"
+    ))
+    .into()
+}
+
+/// `POST /applications/{id}/generate-keys`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct GenerateKeys {
+    key_type: String,
+    #[serde(default)]
+    key_manager: Option<String>,
+    grant_types_to_be_supported: Vec<String>,
+    #[serde(default)]
+    callback_url: Option<String>,
+    #[serde(default)]
+    scopes: Vec<String>,
+    #[serde(default)]
+    validity_time: Option<Value>,
+}
+
+pub(crate) async fn generate(
+    auth: Authenticated<SubscriberRole>,
+    State(state): State<DevportalState>,
+    Path(app_id): Path<String>,
+    ApiJson(req): ApiJson<GenerateKeys>,
+) -> Result<Response, ApiError> {
+    let p = auth.principal();
+    owned(&state, p, &app_id).await?;
+    let mut errors = Vec::new();
+    let key_type = match req.key_type.parse::<KeyType>() {
+        Ok(k) => Some(k),
+        Err(e) => {
+            errors.push(FieldError::new("keyType", e));
+            None
+        }
+    };
+    let key_manager = req.key_manager.clone().unwrap_or_else(|| RESIDENT_KEY_MANAGER.into());
+    if key_manager != RESIDENT_KEY_MANAGER {
+        errors.push(FieldError::new(
+            "keyManager",
+            format!("keys can be generated only by `{RESIDENT_KEY_MANAGER}`; map an existing client of another key manager with map-keys"),
+        ));
+    }
+    if req.grant_types_to_be_supported.is_empty() {
+        errors.push(FieldError::new("grantTypesToBeSupported", "name at least one grant type"));
+    }
+    for g in &req.grant_types_to_be_supported {
+        if !GRANT_TYPES.contains(&g.as_str()) {
+            errors.push(FieldError::new(
+                "grantTypesToBeSupported",
+                format!("`{g}` is not supported; use {}", GRANT_TYPES.join(", ")),
+            ));
+        }
+    }
+    let callback = req.callback_url.clone().filter(|c| !c.is_empty());
+    if let Some(cb) = &callback
+        && !(cb.starts_with("https://") || cb.starts_with("http://"))
+    {
+        errors.push(FieldError::new("callbackUrl", "must be an http:// or https:// URL"));
+    }
+    if callback.is_none() && req.grant_types_to_be_supported.iter().any(|g| g == "authorization_code") {
+        errors.push(FieldError::new(
+            "callbackUrl",
+            "is required for the authorization_code grant",
+        ));
+    }
+    for s in &req.scopes {
+        if s.is_empty() || s.contains(char::is_whitespace) {
+            errors.push(FieldError::new("scopes", format!("`{s}` is not a valid scope name")));
+        }
+    }
+    let validity = parse_validity(&req.validity_time).map_err(|e| errors.push(e)).unwrap_or(0);
+    Error::check_fields(errors)?;
+    let key_type = key_type.ok_or_else(|| Error::field("keyType", "is required"))?;
+    let secret = random_token(32).map_err(Error::from)?;
+    let row = KeyRow {
+        id: uuid::Uuid::now_v7().to_string(),
+        application_id: app_id.clone(),
+        key_type: key_type.as_str().into(),
+        key_manager,
+        mode: "CREATED".into(),
+        consumer_key: random_token(24).map_err(Error::from)?,
+        secret_hash: Some(state.tokens.hash(&secret)),
+        grant_types: json!(req.grant_types_to_be_supported).to_string(),
+        callback_url: callback,
+        scopes: json!(req.scopes).to_string(),
+        validity_seconds: validity,
+    };
+    let mut tx = state.am.begin().await.map_err(Error::from)?;
+    if keys::exists_in(&mut tx, &app_id, &row.key_type, &row.key_manager)
+        .await
+        .map_err(Error::from)?
+    {
+        return Err(keys_conflict(&row.key_type, &row.key_manager));
+    }
+    keys::insert(&mut tx, p.tenant_id, &row, now_millis())
+        .await
+        .map_err(|e| if e.is_unique_violation() { keys_conflict(&row.key_type, &row.key_manager) } else { Error::from(e).into() })?;
+    key_event(&mut tx, p, &row).await?;
+    tx.commit().await.map_err(Error::from)?;
+    tracing::info!(application = %app_id, key_type = %row.key_type, consumer_key = %row.consumer_key, "Application keys generated.");
+    Ok((StatusCode::OK, axum::Json(key_body(&row, Some(&secret)))).into_response())
+}
+
+/// `POST /applications/{id}/map-keys`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct MapKeys {
+    consumer_key: String,
+    #[serde(default)]
+    consumer_secret: Option<String>,
+    #[serde(default)]
+    key_manager: Option<String>,
+    key_type: String,
+}
+
+pub(crate) async fn map(
+    auth: Authenticated<SubscriberRole>,
+    State(state): State<DevportalState>,
+    Path(app_id): Path<String>,
+    ApiJson(req): ApiJson<MapKeys>,
+) -> Result<Response, ApiError> {
+    let p = auth.principal();
+    owned(&state, p, &app_id).await?;
+    let mut errors = Vec::new();
+    if req.consumer_key.trim().is_empty() || req.consumer_key.len() > 255 {
+        errors.push(FieldError::new("consumerKey", "is required (at most 255 characters)"));
+    }
+    let key_type = req.key_type.parse::<KeyType>().map_err(|e| errors.push(FieldError::new("keyType", e))).ok();
+    let km_name = req.key_manager.clone().unwrap_or_default();
+    let km = if km_name.is_empty() || km_name == RESIDENT_KEY_MANAGER {
+        errors.push(FieldError::new(
+            "keyManager",
+            "name a registered third-party key manager; the resident key manager's keys come from generate-keys",
+        ));
+        None
+    } else {
+        match key_managers::find(&state.am, p.tenant_id, &km_name).await.map_err(Error::from)? {
+            Some(km) if km.enabled => Some(km),
+            Some(_) => {
+                errors.push(FieldError::new("keyManager", format!("`{km_name}` is disabled")));
+                None
+            }
+            None => {
+                errors.push(FieldError::new("keyManager", format!("no key manager named `{km_name}`")));
+                None
+            }
+        }
+    };
+    Error::check_fields(errors)?;
+    let (Some(km), Some(key_type)) = (km, key_type) else {
+        return Err(Error::field("keyManager", "is required").into());
+    };
+    let row = KeyRow {
+        id: uuid::Uuid::now_v7().to_string(),
+        application_id: app_id.clone(),
+        key_type: key_type.as_str().into(),
+        key_manager: km.name.clone(),
+        mode: "MAPPED".into(),
+        consumer_key: req.consumer_key.clone(),
+        secret_hash: req.consumer_secret.as_deref().filter(|s| !s.is_empty()).map(|s| state.tokens.hash(s)),
+        grant_types: "[]".into(),
+        callback_url: None,
+        scopes: "[]".into(),
+        validity_seconds: 0,
+    };
+    let mut tx = state.am.begin().await.map_err(Error::from)?;
+    if keys::exists_in(&mut tx, &app_id, &row.key_type, &row.key_manager)
+        .await
+        .map_err(Error::from)?
+    {
+        return Err(keys_conflict(&row.key_type, &row.key_manager));
+    }
+    keys::insert(&mut tx, p.tenant_id, &row, now_millis()).await.map_err(|e| {
+        if e.is_unique_violation() {
+            ApiError::from(Error::Conflict(format!(
+                "consumer key `{}` of `{}` is already mapped to an application",
+                row.consumer_key, row.key_manager
+            )))
+        } else {
+            Error::from(e).into()
+        }
+    })?;
+    key_event(&mut tx, p, &row).await?;
+    tx.commit().await.map_err(Error::from)?;
+    Ok((StatusCode::OK, axum::Json(key_body(&row, None))).into_response())
+}
+
+/// `GET /applications/{id}/oauth-keys`.
+pub(crate) async fn list(
+    auth: Authenticated<SubscriberRole>,
+    State(state): State<DevportalState>,
+    Path(app_id): Path<String>,
+) -> Result<Response, ApiError> {
+    owned(&state, auth.principal(), &app_id).await?;
+    let list: Vec<Value> = keys::list_for_application(&state.am, &app_id)
+        .await
+        .map_err(Error::from)?
+        .iter()
+        .map(|k| key_body(k, None))
+        .collect();
+    Ok(axum::Json(json!({ "count": list.len(), "list": list })).into_response())
+}
+
+async fn owned_key(state: &DevportalState, caller: &Principal, app_id: &str, id: &str) -> Result<KeyRow, ApiError> {
+    owned(state, caller, app_id).await?;
+    keys::get(&state.am, app_id, id)
+        .await
+        .map_err(Error::from)?
+        .ok_or_else(|| Error::not_found("key mapping", id).into())
+}
+
+/// `GET /applications/{id}/oauth-keys/{keyMappingId}`.
+pub(crate) async fn get_one(
+    auth: Authenticated<SubscriberRole>,
+    State(state): State<DevportalState>,
+    Path((app_id, id)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let k = owned_key(&state, auth.principal(), &app_id, &id).await?;
+    Ok(axum::Json(key_body(&k, None)).into_response())
+}
+
+/// `POST /applications/{id}/oauth-keys/{keyMappingId}/regenerate-secret`: a new secret,
+/// shown once; the old one stops working and every token issued with these keys is
+/// revoked.
+pub(crate) async fn regenerate_secret(
+    auth: Authenticated<SubscriberRole>,
+    State(state): State<DevportalState>,
+    Path((app_id, id)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let p = auth.principal();
+    let k = owned_key(&state, p, &app_id, &id).await?;
+    if k.mode != "CREATED" {
+        return Err(Error::BadRequest(format!(
+            "keys mapped from `{}` have their secret managed there",
+            k.key_manager
+        ))
+        .into());
+    }
+    let secret = random_token(32).map_err(Error::from)?;
+    let mut tx = state.am.begin().await.map_err(Error::from)?;
+    if keys::set_secret_hash(&mut tx, &id, &state.tokens.hash(&secret), now_millis())
+        .await
+        .map_err(Error::from)?
+        == 0
+    {
+        return Err(Error::not_found("key mapping", &id).into());
+    }
+    state
+        .tokens
+        .revoke_all_for_client(&mut tx, p.tenant_id, &k.consumer_key)
+        .await
+        .map_err(Error::from)?;
+    tx.commit().await.map_err(Error::from)?;
+    Ok(axum::Json(json!({ "consumerKey": k.consumer_key, "consumerSecret": secret })).into_response())
+}
+
+/// `POST /applications/{id}/oauth-keys/{keyMappingId}/generate-token`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct GenerateToken {
+    consumer_secret: String,
+    #[serde(default)]
+    validity_period: Option<i64>,
+    #[serde(default)]
+    scopes: Vec<String>,
+    #[serde(default)]
+    revoke_token: Option<String>,
+    #[serde(default)]
+    grant_type: Option<String>,
+}
+
+pub(crate) async fn generate_token(
+    auth: Authenticated<SubscriberRole>,
+    State(state): State<DevportalState>,
+    Path((app_id, id)): Path<(String, String)>,
+    ApiJson(req): ApiJson<GenerateToken>,
+) -> Result<Response, ApiError> {
+    let p = auth.principal();
+    let k = owned_key(&state, p, &app_id, &id).await?;
+    let mut errors = Vec::new();
+    if let Some(g) = &req.grant_type
+        && g != "CLIENT_CREDENTIALS"
+    {
+        errors.push(FieldError::new("grantType", "only CLIENT_CREDENTIALS is supported"));
+    }
+    if let Some(v) = req.validity_period
+        && v < 0
+    {
+        errors.push(FieldError::new("validityPeriod", "must be 0 or more seconds"));
+    }
+    if k.mode != "CREATED" {
+        errors.push(FieldError::new(
+            "keyMappingId",
+            format!("tokens for keys mapped from `{}` come from that key manager", k.key_manager),
+        ));
+    }
+    Error::check_fields(errors)?;
+    let client = state
+        .tokens
+        .authenticate_client(&ClientAuth {
+            client_id: k.consumer_key.clone(),
+            client_secret: req.consumer_secret.clone(),
+        })
+        .await
+        .map_err(|_| Error::field("consumerSecret", "does not match these keys"))?;
+    let tenant = p.tenant_id;
+    if let Some(old) = req.revoke_token.as_deref().filter(|t| !t.is_empty()) {
+        state.tokens.revoke(&client, old).await.map_err(|e| {
+            ApiError::from(Error::field("revokeToken", e.error_description))
+        })?;
+    }
+    let granted = tollgate_tokens::scopes::grant(&state.am, tenant, &p.roles, &req.scopes.join(" "))
+        .await
+        .map_err(|e| Error::field("scopes", e.error_description))?;
+    let validity = req.validity_period.filter(|v| *v > 0).map(|v| Duration::from_secs(v as u64));
+    let issued = state
+        .tokens
+        .issue(IssueRequest {
+            client: &client,
+            username: &p.username,
+            scopes: &granted,
+            grant_type: "client_credentials",
+            with_refresh_token: false,
+            validity,
+        })
+        .await
+        .map_err(Error::from)?;
+    Ok(axum::Json(json!({
+        "accessToken": issued.access_token,
+        "tokenScopes": granted,
+        "validityTime": issued.expires_in,
+    }))
+    .into_response())
+}
+
+/// `POST /applications/{id}/api-keys/{keyType}/generate`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub(crate) struct GenerateApiKey {
+    key_name: Option<String>,
+    validity_period: Option<i64>,
+}
+
+pub(crate) async fn generate_api_key(
+    auth: Authenticated<SubscriberRole>,
+    State(state): State<DevportalState>,
+    Path((app_id, key_type)): Path<(String, String)>,
+    request: axum::extract::Request,
+) -> Result<Response, ApiError> {
+    let p = auth.principal();
+    let app = owned(&state, p, &app_id).await?;
+    let key_type = parse_key_type("keyType", &key_type)?;
+    // The body is optional, as in the reference.
+    let (parts, bytes) = tollgate_http::error::read_body(request).await?;
+    let req: GenerateApiKey = if bytes.iter().all(u8::is_ascii_whitespace) {
+        GenerateApiKey::default()
+    } else {
+        tollgate_http::error::parse_body(&parts, &bytes)?
+    };
+    let mut errors = Vec::new();
+    let name = req.key_name.clone().unwrap_or_else(|| format!("{}-{}", app.app.name, key_type.as_str()));
+    if name.chars().count() > 100 || name.trim().is_empty() {
+        errors.push(FieldError::new("keyName", "must be 1 to 100 characters"));
+    }
+    let max = 365 * 86_400;
+    let validity = match req.validity_period {
+        None | Some(-1) | Some(0) => None,
+        Some(v) if v > 0 && v <= max => Some(Duration::from_secs(v as u64)),
+        Some(_) => {
+            errors.push(FieldError::new(
+                "validityPeriod",
+                format!("must be between 1 and {max} seconds, or -1 for the longest (one year)"),
+            ));
+            None
+        }
+    };
+    Error::check_fields(errors)?;
+    let mut tx = state.am.begin().await.map_err(Error::from)?;
+    let (key, row) = state
+        .tokens
+        .issue_api_key(&mut tx, p.tenant_id, &app.app, key_type, &name, validity)
+        .await
+        .map_err(Error::from)?;
+    tx.commit().await.map_err(Error::from)?;
+    let seconds = row.expires_at.map(|e| (e - row.issued_at) / 1000).unwrap_or(-1);
+    Ok(axum::Json(json!({ "keyName": name, "apikey": key, "validityPeriod": seconds })).into_response())
+}
+
+/// `POST /applications/{id}/api-keys/{keyType}/revoke` with `{"apikey": …}`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct RevokeApiKey {
+    apikey: String,
+}
+
+pub(crate) async fn revoke_api_key(
+    auth: Authenticated<SubscriberRole>,
+    State(state): State<DevportalState>,
+    Path((app_id, key_type)): Path<(String, String)>,
+    ApiJson(req): ApiJson<RevokeApiKey>,
+) -> Result<Response, ApiError> {
+    let p = auth.principal();
+    owned(&state, p, &app_id).await?;
+    let key_type = parse_key_type("keyType", &key_type)?;
+    if req.apikey.trim().is_empty() {
+        return Err(Error::field("apikey", "is required").into());
+    }
+    let mut tx = state.am.begin().await.map_err(Error::from)?;
+    let found = state
+        .tokens
+        .revoke_api_key(&mut tx, p.tenant_id, &app_id, key_type, &req.apikey)
+        .await
+        .map_err(Error::from)?;
+    if !found {
+        return Err(Error::field("apikey", format!("is not a {key_type} API key of this application")).into());
+    }
+    tx.commit().await.map_err(Error::from)?;
+    Ok(StatusCode::OK.into_response())
+}

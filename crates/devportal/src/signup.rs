@@ -1,0 +1,71 @@
+//! `POST /signup`: self sign-up. The new user gets the `subscriber` role and, as in the
+//! reference, an application called `DefaultApplication` on the `Unlimited` policy.
+
+use crate::DevportalState;
+use crate::applications::{self, NewApplication};
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::json;
+use tollgate_http::{ApiError, ApiJson};
+use tollgate_model::{Error, NewUser, Role, TenantId};
+use tollgate_store::users;
+
+/// The sign-up form.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct SignUp {
+    username: String,
+    password: String,
+    #[serde(default)]
+    email: Option<String>,
+}
+
+/// The application every new user starts with.
+pub const DEFAULT_APPLICATION: &str = "DefaultApplication";
+
+/// `POST /signup`.
+pub(crate) async fn signup(
+    State(state): State<DevportalState>,
+    ApiJson(form): ApiJson<SignUp>,
+) -> Result<Response, ApiError> {
+    if !state.self_signup {
+        return Err(Error::Forbidden(
+            "self sign-up is turned off on this server ([devportal] self_signup); ask an administrator for an account"
+                .into(),
+        )
+        .into());
+    }
+    let new = NewUser {
+        tenant_id: TenantId::DEFAULT,
+        username: form.username,
+        password: form.password,
+        email: form.email.filter(|e| !e.is_empty()),
+        roles: vec![Role::Subscriber],
+    };
+    new.validate()?;
+    let user = users::create(&state.shared, new).await.map_err(Error::from)?;
+    let app = NewApplication {
+        name: DEFAULT_APPLICATION.into(),
+        throttling_policy: "Unlimited".into(),
+        description: Some("The application every new user starts with".into()),
+        token_type: "JWT".into(),
+        attributes: serde_json::Map::new(),
+    };
+    let created = applications::insert(&state, TenantId::DEFAULT, &user.username, app).await;
+    if let Err(e) = created {
+        // The user exists and can create applications; only the convenience is missing.
+        tracing::warn!(user = %user.username, error = ?e.0, "Signed up, but the default application could not be created.");
+    }
+    tracing::info!(user = %user.username, "User signed up.");
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(json!({
+            "username": user.username,
+            "email": user.email,
+            "roles": user.roles,
+        })),
+    )
+        .into_response())
+}

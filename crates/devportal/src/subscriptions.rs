@@ -1,0 +1,280 @@
+//! `GET/POST /subscriptions`, `GET/PUT/DELETE /subscriptions/{subscriptionId}`: a
+//! subscriber's applications subscribe to published APIs with a business plan the API
+//! offers. Each change is an outbox event so gateways start or stop admitting calls.
+
+use crate::DevportalState;
+use crate::applications::owned;
+use crate::apis::load_visible;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::http::header::LOCATION;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tollgate_events::{EventKind, NewEvent};
+use tollgate_http::auth::SubscriberRole;
+use tollgate_http::{ApiError, ApiJson, ApiQuery, Authenticated, Pagination};
+use tollgate_model::{Error, FieldError, LifecycleState, Principal, now_millis};
+use tollgate_store::apis::StoredApi;
+use tollgate_store::subscriptions::{self, SubscriptionRow};
+use tollgate_store::{Tx, apis, events};
+
+fn body(s: &SubscriptionRow, api: Option<&StoredApi>) -> Value {
+    json!({
+        "subscriptionId": s.id,
+        "applicationId": s.application_id,
+        "apiId": s.api_id,
+        "apiInfo": api.map(|a| json!({
+            "id": a.id, "name": a.api.name, "version": a.api.version, "context": a.api.context,
+            "provider": a.api.provider, "lifeCycleStatus": a.api.life_cycle_status,
+        })),
+        "applicationInfo": { "applicationId": s.application_id, "name": s.application_name, "subscriber": s.application_owner },
+        "throttlingPolicy": s.throttling_policy,
+        "requestedThrottlingPolicy": s.throttling_policy,
+        "status": s.status,
+    })
+}
+
+async fn event(tx: &mut Tx, caller: &Principal, kind: EventKind, payload: Value) -> Result<(), ApiError> {
+    events::append(
+        tx,
+        &NewEvent {
+            kind,
+            tenant_id: caller.tenant_id,
+            environment: None,
+            payload,
+        },
+    )
+    .await
+    .map_err(Error::from)?;
+    Ok(())
+}
+
+/// Checks that `api` can be subscribed to with `policy`, naming the field at fault.
+fn check_subscribable(api: &StoredApi, policy: &str) -> Result<(), ApiError> {
+    let state = api.api.life_cycle_status.unwrap_or_default();
+    if state != LifecycleState::Published {
+        return Err(Error::field(
+            "apiId",
+            format!("the API is {} and cannot be subscribed to; only PUBLISHED APIs can", state.as_str()),
+        )
+        .into());
+    }
+    if !api.api.policies.iter().any(|p| p == policy) {
+        return Err(Error::field(
+            "throttlingPolicy",
+            format!(
+                "the API does not offer `{policy}`; choose one of {}",
+                api.api.policies.join(", ")
+            ),
+        )
+        .into());
+    }
+    Ok(())
+}
+
+/// The body of `POST /subscriptions` and `PUT /subscriptions/{id}`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct SubscriptionInput {
+    application_id: String,
+    api_id: String,
+    throttling_policy: String,
+}
+
+/// `POST /subscriptions`.
+pub(crate) async fn create(
+    auth: Authenticated<SubscriberRole>,
+    State(state): State<DevportalState>,
+    ApiJson(input): ApiJson<SubscriptionInput>,
+) -> Result<Response, ApiError> {
+    let p = auth.principal();
+    let mut errors = Vec::new();
+    for (field, value) in [
+        ("applicationId", &input.application_id),
+        ("apiId", &input.api_id),
+        ("throttlingPolicy", &input.throttling_policy),
+    ] {
+        if value.trim().is_empty() {
+            errors.push(FieldError::new(field, "is required"));
+        }
+    }
+    Error::check_fields(errors)?;
+    owned(&state, p, &input.application_id)
+        .await
+        .map_err(|_| Error::field("applicationId", format!("you have no application `{}`", input.application_id)))?;
+    let api = load_visible(&state, Some(p), &input.api_id)
+        .await
+        .map_err(|_| Error::field("apiId", format!("no API `{}` is visible to you", input.api_id)))?;
+    check_subscribable(&api, &input.throttling_policy)?;
+    let id = uuid::Uuid::now_v7().to_string();
+    let mut tx = state.am.begin().await.map_err(Error::from)?;
+    // The API's row lock orders this against lifecycle changes of the same API.
+    let locked = apis::get_in(&mut tx, p.tenant_id, &input.api_id)
+        .await
+        .map_err(Error::from)?
+        .ok_or_else(|| Error::field("apiId", "the API was just deleted"))?;
+    check_subscribable(&locked, &input.throttling_policy)?;
+    if subscriptions::find_for(&mut tx, &input.application_id, &input.api_id)
+        .await
+        .map_err(Error::from)?
+        .is_some()
+    {
+        return Err(Error::Conflict("the application is already subscribed to this API".into()).into());
+    }
+    subscriptions::insert(
+        &mut tx,
+        p.tenant_id,
+        &id,
+        &input.application_id,
+        &input.api_id,
+        &input.throttling_policy,
+        "UNBLOCKED",
+        now_millis(),
+    )
+    .await
+    .map_err(|e| {
+        if e.is_unique_violation() {
+            ApiError::from(Error::Conflict("the application is already subscribed to this API".into()))
+        } else {
+            Error::from(e).into()
+        }
+    })?;
+    event(
+        &mut tx,
+        p,
+        EventKind::SubscriptionUpserted,
+        json!({ "id": id, "applicationId": input.application_id, "apiId": input.api_id,
+                "policy": input.throttling_policy, "status": "UNBLOCKED" }),
+    )
+    .await?;
+    tx.commit().await.map_err(Error::from)?;
+    let row = subscriptions::get(&state.am, p.tenant_id, &id)
+        .await
+        .map_err(Error::from)?
+        .ok_or_else(|| Error::not_found("subscription", &id))?;
+    let location = format!("{}/subscriptions/{id}", crate::BASE_PATH);
+    Ok((StatusCode::CREATED, [(LOCATION, location)], axum::Json(body(&row, Some(&api)))).into_response())
+}
+
+/// Query of `GET /subscriptions`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub(crate) struct ListQuery {
+    application_id: Option<String>,
+    api_id: Option<String>,
+    offset: Option<i64>,
+    limit: Option<i64>,
+}
+
+/// `GET /subscriptions?applicationId&apiId`: the caller's subscriptions.
+pub(crate) async fn list(
+    auth: Authenticated<SubscriberRole>,
+    State(state): State<DevportalState>,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> Result<Response, ApiError> {
+    let page = Pagination::from_query(q.offset, q.limit).validate()?;
+    let p = auth.principal();
+    if let Some(app) = &q.application_id {
+        owned(&state, p, app).await?;
+    }
+    let (rows, total) = subscriptions::list_for_owner(
+        &state.am,
+        p.tenant_id,
+        &p.username,
+        q.application_id.as_deref(),
+        q.api_id.as_deref(),
+        page.offset,
+        page.limit,
+    )
+    .await
+    .map_err(Error::from)?;
+    let list: Vec<Value> = rows.iter().map(|s| body(s, None)).collect();
+    Ok(axum::Json(json!({ "count": list.len(), "list": list, "pagination": page.body(total) })).into_response())
+}
+
+async fn owned_subscription(state: &DevportalState, p: &Principal, id: &str) -> Result<SubscriptionRow, ApiError> {
+    match subscriptions::get(&state.am, p.tenant_id, id).await.map_err(Error::from)? {
+        Some(s) if s.application_owner == p.username => Ok(s),
+        _ => Err(Error::not_found("subscription", id).into()),
+    }
+}
+
+/// `GET /subscriptions/{subscriptionId}`.
+pub(crate) async fn get_one(
+    auth: Authenticated<SubscriberRole>,
+    State(state): State<DevportalState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let s = owned_subscription(&state, auth.principal(), &id).await?;
+    let api = apis::get(&state.am, auth.principal().tenant_id, &s.api_id)
+        .await
+        .map_err(Error::from)?;
+    Ok(axum::Json(body(&s, api.as_ref())).into_response())
+}
+
+/// `PUT /subscriptions/{subscriptionId}`: changes the business plan.
+pub(crate) async fn update(
+    auth: Authenticated<SubscriberRole>,
+    State(state): State<DevportalState>,
+    Path(id): Path<String>,
+    ApiJson(input): ApiJson<SubscriptionInput>,
+) -> Result<Response, ApiError> {
+    let p = auth.principal();
+    let s = owned_subscription(&state, p, &id).await?;
+    let mut errors = Vec::new();
+    if input.application_id != s.application_id {
+        errors.push(FieldError::new("applicationId", "cannot change; subscribe the other application instead"));
+    }
+    if input.api_id != s.api_id {
+        errors.push(FieldError::new("apiId", "cannot change; subscribe to the other API instead"));
+    }
+    Error::check_fields(errors)?;
+    let mut tx = state.am.begin().await.map_err(Error::from)?;
+    let api = apis::get_in(&mut tx, p.tenant_id, &s.api_id)
+        .await
+        .map_err(Error::from)?
+        .ok_or_else(|| Error::not_found("API", &s.api_id))?;
+    check_subscribable(&api, &input.throttling_policy)?;
+    if subscriptions::set_policy(&mut tx, &id, &input.throttling_policy, now_millis())
+        .await
+        .map_err(Error::from)?
+        == 0
+    {
+        return Err(Error::not_found("subscription", &id).into());
+    }
+    event(
+        &mut tx,
+        p,
+        EventKind::SubscriptionUpserted,
+        json!({ "id": id, "applicationId": s.application_id, "apiId": s.api_id,
+                "policy": input.throttling_policy, "status": s.status }),
+    )
+    .await?;
+    tx.commit().await.map_err(Error::from)?;
+    let row = owned_subscription(&state, p, &id).await?;
+    Ok(axum::Json(body(&row, Some(&api))).into_response())
+}
+
+/// `DELETE /subscriptions/{subscriptionId}`.
+pub(crate) async fn delete(
+    auth: Authenticated<SubscriberRole>,
+    State(state): State<DevportalState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let p = auth.principal();
+    let s = owned_subscription(&state, p, &id).await?;
+    let mut tx = state.am.begin().await.map_err(Error::from)?;
+    if subscriptions::delete(&mut tx, &id).await.map_err(Error::from)? == 0 {
+        return Err(Error::not_found("subscription", &id).into());
+    }
+    event(
+        &mut tx,
+        p,
+        EventKind::SubscriptionDeleted,
+        json!({ "id": id, "applicationId": s.application_id, "apiId": s.api_id }),
+    )
+    .await?;
+    tx.commit().await.map_err(Error::from)?;
+    Ok(StatusCode::OK.into_response())
+}

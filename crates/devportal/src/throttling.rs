@@ -1,0 +1,38 @@
+//! `GET /throttling-policies/{policyLevel}`: the business plans (`subscription`) and
+//! application policies (`application`) a subscriber can choose from.
+
+use crate::DevportalState;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use tollgate_http::{ApiError, MaybeAuthenticated};
+use tollgate_model::policy::PolicyLevel;
+use tollgate_model::{Error, TenantId};
+use tollgate_store::policies;
+
+/// `GET /throttling-policies/{policyLevel}` (anonymous allowed, as the catalogue is).
+pub(crate) async fn list(
+    MaybeAuthenticated(caller): MaybeAuthenticated,
+    State(state): State<DevportalState>,
+    Path(level): Path<String>,
+) -> Result<Response, ApiError> {
+    let store_level = match level.as_str() {
+        "subscription" => PolicyLevel::Subscription,
+        "application" => PolicyLevel::Application,
+        other => {
+            return Err(Error::field(
+                "policyLevel",
+                format!("`{other}` must be subscription or application"),
+            )
+            .into());
+        }
+    };
+    let tenant = caller.map(|p| p.tenant_id).unwrap_or(TenantId::DEFAULT);
+    let list: Vec<Value> = policies::list(&state.am, tenant, store_level)
+        .await
+        .map_err(Error::from)?
+        .iter()
+        .map(|p| p.summary(&level))
+        .collect();
+    Ok(axum::Json(json!({ "count": list.len(), "list": list })).into_response())
+}
