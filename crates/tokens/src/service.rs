@@ -222,6 +222,19 @@ impl TokenService {
         }
     }
 
+    /// The whole stack over the AM database: a [`Signer`] with `algorithm` for new keys,
+    /// sealing keys under `secret`. What a node (or a test) builds at start-up.
+    pub fn open(
+        am: Database,
+        secret: KeyManagerSecret,
+        algorithm: tollgate_config::SigningAlgorithm,
+        settings: TokenSettings,
+    ) -> Arc<Self> {
+        let secret = Arc::new(secret);
+        let signer = Arc::new(Signer::new(am.clone(), secret.clone(), algorithm));
+        Arc::new(Self::new(am, secret, signer, settings))
+    }
+
     /// The issuer (`iss`).
     pub fn issuer(&self) -> &str {
         &self.settings.issuer

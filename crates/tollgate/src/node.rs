@@ -16,7 +16,7 @@ use tollgate_http::listener::{BoundListener, load_tls};
 use tollgate_http::{Authenticator, Readiness, health_routes, request_metrics};
 use tollgate_model::{Component, ComponentSet};
 use tollgate_store::{Database, users};
-use tollgate_tokens::{KeyManagerSecret, Signer, TokenService, TokenSettings};
+use tollgate_tokens::{KeyManagerSecret, TokenService, TokenSettings};
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -272,19 +272,17 @@ fn token_service(config: &Config, dbs: &[Database]) -> Result<Option<Arc<TokenSe
         config.key_manager.secret.as_ref().map(|s| s.expose()),
     )
     .map_err(|e| Failure::new(exit::OS, e))?;
-    let secret = Arc::new(secret);
-    let signer = Arc::new(Signer::new(am.clone(), secret.clone(), config.key_manager.signing_algorithm));
-    Ok(Some(Arc::new(TokenService::new(
+    Ok(Some(TokenService::open(
         am,
         secret,
-        signer,
+        config.key_manager.signing_algorithm,
         TokenSettings {
             issuer: config.issuer(),
             access_validity: config.key_manager.access_token_validity,
             refresh_validity: config.key_manager.refresh_token_validity,
             code_validity: config.key_manager.authorization_code_validity,
         },
-    ))))
+    )))
 }
 
 fn management_router(
