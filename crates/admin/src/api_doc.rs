@@ -21,7 +21,7 @@ pub(crate) enum AnyPolicy {
 /// The document.
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Tollgate Admin API", version = "v4", description = "Users and roles, gateway environments, throttling policies and deny policies. Shaped like the reference's Admin v4 API."),
+    info(title = "Tollgate Admin API", version = "v4", description = "Users and roles, gateway environments, throttling policies, deny policies and third-party key managers. Shaped like the reference's Admin v4 API."),
     servers((url = "/api/am/admin/v4")),
     modifiers(&BasicAuth),
     paths(
@@ -29,6 +29,7 @@ pub(crate) enum AnyPolicy {
         crate::environments::list, crate::environments::get_one, crate::environments::create, crate::environments::update, crate::environments::delete,
         crate::policies::list, crate::policies::get_one, crate::policies::create, crate::policies::update, crate::policies::delete,
         crate::deny_policies::list, crate::deny_policies::get_one, crate::deny_policies::create, crate::deny_policies::set_status, crate::deny_policies::delete,
+        crate::key_managers::list, crate::key_managers::get_one, crate::key_managers::create, crate::key_managers::update, crate::key_managers::delete,
     ),
     components(schemas(tollgate_http::error::ErrorBody))
 )]

@@ -1,13 +1,14 @@
 //! The Admin component: the Admin REST API under `/api/am/admin/v4`. Today it manages
 //! users and roles (the reference delegates these to its user store; Tollgate keeps them
 //! in the shared database), gateway environments, throttling policies and deny policies;
-//! custom rules and key managers join with the rest of the Publisher and Admin issue.
+//! custom rules (policies of level `custom`), and third-party key managers.
 //!
 //! Depends on `http`, `store` and `model` only; never on another component.
 
 pub mod api_doc;
 mod deny_policies;
 mod environments;
+mod key_managers;
 mod policies;
 mod users;
 
@@ -53,6 +54,7 @@ pub fn routes(state: AdminState) -> Router {
             .merge(environments::routes())
             .merge(policies::routes())
             .merge(deny_policies::routes())
+            .merge(key_managers::routes())
             .with_state(state),
     )
 }

@@ -98,6 +98,8 @@ signing_algorithm = "ES256"
 access_token_validity = "1h"
 refresh_token_validity = "24h"
 authorization_code_validity = "5m"
+# How often the JWKS of third-party key managers (Admin API /key-managers) is fetched.
+jwks_refresh_interval = "5m"
 # Token-endpoint requests per second per client IP and per client id (bursts of twice as
 # many), against secret guessing.
 token_requests_per_second = 20

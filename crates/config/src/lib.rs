@@ -230,6 +230,9 @@ pub struct KeyManagerConfig {
     /// Lifetime of authorization codes.
     #[serde(with = "humantime_serde")]
     pub authorization_code_validity: Duration,
+    /// How often the JWKS of registered third-party key managers is fetched again.
+    #[serde(with = "humantime_serde")]
+    pub jwks_refresh_interval: Duration,
     /// Token-endpoint requests allowed per second per client IP and per client id
     /// (sustained rate; twice as many in a burst). Guards secrets against guessing.
     pub token_requests_per_second: u32,
@@ -244,6 +247,7 @@ impl Default for KeyManagerConfig {
             access_token_validity: Duration::from_secs(3600),
             refresh_token_validity: Duration::from_secs(86_400),
             authorization_code_validity: Duration::from_secs(300),
+            jwks_refresh_interval: Duration::from_secs(300),
             token_requests_per_second: 20,
         }
     }

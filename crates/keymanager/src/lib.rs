@@ -9,6 +9,7 @@
 
 mod authorize;
 mod discovery;
+pub mod external;
 pub mod form;
 mod introspect;
 pub mod rate_limit;

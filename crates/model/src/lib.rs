@@ -12,6 +12,7 @@ pub mod document;
 pub mod environment;
 pub mod error;
 pub mod id;
+pub mod key_manager;
 pub mod lifecycle;
 pub mod policy;
 pub mod role;

@@ -361,3 +361,14 @@ pub async fn retire_signing_keys(tx: &mut Tx, at: EpochMillis, publish_until: Ep
     .await
     .map(|r| r.rows_affected()))?)
 }
+
+/// When the last live API key expires (a retired signing key must stay published until
+/// then, or those keys stop verifying).
+pub async fn latest_api_key_expiry(tx: &mut Tx, now: EpochMillis) -> Result<Option<i64>> {
+    Ok(on_tx!(tx, |c| sqlx::query_scalar(
+        "SELECT MAX(expires_at) FROM api_keys WHERE revoked_at IS NULL AND expires_at > $1"
+    )
+    .bind(now)
+    .fetch_one(c)
+    .await)?)
+}

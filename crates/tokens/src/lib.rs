@@ -18,8 +18,7 @@ pub use secret::{KeyManagerSecret, random_token};
 pub use service::{ActiveToken, ClientAuth, IssueRequest, IssuedTokens, OAuthError, TokenService, TokenSettings};
 pub use signing::Signer;
 
-/// The name under which keys issued by Tollgate itself are recorded (the reference's).
-pub const RESIDENT_KEY_MANAGER: &str = "Resident Key Manager";
+pub use tollgate_model::key_manager::RESIDENT_KEY_MANAGER;
 
 /// Why a token operation failed (as opposed to an OAuth2 error a client caused).
 #[derive(Debug, thiserror::Error)]

@@ -160,14 +160,18 @@ impl Signer {
     }
 
     /// Retires the active key(s) and makes a new one. Retired keys stay published for
-    /// `overlap`, so tokens they signed keep verifying until they expire. Returns the new
-    /// key id.
+    /// `overlap` (and until the last live API key expires), so what they signed keeps
+    /// verifying. Returns the new key id.
     pub async fn rotate(&self, overlap: Duration) -> Result<String> {
         let now = now_millis();
         let mut tx = self.am.begin().await?;
         lock_named(&mut tx, SIGNING_KEYS_LOCK).await?;
         let overlap_ms = i64::try_from(overlap.as_millis()).unwrap_or(i64::MAX / 2);
-        oauth::retire_signing_keys(&mut tx, now, now.saturating_add(overlap_ms)).await?;
+        // API keys are long-lived JWTs: the retired key stays published until the last
+        // live one it may have signed expires.
+        let api_keys_until = oauth::latest_api_key_expiry(&mut tx, now).await?.unwrap_or(0);
+        let publish_until = now.saturating_add(overlap_ms).max(api_keys_until);
+        oauth::retire_signing_keys(&mut tx, now, publish_until).await?;
         let kid = self.insert_new_key(&mut tx).await?;
         tx.commit().await?;
         self.reload().await?;

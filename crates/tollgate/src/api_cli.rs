@@ -2,100 +2,19 @@
 //! publisher would script it. Each command prints one readable result, or one error line
 //! with the server's description.
 
-use crate::cli::{ApiCommand, ConnectionArgs};
+use crate::cli::ApiCommand;
+use crate::rest_client::{Client, say};
 use crate::{Failure, exit};
 use serde_json::{Value, json};
 use std::path::Path;
 
-/// A REST client for one control plane and user.
-struct Client {
-    base: String,
-    user: String,
-    password: String,
-    http: reqwest::Client,
-}
-
-impl Client {
-    fn new(args: &ConnectionArgs) -> Result<Self, Failure> {
-        let password = match (&args.password, std::env::var("TOLLGATE_ADMIN_PASSWORD")) {
-            (Some(p), _) => p.clone(),
-            (None, Ok(p)) if !p.is_empty() => p,
-            _ => {
-                let file = args.data_dir.join("admin-password");
-                std::fs::read_to_string(&file).map(|s| s.trim().to_string()).map_err(|_| {
-                    Failure::new(
-                        exit::CONFIG,
-                        format!(
-                            "no password: pass --password, set TOLLGATE_ADMIN_PASSWORD, or run from the directory whose {} holds it",
-                            file.display()
-                        ),
-                    )
-                })?
-            }
-        };
-        let http = reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(60))
-            .build()
-            .map_err(|e| Failure::new(exit::OTHER, format!("cannot build an HTTP client: {e}")))?;
-        Ok(Self {
-            base: format!("{}/api/am/publisher/v4", args.server.trim_end_matches('/')),
-            user: args.user.clone(),
-            password,
-            http,
-        })
-    }
-
-    async fn send(&self, req: reqwest::RequestBuilder) -> Result<Value, Failure> {
-        let response = req
-            .basic_auth(&self.user, Some(&self.password))
-            .send()
-            .await
-            .map_err(|e| {
-                Failure::new(
-                    exit::UNAVAILABLE,
-                    format!(
-                        "cannot reach {}: {e}; is a control plane running there? (--server)",
-                        self.base
-                    ),
-                )
-            })?;
-        let status = response.status();
-        let body: Value = response.json().await.unwrap_or(Value::Null);
-        if status.is_success() {
-            return Ok(body);
-        }
-        let mut message = body["description"].as_str().unwrap_or("no description").to_string();
-        if let Some(errors) = body["error"].as_array()
-            && !errors.is_empty()
-        {
-            let fields: Vec<String> = errors
-                .iter()
-                .map(|e| {
-                    format!(
-                        "{}: {}",
-                        e["code"].as_str().unwrap_or(""),
-                        e["message"].as_str().unwrap_or("")
-                    )
-                })
-                .collect();
-            message = fields.join("; ");
-        }
-        Err(Failure::new(
-            exit::OTHER,
-            format!("the server refused the request ({status}): {message}"),
-        ))
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-}
+const PUBLISHER: &str = "/api/am/publisher/v4";
 
 /// Runs one `tollgate api` command.
 pub async fn run(command: ApiCommand) -> Result<(), Failure> {
     match command {
         ApiCommand::List { conn, query } => {
-            let client = Client::new(&conn)?;
+            let client = Client::new(&conn, PUBLISHER)?;
             let mut req = client.http.get(client.url("/apis")).query(&[("limit", "1000")]);
             if let Some(q) = &query {
                 req = req.query(&[("query", q)]);
@@ -124,7 +43,7 @@ pub async fn run(command: ApiCommand) -> Result<(), Failure> {
             policies,
             endpoint,
         } => {
-            let client = Client::new(&conn)?;
+            let client = Client::new(&conn, PUBLISHER)?;
             let bytes = std::fs::read(&file)
                 .map_err(|e| Failure::new(exit::CONFIG, format!("cannot read {}: {e}", file.display())))?;
             let mut props = json!({ "context": context });
@@ -165,7 +84,7 @@ pub async fn run(command: ApiCommand) -> Result<(), Failure> {
             Ok(())
         }
         ApiCommand::Lifecycle { conn, api_id, action } => {
-            let client = Client::new(&conn)?;
+            let client = Client::new(&conn, PUBLISHER)?;
             let body = client
                 .send(
                     client
@@ -187,7 +106,7 @@ pub async fn run(command: ApiCommand) -> Result<(), Failure> {
             revision,
             description,
         } => {
-            let client = Client::new(&conn)?;
+            let client = Client::new(&conn, PUBLISHER)?;
             let revision_id = match revision {
                 Some(r) => r,
                 None => {
@@ -234,11 +153,6 @@ fn file_name(path: &Path) -> String {
         .and_then(|n| n.to_str())
         .unwrap_or("definition")
         .to_string()
-}
-
-#[allow(clippy::print_stdout)]
-fn say(line: &str) {
-    println!("{line}");
 }
 
 fn print_table(headers: &[&str; 5], rows: &[[String; 5]]) {

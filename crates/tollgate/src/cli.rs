@@ -28,6 +28,14 @@ pub enum Command {
     /// Manage APIs on a running control plane through its Publisher REST API.
     #[command(subcommand)]
     Api(ApiCommand),
+    /// Manage your applications and their keys through the Developer Portal REST API.
+    #[command(subcommand)]
+    App(AppCommand),
+    /// Print an access token for one of your applications (client credentials).
+    Token(TokenArgs),
+    /// Manage the key manager's token signing keys (on a node with the AM database).
+    #[command(subcommand)]
+    Keys(KeysCommand),
 }
 
 /// `tollgate api …`.
@@ -95,6 +103,79 @@ pub enum ApiCommand {
 }
 
 /// How `tollgate api` reaches the control plane.
+/// `tollgate app …`.
+#[derive(Debug, Subcommand)]
+pub enum AppCommand {
+    /// Create an application.
+    Create {
+        #[command(flatten)]
+        conn: ConnectionArgs,
+        /// The application's name (unique among yours).
+        name: String,
+        /// Application throttling policy.
+        #[arg(long, default_value = "Unlimited")]
+        policy: String,
+        /// `JWT` (self-contained tokens) or `OAUTH` (opaque tokens).
+        #[arg(long, default_value = "JWT")]
+        token_type: String,
+        /// Free text.
+        #[arg(long)]
+        description: Option<String>,
+    },
+    /// Generate OAuth2 keys for an application; prints the consumer key and secret (the
+    /// secret is shown only this once).
+    Keys {
+        #[command(flatten)]
+        conn: ConnectionArgs,
+        /// Application id or name.
+        app: String,
+        /// PRODUCTION or SANDBOX.
+        #[arg(long, default_value = "PRODUCTION")]
+        key_type: String,
+        /// Comma-separated grant types the keys may use.
+        #[arg(long, default_value = "client_credentials,password,refresh_token")]
+        grant_types: String,
+        /// Redirect URI for the authorization-code grant.
+        #[arg(long)]
+        callback_url: Option<String>,
+    },
+}
+
+/// `tollgate token`.
+#[derive(Debug, Args, Clone)]
+pub struct TokenArgs {
+    #[command(flatten)]
+    pub conn: ConnectionArgs,
+    /// Application id or name.
+    pub app: String,
+    /// The keys' consumer secret, as `tollgate app keys` printed it.
+    #[arg(long)]
+    pub consumer_secret: String,
+    /// PRODUCTION or SANDBOX keys.
+    #[arg(long, default_value = "PRODUCTION")]
+    pub key_type: String,
+    /// Space- or comma-separated scopes to ask for.
+    #[arg(long)]
+    pub scope: Option<String>,
+    /// Token lifetime in seconds (default: the keys' or the server's).
+    #[arg(long)]
+    pub validity: Option<i64>,
+}
+
+/// `tollgate keys …`.
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Make a new signing key; the old one stops signing but stays published for
+    /// `--overlap`, so tokens it signed keep verifying until they expire.
+    Rotate {
+        #[command(flatten)]
+        node: NodeArgs,
+        /// How long the retired key stays in the JWKS (at least the longest token lifetime).
+        #[arg(long, default_value = "24h", value_parser = humantime::parse_duration)]
+        overlap: std::time::Duration,
+    },
+}
+
 #[derive(Debug, Args, Clone)]
 pub struct ConnectionArgs {
     /// Management URL of a node running the publisher component.

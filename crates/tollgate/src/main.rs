@@ -3,11 +3,13 @@
 //! command, and turn failures into one line on stderr and a meaningful exit code.
 
 mod api_cli;
+mod app_cli;
 mod cli;
 mod node;
+mod rest_client;
 
 use clap::Parser;
-use cli::{Cli, Command, ConfigCommand};
+use cli::{Cli, Command, ConfigCommand, KeysCommand};
 use std::process::ExitCode;
 
 /// Exit codes, so that scripts and supervisors can tell failures apart.
@@ -56,6 +58,9 @@ fn main() -> ExitCode {
         }
         Command::Config(ConfigCommand::Check(args)) => node::check_config(&args),
         Command::Api(command) => run_async(api_cli::run(command)),
+        Command::App(command) => run_async(app_cli::run(command)),
+        Command::Token(args) => run_async(app_cli::token(args)),
+        Command::Keys(KeysCommand::Rotate { node, overlap }) => run_async(node::rotate_signing_keys(node, overlap)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

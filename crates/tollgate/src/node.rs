@@ -88,6 +88,35 @@ pub async fn migrate(args: NodeArgs) -> Result<(), Failure> {
     Ok(())
 }
 
+/// `tollgate keys rotate`: a new signing key; the old one stays published for `overlap`.
+pub async fn rotate_signing_keys(args: NodeArgs, overlap: std::time::Duration) -> Result<(), Failure> {
+    let config = load_config(&args)?;
+    init_logging(&config)?;
+    let components = ComponentSet::parse_list("key-manager").map_err(|e| Failure::new(exit::OTHER, e.to_string()))?;
+    let dbs = open_databases(&config, &components).await?;
+    migrate_all(&dbs).await?;
+    let tokens = token_service(&config, &dbs)?
+        .ok_or_else(|| Failure::new(exit::CONFIG, "the AM database is not configured"))?;
+    tokens
+        .signer()
+        .ensure_key()
+        .await
+        .map_err(|e| Failure::new(exit::OTHER, e.to_string()))?;
+    let kid = tokens
+        .signer()
+        .rotate(overlap)
+        .await
+        .map_err(|e| Failure::new(exit::OTHER, format!("cannot rotate the signing key: {e}")))?;
+    for db in &dbs {
+        db.close().await;
+    }
+    eprintln!(
+        "tollgate: new signing key {kid} is active; the previous one stays in /oauth2/jwks for {}.",
+        humantime::format_duration(overlap)
+    );
+    Ok(())
+}
+
 fn init_logging(config: &Config) -> Result<(), Failure> {
     let json = config.log.format == tollgate_config::LogFormat::Json;
     tollgate_telemetry::init_logging(&config.log.level, json).map_err(|e| Failure::new(exit::CONFIG, e))
@@ -234,6 +263,15 @@ pub async fn serve(args: NodeArgs) -> Result<(), Failure> {
             stop(&shutdown, &readiness, servers, &dbs).await;
             return Ok(());
         }
+    }
+    if components.contains(Component::KeyManager)
+        && let Some(am) = find(&dbs, DatabaseName::Am)
+    {
+        tokio::spawn(tollgate_keymanager::external::refresh_loop(
+            am,
+            config.key_manager.jwks_refresh_interval,
+            shutdown.clone(),
+        ));
     }
     readiness.set_migrated();
     tracing::info!(components = %components, "Node ready.");
