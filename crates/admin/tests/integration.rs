@@ -750,7 +750,7 @@ async fn the_openapi_document_is_valid_locked_and_true_to_the_routes() {
     assert_eq!(r.status(), 200);
     assert_eq!(r.text().await.unwrap(), generated);
     let ops = tollgate_testkit::openapi_operations(&doc);
-    assert_eq!(ops.len(), 20, "documented operations");
+    assert_eq!(ops.len(), 25, "documented operations");
     for (method, path) in ops {
         let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
         let r = tollgate_testkit::http().request(m, s.url(&path)).send().await.unwrap();
@@ -843,5 +843,64 @@ async fn racing_deletes_emit_one_event() {
             "[{}] one event",
             s.engine
         );
+    }
+}
+
+#[tokio::test]
+async fn key_managers_reject_bad_input_and_non_admins_and_change_nothing() {
+    for db in all_engines("admin_key_managers").await {
+        let s = start(&db).await;
+        let good = json!({"name": "Okta", "type": "Okta", "issuer": "https://okta.example.com",
+            "wellKnownEndpoint": "https://okta.example.com/.well-known/openid-configuration", "scopesClaim": "scp"});
+        let (status, km) = s.as_root(reqwest::Method::POST, "/key-managers", Some(good.clone())).await;
+        assert_eq!(status, 201, "{}: {km}", s.engine);
+        assert_eq!(km["consumerKeyClaim"], "azp");
+        assert_eq!(km["scopesClaim"], "scp");
+        let seq = tollgate_store::events::latest_seq(&s.am).await.unwrap();
+
+        let bad_bodies = [
+            (json!({"name": "Okta", "type": "Okta", "issuer": "ftp://x", "wellKnownEndpoint": "https://o.example/w"}), "issuer"),
+            (json!({"name": "Okta", "type": "", "issuer": "https://o.example", "wellKnownEndpoint": "https://o.example/w"}), "type"),
+            (json!({"name": "Okta", "type": "Okta", "issuer": "https://o.example", "certificates": {"type": "PEM", "value": "x"}}), "certificates.type"),
+            (json!({"name": "Okta", "type": "Okta", "issuer": "https://o.example", "wellKnownEndpoint": "https://o.example/w", "consumerKeyClaim": ""}), "consumerKeyClaim"),
+            (json!({"name": "Renamed", "type": "Okta", "issuer": "https://o.example", "wellKnownEndpoint": "https://o.example/w"}), "name"),
+        ];
+        for (body, field) in bad_bodies {
+            let (status, err) = s.as_root(reqwest::Method::PUT, "/key-managers/Okta", Some(body)).await;
+            assert_eq!(status, 400, "{}: {err}", s.engine);
+            assert!(
+                err["error"].as_array().unwrap().iter().any(|e| e["code"] == field),
+                "{field} not named: {err}"
+            );
+        }
+        let (status, err) = s
+            .as_root(reqwest::Method::POST, "/key-managers", Some(json!({"name": "Resident Key Manager", "type": "x",
+                "issuer": "https://a.example", "wellKnownEndpoint": "https://a.example/w"})))
+            .await;
+        assert_eq!(status, 400, "{err}");
+        let (status, _) = s.as_root(reqwest::Method::GET, "/key-managers/nope", None).await;
+        assert_eq!(status, 404);
+        let (status, _) = s
+            .send(
+                tollgate_testkit::http()
+                    .get(s.url("/key-managers"))
+                    .basic_auth("carol", Some("carol-password")),
+            )
+            .await;
+        assert_eq!(status, 403, "creators do not manage key managers");
+        let (_, unchanged) = s.as_root(reqwest::Method::GET, "/key-managers/Okta", None).await;
+        assert_eq!(unchanged["issuer"], "https://okta.example.com");
+        assert_eq!(tollgate_store::events::latest_seq(&s.am).await.unwrap(), seq, "no events for refused changes");
+
+        let (status, updated) = s
+            .as_root(reqwest::Method::PUT, "/key-managers/Okta", Some(json!({"name": "Okta", "type": "Okta",
+                "issuer": "https://okta2.example.com", "wellKnownEndpoint": "https://okta2.example.com/w", "enabled": false})))
+            .await;
+        assert_eq!(status, 200, "{updated}");
+        assert_eq!(updated["enabled"], false);
+        let (status, _) = s.as_root(reqwest::Method::DELETE, "/key-managers/Okta", None).await;
+        assert_eq!(status, 200);
+        let (_, list) = s.as_root(reqwest::Method::GET, "/key-managers", None).await;
+        assert_eq!(list["count"], 0);
     }
 }

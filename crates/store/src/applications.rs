@@ -152,21 +152,20 @@ pub async fn list_by_owner(
         .fetch_all(p)
         .await)?;
     let count = format!("SELECT COUNT(*) FROM applications a WHERE {filter}");
-    let total: i64 = on_pool!(db.reader(), |p| sqlx::query_scalar(sqlx::AssertSqlSafe(
-        count.clone()
-    ))
-    .bind(tenant.to_string())
-    .bind(owner)
-    .bind(&pattern)
-    .fetch_one(p)
-    .await)?;
+    let total: i64 = on_pool!(db.reader(), |p| sqlx::query_scalar(sqlx::AssertSqlSafe(count.clone()))
+        .bind(tenant.to_string())
+        .bind(owner)
+        .bind(&pattern)
+        .fetch_one(p)
+        .await)?;
     Ok((rows, total))
 }
 
 /// Whether `owner` already has an application called `name` (any case), other than
 /// `except_id`.
 pub async fn name_taken(tx: &mut Tx, tenant: TenantId, owner: &str, name: &str, except_id: &str) -> Result<bool> {
-    let n: i64 = on_tx!(tx, |c| sqlx::query_scalar(
+    let n: i64 = on_tx!(tx, |c| {
+        sqlx::query_scalar(
         "SELECT COUNT(*) FROM applications WHERE tenant_id = $1 AND owner = $2 AND lower(name) = lower($3) AND id <> $4"
     )
     .bind(tenant.to_string())
@@ -174,6 +173,7 @@ pub async fn name_taken(tx: &mut Tx, tenant: TenantId, owner: &str, name: &str, 
     .bind(name)
     .bind(except_id)
     .fetch_one(c)
-    .await)?;
+    .await
+    })?;
     Ok(n > 0)
 }

@@ -1,16 +1,26 @@
-//! `tollgate api …` against a running node, as separate processes.
+//! `tollgate api …`, `tollgate app …` and `tollgate token` against a running node, as
+//! separate processes.
 
 use crate::{READY, tollgate};
 use std::process::Command;
 
 fn cli(mgmt: std::net::SocketAddr, args: &[&str]) -> (i32, String, String) {
+    let mut full = vec!["api"];
+    full.extend_from_slice(args);
+    run(mgmt, &full, ("admin", "test-admin-password"))
+}
+
+/// Runs `tollgate ARGS --server … --user … --password …` with no `TOLLGATE_*` variables.
+fn run(mgmt: std::net::SocketAddr, args: &[&str], (user, password): (&str, &str)) -> (i32, String, String) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_tollgate"));
-    cmd.arg("api").args(args);
+    cmd.args(args);
     cmd.args([
         "--server",
         &format!("http://{mgmt}"),
+        "--user",
+        user,
         "--password",
-        "test-admin-password",
+        password,
     ]);
     for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("TOLLGATE_")) {
         cmd.env_remove(k);
@@ -115,4 +125,68 @@ async fn import_list_publish_and_deploy_from_the_command_line() {
     };
     assert_eq!(code, 69, "{err}");
     assert!(err.contains("is a control plane running there?"), "{err}");
+}
+
+#[tokio::test]
+async fn a_consumer_creates_an_application_keys_and_a_token_from_the_command_line() {
+    let mut node = tollgate().spawn();
+    let mgmt = node.wait_ready(READY).await;
+    let client = tollgate_testkit::http();
+    let signup = client
+        .post(format!("http://{mgmt}/api/am/devportal/v3/signup"))
+        .json(&serde_json::json!({"username": "cli-dev", "password": "cli-dev-password"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signup.status().as_u16(), 201);
+    let dev = ("cli-dev", "cli-dev-password");
+
+    let (code, out, err) = run(mgmt, &["app", "create", "Shop", "--policy", "10PerMin"], dev);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.starts_with("Created application Shop (") && out.contains("policy 10PerMin"),
+        "{out}"
+    );
+    let (code, _, err) = run(mgmt, &["app", "create", "Shop"], dev);
+    assert_eq!(code, 1);
+    assert!(err.contains("409") && err.contains("Shop"), "{err}");
+
+    let (code, out, err) = run(mgmt, &["app", "keys", "Shop"], dev);
+    assert_eq!(code, 0, "{out}{err}");
+    let secret = out
+        .lines()
+        .find_map(|l| l.strip_prefix("consumerSecret:"))
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(err.contains("cannot be shown again"), "{err}");
+
+    let (code, token, err) = run(
+        mgmt,
+        &[
+            "token",
+            "Shop",
+            "--consumer-secret",
+            &secret,
+            "--scope",
+            "apim:subscribe",
+        ],
+        dev,
+    );
+    assert_eq!(code, 0, "{err}");
+    let token = token.trim();
+    assert_eq!(token.split('.').count(), 3, "a JWT on stdout alone: {token}");
+    let apps = client
+        .get(format!("http://{mgmt}/api/am/devportal/v3/applications"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(apps.status().as_u16(), 200, "the printed token works");
+
+    let (code, _, err) = run(mgmt, &["token", "Shop", "--consumer-secret", "wrong"], dev);
+    assert_eq!(code, 1);
+    assert!(err.contains("consumerSecret"), "{err}");
+    let (code, _, err) = run(mgmt, &["token", "NoSuchApp", "--consumer-secret", "x"], dev);
+    assert_eq!(code, 1);
+    assert!(err.contains("no application") && err.contains("NoSuchApp"), "{err}");
 }

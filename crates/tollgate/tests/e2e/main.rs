@@ -5,6 +5,8 @@
 
 mod cli;
 mod config_errors;
+mod consumer_flow;
+mod key_managers;
 mod profiles;
 mod publisher_flow;
 mod shutdown;
