@@ -80,7 +80,10 @@ fn conflict(name: &str) -> ApiError {
 }
 
 #[utoipa::path(get, path = "/key-managers", operation_id = "get_key_managers", tag = "Key Managers", summary = "List third-party key managers", responses((status = 200, description = "count, list", body = Object), tollgate_http::openapi_doc::CommonErrors))]
-pub(crate) async fn list(auth: Authenticated<AdminRole>, State(state): State<AdminState>) -> Result<Response, ApiError> {
+pub(crate) async fn list(
+    auth: Authenticated<AdminRole>,
+    State(state): State<AdminState>,
+) -> Result<Response, ApiError> {
     let rows = key_managers::list(&state.am, auth.principal().tenant_id)
         .await
         .map_err(Error::from)?;
@@ -119,12 +122,23 @@ pub(crate) async fn create(
     }
     key_managers::insert(&mut tx, tenant, &row, now_millis())
         .await
-        .map_err(|e| if e.is_unique_violation() { conflict(&km.name) } else { Error::from(e).into() })?;
+        .map_err(|e| {
+            if e.is_unique_violation() {
+                conflict(&km.name)
+            } else {
+                Error::from(e).into()
+            }
+        })?;
     emit(&mut tx, tenant, EventKind::KeyManagerUpserted, &row).await?;
     tx.commit().await.map_err(Error::from)?;
     tracing::info!(key_manager = %km.name, by = %auth.principal().username, "Key manager registered.");
     let location = format!("{}/key-managers/{}", crate::BASE_PATH, row.id);
-    Ok((StatusCode::CREATED, [(header::LOCATION, location)], axum::Json(body(&row)?)).into_response())
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        axum::Json(body(&row)?),
+    )
+        .into_response())
 }
 
 #[utoipa::path(put, path = "/key-managers/{keyManagerId}", operation_id = "put_key_manager", tag = "Key Managers", summary = "Change a key manager (not its name)", params(("keyManagerId" = String, Path, description = "Key manager id or name")), request_body = tollgate_model::key_manager::KeyManager, responses((status = 200, description = "The key manager", body = tollgate_model::key_manager::KeyManager), tollgate_http::openapi_doc::CommonErrors))]

@@ -852,18 +852,35 @@ async fn key_managers_reject_bad_input_and_non_admins_and_change_nothing() {
         let s = start(&db).await;
         let good = json!({"name": "Okta", "type": "Okta", "issuer": "https://okta.example.com",
             "wellKnownEndpoint": "https://okta.example.com/.well-known/openid-configuration", "scopesClaim": "scp"});
-        let (status, km) = s.as_root(reqwest::Method::POST, "/key-managers", Some(good.clone())).await;
+        let (status, km) = s
+            .as_root(reqwest::Method::POST, "/key-managers", Some(good.clone()))
+            .await;
         assert_eq!(status, 201, "{}: {km}", s.engine);
         assert_eq!(km["consumerKeyClaim"], "azp");
         assert_eq!(km["scopesClaim"], "scp");
         let seq = tollgate_store::events::latest_seq(&s.am).await.unwrap();
 
         let bad_bodies = [
-            (json!({"name": "Okta", "type": "Okta", "issuer": "ftp://x", "wellKnownEndpoint": "https://o.example/w"}), "issuer"),
-            (json!({"name": "Okta", "type": "", "issuer": "https://o.example", "wellKnownEndpoint": "https://o.example/w"}), "type"),
-            (json!({"name": "Okta", "type": "Okta", "issuer": "https://o.example", "certificates": {"type": "PEM", "value": "x"}}), "certificates.type"),
-            (json!({"name": "Okta", "type": "Okta", "issuer": "https://o.example", "wellKnownEndpoint": "https://o.example/w", "consumerKeyClaim": ""}), "consumerKeyClaim"),
-            (json!({"name": "Renamed", "type": "Okta", "issuer": "https://o.example", "wellKnownEndpoint": "https://o.example/w"}), "name"),
+            (
+                json!({"name": "Okta", "type": "Okta", "issuer": "ftp://x", "wellKnownEndpoint": "https://o.example/w"}),
+                "issuer",
+            ),
+            (
+                json!({"name": "Okta", "type": "", "issuer": "https://o.example", "wellKnownEndpoint": "https://o.example/w"}),
+                "type",
+            ),
+            (
+                json!({"name": "Okta", "type": "Okta", "issuer": "https://o.example", "certificates": {"type": "PEM", "value": "x"}}),
+                "certificates.type",
+            ),
+            (
+                json!({"name": "Okta", "type": "Okta", "issuer": "https://o.example", "wellKnownEndpoint": "https://o.example/w", "consumerKeyClaim": ""}),
+                "consumerKeyClaim",
+            ),
+            (
+                json!({"name": "Renamed", "type": "Okta", "issuer": "https://o.example", "wellKnownEndpoint": "https://o.example/w"}),
+                "name",
+            ),
         ];
         for (body, field) in bad_bodies {
             let (status, err) = s.as_root(reqwest::Method::PUT, "/key-managers/Okta", Some(body)).await;
@@ -874,8 +891,12 @@ async fn key_managers_reject_bad_input_and_non_admins_and_change_nothing() {
             );
         }
         let (status, err) = s
-            .as_root(reqwest::Method::POST, "/key-managers", Some(json!({"name": "Resident Key Manager", "type": "x",
-                "issuer": "https://a.example", "wellKnownEndpoint": "https://a.example/w"})))
+            .as_root(
+                reqwest::Method::POST,
+                "/key-managers",
+                Some(json!({"name": "Resident Key Manager", "type": "x",
+                "issuer": "https://a.example", "wellKnownEndpoint": "https://a.example/w"})),
+            )
             .await;
         assert_eq!(status, 400, "{err}");
         let (status, _) = s.as_root(reqwest::Method::GET, "/key-managers/nope", None).await;
@@ -890,7 +911,11 @@ async fn key_managers_reject_bad_input_and_non_admins_and_change_nothing() {
         assert_eq!(status, 403, "creators do not manage key managers");
         let (_, unchanged) = s.as_root(reqwest::Method::GET, "/key-managers/Okta", None).await;
         assert_eq!(unchanged["issuer"], "https://okta.example.com");
-        assert_eq!(tollgate_store::events::latest_seq(&s.am).await.unwrap(), seq, "no events for refused changes");
+        assert_eq!(
+            tollgate_store::events::latest_seq(&s.am).await.unwrap(),
+            seq,
+            "no events for refused changes"
+        );
 
         let (status, updated) = s
             .as_root(reqwest::Method::PUT, "/key-managers/Okta", Some(json!({"name": "Okta", "type": "Okta",

@@ -310,10 +310,22 @@ pub(crate) fn validate(config: &Config) -> Result<(), ConfigError> {
         ));
     }
     for (key, d) in [
-        ("key_manager.access_token_validity", config.key_manager.access_token_validity),
-        ("key_manager.refresh_token_validity", config.key_manager.refresh_token_validity),
-        ("key_manager.authorization_code_validity", config.key_manager.authorization_code_validity),
-        ("key_manager.jwks_refresh_interval", config.key_manager.jwks_refresh_interval),
+        (
+            "key_manager.access_token_validity",
+            config.key_manager.access_token_validity,
+        ),
+        (
+            "key_manager.refresh_token_validity",
+            config.key_manager.refresh_token_validity,
+        ),
+        (
+            "key_manager.authorization_code_validity",
+            config.key_manager.authorization_code_validity,
+        ),
+        (
+            "key_manager.jwks_refresh_interval",
+            config.key_manager.jwks_refresh_interval,
+        ),
     ] {
         if d.as_secs() == 0 {
             return Err(ConfigError::invalid(key, "must be at least 1s"));

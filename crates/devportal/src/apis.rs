@@ -78,9 +78,8 @@ async fn endpoint_urls(state: &DevportalState, s: &StoredApi) -> Result<Vec<Valu
             .or_else(|| env.vhosts.first());
         let Some(v) = vhost else { continue };
         let prefix = v.http_context.clone().unwrap_or_default();
-        let url = |scheme: &str, port: Option<u16>| {
-            port.map(|port| format!("{scheme}://{}:{port}{prefix}{context}", v.host))
-        };
+        let url =
+            |scheme: &str, port: Option<u16>| port.map(|port| format!("{scheme}://{}:{port}{prefix}{context}", v.host));
         out.push(json!({
             "environmentName": env.name,
             "environmentDisplayName": env.display_name.clone().unwrap_or_else(|| env.name.clone()),
@@ -164,7 +163,12 @@ pub(crate) async fn get_one(
         rates.iter().map(|r| r.rating as f64).sum::<f64>() / rates.len() as f64
     };
     let mut body = info(&s);
-    body["tiers"] = Value::Array(a.policies.iter().map(|p| json!({ "tierName": p, "tierPlan": "FREE" })).collect());
+    body["tiers"] = Value::Array(
+        a.policies
+            .iter()
+            .map(|p| json!({ "tierName": p, "tierPlan": "FREE" }))
+            .collect(),
+    );
     body["endpointURLs"] = Value::Array(endpoint_urls(&state, &s).await?);
     body["authorizationHeader"] = json!(a.authorization_header.clone().unwrap_or_else(|| "Authorization".into()));
     body["apiKeyHeader"] = json!(a.api_key_header.clone().unwrap_or_else(|| "apikey".into()));

@@ -131,15 +131,28 @@ pub(crate) async fn insert(
     }
     applications::insert(&mut tx, tenant, &row, now_millis())
         .await
-        .map_err(|e| if e.is_unique_violation() { name_conflict(&app.name) } else { Error::from(e).into() })?;
+        .map_err(|e| {
+            if e.is_unique_violation() {
+                name_conflict(&app.name)
+            } else {
+                Error::from(e).into()
+            }
+        })?;
     application_event(&mut tx, tenant, &row).await?;
     tx.commit().await.map_err(Error::from)?;
     Ok(row)
 }
 
 /// The caller's application, or 404 (also for someone else's).
-pub(crate) async fn owned(state: &DevportalState, caller: &Principal, id: &str) -> Result<ApplicationListing, ApiError> {
-    match applications::get(&state.am, caller.tenant_id, id).await.map_err(Error::from)? {
+pub(crate) async fn owned(
+    state: &DevportalState,
+    caller: &Principal,
+    id: &str,
+) -> Result<ApplicationListing, ApiError> {
+    match applications::get(&state.am, caller.tenant_id, id)
+        .await
+        .map_err(Error::from)?
+    {
         Some(app) if app.app.owner == caller.username => Ok(app),
         _ => Err(Error::not_found("application", id).into()),
     }
@@ -253,9 +266,13 @@ pub(crate) async fn update(
     {
         return Err(name_conflict(&app.name));
     }
-    let n = applications::update(&mut tx, &row, now_millis())
-        .await
-        .map_err(|e| if e.is_unique_violation() { name_conflict(&app.name) } else { Error::from(e).into() })?;
+    let n = applications::update(&mut tx, &row, now_millis()).await.map_err(|e| {
+        if e.is_unique_violation() {
+            name_conflict(&app.name)
+        } else {
+            Error::from(e).into()
+        }
+    })?;
     if n == 0 {
         return Err(Error::not_found("application", &id).into());
     }
@@ -274,9 +291,7 @@ pub(crate) async fn delete(
 ) -> Result<Response, ApiError> {
     let p = auth.principal();
     owned(&state, p, &id).await?;
-    let app_keys = keys::list_for_application(&state.am, &id)
-        .await
-        .map_err(Error::from)?;
+    let app_keys = keys::list_for_application(&state.am, &id).await.map_err(Error::from)?;
     let mut tx = state.am.begin().await.map_err(Error::from)?;
     for k in &app_keys {
         state

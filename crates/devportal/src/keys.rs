@@ -126,7 +126,10 @@ pub(crate) async fn generate(
         ));
     }
     if req.grant_types_to_be_supported.is_empty() {
-        errors.push(FieldError::new("grantTypesToBeSupported", "name at least one grant type"));
+        errors.push(FieldError::new(
+            "grantTypesToBeSupported",
+            "name at least one grant type",
+        ));
     }
     for g in &req.grant_types_to_be_supported {
         if !GRANT_TYPES.contains(&g.as_str()) {
@@ -142,7 +145,12 @@ pub(crate) async fn generate(
     {
         errors.push(FieldError::new("callbackUrl", "must be an http:// or https:// URL"));
     }
-    if callback.is_none() && req.grant_types_to_be_supported.iter().any(|g| g == "authorization_code") {
+    if callback.is_none()
+        && req
+            .grant_types_to_be_supported
+            .iter()
+            .any(|g| g == "authorization_code")
+    {
         errors.push(FieldError::new(
             "callbackUrl",
             "is required for the authorization_code grant",
@@ -153,7 +161,9 @@ pub(crate) async fn generate(
             errors.push(FieldError::new("scopes", format!("`{s}` is not a valid scope name")));
         }
     }
-    let validity = parse_validity(&req.validity_time).map_err(|e| errors.push(e)).unwrap_or(0);
+    let validity = parse_validity(&req.validity_time)
+        .map_err(|e| errors.push(e))
+        .unwrap_or(0);
     Error::check_fields(errors)?;
     let key_type = key_type.ok_or_else(|| Error::field("keyType", "is required"))?;
     let secret = random_token(32).map_err(Error::from)?;
@@ -179,7 +189,13 @@ pub(crate) async fn generate(
     }
     keys::insert(&mut tx, p.tenant_id, &row, now_millis())
         .await
-        .map_err(|e| if e.is_unique_violation() { keys_conflict(&row.key_type, &row.key_manager) } else { Error::from(e).into() })?;
+        .map_err(|e| {
+            if e.is_unique_violation() {
+                keys_conflict(&row.key_type, &row.key_manager)
+            } else {
+                Error::from(e).into()
+            }
+        })?;
     key_event(&mut tx, p, &row).await?;
     tx.commit().await.map_err(Error::from)?;
     tracing::info!(application = %app_id, key_type = %row.key_type, consumer_key = %row.consumer_key, "Application keys generated.");
@@ -210,7 +226,11 @@ pub(crate) async fn map(
     if req.consumer_key.trim().is_empty() || req.consumer_key.len() > 255 {
         errors.push(FieldError::new("consumerKey", "is required (at most 255 characters)"));
     }
-    let key_type = req.key_type.parse::<KeyType>().map_err(|e| errors.push(FieldError::new("keyType", e))).ok();
+    let key_type = req
+        .key_type
+        .parse::<KeyType>()
+        .map_err(|e| errors.push(FieldError::new("keyType", e)))
+        .ok();
     let km_name = req.key_manager.clone().unwrap_or_default();
     let km = if km_name.is_empty() || km_name == RESIDENT_KEY_MANAGER {
         errors.push(FieldError::new(
@@ -219,14 +239,20 @@ pub(crate) async fn map(
         ));
         None
     } else {
-        match key_managers::find(&state.am, p.tenant_id, &km_name).await.map_err(Error::from)? {
+        match key_managers::find(&state.am, p.tenant_id, &km_name)
+            .await
+            .map_err(Error::from)?
+        {
             Some(km) if km.enabled => Some(km),
             Some(_) => {
                 errors.push(FieldError::new("keyManager", format!("`{km_name}` is disabled")));
                 None
             }
             None => {
-                errors.push(FieldError::new("keyManager", format!("no key manager named `{km_name}`")));
+                errors.push(FieldError::new(
+                    "keyManager",
+                    format!("no key manager named `{km_name}`"),
+                ));
                 None
             }
         }
@@ -242,7 +268,11 @@ pub(crate) async fn map(
         key_manager: km.name.clone(),
         mode: "MAPPED".into(),
         consumer_key: req.consumer_key.clone(),
-        secret_hash: req.consumer_secret.as_deref().filter(|s| !s.is_empty()).map(|s| state.tokens.hash(s)),
+        secret_hash: req
+            .consumer_secret
+            .as_deref()
+            .filter(|s| !s.is_empty())
+            .map(|s| state.tokens.hash(s)),
         grant_types: "[]".into(),
         callback_url: None,
         scopes: "[]".into(),
@@ -255,16 +285,18 @@ pub(crate) async fn map(
     {
         return Err(keys_conflict(&row.key_type, &row.key_manager));
     }
-    keys::insert(&mut tx, p.tenant_id, &row, now_millis()).await.map_err(|e| {
-        if e.is_unique_violation() {
-            ApiError::from(Error::Conflict(format!(
-                "consumer key `{}` of `{}` is already mapped to an application",
-                row.consumer_key, row.key_manager
-            )))
-        } else {
-            Error::from(e).into()
-        }
-    })?;
+    keys::insert(&mut tx, p.tenant_id, &row, now_millis())
+        .await
+        .map_err(|e| {
+            if e.is_unique_violation() {
+                ApiError::from(Error::Conflict(format!(
+                    "consumer key `{}` of `{}` is already mapped to an application",
+                    row.consumer_key, row.key_manager
+                )))
+            } else {
+                Error::from(e).into()
+            }
+        })?;
     key_event(&mut tx, p, &row).await?;
     tx.commit().await.map_err(Error::from)?;
     Ok((StatusCode::OK, axum::Json(key_body(&row, None))).into_response())
@@ -376,7 +408,10 @@ pub(crate) async fn generate_token(
     if k.mode != "CREATED" {
         errors.push(FieldError::new(
             "keyMappingId",
-            format!("tokens for keys mapped from `{}` come from that key manager", k.key_manager),
+            format!(
+                "tokens for keys mapped from `{}` come from that key manager",
+                k.key_manager
+            ),
         ));
     }
     Error::check_fields(errors)?;
@@ -390,14 +425,19 @@ pub(crate) async fn generate_token(
         .map_err(|_| Error::field("consumerSecret", "does not match these keys"))?;
     let tenant = p.tenant_id;
     if let Some(old) = req.revoke_token.as_deref().filter(|t| !t.is_empty()) {
-        state.tokens.revoke(&client, old).await.map_err(|e| {
-            ApiError::from(Error::field("revokeToken", e.error_description))
-        })?;
+        state
+            .tokens
+            .revoke(&client, old)
+            .await
+            .map_err(|e| ApiError::from(Error::field("revokeToken", e.error_description)))?;
     }
     let granted = tollgate_tokens::scopes::grant(&state.am, tenant, &p.roles, &req.scopes.join(" "))
         .await
         .map_err(|e| Error::field("scopes", e.error_description))?;
-    let validity = req.validity_period.filter(|v| *v > 0).map(|v| Duration::from_secs(v as u64));
+    let validity = req
+        .validity_period
+        .filter(|v| *v > 0)
+        .map(|v| Duration::from_secs(v as u64));
     let issued = state
         .tokens
         .issue(IssueRequest {
@@ -443,7 +483,10 @@ pub(crate) async fn generate_api_key(
         tollgate_http::error::parse_body(&parts, &bytes)?
     };
     let mut errors = Vec::new();
-    let name = req.key_name.clone().unwrap_or_else(|| format!("{}-{}", app.app.name, key_type.as_str()));
+    let name = req
+        .key_name
+        .clone()
+        .unwrap_or_else(|| format!("{}-{}", app.app.name, key_type.as_str()));
     if name.chars().count() > 100 || name.trim().is_empty() {
         errors.push(FieldError::new("keyName", "must be 1 to 100 characters"));
     }

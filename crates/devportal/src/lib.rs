@@ -56,7 +56,10 @@ pub fn routes(state: DevportalState) -> Router {
         .route("/apis/{api_id}/swagger", get(apis::swagger))
         .route("/apis/{api_id}/documents", get(apis::documents))
         .route("/apis/{api_id}/documents/{document_id}", get(apis::document))
-        .route("/apis/{api_id}/documents/{document_id}/content", get(apis::document_content))
+        .route(
+            "/apis/{api_id}/documents/{document_id}/content",
+            get(apis::document_content),
+        )
         .route("/apis/{api_id}/ratings", get(apis::ratings))
         .route("/apis/{api_id}/user-rating", put(apis::rate))
         .route("/applications", get(applications::list).post(applications::create))
@@ -69,7 +72,10 @@ pub fn routes(state: DevportalState) -> Router {
         .route("/applications/{application_id}/generate-keys", post(keys::generate))
         .route("/applications/{application_id}/map-keys", post(keys::map))
         .route("/applications/{application_id}/oauth-keys", get(keys::list))
-        .route("/applications/{application_id}/oauth-keys/{key_mapping_id}", get(keys::get_one))
+        .route(
+            "/applications/{application_id}/oauth-keys/{key_mapping_id}",
+            get(keys::get_one),
+        )
         .route(
             "/applications/{application_id}/oauth-keys/{key_mapping_id}/regenerate-secret",
             post(keys::regenerate_secret),

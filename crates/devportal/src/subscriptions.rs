@@ -3,8 +3,8 @@
 //! offers. Each change is an outbox event so gateways start or stop admitting calls.
 
 use crate::DevportalState;
-use crate::applications::owned;
 use crate::apis::load_visible;
+use crate::applications::owned;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::http::header::LOCATION;
@@ -56,7 +56,10 @@ fn check_subscribable(api: &StoredApi, policy: &str) -> Result<(), ApiError> {
     if state != LifecycleState::Published {
         return Err(Error::field(
             "apiId",
-            format!("the API is {} and cannot be subscribed to; only PUBLISHED APIs can", state.as_str()),
+            format!(
+                "the API is {} and cannot be subscribed to; only PUBLISHED APIs can",
+                state.as_str()
+            ),
         )
         .into());
     }
@@ -100,9 +103,12 @@ pub(crate) async fn create(
         }
     }
     Error::check_fields(errors)?;
-    owned(&state, p, &input.application_id)
-        .await
-        .map_err(|_| Error::field("applicationId", format!("you have no application `{}`", input.application_id)))?;
+    owned(&state, p, &input.application_id).await.map_err(|_| {
+        Error::field(
+            "applicationId",
+            format!("you have no application `{}`", input.application_id),
+        )
+    })?;
     let api = load_visible(&state, Some(p), &input.api_id)
         .await
         .map_err(|_| Error::field("apiId", format!("no API `{}` is visible to you", input.api_id)))?;
@@ -135,7 +141,9 @@ pub(crate) async fn create(
     .await
     .map_err(|e| {
         if e.is_unique_violation() {
-            ApiError::from(Error::Conflict("the application is already subscribed to this API".into()))
+            ApiError::from(Error::Conflict(
+                "the application is already subscribed to this API".into(),
+            ))
         } else {
             Error::from(e).into()
         }
@@ -154,7 +162,12 @@ pub(crate) async fn create(
         .map_err(Error::from)?
         .ok_or_else(|| Error::not_found("subscription", &id))?;
     let location = format!("{}/subscriptions/{id}", crate::BASE_PATH);
-    Ok((StatusCode::CREATED, [(LOCATION, location)], axum::Json(body(&row, Some(&api)))).into_response())
+    Ok((
+        StatusCode::CREATED,
+        [(LOCATION, location)],
+        axum::Json(body(&row, Some(&api))),
+    )
+        .into_response())
 }
 
 /// Query of `GET /subscriptions`.
@@ -194,7 +207,10 @@ pub(crate) async fn list(
 }
 
 async fn owned_subscription(state: &DevportalState, p: &Principal, id: &str) -> Result<SubscriptionRow, ApiError> {
-    match subscriptions::get(&state.am, p.tenant_id, id).await.map_err(Error::from)? {
+    match subscriptions::get(&state.am, p.tenant_id, id)
+        .await
+        .map_err(Error::from)?
+    {
         Some(s) if s.application_owner == p.username => Ok(s),
         _ => Err(Error::not_found("subscription", id).into()),
     }
@@ -224,10 +240,16 @@ pub(crate) async fn update(
     let s = owned_subscription(&state, p, &id).await?;
     let mut errors = Vec::new();
     if input.application_id != s.application_id {
-        errors.push(FieldError::new("applicationId", "cannot change; subscribe the other application instead"));
+        errors.push(FieldError::new(
+            "applicationId",
+            "cannot change; subscribe the other application instead",
+        ));
     }
     if input.api_id != s.api_id {
-        errors.push(FieldError::new("apiId", "cannot change; subscribe to the other API instead"));
+        errors.push(FieldError::new(
+            "apiId",
+            "cannot change; subscribe to the other API instead",
+        ));
     }
     Error::check_fields(errors)?;
     let mut tx = state.am.begin().await.map_err(Error::from)?;

@@ -20,11 +20,7 @@ pub(crate) async fn list(
         "subscription" => PolicyLevel::Subscription,
         "application" => PolicyLevel::Application,
         other => {
-            return Err(Error::field(
-                "policyLevel",
-                format!("`{other}` must be subscription or application"),
-            )
-            .into());
+            return Err(Error::field("policyLevel", format!("`{other}` must be subscription or application")).into());
         }
     };
     let tenant = caller.map(|p| p.tenant_id).unwrap_or(TenantId::DEFAULT);

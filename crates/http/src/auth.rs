@@ -268,7 +268,11 @@ fn check_scopes<R: RoleRequirement>(principal: &Principal) -> Result<(), ApiErro
     let Some(scopes) = &principal.scopes else {
         return Ok(());
     };
-    if R::SCOPES.is_empty() || scopes.iter().any(|s| s == "apim:admin" || R::SCOPES.contains(&s.as_str())) {
+    if R::SCOPES.is_empty()
+        || scopes
+            .iter()
+            .any(|s| s == "apim:admin" || R::SCOPES.contains(&s.as_str()))
+    {
         return Ok(());
     }
     Err(Error::Forbidden(format!(

@@ -93,7 +93,11 @@ fn login_page(p: &AuthorizeParams, app_name: &str, error: Option<&str>, username
     let error_html = error
         .map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>", escape(e)))
         .unwrap_or_default();
-    let status = if error.is_some() { StatusCode::UNAUTHORIZED } else { StatusCode::OK };
+    let status = if error.is_some() {
+        StatusCode::UNAUTHORIZED
+    } else {
+        StatusCode::OK
+    };
     page_response(
         status,
         format!(
@@ -125,7 +129,8 @@ fn redirect(uri: &str, params: &[(&str, &str)]) -> Response {
         Ok(v) => {
             let mut res = StatusCode::FOUND.into_response();
             res.headers_mut().insert(LOCATION, v);
-            res.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            res.headers_mut()
+                .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
             res
         }
         Err(_) => error_page("the redirect URI is not a valid header value"),
@@ -164,7 +169,11 @@ async fn validate(state: &KeyManagerState, p: &AuthorizeParams) -> Result<Client
         return Err(error_page("redirect_uri does not match the application's callback URL"));
     }
     if p.response_type != "code" {
-        return Err(redirect_error(p, "unsupported_response_type", "only response_type=code is supported"));
+        return Err(redirect_error(
+            p,
+            "unsupported_response_type",
+            "only response_type=code is supported",
+        ));
     }
     let grants: Vec<String> = serde_json::from_str(&client.key.grant_types).unwrap_or_default();
     if !grants.iter().any(|g| g == "authorization_code") {
@@ -223,14 +232,24 @@ pub async fn submit(State(state): State<KeyManagerState>, req: Request) -> Respo
     };
     let username = form.get("username").unwrap_or("");
     if !state.limiter.check(ip, Some(&p.client_id)) {
-        return login_page(&p, &client.application_name, Some("Too many attempts; wait a moment."), username);
+        return login_page(
+            &p,
+            &client.application_name,
+            Some("Too many attempts; wait a moment."),
+            username,
+        );
     }
     let password = form.get("password").unwrap_or("");
     let tenant: TenantId = client.tenant_id.parse().unwrap_or(TenantId::DEFAULT);
     let principal = match users::authenticate(&state.shared, tenant, username, password).await {
         Ok(Some(p)) => p,
         Ok(None) => {
-            return login_page(&p, &client.application_name, Some("Wrong username or password."), username);
+            return login_page(
+                &p,
+                &client.application_name,
+                Some("Wrong username or password."),
+                username,
+            );
         }
         Err(e) => {
             tracing::error!(error = %e, "Cannot check a user's password.");
@@ -243,7 +262,13 @@ pub async fn submit(State(state): State<KeyManagerState>, req: Request) -> Respo
     };
     match state
         .tokens
-        .create_code(&client, &principal.username, &p.redirect_uri, &granted, &p.code_challenge)
+        .create_code(
+            &client,
+            &principal.username,
+            &p.redirect_uri,
+            &granted,
+            &p.code_challenge,
+        )
         .await
     {
         Ok(code) => {

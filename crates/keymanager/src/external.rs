@@ -138,10 +138,7 @@ async fn store(
 
 /// Refreshes every `interval` until `shutdown`; the first run is immediate.
 pub async fn refresh_loop(am: Database, interval: Duration, shutdown: CancellationToken) {
-    let client = match reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-    {
+    let client = match reqwest::Client::builder().timeout(Duration::from_secs(10)).build() {
         Ok(c) => c,
         Err(e) => {
             tracing::error!(error = %e, "Cannot build the JWKS HTTP client; third-party key managers stay unverified.");

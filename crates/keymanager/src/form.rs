@@ -118,7 +118,8 @@ impl IntoResponse for OAuthResponse {
 /// A JSON body with the `no-store` headers token responses need (RFC 6749 §5.1).
 pub fn no_store_json<T: serde::Serialize>(body: &T) -> Response {
     let mut res = axum::Json(body).into_response();
-    res.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res.headers_mut()
+        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     res.headers_mut().insert(PRAGMA, HeaderValue::from_static("no-cache"));
     res
 }
@@ -152,7 +153,10 @@ mod tests {
         h.insert(AUTHORIZATION, HeaderValue::from_str(&format!("Basic {creds}")).unwrap());
         let form = Form::parse(&h, b"grant_type=client_credentials").unwrap();
         let auth = client_auth(&h, &form).unwrap().unwrap();
-        assert_eq!((auth.client_id.as_str(), auth.client_secret.as_str()), ("my id", "s:cret"));
+        assert_eq!(
+            (auth.client_id.as_str(), auth.client_secret.as_str()),
+            ("my id", "s:cret")
+        );
         let both = Form::parse(&h, b"client_id=x&client_secret=y").unwrap();
         assert_eq!(client_auth(&h, &both).unwrap_err().error, "invalid_request");
         let none = Form::parse(&form_headers(), b"grant_type=x").unwrap();

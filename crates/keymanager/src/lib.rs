@@ -54,7 +54,10 @@ pub fn routes(state: KeyManagerState) -> Router {
         .route("/oauth2/introspect", post(introspect::introspect))
         .route("/oauth2/revoke", post(introspect::revoke))
         .route("/oauth2/userinfo", get(introspect::userinfo).post(introspect::userinfo))
-        .route("/.well-known/openid-configuration", get(discovery::openid_configuration))
+        .route(
+            "/.well-known/openid-configuration",
+            get(discovery::openid_configuration),
+        )
         .route(
             "/oauth2/token/.well-known/openid-configuration",
             get(discovery::openid_configuration),

@@ -116,8 +116,7 @@ async fn token_inner(state: &KeyManagerState, req: Request) -> Result<Response, 
                 .await
                 .map_err(tollgate_tokens::Error::from)?
                 .ok_or_else(|| OAuthError::invalid_grant("wrong username or password"))?;
-            let granted =
-                scopes::grant(&state.am, tenant, &principal.roles, form.get("scope").unwrap_or("")).await?;
+            let granted = scopes::grant(&state.am, tenant, &principal.roles, form.get("scope").unwrap_or("")).await?;
             state
                 .tokens
                 .issue(IssueRequest {
@@ -140,7 +139,10 @@ async fn token_inner(state: &KeyManagerState, req: Request) -> Result<Response, 
             let verifier = form.get("code_verifier").ok_or_else(|| {
                 OAuthError::invalid_request("parameter `code_verifier` is required (PKCE S256 is mandatory)")
             })?;
-            state.tokens.exchange_code(&client, code, redirect_uri, verifier).await?
+            state
+                .tokens
+                .exchange_code(&client, code, redirect_uri, verifier)
+                .await?
         }
         other => {
             return Err(OAuthError::unsupported_grant_type(format!(

@@ -97,7 +97,10 @@ impl KeyManager {
         }
         match &self.issuer {
             Some(i) if is_http_url(i) => {}
-            _ => errors.push(FieldError::new("issuer", "is required: the http(s) URL its tokens carry as `iss`")),
+            _ => errors.push(FieldError::new(
+                "issuer",
+                "is required: the http(s) URL its tokens carry as `iss`",
+            )),
         }
         if let Some(w) = &self.well_known_endpoint
             && !is_http_url(w)
@@ -106,10 +109,16 @@ impl KeyManager {
         }
         match &self.certificates {
             Some(c) if c.cert_type != "JWKS" => {
-                errors.push(FieldError::new("certificates.type", "must be JWKS (PEM certificates are not supported)"));
+                errors.push(FieldError::new(
+                    "certificates.type",
+                    "must be JWKS (PEM certificates are not supported)",
+                ));
             }
             Some(c) if !is_http_url(&c.value) => {
-                errors.push(FieldError::new("certificates.value", "must be the http(s) URL of the JWKS"));
+                errors.push(FieldError::new(
+                    "certificates.value",
+                    "must be the http(s) URL of the JWKS",
+                ));
             }
             None if self.well_known_endpoint.is_none() => errors.push(FieldError::new(
                 "certificates",
@@ -117,7 +126,10 @@ impl KeyManager {
             )),
             _ => {}
         }
-        for (field, value) in [("consumerKeyClaim", &self.consumer_key_claim), ("scopesClaim", &self.scopes_claim)] {
+        for (field, value) in [
+            ("consumerKeyClaim", &self.consumer_key_claim),
+            ("scopesClaim", &self.scopes_claim),
+        ] {
             if value.trim().is_empty() || value.len() > 100 {
                 errors.push(FieldError::new(field, "must be a claim name (1-100 characters)"));
             }

@@ -52,7 +52,8 @@ pub async fn list_enabled(db: &Database) -> Result<Vec<(String, KeyManagerRow)>>
 
 /// One key manager by id or name (any case).
 pub async fn find(db: &Database, tenant: TenantId, id_or_name: &str) -> Result<Option<KeyManagerRow>> {
-    let sql = format!("SELECT {COLUMNS} FROM key_managers WHERE tenant_id = $1 AND (id = $2 OR lower(name) = lower($2))");
+    let sql =
+        format!("SELECT {COLUMNS} FROM key_managers WHERE tenant_id = $1 AND (id = $2 OR lower(name) = lower($2))");
     Ok(on_pool!(db.reader(), |p| sqlx::query_as(sqlx::AssertSqlSafe(
         sql.clone()
     ))

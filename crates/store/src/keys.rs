@@ -81,7 +81,8 @@ pub async fn insert(tx: &mut Tx, tenant: TenantId, key: &KeyRow, at: EpochMillis
 
 /// An application's keys.
 pub async fn list_for_application(db: &Database, application_id: &str) -> Result<Vec<KeyRow>> {
-    let sql = format!("SELECT {COLUMNS} FROM application_keys WHERE application_id = $1 ORDER BY key_type, key_manager");
+    let sql =
+        format!("SELECT {COLUMNS} FROM application_keys WHERE application_id = $1 ORDER BY key_type, key_manager");
     Ok(on_pool!(db.reader(), |p| sqlx::query_as(sqlx::AssertSqlSafe(
         sql.clone()
     ))

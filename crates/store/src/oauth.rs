@@ -265,7 +265,12 @@ pub async fn insert_api_key(tx: &mut Tx, tenant: TenantId, k: &ApiKeyRow) -> Res
 }
 
 /// An application's API key of one key type, by its hash.
-pub async fn find_api_key(tx: &mut Tx, application_id: &str, key_type: &str, key_hash: &str) -> Result<Option<ApiKeyRow>> {
+pub async fn find_api_key(
+    tx: &mut Tx,
+    application_id: &str,
+    key_type: &str,
+    key_hash: &str,
+) -> Result<Option<ApiKeyRow>> {
     Ok(on_tx!(tx, |c| sqlx::query_as(
         "SELECT id, application_id, key_type, key_name, key_hash, issued_at, expires_at, revoked_at FROM api_keys \
          WHERE application_id = $1 AND key_type = $2 AND key_hash = $3"

@@ -173,18 +173,15 @@ pub async fn list_for_owner(
         .bind(offset)
         .fetch_all(p)
         .await)?;
-    let count = format!(
-        "SELECT COUNT(*) FROM subscriptions s JOIN applications a ON a.id = s.application_id WHERE {filter}"
-    );
-    let total: i64 = on_pool!(db.reader(), |p| sqlx::query_scalar(sqlx::AssertSqlSafe(
-        count.clone()
-    ))
-    .bind(tenant.to_string())
-    .bind(owner)
-    .bind(application_id)
-    .bind(api_id)
-    .fetch_one(p)
-    .await)?;
+    let count =
+        format!("SELECT COUNT(*) FROM subscriptions s JOIN applications a ON a.id = s.application_id WHERE {filter}");
+    let total: i64 = on_pool!(db.reader(), |p| sqlx::query_scalar(sqlx::AssertSqlSafe(count.clone()))
+        .bind(tenant.to_string())
+        .bind(owner)
+        .bind(application_id)
+        .bind(api_id)
+        .fetch_one(p)
+        .await)?;
     Ok((rows, total))
 }
 

@@ -32,7 +32,12 @@ fn holds(roles: &[Role], required: &[Role]) -> bool {
 /// (`default` when nothing was asked). An unknown scope, or one the user's roles do not
 /// bind, is `invalid_scope` (RFC 6749 §5.2) naming it: Tollgate never silently narrows a
 /// request, so a client cannot mistake a narrower token for the one it asked for.
-pub async fn grant(am: &Database, tenant: TenantId, roles: &[Role], requested: &str) -> Result<Vec<String>, OAuthError> {
+pub async fn grant(
+    am: &Database,
+    tenant: TenantId,
+    roles: &[Role],
+    requested: &str,
+) -> Result<Vec<String>, OAuthError> {
     let mut granted: Vec<String> = Vec::new();
     for scope in requested.split_whitespace() {
         if granted.iter().any(|g| g == scope) {
@@ -51,11 +56,15 @@ pub async fn grant(am: &Database, tenant: TenantId, roles: &[Role], requested: &
             granted.push(scope.to_string());
             continue;
         }
-        let shared = tollgate_store::scopes::get(am, tenant, scope).await.map_err(crate::Error::from)?;
+        let shared = tollgate_store::scopes::get(am, tenant, scope)
+            .await
+            .map_err(crate::Error::from)?;
         match shared {
             Some(s) if s.name == scope => {
                 let allowed = s.bindings.is_empty()
-                    || s.bindings.iter().any(|b| b.parse::<Role>().is_ok_and(|r| holds(roles, &[r])));
+                    || s.bindings
+                        .iter()
+                        .any(|b| b.parse::<Role>().is_ok_and(|r| holds(roles, &[r])));
                 if !allowed {
                     return Err(OAuthError::invalid_scope(format!(
                         "scope `{scope}` is bound to roles this user does not have"

@@ -57,7 +57,8 @@ impl KeyManagerSecret {
             Err(e) => return Err(Error::SecretFile(format!("cannot read {}: {e}", path.display()))),
         }
         let secret = random_token(32)?;
-        write_private(&path, &secret).map_err(|e| Error::SecretFile(format!("cannot write {}: {e}", path.display())))?;
+        write_private(&path, &secret)
+            .map_err(|e| Error::SecretFile(format!("cannot write {}: {e}", path.display())))?;
         tracing::info!(file = %path.display(), "Generated the key manager secret.");
         Ok(Self::from_secret(&secret))
     }
@@ -97,7 +98,9 @@ impl KeyManagerSecret {
 
     /// Decrypts what [`seal`](Self::seal) produced; fails if the secret differs.
     pub fn open(&self, sealed: &str) -> Result<Vec<u8>> {
-        let wrong = || Error::Crypto("cannot open a sealed signing key: [key_manager] secret differs from the one that sealed it");
+        let wrong = || {
+            Error::Crypto("cannot open a sealed signing key: [key_manager] secret differs from the one that sealed it")
+        };
         let raw = STANDARD.decode(sealed).map_err(|_| wrong())?;
         if raw.len() < NONCE_LEN {
             return Err(wrong());
@@ -166,7 +169,10 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         let first = KeyManagerSecret::load_or_create(dir.path(), None).unwrap();
-        let mode = std::fs::metadata(dir.path().join(SECRET_FILE)).unwrap().permissions().mode();
+        let mode = std::fs::metadata(dir.path().join(SECRET_FILE))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
         let again = KeyManagerSecret::load_or_create(dir.path(), None).unwrap();
         assert_eq!(first.hash("x"), again.hash("x"));

@@ -262,14 +262,13 @@ impl TokenService {
             .await
             .map_err(Error::from)?;
         let presented = self.secret.hash(&auth.client_secret);
-        let ok = match &found {
-            Some(c) => c
-                .key
-                .secret_hash
-                .as_deref()
-                .is_some_and(|stored| subtle::ConstantTimeEq::ct_eq(presented.as_bytes(), stored.as_bytes()).into()),
-            None => false,
-        };
+        let ok =
+            match &found {
+                Some(c) => c.key.secret_hash.as_deref().is_some_and(|stored| {
+                    subtle::ConstantTimeEq::ct_eq(presented.as_bytes(), stored.as_bytes()).into()
+                }),
+                None => false,
+            };
         match found {
             Some(client) if ok => Ok(client),
             _ => Err(OAuthError::invalid_client("client authentication failed")),
@@ -369,7 +368,10 @@ impl TokenService {
     ) -> Result<IssuedTokens, OAuthError> {
         let invalid = || OAuthError::invalid_grant("the refresh token is invalid, expired, revoked or already used");
         let hash = self.secret.hash(refresh_token);
-        let row = oauth::find_token(&self.am, &hash).await.map_err(Error::from)?.ok_or_else(invalid)?;
+        let row = oauth::find_token(&self.am, &hash)
+            .await
+            .map_err(Error::from)?
+            .ok_or_else(invalid)?;
         if row.kind != "refresh"
             || row.consumer_key != client.key.consumer_key
             || row.revoked_at.is_some()
@@ -394,7 +396,10 @@ impl TokenService {
             _ => original,
         };
         let mut tx = self.am.begin().await.map_err(Error::from)?;
-        if !oauth::revoke_token(&mut tx, &hash, now_millis()).await.map_err(Error::from)? {
+        if !oauth::revoke_token(&mut tx, &hash, now_millis())
+            .await
+            .map_err(Error::from)?
+        {
             return Err(invalid());
         }
         let issued = self
@@ -471,7 +476,11 @@ impl TokenService {
             scope: row.scope,
             client_id: row.consumer_key.clone(),
             username: row.username.clone(),
-            token_type: if row.kind == "refresh" { "refresh_token".into() } else { "Bearer".into() },
+            token_type: if row.kind == "refresh" {
+                "refresh_token".into()
+            } else {
+                "Bearer".into()
+            },
             exp: secs(row.expires_at),
             iat: secs(row.issued_at),
             nbf: secs(row.issued_at),
@@ -497,7 +506,9 @@ impl TokenService {
                 Err(e) => return Err(e.into()),
             };
             if claims.client_id != client.key.consumer_key {
-                return Err(OAuthError::unauthorized_client("the token was not issued to this client"));
+                return Err(OAuthError::unauthorized_client(
+                    "the token was not issued to this client",
+                ));
             }
             let mut tx = self.am.begin().await.map_err(Error::from)?;
             self.record_revocation(
@@ -518,11 +529,17 @@ impl TokenService {
             return Ok(());
         };
         if row.consumer_key != client.key.consumer_key {
-            return Err(OAuthError::unauthorized_client("the token was not issued to this client"));
+            return Err(OAuthError::unauthorized_client(
+                "the token was not issued to this client",
+            ));
         }
         let mut tx = self.am.begin().await.map_err(Error::from)?;
         if oauth::revoke_token(&mut tx, &hash, now).await.map_err(Error::from)? {
-            let kind = if row.kind == "refresh" { "refresh_token" } else { "access_token" };
+            let kind = if row.kind == "refresh" {
+                "refresh_token"
+            } else {
+                "access_token"
+            };
             self.record_revocation(
                 &mut tx,
                 tenant,
@@ -718,7 +735,9 @@ impl TokenService {
             return Err(invalid("was issued for another redirect_uri"));
         }
         if !pkce_s256_matches(code_verifier, &row.code_challenge) {
-            return Err(OAuthError::invalid_grant("code_verifier does not match the code_challenge"));
+            return Err(OAuthError::invalid_grant(
+                "code_verifier does not match the code_challenge",
+            ));
         }
         let scopes: Vec<String> = row.scope.split_whitespace().map(String::from).collect();
         let issued = self
@@ -757,6 +776,9 @@ mod tests {
         let verifier = "dBjftJeZ4CVP-mJ92K9PPk0aXoMO52vrSsm28OE6YU8";
         let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
         assert!(pkce_s256_matches(verifier, challenge));
-        assert!(!pkce_s256_matches("dBjftJeZ4CVP-mJ92K9PPk0aXoMO52vrSsm28OE6YU9", challenge));
+        assert!(!pkce_s256_matches(
+            "dBjftJeZ4CVP-mJ92K9PPk0aXoMO52vrSsm28OE6YU9",
+            challenge
+        ));
     }
 }

@@ -52,7 +52,9 @@ pub struct Signer {
 
 impl std::fmt::Debug for Signer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Signer").field("algorithm", &self.algorithm).finish_non_exhaustive()
+        f.debug_struct("Signer")
+            .field("algorithm", &self.algorithm)
+            .finish_non_exhaustive()
     }
 }
 

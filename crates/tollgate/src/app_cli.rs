@@ -66,7 +66,11 @@ pub async fn run(command: AppCommand) -> Result<(), Failure> {
         } => {
             let client = client(&conn)?;
             let id = resolve_app(&client, &app).await?;
-            let grants: Vec<&str> = grant_types.split(',').map(str::trim).filter(|g| !g.is_empty()).collect();
+            let grants: Vec<&str> = grant_types
+                .split(',')
+                .map(str::trim)
+                .filter(|g| !g.is_empty())
+                .collect();
             let keys = client
                 .send(
                     client
@@ -79,8 +83,14 @@ pub async fn run(command: AppCommand) -> Result<(), Failure> {
                         })),
                 )
                 .await?;
-            say(&format!("consumerKey:    {}", keys["consumerKey"].as_str().unwrap_or("")));
-            say(&format!("consumerSecret: {}", keys["consumerSecret"].as_str().unwrap_or("")));
+            say(&format!(
+                "consumerKey:    {}",
+                keys["consumerKey"].as_str().unwrap_or("")
+            ));
+            say(&format!(
+                "consumerSecret: {}",
+                keys["consumerSecret"].as_str().unwrap_or("")
+            ));
             eprintln!("tollgate: keep the consumer secret now; it is stored only as a hash and cannot be shown again.");
             Ok(())
         }
@@ -98,8 +108,9 @@ pub async fn token(args: TokenArgs) -> Result<(), Failure> {
     let mapping = keys["list"]
         .as_array()
         .and_then(|l| {
-            l.iter()
-                .find(|k| k["keyType"].as_str() == Some(args.key_type.to_uppercase().as_str()) && k["mode"] == "CREATED")
+            l.iter().find(|k| {
+                k["keyType"].as_str() == Some(args.key_type.to_uppercase().as_str()) && k["mode"] == "CREATED"
+            })
         })
         .and_then(|k| k["keyMappingId"].as_str().map(String::from))
         .ok_or_else(|| {
@@ -118,7 +129,8 @@ pub async fn token(args: TokenArgs) -> Result<(), Failure> {
         .split([' ', ','])
         .filter(|s| !s.is_empty())
         .collect();
-    let mut body = json!({ "consumerSecret": args.consumer_secret, "scopes": scopes, "grantType": "CLIENT_CREDENTIALS" });
+    let mut body =
+        json!({ "consumerSecret": args.consumer_secret, "scopes": scopes, "grantType": "CLIENT_CREDENTIALS" });
     if let Some(v) = args.validity {
         body["validityPeriod"] = Value::from(v);
     }

@@ -95,8 +95,8 @@ pub async fn rotate_signing_keys(args: NodeArgs, overlap: std::time::Duration) -
     let components = ComponentSet::parse_list("key-manager").map_err(|e| Failure::new(exit::OTHER, e.to_string()))?;
     let dbs = open_databases(&config, &components).await?;
     migrate_all(&dbs).await?;
-    let tokens = token_service(&config, &dbs)?
-        .ok_or_else(|| Failure::new(exit::CONFIG, "the AM database is not configured"))?;
+    let tokens =
+        token_service(&config, &dbs)?.ok_or_else(|| Failure::new(exit::CONFIG, "the AM database is not configured"))?;
     tokens
         .signer()
         .ensure_key()
