@@ -128,7 +128,12 @@ pub(crate) async fn list(
         Some(text) if !text.trim().is_empty() => ApiFilter::parse(text)?,
         _ => ApiFilter::default(),
     };
+    let asked_for_states = !filter.states.is_empty();
     filter.states.retain(|s| LISTED.contains(s));
+    if asked_for_states && filter.states.is_empty() {
+        // Only unlisted states were asked for (status:CREATED): nothing to show.
+        return Ok(axum::Json(json!({ "count": 0, "list": [], "pagination": page.body(0) })).into_response());
+    }
     if filter.states.is_empty() {
         filter.states = LISTED.to_vec();
     }

@@ -447,6 +447,7 @@ pub(crate) async fn generate_token(
             grant_type: "client_credentials",
             with_refresh_token: false,
             validity,
+            nonce: None,
         })
         .await
         .map_err(Error::from)?;

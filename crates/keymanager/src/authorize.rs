@@ -24,6 +24,7 @@ struct AuthorizeParams {
     code_challenge: String,
     code_challenge_method: String,
     response_type: String,
+    nonce: String,
 }
 
 impl AuthorizeParams {
@@ -37,6 +38,7 @@ impl AuthorizeParams {
             code_challenge: get("code_challenge"),
             code_challenge_method: get("code_challenge_method"),
             response_type: get("response_type"),
+            nonce: get("nonce"),
         }
     }
 }
@@ -86,6 +88,7 @@ fn login_page(p: &AuthorizeParams, app_name: &str, error: Option<&str>, username
         ("code_challenge", &p.code_challenge),
         ("code_challenge_method", &p.code_challenge_method),
         ("response_type", &p.response_type),
+        ("nonce", &p.nonce),
     ]
     .iter()
     .map(|(k, v)| format!("<input type=\"hidden\" name=\"{k}\" value=\"{}\">", escape(v)))
@@ -221,6 +224,7 @@ pub async fn submit(State(state): State<KeyManagerState>, req: Request) -> Respo
         "code_challenge",
         "code_challenge_method",
         "response_type",
+        "nonce",
     ]
     .iter()
     .filter_map(|k| form.get(k).map(|v| (k.to_string(), v.to_string())))
@@ -268,6 +272,7 @@ pub async fn submit(State(state): State<KeyManagerState>, req: Request) -> Respo
             &p.redirect_uri,
             &granted,
             &p.code_challenge,
+            Some(p.nonce.as_str()).filter(|n| !n.is_empty()),
         )
         .await
     {

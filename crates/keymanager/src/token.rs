@@ -76,11 +76,14 @@ async fn token_inner(state: &KeyManagerState, req: Request) -> Result<Response, 
     let client = match (&auth, grant_type) {
         (Some(auth), _) => state.tokens.authenticate_client(auth).await?,
         (None, "authorization_code") if form.get("code_verifier").is_some() => {
+            // Only a public client (one without a secret) may rely on PKCE alone; a
+            // confidential one must authenticate (RFC 6749 §4.1.3).
             let id = form.require("client_id")?;
             state
                 .tokens
                 .find_client(id)
                 .await?
+                .filter(|c| c.key.secret_hash.is_none())
                 .ok_or_else(|| OAuthError::invalid_client("client authentication failed"))?
         }
         (None, _) => {
@@ -106,6 +109,7 @@ async fn token_inner(state: &KeyManagerState, req: Request) -> Result<Response, 
                     grant_type,
                     with_refresh_token: false,
                     validity: None,
+                    nonce: None,
                 })
                 .await?
         }
@@ -126,11 +130,22 @@ async fn token_inner(state: &KeyManagerState, req: Request) -> Result<Response, 
                     grant_type,
                     with_refresh_token: refreshable,
                     validity: None,
+                    nonce: None,
                 })
                 .await?
         }
         "refresh_token" => {
             let refresh_token = form.require("refresh_token")?;
+            // The user must still exist, be enabled and hold every scope being renewed.
+            let (username, original) = state.tokens.refresh_token_grant(&client, refresh_token).await?;
+            let roles = roles_of(state, tenant, &username).await?;
+            let renewing = form
+                .get("scope")
+                .map(str::to_string)
+                .unwrap_or_else(|| original.join(" "));
+            scopes::grant(&state.am, tenant, &roles, &renewing)
+                .await
+                .map_err(|e| OAuthError::invalid_grant(format!("{}; sign in again", e.error_description)))?;
             state.tokens.refresh(&client, refresh_token, form.get("scope")).await?
         }
         "authorization_code" => {

@@ -71,6 +71,7 @@ impl Reply {
 struct Km {
     addr: SocketAddr,
     am: Database,
+    shared: Database,
     service: Arc<TokenService>,
     engine: &'static str,
     http: reqwest::Client,
@@ -170,7 +171,7 @@ async fn start_with(db: &TestDb, opts: Options) -> Km {
     tx.commit().await.unwrap();
     let state = KeyManagerState {
         am: am.clone(),
-        shared,
+        shared: shared.clone(),
         tokens: service.clone(),
         limiter: Arc::new(TokenRateLimiter::new(opts.per_second)),
         cluster_secret: ClusterSecret::new(Some(CLUSTER_SECRET)),
@@ -184,6 +185,7 @@ async fn start_with(db: &TestDb, opts: Options) -> Km {
     Km {
         addr: server.addr,
         am,
+        shared,
         service,
         engine: db.engine(),
         http,
@@ -278,6 +280,7 @@ impl Km {
             ("state", "st-42"),
             ("code_challenge", challenge.as_str()),
             ("code_challenge_method", "S256"),
+            ("nonce", "n-0S6_WzA2Mj"),
         ];
         let page = self
             .send(self.http.get(self.url("/oauth2/authorize")).query(&params))
@@ -666,6 +669,28 @@ async fn refresh_tokens_rotate_and_work_once() {
         km.expect_error(&r, 400, "invalid_grant");
         let r = km.token(&km.main, &[("grant_type", "refresh_token")]).await;
         km.expect_error(&r, 400, "invalid_request");
+
+        // A user who loses a role, or is disabled, cannot renew what it granted.
+        let fresh = km.password_grant(&km.main, "dev", "apim:subscribe").await;
+        let rt = fresh["refresh_token"].as_str().unwrap();
+        let dev = users::find_by_username(&km.shared, TenantId::DEFAULT, "dev")
+            .await
+            .unwrap()
+            .unwrap();
+        users::update_access(&km.shared, &dev, Some(&[Role::Creator]), None)
+            .await
+            .unwrap();
+        let r = km
+            .token(&km.main, &[("grant_type", "refresh_token"), ("refresh_token", rt)])
+            .await;
+        km.expect_error(&r, 400, "invalid_grant");
+        users::update_access(&km.shared, &dev, Some(&[Role::Subscriber]), Some(false))
+            .await
+            .unwrap();
+        let r = km
+            .token(&km.main, &[("grant_type", "refresh_token"), ("refresh_token", rt)])
+            .await;
+        km.expect_error(&r, 400, "invalid_grant");
     }
 }
 
@@ -721,6 +746,14 @@ async fn authorization_code_with_pkce() {
         assert_eq!(r.body["scope"], "openid");
         let i = km.introspect(&km.main, r.body["access_token"].as_str().unwrap()).await;
         assert_eq!(i["sub"], "pub", "the token acts for the user who signed in");
+        // `openid` brings an ID token for the client, echoing the nonce.
+        let id_token = r.body["id_token"].as_str().expect("an id_token for the openid scope");
+        let claims: Value =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(id_token.split('.').nth(1).unwrap()).unwrap()).unwrap();
+        assert_eq!(claims["aud"], km.main.id.as_str());
+        assert_eq!(claims["sub"], "pub");
+        assert_eq!(claims["iss"], ISSUER);
+        assert_eq!(claims["nonce"], "n-0S6_WzA2Mj");
 
         // The code works once.
         let r = exchange(main, &[("code", &code), ("code_verifier", &verifier)]).await;
@@ -730,6 +763,9 @@ async fn authorization_code_with_pkce() {
         let wrong = format!("verifier-{}", random_token(32).unwrap());
         let r = exchange(main, &[("code", &code), ("code_verifier", &wrong)]).await;
         km.expect_error(&r, 400, "invalid_grant");
+        // The failed attempt spent the code.
+        let r = exchange(main, &[("code", &code), ("code_verifier", &verifier)]).await;
+        km.expect_error(&r, 400, "invalid_grant");
 
         let code = km.authorization_code(&km.main, "pub", &verifier).await;
         let r = exchange(main, &[("code", &code)]).await;
@@ -738,7 +774,7 @@ async fn authorization_code_with_pkce() {
         let r = exchange(Some(&km.other), &[("code", &code), ("code_verifier", &verifier)]).await;
         km.expect_error(&r, 400, "invalid_grant");
 
-        // A public client: client_id and the verifier, no secret.
+        // A confidential client must authenticate even with PKCE.
         let code = km.authorization_code(&km.main, "dev", &verifier).await;
         let r = exchange(
             None,
@@ -747,6 +783,29 @@ async fn authorization_code_with_pkce() {
                 ("code_verifier", &verifier),
                 ("client_id", &km.main.id),
             ],
+        )
+        .await;
+        km.expect_error(&r, 401, "invalid_client");
+        // A public client (keys without a secret): client_id and the verifier suffice.
+        let public = {
+            let mut tx = km.am.begin().await.unwrap();
+            let c = register(&mut tx, &km.service, "public", "JWT", ALL_GRANTS).await;
+            tx.commit().await.unwrap();
+            c
+        };
+        let sql = "UPDATE application_keys SET secret_hash = NULL WHERE consumer_key = $1";
+        match km.am.writer() {
+            Pool::Sqlite(p) => {
+                sqlx::query(sql).bind(&public.id).execute(p).await.unwrap();
+            }
+            Pool::Postgres(p) => {
+                sqlx::query(sql).bind(&public.id).execute(p).await.unwrap();
+            }
+        }
+        let code = km.authorization_code(&public, "dev", &verifier).await;
+        let r = exchange(
+            None,
+            &[("code", &code), ("code_verifier", &verifier), ("client_id", &public.id)],
         )
         .await;
         assert_eq!(r.status, 200, "{}: {}", km.engine, r.text);

@@ -118,6 +118,8 @@ pub struct CodeRow {
     pub scope: String,
     /// The PKCE S256 challenge.
     pub code_challenge: String,
+    /// The OIDC `nonce` to put in the ID token, when the client sent one.
+    pub nonce: Option<String>,
     /// When it expires (epoch ms).
     pub expires_at: i64,
 }
@@ -127,7 +129,7 @@ pub async fn insert_code(db: &Database, code: &CodeRow) -> Result<()> {
     let mut tx = db.begin().await?;
     on_tx!(&mut tx, |c| sqlx::query(
         "INSERT INTO authorization_codes (code_hash, consumer_key, username, redirect_uri, scope, code_challenge, \
-         expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+         nonce, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
     )
     .bind(&code.code_hash)
     .bind(&code.consumer_key)
@@ -135,6 +137,7 @@ pub async fn insert_code(db: &Database, code: &CodeRow) -> Result<()> {
     .bind(&code.redirect_uri)
     .bind(&code.scope)
     .bind(&code.code_challenge)
+    .bind(&code.nonce)
     .bind(code.expires_at)
     .execute(c)
     .await
@@ -157,7 +160,7 @@ pub async fn take_code(tx: &mut Tx, code_hash: &str, at: EpochMillis) -> Result<
         return Ok(None);
     }
     Ok(on_tx!(tx, |c| sqlx::query_as(
-        "SELECT code_hash, consumer_key, username, redirect_uri, scope, code_challenge, expires_at \
+        "SELECT code_hash, consumer_key, username, redirect_uri, scope, code_challenge, nonce, expires_at \
          FROM authorization_codes WHERE code_hash = $1"
     )
     .bind(code_hash)

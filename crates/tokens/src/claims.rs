@@ -96,8 +96,59 @@ pub struct AccessClaims {
 }
 
 impl AccessClaims {
+    /// When the token was issued, in milliseconds: from its `jti` (a UUIDv7, whose first
+    /// 48 bits are the issue time in ms), else `iat`. Revocations of every token of a
+    /// consumer key compare against this, so a token issued in the same second as a
+    /// secret regeneration, but after it, stays valid.
+    pub fn issued_at_millis(&self) -> i64 {
+        uuid::Uuid::parse_str(&self.jti)
+            .ok()
+            .filter(|u| u.get_version_num() == 7)
+            .and_then(|u| u.get_timestamp())
+            .map(|ts| {
+                let (secs, nanos) = ts.to_unix();
+                secs as i64 * 1000 + i64::from(nanos / 1_000_000)
+            })
+            .unwrap_or(self.iat * 1000)
+    }
+
     /// The granted scopes.
     pub fn scopes(&self) -> impl Iterator<Item = &str> {
         self.scope.split_whitespace()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn issue_time_comes_from_the_uuid_v7_jti_in_milliseconds() {
+        let before = tollgate_model::now_millis();
+        let jti = uuid::Uuid::now_v7().to_string();
+        let after = tollgate_model::now_millis();
+        let mut claims = AccessClaims {
+            iss: "i".into(),
+            sub: "s".into(),
+            aud: "a".into(),
+            exp: 0,
+            iat: 7,
+            nbf: 0,
+            jti,
+            scope: String::new(),
+            client_id: "c".into(),
+            application: ApplicationClaim {
+                id: "1".into(),
+                name: "n".into(),
+                tier: "t".into(),
+                owner: "o".into(),
+            },
+            keytype: KeyType::Production,
+            token_type: TokenKind::AccessToken,
+        };
+        let ms = claims.issued_at_millis();
+        assert!(before <= ms && ms <= after, "{before} <= {ms} <= {after}");
+        claims.jti = "not-a-uuid".into();
+        assert_eq!(claims.issued_at_millis(), 7000);
     }
 }

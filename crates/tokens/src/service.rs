@@ -114,6 +114,8 @@ pub struct IssueRequest<'a> {
     pub with_refresh_token: bool,
     /// A lifetime other than the client's or the default.
     pub validity: Option<Duration>,
+    /// The OIDC `nonce` for the ID token (authorization-code grant).
+    pub nonce: Option<&'a str>,
 }
 
 /// A token response (RFC 6749 §5.1).
@@ -130,6 +132,29 @@ pub struct IssuedTokens {
     pub refresh_token: Option<String>,
     /// Granted scopes, space-separated.
     pub scope: String,
+    /// An OIDC ID token, when `openid` was granted to a user (not to client credentials).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
+}
+
+/// The claims of an OIDC ID token (OIDC Core §2).
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
+pub struct IdTokenClaims {
+    /// Issuer.
+    pub iss: String,
+    /// The user.
+    pub sub: String,
+    /// The client the token is for.
+    pub aud: String,
+    /// The authorized party (the same client).
+    pub azp: String,
+    /// Expiry (seconds).
+    pub exp: i64,
+    /// Issued at (seconds).
+    pub iat: i64,
+    /// The client's `nonce`, echoed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<String>,
 }
 
 /// Client credentials as presented (HTTP Basic or form fields).
@@ -349,13 +374,50 @@ impl TokenService {
         } else {
             None
         };
+        let id_token = if req.grant_type != "client_credentials" && req.scopes.iter().any(|s| s == "openid") {
+            let claims = IdTokenClaims {
+                iss: self.settings.issuer.clone(),
+                sub: req.username.into(),
+                aud: client.key.consumer_key.clone(),
+                azp: client.key.consumer_key.clone(),
+                exp: secs(expires_at),
+                iat: secs(now),
+                nonce: req.nonce.map(String::from),
+            };
+            Some(self.signer.sign(&claims).await?)
+        } else {
+            None
+        };
         Ok(IssuedTokens {
             access_token,
             token_type: "Bearer",
             expires_in: validity.as_secs(),
             refresh_token,
             scope,
+            id_token,
         })
+    }
+
+    /// The user and scopes a refresh token was issued for, if it is usable by `client`
+    /// (so that the caller can check the user still exists and holds those scopes).
+    pub async fn refresh_token_grant(
+        &self,
+        client: &ClientRow,
+        refresh_token: &str,
+    ) -> Result<(String, Vec<String>), OAuthError> {
+        let row = oauth::find_token(&self.am, &self.secret.hash(refresh_token))
+            .await
+            .map_err(Error::from)?
+            .filter(|r| {
+                r.kind == "refresh"
+                    && r.consumer_key == client.key.consumer_key
+                    && r.revoked_at.is_none()
+                    && r.expires_at > now_millis()
+            })
+            .ok_or_else(|| {
+                OAuthError::invalid_grant("the refresh token is invalid, expired, revoked or already used")
+            })?;
+        Ok((row.username, row.scope.split_whitespace().map(String::from).collect()))
     }
 
     /// The refresh-token grant with rotation: the presented refresh token is revoked and
@@ -412,6 +474,7 @@ impl TokenService {
                     grant_type: "refresh_token",
                     with_refresh_token: true,
                     validity: None,
+                    nonce: None,
                 },
             )
             .await?;
@@ -428,7 +491,7 @@ impl TokenService {
                 Err(Error::InvalidToken(_)) => return Ok(None),
                 Err(e) => return Err(e),
             };
-            if oauth::is_revoked(&self.am, &claims.jti, &claims.client_id, claims.iat * 1000).await? {
+            if oauth::is_revoked(&self.am, &claims.jti, &claims.client_id, claims.issued_at_millis()).await? {
                 return Ok(None);
             }
             if claims.token_type == TokenKind::AccessToken
@@ -692,6 +755,7 @@ impl TokenService {
         redirect_uri: &str,
         scopes: &[String],
         code_challenge: &str,
+        nonce: Option<&str>,
     ) -> Result<String> {
         let code = random_token(32)?;
         oauth::insert_code(
@@ -703,6 +767,7 @@ impl TokenService {
                 redirect_uri: redirect_uri.into(),
                 scope: scopes.join(" "),
                 code_challenge: code_challenge.into(),
+                nonce: nonce.map(String::from),
                 expires_at: now_millis().saturating_add(duration_ms(self.settings.code_validity)),
             },
         )
@@ -720,11 +785,13 @@ impl TokenService {
         code_verifier: &str,
     ) -> Result<IssuedTokens, OAuthError> {
         let invalid = |why: &str| OAuthError::invalid_grant(format!("the authorization code {why}"));
+        // The code is spent by the first attempt, whatever its outcome (RFC 6749 §4.1.2).
         let mut tx = self.am.begin().await.map_err(Error::from)?;
         let row = oauth::take_code(&mut tx, &self.secret.hash(code), now_millis())
             .await
             .map_err(Error::from)?
             .ok_or_else(|| invalid("is invalid or was already used"))?;
+        tx.commit().await.map_err(Error::from)?;
         if row.consumer_key != client.key.consumer_key {
             return Err(invalid("was issued to another client"));
         }
@@ -740,6 +807,7 @@ impl TokenService {
             ));
         }
         let scopes: Vec<String> = row.scope.split_whitespace().map(String::from).collect();
+        let mut tx = self.am.begin().await.map_err(Error::from)?;
         let issued = self
             .issue_in(
                 &mut tx,
@@ -750,6 +818,7 @@ impl TokenService {
                     grant_type: "authorization_code",
                     with_refresh_token: true,
                     validity: None,
+                    nonce: row.nonce.as_deref(),
                 },
             )
             .await?;
@@ -773,11 +842,11 @@ mod tests {
     #[test]
     fn pkce_matches_the_rfc_7636_example() {
         // RFC 7636 Appendix B.
-        let verifier = "dBjftJeZ4CVP-mJ92K9PPk0aXoMO52vrSsm28OE6YU8";
+        let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
         let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
         assert!(pkce_s256_matches(verifier, challenge));
         assert!(!pkce_s256_matches(
-            "dBjftJeZ4CVP-mJ92K9PPk0aXoMO52vrSsm28OE6YU9",
+            "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXl",
             challenge
         ));
     }

@@ -67,6 +67,7 @@ CREATE TABLE authorization_codes (
     redirect_uri   TEXT   NOT NULL,
     scope          TEXT   NOT NULL,
     code_challenge TEXT   NOT NULL,
+    nonce          TEXT,
     expires_at     BIGINT NOT NULL,
     used_at        BIGINT
 );
