@@ -49,14 +49,7 @@ async fn emit(tx: &mut Tx, tenant: TenantId, kind: EventKind, row: &KeyManagerRo
         kind,
         tenant_id: tenant,
         environment: None,
-        payload: json!({
-            "id": row.id,
-            "name": row.name,
-            "issuer": km.issuer,
-            "consumerKeyClaim": km.consumer_key_claim,
-            "scopesClaim": km.scopes_claim,
-            "enabled": row.enabled,
-        }),
+        payload: km.event_payload(&row.id, None),
     };
     events::append(tx, &event).await.map_err(Error::from)?;
     Ok(())

@@ -79,6 +79,33 @@ async fn key_event(tx: &mut Tx, caller: &Principal, k: &KeyRow) -> Result<(), Ap
     Ok(())
 }
 
+/// Stores new keys with their event, unless the application already has keys of that
+/// type from that key manager, or the consumer key is taken (409 either way).
+async fn store_keys(state: &DevportalState, caller: &Principal, row: &KeyRow) -> Result<(), ApiError> {
+    let mut tx = state.am.begin().await.map_err(Error::from)?;
+    if keys::exists_in(&mut tx, &row.application_id, &row.key_type, &row.key_manager)
+        .await
+        .map_err(Error::from)?
+    {
+        return Err(keys_conflict(&row.key_type, &row.key_manager));
+    }
+    keys::insert(&mut tx, caller.tenant_id, row, now_millis())
+        .await
+        .map_err(|e| {
+            if e.is_unique_violation() {
+                ApiError::from(Error::Conflict(format!(
+                    "consumer key `{}` of `{}` is already used by an application",
+                    row.consumer_key, row.key_manager
+                )))
+            } else {
+                Error::from(e).into()
+            }
+        })?;
+    key_event(&mut tx, caller, row).await?;
+    tx.commit().await.map_err(Error::from)?;
+    Ok(())
+}
+
 fn keys_conflict(key_type: &str, key_manager: &str) -> ApiError {
     Error::Conflict(format!(
         "the application already has {key_type} keys from `{key_manager}`; use them, or regenerate the secret"
@@ -180,24 +207,7 @@ pub(crate) async fn generate(
         scopes: json!(req.scopes).to_string(),
         validity_seconds: validity,
     };
-    let mut tx = state.am.begin().await.map_err(Error::from)?;
-    if keys::exists_in(&mut tx, &app_id, &row.key_type, &row.key_manager)
-        .await
-        .map_err(Error::from)?
-    {
-        return Err(keys_conflict(&row.key_type, &row.key_manager));
-    }
-    keys::insert(&mut tx, p.tenant_id, &row, now_millis())
-        .await
-        .map_err(|e| {
-            if e.is_unique_violation() {
-                keys_conflict(&row.key_type, &row.key_manager)
-            } else {
-                Error::from(e).into()
-            }
-        })?;
-    key_event(&mut tx, p, &row).await?;
-    tx.commit().await.map_err(Error::from)?;
+    store_keys(&state, p, &row).await?;
     tracing::info!(application = %app_id, key_type = %row.key_type, consumer_key = %row.consumer_key, "Application keys generated.");
     Ok((StatusCode::OK, axum::Json(key_body(&row, Some(&secret)))).into_response())
 }
@@ -278,27 +288,7 @@ pub(crate) async fn map(
         scopes: "[]".into(),
         validity_seconds: 0,
     };
-    let mut tx = state.am.begin().await.map_err(Error::from)?;
-    if keys::exists_in(&mut tx, &app_id, &row.key_type, &row.key_manager)
-        .await
-        .map_err(Error::from)?
-    {
-        return Err(keys_conflict(&row.key_type, &row.key_manager));
-    }
-    keys::insert(&mut tx, p.tenant_id, &row, now_millis())
-        .await
-        .map_err(|e| {
-            if e.is_unique_violation() {
-                ApiError::from(Error::Conflict(format!(
-                    "consumer key `{}` of `{}` is already mapped to an application",
-                    row.consumer_key, row.key_manager
-                )))
-            } else {
-                Error::from(e).into()
-            }
-        })?;
-    key_event(&mut tx, p, &row).await?;
-    tx.commit().await.map_err(Error::from)?;
+    store_keys(&state, p, &row).await?;
     Ok((StatusCode::OK, axum::Json(key_body(&row, None))).into_response())
 }
 

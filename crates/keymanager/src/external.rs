@@ -3,7 +3,7 @@
 //! document), stores it, and writes a `key_manager_upserted` event carrying it whenever
 //! it changes, so gateways verify those tokens without calling out themselves.
 
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tollgate_events::{EventKind, NewEvent};
@@ -119,15 +119,7 @@ async fn store(
             kind: EventKind::KeyManagerUpserted,
             tenant_id: tenant,
             environment: None,
-            payload: json!({
-                "id": row.id,
-                "name": row.name,
-                "issuer": km.issuer,
-                "consumerKeyClaim": km.consumer_key_claim,
-                "scopesClaim": km.scopes_claim,
-                "enabled": row.enabled,
-                "jwks": jwks,
-            }),
+            payload: km.event_payload(&row.id, Some(&jwks)),
         },
     )
     .await?;

@@ -5,7 +5,7 @@
 //! claims → revoke → introspects inactive, with a revocation row in `events`. Then checks
 //! that no secret or token was written in clear to the logs or the databases.
 
-use crate::{READY, SECRET, tollgate};
+use crate::{READY, tollgate};
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::net::SocketAddr;
@@ -340,26 +340,13 @@ async fn consumer_flow_on_sqlite() {
 
 #[tokio::test]
 async fn consumer_flow_on_postgres() {
-    let Some(am_db) = tollgate_testkit::postgres("e2e_consumer_am").await else {
+    let Some((node, mgmt, am, dbs)) = crate::control_plane_on_postgres("e2e_consumer").await else {
         return;
     };
-    let Some(shared_db) = tollgate_testkit::postgres("e2e_consumer_shared").await else {
-        return;
-    };
-    let mut node = tollgate()
-        .args(["--profile", "control-plane"])
-        .env("TOLLGATE_CLUSTER__SECRET", SECRET)
-        .env("TOLLGATE_DATABASE__AM__URL", am_db.url())
-        .env("TOLLGATE_DATABASE__SHARED__URL", shared_db.url())
-        .spawn();
-    let mgmt = node.wait_ready(READY).await;
-    let am = tollgate_store::connect(DatabaseName::Am, am_db.url(), &DatabaseConfig::default())
-        .await
-        .unwrap();
     let secrets = run_flow(mgmt, &am, "postgres").await;
     let mut text = String::new();
-    for url in [am_db.url(), shared_db.url()] {
-        text.push_str(&postgres_text(url).await);
+    for db in &dbs {
+        text.push_str(&postgres_text(db.url()).await);
     }
     assert_never_in_clear(&secrets, &text, "the PostgreSQL databases");
     assert_never_in_clear(&secrets, &node.output(), "the logs");

@@ -26,3 +26,33 @@ pub const READY: Duration = Duration::from_secs(60);
 
 /// A cluster secret for partial-profile nodes.
 pub const SECRET: &str = "e2e-cluster-secret-0123456789";
+
+/// A ready control-plane node on two fresh PostgreSQL databases (AM, shared), with its
+/// management address and an AM handle; `None` (skipped, with the reason printed) when no
+/// PostgreSQL server is reachable.
+pub async fn control_plane_on_postgres(
+    label: &str,
+) -> Option<(
+    tollgate_testkit::Node,
+    std::net::SocketAddr,
+    tollgate_store::Database,
+    [tollgate_testkit::TestDb; 2],
+)> {
+    let am_db = tollgate_testkit::postgres(&format!("{label}_am")).await?;
+    let shared_db = tollgate_testkit::postgres(&format!("{label}_shared")).await?;
+    let mut node = tollgate()
+        .args(["--profile", "control-plane"])
+        .env("TOLLGATE_CLUSTER__SECRET", SECRET)
+        .env("TOLLGATE_DATABASE__AM__URL", am_db.url())
+        .env("TOLLGATE_DATABASE__SHARED__URL", shared_db.url())
+        .spawn();
+    let mgmt = node.wait_ready(READY).await;
+    let am = tollgate_store::connect(
+        tollgate_store::DatabaseName::Am,
+        am_db.url(),
+        &tollgate_config::DatabaseConfig::default(),
+    )
+    .await
+    .unwrap();
+    Some((node, mgmt, am, [am_db, shared_db]))
+}

@@ -3,7 +3,7 @@
 //! environments, undeploy from one, restore, copy to a new version. Every step is
 //! checked through GET and through the outbox rows it produced.
 
-use crate::{READY, SECRET, tollgate};
+use crate::{READY, tollgate};
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::net::SocketAddr;
@@ -348,21 +348,8 @@ async fn main_flow_on_sqlite() {
 
 #[tokio::test]
 async fn main_flow_on_postgres() {
-    let Some(am_db) = tollgate_testkit::postgres("e2e_flow_am").await else {
+    let Some((_node, mgmt, am, _dbs)) = crate::control_plane_on_postgres("e2e_flow").await else {
         return;
     };
-    let Some(shared_db) = tollgate_testkit::postgres("e2e_flow_shared").await else {
-        return;
-    };
-    let mut node = tollgate()
-        .args(["--profile", "control-plane"])
-        .env("TOLLGATE_CLUSTER__SECRET", SECRET)
-        .env("TOLLGATE_DATABASE__AM__URL", am_db.url())
-        .env("TOLLGATE_DATABASE__SHARED__URL", shared_db.url())
-        .spawn();
-    let mgmt = node.wait_ready(READY).await;
-    let am = tollgate_store::connect(DatabaseName::Am, am_db.url(), &DatabaseConfig::default())
-        .await
-        .unwrap();
     run_flow(mgmt, am, "postgres").await;
 }
