@@ -118,6 +118,7 @@ pub(crate) struct ListQuery {
 }
 
 /// `GET /apis`.
+#[utoipa::path(get, path = "/apis", operation_id = "get_apis", tag = "APIs", summary = "The API catalogue: published, prototyped and deprecated APIs visible to the caller", security((), ("basicAuth" = []), ("bearerAuth" = [])), params(("query" = Option<String>, Query, description = "name:, context:, tag:, version:, status: terms, or a word matched against names"), ("offset" = Option<i64>, Query, description = "Items to skip"), ("limit" = Option<i64>, Query, description = "Items to return (1-1000)")), responses((status = 200, description = "count, list, pagination", body = Object), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn list(
     MaybeAuthenticated(caller): MaybeAuthenticated,
     State(state): State<DevportalState>,
@@ -154,6 +155,7 @@ pub(crate) async fn list(
 }
 
 /// `GET /apis/{apiId}`.
+#[utoipa::path(get, path = "/apis/{apiId}", operation_id = "get_api", tag = "APIs", summary = "An API, with its plans and gateway URLs", security((), ("basicAuth" = []), ("bearerAuth" = [])), params(("apiId" = String, Path, description = "API id")), responses((status = 200, description = "The API", body = Object), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn get_one(
     MaybeAuthenticated(caller): MaybeAuthenticated,
     State(state): State<DevportalState>,
@@ -190,6 +192,7 @@ pub(crate) async fn get_one(
 }
 
 /// `GET /apis/{apiId}/swagger`: the definition with `servers` set to the gateway URLs.
+#[utoipa::path(get, path = "/apis/{apiId}/swagger", operation_id = "get_api_swagger", tag = "APIs", summary = "The API's OpenAPI definition, servers set to its gateway URLs", security((), ("basicAuth" = []), ("bearerAuth" = [])), params(("apiId" = String, Path, description = "API id")), responses((status = 200, description = "The definition", body = Object), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn swagger(
     MaybeAuthenticated(caller): MaybeAuthenticated,
     State(state): State<DevportalState>,
@@ -215,6 +218,7 @@ pub(crate) async fn swagger(
 }
 
 /// `GET /apis/{apiId}/documents`.
+#[utoipa::path(get, path = "/apis/{apiId}/documents", operation_id = "get_api_documents", tag = "API Documents", summary = "An API's documents", security((), ("basicAuth" = []), ("bearerAuth" = [])), params(("apiId" = String, Path, description = "API id"), ("offset" = Option<i64>, Query, description = "Items to skip"), ("limit" = Option<i64>, Query, description = "Items to return (1-1000)")), responses((status = 200, description = "count, list, pagination", body = Object), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn documents(
     MaybeAuthenticated(caller): MaybeAuthenticated,
     State(state): State<DevportalState>,
@@ -230,6 +234,7 @@ pub(crate) async fn documents(
 }
 
 /// `GET /apis/{apiId}/documents/{documentId}`.
+#[utoipa::path(get, path = "/apis/{apiId}/documents/{documentId}", operation_id = "get_api_document", tag = "API Documents", summary = "One document", security((), ("basicAuth" = []), ("bearerAuth" = [])), params(("apiId" = String, Path, description = "API id"), ("documentId" = String, Path, description = "Document id")), responses((status = 200, description = "The document", body = tollgate_model::document::Document), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn document(
     MaybeAuthenticated(caller): MaybeAuthenticated,
     State(state): State<DevportalState>,
@@ -244,6 +249,7 @@ pub(crate) async fn document(
 }
 
 /// `GET /apis/{apiId}/documents/{documentId}/content`.
+#[utoipa::path(get, path = "/apis/{apiId}/documents/{documentId}/content", operation_id = "get_api_document_content", tag = "API Documents", summary = "A document's content (text, file, or a redirect to its URL)", security((), ("basicAuth" = []), ("bearerAuth" = [])), params(("apiId" = String, Path, description = "API id"), ("documentId" = String, Path, description = "Document id")), responses((status = 200, description = "The content"), (status = 303, description = "The document lives at a URL"), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn document_content(
     MaybeAuthenticated(caller): MaybeAuthenticated,
     State(state): State<DevportalState>,
@@ -262,6 +268,7 @@ fn rating_body(r: &ratings::RatingRow) -> Value {
 }
 
 /// `GET /apis/{apiId}/ratings`.
+#[utoipa::path(get, path = "/apis/{apiId}/ratings", operation_id = "get_api_ratings", tag = "Ratings", summary = "An API's ratings", security((), ("basicAuth" = []), ("bearerAuth" = [])), params(("apiId" = String, Path, description = "API id")), responses((status = 200, description = "count, list", body = Object), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn ratings(
     MaybeAuthenticated(caller): MaybeAuthenticated,
     State(state): State<DevportalState>,
@@ -278,12 +285,13 @@ pub(crate) async fn ratings(
 }
 
 /// The body of `PUT /apis/{apiId}/user-rating`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub(crate) struct RatingInput {
     rating: i64,
 }
 
 /// `PUT /apis/{apiId}/user-rating`: the caller's 1–5 rating, replacing an earlier one.
+#[utoipa::path(put, path = "/apis/{apiId}/user-rating", operation_id = "put_api_user_rating", tag = "Ratings", summary = "Rate an API from 1 to 5 (replaces your earlier rating)", params(("apiId" = String, Path, description = "API id")), request_body = RatingInput, responses((status = 200, description = "The rating", body = Object), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn rate(
     auth: Authenticated<AnyRole>,
     State(state): State<DevportalState>,

@@ -17,7 +17,7 @@ use tollgate_store::applications::{self, ApplicationListing, ApplicationRow};
 use tollgate_store::{Tx, events, keys, policies};
 
 /// An application as clients send it; server-owned fields they echo back are ignored.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct NewApplication {
     pub name: String,
@@ -27,6 +27,7 @@ pub(crate) struct NewApplication {
     #[serde(default = "default_token_type")]
     pub token_type: String,
     #[serde(default)]
+    #[schema(value_type = Object)]
     pub attributes: serde_json::Map<String, Value>,
 }
 
@@ -192,6 +193,7 @@ pub(crate) struct ListQuery {
 }
 
 /// `GET /applications`: the caller's applications.
+#[utoipa::path(get, path = "/applications", operation_id = "get_applications", tag = "Applications", summary = "Your applications", params(("query" = Option<String>, Query, description = "Part of the name"), ("offset" = Option<i64>, Query, description = "Items to skip"), ("limit" = Option<i64>, Query, description = "Items to return (1-1000)")), responses((status = 200, description = "count, list, pagination", body = Object), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn list(
     auth: Authenticated<SubscriberRole>,
     State(state): State<DevportalState>,
@@ -214,6 +216,7 @@ pub(crate) async fn list(
 }
 
 /// `POST /applications`.
+#[utoipa::path(post, path = "/applications", operation_id = "post_applications", tag = "Applications", summary = "Create an application", request_body = NewApplication, responses((status = 201, description = "The application; Location header", body = Object), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn create(
     auth: Authenticated<SubscriberRole>,
     State(state): State<DevportalState>,
@@ -232,6 +235,7 @@ pub(crate) async fn create(
 }
 
 /// `GET /applications/{applicationId}`, with its keys (never their secrets).
+#[utoipa::path(get, path = "/applications/{applicationId}", operation_id = "get_application", tag = "Applications", summary = "One of your applications, with its keys (never their secrets)", params(("applicationId" = String, Path, description = "Application id")), responses((status = 200, description = "The application", body = Object), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn get_one(
     auth: Authenticated<SubscriberRole>,
     State(state): State<DevportalState>,
@@ -248,6 +252,7 @@ pub(crate) async fn get_one(
 }
 
 /// `PUT /applications/{applicationId}`.
+#[utoipa::path(put, path = "/applications/{applicationId}", operation_id = "put_application", tag = "Applications", summary = "Change an application", params(("applicationId" = String, Path, description = "Application id")), request_body = NewApplication, responses((status = 200, description = "The application", body = Object), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn update(
     auth: Authenticated<SubscriberRole>,
     State(state): State<DevportalState>,
@@ -284,6 +289,7 @@ pub(crate) async fn update(
 
 /// `DELETE /applications/{applicationId}`: with its subscriptions and keys; every token
 /// issued to its keys is revoked.
+#[utoipa::path(delete, path = "/applications/{applicationId}", operation_id = "delete_application", tag = "Applications", summary = "Delete an application, its keys and subscriptions; its tokens are revoked", params(("applicationId" = String, Path, description = "Application id")), responses((status = 200, description = "Deleted"), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn delete(
     auth: Authenticated<SubscriberRole>,
     State(state): State<DevportalState>,

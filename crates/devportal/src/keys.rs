@@ -114,7 +114,7 @@ fn keys_conflict(key_type: &str, key_manager: &str) -> ApiError {
 }
 
 /// `POST /applications/{id}/generate-keys`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct GenerateKeys {
     key_type: String,
@@ -126,9 +126,11 @@ pub(crate) struct GenerateKeys {
     #[serde(default)]
     scopes: Vec<String>,
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     validity_time: Option<Value>,
 }
 
+#[utoipa::path(post, path = "/applications/{applicationId}/generate-keys", operation_id = "post_application_generate_keys", tag = "Application Keys", summary = "Generate OAuth2 keys; the consumer secret is shown only in this answer", params(("applicationId" = String, Path, description = "Application id")), request_body = GenerateKeys, responses((status = 200, description = "ApplicationKey with consumerSecret", body = Object), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn generate(
     auth: Authenticated<SubscriberRole>,
     State(state): State<DevportalState>,
@@ -213,7 +215,7 @@ pub(crate) async fn generate(
 }
 
 /// `POST /applications/{id}/map-keys`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct MapKeys {
     consumer_key: String,
@@ -224,6 +226,7 @@ pub(crate) struct MapKeys {
     key_type: String,
 }
 
+#[utoipa::path(post, path = "/applications/{applicationId}/map-keys", operation_id = "post_application_map_keys", tag = "Application Keys", summary = "Map an existing client of a third-party key manager", params(("applicationId" = String, Path, description = "Application id")), request_body = MapKeys, responses((status = 200, description = "ApplicationKey", body = Object), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn map(
     auth: Authenticated<SubscriberRole>,
     State(state): State<DevportalState>,
@@ -293,6 +296,7 @@ pub(crate) async fn map(
 }
 
 /// `GET /applications/{id}/oauth-keys`.
+#[utoipa::path(get, path = "/applications/{applicationId}/oauth-keys", operation_id = "get_application_oauth_keys", tag = "Application Keys", summary = "An application's keys", params(("applicationId" = String, Path, description = "Application id")), responses((status = 200, description = "count, list", body = Object), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn list(
     auth: Authenticated<SubscriberRole>,
     State(state): State<DevportalState>,
@@ -317,6 +321,7 @@ async fn owned_key(state: &DevportalState, caller: &Principal, app_id: &str, id:
 }
 
 /// `GET /applications/{id}/oauth-keys/{keyMappingId}`.
+#[utoipa::path(get, path = "/applications/{applicationId}/oauth-keys/{keyMappingId}", operation_id = "get_application_oauth_key", tag = "Application Keys", summary = "One key mapping", params(("applicationId" = String, Path, description = "Application id"), ("keyMappingId" = String, Path, description = "Key mapping id")), responses((status = 200, description = "ApplicationKey", body = Object), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn get_one(
     auth: Authenticated<SubscriberRole>,
     State(state): State<DevportalState>,
@@ -329,6 +334,7 @@ pub(crate) async fn get_one(
 /// `POST /applications/{id}/oauth-keys/{keyMappingId}/regenerate-secret`: a new secret,
 /// shown once; the old one stops working and every token issued with these keys is
 /// revoked.
+#[utoipa::path(post, path = "/applications/{applicationId}/oauth-keys/{keyMappingId}/regenerate-secret", operation_id = "post_application_regenerate_secret", tag = "Application Keys", summary = "A new consumer secret; every token of the old one is revoked", params(("applicationId" = String, Path, description = "Application id"), ("keyMappingId" = String, Path, description = "Key mapping id")), responses((status = 200, description = "consumerKey, consumerSecret", body = Object), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn regenerate_secret(
     auth: Authenticated<SubscriberRole>,
     State(state): State<DevportalState>,
@@ -362,7 +368,7 @@ pub(crate) async fn regenerate_secret(
 }
 
 /// `POST /applications/{id}/oauth-keys/{keyMappingId}/generate-token`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct GenerateToken {
     consumer_secret: String,
@@ -376,6 +382,7 @@ pub(crate) struct GenerateToken {
     grant_type: Option<String>,
 }
 
+#[utoipa::path(post, path = "/applications/{applicationId}/oauth-keys/{keyMappingId}/generate-token", operation_id = "post_application_generate_token", tag = "Application Keys", summary = "A client-credentials access token", params(("applicationId" = String, Path, description = "Application id"), ("keyMappingId" = String, Path, description = "Key mapping id")), request_body = GenerateToken, responses((status = 200, description = "accessToken, tokenScopes, validityTime", body = Object), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn generate_token(
     auth: Authenticated<SubscriberRole>,
     State(state): State<DevportalState>,
@@ -450,13 +457,14 @@ pub(crate) async fn generate_token(
 }
 
 /// `POST /applications/{id}/api-keys/{keyType}/generate`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", default)]
 pub(crate) struct GenerateApiKey {
     key_name: Option<String>,
     validity_period: Option<i64>,
 }
 
+#[utoipa::path(post, path = "/applications/{applicationId}/api-keys/{keyType}/generate", operation_id = "post_application_api_key_generate", tag = "API Keys", summary = "A signed API key bound to the application", params(("applicationId" = String, Path, description = "Application id"), ("keyType" = String, Path, description = "PRODUCTION or SANDBOX")), request_body(content = Option<GenerateApiKey>, description = "Optional"), responses((status = 200, description = "keyName, apikey, validityPeriod", body = Object), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn generate_api_key(
     auth: Authenticated<SubscriberRole>,
     State(state): State<DevportalState>,
@@ -506,12 +514,13 @@ pub(crate) async fn generate_api_key(
 }
 
 /// `POST /applications/{id}/api-keys/{keyType}/revoke` with `{"apikey": …}`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct RevokeApiKey {
     apikey: String,
 }
 
+#[utoipa::path(post, path = "/applications/{applicationId}/api-keys/{keyType}/revoke", operation_id = "post_application_api_key_revoke", tag = "API Keys", summary = "Revoke an API key", params(("applicationId" = String, Path, description = "Application id"), ("keyType" = String, Path, description = "PRODUCTION or SANDBOX")), request_body = RevokeApiKey, responses((status = 200, description = "Revoked"), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn revoke_api_key(
     auth: Authenticated<SubscriberRole>,
     State(state): State<DevportalState>,

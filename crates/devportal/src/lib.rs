@@ -8,6 +8,7 @@
 //! key mappings, revocations) is written to the `events` outbox in the same transaction.
 //! Depends on `http`, `tokens`, `store`, `events` and `model` only.
 
+pub mod api_doc;
 mod apis;
 mod applications;
 mod keys;
@@ -100,6 +101,15 @@ pub fn routes(state: DevportalState) -> Router {
                 .delete(subscriptions::delete),
         )
         .route("/throttling-policies/{policy_level}", get(throttling::list))
+        .route(
+            "/openapi.json",
+            get(|| async {
+                (
+                    [(axum::http::header::CONTENT_TYPE, "application/json")],
+                    api_doc::document_json(),
+                )
+            }),
+        )
         .with_state(state);
     Router::new().nest(BASE_PATH, api)
 }

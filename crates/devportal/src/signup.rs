@@ -13,7 +13,7 @@ use tollgate_model::{Error, NewUser, Role, TenantId};
 use tollgate_store::users;
 
 /// The sign-up form.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct SignUp {
     username: String,
@@ -26,6 +26,7 @@ pub(crate) struct SignUp {
 pub const DEFAULT_APPLICATION: &str = "DefaultApplication";
 
 /// `POST /signup`.
+#[utoipa::path(post, path = "/signup", operation_id = "post_signup", tag = "Sign-up", summary = "Self sign-up: a subscriber with a DefaultApplication", security((), ("basicAuth" = []), ("bearerAuth" = [])), request_body = SignUp, responses((status = 201, description = "username, email, roles", body = Object), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn signup(
     State(state): State<DevportalState>,
     ApiJson(form): ApiJson<SignUp>,

@@ -77,7 +77,7 @@ fn check_subscribable(api: &StoredApi, policy: &str) -> Result<(), ApiError> {
 }
 
 /// The body of `POST /subscriptions` and `PUT /subscriptions/{id}`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct SubscriptionInput {
     application_id: String,
@@ -86,6 +86,7 @@ pub(crate) struct SubscriptionInput {
 }
 
 /// `POST /subscriptions`.
+#[utoipa::path(post, path = "/subscriptions", operation_id = "post_subscriptions", tag = "Subscriptions", summary = "Subscribe an application to a published API with a plan it offers", request_body = SubscriptionInput, responses((status = 201, description = "The subscription; Location header", body = Object), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn create(
     auth: Authenticated<SubscriberRole>,
     State(state): State<DevportalState>,
@@ -181,6 +182,7 @@ pub(crate) struct ListQuery {
 }
 
 /// `GET /subscriptions?applicationId&apiId`: the caller's subscriptions.
+#[utoipa::path(get, path = "/subscriptions", operation_id = "get_subscriptions", tag = "Subscriptions", summary = "Your subscriptions", params(("applicationId" = Option<String>, Query, description = "Of one application"), ("apiId" = Option<String>, Query, description = "To one API"), ("offset" = Option<i64>, Query, description = "Items to skip"), ("limit" = Option<i64>, Query, description = "Items to return (1-1000)")), responses((status = 200, description = "count, list, pagination", body = Object), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn list(
     auth: Authenticated<SubscriberRole>,
     State(state): State<DevportalState>,
@@ -217,6 +219,7 @@ async fn owned_subscription(state: &DevportalState, p: &Principal, id: &str) -> 
 }
 
 /// `GET /subscriptions/{subscriptionId}`.
+#[utoipa::path(get, path = "/subscriptions/{subscriptionId}", operation_id = "get_subscription", tag = "Subscriptions", summary = "One subscription", params(("subscriptionId" = String, Path, description = "Subscription id")), responses((status = 200, description = "The subscription", body = Object), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn get_one(
     auth: Authenticated<SubscriberRole>,
     State(state): State<DevportalState>,
@@ -230,6 +233,7 @@ pub(crate) async fn get_one(
 }
 
 /// `PUT /subscriptions/{subscriptionId}`: changes the business plan.
+#[utoipa::path(put, path = "/subscriptions/{subscriptionId}", operation_id = "put_subscription", tag = "Subscriptions", summary = "Change the business plan", params(("subscriptionId" = String, Path, description = "Subscription id")), request_body = SubscriptionInput, responses((status = 200, description = "The subscription", body = Object), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn update(
     auth: Authenticated<SubscriberRole>,
     State(state): State<DevportalState>,
@@ -279,6 +283,7 @@ pub(crate) async fn update(
 }
 
 /// `DELETE /subscriptions/{subscriptionId}`.
+#[utoipa::path(delete, path = "/subscriptions/{subscriptionId}", operation_id = "delete_subscription", tag = "Subscriptions", summary = "Unsubscribe", params(("subscriptionId" = String, Path, description = "Subscription id")), responses((status = 200, description = "Removed"), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn delete(
     auth: Authenticated<SubscriberRole>,
     State(state): State<DevportalState>,

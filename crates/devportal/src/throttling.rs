@@ -11,6 +11,7 @@ use tollgate_model::{Error, TenantId};
 use tollgate_store::policies;
 
 /// `GET /throttling-policies/{policyLevel}` (anonymous allowed, as the catalogue is).
+#[utoipa::path(get, path = "/throttling-policies/{policyLevel}", operation_id = "get_throttling_policies", tag = "Throttling Policies", summary = "Business plans (subscription) or application policies", security((), ("basicAuth" = []), ("bearerAuth" = [])), params(("policyLevel" = String, Path, description = "subscription or application")), responses((status = 200, description = "count, list", body = Object), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn list(
     MaybeAuthenticated(caller): MaybeAuthenticated,
     State(state): State<DevportalState>,

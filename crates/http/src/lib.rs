@@ -56,7 +56,8 @@ pub mod openapi_doc {
         PayloadTooLarge(ErrorBody),
     }
 
-    /// Adds HTTP Basic as the scheme every operation requires.
+    /// Adds HTTP Basic, or a bearer access token from Tollgate's key manager, as the
+    /// schemes every operation requires (either one).
     pub struct BasicAuth;
 
     impl utoipa::Modify for BasicAuth {
@@ -66,10 +67,19 @@ pub mod openapi_doc {
                 "basicAuth",
                 SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Basic).build()),
             );
-            openapi.security = Some(vec![utoipa::openapi::security::SecurityRequirement::new(
-                "basicAuth",
-                Vec::<String>::new(),
-            )]);
+            components.add_security_scheme(
+                "bearerAuth",
+                SecurityScheme::Http(
+                    HttpBuilder::new()
+                        .scheme(HttpAuthScheme::Bearer)
+                        .bearer_format("JWT")
+                        .build(),
+                ),
+            );
+            openapi.security = Some(vec![
+                utoipa::openapi::security::SecurityRequirement::new("basicAuth", Vec::<String>::new()),
+                utoipa::openapi::security::SecurityRequirement::new("bearerAuth", Vec::<String>::new()),
+            ]);
         }
     }
 }
