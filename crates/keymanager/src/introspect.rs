@@ -91,7 +91,11 @@ pub async fn userinfo(State(state): State<KeyManagerState>, req: Request) -> Res
         Ok(_) => return bearer_error("the access token is invalid, expired or revoked"),
         Err(e) => return OAuthResponse(e.into()).into_response(),
     };
-    let tenant = TenantId::DEFAULT;
+    // The user lives in the tenant of the client the token was issued to.
+    let tenant = match state.tokens.find_client(&active.client_id).await {
+        Ok(Some(c)) => c.tenant_id.parse().unwrap_or(TenantId::DEFAULT),
+        _ => TenantId::DEFAULT,
+    };
     let user = tollgate_store::users::find_by_username(&state.shared, tenant, &active.sub).await;
     let mut body = serde_json::json!({ "sub": active.sub, "preferred_username": active.username });
     if let Ok(Some(u)) = user
