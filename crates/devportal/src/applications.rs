@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tollgate_events::{EventKind, NewEvent};
-use tollgate_http::auth::SubscriberRole;
+use tollgate_http::auth::{AppManageRole, SubscriberRole};
 use tollgate_http::{ApiError, ApiJson, ApiQuery, Authenticated, Pagination};
 use tollgate_model::policy::PolicyLevel;
 use tollgate_model::{Error, FieldError, Principal, TenantId, now_millis};
@@ -218,7 +218,7 @@ pub(crate) async fn list(
 /// `POST /applications`.
 #[utoipa::path(post, path = "/applications", operation_id = "post_applications", tag = "Applications", summary = "Create an application", request_body = NewApplication, responses((status = 201, description = "The application; Location header", body = Object), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn create(
-    auth: Authenticated<SubscriberRole>,
+    auth: Authenticated<AppManageRole>,
     State(state): State<DevportalState>,
     ApiJson(app): ApiJson<NewApplication>,
 ) -> Result<Response, ApiError> {
@@ -254,7 +254,7 @@ pub(crate) async fn get_one(
 /// `PUT /applications/{applicationId}`.
 #[utoipa::path(put, path = "/applications/{applicationId}", operation_id = "put_application", tag = "Applications", summary = "Change an application", params(("applicationId" = String, Path, description = "Application id")), request_body = NewApplication, responses((status = 200, description = "The application", body = Object), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn update(
-    auth: Authenticated<SubscriberRole>,
+    auth: Authenticated<AppManageRole>,
     State(state): State<DevportalState>,
     Path(id): Path<String>,
     ApiJson(app): ApiJson<NewApplication>,
@@ -291,7 +291,7 @@ pub(crate) async fn update(
 /// issued to its keys is revoked.
 #[utoipa::path(delete, path = "/applications/{applicationId}", operation_id = "delete_application", tag = "Applications", summary = "Delete an application, its keys and subscriptions; its tokens are revoked", params(("applicationId" = String, Path, description = "Application id")), responses((status = 200, description = "Deleted"), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn delete(
-    auth: Authenticated<SubscriberRole>,
+    auth: Authenticated<AppManageRole>,
     State(state): State<DevportalState>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
@@ -299,10 +299,11 @@ pub(crate) async fn delete(
     owned(&state, p, &id).await?;
     let app_keys = keys::list_for_application(&state.am, &id).await.map_err(Error::from)?;
     let mut tx = state.am.begin().await.map_err(Error::from)?;
-    for k in &app_keys {
+    // Its keys' tokens, and its API keys (whose client id is the application's id).
+    for client in app_keys.iter().map(|k| k.consumer_key.as_str()).chain([id.as_str()]) {
         state
             .tokens
-            .revoke_all_for_client(&mut tx, p.tenant_id, &k.consumer_key)
+            .revoke_all_for_client(&mut tx, p.tenant_id, client)
             .await
             .map_err(Error::from)?;
     }

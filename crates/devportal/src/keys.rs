@@ -12,12 +12,12 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use std::time::Duration;
 use tollgate_events::{EventKind, NewEvent};
-use tollgate_http::auth::SubscriberRole;
+use tollgate_http::auth::{ApiKeyRole, AppManageRole, SubscriberRole};
 use tollgate_http::{ApiError, ApiJson, Authenticated};
 use tollgate_model::{Error, FieldError, Principal, now_millis};
 use tollgate_store::keys::{self, KeyRow};
 use tollgate_store::{Tx, events, key_managers};
-use tollgate_tokens::{ClientAuth, IssueRequest, KeyType, RESIDENT_KEY_MANAGER, random_token};
+use tollgate_tokens::{ClientAuth, IssueRequest, KeyType, MAX_TOKEN_VALIDITY, RESIDENT_KEY_MANAGER, random_token};
 
 /// Grant types keys may support.
 const GRANT_TYPES: &[&str] = &["client_credentials", "password", "refresh_token", "authorization_code"];
@@ -48,12 +48,19 @@ fn parse_key_type(field: &str, value: &str) -> Result<KeyType, ApiError> {
 
 /// `validityTime` is a string of seconds in the reference; numbers are accepted too.
 fn parse_validity(v: &Option<Value>) -> Result<i64, FieldError> {
-    let bad = || FieldError::new("validityTime", "must be a whole number of seconds, 0 or more");
+    let max = MAX_TOKEN_VALIDITY.as_secs() as i64;
+    let bad = || {
+        FieldError::new(
+            "validityTime",
+            format!("must be a whole number of seconds from 0 (the server's default) to {max}"),
+        )
+    };
+    let ok = |n: &i64| (0..=max).contains(n);
     match v {
         None | Some(Value::Null) => Ok(0),
-        Some(Value::Number(n)) => n.as_i64().filter(|n| *n >= 0).ok_or_else(bad),
+        Some(Value::Number(n)) => n.as_i64().filter(ok).ok_or_else(bad),
         Some(Value::String(s)) if s.is_empty() => Ok(0),
-        Some(Value::String(s)) => s.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(bad),
+        Some(Value::String(s)) => s.parse::<i64>().ok().filter(ok).ok_or_else(bad),
         Some(_) => Err(bad()),
     }
 }
@@ -132,7 +139,7 @@ pub(crate) struct GenerateKeys {
 
 #[utoipa::path(post, path = "/applications/{applicationId}/generate-keys", operation_id = "post_application_generate_keys", tag = "Application Keys", summary = "Generate OAuth2 keys; the consumer secret is shown only in this answer", params(("applicationId" = String, Path, description = "Application id")), request_body = GenerateKeys, responses((status = 200, description = "ApplicationKey with consumerSecret", body = Object), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn generate(
-    auth: Authenticated<SubscriberRole>,
+    auth: Authenticated<AppManageRole>,
     State(state): State<DevportalState>,
     Path(app_id): Path<String>,
     ApiJson(req): ApiJson<GenerateKeys>,
@@ -170,9 +177,12 @@ pub(crate) async fn generate(
     }
     let callback = req.callback_url.clone().filter(|c| !c.is_empty());
     if let Some(cb) = &callback
-        && !(cb.starts_with("https://") || cb.starts_with("http://"))
+        && (!(cb.starts_with("https://") || cb.starts_with("http://")) || cb.contains('#'))
     {
-        errors.push(FieldError::new("callbackUrl", "must be an http:// or https:// URL"));
+        errors.push(FieldError::new(
+            "callbackUrl",
+            "must be an http:// or https:// URL without a #fragment",
+        ));
     }
     if callback.is_none()
         && req
@@ -228,7 +238,7 @@ pub(crate) struct MapKeys {
 
 #[utoipa::path(post, path = "/applications/{applicationId}/map-keys", operation_id = "post_application_map_keys", tag = "Application Keys", summary = "Map an existing client of a third-party key manager", params(("applicationId" = String, Path, description = "Application id")), request_body = MapKeys, responses((status = 200, description = "ApplicationKey", body = Object), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn map(
-    auth: Authenticated<SubscriberRole>,
+    auth: Authenticated<AppManageRole>,
     State(state): State<DevportalState>,
     Path(app_id): Path<String>,
     ApiJson(req): ApiJson<MapKeys>,
@@ -336,7 +346,7 @@ pub(crate) async fn get_one(
 /// revoked.
 #[utoipa::path(post, path = "/applications/{applicationId}/oauth-keys/{keyMappingId}/regenerate-secret", operation_id = "post_application_regenerate_secret", tag = "Application Keys", summary = "A new consumer secret; every token of the old one is revoked", params(("applicationId" = String, Path, description = "Application id"), ("keyMappingId" = String, Path, description = "Key mapping id")), responses((status = 200, description = "consumerKey, consumerSecret", body = Object), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn regenerate_secret(
-    auth: Authenticated<SubscriberRole>,
+    auth: Authenticated<AppManageRole>,
     State(state): State<DevportalState>,
     Path((app_id, id)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
@@ -384,7 +394,7 @@ pub(crate) struct GenerateToken {
 
 #[utoipa::path(post, path = "/applications/{applicationId}/oauth-keys/{keyMappingId}/generate-token", operation_id = "post_application_generate_token", tag = "Application Keys", summary = "A client-credentials access token", params(("applicationId" = String, Path, description = "Application id"), ("keyMappingId" = String, Path, description = "Key mapping id")), request_body = GenerateToken, responses((status = 200, description = "accessToken, tokenScopes, validityTime", body = Object), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn generate_token(
-    auth: Authenticated<SubscriberRole>,
+    auth: Authenticated<AppManageRole>,
     State(state): State<DevportalState>,
     Path((app_id, id)): Path<(String, String)>,
     ApiJson(req): ApiJson<GenerateToken>,
@@ -398,9 +408,12 @@ pub(crate) async fn generate_token(
         errors.push(FieldError::new("grantType", "only CLIENT_CREDENTIALS is supported"));
     }
     if let Some(v) = req.validity_period
-        && v < 0
+        && !(0..=MAX_TOKEN_VALIDITY.as_secs() as i64).contains(&v)
     {
-        errors.push(FieldError::new("validityPeriod", "must be 0 or more seconds"));
+        errors.push(FieldError::new(
+            "validityPeriod",
+            format!("must be 0 to {} seconds", MAX_TOKEN_VALIDITY.as_secs()),
+        ));
     }
     if k.mode != "CREATED" {
         errors.push(FieldError::new(
@@ -427,6 +440,19 @@ pub(crate) async fn generate_token(
             .revoke(&client, old)
             .await
             .map_err(|e| ApiError::from(Error::field("revokeToken", e.error_description)))?;
+    }
+    // A bearer caller cannot mint a token broader than its own.
+    if let Some(held) = &p.scopes
+        && let Some(extra) = req
+            .scopes
+            .iter()
+            .find(|s| !tollgate_tokens::scopes::OPEN_SCOPES.contains(&s.as_str()) && !held.contains(s))
+    {
+        return Err(Error::field(
+            "scopes",
+            format!("`{extra}` is not among the scopes of the token making this request"),
+        )
+        .into());
     }
     let granted = tollgate_tokens::scopes::grant(&state.am, tenant, &p.roles, &req.scopes.join(" "))
         .await
@@ -466,7 +492,7 @@ pub(crate) struct GenerateApiKey {
 
 #[utoipa::path(post, path = "/applications/{applicationId}/api-keys/{keyType}/generate", operation_id = "post_application_api_key_generate", tag = "API Keys", summary = "A signed API key bound to the application", params(("applicationId" = String, Path, description = "Application id"), ("keyType" = String, Path, description = "PRODUCTION or SANDBOX")), request_body(content = Option<GenerateApiKey>, description = "Optional"), responses((status = 200, description = "keyName, apikey, validityPeriod", body = Object), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn generate_api_key(
-    auth: Authenticated<SubscriberRole>,
+    auth: Authenticated<ApiKeyRole>,
     State(state): State<DevportalState>,
     Path((app_id, key_type)): Path<(String, String)>,
     request: axum::extract::Request,
@@ -489,7 +515,7 @@ pub(crate) async fn generate_api_key(
     if name.chars().count() > 100 || name.trim().is_empty() {
         errors.push(FieldError::new("keyName", "must be 1 to 100 characters"));
     }
-    let max = 365 * 86_400;
+    let max = MAX_TOKEN_VALIDITY.as_secs() as i64;
     let validity = match req.validity_period {
         None | Some(-1) | Some(0) => None,
         Some(v) if v > 0 && v <= max => Some(Duration::from_secs(v as u64)),
@@ -522,7 +548,7 @@ pub(crate) struct RevokeApiKey {
 
 #[utoipa::path(post, path = "/applications/{applicationId}/api-keys/{keyType}/revoke", operation_id = "post_application_api_key_revoke", tag = "API Keys", summary = "Revoke an API key", params(("applicationId" = String, Path, description = "Application id"), ("keyType" = String, Path, description = "PRODUCTION or SANDBOX")), request_body = RevokeApiKey, responses((status = 200, description = "Revoked"), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn revoke_api_key(
-    auth: Authenticated<SubscriberRole>,
+    auth: Authenticated<ApiKeyRole>,
     State(state): State<DevportalState>,
     Path((app_id, key_type)): Path<(String, String)>,
     ApiJson(req): ApiJson<RevokeApiKey>,

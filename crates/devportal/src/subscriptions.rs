@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tollgate_events::{EventKind, NewEvent};
-use tollgate_http::auth::SubscriberRole;
+use tollgate_http::auth::{SubscribeRole, SubscriberRole};
 use tollgate_http::{ApiError, ApiJson, ApiQuery, Authenticated, Pagination};
 use tollgate_model::{Error, FieldError, LifecycleState, Principal, now_millis};
 use tollgate_store::apis::StoredApi;
@@ -88,7 +88,7 @@ pub(crate) struct SubscriptionInput {
 /// `POST /subscriptions`.
 #[utoipa::path(post, path = "/subscriptions", operation_id = "post_subscriptions", tag = "Subscriptions", summary = "Subscribe an application to a published API with a plan it offers", request_body = SubscriptionInput, responses((status = 201, description = "The subscription; Location header", body = Object), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn create(
-    auth: Authenticated<SubscriberRole>,
+    auth: Authenticated<SubscribeRole>,
     State(state): State<DevportalState>,
     ApiJson(input): ApiJson<SubscriptionInput>,
 ) -> Result<Response, ApiError> {
@@ -149,12 +149,15 @@ pub(crate) async fn create(
             Error::from(e).into()
         }
     })?;
+    let row = subscriptions::get_in(&mut tx, p.tenant_id, &id)
+        .await
+        .map_err(Error::from)?
+        .ok_or_else(|| Error::not_found("subscription", &id))?;
     event(
         &mut tx,
         p,
         EventKind::SubscriptionUpserted,
-        json!({ "id": id, "applicationId": input.application_id, "apiId": input.api_id,
-                "policy": input.throttling_policy, "status": "UNBLOCKED" }),
+        subscriptions::event_payload(&row),
     )
     .await?;
     tx.commit().await.map_err(Error::from)?;
@@ -235,7 +238,7 @@ pub(crate) async fn get_one(
 /// `PUT /subscriptions/{subscriptionId}`: changes the business plan.
 #[utoipa::path(put, path = "/subscriptions/{subscriptionId}", operation_id = "put_subscription", tag = "Subscriptions", summary = "Change the business plan", params(("subscriptionId" = String, Path, description = "Subscription id")), request_body = SubscriptionInput, responses((status = 200, description = "The subscription", body = Object), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn update(
-    auth: Authenticated<SubscriberRole>,
+    auth: Authenticated<SubscribeRole>,
     State(state): State<DevportalState>,
     Path(id): Path<String>,
     ApiJson(input): ApiJson<SubscriptionInput>,
@@ -269,12 +272,15 @@ pub(crate) async fn update(
     {
         return Err(Error::not_found("subscription", &id).into());
     }
+    let row = subscriptions::get_in(&mut tx, p.tenant_id, &id)
+        .await
+        .map_err(Error::from)?
+        .ok_or_else(|| Error::not_found("subscription", &id))?;
     event(
         &mut tx,
         p,
         EventKind::SubscriptionUpserted,
-        json!({ "id": id, "applicationId": s.application_id, "apiId": s.api_id,
-                "policy": input.throttling_policy, "status": s.status }),
+        subscriptions::event_payload(&row),
     )
     .await?;
     tx.commit().await.map_err(Error::from)?;
@@ -285,7 +291,7 @@ pub(crate) async fn update(
 /// `DELETE /subscriptions/{subscriptionId}`.
 #[utoipa::path(delete, path = "/subscriptions/{subscriptionId}", operation_id = "delete_subscription", tag = "Subscriptions", summary = "Unsubscribe", params(("subscriptionId" = String, Path, description = "Subscription id")), responses((status = 200, description = "Removed"), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn delete(
-    auth: Authenticated<SubscriberRole>,
+    auth: Authenticated<SubscribeRole>,
     State(state): State<DevportalState>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
@@ -299,7 +305,7 @@ pub(crate) async fn delete(
         &mut tx,
         p,
         EventKind::SubscriptionDeleted,
-        json!({ "id": id, "applicationId": s.application_id, "apiId": s.api_id }),
+        json!({ "subscriptionId": id, "applicationId": s.application_id, "apiId": s.api_id }),
     )
     .await?;
     tx.commit().await.map_err(Error::from)?;

@@ -643,7 +643,12 @@ async fn applications_are_validated_unique_per_owner_and_evented() {
         let seq = s.seq().await;
         let (status, body) = s.by("alice", Method::DELETE, &path, None).await;
         assert_eq!(status, 200, "[{e}] {body}");
-        assert_eq!(s.kinds_since(seq).await, ["application_deleted"], "[{e}]");
+        // Its API keys (client id = the application's id) are revoked with it.
+        assert_eq!(
+            s.kinds_since(seq).await,
+            ["token_revoked", "application_deleted"],
+            "[{e}]"
+        );
         assert_eq!(s.by("alice", Method::GET, &path, None).await.0, 404);
         assert_eq!(s.by("alice", Method::DELETE, &path, None).await.0, 404);
         assert_eq!(
@@ -852,6 +857,11 @@ async fn keys_are_generated_once_and_tokens_follow_the_secret() {
             (sandbox(json!({"validityTime": "-5"})), "validityTime"),
             (sandbox(json!({"validityTime": -5})), "validityTime"),
             (sandbox(json!({"validityTime": "soon"})), "validityTime"),
+            (sandbox(json!({"validityTime": "99999999999"})), "validityTime"),
+            (
+                sandbox(json!({"callbackUrl": "https://app.example/cb#frag"})),
+                "callbackUrl",
+            ),
             (sandbox(json!({"keyManager": "Other"})), "keyManager"),
             (sandbox(json!({"scopes": ["has space"]})), "scopes"),
         ] {
@@ -1210,6 +1220,13 @@ async fn api_keys_are_signed_and_revocable() {
         assert_eq!(evs[0].payload["subject"], claims["jti"]);
         assert!(s.tokens.introspect(&key).await.unwrap().is_none(), "[{e}]");
         assert!(s.tokens.introspect(&default_key).await.unwrap().is_some(), "[{e}]");
+
+        // Deleting the application ends its remaining API keys too.
+        let (status, _) = s
+            .by("alice", Method::DELETE, &format!("/applications/{app}"), None)
+            .await;
+        assert_eq!(status, 200, "[{e}]");
+        assert!(s.tokens.introspect(&default_key).await.unwrap().is_none(), "[{e}]");
     }
 }
 
@@ -1241,7 +1258,8 @@ async fn subscriptions_need_a_published_api_and_an_offered_plan() {
         let evs = events::read_since(&s.am, seq, 10).await.unwrap();
         assert_eq!(evs.len(), 1, "[{e}]");
         assert_eq!(evs[0].kind.as_str(), "subscription_upserted");
-        assert_eq!(evs[0].payload["policy"], "Gold");
+        assert_eq!(evs[0].payload["throttlingPolicy"], "Gold");
+        assert_eq!(evs[0].payload["subscriptionStatus"], "UNBLOCKED");
         assert_eq!(evs[0].payload["apiId"], pub_id.as_str());
 
         // Refusals change nothing.
@@ -1323,7 +1341,7 @@ async fn subscriptions_need_a_published_api_and_an_offered_plan() {
         let evs = events::read_since(&s.am, seq, 10).await.unwrap();
         assert_eq!(evs.len(), 1);
         assert_eq!(evs[0].kind.as_str(), "subscription_upserted");
-        assert_eq!(evs[0].payload["policy"], "Bronze");
+        assert_eq!(evs[0].payload["throttlingPolicy"], "Bronze");
         let seq = s.seq().await;
         for (input, field) in [
             (
@@ -1354,7 +1372,7 @@ async fn subscriptions_need_a_published_api_and_an_offered_plan() {
         let evs = events::read_since(&s.am, seq, 10).await.unwrap();
         assert_eq!(evs.len(), 1);
         assert_eq!(evs[0].kind.as_str(), "subscription_deleted");
-        assert_eq!(evs[0].payload["id"], id.as_str());
+        assert_eq!(evs[0].payload["subscriptionId"], id.as_str());
         assert_eq!(s.by("alice", Method::GET, &path, None).await.0, 404);
         assert_eq!(s.by("alice", Method::DELETE, &path, None).await.0, 404);
         assert_eq!(s.sub_count("alice").await, count - 1);
@@ -1397,6 +1415,50 @@ async fn bearer_tokens_need_a_subscriber_scope() {
         assert_eq!(status, 200, "[{e}] {body}");
         assert_eq!(body["count"], 1);
         assert_eq!(body["list"][0]["applicationId"], app.as_str());
+        // A token that may only subscribe cannot manage keys, nor mint a broader token.
+        let (status, body) = s
+            .send(
+                s.req(None, Method::POST, &format!("/applications/{app}/generate-keys"))
+                    .bearer_auth(&token)
+                    .json(&json!({"keyType": "SANDBOX", "grantTypesToBeSupported": ["client_credentials"]})),
+            )
+            .await;
+        assert_eq!((status, body["code"].clone()), (403, json!(900910)), "[{e}] {body}");
+        let (status, t) = s
+            .generate_token(
+                "alice",
+                &app,
+                &km,
+                json!({"consumerSecret": secret, "scopes": ["apim:app_manage"]}),
+            )
+            .await;
+        assert_eq!(status, 200, "[{e}] {t}");
+        let manager = text(&t["accessToken"]);
+        let (status, body) = s
+            .send(
+                s.req(
+                    None,
+                    Method::POST,
+                    &format!("/applications/{app}/oauth-keys/{km}/generate-token"),
+                )
+                .bearer_auth(&manager)
+                .json(&json!({"consumerSecret": secret, "scopes": ["apim:subscribe"]})),
+            )
+            .await;
+        assert_eq!(status, 400, "[{e}] {body}");
+        assert_eq!(fields(&body), ["scopes"], "[{e}] {body}");
+        let (status, body) = s
+            .send(
+                s.req(
+                    None,
+                    Method::POST,
+                    &format!("/applications/{app}/oauth-keys/{km}/generate-token"),
+                )
+                .bearer_auth(&manager)
+                .json(&json!({"consumerSecret": secret, "scopes": ["apim:app_manage"]})),
+            )
+            .await;
+        assert_eq!(status, 200, "[{e}] {body}");
         // The token acts as alice only: bob's applications stay invisible.
         let bobs = s.create_app("bob", "Bobs").await;
         let (status, _) = s

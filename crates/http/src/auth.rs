@@ -219,11 +219,32 @@ impl RoleRequirement for PublisherRole {
     const SCOPES: &'static [&'static str] = &["apim:api_publish", "apim:subscription_block"];
 }
 
-/// Developer Portal subscribers (and administrators).
+/// Developer Portal subscribers (and administrators), for reading their own resources.
 pub struct SubscriberRole;
 impl RoleRequirement for SubscriberRole {
     const ROLES: &'static [Role] = &[Role::Subscriber];
     const SCOPES: &'static [&'static str] = &["apim:subscribe", "apim:app_manage", "apim:sub_manage", "apim:api_key"];
+}
+
+/// Developer Portal writes to applications and their keys (`apim:app_manage`).
+pub struct AppManageRole;
+impl RoleRequirement for AppManageRole {
+    const ROLES: &'static [Role] = &[Role::Subscriber];
+    const SCOPES: &'static [&'static str] = &["apim:app_manage"];
+}
+
+/// Developer Portal subscription writes (`apim:subscribe` or `apim:sub_manage`).
+pub struct SubscribeRole;
+impl RoleRequirement for SubscribeRole {
+    const ROLES: &'static [Role] = &[Role::Subscriber];
+    const SCOPES: &'static [&'static str] = &["apim:subscribe", "apim:sub_manage"];
+}
+
+/// Developer Portal API-key operations (`apim:api_key`).
+pub struct ApiKeyRole;
+impl RoleRequirement for ApiKeyRole {
+    const ROLES: &'static [Role] = &[Role::Subscriber];
+    const SCOPES: &'static [&'static str] = &["apim:api_key"];
 }
 
 /// An authenticated caller holding one of `R::ROLES`; extracting it answers 401 or 403

@@ -186,11 +186,11 @@ async fn validate(state: &KeyManagerState, p: &AuthorizeParams) -> Result<Client
             "this client may not use the authorization_code grant",
         ));
     }
-    if p.code_challenge_method != "S256" || p.code_challenge.len() < 43 {
+    if p.code_challenge_method != "S256" || p.code_challenge.len() != 43 {
         return Err(redirect_error(
             p,
             "invalid_request",
-            "PKCE is required: send code_challenge (43+ characters) with code_challenge_method=S256",
+            "PKCE is required: send code_challenge (BASE64URL(SHA-256(verifier)), 43 characters) with code_challenge_method=S256",
         ));
     }
     Ok(client)

@@ -106,11 +106,9 @@ async fn store(
     jwks: Value,
 ) -> Result<(), FetchError> {
     let now = now_millis();
-    let mut updated = row.clone();
-    updated.jwks = Some(text);
-    updated.jwks_fetched_at = Some(now);
     let mut tx = am.begin().await?;
-    if key_managers::update(&mut tx, &updated, now).await? == 0 {
+    if key_managers::set_jwks(&mut tx, row, &text, now).await? == 0 {
+        // Changed or removed while we fetched; the next round fetches for the new one.
         return Ok(());
     }
     tollgate_store::events::append(

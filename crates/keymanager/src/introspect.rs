@@ -26,16 +26,29 @@ pub async fn introspect(State(state): State<KeyManagerState>, req: Request) -> R
         let (parts, form) = read_form(req).await?;
         let header = parts.headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok());
         let is_node = header.is_some_and(|h| h.starts_with("Bearer ")) && state.cluster_secret.verify(header).is_ok();
-        if !is_node {
+        // A client may introspect only its own tokens (RFC 7662 §4); cluster nodes
+        // (gateways) any.
+        let caller = if is_node {
+            None
+        } else {
             let auth = client_auth(&parts.headers, &form)?
                 .ok_or_else(|| OAuthError::invalid_client("introspection requires client authentication"))?;
-            if !state.limiter.check(ip, Some(&auth.client_id)) {
+            if !state.limiter.check(ip, None) {
                 return Err(OAuthError::slow_down("too many requests; retry in a second"));
             }
-            state.tokens.authenticate_client(&auth).await?;
-        }
+            let client = state.tokens.authenticate_client(&auth).await?;
+            if !state.limiter.check(None, Some(&client.key.consumer_key)) {
+                return Err(OAuthError::slow_down("too many requests; retry in a second"));
+            }
+            Some(client.key.consumer_key)
+        };
         let token = form.require("token")?;
-        let active = state.tokens.introspect(token).await.map_err(OAuthError::from)?;
+        let active = state
+            .tokens
+            .introspect(token)
+            .await
+            .map_err(OAuthError::from)?
+            .filter(|t| caller.as_ref().is_none_or(|c| *c == t.client_id));
         Ok(match active {
             Some(t) => no_store_json(&t),
             None => no_store_json(&serde_json::json!({ "active": false })),
@@ -51,10 +64,13 @@ pub async fn revoke(State(state): State<KeyManagerState>, req: Request) -> Respo
         let (parts, form) = read_form(req).await?;
         let auth = client_auth(&parts.headers, &form)?
             .ok_or_else(|| OAuthError::invalid_client("revocation requires client authentication"))?;
-        if !state.limiter.check(ip, Some(&auth.client_id)) {
+        if !state.limiter.check(ip, None) {
             return Err(OAuthError::slow_down("too many requests; retry in a second"));
         }
         let client = state.tokens.authenticate_client(&auth).await?;
+        if !state.limiter.check(None, Some(&client.key.consumer_key)) {
+            return Err(OAuthError::slow_down("too many requests; retry in a second"));
+        }
         let token = form.require("token")?;
         if let Some(hint) = form.get("token_type_hint")
             && !matches!(hint, "access_token" | "refresh_token")
@@ -91,6 +107,22 @@ pub async fn userinfo(State(state): State<KeyManagerState>, req: Request) -> Res
         Ok(_) => return bearer_error("the access token is invalid, expired or revoked"),
         Err(e) => return OAuthResponse(e.into()).into_response(),
     };
+    let scopes: Vec<&str> = active.scope.split_whitespace().collect();
+    if !scopes.contains(&"openid") {
+        let mut res = (
+            StatusCode::FORBIDDEN,
+            axum::Json(serde_json::json!({
+                "error": "insufficient_scope",
+                "error_description": "userinfo needs an access token with the openid scope",
+            })),
+        )
+            .into_response();
+        res.headers_mut().insert(
+            WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer error=\"insufficient_scope\", scope=\"openid\""),
+        );
+        return res;
+    }
     // The user lives in the tenant of the client the token was issued to.
     let tenant = match state.tokens.find_client(&active.client_id).await {
         Ok(Some(c)) => c.tenant_id.parse().unwrap_or(TenantId::DEFAULT),
@@ -99,6 +131,7 @@ pub async fn userinfo(State(state): State<KeyManagerState>, req: Request) -> Res
     let user = tollgate_store::users::find_by_username(&state.shared, tenant, &active.sub).await;
     let mut body = serde_json::json!({ "sub": active.sub, "preferred_username": active.username });
     if let Ok(Some(u)) = user
+        && scopes.contains(&"email")
         && let Some(email) = u.email
     {
         body["email"] = serde_json::Value::String(email);

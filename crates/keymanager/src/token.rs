@@ -61,8 +61,9 @@ async fn token_inner(state: &KeyManagerState, req: Request) -> Result<Response, 
         .map_err(|e| OAuthError::invalid_request(e.0.description()))?;
     let form = Form::parse(&parts.headers, &body)?;
     let auth = client_auth(&parts.headers, &form)?;
-    let client_id = auth.as_ref().map(|a| a.client_id.as_str()).or(form.get("client_id"));
-    if !state.limiter.check(ip, client_id) {
+    // Per address before anything else; per client only once it has proved itself, so
+    // that nobody can exhaust another client's allowance with its (public) client id.
+    if !state.limiter.check(ip, None) {
         return Err(OAuthError::slow_down("too many token requests; retry in a second"));
     }
     let grant_type = form.require("grant_type")?;
@@ -75,9 +76,10 @@ async fn token_inner(state: &KeyManagerState, req: Request) -> Result<Response, 
     // A public client may use the authorization-code grant with PKCE and no secret.
     let client = match (&auth, grant_type) {
         (Some(auth), _) => state.tokens.authenticate_client(auth).await?,
-        (None, "authorization_code") if form.get("code_verifier").is_some() => {
-            // Only a public client (one without a secret) may rely on PKCE alone; a
-            // confidential one must authenticate (RFC 6749 §4.1.3).
+        (None, "authorization_code" | "refresh_token") if form.get("client_id").is_some() => {
+            // Only a public client (one without a secret) may go without authentication
+            // (PKCE protects its codes); a confidential one must authenticate (RFC 6749
+            // §3.2.1, §4.1.3).
             let id = form.require("client_id")?;
             state
                 .tokens
@@ -92,6 +94,11 @@ async fn token_inner(state: &KeyManagerState, req: Request) -> Result<Response, 
             ));
         }
     };
+    if !state.limiter.check(None, Some(&client.key.consumer_key)) {
+        return Err(OAuthError::slow_down(
+            "too many token requests for this client; retry in a second",
+        ));
+    }
     require_grant(&client, grant_type)?;
     let tenant = tenant_of(&client);
     let refreshable = allowed_grants(&client).iter().any(|g| g == "refresh_token");
@@ -156,7 +163,7 @@ async fn token_inner(state: &KeyManagerState, req: Request) -> Result<Response, 
             })?;
             state
                 .tokens
-                .exchange_code(&client, code, redirect_uri, verifier)
+                .exchange_code(&client, code, redirect_uri, verifier, refreshable)
                 .await?
         }
         other => {

@@ -809,6 +809,24 @@ async fn authorization_code_with_pkce() {
         )
         .await;
         assert_eq!(r.status, 200, "{}: {}", km.engine, r.text);
+        // It may refresh with its client_id alone, too (RFC 6749 §6).
+        let refresh = r.body["refresh_token"].as_str().unwrap().to_string();
+        let r = km
+            .form(
+                "/oauth2/token",
+                None,
+                &[
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", &refresh),
+                    ("client_id", &public.id),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}: {}", km.engine, r.text);
+        // A verifier outside RFC 7636's syntax is refused as such.
+        let code = km.authorization_code(&km.main, "dev", &verifier).await;
+        let r = exchange(main, &[("code", &code), ("code_verifier", "short")]).await;
+        km.expect_error(&r, 400, "invalid_request");
 
         // Errors about the redirect URI are shown, never redirected.
         let ch = challenge(&verifier);
@@ -946,7 +964,8 @@ async fn opaque_tokens_introspect_and_revoke() {
         let r = km
             .send(km.http.get(km.url("/oauth2/userinfo")).bearer_auth(&token))
             .await;
-        assert_eq!((r.status, r.body["sub"].clone()), (200, json!("dev")), "{}", r.text);
+        assert_eq!(r.status, 403, "userinfo needs the openid scope: {}", r.text);
+        assert_eq!(r.body["error"], "insufficient_scope");
 
         // Another client may not revoke it.
         let r = km.form("/oauth2/revoke", Some(&km.main), &[("token", &token)]).await;
@@ -1032,7 +1051,7 @@ async fn jwks_discovery_and_key_rotation() {
 async fn userinfo_needs_a_valid_bearer_token() {
     for db in all_engines("km_userinfo").await {
         let km = start(&db).await;
-        let body = km.password_grant(&km.main, "pub", "openid").await;
+        let body = km.password_grant(&km.main, "pub", "openid email").await;
         let token = body["access_token"].as_str().unwrap();
         let r = km
             .send(km.http.get(km.url("/oauth2/userinfo")).bearer_auth(token))
@@ -1040,6 +1059,17 @@ async fn userinfo_needs_a_valid_bearer_token() {
         assert_eq!(r.status, 200, "{}: {}", km.engine, r.text);
         assert_eq!(r.body["sub"], "pub");
         assert_eq!(r.body["email"], "pub@example.com");
+        // Without the email scope, no email.
+        let body = km.password_grant(&km.main, "pub", "openid").await;
+        let r = km
+            .send(
+                km.http
+                    .get(km.url("/oauth2/userinfo"))
+                    .bearer_auth(body["access_token"].as_str().unwrap()),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}: {}", km.engine, r.text);
+        assert_eq!(r.body["email"], Value::Null);
 
         let no_token = km.http.get(km.url("/oauth2/userinfo"));
         let garbage = km.http.get(km.url("/oauth2/userinfo")).bearer_auth("garbage");
@@ -1160,5 +1190,28 @@ async fn secrets_are_never_stored_in_clear() {
                 km.engine
             );
         }
+    }
+}
+
+#[tokio::test]
+async fn a_client_introspects_only_its_own_tokens() {
+    for db in all_engines("km_introspect_own").await {
+        let km = start(&db).await;
+        let r = km.token(&km.main, &[("grant_type", "client_credentials")]).await;
+        assert_eq!(r.status, 200, "{}: {}", km.engine, r.text);
+        let token = r.body["access_token"].as_str().unwrap().to_string();
+        assert_eq!(km.introspect(&km.main, &token).await["active"], true);
+        // Another client learns nothing about it.
+        assert_eq!(km.introspect(&km.other, &token).await, json!({"active": false}));
+        // A cluster node (a gateway) may introspect any token.
+        let r = km
+            .send(
+                km.http
+                    .post(km.url("/oauth2/introspect"))
+                    .bearer_auth(CLUSTER_SECRET)
+                    .form(&[("token", token.as_str())]),
+            )
+            .await;
+        assert_eq!(r.body["active"], true, "{}: {}", km.engine, r.text);
     }
 }

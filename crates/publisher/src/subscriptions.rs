@@ -94,24 +94,19 @@ async fn change(state: &PublisherState, tenant: TenantId, id: &str, status: &str
     if changed == 0 {
         return Err(not_found(id));
     }
+    // The row as it stands after the update (a plan change may have raced this).
+    let sub = subscriptions::get_in(&mut tx, tenant, id)
+        .await
+        .map_err(Error::from)?
+        .ok_or_else(|| not_found(id))?;
     let event = NewEvent {
         kind: EventKind::SubscriptionUpserted,
         tenant_id: tenant,
         environment: None,
-        payload: json!({
-            "subscriptionId": id,
-            "apiId": sub.api_id,
-            "applicationId": sub.application_id,
-            "throttlingPolicy": sub.throttling_policy,
-            "subscriptionStatus": status,
-        }),
+        payload: subscriptions::event_payload(&sub),
     };
     events::append(&mut tx, &event).await.map_err(Error::from)?;
     tx.commit().await.map_err(Error::from)?;
-    let sub = SubscriptionRow {
-        status: status.to_string(),
-        ..sub
-    };
     Ok(axum::Json(body(&sub)).into_response())
 }
 

@@ -132,3 +132,22 @@ pub async fn mapped_key_count(tx: &mut Tx, name: &str) -> Result<i64> {
     .fetch_one(c)
     .await)?)
 }
+
+/// Stores a freshly fetched key set, unless the key manager changed (or went) since `seen`
+/// was read; returns rows changed. A slow fetch can thus never undo an admin's edit.
+pub async fn set_jwks(tx: &mut Tx, seen: &KeyManagerRow, jwks: &str, at: EpochMillis) -> Result<u64> {
+    Ok(on_tx!(tx, |c| {
+        sqlx::query(
+        "UPDATE key_managers SET jwks = $2, jwks_fetched_at = $3 WHERE id = $1 AND body = $4 AND enabled = $5 AND name = $6"
+    )
+    .bind(&seen.id)
+    .bind(jwks)
+    .bind(at)
+    .bind(&seen.body)
+    .bind(seen.enabled)
+    .bind(&seen.name)
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected())
+    })?)
+}

@@ -227,3 +227,15 @@ pub async fn delete(tx: &mut Tx, id: &str) -> Result<u64> {
         .await
         .map(|r| r.rows_affected()))?)
 }
+
+/// The body of `subscription_upserted` events, from the row as it stands: one shape for
+/// the Publisher (block/unblock) and the Developer Portal (subscribe, change plan).
+pub fn event_payload(s: &SubscriptionRow) -> serde_json::Value {
+    serde_json::json!({
+        "subscriptionId": s.id,
+        "apiId": s.api_id,
+        "applicationId": s.application_id,
+        "throttlingPolicy": s.throttling_policy,
+        "subscriptionStatus": s.status,
+    })
+}

@@ -15,7 +15,9 @@ pub mod signing;
 
 pub use claims::{AccessClaims, ApplicationClaim, KeyType, TokenKind};
 pub use secret::{KeyManagerSecret, random_token};
-pub use service::{ActiveToken, ClientAuth, IssueRequest, IssuedTokens, OAuthError, TokenService, TokenSettings};
+pub use service::{
+    ActiveToken, ClientAuth, IssueRequest, IssuedTokens, MAX_TOKEN_VALIDITY, OAuthError, TokenService, TokenSettings,
+};
 pub use signing::Signer;
 
 pub use tollgate_model::key_manager::RESIDENT_KEY_MANAGER;

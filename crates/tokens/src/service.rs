@@ -17,6 +17,10 @@ use tollgate_store::keys::{self, ClientRow};
 use tollgate_store::oauth::{self, ApiKeyRow, RevocationKind, TokenRow};
 use tollgate_store::{Database, Tx};
 
+/// The longest lifetime any token or API key gets; keys and requests may ask for less.
+/// Revocations of "every token of a client" are kept this long, so none outlives them.
+pub const MAX_TOKEN_VALIDITY: Duration = Duration::from_secs(365 * 86_400);
+
 /// An OAuth2 error response (RFC 6749 §5.2, RFC 7009, RFC 7662).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct OAuthError {
@@ -324,7 +328,8 @@ impl TokenService {
             .or_else(|| {
                 (client.key.validity_seconds > 0).then(|| Duration::from_secs(client.key.validity_seconds as u64))
             })
-            .unwrap_or(self.settings.access_validity);
+            .unwrap_or(self.settings.access_validity)
+            .min(MAX_TOKEN_VALIDITY);
         let expires_at = now.saturating_add(duration_ms(validity));
         let scope = req.scopes.join(" ");
         let jti = uuid::Uuid::now_v7().to_string();
@@ -623,7 +628,7 @@ impl TokenService {
     pub async fn revoke_all_for_client(&self, tx: &mut Tx, tenant: TenantId, consumer_key: &str) -> Result<()> {
         let now = now_millis();
         oauth::revoke_tokens_of_client(tx, consumer_key, now).await?;
-        let longest = self.settings.access_validity.max(self.settings.refresh_validity);
+        let longest = MAX_TOKEN_VALIDITY.max(self.settings.refresh_validity);
         self.record_revocation(
             tx,
             tenant,
@@ -682,7 +687,7 @@ impl TokenService {
         validity: Option<Duration>,
     ) -> Result<(String, ApiKeyRow)> {
         let now = now_millis();
-        let validity = validity.unwrap_or(Duration::from_secs(365 * 86_400));
+        let validity = validity.unwrap_or(MAX_TOKEN_VALIDITY).min(MAX_TOKEN_VALIDITY);
         let expires_at = now.saturating_add(duration_ms(validity));
         let jti = uuid::Uuid::now_v7().to_string();
         let claims = AccessClaims {
@@ -783,6 +788,7 @@ impl TokenService {
         code: &str,
         redirect_uri: &str,
         code_verifier: &str,
+        with_refresh_token: bool,
     ) -> Result<IssuedTokens, OAuthError> {
         let invalid = |why: &str| OAuthError::invalid_grant(format!("the authorization code {why}"));
         // The code is spent by the first attempt, whatever its outcome (RFC 6749 §4.1.2).
@@ -801,6 +807,15 @@ impl TokenService {
         if row.redirect_uri != redirect_uri {
             return Err(invalid("was issued for another redirect_uri"));
         }
+        let verifier_ok = (43..=128).contains(&code_verifier.len())
+            && code_verifier
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'));
+        if !verifier_ok {
+            return Err(OAuthError::invalid_request(
+                "code_verifier must be 43 to 128 characters of A-Z a-z 0-9 - . _ ~ (RFC 7636)",
+            ));
+        }
         if !pkce_s256_matches(code_verifier, &row.code_challenge) {
             return Err(OAuthError::invalid_grant(
                 "code_verifier does not match the code_challenge",
@@ -816,7 +831,7 @@ impl TokenService {
                     username: &row.username,
                     scopes: &scopes,
                     grant_type: "authorization_code",
-                    with_refresh_token: true,
+                    with_refresh_token,
                     validity: None,
                     nonce: row.nonce.as_deref(),
                 },
