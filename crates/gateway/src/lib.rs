@@ -6,6 +6,8 @@
 //! and proxying arrive with the Gateway issue behind the same listener.
 //! Depends on `http` and `model` only.
 
+pub mod router;
+
 use axum::Router;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
