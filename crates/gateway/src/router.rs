@@ -283,7 +283,8 @@ mod tests {
         let segs = path_segments(path);
         // Rank of each segment (literal 3, param 2, rest 0; the end of a template without
         // `*` ranks 1, so `/a` beats `/a/*` for `/a`), compared lexicographically.
-        let mut matching: Vec<(Vec<u8>, &(String, String, usize), Vec<String>)> = Vec::new();
+        type Ranked<'r> = (Vec<u8>, &'r (String, String, usize), Vec<String>);
+        let mut matching: Vec<Ranked> = Vec::new();
         for r in routes {
             let mut rank = Vec::new();
             let mut captured = Vec::new();
