@@ -5,6 +5,10 @@
 //! This crate holds only the event vocabulary; it must not depend on storage or HTTP, so
 //! that gateways can decode events without linking a database driver.
 
+pub mod snapshot;
+
+pub use snapshot::Snapshot;
+
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;

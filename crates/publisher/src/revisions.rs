@@ -250,7 +250,7 @@ pub(crate) async fn deploy(
         .map_err(Error::from)?
         .ok_or_else(|| revision_not_found(&q.revision_id))?;
     let mut tx = state.am.begin().await.map_err(Error::from)?;
-    load_in(&mut tx, tenant, &api_id).await?;
+    let live = load_in(&mut tx, tenant, &api_id).await?;
     // Gateways serve the revision, so the event describes the revision, not the
     // working copy (which may have changed since).
     let snapshot: Api = serde_json::from_str(&rev.body).map_err(|e| Error::Internal(format!("revision body: {e}")))?;
@@ -306,6 +306,11 @@ pub(crate) async fn deploy(
                     "name": snapshot.name,
                     "version": snapshot.version,
                     "context": snapshot.resolved_context(),
+                    // What a gateway serves, so that it needs nothing else (the snapshot's
+                    // `DeployedApi` shape).
+                    "api": snapshot,
+                    "lifeCycleStatus": live.api.life_cycle_status,
+                    "isDefaultVersion": live.api.is_default_version,
                 }),
             );
             events::append(&mut tx, &event).await.map_err(Error::from)?;

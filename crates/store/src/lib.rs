@@ -22,6 +22,7 @@ pub mod password;
 pub mod policies;
 pub mod ratings;
 pub mod scopes;
+pub mod snapshot;
 pub mod subscriptions;
 pub mod tenants;
 pub mod users;

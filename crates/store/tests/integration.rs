@@ -311,3 +311,148 @@ async fn default_policies_are_installed_once() {
         assert_eq!(events::latest_seq(&db).await.unwrap(), 12);
     }
 }
+
+#[tokio::test]
+async fn a_snapshot_holds_what_an_environment_serves_as_of_its_sequence() {
+    use tollgate_store::{apis, applications, keys, oauth, subscriptions};
+    for test_db in all_engines("store_snapshot").await {
+        let am = open(&test_db, DatabaseName::Am).await;
+        let api: tollgate_model::Api = serde_json::from_value(serde_json::json!({
+            "name": "Pets", "context": "/pets", "version": "1.0.0", "policies": ["Gold"],
+            "operations": [{"target": "/pets/{id}", "verb": "GET"}]
+        }))
+        .unwrap();
+        let mut published = api.clone();
+        published.life_cycle_status = Some(tollgate_model::LifecycleState::Published);
+        let mut tx = am.begin().await.unwrap();
+        apis::insert(
+            &mut tx,
+            &apis::StoredApi {
+                id: "api-1".into(),
+                tenant_id: TenantId::DEFAULT,
+                api: published,
+                definition: None,
+                revision_counter: 1,
+                created_at: 1,
+                updated_at: 1,
+            },
+        )
+        .await
+        .unwrap();
+        apis::insert_revision(
+            &mut tx,
+            &apis::RevisionRow {
+                id: "rev-1".into(),
+                api_id: "api-1".into(),
+                number: 1,
+                description: None,
+                body: serde_json::to_string(&api).unwrap(),
+                definition: None,
+                created_at: 1,
+            },
+        )
+        .await
+        .unwrap();
+        apis::upsert_deployment(
+            &mut tx,
+            &apis::DeploymentRow {
+                api_id: "api-1".into(),
+                environment: "Default".into(),
+                revision_id: "rev-1".into(),
+                vhost: None,
+                display_on_devportal: true,
+                deployed_at: 1,
+            },
+        )
+        .await
+        .unwrap();
+        let app = applications::ApplicationRow {
+            id: "app-1".into(),
+            name: "Shop".into(),
+            owner: "sam".into(),
+            throttling_policy: "10PerMin".into(),
+            description: None,
+            token_type: "JWT".into(),
+            status: "APPROVED".into(),
+            attributes: "{}".into(),
+        };
+        applications::insert(&mut tx, TenantId::DEFAULT, &app, 1).await.unwrap();
+        subscriptions::insert(
+            &mut tx,
+            TenantId::DEFAULT,
+            "sub-1",
+            "app-1",
+            "api-1",
+            "Gold",
+            "UNBLOCKED",
+            1,
+        )
+        .await
+        .unwrap();
+        keys::insert(
+            &mut tx,
+            TenantId::DEFAULT,
+            &keys::KeyRow {
+                id: "km-1".into(),
+                application_id: "app-1".into(),
+                key_type: "PRODUCTION".into(),
+                key_manager: "Resident Key Manager".into(),
+                mode: "CREATED".into(),
+                consumer_key: "ck-1".into(),
+                secret_hash: Some("hash".into()),
+                grant_types: "[]".into(),
+                callback_url: None,
+                scopes: "[]".into(),
+                validity_seconds: 0,
+            },
+            1,
+        )
+        .await
+        .unwrap();
+        oauth::insert_revocation(
+            &mut tx,
+            TenantId::DEFAULT,
+            oauth::RevocationKind::TokenId,
+            "jti-live",
+            5,
+            10_000,
+        )
+        .await
+        .unwrap();
+        oauth::insert_revocation(
+            &mut tx,
+            TenantId::DEFAULT,
+            oauth::RevocationKind::TokenId,
+            "jti-old",
+            5,
+            50,
+        )
+        .await
+        .unwrap();
+        events::append(&mut tx, &policy_event()).await.unwrap();
+        tx.commit().await.unwrap();
+
+        let snap = tollgate_store::snapshot::read(&am, "Default", 100).await.unwrap();
+        assert_eq!(snap.seq, events::latest_seq(&am).await.unwrap());
+        assert_eq!(snap.environment, "Default");
+        assert_eq!(snap.apis.len(), 1, "{}", test_db.engine());
+        assert_eq!(snap.apis[0].revision_id, "rev-1");
+        assert_eq!(snap.apis[0].api.operations[0].target, "/pets/{id}");
+        assert_eq!(
+            snap.apis[0].life_cycle_status,
+            tollgate_model::LifecycleState::Published
+        );
+        assert_eq!(snap.applications[0].tier, "10PerMin");
+        assert_eq!(snap.subscriptions[0].throttling_policy, "Gold");
+        assert_eq!(snap.key_mappings[0].consumer_key, "ck-1");
+        let revoked: Vec<&str> = snap.revocations.iter().map(|r| r.subject.as_str()).collect();
+        assert_eq!(revoked, ["jti-live"], "expired revocations are left out");
+        let json = serde_json::to_string(&snap).unwrap();
+        assert!(!json.contains("\"hash\""), "no secret hash in a snapshot");
+        assert_eq!(serde_json::from_str::<tollgate_events::Snapshot>(&json).unwrap(), snap);
+
+        let other = tollgate_store::snapshot::read(&am, "internal", 100).await.unwrap();
+        assert!(other.apis.is_empty(), "another environment serves nothing");
+        assert_eq!(other.applications.len(), 1);
+    }
+}
