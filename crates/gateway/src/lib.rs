@@ -4,9 +4,10 @@
 //! Today its route table is empty, so every call is answered as the reference gateway
 //! answers an unknown resource (404, code 900906); routing, authentication, throttling
 //! and proxying arrive with the Gateway issue behind the same listener.
-//! Depends on `http` and `model` only.
+//! Depends on `http`, `events` and `model` only.
 
 pub mod router;
+pub mod runtime;
 
 use axum::Router;
 use axum::http::StatusCode;

@@ -92,15 +92,14 @@ pub async fn read(am: &Database, environment: &str, now: EpochMillis) -> Result<
     )
     .fetch_all(p)
     .await)?;
-    let revocations: Vec<RevocationRow> =
-        on_pool!(am.reader(), |p| {
-            sqlx::query_as(
+    let revocations: Vec<RevocationRow> = on_pool!(am.reader(), |p| {
+        sqlx::query_as(
         "SELECT kind, subject, revoked_at, expires_at FROM revocations WHERE expires_at > $1 ORDER BY revoked_at, id"
     )
     .bind(now)
     .fetch_all(p)
     .await
-        })?;
+    })?;
     let signing_keys = crate::oauth::published_signing_keys(am, now)
         .await?
         .into_iter()

@@ -1,0 +1,505 @@
+//! The gateway's runtime state: what it serves, built from the event hub's snapshot and
+//! then kept current by applying events in order. The request path only reads it; a
+//! change builds a new state that replaces the old one atomically (the gateway holds it
+//! in an `ArcSwap`), so requests never lock and never touch a database.
+//!
+//! Events are applied idempotently: one whose sequence the state already includes is
+//! skipped, and every event carries the whole entity it changes.
+
+use crate::router::{RouteMatch, RouteTable};
+use std::collections::HashMap;
+use std::sync::Arc;
+use tollgate_events::snapshot::{
+    ApplicationInfo, DeployedApi, KeyMappingInfo, RevocationInfo, Snapshot, SubscriptionInfo,
+};
+use tollgate_events::{Event, EventKind};
+use tollgate_model::api::{base_context, resolve_context};
+use tollgate_model::{EpochMillis, LifecycleState};
+
+/// A deployed API revision as the gateway serves it.
+#[derive(Debug, PartialEq)]
+pub struct ApiEntry {
+    /// What was deployed.
+    pub deployed: DeployedApi,
+}
+
+/// Where a route leads: an API and one of its operations.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RouteTarget {
+    /// The API.
+    pub api: Arc<ApiEntry>,
+    /// Index into the API's `operations`.
+    pub operation: usize,
+}
+
+/// A route lookup's answer.
+pub type Lookup<'a> = RouteMatch<'a, RouteTarget>;
+
+/// Everything the gateway serves, as of `seq`.
+#[derive(Debug, Default)]
+pub struct RuntimeState {
+    /// The last event sequence applied.
+    pub seq: i64,
+    /// The environment served.
+    pub environment: String,
+    apis: HashMap<String, Arc<ApiEntry>>,
+    routes: RouteTable<RouteTarget>,
+    applications: HashMap<String, ApplicationInfo>,
+    /// By (application id, API id).
+    subscriptions: HashMap<(String, String), SubscriptionInfo>,
+    key_mappings: HashMap<String, KeyMappingInfo>,
+    /// Token id → until when the revocation matters.
+    revoked_tokens: HashMap<String, EpochMillis>,
+    /// Consumer key → tokens issued at or before this time are revoked.
+    revoked_clients: HashMap<String, EpochMillis>,
+    /// Published signing keys (public JWKs) by `kid`.
+    signing_keys: HashMap<String, serde_json::Value>,
+    /// Third-party key managers by id.
+    key_managers: HashMap<String, serde_json::Value>,
+}
+
+fn route_table(apis: &HashMap<String, Arc<ApiEntry>>) -> RouteTable<RouteTarget> {
+    let mut table = RouteTable::new();
+    // Sorted, so that which of two clashing APIs wins does not depend on hash order.
+    let mut entries: Vec<&Arc<ApiEntry>> = apis.values().collect();
+    entries.sort_by(|a, b| a.deployed.api_id.cmp(&b.deployed.api_id));
+    for entry in entries {
+        let api = &entry.deployed.api;
+        let mut contexts = vec![resolve_context(&api.context, &api.version)];
+        if entry.deployed.is_default_version {
+            contexts.push(base_context(&api.context));
+        }
+        for context in &contexts {
+            for (i, op) in api.operations.iter().enumerate() {
+                let template = format!(
+                    "{}/{}",
+                    context.trim_end_matches('/'),
+                    op.target.trim_start_matches('/')
+                );
+                table.insert(
+                    &template,
+                    &op.verb,
+                    RouteTarget {
+                        api: Arc::clone(entry),
+                        operation: i,
+                    },
+                );
+            }
+        }
+    }
+    table
+}
+
+fn parse<T: serde::de::DeserializeOwned>(event: &Event) -> Option<T> {
+    match serde_json::from_value(event.payload.clone()) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            tracing::warn!(seq = event.seq, kind = %event.kind, error = %e, "Skipping an event this gateway cannot read.");
+            None
+        }
+    }
+}
+
+fn text<'a>(event: &'a Event, field: &str) -> Option<&'a str> {
+    event.payload.get(field).and_then(|v| v.as_str())
+}
+
+impl RuntimeState {
+    /// The state a snapshot describes.
+    pub fn from_snapshot(snapshot: Snapshot) -> Self {
+        let apis: HashMap<String, Arc<ApiEntry>> = snapshot
+            .apis
+            .into_iter()
+            .map(|d| (d.api_id.clone(), Arc::new(ApiEntry { deployed: d })))
+            .collect();
+        let mut state = RuntimeState {
+            seq: snapshot.seq,
+            environment: snapshot.environment,
+            routes: route_table(&apis),
+            apis,
+            applications: snapshot.applications.into_iter().map(|a| (a.id.clone(), a)).collect(),
+            subscriptions: snapshot
+                .subscriptions
+                .into_iter()
+                .map(|s| ((s.application_id.clone(), s.api_id.clone()), s))
+                .collect(),
+            key_mappings: snapshot
+                .key_mappings
+                .into_iter()
+                .map(|k| (k.consumer_key.clone(), k))
+                .collect(),
+            ..RuntimeState::default()
+        };
+        for r in snapshot.revocations {
+            state.add_revocation(&r);
+        }
+        for jwk in snapshot.signing_keys {
+            if let Some(kid) = jwk.get("kid").and_then(|k| k.as_str()) {
+                state.signing_keys.insert(kid.to_string(), jwk);
+            }
+        }
+        for km in snapshot.key_managers {
+            if let Some(id) = km.get("id").and_then(|k| k.as_str()) {
+                state.key_managers.insert(id.to_string(), km);
+            }
+        }
+        state
+    }
+
+    fn add_revocation(&mut self, r: &RevocationInfo) {
+        match r.revocation_type.as_str() {
+            "consumer_key" => {
+                let at = self.revoked_clients.entry(r.subject.clone()).or_insert(r.revoked_at);
+                *at = (*at).max(r.revoked_at);
+            }
+            _ => {
+                self.revoked_tokens.insert(r.subject.clone(), r.expires_at);
+            }
+        }
+    }
+
+    /// Applies the events after `self.seq`, in order; returns how many changed the state.
+    /// Whether routes must be rebuilt is worked out once for the whole batch.
+    pub fn apply(&mut self, events: &[Event]) -> usize {
+        let mut applied = 0;
+        let mut routes_changed = false;
+        for event in events {
+            if event.seq <= self.seq {
+                continue;
+            }
+            self.seq = event.seq;
+            applied += 1;
+            routes_changed |= self.apply_one(event);
+        }
+        if routes_changed {
+            self.routes = route_table(&self.apis);
+        }
+        applied
+    }
+
+    /// Applies one event; returns whether the routes changed.
+    fn apply_one(&mut self, event: &Event) -> bool {
+        let ours = event.environment.as_deref().is_none_or(|e| e == self.environment);
+        match event.kind {
+            EventKind::ApiRevisionDeployed if ours => {
+                let Some(deployed) = parse::<DeployedApi>(event) else {
+                    return false;
+                };
+                self.apis
+                    .insert(deployed.api_id.clone(), Arc::new(ApiEntry { deployed }));
+                true
+            }
+            EventKind::ApiRevisionUndeployed if ours => {
+                text(event, "apiId").is_some_and(|id| self.apis.remove(id).is_some())
+            }
+            EventKind::ApiStateChanged => {
+                let (Some(id), Some(state)) = (
+                    text(event, "apiId"),
+                    text(event, "lifeCycleStatus").and_then(|s| s.parse::<LifecycleState>().ok()),
+                ) else {
+                    return false;
+                };
+                let Some(entry) = self.apis.get(id) else { return false };
+                let mut deployed = entry.deployed.clone();
+                deployed.life_cycle_status = state;
+                self.apis.insert(id.to_string(), Arc::new(ApiEntry { deployed }));
+                true
+            }
+            EventKind::ApplicationUpserted => {
+                if let Some(app) = parse::<AppEvent>(event) {
+                    self.applications.insert(
+                        app.id.clone(),
+                        ApplicationInfo {
+                            id: app.id,
+                            name: app.name,
+                            owner: app.owner,
+                            tier: app.tier,
+                            token_type: app.token_type,
+                            status: app.status,
+                        },
+                    );
+                }
+                false
+            }
+            EventKind::ApplicationDeleted => {
+                if let Some(id) = text(event, "id") {
+                    self.applications.remove(id);
+                    self.subscriptions.retain(|(app, _), _| app != id);
+                    self.key_mappings.retain(|_, k| k.application_id != id);
+                }
+                false
+            }
+            EventKind::SubscriptionUpserted => {
+                if let Some(s) = parse::<SubscriptionInfo>(event) {
+                    self.subscriptions
+                        .insert((s.application_id.clone(), s.api_id.clone()), s);
+                }
+                false
+            }
+            EventKind::SubscriptionDeleted => {
+                if let (Some(app), Some(api)) = (text(event, "applicationId"), text(event, "apiId")) {
+                    self.subscriptions.remove(&(app.to_string(), api.to_string()));
+                }
+                false
+            }
+            EventKind::KeyMappingUpserted => {
+                if let Some(k) = parse::<KeyMappingInfo>(event) {
+                    self.key_mappings.insert(k.consumer_key.clone(), k);
+                }
+                false
+            }
+            EventKind::KeyMappingDeleted => {
+                if let Some(ck) = text(event, "consumerKey") {
+                    self.key_mappings.remove(ck);
+                }
+                false
+            }
+            EventKind::TokenRevoked => {
+                if let Some(r) = parse::<RevocationInfo>(event) {
+                    self.add_revocation(&r);
+                }
+                false
+            }
+            EventKind::SigningKeysChanged => {
+                if let (Some(kid), Some(jwk)) = (text(event, "kid"), event.payload.get("jwk")) {
+                    self.signing_keys.insert(kid.to_string(), jwk.clone());
+                }
+                false
+            }
+            EventKind::KeyManagerUpserted => {
+                if let Some(id) = text(event, "id") {
+                    // An upsert without a key set keeps the one already fetched.
+                    let mut km = event.payload.clone();
+                    if km.get("jwks").is_none()
+                        && let Some(jwks) = self.key_managers.get(id).and_then(|old| old.get("jwks"))
+                    {
+                        km["jwks"] = jwks.clone();
+                    }
+                    self.key_managers.insert(id.to_string(), km);
+                }
+                false
+            }
+            EventKind::KeyManagerDeleted => {
+                if let Some(id) = text(event, "id") {
+                    self.key_managers.remove(id);
+                }
+                false
+            }
+            _ => false,
+        }
+    }
+
+    /// The route for a request.
+    pub fn route(&self, method: &str, path: &str) -> Lookup<'_> {
+        self.routes.find(method, path)
+    }
+
+    /// A deployed API by id.
+    pub fn api(&self, id: &str) -> Option<&Arc<ApiEntry>> {
+        self.apis.get(id)
+    }
+
+    /// How many API revisions are served.
+    pub fn api_count(&self) -> usize {
+        self.apis.len()
+    }
+
+    /// An application by id.
+    pub fn application(&self, id: &str) -> Option<&ApplicationInfo> {
+        self.applications.get(id)
+    }
+
+    /// An application's subscription to an API.
+    pub fn subscription(&self, application_id: &str, api_id: &str) -> Option<&SubscriptionInfo> {
+        self.subscriptions
+            .get(&(application_id.to_string(), api_id.to_string()))
+    }
+
+    /// The application a consumer key belongs to.
+    pub fn key_mapping(&self, consumer_key: &str) -> Option<&KeyMappingInfo> {
+        self.key_mappings.get(consumer_key)
+    }
+
+    /// Whether a token (by id, client and issue time in ms) has been revoked.
+    pub fn is_revoked(&self, jti: &str, client_id: &str, issued_at_ms: EpochMillis) -> bool {
+        self.revoked_tokens.contains_key(jti)
+            || self
+                .revoked_clients
+                .get(client_id)
+                .is_some_and(|before| issued_at_ms <= *before)
+    }
+
+    /// A published signing key (public JWK) by `kid`.
+    pub fn signing_key(&self, kid: &str) -> Option<&serde_json::Value> {
+        self.signing_keys.get(kid)
+    }
+
+    /// A third-party key manager whose `issuer` is `iss`.
+    pub fn key_manager_by_issuer(&self, iss: &str) -> Option<&serde_json::Value> {
+        self.key_managers
+            .values()
+            .find(|km| km.get("issuer").and_then(|i| i.as_str()) == Some(iss))
+    }
+}
+
+/// The `application_upserted` payload.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AppEvent {
+    id: String,
+    name: String,
+    owner: String,
+    tier: String,
+    token_type: String,
+    status: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use tollgate_model::TenantId;
+
+    fn api(id: &str, context: &str, version: &str, default: bool) -> DeployedApi {
+        DeployedApi {
+            api_id: id.into(),
+            revision_id: format!("{id}-r1"),
+            api: serde_json::from_value(json!({
+                "name": id, "context": context, "version": version,
+                "operations": [{"target": "/items/{id}", "verb": "GET"}, {"target": "/items", "verb": "POST"}]
+            }))
+            .unwrap(),
+            life_cycle_status: LifecycleState::Published,
+            is_default_version: default,
+        }
+    }
+
+    fn event(seq: i64, kind: EventKind, environment: Option<&str>, payload: serde_json::Value) -> Event {
+        Event {
+            seq,
+            kind,
+            tenant_id: TenantId::DEFAULT,
+            environment: environment.map(String::from),
+            payload,
+            created_at: 0,
+        }
+    }
+
+    fn target(state: &RuntimeState, method: &str, path: &str) -> Option<(String, usize)> {
+        match state.route(method, path) {
+            RouteMatch::Found { value, .. } => Some((value.api.deployed.api_id.clone(), value.operation)),
+            _ => None,
+        }
+    }
+
+    fn snapshot() -> Snapshot {
+        Snapshot {
+            seq: 10,
+            environment: "Default".into(),
+            apis: vec![
+                api("shop", "/shop", "1.0.0", true),
+                api("shop2", "/shop", "2.0.0", false),
+            ],
+            subscriptions: vec![SubscriptionInfo {
+                subscription_id: "s1".into(),
+                api_id: "shop".into(),
+                application_id: "app".into(),
+                throttling_policy: "Gold".into(),
+                subscription_status: "UNBLOCKED".into(),
+            }],
+            revocations: vec![RevocationInfo {
+                revocation_type: "consumer_key".into(),
+                subject: "ck".into(),
+                revoked_at: 1_000,
+                expires_at: 9_999_999,
+            }],
+            ..Snapshot::default()
+        }
+    }
+
+    #[test]
+    fn versions_and_the_default_version_route_to_their_revisions() {
+        let state = RuntimeState::from_snapshot(snapshot());
+        assert_eq!(target(&state, "GET", "/shop/1.0.0/items/7"), Some(("shop".into(), 0)));
+        assert_eq!(target(&state, "GET", "/shop/2.0.0/items/7"), Some(("shop2".into(), 0)));
+        assert_eq!(
+            target(&state, "GET", "/shop/items/7"),
+            Some(("shop".into(), 0)),
+            "default version"
+        );
+        assert_eq!(target(&state, "POST", "/shop/items"), Some(("shop".into(), 1)));
+        assert_eq!(
+            state.route("DELETE", "/shop/1.0.0/items/7"),
+            RouteMatch::MethodNotAllowed(vec!["GET".into()])
+        );
+        assert!(state.subscription("app", "shop").is_some());
+        assert!(state.is_revoked("any", "ck", 1_000), "issued at the revocation instant");
+        assert!(!state.is_revoked("any", "ck", 1_001), "issued after it");
+    }
+
+    #[test]
+    fn events_deploy_undeploy_block_revoke_and_are_applied_once() {
+        let mut state = RuntimeState::from_snapshot(snapshot());
+        let mut deployed = serde_json::to_value(api("pets", "/pets", "1.0.0", false)).unwrap();
+        deployed["lifeCycleStatus"] = json!("PUBLISHED");
+        let events = vec![
+            // Already in the snapshot: skipped.
+            event(
+                9,
+                EventKind::ApiRevisionUndeployed,
+                Some("Default"),
+                json!({"apiId": "shop"}),
+            ),
+            event(11, EventKind::ApiRevisionDeployed, Some("Default"), deployed.clone()),
+            event(
+                12,
+                EventKind::ApiRevisionDeployed,
+                Some("internal"),
+                json!({"apiId": "other"}),
+            ),
+            event(
+                13,
+                EventKind::ApiRevisionUndeployed,
+                Some("Default"),
+                json!({"apiId": "shop2"}),
+            ),
+            event(
+                14,
+                EventKind::ApiStateChanged,
+                None,
+                json!({"apiId": "shop", "lifeCycleStatus": "BLOCKED"}),
+            ),
+            event(
+                15,
+                EventKind::TokenRevoked,
+                None,
+                json!({"revocationType": "jti", "subject": "t-1",
+                "tokenType": "access_token", "consumerKey": "ck2", "revokedAt": 5, "expiresAt": 10}),
+            ),
+            event(
+                16,
+                EventKind::SubscriptionUpserted,
+                None,
+                json!({"subscriptionId": "s1", "apiId": "shop",
+                "applicationId": "app", "throttlingPolicy": "Gold", "subscriptionStatus": "BLOCKED"}),
+            ),
+        ];
+        assert_eq!(state.apply(&events), 6);
+        assert_eq!(state.seq, 16);
+        assert_eq!(target(&state, "GET", "/pets/1.0.0/items/1"), Some(("pets".into(), 0)));
+        assert_eq!(target(&state, "GET", "/shop/2.0.0/items/1"), None, "undeployed");
+        assert_eq!(target(&state, "GET", "/shop/1.0.0/items/1"), Some(("shop".into(), 0)));
+        assert_eq!(
+            state.api("shop").unwrap().deployed.life_cycle_status,
+            LifecycleState::Blocked
+        );
+        assert!(state.api("other").is_none(), "another environment's deployment");
+        assert!(state.is_revoked("t-1", "ck2", 0));
+        assert_eq!(
+            state.subscription("app", "shop").unwrap().subscription_status,
+            "BLOCKED"
+        );
+        // Applying the same batch again changes nothing.
+        assert_eq!(state.apply(&events), 0);
+    }
+}
