@@ -66,6 +66,14 @@ max_body_bytes = 10485760
 listen = "0.0.0.0:8280"
 # The gateway environment this node serves; revisions are deployed per environment.
 environment = "Default"
+# Backend connect timeout; a refused or timed-out connection moves on to the next endpoint
+# (idempotent requests without a body only).
+connect_timeout = "5s"
+# How long a backend may take to answer (504 after it); an endpoint's
+# config.actionDuration (milliseconds) overrides it.
+read_timeout = "60s"
+# How often the gateway reads new events from the event hub.
+poll_interval = "250ms"
 # An HTTPS listener in addition to the plain one:
 # [gateway.tls]
 # listen = "0.0.0.0:8243"

@@ -288,6 +288,16 @@ pub struct GatewayConfig {
     pub environment: String,
     /// An additional HTTPS listener for API traffic.
     pub tls: Option<GatewayTlsConfig>,
+    /// How long to wait for a backend connection before trying the next endpoint.
+    #[serde(with = "humantime_serde")]
+    pub connect_timeout: Duration,
+    /// How long to wait for a backend's response headers, unless the endpoint's
+    /// `config.actionDuration` says otherwise (504 after it).
+    #[serde(with = "humantime_serde")]
+    pub read_timeout: Duration,
+    /// How often the gateway asks the event hub for new events.
+    #[serde(with = "humantime_serde")]
+    pub poll_interval: Duration,
 }
 
 impl Default for GatewayConfig {
@@ -296,6 +306,9 @@ impl Default for GatewayConfig {
             listen: SocketAddr::from(([0, 0, 0, 0], 8280)),
             environment: "Default".into(),
             tls: None,
+            connect_timeout: Duration::from_secs(5),
+            read_timeout: Duration::from_secs(60),
+            poll_interval: Duration::from_millis(250),
         }
     }
 }

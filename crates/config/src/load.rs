@@ -362,6 +362,15 @@ pub(crate) fn validate(config: &Config) -> Result<(), ConfigError> {
     if config.gateway.environment.trim().is_empty() {
         return Err(ConfigError::invalid("gateway.environment", "must not be empty"));
     }
+    for (key, d) in [
+        ("gateway.connect_timeout", config.gateway.connect_timeout),
+        ("gateway.read_timeout", config.gateway.read_timeout),
+        ("gateway.poll_interval", config.gateway.poll_interval),
+    ] {
+        if d.is_zero() {
+            return Err(ConfigError::invalid(key, "must be more than 0"));
+        }
+    }
     if let Err(why) = tollgate_model::user::validate_username(&config.admin.username) {
         return Err(ConfigError::invalid("admin.username", why));
     }

@@ -5,8 +5,10 @@
 //! This crate holds only the event vocabulary; it must not depend on storage or HTTP, so
 //! that gateways can decode events without linking a database driver.
 
+pub mod hub;
 pub mod snapshot;
 
+pub use hub::{Hub, HubError, HubFuture};
 pub use snapshot::Snapshot;
 
 use serde::{Deserialize, Serialize};

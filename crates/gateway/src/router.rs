@@ -44,7 +44,7 @@ pub fn path_segments(path: &str) -> Vec<&str> {
 }
 
 /// A route's value with the names of its parameters in template order.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct Endpoint<T> {
     params: Vec<String>,
     value: T,
@@ -53,7 +53,7 @@ struct Endpoint<T> {
 /// Method → endpoint, for one template shape.
 type Methods<T> = Vec<(String, Endpoint<T>)>;
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct Node<T> {
     literals: HashMap<String, Node<T>>,
     param: Option<Box<Node<T>>>,
@@ -91,7 +91,7 @@ pub enum RouteMatch<'a, T> {
 }
 
 /// A route table from path templates and methods to values.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct RouteTable<T> {
     root: Node<T>,
     len: usize,

@@ -36,7 +36,7 @@ pub struct RouteTarget {
 pub type Lookup<'a> = RouteMatch<'a, RouteTarget>;
 
 /// Everything the gateway serves, as of `seq`.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct RuntimeState {
     /// The last event sequence applied.
     pub seq: i64,

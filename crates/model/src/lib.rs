@@ -17,6 +17,7 @@ pub mod lifecycle;
 pub mod policy;
 pub mod role;
 pub mod tenant;
+pub mod token;
 pub mod user;
 
 pub use api::Api;

@@ -7,7 +7,8 @@
 //! API keys) and the REST edge (bearer authentication) all use it. Depends on `store`,
 //! `events` and `model`.
 
-pub mod claims;
+/// Token claims (defined in the model, shared with gateways).
+pub use tollgate_model::token as claims;
 pub mod scopes;
 pub mod secret;
 pub mod service;

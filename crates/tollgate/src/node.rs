@@ -161,6 +161,8 @@ pub async fn serve(args: NodeArgs) -> Result<(), Failure> {
     let readiness = Readiness::new(dbs.clone(), components.to_string());
     let cluster_secret = ClusterSecret::new(config.cluster.secret.as_ref().map(|s| s.expose()));
 
+    // What the gateway serves; filled from the event hub once the node is up.
+    let gateway_state = Arc::new(tollgate_gateway::follow::LiveState::new());
     let mut planned = Vec::new();
     let management = BoundListener::bind(
         "management",
@@ -183,9 +185,15 @@ pub async fn serve(args: NodeArgs) -> Result<(), Failure> {
         ),
     });
     if components.contains(Component::Gateway) {
-        let router = tollgate_gateway::routes(tollgate_gateway::GatewayState {
+        let router = tollgate_gateway::routes(Arc::new(tollgate_gateway::Gateway {
             environment: config.gateway.environment.clone(),
-        });
+            live: gateway_state.clone(),
+            verifier: tollgate_gateway::TokenVerifier::new(),
+            backends: tollgate_gateway::proxy::Backends::new(
+                config.gateway.connect_timeout,
+                config.gateway.read_timeout,
+            ),
+        }));
         let plain = BoundListener::bind("gateway", config.gateway.listen, "gateway.listen", None)
             .await
             .map_err(|e| Failure::new(exit::OS, e))?;
@@ -263,6 +271,20 @@ pub async fn serve(args: NodeArgs) -> Result<(), Failure> {
             stop(&shutdown, &readiness, servers, &dbs).await;
             return Ok(());
         }
+    }
+    // In-process event hub: a gateway in the same process as a traffic manager follows it
+    // directly (gateways on other nodes follow over HTTP, with the Event hub issue).
+    if components.contains(Component::Gateway)
+        && components.contains(Component::TrafficManager)
+        && let Some(am) = find(&dbs, DatabaseName::Am)
+    {
+        tokio::spawn(tollgate_gateway::follow::follow(
+            Arc::new(tollgate_trafficmanager::DatabaseHub { am }),
+            gateway_state.clone(),
+            config.gateway.environment.clone(),
+            config.gateway.poll_interval,
+            shutdown.clone(),
+        ));
     }
     if components.contains(Component::KeyManager)
         && let Some(am) = find(&dbs, DatabaseName::Am)

@@ -1,5 +1,6 @@
 //! The claims of access tokens and API keys: everything a gateway needs to authorise a
-//! call without asking the key manager (ARCHITECTURE.md §6).
+//! call without asking the key manager (ARCHITECTURE.md §6). Here, in the model, so that
+//! the key manager that signs them and the gateway that checks them share one definition.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -124,9 +125,9 @@ mod tests {
 
     #[test]
     fn issue_time_comes_from_the_uuid_v7_jti_in_milliseconds() {
-        let before = tollgate_model::now_millis();
+        let before = crate::now_millis();
         let jti = uuid::Uuid::now_v7().to_string();
-        let after = tollgate_model::now_millis();
+        let after = crate::now_millis();
         let mut claims = AccessClaims {
             iss: "i".into(),
             sub: "s".into(),

@@ -1,0 +1,101 @@
+//! The gateway's error answers, in the reference gateway's shape and codes (§4):
+//! `{"code": 900901, "message": "Invalid Credentials", "description": "…"}`.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+/// Why the gateway refused or failed a call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GatewayError {
+    /// No API or resource matches (404, 900906).
+    NoMatchingResource(String),
+    /// The resource exists, not for this method (405).
+    MethodNotAllowed(Vec<String>),
+    /// No credentials were sent (401, 900902).
+    MissingCredentials(String),
+    /// The credentials are invalid, expired or revoked (401, 900901).
+    InvalidCredentials(String),
+    /// The application is not subscribed to the API (403, 900908).
+    NotSubscribed(String),
+    /// The subscription or API is blocked (403, 900907).
+    Blocked(String),
+    /// The token lacks the resource's scope (403, 900910).
+    ScopeMissing(String),
+    /// The API is blocked by its publisher (503, 700700).
+    ApiBlocked(String),
+    /// The backend could not be reached (502, 101503).
+    BackendUnreachable(String),
+    /// The backend did not answer in time (504, 101504).
+    BackendTimeout(String),
+}
+
+impl GatewayError {
+    fn parts(&self) -> (StatusCode, i64, &'static str, &str) {
+        match self {
+            GatewayError::NoMatchingResource(d) => (
+                StatusCode::NOT_FOUND,
+                900_906,
+                "No matching resource found for given API Request",
+                d,
+            ),
+            GatewayError::MethodNotAllowed(_) => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                405,
+                "Method not allowed for given API resource",
+                "",
+            ),
+            GatewayError::MissingCredentials(d) => (StatusCode::UNAUTHORIZED, 900_902, "Missing Credentials", d),
+            GatewayError::InvalidCredentials(d) => (StatusCode::UNAUTHORIZED, 900_901, "Invalid Credentials", d),
+            GatewayError::NotSubscribed(d) => (StatusCode::FORBIDDEN, 900_908, "Resource forbidden", d),
+            GatewayError::Blocked(d) => (
+                StatusCode::FORBIDDEN,
+                900_907,
+                "The requested API is temporarily blocked",
+                d,
+            ),
+            GatewayError::ScopeMissing(d) => (
+                StatusCode::FORBIDDEN,
+                900_910,
+                "The access token does not allow you to access the requested resource",
+                d,
+            ),
+            GatewayError::ApiBlocked(d) => (StatusCode::SERVICE_UNAVAILABLE, 700_700, "API blocked", d),
+            GatewayError::BackendUnreachable(d) => {
+                (StatusCode::BAD_GATEWAY, 101_503, "Error connecting to the back end", d)
+            }
+            GatewayError::BackendTimeout(d) => (StatusCode::GATEWAY_TIMEOUT, 101_504, "Connection timed out", d),
+        }
+    }
+
+    /// The reference code (for analytics and logs).
+    pub fn code(&self) -> i64 {
+        self.parts().1
+    }
+}
+
+impl IntoResponse for GatewayError {
+    fn into_response(self) -> Response {
+        let (status, code, message, description) = self.parts();
+        let mut res = (
+            status,
+            axum::Json(json!({ "code": code, "message": message, "description": description })),
+        )
+            .into_response();
+        match &self {
+            GatewayError::MethodNotAllowed(allow) => {
+                if let Ok(v) = HeaderValue::from_str(&allow.join(", ")) {
+                    res.headers_mut().insert(header::ALLOW, v);
+                }
+            }
+            GatewayError::MissingCredentials(_) | GatewayError::InvalidCredentials(_) => {
+                res.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer realm=\"tollgate\""),
+                );
+            }
+            _ => {}
+        }
+        res
+    }
+}

@@ -1,0 +1,212 @@
+//! One API call through the gateway (ARCHITECTURE.md §4): route → API state →
+//! authenticate → subscription → scope → backend. Everything is read from the current
+//! runtime state; nothing here touches a database or calls another node.
+
+use crate::authenticate::TokenVerifier;
+use crate::error::GatewayError;
+use crate::follow::LiveState;
+use crate::proxy::Backends;
+use crate::router::RouteMatch;
+use crate::runtime::{RouteTarget, RuntimeState};
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::response::{IntoResponse, Response};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+use tollgate_model::LifecycleState;
+use tollgate_model::api::{base_context, resolve_context};
+use tollgate_model::token::{AccessClaims, KeyType, TokenKind};
+
+/// What the request path shares.
+#[derive(Debug)]
+pub struct Gateway {
+    /// The environment served.
+    pub environment: String,
+    /// The runtime state.
+    pub live: Arc<LiveState>,
+    /// Verified-token cache.
+    pub verifier: TokenVerifier,
+    /// Backend connections.
+    pub backends: Backends,
+}
+
+/// The caller, once authenticated.
+struct Caller {
+    application_id: String,
+    key_type: KeyType,
+    claims: Arc<AccessClaims>,
+}
+
+fn header<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
+    req.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+fn query_param(req: &Request, name: &str) -> Option<String> {
+    let query = req.uri().query()?;
+    query.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        (k == name).then(|| v.to_string())
+    })
+}
+
+fn authenticate(
+    gw: &Gateway,
+    state: &RuntimeState,
+    target: &RouteTarget,
+    req: &Request,
+) -> Result<Caller, GatewayError> {
+    let api = &target.api.deployed.api;
+    let allows_api_key = api.security_scheme.iter().any(|s| s == "api_key");
+    let allows_oauth = api.security_scheme.is_empty() || api.security_scheme.iter().any(|s| s == "oauth2");
+    let api_key_header = api.api_key_header.as_deref().unwrap_or("apikey");
+    if allows_api_key
+        && let Some(key) = header(req, api_key_header)
+            .map(str::to_string)
+            .or_else(|| query_param(req, api_key_header))
+    {
+        let claims = gw.verifier.verify(state, &key, TokenKind::ApiKey)?;
+        return Ok(Caller {
+            application_id: claims.application.id.clone(),
+            key_type: claims.keytype,
+            claims,
+        });
+    }
+    if !allows_oauth {
+        return Err(GatewayError::MissingCredentials(format!(
+            "send an API key in the `{api_key_header}` header"
+        )));
+    }
+    let auth_header = api.authorization_header.as_deref().unwrap_or("authorization");
+    let value = header(req, auth_header).ok_or_else(|| {
+        GatewayError::MissingCredentials(format!("send an access token as `{auth_header}: Bearer <token>`"))
+    })?;
+    let token = value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))
+        .ok_or_else(|| GatewayError::InvalidCredentials("expected `Bearer <token>`".into()))?
+        .trim();
+    let claims = gw.verifier.verify(state, token, TokenKind::AccessToken)?;
+    let mapping = state
+        .key_mapping(&claims.client_id)
+        .ok_or_else(|| GatewayError::InvalidCredentials("the token's application keys no longer exist".into()))?;
+    Ok(Caller {
+        application_id: mapping.application_id.clone(),
+        key_type: claims.keytype,
+        claims,
+    })
+}
+
+fn check_subscription(state: &RuntimeState, caller: &Caller, api_id: &str) -> Result<(), GatewayError> {
+    let sub = state
+        .subscription(&caller.application_id, api_id)
+        .ok_or_else(|| GatewayError::NotSubscribed("the application is not subscribed to this API".into()))?;
+    match sub.subscription_status.as_str() {
+        "UNBLOCKED" => Ok(()),
+        "PROD_ONLY_BLOCKED" if caller.key_type == KeyType::Sandbox => Ok(()),
+        "BLOCKED" | "PROD_ONLY_BLOCKED" => Err(GatewayError::Blocked("the subscription is blocked".into())),
+        other => Err(GatewayError::NotSubscribed(format!("the subscription is {other}"))),
+    }
+}
+
+/// The part of the path (and the query) below the API's context.
+fn remainder(target: &RouteTarget, req: &Request) -> String {
+    let api = &target.api.deployed.api;
+    let path = req.uri().path();
+    let rest = [resolve_context(&api.context, &api.version), base_context(&api.context)]
+        .iter()
+        .find_map(|c| path.strip_prefix(c.trim_end_matches('/')))
+        .unwrap_or(path)
+        .to_string();
+    let rest = if rest.is_empty() || rest.starts_with('/') {
+        rest
+    } else {
+        format!("/{rest}")
+    };
+    match req.uri().query() {
+        Some(q) => format!("{rest}?{q}"),
+        None => rest,
+    }
+}
+
+/// Serves one API call.
+pub async fn handle(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
+    let started = Instant::now();
+    let state = gw.live.load();
+    let outcome = serve(&gw, &state, req).await;
+    let (response, api) = match outcome {
+        Ok((res, api)) => (res, api),
+        Err((e, api)) => (e.into_response(), api),
+    };
+    let class = match response.status().as_u16() / 100 {
+        2 => "2xx",
+        3 => "3xx",
+        4 => "4xx",
+        _ => "5xx",
+    };
+    metrics::counter!("tollgate_gateway_requests_total", "api" => api.clone(), "status_class" => class).increment(1);
+    metrics::histogram!("tollgate_gateway_request_duration_seconds", "api" => api)
+        .record(started.elapsed().as_secs_f64());
+    response
+}
+
+type Served = Result<(Response, String), (GatewayError, String)>;
+
+async fn serve(gw: &Gateway, state: &RuntimeState, req: Request) -> Served {
+    let unknown = String::from("none");
+    let target = match state.route(req.method().as_str(), req.uri().path()) {
+        RouteMatch::Found { value, .. } => value.clone(),
+        RouteMatch::MethodNotAllowed(allow) => return Err((GatewayError::MethodNotAllowed(allow), unknown)),
+        RouteMatch::NotFound => {
+            return Err((
+                GatewayError::NoMatchingResource(format!(
+                    "No API deployed to the `{}` environment matches this request's context, version and resource.",
+                    gw.environment
+                )),
+                unknown,
+            ));
+        }
+    };
+    let deployed = &target.api.deployed;
+    let label = format!("{}:{}", deployed.api.name, deployed.api.version);
+    let fail = |e: GatewayError| Err((e, label.clone()));
+    match deployed.life_cycle_status {
+        LifecycleState::Blocked => return fail(GatewayError::ApiBlocked("the API is blocked by its publisher".into())),
+        LifecycleState::Retired | LifecycleState::Created => {
+            return fail(GatewayError::NoMatchingResource("the API is not available".into()));
+        }
+        _ => {}
+    }
+    let op = &deployed.api.operations[target.operation];
+    let sandbox = if op.auth_type.eq_ignore_ascii_case("None") {
+        false
+    } else {
+        let caller = match authenticate(gw, state, &target, &req) {
+            Ok(c) => c,
+            Err(e) => return fail(e),
+        };
+        if let Err(e) = check_subscription(state, &caller, &deployed.api_id) {
+            return fail(e);
+        }
+        if !op.scopes.is_empty() && !caller.claims.scopes().any(|s| op.scopes.iter().any(|r| r == s)) {
+            return fail(GatewayError::ScopeMissing(format!(
+                "this resource needs one of the scopes {}",
+                op.scopes.join(", ")
+            )));
+        }
+        caller.key_type == KeyType::Sandbox
+    };
+    let rest = remainder(&target, &req);
+    let client_ip = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+    let (mut parts, body) = req.into_parts();
+    parts.extensions = Default::default();
+    let req = Request::from_parts(parts, Body::new(body));
+    match gw
+        .backends
+        .forward(deployed.api.endpoint_config.as_ref(), sandbox, &rest, req, client_ip)
+        .await
+    {
+        Ok(res) => Ok((res, label)),
+        Err(e) => fail(e),
+    }
+}

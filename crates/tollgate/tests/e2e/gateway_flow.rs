@@ -1,0 +1,332 @@
+//! API calls through the gateway of an all-in-one node, end to end: a real backend, an API
+//! published and deployed through the Publisher API, keys and tokens from the key manager,
+//! and the gateway following the outbox in-process. Each refusal is checked with the
+//! reference's status and code, and state changes (a blocked subscription, a revoked
+//! token) take effect once their event arrives.
+
+use crate::{READY, tollgate};
+use serde_json::{Value, json};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+const ADMIN: (&str, &str) = ("admin", "test-admin-password");
+const DEV: (&str, &str) = ("gwdev", "gwdev-password");
+
+/// The backend: echoes what it received; `/v1/slow` answers after 3 s.
+async fn backend() -> tollgate_testkit::RunningServer {
+    use axum::extract::Request;
+    use axum::routing::{any, get};
+    let echo = |req: Request| async move {
+        let headers: serde_json::Map<String, Value> = req
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.to_string(), json!(v.to_str().unwrap_or(""))))
+            .collect();
+        (
+            [("x-backend", "pets")],
+            axum::Json(json!({ "method": req.method().as_str(), "uri": req.uri().to_string(), "headers": headers })),
+        )
+    };
+    tollgate_testkit::serve(
+        axum::Router::new()
+            .route(
+                "/v1/slow",
+                get(|| async {
+                    tokio::time::sleep(Duration::from_secs(3)).await;
+                    "late"
+                }),
+            )
+            .route("/v1/{*rest}", any(echo)),
+    )
+    .await
+}
+
+struct Client {
+    mgmt: SocketAddr,
+    gw: SocketAddr,
+    http: reqwest::Client,
+}
+
+impl Client {
+    async fn rest(&self, who: (&str, &str), method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut req = self
+            .http
+            .request(method, format!("http://{}/api/am{path}", self.mgmt))
+            .basic_auth(who.0, Some(who.1));
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let r = req.send().await.unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+    ) -> (u16, reqwest::header::HeaderMap, Value) {
+        let mut req = self.http.request(method, format!("http://{}{path}", self.gw));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let r = req.send().await.unwrap();
+        let status = r.status().as_u16();
+        let headers = r.headers().clone();
+        (status, headers, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Calls until `done` holds for the answer (the gateway applies events within a poll).
+    async fn eventually(&self, path: &str, token: &str, done: impl Fn(u16, &Value) -> bool) -> (u16, Value) {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let (status, _, body) = self.call(reqwest::Method::GET, path, Some(token)).await;
+            if done(status, &body) || Instant::now() > deadline {
+                return (status, body);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Creates, publishes and deploys an API to Default; returns its id.
+    async fn deploy_api(&self, name: &str, context: &str, endpoint_config: Value) -> String {
+        let (status, api) = self
+            .rest(
+                ADMIN,
+                reqwest::Method::POST,
+                "/publisher/v4/apis",
+                Some(json!({
+                    "name": name, "context": context, "version": "1.0.0", "policies": ["Gold"],
+                    "endpointConfig": endpoint_config,
+                    "operations": [
+                        {"target": "/pets/{petId}", "verb": "GET"},
+                        {"target": "/pets", "verb": "POST"},
+                        {"target": "/slow", "verb": "GET"},
+                        {"target": "/open", "verb": "GET", "authType": "None"}
+                    ]
+                })),
+            )
+            .await;
+        assert_eq!(status, 201, "{api}");
+        let id = api["id"].as_str().unwrap().to_string();
+        let (status, body) = self
+            .rest(
+                ADMIN,
+                reqwest::Method::POST,
+                &format!("/publisher/v4/apis/change-lifecycle?apiId={id}&action=Publish"),
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        let (status, rev) = self
+            .rest(
+                ADMIN,
+                reqwest::Method::POST,
+                &format!("/publisher/v4/apis/{id}/revisions"),
+                Some(json!({})),
+            )
+            .await;
+        assert_eq!(status, 201, "{rev}");
+        let rev_id = rev["id"].as_str().unwrap();
+        let (status, body) = self
+            .rest(
+                ADMIN,
+                reqwest::Method::POST,
+                &format!("/publisher/v4/apis/{id}/deploy-revision?revisionId={rev_id}"),
+                Some(json!([{"name": "Default", "displayOnDevportal": true}])),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        id
+    }
+
+    /// An application of DEV with production keys; returns (app id, consumer key, secret).
+    async fn app_with_keys(&self, name: &str) -> (String, String, String) {
+        let (status, app) = self
+            .rest(
+                DEV,
+                reqwest::Method::POST,
+                "/devportal/v3/applications",
+                Some(json!({"name": name, "throttlingPolicy": "Unlimited"})),
+            )
+            .await;
+        assert_eq!(status, 201, "{app}");
+        let app_id = app["applicationId"].as_str().unwrap().to_string();
+        let (status, keys) = self
+            .rest(
+                DEV,
+                reqwest::Method::POST,
+                &format!("/devportal/v3/applications/{app_id}/generate-keys"),
+                Some(json!({"keyType": "PRODUCTION", "grantTypesToBeSupported": ["client_credentials"]})),
+            )
+            .await;
+        assert_eq!(status, 200, "{keys}");
+        (
+            app_id,
+            keys["consumerKey"].as_str().unwrap().to_string(),
+            keys["consumerSecret"].as_str().unwrap().to_string(),
+        )
+    }
+
+    async fn token(&self, ck: &str, cs: &str) -> String {
+        let r = self
+            .http
+            .post(format!("http://{}/oauth2/token", self.mgmt))
+            .basic_auth(ck, Some(cs))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        let body: Value = r.json().await.unwrap();
+        body["access_token"].as_str().unwrap().to_string()
+    }
+}
+
+#[tokio::test]
+async fn calls_are_authenticated_checked_against_subscriptions_and_proxied() {
+    let backend = backend().await;
+    // A port with nothing listening: bind, note, drop.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let mut node = tollgate()
+        .env("TOLLGATE_GATEWAY__READ_TIMEOUT", "1s")
+        .env("TOLLGATE_GATEWAY__POLL_INTERVAL", "100ms")
+        .spawn();
+    let mgmt = node.wait_ready(READY).await;
+    let c = Client {
+        mgmt,
+        gw: node.listener("gateway"),
+        http: tollgate_testkit::http(),
+    };
+    let up = format!("http://{}/v1", backend.addr);
+    let down = format!("http://{closed}/v1");
+    let pets = c
+        .deploy_api(
+            "GwPets",
+            "/gwpets",
+            json!({"endpoint_type": "http", "production_endpoints": {"url": up}}),
+        )
+        .await;
+    let failover = c
+        .deploy_api(
+            "GwFailover",
+            "/gwfailover",
+            json!({"endpoint_type": "failover", "production_endpoints": {"url": down}, "production_failovers": [{"url": up}]}),
+        )
+        .await;
+    let dead = c
+        .deploy_api(
+            "GwDead",
+            "/gwdead",
+            json!({"endpoint_type": "http", "production_endpoints": {"url": down}}),
+        )
+        .await;
+
+    let signup = c
+        .http
+        .post(format!("http://{mgmt}/api/am/devportal/v3/signup"))
+        .json(&json!({"username": DEV.0, "password": DEV.1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signup.status().as_u16(), 201);
+    let (app, ck, cs) = c.app_with_keys("GwShop").await;
+    let mut sub_ids = Vec::new();
+    for api in [&pets, &failover, &dead] {
+        let (status, sub) = c
+            .rest(
+                DEV,
+                reqwest::Method::POST,
+                "/devportal/v3/subscriptions",
+                Some(json!({"applicationId": app, "apiId": api, "throttlingPolicy": "Gold"})),
+            )
+            .await;
+        assert_eq!(status, 201, "{sub}");
+        sub_ids.push(sub["subscriptionId"].as_str().unwrap().to_string());
+    }
+    let token = c.token(&ck, &cs).await;
+
+    // A valid token: the backend's answer, body and headers, once the gateway has the
+    // deployment (it follows the outbox).
+    let (status, body) = c
+        .eventually("/gwpets/1.0.0/pets/7?color=red", &token, |s, _| s == 200)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["method"], "GET");
+    assert_eq!(body["uri"], "/v1/pets/7?color=red");
+    assert_eq!(body["headers"]["x-forwarded-for"], "127.0.0.1");
+    assert!(
+        body["headers"].get("authorization").is_none(),
+        "the token is not forwarded: {body}"
+    );
+    let (status, headers, _) = c.call(reqwest::Method::GET, "/gwpets/1.0.0/pets/7", Some(&token)).await;
+    assert_eq!((status, headers["x-backend"].to_str().unwrap()), (200, "pets"));
+
+    // Refusals, with the reference's codes.
+    let (status, _, body) = c.call(reqwest::Method::GET, "/gwpets/1.0.0/pets/7", None).await;
+    assert_eq!((status, body["code"].clone()), (401, json!(900902)), "{body}");
+    let (status, _, body) = c
+        .call(reqwest::Method::GET, "/gwpets/1.0.0/pets/7", Some("garbage"))
+        .await;
+    assert_eq!((status, body["code"].clone()), (401, json!(900901)), "{body}");
+    let (status, _, body) = c
+        .call(reqwest::Method::GET, "/gwpets/1.0.0/nothing", Some(&token))
+        .await;
+    assert_eq!((status, body["code"].clone()), (404, json!(900906)), "{body}");
+    let (status, headers, _) = c
+        .call(reqwest::Method::DELETE, "/gwpets/1.0.0/pets/7", Some(&token))
+        .await;
+    assert_eq!(status, 405);
+    assert_eq!(headers["allow"].to_str().unwrap(), "GET");
+    let (status, _, body) = c.call(reqwest::Method::GET, "/gwpets/1.0.0/open", None).await;
+    assert_eq!(status, 200, "a resource with authType None needs no token: {body}");
+
+    // An application that is not subscribed.
+    let (_, ck2, cs2) = c.app_with_keys("GwOther").await;
+    let other = c.token(&ck2, &cs2).await;
+    let (status, body) = c.eventually("/gwpets/1.0.0/pets/7", &other, |s, _| s != 401).await;
+    assert_eq!((status, body["code"].clone()), (403, json!(900908)), "{body}");
+
+    // Backends: failover, refused connection, timeout.
+    let (status, body) = c.eventually("/gwfailover/1.0.0/pets/1", &token, |s, _| s == 200).await;
+    assert_eq!(status, 200, "the failover endpoint answers: {body}");
+    let (status, body) = c.eventually("/gwdead/1.0.0/pets/1", &token, |s, _| s != 404).await;
+    assert_eq!((status, body["code"].clone()), (502, json!(101503)), "{body}");
+    let (status, _, body) = c.call(reqwest::Method::GET, "/gwpets/1.0.0/slow", Some(&token)).await;
+    assert_eq!((status, body["code"].clone()), (504, json!(101504)), "{body}");
+
+    // A blocked subscription is refused once its event arrives.
+    let (status, body) = c
+        .rest(
+            ADMIN,
+            reqwest::Method::POST,
+            &format!(
+                "/publisher/v4/subscriptions/block-subscription?subscriptionId={}&blockState=BLOCKED",
+                sub_ids[0]
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = c.eventually("/gwpets/1.0.0/pets/7", &token, |s, _| s == 403).await;
+    assert_eq!((status, body["code"].clone()), (403, json!(900907)), "{body}");
+
+    // A revoked token is refused once the revocation event arrives.
+    let (status, body) = c.eventually("/gwfailover/1.0.0/pets/1", &token, |s, _| s == 200).await;
+    assert_eq!(status, 200, "{body}");
+    let r = c
+        .http
+        .post(format!("http://{mgmt}/oauth2/revoke"))
+        .basic_auth(&ck, Some(&cs))
+        .form(&[("token", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let (status, body) = c.eventually("/gwfailover/1.0.0/pets/1", &token, |s, _| s == 401).await;
+    assert_eq!((status, body["code"].clone()), (401, json!(900901)), "{body}");
+}
