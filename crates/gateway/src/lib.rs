@@ -8,6 +8,7 @@
 //! Depends on `http`, `events` and `model` only.
 
 mod authenticate;
+pub mod cors;
 pub mod error;
 pub mod follow;
 pub mod proxy;

@@ -153,6 +153,38 @@ pub async fn handle(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
 type Served = Result<(Response, String), (GatewayError, String)>;
 
 async fn serve(gw: &Gateway, state: &RuntimeState, req: Request) -> Served {
+    let origin = header(&req, "origin").map(str::to_string);
+    // A CORS preflight names the method it asks about; the gateway answers it itself.
+    if req.method() == axum::http::Method::OPTIONS
+        && let (Some(origin), Some(asked)) = (&origin, header(&req, "access-control-request-method"))
+        && let RouteMatch::Found { value, .. } = state.route(asked, req.uri().path())
+        && let Some(cors) = value
+            .api
+            .deployed
+            .api
+            .cors_configuration
+            .as_ref()
+            .filter(|c| c.cors_configuration_enabled)
+    {
+        let label = format!("{}:{}", value.api.deployed.api.name, value.api.deployed.api.version);
+        return Ok((crate::cors::preflight(cors, origin), label));
+    }
+    let served = serve_call(gw, state, req).await;
+    match (served, origin) {
+        (Ok((mut res, label, cors)), Some(origin)) => {
+            if let Some(cors) = cors.filter(|c| c.cors_configuration_enabled) {
+                crate::cors::decorate(&cors, &origin, res.headers_mut());
+            }
+            Ok((res, label))
+        }
+        (Ok((res, label, _)), None) => Ok((res, label)),
+        (Err(e), _) => Err(e),
+    }
+}
+
+type ServedCall = Result<(Response, String, Option<tollgate_model::api::CorsConfiguration>), (GatewayError, String)>;
+
+async fn serve_call(gw: &Gateway, state: &RuntimeState, req: Request) -> ServedCall {
     let unknown = String::from("none");
     let target = match state.route(req.method().as_str(), req.uri().path()) {
         RouteMatch::Found { value, .. } => value.clone(),
@@ -206,7 +238,7 @@ async fn serve(gw: &Gateway, state: &RuntimeState, req: Request) -> Served {
         .forward(deployed.api.endpoint_config.as_ref(), sandbox, &rest, req, client_ip)
         .await
     {
-        Ok(res) => Ok((res, label)),
+        Ok(res) => Ok((res, label, deployed.api.cors_configuration.clone())),
         Err(e) => fail(e),
     }
 }

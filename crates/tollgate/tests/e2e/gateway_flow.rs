@@ -99,8 +99,14 @@ impl Client {
                 Some(json!({
                     "name": name, "context": context, "version": "1.0.0", "policies": ["Gold"],
                     "endpointConfig": endpoint_config,
+                    "scopes": [{"scope": {"name": "pets_write"}, "shared": true}],
+                    "corsConfiguration": {"corsConfigurationEnabled": true,
+                        "accessControlAllowOrigins": ["https://app.example"],
+                        "accessControlAllowHeaders": ["authorization", "content-type"],
+                        "accessControlAllowMethods": ["GET", "PUT"]},
                     "operations": [
                         {"target": "/pets/{petId}", "verb": "GET"},
+                        {"target": "/pets/{petId}", "verb": "PUT", "scopes": ["pets_write"]},
                         {"target": "/pets", "verb": "POST"},
                         {"target": "/slow", "verb": "GET"},
                         {"target": "/open", "verb": "GET", "authType": "None"}
@@ -141,8 +147,9 @@ impl Client {
         id
     }
 
-    /// An application of DEV with production keys; returns (app id, consumer key, secret).
-    async fn app_with_keys(&self, name: &str) -> (String, String, String) {
+    /// An application of DEV with production keys; returns (app id, consumer key, secret,
+    /// key mapping id).
+    async fn app_with_keys(&self, name: &str) -> (String, String, String, String) {
         let (status, app) = self
             .rest(
                 DEV,
@@ -166,6 +173,7 @@ impl Client {
             app_id,
             keys["consumerKey"].as_str().unwrap().to_string(),
             keys["consumerSecret"].as_str().unwrap().to_string(),
+            keys["keyMappingId"].as_str().unwrap().to_string(),
         )
     }
 
@@ -202,6 +210,16 @@ async fn calls_are_authenticated_checked_against_subscriptions_and_proxied() {
         gw: node.listener("gateway"),
         http: tollgate_testkit::http(),
     };
+    // The shared scope the APIs' PUT needs, bound to subscribers.
+    let (status, body) = c
+        .rest(
+            ADMIN,
+            reqwest::Method::POST,
+            "/publisher/v4/scopes",
+            Some(json!({"name": "pets_write", "bindings": ["subscriber"]})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
     let up = format!("http://{}/v1", backend.addr);
     let down = format!("http://{closed}/v1");
     let pets = c
@@ -234,7 +252,7 @@ async fn calls_are_authenticated_checked_against_subscriptions_and_proxied() {
         .await
         .unwrap();
     assert_eq!(signup.status().as_u16(), 201);
-    let (app, ck, cs) = c.app_with_keys("GwShop").await;
+    let (app, ck, cs, km) = c.app_with_keys("GwShop").await;
     let mut sub_ids = Vec::new();
     for api in [&pets, &failover, &dead] {
         let (status, sub) = c
@@ -281,12 +299,70 @@ async fn calls_are_authenticated_checked_against_subscriptions_and_proxied() {
         .call(reqwest::Method::DELETE, "/gwpets/1.0.0/pets/7", Some(&token))
         .await;
     assert_eq!(status, 405);
-    assert_eq!(headers["allow"].to_str().unwrap(), "GET");
+    assert_eq!(headers["allow"].to_str().unwrap(), "GET, PUT");
     let (status, _, body) = c.call(reqwest::Method::GET, "/gwpets/1.0.0/open", None).await;
     assert_eq!(status, 200, "a resource with authType None needs no token: {body}");
 
+    // Scopes: PUT needs pets_write.
+    let (status, _, body) = c.call(reqwest::Method::PUT, "/gwpets/1.0.0/pets/7", Some(&token)).await;
+    assert_eq!((status, body["code"].clone()), (403, json!(900910)), "{body}");
+    let (status, scoped) = c
+        .rest(
+            DEV,
+            reqwest::Method::POST,
+            &format!("/devportal/v3/applications/{app}/oauth-keys/{km}/generate-token"),
+            Some(json!({"consumerSecret": cs, "scopes": ["pets_write"]})),
+        )
+        .await;
+    assert_eq!(status, 200, "{scoped}");
+    let writer = scoped["accessToken"].as_str().unwrap().to_string();
+    let (status, _, body) = c
+        .call(reqwest::Method::PUT, "/gwpets/1.0.0/pets/7", Some(&writer))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["method"], "PUT");
+
+    // An expired token.
+    let (status, short) = c
+        .rest(
+            DEV,
+            reqwest::Method::POST,
+            &format!("/devportal/v3/applications/{app}/oauth-keys/{km}/generate-token"),
+            Some(json!({"consumerSecret": cs, "validityPeriod": 1})),
+        )
+        .await;
+    assert_eq!(status, 200, "{short}");
+    let short = short["accessToken"].as_str().unwrap().to_string();
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let (status, _, body) = c.call(reqwest::Method::GET, "/gwpets/1.0.0/pets/7", Some(&short)).await;
+    assert_eq!((status, body["code"].clone()), (401, json!(900901)), "{body}");
+
+    // CORS: the gateway answers preflights itself and marks actual responses.
+    let preflight = |origin: &'static str| {
+        c.http
+            .request(reqwest::Method::OPTIONS, format!("http://{}/gwpets/1.0.0/pets/7", c.gw))
+            .header("origin", origin)
+            .header("access-control-request-method", "GET")
+            .send()
+    };
+    let r = preflight("https://app.example").await.unwrap();
+    assert_eq!(r.status().as_u16(), 204);
+    assert_eq!(r.headers()["access-control-allow-origin"], "https://app.example");
+    assert_eq!(r.headers()["access-control-allow-methods"], "GET, PUT");
+    assert_eq!(preflight("https://evil.example").await.unwrap().status().as_u16(), 403);
+    let r = c
+        .http
+        .get(format!("http://{}/gwpets/1.0.0/pets/7", c.gw))
+        .bearer_auth(&token)
+        .header("origin", "https://app.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(r.headers()["access-control-allow-origin"], "https://app.example");
+
     // An application that is not subscribed.
-    let (_, ck2, cs2) = c.app_with_keys("GwOther").await;
+    let (_, ck2, cs2, _) = c.app_with_keys("GwOther").await;
     let other = c.token(&ck2, &cs2).await;
     let (status, body) = c.eventually("/gwpets/1.0.0/pets/7", &other, |s, _| s != 401).await;
     assert_eq!((status, body["code"].clone()), (403, json!(900908)), "{body}");
