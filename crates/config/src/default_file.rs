@@ -74,6 +74,8 @@ connect_timeout = "5s"
 read_timeout = "60s"
 # How often the gateway reads new events from the event hub.
 poll_interval = "250ms"
+# Largest request body forwarded, in bytes (413 beyond it); bodies are streamed either way.
+max_request_body_bytes = 104857600
 # An HTTPS listener in addition to the plain one:
 # [gateway.tls]
 # listen = "0.0.0.0:8243"

@@ -298,6 +298,9 @@ pub struct GatewayConfig {
     /// How often the gateway asks the event hub for new events.
     #[serde(with = "humantime_serde")]
     pub poll_interval: Duration,
+    /// Largest request body the gateway forwards, in bytes (413 beyond it). Bodies are
+    /// streamed, never buffered, whatever their size.
+    pub max_request_body_bytes: u64,
 }
 
 impl Default for GatewayConfig {
@@ -309,6 +312,7 @@ impl Default for GatewayConfig {
             connect_timeout: Duration::from_secs(5),
             read_timeout: Duration::from_secs(60),
             poll_interval: Duration::from_millis(250),
+            max_request_body_bytes: 100 * 1024 * 1024,
         }
     }
 }

@@ -24,6 +24,8 @@ pub enum GatewayError {
     ScopeMissing(String),
     /// The API is blocked by its publisher (503, 700700).
     ApiBlocked(String),
+    /// The request body exceeds the gateway's limit (413).
+    PayloadTooLarge(String),
     /// The backend could not be reached (502, 101503).
     BackendUnreachable(String),
     /// The backend did not answer in time (504, 101504).
@@ -61,6 +63,7 @@ impl GatewayError {
                 d,
             ),
             GatewayError::ApiBlocked(d) => (StatusCode::SERVICE_UNAVAILABLE, 700_700, "API blocked", d),
+            GatewayError::PayloadTooLarge(d) => (StatusCode::PAYLOAD_TOO_LARGE, 413, "Request entity too large", d),
             GatewayError::BackendUnreachable(d) => {
                 (StatusCode::BAD_GATEWAY, 101_503, "Error connecting to the back end", d)
             }

@@ -29,6 +29,8 @@ pub struct Gateway {
     pub verifier: TokenVerifier,
     /// Backend connections.
     pub backends: Backends,
+    /// Largest request body forwarded (`[gateway] max_request_body_bytes`).
+    pub max_request_body_bytes: u64,
 }
 
 /// The caller, once authenticated.
@@ -228,11 +230,20 @@ async fn serve_call(gw: &Gateway, state: &RuntimeState, req: Request) -> ServedC
         }
         caller.key_type == KeyType::Sandbox
     };
+    let declared = header(&req, "content-length").and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > gw.max_request_body_bytes) {
+        return fail(GatewayError::PayloadTooLarge(format!(
+            "the request body is larger than {} bytes",
+            gw.max_request_body_bytes
+        )));
+    }
     let rest = remainder(&target, &req);
     let client_ip = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
     let (mut parts, body) = req.into_parts();
     parts.extensions = Default::default();
-    let req = Request::from_parts(parts, Body::new(body));
+    // Streamed through, never buffered; a body without a length is cut off at the limit.
+    let limit = usize::try_from(gw.max_request_body_bytes).unwrap_or(usize::MAX);
+    let req = Request::from_parts(parts, Body::new(http_body_util::Limited::new(body, limit)));
     match gw
         .backends
         .forward(deployed.api.endpoint_config.as_ref(), sandbox, &rest, req, client_ip)

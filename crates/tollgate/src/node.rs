@@ -193,6 +193,7 @@ pub async fn serve(args: NodeArgs) -> Result<(), Failure> {
                 config.gateway.connect_timeout,
                 config.gateway.read_timeout,
             ),
+            max_request_body_bytes: config.gateway.max_request_body_bytes,
         }));
         let plain = BoundListener::bind("gateway", config.gateway.listen, "gateway.listen", None)
             .await

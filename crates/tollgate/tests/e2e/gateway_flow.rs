@@ -41,6 +41,17 @@ async fn backend() -> tollgate_testkit::RunningServer {
     .await
 }
 
+/// The resources of the test APIs.
+fn standard_operations() -> Value {
+    json!([
+        {"target": "/pets/{petId}", "verb": "GET"},
+        {"target": "/pets/{petId}", "verb": "PUT", "scopes": ["pets_write"]},
+        {"target": "/pets", "verb": "POST"},
+        {"target": "/slow", "verb": "GET"},
+        {"target": "/open", "verb": "GET", "authType": "None"}
+    ])
+}
+
 struct Client {
     mgmt: SocketAddr,
     gw: SocketAddr,
@@ -89,8 +100,15 @@ impl Client {
         }
     }
 
-    /// Creates, publishes and deploys an API to Default; returns its id.
+    /// Creates, publishes and deploys an API (with [`standard_operations`]) to Default;
+    /// returns its id.
     async fn deploy_api(&self, name: &str, context: &str, endpoint_config: Value) -> String {
+        self.deploy_api_with(name, context, endpoint_config, standard_operations())
+            .await
+    }
+
+    /// Creates, publishes and deploys an API with these operations; returns its id.
+    async fn deploy_api_with(&self, name: &str, context: &str, endpoint_config: Value, operations: Value) -> String {
         let (status, api) = self
             .rest(
                 ADMIN,
@@ -104,13 +122,7 @@ impl Client {
                         "accessControlAllowOrigins": ["https://app.example"],
                         "accessControlAllowHeaders": ["authorization", "content-type"],
                         "accessControlAllowMethods": ["GET", "PUT"]},
-                    "operations": [
-                        {"target": "/pets/{petId}", "verb": "GET"},
-                        {"target": "/pets/{petId}", "verb": "PUT", "scopes": ["pets_write"]},
-                        {"target": "/pets", "verb": "POST"},
-                        {"target": "/slow", "verb": "GET"},
-                        {"target": "/open", "verb": "GET", "authType": "None"}
-                    ]
+                    "operations": operations,
                 })),
             )
             .await;
@@ -405,4 +417,156 @@ async fn calls_are_authenticated_checked_against_subscriptions_and_proxied() {
     assert_eq!(r.status().as_u16(), 200);
     let (status, body) = c.eventually("/gwfailover/1.0.0/pets/1", &token, |s, _| s == 401).await;
     assert_eq!((status, body["code"].clone()), (401, json!(900901)), "{body}");
+}
+
+/// Peak resident memory of a process, in kB (`VmHWM`).
+fn peak_rss_kb(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+#[tokio::test]
+async fn fifty_megabytes_stream_through_both_ways_with_flat_gateway_memory() {
+    use axum::body::Body;
+    use futures_util::StreamExt;
+    const MB: usize = 1 << 20;
+    let backend = tollgate_testkit::serve(
+        axum::Router::new()
+            .route(
+                "/v1/big",
+                axum::routing::get(|| async {
+                    let chunks = futures_util::stream::iter(
+                        (0..50).map(|_| Ok::<_, std::io::Error>(bytes::Bytes::from(vec![b'x'; MB]))),
+                    );
+                    Body::from_stream(chunks)
+                }),
+            )
+            .route(
+                "/v1/upload",
+                axum::routing::post(|body: Body| async move {
+                    let mut stream = body.into_data_stream();
+                    let mut total = 0usize;
+                    while let Some(chunk) = stream.next().await {
+                        total += chunk.unwrap().len();
+                    }
+                    total.to_string()
+                }),
+            ),
+    )
+    .await;
+    let mut node = tollgate().env("TOLLGATE_GATEWAY__POLL_INTERVAL", "100ms").spawn();
+    let mgmt = node.wait_ready(READY).await;
+    let c = Client {
+        mgmt,
+        gw: node.listener("gateway"),
+        http: tollgate_testkit::http(),
+    };
+    let (status, body) = c
+        .rest(
+            ADMIN,
+            reqwest::Method::POST,
+            "/publisher/v4/scopes",
+            Some(json!({"name": "pets_write", "bindings": ["subscriber"]})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let api = c
+        .deploy_api_with(
+            "GwBig",
+            "/gwbig",
+            json!({"endpoint_type": "http", "production_endpoints": {"url": format!("http://{}/v1", backend.addr)}}),
+            json!([{"target": "/big", "verb": "GET"}, {"target": "/upload", "verb": "POST"}]),
+        )
+        .await;
+    let signup = c
+        .http
+        .post(format!("http://{mgmt}/api/am/devportal/v3/signup"))
+        .json(&json!({"username": DEV.0, "password": DEV.1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signup.status().as_u16(), 201);
+    let (app, ck, cs, _) = c.app_with_keys("GwBig").await;
+    let (status, sub) = c
+        .rest(
+            DEV,
+            reqwest::Method::POST,
+            "/devportal/v3/subscriptions",
+            Some(json!({"applicationId": app, "apiId": api, "throttlingPolicy": "Gold"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{sub}");
+    let token = c.token(&ck, &cs).await;
+    // Warm up (the deployment reaches the gateway, pools fill), then note the peak RSS.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let r = c
+            .http
+            .post(format!("http://{}/gwbig/1.0.0/upload", c.gw))
+            .bearer_auth(&token)
+            .body("warm")
+            .send()
+            .await
+            .unwrap();
+        if r.status().as_u16() == 200 || Instant::now() > deadline {
+            assert_eq!(r.text().await.unwrap(), "4");
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let before = peak_rss_kb(node.pid());
+
+    // Download 50 MB, counting as it arrives.
+    let r = c
+        .http
+        .get(format!("http://{}/gwbig/1.0.0/big", c.gw))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let mut stream = r.bytes_stream();
+    let mut received = 0usize;
+    while let Some(chunk) = stream.next().await {
+        received += chunk.unwrap().len();
+    }
+    assert_eq!(received, 50 * MB);
+
+    // Upload 50 MB, produced lazily.
+    let chunks =
+        futures_util::stream::iter((0..50).map(|_| Ok::<_, std::io::Error>(bytes::Bytes::from(vec![b'y'; MB]))));
+    let r = c
+        .http
+        .post(format!("http://{}/gwbig/1.0.0/upload", c.gw))
+        .bearer_auth(&token)
+        .body(reqwest::Body::wrap_stream(chunks))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(r.text().await.unwrap(), (50 * MB).to_string());
+
+    let growth_mb = (peak_rss_kb(node.pid()).saturating_sub(before)) / 1024;
+    eprintln!("gateway peak RSS grew by {growth_mb} MB while streaming 2 × 50 MB");
+    assert!(
+        growth_mb < 25,
+        "the gateway buffered a body: peak RSS grew by {growth_mb} MB"
+    );
+
+    // A body over the limit is refused before it is read: headers only, then the answer.
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tcp = tokio::net::TcpStream::connect(c.gw).await.unwrap();
+    let head = format!(
+        "POST /gwbig/1.0.0/upload HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer {token}\r\nContent-Length: {}\r\n\r\n",
+        200 * MB
+    );
+    tcp.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = vec![0u8; 64];
+    let n = tcp.read(&mut answer).await.unwrap();
+    let status_line = String::from_utf8_lossy(&answer[..n]).to_string();
+    assert!(status_line.starts_with("HTTP/1.1 413"), "{status_line}");
 }
