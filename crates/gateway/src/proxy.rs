@@ -78,6 +78,7 @@ impl Backends {
         remainder: &str,
         req: Request<Body>,
         client_ip: Option<IpAddr>,
+        client_upgrade: Option<hyper::upgrade::OnUpgrade>,
     ) -> Result<Response, GatewayError> {
         let Some(config) = config else {
             return Err(GatewayError::BackendUnreachable(
@@ -93,7 +94,19 @@ impl Backends {
         }
         let (mut parts, body) = req.into_parts();
         let original_host = parts.headers.get(header::HOST).cloned();
+        // An upgrade (WebSocket) keeps the two headers that ask for it.
+        let upgrade = client_upgrade
+            .is_some()
+            .then(|| parts.headers.get(header::UPGRADE).cloned())
+            .flatten();
         strip_hop_by_hop(&mut parts.headers);
+        if let Some(protocol) = &upgrade {
+            parts
+                .headers
+                .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+            parts.headers.insert(header::UPGRADE, protocol.clone());
+        }
+        let mut client_upgrade = client_upgrade;
         parts.headers.remove(header::AUTHORIZATION);
         forwarded_headers(&mut parts.headers, client_ip, original_host);
         let retryable = is_idempotent(&parts.method) && body_is_empty(&parts.headers);
@@ -121,7 +134,15 @@ impl Backends {
                 .map(Duration::from_millis)
                 .unwrap_or(self.read_timeout);
             match tokio::time::timeout(timeout, self.client.request(out)).await {
-                Ok(Ok(res)) => {
+                Ok(Ok(mut res)) => {
+                    if res.status() == axum::http::StatusCode::SWITCHING_PROTOCOLS
+                        && let Some(client_side) = client_upgrade.take()
+                    {
+                        let backend_side = hyper::upgrade::on(&mut res);
+                        tokio::spawn(splice(client_side, backend_side));
+                        let (rparts, _) = res.into_parts();
+                        return Ok(Response::from_parts(rparts, Body::empty()));
+                    }
                     let (mut rparts, rbody) = res.into_parts();
                     strip_hop_by_hop(&mut rparts.headers);
                     return Ok(Response::from_parts(rparts, Body::new(rbody)));
@@ -145,6 +166,22 @@ impl Backends {
             }
         }
         Err(last_error)
+    }
+}
+
+/// Copies bytes both ways between an upgraded client connection and an upgraded backend
+/// connection until either side closes.
+async fn splice(client: hyper::upgrade::OnUpgrade, backend: hyper::upgrade::OnUpgrade) {
+    let (client, backend) = tokio::join!(client, backend);
+    match (client, backend) {
+        (Ok(client), Ok(backend)) => {
+            let mut client = hyper_util::rt::TokioIo::new(client);
+            let mut backend = hyper_util::rt::TokioIo::new(backend);
+            if let Err(e) = tokio::io::copy_bidirectional(&mut client, &mut backend).await {
+                tracing::debug!(error = %e, "Upgraded connection ended with an error.");
+            }
+        }
+        (c, b) => tracing::debug!(client = c.is_ok(), backend = b.is_ok(), "An upgrade did not complete."),
     }
 }
 

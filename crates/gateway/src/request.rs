@@ -239,6 +239,9 @@ async fn serve_call(gw: &Gateway, state: &RuntimeState, req: Request) -> ServedC
     }
     let rest = remainder(&target, &req);
     let client_ip = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+    let mut req = req;
+    let wants_upgrade = req.headers().contains_key(axum::http::header::UPGRADE);
+    let client_upgrade = wants_upgrade.then(|| hyper::upgrade::on(&mut req));
     let (mut parts, body) = req.into_parts();
     parts.extensions = Default::default();
     // Streamed through, never buffered; a body without a length is cut off at the limit.
@@ -246,7 +249,14 @@ async fn serve_call(gw: &Gateway, state: &RuntimeState, req: Request) -> ServedC
     let req = Request::from_parts(parts, Body::new(http_body_util::Limited::new(body, limit)));
     match gw
         .backends
-        .forward(deployed.api.endpoint_config.as_ref(), sandbox, &rest, req, client_ip)
+        .forward(
+            deployed.api.endpoint_config.as_ref(),
+            sandbox,
+            &rest,
+            req,
+            client_ip,
+            client_upgrade,
+        )
         .await
     {
         Ok(res) => Ok((res, label, deployed.api.cors_configuration.clone())),

@@ -570,3 +570,99 @@ async fn fifty_megabytes_stream_through_both_ways_with_flat_gateway_memory() {
     let status_line = String::from_utf8_lossy(&answer[..n]).to_string();
     assert!(status_line.starts_with("HTTP/1.1 413"), "{status_line}");
 }
+
+#[tokio::test]
+async fn websocket_connections_pass_through_the_gateway() {
+    use axum::extract::ws::{Message, WebSocketUpgrade};
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let backend = tollgate_testkit::serve(axum::Router::new().route(
+        "/v1/echo",
+        axum::routing::get(|ws: WebSocketUpgrade| async move {
+            ws.on_upgrade(|mut socket| async move {
+                while let Some(Ok(msg)) = socket.recv().await {
+                    if let Message::Text(t) = msg {
+                        let reply = format!("echo: {}", t.as_str());
+                        if socket.send(Message::Text(reply.into())).await.is_err() {
+                            break;
+                        }
+                    }
+                }
+            })
+        }),
+    ))
+    .await;
+    let mut node = tollgate().env("TOLLGATE_GATEWAY__POLL_INTERVAL", "100ms").spawn();
+    let mgmt = node.wait_ready(READY).await;
+    let c = Client {
+        mgmt,
+        gw: node.listener("gateway"),
+        http: tollgate_testkit::http(),
+    };
+    let (status, body) = c
+        .rest(
+            ADMIN,
+            reqwest::Method::POST,
+            "/publisher/v4/scopes",
+            Some(json!({"name": "pets_write", "bindings": ["subscriber"]})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let api = c
+        .deploy_api_with(
+            "GwWs",
+            "/gwws",
+            json!({"endpoint_type": "http", "production_endpoints": {"url": format!("http://{}/v1", backend.addr)}}),
+            json!([{"target": "/echo", "verb": "GET"}]),
+        )
+        .await;
+    let signup = c
+        .http
+        .post(format!("http://{mgmt}/api/am/devportal/v3/signup"))
+        .json(&json!({"username": DEV.0, "password": DEV.1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signup.status().as_u16(), 201);
+    let (app, ck, cs, _) = c.app_with_keys("GwWs").await;
+    let (status, sub) = c
+        .rest(
+            DEV,
+            reqwest::Method::POST,
+            "/devportal/v3/subscriptions",
+            Some(json!({"applicationId": app, "apiId": api, "throttlingPolicy": "Gold"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{sub}");
+    let token = c.token(&ck, &cs).await;
+    let url = format!("ws://{}/gwws/1.0.0/echo", c.gw);
+
+    // Without a token the upgrade is refused like any call.
+    let refused = tokio_tungstenite::connect_async(url.as_str()).await;
+    assert!(refused.is_err(), "an unauthenticated upgrade must fail");
+
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let (mut ws, response) = loop {
+        let mut request = url.as_str().into_client_request().unwrap();
+        request
+            .headers_mut()
+            .insert("authorization", format!("Bearer {token}").parse().unwrap());
+        match tokio_tungstenite::connect_async(request).await {
+            Ok(ok) => break ok,
+            Err(e) if Instant::now() < deadline => {
+                let _ = e;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("no WebSocket through the gateway: {e}"),
+        }
+    };
+    assert_eq!(response.status().as_u16(), 101);
+    for text in ["hello", "gateway"] {
+        ws.send(tokio_tungstenite::tungstenite::Message::Text(text.into()))
+            .await
+            .unwrap();
+        let reply = ws.next().await.unwrap().unwrap();
+        assert_eq!(reply.into_text().unwrap().as_str(), format!("echo: {text}"));
+    }
+    ws.close(None).await.unwrap();
+}
