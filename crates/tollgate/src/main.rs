@@ -8,6 +8,10 @@ mod cli;
 mod node;
 mod rest_client;
 
+/// mimalloc: measurably faster than glibc's allocator on the gateway's request path.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::Parser;
 use cli::{Cli, Command, ConfigCommand, KeysCommand};
 use std::process::ExitCode;

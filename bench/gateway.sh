@@ -1,0 +1,147 @@
+#!/usr/bin/env bash
+# Gateway overhead against nginx, in one run on one machine (issue 5's benchmark):
+#   (a) wrk -> backend directly
+#   (b) wrk -> nginx proxy_pass (keep-alive upstream) -> backend
+#   (c) wrk -> Tollgate gateway (published API, JWT auth, subscription check, metrics) -> backend
+#   (d) wrk -> Tollgate gateway with API-key auth -> backend
+#   (e) as (c), with 10 000 more APIs deployed
+# The backend is nginx serving a static 1 KiB body with keep-alive. Prints requests/s,
+# p50/p99 latency, CPU-seconds per 10 000 requests and peak RSS of the proxy process(es),
+# and the ratios c/b, d/b and e/c.
+#
+# Needs: nginx and wrk (apt-get install nginx-light wrk), python3, curl, jq, and a release
+# build (cargo build --release -p tollgate). Usage:
+#   [BENCH_BIN=path/to/tollgate] [DURATION=10] [CONNECTIONS=50] [APIS=10000] bash bench/gateway.sh
+# PROFILE=/tmp/gw.perf records a perf profile of the gateway during case (c) instead.
+set -euo pipefail
+BIN=${BENCH_BIN:-${CARGO_TARGET_DIR:-target}/release/tollgate}
+DURATION=${DURATION:-10}
+CONNECTIONS=${CONNECTIONS:-50}
+APIS=${APIS:-10000}
+HERE=$(cd "$(dirname "$0")" && pwd)
+WORK=$(mktemp -d)
+BACKEND_PORT=18081 NGINX_PORT=18082 GW_PORT=18280 MGMT_PORT=19443 TM_PORT=19611
+cleanup() {
+  [ -n "${TG_PID:-}" ] && kill "$TG_PID" 2>/dev/null || true
+  for conf in backend proxy; do
+    [ -f "$WORK/$conf.pid" ] && kill "$(cat "$WORK/$conf.pid")" 2>/dev/null || true
+  done
+}
+trap cleanup EXIT
+command -v nginx >/dev/null && command -v wrk >/dev/null || { echo "install nginx and wrk: apt-get install nginx-light wrk" >&2; exit 64; }
+[ -x "$BIN" ] || { echo "no release binary at $BIN; run cargo build --release -p tollgate" >&2; exit 64; }
+
+BODY=$(python3 -c "print('x' * 1024, end='')")
+cat > "$WORK/backend.conf" <<EOF
+worker_processes 1; pid $WORK/backend.pid; error_log $WORK/backend.err warn; daemon on;
+events { worker_connections 4096; }
+http { access_log off; keepalive_requests 1000000;
+  server { listen 127.0.0.1:$BACKEND_PORT; default_type text/plain; location / { return 200 "$BODY"; } } }
+EOF
+cat > "$WORK/proxy.conf" <<EOF
+worker_processes 2; pid $WORK/proxy.pid; error_log $WORK/proxy.err warn; daemon on;
+events { worker_connections 4096; }
+http { access_log off; keepalive_requests 1000000;
+  upstream backend { server 127.0.0.1:$BACKEND_PORT; keepalive 256; keepalive_requests 1000000; }
+  server { listen 127.0.0.1:$NGINX_PORT;
+    location / { proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection ""; } } }
+EOF
+nginx -c "$WORK/backend.conf" -p "$WORK"
+nginx -c "$WORK/proxy.conf" -p "$WORK"
+
+cd "$WORK"
+TOLLGATE_ADMIN_PASSWORD=bench-admin-password \
+TOLLGATE_MANAGEMENT__LISTEN=127.0.0.1:$MGMT_PORT TOLLGATE_GATEWAY__LISTEN=127.0.0.1:$GW_PORT \
+TOLLGATE_TRAFFIC_MANAGER__LISTEN=127.0.0.1:$TM_PORT TOLLGATE_LOG__LEVEL=warn \
+TOLLGATE_KEY_MANAGER__ACCESS_TOKEN_VALIDITY=24h \
+  "$BIN" serve > tollgate.log 2>&1 &
+TG_PID=$!
+for _ in $(seq 1 100); do curl -sf "localhost:$MGMT_PORT/health/ready" >/dev/null && break; sleep 0.1; done
+
+# Publish and deploy the API, sign up, subscribe, get a token and an API key.
+eval "$(python3 "$HERE/gateway_setup.py" "$MGMT_PORT" "$BACKEND_PORT")"
+for _ in $(seq 1 100); do
+  [ "$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $TOKEN" "localhost:$GW_PORT/bench/1.0.0/1k.txt")" = 200 ] && break
+  sleep 0.1
+done
+
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+nginx_pids() { echo "$(cat "$WORK/proxy.pid") $(pgrep -P "$(cat "$WORK/proxy.pid")" | tr '\n' ' ')"; }
+ticks_of() { local t=0; for p in $1; do t=$((t + $(cpu_ticks "$p"))); done; echo "$t"; }
+rss_of() { local r=0; for p in $1; do r=$((r + $(awk '/VmHWM/{print $2}' "/proc/$p/status"))); done; echo "$r"; }
+HZ=$(getconf CLK_TCK)
+
+run() { # name url pids [header]
+  local name=$1 url=$2 pids=$3 header=${4:-}
+  local before after
+  before=$(ticks_of "$pids")
+  if [ -n "$header" ]; then
+    wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency -H "$header" "$url" > "$WORK/$name.wrk"
+  else
+    wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency "$url" > "$WORK/$name.wrk"
+  fi
+  after=$(ticks_of "$pids")
+  python3 - "$name" "$WORK/$name.wrk" "$((after - before))" "$HZ" "$(rss_of "$pids")" >> "$WORK/results.tsv" <<'PY'
+import re, sys
+name, path, ticks, hz, rss = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+text = open(path).read()
+rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
+total = int(re.search(r"(\d+) requests in", text).group(1))
+errors = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+def pct(p):
+    m = re.search(rf"\s{p}%\s+([\d.]+)(us|ms|s)", text)
+    v, u = float(m.group(1)), m.group(2)
+    return v / 1000 if u == "us" else v * 1000 if u == "s" else v
+cpu = ticks / hz / total * 10000 if total else 0
+print(f"{name}\t{rps:.0f}\t{pct(50):.2f}\t{pct(99):.2f}\t{cpu:.3f}\t{rss/1024:.1f}\t{errors.group(1) if errors else 0}")
+PY
+}
+
+TG="$TG_PID"
+if [ -n "${PROFILE:-}" ]; then
+  # perf's software clock works where hardware counters do not (VMs).
+  perf record -e cpu-clock -F 2000 -g -p "$TG" -o "$PROFILE" -- sleep "$DURATION" > /dev/null 2>&1 &
+  PERF=$!
+  wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$GW_PORT/bench/1.0.0/1k.txt" > /dev/null
+  wait "$PERF" || true
+  echo "profile of case (c) written to $PROFILE (perf report -i $PROFILE)" >&2
+  exit 0
+fi
+: > "$WORK/results.tsv"
+# Alternate, so that drift on the machine hits every case alike.
+for round in 1 2; do
+  run "a-direct-$round" "http://127.0.0.1:$BACKEND_PORT/1k.txt" "$(cat "$WORK/backend.pid")"
+  run "b-nginx-$round" "http://127.0.0.1:$NGINX_PORT/1k.txt" "$(nginx_pids)"
+  run "c-tollgate-jwt-$round" "http://127.0.0.1:$GW_PORT/bench/1.0.0/1k.txt" "$TG" "Authorization: Bearer $TOKEN"
+  run "d-tollgate-apikey-$round" "http://127.0.0.1:$GW_PORT/bench/1.0.0/1k.txt" "$TG" "apikey: $APIKEY"
+done
+
+if [ "$APIS" -gt 0 ]; then
+  echo "Deploying $APIS more APIs..." >&2
+  python3 "$HERE/gateway_setup.py" "$MGMT_PORT" "$BACKEND_PORT" --many "$APIS" >&2
+  sleep 2
+  for round in 1 2; do
+    run "e-tollgate-jwt-${APIS}apis-$round" "http://127.0.0.1:$GW_PORT/bench/1.0.0/1k.txt" "$TG" "Authorization: Bearer $TOKEN"
+  done
+fi
+
+echo
+echo "machine: $(nproc) cores, $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -r); wrk -t1 -c$CONNECTIONS -d${DURATION}s"
+printf "case\treq/s\tp50 ms\tp99 ms\tCPU s/10k req\tpeak RSS MB\tnon-2xx\n"
+cat "$WORK/results.tsv"
+python3 - "$WORK/results.tsv" <<'PY'
+import sys, collections
+rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1])]
+by = collections.defaultdict(list)
+for r in rows:
+    by[r[0].rsplit("-", 1)[0].split("-")[0]].append(r)
+def avg(case, col):
+    v = [float(r[col]) for r in by[case]]
+    return sum(v) / len(v) if v else float("nan")
+b, c, d, e = "b", "c", "d", "e"
+print()
+print(f"c/b throughput {avg(c,1)/avg(b,1):.2f}x  p99 {avg(c,3)/avg(b,3):.2f}x  CPU/req {avg(c,4)/avg(b,4):.2f}x")
+print(f"d/b throughput {avg(d,1)/avg(b,1):.2f}x  p99 {avg(d,3)/avg(b,3):.2f}x  CPU/req {avg(d,4)/avg(b,4):.2f}x")
+if by[e]:
+    print(f"e/c throughput {avg(e,1)/avg(c,1):.2f}x  p99 {avg(e,3)/avg(c,3):.2f}x")
+PY
