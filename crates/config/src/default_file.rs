@@ -76,6 +76,9 @@ read_timeout = "60s"
 poll_interval = "250ms"
 # Largest request body forwarded, in bytes (413 beyond it); bodies are streamed either way.
 max_request_body_bytes = 104857600
+# Threads serving plain-HTTP API traffic, each with its own runtime and backend
+# connection pool, like nginx workers (0: one per CPU).
+workers = 0
 # An HTTPS listener in addition to the plain one:
 # [gateway.tls]
 # listen = "0.0.0.0:8243"

@@ -301,6 +301,9 @@ pub struct GatewayConfig {
     /// Largest request body the gateway forwards, in bytes (413 beyond it). Bodies are
     /// streamed, never buffered, whatever their size.
     pub max_request_body_bytes: u64,
+    /// Threads serving plain-HTTP API traffic, each with its own runtime and backend
+    /// connections (0: one per CPU).
+    pub workers: usize,
 }
 
 impl Default for GatewayConfig {
@@ -313,6 +316,7 @@ impl Default for GatewayConfig {
             read_timeout: Duration::from_secs(60),
             poll_interval: Duration::from_millis(250),
             max_request_body_bytes: 100 * 1024 * 1024,
+            workers: 0,
         }
     }
 }

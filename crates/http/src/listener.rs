@@ -132,6 +132,49 @@ impl BoundListener {
         self.local_addr
     }
 
+    /// Binds `count` sockets to one address with `SO_REUSEPORT`, for as many
+    /// single-threaded runtimes that each accept their own connections (the kernel spreads
+    /// them), as nginx's workers do: a request then stays on one thread from accept to
+    /// backend and back, with no cross-thread wake-ups.
+    pub fn bind_per_thread(
+        name: &'static str,
+        addr: SocketAddr,
+        key: &'static str,
+        count: usize,
+    ) -> Result<Vec<ThreadListener>, ListenerError> {
+        let err = |e: std::io::Error| ListenerError::Bind {
+            name,
+            addr,
+            key,
+            reason: e.to_string(),
+        };
+        let mut bound = addr;
+        let mut out = Vec::with_capacity(count.max(1));
+        for _ in 0..count.max(1) {
+            let socket = socket2::Socket::new(
+                socket2::Domain::for_address(bound),
+                socket2::Type::STREAM,
+                Some(socket2::Protocol::TCP),
+            )
+            .map_err(err)?;
+            socket.set_reuse_address(true).map_err(err)?;
+            socket.set_reuse_port(true).map_err(err)?;
+            socket.set_nonblocking(true).map_err(err)?;
+            socket.bind(&bound.into()).map_err(err)?;
+            socket.listen(1024).map_err(err)?;
+            let std: std::net::TcpListener = socket.into();
+            // Port 0 resolves on the first socket; the others share its port.
+            bound = std.local_addr().map_err(err)?;
+            out.push(ThreadListener {
+                name,
+                listener: std,
+                local_addr: bound,
+            });
+        }
+        tracing::info!(listener = name, addr = %bound, tls = false, threads = out.len(), "Listener bound.");
+        Ok(out)
+    }
+
     /// Serves `app` until `shutdown` is cancelled, then drains: in-flight requests get up
     /// to `drain_timeout` to finish. Resolves when every connection is closed.
     pub async fn serve(self, app: Router, shutdown: CancellationToken, drain_timeout: Duration) {
@@ -228,6 +271,64 @@ where
             if let Err(e) = conn.await {
                 tracing::debug!(error = %e, "Connection ended with an error while draining.");
             }
+        }
+    }
+}
+
+/// One of the sockets [`BoundListener::bind_per_thread`] made, served by its own thread
+/// and single-threaded runtime.
+#[derive(Debug)]
+pub struct ThreadListener {
+    name: &'static str,
+    listener: std::net::TcpListener,
+    local_addr: SocketAddr,
+}
+
+impl ThreadListener {
+    /// Starts a thread with a single-threaded runtime that builds its router with
+    /// `make_app` (so that per-thread state, such as connection pools, stays on the
+    /// thread) and serves until `shutdown`, draining like [`BoundListener::serve`]. The
+    /// returned future resolves when the thread is done.
+    pub fn serve_on_own_thread(
+        self,
+        index: usize,
+        make_app: impl FnOnce() -> Router + Send + 'static,
+        shutdown: CancellationToken,
+        drain_timeout: Duration,
+    ) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
+        let name = self.name;
+        let spawned = std::thread::Builder::new()
+            .name(format!("{name}-{index}"))
+            .spawn(move || {
+                let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        tracing::error!(listener = name, error = %e, "Cannot start a listener thread's runtime.");
+                        return;
+                    }
+                };
+                runtime.block_on(async move {
+                    match TcpListener::from_std(self.listener) {
+                        Ok(listener) => {
+                            let bound = BoundListener {
+                                name,
+                                listener,
+                                tls: None,
+                                local_addr: self.local_addr,
+                            };
+                            bound.serve(make_app(), shutdown, drain_timeout).await;
+                        }
+                        Err(e) => tracing::error!(listener = name, error = %e, "Cannot adopt a listener socket."),
+                    }
+                });
+                let _ = done_tx.send(());
+            });
+        if let Err(e) = spawned {
+            tracing::error!(listener = name, error = %e, "Cannot start a listener thread.");
+        }
+        async move {
+            let _ = done_rx.await;
         }
     }
 }

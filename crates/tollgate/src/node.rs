@@ -184,31 +184,41 @@ pub async fn serve(args: NodeArgs) -> Result<(), Failure> {
             metrics.clone(),
         ),
     });
+    let mut gateway_threads = Vec::new();
     if components.contains(Component::Gateway) {
-        let router = tollgate_gateway::routes(Arc::new(tollgate_gateway::Gateway {
-            environment: config.gateway.environment.clone(),
-            live: gateway_state.clone(),
-            verifier: tollgate_gateway::TokenVerifier::new(),
-            backends: tollgate_gateway::proxy::Backends::new(
-                config.gateway.connect_timeout,
-                config.gateway.read_timeout,
-            ),
-            max_request_body_bytes: config.gateway.max_request_body_bytes,
-        }));
-        let plain = BoundListener::bind("gateway", config.gateway.listen, "gateway.listen", None)
-            .await
+        let gateway = {
+            let (config, live) = (config.clone(), gateway_state.clone());
+            move || {
+                tollgate_gateway::routes(Arc::new(tollgate_gateway::Gateway {
+                    environment: config.gateway.environment.clone(),
+                    live,
+                    verifier: tollgate_gateway::TokenVerifier::new(),
+                    backends: tollgate_gateway::proxy::Backends::new(
+                        config.gateway.connect_timeout,
+                        config.gateway.read_timeout,
+                    ),
+                    max_request_body_bytes: config.gateway.max_request_body_bytes,
+                }))
+            }
+        };
+        // Plain HTTP: one thread and single-threaded runtime per worker, like nginx's
+        // workers (each with its own backend connection pool).
+        let workers = match config.gateway.workers {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        };
+        let listeners = BoundListener::bind_per_thread("gateway", config.gateway.listen, "gateway.listen", workers)
             .map_err(|e| Failure::new(exit::OS, e))?;
-        planned.push(Planned {
-            listener: plain,
-            router: router.clone(),
-        });
+        for listener in listeners {
+            gateway_threads.push((listener, gateway.clone()));
+        }
         if let (Some(tls), Some(acceptor)) = (&config.gateway.tls, gateway_tls) {
             let secure = BoundListener::bind("gateway-tls", tls.listen, "gateway.tls.listen", Some(acceptor))
                 .await
                 .map_err(|e| Failure::new(exit::OS, e))?;
             planned.push(Planned {
                 listener: secure,
-                router,
+                router: gateway(),
             });
         }
     }
@@ -242,6 +252,9 @@ pub async fn serve(args: NodeArgs) -> Result<(), Failure> {
             p.listener
                 .serve(p.router, shutdown.clone(), config.node.shutdown_timeout),
         );
+    }
+    for (i, (listener, make_router)) in gateway_threads.into_iter().enumerate() {
+        servers.spawn(listener.serve_on_own_thread(i, make_router, shutdown.clone(), config.node.shutdown_timeout));
     }
 
     let startup = async {

@@ -12,13 +12,13 @@ fn error_line(output: &str) -> String {
 #[tokio::test]
 async fn unknown_key_exits_64_naming_the_key() {
     let mut node = tollgate()
-        .config("[gateway]\nlisten = \"127.0.0.1:0\"\nworkers = 4\n")
+        .config("[gateway]\nlisten = \"127.0.0.1:0\"\nturbo = 4\n")
         .spawn();
     let status = node.wait_exit(READY);
     assert_eq!(status.code(), Some(64));
     let line = error_line(&node.output());
     assert!(
-        line.contains("`gateway.workers`") && line.contains("tollgate config default"),
+        line.contains("`gateway.turbo`") && line.contains("tollgate config default"),
         "{line}"
     );
 }
