@@ -7,7 +7,7 @@ use crate::error::GatewayError;
 use crate::follow::LiveState;
 use crate::proxy::Backends;
 use crate::router::RouteMatch;
-use crate::runtime::{RouteTarget, RuntimeState};
+use crate::runtime::{ApiEntry, ApiMetrics, RouteTarget, RuntimeState};
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::response::{IntoResponse, Response};
@@ -31,6 +31,8 @@ pub struct Gateway {
     pub backends: Backends,
     /// Largest request body forwarded (`[gateway] max_request_body_bytes`).
     pub max_request_body_bytes: u64,
+    /// Metrics of requests that matched no API.
+    pub unmatched: ApiMetrics,
 }
 
 /// The caller, once authenticated.
@@ -140,19 +142,13 @@ pub async fn handle(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
         Ok((res, api)) => (res, api),
         Err((e, api)) => (e.into_response(), api),
     };
-    let class = match response.status().as_u16() / 100 {
-        2 => "2xx",
-        3 => "3xx",
-        4 => "4xx",
-        _ => "5xx",
-    };
-    metrics::counter!("tollgate_gateway_requests_total", "api" => api.clone(), "status_class" => class).increment(1);
-    metrics::histogram!("tollgate_gateway_request_duration_seconds", "api" => api)
-        .record(started.elapsed().as_secs_f64());
+    let metrics = api.as_ref().map_or(&gw.unmatched, |a| &a.metrics);
+    metrics.record(response.status().as_u16(), started.elapsed().as_secs_f64());
     response
 }
 
-type Served = Result<(Response, String), (GatewayError, String)>;
+/// The answer, with the API it concerned (for its metrics), if one matched.
+type Served = Result<(Response, Option<Arc<ApiEntry>>), (GatewayError, Option<Arc<ApiEntry>>)>;
 
 async fn serve(gw: &Gateway, state: &RuntimeState, req: Request) -> Served {
     let origin = header(&req, "origin").map(str::to_string);
@@ -168,8 +164,7 @@ async fn serve(gw: &Gateway, state: &RuntimeState, req: Request) -> Served {
             .as_ref()
             .filter(|c| c.cors_configuration_enabled)
     {
-        let label = format!("{}:{}", value.api.deployed.api.name, value.api.deployed.api.version);
-        return Ok((crate::cors::preflight(cors, origin), label));
+        return Ok((crate::cors::preflight(cors, origin), Some(Arc::clone(&value.api))));
     }
     let served = serve_call(gw, state, req).await;
     match (served, origin) {
@@ -184,25 +179,31 @@ async fn serve(gw: &Gateway, state: &RuntimeState, req: Request) -> Served {
     }
 }
 
-type ServedCall = Result<(Response, String, Option<tollgate_model::api::CorsConfiguration>), (GatewayError, String)>;
+type ServedCall = Result<
+    (
+        Response,
+        Option<Arc<ApiEntry>>,
+        Option<tollgate_model::api::CorsConfiguration>,
+    ),
+    (GatewayError, Option<Arc<ApiEntry>>),
+>;
 
 async fn serve_call(gw: &Gateway, state: &RuntimeState, req: Request) -> ServedCall {
-    let unknown = String::from("none");
     let target = match state.route(req.method().as_str(), req.uri().path()) {
         RouteMatch::Found { value, .. } => value.clone(),
-        RouteMatch::MethodNotAllowed(allow) => return Err((GatewayError::MethodNotAllowed(allow), unknown)),
+        RouteMatch::MethodNotAllowed(allow) => return Err((GatewayError::MethodNotAllowed(allow), None)),
         RouteMatch::NotFound => {
             return Err((
                 GatewayError::NoMatchingResource(format!(
                     "No API deployed to the `{}` environment matches this request's context, version and resource.",
                     gw.environment
                 )),
-                unknown,
+                None,
             ));
         }
     };
     let deployed = &target.api.deployed;
-    let label = format!("{}:{}", deployed.api.name, deployed.api.version);
+    let label = Some(Arc::clone(&target.api));
     let fail = |e: GatewayError| Err((e, label.clone()));
     match deployed.life_cycle_status {
         LifecycleState::Blocked => return fail(GatewayError::ApiBlocked("the API is blocked by its publisher".into())),

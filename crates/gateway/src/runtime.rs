@@ -17,10 +17,63 @@ use tollgate_model::api::{base_context, resolve_context};
 use tollgate_model::{EpochMillis, LifecycleState};
 
 /// A deployed API revision as the gateway serves it.
-#[derive(Debug, PartialEq)]
+#[derive(Debug)]
 pub struct ApiEntry {
     /// What was deployed.
     pub deployed: DeployedApi,
+    /// Its request metrics, registered once so that a request only bumps atomics.
+    pub metrics: ApiMetrics,
+}
+
+impl PartialEq for ApiEntry {
+    fn eq(&self, other: &Self) -> bool {
+        self.deployed == other.deployed
+    }
+}
+
+impl ApiEntry {
+    /// An entry with its metrics registered.
+    pub fn new(deployed: DeployedApi) -> Self {
+        let label = format!("{}:{}", deployed.api.name, deployed.api.version);
+        Self {
+            metrics: ApiMetrics::new(&label),
+            deployed,
+        }
+    }
+}
+
+/// `tollgate_gateway_requests_total{api,status_class}` and
+/// `tollgate_gateway_request_duration_seconds{api}` handles of one API (or of requests
+/// that matched none, under `api="none"`).
+#[derive(Debug, Clone)]
+pub struct ApiMetrics {
+    /// Requests by status class: 2xx, 3xx, 4xx, 5xx.
+    pub requests: [metrics::Counter; 4],
+    /// Gateway latency, seconds.
+    pub duration: metrics::Histogram,
+}
+
+impl ApiMetrics {
+    /// Registers the handles for `api`.
+    pub fn new(api: &str) -> Self {
+        let counter = |class: &'static str| metrics::counter!("tollgate_gateway_requests_total", "api" => api.to_string(), "status_class" => class);
+        Self {
+            requests: [counter("2xx"), counter("3xx"), counter("4xx"), counter("5xx")],
+            duration: metrics::histogram!("tollgate_gateway_request_duration_seconds", "api" => api.to_string()),
+        }
+    }
+
+    /// Counts one request that ended with `status`, after `seconds`.
+    pub fn record(&self, status: u16, seconds: f64) {
+        let class = match status / 100 {
+            2 => 0,
+            3 => 1,
+            4 => 2,
+            _ => 3,
+        };
+        self.requests[class].increment(1);
+        self.duration.record(seconds);
+    }
 }
 
 /// Where a route leads: an API and one of its operations.
@@ -110,7 +163,7 @@ impl RuntimeState {
         let apis: HashMap<String, Arc<ApiEntry>> = snapshot
             .apis
             .into_iter()
-            .map(|d| (d.api_id.clone(), Arc::new(ApiEntry { deployed: d })))
+            .map(|d| (d.api_id.clone(), Arc::new(ApiEntry::new(d))))
             .collect();
         let mut state = RuntimeState {
             seq: snapshot.seq,
@@ -186,7 +239,7 @@ impl RuntimeState {
                     return false;
                 };
                 self.apis
-                    .insert(deployed.api_id.clone(), Arc::new(ApiEntry { deployed }));
+                    .insert(deployed.api_id.clone(), Arc::new(ApiEntry::new(deployed)));
                 true
             }
             EventKind::ApiRevisionUndeployed if ours => {
@@ -202,7 +255,7 @@ impl RuntimeState {
                 let Some(entry) = self.apis.get(id) else { return false };
                 let mut deployed = entry.deployed.clone();
                 deployed.life_cycle_status = state;
-                self.apis.insert(id.to_string(), Arc::new(ApiEntry { deployed }));
+                self.apis.insert(id.to_string(), Arc::new(ApiEntry::new(deployed)));
                 true
             }
             EventKind::ApplicationUpserted => {

@@ -198,6 +198,7 @@ pub async fn serve(args: NodeArgs) -> Result<(), Failure> {
                         config.gateway.read_timeout,
                     ),
                     max_request_body_bytes: config.gateway.max_request_body_bytes,
+                    unmatched: tollgate_gateway::runtime::ApiMetrics::new("none"),
                 }))
             }
         };
