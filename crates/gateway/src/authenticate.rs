@@ -14,6 +14,17 @@ use tollgate_model::token::{AccessClaims, TokenKind};
 /// Most verified tokens remembered; beyond it the cache starts over.
 const CACHE_CAPACITY: usize = 50_000;
 
+/// Resolves opaque access tokens (applications whose `tokenType` is `OAUTH`) to their
+/// claims by asking the key manager; `None` when the token is not active. The gateway
+/// caches the answer until the token expires, and revocations still apply.
+pub trait Introspect: Send + Sync + std::fmt::Debug {
+    /// The claims of an active opaque token.
+    fn introspect<'a>(
+        &'a self,
+        token: &'a str,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Option<AccessClaims>> + Send + 'a>>;
+}
+
 /// Verifies tokens and remembers the ones that passed.
 #[derive(Debug, Default)]
 pub struct TokenVerifier {
@@ -30,29 +41,48 @@ impl TokenVerifier {
         Self::default()
     }
 
-    /// The claims of a valid, unexpired, unrevoked token of the wanted kind.
-    pub fn verify(
+    fn remember(&self, token: &str, claims: &Arc<AccessClaims>) {
+        if let Ok(mut map) = self.verified.lock() {
+            if map.len() >= CACHE_CAPACITY {
+                let now = now_secs();
+                map.retain(|_, c| c.exp > now);
+                if map.len() >= CACHE_CAPACITY {
+                    map.clear();
+                }
+            }
+            map.insert(token.to_string(), Arc::clone(claims));
+        }
+    }
+
+    /// The claims of a valid, unexpired, unrevoked token of the wanted kind: a JWT checked
+    /// against the published keys, or an opaque token resolved by `introspector`.
+    pub async fn verify(
         &self,
         state: &RuntimeState,
         token: &str,
         kind: TokenKind,
+        introspector: Option<&dyn Introspect>,
     ) -> Result<Arc<AccessClaims>, GatewayError> {
         let invalid = |why: &str| GatewayError::InvalidCredentials(format!("the token is {why}"));
         let cached = self.verified.lock().ok().and_then(|m| m.get(token).cloned());
         let claims = match cached {
             Some(c) => c,
-            None => {
+            None if token.bytes().filter(|b| *b == b'.').count() == 2 => {
                 let claims = Arc::new(verify_signature(state, token).map_err(invalid)?);
-                if let Ok(mut map) = self.verified.lock() {
-                    if map.len() >= CACHE_CAPACITY {
-                        let now = now_secs();
-                        map.retain(|_, c| c.exp > now);
-                        if map.len() >= CACHE_CAPACITY {
-                            map.clear();
-                        }
-                    }
-                    map.insert(token.to_string(), Arc::clone(&claims));
-                }
+                self.remember(token, &claims);
+                claims
+            }
+            None => {
+                let Some(introspector) = introspector.filter(|_| kind == TokenKind::AccessToken) else {
+                    return Err(invalid("invalid"));
+                };
+                let claims = Arc::new(
+                    introspector
+                        .introspect(token)
+                        .await
+                        .ok_or_else(|| invalid("invalid or revoked"))?,
+                );
+                self.remember(token, &claims);
                 claims
             }
         };

@@ -16,7 +16,7 @@ mod request;
 pub mod router;
 pub mod runtime;
 
-pub use authenticate::TokenVerifier;
+pub use authenticate::{Introspect, TokenVerifier};
 pub use request::Gateway;
 
 use axum::Router;

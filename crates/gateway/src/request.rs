@@ -33,6 +33,8 @@ pub struct Gateway {
     pub max_request_body_bytes: u64,
     /// Metrics of requests that matched no API.
     pub unmatched: ApiMetrics,
+    /// Resolves opaque tokens, when a key manager is at hand.
+    pub introspector: Option<Arc<dyn crate::authenticate::Introspect>>,
 }
 
 /// The caller, once authenticated.
@@ -43,33 +45,38 @@ struct Caller {
 }
 
 fn header<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
-    req.headers().get(name).and_then(|v| v.to_str().ok())
+    header_of(req.headers(), name)
 }
 
-fn query_param(req: &Request, name: &str) -> Option<String> {
-    let query = req.uri().query()?;
+fn header_of<'a>(headers: &'a axum::http::HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+fn query_param(uri: &axum::http::Uri, name: &str) -> Option<String> {
+    let query = uri.query()?;
     query.split('&').find_map(|pair| {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         (k == name).then(|| v.to_string())
     })
 }
 
-fn authenticate(
+async fn authenticate(
     gw: &Gateway,
     state: &RuntimeState,
     target: &RouteTarget,
-    req: &Request,
+    headers: &axum::http::HeaderMap,
+    uri: &axum::http::Uri,
 ) -> Result<Caller, GatewayError> {
     let api = &target.api.deployed.api;
     let allows_api_key = api.security_scheme.iter().any(|s| s == "api_key");
     let allows_oauth = api.security_scheme.is_empty() || api.security_scheme.iter().any(|s| s == "oauth2");
     let api_key_header = api.api_key_header.as_deref().unwrap_or("apikey");
     if allows_api_key
-        && let Some(key) = header(req, api_key_header)
+        && let Some(key) = header_of(headers, api_key_header)
             .map(str::to_string)
-            .or_else(|| query_param(req, api_key_header))
+            .or_else(|| query_param(uri, api_key_header))
     {
-        let claims = gw.verifier.verify(state, &key, TokenKind::ApiKey)?;
+        let claims = gw.verifier.verify(state, &key, TokenKind::ApiKey, None).await?;
         return Ok(Caller {
             application_id: claims.application.id.clone(),
             key_type: claims.keytype,
@@ -82,7 +89,7 @@ fn authenticate(
         )));
     }
     let auth_header = api.authorization_header.as_deref().unwrap_or("authorization");
-    let value = header(req, auth_header).ok_or_else(|| {
+    let value = header_of(headers, auth_header).ok_or_else(|| {
         GatewayError::MissingCredentials(format!("send an access token as `{auth_header}: Bearer <token>`"))
     })?;
     let token = value
@@ -90,7 +97,10 @@ fn authenticate(
         .or_else(|| value.strip_prefix("bearer "))
         .ok_or_else(|| GatewayError::InvalidCredentials("expected `Bearer <token>`".into()))?
         .trim();
-    let claims = gw.verifier.verify(state, token, TokenKind::AccessToken)?;
+    let claims = gw
+        .verifier
+        .verify(state, token, TokenKind::AccessToken, gw.introspector.as_deref())
+        .await?;
     let mapping = state
         .key_mapping(&claims.client_id)
         .ok_or_else(|| GatewayError::InvalidCredentials("the token's application keys no longer exist".into()))?;
@@ -216,7 +226,7 @@ async fn serve_call(gw: &Gateway, state: &RuntimeState, req: Request) -> ServedC
     let sandbox = if op.auth_type.eq_ignore_ascii_case("None") {
         false
     } else {
-        let caller = match authenticate(gw, state, &target, &req) {
+        let caller = match authenticate(gw, state, &target, req.headers(), req.uri()).await {
             Ok(c) => c,
             Err(e) => return fail(e),
         };

@@ -186,8 +186,13 @@ pub async fn serve(args: NodeArgs) -> Result<(), Failure> {
     });
     let mut gateway_threads = Vec::new();
     if components.contains(Component::Gateway) {
+        // Opaque tokens are resolved by this node's key manager when it has one.
+        let introspector: Option<Arc<dyn tollgate_gateway::Introspect>> = tokens
+            .clone()
+            .filter(|_| components.contains(Component::KeyManager))
+            .map(|t| Arc::new(InProcessIntrospector(t)) as Arc<dyn tollgate_gateway::Introspect>);
         let gateway = {
-            let (config, live) = (config.clone(), gateway_state.clone());
+            let (config, live, introspector) = (config.clone(), gateway_state.clone(), introspector);
             move || {
                 tollgate_gateway::routes(Arc::new(tollgate_gateway::Gateway {
                     environment: config.gateway.environment.clone(),
@@ -199,6 +204,7 @@ pub async fn serve(args: NodeArgs) -> Result<(), Failure> {
                     ),
                     max_request_body_bytes: config.gateway.max_request_body_bytes,
                     unmatched: tollgate_gateway::runtime::ApiMetrics::new("none"),
+                    introspector,
                 }))
             }
         };
@@ -488,5 +494,42 @@ async fn wait_for_signal() {
     tokio::select! {
         () = term => {}
         _ = tokio::signal::ctrl_c() => {}
+    }
+}
+
+/// Opaque-token introspection for a gateway in the same process as the key manager.
+#[derive(Debug)]
+struct InProcessIntrospector(Arc<TokenService>);
+
+impl tollgate_gateway::Introspect for InProcessIntrospector {
+    fn introspect<'a>(
+        &'a self,
+        token: &'a str,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Option<tollgate_model::token::AccessClaims>> + Send + 'a>>
+    {
+        Box::pin(async move {
+            let active = match self.0.introspect(token).await {
+                Ok(Some(t)) if t.token_type == "Bearer" => t,
+                Ok(_) => return None,
+                Err(e) => {
+                    tracing::warn!(error = %e, "Cannot introspect an opaque token.");
+                    return None;
+                }
+            };
+            Some(tollgate_model::token::AccessClaims {
+                iss: active.iss,
+                sub: active.sub,
+                aud: active.aud,
+                exp: active.exp,
+                iat: active.iat,
+                nbf: active.nbf,
+                jti: active.jti,
+                scope: active.scope,
+                client_id: active.client_id,
+                application: active.application,
+                keytype: active.keytype.parse().ok()?,
+                token_type: tollgate_model::token::TokenKind::AccessToken,
+            })
+        })
     }
 }

@@ -162,12 +162,17 @@ impl Client {
     /// An application of DEV with production keys; returns (app id, consumer key, secret,
     /// key mapping id).
     async fn app_with_keys(&self, name: &str) -> (String, String, String, String) {
+        self.app_with_keys_of_type(name, "JWT").await
+    }
+
+    /// The same, with access tokens of `token_type` (`JWT` or `OAUTH`).
+    async fn app_with_keys_of_type(&self, name: &str, token_type: &str) -> (String, String, String, String) {
         let (status, app) = self
             .rest(
                 DEV,
                 reqwest::Method::POST,
                 "/devportal/v3/applications",
-                Some(json!({"name": name, "throttlingPolicy": "Unlimited"})),
+                Some(json!({"name": name, "throttlingPolicy": "Unlimited", "tokenType": token_type})),
             )
             .await;
         assert_eq!(status, 201, "{app}");
@@ -378,6 +383,37 @@ async fn calls_are_authenticated_checked_against_subscriptions_and_proxied() {
     let other = c.token(&ck2, &cs2).await;
     let (status, body) = c.eventually("/gwpets/1.0.0/pets/7", &other, |s, _| s != 401).await;
     assert_eq!((status, body["code"].clone()), (403, json!(900908)), "{body}");
+
+    // Opaque tokens (an OAUTH application) are resolved by the key manager, then cached.
+    let (opaque_app, ock, ocs, _) = c.app_with_keys_of_type("GwOpaque", "OAUTH").await;
+    let (status, sub) = c
+        .rest(
+            DEV,
+            reqwest::Method::POST,
+            "/devportal/v3/subscriptions",
+            Some(json!({"applicationId": opaque_app, "apiId": pets, "throttlingPolicy": "Gold"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{sub}");
+    let opaque = c.token(&ock, &ocs).await;
+    assert_ne!(opaque.matches('.').count(), 2, "an opaque token: {opaque}");
+    let (status, body) = c.eventually("/gwpets/1.0.0/pets/3", &opaque, |s, _| s == 200).await;
+    assert_eq!(status, 200, "{body}");
+    let r = c
+        .http
+        .post(format!("http://{mgmt}/oauth2/revoke"))
+        .basic_auth(&ock, Some(&ocs))
+        .form(&[("token", opaque.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let (status, body) = c.eventually("/gwpets/1.0.0/pets/3", &opaque, |s, _| s == 401).await;
+    assert_eq!(
+        (status, body["code"].clone()),
+        (401, json!(900901)),
+        "revoked opaque token: {body}"
+    );
 
     // Backends: failover, refused connection, timeout.
     let (status, body) = c.eventually("/gwfailover/1.0.0/pets/1", &token, |s, _| s == 200).await;
