@@ -79,6 +79,11 @@ max_request_body_bytes = 104857600
 # Threads serving plain-HTTP API traffic, each with its own runtime and backend
 # connection pool, like nginx workers (0: one per CPU).
 workers = 0
+# Append one JSON line per API call (its analytics event) to this file:
+# analytics_log = "/var/log/tollgate/analytics.jsonl"
+# Analytics events queued at most; beyond it they are dropped and counted
+# (tollgate_gateway_analytics_dropped_total), never waited for.
+analytics_queue = 10000
 # An HTTPS listener in addition to the plain one:
 # [gateway.tls]
 # listen = "0.0.0.0:8243"

@@ -304,6 +304,12 @@ pub struct GatewayConfig {
     /// Threads serving plain-HTTP API traffic, each with its own runtime and backend
     /// connections (0: one per CPU).
     pub workers: usize,
+    /// Append one JSON line per API call (the analytics event) to this file. Unset: no
+    /// analytics log.
+    pub analytics_log: Option<PathBuf>,
+    /// Analytics events queued at most; beyond it events are dropped and counted, never
+    /// waited for.
+    pub analytics_queue: usize,
 }
 
 impl Default for GatewayConfig {
@@ -317,6 +323,8 @@ impl Default for GatewayConfig {
             poll_interval: Duration::from_millis(250),
             max_request_body_bytes: 100 * 1024 * 1024,
             workers: 0,
+            analytics_log: None,
+            analytics_queue: 10_000,
         }
     }
 }

@@ -7,6 +7,7 @@
 //! backend ([`proxy`]). Throttling joins with the Throttling issue.
 //! Depends on `http`, `events` and `model` only.
 
+pub mod analytics;
 mod authenticate;
 pub mod cors;
 pub mod error;

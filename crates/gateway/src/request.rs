@@ -2,6 +2,7 @@
 //! authenticate → subscription → scope → backend. Everything is read from the current
 //! runtime state; nothing here touches a database or calls another node.
 
+use crate::analytics::{AnalyticsEvent, AnalyticsQueue};
 use crate::authenticate::TokenVerifier;
 use crate::error::GatewayError;
 use crate::follow::LiveState;
@@ -35,6 +36,8 @@ pub struct Gateway {
     pub unmatched: ApiMetrics,
     /// Resolves opaque tokens, when a key manager is at hand.
     pub introspector: Option<Arc<dyn crate::authenticate::Introspect>>,
+    /// Where analytics events go, when a sink is configured.
+    pub analytics: Option<AnalyticsQueue>,
 }
 
 /// The caller, once authenticated.
@@ -143,24 +146,75 @@ fn remainder(target: &RouteTarget, req: &Request) -> String {
     }
 }
 
+/// What the request path learned about a call, for metrics and analytics.
+#[derive(Default)]
+struct CallInfo {
+    api: Option<Arc<ApiEntry>>,
+    resource: Option<String>,
+    caller: Option<Caller>,
+    backend_latency_ms: Option<f64>,
+}
+
 /// Serves one API call.
 pub async fn handle(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
     let started = Instant::now();
     let state = gw.live.load();
-    let outcome = serve(&gw, &state, req).await;
-    let (response, api) = match outcome {
-        Ok((res, api)) => (res, api),
-        Err((e, api)) => (e.into_response(), api),
+    let mut info = CallInfo::default();
+    let analytics_base = gw.analytics.as_ref().map(|_| {
+        let client_ip = req
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip().to_string());
+        AnalyticsEvent {
+            timestamp: tollgate_model::now_millis(),
+            method: req.method().to_string(),
+            user_agent: header(&req, "user-agent").map(String::from),
+            client_ip,
+            ..AnalyticsEvent::default()
+        }
+    });
+    let (response, error_code) = match serve(&gw, &state, req, &mut info).await {
+        Ok(res) => (res, None),
+        Err(e) => {
+            let code = e.code();
+            (e.into_response(), Some(code))
+        }
     };
-    let metrics = api.as_ref().map_or(&gw.unmatched, |a| &a.metrics);
-    metrics.record(response.status().as_u16(), started.elapsed().as_secs_f64());
+    let elapsed = started.elapsed().as_secs_f64();
+    let status = response.status().as_u16();
+    let metrics = info.api.as_ref().map_or(&gw.unmatched, |a| &a.metrics);
+    metrics.record(status, elapsed);
+    if let (Some(queue), Some(mut event)) = (&gw.analytics, analytics_base) {
+        if let Some(api) = &info.api {
+            event.api = api.deployed.api.name.clone();
+            event.api_version = api.deployed.api.version.clone();
+        }
+        event.resource = info.resource.unwrap_or_default();
+        if let Some(caller) = &info.caller {
+            event.application_id = Some(caller.application_id.clone());
+            event.subscriber = Some(caller.claims.sub.clone());
+            event.key_type = Some(caller.key_type.as_str().to_string());
+        }
+        event.status = status;
+        event.error_code = error_code;
+        event.gateway_latency_ms = elapsed * 1000.0;
+        event.backend_latency_ms = info.backend_latency_ms;
+        event.response_bytes = response
+            .headers()
+            .get(axum::http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok());
+        queue.publish(event);
+    }
     response
 }
 
-/// The answer, with the API it concerned (for its metrics), if one matched.
-type Served = Result<(Response, Option<Arc<ApiEntry>>), (GatewayError, Option<Arc<ApiEntry>>)>;
-
-async fn serve(gw: &Gateway, state: &RuntimeState, req: Request) -> Served {
+async fn serve(
+    gw: &Gateway,
+    state: &RuntimeState,
+    req: Request,
+    info: &mut CallInfo,
+) -> Result<Response, GatewayError> {
     let origin = header(&req, "origin").map(str::to_string);
     // A CORS preflight names the method it asks about; the gateway answers it itself.
     if req.method() == axum::http::Method::OPTIONS
@@ -174,76 +228,68 @@ async fn serve(gw: &Gateway, state: &RuntimeState, req: Request) -> Served {
             .as_ref()
             .filter(|c| c.cors_configuration_enabled)
     {
-        return Ok((crate::cors::preflight(cors, origin), Some(Arc::clone(&value.api))));
+        info.api = Some(Arc::clone(&value.api));
+        return Ok(crate::cors::preflight(cors, origin));
     }
-    let served = serve_call(gw, state, req).await;
-    match (served, origin) {
-        (Ok((mut res, label, cors)), Some(origin)) => {
-            if let Some(cors) = cors.filter(|c| c.cors_configuration_enabled) {
-                crate::cors::decorate(&cors, &origin, res.headers_mut());
-            }
-            Ok((res, label))
-        }
-        (Ok((res, label, _)), None) => Ok((res, label)),
-        (Err(e), _) => Err(e),
+    let mut res = serve_call(gw, state, req, info).await?;
+    if let (Some(origin), Some(api)) = (origin, &info.api)
+        && let Some(cors) = api
+            .deployed
+            .api
+            .cors_configuration
+            .as_ref()
+            .filter(|c| c.cors_configuration_enabled)
+    {
+        crate::cors::decorate(cors, &origin, res.headers_mut());
     }
+    Ok(res)
 }
 
-type ServedCall = Result<
-    (
-        Response,
-        Option<Arc<ApiEntry>>,
-        Option<tollgate_model::api::CorsConfiguration>,
-    ),
-    (GatewayError, Option<Arc<ApiEntry>>),
->;
-
-async fn serve_call(gw: &Gateway, state: &RuntimeState, req: Request) -> ServedCall {
+async fn serve_call(
+    gw: &Gateway,
+    state: &RuntimeState,
+    req: Request,
+    info: &mut CallInfo,
+) -> Result<Response, GatewayError> {
     let target = match state.route(req.method().as_str(), req.uri().path()) {
         RouteMatch::Found { value, .. } => value.clone(),
-        RouteMatch::MethodNotAllowed(allow) => return Err((GatewayError::MethodNotAllowed(allow), None)),
+        RouteMatch::MethodNotAllowed(allow) => return Err(GatewayError::MethodNotAllowed(allow)),
         RouteMatch::NotFound => {
-            return Err((
-                GatewayError::NoMatchingResource(format!(
-                    "No API deployed to the `{}` environment matches this request's context, version and resource.",
-                    gw.environment
-                )),
-                None,
-            ));
+            return Err(GatewayError::NoMatchingResource(format!(
+                "No API deployed to the `{}` environment matches this request's context, version and resource.",
+                gw.environment
+            )));
         }
     };
+    info.api = Some(Arc::clone(&target.api));
     let deployed = &target.api.deployed;
-    let label = Some(Arc::clone(&target.api));
-    let fail = |e: GatewayError| Err((e, label.clone()));
     match deployed.life_cycle_status {
-        LifecycleState::Blocked => return fail(GatewayError::ApiBlocked("the API is blocked by its publisher".into())),
+        LifecycleState::Blocked => return Err(GatewayError::ApiBlocked("the API is blocked by its publisher".into())),
         LifecycleState::Retired | LifecycleState::Created => {
-            return fail(GatewayError::NoMatchingResource("the API is not available".into()));
+            return Err(GatewayError::NoMatchingResource("the API is not available".into()));
         }
         _ => {}
     }
     let op = &deployed.api.operations[target.operation];
+    info.resource = Some(op.target.clone());
     let sandbox = if op.auth_type.eq_ignore_ascii_case("None") {
         false
     } else {
-        let caller = match authenticate(gw, state, &target, req.headers(), req.uri()).await {
-            Ok(c) => c,
-            Err(e) => return fail(e),
-        };
-        if let Err(e) = check_subscription(state, &caller, &deployed.api_id) {
-            return fail(e);
-        }
+        let caller = authenticate(gw, state, &target, req.headers(), req.uri()).await?;
+        check_subscription(state, &caller, &deployed.api_id)?;
         if !op.scopes.is_empty() && !caller.claims.scopes().any(|s| op.scopes.iter().any(|r| r == s)) {
-            return fail(GatewayError::ScopeMissing(format!(
+            return Err(GatewayError::ScopeMissing(format!(
                 "this resource needs one of the scopes {}",
                 op.scopes.join(", ")
             )));
         }
-        caller.key_type == KeyType::Sandbox
+        let sandbox = caller.key_type == KeyType::Sandbox;
+        info.caller = Some(caller);
+        sandbox
     };
     let declared = header(&req, "content-length").and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > gw.max_request_body_bytes) {
-        return fail(GatewayError::PayloadTooLarge(format!(
+        return Err(GatewayError::PayloadTooLarge(format!(
             "the request body is larger than {} bytes",
             gw.max_request_body_bytes
         )));
@@ -258,7 +304,8 @@ async fn serve_call(gw: &Gateway, state: &RuntimeState, req: Request) -> ServedC
     // Streamed through, never buffered; a body without a length is cut off at the limit.
     let limit = usize::try_from(gw.max_request_body_bytes).unwrap_or(usize::MAX);
     let req = Request::from_parts(parts, Body::new(http_body_util::Limited::new(body, limit)));
-    match gw
+    let backend_started = Instant::now();
+    let result = gw
         .backends
         .forward(
             deployed.api.endpoint_config.as_ref(),
@@ -268,9 +315,7 @@ async fn serve_call(gw: &Gateway, state: &RuntimeState, req: Request) -> ServedC
             client_ip,
             client_upgrade,
         )
-        .await
-    {
-        Ok(res) => Ok((res, label, deployed.api.cors_configuration.clone())),
-        Err(e) => fail(e),
-    }
+        .await;
+    info.backend_latency_ms = Some(backend_started.elapsed().as_secs_f64() * 1000.0);
+    result
 }

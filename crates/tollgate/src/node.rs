@@ -191,6 +191,11 @@ pub async fn serve(args: NodeArgs) -> Result<(), Failure> {
             .clone()
             .filter(|_| components.contains(Component::KeyManager))
             .map(|t| Arc::new(InProcessIntrospector(t)) as Arc<dyn tollgate_gateway::Introspect>);
+        let analytics = config.gateway.analytics_log.clone().map(|path| {
+            let (queue, rx) = tollgate_gateway::analytics::AnalyticsQueue::new(config.gateway.analytics_queue);
+            tokio::spawn(tollgate_gateway::analytics::json_log_sink(rx, path));
+            queue
+        });
         let gateway = {
             let (config, live, introspector) = (config.clone(), gateway_state.clone(), introspector);
             move || {
@@ -205,6 +210,7 @@ pub async fn serve(args: NodeArgs) -> Result<(), Failure> {
                     max_request_body_bytes: config.gateway.max_request_body_bytes,
                     unmatched: tollgate_gateway::runtime::ApiMetrics::new("none"),
                     introspector,
+                    analytics: analytics.clone(),
                 }))
             }
         };

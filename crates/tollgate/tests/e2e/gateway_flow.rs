@@ -217,9 +217,12 @@ async fn calls_are_authenticated_checked_against_subscriptions_and_proxied() {
         .unwrap()
         .local_addr()
         .unwrap();
+    let analytics_dir = tempfile::tempdir().unwrap();
+    let analytics_log = analytics_dir.path().join("analytics.jsonl");
     let mut node = tollgate()
         .env("TOLLGATE_GATEWAY__READ_TIMEOUT", "1s")
         .env("TOLLGATE_GATEWAY__POLL_INTERVAL", "100ms")
+        .env("TOLLGATE_GATEWAY__ANALYTICS_LOG", analytics_log.display().to_string())
         .spawn();
     let mgmt = node.wait_ready(READY).await;
     let c = Client {
@@ -453,6 +456,30 @@ async fn calls_are_authenticated_checked_against_subscriptions_and_proxied() {
     assert_eq!(r.status().as_u16(), 200);
     let (status, body) = c.eventually("/gwfailover/1.0.0/pets/1", &token, |s, _| s == 401).await;
     assert_eq!((status, body["code"].clone()), (401, json!(900901)), "{body}");
+
+    // Every call left an analytics event in the log.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let events: Vec<Value> = std::fs::read_to_string(&analytics_log)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let ok = events
+        .iter()
+        .find(|e| e["api"] == "GwPets" && e["status"] == 200 && e["method"] == "GET")
+        .expect("a successful call");
+    assert_eq!(ok["resource"], "/pets/{petId}");
+    assert_eq!(ok["applicationId"], app.as_str());
+    assert_eq!(ok["keyType"], "PRODUCTION");
+    assert!(ok["backendLatencyMs"].as_f64().is_some() && ok["gatewayLatencyMs"].as_f64().is_some());
+    assert!(
+        events.iter().any(|e| e["status"] == 401 && e["errorCode"] == 900902),
+        "a refused call is recorded with its code"
+    );
+    assert!(
+        events.iter().any(|e| e["status"] == 404 && e["api"] == ""),
+        "unmatched calls too"
+    );
 }
 
 /// Peak resident memory of a process, in kB (`VmHWM`).
