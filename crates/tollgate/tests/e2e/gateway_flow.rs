@@ -729,3 +729,145 @@ async fn websocket_connections_pass_through_the_gateway() {
     }
     ws.close(None).await.unwrap();
 }
+
+#[tokio::test]
+async fn tokens_of_a_registered_third_party_key_manager_are_accepted() {
+    use josekit::jwk::alg::ec::{EcCurve, EcKeyPair};
+    // The provider: a real EC key, its JWKS served over HTTP.
+    let pair = EcKeyPair::generate(EcCurve::P256).unwrap();
+    let mut public = pair.to_jwk_public_key();
+    public.set_key_id("idp-key-1");
+    public.set_algorithm("ES256");
+    let mut private = pair.to_jwk_private_key();
+    private.set_key_id("idp-key-1");
+    let signer = josekit::jws::ES256.signer_from_jwk(&private).unwrap();
+    let jwks = json!({"keys": [Value::Object(public.as_ref().clone())]});
+    let idp = tollgate_testkit::serve(axum::Router::new().route(
+        "/certs",
+        axum::routing::get(move || {
+            let body = jwks.clone();
+            async move { axum::Json(body) }
+        }),
+    ))
+    .await;
+    let issuer = "https://idp.example.com/realms/shop";
+    let sign = |client: &str, scope: &str, ttl: i64| {
+        let mut header = josekit::jws::JwsHeader::new();
+        header.set_token_type("JWT");
+        header.set_key_id("idp-key-1");
+        let mut payload = josekit::jwt::JwtPayload::new();
+        payload.set_issuer(issuer);
+        payload.set_subject("alice@idp");
+        let exp = std::time::SystemTime::now() + Duration::from_secs(ttl.max(0) as u64);
+        payload.set_expires_at(&exp);
+        payload.set_claim("azp", Some(json!(client))).unwrap();
+        payload.set_claim("scope", Some(json!(scope))).unwrap();
+        josekit::jwt::encode_with_signer(&payload, &header, &signer).unwrap()
+    };
+
+    let backend = backend().await;
+    let mut node = tollgate()
+        .env("TOLLGATE_GATEWAY__POLL_INTERVAL", "100ms")
+        .env("TOLLGATE_KEY_MANAGER__JWKS_REFRESH_INTERVAL", "1s")
+        .spawn();
+    let mgmt = node.wait_ready(READY).await;
+    let c = Client {
+        mgmt,
+        gw: node.listener("gateway"),
+        http: tollgate_testkit::http(),
+    };
+    let (status, body) = c
+        .rest(
+            ADMIN,
+            reqwest::Method::POST,
+            "/publisher/v4/scopes",
+            Some(json!({"name": "pets_write", "bindings": ["subscriber"]})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, km) = c
+        .rest(
+            ADMIN,
+            reqwest::Method::POST,
+            "/admin/v4/key-managers",
+            Some(json!({"name": "Shop IdP", "type": "Keycloak", "issuer": issuer,
+                "certificates": {"type": "JWKS", "value": format!("http://{}/certs", idp.addr)}})),
+        )
+        .await;
+    assert_eq!(status, 201, "{km}");
+    let api = c
+        .deploy_api(
+            "GwIdp",
+            "/gwidp",
+            json!({"endpoint_type": "http", "production_endpoints": {"url": format!("http://{}/v1", backend.addr)}}),
+        )
+        .await;
+    let signup = c
+        .http
+        .post(format!("http://{mgmt}/api/am/devportal/v3/signup"))
+        .json(&json!({"username": DEV.0, "password": DEV.1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signup.status().as_u16(), 201);
+    let (status, app) = c
+        .rest(
+            DEV,
+            reqwest::Method::POST,
+            "/devportal/v3/applications",
+            Some(json!({"name": "IdpShop", "throttlingPolicy": "Unlimited"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{app}");
+    let app_id = app["applicationId"].as_str().unwrap().to_string();
+    let (status, mapped) = c
+        .rest(
+            DEV,
+            reqwest::Method::POST,
+            &format!("/devportal/v3/applications/{app_id}/map-keys"),
+            Some(json!({"consumerKey": "shop-web", "keyManager": "Shop IdP", "keyType": "PRODUCTION"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{mapped}");
+    let (status, sub) = c
+        .rest(
+            DEV,
+            reqwest::Method::POST,
+            "/devportal/v3/subscriptions",
+            Some(json!({"applicationId": app_id, "apiId": api, "throttlingPolicy": "Gold"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{sub}");
+
+    // Once the provider's keys reach the gateway, its tokens work like ours.
+    let token = sign("shop-web", "pets_write openid", 300);
+    let (status, body) = c.eventually("/gwidp/1.0.0/pets/5", &token, |s, _| s == 200).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, _, body) = c.call(reqwest::Method::PUT, "/gwidp/1.0.0/pets/5", Some(&token)).await;
+    assert_eq!(status, 200, "the scope claim is honoured: {body}");
+    let (status, _, body) = c
+        .call(
+            reqwest::Method::PUT,
+            "/gwidp/1.0.0/pets/5",
+            Some(&sign("shop-web", "openid", 300)),
+        )
+        .await;
+    assert_eq!((status, body["code"].clone()), (403, json!(900910)), "{body}");
+    // A client no application mapped, and an expired token, are refused.
+    let (status, _, body) = c
+        .call(
+            reqwest::Method::GET,
+            "/gwidp/1.0.0/pets/5",
+            Some(&sign("someone-else", "openid", 300)),
+        )
+        .await;
+    assert_eq!((status, body["code"].clone()), (401, json!(900901)), "{body}");
+    let (status, _, body) = c
+        .call(
+            reqwest::Method::GET,
+            "/gwidp/1.0.0/pets/5",
+            Some(&sign("shop-web", "openid", 0)),
+        )
+        .await;
+    assert_eq!((status, body["code"].clone()), (401, json!(900901)), "{body}");
+}
