@@ -172,7 +172,7 @@ fn verify_external(
     let client_id = text(&claim_name("consumerKeyClaim", "azp"))
         .or_else(|| text("client_id"))
         .ok_or("without a client id claim")?;
-    let scope = match claims.get(&claim_name("scopesClaim", "scope")) {
+    let scope = match claims.get(claim_name("scopesClaim", "scope")) {
         Some(serde_json::Value::String(s)) => s.clone(),
         Some(serde_json::Value::Array(list)) => list.iter().filter_map(|v| v.as_str()).collect::<Vec<_>>().join(" "),
         _ => String::new(),
