@@ -84,6 +84,8 @@ workers = 0
 # Analytics events queued at most; beyond it they are dropped and counted
 # (tollgate_gateway_analytics_dropped_total), never waited for.
 analytics_queue = 10000
+# CA certificates (PEM) https:// backends may be signed by, besides the Mozilla roots:
+# backend_ca_file = "/etc/tollgate/backend-ca.pem"
 # An HTTPS listener in addition to the plain one:
 # [gateway.tls]
 # listen = "0.0.0.0:8243"

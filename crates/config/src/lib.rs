@@ -310,6 +310,9 @@ pub struct GatewayConfig {
     /// Analytics events queued at most; beyond it events are dropped and counted, never
     /// waited for.
     pub analytics_queue: usize,
+    /// A PEM file of CA certificates `https://` backends may also be signed by (besides
+    /// the Mozilla roots). Unset: the Mozilla roots only.
+    pub backend_ca_file: Option<PathBuf>,
 }
 
 impl Default for GatewayConfig {
@@ -325,6 +328,7 @@ impl Default for GatewayConfig {
             workers: 0,
             analytics_log: None,
             analytics_queue: 10_000,
+            backend_ca_file: None,
         }
     }
 }

@@ -2,12 +2,15 @@
 //! load-balanced list, then the failover list), forward the request with hop-by-hop
 //! headers removed and `X-Forwarded-*` set, and stream both bodies through. A connection
 //! failure moves on to the next endpoint only for idempotent requests without a body.
+//! Backends are `http://` (HTTP/1.1) or `https://` (HTTP/2 or HTTP/1.1 by ALPN, verified
+//! against the Mozilla roots plus an optional CA file).
 
 use crate::error::GatewayError;
 use axum::body::Body;
 use axum::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use axum::http::{Method, Request, Uri};
 use axum::response::Response;
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
@@ -31,17 +34,48 @@ const HOP_BY_HOP: [&str; 8] = [
 /// Pooled keep-alive connections to backends.
 #[derive(Debug)]
 pub struct Backends {
-    client: Client<HttpConnector, Body>,
+    client: Client<HttpsConnector<HttpConnector>, Body>,
     next: AtomicUsize,
     read_timeout: Duration,
 }
 
+/// The TLS settings for `https://` backends: the Mozilla roots, plus the certificates of
+/// `extra_ca_pem` (a private CA's, say).
+pub fn backend_tls(extra_ca_pem: Option<&[u8]>) -> Result<rustls::ClientConfig, String> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    if let Some(pem) = extra_ca_pem {
+        let mut added = 0;
+        for cert in CertificateDer::pem_slice_iter(pem) {
+            let cert = cert.map_err(|e| format!("not a PEM certificate: {e}"))?;
+            roots.add(cert).map_err(|e| format!("unusable CA certificate: {e}"))?;
+            added += 1;
+        }
+        if added == 0 {
+            return Err("no certificate in it".into());
+        }
+    }
+    // ALPN (h2, http/1.1) is set by the connector from the enabled protocols.
+    Ok(rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth())
+}
+
 impl Backends {
-    /// A pool with the given connect and default read timeouts.
-    pub fn new(connect_timeout: Duration, read_timeout: Duration) -> Self {
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(connect_timeout));
-        connector.set_nodelay(true);
+    /// A pool with the given connect and default read timeouts and TLS settings.
+    pub fn new(connect_timeout: Duration, read_timeout: Duration, tls: rustls::ClientConfig) -> Self {
+        let mut http = HttpConnector::new();
+        http.set_connect_timeout(Some(connect_timeout));
+        http.set_nodelay(true);
+        http.enforce_http(false);
+        let connector = HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .enable_http2()
+            .wrap_connector(http);
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(90))
             .pool_max_idle_per_host(256)
@@ -233,10 +267,8 @@ fn forwarded_headers(headers: &mut HeaderMap, client_ip: Option<IpAddr>, host: O
 /// The backend URI for an endpoint base and the request's path-and-query below the
 /// API context.
 fn backend_uri(base: &str, remainder: &str) -> Result<Uri, String> {
-    if !base.starts_with("http://") {
-        return Err(format!(
-            "endpoint `{base}` is not an http:// URL (HTTPS backends are not supported yet)"
-        ));
+    if !(base.starts_with("http://") || base.starts_with("https://")) {
+        return Err(format!("endpoint `{base}` is not an http:// or https:// URL"));
     }
     let joined = format!("{}{}", base.trim_end_matches('/'), remainder);
     joined.parse::<Uri>().map_err(|e| format!("endpoint `{joined}`: {e}"))
@@ -264,7 +296,8 @@ mod tests {
             backend_uri("http://b:8080/v1/", "/pets/1?x=2").unwrap().to_string(),
             "http://b:8080/v1/pets/1?x=2"
         );
-        assert!(backend_uri("https://b", "/").is_err());
+        assert!(backend_uri("https://b", "/").is_ok());
+        assert!(backend_uri("ftp://b", "/").is_err());
     }
 
     #[test]
@@ -275,7 +308,11 @@ mod tests {
             "production_failovers": [{"url": "http://c"}]
         }))
         .unwrap();
-        let b = Backends::new(Duration::from_secs(1), Duration::from_secs(1));
+        let b = Backends::new(
+            Duration::from_secs(1),
+            Duration::from_secs(1),
+            backend_tls(None).unwrap(),
+        );
         let first: Vec<&str> = b.candidates(&config, false).iter().map(|e| e.url.as_str()).collect();
         let second: Vec<&str> = b.candidates(&config, false).iter().map(|e| e.url.as_str()).collect();
         assert_eq!(first, ["http://a", "http://b", "http://c"]);

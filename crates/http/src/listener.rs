@@ -328,7 +328,13 @@ impl ThreadListener {
             tracing::error!(listener = name, error = %e, "Cannot start a listener thread.");
         }
         async move {
-            let _ = done_rx.await;
+            if done_rx.await.is_err() {
+                tracing::error!(
+                    listener = name,
+                    thread = index,
+                    "A listener thread stopped unexpectedly (it panicked); its share of connections is no longer served."
+                );
+            }
         }
     }
 }

@@ -191,13 +191,25 @@ pub async fn serve(args: NodeArgs) -> Result<(), Failure> {
             .clone()
             .filter(|_| components.contains(Component::KeyManager))
             .map(|t| Arc::new(InProcessIntrospector(t)) as Arc<dyn tollgate_gateway::Introspect>);
+        let backend_ca = match &config.gateway.backend_ca_file {
+            Some(path) => Some(std::fs::read(path).map_err(|e| {
+                Failure::new(
+                    exit::CONFIG,
+                    format!("cannot read gateway.backend_ca_file {}: {e}", path.display()),
+                )
+            })?),
+            None => None,
+        };
+        let backend_tls = tollgate_gateway::proxy::backend_tls(backend_ca.as_deref())
+            .map_err(|e| Failure::new(exit::CONFIG, format!("gateway.backend_ca_file: {e}")))?;
         let analytics = config.gateway.analytics_log.clone().map(|path| {
             let (queue, rx) = tollgate_gateway::analytics::AnalyticsQueue::new(config.gateway.analytics_queue);
             tokio::spawn(tollgate_gateway::analytics::json_log_sink(rx, path));
             queue
         });
         let gateway = {
-            let (config, live, introspector) = (config.clone(), gateway_state.clone(), introspector);
+            let (config, live, introspector, backend_tls) =
+                (config.clone(), gateway_state.clone(), introspector, backend_tls);
             move || {
                 tollgate_gateway::routes(Arc::new(tollgate_gateway::Gateway {
                     environment: config.gateway.environment.clone(),
@@ -206,6 +218,7 @@ pub async fn serve(args: NodeArgs) -> Result<(), Failure> {
                     backends: tollgate_gateway::proxy::Backends::new(
                         config.gateway.connect_timeout,
                         config.gateway.read_timeout,
+                        backend_tls,
                     ),
                     max_request_body_bytes: config.gateway.max_request_body_bytes,
                     unmatched: tollgate_gateway::runtime::ApiMetrics::new("none"),

@@ -871,3 +871,95 @@ async fn tokens_of_a_registered_third_party_key_manager_are_accepted() {
         .await;
     assert_eq!((status, body["code"].clone()), (401, json!(900901)), "{body}");
 }
+
+#[tokio::test]
+async fn https_backends_are_verified_and_spoken_to_over_http2() {
+    // A TLS backend with its own CA (a self-signed certificate), HTTP/2 by ALPN.
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert_path, cert.cert.pem()).unwrap();
+    std::fs::write(&key_path, cert.signing_key.serialize_pem()).unwrap();
+    let tls = tollgate_config::TlsConfig {
+        cert: cert_path.clone(),
+        key: key_path,
+    };
+    let acceptor = tollgate_http::listener::load_tls("backend", &tls, "backend.tls").unwrap();
+    let listener =
+        tollgate_http::BoundListener::bind("backend", "127.0.0.1:0".parse().unwrap(), "backend", Some(acceptor))
+            .await
+            .unwrap();
+    let backend_port = listener.local_addr().port();
+    let stop = tokio_util::sync::CancellationToken::new();
+    let app = axum::Router::new().route(
+        "/v1/{*rest}",
+        axum::routing::any(|req: axum::extract::Request| async move { format!("{:?}", req.version()) }),
+    );
+    tokio::spawn(listener.serve(app, stop.clone(), Duration::from_secs(1)));
+
+    let mut node = tollgate()
+        .env("TOLLGATE_GATEWAY__POLL_INTERVAL", "100ms")
+        .env("TOLLGATE_GATEWAY__BACKEND_CA_FILE", cert_path.display().to_string())
+        .spawn();
+    let mgmt = node.wait_ready(READY).await;
+    let c = Client {
+        mgmt,
+        gw: node.listener("gateway"),
+        http: tollgate_testkit::http(),
+    };
+    let (status, body) = c
+        .rest(
+            ADMIN,
+            reqwest::Method::POST,
+            "/publisher/v4/scopes",
+            Some(json!({"name": "pets_write", "bindings": ["subscriber"]})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let api = c
+        .deploy_api(
+            "GwTls",
+            "/gwtls",
+            json!({"endpoint_type": "http", "production_endpoints": {"url": format!("https://localhost:{backend_port}/v1")}}),
+        )
+        .await;
+    let signup = c
+        .http
+        .post(format!("http://{mgmt}/api/am/devportal/v3/signup"))
+        .json(&json!({"username": DEV.0, "password": DEV.1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signup.status().as_u16(), 201);
+    let (app, ck, cs, _) = c.app_with_keys("GwTls").await;
+    let (status, sub) = c
+        .rest(
+            DEV,
+            reqwest::Method::POST,
+            "/devportal/v3/subscriptions",
+            Some(json!({"applicationId": app, "apiId": api, "throttlingPolicy": "Gold"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{sub}");
+    let token = c.token(&ck, &cs).await;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let answer = loop {
+        let r = c
+            .http
+            .get(format!("http://{}/gwtls/1.0.0/pets/1", c.gw))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        if r.status().as_u16() == 200 || Instant::now() > deadline {
+            assert_eq!(r.status().as_u16(), 200);
+            break r.text().await.unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(
+        answer, "HTTP/2.0",
+        "the gateway speaks HTTP/2 to a TLS backend that offers it"
+    );
+    stop.cancel();
+}
