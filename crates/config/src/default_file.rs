@@ -86,6 +86,10 @@ workers = 0
 analytics_queue = 10000
 # CA certificates (PEM) https:// backends may be signed by, besides the Mozilla roots:
 # backend_ca_file = "/etc/tollgate/backend-ca.pem"
+# Send authenticated calls to backends with an X-JWT-Assertion header: subscriber,
+# application, tier and key type, signed by this gateway (public key at
+# /.well-known/gateway-jwks.json on the gateway listener). Costs one ES256 signature a call.
+backend_jwt = false
 # An HTTPS listener in addition to the plain one:
 # [gateway.tls]
 # listen = "0.0.0.0:8243"

@@ -313,6 +313,9 @@ pub struct GatewayConfig {
     /// A PEM file of CA certificates `https://` backends may also be signed by (besides
     /// the Mozilla roots). Unset: the Mozilla roots only.
     pub backend_ca_file: Option<PathBuf>,
+    /// Send authenticated calls to the backend with an `X-JWT-Assertion` header (who
+    /// called, signed by the gateway; its key at `/.well-known/gateway-jwks.json`).
+    pub backend_jwt: bool,
 }
 
 impl Default for GatewayConfig {
@@ -329,6 +332,7 @@ impl Default for GatewayConfig {
             analytics_log: None,
             analytics_queue: 10_000,
             backend_ca_file: None,
+            backend_jwt: false,
         }
     }
 }

@@ -9,6 +9,7 @@
 
 pub mod analytics;
 mod authenticate;
+pub mod backend_jwt;
 pub mod cors;
 pub mod error;
 pub mod follow;

@@ -38,6 +38,8 @@ pub struct Gateway {
     pub introspector: Option<Arc<dyn crate::authenticate::Introspect>>,
     /// Where analytics events go, when a sink is configured.
     pub analytics: Option<AnalyticsQueue>,
+    /// Signs the backend JWT (`X-JWT-Assertion`), when `[gateway] backend_jwt` is on.
+    pub backend_jwt: Option<Arc<crate::backend_jwt::BackendJwtSigner>>,
 }
 
 /// The caller, once authenticated.
@@ -215,6 +217,12 @@ async fn serve(
     req: Request,
     info: &mut CallInfo,
 ) -> Result<Response, GatewayError> {
+    if let Some(signer) = &gw.backend_jwt
+        && req.method() == axum::http::Method::GET
+        && req.uri().path() == crate::backend_jwt::JWKS_PATH
+    {
+        return Ok(axum::Json(signer.jwks().clone()).into_response());
+    }
     let origin = header(&req, "origin").map(str::to_string);
     // A CORS preflight names the method it asks about; the gateway answers it itself.
     if req.method() == axum::http::Method::OPTIONS
@@ -301,6 +309,25 @@ async fn serve_call(
     let client_upgrade = wants_upgrade.then(|| hyper::upgrade::on(&mut req));
     let (mut parts, body) = req.into_parts();
     parts.extensions = Default::default();
+    // Only the gateway speaks for the caller to the backend.
+    parts.headers.remove(crate::backend_jwt::HEADER);
+    if let (Some(signer), Some(caller)) = (&gw.backend_jwt, &info.caller) {
+        let tier = state
+            .subscription(&caller.application_id, &deployed.api_id)
+            .map(|s| s.throttling_policy.as_str())
+            .unwrap_or("");
+        let jwt = signer.sign(
+            &caller.claims.sub,
+            &caller.claims.application,
+            caller.key_type.as_str(),
+            tier,
+            &deployed.api.name,
+            &deployed.api.version,
+        );
+        if let Some(value) = jwt.and_then(|j| axum::http::HeaderValue::from_str(&j).ok()) {
+            parts.headers.insert(crate::backend_jwt::HEADER, value);
+        }
+    }
     // Streamed through, never buffered; a body without a length is cut off at the limit.
     let limit = usize::try_from(gw.max_request_body_bytes).unwrap_or(usize::MAX);
     let req = Request::from_parts(parts, Body::new(http_body_util::Limited::new(body, limit)));

@@ -202,6 +202,14 @@ pub async fn serve(args: NodeArgs) -> Result<(), Failure> {
         };
         let backend_tls = tollgate_gateway::proxy::backend_tls(backend_ca.as_deref())
             .map_err(|e| Failure::new(exit::CONFIG, format!("gateway.backend_ca_file: {e}")))?;
+        let backend_jwt = if config.gateway.backend_jwt {
+            Some(Arc::new(
+                tollgate_gateway::backend_jwt::BackendJwtSigner::generate()
+                    .map_err(|e| Failure::new(exit::OTHER, e))?,
+            ))
+        } else {
+            None
+        };
         let analytics = config.gateway.analytics_log.clone().map(|path| {
             let (queue, rx) = tollgate_gateway::analytics::AnalyticsQueue::new(config.gateway.analytics_queue);
             tokio::spawn(tollgate_gateway::analytics::json_log_sink(rx, path));
@@ -224,6 +232,7 @@ pub async fn serve(args: NodeArgs) -> Result<(), Failure> {
                     unmatched: tollgate_gateway::runtime::ApiMetrics::new("none"),
                     introspector,
                     analytics: analytics.clone(),
+                    backend_jwt: backend_jwt.clone(),
                 }))
             }
         };

@@ -963,3 +963,91 @@ async fn https_backends_are_verified_and_spoken_to_over_http2() {
     );
     stop.cancel();
 }
+
+#[tokio::test]
+async fn the_backend_jwt_says_who_called_and_verifies_with_the_gateway_key() {
+    let backend = backend().await;
+    let mut node = tollgate()
+        .env("TOLLGATE_GATEWAY__POLL_INTERVAL", "100ms")
+        .env("TOLLGATE_GATEWAY__BACKEND_JWT", "true")
+        .spawn();
+    let mgmt = node.wait_ready(READY).await;
+    let c = Client {
+        mgmt,
+        gw: node.listener("gateway"),
+        http: tollgate_testkit::http(),
+    };
+    let (status, body) = c
+        .rest(
+            ADMIN,
+            reqwest::Method::POST,
+            "/publisher/v4/scopes",
+            Some(json!({"name": "pets_write", "bindings": ["subscriber"]})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let api = c
+        .deploy_api(
+            "GwJwt",
+            "/gwjwt",
+            json!({"endpoint_type": "http", "production_endpoints": {"url": format!("http://{}/v1", backend.addr)}}),
+        )
+        .await;
+    let signup = c
+        .http
+        .post(format!("http://{mgmt}/api/am/devportal/v3/signup"))
+        .json(&json!({"username": DEV.0, "password": DEV.1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signup.status().as_u16(), 201);
+    let (app, ck, cs, _) = c.app_with_keys("GwJwt").await;
+    let (status, sub) = c
+        .rest(
+            DEV,
+            reqwest::Method::POST,
+            "/devportal/v3/subscriptions",
+            Some(json!({"applicationId": app, "apiId": api, "throttlingPolicy": "Gold"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{sub}");
+    let token = c.token(&ck, &cs).await;
+    // A client cannot smuggle its own assertion through.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let echoed = loop {
+        let r = c
+            .http
+            .get(format!("http://{}/gwjwt/1.0.0/pets/1", c.gw))
+            .bearer_auth(&token)
+            .header("x-jwt-assertion", "forged")
+            .send()
+            .await
+            .unwrap();
+        if r.status().as_u16() == 200 || Instant::now() > deadline {
+            assert_eq!(r.status().as_u16(), 200);
+            break r.json::<Value>().await.unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let assertion = echoed["headers"]["x-jwt-assertion"]
+        .as_str()
+        .expect("a backend JWT")
+        .to_string();
+    assert_ne!(assertion, "forged");
+
+    // It verifies with the key the gateway publishes (checked with josekit).
+    let (status, _, jwks) = c
+        .call(reqwest::Method::GET, "/.well-known/gateway-jwks.json", None)
+        .await;
+    assert_eq!(status, 200);
+    let set = josekit::jwk::JwkSet::from_bytes(jwks.to_string().as_bytes()).unwrap();
+    let verifier = josekit::jws::ES256.verifier_from_jwk(set.keys()[0]).unwrap();
+    let (payload, _) = josekit::jwt::decode_with_verifier(&assertion, &verifier).unwrap();
+    let claims = serde_json::to_value(payload.claims_set()).unwrap();
+    assert_eq!(claims["subscriber"], DEV.0);
+    assert_eq!(claims["application"]["id"], app.as_str());
+    assert_eq!(claims["application"]["name"], "GwJwt");
+    assert_eq!(claims["tier"], "Gold");
+    assert_eq!(claims["keytype"], "PRODUCTION");
+    assert_eq!(claims["api"], "GwJwt");
+}
