@@ -14,13 +14,24 @@ use std::time::Duration;
 use tollgate_store::Database;
 use tollgate_telemetry::MetricsHandle;
 
+/// Whether the gateway has loaded its runtime state (from the event hub).
+pub type GatewayLoaded = Box<dyn Fn() -> bool + Send + Sync>;
+
 /// What readiness depends on; shared by the node's listeners.
-#[derive(Debug)]
 pub struct Readiness {
     databases: Vec<Database>,
     migrated: AtomicBool,
     draining: AtomicBool,
     components: String,
+    gateway: std::sync::OnceLock<GatewayLoaded>,
+}
+
+impl std::fmt::Debug for Readiness {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Readiness")
+            .field("components", &self.components)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Readiness {
@@ -31,6 +42,7 @@ impl Readiness {
             migrated: AtomicBool::new(false),
             draining: AtomicBool::new(false),
             components,
+            gateway: std::sync::OnceLock::new(),
         })
     }
 
@@ -42,6 +54,12 @@ impl Readiness {
     /// Records that shutdown began: load balancers should stop sending new requests.
     pub fn set_draining(&self) {
         self.draining.store(true, Ordering::Release);
+    }
+
+    /// Makes readiness also wait for the gateway's runtime state (a node whose gateway
+    /// follows an event hub): until it has loaded, the node would answer every API call 404.
+    pub fn set_gateway_check(&self, loaded: GatewayLoaded) {
+        let _ = self.gateway.set(loaded);
     }
 
     /// The databases whose health readiness depends on.
@@ -65,7 +83,8 @@ impl Readiness {
         }
         let migrated = self.migrated.load(Ordering::Acquire);
         let draining = self.draining.load(Ordering::Acquire);
-        ready &= migrated && !draining;
+        let gateway = self.gateway.get().map(|loaded| loaded());
+        ready &= migrated && !draining && gateway != Some(false);
         let status = if draining {
             "draining"
         } else if ready {
@@ -73,15 +92,16 @@ impl Readiness {
         } else {
             "not_ready"
         };
-        (
-            ready,
-            json!({
-                "status": status,
-                "components": self.components,
-                "databases": dbs,
-                "migrations": if migrated { "applied" } else { "pending" },
-            }),
-        )
+        let mut body = json!({
+            "status": status,
+            "components": self.components,
+            "databases": dbs,
+            "migrations": if migrated { "applied" } else { "pending" },
+        });
+        if let Some(loaded) = gateway {
+            body["gateway"] = json!(if loaded { "state loaded" } else { "loading state" });
+        }
+        (ready, body)
     }
 }
 

@@ -327,6 +327,8 @@ pub async fn serve(args: NodeArgs) -> Result<(), Failure> {
         && components.contains(Component::TrafficManager)
         && let Some(am) = find(&dbs, DatabaseName::Am)
     {
+        let live = gateway_state.clone();
+        readiness.set_gateway_check(Box::new(move || live.is_loaded()));
         tokio::spawn(tollgate_gateway::follow::follow(
             Arc::new(tollgate_trafficmanager::DatabaseHub { am }),
             gateway_state.clone(),
