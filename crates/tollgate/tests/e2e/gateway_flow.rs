@@ -209,6 +209,73 @@ impl Client {
     }
 }
 
+/// A ready all-in-one node with `env` set (and a fast event poll), the shared scope the
+/// test APIs use, and DEV signed up.
+async fn node_with(env: &[(&str, String)]) -> (tollgate_testkit::Node, Client) {
+    let mut builder = tollgate().env("TOLLGATE_GATEWAY__POLL_INTERVAL", "100ms");
+    for (k, v) in env {
+        builder = builder.env(k, v.clone());
+    }
+    let mut node = builder.spawn();
+    let mgmt = node.wait_ready(READY).await;
+    let c = Client {
+        mgmt,
+        gw: node.listener("gateway"),
+        http: tollgate_testkit::http(),
+    };
+    let (status, body) = c
+        .rest(
+            ADMIN,
+            reqwest::Method::POST,
+            "/publisher/v4/scopes",
+            Some(json!({"name": "pets_write", "bindings": ["subscriber"]})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let signup = c
+        .http
+        .post(format!("http://{mgmt}/api/am/devportal/v3/signup"))
+        .json(&json!({"username": DEV.0, "password": DEV.1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signup.status().as_u16(), 201);
+    (node, c)
+}
+
+impl Client {
+    /// Deploys an API and subscribes a new application of DEV (named like the API) to it
+    /// with Gold; returns (API id, application id, access token).
+    async fn subscribed(
+        &self,
+        name: &str,
+        context: &str,
+        endpoint_url: &str,
+        operations: Value,
+    ) -> (String, String, String) {
+        let api = self
+            .deploy_api_with(
+                name,
+                context,
+                json!({"endpoint_type": "http", "production_endpoints": {"url": endpoint_url}}),
+                operations,
+            )
+            .await;
+        let (app, ck, cs, _) = self.app_with_keys(name).await;
+        let (status, sub) = self
+            .rest(
+                DEV,
+                reqwest::Method::POST,
+                "/devportal/v3/subscriptions",
+                Some(json!({"applicationId": app, "apiId": api, "throttlingPolicy": "Gold"})),
+            )
+            .await;
+        assert_eq!(status, 201, "{sub}");
+        let token = self.token(&ck, &cs).await;
+        (api, app, token)
+    }
+}
+
 #[tokio::test]
 async fn calls_are_authenticated_checked_against_subscriptions_and_proxied() {
     let backend = backend().await;
@@ -521,49 +588,15 @@ async fn fifty_megabytes_stream_through_both_ways_with_flat_gateway_memory() {
             ),
     )
     .await;
-    let mut node = tollgate().env("TOLLGATE_GATEWAY__POLL_INTERVAL", "100ms").spawn();
-    let mgmt = node.wait_ready(READY).await;
-    let c = Client {
-        mgmt,
-        gw: node.listener("gateway"),
-        http: tollgate_testkit::http(),
-    };
-    let (status, body) = c
-        .rest(
-            ADMIN,
-            reqwest::Method::POST,
-            "/publisher/v4/scopes",
-            Some(json!({"name": "pets_write", "bindings": ["subscriber"]})),
-        )
-        .await;
-    assert_eq!(status, 201, "{body}");
-    let api = c
-        .deploy_api_with(
+    let (node, c) = node_with(&[]).await;
+    let (_, _, token) = c
+        .subscribed(
             "GwBig",
             "/gwbig",
-            json!({"endpoint_type": "http", "production_endpoints": {"url": format!("http://{}/v1", backend.addr)}}),
+            &format!("http://{}/v1", backend.addr),
             json!([{"target": "/big", "verb": "GET"}, {"target": "/upload", "verb": "POST"}]),
         )
         .await;
-    let signup = c
-        .http
-        .post(format!("http://{mgmt}/api/am/devportal/v3/signup"))
-        .json(&json!({"username": DEV.0, "password": DEV.1}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(signup.status().as_u16(), 201);
-    let (app, ck, cs, _) = c.app_with_keys("GwBig").await;
-    let (status, sub) = c
-        .rest(
-            DEV,
-            reqwest::Method::POST,
-            "/devportal/v3/subscriptions",
-            Some(json!({"applicationId": app, "apiId": api, "throttlingPolicy": "Gold"})),
-        )
-        .await;
-    assert_eq!(status, 201, "{sub}");
-    let token = c.token(&ck, &cs).await;
     // Warm up (the deployment reaches the gateway, pools fill), then note the peak RSS.
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
@@ -655,49 +688,15 @@ async fn websocket_connections_pass_through_the_gateway() {
         }),
     ))
     .await;
-    let mut node = tollgate().env("TOLLGATE_GATEWAY__POLL_INTERVAL", "100ms").spawn();
-    let mgmt = node.wait_ready(READY).await;
-    let c = Client {
-        mgmt,
-        gw: node.listener("gateway"),
-        http: tollgate_testkit::http(),
-    };
-    let (status, body) = c
-        .rest(
-            ADMIN,
-            reqwest::Method::POST,
-            "/publisher/v4/scopes",
-            Some(json!({"name": "pets_write", "bindings": ["subscriber"]})),
-        )
-        .await;
-    assert_eq!(status, 201, "{body}");
-    let api = c
-        .deploy_api_with(
+    let (_node, c) = node_with(&[]).await;
+    let (_, _, token) = c
+        .subscribed(
             "GwWs",
             "/gwws",
-            json!({"endpoint_type": "http", "production_endpoints": {"url": format!("http://{}/v1", backend.addr)}}),
+            &format!("http://{}/v1", backend.addr),
             json!([{"target": "/echo", "verb": "GET"}]),
         )
         .await;
-    let signup = c
-        .http
-        .post(format!("http://{mgmt}/api/am/devportal/v3/signup"))
-        .json(&json!({"username": DEV.0, "password": DEV.1}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(signup.status().as_u16(), 201);
-    let (app, ck, cs, _) = c.app_with_keys("GwWs").await;
-    let (status, sub) = c
-        .rest(
-            DEV,
-            reqwest::Method::POST,
-            "/devportal/v3/subscriptions",
-            Some(json!({"applicationId": app, "apiId": api, "throttlingPolicy": "Gold"})),
-        )
-        .await;
-    assert_eq!(status, 201, "{sub}");
-    let token = c.token(&ck, &cs).await;
     let url = format!("ws://{}/gwws/1.0.0/echo", c.gw);
 
     // Without a token the upgrade is refused like any call.
@@ -897,51 +896,15 @@ async fn https_backends_are_verified_and_spoken_to_over_http2() {
     );
     tokio::spawn(listener.serve(app, stop.clone(), Duration::from_secs(1)));
 
-    let mut node = tollgate()
-        .env("TOLLGATE_GATEWAY__POLL_INTERVAL", "100ms")
-        .env("TOLLGATE_GATEWAY__BACKEND_CA_FILE", cert_path.display().to_string())
-        .spawn();
-    let mgmt = node.wait_ready(READY).await;
-    let c = Client {
-        mgmt,
-        gw: node.listener("gateway"),
-        http: tollgate_testkit::http(),
-    };
-    let (status, body) = c
-        .rest(
-            ADMIN,
-            reqwest::Method::POST,
-            "/publisher/v4/scopes",
-            Some(json!({"name": "pets_write", "bindings": ["subscriber"]})),
-        )
-        .await;
-    assert_eq!(status, 201, "{body}");
-    let api = c
-        .deploy_api(
+    let (_node, c) = node_with(&[("TOLLGATE_GATEWAY__BACKEND_CA_FILE", cert_path.display().to_string())]).await;
+    let (_, _, token) = c
+        .subscribed(
             "GwTls",
             "/gwtls",
-            json!({"endpoint_type": "http", "production_endpoints": {"url": format!("https://localhost:{backend_port}/v1")}}),
+            &format!("https://localhost:{backend_port}/v1"),
+            standard_operations(),
         )
         .await;
-    let signup = c
-        .http
-        .post(format!("http://{mgmt}/api/am/devportal/v3/signup"))
-        .json(&json!({"username": DEV.0, "password": DEV.1}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(signup.status().as_u16(), 201);
-    let (app, ck, cs, _) = c.app_with_keys("GwTls").await;
-    let (status, sub) = c
-        .rest(
-            DEV,
-            reqwest::Method::POST,
-            "/devportal/v3/subscriptions",
-            Some(json!({"applicationId": app, "apiId": api, "throttlingPolicy": "Gold"})),
-        )
-        .await;
-    assert_eq!(status, 201, "{sub}");
-    let token = c.token(&ck, &cs).await;
     let deadline = Instant::now() + Duration::from_secs(15);
     let answer = loop {
         let r = c
@@ -967,51 +930,15 @@ async fn https_backends_are_verified_and_spoken_to_over_http2() {
 #[tokio::test]
 async fn the_backend_jwt_says_who_called_and_verifies_with_the_gateway_key() {
     let backend = backend().await;
-    let mut node = tollgate()
-        .env("TOLLGATE_GATEWAY__POLL_INTERVAL", "100ms")
-        .env("TOLLGATE_GATEWAY__BACKEND_JWT", "true")
-        .spawn();
-    let mgmt = node.wait_ready(READY).await;
-    let c = Client {
-        mgmt,
-        gw: node.listener("gateway"),
-        http: tollgate_testkit::http(),
-    };
-    let (status, body) = c
-        .rest(
-            ADMIN,
-            reqwest::Method::POST,
-            "/publisher/v4/scopes",
-            Some(json!({"name": "pets_write", "bindings": ["subscriber"]})),
-        )
-        .await;
-    assert_eq!(status, 201, "{body}");
-    let api = c
-        .deploy_api(
+    let (_node, c) = node_with(&[("TOLLGATE_GATEWAY__BACKEND_JWT", "true".to_string())]).await;
+    let (_, app, token) = c
+        .subscribed(
             "GwJwt",
             "/gwjwt",
-            json!({"endpoint_type": "http", "production_endpoints": {"url": format!("http://{}/v1", backend.addr)}}),
+            &format!("http://{}/v1", backend.addr),
+            standard_operations(),
         )
         .await;
-    let signup = c
-        .http
-        .post(format!("http://{mgmt}/api/am/devportal/v3/signup"))
-        .json(&json!({"username": DEV.0, "password": DEV.1}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(signup.status().as_u16(), 201);
-    let (app, ck, cs, _) = c.app_with_keys("GwJwt").await;
-    let (status, sub) = c
-        .rest(
-            DEV,
-            reqwest::Method::POST,
-            "/devportal/v3/subscriptions",
-            Some(json!({"applicationId": app, "apiId": api, "throttlingPolicy": "Gold"})),
-        )
-        .await;
-    assert_eq!(status, 201, "{sub}");
-    let token = c.token(&ck, &cs).await;
     // A client cannot smuggle its own assertion through.
     let deadline = Instant::now() + Duration::from_secs(15);
     let echoed = loop {
