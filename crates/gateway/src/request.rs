@@ -16,7 +16,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 use tollgate_model::LifecycleState;
-use tollgate_model::api::{base_context, resolve_context};
 use tollgate_model::token::{AccessClaims, KeyType, TokenKind};
 
 /// What the request path shares.
@@ -130,21 +129,22 @@ fn check_subscription(state: &RuntimeState, caller: &Caller, api_id: &str) -> Re
 
 /// The part of the path (and the query) below the API's context.
 fn remainder(target: &RouteTarget, req: &Request) -> String {
-    let api = &target.api.deployed.api;
     let path = req.uri().path();
-    let rest = [resolve_context(&api.context, &api.version), base_context(&api.context)]
+    // The versioned context first: it is the longer one when both match.
+    let rest = target
+        .api
+        .contexts
         .iter()
-        .find_map(|c| path.strip_prefix(c.trim_end_matches('/')))
-        .unwrap_or(path)
-        .to_string();
-    let rest = if rest.is_empty() || rest.starts_with('/') {
-        rest
+        .find_map(|c| path.strip_prefix(c.as_str()))
+        .unwrap_or(path);
+    let slash = if rest.is_empty() || rest.starts_with('/') {
+        ""
     } else {
-        format!("/{rest}")
+        "/"
     };
     match req.uri().query() {
-        Some(q) => format!("{rest}?{q}"),
-        None => rest,
+        Some(q) => format!("{slash}{rest}?{q}"),
+        None => format!("{slash}{rest}"),
     }
 }
 
@@ -152,7 +152,7 @@ fn remainder(target: &RouteTarget, req: &Request) -> String {
 #[derive(Default)]
 struct CallInfo {
     api: Option<Arc<ApiEntry>>,
-    resource: Option<String>,
+    operation: Option<usize>,
     caller: Option<Caller>,
     backend_latency_ms: Option<f64>,
 }
@@ -191,7 +191,13 @@ pub async fn handle(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
             event.api = api.deployed.api.name.clone();
             event.api_version = api.deployed.api.version.clone();
         }
-        event.resource = info.resource.unwrap_or_default();
+        event.resource = info
+            .api
+            .as_ref()
+            .zip(info.operation)
+            .and_then(|(api, i)| api.deployed.api.operations.get(i))
+            .map(|op| op.target.clone())
+            .unwrap_or_default();
         if let Some(caller) = &info.caller {
             event.application_id = Some(caller.application_id.clone());
             event.subscriber = Some(caller.claims.sub.clone());
@@ -279,7 +285,7 @@ async fn serve_call(
         _ => {}
     }
     let op = &deployed.api.operations[target.operation];
-    info.resource = Some(op.target.clone());
+    info.operation = Some(target.operation);
     let sandbox = if op.auth_type.eq_ignore_ascii_case("None") {
         false
     } else {

@@ -21,6 +21,9 @@ use tollgate_model::{EpochMillis, LifecycleState};
 pub struct ApiEntry {
     /// What was deployed.
     pub deployed: DeployedApi,
+    /// Its versioned context and, for the default version, the bare one (no trailing
+    /// `/`), computed once: the request path strips them to find the backend path.
+    pub contexts: Vec<String>,
     /// Its request metrics, registered once so that a request only bumps atomics.
     pub metrics: ApiMetrics,
 }
@@ -35,8 +38,18 @@ impl ApiEntry {
     /// An entry with its metrics registered.
     pub fn new(deployed: DeployedApi) -> Self {
         let label = format!("{}:{}", deployed.api.name, deployed.api.version);
+        let api = &deployed.api;
+        let mut contexts = vec![resolve_context(&api.context, &api.version)];
+        if deployed.is_default_version {
+            contexts.push(base_context(&api.context));
+        }
+        let contexts = contexts
+            .into_iter()
+            .map(|c| c.trim_end_matches('/').to_string())
+            .collect();
         Self {
             metrics: ApiMetrics::new(&label),
+            contexts,
             deployed,
         }
     }
@@ -98,8 +111,8 @@ pub struct RuntimeState {
     apis: HashMap<String, Arc<ApiEntry>>,
     routes: RouteTable<RouteTarget>,
     applications: HashMap<String, ApplicationInfo>,
-    /// By (application id, API id).
-    subscriptions: HashMap<(String, String), SubscriptionInfo>,
+    /// By application id, then API id (looked up without allocating).
+    subscriptions: HashMap<String, HashMap<String, SubscriptionInfo>>,
     key_mappings: HashMap<String, KeyMappingInfo>,
     /// Token id → until when the revocation matters.
     revoked_tokens: HashMap<String, EpochMillis>,
@@ -118,17 +131,9 @@ fn route_table(apis: &HashMap<String, Arc<ApiEntry>>) -> RouteTable<RouteTarget>
     entries.sort_by(|a, b| a.deployed.api_id.cmp(&b.deployed.api_id));
     for entry in entries {
         let api = &entry.deployed.api;
-        let mut contexts = vec![resolve_context(&api.context, &api.version)];
-        if entry.deployed.is_default_version {
-            contexts.push(base_context(&api.context));
-        }
-        for context in &contexts {
+        for context in &entry.contexts {
             for (i, op) in api.operations.iter().enumerate() {
-                let template = format!(
-                    "{}/{}",
-                    context.trim_end_matches('/'),
-                    op.target.trim_start_matches('/')
-                );
+                let template = format!("{}/{}", context, op.target.trim_start_matches('/'));
                 table.insert(
                     &template,
                     &op.verb,
@@ -171,11 +176,7 @@ impl RuntimeState {
             routes: route_table(&apis),
             apis,
             applications: snapshot.applications.into_iter().map(|a| (a.id.clone(), a)).collect(),
-            subscriptions: snapshot
-                .subscriptions
-                .into_iter()
-                .map(|s| ((s.application_id.clone(), s.api_id.clone()), s))
-                .collect(),
+            subscriptions: HashMap::new(),
             key_mappings: snapshot
                 .key_mappings
                 .into_iter()
@@ -183,6 +184,9 @@ impl RuntimeState {
                 .collect(),
             ..RuntimeState::default()
         };
+        for sub in snapshot.subscriptions {
+            state.add_subscription(sub);
+        }
         for r in snapshot.revocations {
             state.add_revocation(&r);
         }
@@ -197,6 +201,13 @@ impl RuntimeState {
             }
         }
         state
+    }
+
+    fn add_subscription(&mut self, s: SubscriptionInfo) {
+        self.subscriptions
+            .entry(s.application_id.clone())
+            .or_default()
+            .insert(s.api_id.clone(), s);
     }
 
     fn add_revocation(&mut self, r: &RevocationInfo) {
@@ -277,21 +288,22 @@ impl RuntimeState {
             EventKind::ApplicationDeleted => {
                 if let Some(id) = text(event, "id") {
                     self.applications.remove(id);
-                    self.subscriptions.retain(|(app, _), _| app != id);
+                    self.subscriptions.remove(id);
                     self.key_mappings.retain(|_, k| k.application_id != id);
                 }
                 false
             }
             EventKind::SubscriptionUpserted => {
                 if let Some(s) = parse::<SubscriptionInfo>(event) {
-                    self.subscriptions
-                        .insert((s.application_id.clone(), s.api_id.clone()), s);
+                    self.add_subscription(s);
                 }
                 false
             }
             EventKind::SubscriptionDeleted => {
-                if let (Some(app), Some(api)) = (text(event, "applicationId"), text(event, "apiId")) {
-                    self.subscriptions.remove(&(app.to_string(), api.to_string()));
+                if let (Some(app), Some(api)) = (text(event, "applicationId"), text(event, "apiId"))
+                    && let Some(of_app) = self.subscriptions.get_mut(app)
+                {
+                    of_app.remove(api);
                 }
                 false
             }
@@ -364,8 +376,7 @@ impl RuntimeState {
 
     /// An application's subscription to an API.
     pub fn subscription(&self, application_id: &str, api_id: &str) -> Option<&SubscriptionInfo> {
-        self.subscriptions
-            .get(&(application_id.to_string(), api_id.to_string()))
+        self.subscriptions.get(application_id)?.get(api_id)
     }
 
     /// The application a consumer key belongs to.
