@@ -286,27 +286,12 @@ async fn calls_are_authenticated_checked_against_subscriptions_and_proxied() {
         .unwrap();
     let analytics_dir = tempfile::tempdir().unwrap();
     let analytics_log = analytics_dir.path().join("analytics.jsonl");
-    let mut node = tollgate()
-        .env("TOLLGATE_GATEWAY__READ_TIMEOUT", "1s")
-        .env("TOLLGATE_GATEWAY__POLL_INTERVAL", "100ms")
-        .env("TOLLGATE_GATEWAY__ANALYTICS_LOG", analytics_log.display().to_string())
-        .spawn();
-    let mgmt = node.wait_ready(READY).await;
-    let c = Client {
-        mgmt,
-        gw: node.listener("gateway"),
-        http: tollgate_testkit::http(),
-    };
-    // The shared scope the APIs' PUT needs, bound to subscribers.
-    let (status, body) = c
-        .rest(
-            ADMIN,
-            reqwest::Method::POST,
-            "/publisher/v4/scopes",
-            Some(json!({"name": "pets_write", "bindings": ["subscriber"]})),
-        )
-        .await;
-    assert_eq!(status, 201, "{body}");
+    let (_node, c) = node_with(&[
+        ("TOLLGATE_GATEWAY__READ_TIMEOUT", "1s".to_string()),
+        ("TOLLGATE_GATEWAY__ANALYTICS_LOG", analytics_log.display().to_string()),
+    ])
+    .await;
+    let mgmt = c.mgmt;
     let up = format!("http://{}/v1", backend.addr);
     let down = format!("http://{closed}/v1");
     let pets = c
@@ -331,14 +316,6 @@ async fn calls_are_authenticated_checked_against_subscriptions_and_proxied() {
         )
         .await;
 
-    let signup = c
-        .http
-        .post(format!("http://{mgmt}/api/am/devportal/v3/signup"))
-        .json(&json!({"username": DEV.0, "password": DEV.1}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(signup.status().as_u16(), 201);
     let (app, ck, cs, km) = c.app_with_keys("GwShop").await;
     let mut sub_ids = Vec::new();
     for api in [&pets, &failover, &dead] {
@@ -765,25 +742,7 @@ async fn tokens_of_a_registered_third_party_key_manager_are_accepted() {
     };
 
     let backend = backend().await;
-    let mut node = tollgate()
-        .env("TOLLGATE_GATEWAY__POLL_INTERVAL", "100ms")
-        .env("TOLLGATE_KEY_MANAGER__JWKS_REFRESH_INTERVAL", "1s")
-        .spawn();
-    let mgmt = node.wait_ready(READY).await;
-    let c = Client {
-        mgmt,
-        gw: node.listener("gateway"),
-        http: tollgate_testkit::http(),
-    };
-    let (status, body) = c
-        .rest(
-            ADMIN,
-            reqwest::Method::POST,
-            "/publisher/v4/scopes",
-            Some(json!({"name": "pets_write", "bindings": ["subscriber"]})),
-        )
-        .await;
-    assert_eq!(status, 201, "{body}");
+    let (_node, c) = node_with(&[("TOLLGATE_KEY_MANAGER__JWKS_REFRESH_INTERVAL", "1s".to_string())]).await;
     let (status, km) = c
         .rest(
             ADMIN,
@@ -801,14 +760,6 @@ async fn tokens_of_a_registered_third_party_key_manager_are_accepted() {
             json!({"endpoint_type": "http", "production_endpoints": {"url": format!("http://{}/v1", backend.addr)}}),
         )
         .await;
-    let signup = c
-        .http
-        .post(format!("http://{mgmt}/api/am/devportal/v3/signup"))
-        .json(&json!({"username": DEV.0, "password": DEV.1}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(signup.status().as_u16(), 201);
     let (status, app) = c
         .rest(
             DEV,
