@@ -10,6 +10,7 @@
 pub mod analytics;
 mod authenticate;
 pub mod backend_jwt;
+mod backend_pool;
 pub mod cors;
 pub mod error;
 pub mod follow;
@@ -17,9 +18,11 @@ pub mod proxy;
 mod request;
 pub mod router;
 pub mod runtime;
+mod service;
 
 pub use authenticate::{Introspect, TokenVerifier};
-pub use request::Gateway;
+pub use request::{Gateway, Peer};
+pub use service::{GatewayService, per_connection};
 
 use axum::Router;
 use std::sync::Arc;

@@ -5,6 +5,7 @@
 //! Backends are `http://` (HTTP/1.1) or `https://` (HTTP/2 or HTTP/1.1 by ALPN, verified
 //! against the Mozilla roots plus an optional CA file).
 
+use crate::backend_pool::{Http1Pool, PoolError};
 use crate::error::GatewayError;
 use axum::body::Body;
 use axum::http::header::{self, HeaderMap, HeaderName, HeaderValue};
@@ -14,27 +15,27 @@ use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tollgate_model::api::{Endpoint, EndpointConfig};
 
 /// Headers that describe one hop, never forwarded (RFC 9110 §7.6.1).
-const HOP_BY_HOP: [&str; 8] = [
-    "connection",
-    "keep-alive",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
+const HOP_BY_HOP: [HeaderName; 8] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
 ];
 
 /// Pooled keep-alive connections to backends.
 #[derive(Debug)]
 pub struct Backends {
     client: Client<HttpsConnector<HttpConnector>, Body>,
+    pool: Http1Pool,
     next: AtomicUsize,
     read_timeout: Duration,
 }
@@ -82,6 +83,7 @@ impl Backends {
             .build(connector);
         Self {
             client,
+            pool: Http1Pool::new(256, connect_timeout),
             next: AtomicUsize::new(0),
             read_timeout,
         }
@@ -104,14 +106,15 @@ impl Backends {
     }
 
     /// Forwards `req` (whose URI is the path and query below the API's context) to the
-    /// API's backend.
+    /// API's backend. `client_ip` is the caller's address as text (for
+    /// `X-Forwarded-For`).
     pub async fn forward(
         &self,
         config: Option<&EndpointConfig>,
         sandbox: bool,
         remainder: &str,
         req: Request<Body>,
-        client_ip: Option<IpAddr>,
+        client_ip: Option<&str>,
         client_upgrade: Option<hyper::upgrade::OnUpgrade>,
     ) -> Result<Response, GatewayError> {
         let Some(config) = config else {
@@ -127,18 +130,18 @@ impl Backends {
             )));
         }
         let (mut parts, body) = req.into_parts();
-        let original_host = parts.headers.get(header::HOST).cloned();
+        let original_host = parts.headers.remove(header::HOST);
         // An upgrade (WebSocket) keeps the two headers that ask for it.
         let upgrade = client_upgrade
             .is_some()
             .then(|| parts.headers.get(header::UPGRADE).cloned())
             .flatten();
         strip_hop_by_hop(&mut parts.headers);
-        if let Some(protocol) = &upgrade {
+        if let Some(protocol) = upgrade {
             parts
                 .headers
                 .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
-            parts.headers.insert(header::UPGRADE, protocol.clone());
+            parts.headers.insert(header::UPGRADE, protocol);
         }
         let mut client_upgrade = client_upgrade;
         parts.headers.remove(header::AUTHORIZATION);
@@ -146,52 +149,59 @@ impl Backends {
         let retryable = is_idempotent(&parts.method) && body_is_empty(&parts.headers);
         let mut body = Some(body);
         let mut last_error = GatewayError::BackendUnreachable("no endpoint answered".into());
-        for endpoint in candidates {
-            let uri = match backend_uri(&endpoint.url, remainder) {
-                Ok(u) => u,
-                Err(e) => {
-                    last_error = GatewayError::BackendUnreachable(e);
-                    continue;
-                }
+        let count = candidates.len();
+        for (i, endpoint) in candidates.into_iter().enumerate() {
+            // The headers are copied only when another endpoint may still be tried.
+            let headers = if retryable && i + 1 < count {
+                parts.headers.clone()
+            } else {
+                std::mem::take(&mut parts.headers)
             };
-            let mut out = Request::builder()
-                .method(parts.method.clone())
-                .uri(uri)
-                .body(body.take().unwrap_or_default())
-                .map_err(|e| GatewayError::BackendUnreachable(e.to_string()))?;
-            *out.headers_mut() = parts.headers.clone();
-            out.headers_mut().remove(header::HOST);
             let timeout = endpoint
                 .read_timeout_ms()
                 .ok()
                 .flatten()
                 .map(Duration::from_millis)
                 .unwrap_or(self.read_timeout);
-            match tokio::time::timeout(timeout, self.client.request(out)).await {
-                Ok(Ok(mut res)) => {
-                    if res.status() == axum::http::StatusCode::SWITCHING_PROTOCOLS
-                        && let Some(client_side) = client_upgrade.take()
-                    {
-                        let backend_side = hyper::upgrade::on(&mut res);
-                        tokio::spawn(splice(client_side, backend_side));
-                        let (rparts, _) = res.into_parts();
-                        return Ok(Response::from_parts(rparts, Body::empty()));
-                    }
-                    let (mut rparts, rbody) = res.into_parts();
-                    strip_hop_by_hop(&mut rparts.headers);
-                    return Ok(Response::from_parts(rparts, Body::new(rbody)));
+            let body = body.take().unwrap_or_default();
+            let attempt = match endpoint.url.strip_prefix("http://") {
+                // Plain HTTP/1.1 backends use the per-worker keep-alive pool; HTTPS (and
+                // HTTP/2 by ALPN) and upgrades use the general client.
+                Some(rest) if client_upgrade.is_none() => {
+                    self.send_pooled(rest, remainder, &parts.method, headers, body, timeout)
+                        .await
                 }
-                Ok(Err(e)) if e.is_connect() => {
-                    tracing::warn!(endpoint = %endpoint.url, error = %e, "Backend refused the connection.");
+                _ => {
+                    self.send_general(
+                        &endpoint.url,
+                        remainder,
+                        &parts.method,
+                        headers,
+                        body,
+                        timeout,
+                        &mut client_upgrade,
+                    )
+                    .await
+                }
+            };
+            match attempt {
+                Attempt::Answered(res) => return Ok(res),
+                Attempt::Refused(reason) => {
+                    tracing::warn!(endpoint = %endpoint.url, error = %reason, "Backend refused the connection.");
                     last_error = GatewayError::BackendUnreachable(format!("cannot connect to {}", endpoint.url));
                     if !retryable {
                         break;
                     }
                 }
-                Ok(Err(e)) => {
-                    return Err(GatewayError::BackendUnreachable(format!("the backend failed: {e}")));
+                Attempt::Unusable(reason) => {
+                    last_error = GatewayError::BackendUnreachable(reason);
                 }
-                Err(_) => {
+                Attempt::Failed(reason) => {
+                    return Err(GatewayError::BackendUnreachable(format!(
+                        "the backend failed: {reason}"
+                    )));
+                }
+                Attempt::TimedOut => {
                     return Err(GatewayError::BackendTimeout(format!(
                         "the backend did not answer within {} ms",
                         timeout.as_millis()
@@ -201,6 +211,99 @@ impl Backends {
         }
         Err(last_error)
     }
+
+    /// One call to an `http://` endpoint (`rest` is its URL after the scheme) over the
+    /// keep-alive pool.
+    async fn send_pooled(
+        &self,
+        rest: &str,
+        remainder: &str,
+        method: &Method,
+        headers: HeaderMap,
+        body: Body,
+        timeout: Duration,
+    ) -> Attempt {
+        let split = rest.find('/').unwrap_or(rest.len());
+        let (authority, base_path) = (&rest[..split], rest[split..].trim_end_matches('/'));
+        let path = match (base_path, remainder) {
+            ("", "") => "/".to_string(),
+            (base, rest) => [base, rest].concat(),
+        };
+        let (Ok(uri), Ok(host)) = (Uri::try_from(path), HeaderValue::from_str(authority)) else {
+            return Attempt::Unusable(format!(
+                "endpoint `http://{rest}` with `{remainder}` is not a valid URL"
+            ));
+        };
+        let mut out = Request::new(body);
+        *out.method_mut() = method.clone();
+        *out.uri_mut() = uri;
+        *out.headers_mut() = headers;
+        out.headers_mut().insert(header::HOST, host);
+        match tokio::time::timeout(timeout, self.pool.send(authority, out)).await {
+            Ok(Ok(res)) => {
+                let (mut rparts, rbody) = res.into_parts();
+                strip_hop_by_hop(&mut rparts.headers);
+                Attempt::Answered(Response::from_parts(rparts, Body::new(rbody)))
+            }
+            Ok(Err(PoolError::Connect(reason))) => Attempt::Refused(reason),
+            Ok(Err(PoolError::Failed(e))) => Attempt::Failed(e.to_string()),
+            Err(_) => Attempt::TimedOut,
+        }
+    }
+
+    /// One call through the general client: `https://` endpoints and upgrades.
+    #[allow(clippy::too_many_arguments)]
+    async fn send_general(
+        &self,
+        base: &str,
+        remainder: &str,
+        method: &Method,
+        headers: HeaderMap,
+        body: Body,
+        timeout: Duration,
+        client_upgrade: &mut Option<hyper::upgrade::OnUpgrade>,
+    ) -> Attempt {
+        let uri = match backend_uri(base, remainder) {
+            Ok(u) => u,
+            Err(e) => return Attempt::Unusable(e),
+        };
+        let mut out = Request::new(body);
+        *out.method_mut() = method.clone();
+        *out.uri_mut() = uri;
+        *out.headers_mut() = headers;
+        match tokio::time::timeout(timeout, self.client.request(out)).await {
+            Ok(Ok(mut res)) => {
+                if res.status() == axum::http::StatusCode::SWITCHING_PROTOCOLS
+                    && let Some(client_side) = client_upgrade.take()
+                {
+                    let backend_side = hyper::upgrade::on(&mut res);
+                    tokio::spawn(splice(client_side, backend_side));
+                    let (rparts, _) = res.into_parts();
+                    return Attempt::Answered(Response::from_parts(rparts, Body::empty()));
+                }
+                let (mut rparts, rbody) = res.into_parts();
+                strip_hop_by_hop(&mut rparts.headers);
+                Attempt::Answered(Response::from_parts(rparts, Body::new(rbody)))
+            }
+            Ok(Err(e)) if e.is_connect() => Attempt::Refused(e.to_string()),
+            Ok(Err(e)) => Attempt::Failed(e.to_string()),
+            Err(_) => Attempt::TimedOut,
+        }
+    }
+}
+
+/// How one endpoint answered.
+enum Attempt {
+    /// With a response (any status).
+    Answered(Response),
+    /// No connection could be made: the next endpoint may be tried.
+    Refused(String),
+    /// The endpoint's URL is unusable: the next endpoint is tried.
+    Unusable(String),
+    /// The connection failed mid-call.
+    Failed(String),
+    /// No answer within the read timeout.
+    TimedOut,
 }
 
 /// Copies bytes both ways between an upgraded client connection and an upgraded backend
@@ -243,26 +346,30 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     for name in named {
         headers.remove(name);
     }
-    for name in HOP_BY_HOP {
+    for name in &HOP_BY_HOP {
         headers.remove(name);
     }
 }
 
-fn forwarded_headers(headers: &mut HeaderMap, client_ip: Option<IpAddr>, host: Option<HeaderValue>) {
+fn forwarded_headers(headers: &mut HeaderMap, client_ip: Option<&str>, host: Option<HeaderValue>) {
     if let Some(ip) = client_ip {
-        let value = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
-            Some(prior) => format!("{prior}, {ip}"),
-            None => ip.to_string(),
+        let value = match headers.get(X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
+            Some(prior) => HeaderValue::from_str(&format!("{prior}, {ip}")),
+            None => HeaderValue::from_str(ip),
         };
-        if let Ok(v) = HeaderValue::from_str(&value) {
-            headers.insert("x-forwarded-for", v);
+        if let Ok(v) = value {
+            headers.insert(X_FORWARDED_FOR, v);
         }
     }
-    headers.insert("x-forwarded-proto", HeaderValue::from_static("http"));
+    headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
     if let Some(h) = host {
-        headers.insert("x-forwarded-host", h);
+        headers.insert(X_FORWARDED_HOST, h);
     }
 }
+
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 
 /// The backend URI for an endpoint base and the request's path-and-query below the
 /// API context.

@@ -11,8 +11,9 @@ use crate::router::RouteMatch;
 use crate::runtime::{ApiEntry, ApiMetrics, RouteTarget, RuntimeState};
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
+use axum::http::HeaderName;
 use axum::response::{IntoResponse, Response};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
 use tollgate_model::LifecycleState;
@@ -48,11 +49,34 @@ struct Caller {
     claims: Arc<AccessClaims>,
 }
 
-fn header<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
+/// The peer a connection comes from, rendered once per connection.
+#[derive(Debug, Clone)]
+pub struct Peer {
+    /// The caller's address.
+    pub ip: Option<IpAddr>,
+    /// The same, as text (for `X-Forwarded-For` and analytics).
+    pub ip_text: Option<Box<str>>,
+}
+
+impl Peer {
+    /// The peer at `addr`.
+    pub fn new(addr: Option<SocketAddr>) -> Self {
+        let ip = addr.map(|a| a.ip());
+        Self {
+            ip,
+            ip_text: ip.map(|ip| ip.to_string().into_boxed_str()),
+        }
+    }
+}
+
+/// The header the API key comes in when the API does not name one.
+const APIKEY: HeaderName = HeaderName::from_static("apikey");
+
+fn header<K: axum::http::header::AsHeaderName>(req: &Request, name: K) -> Option<&str> {
     header_of(req.headers(), name)
 }
 
-fn header_of<'a>(headers: &'a axum::http::HeaderMap, name: &str) -> Option<&'a str> {
+fn header_of<K: axum::http::header::AsHeaderName>(headers: &axum::http::HeaderMap, name: K) -> Option<&str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
@@ -75,8 +99,12 @@ async fn authenticate(
     let allows_api_key = api.security_scheme.iter().any(|s| s == "api_key");
     let allows_oauth = api.security_scheme.is_empty() || api.security_scheme.iter().any(|s| s == "oauth2");
     let api_key_header = api.api_key_header.as_deref().unwrap_or("apikey");
+    let sent_key = match &api.api_key_header {
+        Some(name) => header_of(headers, name.as_str()),
+        None => header_of(headers, &APIKEY),
+    };
     if allows_api_key
-        && let Some(key) = header_of(headers, api_key_header)
+        && let Some(key) = sent_key
             .map(str::to_string)
             .or_else(|| query_param(uri, api_key_header))
     {
@@ -93,7 +121,11 @@ async fn authenticate(
         )));
     }
     let auth_header = api.authorization_header.as_deref().unwrap_or("authorization");
-    let value = header_of(headers, auth_header).ok_or_else(|| {
+    let sent = match &api.authorization_header {
+        Some(name) => header_of(headers, name.as_str()),
+        None => header_of(headers, axum::http::header::AUTHORIZATION),
+    };
+    let value = sent.ok_or_else(|| {
         GatewayError::MissingCredentials(format!("send an access token as `{auth_header}: Bearer <token>`"))
     })?;
     let token = value
@@ -157,25 +189,26 @@ struct CallInfo {
     backend_latency_ms: Option<f64>,
 }
 
-/// Serves one API call.
+/// Serves one API call through axum (the TLS listener): the peer comes from the
+/// connection's `ConnectInfo`.
 pub async fn handle(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
+    let peer = Peer::new(req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0));
+    handle_call(&gw, &peer, req).await
+}
+
+/// Serves one API call from `peer`.
+pub async fn handle_call(gw: &Gateway, peer: &Peer, req: Request) -> Response {
     let started = Instant::now();
     let state = gw.live.load();
     let mut info = CallInfo::default();
-    let analytics_base = gw.analytics.as_ref().map(|_| {
-        let client_ip = req
-            .extensions()
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip().to_string());
-        AnalyticsEvent {
-            timestamp: tollgate_model::now_millis(),
-            method: req.method().to_string(),
-            user_agent: header(&req, "user-agent").map(String::from),
-            client_ip,
-            ..AnalyticsEvent::default()
-        }
+    let analytics_base = gw.analytics.as_ref().map(|_| AnalyticsEvent {
+        timestamp: tollgate_model::now_millis(),
+        method: req.method().to_string(),
+        user_agent: header(&req, axum::http::header::USER_AGENT).map(String::from),
+        client_ip: peer.ip_text.as_deref().map(String::from),
+        ..AnalyticsEvent::default()
     });
-    let (response, error_code) = match serve(&gw, &state, req, &mut info).await {
+    let (response, error_code) = match serve(gw, &state, peer, req, &mut info).await {
         Ok(res) => (res, None),
         Err(e) => {
             let code = e.code();
@@ -220,6 +253,7 @@ pub async fn handle(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
 async fn serve(
     gw: &Gateway,
     state: &RuntimeState,
+    peer: &Peer,
     req: Request,
     info: &mut CallInfo,
 ) -> Result<Response, GatewayError> {
@@ -229,10 +263,10 @@ async fn serve(
     {
         return Ok(axum::Json(signer.jwks().clone()).into_response());
     }
-    let origin = header(&req, "origin").map(str::to_string);
+    let origin = header(&req, axum::http::header::ORIGIN).map(str::to_string);
     // A CORS preflight names the method it asks about; the gateway answers it itself.
     if req.method() == axum::http::Method::OPTIONS
-        && let (Some(origin), Some(asked)) = (&origin, header(&req, "access-control-request-method"))
+        && let (Some(origin), Some(asked)) = (&origin, header(&req, axum::http::header::ACCESS_CONTROL_REQUEST_METHOD))
         && let RouteMatch::Found { value, .. } = state.route(asked, req.uri().path())
         && let Some(cors) = value
             .api
@@ -245,7 +279,7 @@ async fn serve(
         info.api = Some(Arc::clone(&value.api));
         return Ok(crate::cors::preflight(cors, origin));
     }
-    let mut res = serve_call(gw, state, req, info).await?;
+    let mut res = serve_call(gw, state, peer, req, info).await?;
     if let (Some(origin), Some(api)) = (origin, &info.api)
         && let Some(cors) = api
             .deployed
@@ -262,6 +296,7 @@ async fn serve(
 async fn serve_call(
     gw: &Gateway,
     state: &RuntimeState,
+    peer: &Peer,
     req: Request,
     info: &mut CallInfo,
 ) -> Result<Response, GatewayError> {
@@ -301,7 +336,7 @@ async fn serve_call(
         info.caller = Some(caller);
         sandbox
     };
-    let declared = header(&req, "content-length").and_then(|v| v.parse::<u64>().ok());
+    let declared = header(&req, axum::http::header::CONTENT_LENGTH).and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > gw.max_request_body_bytes) {
         return Err(GatewayError::PayloadTooLarge(format!(
             "the request body is larger than {} bytes",
@@ -309,7 +344,6 @@ async fn serve_call(
         )));
     }
     let rest = remainder(&target, &req);
-    let client_ip = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
     let mut req = req;
     let wants_upgrade = req.headers().contains_key(axum::http::header::UPGRADE);
     let client_upgrade = wants_upgrade.then(|| hyper::upgrade::on(&mut req));
@@ -345,7 +379,7 @@ async fn serve_call(
             sandbox,
             &rest,
             req,
-            client_ip,
+            peer.ip_text.as_deref(),
             client_upgrade,
         )
         .await;

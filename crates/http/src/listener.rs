@@ -178,6 +178,31 @@ impl BoundListener {
     /// Serves `app` until `shutdown` is cancelled, then drains: in-flight requests get up
     /// to `drain_timeout` to finish. Resolves when every connection is closed.
     pub async fn serve(self, app: Router, shutdown: CancellationToken, drain_timeout: Duration) {
+        let per_connection = move |remote: SocketAddr| {
+            TowerToHyperService::new(app.clone().map_request(move |mut req: axum::http::Request<_>| {
+                req.extensions_mut().insert(ConnectInfo(remote));
+                req
+            }))
+        };
+        self.serve_with(per_connection, shutdown, drain_timeout).await;
+    }
+
+    /// As [`Self::serve`], with a hyper service made for each accepted connection from
+    /// the peer's address: for servers that keep per-connection state or skip the router
+    /// (the gateway's request path).
+    pub async fn serve_with<F, S, B>(self, per_connection: F, shutdown: CancellationToken, drain_timeout: Duration)
+    where
+        F: Fn(SocketAddr) -> S,
+        S: hyper::service::Service<hyper::Request<hyper::body::Incoming>, Response = hyper::Response<B>>
+            + Clone
+            + Send
+            + 'static,
+        S::Future: Send + 'static,
+        S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+        B: hyper::body::Body + Send + 'static,
+        B::Data: Send,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
         let tracker = TaskTracker::new();
         let builder = Builder::new(TokioExecutor::new());
         loop {
@@ -196,11 +221,7 @@ impl BoundListener {
                 }
             };
             let _ = stream.set_nodelay(true);
-            let app = app.clone().map_request(move |mut req: axum::http::Request<_>| {
-                req.extensions_mut().insert(ConnectInfo(remote));
-                req
-            });
-            let service = TowerToHyperService::new(app);
+            let service = per_connection(remote);
             let builder = builder.clone();
             let tls = self.tls.clone();
             let shutdown = shutdown.clone();
@@ -285,17 +306,30 @@ pub struct ThreadListener {
 }
 
 impl ThreadListener {
-    /// Starts a thread with a single-threaded runtime that builds its router with
-    /// `make_app` (so that per-thread state, such as connection pools, stays on the
-    /// thread) and serves until `shutdown`, draining like [`BoundListener::serve`]. The
-    /// returned future resolves when the thread is done.
-    pub fn serve_on_own_thread(
+    /// Starts a thread with a single-threaded runtime that builds its per-connection
+    /// service maker with `make` (so that per-thread state, such as connection pools,
+    /// stays on the thread) and serves until `shutdown`, draining like
+    /// [`BoundListener::serve_with`]. The returned future resolves when the thread is done.
+    pub fn serve_on_own_thread<M, F, S, B>(
         self,
         index: usize,
-        make_app: impl FnOnce() -> Router + Send + 'static,
+        make: M,
         shutdown: CancellationToken,
         drain_timeout: Duration,
-    ) -> impl std::future::Future<Output = ()> + Send + 'static {
+    ) -> impl std::future::Future<Output = ()> + Send + 'static
+    where
+        M: FnOnce() -> F + Send + 'static,
+        F: Fn(SocketAddr) -> S,
+        S: hyper::service::Service<hyper::Request<hyper::body::Incoming>, Response = hyper::Response<B>>
+            + Clone
+            + Send
+            + 'static,
+        S::Future: Send + 'static,
+        S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+        B: hyper::body::Body + Send + 'static,
+        B::Data: Send,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
         let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
         let name = self.name;
         let spawned = std::thread::Builder::new()
@@ -317,7 +351,7 @@ impl ThreadListener {
                                 tls: None,
                                 local_addr: self.local_addr,
                             };
-                            bound.serve(make_app(), shutdown, drain_timeout).await;
+                            bound.serve_with(make(), shutdown, drain_timeout).await;
                         }
                         Err(e) => tracing::error!(listener = name, error = %e, "Cannot adopt a listener socket."),
                     }

@@ -219,7 +219,7 @@ pub async fn serve(args: NodeArgs) -> Result<(), Failure> {
             let (config, live, introspector, backend_tls) =
                 (config.clone(), gateway_state.clone(), introspector, backend_tls);
             move || {
-                tollgate_gateway::routes(Arc::new(tollgate_gateway::Gateway {
+                Arc::new(tollgate_gateway::Gateway {
                     environment: config.gateway.environment.clone(),
                     live,
                     verifier: tollgate_gateway::TokenVerifier::new(),
@@ -233,7 +233,7 @@ pub async fn serve(args: NodeArgs) -> Result<(), Failure> {
                     introspector,
                     analytics: analytics.clone(),
                     backend_jwt: backend_jwt.clone(),
-                }))
+                })
             }
         };
         // Plain HTTP: one thread and single-threaded runtime per worker, like nginx's
@@ -245,7 +245,8 @@ pub async fn serve(args: NodeArgs) -> Result<(), Failure> {
         let listeners = BoundListener::bind_per_thread("gateway", config.gateway.listen, "gateway.listen", workers)
             .map_err(|e| Failure::new(exit::OS, e))?;
         for listener in listeners {
-            gateway_threads.push((listener, gateway.clone()));
+            let gateway = gateway.clone();
+            gateway_threads.push((listener, move || tollgate_gateway::per_connection(gateway())));
         }
         if let (Some(tls), Some(acceptor)) = (&config.gateway.tls, gateway_tls) {
             let secure = BoundListener::bind("gateway-tls", tls.listen, "gateway.tls.listen", Some(acceptor))
@@ -253,7 +254,7 @@ pub async fn serve(args: NodeArgs) -> Result<(), Failure> {
                 .map_err(|e| Failure::new(exit::OS, e))?;
             planned.push(Planned {
                 listener: secure,
-                router: gateway(),
+                router: tollgate_gateway::routes(gateway()),
             });
         }
     }
