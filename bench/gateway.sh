@@ -54,6 +54,7 @@ TOLLGATE_ADMIN_PASSWORD=bench-admin-password \
 TOLLGATE_MANAGEMENT__LISTEN=127.0.0.1:$MGMT_PORT TOLLGATE_GATEWAY__LISTEN=127.0.0.1:$GW_PORT \
 TOLLGATE_TRAFFIC_MANAGER__LISTEN=127.0.0.1:$TM_PORT TOLLGATE_LOG__LEVEL=warn \
 TOLLGATE_KEY_MANAGER__ACCESS_TOKEN_VALIDITY=24h \
+TOLLGATE_GATEWAY__ANALYTICS_LOG=${ANALYTICS_LOG:-$WORK/analytics.jsonl} \
   "$BIN" serve > tollgate.log 2>&1 &
 TG_PID=$!
 for _ in $(seq 1 100); do curl -sf "localhost:$MGMT_PORT/health/ready" >/dev/null && break; sleep 0.1; done

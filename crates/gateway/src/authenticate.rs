@@ -5,9 +5,9 @@
 
 use crate::error::GatewayError;
 use crate::runtime::RuntimeState;
+use foldhash::HashMap;
 use jsonwebtoken::jwk::Jwk;
 use jsonwebtoken::{DecodingKey, Validation};
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tollgate_model::token::{AccessClaims, TokenKind};
 

@@ -6,10 +6,10 @@
 
 use axum::body::Body;
 use bytes::Bytes;
+use foldhash::HashMap;
 use hyper::body::{Body as HttpBody, Frame, Incoming, SizeHint};
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
-use std::collections::HashMap;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
@@ -42,7 +42,7 @@ impl Http1Pool {
     /// An empty pool that keeps at most `max_idle_per_host` idle connections per address.
     pub(crate) fn new(max_idle_per_host: usize, connect_timeout: Duration) -> Self {
         Self {
-            hosts: Mutex::new(HashMap::new()),
+            hosts: Mutex::new(HashMap::default()),
             max_idle_per_host,
             connect_timeout,
         }
@@ -188,7 +188,90 @@ impl Drop for PooledBody {
 
 #[cfg(test)]
 mod tests {
-    use super::split_authority;
+    use super::*;
+    use http_body_util::BodyExt;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A raw HTTP/1.1 backend on a real socket that answers `ok` to every request and
+    /// counts its connections; with `close_after_each` it hangs up after each answer
+    /// without saying so (as a backend whose keep-alive timeout ran out does).
+    async fn backend(close_after_each: bool) -> (String, Arc<AtomicUsize>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&accepted);
+        tokio::spawn(async move {
+            loop {
+                let (mut socket, _) = listener.accept().await.unwrap();
+                counter.fetch_add(1, Ordering::SeqCst);
+                tokio::spawn(async move {
+                    let mut buf = Vec::new();
+                    let mut chunk = [0u8; 1024];
+                    loop {
+                        let Ok(n) = socket.read(&mut chunk).await else { return };
+                        if n == 0 {
+                            return;
+                        }
+                        buf.extend_from_slice(&chunk[..n]);
+                        while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                            buf.drain(..end + 4);
+                            let answer = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+                            if socket.write_all(answer).await.is_err() || close_after_each {
+                                return;
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        (addr, accepted)
+    }
+
+    async fn call(pool: &Http1Pool, authority: &str) -> String {
+        let mut req = hyper::Request::new(Body::empty());
+        *req.uri_mut() = "/x".parse().unwrap();
+        req.headers_mut()
+            .insert(hyper::header::HOST, authority.parse().unwrap());
+        let res = pool.send(authority, req).await.expect("answered");
+        let body = res.into_body().collect().await.unwrap().to_bytes();
+        String::from_utf8(body.to_vec()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_connection_is_reused_once_its_response_body_is_read() {
+        let (addr, accepted) = backend(false).await;
+        let pool = Http1Pool::new(8, Duration::from_secs(1));
+        for _ in 0..5 {
+            assert_eq!(call(&pool, &addr).await, "ok");
+        }
+        assert_eq!(
+            accepted.load(Ordering::SeqCst),
+            1,
+            "one keep-alive connection served all calls"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_connection_the_backend_closed_is_replaced_without_failing_the_call() {
+        let (addr, accepted) = backend(true).await;
+        let pool = Http1Pool::new(8, Duration::from_secs(1));
+        for _ in 0..3 {
+            assert_eq!(call(&pool, &addr).await, "ok");
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(accepted.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn a_refused_connection_is_a_connect_error() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        drop(listener);
+        let pool = Http1Pool::new(8, Duration::from_secs(1));
+        let req = hyper::Request::new(Body::empty());
+        assert!(matches!(pool.send(&addr, req).await, Err(PoolError::Connect(_))));
+    }
 
     #[test]
     fn authorities_split_into_host_and_port() {

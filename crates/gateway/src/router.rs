@@ -10,7 +10,7 @@
 //! request's method, the next most specific match that has it is used; if none has it,
 //! the answer is 405 with every method the matching templates allow.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 
 /// One path segment of a template.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -66,7 +66,7 @@ struct Node<T> {
 impl<T> Default for Node<T> {
     fn default() -> Self {
         Self {
-            literals: HashMap::new(),
+            literals: HashMap::default(),
             param: None,
             here: Vec::new(),
             rest: Vec::new(),

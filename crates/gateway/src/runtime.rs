@@ -7,7 +7,7 @@
 //! skipped, and every event carries the whole entity it changes.
 
 use crate::router::{RouteMatch, RouteTable};
-use std::collections::HashMap;
+use foldhash::HashMap;
 use std::sync::Arc;
 use tollgate_events::snapshot::{
     ApplicationInfo, DeployedApi, KeyMappingInfo, RevocationInfo, Snapshot, SubscriptionInfo,
@@ -176,7 +176,7 @@ impl RuntimeState {
             routes: route_table(&apis),
             apis,
             applications: snapshot.applications.into_iter().map(|a| (a.id.clone(), a)).collect(),
-            subscriptions: HashMap::new(),
+            subscriptions: HashMap::default(),
             key_mappings: snapshot
                 .key_mappings
                 .into_iter()

@@ -211,7 +211,10 @@ pub async fn serve(args: NodeArgs) -> Result<(), Failure> {
             None
         };
         let analytics = config.gateway.analytics_log.clone().map(|path| {
-            let (queue, rx) = tollgate_gateway::analytics::AnalyticsQueue::new(config.gateway.analytics_queue);
+            let (queue, rx) = tollgate_gateway::analytics::AnalyticsQueue::new(
+                config.gateway.analytics_queue,
+                tollgate_gateway::analytics::BATCH,
+            );
             tokio::spawn(tollgate_gateway::analytics::json_log_sink(rx, path));
             queue
         });
@@ -231,7 +234,8 @@ pub async fn serve(args: NodeArgs) -> Result<(), Failure> {
                     max_request_body_bytes: config.gateway.max_request_body_bytes,
                     unmatched: tollgate_gateway::runtime::ApiMetrics::new("none"),
                     introspector,
-                    analytics: analytics.clone(),
+                    // Each worker batches its own events.
+                    analytics: analytics.as_ref().map(|q| q.for_worker()),
                     backend_jwt: backend_jwt.clone(),
                 })
             }

@@ -501,13 +501,22 @@ async fn calls_are_authenticated_checked_against_subscriptions_and_proxied() {
     let (status, body) = c.eventually("/gwfailover/1.0.0/pets/1", &token, |s, _| s == 401).await;
     assert_eq!((status, body["code"].clone()), (401, json!(900901)), "{body}");
 
-    // Every call left an analytics event in the log.
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let events: Vec<Value> = std::fs::read_to_string(&analytics_log)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    // Every call left an analytics event in the log (batched, flushed within 100 ms).
+    let read_log = || -> Vec<Value> {
+        std::fs::read_to_string(&analytics_log)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let mut events = read_log();
+    for _ in 0..50 {
+        if events.iter().any(|e| e["status"] == 401 && e["errorCode"] == 900901) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        events = read_log();
+    }
     let ok = events
         .iter()
         .find(|e| e["api"] == "GwPets" && e["status"] == 200 && e["method"] == "GET")
