@@ -3,33 +3,33 @@
 //! so analytics can never slow a request down. A sink task drains the queue; in this
 //! release the sink is an optional JSON-lines file (the Analytics component comes later).
 
+use crate::runtime::ApiEntry;
+use axum::http::{HeaderValue, Method};
 use serde::Serialize;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
+use tollgate_model::token::{AccessClaims, KeyType};
 
-/// What one request did, in the shape analytics aggregates.
-#[derive(Clone, Debug, Default, Serialize)]
-#[serde(rename_all = "camelCase")]
+/// What one request did, in the shape analytics aggregates. It refers to the runtime
+/// state's API entry and the caller's claims instead of copying their strings, so that
+/// building it costs the request path next to nothing; the sink renders it.
+#[derive(Clone, Debug, Default)]
 pub struct AnalyticsEvent {
     /// When the request arrived (epoch ms).
     pub timestamp: i64,
-    /// API name (empty when no API matched).
-    pub api: String,
-    /// API version.
-    pub api_version: String,
-    /// The resource template that matched.
-    pub resource: String,
+    /// The API and the index of the operation that matched, when one did.
+    pub api: Option<(Arc<ApiEntry>, Option<usize>)>,
     /// HTTP method.
-    pub method: String,
+    pub method: Method,
     /// The calling application, when authenticated.
     pub application_id: Option<String>,
-    /// The end user or application owner.
-    pub subscriber: Option<String>,
+    /// The caller's verified claims (the subscriber is their subject).
+    pub claims: Option<Arc<AccessClaims>>,
     /// `PRODUCTION` or `SANDBOX`.
-    pub key_type: Option<String>,
+    pub key_type: Option<KeyType>,
     /// Response status.
     pub status: u16,
     /// The gateway's error code, when it refused or failed the call.
@@ -41,9 +41,59 @@ pub struct AnalyticsEvent {
     /// Response body size, when the backend declared it.
     pub response_bytes: Option<u64>,
     /// The caller's `User-Agent`.
-    pub user_agent: Option<String>,
+    pub user_agent: Option<HeaderValue>,
     /// The caller's address.
     pub client_ip: Option<String>,
+}
+
+/// The JSON shape of an event (one line of the analytics log).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct EventRecord<'a> {
+    timestamp: i64,
+    api: &'a str,
+    api_version: &'a str,
+    resource: &'a str,
+    method: &'a str,
+    application_id: Option<&'a str>,
+    subscriber: Option<&'a str>,
+    key_type: Option<&'a str>,
+    status: u16,
+    error_code: Option<i64>,
+    gateway_latency_ms: f64,
+    backend_latency_ms: Option<f64>,
+    response_bytes: Option<u64>,
+    user_agent: Option<&'a str>,
+    client_ip: Option<&'a str>,
+}
+
+impl Serialize for AnalyticsEvent {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let api = self.api.as_ref().map(|(entry, _)| &entry.deployed.api);
+        let resource = self
+            .api
+            .as_ref()
+            .and_then(|(entry, op)| op.and_then(|i| entry.deployed.api.operations.get(i)))
+            .map_or("", |op| op.target.as_str());
+        EventRecord {
+            timestamp: self.timestamp,
+            api: api.map_or("", |a| a.name.as_str()),
+            api_version: api.map_or("", |a| a.version.as_str()),
+            resource,
+            method: self.method.as_str(),
+            application_id: self.application_id.as_deref(),
+            subscriber: self.claims.as_ref().map(|c| c.sub.as_str()),
+            key_type: self.key_type.map(|k| k.as_str()),
+            status: self.status,
+            error_code: self.error_code,
+            gateway_latency_ms: self.gateway_latency_ms,
+            backend_latency_ms: self.backend_latency_ms,
+            response_bytes: self.response_bytes,
+            user_agent: self.user_agent.as_ref().and_then(|v| v.to_str().ok()),
+            client_ip: self.client_ip.as_deref(),
+        }
+        .serialize(serializer)
+    }
 }
 
 /// Events are handed to the sink in batches of this many (or every

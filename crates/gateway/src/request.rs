@@ -203,8 +203,8 @@ pub async fn handle_call(gw: &Gateway, peer: &Peer, req: Request) -> Response {
     let mut info = CallInfo::default();
     let analytics_base = gw.analytics.as_ref().map(|_| AnalyticsEvent {
         timestamp: tollgate_model::now_millis(),
-        method: req.method().to_string(),
-        user_agent: header(&req, axum::http::header::USER_AGENT).map(String::from),
+        method: req.method().clone(),
+        user_agent: req.headers().get(axum::http::header::USER_AGENT).cloned(),
         client_ip: peer.ip_text.as_deref().map(String::from),
         ..AnalyticsEvent::default()
     });
@@ -220,21 +220,11 @@ pub async fn handle_call(gw: &Gateway, peer: &Peer, req: Request) -> Response {
     let metrics = info.api.as_ref().map_or(&gw.unmatched, |a| &a.metrics);
     metrics.record(status, elapsed);
     if let (Some(queue), Some(mut event)) = (&gw.analytics, analytics_base) {
-        if let Some(api) = &info.api {
-            event.api = api.deployed.api.name.clone();
-            event.api_version = api.deployed.api.version.clone();
-        }
-        event.resource = info
-            .api
-            .as_ref()
-            .zip(info.operation)
-            .and_then(|(api, i)| api.deployed.api.operations.get(i))
-            .map(|op| op.target.clone())
-            .unwrap_or_default();
+        event.api = info.api.as_ref().map(|api| (Arc::clone(api), info.operation));
         if let Some(caller) = &info.caller {
             event.application_id = Some(caller.application_id.clone());
-            event.subscriber = Some(caller.claims.sub.clone());
-            event.key_type = Some(caller.key_type.as_str().to_string());
+            event.claims = Some(Arc::clone(&caller.claims));
+            event.key_type = Some(caller.key_type);
         }
         event.status = status;
         event.error_code = error_code;
