@@ -2,7 +2,7 @@
 # Gateway overhead against nginx, in one run on one machine (issue 5's benchmark):
 #   (a) wrk -> backend directly
 #   (b) wrk -> nginx proxy_pass (keep-alive upstream) -> backend
-#   (c) wrk -> Tollgate gateway (published API, JWT auth, subscription check, metrics) -> backend
+#   (c) wrk -> Tollgate gateway (published API, JWT auth, subscription check, metrics, analytics log) -> backend
 #   (d) wrk -> Tollgate gateway with API-key auth -> backend
 #   (e) as (c), with 10 000 more APIs deployed
 # The backend is nginx serving a static 1 KiB body with keep-alive. Prints requests/s,

@@ -72,7 +72,8 @@ connect_timeout = "5s"
 # How long a backend may take to answer (504 after it); an endpoint's
 # config.actionDuration (milliseconds) overrides it.
 read_timeout = "60s"
-# How often the gateway reads new events from the event hub.
+# Unused: gateways watch the event hub's stream and apply changes as they are committed.
+# Still accepted so that existing files load.
 poll_interval = "250ms"
 # Largest request body forwarded, in bytes (413 beyond it); bodies are streamed either way.
 max_request_body_bytes = 104857600
@@ -99,6 +100,11 @@ backend_jwt = false
 # The traffic manager: the event hub and throttling endpoints other nodes call.
 [traffic_manager]
 listen = "127.0.0.1:9611"
+# How often an idle event-hub watch sends a heartbeat (gateways reconnect after 20 s
+# without one).
+heartbeat_interval = "5s"
+# How long events stay in the outbox; a gateway away for longer loads a new snapshot.
+event_retention = "7d"
 
 # The Publisher component.
 [publisher]
@@ -138,7 +144,9 @@ self_signup = true
 # Shared secret presented on every node-to-node call (at least 16 characters; the same
 # on every node). Required when a node runs only some components.
 # secret = "output of: openssl rand -hex 32"
-# The event hub(s) a gateway node follows; a list gives high availability.
+# The event hub(s) a gateway node follows (traffic managers' base URLs, such as
+# "http://traffic-manager:9611"); a list gives high availability. Required on a node that
+# runs the gateway without the traffic manager.
 event_hub_url = []
 # The key manager a gateway asks to introspect opaque tokens.
 # key_manager_url = "http://control-plane:9443"

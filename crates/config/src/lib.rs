@@ -295,7 +295,8 @@ pub struct GatewayConfig {
     /// `config.actionDuration` says otherwise (504 after it).
     #[serde(with = "humantime_serde")]
     pub read_timeout: Duration,
-    /// How often the gateway asks the event hub for new events.
+    /// Unused since gateways watch the event hub's stream (changes arrive as they are
+    /// committed); still accepted so that existing files load.
     #[serde(with = "humantime_serde")]
     pub poll_interval: Duration,
     /// Largest request body the gateway forwards, in bytes (413 beyond it). Bodies are
@@ -370,12 +371,22 @@ impl GatewayTlsConfig {
 pub struct TrafficManagerConfig {
     /// Address of the event hub and throttling endpoints that other nodes call.
     pub listen: SocketAddr,
+    /// How often an idle event-hub watch sends a heartbeat (gateways reconnect after 20 s
+    /// without one, so keep it well below that).
+    #[serde(with = "humantime_serde")]
+    pub heartbeat_interval: Duration,
+    /// How long events stay in the outbox; a gateway away for longer loads a new
+    /// snapshot instead of the events it missed.
+    #[serde(with = "humantime_serde")]
+    pub event_retention: Duration,
 }
 
 impl Default for TrafficManagerConfig {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 9611)),
+            heartbeat_interval: Duration::from_secs(5),
+            event_retention: Duration::from_secs(7 * 24 * 3600),
         }
     }
 }

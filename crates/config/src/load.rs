@@ -287,6 +287,23 @@ pub(crate) fn validate(config: &Config) -> Result<(), ConfigError> {
         }
         _ => {}
     }
+    if components.contains(Component::Gateway)
+        && !components.contains(Component::TrafficManager)
+        && config.cluster.event_hub_url.is_empty()
+    {
+        return Err(ConfigError::invalid(
+            "cluster.event_hub_url",
+            "is required on a gateway node without the traffic manager: give the traffic manager's URL, e.g. \"http://traffic-manager:9611\" (several for high availability)",
+        ));
+    }
+    for url in &config.cluster.event_hub_url {
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(ConfigError::invalid(
+                "cluster.event_hub_url",
+                format!("`{url}` is not an http:// or https:// URL"),
+            ));
+        }
+    }
     if let Some(secret) = &config.key_manager.secret
         && secret.expose().len() < MIN_CLUSTER_SECRET_LEN
     {
@@ -366,6 +383,14 @@ pub(crate) fn validate(config: &Config) -> Result<(), ConfigError> {
         ("gateway.connect_timeout", config.gateway.connect_timeout),
         ("gateway.read_timeout", config.gateway.read_timeout),
         ("gateway.poll_interval", config.gateway.poll_interval),
+        (
+            "traffic_manager.heartbeat_interval",
+            config.traffic_manager.heartbeat_interval,
+        ),
+        (
+            "traffic_manager.event_retention",
+            config.traffic_manager.event_retention,
+        ),
     ] {
         if d.is_zero() {
             return Err(ConfigError::invalid(key, "must be more than 0"));
@@ -502,11 +527,40 @@ mod tests {
         assert!(err.contains("at least 16"), "{err}");
         let ok = load(
             None,
-            env(&[("TOLLGATE_CLUSTER__SECRET", "0123456789abcdef0123")]),
+            env(&[
+                ("TOLLGATE_CLUSTER__SECRET", "0123456789abcdef0123"),
+                ("TOLLGATE_CLUSTER__EVENT_HUB_URL", "http://tm:9611"),
+            ]),
             &over,
         )
         .unwrap();
         assert_eq!(ok.components().to_string(), "gateway");
+    }
+
+    #[test]
+    fn a_gateway_without_a_traffic_manager_needs_an_event_hub_url() {
+        let over = Overrides {
+            profile: Some(Profile::Gateway),
+            ..Default::default()
+        };
+        let secret = ("TOLLGATE_CLUSTER__SECRET", "0123456789abcdef0123");
+        let err = load(None, env(&[secret]), &over).unwrap_err().to_string();
+        assert!(err.contains("`cluster.event_hub_url`"), "{err}");
+        let err = load(
+            None,
+            env(&[secret, ("TOLLGATE_CLUSTER__EVENT_HUB_URL", "tm:9611")]),
+            &over,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("`tm:9611` is not an http"), "{err}");
+        let ok = load(
+            None,
+            env(&[secret, ("TOLLGATE_CLUSTER__EVENT_HUB_URL", "https://tm:9611")]),
+            &over,
+        )
+        .unwrap();
+        assert_eq!(ok.cluster.event_hub_url, ["https://tm:9611"]);
     }
 
     #[test]

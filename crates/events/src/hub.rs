@@ -1,11 +1,12 @@
 //! The seam between gateways and the event hub: a gateway boots from a [`Snapshot`] and
-//! then reads the events after it. In all-in-one the traffic manager implements this
+//! then watches the events after it. In all-in-one the traffic manager implements this
 //! in-process over the AM database; across processes the same trait is implemented over
-//! HTTP (snapshot + watch), so the gateway's code is the same either way.
+//! HTTP (snapshot + SSE watch), so the gateway's code is the same either way.
 
 use crate::{Event, Snapshot};
 use std::future::Future;
 use std::pin::Pin;
+use tokio::sync::mpsc;
 
 /// Why the hub could not answer.
 #[derive(Debug, thiserror::Error)]
@@ -15,10 +16,31 @@ pub struct HubError(pub String);
 /// A boxed future, so the trait can be used as `dyn Hub`.
 pub type HubFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, HubError>> + Send + 'a>>;
 
+/// What a watch delivers, in order.
+#[derive(Clone, Debug, PartialEq)]
+pub enum WatchItem {
+    /// The next events after everything delivered before, in sequence order.
+    Events(Vec<Event>),
+    /// Everything up to `seq` has been delivered and nothing newer exists yet. A watcher
+    /// whose state is older than `seq` has missed something and must catch up.
+    Heartbeat {
+        /// The sequence the hub has delivered up to.
+        seq: i64,
+    },
+    /// The hub no longer holds the events after the sequence asked for (compacted away):
+    /// load a new snapshot.
+    Resnapshot,
+}
+
+/// An open watch: items arrive in order; the channel closes when the hub goes away.
+pub type Watch = mpsc::Receiver<WatchItem>;
+
 /// Where a gateway's runtime state comes from.
 pub trait Hub: Send + Sync {
     /// Everything `environment` serves, as of some sequence number.
     fn snapshot<'a>(&'a self, environment: &'a str) -> HubFuture<'a, Snapshot>;
-    /// Up to `limit` events after `since`, in sequence order.
-    fn events_since(&self, since: i64, limit: i64) -> HubFuture<'_, Vec<Event>>;
+    /// Every event after `since`, as it is committed, until the watch closes.
+    fn watch(&self, since: i64) -> HubFuture<'_, Watch>;
+    /// Where the hub is, for logs and health reports.
+    fn describe(&self) -> String;
 }

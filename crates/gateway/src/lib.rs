@@ -14,6 +14,7 @@ mod backend_pool;
 pub mod cors;
 pub mod error;
 pub mod follow;
+pub mod hub_client;
 pub mod proxy;
 mod request;
 pub mod router;

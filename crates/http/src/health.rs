@@ -14,8 +14,9 @@ use std::time::Duration;
 use tollgate_store::Database;
 use tollgate_telemetry::MetricsHandle;
 
-/// Whether the gateway has loaded its runtime state (from the event hub).
-pub type GatewayLoaded = Box<dyn Fn() -> bool + Send + Sync>;
+/// Whether the gateway has loaded its runtime state, and a report of it for
+/// `/health/ready` (where the state came from, the hub connection).
+pub type GatewayLoaded = Box<dyn Fn() -> (bool, serde_json::Value) + Send + Sync>;
 
 /// What readiness depends on; shared by the node's listeners.
 pub struct Readiness {
@@ -83,8 +84,8 @@ impl Readiness {
         }
         let migrated = self.migrated.load(Ordering::Acquire);
         let draining = self.draining.load(Ordering::Acquire);
-        let gateway = self.gateway.get().map(|loaded| loaded());
-        ready &= migrated && !draining && gateway != Some(false);
+        let gateway = self.gateway.get().map(|report| report());
+        ready &= migrated && !draining && gateway.as_ref().is_none_or(|(loaded, _)| *loaded);
         let status = if draining {
             "draining"
         } else if ready {
@@ -98,8 +99,8 @@ impl Readiness {
             "databases": dbs,
             "migrations": if migrated { "applied" } else { "pending" },
         });
-        if let Some(loaded) = gateway {
-            body["gateway"] = json!(if loaded { "state loaded" } else { "loading state" });
+        if let Some((_, report)) = gateway {
+            body["gateway"] = report;
         }
         (ready, body)
     }

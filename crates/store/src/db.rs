@@ -36,12 +36,12 @@ pub(crate) use on_pool;
 /// the transaction's connection.
 macro_rules! on_tx {
     ($tx:expr, |$c:ident| $body:expr) => {
-        match $tx {
-            $crate::Tx::Sqlite(t) => {
+        match $tx.inner_mut() {
+            $crate::db::TxInner::Sqlite(t) => {
                 let $c = &mut **t;
                 $body
             }
-            $crate::Tx::Postgres(t) => {
+            $crate::db::TxInner::Postgres(t) => {
                 let $c = &mut **t;
                 $body
             }
@@ -52,7 +52,13 @@ pub(crate) use on_tx;
 
 /// An open transaction on either engine. Dropping it without [`Tx::commit`] rolls back,
 /// so a failed request never leaves half-written rows.
-pub enum Tx {
+pub struct Tx {
+    inner: TxInner,
+    appended_event: bool,
+}
+
+/// The engine-specific transaction inside a [`Tx`].
+pub(crate) enum TxInner {
     /// A SQLite transaction (on the single writer connection).
     Sqlite(sqlx::Transaction<'static, Sqlite>),
     /// A PostgreSQL transaction.
@@ -60,20 +66,40 @@ pub enum Tx {
 }
 
 impl Tx {
+    pub(crate) fn new(inner: TxInner) -> Self {
+        Self {
+            inner,
+            appended_event: false,
+        }
+    }
+
+    pub(crate) fn inner_mut(&mut self) -> &mut TxInner {
+        &mut self.inner
+    }
+
+    /// Records that the transaction wrote to the events outbox, so that its commit wakes
+    /// this process's event hub.
+    pub(crate) fn note_event_appended(&mut self) {
+        self.appended_event = true;
+    }
+
     /// Makes every write of the transaction durable at once.
     pub async fn commit(self) -> Result<()> {
-        match self {
-            Tx::Sqlite(t) => t.commit().await?,
-            Tx::Postgres(t) => t.commit().await?,
+        match self.inner {
+            TxInner::Sqlite(t) => t.commit().await?,
+            TxInner::Postgres(t) => t.commit().await?,
+        }
+        if self.appended_event {
+            crate::events::local_commits().notify_one();
         }
         Ok(())
     }
 
     /// The engine this transaction runs on (for the few statements that differ).
     pub fn engine(&self) -> Engine {
-        match self {
-            Tx::Sqlite(_) => Engine::Sqlite,
-            Tx::Postgres(_) => Engine::Postgres,
+        match self.inner {
+            TxInner::Sqlite(_) => Engine::Sqlite,
+            TxInner::Postgres(_) => Engine::Postgres,
         }
     }
 }
@@ -225,8 +251,8 @@ impl Database {
     /// Starts a write transaction.
     pub async fn begin(&self) -> Result<Tx> {
         Ok(match &self.write {
-            Pool::Sqlite(p) => Tx::Sqlite(p.begin().await?),
-            Pool::Postgres(p) => Tx::Postgres(p.begin().await?),
+            Pool::Sqlite(p) => Tx::new(TxInner::Sqlite(p.begin().await?)),
+            Pool::Postgres(p) => Tx::new(TxInner::Postgres(p.begin().await?)),
         })
     }
 
@@ -275,7 +301,7 @@ impl Database {
 /// `name` held until commit; on SQLite nothing, since its single writer already
 /// serialises them.
 pub async fn lock_named(tx: &mut Tx, name: &str) -> Result<()> {
-    if let Tx::Postgres(t) = tx {
+    if let TxInner::Postgres(t) = tx.inner_mut() {
         sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
             .bind(name)
             .execute(&mut **t)

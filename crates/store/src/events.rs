@@ -36,7 +36,106 @@ pub async fn append(tx: &mut Tx, event: &NewEvent) -> Result<i64> {
         .fetch_one(c)
         .await
     })?;
+    if tx.engine() == Engine::Postgres {
+        // Delivered at commit (and dropped on rollback) to every hub that listens.
+        on_tx!(tx, |c| sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(NOTIFY_CHANNEL)
+            .bind(seq.to_string())
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))?;
+    }
+    tx.note_event_appended();
     Ok(seq)
+}
+
+/// The PostgreSQL `LISTEN`/`NOTIFY` channel on which commits that appended events are
+/// announced to every event hub sharing the database.
+pub const NOTIFY_CHANNEL: &str = "tollgate_events";
+
+/// Signalled after every commit in this process that appended an event, so that an
+/// in-process hub wakes at once (SQLite has no `NOTIFY`).
+pub fn local_commits() -> &'static tokio::sync::Notify {
+    static SIGNAL: std::sync::OnceLock<tokio::sync::Notify> = std::sync::OnceLock::new();
+    SIGNAL.get_or_init(tokio::sync::Notify::new)
+}
+
+/// Wakes an event hub when the outbox may have grown: on commits in this process and, on
+/// PostgreSQL, on `NOTIFY` from commits in other processes. It may wake without cause;
+/// it never sleeps past `max_wait`, so a lost notification delays a hub by at most that.
+pub struct OutboxWatcher {
+    listener: Option<sqlx::postgres::PgListener>,
+}
+
+impl std::fmt::Debug for OutboxWatcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OutboxWatcher")
+            .field("listens", &self.listener.is_some())
+            .finish()
+    }
+}
+
+impl OutboxWatcher {
+    /// A watcher of `db`'s outbox (listening on PostgreSQL).
+    pub async fn new(db: &Database) -> Result<Self> {
+        let listener = match db.writer() {
+            crate::db::Pool::Postgres(pool) => {
+                let mut listener = sqlx::postgres::PgListener::connect_with(pool).await?;
+                listener.listen(NOTIFY_CHANNEL).await?;
+                Some(listener)
+            }
+            crate::db::Pool::Sqlite(_) => None,
+        };
+        Ok(Self { listener })
+    }
+
+    /// Resolves when the outbox may have grown, or after `max_wait`.
+    pub async fn changed(&mut self, max_wait: std::time::Duration) {
+        let local = local_commits().notified();
+        match &mut self.listener {
+            Some(listener) => {
+                tokio::select! {
+                    () = local => {}
+                    r = listener.recv() => {
+                        if let Err(e) = r {
+                            // sqlx reconnects on the next call; wait a little meanwhile.
+                            tracing::warn!(error = %e, "Lost the outbox LISTEN connection; reconnecting.");
+                            tokio::time::sleep(max_wait.min(std::time::Duration::from_secs(1))).await;
+                        }
+                    }
+                    () = tokio::time::sleep(max_wait) => {}
+                }
+            }
+            None => {
+                tokio::select! {
+                    () = local => {}
+                    () = tokio::time::sleep(max_wait) => {}
+                }
+            }
+        }
+    }
+}
+
+/// The lowest sequence still in the outbox (`None` when it is empty).
+pub async fn oldest_seq(db: &Database) -> Result<Option<i64>> {
+    let seq: Option<i64> = on_pool!(db.reader(), |p| {
+        sqlx::query_scalar("SELECT MIN(seq) FROM events").fetch_one(p).await
+    })?;
+    Ok(seq)
+}
+
+/// Deletes events written before `before` (epoch ms), always keeping the newest one so
+/// that sequence numbers never restart. Returns how many were deleted. Watchers that
+/// asked for a sequence older than what is left are told to re-snapshot.
+pub async fn compact(db: &Database, before: i64) -> Result<u64> {
+    let deleted = on_pool!(db.writer(), |p| {
+        sqlx::query("DELETE FROM events WHERE created_at < $1 AND seq < (SELECT MAX(seq) FROM events)")
+            .bind(before)
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected())
+    })?;
+    Ok(deleted)
 }
 
 /// The highest sequence number written so far (0 when the outbox is empty).

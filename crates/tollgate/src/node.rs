@@ -163,6 +163,21 @@ pub async fn serve(args: NodeArgs) -> Result<(), Failure> {
 
     // What the gateway serves; filled from the event hub once the node is up.
     let gateway_state = Arc::new(tollgate_gateway::follow::LiveState::new());
+    let shutdown = CancellationToken::new();
+    // The event hub, where this node runs the traffic manager: it serves other nodes'
+    // watches and this node's own gateway.
+    let event_hub = if components.contains(Component::TrafficManager)
+        && let Some(am) = find(&dbs, DatabaseName::Am)
+    {
+        let feed = tollgate_trafficmanager::EventFeed::start(am.clone(), shutdown.clone());
+        Some(tollgate_trafficmanager::DatabaseHub::new(
+            am,
+            feed,
+            config.traffic_manager.heartbeat_interval,
+        ))
+    } else {
+        None
+    };
     let mut planned = Vec::new();
     let management = BoundListener::bind(
         "management",
@@ -262,11 +277,9 @@ pub async fn serve(args: NodeArgs) -> Result<(), Failure> {
             });
         }
     }
-    if components.contains(Component::TrafficManager)
-        && let Some(am) = find(&dbs, DatabaseName::Am)
-    {
+    if let Some(hub) = &event_hub {
         let router = tollgate_trafficmanager::routes(tollgate_trafficmanager::TrafficManagerState {
-            am,
+            hub: hub.clone(),
             cluster_secret: cluster_secret.clone(),
         })
         .fallback(not_found)
@@ -285,7 +298,6 @@ pub async fn serve(args: NodeArgs) -> Result<(), Failure> {
     }
 
     // Serve from here on: /health/live answers while migrations run; ready waits for them.
-    let shutdown = CancellationToken::new();
     let mut servers = JoinSet::new();
     for p in planned {
         servers.spawn(
@@ -326,19 +338,38 @@ pub async fn serve(args: NodeArgs) -> Result<(), Failure> {
             return Ok(());
         }
     }
-    // In-process event hub: a gateway in the same process as a traffic manager follows it
-    // directly (gateways on other nodes follow over HTTP, with the Event hub issue).
-    if components.contains(Component::Gateway)
-        && components.contains(Component::TrafficManager)
-        && let Some(am) = find(&dbs, DatabaseName::Am)
-    {
+    if let Some(hub) = &event_hub {
+        tokio::spawn(tollgate_trafficmanager::compact_loop(
+            hub.am().clone(),
+            config.traffic_manager.event_retention,
+            shutdown.clone(),
+        ));
+    }
+    // The gateway follows the event hub: in-process when this node runs the traffic
+    // manager, else over HTTP (`cluster.event_hub_url`), persisting what it serves under
+    // the data directory so that it can serve after a restart while the hub is down.
+    if components.contains(Component::Gateway) {
+        let hub: Arc<dyn tollgate_events::Hub> = match &event_hub {
+            Some(hub) => hub.clone(),
+            None => Arc::new(tollgate_gateway::hub_client::HttpHub::new(
+                config.cluster.event_hub_url.clone(),
+                config.cluster.secret.as_ref().map(|s| s.expose()).unwrap_or_default(),
+                tollgate_gateway::proxy::backend_tls(None).map_err(|e| Failure::new(exit::OTHER, e))?,
+            )),
+        };
+        let persisted = event_hub.is_none().then(|| {
+            tollgate_gateway::follow::PersistedState::new(
+                config.node.data_dir.join("gateway"),
+                &config.gateway.environment,
+            )
+        });
         let live = gateway_state.clone();
-        readiness.set_gateway_check(Box::new(move || live.is_loaded()));
+        readiness.set_gateway_check(Box::new(move || (live.is_loaded(), live.report())));
         tokio::spawn(tollgate_gateway::follow::follow(
-            Arc::new(tollgate_trafficmanager::DatabaseHub { am }),
+            hub,
             gateway_state.clone(),
             config.gateway.environment.clone(),
-            config.gateway.poll_interval,
+            persisted,
             shutdown.clone(),
         ));
     }

@@ -1,21 +1,28 @@
 //! The Traffic Manager component: the event hub that streams control events to gateways
 //! (ARCHITECTURE.md §3) and, later, distributed throttling (§5). Its routes live on the
-//! traffic-manager listener and answer only callers presenting the cluster secret.
-//!
-//! Today it serves the outbox's current sequence, which gateways and operators use to
-//! tell how far behind a node is; snapshot and watch arrive with the Event hub issue.
-//! In all-in-one it also feeds the in-process gateway ([`DatabaseHub`]).
-//! Depends on `http`, `store`, `events` and `model` only.
+//! traffic-manager listener and answer only callers presenting the cluster secret:
+//! `GET /internal/v1/snapshot?environment=E`, `GET /internal/v1/watch?since=N` (SSE) and
+//! `GET /internal/v1/events/latest`. In all-in-one the same [`DatabaseHub`] feeds the
+//! in-process gateway. Depends on `http`, `store`, `events` and `model` only.
+
+pub mod hub;
+mod watch_stream;
+
+pub use hub::{DatabaseHub, EventFeed, compact_loop};
 
 use axum::Router;
 use axum::extract::State;
 use axum::middleware;
+use axum::response::IntoResponse;
+use axum::response::sse::{Event as SseEvent, Sse};
 use axum::routing::get;
-use tollgate_events::{Event, Hub, HubError, HubFuture, Snapshot};
-use tollgate_http::ApiError;
+use serde::Deserialize;
+use std::sync::Arc;
+use tollgate_events::{Hub, WatchItem};
 use tollgate_http::cluster::{ClusterSecret, require_cluster_secret};
-use tollgate_model::Error;
-use tollgate_store::{Database, events};
+use tollgate_http::{ApiError, ApiQuery};
+use tollgate_model::{Error, FieldError};
+use tollgate_store::events;
 
 /// Prefix of every node-to-node endpoint.
 pub const INTERNAL_BASE_PATH: &str = "/internal/v1";
@@ -23,8 +30,8 @@ pub const INTERNAL_BASE_PATH: &str = "/internal/v1";
 /// What the traffic manager's handlers need.
 #[derive(Clone, Debug)]
 pub struct TrafficManagerState {
-    /// The AM database (events outbox, policies).
-    pub am: Database,
+    /// The event hub (the AM database's outbox and snapshots).
+    pub hub: Arc<DatabaseHub>,
     /// Authenticates calling nodes.
     pub cluster_secret: ClusterSecret,
 }
@@ -33,6 +40,8 @@ pub struct TrafficManagerState {
 pub fn routes(state: TrafficManagerState) -> Router {
     let internal = Router::new()
         .route("/events/latest", get(latest_event))
+        .route("/snapshot", get(snapshot))
+        .route("/watch", get(watch))
         .route_layer(middleware::from_fn_with_state(
             state.cluster_secret.clone(),
             require_cluster_secret,
@@ -43,32 +52,81 @@ pub fn routes(state: TrafficManagerState) -> Router {
 
 /// `GET /internal/v1/events/latest` → `{"sequence": N}`: the newest event in the outbox.
 async fn latest_event(State(state): State<TrafficManagerState>) -> Result<axum::Json<serde_json::Value>, ApiError> {
-    let seq = events::latest_seq(&state.am).await.map_err(Error::from)?;
+    let seq = events::latest_seq(state.hub.am()).await.map_err(Error::from)?;
     Ok(axum::Json(serde_json::json!({ "sequence": seq })))
 }
 
-/// The event hub over the AM database, for gateways in the same process (all-in-one):
-/// snapshots from [`tollgate_store::snapshot::read`], events from the outbox.
-#[derive(Clone, Debug)]
-pub struct DatabaseHub {
-    /// The AM database.
-    pub am: Database,
+#[derive(Debug, Deserialize)]
+struct SnapshotQuery {
+    environment: Option<String>,
 }
 
-impl Hub for DatabaseHub {
-    fn snapshot<'a>(&'a self, environment: &'a str) -> HubFuture<'a, Snapshot> {
-        Box::pin(async move {
-            tollgate_store::snapshot::read(&self.am, environment, tollgate_model::now_millis())
-                .await
-                .map_err(|e| HubError(e.to_string()))
-        })
-    }
+/// `GET /internal/v1/snapshot?environment=E` → the runtime [`tollgate_events::Snapshot`]
+/// of environment `E`.
+async fn snapshot(
+    State(state): State<TrafficManagerState>,
+    ApiQuery(q): ApiQuery<SnapshotQuery>,
+) -> Result<axum::Json<tollgate_events::Snapshot>, ApiError> {
+    let environment = q.environment.filter(|e| !e.trim().is_empty()).ok_or_else(|| {
+        Error::Validation(vec![FieldError::new(
+            "environment",
+            "name the gateway environment: ?environment=Default",
+        )])
+    })?;
+    let snapshot = state
+        .hub
+        .snapshot(&environment)
+        .await
+        .map_err(|e| Error::Unavailable(e.to_string()))?;
+    Ok(axum::Json(snapshot))
+}
 
-    fn events_since(&self, since: i64, limit: i64) -> HubFuture<'_, Vec<Event>> {
-        Box::pin(async move {
-            events::read_since(&self.am, since, limit)
-                .await
-                .map_err(|e| HubError(e.to_string()))
-        })
-    }
+#[derive(Debug, Deserialize)]
+struct WatchQuery {
+    since: Option<i64>,
+}
+
+/// `GET /internal/v1/watch?since=N` → Server-Sent Events: each outbox event after `N` in
+/// order (`id` = sequence, `event` = kind, `data` = the event), a `: heartbeat N` comment
+/// when idle (everything up to `N` sent), and `event: resnapshot` when the events after
+/// `N` are no longer kept.
+async fn watch(
+    State(state): State<TrafficManagerState>,
+    ApiQuery(q): ApiQuery<WatchQuery>,
+) -> Result<impl IntoResponse, ApiError> {
+    let since = match q.since {
+        Some(n) if n >= 0 => n,
+        Some(_) => {
+            return Err(
+                Error::Validation(vec![FieldError::new("since", "must be a sequence number, 0 or more")]).into(),
+            );
+        }
+        None => {
+            return Err(Error::Validation(vec![FieldError::new(
+                "since",
+                "give the last sequence applied: ?since=0 for everything",
+            )])
+            .into());
+        }
+    };
+    let items = state
+        .hub
+        .watch(since)
+        .await
+        .map_err(|e| Error::Unavailable(e.to_string()))?;
+    let stream = watch_stream::WatchStream::new(items, |item| match item {
+        WatchItem::Events(batch) => batch
+            .into_iter()
+            .map(|event| {
+                let data = serde_json::to_string(&event).unwrap_or_default();
+                SseEvent::default()
+                    .id(event.seq.to_string())
+                    .event(event.kind.as_str())
+                    .data(data)
+            })
+            .collect(),
+        WatchItem::Heartbeat { seq } => vec![SseEvent::default().comment(format!("heartbeat {seq}"))],
+        WatchItem::Resnapshot => vec![SseEvent::default().event("resnapshot").data("{}")],
+    });
+    Ok(Sse::new(stream))
 }

@@ -55,6 +55,20 @@ async fn control_plane_with_unreachable_database_exits_69_naming_the_url() {
 }
 
 #[tokio::test]
+async fn gateway_without_an_event_hub_is_refused() {
+    let mut node = tollgate()
+        .args(["--profile", "gateway"])
+        .env("TOLLGATE_CLUSTER__SECRET", crate::SECRET)
+        .spawn();
+    assert_eq!(node.wait_exit(READY).code(), Some(64));
+    let line = error_line(&node.output());
+    assert!(
+        line.contains("`cluster.event_hub_url`") && line.contains("http://traffic-manager:9611"),
+        "{line}"
+    );
+}
+
+#[tokio::test]
 async fn partial_profile_without_cluster_secret_is_refused() {
     let mut node = tollgate().args(["--profile", "gateway"]).spawn();
     assert_eq!(node.wait_exit(READY).code(), Some(64));

@@ -9,11 +9,11 @@ use serde_json::{Value, json};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-const ADMIN: (&str, &str) = ("admin", "test-admin-password");
-const DEV: (&str, &str) = ("gwdev", "gwdev-password");
+pub(crate) const ADMIN: (&str, &str) = ("admin", "test-admin-password");
+pub(crate) const DEV: (&str, &str) = ("gwdev", "gwdev-password");
 
 /// The backend: echoes what it received; `/v1/slow` answers after 3 s.
-async fn backend() -> tollgate_testkit::RunningServer {
+pub(crate) async fn backend() -> tollgate_testkit::RunningServer {
     use axum::extract::Request;
     use axum::routing::{any, get};
     let echo = |req: Request| async move {
@@ -42,7 +42,7 @@ async fn backend() -> tollgate_testkit::RunningServer {
 }
 
 /// The resources of the test APIs.
-fn standard_operations() -> Value {
+pub(crate) fn standard_operations() -> Value {
     json!([
         {"target": "/pets/{petId}", "verb": "GET"},
         {"target": "/pets/{petId}", "verb": "PUT", "scopes": ["pets_write"]},
@@ -52,14 +52,20 @@ fn standard_operations() -> Value {
     ])
 }
 
-struct Client {
-    mgmt: SocketAddr,
-    gw: SocketAddr,
-    http: reqwest::Client,
+pub(crate) struct Client {
+    pub(crate) mgmt: SocketAddr,
+    pub(crate) gw: SocketAddr,
+    pub(crate) http: reqwest::Client,
 }
 
 impl Client {
-    async fn rest(&self, who: (&str, &str), method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+    pub(crate) async fn rest(
+        &self,
+        who: (&str, &str),
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
         let mut req = self
             .http
             .request(method, format!("http://{}/api/am{path}", self.mgmt))
@@ -72,7 +78,7 @@ impl Client {
         (status, r.json().await.unwrap_or(Value::Null))
     }
 
-    async fn call(
+    pub(crate) async fn call(
         &self,
         method: reqwest::Method,
         path: &str,
@@ -89,7 +95,7 @@ impl Client {
     }
 
     /// Calls until `done` holds for the answer (the gateway applies events within a poll).
-    async fn eventually(&self, path: &str, token: &str, done: impl Fn(u16, &Value) -> bool) -> (u16, Value) {
+    pub(crate) async fn eventually(&self, path: &str, token: &str, done: impl Fn(u16, &Value) -> bool) -> (u16, Value) {
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
             let (status, _, body) = self.call(reqwest::Method::GET, path, Some(token)).await;
@@ -102,13 +108,19 @@ impl Client {
 
     /// Creates, publishes and deploys an API (with [`standard_operations`]) to Default;
     /// returns its id.
-    async fn deploy_api(&self, name: &str, context: &str, endpoint_config: Value) -> String {
+    pub(crate) async fn deploy_api(&self, name: &str, context: &str, endpoint_config: Value) -> String {
         self.deploy_api_with(name, context, endpoint_config, standard_operations())
             .await
     }
 
     /// Creates, publishes and deploys an API with these operations; returns its id.
-    async fn deploy_api_with(&self, name: &str, context: &str, endpoint_config: Value, operations: Value) -> String {
+    pub(crate) async fn deploy_api_with(
+        &self,
+        name: &str,
+        context: &str,
+        endpoint_config: Value,
+        operations: Value,
+    ) -> String {
         let (status, api) = self
             .rest(
                 ADMIN,
@@ -161,7 +173,7 @@ impl Client {
 
     /// An application of DEV with production keys; returns (app id, consumer key, secret,
     /// key mapping id).
-    async fn app_with_keys(&self, name: &str) -> (String, String, String, String) {
+    pub(crate) async fn app_with_keys(&self, name: &str) -> (String, String, String, String) {
         self.app_with_keys_of_type(name, "JWT").await
     }
 
@@ -194,7 +206,7 @@ impl Client {
         )
     }
 
-    async fn token(&self, ck: &str, cs: &str) -> String {
+    pub(crate) async fn token(&self, ck: &str, cs: &str) -> String {
         let r = self
             .http
             .post(format!("http://{}/oauth2/token", self.mgmt))
@@ -223,6 +235,13 @@ async fn node_with(env: &[(&str, String)]) -> (tollgate_testkit::Node, Client) {
         gw: node.listener("gateway"),
         http: tollgate_testkit::http(),
     };
+    prepare(&c).await;
+    (node, c)
+}
+
+/// Creates the shared scope the test APIs use and signs DEV up, through `c`'s control plane.
+pub(crate) async fn prepare(c: &Client) {
+    let mgmt = c.mgmt;
     let (status, body) = c
         .rest(
             ADMIN,
@@ -240,13 +259,12 @@ async fn node_with(env: &[(&str, String)]) -> (tollgate_testkit::Node, Client) {
         .await
         .unwrap();
     assert_eq!(signup.status().as_u16(), 201);
-    (node, c)
 }
 
 impl Client {
     /// Deploys an API and subscribes a new application of DEV (named like the API) to it
     /// with Gold; returns (API id, application id, access token).
-    async fn subscribed(
+    pub(crate) async fn subscribed(
         &self,
         name: &str,
         context: &str,

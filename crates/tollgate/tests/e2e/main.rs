@@ -6,6 +6,7 @@
 mod cli;
 mod config_errors;
 mod consumer_flow;
+mod distributed;
 mod gateway_flow;
 mod key_managers;
 mod profiles;

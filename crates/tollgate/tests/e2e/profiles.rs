@@ -6,23 +6,37 @@ use tollgate_testkit::postgres;
 
 #[tokio::test]
 async fn gateway_profile_never_touches_its_databases() {
-    // Both URLs point at a host that cannot answer: the gateway must not care.
+    // Both URLs (and the event hub) point at a host that cannot answer: the gateway must
+    // not care about the databases, and says it has no state yet.
+    let dir = tempfile::tempdir().unwrap();
     let mut node = tollgate()
         .args(["--profile", "gateway"])
+        .data_dir(dir.path())
         .env("TOLLGATE_CLUSTER__SECRET", SECRET)
+        .env("TOLLGATE_CLUSTER__EVENT_HUB_URL", "http://192.0.2.1:9611")
         .env("TOLLGATE_DATABASE__AM__URL", "postgres://tg@192.0.2.1:5432/am")
         .env("TOLLGATE_DATABASE__SHARED__URL", "postgres://tg@192.0.2.1:5432/shared")
         .spawn();
-    let mgmt = node.wait_ready(READY).await;
+    let mgmt = node.listener("management");
+    let mut live = 0;
+    for _ in 0..200 {
+        live = tollgate_testkit::get_json(format!("http://{mgmt}/health/live")).await.0;
+        if live == 200 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(live, 200);
+    let (status, ready) = tollgate_testkit::get_json(format!("http://{mgmt}/health/ready")).await;
     assert_eq!(
-        tollgate_testkit::get_json(format!("http://{mgmt}/health/live")).await.0,
-        200
+        status, 503,
+        "no state from the hub and none persisted: not ready; {ready}"
     );
-    let ready: serde_json::Value = tollgate_testkit::get_json(format!("http://{mgmt}/health/ready"))
-        .await
-        .1;
     assert_eq!(ready["components"], "gateway");
     assert_eq!(ready["databases"], serde_json::json!({}));
+    assert_eq!(ready["gateway"]["state"], "loading state", "{ready}");
+    assert_eq!(ready["gateway"]["hubConnected"], false, "{ready}");
+    assert_eq!(ready["gateway"]["hub"], "http://192.0.2.1:9611", "{ready}");
     assert!(!node.output().contains("Database opened."), "{}", node.output());
     // The management listener serves no REST API on a gateway node.
     assert_eq!(

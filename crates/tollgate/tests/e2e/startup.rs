@@ -22,7 +22,7 @@ async fn all_in_one_with_no_config_is_ready_on_sqlite_and_prints_the_admin_passw
     assert_eq!(ready["databases"]["am"], "ok");
     assert_eq!(ready["databases"]["shared"], "ok");
     assert_eq!(
-        ready["gateway"], "state loaded",
+        ready["gateway"]["state"], "state loaded",
         "ready only once the gateway has its state"
     );
     assert!(dir.path().join("am.db").exists(), "am.db missing");
