@@ -32,6 +32,27 @@ pub enum WatchItem {
     Resnapshot,
 }
 
+/// How often a gateway reports what it serves when nothing changes; a gateway whose last
+/// report is older than three of these no longer counts as live.
+pub const GATEWAY_REPORT_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// What a gateway reports it serves (deployment acknowledgements), every
+/// [`GATEWAY_REPORT_INTERVAL`] and soon after its state changes.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GatewayReport {
+    /// The gateway node's stable id (kept under its data directory).
+    pub gateway_id: String,
+    /// The gateway environment it serves.
+    pub environment: String,
+    /// The event sequence its state is current to.
+    pub sequence: i64,
+    /// The API revisions it serves.
+    pub revisions: Vec<String>,
+    /// Revisions whose deployment it received but could not apply.
+    pub failed: Vec<String>,
+}
+
 /// An open watch: items arrive in order; the channel closes when the hub goes away.
 pub type Watch = mpsc::Receiver<WatchItem>;
 
@@ -41,6 +62,8 @@ pub trait Hub: Send + Sync {
     fn snapshot<'a>(&'a self, environment: &'a str) -> HubFuture<'a, Snapshot>;
     /// Every event after `since`, as it is committed, until the watch closes.
     fn watch(&self, since: i64) -> HubFuture<'_, Watch>;
+    /// Records what a gateway serves (for the Publisher's deployment counts).
+    fn report<'a>(&'a self, report: &'a GatewayReport) -> HubFuture<'a, ()>;
     /// Where the hub is, for logs and health reports.
     fn describe(&self) -> String;
 }

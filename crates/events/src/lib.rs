@@ -8,7 +8,7 @@
 pub mod hub;
 pub mod snapshot;
 
-pub use hub::{Hub, HubError, HubFuture, Watch, WatchItem};
+pub use hub::{GatewayReport, Hub, HubError, HubFuture, Watch, WatchItem};
 pub use snapshot::Snapshot;
 
 use serde::{Deserialize, Serialize};

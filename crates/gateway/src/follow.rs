@@ -17,7 +17,8 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
-use tollgate_events::{Event, Hub, Snapshot, WatchItem};
+use tollgate_events::hub::GATEWAY_REPORT_INTERVAL;
+use tollgate_events::{Event, GatewayReport, Hub, Snapshot, WatchItem};
 
 /// A watch that brings nothing (not even a heartbeat) for this long is presumed dead.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(20);
@@ -387,6 +388,57 @@ impl Follower {
             () = shutdown.cancelled() => false,
         }
     }
+}
+
+/// Reports what the gateway serves to the hub (deployment acknowledgements): soon after
+/// each change of its state, and every [`GATEWAY_REPORT_INTERVAL`] otherwise, until
+/// `shutdown`.
+pub async fn report_loop(hub: Arc<dyn Hub>, live: Arc<LiveState>, gateway_id: String, shutdown: CancellationToken) {
+    let mut reported_seq = -1;
+    let mut reported_at: Option<std::time::Instant> = None;
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_millis(200)) => {}
+            () = shutdown.cancelled() => return,
+        }
+        if !live.is_loaded() {
+            continue;
+        }
+        let state = live.load();
+        let due = reported_at.is_none_or(|t| t.elapsed() >= GATEWAY_REPORT_INTERVAL);
+        if state.seq == reported_seq && !due {
+            continue;
+        }
+        let (revisions, failed) = state.revisions();
+        let report = GatewayReport {
+            gateway_id: gateway_id.clone(),
+            environment: state.environment.clone(),
+            sequence: state.seq,
+            revisions,
+            failed,
+        };
+        if let Err(e) = hub.report(&report).await {
+            tracing::debug!(error = %e, "Cannot report the gateway's revisions to the hub; retrying later.");
+        }
+        // Failed or not, the next attempt waits for a change or the interval.
+        reported_seq = state.seq;
+        reported_at = Some(std::time::Instant::now());
+    }
+}
+
+/// This gateway node's id: kept in `dir/gateway-id`, made on first use.
+pub fn gateway_id(dir: &std::path::Path) -> std::io::Result<String> {
+    let path = dir.join("gateway-id");
+    if let Ok(id) = std::fs::read_to_string(&path)
+        && !id.trim().is_empty()
+    {
+        return Ok(id.trim().to_string());
+    }
+    let random = || std::collections::hash_map::RandomState::new().build_hasher().finish();
+    let id = format!("gw-{:016x}{:016x}", random(), random());
+    std::fs::create_dir_all(dir)?;
+    std::fs::write(&path, &id)?;
+    Ok(id)
 }
 
 /// `base` scaled by a random factor in [0.5, 1.5), so that gateways do not reconnect in

@@ -4,7 +4,7 @@
 //! tries them in turn, starting after the one that failed last.
 
 use bytes::{Bytes, BytesMut};
-use http_body_util::{BodyExt, Empty};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::Client;
@@ -13,7 +13,7 @@ use hyper_util::rt::TokioExecutor;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::sync::mpsc;
-use tollgate_events::{Event, Hub, HubError, HubFuture, Snapshot, Watch, WatchItem};
+use tollgate_events::{Event, GatewayReport, Hub, HubError, HubFuture, Snapshot, Watch, WatchItem};
 
 /// How long a hub may take to answer a request's headers.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
@@ -26,7 +26,7 @@ const INTERNAL: &str = "/internal/v1";
 pub struct HttpHub {
     urls: Vec<String>,
     authorization: String,
-    client: Client<HttpsConnector<HttpConnector>, Empty<Bytes>>,
+    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
     next: AtomicUsize,
 }
 
@@ -54,12 +54,22 @@ impl HttpHub {
 
     /// GETs `path_and_query` from the hubs in turn; the first 200 answer wins.
     async fn get(&self, path_and_query: &str) -> Result<hyper::Response<Incoming>, HubError> {
+        self.send(hyper::Method::GET, path_and_query, None).await
+    }
+
+    /// Sends a request to the hubs in turn; the first 2xx answer wins.
+    async fn send(
+        &self,
+        method: hyper::Method,
+        path_and_query: &str,
+        json: Option<Bytes>,
+    ) -> Result<hyper::Response<Incoming>, HubError> {
         let start = self.next.load(Ordering::Relaxed);
         let mut errors = Vec::new();
         for i in 0..self.urls.len() {
             let index = (start + i) % self.urls.len();
             let url = format!("{}{INTERNAL}{path_and_query}", self.urls[index]);
-            match self.get_one(&url).await {
+            match self.send_one(method.clone(), &url, json.clone()).await {
                 Ok(res) => {
                     self.next.store(index, Ordering::Relaxed);
                     return Ok(res);
@@ -71,17 +81,28 @@ impl HttpHub {
         Err(HubError(errors.join("; ")))
     }
 
-    async fn get_one(&self, url: &str) -> Result<hyper::Response<Incoming>, String> {
-        let req = hyper::Request::get(url)
-            .header(hyper::header::AUTHORIZATION, &self.authorization)
-            .body(Empty::new())
+    async fn send_one(
+        &self,
+        method: hyper::Method,
+        url: &str,
+        json: Option<Bytes>,
+    ) -> Result<hyper::Response<Incoming>, String> {
+        let mut req = hyper::Request::builder()
+            .method(method)
+            .uri(url)
+            .header(hyper::header::AUTHORIZATION, &self.authorization);
+        if json.is_some() {
+            req = req.header(hyper::header::CONTENT_TYPE, "application/json");
+        }
+        let req = req
+            .body(Full::new(json.unwrap_or_default()))
             .map_err(|e| format!("not a usable URL: {e}"))?;
         let res = tokio::time::timeout(ANSWER_TIMEOUT, self.client.request(req))
             .await
             .map_err(|_| format!("no answer within {} s", ANSWER_TIMEOUT.as_secs()))?
             .map_err(|e| format!("cannot connect: {e}"))?;
         match res.status().as_u16() {
-            200 => Ok(res),
+            200..=299 => Ok(res),
             401 => Err("refused the cluster secret (check `[cluster] secret` on both nodes)".into()),
             status => {
                 let body = res
@@ -121,6 +142,15 @@ impl Hub for HttpHub {
             let (tx, rx) = mpsc::channel(16);
             tokio::spawn(read_stream(res.into_body(), tx));
             Ok(rx)
+        })
+    }
+
+    fn report<'a>(&'a self, report: &'a GatewayReport) -> HubFuture<'a, ()> {
+        Box::pin(async move {
+            let body = serde_json::to_vec(report).map_err(|e| HubError(e.to_string()))?;
+            self.send(hyper::Method::POST, "/gateway-status", Some(Bytes::from(body)))
+                .await
+                .map(|_| ())
         })
     }
 

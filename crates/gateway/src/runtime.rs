@@ -122,6 +122,8 @@ pub struct RuntimeState {
     signing_keys: HashMap<String, serde_json::Value>,
     /// Third-party key managers by id.
     key_managers: HashMap<String, serde_json::Value>,
+    /// Revisions whose deployment arrived but could not be applied (reported to the hub).
+    failed_revisions: Vec<String>,
 }
 
 fn route_table(apis: &HashMap<String, Arc<ApiEntry>>) -> RouteTable<RouteTarget> {
@@ -247,8 +249,12 @@ impl RuntimeState {
         match event.kind {
             EventKind::ApiRevisionDeployed if ours => {
                 let Some(deployed) = parse::<DeployedApi>(event) else {
+                    if let Some(revision) = text(event, "revisionId") {
+                        self.failed_revisions.push(revision.to_string());
+                    }
                     return false;
                 };
+                self.failed_revisions.retain(|r| *r != deployed.revision_id);
                 self.apis
                     .insert(deployed.api_id.clone(), Arc::new(ApiEntry::new(deployed)));
                 true
@@ -362,6 +368,13 @@ impl RuntimeState {
     /// A deployed API by id.
     pub fn api(&self, id: &str) -> Option<&Arc<ApiEntry>> {
         self.apis.get(id)
+    }
+
+    /// The revisions served and those that failed to apply, for the deployment report.
+    pub fn revisions(&self) -> (Vec<String>, Vec<String>) {
+        let mut served: Vec<String> = self.apis.values().map(|a| a.deployed.revision_id.clone()).collect();
+        served.sort();
+        (served, self.failed_revisions.clone())
     }
 
     /// How many API revisions are served.

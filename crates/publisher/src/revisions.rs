@@ -442,7 +442,8 @@ pub(crate) async fn restore(
     Ok(api_response(StatusCode::CREATED, &stored))
 }
 
-/// `GET /apis/{apiId}/deployments`.
+/// `GET /apis/{apiId}/deployments`, with the reference's live / deployed / failed gateway
+/// counts per environment from the gateways' reports.
 #[utoipa::path(get, path = "/apis/{apiId}/deployments", operation_id = "get_api_deployments", tag = "API Revisions", summary = "Which revision each environment serves", params(("apiId" = String, Path, description = "API id")), responses((status = 200, description = "count, list of deployments", body = Object), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn deployments(
     auth: Authenticated<CreatorOrPublisherRole>,
@@ -451,6 +452,22 @@ pub(crate) async fn deployments(
 ) -> Result<Response, ApiError> {
     load(&state, auth.principal().tenant_id, &api_id).await?;
     let deps = apis::deployments(&state.am, &api_id).await.map_err(Error::from)?;
-    let list: Vec<Value> = deps.iter().map(deployment_body).collect();
+    // Gateways that reported within three report intervals count as live.
+    let window = i64::try_from(tollgate_events::hub::GATEWAY_REPORT_INTERVAL.as_millis() * 3).unwrap_or(i64::MAX);
+    let live_since = tollgate_model::now_millis() - window;
+    let mut list = Vec::with_capacity(deps.len());
+    for d in &deps {
+        let counts = tollgate_store::gateway_status::counts(&state.am, &d.environment, &d.revision_id, live_since)
+            .await
+            .map_err(Error::from)?;
+        let mut body = deployment_body(d);
+        body["liveGatewayCount"] = json!(counts.live);
+        body["deployedGatewayCount"] = json!(counts.deployed);
+        body["failedGatewayCount"] = json!(counts.failed);
+        if counts.deployed > 0 {
+            body["successDeployedTime"] = body["deployedTime"].clone();
+        }
+        list.push(body);
+    }
     Ok(axum::Json(json!({ "count": list.len(), "list": list })).into_response())
 }

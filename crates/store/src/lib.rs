@@ -14,6 +14,7 @@ pub mod documents;
 pub mod environments;
 mod error;
 pub mod events;
+pub mod gateway_status;
 pub mod key_managers;
 pub mod keys;
 mod migrate;

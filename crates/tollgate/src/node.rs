@@ -365,6 +365,21 @@ pub async fn serve(args: NodeArgs) -> Result<(), Failure> {
         });
         let live = gateway_state.clone();
         readiness.set_gateway_check(Box::new(move || (live.is_loaded(), live.report())));
+        let gateway_id = tollgate_gateway::follow::gateway_id(&config.node.data_dir).map_err(|e| {
+            Failure::new(
+                exit::OS,
+                format!(
+                    "cannot keep the gateway id under node.data_dir {}: {e}",
+                    config.node.data_dir.display()
+                ),
+            )
+        })?;
+        tokio::spawn(tollgate_gateway::follow::report_loop(
+            hub.clone(),
+            gateway_state.clone(),
+            gateway_id,
+            shutdown.clone(),
+        ));
         tokio::spawn(tollgate_gateway::follow::follow(
             hub,
             gateway_state.clone(),

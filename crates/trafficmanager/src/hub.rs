@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
-use tollgate_events::{Hub, HubError, HubFuture, Snapshot, Watch, WatchItem};
+use tollgate_events::{GatewayReport, Hub, HubError, HubFuture, Snapshot, Watch, WatchItem};
 use tollgate_store::{Database, events};
 
 /// Most events read from the outbox at once.
@@ -181,6 +181,14 @@ impl Hub for DatabaseHub {
             let hub = self.clone();
             tokio::spawn(async move { hub.run_watch(since, tx).await });
             Ok(rx)
+        })
+    }
+
+    fn report<'a>(&'a self, report: &'a GatewayReport) -> HubFuture<'a, ()> {
+        Box::pin(async move {
+            tollgate_store::gateway_status::upsert(&self.am, report, tollgate_model::now_millis())
+                .await
+                .map_err(|e| HubError(e.to_string()))
         })
     }
 

@@ -1,8 +1,9 @@
 //! The Traffic Manager component: the event hub that streams control events to gateways
 //! (ARCHITECTURE.md §3) and, later, distributed throttling (§5). Its routes live on the
 //! traffic-manager listener and answer only callers presenting the cluster secret:
-//! `GET /internal/v1/snapshot?environment=E`, `GET /internal/v1/watch?since=N` (SSE) and
-//! `GET /internal/v1/events/latest`. In all-in-one the same [`DatabaseHub`] feeds the
+//! `GET /internal/v1/snapshot?environment=E`, `GET /internal/v1/watch?since=N` (SSE),
+//! `GET /internal/v1/events/latest` and `POST /internal/v1/gateway-status` (what a gateway
+//! serves). In all-in-one the same [`DatabaseHub`] feeds the
 //! in-process gateway. Depends on `http`, `store`, `events` and `model` only.
 
 pub mod hub;
@@ -15,7 +16,9 @@ use axum::extract::State;
 use axum::middleware;
 use axum::response::IntoResponse;
 use axum::response::sse::{Event as SseEvent, Sse};
-use axum::routing::get;
+use axum::routing::{get, post};
+use tollgate_events::GatewayReport;
+use tollgate_http::ApiJson;
 use serde::Deserialize;
 use std::sync::Arc;
 use tollgate_events::{Hub, WatchItem};
@@ -42,6 +45,7 @@ pub fn routes(state: TrafficManagerState) -> Router {
         .route("/events/latest", get(latest_event))
         .route("/snapshot", get(snapshot))
         .route("/watch", get(watch))
+        .route("/gateway-status", post(gateway_status))
         .route_layer(middleware::from_fn_with_state(
             state.cluster_secret.clone(),
             require_cluster_secret,
@@ -129,4 +133,26 @@ async fn watch(
         WatchItem::Resnapshot => vec![SseEvent::default().event("resnapshot").data("{}")],
     });
     Ok(Sse::new(stream))
+}
+
+/// `POST /internal/v1/gateway-status`: a gateway's report of what it serves (deployment
+/// acknowledgements); 204.
+async fn gateway_status(
+    State(state): State<TrafficManagerState>,
+    ApiJson(report): ApiJson<GatewayReport>,
+) -> Result<axum::http::StatusCode, ApiError> {
+    let mut errors = Vec::new();
+    for (field, value) in [("gatewayId", &report.gateway_id), ("environment", &report.environment)] {
+        if value.trim().is_empty() || value.len() > 255 {
+            errors.push(FieldError::new(field, "must be 1 to 255 characters"));
+        }
+    }
+    if report.sequence < 0 {
+        errors.push(FieldError::new("sequence", "must be 0 or more"));
+    }
+    if !errors.is_empty() {
+        return Err(Error::Validation(errors).into());
+    }
+    state.hub.report(&report).await.map_err(|e| Error::Unavailable(e.to_string()))?;
+    Ok(axum::http::StatusCode::NO_CONTENT)
 }

@@ -223,6 +223,33 @@ async fn two_gateways_follow_the_traffic_manager_and_catch_up_after_a_stall() {
     let api = gws[0].deploy_api("DistPets", "/distpets", endpoint.clone()).await;
     let (ck, cs, token) = subscribe(&gws[0], &api, "DistApp").await;
     through_all(&all, "/distpets/1.0.0/pets/1", &token, 200).await;
+    // "Deployed" means served: both gateways report the revision.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let deployment = loop {
+        let (status, deps) = gws[0]
+            .rest(
+                ADMIN,
+                reqwest::Method::GET,
+                &format!("/publisher/v4/apis/{api}/deployments"),
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{deps}");
+        let d = deps["list"][0].clone();
+        if d["deployedGatewayCount"] == 2 || Instant::now() > deadline {
+            break d;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(
+        (
+            &deployment["liveGatewayCount"],
+            &deployment["deployedGatewayCount"],
+            &deployment["failedGatewayCount"]
+        ),
+        (&json!(2), &json!(2), &json!(0)),
+        "{deployment}"
+    );
 
     // Gateway 0 stalls (SIGSTOP) while a token is revoked and another API is deployed;
     // gateway 1 follows at once, gateway 0 catches up when it resumes.
