@@ -1,52 +1,21 @@
 """Sets up the gateway benchmark on a fresh all-in-one node: one published, deployed API
 whose backend is the benchmark's nginx, a subscriber with keys, a token and an API key
 (printed as shell assignments); or, with --many N, N more deployed APIs."""
-import base64, http.client, json, sys
+import os, sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from tollgate_rest import Rest  # noqa: E402
 
 mgmt, backend = int(sys.argv[1]), int(sys.argv[2])
-conn = http.client.HTTPConnection("127.0.0.1", mgmt)
-
-
-def call(method, path, body=None, user=("admin", "bench-admin-password"), form=None, expect=(200, 201)):
-    headers = {"Authorization": "Basic " + base64.b64encode(f"{user[0]}:{user[1]}".encode()).decode()}
-    data = None
-    if body is not None:
-        data = json.dumps(body)
-        headers["Content-Type"] = "application/json"
-    if form is not None:
-        data = "&".join(f"{k}={v}" for k, v in form.items())
-        headers["Content-Type"] = "application/x-www-form-urlencoded"
-    conn.request(method, path, body=data, headers=headers)
-    r = conn.getresponse()
-    text = r.read()
-    if r.status not in expect:
-        sys.exit(f"{method} {path}: {r.status} {text[:300]!r}")
-    return json.loads(text) if text else None
-
-
-def deploy(name, context):
-    api = call("POST", "/api/am/publisher/v4/apis", {
-        "name": name, "context": context, "version": "1.0.0", "policies": ["Unlimited"],
-        "securityScheme": ["oauth2", "api_key"],
-        "endpointConfig": {"endpoint_type": "http", "production_endpoints": {"url": f"http://127.0.0.1:{backend}"}},
-        "operations": [{"target": "/*", "verb": "GET"}],
-    })
-    call("POST", f"/api/am/publisher/v4/apis/change-lifecycle?apiId={api['id']}&action=Publish")
-    rev = call("POST", f"/api/am/publisher/v4/apis/{api['id']}/revisions", {})
-    call("POST", f"/api/am/publisher/v4/apis/{api['id']}/deploy-revision?revisionId={rev['id']}",
-         [{"name": "Default", "displayOnDevportal": True}])
-    return api["id"]
-
+rest = Rest(mgmt)
+call = rest.call
+backend_url = f"http://127.0.0.1:{backend}"
 
 if "--many" in sys.argv:
-    n = int(sys.argv[sys.argv.index("--many") + 1])
-    for i in range(n):
-        deploy(f"Bulk{i}", f"/bulk{i}")
-        if i and i % 1000 == 0:
-            print(f"  {i} APIs deployed", file=sys.stderr)
+    rest.deploy_many(int(sys.argv[sys.argv.index("--many") + 1]), backend_url)
     sys.exit(0)
 
-api = deploy("Bench", "/bench")
+api = rest.deploy("Bench", "/bench", backend_url)
 dev = ("bench", "bench-password")
 call("POST", "/api/am/devportal/v3/signup", {"username": dev[0], "password": dev[1]}, user=dev)
 app = call("GET", "/api/am/devportal/v3/applications", user=dev)["list"][0]["applicationId"]
