@@ -69,6 +69,5 @@ start=$(date +%s%N)
 gateway 3 "$WORK/gw3"
 wait_ready 19553
 ms=$(( ($(date +%s%N) - start) / 1000000 ))
-apis=$(grep -o '"apis":[0-9]*' "$WORK/gw3.log" | tail -1 || true)
 rss=$(awk '/VmRSS/{printf "%.0f", $2/1024}' "/proc/${PIDS[-1]}/status")
 echo "cold start of a gateway from the hub's snapshot ($total APIs): ready in $ms ms (process start to /health/ready 200), RSS $rss MB"
