@@ -57,6 +57,7 @@ deploy_ms = []
 for i in range(trials):
     api, rev = rest.create(f"Prop{i}", f"/prop{i}", f"http://127.0.0.1:{mgmt}/health")
     deploy_ms.append(measure(lambda: rest.deploy_revision(api, rev), f"/prop{i}/1.0.0/live", lambda s: s != 404))
+summary("deploy → served by all", deploy_ms)
 
 # Revoke: a fresh token accepted by every gateway; the clock starts at the revoke call.
 base = rest.deploy("PropBase", "/propbase", f"http://127.0.0.1:{mgmt}/health")
@@ -75,5 +76,4 @@ for i in range(trials):
     revoke_ms.append(measure(lambda: rest.call("POST", "/oauth2/revoke", form={"token": token}, user=client),
                              "/propbase/1.0.0/live", lambda s: s == 401, token))
 
-summary("deploy → served by all", deploy_ms)
 summary("revoke → refused by all", revoke_ms)

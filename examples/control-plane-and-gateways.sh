@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# A control plane (with the traffic manager) and two gateway nodes following its event hub.
+source "$(dirname "$0")/lib.sh"
+fresh_databases
+start control-plane control-plane.toml 19443 TOLLGATE_TRAFFIC_MANAGER__LISTEN=127.0.0.1:19611
+ready 19443
+for i in 1 2; do
+  start "gateway-$i" gateway.toml $((19450 + i)) TOLLGATE_GATEWAY__LISTEN=127.0.0.1:$((18280 + i)) \
+    TOLLGATE_CLUSTER__EVENT_HUB_URL=http://127.0.0.1:19611
+done
+ready 19451 19452
+check 19443 Default 18281 18282
+finish
