@@ -90,7 +90,7 @@ impl Tx {
             TxInner::Postgres(t) => t.commit().await?,
         }
         if self.appended_event {
-            crate::events::local_commits().notify_one();
+            crate::events::local_commits().send_modify(|n| *n = n.wrapping_add(1));
         }
         Ok(())
     }

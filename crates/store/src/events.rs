@@ -53,11 +53,12 @@ pub async fn append(tx: &mut Tx, event: &NewEvent) -> Result<i64> {
 /// announced to every event hub sharing the database.
 pub const NOTIFY_CHANNEL: &str = "tollgate_events";
 
-/// Signalled after every commit in this process that appended an event, so that an
-/// in-process hub wakes at once (SQLite has no `NOTIFY`).
-pub fn local_commits() -> &'static tokio::sync::Notify {
-    static SIGNAL: std::sync::OnceLock<tokio::sync::Notify> = std::sync::OnceLock::new();
-    SIGNAL.get_or_init(tokio::sync::Notify::new)
+/// Counts the commits in this process that appended an event, so that every in-process
+/// hub wakes at once (SQLite has no `NOTIFY`); each watcher holds its own receiver, so no
+/// wake-up is lost or taken by another.
+pub fn local_commits() -> &'static tokio::sync::watch::Sender<u64> {
+    static SIGNAL: std::sync::OnceLock<tokio::sync::watch::Sender<u64>> = std::sync::OnceLock::new();
+    SIGNAL.get_or_init(|| tokio::sync::watch::Sender::new(0))
 }
 
 /// Wakes an event hub when the outbox may have grown: on commits in this process and, on
@@ -65,6 +66,7 @@ pub fn local_commits() -> &'static tokio::sync::Notify {
 /// it never sleeps past `max_wait`, so a lost notification delays a hub by at most that.
 pub struct OutboxWatcher {
     listener: Option<sqlx::postgres::PgListener>,
+    local: tokio::sync::watch::Receiver<u64>,
 }
 
 impl std::fmt::Debug for OutboxWatcher {
@@ -86,16 +88,19 @@ impl OutboxWatcher {
             }
             crate::db::Pool::Sqlite(_) => None,
         };
-        Ok(Self { listener })
+        Ok(Self {
+            listener,
+            local: local_commits().subscribe(),
+        })
     }
 
     /// Resolves when the outbox may have grown, or after `max_wait`.
     pub async fn changed(&mut self, max_wait: std::time::Duration) {
-        let local = local_commits().notified();
+        let local = self.local.changed();
         match &mut self.listener {
             Some(listener) => {
                 tokio::select! {
-                    () = local => {}
+                    _ = local => {}
                     r = listener.recv() => {
                         if let Err(e) = r {
                             // sqlx reconnects on the next call; wait a little meanwhile.
@@ -108,7 +113,7 @@ impl OutboxWatcher {
             }
             None => {
                 tokio::select! {
-                    () = local => {}
+                    _ = local => {}
                     () = tokio::time::sleep(max_wait) => {}
                 }
             }

@@ -456,3 +456,55 @@ async fn a_snapshot_holds_what_an_environment_serves_as_of_its_sequence() {
         assert_eq!(other.applications.len(), 1);
     }
 }
+
+#[tokio::test]
+async fn an_outbox_watcher_wakes_on_notify_from_another_connection() {
+    let Some(t) = tollgate_testkit::postgres("outbox_notify").await else {
+        return;
+    };
+    let db = open(&t, DatabaseName::Am).await;
+    let mut watcher = events::OutboxWatcher::new(&db).await.unwrap();
+    // Use up a wake-up this process's own commits may have left.
+    watcher.changed(Duration::from_millis(10)).await;
+    // Another connection (as another node would) announces a commit.
+    let mut other = <sqlx::PgConnection as sqlx::Connection>::connect(t.url())
+        .await
+        .unwrap();
+    let woke = tokio::spawn(async move {
+        // Without the notification this would sleep the whole minute.
+        watcher.changed(Duration::from_secs(60)).await;
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    sqlx::query("SELECT pg_notify($1, '1')")
+        .bind(events::NOTIFY_CHANNEL)
+        .execute(&mut other)
+        .await
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(20), woke)
+        .await
+        .expect("the watcher woke on NOTIFY, not on its one-minute timeout")
+        .unwrap();
+}
+
+#[tokio::test]
+async fn compaction_keeps_the_newest_event_so_sequences_never_restart() {
+    for t in all_engines("outbox_compact").await {
+        let db = open(&t, DatabaseName::Am).await;
+        for _ in 0..3 {
+            let mut tx = db.begin().await.unwrap();
+            events::append(&mut tx, &policy_event()).await.unwrap();
+            tx.commit().await.unwrap();
+        }
+        let deleted = events::compact(&db, i64::MAX).await.unwrap();
+        assert_eq!(deleted, 2, "{}", t.engine());
+        assert_eq!(events::oldest_seq(&db).await.unwrap(), Some(3));
+        let mut tx = db.begin().await.unwrap();
+        assert_eq!(
+            events::append(&mut tx, &policy_event()).await.unwrap(),
+            4,
+            "{}",
+            t.engine()
+        );
+        tx.commit().await.unwrap();
+    }
+}

@@ -17,11 +17,11 @@ use axum::middleware;
 use axum::response::IntoResponse;
 use axum::response::sse::{Event as SseEvent, Sse};
 use axum::routing::{get, post};
-use tollgate_events::GatewayReport;
-use tollgate_http::ApiJson;
 use serde::Deserialize;
 use std::sync::Arc;
+use tollgate_events::GatewayReport;
 use tollgate_events::{Hub, WatchItem};
+use tollgate_http::ApiJson;
 use tollgate_http::cluster::{ClusterSecret, require_cluster_secret};
 use tollgate_http::{ApiError, ApiQuery};
 use tollgate_model::{Error, FieldError};
@@ -153,6 +153,10 @@ async fn gateway_status(
     if !errors.is_empty() {
         return Err(Error::Validation(errors).into());
     }
-    state.hub.report(&report).await.map_err(|e| Error::Unavailable(e.to_string()))?;
+    state
+        .hub
+        .report(&report)
+        .await
+        .map_err(|e| Error::Unavailable(e.to_string()))?;
     Ok(axum::http::StatusCode::NO_CONTENT)
 }
