@@ -294,18 +294,19 @@ impl Follower {
     async fn resnapshot(&mut self) -> bool {
         match self.hub.snapshot(&self.environment).await {
             Ok(snapshot) => {
-                if let Some(p) = &self.persisted
-                    && let Err(e) = p.save(&snapshot).await
-                {
-                    tracing::warn!(error = %e, "Cannot persist the gateway snapshot; a restart while the hub is down will serve nothing.");
-                }
-                self.journaled = 0;
-                let state = RuntimeState::from_snapshot(snapshot);
+                // Serve first, then persist (the file is for the next start).
+                let state = RuntimeState::from_snapshot(snapshot.clone());
                 tracing::info!(environment = %self.environment, apis = state.api_count(), seq = state.seq, "Gateway runtime state loaded.");
                 self.live.store(state);
                 self.live.set_source(StateSource::Hub);
                 self.live.touch();
                 metrics::counter!("tollgate_gateway_snapshots_loaded_total").increment(1);
+                self.journaled = 0;
+                if let Some(p) = &self.persisted
+                    && let Err(e) = p.save(&snapshot).await
+                {
+                    tracing::warn!(error = %e, "Cannot persist the gateway snapshot; a restart while the hub is down will serve nothing.");
+                }
                 true
             }
             Err(e) => {

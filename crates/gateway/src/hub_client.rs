@@ -6,7 +6,7 @@
 use bytes::{Bytes, BytesMut};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
@@ -34,15 +34,7 @@ impl HttpHub {
     /// A client of the hubs at `urls` (base URLs such as `http://tm1:9611`), presenting
     /// `secret`; `tls` verifies `https://` hubs.
     pub fn new(urls: Vec<String>, secret: &str, tls: rustls::ClientConfig) -> Self {
-        let mut http = HttpConnector::new();
-        http.set_connect_timeout(Some(Duration::from_secs(5)));
-        http.set_nodelay(true);
-        http.enforce_http(false);
-        let connector = HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(http);
+        let connector = crate::proxy::https_or_http(tls, Duration::from_secs(5), false);
         let client = Client::builder(TokioExecutor::new()).build(connector);
         Self {
             urls: urls.into_iter().map(|u| u.trim_end_matches('/').to_string()).collect(),

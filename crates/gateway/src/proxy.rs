@@ -67,16 +67,7 @@ pub fn backend_tls(extra_ca_pem: Option<&[u8]>) -> Result<rustls::ClientConfig, 
 impl Backends {
     /// A pool with the given connect and default read timeouts and TLS settings.
     pub fn new(connect_timeout: Duration, read_timeout: Duration, tls: rustls::ClientConfig) -> Self {
-        let mut http = HttpConnector::new();
-        http.set_connect_timeout(Some(connect_timeout));
-        http.set_nodelay(true);
-        http.enforce_http(false);
-        let connector = HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
-            .https_or_http()
-            .enable_http1()
-            .enable_http2()
-            .wrap_connector(http);
+        let connector = https_or_http(tls, connect_timeout, true);
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(90))
             .pool_max_idle_per_host(256)
@@ -304,6 +295,28 @@ enum Attempt {
     Failed(String),
     /// No answer within the read timeout.
     TimedOut,
+}
+
+/// A connector for `http://` and `https://` URLs (HTTP/1.1, and HTTP/2 by ALPN when
+/// `http2`), with TCP_NODELAY and a connect timeout.
+pub fn https_or_http(
+    tls: rustls::ClientConfig,
+    connect_timeout: Duration,
+    http2: bool,
+) -> HttpsConnector<HttpConnector> {
+    let mut http = HttpConnector::new();
+    http.set_connect_timeout(Some(connect_timeout));
+    http.set_nodelay(true);
+    http.enforce_http(false);
+    let builder = HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_http1();
+    if http2 {
+        builder.enable_http2().wrap_connector(http)
+    } else {
+        builder.wrap_connector(http)
+    }
 }
 
 /// Copies bytes both ways between an upgraded client connection and an upgraded backend

@@ -109,21 +109,13 @@ impl DatabaseHub {
     async fn run_watch(&self, since: i64, tx: mpsc::Sender<WatchItem>) {
         let mut latest = self.feed.latest.clone();
         let mut cursor = since;
-        // Too far behind: the events after `since` are gone.
-        match events::oldest_seq(&self.am).await {
-            Ok(Some(oldest)) if since < oldest - 1 => {
-                let _ = tx.send(WatchItem::Resnapshot).await;
-                return;
-            }
-            Ok(_) => {}
-            Err(e) => {
-                tracing::warn!(error = %e, "Cannot read the outbox for a watch.");
-                return;
-            }
-        }
-        // Ahead of the outbox (the database was replaced): only a snapshot is consistent.
-        match events::latest_seq(&self.am).await {
-            Ok(newest) if since > newest => {
+        // Too far behind (the events after `since` were compacted away) or ahead (the
+        // database was replaced): only a new snapshot is consistent.
+        let bounds = async {
+            Ok::<_, tollgate_store::Error>((events::oldest_seq(&self.am).await?, events::latest_seq(&self.am).await?))
+        };
+        match bounds.await {
+            Ok((oldest, newest)) if oldest.is_some_and(|o| since < o - 1) || since > newest => {
                 let _ = tx.send(WatchItem::Resnapshot).await;
                 return;
             }

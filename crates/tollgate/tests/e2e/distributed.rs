@@ -4,7 +4,7 @@
 //! stalled connection, and serve only their own gateway environment. Skipped, with the
 //! reason printed, when no PostgreSQL server is reachable.
 
-use crate::gateway_flow::{ADMIN, Client, DEV, backend, prepare, standard_operations};
+use crate::gateway_flow::{ADMIN, Client, backend, prepare, standard_operations};
 use crate::{READY, SECRET, tollgate};
 use nix::sys::signal::Signal;
 use serde_json::{Value, json};
@@ -66,22 +66,6 @@ fn client(mgmt: SocketAddr, gw: SocketAddr) -> Client {
         gw,
         http: tollgate_testkit::http(),
     }
-}
-
-/// A new application of DEV subscribed to `api` with Gold: (consumer key, secret, token).
-async fn subscribe(c: &Client, api: &str, name: &str) -> (String, String, String) {
-    let (app, ck, cs, _) = c.app_with_keys(name).await;
-    let (status, sub) = c
-        .rest(
-            DEV,
-            reqwest::Method::POST,
-            "/devportal/v3/subscriptions",
-            Some(json!({"applicationId": app, "apiId": api, "throttlingPolicy": "Gold"})),
-        )
-        .await;
-    assert_eq!(status, 201, "{sub}");
-    let token = c.token(&ck, &cs).await;
-    (ck, cs, token)
 }
 
 /// Revokes `token` at the key manager.
@@ -221,7 +205,7 @@ async fn two_gateways_follow_the_traffic_manager_and_catch_up_after_a_stall() {
 
     // Publish, deploy, subscribe, get a token: both gateways serve it.
     let api = gws[0].deploy_api("DistPets", "/distpets", endpoint.clone()).await;
-    let (ck, cs, token) = subscribe(&gws[0], &api, "DistApp").await;
+    let (_, ck, cs, token) = gws[0].subscribe(&api, "DistApp").await;
     through_all(&all, "/distpets/1.0.0/pets/1", &token, 200).await;
     // "Deployed" means served: both gateways report the revision.
     let deadline = Instant::now() + Duration::from_secs(15);
@@ -256,7 +240,7 @@ async fn two_gateways_follow_the_traffic_manager_and_catch_up_after_a_stall() {
     k.gateways[0].signal(Signal::SIGSTOP);
     revoke(&gws[0], &ck, &cs, &token).await;
     let api2 = gws[0].deploy_api("DistBirds", "/distbirds", endpoint.clone()).await;
-    let (_, _, token2) = subscribe(&gws[0], &api2, "DistApp2").await;
+    let (_, _, _, token2) = gws[0].subscribe(&api2, "DistApp2").await;
     through_all(&[&gws[1]], "/distpets/1.0.0/pets/1", &token, 401).await;
     k.gateways[0].signal(Signal::SIGCONT);
     through_all(&all, "/distpets/1.0.0/pets/1", &token, 401).await;
@@ -294,7 +278,7 @@ async fn gateways_keep_serving_through_a_control_plane_outage_and_restart_from_t
     let endpoint =
         json!({"endpoint_type": "http", "production_endpoints": {"url": format!("http://{}/v1", backend.addr)}});
     let api = c.deploy_api("OutPets", "/outpets", endpoint.clone()).await;
-    let (_, _, token) = subscribe(&c, &api, "OutApp").await;
+    let (_, _, _, token) = c.subscribe(&api, "OutApp").await;
     let gws: Vec<Client> = gw_addrs.iter().map(|gw| client(mgmt, *gw)).collect();
     through_all(&gws.iter().collect::<Vec<_>>(), "/outpets/1.0.0/pets/1", &token, 200).await;
 
@@ -404,7 +388,7 @@ async fn an_api_deployed_to_the_internal_environment_is_not_served_by_the_extern
     let endpoint =
         json!({"endpoint_type": "http", "production_endpoints": {"url": format!("http://{}/v1", backend.addr)}});
     let api = ext.deploy_api("EnvPets", "/envpets", endpoint).await;
-    let (_, _, token) = subscribe(&ext, &api, "EnvApp").await;
+    let (_, _, _, token) = ext.subscribe(&api, "EnvApp").await;
     through_all(&[&ext], "/envpets/1.0.0/pets/1", &token, 200).await;
     // Move it: deploy to internal, undeploy from Default.
     let (_, revisions) = ext

@@ -279,6 +279,13 @@ impl Client {
                 operations,
             )
             .await;
+        let (app, _, _, token) = self.subscribe(&api, name).await;
+        (api, app, token)
+    }
+
+    /// A new application of DEV (named `name`) with keys, subscribed to `api` with Gold;
+    /// returns (application id, consumer key, consumer secret, access token).
+    pub(crate) async fn subscribe(&self, api: &str, name: &str) -> (String, String, String, String) {
         let (app, ck, cs, _) = self.app_with_keys(name).await;
         let (status, sub) = self
             .rest(
@@ -290,7 +297,7 @@ impl Client {
             .await;
         assert_eq!(status, 201, "{sub}");
         let token = self.token(&ck, &cs).await;
-        (api, app, token)
+        (app, ck, cs, token)
     }
 }
 
