@@ -6,10 +6,12 @@ ADMIN = ("admin", "bench-admin-password")
 
 
 class Rest:
-    def __init__(self, port, host="127.0.0.1"):
+    def __init__(self, port, host="127.0.0.1", admin=ADMIN):
         self.conn = http.client.HTTPConnection(host, port)
+        self.admin = admin
 
-    def call(self, method, path, body=None, user=ADMIN, form=None, expect=(200, 201)):
+    def call(self, method, path, body=None, user=None, form=None, expect=(200, 201)):
+        user = user or self.admin
         headers = {"Authorization": "Basic " + base64.b64encode(f"{user[0]}:{user[1]}".encode()).decode()}
         data = None
         if body is not None:

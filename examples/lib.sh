@@ -1,12 +1,12 @@
 # Shared by the example scripts: start `tollgate` nodes as plain processes on this
 # machine, wait for them, check that every gateway serves a freshly deployed API, stop them.
-# Needs: a tollgate binary (TOLLGATE_BIN, default: on PATH or the release build), python3,
+# Needs: a tollgate binary (TG_BIN, default: on PATH or the release build), python3,
 # curl; for the PostgreSQL patterns a PostgreSQL server (PG_URL, default
 # postgres://postgres@127.0.0.1:5432) and psql.
 set -euo pipefail
 EXAMPLES=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-BIN=${TOLLGATE_BIN:-$(command -v tollgate || echo "${CARGO_TARGET_DIR:-$EXAMPLES/../target}/release/tollgate")}
-[ -x "$BIN" ] || { echo "no tollgate binary at $BIN: cargo build --release -p tollgate, or set TOLLGATE_BIN" >&2; exit 64; }
+BIN=${TG_BIN:-$(command -v tollgate || echo "${CARGO_TARGET_DIR:-$EXAMPLES/../target}/release/tollgate")}
+[ -x "$BIN" ] || { echo "no tollgate binary at $BIN: cargo build --release -p tollgate, or set TG_BIN" >&2; exit 64; }
 PG_URL=${PG_URL:-postgres://postgres@127.0.0.1:5432}
 RUN=$(mktemp -d "${TMPDIR:-/tmp}/tollgate-example.XXXXXX")
 export TOLLGATE_CLUSTER__SECRET=${TOLLGATE_CLUSTER__SECRET:-example-cluster-secret-$(date +%s)-0123456789}
@@ -16,13 +16,20 @@ export TOLLGATE_LOG__LEVEL=${TOLLGATE_LOG__LEVEL:-warn}
 PIDS=()
 GATEWAYS=()
 
-stop_all() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+DATABASES=()
+stop_all() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  for db in "${DATABASES[@]}"; do psql "$PG_URL/postgres" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true; done
+}
 trap stop_all EXIT
 
-# Two fresh PostgreSQL databases (AM and shared) for this run; exports their URLs.
+# Two fresh PostgreSQL databases (AM and shared) for this run, dropped when it ends;
+# exports their URLs.
 fresh_databases() {
   local name="tollgate_example_$$"
   psql "$PG_URL/postgres" -qc "CREATE DATABASE ${name}_am" -c "CREATE DATABASE ${name}_shared" >/dev/null
+  DATABASES+=("${name}_am" "${name}_shared")
   export TOLLGATE_DATABASE__AM__URL="$PG_URL/${name}_am"
   export TOLLGATE_DATABASE__SHARED__URL="$PG_URL/${name}_shared"
   echo "databases: $TOLLGATE_DATABASE__AM__URL, $TOLLGATE_DATABASE__SHARED__URL"
@@ -62,10 +69,11 @@ import http.client, os, sys, time
 sys.path.insert(0, os.path.join(os.environ["EXAMPLES"], "..", "bench"))
 from tollgate_rest import Rest
 mgmt, environment, gateways = int(sys.argv[1]), sys.argv[2], [int(p) for p in sys.argv[3:]]
-rest = Rest(mgmt)
+rest = Rest(mgmt, admin=("admin", os.environ["TOLLGATE_ADMIN_PASSWORD"]))
 rest.call("POST", "/api/am/admin/v4/environments", {"name": environment, "displayName": environment, "type": "hybrid",
           "vhosts": [{"host": "localhost", "httpPort": 8280}]}, expect=(201, 409)) if environment != "Default" else None
-api, rev = rest.create(f"Example{int(time.time())}", f"/example{int(time.time())}", f"http://127.0.0.1:{mgmt}/health")
+suffix = time.time_ns()
+api, rev = rest.create(f"Example{suffix}", f"/example{suffix}", f"http://127.0.0.1:{mgmt}/health")
 context = rest.call("GET", f"/api/am/publisher/v4/apis/{api}")["context"]
 rest.deploy_revision(api, rev, environment)
 for port in gateways:
