@@ -66,8 +66,10 @@ from tollgate_rest import Rest
 Rest($MGMT).deploy_many($MORE, 'http://127.0.0.1:$MGMT/health', prefix='Cold')"
 fi
 total=$(curl -sf -u admin:bench-admin-password "localhost:$MGMT/api/am/publisher/v4/apis?limit=1" | jq .pagination.total)
-# Three cold starts, each with an empty data directory (the first also warms the hub's
+# Let the running gateways settle (they apply, journal and persist the deployments above),
+# then three cold starts, each with an empty data directory (the first also warms the hub's
 # database cache).
+sleep 15
 for run in 1 2 3; do
   start=$(date +%s%N)
   gateway 3 "$WORK/cold$run"

@@ -37,10 +37,10 @@ pub async fn append(tx: &mut Tx, event: &NewEvent) -> Result<i64> {
         .await
     })?;
     if tx.engine() == Engine::Postgres {
-        // Delivered at commit (and dropped on rollback) to every hub that listens.
-        on_tx!(tx, |c| sqlx::query("SELECT pg_notify($1, $2)")
+        // Delivered at commit (and dropped on rollback) to every hub that listens; the
+        // same empty payload lets PostgreSQL fold a transaction's notifications into one.
+        on_tx!(tx, |c| sqlx::query("SELECT pg_notify($1, '')")
             .bind(NOTIFY_CHANNEL)
-            .bind(seq.to_string())
             .execute(c)
             .await
             .map(|r| r.rows_affected()))?;
