@@ -377,7 +377,9 @@ async fn an_api_deployed_to_the_internal_environment_is_not_served_by_the_extern
     assert_eq!(status, 201, "{env}");
     let (dir_ext, dir_int) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let mut external = gateway(&hub, "Default", dir_ext.path()).spawn();
-    let mut internal = gateway(&hub, "internal", dir_int.path()).spawn();
+    // The internal gateway lists a dead hub first (HA): it moves on to the live one.
+    let dead = format!("http://127.0.0.1:{}", free_port());
+    let mut internal = gateway(&format!("{dead},{hub}"), "internal", dir_int.path()).spawn();
     external.wait_ready(READY).await;
     internal.wait_ready(READY).await;
     let ext = client(mgmt, external.listener("gateway"));
