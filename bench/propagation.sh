@@ -66,10 +66,17 @@ from tollgate_rest import Rest
 Rest($MGMT).deploy_many($MORE, 'http://127.0.0.1:$MGMT/health', prefix='Cold')"
 fi
 total=$(curl -sf -u admin:bench-admin-password "localhost:$MGMT/api/am/publisher/v4/apis?limit=1" | jq .pagination.total)
-# Let the running gateways settle (they apply, journal and persist the deployments above),
-# then three cold starts, each with an empty data directory (the first also warms the hub's
-# database cache).
-sleep 15
+# Let the running gateways settle (they apply, journal and persist the deployments above:
+# wait until each holds the hub's newest sequence, then a few seconds more), then three cold
+# starts, each with an empty data directory (the first also warms the hub's database cache).
+latest=$(curl -sf -H "Authorization: Bearer $SECRET" "localhost:$TM/internal/v1/events/latest" | jq .sequence)
+for i in 0 1 2; do
+  for _ in $(seq 1 600); do
+    [ "$(curl -sf "localhost:$((19550 + i))/health/ready" | jq .gateway.sequence)" -ge "$latest" ] && break
+    sleep 0.1
+  done
+done
+sleep 5
 for run in 1 2 3; do
   start=$(date +%s%N)
   gateway 3 "$WORK/cold$run"
