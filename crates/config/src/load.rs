@@ -296,10 +296,22 @@ pub(crate) fn validate(config: &Config) -> Result<(), ConfigError> {
             "is required on a gateway node without the traffic manager: give the traffic manager's URL, e.g. \"http://traffic-manager:9611\" (several for high availability)",
         ));
     }
-    for url in &config.cluster.event_hub_url {
+    let urls = config
+        .cluster
+        .event_hub_url
+        .iter()
+        .map(|u| ("cluster.event_hub_url", u))
+        .chain(
+            config
+                .cluster
+                .key_manager_url
+                .iter()
+                .map(|u| ("cluster.key_manager_url", u)),
+        );
+    for (key, url) in urls {
         if !(url.starts_with("http://") || url.starts_with("https://")) {
             return Err(ConfigError::invalid(
-                "cluster.event_hub_url",
+                key,
                 format!("`{url}` is not an http:// or https:// URL"),
             ));
         }

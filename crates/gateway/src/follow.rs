@@ -318,10 +318,14 @@ impl Follower {
 
     /// Applies a watch's items until it ends (true) or shutdown (false).
     async fn drain(&mut self, items: &mut tollgate_events::Watch, shutdown: &CancellationToken) -> bool {
+        let mut held_back: Option<WatchItem> = None;
         loop {
-            let item = tokio::select! {
-                item = tokio::time::timeout(IDLE_TIMEOUT, items.recv()) => item,
-                () = shutdown.cancelled() => return false,
+            let item = match held_back.take() {
+                Some(item) => Ok(Some(item)),
+                None => tokio::select! {
+                    item = tokio::time::timeout(IDLE_TIMEOUT, items.recv()) => item,
+                    () = shutdown.cancelled() => return false,
+                },
             };
             match item {
                 Err(_) => {
@@ -332,8 +336,19 @@ impl Follower {
                     tracing::info!("The event hub closed the watch; reconnecting.");
                     return true;
                 }
-                Ok(Some(WatchItem::Events(events))) => {
+                Ok(Some(WatchItem::Events(mut events))) => {
                     self.live.touch();
+                    // Whatever else has already arrived goes into the same new state: a
+                    // gateway that fell behind catches up in a few large steps.
+                    while let Ok(next) = items.try_recv() {
+                        match next {
+                            WatchItem::Events(more) => events.extend(more),
+                            other => {
+                                held_back = Some(other);
+                                break;
+                            }
+                        }
+                    }
                     let current = self.live.load();
                     let fresh: Vec<Event> = events.into_iter().filter(|e| e.seq > current.seq).collect();
                     if fresh.is_empty() {

@@ -15,6 +15,7 @@ pub mod cors;
 pub mod error;
 pub mod follow;
 pub mod hub_client;
+pub mod key_manager_client;
 pub mod proxy;
 mod request;
 pub mod router;

@@ -108,20 +108,20 @@ pub struct RuntimeState {
     pub seq: i64,
     /// The environment served.
     pub environment: String,
-    apis: HashMap<String, Arc<ApiEntry>>,
-    routes: RouteTable<RouteTarget>,
-    applications: HashMap<String, ApplicationInfo>,
+    apis: Arc<HashMap<String, Arc<ApiEntry>>>,
+    routes: Arc<RouteTable<RouteTarget>>,
+    applications: Arc<HashMap<String, ApplicationInfo>>,
     /// By application id, then API id (looked up without allocating).
-    subscriptions: HashMap<String, HashMap<String, SubscriptionInfo>>,
-    key_mappings: HashMap<String, KeyMappingInfo>,
+    subscriptions: Arc<HashMap<String, HashMap<String, SubscriptionInfo>>>,
+    key_mappings: Arc<HashMap<String, KeyMappingInfo>>,
     /// Token id → until when the revocation matters.
-    revoked_tokens: HashMap<String, EpochMillis>,
+    revoked_tokens: Arc<HashMap<String, EpochMillis>>,
     /// Consumer key → tokens issued at or before this time are revoked.
-    revoked_clients: HashMap<String, EpochMillis>,
+    revoked_clients: Arc<HashMap<String, EpochMillis>>,
     /// Published signing keys (public JWKs) by `kid`.
-    signing_keys: HashMap<String, serde_json::Value>,
+    signing_keys: Arc<HashMap<String, serde_json::Value>>,
     /// Third-party key managers by id.
-    key_managers: HashMap<String, serde_json::Value>,
+    key_managers: Arc<HashMap<String, serde_json::Value>>,
     /// Revisions whose deployment arrived but could not be applied (reported to the hub).
     failed_revisions: Vec<String>,
 }
@@ -175,15 +175,17 @@ impl RuntimeState {
         let mut state = RuntimeState {
             seq: snapshot.seq,
             environment: snapshot.environment,
-            routes: route_table(&apis),
-            apis,
-            applications: snapshot.applications.into_iter().map(|a| (a.id.clone(), a)).collect(),
-            subscriptions: HashMap::default(),
-            key_mappings: snapshot
-                .key_mappings
-                .into_iter()
-                .map(|k| (k.consumer_key.clone(), k))
-                .collect(),
+            routes: Arc::new(route_table(&apis)),
+            apis: Arc::new(apis),
+            applications: Arc::new(snapshot.applications.into_iter().map(|a| (a.id.clone(), a)).collect()),
+            subscriptions: Arc::default(),
+            key_mappings: Arc::new(
+                snapshot
+                    .key_mappings
+                    .into_iter()
+                    .map(|k| (k.consumer_key.clone(), k))
+                    .collect(),
+            ),
             ..RuntimeState::default()
         };
         for sub in snapshot.subscriptions {
@@ -194,19 +196,19 @@ impl RuntimeState {
         }
         for jwk in snapshot.signing_keys {
             if let Some(kid) = jwk.get("kid").and_then(|k| k.as_str()) {
-                state.signing_keys.insert(kid.to_string(), jwk);
+                Arc::make_mut(&mut state.signing_keys).insert(kid.to_string(), jwk);
             }
         }
         for km in snapshot.key_managers {
             if let Some(id) = km.get("id").and_then(|k| k.as_str()) {
-                state.key_managers.insert(id.to_string(), km);
+                Arc::make_mut(&mut state.key_managers).insert(id.to_string(), km);
             }
         }
         state
     }
 
     fn add_subscription(&mut self, s: SubscriptionInfo) {
-        self.subscriptions
+        Arc::make_mut(&mut self.subscriptions)
             .entry(s.application_id.clone())
             .or_default()
             .insert(s.api_id.clone(), s);
@@ -215,11 +217,13 @@ impl RuntimeState {
     fn add_revocation(&mut self, r: &RevocationInfo) {
         match r.revocation_type.as_str() {
             "consumer_key" => {
-                let at = self.revoked_clients.entry(r.subject.clone()).or_insert(r.revoked_at);
+                let at = Arc::make_mut(&mut self.revoked_clients)
+                    .entry(r.subject.clone())
+                    .or_insert(r.revoked_at);
                 *at = (*at).max(r.revoked_at);
             }
             _ => {
-                self.revoked_tokens.insert(r.subject.clone(), r.expires_at);
+                Arc::make_mut(&mut self.revoked_tokens).insert(r.subject.clone(), r.expires_at);
             }
         }
     }
@@ -238,7 +242,7 @@ impl RuntimeState {
             routes_changed |= self.apply_one(event);
         }
         if routes_changed {
-            self.routes = route_table(&self.apis);
+            self.routes = Arc::new(route_table(&self.apis));
         }
         applied
     }
@@ -255,12 +259,11 @@ impl RuntimeState {
                     return false;
                 };
                 self.failed_revisions.retain(|r| *r != deployed.revision_id);
-                self.apis
-                    .insert(deployed.api_id.clone(), Arc::new(ApiEntry::new(deployed)));
+                Arc::make_mut(&mut self.apis).insert(deployed.api_id.clone(), Arc::new(ApiEntry::new(deployed)));
                 true
             }
             EventKind::ApiRevisionUndeployed if ours => {
-                text(event, "apiId").is_some_and(|id| self.apis.remove(id).is_some())
+                text(event, "apiId").is_some_and(|id| Arc::make_mut(&mut self.apis).remove(id).is_some())
             }
             EventKind::ApiStateChanged => {
                 let (Some(id), Some(state)) = (
@@ -272,12 +275,12 @@ impl RuntimeState {
                 let Some(entry) = self.apis.get(id) else { return false };
                 let mut deployed = entry.deployed.clone();
                 deployed.life_cycle_status = state;
-                self.apis.insert(id.to_string(), Arc::new(ApiEntry::new(deployed)));
+                Arc::make_mut(&mut self.apis).insert(id.to_string(), Arc::new(ApiEntry::new(deployed)));
                 true
             }
             EventKind::ApplicationUpserted => {
                 if let Some(app) = parse::<AppEvent>(event) {
-                    self.applications.insert(
+                    Arc::make_mut(&mut self.applications).insert(
                         app.id.clone(),
                         ApplicationInfo {
                             id: app.id,
@@ -293,9 +296,9 @@ impl RuntimeState {
             }
             EventKind::ApplicationDeleted => {
                 if let Some(id) = text(event, "id") {
-                    self.applications.remove(id);
-                    self.subscriptions.remove(id);
-                    self.key_mappings.retain(|_, k| k.application_id != id);
+                    Arc::make_mut(&mut self.applications).remove(id);
+                    Arc::make_mut(&mut self.subscriptions).remove(id);
+                    Arc::make_mut(&mut self.key_mappings).retain(|_, k| k.application_id != id);
                 }
                 false
             }
@@ -307,7 +310,7 @@ impl RuntimeState {
             }
             EventKind::SubscriptionDeleted => {
                 if let (Some(app), Some(api)) = (text(event, "applicationId"), text(event, "apiId"))
-                    && let Some(of_app) = self.subscriptions.get_mut(app)
+                    && let Some(of_app) = Arc::make_mut(&mut self.subscriptions).get_mut(app)
                 {
                     of_app.remove(api);
                 }
@@ -315,13 +318,13 @@ impl RuntimeState {
             }
             EventKind::KeyMappingUpserted => {
                 if let Some(k) = parse::<KeyMappingInfo>(event) {
-                    self.key_mappings.insert(k.consumer_key.clone(), k);
+                    Arc::make_mut(&mut self.key_mappings).insert(k.consumer_key.clone(), k);
                 }
                 false
             }
             EventKind::KeyMappingDeleted => {
                 if let Some(ck) = text(event, "consumerKey") {
-                    self.key_mappings.remove(ck);
+                    Arc::make_mut(&mut self.key_mappings).remove(ck);
                 }
                 false
             }
@@ -333,7 +336,7 @@ impl RuntimeState {
             }
             EventKind::SigningKeysChanged => {
                 if let (Some(kid), Some(jwk)) = (text(event, "kid"), event.payload.get("jwk")) {
-                    self.signing_keys.insert(kid.to_string(), jwk.clone());
+                    Arc::make_mut(&mut self.signing_keys).insert(kid.to_string(), jwk.clone());
                 }
                 false
             }
@@ -346,13 +349,13 @@ impl RuntimeState {
                     {
                         km["jwks"] = jwks.clone();
                     }
-                    self.key_managers.insert(id.to_string(), km);
+                    Arc::make_mut(&mut self.key_managers).insert(id.to_string(), km);
                 }
                 false
             }
             EventKind::KeyManagerDeleted => {
                 if let Some(id) = text(event, "id") {
-                    self.key_managers.remove(id);
+                    Arc::make_mut(&mut self.key_managers).remove(id);
                 }
                 false
             }

@@ -119,6 +119,63 @@ impl AccessClaims {
     }
 }
 
+/// An active token as introspection reports it (RFC 7662 §2.2, plus the application).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActiveToken {
+    /// Always true (inactive tokens are reported as `{"active": false}`).
+    pub active: bool,
+    /// Granted scopes.
+    pub scope: String,
+    /// The consumer key.
+    pub client_id: String,
+    /// The end user.
+    pub username: String,
+    /// `Bearer`, `refresh_token` or `apiKey`.
+    pub token_type: String,
+    /// Expiry (seconds).
+    pub exp: i64,
+    /// Issued at (seconds).
+    pub iat: i64,
+    /// Not before (seconds).
+    pub nbf: i64,
+    /// Subject.
+    pub sub: String,
+    /// Audience (the consumer key).
+    pub aud: String,
+    /// Issuer.
+    pub iss: String,
+    /// Token id.
+    pub jti: String,
+    /// Production or sandbox.
+    pub keytype: String,
+    /// The application.
+    pub application: ApplicationClaim,
+}
+
+impl ActiveToken {
+    /// The access-token claims this introspection describes, for a gateway that resolved
+    /// an opaque token; `None` unless it is an active access token.
+    pub fn into_access_claims(self) -> Option<AccessClaims> {
+        if !self.active || self.token_type != "Bearer" {
+            return None;
+        }
+        Some(AccessClaims {
+            iss: self.iss,
+            sub: self.sub,
+            aud: self.aud,
+            exp: self.exp,
+            iat: self.iat,
+            nbf: self.nbf,
+            jti: self.jti,
+            scope: self.scope,
+            client_id: self.client_id,
+            application: self.application,
+            keytype: self.keytype.parse().ok()?,
+            token_type: TokenKind::AccessToken,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

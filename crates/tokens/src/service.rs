@@ -170,38 +170,7 @@ pub struct ClientAuth {
     pub client_secret: String,
 }
 
-/// An active token as introspection reports it (RFC 7662 §2.2, plus the application).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct ActiveToken {
-    /// Always true (inactive tokens are reported as `{"active": false}`).
-    pub active: bool,
-    /// Granted scopes.
-    pub scope: String,
-    /// The consumer key.
-    pub client_id: String,
-    /// The end user.
-    pub username: String,
-    /// `Bearer`, `refresh_token` or `apiKey`.
-    pub token_type: String,
-    /// Expiry (seconds).
-    pub exp: i64,
-    /// Issued at (seconds).
-    pub iat: i64,
-    /// Not before (seconds).
-    pub nbf: i64,
-    /// Subject.
-    pub sub: String,
-    /// Audience (the consumer key).
-    pub aud: String,
-    /// Issuer.
-    pub iss: String,
-    /// Token id.
-    pub jti: String,
-    /// Production or sandbox.
-    pub keytype: String,
-    /// The application.
-    pub application: ApplicationClaim,
-}
+pub use tollgate_model::token::ActiveToken;
 
 /// The key manager's token operations.
 pub struct TokenService {

@@ -205,7 +205,16 @@ pub async fn serve(args: NodeArgs) -> Result<(), Failure> {
         let introspector: Option<Arc<dyn tollgate_gateway::Introspect>> = tokens
             .clone()
             .filter(|_| components.contains(Component::KeyManager))
-            .map(|t| Arc::new(InProcessIntrospector(t)) as Arc<dyn tollgate_gateway::Introspect>);
+            .map(|t| Arc::new(InProcessIntrospector(t)) as Arc<dyn tollgate_gateway::Introspect>)
+            // Else the key manager named by `cluster.key_manager_url`, over HTTP.
+            .or_else(|| {
+                let url = config.cluster.key_manager_url.as_deref()?;
+                let tls = tollgate_gateway::proxy::backend_tls(None).ok()?;
+                let secret = config.cluster.secret.as_ref().map(|s| s.expose()).unwrap_or_default();
+                Some(Arc::new(tollgate_gateway::key_manager_client::HttpIntrospector::new(
+                    url, secret, tls,
+                )) as Arc<dyn tollgate_gateway::Introspect>)
+            });
         let backend_ca = match &config.gateway.backend_ca_file {
             Some(path) => Some(std::fs::read(path).map_err(|e| {
                 Failure::new(
@@ -589,28 +598,13 @@ impl tollgate_gateway::Introspect for InProcessIntrospector {
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Option<tollgate_model::token::AccessClaims>> + Send + 'a>>
     {
         Box::pin(async move {
-            let active = match self.0.introspect(token).await {
-                Ok(Some(t)) if t.token_type == "Bearer" => t,
-                Ok(_) => return None,
+            match self.0.introspect(token).await {
+                Ok(active) => active.and_then(tollgate_tokens::ActiveToken::into_access_claims),
                 Err(e) => {
                     tracing::warn!(error = %e, "Cannot introspect an opaque token.");
-                    return None;
+                    None
                 }
-            };
-            Some(tollgate_model::token::AccessClaims {
-                iss: active.iss,
-                sub: active.sub,
-                aud: active.aud,
-                exp: active.exp,
-                iat: active.iat,
-                nbf: active.nbf,
-                jti: active.jti,
-                scope: active.scope,
-                client_id: active.client_id,
-                application: active.application,
-                keytype: active.keytype.parse().ok()?,
-                token_type: tollgate_model::token::TokenKind::AccessToken,
-            })
+            }
         })
     }
 }

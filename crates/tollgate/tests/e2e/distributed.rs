@@ -49,7 +49,8 @@ fn traffic_manager(dbs: &[TestDb; 2], port: u16) -> NodeBuilder {
     on(dbs, "traffic-manager").env("TOLLGATE_TRAFFIC_MANAGER__LISTEN", format!("127.0.0.1:{port}"))
 }
 
-/// A gateway node of `environment` following the hub at `hub`, persisting under `dir`.
+/// A gateway node of `environment` following the hub at `hub`, persisting under `dir`
+/// (opaque tokens go to the key manager at `key_manager_url`, when given).
 fn gateway(hub: &str, environment: &str, dir: &Path) -> NodeBuilder {
     tollgate()
         .args(["--profile", "gateway"])
@@ -165,12 +166,16 @@ async fn cluster(dbs: &[TestDb; 2]) -> Cluster {
     let hub_url = format!("http://127.0.0.1:{tm_port}");
     let mut cp = control_plane(dbs).spawn();
     let mut tm = traffic_manager(dbs, tm_port).spawn();
-    cp.wait_ready(READY).await;
+    let cp_mgmt = cp.wait_ready(READY).await;
     tm.wait_ready(READY).await;
     let dirs = vec![tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
     let mut gateways: Vec<Node> = dirs
         .iter()
-        .map(|d| gateway(&hub_url, "Default", d.path()).spawn())
+        .map(|d| {
+            gateway(&hub_url, "Default", d.path())
+                .env("TOLLGATE_CLUSTER__KEY_MANAGER_URL", format!("http://{cp_mgmt}"))
+                .spawn()
+        })
         .collect();
     for g in &mut gateways {
         g.wait_ready(READY).await;
@@ -234,6 +239,23 @@ async fn two_gateways_follow_the_traffic_manager_and_catch_up_after_a_stall() {
         (&json!(2), &json!(2), &json!(0)),
         "{deployment}"
     );
+
+    // An opaque token (an OAUTH application) is introspected at the control plane's key
+    // manager by both gateways.
+    let (opaque_app, ock, ocs, _) = gws[0].app_with_keys_of_type("DistOpaque", "OAUTH").await;
+    let (status, sub) = gws[0]
+        .rest(
+            crate::gateway_flow::DEV,
+            reqwest::Method::POST,
+            "/devportal/v3/subscriptions",
+            Some(json!({"applicationId": opaque_app, "apiId": api, "throttlingPolicy": "Gold"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{sub}");
+    let opaque = gws[0].token(&ock, &ocs).await;
+    assert_eq!(opaque.matches('.').count(), 0, "an opaque token, not a JWT: {opaque}");
+    through_all(&all, "/distpets/1.0.0/pets/1", &opaque, 200).await;
+    through_all(&all, "/distpets/1.0.0/pets/1", "not-a-token-anyone-issued", 401).await;
 
     // Gateway 0 stalls (SIGSTOP) while a token is revoked and another API is deployed;
     // gateway 1 follows at once, gateway 0 catches up when it resumes.

@@ -178,7 +178,7 @@ impl Client {
     }
 
     /// The same, with access tokens of `token_type` (`JWT` or `OAUTH`).
-    async fn app_with_keys_of_type(&self, name: &str, token_type: &str) -> (String, String, String, String) {
+    pub(crate) async fn app_with_keys_of_type(&self, name: &str, token_type: &str) -> (String, String, String, String) {
         let (status, app) = self
             .rest(
                 DEV,
