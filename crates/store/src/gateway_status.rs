@@ -71,3 +71,15 @@ pub async fn counts(db: &Database, environment: &str, revision_id: &str, live_si
     }
     Ok(counts)
 }
+
+/// Forgets gateways whose last report is older than `before` (epoch ms): nodes gone for
+/// good. Returns how many were removed.
+pub async fn prune(db: &Database, before: i64) -> Result<u64> {
+    Ok(on_pool!(db.writer(), |p| sqlx::query(
+        "DELETE FROM gateway_status WHERE reported_at < $1"
+    )
+    .bind(before)
+    .execute(p)
+    .await
+    .map(|r| r.rows_affected()))?)
+}

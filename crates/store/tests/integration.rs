@@ -508,3 +508,52 @@ async fn compaction_keeps_the_newest_event_so_sequences_never_restart() {
         tx.commit().await.unwrap();
     }
 }
+
+#[tokio::test]
+async fn gateway_reports_count_live_deployed_and_failed_gateways_and_old_ones_are_pruned() {
+    use tollgate_events::GatewayReport;
+    use tollgate_store::gateway_status;
+    for t in all_engines("gateway_status").await {
+        let db = open(&t, DatabaseName::Am).await;
+        let report = |id: &str, env: &str, revisions: &[&str], failed: &[&str]| GatewayReport {
+            gateway_id: id.into(),
+            environment: env.into(),
+            sequence: 7,
+            revisions: revisions.iter().map(|r| r.to_string()).collect(),
+            failed: failed.iter().map(|r| r.to_string()).collect(),
+        };
+        gateway_status::upsert(&db, &report("gw-a", "Default", &["r1"], &[]), 1_000)
+            .await
+            .unwrap();
+        gateway_status::upsert(&db, &report("gw-b", "Default", &[], &["r1"]), 1_000)
+            .await
+            .unwrap();
+        gateway_status::upsert(&db, &report("gw-c", "Default", &["r1"], &[]), 100)
+            .await
+            .unwrap();
+        gateway_status::upsert(&db, &report("gw-d", "internal", &["r1"], &[]), 1_000)
+            .await
+            .unwrap();
+        let counts = gateway_status::counts(&db, "Default", "r1", 500).await.unwrap();
+        assert_eq!(
+            (counts.live, counts.deployed, counts.failed),
+            (2, 1, 1),
+            "{}",
+            t.engine()
+        );
+        // A newer report replaces the older one of the same gateway.
+        gateway_status::upsert(&db, &report("gw-b", "Default", &["r1"], &[]), 1_100)
+            .await
+            .unwrap();
+        let counts = gateway_status::counts(&db, "Default", "r1", 500).await.unwrap();
+        assert_eq!(
+            (counts.live, counts.deployed, counts.failed),
+            (2, 2, 0),
+            "{}",
+            t.engine()
+        );
+        assert_eq!(gateway_status::prune(&db, 500).await.unwrap(), 1, "gw-c is gone");
+        let counts = gateway_status::counts(&db, "Default", "r1", 0).await.unwrap();
+        assert_eq!(counts.live, 2, "{}", t.engine());
+    }
+}

@@ -189,8 +189,9 @@ impl Hub for DatabaseHub {
     }
 }
 
-/// Deletes outbox events older than `retention`, every hour (and once at start), until
-/// `shutdown`. Gateways that come back after longer than that re-snapshot.
+/// Deletes outbox events older than `retention`, and the reports of gateways silent for as
+/// long, every hour (and once at start), until `shutdown`. Gateways that come back after
+/// longer than that re-snapshot.
 pub async fn compact_loop(am: Database, retention: Duration, shutdown: CancellationToken) {
     let mut tick = tokio::time::interval(Duration::from_secs(3600));
     loop {
@@ -203,6 +204,9 @@ pub async fn compact_loop(am: Database, retention: Duration, shutdown: Cancellat
             Ok(0) => {}
             Ok(n) => tracing::info!(deleted = n, "Compacted the event outbox."),
             Err(e) => tracing::warn!(error = %e, "Cannot compact the event outbox."),
+        }
+        if let Err(e) = tollgate_store::gateway_status::prune(&am, cutoff).await {
+            tracing::warn!(error = %e, "Cannot forget the reports of gateways gone for good.");
         }
     }
 }
