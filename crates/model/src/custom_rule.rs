@@ -477,12 +477,15 @@ fn glob(pattern: &str, text: &str) -> bool {
     true
 }
 
+/// A request for the tests of custom rules and conditional groups.
 #[cfg(test)]
-mod tests {
-    use super::*;
+pub(crate) mod test_request {
+    use super::RequestAttributes;
     use std::collections::HashMap;
 
-    struct Req(HashMap<&'static str, &'static str>);
+    /// Request attributes from a map: `name` for variables, and `h:` (lower-case), `q:` and
+    /// `c:` prefixes for headers, query parameters and claims.
+    pub(crate) struct Req(pub(crate) HashMap<&'static str, &'static str>);
 
     impl RequestAttributes for Req {
         fn variable(&self, name: &str) -> &str {
@@ -499,7 +502,8 @@ mod tests {
         }
     }
 
-    fn req() -> Req {
+    /// Alice calling `/pizza/1.0.0` from 10.1.2.3 with a gold tier header.
+    pub(crate) fn req() -> Req {
         Req(HashMap::from([
             ("userId", "alice"),
             ("apiContext", "/pizza/1.0.0"),
@@ -509,6 +513,12 @@ mod tests {
             ("c:department", "sales"),
         ]))
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use test_request::req;
 
     #[test]
     fn templates_render_keys() {

@@ -4,6 +4,7 @@
 //! describes and validates them.
 
 use crate::FieldError;
+use crate::custom_rule::RequestAttributes;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
@@ -313,6 +314,61 @@ pub struct QueryParameterCondition {
     pub parameter_name: String,
     /// Expected value.
     pub parameter_value: String,
+}
+
+impl ConditionalGroup {
+    /// Whether every condition of the group holds for the request (an empty group never
+    /// matches: it would silently replace the default limit for everyone).
+    pub fn matches(&self, req: &dyn RequestAttributes) -> bool {
+        !self.conditions.is_empty() && self.conditions.iter().all(|c| c.matches(req))
+    }
+}
+
+impl ThrottleCondition {
+    /// Whether the condition holds for the request, inverted when `invertCondition` is
+    /// set. A condition missing its details never holds (and is not inverted into holding).
+    pub fn matches(&self, req: &dyn RequestAttributes) -> bool {
+        let held = match self.condition_type.as_str() {
+            "HEADERCONDITION" => self
+                .header_condition
+                .as_ref()
+                .map(|h| req.header(&h.header_name).is_some_and(|v| v == h.header_value)),
+            "QUERYPARAMETERCONDITION" => self
+                .query_parameter_condition
+                .as_ref()
+                .map(|q| req.query(&q.parameter_name).is_some_and(|v| v == q.parameter_value)),
+            "JWTCLAIMSCONDITION" => self
+                .jwt_claims_condition
+                .as_ref()
+                .map(|j| req.claim(&j.claim_url).is_some_and(|v| v == j.attribute)),
+            "IPCONDITION" => self.ip_condition.as_ref().and_then(|ip| {
+                let client: std::net::IpAddr = req.variable("clientIp").parse().ok()?;
+                ip.contains(client)
+            }),
+            _ => None,
+        };
+        match held {
+            Some(held) => held != self.invert_condition,
+            None => false,
+        }
+    }
+}
+
+impl IpCondition {
+    /// Whether `client` is the specific address or within the (inclusive) range; `None`
+    /// when the condition's addresses are missing or unreadable.
+    pub fn contains(&self, client: std::net::IpAddr) -> Option<bool> {
+        let parse = |s: &Option<String>| s.as_deref().and_then(|v| v.trim().parse::<std::net::IpAddr>().ok());
+        match self.ip_condition_type.as_str() {
+            "IPSPECIFIC" => Some(parse(&self.specific_ip)? == client),
+            "IPRANGE" => {
+                let (start, end) = (parse(&self.starting_ip)?, parse(&self.ending_ip)?);
+                // Addresses compare only within one family.
+                Some(start.is_ipv4() == client.is_ipv4() && start <= client && client <= end)
+            }
+            _ => None,
+        }
+    }
 }
 
 fn yes() -> bool {
@@ -639,6 +695,94 @@ pub mod defaults {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn condition(json: serde_json::Value) -> ThrottleCondition {
+        serde_json::from_value(json).unwrap()
+    }
+
+    #[test]
+    fn every_condition_kind_matches_and_inverts() {
+        use crate::custom_rule::test_request::req;
+        let r = req();
+        let cases = [
+            (
+                serde_json::json!({"type": "HEADERCONDITION", "headerCondition": {"headerName": "X-Tier", "headerValue": "gold"}}),
+                true,
+            ),
+            (
+                serde_json::json!({"type": "HEADERCONDITION", "headerCondition": {"headerName": "X-Tier", "headerValue": "silver"}}),
+                false,
+            ),
+            (
+                serde_json::json!({"type": "QUERYPARAMETERCONDITION", "queryParameterCondition": {"parameterName": "debug", "parameterValue": "1"}}),
+                true,
+            ),
+            (
+                serde_json::json!({"type": "QUERYPARAMETERCONDITION", "queryParameterCondition": {"parameterName": "nope", "parameterValue": "1"}}),
+                false,
+            ),
+            (
+                serde_json::json!({"type": "JWTCLAIMSCONDITION", "jwtClaimsCondition": {"claimUrl": "department", "attribute": "sales"}}),
+                true,
+            ),
+            (
+                serde_json::json!({"type": "JWTCLAIMSCONDITION", "jwtClaimsCondition": {"claimUrl": "department", "attribute": "hr"}}),
+                false,
+            ),
+            (
+                serde_json::json!({"type": "IPCONDITION", "ipCondition": {"ipConditionType": "IPSPECIFIC", "specificIP": "10.1.2.3"}}),
+                true,
+            ),
+            (
+                serde_json::json!({"type": "IPCONDITION", "ipCondition": {"ipConditionType": "IPSPECIFIC", "specificIP": "10.1.2.4"}}),
+                false,
+            ),
+            (
+                serde_json::json!({"type": "IPCONDITION", "ipCondition": {"ipConditionType": "IPRANGE", "startingIP": "10.1.0.0", "endingIP": "10.1.255.255"}}),
+                true,
+            ),
+            (
+                serde_json::json!({"type": "IPCONDITION", "ipCondition": {"ipConditionType": "IPRANGE", "startingIP": "10.1.2.4", "endingIP": "10.1.2.9"}}),
+                false,
+            ),
+            (
+                serde_json::json!({"type": "IPCONDITION", "ipCondition": {"ipConditionType": "IPRANGE", "startingIP": "::", "endingIP": "ffff::"}}),
+                false,
+            ),
+        ];
+        for (json, expected) in cases {
+            let mut c = condition(json.clone());
+            assert_eq!(c.matches(&r), expected, "{json}");
+            c.invert_condition = true;
+            assert_eq!(c.matches(&r), !expected, "inverted {json}");
+        }
+        // Incomplete or unknown conditions hold neither way.
+        for json in [
+            serde_json::json!({"type": "HEADERCONDITION"}),
+            serde_json::json!({"type": "IPCONDITION", "ipCondition": {"ipConditionType": "IPRANGE", "startingIP": "10.0.0.0"}}),
+            serde_json::json!({"type": "GEOCONDITION"}),
+        ] {
+            let mut c = condition(json.clone());
+            assert!(!c.matches(&r), "{json}");
+            c.invert_condition = true;
+            assert!(!c.matches(&r), "inverted {json}");
+        }
+    }
+
+    #[test]
+    fn a_group_needs_every_condition_and_at_least_one() {
+        use crate::custom_rule::test_request::req;
+        let limit = serde_json::json!({"type": "REQUESTCOUNTLIMIT", "requestCount": {"timeUnit": "min", "unitTime": 1, "requestCount": 5}});
+        let group = |conditions: serde_json::Value| -> ConditionalGroup {
+            serde_json::from_value(serde_json::json!({"conditions": conditions, "limit": limit})).unwrap()
+        };
+        let gold = serde_json::json!({"type": "HEADERCONDITION", "headerCondition": {"headerName": "x-tier", "headerValue": "gold"}});
+        let sales = serde_json::json!({"type": "JWTCLAIMSCONDITION", "jwtClaimsCondition": {"claimUrl": "department", "attribute": "sales"}});
+        let hr = serde_json::json!({"type": "JWTCLAIMSCONDITION", "jwtClaimsCondition": {"claimUrl": "department", "attribute": "hr"}});
+        assert!(group(serde_json::json!([gold, sales])).matches(&req()));
+        assert!(!group(serde_json::json!([gold, hr])).matches(&req()));
+        assert!(!group(serde_json::json!([])).matches(&req()));
+    }
 
     #[test]
     fn defaults_are_valid_and_match_the_reference() {
