@@ -28,6 +28,9 @@ pub struct Snapshot {
     pub signing_keys: Vec<serde_json::Value>,
     /// Enabled third-party key managers, with their JWKS (the `key_manager_upserted` shape).
     pub key_managers: Vec<serde_json::Value>,
+    /// Block conditions (deny policies), enabled or not.
+    #[serde(default)]
+    pub block_conditions: Vec<tollgate_model::block_condition::BlockCondition>,
 }
 
 /// One deployed API revision.

@@ -22,6 +22,8 @@ pub enum GatewayError {
     Blocked(String),
     /// The token lacks the resource's scope (403, 900910).
     ScopeMissing(String),
+    /// A block condition (deny policy) refuses the call (403, 900805).
+    RequestBlocked(String),
     /// The API is blocked by its publisher (503, 700700).
     ApiBlocked(String),
     /// The request body exceeds the gateway's limit (413).
@@ -56,6 +58,7 @@ impl GatewayError {
                 "The requested API is temporarily blocked",
                 d,
             ),
+            GatewayError::RequestBlocked(d) => (StatusCode::FORBIDDEN, 900_805, "Message blocked", d),
             GatewayError::ScopeMissing(d) => (
                 StatusCode::FORBIDDEN,
                 900_910,

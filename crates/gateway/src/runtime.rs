@@ -14,6 +14,7 @@ use tollgate_events::snapshot::{
 };
 use tollgate_events::{Event, EventKind};
 use tollgate_model::api::{base_context, resolve_context};
+use tollgate_model::block_condition::{BlockCondition, BlockedCall};
 use tollgate_model::{EpochMillis, LifecycleState};
 
 /// A deployed API revision as the gateway serves it.
@@ -124,6 +125,8 @@ pub struct RuntimeState {
     key_managers: Arc<HashMap<String, serde_json::Value>>,
     /// Revisions whose deployment arrived but could not be applied (reported to the hub).
     failed_revisions: Vec<String>,
+    /// Block conditions (deny policies) by id.
+    block_conditions: Arc<HashMap<String, BlockCondition>>,
 }
 
 fn route_table(apis: &HashMap<String, Arc<ApiEntry>>) -> RouteTable<RouteTarget> {
@@ -199,12 +202,26 @@ impl RuntimeState {
                 Arc::make_mut(&mut state.signing_keys).insert(kid.to_string(), jwk);
             }
         }
+        for c in snapshot.block_conditions {
+            state.add_block_condition(c);
+        }
         for km in snapshot.key_managers {
             if let Some(id) = km.get("id").and_then(|k| k.as_str()) {
                 Arc::make_mut(&mut state.key_managers).insert(id.to_string(), km);
             }
         }
         state
+    }
+
+    fn add_block_condition(&mut self, c: BlockCondition) {
+        if let Some(id) = c.condition_id.clone() {
+            Arc::make_mut(&mut self.block_conditions).insert(id, c);
+        }
+    }
+
+    /// Whether an enabled block condition refuses the call.
+    pub fn blocked(&self, call: &BlockedCall<'_>) -> bool {
+        !self.block_conditions.is_empty() && self.block_conditions.values().any(|c| c.blocks(call))
     }
 
     fn add_subscription(&mut self, s: SubscriptionInfo) {
@@ -359,6 +376,18 @@ impl RuntimeState {
                 }
                 false
             }
+            EventKind::BlockConditionUpserted => {
+                if let Some(c) = parse::<BlockCondition>(event) {
+                    self.add_block_condition(c);
+                }
+                false
+            }
+            EventKind::BlockConditionDeleted => {
+                if let Some(id) = text(event, "conditionId") {
+                    Arc::make_mut(&mut self.block_conditions).remove(id);
+                }
+                false
+            }
             _ => false,
         }
     }
@@ -495,6 +524,28 @@ mod tests {
             }],
             ..Snapshot::default()
         }
+    }
+
+    #[test]
+    fn block_conditions_come_from_the_snapshot_and_from_events() {
+        let rule = |id: &str, ip: &str| serde_json::json!({"conditionId": id, "conditionType": "IP", "conditionValue": {"fixedIp": ip}, "conditionStatus": true});
+        let mut snap = snapshot();
+        snap.block_conditions = vec![serde_json::from_value(rule("b1", "10.0.0.1")).unwrap()];
+        let mut state = RuntimeState::from_snapshot(snap);
+        let call = |ip: &str| BlockedCall {
+            api_context: "/shop/1.0.0",
+            client_ip: Some(ip.parse().unwrap()),
+            ..BlockedCall::default()
+        };
+        assert!(state.blocked(&call("10.0.0.1")));
+        assert!(!state.blocked(&call("10.0.0.2")));
+        let seq = state.seq;
+        state.apply(&[
+            event(seq + 1, EventKind::BlockConditionUpserted, None, rule("b2", "10.0.0.2")),
+            event(seq + 2, EventKind::BlockConditionDeleted, None, rule("b1", "10.0.0.1")),
+        ]);
+        assert!(!state.blocked(&call("10.0.0.1")), "deleted");
+        assert!(state.blocked(&call("10.0.0.2")), "added");
     }
 
     #[test]

@@ -29,6 +29,19 @@ fn yes() -> bool {
     true
 }
 
+/// What a block condition is checked against: one API call, as the gateway knows it.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct BlockedCall<'a> {
+    /// The API's versioned context (`/pizza/1.0.0`).
+    pub api_context: &'a str,
+    /// The calling application's owner and name, when authenticated.
+    pub application: Option<(&'a str, &'a str)>,
+    /// The end user (the token's subject), when authenticated.
+    pub user: Option<&'a str>,
+    /// The caller's address.
+    pub client_ip: Option<IpAddr>,
+}
+
 /// The body of `PATCH /throttling/deny-policy/{conditionId}`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -108,6 +121,50 @@ impl BlockCondition {
         }
     }
 
+    /// Whether this condition refuses `call`. Disabled conditions refuse nothing; an IP
+    /// condition with `invert` refuses every address but the ones it names.
+    pub fn blocks(&self, call: &BlockedCall<'_>) -> bool {
+        if !self.condition_status {
+            return false;
+        }
+        let text = || self.condition_value.as_str().map(str::trim).unwrap_or("");
+        match self.condition_type.as_str() {
+            "API" => !text().is_empty() && call.api_context.trim_end_matches('/') == text().trim_end_matches('/'),
+            "APPLICATION" => call
+                .application
+                .is_some_and(|(owner, name)| text().split_once(':') == Some((owner, name))),
+            "USER" => call.user.is_some_and(|u| {
+                let blocked = text();
+                u.eq_ignore_ascii_case(blocked)
+                    || u.split('@')
+                        .next()
+                        .is_some_and(|bare| bare.eq_ignore_ascii_case(blocked))
+            }),
+            "IP" | "IPRANGE" => {
+                let Some(ip) = call.client_ip else { return false };
+                let get = |k: &str| {
+                    self.condition_value
+                        .get(k)
+                        .and_then(Value::as_str)
+                        .and_then(|s| s.trim().parse::<IpAddr>().ok())
+                };
+                let named = if self.condition_type == "IP" {
+                    get("fixedIp").map(|fixed| fixed == ip)
+                } else {
+                    match (get("startingIp"), get("endingIp")) {
+                        (Some(a), Some(b)) => Some(a.is_ipv4() == ip.is_ipv4() && a <= ip && ip <= b),
+                        _ => None,
+                    }
+                };
+                match named {
+                    Some(named) => named != self.invert().unwrap_or(false),
+                    None => false,
+                }
+            }
+            _ => false,
+        }
+    }
+
     fn invert(&self) -> Result<bool, String> {
         match self.condition_value.get("invert") {
             None => Ok(false),
@@ -129,6 +186,61 @@ mod tests {
             condition_value: v,
             condition_status: true,
         }
+    }
+
+    #[test]
+    fn enabled_conditions_block_matching_calls() {
+        let call = BlockedCall {
+            api_context: "/pizza/1.0.0",
+            application: Some(("alice", "PizzaApp")),
+            user: Some("alice@carbon.super"),
+            client_ip: Some("10.1.2.3".parse().unwrap()),
+        };
+        let cases = [
+            (cond("API", json!("/pizza/1.0.0/")), true),
+            (cond("API", json!("/pizza/2.0.0")), false),
+            (cond("APPLICATION", json!("alice:PizzaApp")), true),
+            (cond("APPLICATION", json!("bob:PizzaApp")), false),
+            (cond("USER", json!("Alice")), true),
+            (cond("USER", json!("bob")), false),
+            (cond("IP", json!({"fixedIp": "10.1.2.3"})), true),
+            (cond("IP", json!({"fixedIp": "10.1.2.4"})), false),
+            (cond("IP", json!({"fixedIp": "10.1.2.4", "invert": true})), true),
+            (cond("IP", json!({"fixedIp": "10.1.2.3", "invert": true})), false),
+            (
+                cond("IPRANGE", json!({"startingIp": "10.1.0.0", "endingIp": "10.1.255.255"})),
+                true,
+            ),
+            (
+                cond("IPRANGE", json!({"startingIp": "10.2.0.0", "endingIp": "10.2.255.255"})),
+                false,
+            ),
+            (
+                cond(
+                    "IPRANGE",
+                    json!({"startingIp": "10.2.0.0", "endingIp": "10.2.255.255", "invert": true}),
+                ),
+                true,
+            ),
+        ];
+        for (c, expected) in cases {
+            assert_eq!(c.blocks(&call), expected, "{c:?}");
+            let disabled = BlockCondition {
+                condition_status: false,
+                ..c.clone()
+            };
+            assert!(!disabled.blocks(&call), "a disabled condition blocks nothing: {c:?}");
+        }
+        // An anonymous call (a resource without authentication) is blocked by API and IP
+        // conditions only.
+        let anonymous = BlockedCall {
+            application: None,
+            user: None,
+            ..call
+        };
+        assert!(!cond("USER", json!("alice")).blocks(&anonymous));
+        assert!(!cond("APPLICATION", json!("alice:PizzaApp")).blocks(&anonymous));
+        assert!(cond("IP", json!({"fixedIp": "10.1.2.3"})).blocks(&anonymous));
     }
 
     #[test]

@@ -112,8 +112,11 @@ pub async fn read(am: &Database, environment: &str, now: EpochMillis) -> Result<
         let jwks: Option<serde_json::Value> = km.jwks.as_deref().and_then(|j| serde_json::from_str(j).ok());
         key_managers.push(resource.event_payload(&km.id, jwks.as_ref()));
     }
+    // Single-tenant today: the default tenant's conditions.
+    let block_conditions = crate::block_conditions::list(am, tollgate_model::TenantId::DEFAULT).await?;
     Ok(Snapshot {
         seq,
+        block_conditions,
         environment: environment.to_string(),
         apis,
         applications: applications

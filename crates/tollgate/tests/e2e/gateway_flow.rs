@@ -963,3 +963,74 @@ async fn the_backend_jwt_says_who_called_and_verifies_with_the_gateway_key() {
     assert_eq!(claims["keytype"], "PRODUCTION");
     assert_eq!(claims["api"], "GwJwt");
 }
+
+#[tokio::test]
+async fn deny_policies_refuse_calls_once_their_event_arrives() {
+    let backend = backend().await;
+    let (_node, c) = node_with(&[]).await;
+    let (_, _, token) = c
+        .subscribed(
+            "GwDeny",
+            "/gwdeny",
+            &format!("http://{}/v1", backend.addr),
+            standard_operations(),
+        )
+        .await;
+    let path = "/gwdeny/1.0.0/pets/1";
+    let (status, body) = c.eventually(path, &token, |s, _| s == 200).await;
+    assert_eq!(status, 200, "{body}");
+
+    // An IP deny policy for the caller's address: every call is refused, authenticated or not.
+    let (status, ip_rule) = c
+        .rest(
+            ADMIN,
+            reqwest::Method::POST,
+            "/admin/v4/throttling/deny-policies",
+            Some(json!({"conditionType": "IP", "conditionValue": {"fixedIp": "127.0.0.1", "invert": false}})),
+        )
+        .await;
+    assert_eq!(status, 201, "{ip_rule}");
+    let (status, body) = c.eventually(path, &token, |s, _| s == 403).await;
+    assert_eq!((status, body["code"].clone()), (403, json!(900805)), "{body}");
+    let (status, _, body) = c.call(reqwest::Method::GET, "/gwdeny/1.0.0/open", None).await;
+    assert_eq!((status, body["code"].clone()), (403, json!(900805)), "{body}");
+
+    // Disabled: calls pass again.
+    let id = ip_rule["conditionId"].as_str().unwrap();
+    let (status, body) = c
+        .rest(
+            ADMIN,
+            reqwest::Method::PATCH,
+            &format!("/admin/v4/throttling/deny-policy/{id}"),
+            Some(json!({"conditionStatus": false})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = c.eventually(path, &token, |s, _| s == 200).await;
+    assert_eq!(status, 200, "{body}");
+
+    // An API deny policy refuses that API only until it is deleted.
+    let (status, api_rule) = c
+        .rest(
+            ADMIN,
+            reqwest::Method::POST,
+            "/admin/v4/throttling/deny-policies",
+            Some(json!({"conditionType": "API", "conditionValue": "/gwdeny/1.0.0"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{api_rule}");
+    let (status, body) = c.eventually(path, &token, |s, _| s == 403).await;
+    assert_eq!((status, body["code"].clone()), (403, json!(900805)), "{body}");
+    let id = api_rule["conditionId"].as_str().unwrap();
+    let (status, body) = c
+        .rest(
+            ADMIN,
+            reqwest::Method::DELETE,
+            &format!("/admin/v4/throttling/deny-policy/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = c.eventually(path, &token, |s, _| s == 200).await;
+    assert_eq!(status, 200, "{body}");
+}
