@@ -328,18 +328,20 @@ async fn serve_call(
         sandbox
     };
     // Block conditions (deny policies): API, application, user, IP or IP range.
-    let call = BlockedCall {
-        api_context: target.api.contexts.first().map_or("", String::as_str),
-        application: info
-            .caller
-            .as_ref()
-            .and_then(|c| state.application(&c.application_id))
-            .map(|a| (a.owner.as_str(), a.name.as_str())),
-        user: info.caller.as_ref().map(|c| c.claims.sub.as_str()),
-        client_ip: peer.ip,
-    };
-    if state.blocked(&call) {
-        return Err(GatewayError::RequestBlocked("a deny policy refuses this call".into()));
+    if state.has_block_conditions() {
+        let call = BlockedCall {
+            api_context: target.api.contexts.first().map_or("", String::as_str),
+            application: info
+                .caller
+                .as_ref()
+                .and_then(|c| state.application(&c.application_id))
+                .map(|a| (a.owner.as_str(), a.name.as_str())),
+            user: info.caller.as_ref().map(|c| c.claims.sub.as_str()),
+            client_ip: peer.ip,
+        };
+        if state.blocked(&call) {
+            return Err(GatewayError::RequestBlocked("a deny policy refuses this call".into()));
+        }
     }
     let declared = header(&req, axum::http::header::CONTENT_LENGTH).and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > gw.max_request_body_bytes) {

@@ -219,9 +219,14 @@ impl RuntimeState {
         }
     }
 
+    /// Whether any block condition exists (the request path skips the check otherwise).
+    pub fn has_block_conditions(&self) -> bool {
+        !self.block_conditions.is_empty()
+    }
+
     /// Whether an enabled block condition refuses the call.
     pub fn blocked(&self, call: &BlockedCall<'_>) -> bool {
-        !self.block_conditions.is_empty() && self.block_conditions.values().any(|c| c.blocks(call))
+        self.block_conditions.values().any(|c| c.blocks(call))
     }
 
     fn add_subscription(&mut self, s: SubscriptionInfo) {
