@@ -51,6 +51,11 @@ pub struct GatewayReport {
     pub revisions: Vec<String>,
     /// Revisions whose deployment it received but could not apply.
     pub failed: Vec<String>,
+    /// The revisions are those of its previous report and are not repeated (empty lists):
+    /// only the sequence and the time are new. A hub that has no previous report refuses
+    /// it, and the gateway sends a full one.
+    #[serde(default)]
+    pub unchanged: bool,
 }
 
 /// An open watch: items arrive in order; the channel closes when the hub goes away.

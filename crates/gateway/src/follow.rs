@@ -412,6 +412,8 @@ impl Follower {
 pub async fn report_loop(hub: Arc<dyn Hub>, live: Arc<LiveState>, gateway_id: String, shutdown: CancellationToken) {
     let mut reported_seq = -1;
     let mut reported_at: Option<std::time::Instant> = None;
+    // The revisions the hub last accepted from this gateway, to send only changes.
+    let mut accepted: Option<(Vec<String>, Vec<String>)> = None;
     loop {
         tokio::select! {
             () = tokio::time::sleep(Duration::from_millis(200)) => {}
@@ -425,16 +427,26 @@ pub async fn report_loop(hub: Arc<dyn Hub>, live: Arc<LiveState>, gateway_id: St
         if state.seq == reported_seq && !due {
             continue;
         }
-        let (revisions, failed) = state.revisions();
-        let report = GatewayReport {
+        let served = state.revisions();
+        let unchanged = accepted.as_ref() == Some(&served);
+        let mut report = GatewayReport {
             gateway_id: gateway_id.clone(),
             environment: state.environment.clone(),
             sequence: state.seq,
-            revisions,
-            failed,
+            revisions: Vec::new(),
+            failed: Vec::new(),
+            unchanged,
         };
-        if let Err(e) = hub.report(&report).await {
-            tracing::debug!(error = %e, "Cannot report the gateway's revisions to the hub; retrying later.");
+        if !unchanged {
+            (report.revisions, report.failed) = served.clone();
+        }
+        match hub.report(&report).await {
+            Ok(()) => accepted = Some(served),
+            Err(e) => {
+                // Send everything next time (the hub may have lost this gateway's report).
+                accepted = None;
+                tracing::debug!(error = %e, "Cannot report the gateway's revisions to the hub; retrying later.");
+            }
         }
         // Failed or not, the next attempt waits for a change or the interval.
         reported_seq = state.seq;

@@ -5,8 +5,29 @@ use crate::db::on_pool;
 use crate::{Database, Error, Result};
 use tollgate_events::GatewayReport;
 
-/// Records `report` as the gateway's latest, received at `now` (epoch ms).
-pub async fn upsert(db: &Database, report: &GatewayReport, now: i64) -> Result<()> {
+/// Records `report` as the gateway's latest, received at `now` (epoch ms). A report
+/// marked `unchanged` only refreshes the sequence and the time of the gateway's previous
+/// one; it returns `false` when there is none (the gateway must send a full report).
+pub async fn record(db: &Database, report: &GatewayReport, now: i64) -> Result<bool> {
+    if !report.unchanged {
+        upsert(db, report, now).await?;
+        return Ok(true);
+    }
+    let updated = on_pool!(db.writer(), |p| sqlx::query(
+        "UPDATE gateway_status SET environment = $2, sequence = $3, reported_at = $4 WHERE gateway_id = $1"
+    )
+    .bind(&report.gateway_id)
+    .bind(&report.environment)
+    .bind(report.sequence)
+    .bind(now)
+    .execute(p)
+    .await
+    .map(|r| r.rows_affected()))?;
+    Ok(updated > 0)
+}
+
+/// Records a full report as the gateway's latest, received at `now` (epoch ms).
+async fn upsert(db: &Database, report: &GatewayReport, now: i64) -> Result<()> {
     let revisions = serde_json::to_string(&report.revisions).map_err(|e| Error::Corrupt(e.to_string()))?;
     let failed = serde_json::to_string(&report.failed).map_err(|e| Error::Corrupt(e.to_string()))?;
     on_pool!(db.writer(), |p| sqlx::query(

@@ -521,17 +521,18 @@ async fn gateway_reports_count_live_deployed_and_failed_gateways_and_old_ones_ar
             sequence: 7,
             revisions: revisions.iter().map(|r| r.to_string()).collect(),
             failed: failed.iter().map(|r| r.to_string()).collect(),
+            unchanged: false,
         };
-        gateway_status::upsert(&db, &report("gw-a", "Default", &["r1"], &[]), 1_000)
+        gateway_status::record(&db, &report("gw-a", "Default", &["r1"], &[]), 1_000)
             .await
             .unwrap();
-        gateway_status::upsert(&db, &report("gw-b", "Default", &[], &["r1"]), 1_000)
+        gateway_status::record(&db, &report("gw-b", "Default", &[], &["r1"]), 1_000)
             .await
             .unwrap();
-        gateway_status::upsert(&db, &report("gw-c", "Default", &["r1"], &[]), 100)
+        gateway_status::record(&db, &report("gw-c", "Default", &["r1"], &[]), 100)
             .await
             .unwrap();
-        gateway_status::upsert(&db, &report("gw-d", "internal", &["r1"], &[]), 1_000)
+        gateway_status::record(&db, &report("gw-d", "internal", &["r1"], &[]), 1_000)
             .await
             .unwrap();
         let counts = gateway_status::counts(&db, "Default", "r1", 500).await.unwrap();
@@ -542,7 +543,7 @@ async fn gateway_reports_count_live_deployed_and_failed_gateways_and_old_ones_ar
             t.engine()
         );
         // A newer report replaces the older one of the same gateway.
-        gateway_status::upsert(&db, &report("gw-b", "Default", &["r1"], &[]), 1_100)
+        gateway_status::record(&db, &report("gw-b", "Default", &["r1"], &[]), 1_100)
             .await
             .unwrap();
         let counts = gateway_status::counts(&db, "Default", "r1", 500).await.unwrap();
@@ -552,8 +553,22 @@ async fn gateway_reports_count_live_deployed_and_failed_gateways_and_old_ones_ar
             "{}",
             t.engine()
         );
-        assert_eq!(gateway_status::prune(&db, 500).await.unwrap(), 1, "gw-c is gone");
+        // An unchanged report keeps the revisions and refreshes the time: gw-c, silent
+        // since 100, is live again and still serves r1; a gateway never heard of is refused.
+        let mut refresh = report("gw-c", "Default", &[], &[]);
+        refresh.unchanged = true;
+        assert!(gateway_status::record(&db, &refresh, 1_200).await.unwrap());
+        let counts = gateway_status::counts(&db, "Default", "r1", 500).await.unwrap();
+        assert_eq!((counts.live, counts.deployed), (3, 3), "{}", t.engine());
+        refresh.gateway_id = "gw-unknown".into();
+        assert!(!gateway_status::record(&db, &refresh, 1_200).await.unwrap());
+        // Pruning forgets every gateway silent since before the cut-off.
+        assert_eq!(
+            gateway_status::prune(&db, 1_150).await.unwrap(),
+            3,
+            "gw-a, gw-b and gw-d are gone"
+        );
         let counts = gateway_status::counts(&db, "Default", "r1", 0).await.unwrap();
-        assert_eq!(counts.live, 2, "{}", t.engine());
+        assert_eq!(counts.live, 1, "only gw-c is left; {}", t.engine());
     }
 }

@@ -178,9 +178,17 @@ impl Hub for DatabaseHub {
 
     fn report<'a>(&'a self, report: &'a GatewayReport) -> HubFuture<'a, ()> {
         Box::pin(async move {
-            tollgate_store::gateway_status::upsert(&self.am, report, tollgate_model::now_millis())
+            let known = tollgate_store::gateway_status::record(&self.am, report, tollgate_model::now_millis())
                 .await
-                .map_err(|e| HubError(e.to_string()))
+                .map_err(|e| HubError(e.to_string()))?;
+            if known {
+                Ok(())
+            } else {
+                Err(HubError(format!(
+                    "no earlier report of gateway {}: send a full one",
+                    report.gateway_id
+                )))
+            }
         })
     }
 
