@@ -31,6 +31,9 @@ pub struct Snapshot {
     /// Block conditions (deny policies), enabled or not.
     #[serde(default)]
     pub block_conditions: Vec<tollgate_model::block_condition::BlockCondition>,
+    /// Subscription policies (business plans), for throttling by tier.
+    #[serde(default)]
+    pub subscription_policies: Vec<tollgate_model::policy::SubscriptionPolicy>,
 }
 
 /// One deployed API revision.

@@ -15,6 +15,7 @@ use tollgate_events::snapshot::{
 use tollgate_events::{Event, EventKind};
 use tollgate_model::api::{base_context, resolve_context};
 use tollgate_model::block_condition::{BlockCondition, BlockedCall};
+use tollgate_model::policy::SubscriptionPolicy;
 use tollgate_model::{EpochMillis, LifecycleState};
 
 /// A deployed API revision as the gateway serves it.
@@ -127,6 +128,8 @@ pub struct RuntimeState {
     failed_revisions: Vec<String>,
     /// Block conditions (deny policies) by id.
     block_conditions: Arc<HashMap<String, BlockCondition>>,
+    /// Subscription policies (business plans) by name.
+    subscription_policies: Arc<HashMap<String, Arc<SubscriptionPolicy>>>,
 }
 
 fn route_table(apis: &HashMap<String, Arc<ApiEntry>>) -> RouteTable<RouteTarget> {
@@ -205,6 +208,9 @@ impl RuntimeState {
         for c in snapshot.block_conditions {
             state.add_block_condition(c);
         }
+        for p in snapshot.subscription_policies {
+            Arc::make_mut(&mut state.subscription_policies).insert(p.policy_name.clone(), Arc::new(p));
+        }
         for km in snapshot.key_managers {
             if let Some(id) = km.get("id").and_then(|k| k.as_str()) {
                 Arc::make_mut(&mut state.key_managers).insert(id.to_string(), km);
@@ -217,6 +223,11 @@ impl RuntimeState {
         if let Some(id) = c.condition_id.clone() {
             Arc::make_mut(&mut self.block_conditions).insert(id, c);
         }
+    }
+
+    /// The subscription policy (business plan) of that name.
+    pub fn subscription_policy(&self, name: &str) -> Option<&Arc<SubscriptionPolicy>> {
+        self.subscription_policies.get(name)
     }
 
     /// Whether any block condition exists (the request path skips the check otherwise).
@@ -381,6 +392,28 @@ impl RuntimeState {
                 }
                 false
             }
+            EventKind::PolicyUpserted if text(event, "level") == Some("subscription") => {
+                let policy = event
+                    .payload
+                    .get("policy")
+                    .and_then(|p| serde_json::from_value::<SubscriptionPolicy>(p.clone()).ok());
+                match policy {
+                    Some(p) => {
+                        Arc::make_mut(&mut self.subscription_policies).insert(p.policy_name.clone(), Arc::new(p));
+                    }
+                    None => tracing::warn!(
+                        seq = event.seq,
+                        "Skipping a subscription policy this gateway cannot read."
+                    ),
+                }
+                false
+            }
+            EventKind::PolicyDeleted if text(event, "level") == Some("subscription") => {
+                if let Some(name) = event.payload.pointer("/policy/policyName").and_then(|v| v.as_str()) {
+                    Arc::make_mut(&mut self.subscription_policies).remove(name);
+                }
+                false
+            }
             EventKind::BlockConditionUpserted => {
                 if let Some(c) = parse::<BlockCondition>(event) {
                     self.add_block_condition(c);
@@ -529,6 +562,46 @@ mod tests {
             }],
             ..Snapshot::default()
         }
+    }
+
+    #[test]
+    fn subscription_policies_come_from_the_snapshot_and_from_events() {
+        let plan = |name: &str, count: u64| {
+            serde_json::json!({"policyName": name, "defaultLimit": {"type": "REQUESTCOUNTLIMIT",
+                "requestCount": {"timeUnit": "min", "unitTime": 1, "requestCount": count}}, "stopOnQuotaReach": true})
+        };
+        let mut snap = snapshot();
+        snap.subscription_policies = vec![serde_json::from_value(plan("Gold", 5000)).unwrap()];
+        let mut state = RuntimeState::from_snapshot(snap);
+        assert!(state.subscription_policy("Gold").is_some());
+        let seq = state.seq;
+        state.apply(&[
+            event(
+                seq + 1,
+                EventKind::PolicyUpserted,
+                None,
+                serde_json::json!({"level": "subscription", "policyId": "p2", "policy": plan("Tiny", 3)}),
+            ),
+            event(
+                seq + 2,
+                EventKind::PolicyDeleted,
+                None,
+                serde_json::json!({"level": "subscription", "policyId": "p1", "policy": {"policyName": "Gold"}}),
+            ),
+            // Another level's policy of the same name changes nothing here.
+            event(
+                seq + 3,
+                EventKind::PolicyDeleted,
+                None,
+                serde_json::json!({"level": "application", "policyId": "p3", "policy": {"policyName": "Tiny"}}),
+            ),
+        ]);
+        assert!(state.subscription_policy("Gold").is_none(), "deleted");
+        let tiny = state.subscription_policy("Tiny").expect("added");
+        assert_eq!(
+            tiny.default_limit.request_count.as_ref().map(|r| r.request_count),
+            Some(3)
+        );
     }
 
     #[test]

@@ -114,9 +114,19 @@ pub async fn read(am: &Database, environment: &str, now: EpochMillis) -> Result<
     }
     // Single-tenant today: the default tenant's conditions.
     let block_conditions = crate::block_conditions::list(am, tollgate_model::TenantId::DEFAULT).await?;
+    let subscription_policies = crate::policies::list(
+        am,
+        tollgate_model::TenantId::DEFAULT,
+        tollgate_model::policy::PolicyLevel::Subscription,
+    )
+    .await?
+    .into_iter()
+    .map(|p| serde_json::from_value(p.body).map_err(|e| Error::Corrupt(format!("subscription policy {}: {e}", p.name))))
+    .collect::<Result<Vec<_>>>()?;
     Ok(Snapshot {
         seq,
         block_conditions,
+        subscription_policies,
         environment: environment.to_string(),
         apis,
         applications: applications

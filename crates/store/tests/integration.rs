@@ -431,8 +431,17 @@ async fn a_snapshot_holds_what_an_environment_serves_as_of_its_sequence() {
         .unwrap();
         events::append(&mut tx, &policy_event()).await.unwrap();
         tx.commit().await.unwrap();
+        tollgate_store::policies::install_defaults(&am, TenantId::DEFAULT)
+            .await
+            .unwrap();
 
         let snap = tollgate_store::snapshot::read(&am, "Default", 100).await.unwrap();
+        let plans: Vec<&str> = snap
+            .subscription_policies
+            .iter()
+            .map(|p| p.policy_name.as_str())
+            .collect();
+        assert!(plans.contains(&"Gold") && plans.contains(&"Unlimited"), "{plans:?}");
         assert_eq!(snap.seq, events::latest_seq(&am).await.unwrap());
         assert_eq!(snap.environment, "Default");
         assert_eq!(snap.apis.len(), 1, "{}", test_db.engine());
