@@ -18,7 +18,7 @@ pub mod unknown_fields;
 pub use auth::{Authenticated, Authenticator, MaybeAuthenticated};
 pub use error::{ApiError, ApiJson, ApiQuery, Pagination};
 pub use health::{Readiness, health_routes};
-pub use listener::{BoundListener, ListenerError};
+pub use listener::{BoundListener, ConnectionService, ListenerError};
 
 /// Wraps a REST API router with what every REST API shares: the body-size limit (413
 /// beyond it) and the `Warning` header naming ignored fields.

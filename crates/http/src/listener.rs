@@ -50,6 +50,39 @@ pub enum ListenerError {
     },
 }
 
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A hyper service that can serve the requests of one accepted connection (HTTP/1.1 or
+/// HTTP/2, with upgrades): an axum router wrapped for hyper, or the gateway's own service.
+pub trait ConnectionService:
+    hyper::service::Service<
+        hyper::Request<hyper::body::Incoming>,
+        Response = hyper::Response<Self::ResponseBody>,
+        Future: Send + 'static,
+        Error: Into<BoxError>,
+    > + Clone
+    + Send
+    + 'static
+{
+    /// The body of its responses.
+    type ResponseBody: hyper::body::Body<Data: Send, Error: Into<BoxError>> + Send + 'static;
+}
+
+impl<S, B> ConnectionService for S
+where
+    S: hyper::service::Service<hyper::Request<hyper::body::Incoming>, Response = hyper::Response<B>>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    type ResponseBody = B;
+}
+
 /// A bound socket, ready to serve.
 pub struct BoundListener {
     name: &'static str,
@@ -190,18 +223,10 @@ impl BoundListener {
     /// As [`Self::serve`], with a hyper service made for each accepted connection from
     /// the peer's address: for servers that keep per-connection state or skip the router
     /// (the gateway's request path).
-    pub async fn serve_with<F, S, B>(self, per_connection: F, shutdown: CancellationToken, drain_timeout: Duration)
+    pub async fn serve_with<F, S>(self, per_connection: F, shutdown: CancellationToken, drain_timeout: Duration)
     where
         F: Fn(SocketAddr) -> S,
-        S: hyper::service::Service<hyper::Request<hyper::body::Incoming>, Response = hyper::Response<B>>
-            + Clone
-            + Send
-            + 'static,
-        S::Future: Send + 'static,
-        S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-        B: hyper::body::Body + Send + 'static,
-        B::Data: Send,
-        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+        S: ConnectionService,
     {
         let tracker = TaskTracker::new();
         let builder = Builder::new(TokioExecutor::new());
@@ -265,18 +290,10 @@ impl BoundListener {
     }
 }
 
-async fn serve_connection<I, S, B>(builder: &Builder<TokioExecutor>, io: I, service: S, shutdown: &CancellationToken)
+async fn serve_connection<I, S>(builder: &Builder<TokioExecutor>, io: I, service: S, shutdown: &CancellationToken)
 where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
-    S: hyper::service::Service<hyper::Request<hyper::body::Incoming>, Response = hyper::Response<B>>
-        + Clone
-        + Send
-        + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-    B: hyper::body::Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    S: ConnectionService,
 {
     let conn = builder.serve_connection_with_upgrades(io, service);
     tokio::pin!(conn);
@@ -310,7 +327,7 @@ impl ThreadListener {
     /// service maker with `make` (so that per-thread state, such as connection pools,
     /// stays on the thread) and serves until `shutdown`, draining like
     /// [`BoundListener::serve_with`]. The returned future resolves when the thread is done.
-    pub fn serve_on_own_thread<M, F, S, B>(
+    pub fn serve_on_own_thread<M, F, S>(
         self,
         index: usize,
         make: M,
@@ -320,15 +337,7 @@ impl ThreadListener {
     where
         M: FnOnce() -> F + Send + 'static,
         F: Fn(SocketAddr) -> S,
-        S: hyper::service::Service<hyper::Request<hyper::body::Incoming>, Response = hyper::Response<B>>
-            + Clone
-            + Send
-            + 'static,
-        S::Future: Send + 'static,
-        S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-        B: hyper::body::Body + Send + 'static,
-        B::Data: Send,
-        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+        S: ConnectionService,
     {
         let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
         let name = self.name;
