@@ -5,6 +5,7 @@
 //! token) take effect once their event arrives.
 
 use crate::{READY, tollgate};
+use reqwest::Method;
 use serde_json::{Value, json};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -62,7 +63,7 @@ impl Client {
     pub(crate) async fn rest(
         &self,
         who: (&str, &str),
-        method: reqwest::Method,
+        method: Method,
         path: &str,
         body: Option<Value>,
     ) -> (u16, Value) {
@@ -80,7 +81,7 @@ impl Client {
 
     pub(crate) async fn call(
         &self,
-        method: reqwest::Method,
+        method: Method,
         path: &str,
         token: Option<&str>,
     ) -> (u16, reqwest::header::HeaderMap, Value) {
@@ -94,11 +95,17 @@ impl Client {
         (status, headers, r.json().await.unwrap_or(Value::Null))
     }
 
+    /// Calls `path` and asserts the gateway's refusal: its status and error code.
+    pub(crate) async fn expect_error(&self, method: Method, path: &str, token: Option<&str>, status: u16, code: i64) {
+        let (got, _, body) = self.call(method, path, token).await;
+        assert_eq!((got, body["code"].clone()), (status, json!(code)), "{body}");
+    }
+
     /// Calls until `done` holds for the answer (the gateway applies events within a poll).
     pub(crate) async fn eventually(&self, path: &str, token: &str, done: impl Fn(u16, &Value) -> bool) -> (u16, Value) {
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
-            let (status, _, body) = self.call(reqwest::Method::GET, path, Some(token)).await;
+            let (status, _, body) = self.call(Method::GET, path, Some(token)).await;
             if done(status, &body) || Instant::now() > deadline {
                 return (status, body);
             }
@@ -124,7 +131,7 @@ impl Client {
         let (status, api) = self
             .rest(
                 ADMIN,
-                reqwest::Method::POST,
+                Method::POST,
                 "/publisher/v4/apis",
                 Some(json!({
                     "name": name, "context": context, "version": "1.0.0", "policies": ["Gold"],
@@ -143,7 +150,7 @@ impl Client {
         let (status, body) = self
             .rest(
                 ADMIN,
-                reqwest::Method::POST,
+                Method::POST,
                 &format!("/publisher/v4/apis/change-lifecycle?apiId={id}&action=Publish"),
                 None,
             )
@@ -152,7 +159,7 @@ impl Client {
         let (status, rev) = self
             .rest(
                 ADMIN,
-                reqwest::Method::POST,
+                Method::POST,
                 &format!("/publisher/v4/apis/{id}/revisions"),
                 Some(json!({})),
             )
@@ -162,7 +169,7 @@ impl Client {
         let (status, body) = self
             .rest(
                 ADMIN,
-                reqwest::Method::POST,
+                Method::POST,
                 &format!("/publisher/v4/apis/{id}/deploy-revision?revisionId={rev_id}"),
                 Some(json!([{"name": "Default", "displayOnDevportal": true}])),
             )
@@ -182,7 +189,7 @@ impl Client {
         let (status, app) = self
             .rest(
                 DEV,
-                reqwest::Method::POST,
+                Method::POST,
                 "/devportal/v3/applications",
                 Some(json!({"name": name, "throttlingPolicy": "Unlimited", "tokenType": token_type})),
             )
@@ -192,7 +199,7 @@ impl Client {
         let (status, keys) = self
             .rest(
                 DEV,
-                reqwest::Method::POST,
+                Method::POST,
                 &format!("/devportal/v3/applications/{app_id}/generate-keys"),
                 Some(json!({"keyType": "PRODUCTION", "grantTypesToBeSupported": ["client_credentials"]})),
             )
@@ -245,7 +252,7 @@ pub(crate) async fn prepare(c: &Client) {
     let (status, body) = c
         .rest(
             ADMIN,
-            reqwest::Method::POST,
+            Method::POST,
             "/publisher/v4/scopes",
             Some(json!({"name": "pets_write", "bindings": ["subscriber"]})),
         )
@@ -290,7 +297,7 @@ impl Client {
         let (status, sub) = self
             .rest(
                 DEV,
-                reqwest::Method::POST,
+                Method::POST,
                 "/devportal/v3/subscriptions",
                 Some(json!({"applicationId": app, "apiId": api, "throttlingPolicy": "Gold"})),
             )
@@ -347,7 +354,7 @@ async fn calls_are_authenticated_checked_against_subscriptions_and_proxied() {
         let (status, sub) = c
             .rest(
                 DEV,
-                reqwest::Method::POST,
+                Method::POST,
                 "/devportal/v3/subscriptions",
                 Some(json!({"applicationId": app, "apiId": api, "throttlingPolicy": "Gold"})),
             )
@@ -370,44 +377,36 @@ async fn calls_are_authenticated_checked_against_subscriptions_and_proxied() {
         body["headers"].get("authorization").is_none(),
         "the token is not forwarded: {body}"
     );
-    let (status, headers, _) = c.call(reqwest::Method::GET, "/gwpets/1.0.0/pets/7", Some(&token)).await;
+    let (status, headers, _) = c.call(Method::GET, "/gwpets/1.0.0/pets/7", Some(&token)).await;
     assert_eq!((status, headers["x-backend"].to_str().unwrap()), (200, "pets"));
 
     // Refusals, with the reference's codes.
-    let (status, _, body) = c.call(reqwest::Method::GET, "/gwpets/1.0.0/pets/7", None).await;
-    assert_eq!((status, body["code"].clone()), (401, json!(900902)), "{body}");
-    let (status, _, body) = c
-        .call(reqwest::Method::GET, "/gwpets/1.0.0/pets/7", Some("garbage"))
+    c.expect_error(Method::GET, "/gwpets/1.0.0/pets/7", None, 401, 900902)
         .await;
-    assert_eq!((status, body["code"].clone()), (401, json!(900901)), "{body}");
-    let (status, _, body) = c
-        .call(reqwest::Method::GET, "/gwpets/1.0.0/nothing", Some(&token))
+    c.expect_error(Method::GET, "/gwpets/1.0.0/pets/7", Some("garbage"), 401, 900901)
         .await;
-    assert_eq!((status, body["code"].clone()), (404, json!(900906)), "{body}");
-    let (status, headers, _) = c
-        .call(reqwest::Method::DELETE, "/gwpets/1.0.0/pets/7", Some(&token))
+    c.expect_error(Method::GET, "/gwpets/1.0.0/nothing", Some(&token), 404, 900906)
         .await;
+    let (status, headers, _) = c.call(Method::DELETE, "/gwpets/1.0.0/pets/7", Some(&token)).await;
     assert_eq!(status, 405);
     assert_eq!(headers["allow"].to_str().unwrap(), "GET, PUT");
-    let (status, _, body) = c.call(reqwest::Method::GET, "/gwpets/1.0.0/open", None).await;
+    let (status, _, body) = c.call(Method::GET, "/gwpets/1.0.0/open", None).await;
     assert_eq!(status, 200, "a resource with authType None needs no token: {body}");
 
     // Scopes: PUT needs pets_write.
-    let (status, _, body) = c.call(reqwest::Method::PUT, "/gwpets/1.0.0/pets/7", Some(&token)).await;
-    assert_eq!((status, body["code"].clone()), (403, json!(900910)), "{body}");
+    c.expect_error(Method::PUT, "/gwpets/1.0.0/pets/7", Some(&token), 403, 900910)
+        .await;
     let (status, scoped) = c
         .rest(
             DEV,
-            reqwest::Method::POST,
+            Method::POST,
             &format!("/devportal/v3/applications/{app}/oauth-keys/{km}/generate-token"),
             Some(json!({"consumerSecret": cs, "scopes": ["pets_write"]})),
         )
         .await;
     assert_eq!(status, 200, "{scoped}");
     let writer = scoped["accessToken"].as_str().unwrap().to_string();
-    let (status, _, body) = c
-        .call(reqwest::Method::PUT, "/gwpets/1.0.0/pets/7", Some(&writer))
-        .await;
+    let (status, _, body) = c.call(Method::PUT, "/gwpets/1.0.0/pets/7", Some(&writer)).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["method"], "PUT");
 
@@ -415,7 +414,7 @@ async fn calls_are_authenticated_checked_against_subscriptions_and_proxied() {
     let (status, short) = c
         .rest(
             DEV,
-            reqwest::Method::POST,
+            Method::POST,
             &format!("/devportal/v3/applications/{app}/oauth-keys/{km}/generate-token"),
             Some(json!({"consumerSecret": cs, "validityPeriod": 1})),
         )
@@ -423,13 +422,13 @@ async fn calls_are_authenticated_checked_against_subscriptions_and_proxied() {
     assert_eq!(status, 200, "{short}");
     let short = short["accessToken"].as_str().unwrap().to_string();
     tokio::time::sleep(Duration::from_millis(2100)).await;
-    let (status, _, body) = c.call(reqwest::Method::GET, "/gwpets/1.0.0/pets/7", Some(&short)).await;
-    assert_eq!((status, body["code"].clone()), (401, json!(900901)), "{body}");
+    c.expect_error(Method::GET, "/gwpets/1.0.0/pets/7", Some(&short), 401, 900901)
+        .await;
 
     // CORS: the gateway answers preflights itself and marks actual responses.
     let preflight = |origin: &'static str| {
         c.http
-            .request(reqwest::Method::OPTIONS, format!("http://{}/gwpets/1.0.0/pets/7", c.gw))
+            .request(Method::OPTIONS, format!("http://{}/gwpets/1.0.0/pets/7", c.gw))
             .header("origin", origin)
             .header("access-control-request-method", "GET")
             .send()
@@ -461,7 +460,7 @@ async fn calls_are_authenticated_checked_against_subscriptions_and_proxied() {
     let (status, sub) = c
         .rest(
             DEV,
-            reqwest::Method::POST,
+            Method::POST,
             "/devportal/v3/subscriptions",
             Some(json!({"applicationId": opaque_app, "apiId": pets, "throttlingPolicy": "Gold"})),
         )
@@ -492,14 +491,14 @@ async fn calls_are_authenticated_checked_against_subscriptions_and_proxied() {
     assert_eq!(status, 200, "the failover endpoint answers: {body}");
     let (status, body) = c.eventually("/gwdead/1.0.0/pets/1", &token, |s, _| s != 404).await;
     assert_eq!((status, body["code"].clone()), (502, json!(101503)), "{body}");
-    let (status, _, body) = c.call(reqwest::Method::GET, "/gwpets/1.0.0/slow", Some(&token)).await;
-    assert_eq!((status, body["code"].clone()), (504, json!(101504)), "{body}");
+    c.expect_error(Method::GET, "/gwpets/1.0.0/slow", Some(&token), 504, 101504)
+        .await;
 
     // A blocked subscription is refused once its event arrives.
     let (status, body) = c
         .rest(
             ADMIN,
-            reqwest::Method::POST,
+            Method::POST,
             &format!(
                 "/publisher/v4/subscriptions/block-subscription?subscriptionId={}&blockState=BLOCKED",
                 sub_ids[0]
@@ -780,7 +779,7 @@ async fn tokens_of_a_registered_third_party_key_manager_are_accepted() {
     let (status, km) = c
         .rest(
             ADMIN,
-            reqwest::Method::POST,
+            Method::POST,
             "/admin/v4/key-managers",
             Some(json!({"name": "Shop IdP", "type": "Keycloak", "issuer": issuer,
                 "certificates": {"type": "JWKS", "value": format!("http://{}/certs", idp.addr)}})),
@@ -797,7 +796,7 @@ async fn tokens_of_a_registered_third_party_key_manager_are_accepted() {
     let (status, app) = c
         .rest(
             DEV,
-            reqwest::Method::POST,
+            Method::POST,
             "/devportal/v3/applications",
             Some(json!({"name": "IdpShop", "throttlingPolicy": "Unlimited"})),
         )
@@ -807,7 +806,7 @@ async fn tokens_of_a_registered_third_party_key_manager_are_accepted() {
     let (status, mapped) = c
         .rest(
             DEV,
-            reqwest::Method::POST,
+            Method::POST,
             &format!("/devportal/v3/applications/{app_id}/map-keys"),
             Some(json!({"consumerKey": "shop-web", "keyManager": "Shop IdP", "keyType": "PRODUCTION"})),
         )
@@ -816,7 +815,7 @@ async fn tokens_of_a_registered_third_party_key_manager_are_accepted() {
     let (status, sub) = c
         .rest(
             DEV,
-            reqwest::Method::POST,
+            Method::POST,
             "/devportal/v3/subscriptions",
             Some(json!({"applicationId": app_id, "apiId": api, "throttlingPolicy": "Gold"})),
         )
@@ -827,33 +826,33 @@ async fn tokens_of_a_registered_third_party_key_manager_are_accepted() {
     let token = sign("shop-web", "pets_write openid", 300);
     let (status, body) = c.eventually("/gwidp/1.0.0/pets/5", &token, |s, _| s == 200).await;
     assert_eq!(status, 200, "{body}");
-    let (status, _, body) = c.call(reqwest::Method::PUT, "/gwidp/1.0.0/pets/5", Some(&token)).await;
+    let (status, _, body) = c.call(Method::PUT, "/gwidp/1.0.0/pets/5", Some(&token)).await;
     assert_eq!(status, 200, "the scope claim is honoured: {body}");
-    let (status, _, body) = c
-        .call(
-            reqwest::Method::PUT,
-            "/gwidp/1.0.0/pets/5",
-            Some(&sign("shop-web", "openid", 300)),
-        )
-        .await;
-    assert_eq!((status, body["code"].clone()), (403, json!(900910)), "{body}");
+    c.expect_error(
+        Method::PUT,
+        "/gwidp/1.0.0/pets/5",
+        Some(&sign("shop-web", "openid", 300)),
+        403,
+        900910,
+    )
+    .await;
     // A client no application mapped, and an expired token, are refused.
-    let (status, _, body) = c
-        .call(
-            reqwest::Method::GET,
-            "/gwidp/1.0.0/pets/5",
-            Some(&sign("someone-else", "openid", 300)),
-        )
-        .await;
-    assert_eq!((status, body["code"].clone()), (401, json!(900901)), "{body}");
-    let (status, _, body) = c
-        .call(
-            reqwest::Method::GET,
-            "/gwidp/1.0.0/pets/5",
-            Some(&sign("shop-web", "openid", 0)),
-        )
-        .await;
-    assert_eq!((status, body["code"].clone()), (401, json!(900901)), "{body}");
+    c.expect_error(
+        Method::GET,
+        "/gwidp/1.0.0/pets/5",
+        Some(&sign("someone-else", "openid", 300)),
+        401,
+        900901,
+    )
+    .await;
+    c.expect_error(
+        Method::GET,
+        "/gwidp/1.0.0/pets/5",
+        Some(&sign("shop-web", "openid", 0)),
+        401,
+        900901,
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -948,9 +947,7 @@ async fn the_backend_jwt_says_who_called_and_verifies_with_the_gateway_key() {
     assert_ne!(assertion, "forged");
 
     // It verifies with the key the gateway publishes (checked with josekit).
-    let (status, _, jwks) = c
-        .call(reqwest::Method::GET, "/.well-known/gateway-jwks.json", None)
-        .await;
+    let (status, _, jwks) = c.call(Method::GET, "/.well-known/gateway-jwks.json", None).await;
     assert_eq!(status, 200);
     let set = josekit::jwk::JwkSet::from_bytes(jwks.to_string().as_bytes()).unwrap();
     let verifier = josekit::jws::ES256.verifier_from_jwk(set.keys()[0]).unwrap();
@@ -984,7 +981,7 @@ async fn deny_policies_refuse_calls_once_their_event_arrives() {
     let (status, ip_rule) = c
         .rest(
             ADMIN,
-            reqwest::Method::POST,
+            Method::POST,
             "/admin/v4/throttling/deny-policies",
             Some(json!({"conditionType": "IP", "conditionValue": {"fixedIp": "127.0.0.1", "invert": false}})),
         )
@@ -992,15 +989,15 @@ async fn deny_policies_refuse_calls_once_their_event_arrives() {
     assert_eq!(status, 201, "{ip_rule}");
     let (status, body) = c.eventually(path, &token, |s, _| s == 403).await;
     assert_eq!((status, body["code"].clone()), (403, json!(900805)), "{body}");
-    let (status, _, body) = c.call(reqwest::Method::GET, "/gwdeny/1.0.0/open", None).await;
-    assert_eq!((status, body["code"].clone()), (403, json!(900805)), "{body}");
+    c.expect_error(Method::GET, "/gwdeny/1.0.0/open", None, 403, 900805)
+        .await;
 
     // Disabled: calls pass again.
     let id = ip_rule["conditionId"].as_str().unwrap();
     let (status, body) = c
         .rest(
             ADMIN,
-            reqwest::Method::PATCH,
+            Method::PATCH,
             &format!("/admin/v4/throttling/deny-policy/{id}"),
             Some(json!({"conditionStatus": false})),
         )
@@ -1013,7 +1010,7 @@ async fn deny_policies_refuse_calls_once_their_event_arrives() {
     let (status, api_rule) = c
         .rest(
             ADMIN,
-            reqwest::Method::POST,
+            Method::POST,
             "/admin/v4/throttling/deny-policies",
             Some(json!({"conditionType": "API", "conditionValue": "/gwdeny/1.0.0"})),
         )
@@ -1025,7 +1022,7 @@ async fn deny_policies_refuse_calls_once_their_event_arrives() {
     let (status, body) = c
         .rest(
             ADMIN,
-            reqwest::Method::DELETE,
+            Method::DELETE,
             &format!("/admin/v4/throttling/deny-policy/{id}"),
             None,
         )
