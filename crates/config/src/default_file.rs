@@ -91,6 +91,12 @@ analytics_queue = 10000
 # application, tier and key type, signed by this gateway (public key at
 # /.well-known/gateway-jwks.json on the gateway listener). Costs one ES256 signature a call.
 backend_jwt = false
+# How often throttle counters are synced with the traffic manager; near a limit a gateway
+# asks at once. Shorter: tighter shared limits, more node-to-node calls (decision 009).
+throttle_sync_interval = "50ms"
+# While the traffic manager is unreachable: "local_share" admits limit / live gateways
+# per window at each gateway; "fail_closed" refuses every limited call (429).
+throttle_fallback = "local_share"
 # An HTTPS listener in addition to the plain one:
 # [gateway.tls]
 # listen = "0.0.0.0:8243"
@@ -105,6 +111,10 @@ listen = "127.0.0.1:9611"
 heartbeat_interval = "5s"
 # How long events stay in the outbox; a gateway away for longer loads a new snapshot.
 event_retention = "7d"
+# Share throttle counters through Redis, so that two or more traffic managers never grant
+# the same limit twice (the reference's product-apim#11462). Unset: counters are kept in
+# this process; run one traffic manager.
+# redis_url = "redis://127.0.0.1:6379/0"
 
 # The Publisher component.
 [publisher]

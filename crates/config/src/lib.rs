@@ -317,6 +317,25 @@ pub struct GatewayConfig {
     /// Send authenticated calls to the backend with an `X-JWT-Assertion` header (who
     /// called, signed by the gateway; its key at `/.well-known/gateway-jwks.json`).
     pub backend_jwt: bool,
+    /// How often the gateway syncs its throttle counters with the traffic manager (and
+    /// how soon it asks for permits near a limit); the error bound of shared limits grows
+    /// with it (decision 009).
+    #[serde(with = "humantime_serde")]
+    pub throttle_sync_interval: Duration,
+    /// What the gateway does while the traffic manager cannot be reached: admit its share
+    /// of each limit (`local_share`) or refuse limited calls (`fail_closed`).
+    pub throttle_fallback: ThrottleFallback,
+}
+
+/// `gateway.throttle_fallback`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ThrottleFallback {
+    /// Admit `limit / live gateways` per window at each gateway.
+    #[default]
+    LocalShare,
+    /// Refuse every call a limit applies to (429).
+    FailClosed,
 }
 
 impl Default for GatewayConfig {
@@ -334,6 +353,8 @@ impl Default for GatewayConfig {
             analytics_queue: 10_000,
             backend_ca_file: None,
             backend_jwt: false,
+            throttle_sync_interval: Duration::from_millis(50),
+            throttle_fallback: ThrottleFallback::LocalShare,
         }
     }
 }
@@ -379,6 +400,10 @@ pub struct TrafficManagerConfig {
     /// snapshot instead of the events it missed.
     #[serde(with = "humantime_serde")]
     pub event_retention: Duration,
+    /// Keep throttle counters in this Redis (`redis://host:6379/0`), so that several
+    /// traffic managers share them instead of each granting a whole limit. Unset: in this
+    /// process (run one traffic manager).
+    pub redis_url: Option<Secret>,
 }
 
 impl Default for TrafficManagerConfig {
@@ -387,6 +412,7 @@ impl Default for TrafficManagerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 9611)),
             heartbeat_interval: Duration::from_secs(5),
             event_retention: Duration::from_secs(7 * 24 * 3600),
+            redis_url: None,
         }
     }
 }

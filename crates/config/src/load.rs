@@ -368,6 +368,15 @@ pub(crate) fn validate(config: &Config) -> Result<(), ConfigError> {
             ));
         }
     }
+    if let Some(url) = &config.traffic_manager.redis_url
+        && !(url.expose().starts_with("redis://") || url.expose().starts_with("rediss://"))
+    {
+        // The URL may hold a password: name the key, not the value.
+        return Err(ConfigError::invalid(
+            "traffic_manager.redis_url",
+            "must be a redis:// or rediss:// URL, e.g. redis://127.0.0.1:6379/0",
+        ));
+    }
     if let Some(url) = &config.cluster.key_manager_url
         && !(url.starts_with("http://") || url.starts_with("https://"))
     {
@@ -395,6 +404,7 @@ pub(crate) fn validate(config: &Config) -> Result<(), ConfigError> {
         ("gateway.connect_timeout", config.gateway.connect_timeout),
         ("gateway.read_timeout", config.gateway.read_timeout),
         ("gateway.poll_interval", config.gateway.poll_interval),
+        ("gateway.throttle_sync_interval", config.gateway.throttle_sync_interval),
         (
             "traffic_manager.heartbeat_interval",
             config.traffic_manager.heartbeat_interval,

@@ -7,6 +7,7 @@
 
 pub mod hub;
 pub mod snapshot;
+pub mod throttle;
 
 pub use hub::{GatewayReport, Hub, HubError, HubFuture, Watch, WatchItem};
 pub use snapshot::Snapshot;

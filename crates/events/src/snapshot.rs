@@ -34,6 +34,15 @@ pub struct Snapshot {
     /// Subscription policies (business plans), for throttling by tier.
     #[serde(default)]
     pub subscription_policies: Vec<tollgate_model::policy::SubscriptionPolicy>,
+    /// Application policies, for throttling per application and end user.
+    #[serde(default)]
+    pub application_policies: Vec<tollgate_model::policy::ApplicationPolicy>,
+    /// Advanced policies, for API- and resource-level throttling.
+    #[serde(default)]
+    pub advanced_policies: Vec<tollgate_model::policy::AdvancedPolicy>,
+    /// Custom rules, for throttling per key template.
+    #[serde(default)]
+    pub custom_policies: Vec<tollgate_model::custom_rule::CustomPolicy>,
 }
 
 /// One deployed API revision.

@@ -32,6 +32,21 @@ pub enum GatewayError {
     BackendUnreachable(String),
     /// The backend did not answer in time (504, 101504).
     BackendTimeout(String),
+    /// A throttling limit refuses the call (429, 900800–900807 by kind).
+    Throttled(Throttled),
+}
+
+/// Which limit refused a call, and until when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Throttled {
+    /// The kind of limit (its error code).
+    pub kind: crate::throttle_policies::ThrottleKind,
+    /// The limit per window.
+    pub limit: u64,
+    /// Seconds until the window ends.
+    pub reset_after: u64,
+    /// Why, for the description.
+    pub description: String,
 }
 
 impl GatewayError {
@@ -71,6 +86,12 @@ impl GatewayError {
                 (StatusCode::BAD_GATEWAY, 101_503, "Error connecting to the back end", d)
             }
             GatewayError::BackendTimeout(d) => (StatusCode::GATEWAY_TIMEOUT, 101_504, "Connection timed out", d),
+            GatewayError::Throttled(t) => (
+                StatusCode::TOO_MANY_REQUESTS,
+                t.kind.code(),
+                "Message throttled out",
+                &t.description,
+            ),
         }
     }
 
@@ -99,6 +120,11 @@ impl IntoResponse for GatewayError {
                     header::WWW_AUTHENTICATE,
                     HeaderValue::from_static("Bearer realm=\"tollgate\""),
                 );
+            }
+            GatewayError::Throttled(t) => {
+                let headers = res.headers_mut();
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(t.reset_after.max(1)));
+                crate::throttle::rate_limit_headers(headers, t.limit, 0, t.reset_after);
             }
             _ => {}
         }

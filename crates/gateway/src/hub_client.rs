@@ -13,6 +13,7 @@ use hyper_util::rt::TokioExecutor;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::sync::mpsc;
+use tollgate_events::throttle::{Counters, SyncRequest, SyncResponse};
 use tollgate_events::{Event, GatewayReport, Hub, HubError, HubFuture, Snapshot, Watch, WatchItem};
 
 /// How long a hub may take to answer a request's headers.
@@ -148,6 +149,30 @@ impl Hub for HttpHub {
 
     fn describe(&self) -> String {
         self.urls.join(", ")
+    }
+}
+
+/// The same traffic managers hold the shared throttle counters:
+/// `POST /internal/v1/throttle/sync`.
+impl Counters for HttpHub {
+    fn sync(&self, request: SyncRequest) -> HubFuture<'_, SyncResponse> {
+        Box::pin(async move {
+            let body = serde_json::to_vec(&request).map_err(|e| HubError(e.to_string()))?;
+            let res = self
+                .send(hyper::Method::POST, "/throttle/sync", Some(Bytes::from(body)))
+                .await?;
+            let body = res
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| HubError(format!("throttle sync cut off: {e}")))?
+                .to_bytes();
+            serde_json::from_slice(&body).map_err(|e| HubError(format!("unreadable throttle sync answer: {e}")))
+        })
+    }
+
+    fn describe(&self) -> String {
+        format!("traffic manager {}", self.urls.join(", "))
     }
 }
 

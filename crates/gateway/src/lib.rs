@@ -4,7 +4,8 @@
 //! A request is routed by a trie over the deployed APIs' paths ([`router`]), checked
 //! against the runtime state ([`runtime`], kept current from the event hub by
 //! [`follow`]): API state, token or API key, subscription and scope, then proxied to the
-//! backend ([`proxy`]). Throttling joins with the Throttling issue.
+//! backend ([`proxy`]), counted against its throttling limits on the way ([`throttle_policies`]
+//! says which, [`throttle`] counts them with the traffic manager).
 //! Depends on `http`, `events` and `model` only.
 
 pub mod analytics;
@@ -21,6 +22,8 @@ mod request;
 pub mod router;
 pub mod runtime;
 mod service;
+pub mod throttle;
+pub mod throttle_policies;
 
 pub use authenticate::{Introspect, TokenVerifier};
 pub use request::{Gateway, Peer};

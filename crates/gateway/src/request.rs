@@ -5,10 +5,13 @@
 use crate::analytics::{AnalyticsEvent, AnalyticsQueue};
 use crate::authenticate::TokenVerifier;
 use crate::error::GatewayError;
+use crate::error::Throttled;
 use crate::follow::LiveState;
 use crate::proxy::Backends;
 use crate::router::RouteMatch;
 use crate::runtime::{ApiEntry, ApiMetrics, RouteTarget, RuntimeState};
+use crate::throttle::Verdict;
+use crate::throttle_policies::{Call, Consumer};
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::HeaderName;
@@ -18,6 +21,7 @@ use std::sync::Arc;
 use std::time::Instant;
 use tollgate_model::LifecycleState;
 use tollgate_model::block_condition::BlockedCall;
+use tollgate_model::custom_rule::RequestAttributes;
 use tollgate_model::token::{AccessClaims, KeyType, TokenKind};
 
 /// What the request path shares.
@@ -41,6 +45,8 @@ pub struct Gateway {
     pub analytics: Option<AnalyticsQueue>,
     /// Signs the backend JWT (`X-JWT-Assertion`), when `[gateway] backend_jwt` is on.
     pub backend_jwt: Option<Arc<crate::backend_jwt::BackendJwtSigner>>,
+    /// Throttle counters shared by the process's workers.
+    pub throttler: Option<Arc<crate::throttle::Throttler>>,
 }
 
 /// The caller, once authenticated.
@@ -81,11 +87,11 @@ fn header_of<K: axum::http::header::AsHeaderName>(headers: &axum::http::HeaderMa
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-fn query_param(uri: &axum::http::Uri, name: &str) -> Option<String> {
+fn query_param<'a>(uri: &'a axum::http::Uri, name: &str) -> Option<&'a str> {
     let query = uri.query()?;
     query.split('&').find_map(|pair| {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        (k == name).then(|| v.to_string())
+        (k == name).then_some(v)
     })
 }
 
@@ -106,8 +112,8 @@ async fn authenticate(
     };
     if allows_api_key
         && let Some(key) = sent_key
-            .map(str::to_string)
             .or_else(|| query_param(uri, api_key_header))
+            .map(str::to_string)
     {
         let claims = gw.verifier.verify(state, &key, TokenKind::ApiKey, None).await?;
         return Ok(Caller {
@@ -188,6 +194,138 @@ struct CallInfo {
     operation: Option<usize>,
     caller: Option<Caller>,
     backend_latency_ms: Option<f64>,
+}
+
+/// A call as throttling conditions and key templates see it.
+struct CallAttributes<'a> {
+    target: &'a RouteTarget,
+    caller: Option<&'a Caller>,
+    peer: &'a Peer,
+    method: &'a str,
+    headers: &'a axum::http::HeaderMap,
+    uri: &'a axum::http::Uri,
+}
+
+impl RequestAttributes for CallAttributes<'_> {
+    fn variable(&self, name: &str) -> &str {
+        let api = &self.target.api.deployed.api;
+        let claims = self.caller.map(|c| &c.claims);
+        match name {
+            "userId" => claims.map_or("", |c| c.sub.as_str()),
+            "apiContext" => self.target.api.contexts.first().map_or("", String::as_str),
+            "apiVersion" => &api.version,
+            "apiName" => &api.name,
+            "appId" => self.caller.map_or("", |c| c.application_id.as_str()),
+            "appName" => claims.map_or("", |c| c.application.name.as_str()),
+            "apiTenant" | "appTenant" => "carbon.super",
+            "clientIp" => self.peer.ip_text.as_deref().unwrap_or(""),
+            "method" => self.method,
+            "resource" => &api.operations[self.target.operation].target,
+            _ => "",
+        }
+    }
+    fn header(&self, name: &str) -> Option<&str> {
+        header_of(self.headers, name)
+    }
+    fn query(&self, name: &str) -> Option<&str> {
+        query_param(self.uri, name)
+    }
+    fn claim(&self, name: &str) -> Option<&str> {
+        let c = &self.caller?.claims;
+        Some(match name {
+            "sub" => &c.sub,
+            "iss" => &c.iss,
+            "aud" => &c.aud,
+            "jti" => &c.jti,
+            "scope" => &c.scope,
+            "client_id" | "azp" => &c.client_id,
+            "keytype" => c.keytype.as_str(),
+            "application.name" => &c.application.name,
+            "application.tier" => &c.application.tier,
+            "application.owner" => &c.application.owner,
+            _ => return None,
+        })
+    }
+}
+
+/// What throttling decided for an admitted call: the headers to answer with and the
+/// bandwidth limits to charge once the sizes are known.
+#[derive(Default)]
+struct Admitted {
+    headers: Option<(u64, u64, u64)>,
+    bandwidth: Vec<String>,
+}
+
+/// Counts the call against every limit that applies (§4 step 7), in the reference order;
+/// the first that refuses it answers 429.
+fn throttle(
+    gw: &Gateway,
+    state: &RuntimeState,
+    target: &RouteTarget,
+    attributes: &CallAttributes<'_>,
+) -> Result<Admitted, GatewayError> {
+    let mut admitted = Admitted::default();
+    let (Some(throttler), Some(policies)) = (&gw.throttler, state.throttling()) else {
+        return Ok(admitted);
+    };
+    let api = &target.api.deployed;
+    let op = &api.api.operations[target.operation];
+    let consumer = attributes.caller.map(|c| Consumer {
+        application_id: &c.application_id,
+        plan: state
+            .subscription(&c.application_id, &api.api_id)
+            .map(|s| s.throttling_policy.as_str()),
+        application_policy: state
+            .application(&c.application_id)
+            .map_or(c.claims.application.tier.as_str(), |a| a.tier.as_str()),
+        user: &c.claims.sub,
+    });
+    let call = Call {
+        api_id: &api.api_id,
+        api_policy: api.api.api_throttling_policy.as_deref(),
+        operation: (target.operation, &op.throttling_policy),
+        consumer,
+        attributes,
+    };
+    let now = tollgate_model::now_millis();
+    for check in policies.checks(&call) {
+        let cost = u64::from(!check.limit.bandwidth);
+        match throttler.acquire(&check.key, &check.limit, cost, check.enforce, now) {
+            Verdict::Admit {
+                limit,
+                remaining,
+                reset_at,
+            } => {
+                if check.limit.bandwidth {
+                    admitted.bandwidth.push(check.key);
+                } else if admitted.headers.is_none_or(|(_, r, _)| remaining < r) {
+                    admitted.headers = Some((limit, remaining, seconds_until(reset_at, now)));
+                }
+            }
+            Verdict::Deny { limit, reset_at } => {
+                metrics::counter!("tollgate_gateway_throttled_total", "kind" => check.kind.as_str()).increment(1);
+                let description = if throttler.is_shared() {
+                    format!("the {} limit of {limit} per window is reached", check.kind.as_str())
+                } else {
+                    format!(
+                        "the {} limit is enforced locally while the traffic manager is unreachable",
+                        check.kind.as_str()
+                    )
+                };
+                return Err(GatewayError::Throttled(Throttled {
+                    kind: check.kind,
+                    limit,
+                    reset_after: seconds_until(reset_at, now),
+                    description,
+                }));
+            }
+        }
+    }
+    Ok(admitted)
+}
+
+fn seconds_until(at: i64, now: i64) -> u64 {
+    u64::try_from((at - now).max(0)).unwrap_or(0).div_ceil(1000)
 }
 
 /// Serves one API call through axum (the TLS listener): the peer comes from the
@@ -343,6 +481,15 @@ async fn serve_call(
             return Err(GatewayError::RequestBlocked("a deny policy refuses this call".into()));
         }
     }
+    let attributes = CallAttributes {
+        target: &target,
+        caller: info.caller.as_ref(),
+        peer,
+        method: req.method().as_str(),
+        headers: req.headers(),
+        uri: req.uri(),
+    };
+    let admitted = throttle(gw, state, &target, &attributes)?;
     let declared = header(&req, axum::http::header::CONTENT_LENGTH).and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > gw.max_request_body_bytes) {
         return Err(GatewayError::PayloadTooLarge(format!(
@@ -391,5 +538,18 @@ async fn serve_call(
         )
         .await;
     info.backend_latency_ms = Some(backend_started.elapsed().as_secs_f64() * 1000.0);
-    result
+    let mut res = result?;
+    if let Some((limit, remaining, reset)) = admitted.headers {
+        crate::throttle::rate_limit_headers(res.headers_mut(), limit, remaining, reset);
+    }
+    if let Some(throttler) = gw.throttler.as_ref().filter(|_| !admitted.bandwidth.is_empty()) {
+        // Bandwidth: the request's and the response's declared sizes.
+        let sent = header_of(res.headers(), axum::http::header::CONTENT_LENGTH)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0);
+        for key in &admitted.bandwidth {
+            throttler.charge(key, sent + declared.unwrap_or(0));
+        }
+    }
+    Ok(res)
 }

@@ -7,6 +7,7 @@
 //! skipped, and every event carries the whole entity it changes.
 
 use crate::router::{RouteMatch, RouteTable};
+use crate::throttle_policies::ThrottlePolicies;
 use foldhash::HashMap;
 use std::sync::Arc;
 use tollgate_events::snapshot::{
@@ -15,7 +16,7 @@ use tollgate_events::snapshot::{
 use tollgate_events::{Event, EventKind};
 use tollgate_model::api::{base_context, resolve_context};
 use tollgate_model::block_condition::{BlockCondition, BlockedCall};
-use tollgate_model::policy::SubscriptionPolicy;
+use tollgate_model::policy::{PolicyLevel, SubscriptionPolicy};
 use tollgate_model::{EpochMillis, LifecycleState};
 
 /// A deployed API revision as the gateway serves it.
@@ -128,8 +129,10 @@ pub struct RuntimeState {
     failed_revisions: Vec<String>,
     /// Block conditions (deny policies) by id.
     block_conditions: Arc<HashMap<String, BlockCondition>>,
-    /// Subscription policies (business plans) by name.
-    subscription_policies: Arc<HashMap<String, Arc<SubscriptionPolicy>>>,
+    /// Throttling policies of every level.
+    policies: ThrottlePolicies,
+    /// Whether any policy limits calls (the request path skips throttling otherwise).
+    throttling: bool,
 }
 
 fn route_table(apis: &HashMap<String, Arc<ApiEntry>>) -> RouteTable<RouteTarget> {
@@ -209,8 +212,18 @@ impl RuntimeState {
             state.add_block_condition(c);
         }
         for p in snapshot.subscription_policies {
-            Arc::make_mut(&mut state.subscription_policies).insert(p.policy_name.clone(), Arc::new(p));
+            state.policies.add_subscription(p);
         }
+        for p in snapshot.application_policies {
+            state.policies.add_application(p);
+        }
+        for p in snapshot.advanced_policies {
+            state.policies.add_advanced(p);
+        }
+        for p in snapshot.custom_policies {
+            state.policies.add_custom(p);
+        }
+        state.throttling = !state.policies.is_empty();
         for km in snapshot.key_managers {
             if let Some(id) = km.get("id").and_then(|k| k.as_str()) {
                 Arc::make_mut(&mut state.key_managers).insert(id.to_string(), km);
@@ -227,7 +240,12 @@ impl RuntimeState {
 
     /// The subscription policy (business plan) of that name.
     pub fn subscription_policy(&self, name: &str) -> Option<&Arc<SubscriptionPolicy>> {
-        self.subscription_policies.get(name)
+        self.policies.subscription_policy(name)
+    }
+
+    /// The throttling policies, when any limits calls.
+    pub fn throttling(&self) -> Option<&ThrottlePolicies> {
+        self.throttling.then_some(&self.policies)
     }
 
     /// Whether any block condition exists (the request path skips the check otherwise).
@@ -392,25 +410,23 @@ impl RuntimeState {
                 }
                 false
             }
-            EventKind::PolicyUpserted if text(event, "level") == Some("subscription") => {
-                let policy = event
-                    .payload
-                    .get("policy")
-                    .and_then(|p| serde_json::from_value::<SubscriptionPolicy>(p.clone()).ok());
-                match policy {
-                    Some(p) => {
-                        Arc::make_mut(&mut self.subscription_policies).insert(p.policy_name.clone(), Arc::new(p));
-                    }
-                    None => tracing::warn!(
-                        seq = event.seq,
-                        "Skipping a subscription policy this gateway cannot read."
-                    ),
+            EventKind::PolicyUpserted => {
+                if let (Some(level), Some(policy)) = (
+                    text(event, "level").and_then(|l| l.parse::<PolicyLevel>().ok()),
+                    event.payload.get("policy"),
+                ) {
+                    self.policies.upsert(level, policy);
+                    self.throttling = !self.policies.is_empty();
                 }
                 false
             }
-            EventKind::PolicyDeleted if text(event, "level") == Some("subscription") => {
-                if let Some(name) = event.payload.pointer("/policy/policyName").and_then(|v| v.as_str()) {
-                    Arc::make_mut(&mut self.subscription_policies).remove(name);
+            EventKind::PolicyDeleted => {
+                if let (Some(level), Some(name)) = (
+                    text(event, "level").and_then(|l| l.parse::<PolicyLevel>().ok()),
+                    event.payload.pointer("/policy/policyName").and_then(|v| v.as_str()),
+                ) {
+                    self.policies.remove(level, name);
+                    self.throttling = !self.policies.is_empty();
                 }
                 false
             }

@@ -5,6 +5,7 @@
 
 use crate::FieldError;
 use crate::custom_rule::RequestAttributes;
+use crate::throttle_window::{Limit, TimeUnit};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
@@ -418,6 +419,36 @@ impl ThrottleLimit {
         }
     }
 
+    /// The limit ready for counting; `None` for an effectively unlimited one (at least
+    /// [`defaults::UNLIMITED_REQUESTS`] requests) or one that does not validate.
+    pub fn compile(&self) -> Option<Limit> {
+        match (self.limit_type.as_str(), &self.request_count, &self.bandwidth) {
+            ("REQUESTCOUNTLIMIT", Some(rc), _) if rc.request_count > 0 => {
+                (rc.request_count < defaults::UNLIMITED_REQUESTS).then_some(Limit {
+                    amount: rc.request_count,
+                    bandwidth: false,
+                    unit: rc.time_unit.parse().ok()?,
+                    unit_time: rc.unit_time.max(1),
+                })
+            }
+            ("BANDWIDTHLIMIT", _, Some(bw)) if bw.data_amount > 0 => {
+                let unit: u64 = match bw.data_unit.as_str() {
+                    "KB" => 1 << 10,
+                    "MB" => 1 << 20,
+                    "GB" => 1 << 30,
+                    _ => return None,
+                };
+                Some(Limit {
+                    amount: bw.data_amount.saturating_mul(unit),
+                    bandwidth: true,
+                    unit: bw.time_unit.parse().ok()?,
+                    unit_time: bw.unit_time.max(1),
+                })
+            }
+            _ => None,
+        }
+    }
+
     /// Checks the limit, naming fields under `at` (`defaultLimit`).
     pub fn validate(&self, at: &str, e: &mut Vec<FieldError>) {
         match (self.limit_type.as_str(), &self.request_count, &self.bandwidth) {
@@ -497,6 +528,17 @@ impl SubscriptionPolicy {
         }
         e
     }
+}
+
+/// A burst limit (`rateLimitCount` per `rateLimitTimeUnit`), when one is set.
+pub fn burst_limit(count: u64, unit: Option<&str>) -> Option<Limit> {
+    (count > 0).then_some(())?;
+    Some(Limit {
+        amount: count,
+        bandwidth: false,
+        unit: unit?.parse::<TimeUnit>().ok()?,
+        unit_time: 1,
+    })
 }
 
 impl ApplicationPolicy {
@@ -831,6 +873,47 @@ mod tests {
                 "conditionalGroups[1].conditions[2].type",
             ]
         );
+    }
+
+    #[test]
+    fn limits_compile_for_counting() {
+        use crate::throttle_window::TimeUnit;
+        let limit = |json: serde_json::Value| serde_json::from_value::<ThrottleLimit>(json).unwrap().compile();
+        assert_eq!(
+            limit(
+                serde_json::json!({"type": "REQUESTCOUNTLIMIT", "requestCount": {"timeUnit": "min", "unitTime": 2, "requestCount": 10}})
+            ),
+            Some(Limit {
+                amount: 10,
+                bandwidth: false,
+                unit: TimeUnit::Minute,
+                unit_time: 2
+            })
+        );
+        assert_eq!(
+            limit(
+                serde_json::json!({"type": "BANDWIDTHLIMIT", "bandwidth": {"timeUnit": "hour", "unitTime": 1, "dataAmount": 3, "dataUnit": "MB"}})
+            ),
+            Some(Limit {
+                amount: 3 << 20,
+                bandwidth: true,
+                unit: TimeUnit::Hour,
+                unit_time: 1
+            })
+        );
+        // Unlimited plans and broken limits are not counted.
+        assert_eq!(
+            ThrottleLimit::requests(defaults::UNLIMITED_REQUESTS, "min").compile(),
+            None
+        );
+        assert_eq!(ThrottleLimit::requests(5, "fortnight").compile(), None);
+        assert_eq!(limit(serde_json::json!({"type": "BANDWIDTHLIMIT"})), None);
+        assert_eq!(
+            burst_limit(5, Some("sec")).map(|l| (l.amount, l.unit)),
+            Some((5, TimeUnit::Second))
+        );
+        assert_eq!(burst_limit(0, Some("sec")), None);
+        assert_eq!(burst_limit(5, None), None);
     }
 
     #[test]

@@ -88,6 +88,27 @@ impl Window {
     }
 }
 
+/// A limit ready for counting: so many requests (or bytes) per window of `unit_time`
+/// `unit`s. Policies compile to this once, when the gateway learns of them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limit {
+    /// Requests, or bytes for a bandwidth limit, per window.
+    pub amount: u64,
+    /// Whether `amount` counts bytes (charged after the response) rather than requests.
+    pub bandwidth: bool,
+    /// The window's unit.
+    pub unit: TimeUnit,
+    /// How many units make the window.
+    pub unit_time: u32,
+}
+
+impl Limit {
+    /// The window this limit counts `at` in.
+    pub fn window(&self, at: i64) -> Window {
+        window(self.unit, self.unit_time, at)
+    }
+}
+
 /// The window of `unit_time` (at least 1) `unit`s that contains `at` (epoch ms).
 pub fn window(unit: TimeUnit, unit_time: u32, at: i64) -> Window {
     let unit_time = i64::from(unit_time.max(1));

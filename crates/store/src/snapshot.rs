@@ -114,19 +114,18 @@ pub async fn read(am: &Database, environment: &str, now: EpochMillis) -> Result<
     }
     // Single-tenant today: the default tenant's conditions.
     let block_conditions = crate::block_conditions::list(am, tollgate_model::TenantId::DEFAULT).await?;
-    let subscription_policies = crate::policies::list(
-        am,
-        tollgate_model::TenantId::DEFAULT,
-        tollgate_model::policy::PolicyLevel::Subscription,
-    )
-    .await?
-    .into_iter()
-    .map(|p| serde_json::from_value(p.body).map_err(|e| Error::Corrupt(format!("subscription policy {}: {e}", p.name))))
-    .collect::<Result<Vec<_>>>()?;
+    use tollgate_model::policy::PolicyLevel;
+    let subscription_policies = policies_of(am, PolicyLevel::Subscription).await?;
+    let application_policies = policies_of(am, PolicyLevel::Application).await?;
+    let advanced_policies = policies_of(am, PolicyLevel::Advanced).await?;
+    let custom_policies = policies_of(am, PolicyLevel::Custom).await?;
     Ok(Snapshot {
         seq,
         block_conditions,
         subscription_policies,
+        application_policies,
+        advanced_policies,
+        custom_policies,
         environment: environment.to_string(),
         apis,
         applications: applications
@@ -171,4 +170,16 @@ pub async fn read(am: &Database, environment: &str, now: EpochMillis) -> Result<
         signing_keys,
         key_managers,
     })
+}
+
+/// The default tenant's policies of one level, in their REST shape.
+async fn policies_of<T: serde::de::DeserializeOwned>(
+    am: &Database,
+    level: tollgate_model::policy::PolicyLevel,
+) -> Result<Vec<T>> {
+    crate::policies::list(am, tollgate_model::TenantId::DEFAULT, level)
+        .await?
+        .into_iter()
+        .map(|p| serde_json::from_value(p.body).map_err(|e| Error::Corrupt(format!("{level} policy {}: {e}", p.name))))
+        .collect()
 }

@@ -9,9 +9,11 @@
 
 pub mod db;
 pub mod node;
+pub mod redis;
 
 pub use db::{TestDb, all_engines, postgres, sqlite};
 pub use node::{Node, NodeBuilder};
+pub use redis::redis_url;
 
 /// An HTTP client for tests. Installs the process's rustls crypto provider first, as the
 /// binary does, since the client is built without a default one.

@@ -178,6 +178,44 @@ pub async fn serve(args: NodeArgs) -> Result<(), Failure> {
     } else {
         None
     };
+    // The shared throttle counters, where this node runs the traffic manager.
+    let throttle_counters = if event_hub.is_some() {
+        Some(Arc::new(match &config.traffic_manager.redis_url {
+            Some(url) => tollgate_trafficmanager::CounterStore::redis(url.expose())
+                .await
+                .map_err(|e| Failure::new(exit::CONFIG, e))?,
+            None => tollgate_trafficmanager::CounterStore::in_memory(),
+        }))
+    } else {
+        None
+    };
+    // The gateway's throttle counters, shared by its workers and synced with the traffic
+    // manager once the node is up.
+    let throttler = if components.contains(Component::Gateway) {
+        let gateway_id = tollgate_gateway::follow::gateway_id(&config.node.data_dir).map_err(|e| {
+            Failure::new(
+                exit::OS,
+                format!(
+                    "cannot keep the gateway id under node.data_dir {}: {e}",
+                    config.node.data_dir.display()
+                ),
+            )
+        })?;
+        let fallback = match config.gateway.throttle_fallback {
+            tollgate_config::ThrottleFallback::LocalShare => tollgate_gateway::throttle::Fallback::LocalShare,
+            tollgate_config::ThrottleFallback::FailClosed => tollgate_gateway::throttle::Fallback::FailClosed,
+        };
+        Some((
+            tollgate_gateway::throttle::Throttler::new(
+                gateway_id.clone(),
+                config.gateway.throttle_sync_interval,
+                fallback,
+            ),
+            gateway_id,
+        ))
+    } else {
+        None
+    };
     let mut planned = Vec::new();
     let management = BoundListener::bind(
         "management",
@@ -245,6 +283,7 @@ pub async fn serve(args: NodeArgs) -> Result<(), Failure> {
         let gateway = {
             let (config, live, introspector, backend_tls) =
                 (config.clone(), gateway_state.clone(), introspector, backend_tls);
+            let throttler = throttler.as_ref().map(|(t, _)| t.clone());
             move || {
                 Arc::new(tollgate_gateway::Gateway {
                     environment: config.gateway.environment.clone(),
@@ -261,6 +300,7 @@ pub async fn serve(args: NodeArgs) -> Result<(), Failure> {
                     // Each worker batches its own events.
                     analytics: analytics.as_ref().map(|q| q.for_worker()),
                     backend_jwt: backend_jwt.clone(),
+                    throttler: throttler.clone(),
                 })
             }
         };
@@ -289,6 +329,9 @@ pub async fn serve(args: NodeArgs) -> Result<(), Failure> {
     if let Some(hub) = &event_hub {
         let router = tollgate_trafficmanager::routes(tollgate_trafficmanager::TrafficManagerState {
             hub: hub.clone(),
+            counters: throttle_counters
+                .clone()
+                .unwrap_or_else(|| Arc::new(tollgate_trafficmanager::CounterStore::in_memory())),
             cluster_secret: cluster_secret.clone(),
         })
         .fallback(not_found)
@@ -357,15 +400,22 @@ pub async fn serve(args: NodeArgs) -> Result<(), Failure> {
     // The gateway follows the event hub: in-process when this node runs the traffic
     // manager, else over HTTP (`cluster.event_hub_url`), persisting what it serves under
     // the data directory so that it can serve after a restart while the hub is down.
-    if components.contains(Component::Gateway) {
-        let hub: Arc<dyn tollgate_events::Hub> = match &event_hub {
-            Some(hub) => hub.clone(),
-            None => Arc::new(tollgate_gateway::hub_client::HttpHub::new(
-                config.cluster.event_hub_url.clone(),
-                config.cluster.secret.as_ref().map(|s| s.expose()).unwrap_or_default(),
-                tollgate_gateway::proxy::backend_tls(None).map_err(|e| Failure::new(exit::OTHER, e))?,
-            )),
+    if let Some((throttler, gateway_id)) = throttler {
+        let (hub, counters): (
+            Arc<dyn tollgate_events::Hub>,
+            Arc<dyn tollgate_events::throttle::Counters>,
+        ) = match (&event_hub, &throttle_counters) {
+            (Some(hub), Some(counters)) => (hub.clone(), counters.clone()),
+            _ => {
+                let remote = Arc::new(tollgate_gateway::hub_client::HttpHub::new(
+                    config.cluster.event_hub_url.clone(),
+                    config.cluster.secret.as_ref().map(|s| s.expose()).unwrap_or_default(),
+                    tollgate_gateway::proxy::backend_tls(None).map_err(|e| Failure::new(exit::OTHER, e))?,
+                ));
+                (remote.clone(), remote)
+            }
         };
+        tokio::spawn(throttler.clone().run(counters, shutdown.clone()));
         let persisted = event_hub.is_none().then(|| {
             tollgate_gateway::follow::PersistedState::new(
                 config.node.data_dir.join("gateway"),
@@ -373,16 +423,11 @@ pub async fn serve(args: NodeArgs) -> Result<(), Failure> {
             )
         });
         let live = gateway_state.clone();
-        readiness.set_gateway_check(Box::new(move || (live.is_loaded(), live.report())));
-        let gateway_id = tollgate_gateway::follow::gateway_id(&config.node.data_dir).map_err(|e| {
-            Failure::new(
-                exit::OS,
-                format!(
-                    "cannot keep the gateway id under node.data_dir {}: {e}",
-                    config.node.data_dir.display()
-                ),
-            )
-        })?;
+        readiness.set_gateway_check(Box::new(move || {
+            let mut report = live.report();
+            report["throttling"] = throttler.report();
+            (live.is_loaded(), report)
+        }));
         tokio::spawn(tollgate_gateway::follow::report_loop(
             hub.clone(),
             gateway_state.clone(),

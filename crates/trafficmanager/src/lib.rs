@@ -2,13 +2,15 @@
 //! (ARCHITECTURE.md §3) and, later, distributed throttling (§5). Its routes live on the
 //! traffic-manager listener and answer only callers presenting the cluster secret:
 //! `GET /internal/v1/snapshot?environment=E`, `GET /internal/v1/watch?since=N` (SSE),
-//! `GET /internal/v1/events/latest` and `POST /internal/v1/gateway-status` (what a gateway
-//! serves). In all-in-one the same [`DatabaseHub`] feeds the
+//! `GET /internal/v1/events/latest`, `POST /internal/v1/gateway-status` (what a gateway
+//! serves) and `POST /internal/v1/throttle/sync` (shared throttle counters). In all-in-one the same [`DatabaseHub`] feeds the
 //! in-process gateway. Depends on `http`, `store`, `events` and `model` only.
 
+pub mod counters;
 pub mod hub;
 mod watch_stream;
 
+pub use counters::CounterStore;
 pub use hub::{DatabaseHub, EventFeed, compact_loop};
 
 use axum::Router;
@@ -35,6 +37,8 @@ pub const INTERNAL_BASE_PATH: &str = "/internal/v1";
 pub struct TrafficManagerState {
     /// The event hub (the AM database's outbox and snapshots).
     pub hub: Arc<DatabaseHub>,
+    /// Shared throttle counters.
+    pub counters: Arc<CounterStore>,
     /// Authenticates calling nodes.
     pub cluster_secret: ClusterSecret,
 }
@@ -46,6 +50,7 @@ pub fn routes(state: TrafficManagerState) -> Router {
         .route("/snapshot", get(snapshot))
         .route("/watch", get(watch))
         .route("/gateway-status", post(gateway_status))
+        .route("/throttle/sync", post(throttle_sync))
         .route_layer(middleware::from_fn_with_state(
             state.cluster_secret.clone(),
             require_cluster_secret,
@@ -159,4 +164,22 @@ async fn gateway_status(
         .await
         .map_err(|e| Error::Unavailable(e.to_string()))?;
     Ok(axum::http::StatusCode::NO_CONTENT)
+}
+
+/// `POST /internal/v1/throttle/sync`: a gateway's batch of counter use and permit wants
+/// ([`tollgate_events::throttle::SyncRequest`]); answers with the grants and global counts,
+/// or 503 when the counters (Redis) cannot be reached, which sends gateways to their
+/// fallback mode.
+async fn throttle_sync(
+    State(state): State<TrafficManagerState>,
+    ApiJson(request): ApiJson<tollgate_events::throttle::SyncRequest>,
+) -> Result<axum::Json<tollgate_events::throttle::SyncResponse>, ApiError> {
+    if let Some((field, message)) = request.problem() {
+        return Err(Error::Validation(vec![FieldError::new(field, message)]).into());
+    }
+    let response = state.counters.apply(&request).await.map_err(|e| {
+        tracing::warn!(error = %e, "Throttle counters unavailable.");
+        Error::Unavailable(e.to_string())
+    })?;
+    Ok(axum::Json(response))
 }

@@ -115,6 +115,7 @@ async fn start_with(db: &TestDb, heartbeat: Duration) -> Manager {
     let shutdown = CancellationToken::new();
     let state = TrafficManagerState {
         hub: DatabaseHub::new(am.clone(), EventFeed::start(am.clone(), shutdown.clone()), heartbeat),
+        counters: std::sync::Arc::new(tollgate_trafficmanager::CounterStore::in_memory()),
         cluster_secret: ClusterSecret::new(Some(SECRET)),
     };
     let server = tollgate_testkit::serve(routes(state)).await;
@@ -508,4 +509,83 @@ async fn snapshot_carries_the_latest_sequence() {
         let latest: Value = latest.json().await.unwrap();
         assert_eq!(latest["sequence"], newest, "{latest} ({})", tm.engine);
     }
+}
+
+impl Manager {
+    /// `POST /internal/v1/throttle/sync` with `body` and `authorization`.
+    async fn sync(&self, body: &Value, authorization: Option<&str>) -> reqwest::Response {
+        let mut request = tollgate_testkit::http()
+            .post(self.url("/internal/v1/throttle/sync"))
+            .json(body);
+        if let Some(value) = authorization {
+            request = request.header("Authorization", value);
+        }
+        tokio::time::timeout(WAIT, request.send())
+            .await
+            .expect("sync answered")
+            .unwrap()
+    }
+}
+
+#[tokio::test]
+async fn throttle_sync_grants_up_to_the_limit_and_refuses_bad_batches() {
+    let db = tollgate_testkit::sqlite("tm_sync");
+    let tm = start(&db).await;
+    let secret = format!("Bearer {SECRET}");
+    let item = |used: u64, want: u64| {
+        json!({"key": "sub:Tiny:app:api", "windowStart": 60_000, "windowEnd": 120_000, "limit": 10,
+               "used": used, "want": want})
+    };
+    // Without the secret: 401, and nothing is counted.
+    let refused = tm.sync(&json!({"gatewayId": "g1", "items": [item(5, 0)]}), None).await;
+    assert_eq!(refused.status().as_u16(), 401);
+    let first: Value = tm
+        .sync(&json!({"gatewayId": "g1", "items": [item(2, 3)]}), Some(&secret))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(first["items"][0]["granted"], 3, "{first}");
+    assert_eq!(first["items"][0]["count"], 5, "{first}");
+    let second: Value = tm
+        .sync(&json!({"gatewayId": "g2", "items": [item(0, 8)]}), Some(&secret))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(second["items"][0]["granted"], 5, "only what the limit leaves: {second}");
+    assert_eq!(second["items"][0]["count"], 10);
+    assert_eq!(second["liveGateways"], 2);
+    // Bad batches: 400 naming the field, and they change nothing.
+    for (body, field) in [
+        (json!({"gatewayId": "", "items": [item(1, 1)]}), "gatewayId"),
+        (
+            json!({"gatewayId": "g1", "items": [{"key": "k", "windowStart": 5, "windowEnd": 5, "limit": 1}]}),
+            "items[0].windowEnd",
+        ),
+        (
+            json!({"gatewayId": "g1", "items": [item(1, 1), {"key": "", "windowStart": 0, "windowEnd": 5, "limit": 1}]}),
+            "items[1].key",
+        ),
+        (
+            json!({"gatewayId": "g1", "items": [{"key": "k", "windowStart": 0, "windowEnd": 5, "limit": 0}]}),
+            "items[0].limit",
+        ),
+    ] {
+        let response = tm.sync(&body, Some(&secret)).await;
+        assert_eq!(response.status().as_u16(), 400, "{body}");
+        let answer: Value = response.json().await.unwrap();
+        assert_eq!(error_fields(&answer), [field], "{answer}");
+    }
+    let unreadable = tm
+        .sync(&json!({"gatewayId": "g1", "items": "many"}), Some(&secret))
+        .await;
+    assert_eq!(unreadable.status().as_u16(), 400);
+    let after: Value = tm
+        .sync(&json!({"gatewayId": "g1", "items": [item(0, 0)]}), Some(&secret))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(after["items"][0]["count"], 10, "bad batches counted nothing: {after}");
 }

@@ -1,0 +1,678 @@
+//! The gateway's throttle counters (decision 009). Every worker of the process shares
+//! them; the request path only touches this map, never the network. A background task
+//! syncs them with the traffic manager in batches:
+//!
+//! - **Far from a limit** a call is admitted optimistically when the key's estimated
+//!   global count (the traffic manager's last count, plus what this gateway admitted
+//!   since, plus the cluster's rate times how stale that count is) leaves room for it;
+//!   the use is reported at the next sync.
+//! - **Near a limit** a call is admitted only from permits the traffic manager granted
+//!   this gateway, and it never grants past the limit.
+//! - **Traffic manager unreachable**: each gateway admits its share of each limit
+//!   (`limit / live gateways`, `gateway.throttle_fallback = "local_share"`) or nothing
+//!   (`"fail_closed"`), and reports what it admitted once the traffic manager answers
+//!   again, before using any new grant, so the window's total stays right.
+
+use dashmap::DashMap;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, Ordering};
+use std::time::Duration;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use tollgate_events::throttle::{CounterDelta, Counters, SyncRequest};
+use tollgate_model::throttle_window::{Limit, Window};
+
+/// What a gateway does while the traffic manager cannot be reached.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Fallback {
+    /// Admit this gateway's share of each limit (`limit / live gateways`).
+    #[default]
+    LocalShare,
+    /// Refuse every call that a limit applies to.
+    FailClosed,
+}
+
+/// A key not synced for this long is synced even without news, so that its global count
+/// stays fresh; its estimate allows for everyone's admissions over this lag.
+const FAR_SYNC: Duration = Duration::from_millis(500);
+
+/// `X-RateLimit-Limit`, `X-RateLimit-Remaining` and `X-RateLimit-Reset` (seconds until the
+/// window ends), as clients of Kong and Tyk expect them.
+pub fn rate_limit_headers(headers: &mut axum::http::HeaderMap, limit: u64, remaining: u64, reset_after: u64) {
+    use axum::http::{HeaderName, HeaderValue};
+    const LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
+    const REMAINING: HeaderName = HeaderName::from_static("x-ratelimit-remaining");
+    const RESET: HeaderName = HeaderName::from_static("x-ratelimit-reset");
+    headers.insert(LIMIT, HeaderValue::from(limit));
+    headers.insert(REMAINING, HeaderValue::from(remaining));
+    headers.insert(RESET, HeaderValue::from(reset_after));
+}
+
+/// A counter unused for this long past its window is forgotten.
+const FORGET_AFTER_MS: i64 = 60_000;
+
+/// The outcome of counting one call against one limit.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Verdict {
+    /// Admitted; `remaining` (estimated, cluster-wide) until `reset_at` (epoch ms).
+    Admit {
+        /// The window's limit.
+        limit: u64,
+        /// Estimated calls left in the window.
+        remaining: u64,
+        /// When the window ends.
+        reset_at: i64,
+    },
+    /// Refused until `reset_at` (the window's end) or sooner if permits come.
+    Deny {
+        /// The window's limit.
+        limit: u64,
+        /// When the window ends.
+        reset_at: i64,
+    },
+}
+
+/// One counter's state at this gateway, for its current window.
+#[derive(Debug)]
+struct KeyState {
+    limit: u64,
+    window: Window,
+    /// Granted to this gateway and not yet used.
+    permits: u64,
+    /// Admitted without a grant, not yet reported.
+    unreported: u64,
+    /// Admitted at this gateway in this window (for the fallback share).
+    admitted: u64,
+    /// The traffic manager's count for this window at `synced_at`.
+    global: u64,
+    /// When the last answer for this window arrived (0: none yet).
+    synced_at: i64,
+    /// The traffic manager said the window is used up.
+    exhausted: bool,
+    /// Near the limit: admit only from permits until the window ends.
+    leased: bool,
+    /// A sync asking permits for this key is in flight.
+    asking: bool,
+    /// The cluster's admissions per millisecond (smoothed).
+    global_rate: f64,
+    /// This gateway's demand per millisecond (smoothed).
+    local_rate: f64,
+    demand_since_sync: u64,
+    rate_measured_at: i64,
+    last_seen: i64,
+    bandwidth: bool,
+}
+
+impl KeyState {
+    fn new(limit: &Limit, window: Window, now: i64) -> Self {
+        Self {
+            limit: limit.amount,
+            window,
+            permits: 0,
+            unreported: 0,
+            admitted: 0,
+            global: 0,
+            synced_at: 0,
+            exhausted: false,
+            leased: false,
+            asking: false,
+            global_rate: 0.0,
+            local_rate: 0.0,
+            demand_since_sync: 0,
+            rate_measured_at: now,
+            last_seen: now,
+            bandwidth: limit.bandwidth,
+        }
+    }
+
+    /// The estimated cluster-wide count now: what the traffic manager counted, what this
+    /// gateway admitted since, and the rest of the cluster's rate over the staleness.
+    fn estimate(&self, now: i64, horizon_ms: f64) -> f64 {
+        let stale = if self.synced_at > 0 {
+            (now - self.synced_at) as f64
+        } else {
+            (now - self.window.start) as f64
+        };
+        self.global as f64 + self.unreported as f64 + self.global_rate * (stale + horizon_ms)
+    }
+
+    /// Permits worth asking for: two sync intervals of this gateway's demand, at least one.
+    fn wanted(&self, interval_ms: f64) -> u64 {
+        let target = (self.local_rate * interval_ms * 2.0).ceil().max(1.0) as u64;
+        target.saturating_sub(self.permits)
+    }
+}
+
+/// The gateway's throttle counters, shared by its workers.
+#[derive(Debug)]
+pub struct Throttler {
+    keys: DashMap<Box<str>, KeyState, foldhash::fast::RandomState>,
+    /// Use of windows that ended before it was reported.
+    leftovers: Mutex<Vec<CounterDelta>>,
+    wake: Notify,
+    shared: AtomicBool,
+    /// Whether the traffic manager has ever answered (before that, calls are optimistic).
+    contacted: AtomicBool,
+    live_gateways: AtomicU32,
+    last_contact: AtomicI64,
+    fallback: Fallback,
+    interval: Duration,
+    gateway_id: String,
+    counters: Mutex<String>,
+}
+
+impl Throttler {
+    /// Counters for gateway `gateway_id`, syncing every `interval`.
+    pub fn new(gateway_id: String, interval: Duration, fallback: Fallback) -> Arc<Self> {
+        Arc::new(Self {
+            keys: DashMap::default(),
+            leftovers: Mutex::default(),
+            wake: Notify::new(),
+            shared: AtomicBool::new(true),
+            contacted: AtomicBool::new(false),
+            live_gateways: AtomicU32::new(1),
+            last_contact: AtomicI64::new(0),
+            fallback,
+            interval: interval.max(Duration::from_millis(1)),
+            gateway_id,
+            counters: Mutex::new(String::new()),
+        })
+    }
+
+    fn interval_ms(&self) -> f64 {
+        self.interval.as_secs_f64() * 1000.0
+    }
+
+    /// Whether counts are shared with the traffic manager (false: fallback mode).
+    pub fn is_shared(&self) -> bool {
+        self.shared.load(Ordering::Relaxed)
+    }
+
+    /// Counts one call of `cost` against `key`'s `limit` at `now` (epoch ms). For a
+    /// bandwidth limit `cost` is 0 here and the bytes are [`charge`](Self::charge)d
+    /// after the response. A refused call of a limit that is not `enforce`d is admitted
+    /// and counted anyway (stopOnQuotaReach = false).
+    pub fn acquire(&self, key: &str, limit: &Limit, cost: u64, enforce: bool, now: i64) -> Verdict {
+        let window = limit.window(now);
+        let mut wake = false;
+        let verdict = {
+            let mut entry = match self.keys.get_mut(key) {
+                Some(e) => e,
+                None => self
+                    .keys
+                    .entry(key.into())
+                    .or_insert_with(|| KeyState::new(limit, window, now)),
+            };
+            let st = entry.value_mut();
+            if st.window != window {
+                self.roll(key, st, window);
+            }
+            st.limit = limit.amount;
+            st.bandwidth = limit.bandwidth;
+            st.last_seen = now;
+            st.demand_since_sync += cost.max(1);
+            let admitted = if !self.is_shared() {
+                match self.fallback {
+                    Fallback::FailClosed => false,
+                    Fallback::LocalShare => {
+                        let share = limit
+                            .amount
+                            .div_ceil(u64::from(self.live_gateways.load(Ordering::Relaxed).max(1)));
+                        let ok = st.admitted + cost <= share && (cost > 0 || st.admitted < share);
+                        if ok {
+                            st.unreported += cost;
+                        }
+                        ok
+                    }
+                }
+            } else if cost > 0 && st.permits >= cost {
+                st.permits -= cost;
+                if st.permits < st.wanted(self.interval_ms()) {
+                    wake = true;
+                }
+                true
+            } else if st.exhausted {
+                false
+            } else {
+                let horizon = self.interval_ms() + FAR_SYNC.as_secs_f64() * 1000.0;
+                let room = st.estimate(now, horizon) + cost as f64 <= st.limit as f64;
+                if room && (!st.leased || st.bandwidth) {
+                    st.unreported += cost;
+                    true
+                } else {
+                    // Near the limit: from here on only granted permits admit.
+                    st.leased = true;
+                    wake = true;
+                    false
+                }
+            };
+            let admitted = if !admitted && !enforce {
+                st.unreported += cost;
+                true
+            } else {
+                admitted
+            };
+            if admitted {
+                st.admitted += cost;
+            }
+            let used = (st.global + st.unreported).max(st.admitted);
+            if admitted {
+                Verdict::Admit {
+                    limit: st.limit,
+                    remaining: st.limit.saturating_sub(used).saturating_add(st.permits).min(st.limit),
+                    reset_at: st.window.end,
+                }
+            } else {
+                Verdict::Deny {
+                    limit: st.limit,
+                    reset_at: st.window.end,
+                }
+            }
+        };
+        if wake {
+            self.wake.notify_one();
+        }
+        verdict
+    }
+
+    /// Charges `bytes` of a bandwidth limit after the response.
+    pub fn charge(&self, key: &str, bytes: u64) {
+        if let Some(mut st) = self.keys.get_mut(key) {
+            st.unreported += bytes;
+            st.admitted += bytes;
+        }
+    }
+
+    /// Moves a key to a new window; use not yet reported goes out with the next sync.
+    fn roll(&self, key: &str, st: &mut KeyState, window: Window) {
+        if st.unreported > 0
+            && let Ok(mut leftovers) = self.leftovers.lock()
+        {
+            leftovers.push(CounterDelta {
+                key: key.to_string(),
+                window_start: st.window.start,
+                window_end: st.window.end,
+                limit: st.limit,
+                used: st.unreported,
+                want: 0,
+            });
+        }
+        st.window = window;
+        st.permits = 0;
+        st.unreported = 0;
+        st.admitted = 0;
+        st.global = 0;
+        st.synced_at = 0;
+        st.exhausted = false;
+        st.leased = false;
+    }
+
+    /// What `/health/ready` says about throttling.
+    pub fn report(&self) -> serde_json::Value {
+        let mode = match (self.is_shared(), self.fallback) {
+            (true, _) => "shared",
+            (false, Fallback::LocalShare) => "fallback_local_share",
+            (false, Fallback::FailClosed) => "fallback_fail_closed",
+        };
+        let last = self.last_contact.load(Ordering::Relaxed);
+        serde_json::json!({
+            "mode": mode,
+            "counters": self.counters.lock().map(|c| c.clone()).unwrap_or_default(),
+            "liveGateways": self.live_gateways.load(Ordering::Relaxed),
+            "lastContact": (last > 0).then_some(last),
+            "keys": self.keys.len(),
+        })
+    }
+
+    /// Builds the next batch: keys with use to report, permits to ask, or a stale count;
+    /// takes their unreported use into the batch. Forgets idle counters.
+    fn batch(&self, now: i64) -> (SyncRequest, Vec<u64>) {
+        let interval_ms = self.interval_ms();
+        let far = FAR_SYNC.as_millis() as i64;
+        let mut items = self
+            .leftovers
+            .lock()
+            .map(|mut l| std::mem::take(&mut *l))
+            .unwrap_or_default();
+        let mut sent = items.iter().map(|d| d.used).collect::<Vec<_>>();
+        self.keys
+            .retain(|_, st| st.unreported > 0 || now - st.last_seen < FORGET_AFTER_MS.max(st.window.len() * 2));
+        for mut entry in self.keys.iter_mut() {
+            let (key, st) = entry.pair_mut();
+            let current = st.window.start <= now && now < st.window.end;
+            if !current && st.unreported == 0 {
+                continue;
+            }
+            // Rates: demand here, and the cluster's from the counts' growth.
+            let elapsed = (now - st.rate_measured_at).max(1) as f64;
+            if elapsed >= interval_ms {
+                let rate = st.demand_since_sync as f64 / elapsed;
+                st.local_rate = if st.local_rate == 0.0 {
+                    rate
+                } else {
+                    0.5 * st.local_rate + 0.5 * rate
+                };
+                st.demand_since_sync = 0;
+                st.rate_measured_at = now;
+            }
+            let want = if st.leased && !st.exhausted && !st.asking && !st.bandwidth && self.is_shared() {
+                // Ask when fewer than half the permits worth holding are left.
+                let w = st.wanted(interval_ms);
+                if st.permits < w { w } else { 0 }
+            } else {
+                0
+            };
+            let near = st.leased || st.estimate(now, interval_ms + far as f64) * 1.25 >= st.limit as f64;
+            let stale = now - st.synced_at >= if near { interval_ms as i64 } else { far };
+            let due = want > 0
+                || (st.unreported > 0 && (near || stale))
+                || (current && stale && st.last_seen >= st.window.start);
+            if !due {
+                continue;
+            }
+            st.asking |= want > 0;
+            sent.push(st.unreported);
+            items.push(CounterDelta {
+                key: key.to_string(),
+                window_start: st.window.start,
+                window_end: st.window.end,
+                limit: st.limit,
+                used: std::mem::take(&mut st.unreported),
+                want,
+            });
+        }
+        (
+            SyncRequest {
+                gateway_id: self.gateway_id.clone(),
+                items,
+            },
+            sent,
+        )
+    }
+
+    /// Applies the traffic manager's answer.
+    fn apply(&self, request: &SyncRequest, response: &tollgate_events::throttle::SyncResponse, now: i64) {
+        self.live_gateways
+            .store(response.live_gateways.max(1), Ordering::Relaxed);
+        for (asked, grant) in request.items.iter().zip(&response.items) {
+            let Some(mut st) = self.keys.get_mut(asked.key.as_str()) else {
+                continue;
+            };
+            if asked.want > 0 {
+                st.asking = false;
+            }
+            if st.window.start != grant.window_start {
+                continue;
+            }
+            if st.synced_at > 0 && now > st.synced_at {
+                let rate = grant.count.saturating_sub(st.global) as f64 / (now - st.synced_at) as f64;
+                st.global_rate = if st.global_rate == 0.0 {
+                    rate
+                } else {
+                    0.5 * st.global_rate + 0.5 * rate
+                };
+            }
+            st.permits += grant.granted;
+            st.global = grant.count;
+            st.synced_at = now;
+            st.exhausted = grant.count >= st.limit && st.permits == 0;
+        }
+    }
+
+    /// Gives a failed batch's use back to the counters, to report with the next one.
+    fn restore(&self, request: SyncRequest, sent: &[u64]) {
+        for (delta, used) in request.items.into_iter().zip(sent) {
+            match self.keys.get_mut(delta.key.as_str()) {
+                Some(mut st) if st.window.start == delta.window_start => {
+                    st.unreported += used;
+                    if delta.want > 0 {
+                        st.asking = false;
+                    }
+                }
+                _ if *used > 0 => {
+                    if let Ok(mut leftovers) = self.leftovers.lock() {
+                        leftovers.push(CounterDelta {
+                            used: *used,
+                            want: 0,
+                            ..delta
+                        });
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Syncs the counters with `counters` until `shutdown`: every interval, at once when a
+    /// key needs permits, and at least every second as a heartbeat; backs off while the
+    /// traffic manager cannot be reached, in fallback mode meanwhile.
+    pub async fn run(self: Arc<Self>, counters: Arc<dyn Counters>, shutdown: CancellationToken) {
+        if let Ok(mut c) = self.counters.lock() {
+            *c = counters.describe();
+        }
+        let mut failures = 0u32;
+        let mut last_sync = 0i64;
+        loop {
+            let pause = if failures == 0 {
+                self.interval
+            } else {
+                (self.interval * 2u32.saturating_pow(failures.min(5))).min(Duration::from_secs(1))
+            };
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = self.wake.notified(), if failures == 0 => {}
+                () = tokio::time::sleep(pause) => {}
+            }
+            let now = tollgate_model::now_millis();
+            let heartbeat = now - last_sync >= 1_000 || failures > 0;
+            let (request, sent) = self.batch(now);
+            if request.items.is_empty() && !heartbeat {
+                continue;
+            }
+            last_sync = now;
+            let result = tokio::time::timeout(Duration::from_secs(1), counters.sync(request.clone())).await;
+            match result {
+                Ok(Ok(response)) if response.items.len() == request.items.len() => {
+                    self.apply(&request, &response, tollgate_model::now_millis());
+                    self.last_contact.store(now, Ordering::Relaxed);
+                    self.contacted.store(true, Ordering::Relaxed);
+                    if !self.shared.swap(true, Ordering::Relaxed) {
+                        tracing::info!(counters = %counters.describe(), "Throttle counters reachable again: limits are shared across gateways.");
+                        metrics::gauge!("tollgate_gateway_throttle_fallback").set(0.0);
+                    }
+                    failures = 0;
+                }
+                other => {
+                    let reason = match other {
+                        Ok(Ok(_)) => "the answer did not match the request".to_string(),
+                        Ok(Err(e)) => e.to_string(),
+                        Err(_) => "timed out after 1 s".to_string(),
+                    };
+                    self.restore(request, &sent);
+                    failures = failures.saturating_add(1);
+                    if self.shared.swap(false, Ordering::Relaxed) {
+                        tracing::warn!(counters = %counters.describe(), error = %reason, fallback = ?self.fallback,
+                            "Throttle counters unreachable: falling back until they answer.");
+                        metrics::gauge!("tollgate_gateway_throttle_fallback").set(1.0);
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tollgate_events::HubFuture;
+    use tollgate_events::throttle::SyncResponse;
+    use tollgate_model::throttle_window::TimeUnit;
+
+    fn per_minute(n: u64) -> Limit {
+        Limit {
+            amount: n,
+            bandwidth: false,
+            unit: TimeUnit::Minute,
+            unit_time: 1,
+        }
+    }
+
+    /// The traffic manager's arithmetic, in memory, for unit tests.
+    #[derive(Default)]
+    struct Memory(Mutex<std::collections::HashMap<(String, i64), u64>>, AtomicBool);
+
+    impl Counters for Memory {
+        fn sync(&self, request: SyncRequest) -> HubFuture<'_, SyncResponse> {
+            Box::pin(async move {
+                if self.1.load(Ordering::Relaxed) {
+                    return Err(tollgate_events::HubError("down".into()));
+                }
+                let mut counts = self.0.lock().unwrap();
+                let items = request
+                    .items
+                    .iter()
+                    .map(|d| {
+                        let c = counts.entry((d.key.clone(), d.window_start)).or_default();
+                        *c += d.used;
+                        let granted = d.want.min(d.limit.saturating_sub(*c));
+                        *c += granted;
+                        tollgate_events::throttle::CounterGrant {
+                            key: d.key.clone(),
+                            window_start: d.window_start,
+                            granted,
+                            count: *c,
+                        }
+                    })
+                    .collect();
+                Ok(SyncResponse {
+                    live_gateways: 3,
+                    items,
+                })
+            })
+        }
+        fn describe(&self) -> String {
+            "memory".into()
+        }
+    }
+
+    fn sync(t: &Throttler, m: &Memory, now: i64) {
+        let (request, sent) = t.batch(now);
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        match rt.block_on(m.sync(request.clone())) {
+            Ok(r) => t.apply(&request, &r, now),
+            Err(_) => {
+                t.restore(request, &sent);
+                t.shared.store(false, Ordering::Relaxed);
+            }
+        }
+    }
+
+    fn admitted(v: Verdict) -> bool {
+        matches!(v, Verdict::Admit { .. })
+    }
+
+    #[test]
+    fn one_gateway_admits_exactly_the_limit_per_window() {
+        let t = Throttler::new("g".into(), Duration::from_millis(50), Fallback::LocalShare);
+        let m = Memory::default();
+        let limit = per_minute(10);
+        for window in 0..3 {
+            let start = 60_000 * (window + 10);
+            let mut n = 0;
+            for i in 0..30 {
+                let now = start + i * 2_000;
+                if admitted(t.acquire("k", &limit, 1, true, now)) {
+                    n += 1;
+                }
+                sync(&t, &m, now + 1);
+            }
+            assert_eq!(n, 10, "window {window}");
+        }
+    }
+
+    #[test]
+    fn three_gateways_together_admit_the_limit() {
+        let m = Memory::default();
+        let gateways: Vec<_> = (0..3)
+            .map(|i| Throttler::new(format!("g{i}"), Duration::from_millis(50), Fallback::LocalShare))
+            .collect();
+        let limit = per_minute(600);
+        let start = 60_000 * 100;
+        let mut n = 0;
+        // 3× load: 1 800 calls over the minute, round-robin, a sync every 50 ms.
+        for i in 0..1_800i64 {
+            let now = start + i * 60_000 / 1_800;
+            if admitted(gateways[(i % 3) as usize].acquire("k", &limit, 1, true, now)) {
+                n += 1;
+            }
+            if i % 2 == 0 {
+                for g in &gateways {
+                    sync(g, &m, now);
+                }
+            }
+        }
+        eprintln!("admitted {n}");
+        assert!((600..=612).contains(&n), "admitted {n} of 600");
+    }
+
+    #[test]
+    fn counted_only_limits_admit_and_count() {
+        let t = Throttler::new("g".into(), Duration::from_millis(50), Fallback::LocalShare);
+        let m = Memory::default();
+        let limit = per_minute(3);
+        let start = 60_000 * 7;
+        for i in 0..10 {
+            assert!(admitted(t.acquire("k", &limit, 1, false, start + i * 100)));
+            sync(&t, &m, start + i * 100 + 1);
+        }
+        assert_eq!(m.0.lock().unwrap()[&("k".to_string(), start)], 10);
+    }
+
+    #[test]
+    fn fallback_admits_a_share_and_reports_it_on_recovery() {
+        let t = Throttler::new("g".into(), Duration::from_millis(50), Fallback::LocalShare);
+        let m = Memory::default();
+        let limit = per_minute(30);
+        let start = 60_000 * 9;
+        // Learn the live count (3), then lose the traffic manager.
+        t.acquire("k", &limit, 1, true, start);
+        sync(&t, &m, start + 1);
+        m.1.store(true, Ordering::Relaxed);
+        sync(&t, &m, start + 2);
+        assert!(!t.is_shared());
+        assert_eq!(t.report()["mode"], "fallback_local_share");
+        let n = (0..30)
+            .filter(|i| admitted(t.acquire("k", &limit, 1, true, start + 10 + i)))
+            .count();
+        // 10 is this gateway's share; one was admitted before the outage.
+        assert_eq!(n, 9);
+        m.1.store(false, Ordering::Relaxed);
+        t.shared.store(true, Ordering::Relaxed);
+        sync(&t, &m, start + 100);
+        assert_eq!(
+            m.0.lock().unwrap()[&("k".to_string(), start)],
+            10,
+            "the outage's admissions are counted"
+        );
+
+        let closed = Throttler::new("c".into(), Duration::from_millis(50), Fallback::FailClosed);
+        closed.shared.store(false, Ordering::Relaxed);
+        assert!(!admitted(closed.acquire("k", &limit, 1, true, start)));
+        assert_eq!(closed.report()["mode"], "fallback_fail_closed");
+    }
+
+    #[test]
+    fn use_of_an_ended_window_is_still_reported() {
+        let t = Throttler::new("g".into(), Duration::from_millis(50), Fallback::LocalShare);
+        let m = Memory::default();
+        let limit = per_minute(100);
+        let start = 60_000 * 11;
+        assert!(admitted(t.acquire("k", &limit, 1, true, start + 59_999)));
+        assert!(admitted(t.acquire("k", &limit, 1, true, start + 60_000)));
+        sync(&t, &m, start + 60_001);
+        let counts = m.0.lock().unwrap();
+        assert_eq!(counts[&("k".to_string(), start)], 1);
+        assert_eq!(counts[&("k".to_string(), start + 60_000)], 1);
+    }
+}
