@@ -13,6 +13,7 @@ mod profiles;
 mod publisher_flow;
 mod shutdown;
 mod startup;
+mod throttling;
 mod tls;
 
 use std::time::Duration;
