@@ -97,6 +97,9 @@ struct KeyState {
     /// The rest of the cluster's admissions per millisecond (smoothed): the count's
     /// growth between two answers, less what this gateway added.
     others_rate: f64,
+    /// Whether `others_rate` was measured (two answers in one window); until then the rest
+    /// of the cluster is assumed to call as often as this gateway, per live gateway.
+    others_known: bool,
     /// This gateway's demand per millisecond (smoothed).
     local_rate: f64,
     demand_since_sync: u64,
@@ -119,6 +122,7 @@ impl KeyState {
             leased: false,
             asking: false,
             others_rate: 0.0,
+            others_known: false,
             local_rate: 0.0,
             demand_since_sync: 0,
             rate_measured_at: now,
@@ -130,13 +134,18 @@ impl KeyState {
     /// The estimated cluster-wide count now: what the traffic manager counted, what this
     /// gateway admitted since, and the rest of the cluster's rate over the staleness (so a
     /// lone gateway's estimate is exact).
-    fn estimate(&self, now: i64, horizon_ms: f64) -> f64 {
+    fn estimate(&self, now: i64, horizon_ms: f64, live_gateways: u32) -> f64 {
         let stale = if self.synced_at > 0 {
             (now - self.synced_at) as f64
         } else {
             (now - self.window.start) as f64
         };
-        self.global as f64 + self.unreported as f64 + self.others_rate * (stale + horizon_ms)
+        let others = if self.others_known {
+            self.others_rate
+        } else {
+            self.local_rate * f64::from(live_gateways.saturating_sub(1))
+        };
+        self.global as f64 + self.unreported as f64 + others * (stale + horizon_ms)
     }
 
     /// Permits worth asking for: two sync intervals of this gateway's demand, at least one.
@@ -238,7 +247,8 @@ impl Throttler {
                 false
             } else {
                 let horizon = self.interval_ms() + FAR_SYNC.as_secs_f64() * 1000.0;
-                let room = st.estimate(now, horizon) + cost as f64 <= st.limit as f64;
+                let live = self.live_gateways.load(Ordering::Relaxed);
+                let room = st.estimate(now, horizon, live) + cost as f64 <= st.limit as f64;
                 if room && (!st.leased || st.bandwidth) {
                     st.unreported += cost;
                     true
@@ -336,6 +346,7 @@ impl Throttler {
     fn batch(&self, now: i64, flush: bool) -> (SyncRequest, Vec<u64>) {
         let interval_ms = self.interval_ms();
         let far = FAR_SYNC.as_millis() as i64;
+        let live = self.live_gateways.load(Ordering::Relaxed);
         let mut items = self
             .leftovers
             .lock()
@@ -369,7 +380,10 @@ impl Throttler {
             } else {
                 0
             };
-            let near = st.leased || st.estimate(now, interval_ms + far as f64) * 1.25 >= st.limit as f64;
+            // Near: the limit could be reached before the next far sync.
+            let horizon = interval_ms + far as f64;
+            let near = st.leased
+                || (st.estimate(now, horizon, live) + st.local_rate * horizon) * 1.25 >= st.limit as f64;
             let stale = now - st.synced_at >= if near { interval_ms as i64 } else { far };
             let due = want > 0
                 || (st.unreported > 0 && (near || stale || flush))
@@ -411,13 +425,20 @@ impl Throttler {
             if st.window.start != grant.window_start {
                 continue;
             }
-            if st.synced_at > 0 && now > st.synced_at {
+            // Once the window is used up the count stops growing whatever the demand: keep
+            // the rate measured before, for the next window's start.
+            if st.synced_at > 0 && now > st.synced_at && grant.count < st.limit {
                 let others = grant
                     .count
                     .saturating_sub(st.global)
                     .saturating_sub(asked.used + grant.granted);
                 let rate = others as f64 / (now - st.synced_at) as f64;
-                st.others_rate = 0.5 * st.others_rate + 0.5 * rate;
+                st.others_rate = if st.others_known {
+                    0.5 * st.others_rate + 0.5 * rate
+                } else {
+                    rate
+                };
+                st.others_known = true;
             }
             st.permits += grant.granted;
             st.global = grant.count;
@@ -603,18 +624,18 @@ mod tests {
     /// Admitted per window when `n` gateways share calls at 3× `limit` per minute,
     /// round-robin or 80/10/10, syncing every 50 ms and at once when a gateway is out of
     /// permits (a simulated clock; the traffic manager's arithmetic in memory).
-    fn simulate(n: usize, skewed: bool, limit: u64, windows: i64) -> Vec<u64> {
+    fn simulate(n: usize, skewed: bool, limit: Limit, windows: i64) -> Vec<u64> {
         let m = Memory::default();
         let gateways: Vec<_> = (0..n)
             .map(|i| Throttler::new(format!("g{i}"), Duration::from_millis(50), Fallback::LocalShare))
             .collect();
-        let limit = per_minute(limit);
+        let len = limit.window(0).len();
         let calls = (limit.amount * 3) as i64;
         let start = 60_000 * 1_000;
         let mut admitted = vec![0; windows as usize];
         let mut next_sync = start;
         for i in 0..calls * windows {
-            let now = start + i * 60_000 / calls;
+            let now = start + i * len / calls;
             while next_sync <= now {
                 for g in &gateways {
                     sync(g, &m, next_sync);
@@ -633,7 +654,7 @@ mod tests {
             };
             let key_state = |g: &Throttler| g.keys.get("k").map(|s| (s.leased, s.exhausted));
             match gateways[g].acquire("k", &limit, 1, true, now) {
-                Verdict::Admit { .. } => admitted[((now - start) / 60_000) as usize] += 1,
+                Verdict::Admit { .. } => admitted[((now - start) / len) as usize] += 1,
                 Verdict::Deny { .. } => {
                     if key_state(&gateways[g]) == Some((true, false)) {
                         sync(&gateways[g], &m, now + 1);
@@ -651,8 +672,13 @@ mod tests {
                 if skewed && n != 3 {
                     continue;
                 }
-                for limit in [10u64, 600, 60_000] {
+                let per_second = Limit {
+                    unit: TimeUnit::Second,
+                    ..per_minute(1_000)
+                };
+                for limit in [per_minute(10), per_minute(600), per_minute(60_000), per_second] {
                     let admitted = simulate(n, skewed, limit, 3);
+                    let limit = limit.amount;
                     eprintln!("N={n} skewed={skewed} L={limit}: {admitted:?}");
                     for a in &admitted {
                         let ok = if limit == 10 {
