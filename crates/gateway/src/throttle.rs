@@ -100,6 +100,11 @@ struct KeyState {
     /// Whether `others_rate` was measured (two answers in one window); until then the rest
     /// of the cluster is assumed to call as often as this gateway, per live gateway.
     others_known: bool,
+    /// What this gateway added to the window (reported use and granted permits).
+    own_sent: u64,
+    /// When, and at what count of others' additions, the rate was last sampled.
+    rate_at: i64,
+    others_at: u64,
     /// This gateway's demand per millisecond (smoothed).
     local_rate: f64,
     demand_since_sync: u64,
@@ -123,6 +128,9 @@ impl KeyState {
             asking: false,
             others_rate: 0.0,
             others_known: false,
+            own_sent: 0,
+            rate_at: window.start,
+            others_at: 0,
             local_rate: 0.0,
             demand_since_sync: 0,
             rate_measured_at: now,
@@ -248,7 +256,14 @@ impl Throttler {
             } else {
                 let horizon = self.interval_ms() + FAR_SYNC.as_secs_f64() * 1000.0;
                 let live = self.live_gateways.load(Ordering::Relaxed);
-                let room = st.estimate(now, horizon, live) + cost as f64 <= st.limit as f64;
+                // With other gateways, this one's own coming calls count too: every gateway then
+                // turns to permits at about the same count, whatever its share of the traffic
+                // (a gateway still admitting optimistically while the others hold permits
+                // would over-admit by what it has not reported yet).
+                let own = if live > 1 { st.local_rate * horizon } else { 0.0 };
+                let room = st.estimate(now, horizon, live) + own + cost as f64 <= st.limit as f64
+                    // Until the others' rate is known, no more than this gateway's share.
+                    && (st.others_known || live <= 1 || st.admitted + cost <= st.limit / u64::from(live));
                 if room && (!st.leased || st.bandwidth) {
                     st.unreported += cost;
                     true
@@ -320,6 +335,9 @@ impl Throttler {
         st.synced_at = 0;
         st.exhausted = false;
         st.leased = false;
+        st.own_sent = 0;
+        st.rate_at = window.start;
+        st.others_at = 0;
     }
 
     /// What `/health/ready` says about throttling.
@@ -425,20 +443,25 @@ impl Throttler {
             if st.window.start != grant.window_start {
                 continue;
             }
-            // Once the window is used up the count stops growing whatever the demand: keep
-            // the rate measured before, for the next window's start.
-            if st.synced_at > 0 && now > st.synced_at && grant.count < st.limit {
-                let others = grant
-                    .count
-                    .saturating_sub(st.global)
-                    .saturating_sub(asked.used + grant.granted);
-                let rate = others as f64 / (now - st.synced_at) as f64;
+            // The rest of the cluster's rate: the growth of what others added to this
+            // window, over at least 20 ms (answers near a limit come close together). Once
+            // the window is used up the count stops growing whatever the demand: keep the
+            // rate measured before, for the next window's start.
+            st.own_sent += asked.used + grant.granted;
+            let others = grant.count.saturating_sub(st.own_sent);
+            // The first sample spans two sync intervals at least, so that the other gateways
+            // have reported at all (until then their rate is assumed, and capped by a share).
+            let span = if st.others_known { 20 } else { (2.0 * self.interval_ms()) as i64 };
+            if grant.count < st.limit && now - st.rate_at >= span {
+                let rate = others.saturating_sub(st.others_at) as f64 / (now - st.rate_at) as f64;
                 st.others_rate = if st.others_known {
                     0.5 * st.others_rate + 0.5 * rate
                 } else {
                     rate
                 };
                 st.others_known = true;
+                st.rate_at = now;
+                st.others_at = others;
             }
             st.permits += grant.granted;
             st.global = grant.count;
