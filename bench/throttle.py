@@ -154,6 +154,8 @@ async def main():
     # 60 000 per minute as 1 000 per second: one configuration at a time.
     streams, counts = [], []
     for label, ports, skewed, token in configs("L1000ps"):
+        if os.environ.get("ONLY") and os.environ["ONLY"] not in label:
+            continue
         s = Stream(label, ports, skewed, token, 3000, 1000)
         print(f"1000/s: {label}...", file=sys.stderr)
         counts += await measure([s], 1000)

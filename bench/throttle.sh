@@ -45,6 +45,7 @@ node() { # name mgmt-port profile [VAR=value...]
 }
 
 cd "$WORK"
+echo "logs: $WORK" >&2
 node control $MGMT control-plane TOLLGATE_NODE__COMPONENTS=publisher,devportal,admin,key-manager \
   TOLLGATE_ADMIN_PASSWORD=bench-admin-password TOLLGATE_KEY_MANAGER__TOKEN_REQUESTS_PER_SECOND=100000
 wait_ready $MGMT
@@ -57,7 +58,7 @@ for i in 0 1 2; do wait_ready $((19660 + i)); done
 for i in 0 1 2 3 4 5; do
   tm=$(( i < 3 ? 0 : (i < 5 ? 1 : 2) ))
   node gw$i $((19670 + i)) gateway TOLLGATE_GATEWAY__LISTEN=127.0.0.1:$((GW0 + i)) \
-    TOLLGATE_CLUSTER__EVENT_HUB_URL=http://127.0.0.1:$((TM0 + tm))
+    TOLLGATE_CLUSTER__EVENT_HUB_URL=http://127.0.0.1:$((TM0 + tm)) TOLLGATE_LOG__LEVEL=${GATEWAY_LOG:-warn}
 done
 for i in 0 1 2 3 4 5; do wait_ready $((19670 + i)); done
 

@@ -400,7 +400,10 @@ impl Throttler {
             };
             // Near: the limit could be reached before the next far sync.
             let horizon = interval_ms + far as f64;
+            // Until the others' rate is measured, a key shared with other gateways is synced
+            // as if near, so that the measurement comes within two intervals.
             let near = st.leased
+                || (!st.others_known && live > 1)
                 || (st.estimate(now, horizon, live) + st.local_rate * horizon) * 1.25 >= st.limit as f64;
             let stale = now - st.synced_at >= if near { interval_ms as i64 } else { far };
             let due = want > 0
@@ -463,6 +466,10 @@ impl Throttler {
                 st.rate_at = now;
                 st.others_at = others;
             }
+            tracing::debug!(key = %asked.key, window = st.window.start, used = asked.used, want = asked.want,
+                granted = grant.granted, count = grant.count, admitted = st.admitted, leased = st.leased,
+                others_rate = st.others_rate, others_known = st.others_known, local_rate = st.local_rate,
+                live = response.live_gateways, "Throttle answer.");
             st.permits += grant.granted;
             st.global = grant.count;
             st.synced_at = now;
