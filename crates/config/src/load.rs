@@ -586,6 +586,41 @@ mod tests {
     }
 
     #[test]
+    fn throttling_keys_are_checked_and_the_redis_url_is_never_echoed() {
+        let none = Overrides::default();
+        let err = load(
+            None,
+            env(&[("TOLLGATE_TRAFFIC_MANAGER__REDIS_URL", "http://user:hunter2@cache:6379")]),
+            &none,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("`traffic_manager.redis_url`"), "{err}");
+        assert!(!err.contains("hunter2"), "the URL's password must not be echoed: {err}");
+        let err = load(None, env(&[("TOLLGATE_GATEWAY__THROTTLE_FALLBACK", "open")]), &none)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("throttle_fallback"), "{err}");
+        let err = load(None, env(&[("TOLLGATE_GATEWAY__THROTTLE_SYNC_INTERVAL", "0s")]), &none)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`gateway.throttle_sync_interval`"), "{err}");
+        let ok = load(
+            None,
+            env(&[
+                ("TOLLGATE_TRAFFIC_MANAGER__REDIS_URL", "redis://127.0.0.1:6379/0"),
+                ("TOLLGATE_GATEWAY__THROTTLE_FALLBACK", "fail_closed"),
+                ("TOLLGATE_GATEWAY__THROTTLE_SYNC_INTERVAL", "20ms"),
+            ]),
+            &none,
+        )
+        .unwrap();
+        assert_eq!(ok.gateway.throttle_fallback, crate::ThrottleFallback::FailClosed);
+        assert_eq!(ok.gateway.throttle_sync_interval, std::time::Duration::from_millis(20));
+        assert!(ok.traffic_manager.redis_url.is_some());
+    }
+
+    #[test]
     fn components_accept_a_comma_list_from_env() {
         let c = load(
             None,

@@ -152,40 +152,20 @@ impl ThrottlePolicies {
     /// Adds or replaces a policy of `level` from its Admin API shape; false when it cannot
     /// be read.
     pub fn upsert(&mut self, level: PolicyLevel, body: &serde_json::Value) -> bool {
-        let read = |e: serde_json::Error| {
-            tracing::warn!(%level, error = %e, "Skipping a throttling policy this gateway cannot read.");
-        };
-        match level {
-            PolicyLevel::Subscription => match serde_json::from_value::<SubscriptionPolicy>(body.clone()) {
-                Ok(p) => self.add_subscription(p),
-                Err(e) => {
-                    read(e);
-                    return false;
-                }
-            },
-            PolicyLevel::Application => match serde_json::from_value::<ApplicationPolicy>(body.clone()) {
-                Ok(p) => self.add_application(p),
-                Err(e) => {
-                    read(e);
-                    return false;
-                }
-            },
-            PolicyLevel::Advanced => match serde_json::from_value::<AdvancedPolicy>(body.clone()) {
-                Ok(p) => self.add_advanced(p),
-                Err(e) => {
-                    read(e);
-                    return false;
-                }
-            },
-            PolicyLevel::Custom => match serde_json::from_value::<CustomPolicy>(body.clone()) {
-                Ok(p) => self.add_custom(p),
-                Err(e) => {
-                    read(e);
-                    return false;
-                }
-            },
+        fn read<T: serde::de::DeserializeOwned>(level: PolicyLevel, body: &serde_json::Value) -> Option<T> {
+            serde_json::from_value(body.clone())
+                .map_err(
+                    |e| tracing::warn!(%level, error = %e, "Skipping a throttling policy this gateway cannot read."),
+                )
+                .ok()
         }
-        true
+        match level {
+            PolicyLevel::Subscription => read(level, body).map(|p| self.add_subscription(p)),
+            PolicyLevel::Application => read(level, body).map(|p| self.add_application(p)),
+            PolicyLevel::Advanced => read(level, body).map(|p| self.add_advanced(p)),
+            PolicyLevel::Custom => read(level, body).map(|p| self.add_custom(p)),
+        }
+        .is_some()
     }
 
     /// Removes the policy `name` of `level`.
