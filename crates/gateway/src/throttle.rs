@@ -454,7 +454,11 @@ impl Throttler {
             let others = grant.count.saturating_sub(st.own_sent);
             // The first sample spans two sync intervals at least, so that the other gateways
             // have reported at all (until then their rate is assumed, and capped by a share).
-            let span = if st.others_known { 20 } else { (2.0 * self.interval_ms()) as i64 };
+            let span = if st.others_known {
+                20
+            } else {
+                (2.0 * self.interval_ms()) as i64
+            };
             if grant.count < st.limit && now - st.rate_at >= span {
                 let rate = others.saturating_sub(st.others_at) as f64 / (now - st.rate_at) as f64;
                 st.others_rate = if st.others_known {
