@@ -45,6 +45,8 @@ pub struct Throttled {
     pub limit: u64,
     /// Seconds until the window ends.
     pub reset_after: u64,
+    /// Seconds until a retry may pass (`Retry-After`).
+    pub retry_after: u64,
     /// Why, for the description.
     pub description: String,
 }
@@ -123,7 +125,7 @@ impl IntoResponse for GatewayError {
             }
             GatewayError::Throttled(t) => {
                 let headers = res.headers_mut();
-                headers.insert(header::RETRY_AFTER, HeaderValue::from(t.reset_after.max(1)));
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(t.retry_after.max(1)));
                 crate::throttle::rate_limit_headers(headers, t.limit, 0, t.reset_after);
             }
             _ => {}

@@ -302,20 +302,25 @@ fn throttle(
                     admitted.headers = Some((limit, remaining, seconds_until(reset_at, now)));
                 }
             }
-            Verdict::Deny { limit, reset_at } => {
+            Verdict::Deny {
+                limit,
+                reset_at,
+                retry_at,
+            } => {
                 metrics::counter!("tollgate_gateway_throttled_total", "kind" => check.kind.as_str()).increment(1);
-                let description = if throttler.is_shared() {
-                    format!("the {} limit of {limit} per window is reached", check.kind.as_str())
+                let kind = check.kind.as_str();
+                let description = if !throttler.is_shared() {
+                    format!("the {kind} limit is enforced locally while the traffic manager is unreachable")
+                } else if retry_at < reset_at {
+                    format!("the {kind} limit of {limit} per window is nearly used up; retry in a second")
                 } else {
-                    format!(
-                        "the {} limit is enforced locally while the traffic manager is unreachable",
-                        check.kind.as_str()
-                    )
+                    format!("the {kind} limit of {limit} per window is reached")
                 };
                 return Err(GatewayError::Throttled(Throttled {
                     kind: check.kind,
                     limit,
                     reset_after: seconds_until(reset_at, now),
+                    retry_after: seconds_until(retry_at, now),
                     description,
                 }));
             }

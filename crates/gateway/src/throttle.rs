@@ -64,12 +64,16 @@ pub enum Verdict {
         /// When the window ends.
         reset_at: i64,
     },
-    /// Refused until `reset_at` (the window's end) or sooner if permits come.
+    /// Refused: until the window ends when it is used up, or for a moment while this
+    /// gateway waits for permits (or for the traffic manager).
     Deny {
         /// The window's limit.
         limit: u64,
         /// When the window ends.
         reset_at: i64,
+        /// When a retry may pass: `reset_at` for a used-up window, a second from now
+        /// otherwise.
+        retry_at: i64,
     },
 }
 
@@ -293,9 +297,15 @@ impl Throttler {
                     reset_at: st.window.end,
                 }
             } else {
+                let used_up = st.exhausted || (!self.is_shared() && self.fallback == Fallback::LocalShare);
                 Verdict::Deny {
                     limit: st.limit,
                     reset_at: st.window.end,
+                    retry_at: if used_up {
+                        st.window.end
+                    } else {
+                        (now + 1_000).min(st.window.end)
+                    },
                 }
             }
         };
@@ -652,6 +662,16 @@ mod tests {
                 sync(&t, &m, now + 1);
             }
             assert_eq!(n, 10, "window {window}");
+            // A used-up window is refused until it ends.
+            let end = start + 60_000;
+            assert_eq!(
+                t.acquire("k", &limit, 1, true, end - 1),
+                Verdict::Deny {
+                    limit: 10,
+                    reset_at: end,
+                    retry_at: end
+                }
+            );
         }
     }
 
@@ -769,7 +789,15 @@ mod tests {
 
         let closed = Throttler::new("c".into(), Duration::from_millis(50), Fallback::FailClosed);
         closed.shared.store(false, Ordering::Relaxed);
-        assert!(!admitted(closed.acquire("k", &limit, 1, true, start)));
+        // Refused for now, not for the whole window: the traffic manager may come back.
+        assert_eq!(
+            closed.acquire("k", &limit, 1, true, start),
+            Verdict::Deny {
+                limit: 30,
+                reset_at: start + 60_000,
+                retry_at: start + 1_000
+            }
+        );
         assert_eq!(closed.report()["mode"], "fallback_fail_closed");
     }
 

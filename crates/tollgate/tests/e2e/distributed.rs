@@ -14,14 +14,14 @@ use std::time::{Duration, Instant};
 use tollgate_testkit::{Node, NodeBuilder, TestDb};
 
 /// The AM and shared databases of one test.
-async fn databases(label: &str) -> Option<[TestDb; 2]> {
+pub(crate) async fn databases(label: &str) -> Option<[TestDb; 2]> {
     let am = tollgate_testkit::postgres(&format!("{label}_am")).await?;
     let shared = tollgate_testkit::postgres(&format!("{label}_shared")).await?;
     Some([am, shared])
 }
 
 /// A node of `profile` on the test's databases, with the cluster secret.
-fn on(dbs: &[TestDb; 2], profile: &str) -> NodeBuilder {
+pub(crate) fn on(dbs: &[TestDb; 2], profile: &str) -> NodeBuilder {
     tollgate()
         .args(["--profile", profile])
         .env("TOLLGATE_CLUSTER__SECRET", SECRET)
@@ -31,7 +31,7 @@ fn on(dbs: &[TestDb; 2], profile: &str) -> NodeBuilder {
 
 /// A free loopback port (bound, noted, released), for a node that must come back on the
 /// same address after a restart.
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

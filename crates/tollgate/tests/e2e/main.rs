@@ -14,6 +14,7 @@ mod publisher_flow;
 mod shutdown;
 mod startup;
 mod throttling;
+mod throttling_distributed;
 mod tls;
 
 use std::time::Duration;
