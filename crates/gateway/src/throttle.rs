@@ -453,7 +453,7 @@ impl Throttler {
             if asked.want > 0 {
                 st.asking = false;
             }
-            if st.window.start != grant.window_start {
+            if st.window.start != grant.window_start || st.window.end != asked.window_end {
                 continue;
             }
             // The rest of the cluster's rate: the growth of what others added to this
@@ -495,7 +495,7 @@ impl Throttler {
     fn restore(&self, request: SyncRequest, sent: &[u64]) {
         for (delta, used) in request.items.into_iter().zip(sent) {
             match self.keys.get_mut(delta.key.as_str()) {
-                Some(mut st) if st.window.start == delta.window_start => {
+                Some(mut st) if st.window.start == delta.window_start && st.window.end == delta.window_end => {
                     st.unreported += used;
                     if delta.want > 0 {
                         st.asking = false;

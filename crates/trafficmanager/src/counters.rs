@@ -49,8 +49,10 @@ enum Backend {
 
 #[derive(Default)]
 struct MemoryCounters {
-    /// (key, window start) → (count, expiry in epoch ms).
-    counts: HashMap<(String, i64), (u64, i64)>,
+    /// (key, window start, window end) → (count, expiry in epoch ms). The end is part of
+    /// the identity: after a policy's window changes length, a new window may start where
+    /// an old one did.
+    counts: HashMap<(String, i64, i64), (u64, i64)>,
     pruned_at: i64,
 }
 
@@ -137,7 +139,7 @@ impl CounterStore {
                     .map(|item| {
                         let entry = counters
                             .counts
-                            .entry((item.key.clone(), item.window_start))
+                            .entry((item.key.clone(), item.window_start, item.window_end))
                             .or_insert((0, item.window_end + GRACE_MS));
                         entry.0 = entry.0.saturating_add(item.used);
                         let granted = item.want.min(item.limit.saturating_sub(entry.0));
@@ -164,7 +166,10 @@ impl CounterStore {
                     .arg(LIVE_GATEWAY_WINDOW.as_millis() as i64);
                 for item in &request.items {
                     invocation
-                        .key(format!("{REDIS_PREFIX}:{}:{}", item.window_start, item.key))
+                        .key(format!(
+                            "{REDIS_PREFIX}:{}:{}:{}",
+                            item.window_start, item.window_end, item.key
+                        ))
                         .arg(item.limit)
                         .arg(item.used)
                         .arg(item.want)
@@ -259,6 +264,17 @@ mod tests {
         assert_eq!(b.live_gateways, 2);
         let c = store.apply(&ask("a", 2, 1)).await.unwrap();
         assert_eq!((c.items[0].granted, c.items[0].count), (0, 12));
+    }
+
+    #[tokio::test]
+    async fn a_window_of_another_length_is_another_counter() {
+        let store = CounterStore::in_memory();
+        store.apply(&ask("a", 10, 0)).await.unwrap();
+        // The policy now counts per 10 s: that window starts where the minute did.
+        let mut shorter = ask("a", 0, 2);
+        shorter.items[0].window_end = 70_000;
+        let answer = store.apply(&shorter).await.unwrap();
+        assert_eq!((answer.items[0].granted, answer.items[0].count), (2, 2));
     }
 
     #[tokio::test]
