@@ -5,6 +5,8 @@
 #   (c) wrk -> Tollgate gateway (published API, JWT auth, subscription check, metrics, analytics log) -> backend
 #   (d) wrk -> Tollgate gateway with API-key auth -> backend
 #   (e) as (c), with 10 000 more APIs deployed
+#   (f) as (c), with the subscription's plan counted (throttling on, limit never reached):
+#       the Unlimited plan is set to 1e9 requests per minute for (f) and back after it
 # The backend is nginx serving a static 1 KiB body with keep-alive. Prints requests/s,
 # p50/p99 latency, CPU-seconds per 10 000 requests and peak RSS of the proxy process(es),
 # and the ratios c/b, d/b and e/c.
@@ -66,6 +68,13 @@ for _ in $(seq 1 100); do
   sleep 0.1
 done
 
+# Sets the Unlimited plan's per-minute limit (2147483647: not counted at all).
+plan_limit() {
+  curl -sf -u admin:bench-admin-password -X PUT -H 'Content-Type: application/json' \
+    "localhost:$MGMT_PORT/api/am/admin/v4/throttling/policies/subscription/Unlimited" \
+    -d "{\"policyName\":\"Unlimited\",\"defaultLimit\":{\"type\":\"REQUESTCOUNTLIMIT\",\"requestCount\":{\"timeUnit\":\"min\",\"unitTime\":1,\"requestCount\":$1}}}" > /dev/null
+  sleep 0.5
+}
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 nginx_pids() { echo "$(cat "$WORK/proxy.pid") $(pgrep -P "$(cat "$WORK/proxy.pid")" | tr '\n' ' ')"; }
 ticks_of() { local t=0; for p in $1; do t=$((t + $(cpu_ticks "$p"))); done; echo "$t"; }
@@ -115,6 +124,9 @@ for round in 1 2; do
   run "b-nginx-$round" "http://127.0.0.1:$NGINX_PORT/1k.txt" "$(nginx_pids)"
   run "c-tollgate-jwt-$round" "http://127.0.0.1:$GW_PORT/bench/1.0.0/1k.txt" "$TG" "Authorization: Bearer $TOKEN"
   run "d-tollgate-apikey-$round" "http://127.0.0.1:$GW_PORT/bench/1.0.0/1k.txt" "$TG" "apikey: $APIKEY"
+  plan_limit 1000000000
+  run "f-tollgate-jwt-throttled-$round" "http://127.0.0.1:$GW_PORT/bench/1.0.0/1k.txt" "$TG" "Authorization: Bearer $TOKEN"
+  plan_limit 2147483647
 done
 
 if [ "$APIS" -gt 0 ]; then
@@ -139,10 +151,12 @@ for r in rows:
 def avg(case, col):
     v = [float(r[col]) for r in by[case]]
     return sum(v) / len(v) if v else float("nan")
-b, c, d, e = "b", "c", "d", "e"
+b, c, d, e, f = "b", "c", "d", "e", "f"
 print()
 print(f"c/b throughput {avg(c,1)/avg(b,1):.2f}x  p99 {avg(c,3)/avg(b,3):.2f}x  CPU/req {avg(c,4)/avg(b,4):.2f}x")
 print(f"d/b throughput {avg(d,1)/avg(b,1):.2f}x  p99 {avg(d,3)/avg(b,3):.2f}x  CPU/req {avg(d,4)/avg(b,4):.2f}x")
+if by[f]:
+    print(f"f/c throughput {avg(f,1)/avg(c,1):.3f}x  p99 {avg(f,3)/avg(c,3):.2f}x  CPU/req {avg(f,4)/avg(c,4):.3f}x  (throttling on vs off)")
 if by[e]:
     print(f"e/c throughput {avg(e,1)/avg(c,1):.2f}x  p99 {avg(e,3)/avg(c,3):.2f}x")
 PY

@@ -157,7 +157,8 @@ impl KeyState {
         } else {
             self.local_rate * f64::from(live_gateways.saturating_sub(1))
         };
-        self.global as f64 + self.unreported as f64 + others * (stale + horizon_ms)
+        // Rounded: a rate decayed to almost nothing must not cost a whole call.
+        self.global as f64 + self.unreported as f64 + (others * (stale + horizon_ms)).round()
     }
 
     /// Permits worth asking for: two sync intervals of this gateway's demand, at least one.
@@ -264,7 +265,11 @@ impl Throttler {
                 // turns to permits at about the same count, whatever its share of the traffic
                 // (a gateway still admitting optimistically while the others hold permits
                 // would over-admit by what it has not reported yet).
-                let own = if live > 1 { st.local_rate * horizon } else { 0.0 };
+                let own = if live > 1 {
+                    (st.local_rate * horizon).round()
+                } else {
+                    0.0
+                };
                 let room = st.estimate(now, horizon, live) + own + cost as f64 <= st.limit as f64
                     // Until the others' rate is known, no more than this gateway's share.
                     && (st.others_known || live <= 1 || st.admitted + cost <= st.limit / u64::from(live));
@@ -745,6 +750,20 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_rate_decayed_to_almost_nothing_does_not_cost_a_call() {
+        let t = Throttler::new("g".into(), Duration::from_millis(50), Fallback::LocalShare);
+        let limit = per_minute(2);
+        let start = 60_000 * 13;
+        t.acquire("k", &limit, 1, true, start);
+        if let Some(mut st) = t.keys.get_mut("k") {
+            st.others_known = true;
+            st.others_rate = 1e-10;
+        }
+        assert!(admitted(t.acquire("k", &limit, 1, true, start + 1)));
+        assert!(!admitted(t.acquire("k", &limit, 1, true, start + 2)));
     }
 
     #[test]
