@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use tollgate_model::TenantId;
 use tollgate_store::keys::ClientRow;
 use tollgate_store::users;
-use tollgate_tokens::scopes;
+use tollgate_tokens::{portals_client, scopes};
 
 /// The authorization request's parameters, carried through the login form.
 #[derive(Debug, Default, Clone)]
@@ -260,9 +260,15 @@ pub async fn submit(State(state): State<KeyManagerState>, req: Request) -> Respo
             return error_page("the key manager failed; try again");
         }
     };
-    let granted = match scopes::grant(&state.am, tenant, &principal.roles, &p.scope).await {
-        Ok(g) => g,
-        Err(e) => return redirect_error(&p, e.error, &e.error_description),
+    // The portals' own client gets what the user's roles bind (the pages cannot know the
+    // roles before sign-in); every other client gets exactly what it asked for.
+    let granted = if client.key.consumer_key == portals_client::PORTALS_CLIENT_ID {
+        portals_client::session_scopes(&principal.roles)
+    } else {
+        match scopes::grant(&state.am, tenant, &principal.roles, &p.scope).await {
+            Ok(g) => g,
+            Err(e) => return redirect_error(&p, e.error, &e.error_description),
+        }
     };
     match state
         .tokens

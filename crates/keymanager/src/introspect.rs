@@ -62,12 +62,22 @@ pub async fn revoke(State(state): State<KeyManagerState>, req: Request) -> Respo
     let inner = async {
         let ip = crate::token::client_ip(&req);
         let (parts, form) = read_form(req).await?;
-        let auth = client_auth(&parts.headers, &form)?
-            .ok_or_else(|| OAuthError::invalid_client("revocation requires client authentication"))?;
+        let auth = client_auth(&parts.headers, &form)?;
         if !state.limiter.check(ip, None) {
             return Err(OAuthError::slow_down("too many requests; retry in a second"));
         }
-        let client = state.tokens.authenticate_client(&auth).await?;
+        // A confidential client authenticates; a public one (no secret, like the portals'
+        // client) names itself, as RFC 7009 §2.1 allows: it can only revoke its own tokens.
+        let client = match (auth, form.get("client_id")) {
+            (Some(auth), _) => state.tokens.authenticate_client(&auth).await?,
+            (None, Some(id)) => state
+                .tokens
+                .find_client(id)
+                .await?
+                .filter(|c| c.key.secret_hash.is_none())
+                .ok_or_else(|| OAuthError::invalid_client("revocation requires client authentication"))?,
+            (None, None) => return Err(OAuthError::invalid_client("revocation requires client authentication")),
+        };
         if !state.limiter.check(None, Some(&client.key.consumer_key)) {
             return Err(OAuthError::slow_down("too many requests; retry in a second"));
         }

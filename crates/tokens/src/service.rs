@@ -276,6 +276,9 @@ impl TokenService {
     /// A resident client by consumer key, without authenticating it (PKCE public clients,
     /// the authorize endpoint).
     pub async fn find_client(&self, client_id: &str) -> Result<Option<ClientRow>> {
+        if client_id == crate::portals_client::PORTALS_CLIENT_ID {
+            return Ok(Some(crate::portals_client::client()));
+        }
         Ok(keys::find_client(&self.am, RESIDENT_KEY_MANAGER, client_id).await?)
     }
 
@@ -468,11 +471,7 @@ impl TokenService {
             if oauth::is_revoked(&self.am, &claims.jti, &claims.client_id, claims.issued_at_millis()).await? {
                 return Ok(None);
             }
-            if claims.token_type == TokenKind::AccessToken
-                && keys::find_client(&self.am, RESIDENT_KEY_MANAGER, &claims.client_id)
-                    .await?
-                    .is_none()
-            {
+            if claims.token_type == TokenKind::AccessToken && self.find_client(&claims.client_id).await?.is_none() {
                 // The application or its keys were deleted.
                 return Ok(None);
             }
@@ -505,7 +504,7 @@ impl TokenService {
         if oauth::is_revoked(&self.am, &row.jti, &row.consumer_key, row.issued_at).await? {
             return Ok(None);
         }
-        let Some(client) = keys::find_client(&self.am, RESIDENT_KEY_MANAGER, &row.consumer_key).await? else {
+        let Some(client) = self.find_client(&row.consumer_key).await? else {
             return Ok(None);
         };
         Ok(Some(ActiveToken {

@@ -235,7 +235,7 @@ pub async fn serve(args: NodeArgs) -> Result<(), Failure> {
             &cluster_secret,
             readiness.clone(),
             metrics.clone(),
-        ),
+        )?,
     });
     let mut gateway_threads = Vec::new();
     if components.contains(Component::Gateway) {
@@ -509,8 +509,9 @@ fn management_router(
     cluster_secret: &ClusterSecret,
     readiness: Arc<Readiness>,
     metrics: tollgate_telemetry::MetricsHandle,
-) -> Router {
+) -> Result<Router, Failure> {
     let mut rest = Router::new();
+    let mut portals = None;
     let am = find(dbs, DatabaseName::Am);
     let shared = find(dbs, DatabaseName::Shared);
     // REST APIs authenticate against the shared database's users (Basic) or with the
@@ -553,13 +554,28 @@ fn management_router(
                 url_import_allow_private: config.publisher.url_import_allow_private,
             }));
         }
+        portals = Some((
+            authenticator,
+            tollgate_portals::PortalSet {
+                publisher: components.contains(Component::Publisher),
+                devportal: components.contains(Component::Devportal),
+                admin: components.contains(Component::Admin),
+            },
+        ));
     }
-    health_routes(readiness, metrics)
-        .merge(tollgate_http::rest_layers(rest, config.management.max_body_bytes))
-        .fallback(not_found)
-        .layer(axum::middleware::from_fn(|req, next| {
-            request_metrics::record("management", req, next)
-        }))
+    let rest = tollgate_http::rest_layers(rest, config.management.max_body_bytes);
+    let mut router = health_routes(readiness, metrics).merge(rest.clone());
+    // The web portals call the REST routes above in-process, as the signed-in user.
+    if let Some((authenticator, set)) = portals
+        && (set.publisher || set.devportal || set.admin)
+    {
+        let state = tollgate_portals::PortalsState::new(rest, authenticator, set, config.management.tls.is_some())
+            .map_err(|e| Failure::new(exit::OTHER, e.to_string()))?;
+        router = router.merge(tollgate_portals::routes(state));
+    }
+    Ok(router.fallback(not_found).layer(axum::middleware::from_fn(|req, next| {
+        request_metrics::record("management", req, next)
+    })))
 }
 
 async fn not_found() -> impl IntoResponse {

@@ -1,0 +1,138 @@
+//! The web portals people use instead of the REST APIs: the Developer Portal
+//! (`/devportal`), the Publisher (`/publisher`) and the Admin portal (`/admin`), served
+//! by the control plane on the management listener.
+//!
+//! Pages are rendered on the server from templates (no node toolchain, no CDN) and every
+//! action goes through the same REST APIs, with the signed-in user's own token, as the
+//! CLI's: the same validation, the same role checks, the same field errors. Sign-in is
+//! the key manager's login page (authorization code with PKCE, [`session`]); every form
+//! carries a CSRF token ([`csrf`]).
+
+pub mod admin;
+pub mod cookies;
+pub mod csrf;
+pub mod devportal;
+pub mod form;
+pub mod page;
+pub mod publisher;
+pub mod rest;
+pub mod session;
+pub mod static_files;
+pub mod tryout;
+
+use axum::Router;
+use axum::routing::get;
+use std::sync::Arc;
+use tollgate_http::auth::Authenticator;
+
+pub use page::Pages;
+pub use rest::Rest;
+
+/// Which portals a node serves (each belongs to its component: `publisher`, `devportal`,
+/// `admin`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PortalSet {
+    /// `/publisher`.
+    pub publisher: bool,
+    /// `/devportal`.
+    pub devportal: bool,
+    /// `/admin`.
+    pub admin: bool,
+}
+
+/// What every portal handler shares.
+#[derive(Clone)]
+pub struct PortalsState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    rest: Rest,
+    authenticator: Authenticator,
+    pages: Pages,
+    portals: PortalSet,
+    secure_cookies: bool,
+    tryout: tryout::TryOutClient,
+}
+
+/// Why the portals could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum PortalsError {
+    /// A template does not parse (a build defect, caught by the unit tests).
+    #[error("a portal template is broken: {0}")]
+    Template(#[from] minijinja::Error),
+}
+
+impl PortalsState {
+    /// The portals over `rest` (the node's REST APIs, called in-process), checking
+    /// sessions with `authenticator`. `secure_cookies` marks cookies `Secure` (set it
+    /// when the management listener is reached over HTTPS).
+    pub fn new(
+        rest: axum::Router,
+        authenticator: Authenticator,
+        portals: PortalSet,
+        secure_cookies: bool,
+    ) -> Result<Self, PortalsError> {
+        Ok(Self {
+            inner: Arc::new(Inner {
+                rest: Rest::new(rest),
+                authenticator,
+                pages: Pages::new()?,
+                portals,
+                secure_cookies,
+                tryout: tryout::TryOutClient::new(),
+            }),
+        })
+    }
+
+    /// The in-process REST client.
+    pub fn rest(&self) -> &Rest {
+        &self.inner.rest
+    }
+
+    /// The template renderer.
+    pub fn pages(&self) -> &Pages {
+        &self.inner.pages
+    }
+
+    /// The portals this node serves.
+    pub fn portals(&self) -> PortalSet {
+        self.inner.portals
+    }
+
+    /// Whether cookies are marked `Secure`.
+    pub fn secure_cookies(&self) -> bool {
+        self.inner.secure_cookies
+    }
+
+    /// Checks session tokens.
+    pub fn authenticator(&self) -> &Authenticator {
+        &self.inner.authenticator
+    }
+
+    /// The HTTP client of the try-out console.
+    pub fn tryout_client(&self) -> &tryout::TryOutClient {
+        &self.inner.tryout
+    }
+}
+
+/// The portals' routes: sign-in and static files always, each portal when its component
+/// runs, all behind the CSRF check.
+pub fn routes(state: PortalsState) -> Router {
+    let portals = state.portals();
+    let mut router = Router::new()
+        .route("/portals/static/{file}", get(static_files::serve))
+        .merge(session::routes());
+    if portals.devportal {
+        router = router.merge(devportal::routes());
+    }
+    if portals.publisher {
+        router = router.merge(publisher::routes());
+    }
+    if portals.admin {
+        router = router.merge(admin::routes());
+    }
+    router
+        .layer(axum::middleware::from_fn_with_state(state.clone(), csrf::protect))
+        .with_state(state)
+}

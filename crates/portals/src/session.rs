@@ -1,0 +1,314 @@
+//! Signing in to the portals through the key manager's login page (OAuth2 authorization
+//! code with PKCE, the built-in public client `tollgate-portals`), the session cookie
+//! that holds the resulting opaque access token, and signing out (the token is revoked).
+//! Every page learns who is calling through the [`Visitor`] extractor.
+
+use crate::csrf::{CsrfToken, random_token, same};
+use crate::rest::{Payload, RestError};
+use crate::{PortalsState, cookies};
+use axum::Router;
+use axum::extract::{FromRequestParts, Query, State};
+use axum::http::header::{LOCATION, SET_COOKIE};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use base64::Engine as _;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use tollgate_model::{Principal, Role};
+use tollgate_tokens::portals_client::{PORTALS_CALLBACK, PORTALS_CLIENT_ID};
+
+/// How long a sign-in may take between leaving for the login page and coming back.
+const SIGN_IN_SECONDS: u64 = 600;
+
+/// A signed-in user.
+#[derive(Clone, Debug)]
+pub struct Session {
+    /// The access token (sent as `Bearer` to the REST APIs).
+    pub token: String,
+    /// Who it belongs to, with their roles.
+    pub principal: Principal,
+}
+
+/// Whoever is calling a page: signed in or not, with the CSRF token for its forms.
+#[derive(Clone, Debug)]
+pub struct Visitor {
+    /// The session, when the session cookie holds a live token.
+    pub session: Option<Session>,
+    /// The CSRF token forms must echo.
+    pub csrf: String,
+    /// The page's path and query (where to come back to after signing in).
+    pub path: String,
+}
+
+impl Visitor {
+    /// The bearer token for REST calls (`None`: anonymous).
+    pub fn token(&self) -> Option<&str> {
+        self.session.as_ref().map(|s| s.token.as_str())
+    }
+
+    /// Whether the visitor is signed in and holds `role` (or `admin`).
+    pub fn has(&self, role: Role) -> bool {
+        self.session
+            .as_ref()
+            .is_some_and(|s| s.principal.roles.iter().any(|r| r.satisfies(role)))
+    }
+
+    /// The signed-in username, or "".
+    pub fn username(&self) -> &str {
+        self.session
+            .as_ref()
+            .map(|s| s.principal.username.as_str())
+            .unwrap_or("")
+    }
+
+    /// What templates see as `visitor`.
+    pub fn template_value(&self) -> Value {
+        json!({
+            "signed_in": self.session.is_some(),
+            "username": self.username(),
+            "admin": self.has(Role::Admin),
+            "creator": self.has(Role::Creator),
+            "publisher": self.has(Role::Publisher),
+            "subscriber": self.has(Role::Subscriber),
+            "path": self.path,
+        })
+    }
+
+    /// The session if the visitor holds one of `roles`; otherwise the response to send:
+    /// the sign-in redirect for anonymous visitors, the 403 page for the rest.
+    pub fn require(&self, state: &PortalsState, roles: &[Role]) -> Result<&Session, Response> {
+        let Some(session) = &self.session else {
+            return Err(sign_in_redirect(&self.path));
+        };
+        if roles.is_empty() || roles.iter().any(|r| self.has(*r)) {
+            Ok(session)
+        } else {
+            let names: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
+            Err(state.pages().forbidden(self, &names.join(" or ")))
+        }
+    }
+}
+
+/// A 303 to the sign-in start, coming back to `next`.
+pub fn sign_in_redirect(next: &str) -> Response {
+    let query = serde_urlencoded::to_string([("next", next)]).unwrap_or_default();
+    see_other(&format!("/portals/sign-in?{query}"))
+}
+
+/// A 303 See Other (after a form, the browser GETs the target).
+pub fn see_other(location: &str) -> Response {
+    let mut res = StatusCode::SEE_OTHER.into_response();
+    if let Ok(v) = HeaderValue::from_str(location) {
+        res.headers_mut().insert(LOCATION, v);
+    }
+    res
+}
+
+impl FromRequestParts<PortalsState> for Visitor {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &PortalsState) -> Result<Self, Self::Rejection> {
+        let csrf = parts
+            .extensions
+            .get::<CsrfToken>()
+            .map(|t| t.0.clone())
+            .unwrap_or_default();
+        let path = parts
+            .uri
+            .path_and_query()
+            .map(|p| p.as_str().to_string())
+            .unwrap_or_else(|| "/".into());
+        let path = if parts.method == Method::GET {
+            path
+        } else {
+            parts.uri.path().to_string()
+        };
+        let session = match cookies::get(&parts.headers, cookies::SESSION) {
+            Some(token) if token.len() < 512 => {
+                let header = format!("Bearer {token}");
+                match state.authenticator().authenticate(Some(&header)).await {
+                    Ok(principal) => Some(Session {
+                        token: token.to_string(),
+                        principal,
+                    }),
+                    Err(_) => None,
+                }
+            }
+            _ => None,
+        };
+        Ok(Visitor { session, csrf, path })
+    }
+}
+
+/// The sign-in, callback and sign-out routes.
+pub fn routes() -> Router<PortalsState> {
+    Router::new()
+        .route("/portals/sign-in", get(sign_in))
+        .route(PORTALS_CALLBACK, get(callback))
+        .route("/portals/sign-out", post(sign_out))
+}
+
+/// Only a path on this site may be gone back to (no `//host`, no scheme).
+pub fn local_path(next: Option<&str>) -> String {
+    match next {
+        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_string(),
+        _ => "/devportal".to_string(),
+    }
+}
+
+#[derive(Deserialize)]
+struct SignInQuery {
+    next: Option<String>,
+}
+
+fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// Starts signing in: remembers state, PKCE verifier and `next` in a short-lived cookie,
+/// then sends the browser to the key manager's login page.
+async fn sign_in(State(state): State<PortalsState>, Query(q): Query<SignInQuery>) -> Response {
+    let next = local_path(q.next.as_deref());
+    let (flow_state, verifier) = (random_token(), random_token());
+    if flow_state.is_empty() || verifier.is_empty() {
+        return state.pages().error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Cannot sign in now",
+            "The server has no source of randomness. Try again later.",
+        );
+    }
+    let challenge = b64(&Sha256::digest(verifier.as_bytes()));
+    let query = serde_urlencoded::to_string([
+        ("response_type", "code"),
+        ("client_id", PORTALS_CLIENT_ID),
+        ("redirect_uri", PORTALS_CALLBACK),
+        ("state", flow_state.as_str()),
+        ("code_challenge", challenge.as_str()),
+        ("code_challenge_method", "S256"),
+    ])
+    .unwrap_or_default();
+    let mut res = see_other(&format!("/oauth2/authorize?{query}"));
+    let cookie = cookies::set(
+        cookies::SIGN_IN,
+        &format!("{flow_state}.{verifier}.{}", b64(next.as_bytes())),
+        "/portals",
+        SIGN_IN_SECONDS,
+        "Lax",
+        state.secure_cookies(),
+    );
+    if let Ok(v) = HeaderValue::from_str(&cookie) {
+        res.headers_mut().append(SET_COOKIE, v);
+    }
+    res
+}
+
+#[derive(Deserialize)]
+struct CallbackQuery {
+    code: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+    error_description: Option<String>,
+}
+
+/// Back from the login page: checks the state, exchanges the code for a token and sets
+/// the session cookie.
+async fn callback(State(state): State<PortalsState>, Query(q): Query<CallbackQuery>, headers: HeaderMap) -> Response {
+    let failed = |message: &str| {
+        state
+            .pages()
+            .error(StatusCode::BAD_REQUEST, "Sign-in did not complete", message)
+    };
+    if let Some(error) = q.error {
+        return failed(&format!(
+            "The key manager said {error}: {}. Sign in again.",
+            q.error_description.unwrap_or_default()
+        ));
+    }
+    let Some(remembered) = cookies::get(&headers, cookies::SIGN_IN) else {
+        return failed("This browser did not start the sign-in (or it took longer than 10 minutes). Sign in again.");
+    };
+    let mut pieces = remembered.splitn(3, '.');
+    let (Some(flow_state), Some(verifier), Some(next)) = (pieces.next(), pieces.next(), pieces.next()) else {
+        return failed("The sign-in cookie is damaged. Sign in again.");
+    };
+    if !same(q.state.as_deref().unwrap_or(""), flow_state) {
+        return failed("The sign-in answer does not belong to this browser's sign-in. Sign in again.");
+    }
+    let next = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(next)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok());
+    let next = local_path(next.as_deref());
+    let form = vec![
+        ("grant_type".to_string(), "authorization_code".to_string()),
+        ("code".to_string(), q.code.unwrap_or_default()),
+        ("redirect_uri".to_string(), PORTALS_CALLBACK.to_string()),
+        ("client_id".to_string(), PORTALS_CLIENT_ID.to_string()),
+        ("code_verifier".to_string(), verifier.to_string()),
+    ];
+    let answer = match state
+        .rest()
+        .call(Method::POST, "/oauth2/token", None, Payload::Form(form))
+        .await
+    {
+        Ok(a) => a,
+        Err(RestError { message, .. }) => return failed(&format!("The key manager refused the sign-in: {message}.")),
+    };
+    let (Some(token), Some(expires_in)) = (
+        answer.get("access_token").and_then(Value::as_str),
+        answer.get("expires_in").and_then(Value::as_u64),
+    ) else {
+        return failed("The key manager's answer had no access token.");
+    };
+    let mut res = see_other(&next);
+    let secure = state.secure_cookies();
+    for cookie in [
+        cookies::set(cookies::SESSION, token, "/", expires_in, "Lax", secure),
+        cookies::set(cookies::SIGN_IN, "", "/portals", 0, "Lax", secure),
+    ] {
+        if let Ok(v) = HeaderValue::from_str(&cookie) {
+            res.headers_mut().append(SET_COOKIE, v);
+        }
+    }
+    res
+}
+
+/// Signs out: revokes the session's token and deletes the cookie.
+async fn sign_out(State(state): State<PortalsState>, visitor: Visitor) -> Response {
+    if let Some(token) = visitor.token() {
+        let form = vec![
+            ("token".to_string(), token.to_string()),
+            ("client_id".to_string(), PORTALS_CLIENT_ID.to_string()),
+        ];
+        if let Err(e) = state
+            .rest()
+            .call(Method::POST, "/oauth2/revoke", None, Payload::Form(form))
+            .await
+        {
+            tracing::warn!(error = %e.message, "Cannot revoke a portal session's token.");
+        }
+    }
+    let mut res = see_other("/devportal");
+    let cookie = cookies::set(cookies::SESSION, "", "/", 0, "Lax", state.secure_cookies());
+    if let Ok(v) = HeaderValue::from_str(&cookie) {
+        res.headers_mut().append(SET_COOKIE, v);
+    }
+    res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_local_paths_are_followed_after_sign_in() {
+        assert_eq!(local_path(Some("/publisher/apis")), "/publisher/apis");
+        assert_eq!(local_path(Some("//evil.example/")), "/devportal");
+        assert_eq!(local_path(Some("https://evil.example/")), "/devportal");
+        assert_eq!(local_path(Some("/\\evil.example")), "/devportal");
+        assert_eq!(local_path(None), "/devportal");
+    }
+}
