@@ -332,6 +332,21 @@ async fn update_environment(
     };
     env["displayName"] = json!(form.get("displayName"));
     env["description"] = json!(form.get("description"));
+    for name in ["httpPort", "httpsPort"] {
+        let p = form.get(name);
+        if !p.is_empty() && !p.parse::<u16>().is_ok_and(|n| n > 0) {
+            let e = crate::form::problem(name, "must be a port number from 1 to 65535, or empty");
+            return match environments_context(&state, &visitor).await {
+                Ok(ctx) => state.pages().render_status(
+                    StatusCode::BAD_REQUEST,
+                    &visitor,
+                    "admin/environments.html",
+                    merge(ctx, json!({ "edit": { "id": id, "values": form.values(), "error": e.message, "errors": e.fields } })),
+                ),
+                Err(e) => failed(&state, &visitor, e),
+            };
+        }
+    }
     let port = |name: &str| match form.get(name) {
         "" => Value::Null,
         p => number_or_text(p),

@@ -50,6 +50,7 @@ impl Pages {
         let mut env = Environment::new();
         env.set_auto_escape_callback(|_| AutoEscape::Html);
         env.set_undefined_behavior(minijinja::UndefinedBehavior::Chainable);
+        env.add_filter("truncate", truncate);
         for (name, source) in TEMPLATES {
             env.add_template(name, source)?;
         }
@@ -121,6 +122,14 @@ impl Pages {
     }
 }
 
+/// `text|truncate(n)`: at most `n` characters, with an ellipsis when cut.
+fn truncate(text: String, n: usize) -> String {
+    match text.char_indices().nth(n) {
+        Some((cut, _)) => format!("{}…", text[..cut].trim_end()),
+        None => text,
+    }
+}
+
 fn with_headers(status: StatusCode, html: String) -> Response {
     let mut res = (status, Html(html)).into_response();
     let h = res.headers_mut();
@@ -140,6 +149,12 @@ fn with_headers(status: StatusCode, html: String) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn truncate_cuts_on_characters() {
+        assert_eq!(truncate("héllo world".into(), 5), "héllo…");
+        assert_eq!(truncate("short".into(), 10), "short");
+    }
 
     #[test]
     fn every_template_parses_and_the_error_page_escapes() {
