@@ -2,7 +2,7 @@
 //! pages, sign-up, applications, subscriptions, keys, test tokens, API keys and the
 //! try-out console. Each action is one call to the Developer Portal REST API.
 
-use crate::form::{FormData, refused};
+use crate::form::{FormData, conflict_on, refused};
 use crate::rest::{DEVPORTAL, RestError, enc};
 use crate::session::{Visitor, see_other};
 use crate::{PortalsState, tryout};
@@ -406,7 +406,10 @@ async fn create_application(State(state): State<PortalsState>, visitor: Visitor,
                 StatusCode::BAD_REQUEST,
                 &visitor,
                 "devportal/application_form.html",
-                merge(refused(form.values(), &e), json!({ "plans": plans })),
+                merge(
+                    refused(form.values(), &conflict_on(e, "name")),
+                    json!({ "plans": plans }),
+                ),
             )
         }
     }
@@ -504,7 +507,7 @@ async fn update_application(
                 &visitor,
                 "devportal/application_form.html",
                 merge(
-                    refused(form.values(), &e),
+                    refused(form.values(), &conflict_on(e, "name")),
                     json!({ "plans": plans, "application_id": app_id }),
                 ),
             )

@@ -62,6 +62,15 @@ pub fn refused(values: Value, error: &RestError) -> Value {
     json!({ "values": values, "error": error.message, "errors": error.fields })
 }
 
+/// A conflict (409) names no field in the reference envelope; the page shows it next to
+/// `field` (the name that is taken).
+pub fn conflict_on(mut e: RestError, field: &str) -> RestError {
+    if e.status == 409 && e.fields.is_empty() {
+        e.fields.insert(field.to_string(), e.message.clone());
+    }
+    e
+}
+
 /// A form-level problem found before calling the REST API (say, a missing file).
 pub fn problem(field: &str, message: &str) -> RestError {
     RestError {

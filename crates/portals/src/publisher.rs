@@ -4,7 +4,7 @@
 //! subscriptions with block and unblock. Each action is one Publisher REST API call.
 
 use crate::PortalsState;
-use crate::form::{FormData, problem, refused};
+use crate::form::{FormData, conflict_on, problem, refused};
 use crate::rest::{ADMIN, PUBLISHER, Payload, RestError, enc};
 use crate::session::{Visitor, see_other};
 use axum::Router;
@@ -126,7 +126,10 @@ async fn create_api(State(state): State<PortalsState>, visitor: Visitor, form: F
                 StatusCode::BAD_REQUEST,
                 &visitor,
                 "publisher/create.html",
-                merge(refused(values, &rename_endpoint(e)), json!({ "plans": plans })),
+                merge(
+                    refused(values, &conflict_on(rename_endpoint(e), "name")),
+                    json!({ "plans": plans }),
+                ),
             )
         }
     }

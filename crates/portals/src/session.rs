@@ -79,6 +79,8 @@ impl Visitor {
 
     /// The session if the visitor holds one of `roles`; otherwise the response to send:
     /// the sign-in redirect for anonymous visitors, the 403 page for the rest.
+    // The error is the page to send at once; boxing it would only add an allocation.
+    #[allow(clippy::result_large_err)]
     pub fn require(&self, state: &PortalsState, roles: &[Role]) -> Result<&Session, Response> {
         let Some(session) = &self.session else {
             return Err(sign_in_redirect(&self.path));

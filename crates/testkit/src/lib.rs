@@ -7,10 +7,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod browser;
 pub mod db;
 pub mod node;
 pub mod redis;
 
+pub use browser::Browser;
 pub use db::{TestDb, all_engines, postgres, sqlite};
 pub use node::{Node, NodeBuilder};
 pub use redis::redis_url;

@@ -9,6 +9,7 @@ mod consumer_flow;
 mod distributed;
 mod gateway_flow;
 mod key_managers;
+mod portals;
 mod profiles;
 mod publisher_flow;
 mod shutdown;

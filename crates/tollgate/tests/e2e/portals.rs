@@ -1,0 +1,259 @@
+//! The web portals in a real headless Chromium against a real all-in-one node, a real
+//! backend and the real gateway, through the pages only (no REST shortcuts): the admin
+//! points the Default environment at the test's gateway; a publisher imports an OpenAPI
+//! file, publishes and deploys it; a new user signs up, creates an application,
+//! subscribes, generates keys and a test token and gets a 200 from the try-out console;
+//! the admin adds an IP deny policy and the console then shows the 403. Also: role
+//! checks (403 pages), a cross-site form refused, and bad input shown next to the field
+//! without changing anything. Screenshots go to docs/screenshots/.
+
+use crate::{READY, tollgate};
+use axum::routing::get;
+use std::path::Path;
+use tollgate_testkit::Browser;
+
+const ADMIN: (&str, &str) = ("admin", "test-admin-password");
+const DEV: (&str, &str) = ("devon", "devon-password-1");
+
+/// A backend for the imported API, and a page on another origin that posts a form to the
+/// portal (the cross-site request forgery attempt).
+async fn backend(portal: String) -> tollgate_testkit::RunningServer {
+    let forged = format!(
+        "<!doctype html><html><body><form id=f method=post action=\"{portal}/devportal/applications\">\
+         <input name=name value=Forged><input name=throttlingPolicy value=Unlimited></form>\
+         <script>document.getElementById('f').submit()</script></body></html>"
+    );
+    tollgate_testkit::serve(
+        axum::Router::new()
+            .route(
+                "/pets",
+                get(|| async { axum::Json(serde_json::json!([{"id": 1, "name": "Rex"}])) }),
+            )
+            .route("/forged", get(move || async move { axum::response::Html(forged) })),
+    )
+    .await
+}
+
+async fn sign_in(b: &Browser, base: &str, next: &str, (user, password): (&str, &str)) {
+    b.goto(&format!("{base}/portals/sign-in?next={next}")).await;
+    b.fill("#username", user).await;
+    b.fill("#password", password).await;
+    b.click("button[type=submit]").await;
+    b.wait_for_text(&format!("Signed in as {user}")).await;
+}
+
+async fn sign_out(b: &Browser) {
+    b.click("form[action='/portals/sign-out'] button").await;
+    b.wait_for("#sign-in").await;
+}
+
+/// The text of the first field error on the page.
+async fn field_error(b: &Browser) -> String {
+    b.text_of(".field-error").await
+}
+
+#[tokio::test]
+async fn the_whole_story_through_the_pages() {
+    let Some(b) = Browser::start().await else { return };
+    let mut node = tollgate().spawn();
+    let mgmt = node.wait_ready(READY).await;
+    let gateway = node.listener("gateway");
+    let base = format!("http://{mgmt}");
+    let backend = backend(base.clone()).await;
+
+    // 1. The admin signs in through the key manager's login page and points the Default
+    //    environment at this test's gateway.
+    b.goto(&format!("{base}/admin")).await;
+    assert!(b.url().await.contains("/oauth2/authorize"), "anonymous → login page");
+    b.screenshot("key-manager-login").await;
+    b.fill("#username", ADMIN.0).await;
+    b.fill("#password", "wrong-password").await;
+    b.click("button[type=submit]").await;
+    b.wait_for_text("Wrong username or password").await;
+    b.fill("#password", ADMIN.1).await;
+    b.click("button[type=submit]").await;
+    b.wait_for_text("Administration").await;
+    b.goto(&format!("{base}/admin/environments")).await;
+    b.fill("form[data-environment=Default] input[name=httpPort]", "not-a-port")
+        .await;
+    b.click("form[data-environment=Default] button").await;
+    assert!(field_error(&b).await.contains("port number"), "bad port named");
+    b.fill(
+        "form[data-environment=Default] input[name=host]",
+        &gateway.ip().to_string(),
+    )
+    .await;
+    b.fill(
+        "form[data-environment=Default] input[name=httpPort]",
+        &gateway.port().to_string(),
+    )
+    .await;
+    b.click("form[data-environment=Default] button").await;
+    b.wait_for_text("Gateway environments").await;
+    let port_now = b
+        .wait_for("form[data-environment=Default] input[name=httpPort]")
+        .await
+        .prop("value")
+        .await
+        .unwrap()
+        .unwrap_or_default();
+    assert_eq!(port_now, gateway.port().to_string());
+
+    // 2. The publisher (the admin holds the role) imports the OpenAPI file, publishes
+    //    and deploys it.
+    b.goto(&format!("{base}/publisher/apis/import")).await;
+    b.fill("#f-context", "/petstore").await;
+    b.click("#import-form button[type=submit]").await;
+    assert!(
+        field_error(&b).await.contains("OpenAPI file"),
+        "a missing file is named"
+    );
+    assert_eq!(
+        b.wait_for("#f-context").await.prop("value").await.unwrap().as_deref(),
+        Some("/petstore"),
+        "what was typed is kept"
+    );
+    let spec = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/fixtures/petstore.yaml");
+    b.wait_for("#f-file")
+        .await
+        .send_keys(&spec.display().to_string())
+        .await
+        .unwrap();
+    b.fill("#f-endpoint", &format!("http://{}", backend.addr)).await;
+    b.click("input[name=policies][value=Gold]").await;
+    b.click("#import-form button[type=submit]").await;
+    b.wait_for_text("Swagger Petstore").await;
+    assert_eq!(b.text_of("#lifecycle-state").await, "Created");
+    b.click("form[action$='/lifecycle'] input[value=Publish] + button")
+        .await;
+    b.wait_for_text("State: Published").await;
+    b.fill("#f-rev-description", "first").await;
+    b.click("#revision-form button").await;
+    b.wait_for("#revisions-table").await;
+    b.click(".deploy-form button").await;
+    b.wait_for_text("live gateway").await;
+    b.screenshot("publisher-api").await;
+    sign_out(&b).await;
+
+    // 3. A new user signs up (a bad password first), signs in, creates an application.
+    b.goto(&format!("{base}/devportal/signup")).await;
+    b.fill("#f-username", DEV.0).await;
+    b.fill("#f-password", "short").await;
+    b.fill("#f-email", "devon@example.com").await;
+    b.click("#signup-form button").await;
+    assert!(field_error(&b).await.contains("8 characters"), "password rule shown");
+    assert_eq!(
+        b.wait_for("#f-username").await.prop("value").await.unwrap().as_deref(),
+        Some(DEV.0)
+    );
+    b.fill("#f-password", DEV.1).await;
+    b.click("#signup-form button").await;
+    b.fill("#username", DEV.0).await;
+    b.fill("#password", DEV.1).await;
+    b.click("button[type=submit]").await;
+    b.wait_for_text(&format!("Signed in as {}", DEV.0)).await;
+    b.goto(&format!("{base}/devportal/applications/new")).await;
+    b.fill("#f-name", "DefaultApplication").await; // sign-up made one of that name
+    b.click("#application-form button").await;
+    assert!(b.url().await.ends_with("/devportal/applications"), "{}", b.url().await);
+    let error = field_error(&b).await;
+    assert!(
+        error.contains("already") || error.contains("exists"),
+        "duplicate name named: {error}"
+    );
+    b.fill("#f-name", "Pet shop").await;
+    b.click("#application-form button").await;
+    b.wait_for_text("OAuth2 keys").await;
+    let app_url = b.url().await;
+
+    // 4. The catalogue, the API page, subscribing with Gold.
+    b.goto(&format!("{base}/devportal")).await;
+    b.wait_for_text("Swagger Petstore").await;
+    b.screenshot("devportal-catalogue").await;
+    b.click("#api-list h2 a").await;
+    b.wait_for_text("Gateway URLs").await;
+    let gw_url = b.text_of(".gateway-url").await;
+    assert_eq!(gw_url, format!("http://{gateway}/petstore/1.0.0"));
+    b.select_by_label("#f-applicationId", "Pet shop").await;
+    b.select_by_label("#f-throttlingPolicy", "Gold").await;
+    b.click("#subscribe-form button").await;
+    b.wait_for_text("Pet shop – plan Gold").await;
+    let api_url = b.url().await;
+
+    // 5. Keys (the secret shown once), then a test token.
+    b.goto(&app_url).await;
+    b.click("#keys-form button").await;
+    let secret = b.text_of("#consumer-secret").await;
+    assert!(secret.len() >= 20, "the consumer secret is shown: {secret}");
+    b.screenshot("devportal-keys").await;
+    b.click("#token-form button").await;
+    let token = b.text_of("#access-token").await;
+    assert!(token.len() > 20);
+    b.goto(&app_url).await;
+    assert!(!b.page_text().await.contains(&secret), "the secret is not shown again");
+
+    // 6. The try-out console: the token is offered from this tab's storage; 200 with the
+    //    backend's body through the gateway.
+    b.goto(&api_url).await;
+    let offered = b
+        .wait_for("#f-credential")
+        .await
+        .prop("value")
+        .await
+        .unwrap()
+        .unwrap_or_default();
+    assert_eq!(offered, token, "the console offers the test token just generated");
+    b.fill("#f-path", "/pets").await;
+    b.click("#tryout-send").await;
+    b.wait_for("#tryout-answer").await;
+    assert_eq!(b.text_of("#tryout-status").await, "200", "{}", b.whereabouts().await);
+    assert!(b.text_of("#tryout-body").await.contains("Rex"));
+    b.screenshot("devportal-tryout").await;
+
+    // 7. A subscriber cannot reach the Publisher or Admin pages.
+    for page in ["/publisher", "/admin", "/admin/deny-policies"] {
+        b.goto(&format!("{base}{page}")).await;
+        b.wait_for_text("You cannot open this page").await;
+    }
+
+    // 8. A form posted from another site is refused, and nothing is created.
+    b.goto(&format!("http://{}/forged", backend.addr)).await;
+    b.wait_for_text("This form cannot be accepted").await;
+    b.goto(&format!("{base}/devportal/applications")).await;
+    assert!(
+        !b.page_text().await.contains("Forged"),
+        "the forged form created nothing"
+    );
+    sign_out(&b).await;
+
+    // 9. The admin adds an IP deny policy (a bad address first); the console shows 403.
+    sign_in(&b, &base, "/admin/deny-policies", ADMIN).await;
+    b.fill("#f-fixedIp", "300.1.1.1").await;
+    b.click("#deny-form button").await;
+    assert!(field_error(&b).await.contains("IP address"), "bad IP named");
+    assert!(!b.page_text().await.contains("enabled"), "nothing was added");
+    b.fill("#f-fixedIp", "127.0.0.1").await;
+    b.click("#deny-form button").await;
+    b.wait_for("#deny-policies").await;
+    b.screenshot("admin-deny-policies").await;
+    sign_out(&b).await;
+    sign_in(&b, &base, &api_url.replace(&base, ""), DEV).await;
+    b.fill("#f-path", "/pets").await;
+    let mut status = String::new();
+    for _ in 0..20 {
+        b.click("#tryout-send").await;
+        status = b.text_of("#tryout-status").await;
+        if status == "403" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert_eq!(status, "403", "{}", b.whereabouts().await);
+    assert!(b.text_of("#tryout-body").await.contains("900805"));
+
+    // 10. The same pages on a phone.
+    b.resize(390, 844).await;
+    b.goto(&format!("{base}/devportal")).await;
+    b.screenshot("devportal-catalogue-phone").await;
+    b.close().await;
+}
