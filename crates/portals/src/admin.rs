@@ -32,6 +32,8 @@ pub fn routes() -> Router<PortalsState> {
         .route("/admin/deny-policies", get(deny_policies).post(create_deny_policy))
         .route("/admin/deny-policies/{condition_id}/delete", post(delete_deny_policy))
         .route("/admin/deny-policies/{condition_id}/status", post(toggle_deny_policy))
+        .route("/admin/users", get(users).post(create_user))
+        .route("/admin/users/{username}", post(update_user))
         .route("/admin/environments", get(environments))
         .route("/admin/environments/{environment_id}", post(update_environment))
 }
@@ -383,5 +385,108 @@ async fn update_environment(
                 Err(e) => failed(&state, &visitor, e),
             }
         }
+    }
+}
+
+async fn users_context(state: &PortalsState, visitor: &Visitor) -> Result<Value, RestError> {
+    let list = state
+        .rest()
+        .get(visitor.token(), &format!("{ADMIN}/users?limit=1000"))
+        .await?;
+    let roles = state.rest().get(visitor.token(), &format!("{ADMIN}/roles")).await?;
+    Ok(json!({ "users": list["list"], "roles": roles["list"] }))
+}
+
+/// Users and their roles, with a form for a new user.
+async fn users(State(state): State<PortalsState>, visitor: Visitor) -> Response {
+    if let Err(res) = visitor.require(&state, &[Role::Admin]) {
+        return res;
+    }
+    match users_context(&state, &visitor).await {
+        Ok(ctx) => state.pages().render(
+            &visitor,
+            "admin/users.html",
+            merge(ctx, json!({ "values": { "roles": ["subscriber"] } })),
+        ),
+        Err(e) => failed(&state, &visitor, e),
+    }
+}
+
+/// Creates a user with the chosen roles.
+async fn create_user(State(state): State<PortalsState>, visitor: Visitor, form: FormData) -> Response {
+    if let Err(res) = visitor.require(&state, &[Role::Admin]) {
+        return res;
+    }
+    let password = form
+        .0
+        .iter()
+        .find(|(k, _)| k == "password")
+        .map(|(_, v)| v.as_str())
+        .unwrap_or("");
+    let mut body = json!({ "username": form.get("username"), "password": password, "roles": form.all("roles") });
+    if !form.get("email").is_empty() {
+        body["email"] = json!(form.get("email"));
+    }
+    match state
+        .rest()
+        .post(visitor.token(), &format!("{ADMIN}/users"), body)
+        .await
+    {
+        Ok(_) => see_other("/admin/users"),
+        Err(e) if e.status == 401 => failed(&state, &visitor, e),
+        Err(e) => {
+            let mut values = form.values();
+            if let Some(m) = values.as_object_mut() {
+                m.remove("password");
+            }
+            values["roles"] = json!(form.all("roles"));
+            match users_context(&state, &visitor).await {
+                Ok(ctx) => state.pages().render_status(
+                    StatusCode::BAD_REQUEST,
+                    &visitor,
+                    "admin/users.html",
+                    merge(ctx, refused(values, &crate::form::conflict_on(e, "username"))),
+                ),
+                Err(e) => failed(&state, &visitor, e),
+            }
+        }
+    }
+}
+
+/// Replaces a user's roles and enables or disables them.
+async fn update_user(
+    State(state): State<PortalsState>,
+    visitor: Visitor,
+    Path(username): Path<String>,
+    form: FormData,
+) -> Response {
+    if let Err(res) = visitor.require(&state, &[Role::Admin]) {
+        return res;
+    }
+    let body = json!({ "roles": form.all("roles"), "enabled": form.get("enabled") == "on" });
+    match state
+        .rest()
+        .call(
+            Method::PATCH,
+            &format!("{ADMIN}/users/{}", enc(&username)),
+            visitor.token(),
+            Payload::Json(body),
+        )
+        .await
+    {
+        Ok(_) => see_other("/admin/users"),
+        Err(e) if e.status == 401 || e.status == 404 => failed(&state, &visitor, e),
+        Err(e) => match users_context(&state, &visitor).await {
+            Ok(ctx) => state.pages().render_status(
+                StatusCode::BAD_REQUEST,
+                &visitor,
+                "admin/users.html",
+                merge(
+                    ctx,
+                    json!({ "update_error": { "username": username, "message": e.message } }),
+                ),
+            ),
+            Err(e) => failed(&state, &visitor, e),
+        },
     }
 }

@@ -37,6 +37,7 @@ const TEMPLATES: &[(&str, &str)] = templates![
     "admin/policies.html",
     "admin/deny_policies.html",
     "admin/environments.html",
+    "admin/users.html",
 ];
 
 /// The template environment.

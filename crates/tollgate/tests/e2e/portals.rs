@@ -1,11 +1,11 @@
 //! The web portals in a real headless Chromium against a real all-in-one node, a real
 //! backend and the real gateway, through the pages only (no REST shortcuts): the admin
-//! points the Default environment at the test's gateway; a publisher imports an OpenAPI
-//! file, publishes and deploys it; a new user signs up, creates an application,
-//! subscribes, generates keys and a test token and gets a 200 from the try-out console;
-//! the admin adds an IP deny policy and the console then shows the 403. Also: role
-//! checks (403 pages), a cross-site form refused, and bad input shown next to the field
-//! without changing anything. Screenshots go to docs/screenshots/.
+//! points the Default environment at the test's gateway and adds a publisher, who
+//! imports an OpenAPI file, publishes and deploys it; a new user signs up, creates an
+//! application, subscribes, generates keys and a test token and gets a 200 from the
+//! try-out console; the admin adds an IP deny policy and the console then shows the 403.
+//! Also: role checks (403 pages), a cross-site form refused, and bad input shown next to
+//! the field without changing anything. Screenshots go to docs/screenshots/.
 
 use crate::{READY, tollgate};
 use axum::routing::get;
@@ -13,6 +13,7 @@ use std::path::Path;
 use tollgate_testkit::Browser;
 
 const ADMIN: (&str, &str) = ("admin", "test-admin-password");
+const PUBLISHER: (&str, &str) = ("pat", "pat-password-1");
 const DEV: (&str, &str) = ("devon", "devon-password-1");
 
 /// A backend for the imported API, and a page on another origin that posts a form to the
@@ -99,8 +100,26 @@ async fn the_whole_story_through_the_pages() {
         .unwrap_or_default();
     assert_eq!(port_now, gateway.port().to_string());
 
-    // 2. The publisher (the admin holds the role) imports the OpenAPI file, publishes
-    //    and deploys it.
+    // 2. The admin adds a publisher (a short password first).
+    b.goto(&format!("{base}/admin/users")).await;
+    b.fill("#f-username", PUBLISHER.0).await;
+    b.fill("#f-password", "short").await;
+    b.click("#user-form input[value=creator]").await;
+    b.click("#user-form input[value=publisher]").await;
+    b.click("#user-form input[value=subscriber]").await; // checked by default: now off
+    b.click("#user-form button[type=submit]").await;
+    assert!(field_error(&b).await.contains("8 characters"), "password rule named");
+    assert!(!b.text_of("#users").await.contains(PUBLISHER.0), "nothing was created");
+    b.fill("#f-password", PUBLISHER.1).await;
+    b.click("#user-form button[type=submit]").await;
+    b.wait_for(&format!("form[data-user={}]", PUBLISHER.0)).await;
+    sign_out(&b).await;
+
+    // 3. The publisher imports the OpenAPI file, publishes and deploys it; the Admin
+    //    portal is not theirs.
+    sign_in(&b, &base, "/publisher", PUBLISHER).await;
+    b.goto(&format!("{base}/admin")).await;
+    b.wait_for_text("You cannot open this page").await;
     b.goto(&format!("{base}/publisher/apis/import")).await;
     b.fill("#f-context", "/petstore").await;
     b.click("#import-form button[type=submit]").await;
@@ -135,7 +154,7 @@ async fn the_whole_story_through_the_pages() {
     b.screenshot("publisher-api").await;
     sign_out(&b).await;
 
-    // 3. A new user signs up (a bad password first), signs in, creates an application.
+    // 4. A new user signs up (a bad password first), signs in, creates an application.
     b.goto(&format!("{base}/devportal/signup")).await;
     b.fill("#f-username", DEV.0).await;
     b.fill("#f-password", "short").await;
@@ -166,7 +185,7 @@ async fn the_whole_story_through_the_pages() {
     b.wait_for_text("OAuth2 keys").await;
     let app_url = b.url().await;
 
-    // 4. The catalogue, the API page, subscribing with Gold.
+    // 5. The catalogue, the API page, subscribing with Gold.
     b.goto(&format!("{base}/devportal")).await;
     b.wait_for_text("Swagger Petstore").await;
     b.screenshot("devportal-catalogue").await;
@@ -180,7 +199,7 @@ async fn the_whole_story_through_the_pages() {
     b.wait_for_text("Pet shop – plan Gold").await;
     let api_url = b.url().await;
 
-    // 5. Keys (the secret shown once), then a test token.
+    // 6. Keys (the secret shown once), then a test token.
     b.goto(&app_url).await;
     b.click("#keys-form button").await;
     let secret = b.text_of("#consumer-secret").await;
@@ -192,7 +211,7 @@ async fn the_whole_story_through_the_pages() {
     b.goto(&app_url).await;
     assert!(!b.page_text().await.contains(&secret), "the secret is not shown again");
 
-    // 6. The try-out console: the token is offered from this tab's storage; 200 with the
+    // 7. The try-out console: the token is offered from this tab's storage; 200 with the
     //    backend's body through the gateway.
     b.goto(&api_url).await;
     let offered = b
@@ -210,13 +229,13 @@ async fn the_whole_story_through_the_pages() {
     assert!(b.text_of("#tryout-body").await.contains("Rex"));
     b.screenshot("devportal-tryout").await;
 
-    // 7. A subscriber cannot reach the Publisher or Admin pages.
+    // 8. A subscriber cannot reach the Publisher or Admin pages.
     for page in ["/publisher", "/admin", "/admin/deny-policies"] {
         b.goto(&format!("{base}{page}")).await;
         b.wait_for_text("You cannot open this page").await;
     }
 
-    // 8. A form posted from another site is refused, and nothing is created.
+    // 9. A form posted from another site is refused, and nothing is created.
     b.goto(&format!("http://{}/forged", backend.addr)).await;
     b.wait_for_text("This form cannot be accepted").await;
     b.goto(&format!("{base}/devportal/applications")).await;
@@ -226,7 +245,7 @@ async fn the_whole_story_through_the_pages() {
     );
     sign_out(&b).await;
 
-    // 9. The admin adds an IP deny policy (a bad address first); the console shows 403.
+    // 10. The admin adds an IP deny policy (a bad address first); the console shows 403.
     sign_in(&b, &base, "/admin/deny-policies", ADMIN).await;
     b.fill("#f-fixedIp", "300.1.1.1").await;
     b.click("#deny-form button").await;
@@ -251,7 +270,7 @@ async fn the_whole_story_through_the_pages() {
     assert_eq!(status, "403", "{}", b.whereabouts().await);
     assert!(b.text_of("#tryout-body").await.contains("900805"));
 
-    // 10. The same pages on a phone.
+    // 11. The same pages on a phone.
     b.resize(390, 844).await;
     b.goto(&format!("{base}/devportal")).await;
     b.screenshot("devportal-catalogue-phone").await;
