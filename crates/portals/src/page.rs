@@ -31,6 +31,7 @@ const TEMPLATES: &[(&str, &str)] = templates![
     "publisher/apis.html",
     "publisher/api.html",
     "publisher/create.html",
+    "publisher/edit.html",
     "publisher/import.html",
     "publisher/subscriptions.html",
     "admin/home.html",

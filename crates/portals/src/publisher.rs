@@ -25,6 +25,7 @@ pub fn routes() -> Router<PortalsState> {
         .route("/publisher/apis/new", get(new_api).post(create_api))
         .route("/publisher/apis/import", get(import_page).post(import))
         .route("/publisher/apis/{api_id}", get(api_page))
+        .route("/publisher/apis/{api_id}/edit", get(edit_page).post(edit))
         .route("/publisher/apis/{api_id}/lifecycle", post(lifecycle))
         .route("/publisher/apis/{api_id}/revisions", post(create_revision))
         .route("/publisher/apis/{api_id}/deploy", post(deploy))
@@ -565,5 +566,138 @@ async fn block(
     {
         Ok(_) => see_other(&format!("/publisher/apis/{}/subscriptions", enc(&api_id))),
         Err(e) => failed(&state, &visitor, e),
+    }
+}
+
+fn split_list(s: &str) -> Vec<String> {
+    s.split([',', '\n'])
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+/// The edit form's values from the API as stored.
+fn edit_values(api: &Value) -> Value {
+    let list = |v: &Value| {
+        v.as_array()
+            .map(|a| a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", "))
+            .unwrap_or_default()
+    };
+    let cors = &api["corsConfiguration"];
+    json!({
+        "description": api["description"],
+        "tags": list(&api["tags"]),
+        "endpoint": api["endpointConfig"]["production_endpoints"]["url"],
+        "sandboxEndpoint": api["endpointConfig"]["sandbox_endpoints"]["url"],
+        "policies": api["policies"],
+        "corsEnabled": if cors["corsConfigurationEnabled"] == true { "on" } else { "" },
+        "corsOrigins": list(&cors["accessControlAllowOrigins"]),
+    })
+}
+
+async fn edit_context(state: &PortalsState, visitor: &Visitor, api_id: &str) -> Result<(Value, Value), RestError> {
+    let api = state
+        .rest()
+        .get(visitor.token(), &format!("{PUBLISHER}/apis/{}", enc(api_id)))
+        .await?;
+    let plans = plans(state, visitor).await;
+    let op_plans = state
+        .rest()
+        .get(visitor.token(), &format!("{PUBLISHER}/throttling-policies/api"))
+        .await
+        .map(|p| p["list"].clone())
+        .unwrap_or_default();
+    Ok((
+        api.clone(),
+        json!({ "api": api, "plans": plans, "operation_plans": op_plans }),
+    ))
+}
+
+/// The edit form: description, tags, endpoints, business plans, CORS and each
+/// resource's security and throttling.
+async fn edit_page(State(state): State<PortalsState>, visitor: Visitor, Path(api_id): Path<String>) -> Response {
+    if let Err(res) = visitor.require(&state, &[Role::Creator]) {
+        return res;
+    }
+    match edit_context(&state, &visitor, &api_id).await {
+        Ok((api, ctx)) => state.pages().render(
+            &visitor,
+            "publisher/edit.html",
+            merge(ctx, json!({ "values": edit_values(&api) })),
+        ),
+        Err(e) => failed(&state, &visitor, e),
+    }
+}
+
+/// Applies the edit form to the stored API and replaces it.
+async fn edit(
+    State(state): State<PortalsState>,
+    visitor: Visitor,
+    Path(api_id): Path<String>,
+    form: FormData,
+) -> Response {
+    if let Err(res) = visitor.require(&state, &[Role::Creator]) {
+        return res;
+    }
+    let (mut api, ctx) = match edit_context(&state, &visitor, &api_id).await {
+        Ok(c) => c,
+        Err(e) => return failed(&state, &visitor, e),
+    };
+    api["description"] = json!(form.get("description"));
+    api["tags"] = json!(split_list(form.get("tags")));
+    api["policies"] = json!(chosen_plans(&form));
+    let endpoint = |url: &str| {
+        if url.is_empty() {
+            Value::Null
+        } else {
+            json!({ "url": url })
+        }
+    };
+    api["endpointConfig"] = json!({
+        "endpoint_type": "http",
+        "production_endpoints": endpoint(form.get("endpoint")),
+        "sandbox_endpoints": endpoint(form.get("sandboxEndpoint")),
+    });
+    let mut cors = api["corsConfiguration"].take();
+    if !cors.is_object() {
+        cors = json!({});
+    }
+    cors["corsConfigurationEnabled"] = json!(form.get("corsEnabled") == "on");
+    cors["accessControlAllowOrigins"] = json!(split_list(form.get("corsOrigins")));
+    api["corsConfiguration"] = cors;
+    if let Some(ops) = api["operations"].as_array_mut() {
+        for (i, op) in ops.iter_mut().enumerate() {
+            let auth = form.get(&format!("op{i}.authType"));
+            if !auth.is_empty() {
+                op["authType"] = json!(auth);
+            }
+            let plan = form.get(&format!("op{i}.throttlingPolicy"));
+            if !plan.is_empty() {
+                op["throttlingPolicy"] = json!(plan);
+            }
+        }
+    }
+    match state
+        .rest()
+        .put(visitor.token(), &format!("{PUBLISHER}/apis/{}", enc(&api_id)), api)
+        .await
+    {
+        Ok(_) => see_other(&format!("/publisher/apis/{}", enc(&api_id))),
+        Err(e) if e.status == 401 || e.status == 404 => failed(&state, &visitor, e),
+        Err(e) => {
+            let mut e = rename_endpoint(e);
+            if let Some(m) = e.fields.remove("corsConfiguration.accessControlAllowOrigins") {
+                e.fields.insert("corsOrigins".into(), m);
+            }
+            let mut values = form.values();
+            values["policies"] = json!(chosen_plans(&form));
+            state.pages().render_status(
+                StatusCode::BAD_REQUEST,
+                &visitor,
+                "publisher/edit.html",
+                merge(ctx, refused(values, &e)),
+            )
+        }
     }
 }

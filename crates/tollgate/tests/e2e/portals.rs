@@ -143,6 +143,19 @@ async fn the_whole_story_through_the_pages() {
     b.click("#import-form button[type=submit]").await;
     b.wait_for_text("Swagger Petstore").await;
     assert_eq!(b.text_of("#lifecycle-state").await, "Created");
+    b.click("#edit-api").await;
+    b.fill("#f-endpoint", "ftp://backend.example").await;
+    b.fill("#f-tags", "pets, demo").await;
+    b.click("#edit-form button[type=submit]").await;
+    assert!(field_error(&b).await.contains("http"), "the endpoint's scheme is named");
+    assert_eq!(
+        b.wait_for("#f-tags").await.prop("value").await.unwrap().as_deref(),
+        Some("pets, demo"),
+        "what was typed is kept"
+    );
+    b.fill("#f-endpoint", &format!("http://{}", backend.addr)).await;
+    b.click("#edit-form button[type=submit]").await;
+    b.wait_for("#lifecycle-state").await;
     b.click("form[action$='/lifecycle'] input[value=Publish] + button")
         .await;
     b.wait_for_text("State: Published").await;
@@ -189,6 +202,12 @@ async fn the_whole_story_through_the_pages() {
     b.goto(&format!("{base}/devportal")).await;
     b.wait_for_text("Swagger Petstore").await;
     b.screenshot("devportal-catalogue").await;
+    b.click(".tags a[href='/devportal?tag=pets']").await;
+    b.wait_for("a.tag[aria-current]").await;
+    b.fill("#q", "no-such-api").await;
+    b.click(".search button").await;
+    b.wait_for_text("No APIs match this search").await;
+    b.goto(&format!("{base}/devportal?q=petstore")).await;
     b.click("#api-list h2 a").await;
     b.wait_for_text("Gateway URLs").await;
     let gw_url = b.text_of(".gateway-url").await;
