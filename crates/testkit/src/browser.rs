@@ -329,6 +329,14 @@ impl Drop for Browser {
             let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pgid), nix::sys::signal::Signal::SIGKILL);
         }
         let _ = self.driver.start_kill();
+        // Reap it now: the runtime that would do it later may be gone when the test ends,
+        // leaving a zombie with a parent that does not reap (a container's init).
+        for _ in 0..100 {
+            if !matches!(self.driver.try_wait(), Ok(None)) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 }
 
@@ -340,7 +348,15 @@ fn delete_session(port: u16, id: &str) -> std::io::Result<()> {
         stream,
         "DELETE /session/{id} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
     )?;
-    let mut answer = Vec::new();
-    stream.read_to_end(&mut answer)?;
-    Ok(())
+    // One read: chromedriver keeps the connection open after its answer.
+    let mut answer = [0u8; 256];
+    let n = stream.read(&mut answer)?;
+    let answer = String::from_utf8_lossy(&answer[..n]);
+    if answer.starts_with("HTTP/1.1 200") {
+        Ok(())
+    } else {
+        Err(std::io::Error::other(
+            answer.lines().next().unwrap_or("no answer").to_string(),
+        ))
+    }
 }
