@@ -233,11 +233,35 @@ impl Browser {
     }
 
     /// The visible text of the element `css`.
+    /// An element found just before the page navigates goes stale; it is found again on
+    /// the new page until [`STEP_TIMEOUT`].
     pub async fn text_of(&self, css: &str) -> String {
-        let e = self.wait_for(css).await;
-        match e.text().await {
-            Ok(t) => t,
-            Err(err) => panic!("cannot read the text of `{css}`: {err}, {}", self.whereabouts().await),
+        let deadline = Instant::now() + STEP_TIMEOUT;
+        loop {
+            let e = self.wait_for(css).await;
+            match e.text().await {
+                Ok(t) => return t,
+                Err(err) if Instant::now() > deadline => {
+                    panic!("cannot read the text of `{css}`: {err}, {}", self.whereabouts().await)
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+    }
+
+    /// The current value of the input `css` (what the user typed or the page filled in),
+    /// found again if the page navigates meanwhile.
+    pub async fn value_of(&self, css: &str) -> String {
+        let deadline = Instant::now() + STEP_TIMEOUT;
+        loop {
+            let e = self.wait_for(css).await;
+            match e.prop("value").await {
+                Ok(v) => return v.unwrap_or_default(),
+                Err(err) if Instant::now() > deadline => {
+                    panic!("cannot read the value of `{css}`: {err}, {}", self.whereabouts().await)
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
         }
     }
 
