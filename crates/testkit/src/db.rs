@@ -95,7 +95,10 @@ pub fn sqlite(label: &str) -> TestDb {
 pub async fn postgres(label: &str) -> Option<TestDb> {
     let admin_url = std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_TEST_DATABASE_URL.to_string());
     let required = std::env::var("REQUIRE_POSTGRES").is_ok_and(|v| v == "1" || v == "true");
-    let connect = tokio::time::timeout(Duration::from_secs(5), sqlx::PgConnection::connect(&admin_url)).await;
+    // A refused connection fails at once; the timeout only bounds a server that accepts
+    // but does not answer. CI runs every test at once on 2 cores, where a backend fork can
+    // take seconds (a 5 s bound was seen to expire there), so it is generous.
+    let connect = tokio::time::timeout(Duration::from_secs(30), sqlx::PgConnection::connect(&admin_url)).await;
     let mut conn = match connect {
         Ok(Ok(conn)) => conn,
         Ok(Err(e)) => return skip(label, &admin_url, &e.to_string(), required),
