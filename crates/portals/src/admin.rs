@@ -4,6 +4,7 @@
 
 use crate::PortalsState;
 use crate::form::{FormData, refused};
+use crate::page::merge;
 use crate::rest::{ADMIN, Payload, RestError, enc};
 use crate::session::{Visitor, see_other};
 use axum::Router;
@@ -36,26 +37,6 @@ pub fn routes() -> Router<PortalsState> {
         .route("/admin/users/{username}", post(update_user))
         .route("/admin/environments", get(environments))
         .route("/admin/environments/{environment_id}", post(update_environment))
-}
-
-fn failed(state: &PortalsState, visitor: &Visitor, e: RestError) -> Response {
-    match e.status {
-        401 => crate::session::sign_in_redirect(&visitor.path),
-        403 => state.pages().forbidden(visitor, "admin"),
-        404 => state.pages().error(StatusCode::NOT_FOUND, "Not found", &e.message),
-        s => state.pages().error(
-            StatusCode::from_u16(s).unwrap_or(StatusCode::BAD_GATEWAY),
-            "Something went wrong",
-            &e.message,
-        ),
-    }
-}
-
-fn merge(mut ctx: Value, extra: Value) -> Value {
-    if let (Value::Object(a), Value::Object(b)) = (&mut ctx, extra) {
-        a.extend(b);
-    }
-    ctx
 }
 
 async fn home(State(state): State<PortalsState>, visitor: Visitor) -> Response {
@@ -144,12 +125,7 @@ async fn create_policy(
         Err(e) if e.status == 401 => failed(&state, &visitor, e),
         Err(e) => {
             // The REST API names nested fields by path; the form by their last segment.
-            let mut e = e;
-            e.fields = e
-                .fields
-                .into_iter()
-                .map(|(k, v)| (k.rsplit('.').next().unwrap_or(&k).to_string(), v))
-                .collect();
+            let e = e.with_short_field_names();
             match policies_context(&state, &visitor, &level).await {
                 Ok(ctx) => state.pages().render_status(
                     StatusCode::BAD_REQUEST,
@@ -240,12 +216,7 @@ async fn create_deny_policy(State(state): State<PortalsState>, visitor: Visitor,
         Ok(_) => see_other("/admin/deny-policies"),
         Err(e) if e.status == 401 => failed(&state, &visitor, e),
         Err(e) => {
-            let mut e = e;
-            e.fields = e
-                .fields
-                .into_iter()
-                .map(|(k, v)| (k.rsplit('.').next().unwrap_or(&k).to_string(), v))
-                .collect();
+            let e = e.with_short_field_names();
             match deny_context(&state, &visitor).await {
                 Ok(ctx) => state.pages().render_status(
                     StatusCode::BAD_REQUEST,
@@ -369,12 +340,7 @@ async fn update_environment(
         Ok(_) => see_other("/admin/environments"),
         Err(e) if e.status == 401 || e.status == 404 => failed(&state, &visitor, e),
         Err(e) => {
-            let mut e = e;
-            e.fields = e
-                .fields
-                .into_iter()
-                .map(|(k, v)| (k.rsplit('.').next().unwrap_or(&k).to_string(), v))
-                .collect();
+            let e = e.with_short_field_names();
             match environments_context(&state, &visitor).await {
                 Ok(ctx) => state.pages().render_status(
                     StatusCode::BAD_REQUEST,
@@ -489,4 +455,9 @@ async fn update_user(
             Err(e) => failed(&state, &visitor, e),
         },
     }
+}
+
+/// The page for a REST failure on this portal's pages.
+fn failed(state: &PortalsState, visitor: &Visitor, e: RestError) -> Response {
+    crate::page::failed(state.pages(), visitor, e, "admin")
 }

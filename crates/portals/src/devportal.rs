@@ -3,6 +3,7 @@
 //! try-out console. Each action is one call to the Developer Portal REST API.
 
 use crate::form::{FormData, conflict_on, refused};
+use crate::page::merge;
 use crate::rest::{DEVPORTAL, RestError, enc};
 use crate::session::{Visitor, see_other};
 use crate::{PortalsState, tryout};
@@ -38,20 +39,6 @@ pub fn routes() -> Router<PortalsState> {
         .route("/devportal/applications/{app_id}/token", post(generate_token))
         .route("/devportal/applications/{app_id}/api-key", post(generate_api_key))
         .route("/devportal/subscriptions/{sub_id}/delete", post(unsubscribe))
-}
-
-/// A REST failure while drawing a page: sign-in for 401, the error page otherwise.
-fn failed(state: &PortalsState, visitor: &Visitor, e: RestError) -> Response {
-    match e.status {
-        401 => crate::session::sign_in_redirect(&visitor.path),
-        403 => state.pages().forbidden(visitor, "subscriber"),
-        404 => state.pages().error(StatusCode::NOT_FOUND, "Not found", &e.message),
-        s => state.pages().error(
-            StatusCode::from_u16(s).unwrap_or(StatusCode::BAD_GATEWAY),
-            "Something went wrong",
-            &e.message,
-        ),
-    }
 }
 
 #[derive(Deserialize, Default)]
@@ -130,13 +117,6 @@ async fn api_context(state: &PortalsState, visitor: &Visitor, api_id: &str) -> R
         ctx["subscriptions"] = subs["list"].clone();
     }
     Ok(ctx)
-}
-
-fn merge(mut ctx: Value, extra: Value) -> Value {
-    if let (Value::Object(a), Value::Object(b)) = (&mut ctx, extra) {
-        a.extend(b);
-    }
-    ctx
 }
 
 /// An API's page: description, operations, gateway URLs, documents, rating,
@@ -680,4 +660,9 @@ async fn unsubscribe(
         )),
         Err(e) => failed(&state, &visitor, e),
     }
+}
+
+/// The page for a REST failure on this portal's pages.
+fn failed(state: &PortalsState, visitor: &Visitor, e: RestError) -> Response {
+    crate::page::failed(state.pages(), visitor, e, "subscriber")
 }

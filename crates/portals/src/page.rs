@@ -124,6 +124,29 @@ impl Pages {
     }
 }
 
+/// Adds `extra`'s keys to the template context `ctx` (both JSON objects).
+pub fn merge(mut ctx: Value, extra: Value) -> Value {
+    if let (Value::Object(a), Value::Object(b)) = (&mut ctx, extra) {
+        a.extend(b);
+    }
+    ctx
+}
+
+/// The page for a REST call that failed while drawing a page: the sign-in redirect for
+/// 401, the 403 page naming `role`, the 404 page, or an error page with the answer.
+pub fn failed(pages: &Pages, visitor: &Visitor, e: crate::rest::RestError, role: &str) -> Response {
+    match e.status {
+        401 => crate::session::sign_in_redirect(&visitor.path),
+        403 => pages.forbidden(visitor, role),
+        404 => pages.error(StatusCode::NOT_FOUND, "Not found", &e.message),
+        s => pages.error(
+            StatusCode::from_u16(s).unwrap_or(StatusCode::BAD_GATEWAY),
+            "Something went wrong",
+            &e.message,
+        ),
+    }
+}
+
 /// `text|truncate(n)`: at most `n` characters, with an ellipsis when cut.
 fn truncate(text: String, n: usize) -> String {
     match text.char_indices().nth(n) {

@@ -5,6 +5,7 @@
 
 use crate::PortalsState;
 use crate::form::{FormData, conflict_on, problem, refused};
+use crate::page::merge;
 use crate::rest::{ADMIN, PUBLISHER, Payload, RestError, enc};
 use crate::session::{Visitor, see_other};
 use axum::Router;
@@ -32,19 +33,6 @@ pub fn routes() -> Router<PortalsState> {
         .route("/publisher/apis/{api_id}/undeploy", post(undeploy))
         .route("/publisher/apis/{api_id}/subscriptions", get(subscriptions))
         .route("/publisher/apis/{api_id}/subscriptions/block", post(block))
-}
-
-fn failed(state: &PortalsState, visitor: &Visitor, e: RestError) -> Response {
-    match e.status {
-        401 => crate::session::sign_in_redirect(&visitor.path),
-        403 => state.pages().forbidden(visitor, "creator or publisher"),
-        404 => state.pages().error(StatusCode::NOT_FOUND, "Not found", &e.message),
-        s => state.pages().error(
-            StatusCode::from_u16(s).unwrap_or(StatusCode::BAD_GATEWAY),
-            "Something went wrong",
-            &e.message,
-        ),
-    }
 }
 
 /// Every API the user may see.
@@ -149,13 +137,6 @@ fn rename_endpoint(mut e: RestError) -> RestError {
         e.fields.insert("endpoint".into(), v);
     }
     e
-}
-
-fn merge(mut ctx: Value, extra: Value) -> Value {
-    if let (Value::Object(a), Value::Object(b)) = (&mut ctx, extra) {
-        a.extend(b);
-    }
-    ctx
 }
 
 /// The OpenAPI import form.
@@ -700,4 +681,9 @@ async fn edit(
             )
         }
     }
+}
+
+/// The page for a REST failure on this portal's pages.
+fn failed(state: &PortalsState, visitor: &Visitor, e: RestError) -> Response {
+    crate::page::failed(state.pages(), visitor, e, "creator or publisher")
 }

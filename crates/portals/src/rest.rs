@@ -67,6 +67,17 @@ impl RestError {
         }
     }
 
+    /// The REST API names nested fields by path (`defaultLimit.requestCount.unitTime`);
+    /// forms name them by their last segment.
+    pub fn with_short_field_names(mut self) -> Self {
+        self.fields = self
+            .fields
+            .into_iter()
+            .map(|(k, v)| (k.rsplit('.').next().unwrap_or(&k).to_string(), v))
+            .collect();
+        self
+    }
+
     fn internal(message: impl Into<String>) -> Self {
         Self {
             status: 500,
