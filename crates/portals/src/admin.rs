@@ -99,6 +99,22 @@ async fn create_policy(
     if let Err(res) = visitor.require(&state, &[Role::Admin]) {
         return res;
     }
+    // A number the JSON body cannot carry is named here (the REST API would only say
+    // "invalid type" for the whole body).
+    for (name, label) in [("requestCount", "Requests"), ("unitTime", "Per")] {
+        if form.get(name).parse::<u64>().is_err() {
+            let e = crate::form::problem(name, &format!("{label} must be a whole number, e.g. 100"));
+            return match policies_context(&state, &visitor, &level).await {
+                Ok(ctx) => state.pages().render_status(
+                    StatusCode::BAD_REQUEST,
+                    &visitor,
+                    "admin/policies.html",
+                    merge(ctx, refused(form.values(), &e)),
+                ),
+                Err(e) => failed(&state, &visitor, e),
+            };
+        }
+    }
     let body = json!({
         "policyName": form.get("policyName"),
         "displayName": form.get("policyName"),

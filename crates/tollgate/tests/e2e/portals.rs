@@ -257,7 +257,16 @@ async fn the_whole_story_through_the_pages() {
     sign_out(&b).await;
 
     // 10. The admin adds an IP deny policy (a bad address first); the console shows 403.
-    sign_in(&b, &base, "/admin/deny-policies", ADMIN).await;
+    sign_in(&b, &base, "/admin/policies/subscription", ADMIN).await;
+    b.fill("#f-policyName", "Tiny").await;
+    b.fill("#f-requestCount", "lots").await;
+    b.click("#policy-form button[type=submit]").await;
+    assert!(field_error(&b).await.contains("whole number"), "a non-number is named");
+    b.fill("#f-requestCount", "0").await;
+    b.click("#policy-form button[type=submit]").await;
+    b.wait_for_text("must be at least 1").await;
+    assert!(!b.text_of("#policies").await.contains("Tiny"), "nothing was added");
+    b.goto(&format!("{base}/admin/deny-policies")).await;
     b.fill("#f-fixedIp", "300.1.1.1").await;
     b.click("#deny-form button").await;
     assert!(field_error(&b).await.contains("IP address"), "bad IP named");
