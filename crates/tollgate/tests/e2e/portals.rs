@@ -163,7 +163,10 @@ async fn the_whole_story_through_the_pages() {
     b.fill("#f-rev-description", "first").await;
     b.click("#revision-form button").await;
     b.wait_for("#revisions-table").await;
+    b.click(".deploy-form input[name=environment]").await; // unchecks Default
     b.click(".deploy-form button").await;
+    b.wait_for_text("choose at least one gateway environment").await;
+    b.click(".deploy-form button").await; // the page drew Default checked again
     b.wait_for_text("live gateway").await;
     b.screenshot("publisher-api").await;
     sign_out(&b).await;
@@ -222,6 +225,13 @@ async fn the_whole_story_through_the_pages() {
     let secret = b.text_of("#consumer-secret").await;
     assert!(secret.len() >= 20, "the consumer secret is shown: {secret}");
     b.screenshot("devportal-keys").await;
+    b.fill("#f-consumerSecret", "not-the-secret").await;
+    b.click("#token-form button").await;
+    assert!(
+        field_error(&b).await.contains("does not match"),
+        "a wrong secret is named"
+    );
+    b.fill("#f-consumerSecret", &secret).await;
     b.click("#token-form button").await;
     let token = b.text_of("#access-token").await;
     assert!(token.len() > 20);
@@ -257,7 +267,17 @@ async fn the_whole_story_through_the_pages() {
     sign_out(&b).await;
 
     // 10. The admin adds an IP deny policy (a bad address first); the console shows 403.
-    sign_in(&b, &base, "/admin/policies/subscription", ADMIN).await;
+    sign_in(&b, &base, "/admin/users", ADMIN).await;
+    b.click("form[data-user=admin] input[value=admin]").await; // the last administrator
+    b.click("form[data-user=admin] button").await;
+    b.wait_for_text("admin:").await;
+    assert!(
+        b.page_text().await.to_lowercase().contains("administrator"),
+        "{}",
+        b.whereabouts().await
+    );
+    b.goto(&format!("{base}/admin/policies/subscription")).await;
+    b.wait_for_text("Signed in as admin").await;
     b.fill("#f-policyName", "Tiny").await;
     b.fill("#f-requestCount", "lots").await;
     b.click("#policy-form button[type=submit]").await;
