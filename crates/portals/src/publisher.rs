@@ -27,6 +27,7 @@ pub fn routes() -> Router<PortalsState> {
         .route("/publisher/apis/import", get(import_page).post(import))
         .route("/publisher/apis/{api_id}", get(api_page))
         .route("/publisher/apis/{api_id}/edit", get(edit_page).post(edit))
+        .route("/publisher/apis/{api_id}/test-endpoint", post(test_endpoint))
         .route("/publisher/apis/{api_id}/lifecycle", post(lifecycle))
         .route("/publisher/apis/{api_id}/revisions", post(create_revision))
         .route("/publisher/apis/{api_id}/deploy", post(deploy))
@@ -686,4 +687,33 @@ async fn edit(
 /// The page for a REST failure on this portal's pages.
 fn failed(state: &PortalsState, visitor: &Visitor, e: RestError) -> Response {
     crate::page::failed(state.pages(), visitor, e, "creator or publisher")
+}
+
+/// "Test endpoint": probes the endpoint URL typed in the edit form and shows the form
+/// again with the result, keeping everything typed (nothing is saved).
+async fn test_endpoint(
+    State(state): State<PortalsState>,
+    visitor: Visitor,
+    Path(api_id): Path<String>,
+    form: FormData,
+) -> Response {
+    if let Err(res) = visitor.require(&state, &[Role::Creator]) {
+        return res;
+    }
+    let (_, ctx) = match edit_context(&state, &visitor, &api_id).await {
+        Ok(c) => c,
+        Err(e) => return failed(&state, &visitor, e),
+    };
+    let url = form.get("endpoint");
+    let result = match crate::tryout::probe(state.tryout_client(), url).await {
+        Ok(status) => json!({ "url": url, "reachable": true, "status": status }),
+        Err(reason) => json!({ "url": url, "reachable": false, "reason": reason }),
+    };
+    let mut values = form.values();
+    values["policies"] = json!(chosen_plans(&form));
+    state.pages().render(
+        &visitor,
+        "publisher/edit.html",
+        merge(ctx, json!({ "values": values, "endpoint_test": result })),
+    )
 }

@@ -44,6 +44,24 @@ impl TryOutClient {
     }
 }
 
+/// The Publisher's "test endpoint": whether `url` answers a `GET` within 5 seconds, as
+/// the gateway would reach it from this node (an HTTP status, or why not).
+pub async fn probe(client: &TryOutClient, url: &str) -> Result<u16, String> {
+    if !url.starts_with("http://") {
+        return Err("only http:// endpoints can be tested from here for now".into());
+    }
+    let request = Request::builder()
+        .method(Method::GET)
+        .uri(url)
+        .body(Body::empty())
+        .map_err(|e| format!("not a valid URL: {e}"))?;
+    match tokio::time::timeout(Duration::from_secs(5), client.client.request(request)).await {
+        Ok(Ok(r)) => Ok(r.status().as_u16()),
+        Ok(Err(e)) => Err(format!("could not connect: {e}")),
+        Err(_) => Err("no answer within 5 seconds".into()),
+    }
+}
+
 /// The gateway base URL of `environment` (by name) from the API's `endpointURLs`.
 fn gateway_url(api: &Value, environment: &str) -> Option<String> {
     api["endpointURLs"]

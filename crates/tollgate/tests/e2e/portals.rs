@@ -147,15 +147,27 @@ async fn the_whole_story_through_the_pages() {
     b.click("#edit-api").await;
     b.fill("#f-endpoint", "ftp://backend.example").await;
     b.fill("#f-tags", "pets, demo").await;
-    b.click("#edit-form button[type=submit]").await;
+    b.click("#save-api").await;
     assert!(field_error(&b).await.contains("http"), "the endpoint's scheme is named");
     assert_eq!(
         Some(b.value_of("#f-tags").await.as_str()),
         Some("pets, demo"),
         "what was typed is kept"
     );
+    b.fill("#f-endpoint", &format!("http://{}/pets", backend.addr)).await;
+    b.click("#test-endpoint").await;
+    assert!(
+        b.text_of("#endpoint-test").await.contains("answered HTTP 200"),
+        "{}",
+        b.whereabouts().await
+    );
+    assert_eq!(
+        b.value_of("#f-tags").await,
+        "pets, demo",
+        "testing saves nothing and keeps the form"
+    );
     b.fill("#f-endpoint", &format!("http://{}", backend.addr)).await;
-    b.click("#edit-form button[type=submit]").await;
+    b.click("#save-api").await;
     b.wait_for("#lifecycle-state").await;
     b.click("form[action$='/lifecycle'] input[value=Publish] + button")
         .await;
