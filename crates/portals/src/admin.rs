@@ -104,15 +104,13 @@ async fn create_policy(
     for (name, label) in [("requestCount", "Requests"), ("unitTime", "Per")] {
         if form.get(name).parse::<u64>().is_err() {
             let e = crate::form::problem(name, &format!("{label} must be a whole number, e.g. 100"));
-            return match policies_context(&state, &visitor, &level).await {
-                Ok(ctx) => state.pages().render_status(
-                    StatusCode::BAD_REQUEST,
-                    &visitor,
-                    "admin/policies.html",
-                    merge(ctx, refused(form.values(), &e)),
-                ),
-                Err(e) => failed(&state, &visitor, e),
-            };
+            return redraw(
+                &state,
+                &visitor,
+                "admin/policies.html",
+                policies_context(&state, &visitor, &level).await,
+                refused(form.values(), &e),
+            );
         }
     }
     let body = json!({
@@ -142,15 +140,13 @@ async fn create_policy(
         Err(e) => {
             // The REST API names nested fields by path; the form by their last segment.
             let e = e.with_short_field_names();
-            match policies_context(&state, &visitor, &level).await {
-                Ok(ctx) => state.pages().render_status(
-                    StatusCode::BAD_REQUEST,
-                    &visitor,
-                    "admin/policies.html",
-                    merge(ctx, refused(form.values(), &e)),
-                ),
-                Err(e) => failed(&state, &visitor, e),
-            }
+            redraw(
+                &state,
+                &visitor,
+                "admin/policies.html",
+                policies_context(&state, &visitor, &level).await,
+                refused(form.values(), &e),
+            )
         }
     }
 }
@@ -167,15 +163,13 @@ async fn delete_policy(
     match state.rest().delete(visitor.token(), &path).await {
         Ok(_) => see_other(&format!("/admin/policies/{}", enc(&level))),
         Err(e) if e.status == 401 || e.status == 404 => failed(&state, &visitor, e),
-        Err(e) => match policies_context(&state, &visitor, &level).await {
-            Ok(ctx) => state.pages().render_status(
-                StatusCode::BAD_REQUEST,
-                &visitor,
-                "admin/policies.html",
-                merge(ctx, json!({ "delete_error": e.message })),
-            ),
-            Err(e) => failed(&state, &visitor, e),
-        },
+        Err(e) => redraw(
+            &state,
+            &visitor,
+            "admin/policies.html",
+            policies_context(&state, &visitor, &level).await,
+            json!({ "delete_error": e.message }),
+        ),
     }
 }
 
@@ -233,15 +227,13 @@ async fn create_deny_policy(State(state): State<PortalsState>, visitor: Visitor,
         Err(e) if e.status == 401 => failed(&state, &visitor, e),
         Err(e) => {
             let e = e.with_short_field_names();
-            match deny_context(&state, &visitor).await {
-                Ok(ctx) => state.pages().render_status(
-                    StatusCode::BAD_REQUEST,
-                    &visitor,
-                    "admin/deny_policies.html",
-                    merge(ctx, refused(form.values(), &e)),
-                ),
-                Err(e) => failed(&state, &visitor, e),
-            }
+            redraw(
+                &state,
+                &visitor,
+                "admin/deny_policies.html",
+                deny_context(&state, &visitor).await,
+                refused(form.values(), &e),
+            )
         }
     }
 }
@@ -325,15 +317,13 @@ async fn update_environment(
         let p = form.get(name);
         if !p.is_empty() && !p.parse::<u16>().is_ok_and(|n| n > 0) {
             let e = crate::form::problem(name, "must be a port number from 1 to 65535, or empty");
-            return match environments_context(&state, &visitor).await {
-                Ok(ctx) => state.pages().render_status(
-                    StatusCode::BAD_REQUEST,
-                    &visitor,
-                    "admin/environments.html",
-                    merge(ctx, json!({ "edit": { "id": id, "values": form.values(), "error": e.message, "errors": e.fields } })),
-                ),
-                Err(e) => failed(&state, &visitor, e),
-            };
+            return redraw(
+                &state,
+                &visitor,
+                "admin/environments.html",
+                environments_context(&state, &visitor).await,
+                json!({ "edit": { "id": id, "values": form.values(), "error": e.message, "errors": e.fields } }),
+            );
         }
     }
     let port = |name: &str| match form.get(name) {
@@ -357,15 +347,13 @@ async fn update_environment(
         Err(e) if e.status == 401 || e.status == 404 => failed(&state, &visitor, e),
         Err(e) => {
             let e = e.with_short_field_names();
-            match environments_context(&state, &visitor).await {
-                Ok(ctx) => state.pages().render_status(
-                    StatusCode::BAD_REQUEST,
-                    &visitor,
-                    "admin/environments.html",
-                    merge(ctx, json!({ "edit": { "id": id, "values": form.values(), "error": e.message, "errors": e.fields } })),
-                ),
-                Err(e) => failed(&state, &visitor, e),
-            }
+            redraw(
+                &state,
+                &visitor,
+                "admin/environments.html",
+                environments_context(&state, &visitor).await,
+                json!({ "edit": { "id": id, "values": form.values(), "error": e.message, "errors": e.fields } }),
+            )
         }
     }
 }
@@ -399,12 +387,7 @@ async fn create_user(State(state): State<PortalsState>, visitor: Visitor, form: 
     if let Err(res) = visitor.require(&state, &[Role::Admin]) {
         return res;
     }
-    let password = form
-        .0
-        .iter()
-        .find(|(k, _)| k == "password")
-        .map(|(_, v)| v.as_str())
-        .unwrap_or("");
+    let password = form.raw("password");
     let mut body = json!({ "username": form.get("username"), "password": password, "roles": form.all("roles") });
     if !form.get("email").is_empty() {
         body["email"] = json!(form.get("email"));
@@ -422,15 +405,13 @@ async fn create_user(State(state): State<PortalsState>, visitor: Visitor, form: 
                 m.remove("password");
             }
             values["roles"] = json!(form.all("roles"));
-            match users_context(&state, &visitor).await {
-                Ok(ctx) => state.pages().render_status(
-                    StatusCode::BAD_REQUEST,
-                    &visitor,
-                    "admin/users.html",
-                    merge(ctx, refused(values, &crate::form::conflict_on(e, "username"))),
-                ),
-                Err(e) => failed(&state, &visitor, e),
-            }
+            redraw(
+                &state,
+                &visitor,
+                "admin/users.html",
+                users_context(&state, &visitor).await,
+                refused(values, &crate::form::conflict_on(e, "username")),
+            )
         }
     }
 }
@@ -476,4 +457,15 @@ async fn update_user(
 /// The page for a REST failure on this portal's pages.
 fn failed(state: &PortalsState, visitor: &Visitor, e: RestError) -> Response {
     crate::page::failed(state.pages(), visitor, e, "admin")
+}
+
+/// A form page of this portal drawn again after a refused submit.
+fn redraw(
+    state: &PortalsState,
+    visitor: &Visitor,
+    template: &str,
+    ctx: Result<Value, RestError>,
+    extra: Value,
+) -> Response {
+    crate::page::redraw(state.pages(), visitor, template, "admin", ctx, extra)
 }

@@ -288,7 +288,7 @@ async fn signup_page(State(state): State<PortalsState>, visitor: Visitor) -> Res
 async fn signup(State(state): State<PortalsState>, visitor: Visitor, form: FormData) -> Response {
     let body = json!({
         "username": form.get("username"),
-        "password": form.0.iter().find(|(k, _)| k == "password").map(|(_, v)| v.as_str()).unwrap_or(""),
+        "password": form.raw("password"),
         "email": form.get("email"),
         "firstName": form.get("firstName"),
         "lastName": form.get("lastName"),
@@ -567,7 +567,7 @@ async fn generate_token(
     }
     let validity = form.get("validityPeriod");
     let body = json!({
-        "consumerSecret": form.0.iter().find(|(k, _)| k == "consumerSecret").map(|(_, v)| v.as_str()).unwrap_or(""),
+        "consumerSecret": form.raw("consumerSecret"),
         "validityPeriod": if validity.is_empty() { json!(3600) } else { validity.parse::<i64>().map(Value::from).unwrap_or(json!(validity)) },
         "scopes": form.get("scopes").split_whitespace().collect::<Vec<_>>(),
     });

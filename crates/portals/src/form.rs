@@ -22,6 +22,15 @@ impl FormData {
             .unwrap_or("")
     }
 
+    /// The first value of `name` exactly as sent, untrimmed (passwords, secrets).
+    pub fn raw(&self, name: &str) -> &str {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or("")
+    }
+
     /// Every value of `name`.
     pub fn all(&self, name: &str) -> Vec<&str> {
         self.0

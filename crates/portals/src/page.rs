@@ -147,6 +147,23 @@ pub fn failed(pages: &Pages, visitor: &Visitor, e: crate::rest::RestError, role:
     }
 }
 
+/// A form page drawn again after a refused submit (status 400): its context `ctx` with
+/// `extra` (what was typed, the errors), or the failure page if the context could not
+/// be read.
+pub fn redraw(
+    pages: &Pages,
+    visitor: &Visitor,
+    template: &str,
+    role: &str,
+    ctx: Result<Value, crate::rest::RestError>,
+    extra: Value,
+) -> Response {
+    match ctx {
+        Ok(ctx) => pages.render_status(StatusCode::BAD_REQUEST, visitor, template, merge(ctx, extra)),
+        Err(e) => failed(pages, visitor, e, role),
+    }
+}
+
 /// `text|truncate(n)`: at most `n` characters, with an ellipsis when cut.
 fn truncate(text: String, n: usize) -> String {
     match text.char_indices().nth(n) {

@@ -124,12 +124,7 @@ pub async fn send(client: &TryOutClient, api: &Value, form: &FormData) -> Result
             builder = builder.header(header, format!("Bearer {credential}"));
         }
     }
-    let body = form
-        .0
-        .iter()
-        .find(|(k, _)| k == "body")
-        .map(|(_, v)| v.clone())
-        .unwrap_or_default();
+    let body = form.raw("body").to_string();
     if !body.is_empty() {
         let content_type = match form.get("contentType") {
             "" => "application/json",
