@@ -742,19 +742,11 @@ async fn the_openapi_document_is_valid_locked_and_true_to_the_routes() {
 
     let db = tollgate_testkit::sqlite("admin_openapi");
     let s = start(&db).await;
-    let r = tollgate_testkit::http()
-        .get(s.url("/openapi.json"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    assert_eq!(r.text().await.unwrap(), generated);
-    let ops = tollgate_testkit::openapi_operations(&doc);
-    assert_eq!(ops.len(), 25, "documented operations");
-    for (method, path) in ops {
-        let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-        let r = tollgate_testkit::http().request(m, s.url(&path)).send().await.unwrap();
-        assert_eq!(r.status(), 401, "{method} {path} is documented but not routed");
+    tollgate_testkit::check_served_openapi(&s.url(""), &generated).await;
+    let answers = tollgate_testkit::call_documented_operations(&s.url(""), &doc).await;
+    assert_eq!(answers.len(), 25, "documented operations");
+    for (method, path, status, _) in answers {
+        assert_eq!(status, 401, "{method} {path} is documented but not routed");
     }
 }
 

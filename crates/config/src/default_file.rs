@@ -82,6 +82,9 @@ max_request_body_bytes = 104857600
 workers = 0
 # Append one JSON line per API call (its analytics event) to this file:
 # analytics_log = "/var/log/tollgate/analytics.jsonl"
+# The log's lines: "json" (Tollgate's event) or "elk" (the reference's ELK analytics lines,
+# "apimMetrics: apim:response, properties :{...}", for its Logstash and Kibana dashboards).
+analytics_log_format = "json"
 # Analytics events queued at most; beyond it they are dropped and counted
 # (tollgate_gateway_analytics_dropped_total), never waited for.
 analytics_queue = 10000
@@ -149,6 +152,19 @@ token_requests_per_second = 20
 # Let anyone sign up with the subscriber role (POST /api/am/devportal/v3/signup).
 self_signup = true
 
+# The analytics component: aggregates the gateways' API-call events per minute, hour and
+# day in the AM database and serves them at /api/am/analytics/v1 and in the portals.
+[analytics]
+# How often received events are written (calls show up in the REST API this late, at most).
+flush_interval = "10s"
+# How long per-minute, per-hour and per-day rows are kept.
+minute_retention = "2days"
+hour_retention = "90days"
+day_retention = "1095days"
+# Distinct (minute, API, resource, application, user, status...) combinations held between
+# flushes; events of further ones are dropped and counted (tollgate_analytics_dropped_total).
+max_keys = 100000
+
 # How nodes find and trust each other.
 [cluster]
 # Shared secret presented on every node-to-node call (at least 16 characters; the same
@@ -160,6 +176,20 @@ self_signup = true
 event_hub_url = []
 # The key manager a gateway asks to introspect opaque tokens.
 # key_manager_url = "http://control-plane:9443"
+# The node running the analytics component that a gateway ships its API-call events to
+# (batched, off the request path). Unset: this node's own analytics component, if any.
+# analytics_url = "http://control-plane:9443"
+
+# OpenTelemetry traces of API calls: a gateway span per call with a child span for the
+# backend call; W3C trace context is read from callers and passed on to backends.
+[tracing]
+# An OTLP/HTTP traces URL (JSON encoding), e.g. an OpenTelemetry Collector. Unset: no tracing.
+# otlp_endpoint = "http://otel-collector:4318/v1/traces"
+service_name = "tollgate"
+# Share of calls traced when the caller sent no sampled traceparent (0.0 to 1.0).
+sample_ratio = 1.0
+# How often finished spans are sent.
+export_interval = "5s"
 
 # The bootstrap administrator, created on first start.
 [admin]
@@ -203,6 +233,8 @@ mod tests {
             "[publisher]",
             "[key_manager]",
             "[devportal]",
+            "[analytics]",
+            "[tracing]",
             "[cluster]",
             "[admin]",
             "[log]",

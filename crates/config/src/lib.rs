@@ -39,8 +39,12 @@ pub struct Config {
     pub key_manager: KeyManagerConfig,
     /// `[devportal]`: the Developer Portal component.
     pub devportal: DevportalConfig,
+    /// `[analytics]`: how the analytics component aggregates and keeps API-call data.
+    pub analytics: AnalyticsConfig,
     /// `[cluster]`: how nodes find and authenticate each other.
     pub cluster: ClusterConfig,
+    /// `[tracing]`: OpenTelemetry traces of API calls, exported over OTLP.
+    pub tracing: TracingConfig,
     /// `[admin]`: the bootstrap administrator.
     pub admin: AdminConfig,
     /// `[log]`: log level and format.
@@ -268,6 +272,70 @@ impl Default for DevportalConfig {
     }
 }
 
+/// `[tracing]`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TracingConfig {
+    /// Where spans go: an OTLP/HTTP traces URL such as
+    /// `http://otel-collector:4318/v1/traces` (JSON encoding). Unset: no tracing, at no
+    /// cost to the request path.
+    pub otlp_endpoint: Option<String>,
+    /// The `service.name` the spans carry.
+    pub service_name: String,
+    /// The share of calls traced when the caller sent no trace context (0.0 to 1.0); a
+    /// caller's sampled `traceparent` is always followed.
+    pub sample_ratio: f64,
+    /// How often finished spans are sent.
+    #[serde(with = "humantime_serde")]
+    pub export_interval: Duration,
+}
+
+impl Default for TracingConfig {
+    fn default() -> Self {
+        Self {
+            otlp_endpoint: None,
+            service_name: "tollgate".into(),
+            sample_ratio: 1.0,
+            export_interval: Duration::from_secs(5),
+        }
+    }
+}
+
+/// `[analytics]`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AnalyticsConfig {
+    /// How often received events are written to the AM database (the REST API and
+    /// dashboards see calls this long after they happen, at most).
+    #[serde(with = "humantime_serde")]
+    pub flush_interval: Duration,
+    /// How long per-minute rows are kept.
+    #[serde(with = "humantime_serde")]
+    pub minute_retention: Duration,
+    /// How long per-hour rows are kept.
+    #[serde(with = "humantime_serde")]
+    pub hour_retention: Duration,
+    /// How long per-day rows are kept.
+    #[serde(with = "humantime_serde")]
+    pub day_retention: Duration,
+    /// Distinct (minute, API, resource, application, user, status…) combinations held
+    /// between flushes; events of further ones are dropped and counted
+    /// (`tollgate_analytics_dropped_total`).
+    pub max_keys: usize,
+}
+
+impl Default for AnalyticsConfig {
+    fn default() -> Self {
+        Self {
+            flush_interval: Duration::from_secs(10),
+            minute_retention: Duration::from_secs(2 * 86_400),
+            hour_retention: Duration::from_secs(90 * 86_400),
+            day_retention: Duration::from_secs(3 * 365 * 86_400),
+            max_keys: 100_000,
+        }
+    }
+}
+
 /// A PEM certificate chain and private key.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -311,6 +379,9 @@ pub struct GatewayConfig {
     /// Analytics events queued at most; beyond it events are dropped and counted, never
     /// waited for.
     pub analytics_queue: usize,
+    /// The analytics log's line shape: `json` (Tollgate's event) or `elk` (the
+    /// reference's ELK analytics lines, for its Logstash pipeline and Kibana dashboards).
+    pub analytics_log_format: AnalyticsLogFormat,
     /// A PEM file of CA certificates `https://` backends may also be signed by (besides
     /// the Mozilla roots). Unset: the Mozilla roots only.
     pub backend_ca_file: Option<PathBuf>,
@@ -325,6 +396,17 @@ pub struct GatewayConfig {
     /// What the gateway does while the traffic manager cannot be reached: admit its share
     /// of each limit (`local_share`) or refuse limited calls (`fail_closed`).
     pub throttle_fallback: ThrottleFallback,
+}
+
+/// `gateway.analytics_log_format`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum AnalyticsLogFormat {
+    /// One JSON event per line.
+    #[default]
+    Json,
+    /// The reference's ELK analytics lines.
+    Elk,
 }
 
 /// `gateway.throttle_fallback`.
@@ -351,6 +433,7 @@ impl Default for GatewayConfig {
             workers: 0,
             analytics_log: None,
             analytics_queue: 10_000,
+            analytics_log_format: AnalyticsLogFormat::Json,
             backend_ca_file: None,
             backend_jwt: false,
             throttle_sync_interval: Duration::from_millis(50),
@@ -429,6 +512,10 @@ pub struct ClusterConfig {
     pub event_hub_url: Vec<String>,
     /// The key manager a gateway asks to introspect opaque tokens.
     pub key_manager_url: Option<String>,
+    /// The node running the analytics component that a gateway ships its API-call
+    /// events to (its management URL). Unset: this node's own analytics component, if
+    /// it runs one; else events are not shipped.
+    pub analytics_url: Option<String>,
 }
 
 /// Shortest accepted cluster secret, in bytes.

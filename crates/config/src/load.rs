@@ -307,6 +307,20 @@ pub(crate) fn validate(config: &Config) -> Result<(), ConfigError> {
                 .key_manager_url
                 .iter()
                 .map(|u| ("cluster.key_manager_url", u)),
+        )
+        .chain(
+            config
+                .cluster
+                .analytics_url
+                .iter()
+                .map(|u| ("cluster.analytics_url", u)),
+        )
+        .chain(
+            config
+                .tracing
+                .otlp_endpoint
+                .iter()
+                .map(|u| ("tracing.otlp_endpoint", u)),
         );
     for (key, url) in urls {
         if !(url.starts_with("http://") || url.starts_with("https://")) {
@@ -383,6 +397,18 @@ pub(crate) fn validate(config: &Config) -> Result<(), ConfigError> {
         return Err(ConfigError::invalid(
             "cluster.key_manager_url",
             format!("`{url}` must be an http:// or https:// URL"),
+        ));
+    }
+    if !(0.0..=1.0).contains(&config.tracing.sample_ratio) {
+        return Err(ConfigError::invalid(
+            "tracing.sample_ratio",
+            "must be from 0.0 (no call traced) to 1.0 (every call)",
+        ));
+    }
+    if config.analytics.flush_interval < std::time::Duration::from_millis(100) {
+        return Err(ConfigError::invalid(
+            "analytics.flush_interval",
+            "must be at least 100ms",
         ));
     }
     if config.management.max_body_bytes < 1024 {

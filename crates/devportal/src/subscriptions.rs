@@ -207,7 +207,20 @@ pub(crate) async fn list(
     )
     .await
     .map_err(Error::from)?;
-    let list: Vec<Value> = rows.iter().map(|s| body(s, None)).collect();
+    // Each subscribed API once, for `apiInfo` (name and version in the portals' lists).
+    let mut apis_by_id: std::collections::HashMap<&str, Option<StoredApi>> = std::collections::HashMap::new();
+    for r in &rows {
+        if !apis_by_id.contains_key(r.api_id.as_str()) {
+            let api = apis::get(&state.am, p.tenant_id, &r.api_id)
+                .await
+                .map_err(Error::from)?;
+            apis_by_id.insert(r.api_id.as_str(), api);
+        }
+    }
+    let list: Vec<Value> = rows
+        .iter()
+        .map(|s| body(s, apis_by_id.get(s.api_id.as_str()).and_then(Option::as_ref)))
+        .collect();
     Ok(axum::Json(json!({ "count": list.len(), "list": list, "pagination": page.body(total) })).into_response())
 }
 

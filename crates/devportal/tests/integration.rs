@@ -1543,27 +1543,14 @@ async fn the_openapi_document_is_valid_locked_and_true_to_the_routes() {
 
     let db = tollgate_testkit::sqlite("devportal_openapi");
     let s = start(&db).await;
-    let r = tollgate_testkit::http()
-        .get(format!("http://{}{BASE_PATH}/openapi.json", s.addr))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    assert_eq!(r.text().await.unwrap(), generated);
+    let base = format!("http://{}{BASE_PATH}", s.addr);
+    tollgate_testkit::check_served_openapi(&base, &generated).await;
 
     // Every documented operation is routed: anonymous calls get 401 or a handler's own
     // answer, never the router's empty 404/405.
-    let ops = tollgate_testkit::openapi_operations(&doc);
-    assert_eq!(ops.len(), 28, "documented operations");
-    for (method, path) in ops {
-        let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-        let r = tollgate_testkit::http()
-            .request(m, format!("http://{}{BASE_PATH}{path}", s.addr))
-            .send()
-            .await
-            .unwrap();
-        let status = r.status().as_u16();
-        let body = r.text().await.unwrap();
+    let answers = tollgate_testkit::call_documented_operations(&base, &doc).await;
+    assert_eq!(answers.len(), 28, "documented operations");
+    for (method, path, status, body) in answers {
         assert!(
             status != 405 && !(status == 404 && body.is_empty()),
             "{method} {path} is documented but not routed ({status})"

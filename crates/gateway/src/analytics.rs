@@ -1,16 +1,20 @@
 //! One analytics event per request, put on a bounded queue without waiting: when the queue
 //! is full the event is dropped and counted (`tollgate_gateway_analytics_dropped_total`),
-//! so analytics can never slow a request down. A sink task drains the queue; in this
-//! release the sink is an optional JSON-lines file (the Analytics component comes later).
+//! so analytics can never slow a request down. A sink task drains the queue into an
+//! optional JSON-lines file and a bounded buffer that is shipped in batches to the
+//! analytics component, with backoff while it is away.
 
 use crate::runtime::ApiEntry;
 use axum::http::{HeaderValue, Method};
-use serde::Serialize;
+use std::collections::VecDeque;
+use std::future::Future;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
+use tollgate_model::analytics::{UsageBatch, UsageEvent};
 use tollgate_model::token::{AccessClaims, KeyType};
 
 /// What one request did, in the shape analytics aggregates. It refers to the runtime
@@ -46,53 +50,35 @@ pub struct AnalyticsEvent {
     pub client_ip: Option<String>,
 }
 
-/// The JSON shape of an event (one line of the analytics log).
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct EventRecord<'a> {
-    timestamp: i64,
-    api: &'a str,
-    api_version: &'a str,
-    resource: &'a str,
-    method: &'a str,
-    application_id: Option<&'a str>,
-    subscriber: Option<&'a str>,
-    key_type: Option<&'a str>,
-    status: u16,
-    error_code: Option<i64>,
-    gateway_latency_ms: f64,
-    backend_latency_ms: Option<f64>,
-    response_bytes: Option<u64>,
-    user_agent: Option<&'a str>,
-    client_ip: Option<&'a str>,
-}
-
-impl Serialize for AnalyticsEvent {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let api = self.api.as_ref().map(|(entry, _)| &entry.deployed.api);
+impl AnalyticsEvent {
+    /// The event in the shape the analytics log and the analytics component read
+    /// (rendered by the sink task, off the request path).
+    pub fn to_usage(&self) -> UsageEvent {
+        let deployed = self.api.as_ref().map(|(entry, _)| &entry.deployed);
+        let api = deployed.map(|d| &d.api);
         let resource = self
             .api
             .as_ref()
             .and_then(|(entry, op)| op.and_then(|i| entry.deployed.api.operations.get(i)))
             .map_or("", |op| op.target.as_str());
-        EventRecord {
+        UsageEvent {
             timestamp: self.timestamp,
-            api: api.map_or("", |a| a.name.as_str()),
-            api_version: api.map_or("", |a| a.version.as_str()),
-            resource,
-            method: self.method.as_str(),
-            application_id: self.application_id.as_deref(),
-            subscriber: self.claims.as_ref().map(|c| c.sub.as_str()),
-            key_type: self.key_type.map(|k| k.as_str()),
+            api_id: deployed.map_or_else(String::new, |d| d.api_id.clone()),
+            api: api.map_or_else(String::new, |a| a.name.clone()),
+            api_version: api.map_or_else(String::new, |a| a.version.clone()),
+            resource: resource.to_string(),
+            method: self.method.as_str().to_string(),
+            application_id: self.application_id.clone(),
+            subscriber: self.claims.as_ref().map(|c| c.sub.clone()),
+            key_type: self.key_type.map(|k| k.as_str().to_string()),
             status: self.status,
             error_code: self.error_code,
             gateway_latency_ms: self.gateway_latency_ms,
             backend_latency_ms: self.backend_latency_ms,
             response_bytes: self.response_bytes,
-            user_agent: self.user_agent.as_ref().and_then(|v| v.to_str().ok()),
-            client_ip: self.client_ip.as_deref(),
+            user_agent: self.user_agent.as_ref().and_then(|v| v.to_str().ok()).map(String::from),
+            client_ip: self.client_ip.clone(),
         }
-        .serialize(serializer)
     }
 }
 
@@ -186,33 +172,258 @@ impl AnalyticsQueue {
     }
 }
 
-/// Writes every event as one JSON line to `path` (appending), flushing after each batch.
-pub async fn json_log_sink(mut rx: mpsc::Receiver<Vec<AnalyticsEvent>>, path: PathBuf) {
-    let file = tokio::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)
-        .await;
-    let mut file = match file {
-        Ok(f) => tokio::io::BufWriter::new(f),
-        Err(e) => {
-            tracing::error!(path = %path.display(), error = %e, "Cannot open the analytics log; events will be dropped.");
-            return;
+/// The shape of the analytics log's lines.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LogFormat {
+    /// One [`UsageEvent`] as JSON per line.
+    #[default]
+    Json,
+    /// The reference's ELK analytics lines (`apimMetrics: apim:response, properties :{…}`),
+    /// which its Logstash and Kibana dashboards read.
+    Elk,
+}
+
+/// Where a gateway's events go: the JSON-lines log, the analytics component, or both.
+#[derive(Clone, Default)]
+pub struct Sinks {
+    /// Append one line per event to this file.
+    pub log: Option<PathBuf>,
+    /// The lines' shape.
+    pub log_format: LogFormat,
+    /// The gateway's runtime state, to name applications in ELK lines.
+    pub live: Option<Arc<crate::follow::LiveState>>,
+    /// Ship the events to the analytics component.
+    pub shipper: Option<Arc<dyn ShipUsage>>,
+    /// This gateway's id (in each shipment).
+    pub gateway_id: String,
+    /// The environment it serves (in each shipment).
+    pub environment: String,
+    /// Events held for shipping at most (while the component is away); the oldest are
+    /// dropped and counted beyond it.
+    pub max_pending: usize,
+}
+
+/// Hands a batch of events to the analytics component: over HTTP from a gateway node
+/// ([`crate::analytics_client::HttpShipper`]), or in-process on an all-in-one node.
+pub trait ShipUsage: Send + Sync {
+    /// Delivers the batch, or says why not (the caller keeps it and tries again).
+    fn ship<'a>(&'a self, batch: &'a UsageBatch) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>;
+}
+
+/// How often held events are shipped.
+pub const SHIP_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Most events in one shipment.
+pub const SHIP_BATCH: usize = 5_000;
+
+/// Longest wait between attempts while the analytics component cannot be reached.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// Events waiting to be shipped, bounded: the oldest go first, counted as dropped.
+struct Pending {
+    events: Mutex<VecDeque<UsageEvent>>,
+    max: usize,
+    dropped: metrics::Counter,
+}
+
+impl Pending {
+    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<UsageEvent>> {
+        self.events.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn trim(&self, q: &mut VecDeque<UsageEvent>) {
+        let over = q.len().saturating_sub(self.max);
+        if over > 0 {
+            q.drain(..over);
+            self.dropped.increment(over as u64);
         }
+    }
+
+    fn push(&self, events: impl IntoIterator<Item = UsageEvent>) {
+        let mut q = self.lock();
+        q.extend(events);
+        self.trim(&mut q);
+    }
+
+    fn take(&self, n: usize) -> Vec<UsageEvent> {
+        let mut q = self.lock();
+        let n = n.min(q.len());
+        q.drain(..n).collect()
+    }
+
+    /// Puts a shipment that failed back in front of what arrived meanwhile.
+    fn put_back(&self, events: Vec<UsageEvent>) {
+        let mut q = self.lock();
+        for e in events.into_iter().rev() {
+            q.push_front(e);
+        }
+        self.trim(&mut q);
+    }
+}
+
+/// Drains the queue into the configured sinks until the queue closes. Nothing here is
+/// on the request path: a slow file or an absent analytics component only fills the
+/// bounded buffers, whose overflow is dropped and counted.
+pub async fn run_sinks(mut rx: mpsc::Receiver<Vec<AnalyticsEvent>>, sinks: Sinks) {
+    let mut log = match &sinks.log {
+        Some(path) => match tokio::fs::OpenOptions::new().create(true).append(true).open(path).await {
+            Ok(f) => Some(tokio::io::BufWriter::new(f)),
+            Err(e) => {
+                tracing::error!(path = %path.display(), error = %e, "Cannot open the analytics log; no events will be written to it.");
+                None
+            }
+        },
+        None => None,
     };
+    let pending = sinks.shipper.clone().map(|shipper| {
+        let pending = Arc::new(Pending {
+            events: Mutex::default(),
+            max: sinks.max_pending.max(1),
+            dropped: metrics::counter!("tollgate_gateway_analytics_dropped_total"),
+        });
+        tokio::spawn(ship_loop(
+            pending.clone(),
+            shipper,
+            sinks.gateway_id.clone(),
+            sinks.environment.clone(),
+        ));
+        pending
+    });
     let mut line = Vec::with_capacity(512);
     while let Some(batch) = rx.recv().await {
-        for event in batch {
-            line.clear();
-            if serde_json::to_writer(&mut line, &event).is_ok() {
-                line.push(b'\n');
-                if let Err(e) = file.write_all(&line).await {
-                    tracing::warn!(error = %e, "Cannot write the analytics log.");
+        let events: Vec<UsageEvent> = batch.iter().map(AnalyticsEvent::to_usage).collect();
+        if let Some(file) = &mut log {
+            let state = sinks.live.as_ref().map(|l| l.load());
+            for (event, usage) in batch.iter().zip(&events) {
+                line.clear();
+                let written = match sinks.log_format {
+                    LogFormat::Json => serde_json::to_writer(&mut line, usage).is_ok(),
+                    LogFormat::Elk => {
+                        let app = usage
+                            .application_id
+                            .as_deref()
+                            .and_then(|id| state.as_ref()?.application(id))
+                            .map(|a| (a.name.as_str(), a.owner.as_str()));
+                        line.extend_from_slice(elk_line(event, usage, app).as_bytes());
+                        true
+                    }
+                };
+                if written {
+                    line.push(b'\n');
+                    if let Err(e) = file.write_all(&line).await {
+                        tracing::warn!(error = %e, "Cannot write the analytics log.");
+                    }
                 }
             }
+            if let Err(e) = file.flush().await {
+                tracing::warn!(error = %e, "Cannot flush the analytics log.");
+            }
         }
-        if let Err(e) = file.flush().await {
-            tracing::warn!(error = %e, "Cannot flush the analytics log.");
+        if let Some(p) = &pending {
+            p.push(events);
+        }
+    }
+}
+
+/// The reference's `errorType` of a gateway error code.
+fn elk_error_type(code: i64) -> &'static str {
+    match code {
+        900_800..=900_807 => "THROTTLED",
+        900_900..=900_910 => "AUTH",
+        101_500..=101_599 => "TARGET_CONNECTIVITY",
+        _ => "OTHER",
+    }
+}
+
+/// One line of the reference's ELK analytics log: `apim:response` for answered calls,
+/// `apim:faulty` for calls the gateway refused or failed.
+fn elk_line(event: &AnalyticsEvent, usage: &UsageEvent, app: Option<(&str, &str)>) -> String {
+    let api = event.api.as_ref().map(|(entry, _)| entry);
+    let latency = |ms: f64| ms.round() as i64;
+    let mut p = serde_json::json!({
+        "apiId": usage.api_id,
+        "apiName": usage.api,
+        "apiVersion": usage.api_version,
+        "apiContext": api.and_then(|a| a.contexts.first()).map_or("", String::as_str),
+        "apiResourceTemplate": usage.resource,
+        "apiMethod": usage.method,
+        "apiCreator": api.and_then(|a| a.deployed.api.provider.as_deref()).unwrap_or(""),
+        "apiCreatorTenantDomain": tollgate_model::tenant::Tenant::DEFAULT_DOMAIN,
+        "apiType": "HTTP",
+        "applicationId": usage.application_id.as_deref().unwrap_or(""),
+        "applicationName": app.map_or("", |a| a.0),
+        "applicationOwner": app.map_or("", |a| a.1),
+        "keyType": usage.key_type.as_deref().unwrap_or(""),
+        "userName": usage.subscriber.as_deref().unwrap_or(""),
+        "userAgent": usage.user_agent.as_deref().unwrap_or(""),
+        "userIp": usage.client_ip.as_deref().unwrap_or(""),
+        "requestTimestamp": tollgate_model::rfc3339(usage.timestamp),
+        "correlationId": uuid::Uuid::now_v7().to_string(),
+        "regionId": "default",
+        "gatewayType": "TOLLGATE",
+        "platform": "Other",
+        "responseCacheHit": false,
+        "proxyResponseCode": usage.status,
+        "targetResponseCode": if usage.backend_latency_ms.is_some() { usage.status } else { 0 },
+        "responseLatency": latency(usage.gateway_latency_ms),
+        "backendLatency": usage.backend_latency_ms.map_or(0, latency),
+        "requestMediationLatency": latency(usage.gateway_latency_ms - usage.backend_latency_ms.unwrap_or(0.0)),
+        "responseMediationLatency": 0,
+    });
+    let kind = match usage.error_code {
+        Some(code) => {
+            p["errorType"] = serde_json::json!(elk_error_type(code));
+            p["errorCode"] = serde_json::json!(code);
+            p["errorMessage"] = serde_json::json!(format!("gateway error {code}"));
+            "apim:faulty"
+        }
+        None => "apim:response",
+    };
+    format!(
+        "{} INFO {{org.wso2.am.analytics.publisher.reporter.elk.ELKCounterMetric}} - apimMetrics: {kind}, properties :{p}",
+        tollgate_model::rfc3339(usage.timestamp)
+    )
+}
+
+/// Ships held events every [`SHIP_INTERVAL`]; after a failure waits longer each time
+/// (up to [`MAX_BACKOFF`]) and keeps the events, within the buffer's bound.
+async fn ship_loop(pending: Arc<Pending>, shipper: Arc<dyn ShipUsage>, gateway_id: String, environment: String) {
+    let mut wait = SHIP_INTERVAL;
+    let mut failing = false;
+    loop {
+        tokio::time::sleep(wait).await;
+        if Arc::strong_count(&pending) == 1 {
+            return; // the sink task is gone
+        }
+        loop {
+            let events = pending.take(SHIP_BATCH);
+            if events.is_empty() {
+                wait = SHIP_INTERVAL;
+                break;
+            }
+            let batch = UsageBatch {
+                gateway_id: gateway_id.clone(),
+                environment: environment.clone(),
+                events,
+            };
+            match shipper.ship(&batch).await {
+                Ok(()) => {
+                    if failing {
+                        tracing::info!("Analytics events are shipped again.");
+                        failing = false;
+                    }
+                    wait = SHIP_INTERVAL;
+                }
+                Err(e) => {
+                    if !failing {
+                        tracing::warn!(error = %e, "Cannot ship analytics events; keeping them and retrying.");
+                        failing = true;
+                    }
+                    pending.put_back(batch.events);
+                    wait = (wait * 2).min(MAX_BACKOFF);
+                    break;
+                }
+            }
         }
     }
 }
@@ -250,5 +461,113 @@ mod tests {
         worker.publish(AnalyticsEvent::default());
         let batch = tokio::time::timeout(FLUSH_INTERVAL * 20, rx.recv()).await;
         assert_eq!(batch.ok().flatten().map(|b| b.len()), Some(1));
+    }
+
+    /// Fails its first `fail` calls, then records what it is given.
+    struct Flaky {
+        fail: std::sync::atomic::AtomicUsize,
+        got: Mutex<Vec<UsageBatch>>,
+    }
+
+    impl ShipUsage for Flaky {
+        fn ship<'a>(&'a self, batch: &'a UsageBatch) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>> {
+            Box::pin(async move {
+                if self.fail.load(std::sync::atomic::Ordering::SeqCst) > 0 {
+                    self.fail.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+                    return Err("away".into());
+                }
+                self.got.lock().unwrap().push(batch.clone());
+                Ok(())
+            })
+        }
+    }
+
+    #[test]
+    fn the_pending_buffer_keeps_the_newest_and_a_failed_shipment_goes_back_in_front() {
+        let p = Pending {
+            events: Mutex::default(),
+            max: 3,
+            dropped: metrics::counter!("test_dropped"),
+        };
+        let e = |ts| UsageEvent {
+            timestamp: ts,
+            ..UsageEvent::default()
+        };
+        p.push([e(1), e(2), e(3), e(4)]);
+        let first = p.take(2);
+        assert_eq!(
+            first.iter().map(|e| e.timestamp).collect::<Vec<_>>(),
+            [2, 3],
+            "1 was dropped"
+        );
+        p.push([e(5)]);
+        p.put_back(first);
+        let all: Vec<_> = p.take(10).iter().map(|e| e.timestamp).collect();
+        assert_eq!(all, [3, 4, 5], "the oldest go when a put-back overflows");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn events_are_shipped_in_order_after_the_component_comes_back() {
+        let (queue, rx) = AnalyticsQueue::new(100, 1);
+        let flaky = Arc::new(Flaky {
+            fail: 2.into(),
+            got: Mutex::default(),
+        });
+        let sinks = Sinks {
+            shipper: Some(flaky.clone()),
+            gateway_id: "g1".into(),
+            environment: "Default".into(),
+            max_pending: 100,
+            ..Sinks::default()
+        };
+        tokio::spawn(run_sinks(rx, sinks));
+        for ts in 0..3 {
+            queue.publish(AnalyticsEvent {
+                timestamp: ts,
+                status: 200,
+                ..AnalyticsEvent::default()
+            });
+        }
+        // Two failures (backoff 2 s, then 4 s) before the third attempt succeeds.
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        let got = flaky.got.lock().unwrap().clone();
+        assert_eq!(got.len(), 1, "one shipment after the retries");
+        assert_eq!(got[0].environment, "Default");
+        let order: Vec<_> = got[0].events.iter().map(|e| e.timestamp).collect();
+        assert_eq!(order, [0, 1, 2]);
+    }
+
+    #[test]
+    fn elk_lines_are_in_the_reference_shape() {
+        let event = AnalyticsEvent {
+            timestamp: 1_790_000_000_000,
+            method: Method::GET,
+            status: 429,
+            error_code: Some(900_804),
+            gateway_latency_ms: 1.4,
+            application_id: Some("app-1".into()),
+            ..AnalyticsEvent::default()
+        };
+        let usage = event.to_usage();
+        let line = elk_line(&event, &usage, Some(("Shop", "ann")));
+        let (head, json) = line.split_once("properties :").unwrap();
+        assert!(head.ends_with("apimMetrics: apim:faulty, "), "{head}");
+        let p: serde_json::Value = serde_json::from_str(json).unwrap();
+        assert_eq!(p["errorType"], "THROTTLED");
+        assert_eq!(
+            (p["applicationName"].as_str(), p["applicationOwner"].as_str()),
+            (Some("Shop"), Some("ann"))
+        );
+        assert_eq!(
+            (p["proxyResponseCode"].as_u64(), p["targetResponseCode"].as_u64()),
+            (Some(429), Some(0))
+        );
+        let ok = AnalyticsEvent {
+            status: 200,
+            error_code: None,
+            backend_latency_ms: Some(0.6),
+            ..event
+        };
+        assert!(elk_line(&ok, &ok.to_usage(), None).contains("apimMetrics: apim:response, properties :{"));
     }
 }

@@ -9,6 +9,7 @@
 //! Depends on `http`, `events` and `model` only.
 
 pub mod analytics;
+pub mod analytics_client;
 mod authenticate;
 pub mod backend_jwt;
 mod backend_pool;
@@ -24,6 +25,7 @@ pub mod runtime;
 mod service;
 pub mod throttle;
 pub mod throttle_policies;
+pub mod traces;
 
 pub use authenticate::{Introspect, TokenVerifier};
 pub use request::{Gateway, Peer};

@@ -47,6 +47,8 @@ pub struct Gateway {
     pub backend_jwt: Option<Arc<crate::backend_jwt::BackendJwtSigner>>,
     /// Throttle counters shared by the process's workers.
     pub throttler: Option<Arc<crate::throttle::Throttler>>,
+    /// Spans of calls and backend calls, when `[tracing]` exports them.
+    pub traces: Option<Arc<crate::traces::CallTracer>>,
 }
 
 /// The caller, once authenticated.
@@ -194,6 +196,8 @@ struct CallInfo {
     operation: Option<usize>,
     caller: Option<Caller>,
     backend_latency_ms: Option<f64>,
+    /// The call's server span, when traced.
+    trace: Option<opentelemetry::Context>,
 }
 
 /// A call as throttling conditions and key templates see it.
@@ -345,6 +349,10 @@ pub async fn handle_call(gw: &Gateway, peer: &Peer, req: Request) -> Response {
     let started = Instant::now();
     let state = gw.live.load();
     let mut info = CallInfo::default();
+    let traced_method = gw.traces.as_ref().map(|t| {
+        info.trace = Some(t.start(req.method(), req.uri().path(), req.headers(), peer.ip_text.as_deref()));
+        req.method().clone()
+    });
     let analytics_base = gw.analytics.as_ref().map(|_| AnalyticsEvent {
         timestamp: tollgate_model::now_millis(),
         method: req.method().clone(),
@@ -363,6 +371,27 @@ pub async fn handle_call(gw: &Gateway, peer: &Peer, req: Request) -> Response {
     let status = response.status().as_u16();
     let metrics = info.api.as_ref().map_or(&gw.unmatched, |a| &a.metrics);
     metrics.record(status, elapsed);
+    if let (Some(cx), Some(method)) = (&info.trace, &traced_method) {
+        let operation = info
+            .api
+            .as_ref()
+            .zip(info.operation)
+            .and_then(|(api, i)| api.deployed.api.operations.get(i).map(|op| (api, op)));
+        let route =
+            operation.map(|(api, op)| format!("{}{}", api.contexts.first().map_or("", String::as_str), op.target));
+        crate::traces::end_call(
+            cx,
+            method,
+            &crate::traces::CallOutcome {
+                api: operation.zip(route.as_deref()).map(|((api, _), route)| {
+                    (api.deployed.api.name.as_str(), api.deployed.api.version.as_str(), route)
+                }),
+                application_id: info.caller.as_ref().map(|c| c.application_id.as_str()),
+                status,
+                error_code,
+            },
+        );
+    }
     if let (Some(queue), Some(mut event)) = (&gw.analytics, analytics_base) {
         event.api = info.api.as_ref().map(|api| (Arc::clone(api), info.operation));
         if let Some(caller) = &info.caller {
@@ -529,6 +558,10 @@ async fn serve_call(
     }
     // Streamed through, never buffered; a body without a length is cut off at the limit.
     let limit = usize::try_from(gw.max_request_body_bytes).unwrap_or(usize::MAX);
+    let backend_trace = match (&gw.traces, &info.trace) {
+        (Some(t), Some(cx)) => Some(t.start_backend(cx, &parts.method, &mut parts.headers)),
+        _ => None,
+    };
     let req = Request::from_parts(parts, Body::new(http_body_util::Limited::new(body, limit)));
     let backend_started = Instant::now();
     let result = gw
@@ -543,6 +576,12 @@ async fn serve_call(
         )
         .await;
     info.backend_latency_ms = Some(backend_started.elapsed().as_secs_f64() * 1000.0);
+    if let Some(cx) = &backend_trace {
+        match &result {
+            Ok(r) => crate::traces::end_backend(cx, Ok(r.status().as_u16())),
+            Err(e) => crate::traces::end_backend(cx, Err(&format!("{e:?}"))),
+        }
+    }
     let mut res = result?;
     if let Some((limit, remaining, reset)) = admitted.headers {
         crate::throttle::rate_limit_headers(res.headers_mut(), limit, remaining, reset);

@@ -284,6 +284,12 @@ where
     }
 }
 
+/// Whether `principal` meets `R`: holds one of its roles and, with a bearer token, one
+/// of its scopes. For operations whose answer depends on who asks (analytics).
+pub fn grants<R: RoleRequirement>(principal: &Principal) -> bool {
+    (R::ROLES.is_empty() || principal.has_any_role(R::ROLES)) && check_scopes::<R>(principal).is_ok()
+}
+
 /// A bearer token must carry one of the operation's scopes (or `apim:admin`).
 fn check_scopes<R: RoleRequirement>(principal: &Principal) -> Result<(), ApiError> {
     let Some(scopes) = &principal.scopes else {

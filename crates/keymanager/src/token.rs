@@ -8,6 +8,7 @@ use std::net::{IpAddr, SocketAddr};
 use tollgate_model::{Role, TenantId};
 use tollgate_store::keys::ClientRow;
 use tollgate_store::users;
+use tollgate_tokens::portals_client::PORTALS_CLIENT_ID;
 use tollgate_tokens::{IssueRequest, OAuthError, scopes};
 
 /// The caller's address, when the listener recorded it.
@@ -18,8 +19,15 @@ pub(crate) fn client_ip(req: &Request) -> Option<IpAddr> {
 /// The token endpoint.
 pub async fn token(State(state): State<KeyManagerState>, req: Request) -> Response {
     match token_inner(&state, req).await {
-        Ok(res) => res,
-        Err(e) => OAuthResponse(e).into_response(),
+        Ok(res) => {
+            metrics::counter!("tollgate_key_manager_token_requests_total", "outcome" => "issued").increment(1);
+            res
+        }
+        Err(e) => {
+            // Labelled by the RFC 6749 error code: a small, fixed set.
+            metrics::counter!("tollgate_key_manager_token_requests_total", "outcome" => e.error).increment(1);
+            OAuthResponse(e).into_response()
+        }
     }
 }
 
@@ -94,7 +102,11 @@ async fn token_inner(state: &KeyManagerState, req: Request) -> Result<Response, 
             ));
         }
     };
-    if !state.limiter.check(None, Some(&client.key.consumer_key)) {
+    // The portals' built-in client speaks for everyone signed in to the portals: one
+    // allowance for all of them would cap every user's sign-ins and session renewals
+    // together. Its callers are this node (in-process, after the login form's per-address
+    // limit) or are limited per address above.
+    if client.key.consumer_key != PORTALS_CLIENT_ID && !state.limiter.check(None, Some(&client.key.consumer_key)) {
         return Err(OAuthError::slow_down(
             "too many token requests for this client; retry in a second",
         ));

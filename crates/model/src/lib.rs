@@ -4,6 +4,7 @@
 //! This crate must not depend on storage, HTTP or any runtime: it is the bottom of the
 //! dependency graph, so keeping it small keeps every rebuild small.
 
+pub mod analytics;
 pub mod api;
 pub mod block_condition;
 pub mod component;
@@ -51,4 +52,11 @@ pub fn rfc3339(ms: EpochMillis) -> String {
         .ok()
         .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
         .unwrap_or_else(|| ms.to_string())
+}
+
+/// Reads an RFC 3339 timestamp (`2026-11-24T10:00:00Z`) as epoch ms; `None` if it is not
+/// one. The inverse of [`rfc3339`], for query parameters.
+pub fn parse_rfc3339(text: &str) -> Option<EpochMillis> {
+    let t = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()?;
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).ok()
 }

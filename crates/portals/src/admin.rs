@@ -1,10 +1,11 @@
-//! The Admin portal's pages (`/admin`): throttling policies of every level, deny
-//! policies (block conditions) and gateway environments. Administrators only; each
+//! The Admin portal's pages (`/admin`): its home, deny policies (block conditions),
+//! gateway environments and users (throttling policies: `admin_policies`, key managers:
+//! `admin_key_managers`). Administrators only; each
 //! action is one Admin REST API call.
 
 use crate::PortalsState;
+use crate::admin_policies::{self, number_or_text};
 use crate::form::{FormData, refused};
-use crate::page::merge;
 use crate::rest::{ADMIN, Payload, RestError, enc};
 use crate::session::{Visitor, see_other};
 use axum::Router;
@@ -15,21 +16,11 @@ use axum::routing::{get, post};
 use serde_json::{Value, json};
 use tollgate_model::Role;
 
-/// The policy levels the Admin REST API stores, as the pages name them.
-const LEVELS: &[(&str, &str)] = &[
-    ("subscription", "Business plans (subscription)"),
-    ("application", "Application"),
-    ("advanced", "Advanced (API and resource)"),
-    ("custom", "Custom rules"),
-];
-
 /// The Admin portal's routes.
 pub fn routes() -> Router<PortalsState> {
     Router::new()
         .route("/admin", get(home))
         .route("/admin/", get(home))
-        .route("/admin/policies/{level}", get(policies).post(create_policy))
-        .route("/admin/policies/{level}/{policy_id}/delete", post(delete_policy))
         .route("/admin/deny-policies", get(deny_policies).post(create_deny_policy))
         .route("/admin/deny-policies/{condition_id}/delete", post(delete_deny_policy))
         .route("/admin/deny-policies/{condition_id}/status", post(toggle_deny_policy))
@@ -43,134 +34,11 @@ async fn home(State(state): State<PortalsState>, visitor: Visitor) -> Response {
     if let Err(res) = visitor.require(&state, &[Role::Admin]) {
         return res;
     }
-    state
-        .pages()
-        .render(&visitor, "admin/home.html", json!({ "levels": levels() }))
-}
-
-fn levels() -> Value {
-    LEVELS
-        .iter()
-        .map(|(k, label)| json!({ "key": k, "label": label }))
-        .collect()
-}
-
-async fn policies_context(state: &PortalsState, visitor: &Visitor, level: &str) -> Result<Value, RestError> {
-    let list = state
-        .rest()
-        .get(visitor.token(), &format!("{ADMIN}/throttling/policies/{}", enc(level)))
-        .await?;
-    let label = LEVELS
-        .iter()
-        .find(|(k, _)| *k == level)
-        .map(|(_, l)| *l)
-        .unwrap_or(level);
-    Ok(json!({ "level": level, "label": label, "levels": levels(), "policies": list["list"] }))
-}
-
-/// The policies of one level, with a form for a new request-count policy.
-async fn policies(State(state): State<PortalsState>, visitor: Visitor, Path(level): Path<String>) -> Response {
-    if let Err(res) = visitor.require(&state, &[Role::Admin]) {
-        return res;
-    }
-    match policies_context(&state, &visitor, &level).await {
-        Ok(ctx) => state.pages().render(
-            &visitor,
-            "admin/policies.html",
-            merge(ctx, json!({ "values": { "timeUnit": "min", "unitTime": "1" } })),
-        ),
-        Err(e) => failed(&state, &visitor, e),
-    }
-}
-
-fn number_or_text(s: &str) -> Value {
-    s.parse::<i64>()
-        .map(Value::from)
-        .unwrap_or_else(|_| Value::String(s.to_string()))
-}
-
-/// Creates a request-count policy of the level (subscription or application).
-async fn create_policy(
-    State(state): State<PortalsState>,
-    visitor: Visitor,
-    Path(level): Path<String>,
-    form: FormData,
-) -> Response {
-    if let Err(res) = visitor.require(&state, &[Role::Admin]) {
-        return res;
-    }
-    // A number the JSON body cannot carry is named here (the REST API would only say
-    // "invalid type" for the whole body).
-    for (name, label) in [("requestCount", "Requests"), ("unitTime", "Per")] {
-        if form.get(name).parse::<u64>().is_err() {
-            let e = crate::form::problem(name, &format!("{label} must be a whole number, e.g. 100"));
-            return redraw(
-                &state,
-                &visitor,
-                "admin/policies.html",
-                policies_context(&state, &visitor, &level).await,
-                refused(form.values(), &e),
-            );
-        }
-    }
-    let body = json!({
-        "policyName": form.get("policyName"),
-        "displayName": form.get("policyName"),
-        "description": form.get("description"),
-        "defaultLimit": {
-            "type": "REQUESTCOUNTLIMIT",
-            "requestCount": {
-                "requestCount": number_or_text(form.get("requestCount")),
-                "timeUnit": form.get("timeUnit"),
-                "unitTime": number_or_text(form.get("unitTime")),
-            }
-        }
-    });
-    match state
-        .rest()
-        .post(
-            visitor.token(),
-            &format!("{ADMIN}/throttling/policies/{}", enc(&level)),
-            body,
-        )
-        .await
-    {
-        Ok(_) => see_other(&format!("/admin/policies/{}", enc(&level))),
-        Err(e) if e.status == 401 => failed(&state, &visitor, e),
-        Err(e) => {
-            // The REST API names nested fields by path; the form by their last segment.
-            let e = e.with_short_field_names();
-            redraw(
-                &state,
-                &visitor,
-                "admin/policies.html",
-                policies_context(&state, &visitor, &level).await,
-                refused(form.values(), &e),
-            )
-        }
-    }
-}
-
-async fn delete_policy(
-    State(state): State<PortalsState>,
-    visitor: Visitor,
-    Path((level, policy_id)): Path<(String, String)>,
-) -> Response {
-    if let Err(res) = visitor.require(&state, &[Role::Admin]) {
-        return res;
-    }
-    let path = format!("{ADMIN}/throttling/policies/{}/{}", enc(&level), enc(&policy_id));
-    match state.rest().delete(visitor.token(), &path).await {
-        Ok(_) => see_other(&format!("/admin/policies/{}", enc(&level))),
-        Err(e) if e.status == 401 || e.status == 404 => failed(&state, &visitor, e),
-        Err(e) => redraw(
-            &state,
-            &visitor,
-            "admin/policies.html",
-            policies_context(&state, &visitor, &level).await,
-            json!({ "delete_error": e.message }),
-        ),
-    }
+    state.pages().render(
+        &visitor,
+        "admin/home.html",
+        json!({ "levels": admin_policies::levels() }),
+    )
 }
 
 async fn deny_context(state: &PortalsState, visitor: &Visitor) -> Result<Value, RestError> {
@@ -187,14 +55,13 @@ async fn deny_policies(State(state): State<PortalsState>, visitor: Visitor) -> R
     if let Err(res) = visitor.require(&state, &[Role::Admin]) {
         return res;
     }
-    match deny_context(&state, &visitor).await {
-        Ok(ctx) => state.pages().render(
-            &visitor,
-            "admin/deny_policies.html",
-            merge(ctx, json!({ "values": { "conditionType": "IP" } })),
-        ),
-        Err(e) => failed(&state, &visitor, e),
-    }
+    show(
+        &state,
+        &visitor,
+        "admin/deny_policies.html",
+        deny_context(&state, &visitor).await,
+        json!({ "values": { "conditionType": "IP" } }),
+    )
 }
 
 fn deny_body(form: &FormData) -> Value {
@@ -290,10 +157,13 @@ async fn environments(State(state): State<PortalsState>, visitor: Visitor) -> Re
     if let Err(res) = visitor.require(&state, &[Role::Admin]) {
         return res;
     }
-    match environments_context(&state, &visitor).await {
-        Ok(ctx) => state.pages().render(&visitor, "admin/environments.html", ctx),
-        Err(e) => failed(&state, &visitor, e),
-    }
+    show(
+        &state,
+        &visitor,
+        "admin/environments.html",
+        environments_context(&state, &visitor).await,
+        json!({}),
+    )
 }
 
 /// Changes an environment's display name, description and first virtual host.
@@ -372,14 +242,13 @@ async fn users(State(state): State<PortalsState>, visitor: Visitor) -> Response 
     if let Err(res) = visitor.require(&state, &[Role::Admin]) {
         return res;
     }
-    match users_context(&state, &visitor).await {
-        Ok(ctx) => state.pages().render(
-            &visitor,
-            "admin/users.html",
-            merge(ctx, json!({ "values": { "roles": ["subscriber"] } })),
-        ),
-        Err(e) => failed(&state, &visitor, e),
-    }
+    show(
+        &state,
+        &visitor,
+        "admin/users.html",
+        users_context(&state, &visitor).await,
+        json!({ "values": { "roles": ["subscriber"] } }),
+    )
 }
 
 /// Creates a user with the chosen roles.
@@ -439,28 +308,37 @@ async fn update_user(
     {
         Ok(_) => see_other("/admin/users"),
         Err(e) if e.status == 401 || e.status == 404 => failed(&state, &visitor, e),
-        Err(e) => match users_context(&state, &visitor).await {
-            Ok(ctx) => state.pages().render_status(
-                StatusCode::BAD_REQUEST,
-                &visitor,
-                "admin/users.html",
-                merge(
-                    ctx,
-                    json!({ "update_error": { "username": username, "message": e.message } }),
-                ),
-            ),
-            Err(e) => failed(&state, &visitor, e),
-        },
+        Err(e) => redraw(
+            &state,
+            &visitor,
+            "admin/users.html",
+            users_context(&state, &visitor).await,
+            json!({ "update_error": {
+                        "username": username, "message": e.message,
+                        "roles": form.all("roles"), "enabled": form.get("enabled") == "on",
+                    } }),
+        ),
     }
 }
 
 /// The page for a REST failure on this portal's pages.
-fn failed(state: &PortalsState, visitor: &Visitor, e: RestError) -> Response {
+pub(crate) fn failed(state: &PortalsState, visitor: &Visitor, e: RestError) -> Response {
     crate::page::failed(state.pages(), visitor, e, "admin")
 }
 
+/// A page of this portal drawn from `ctx` with `extra` (status 200).
+pub(crate) fn show(
+    state: &PortalsState,
+    visitor: &Visitor,
+    template: &str,
+    ctx: Result<Value, RestError>,
+    extra: Value,
+) -> Response {
+    crate::page::show(state.pages(), visitor, template, "admin", StatusCode::OK, ctx, extra)
+}
+
 /// A form page of this portal drawn again after a refused submit.
-fn redraw(
+pub(crate) fn redraw(
     state: &PortalsState,
     visitor: &Visitor,
     template: &str,

@@ -6,6 +6,9 @@ use axum::http::header::COOKIE;
 
 /// The session cookie: the signed-in user's (opaque) access token.
 pub const SESSION: &str = "tg_session";
+/// The refresh cookie: the session's refresh token, which renews the session cookie when
+/// the browser has dropped it (the access token expired).
+pub const REFRESH: &str = "tg_refresh";
 /// The sign-in cookie: state, PKCE verifier and where to go after signing in.
 pub const SIGN_IN: &str = "tg_signin";
 /// The CSRF cookie (double submit: every form echoes it).

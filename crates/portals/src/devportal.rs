@@ -2,7 +2,7 @@
 //! pages, sign-up, applications, subscriptions, keys, test tokens, API keys and the
 //! try-out console. Each action is one call to the Developer Portal REST API.
 
-use crate::form::{FormData, conflict_on, refused};
+use crate::form::{FormData, conflict_on, refused, whole_number};
 use crate::page::merge;
 use crate::rest::{DEVPORTAL, RestError, enc};
 use crate::session::{Visitor, see_other};
@@ -160,24 +160,36 @@ async fn subscribe(
         "applicationId": form.get("applicationId"),
         "throttlingPolicy": form.get("throttlingPolicy"),
     });
-    match state
+    let outcome = state
         .rest()
         .post(visitor.token(), &format!("{DEVPORTAL}/subscriptions"), body)
-        .await
-    {
-        Ok(_) => see_other(&format!("/devportal/apis/{}?subscribed=1", enc(&api_id))),
-        Err(e) if e.status == 401 => failed(&state, &visitor, e),
-        Err(e) => {
-            api_page_with(
-                &state,
-                &visitor,
-                &api_id,
-                StatusCode::BAD_REQUEST,
-                json!({ "subscribe": refused(form.values(), &e) }),
-            )
-            .await
-        }
-    }
+        .await;
+    let done = format!("/devportal/apis/{}?subscribed=1", enc(&api_id));
+    after_api_form(&state, &visitor, &api_id, outcome, &done, "subscribe", &form).await
+}
+
+/// After a form on an API's page: to `done`, or the page again with the form `form_key`
+/// showing what was sent and why it was refused.
+async fn after_api_form(
+    state: &PortalsState,
+    visitor: &Visitor,
+    api_id: &str,
+    outcome: Result<Value, RestError>,
+    done: &str,
+    form_key: &str,
+    form: &FormData,
+) -> Response {
+    crate::page::answer_form(
+        state.pages(),
+        visitor,
+        "subscriber",
+        outcome,
+        |_| async move { see_other(done) },
+        form_key,
+        form.values(),
+        |extra| api_page_with(state, visitor, api_id, StatusCode::BAD_REQUEST, extra),
+    )
+    .await
 }
 
 /// Rates the API (1–5).
@@ -190,33 +202,20 @@ async fn rate(
     if let Err(res) = visitor.require(&state, &[]) {
         return res;
     }
-    let rating: Value = form
-        .get("rating")
-        .parse::<i64>()
-        .map(Value::from)
-        .unwrap_or(Value::Null);
-    match state
-        .rest()
-        .put(
-            visitor.token(),
-            &format!("{DEVPORTAL}/apis/{}/user-rating", enc(&api_id)),
-            json!({ "rating": rating }),
-        )
-        .await
-    {
-        Ok(_) => see_other(&format!("/devportal/apis/{}", enc(&api_id))),
-        Err(e) if e.status == 401 => failed(&state, &visitor, e),
-        Err(e) => {
-            api_page_with(
-                &state,
-                &visitor,
-                &api_id,
-                StatusCode::BAD_REQUEST,
-                json!({ "rating": refused(form.values(), &e) }),
+    let result = async {
+        let rating = whole_number(&form, "rating", "must be a whole number from 1 to 5")?;
+        state
+            .rest()
+            .put(
+                visitor.token(),
+                &format!("{DEVPORTAL}/apis/{}/user-rating", enc(&api_id)),
+                json!({ "rating": rating }),
             )
             .await
-        }
     }
+    .await;
+    let done = format!("/devportal/apis/{}", enc(&api_id));
+    after_api_form(&state, &visitor, &api_id, result, &done, "rating", &form).await
 }
 
 /// The try-out console: sends the request through the gateway and shows the answer.
@@ -524,6 +523,8 @@ async fn generate_keys(
         return res;
     }
     let grants: Vec<&str> = form.all("grantType");
+    let mut values = form.values();
+    values["grantType"] = json!(grants);
     let mut body = json!({
         "keyType": form.get("keyType"),
         "grantTypesToBeSupported": grants,
@@ -531,28 +532,48 @@ async fn generate_keys(
     if !form.get("callbackUrl").is_empty() {
         body["callbackUrl"] = json!(form.get("callbackUrl"));
     }
-    match state
+    let outcome = state
         .rest()
         .post(
             visitor.token(),
             &format!("{DEVPORTAL}/applications/{}/generate-keys", enc(&app_id)),
             body,
         )
-        .await
-    {
-        Ok(keys) => application_with(&state, &visitor, &app_id, StatusCode::OK, json!({ "new_keys": keys })).await,
-        Err(e) if e.status == 401 => failed(&state, &visitor, e),
-        Err(e) => {
-            application_with(
-                &state,
-                &visitor,
-                &app_id,
-                StatusCode::BAD_REQUEST,
-                json!({ "keys_form": refused(form.values(), &e) }),
-            )
-            .await
-        }
-    }
+        .await;
+    after_key_action(
+        &state,
+        &visitor,
+        &app_id,
+        outcome,
+        |keys| json!({ "new_keys": keys }),
+        "keys_form",
+        values,
+    )
+    .await
+}
+
+/// After a key action on the application's page: the page with what it produced
+/// (`shown`), or with the form `form_key` showing `values` and why it was refused.
+async fn after_key_action(
+    state: &PortalsState,
+    visitor: &Visitor,
+    app_id: &str,
+    outcome: Result<Value, RestError>,
+    shown: impl FnOnce(Value) -> Value,
+    form_key: &str,
+    values: Value,
+) -> Response {
+    crate::page::answer_form(
+        state.pages(),
+        visitor,
+        "subscriber",
+        outcome,
+        |v| application_with(state, visitor, app_id, StatusCode::OK, shown(v)),
+        form_key,
+        values,
+        |extra| application_with(state, visitor, app_id, StatusCode::BAD_REQUEST, extra),
+    )
+    .await
 }
 
 /// Generates a test token with the keys' consumer secret (which Tollgate does not keep).
@@ -565,12 +586,6 @@ async fn generate_token(
     if let Err(res) = visitor.require(&state, &[Role::Subscriber]) {
         return res;
     }
-    let validity = form.get("validityPeriod");
-    let body = json!({
-        "consumerSecret": form.raw("consumerSecret"),
-        "validityPeriod": if validity.is_empty() { json!(3600) } else { validity.parse::<i64>().map(Value::from).unwrap_or(json!(validity)) },
-        "scopes": form.get("scopes").split_whitespace().collect::<Vec<_>>(),
-    });
     let path = format!(
         "{DEVPORTAL}/applications/{}/oauth-keys/{}/generate-token",
         enc(&app_id),
@@ -580,29 +595,27 @@ async fn generate_token(
     if let Some(m) = values.as_object_mut() {
         m.remove("consumerSecret");
     }
-    match state.rest().post(visitor.token(), &path, body).await {
-        Ok(token) => {
-            application_with(
-                &state,
-                &visitor,
-                &app_id,
-                StatusCode::OK,
-                json!({ "new_token": token, "token_form": { "values": values } }),
-            )
-            .await
-        }
-        Err(e) if e.status == 401 => failed(&state, &visitor, e),
-        Err(e) => {
-            application_with(
-                &state,
-                &visitor,
-                &app_id,
-                StatusCode::BAD_REQUEST,
-                json!({ "token_form": refused(values, &e) }),
-            )
-            .await
-        }
+    let outcome = async {
+        let validity = whole_number(&form, "validityPeriod", "must be a whole number of seconds, e.g. 3600")?;
+        let body = json!({
+            "consumerSecret": form.raw("consumerSecret"),
+            "validityPeriod": validity.unwrap_or(3600),
+            "scopes": form.get("scopes").split_whitespace().collect::<Vec<_>>(),
+        });
+        state.rest().post(visitor.token(), &path, body).await
     }
+    .await;
+    let kept = values.clone();
+    after_key_action(
+        &state,
+        &visitor,
+        &app_id,
+        outcome,
+        |token| json!({ "new_token": token, "token_form": { "values": kept } }),
+        "token_form",
+        values,
+    )
+    .await
 }
 
 /// Generates an API key (shown once).
@@ -615,29 +628,31 @@ async fn generate_api_key(
     if let Err(res) = visitor.require(&state, &[Role::Subscriber]) {
         return res;
     }
-    let validity = form.get("validityPeriod");
-    let body = json!({
-        "validityPeriod": if validity.is_empty() { json!(-1) } else { validity.parse::<i64>().map(Value::from).unwrap_or(json!(validity)) },
-    });
     let path = format!(
         "{DEVPORTAL}/applications/{}/api-keys/{}/generate",
         enc(&app_id),
         enc(form.get("keyType"))
     );
-    match state.rest().post(visitor.token(), &path, body).await {
-        Ok(key) => application_with(&state, &visitor, &app_id, StatusCode::OK, json!({ "new_api_key": key })).await,
-        Err(e) if e.status == 401 => failed(&state, &visitor, e),
-        Err(e) => {
-            application_with(
-                &state,
-                &visitor,
-                &app_id,
-                StatusCode::BAD_REQUEST,
-                json!({ "api_key_form": refused(form.values(), &e) }),
-            )
-            .await
-        }
+    let outcome = async {
+        let validity = whole_number(
+            &form,
+            "validityPeriod",
+            "must be a whole number of seconds (-1: the key never expires)",
+        )?;
+        let body = json!({ "validityPeriod": validity.unwrap_or(-1) });
+        state.rest().post(visitor.token(), &path, body).await
     }
+    .await;
+    after_key_action(
+        &state,
+        &visitor,
+        &app_id,
+        outcome,
+        |key| json!({ "new_api_key": key }),
+        "api_key_form",
+        form.values(),
+    )
+    .await
 }
 
 /// Removes a subscription, back to where the form was.

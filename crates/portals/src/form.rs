@@ -80,6 +80,15 @@ pub fn conflict_on(mut e: RestError, field: &str) -> RestError {
     e
 }
 
+/// A whole-number field: `None` when empty, else the number, or a problem naming the
+/// field with `message` (the REST API could only say "invalid type" for the body).
+pub fn whole_number(form: &FormData, name: &str, message: &str) -> Result<Option<i64>, RestError> {
+    match form.get(name) {
+        "" => Ok(None),
+        v => v.parse::<i64>().map(Some).map_err(|_| problem(name, message)),
+    }
+}
+
 /// A form-level problem found before calling the REST API (say, a missing file).
 pub fn problem(field: &str, message: &str) -> RestError {
     RestError {

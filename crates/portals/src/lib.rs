@@ -9,12 +9,17 @@
 //! carries a CSRF token ([`csrf`]).
 
 pub mod admin;
+pub mod admin_key_managers;
+pub mod admin_policies;
+pub mod charts;
 pub mod cookies;
 pub mod csrf;
+pub mod dashboards;
 pub mod devportal;
 pub mod form;
 pub mod page;
 pub mod publisher;
+pub mod publisher_documents;
 pub mod rest;
 pub mod session;
 pub mod static_files;
@@ -127,12 +132,17 @@ pub fn routes(state: PortalsState) -> Router {
         router = router.merge(devportal::routes());
     }
     if portals.publisher {
-        router = router.merge(publisher::routes());
+        router = router.merge(publisher::routes()).merge(publisher_documents::routes());
     }
     if portals.admin {
-        router = router.merge(admin::routes());
+        router = router
+            .merge(admin::routes())
+            .merge(admin_policies::routes())
+            .merge(admin_key_managers::routes());
     }
+    router = router.merge(dashboards::routes(portals.publisher, portals.devportal, portals.admin));
     router
+        .layer(axum::middleware::from_fn_with_state(state.clone(), session::renew))
         .layer(axum::middleware::from_fn_with_state(state.clone(), csrf::protect))
         .with_state(state)
 }

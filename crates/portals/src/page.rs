@@ -21,6 +21,7 @@ macro_rules! templates {
 const TEMPLATES: &[(&str, &str)] = templates![
     "base.html",
     "macros.html",
+    "charts.html",
     "error.html",
     "devportal/apis.html",
     "devportal/api.html",
@@ -34,6 +35,11 @@ const TEMPLATES: &[(&str, &str)] = templates![
     "publisher/edit.html",
     "publisher/import.html",
     "publisher/subscriptions.html",
+    "publisher/document.html",
+    "admin/key_managers.html",
+    "publisher/analytics.html",
+    "devportal/analytics.html",
+    "admin/analytics.html",
     "admin/home.html",
     "admin/policies.html",
     "admin/deny_policies.html",
@@ -158,9 +164,53 @@ pub fn redraw(
     ctx: Result<Value, crate::rest::RestError>,
     extra: Value,
 ) -> Response {
+    show(pages, visitor, template, role, StatusCode::BAD_REQUEST, ctx, extra)
+}
+
+/// A page drawn from its context `ctx` with `extra`, with `status`; or the failure page
+/// if the context could not be read.
+pub fn show(
+    pages: &Pages,
+    visitor: &Visitor,
+    template: &str,
+    role: &str,
+    status: StatusCode,
+    ctx: Result<Value, crate::rest::RestError>,
+    extra: Value,
+) -> Response {
     match ctx {
-        Ok(ctx) => pages.render_status(StatusCode::BAD_REQUEST, visitor, template, merge(ctx, extra)),
+        Ok(ctx) => pages.render_status(status, visitor, template, merge(ctx, extra)),
         Err(e) => failed(pages, visitor, e, role),
+    }
+}
+
+/// What a form's POST answers once its REST call is done: `done` with the answer; the
+/// failure page for an expired session (401); otherwise `redraw` with the form
+/// `form_key` showing what was sent (`values`) and why it was refused.
+// Each argument is one thing a form handler knows; a struct would only rename them.
+#[allow(clippy::too_many_arguments)]
+pub async fn answer_form<D, R>(
+    pages: &Pages,
+    visitor: &Visitor,
+    role: &str,
+    outcome: Result<Value, crate::rest::RestError>,
+    done: impl FnOnce(Value) -> D,
+    form_key: &str,
+    values: Value,
+    redraw: impl FnOnce(Value) -> R,
+) -> Response
+where
+    D: std::future::Future<Output = Response>,
+    R: std::future::Future<Output = Response>,
+{
+    match outcome {
+        Ok(answer) => done(answer).await,
+        Err(e) if e.status == 401 => failed(pages, visitor, e, role),
+        Err(e) => {
+            let mut extra = serde_json::Map::new();
+            extra.insert(form_key.to_string(), crate::form::refused(values, &e));
+            redraw(Value::Object(extra)).await
+        }
     }
 }
 

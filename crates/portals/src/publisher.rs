@@ -8,6 +8,7 @@ use crate::form::{FormData, conflict_on, problem, refused};
 use crate::page::merge;
 use crate::rest::{ADMIN, PUBLISHER, Payload, RestError, enc};
 use crate::session::{Visitor, see_other};
+use crate::tryout::ProbeFailure;
 use axum::Router;
 use axum::extract::{Multipart, Path, State};
 use axum::http::{Method, StatusCode};
@@ -297,6 +298,7 @@ async fn api_context(state: &PortalsState, visitor: &Visitor, api_id: &str) -> R
         .await?;
     let revisions = rest.get(token, &format!("{PUBLISHER}/apis/{id}/revisions")).await?;
     let deployments = rest.get(token, &format!("{PUBLISHER}/apis/{id}/deployments")).await?;
+    let documents = rest.get(token, &format!("{PUBLISHER}/apis/{id}/documents")).await?;
     let environments = rest
         .get(token, &format!("{ADMIN}/environments"))
         .await
@@ -308,6 +310,7 @@ async fn api_context(state: &PortalsState, visitor: &Visitor, api_id: &str) -> R
         "revisions": revisions["list"],
         "deployments": deployments["list"],
         "environments": environments,
+        "documents": documents["list"],
     }))
 }
 
@@ -334,8 +337,28 @@ async fn api_page_with(state: &PortalsState, visitor: &Visitor, api_id: &str, ex
 }
 
 /// After a successful action: back to the API's page (a GET, so reloading repeats nothing).
-fn back_to(api_id: &str, anchor: &str) -> Response {
-    see_other(&format!("/publisher/apis/{}#{anchor}", enc(api_id)))
+/// After an action on the API's page: back to the page at `anchor`, or the page again
+/// with the form `form_key` showing what was sent and why it was refused.
+async fn after_action(
+    state: &PortalsState,
+    visitor: &Visitor,
+    api_id: &str,
+    outcome: Result<Value, RestError>,
+    anchor: &str,
+    form_key: &str,
+    form: &FormData,
+) -> Response {
+    crate::page::answer_form(
+        state.pages(),
+        visitor,
+        "publisher",
+        outcome,
+        |_| async move { see_other(&format!("/publisher/apis/{}#{anchor}", enc(api_id))) },
+        form_key,
+        form.values(),
+        |extra| api_page_with(state, visitor, api_id, extra),
+    )
+    .await
 }
 
 /// Applies a lifecycle action (Publish, Block…).
@@ -353,23 +376,11 @@ async fn lifecycle(
         enc(&api_id),
         enc(form.get("action"))
     );
-    match state
+    let outcome = state
         .rest()
         .call(Method::POST, &path, visitor.token(), Payload::None)
-        .await
-    {
-        Ok(_) => back_to(&api_id, "lifecycle"),
-        Err(e) if e.status == 401 => failed(&state, &visitor, e),
-        Err(e) => {
-            api_page_with(
-                &state,
-                &visitor,
-                &api_id,
-                json!({ "lifecycle_form": refused(form.values(), &e) }),
-            )
-            .await
-        }
-    }
+        .await;
+    after_action(&state, &visitor, &api_id, outcome, "lifecycle", "lifecycle_form", &form).await
 }
 
 /// Snapshots the API as a new revision.
@@ -383,27 +394,15 @@ async fn create_revision(
         return res;
     }
     let body = json!({ "description": form.get("description") });
-    match state
+    let outcome = state
         .rest()
         .post(
             visitor.token(),
             &format!("{PUBLISHER}/apis/{}/revisions", enc(&api_id)),
             body,
         )
-        .await
-    {
-        Ok(_) => back_to(&api_id, "revisions"),
-        Err(e) if e.status == 401 => failed(&state, &visitor, e),
-        Err(e) => {
-            api_page_with(
-                &state,
-                &visitor,
-                &api_id,
-                json!({ "revision_form": refused(form.values(), &e) }),
-            )
-            .await
-        }
-    }
+        .await;
+    after_action(&state, &visitor, &api_id, outcome, "revisions", "revision_form", &form).await
 }
 
 /// Deploys a revision to the chosen environments.
@@ -439,19 +438,7 @@ async fn deploy(
             )
             .await
     };
-    match outcome {
-        Ok(_) => back_to(&api_id, "revisions"),
-        Err(e) if e.status == 401 => failed(&state, &visitor, e),
-        Err(e) => {
-            api_page_with(
-                &state,
-                &visitor,
-                &api_id,
-                json!({ "deploy_form": refused(form.values(), &e) }),
-            )
-            .await
-        }
-    }
+    after_action(&state, &visitor, &api_id, outcome, "revisions", "deploy_form", &form).await
 }
 
 /// Undeploys a revision from one environment.
@@ -470,52 +457,36 @@ async fn undeploy(
         enc(form.get("revisionId"))
     );
     let body = json!([{ "name": form.get("environment") }]);
-    match state
+    let outcome = state
         .rest()
         .call(Method::POST, &path, visitor.token(), Payload::Json(body))
-        .await
-    {
-        Ok(_) => back_to(&api_id, "revisions"),
-        Err(e) if e.status == 401 => failed(&state, &visitor, e),
-        Err(e) => {
-            api_page_with(
-                &state,
-                &visitor,
-                &api_id,
-                json!({ "deploy_form": refused(form.values(), &e) }),
-            )
-            .await
-        }
-    }
+        .await;
+    after_action(&state, &visitor, &api_id, outcome, "revisions", "deploy_form", &form).await
 }
 
 /// The API's subscriptions, with block and unblock.
+async fn subscriptions_context(state: &PortalsState, visitor: &Visitor, api_id: &str) -> Result<Value, RestError> {
+    let token = visitor.token();
+    let api = state
+        .rest()
+        .get(token, &format!("{PUBLISHER}/apis/{}", enc(api_id)))
+        .await?;
+    let subs = state
+        .rest()
+        .get(
+            token,
+            &format!("{PUBLISHER}/subscriptions?apiId={}&limit=1000", enc(api_id)),
+        )
+        .await?;
+    Ok(json!({ "api": api, "subscriptions": subs["list"] }))
+}
+
 async fn subscriptions(State(state): State<PortalsState>, visitor: Visitor, Path(api_id): Path<String>) -> Response {
     if let Err(res) = visitor.require(&state, ROLES) {
         return res;
     }
-    let token = visitor.token();
-    let api = match state
-        .rest()
-        .get(token, &format!("{PUBLISHER}/apis/{}", enc(&api_id)))
-        .await
-    {
-        Ok(a) => a,
-        Err(e) => return failed(&state, &visitor, e),
-    };
-    match state
-        .rest()
-        .get(
-            token,
-            &format!("{PUBLISHER}/subscriptions?apiId={}&limit=1000", enc(&api_id)),
-        )
-        .await
-    {
-        Ok(subs) => state.pages().render(
-            &visitor,
-            "publisher/subscriptions.html",
-            json!({ "api": api, "subscriptions": subs["list"] }),
-        ),
+    match subscriptions_context(&state, &visitor, &api_id).await {
+        Ok(ctx) => state.pages().render(&visitor, "publisher/subscriptions.html", ctx),
         Err(e) => failed(&state, &visitor, e),
     }
 }
@@ -547,7 +518,15 @@ async fn block(
         .await
     {
         Ok(_) => see_other(&format!("/publisher/apis/{}/subscriptions", enc(&api_id))),
-        Err(e) => failed(&state, &visitor, e),
+        Err(e) if matches!(e.status, 401 | 403 | 404) => failed(&state, &visitor, e),
+        Err(e) => crate::page::redraw(
+            state.pages(),
+            &visitor,
+            "publisher/subscriptions.html",
+            "publisher",
+            subscriptions_context(&state, &visitor, &api_id).await,
+            json!({ "block_error": e.message }),
+        ),
     }
 }
 
@@ -705,13 +684,25 @@ async fn test_endpoint(
         Err(e) => return failed(&state, &visitor, e),
     };
     let url = form.get("endpoint");
-    let result = match crate::tryout::probe(state.tryout_client(), url).await {
-        Ok(status) => json!({ "url": url, "reachable": true, "status": status }),
-        Err(reason) => json!({ "url": url, "reachable": false, "reason": reason }),
+    let (status, result) = match crate::tryout::probe(state.tryout_client(), url).await {
+        Ok(status) => (
+            StatusCode::OK,
+            json!({ "url": url, "reachable": true, "status": status }),
+        ),
+        Err(ProbeFailure::Unreachable(reason)) => (
+            StatusCode::OK,
+            json!({ "url": url, "reachable": false, "reason": reason }),
+        ),
+        // A URL that cannot be tested is the form's fault: refused like a bad field.
+        Err(ProbeFailure::Unusable(reason)) => (
+            StatusCode::BAD_REQUEST,
+            json!({ "url": url, "reachable": false, "reason": reason }),
+        ),
     };
     let mut values = form.values();
     values["policies"] = json!(chosen_plans(&form));
-    state.pages().render(
+    state.pages().render_status(
+        status,
         &visitor,
         "publisher/edit.html",
         merge(ctx, json!({ "values": values, "endpoint_test": result })),

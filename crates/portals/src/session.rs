@@ -1,16 +1,18 @@
 //! Signing in to the portals through the key manager's login page (OAuth2 authorization
 //! code with PKCE, the built-in public client `tollgate-portals`), the session cookie
-//! that holds the resulting opaque access token, and signing out (the token is revoked).
+//! that holds the resulting opaque access token (renewed with its refresh token when it
+//! expires), and signing out (both tokens are revoked).
 //! Every page learns who is calling through the [`Visitor`] extractor.
 
 use crate::csrf::{CsrfToken, random_token, same};
 use crate::rest::{Payload, RestError};
 use crate::{PortalsState, cookies};
 use axum::Router;
-use axum::extract::{FromRequestParts, Query, State};
-use axum::http::header::{LOCATION, SET_COOKIE};
+use axum::extract::{FromRequestParts, Query, Request, State};
+use axum::http::header::{COOKIE, LOCATION, SET_COOKIE};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use base64::Engine as _;
@@ -22,6 +24,14 @@ use tollgate_tokens::portals_client::{PORTALS_CALLBACK, PORTALS_CLIENT_ID};
 
 /// How long a sign-in may take between leaving for the login page and coming back.
 const SIGN_IN_SECONDS: u64 = 600;
+
+/// How long the refresh cookie is kept (the key manager decides how long the refresh
+/// token itself is good for).
+const REFRESH_COOKIE_SECONDS: u64 = 30 * 86_400;
+
+/// The session cookie expires this much before its token, so that a page is never served
+/// with a token that runs out while it is drawn.
+const SESSION_MARGIN_SECONDS: u64 = 30;
 
 /// A signed-in user.
 #[derive(Clone, Debug)]
@@ -259,28 +269,93 @@ async fn callback(State(state): State<PortalsState>, Query(q): Query<CallbackQue
         Ok(a) => a,
         Err(RestError { message, .. }) => return failed(&format!("The key manager refused the sign-in: {message}.")),
     };
-    let (Some(token), Some(expires_in)) = (
-        answer.get("access_token").and_then(Value::as_str),
-        answer.get("expires_in").and_then(Value::as_u64),
-    ) else {
+    let Some((_, session_cookies)) = session_cookies(&answer, state.secure_cookies()) else {
         return failed("The key manager's answer had no access token.");
     };
     let mut res = see_other(&next);
-    let secure = state.secure_cookies();
-    for cookie in [
-        cookies::set(cookies::SESSION, token, "/", expires_in, "Lax", secure),
-        cookies::set(cookies::SIGN_IN, "", "/portals", 0, "Lax", secure),
-    ] {
+    let done = cookies::set(cookies::SIGN_IN, "", "/portals", 0, "Lax", state.secure_cookies());
+    append_cookies(&mut res, session_cookies.into_iter().chain([done]));
+    res
+}
+
+/// The session's access token and the cookies that hold it (and its refresh token), from
+/// a token endpoint answer; `None` when it has no access token.
+fn session_cookies(answer: &Value, secure: bool) -> Option<(String, Vec<String>)> {
+    let token = answer.get("access_token").and_then(Value::as_str)?;
+    let expires_in = answer.get("expires_in").and_then(Value::as_u64)?;
+    let lifetime = expires_in.saturating_sub(SESSION_MARGIN_SECONDS).max(1);
+    let mut set = vec![cookies::set(cookies::SESSION, token, "/", lifetime, "Lax", secure)];
+    if let Some(refresh) = answer.get("refresh_token").and_then(Value::as_str) {
+        set.push(cookies::set(
+            cookies::REFRESH,
+            refresh,
+            "/",
+            REFRESH_COOKIE_SECONDS,
+            "Lax",
+            secure,
+        ));
+    }
+    Some((token.to_string(), set))
+}
+
+fn append_cookies(res: &mut Response, cookies: impl IntoIterator<Item = String>) {
+    for cookie in cookies {
         if let Ok(v) = HeaderValue::from_str(&cookie) {
             res.headers_mut().append(SET_COOKIE, v);
         }
     }
-    res
 }
 
-/// Signs out: revokes the session's token and deletes the cookie.
-async fn sign_out(State(state): State<PortalsState>, visitor: Visitor) -> Response {
-    if let Some(token) = visitor.token() {
+/// Middleware: when the browser has dropped the session cookie (its token expired) but
+/// holds a refresh token, renews the session before the page is drawn, so that signed-in
+/// people stay signed in for as long as the refresh token lasts. A refresh the key
+/// manager refuses deletes the refresh cookie, and the page treats the visitor as signed
+/// out. Static files and the sign-in routes are left alone.
+pub async fn renew(State(state): State<PortalsState>, mut req: Request, next: Next) -> Response {
+    let path = req.uri().path();
+    if path.starts_with("/portals/") || cookies::get(req.headers(), cookies::SESSION).is_some() {
+        return next.run(req).await;
+    }
+    let Some(refresh) = cookies::get(req.headers(), cookies::REFRESH).map(str::to_string) else {
+        return next.run(req).await;
+    };
+    let form = vec![
+        ("grant_type".to_string(), "refresh_token".to_string()),
+        ("refresh_token".to_string(), refresh),
+        ("client_id".to_string(), PORTALS_CLIENT_ID.to_string()),
+    ];
+    let secure = state.secure_cookies();
+    let renewed = state
+        .rest()
+        .call(Method::POST, "/oauth2/token", None, Payload::Form(form))
+        .await
+        .ok()
+        .and_then(|answer| session_cookies(&answer, secure));
+    match renewed {
+        Some((token, set)) => {
+            // This request already counts as signed in with the new token.
+            if let Ok(v) = HeaderValue::from_str(&format!("{}={token}", cookies::SESSION)) {
+                req.headers_mut().append(COOKIE, v);
+            }
+            let mut res = next.run(req).await;
+            append_cookies(&mut res, set);
+            res
+        }
+        None => {
+            let mut res = next.run(req).await;
+            append_cookies(&mut res, [cookies::set(cookies::REFRESH, "", "/", 0, "Lax", secure)]);
+            res
+        }
+    }
+}
+
+/// Signs out: revokes the session's access and refresh tokens and deletes their cookies.
+async fn sign_out(State(state): State<PortalsState>, visitor: Visitor, headers: HeaderMap) -> Response {
+    let tokens = visitor
+        .token()
+        .into_iter()
+        .chain(cookies::get(&headers, cookies::REFRESH));
+    for token in tokens {
         let form = vec![
             ("token".to_string(), token.to_string()),
             ("client_id".to_string(), PORTALS_CLIENT_ID.to_string()),
@@ -294,10 +369,14 @@ async fn sign_out(State(state): State<PortalsState>, visitor: Visitor) -> Respon
         }
     }
     let mut res = see_other("/devportal");
-    let cookie = cookies::set(cookies::SESSION, "", "/", 0, "Lax", state.secure_cookies());
-    if let Ok(v) = HeaderValue::from_str(&cookie) {
-        res.headers_mut().append(SET_COOKIE, v);
-    }
+    let secure = state.secure_cookies();
+    append_cookies(
+        &mut res,
+        [
+            cookies::set(cookies::SESSION, "", "/", 0, "Lax", secure),
+            cookies::set(cookies::REFRESH, "", "/", 0, "Lax", secure),
+        ],
+    );
     res
 }
 

@@ -44,21 +44,32 @@ impl TryOutClient {
     }
 }
 
+/// Why an endpoint test has no HTTP status to show.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProbeFailure {
+    /// The URL cannot be tested (not `http://`, or not a URL): the input is at fault.
+    Unusable(String),
+    /// The test ran and the endpoint did not answer.
+    Unreachable(String),
+}
+
 /// The Publisher's "test endpoint": whether `url` answers a `GET` within 5 seconds, as
 /// the gateway would reach it from this node (an HTTP status, or why not).
-pub async fn probe(client: &TryOutClient, url: &str) -> Result<u16, String> {
+pub async fn probe(client: &TryOutClient, url: &str) -> Result<u16, ProbeFailure> {
     if !url.starts_with("http://") {
-        return Err("only http:// endpoints can be tested from here for now".into());
+        return Err(ProbeFailure::Unusable(
+            "only http:// endpoints can be tested from here for now".into(),
+        ));
     }
     let request = Request::builder()
         .method(Method::GET)
         .uri(url)
         .body(Body::empty())
-        .map_err(|e| format!("not a valid URL: {e}"))?;
+        .map_err(|e| ProbeFailure::Unusable(format!("not a valid URL: {e}")))?;
     match tokio::time::timeout(Duration::from_secs(5), client.client.request(request)).await {
         Ok(Ok(r)) => Ok(r.status().as_u16()),
-        Ok(Err(e)) => Err(format!("could not connect: {e}")),
-        Err(_) => Err("no answer within 5 seconds".into()),
+        Ok(Err(e)) => Err(ProbeFailure::Unreachable(format!("could not connect: {e}"))),
+        Err(_) => Err(ProbeFailure::Unreachable("no answer within 5 seconds".into())),
     }
 }
 

@@ -998,25 +998,14 @@ async fn the_openapi_document_is_valid_locked_and_true_to_the_routes() {
     // Served by the API itself, without credentials.
     let db = tollgate_testkit::sqlite("pub_openapi");
     let s = start(&db, 5).await;
-    let r = tollgate_testkit::http()
-        .get(format!("http://{}/api/am/publisher/v4/openapi.json", s.addr))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    assert_eq!(r.text().await.unwrap(), generated);
+    let base = format!("http://{}/api/am/publisher/v4", s.addr);
+    tollgate_testkit::check_served_openapi(&base, &generated).await;
 
     // Every documented operation exists: without credentials it is 401, never 404/405.
-    let ops = tollgate_testkit::openapi_operations(&doc);
-    assert_eq!(ops.len(), 39, "documented operations");
-    for (method, path) in ops {
-        let m = Method::from_bytes(method.as_bytes()).unwrap();
-        let r = tollgate_testkit::http()
-            .request(m, format!("http://{}/api/am/publisher/v4{path}", s.addr))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 401, "{method} {path} is documented but not routed");
+    let answers = tollgate_testkit::call_documented_operations(&base, &doc).await;
+    assert_eq!(answers.len(), 39, "documented operations");
+    for (method, path, status, _) in answers {
+        assert_eq!(status, 401, "{method} {path} is documented but not routed");
     }
 }
 

@@ -6,6 +6,7 @@
 //! depends only on `model`, `events` and `config`; components reach storage through the
 //! repositories here, never through raw pools.
 
+pub mod analytics;
 pub mod apis;
 pub mod applications;
 pub mod block_conditions;

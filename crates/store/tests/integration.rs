@@ -581,3 +581,126 @@ async fn gateway_reports_count_live_deployed_and_failed_gateways_and_old_ones_ar
         assert_eq!(counts.live, 1, "only gw-c is left; {}", t.engine());
     }
 }
+
+mod analytics_usage {
+    use super::*;
+    use tollgate_store::analytics::{self, Dimension, Granularity, UsageCounts, UsageFilter, UsageKey};
+
+    fn key(minute: i64, app: &str, status: i64) -> UsageKey {
+        UsageKey {
+            bucket_start: minute * 60_000,
+            environment: "Default".into(),
+            api_id: "api-1".into(),
+            api_name: "Pets".into(),
+            api_version: "1.0".into(),
+            resource: "/pets".into(),
+            method: "GET".into(),
+            application_id: app.into(),
+            subscriber: "ann".into(),
+            status,
+            error_code: if status == 429 { 900802 } else { 0 },
+        }
+    }
+
+    fn calls(n: i64, ms: f64) -> UsageCounts {
+        let mut c = UsageCounts::default();
+        for _ in 0..n {
+            c.record(ms, Some(ms / 2.0), Some(100));
+        }
+        c
+    }
+
+    #[tokio::test]
+    async fn rows_add_up_group_by_any_dimension_and_expire() {
+        for t in all_engines("analytics_usage").await {
+            let am = open(&t, DatabaseName::Am).await;
+            let rows = vec![
+                (key(1, "app-a", 200), calls(3, 4.0)),
+                (key(1, "app-b", 429), calls(2, 1.0)),
+                (key(2, "app-a", 503), calls(1, 700.0)),
+            ];
+            analytics::add(&am, &[(Granularity::Minute, rows.clone())])
+                .await
+                .unwrap();
+            // A second flush into the same bucket adds, never replaces.
+            analytics::add(&am, &[(Granularity::Minute, rows[..1].to_vec())])
+                .await
+                .unwrap();
+            let all = UsageFilter {
+                from: 0,
+                to: i64::MAX,
+                ..UsageFilter::default()
+            };
+            let total = analytics::query(&am, Granularity::Minute, &[], &all, 10).await.unwrap();
+            assert_eq!(total.len(), 1, "{}", t.engine());
+            let g = &total[0];
+            assert_eq!(
+                (g.counts.requests, g.client_errors, g.server_errors, g.throttled),
+                (9, 2, 1, 2),
+                "{}",
+                t.engine()
+            );
+            assert_eq!(g.counts.response_bytes, 900);
+            assert_eq!(g.counts.gateway_buckets.iter().sum::<i64>(), 9);
+            let by_app = analytics::query(&am, Granularity::Minute, &[Dimension::Application], &all, 10)
+                .await
+                .unwrap();
+            let counts: Vec<_> = by_app
+                .iter()
+                .map(|g| (g.dimensions[0].1.as_str().unwrap_or("").to_string(), g.counts.requests))
+                .collect();
+            assert_eq!(
+                counts,
+                [("app-a".to_string(), 7), ("app-b".to_string(), 2)],
+                "busiest first"
+            );
+            let by_time = analytics::query(
+                &am,
+                Granularity::Minute,
+                &[Dimension::Time, Dimension::StatusClass],
+                &all,
+                10,
+            )
+            .await
+            .unwrap();
+            let series: Vec<_> = by_time
+                .iter()
+                .map(|g| {
+                    (
+                        g.dimensions[0].1.as_i64(),
+                        g.dimensions[1].1.as_i64(),
+                        g.counts.requests,
+                    )
+                })
+                .collect();
+            assert!(series.contains(&(Some(60_000), Some(2), 6)), "{series:?}");
+            assert!(series.contains(&(Some(120_000), Some(5), 1)), "{series:?}");
+            let one_app = UsageFilter {
+                application_id: Some("app-b".into()),
+                ..all.clone()
+            };
+            let b = analytics::query(&am, Granularity::Minute, &[Dimension::ErrorCode], &one_app, 10)
+                .await
+                .unwrap();
+            assert_eq!(b[0].dimensions[0].1.as_i64(), Some(900802));
+            let nothing = UsageFilter {
+                from: 10 * 60_000,
+                ..all.clone()
+            };
+            assert!(
+                analytics::query(&am, Granularity::Minute, &[], &nothing, 10)
+                    .await
+                    .unwrap()
+                    .is_empty(),
+                "no rows, no group"
+            );
+            assert_eq!(
+                analytics::delete_before(&am, Granularity::Minute, 2 * 60_000)
+                    .await
+                    .unwrap(),
+                2
+            );
+            assert_eq!(analytics::row_count(&am, Granularity::Minute).await.unwrap(), 1);
+        }
+    }
+}

@@ -1,10 +1,13 @@
-//! Telemetry every node shares: structured logs (text or JSON, through `tracing`) and
-//! the process-wide Prometheus recorder behind `GET /metrics`.
+//! Telemetry every node shares: structured logs (text or JSON, through `tracing`), the
+//! process-wide Prometheus recorder behind `GET /metrics`, and OpenTelemetry trace export
+//! ([`traces`]).
 //!
 //! Metric names follow `tollgate_<component>_<thing>_<unit>` with bounded labels (API
 //! ids yes, raw paths or user names never). This crate depends on no other Tollgate crate.
 
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+pub mod traces;
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::sync::OnceLock;
 use tracing_subscriber::EnvFilter;
 
@@ -21,6 +24,9 @@ pub enum Error {
         /// What the parser said.
         reason: String,
     },
+    /// The trace exporter could not be set up.
+    #[error("cannot export traces: {0}")]
+    Traces(String),
     /// A global logger or recorder was already installed.
     #[error("telemetry already initialised: {0}")]
     AlreadyInstalled(String),
@@ -47,6 +53,11 @@ pub fn init_logging(level: &str, json: bool) -> Result<(), Error> {
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
+/// Bucket bounds (seconds) of every `*_duration_seconds` histogram: 0.5 ms to 10 s.
+pub const LATENCY_BUCKETS_SECONDS: [f64; 14] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
 /// Renders the process's metrics in the Prometheus text format.
 #[derive(Clone, Debug)]
 pub struct MetricsHandle(PrometheusHandle);
@@ -64,7 +75,11 @@ pub fn install_metrics(version: &'static str) -> Result<MetricsHandle, Error> {
     if let Some(h) = HANDLE.get() {
         return Ok(MetricsHandle(h.clone()));
     }
+    // Latencies are histograms with fixed buckets (aggregatable across nodes), not
+    // per-node quantile summaries.
     let handle = PrometheusBuilder::new()
+        .set_buckets_for_metric(Matcher::Suffix("_duration_seconds".into()), &LATENCY_BUCKETS_SECONDS)
+        .map_err(|e| Error::AlreadyInstalled(e.to_string()))?
         .install_recorder()
         .map_err(|e| Error::AlreadyInstalled(e.to_string()))?;
     let handle = HANDLE.get_or_init(|| handle).clone();
@@ -105,5 +120,11 @@ mod tests {
         let text = handle.render();
         assert!(text.contains("tollgate_build_info{version=\"9.9.9\"} 1"), "{text}");
         assert!(text.contains("tollgate_test_things_total 2"), "{text}");
+        metrics::histogram!("tollgate_test_request_duration_seconds").record(0.003);
+        let text = handle.render();
+        assert!(
+            text.contains("tollgate_test_request_duration_seconds_bucket{le=\"0.005\"} 1"),
+            "{text}"
+        );
     }
 }

@@ -10,11 +10,13 @@
 pub mod browser;
 pub mod db;
 pub mod node;
+pub mod portal_client;
 pub mod redis;
 
 pub use browser::Browser;
 pub use db::{TestDb, all_engines, postgres, sqlite};
 pub use node::{Node, NodeBuilder};
+pub use portal_client::PortalSession;
 pub use redis::redis_url;
 
 /// An HTTP client for tests. Installs the process's rustls crypto provider first, as the
@@ -31,6 +33,27 @@ pub fn https_trusting(ca_pem: &str) -> reqwest::Client {
         .add_root_certificate(reqwest::Certificate::from_pem(ca_pem.as_bytes()).expect("PEM certificate"))
         .build()
         .expect("HTTPS client")
+}
+
+/// A node's Prometheus text (`GET http://{addr}/metrics`).
+pub async fn metrics_text(addr: std::net::SocketAddr) -> String {
+    http()
+        .get(format!("http://{addr}/metrics"))
+        .send()
+        .await
+        .expect("GET /metrics")
+        .text()
+        .await
+        .expect("metrics text")
+}
+
+/// The value of the first sample in Prometheus `text` whose line starts with `series` (a
+/// name, optionally with the start of its labels); `None` when there is none.
+pub fn metric_value(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find(|l| l.starts_with(series))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
 }
 
 /// `GET url` → (status, JSON body or `null`).
@@ -120,6 +143,39 @@ pub fn openapi_operations(doc: &serde_json::Value) -> Vec<(String, String)> {
         }
     }
     ops
+}
+
+/// Checks that the REST API at `base` (`http://addr/api/am/admin/v4`) serves `generated`
+/// at `/openapi.json`, without credentials.
+pub async fn check_served_openapi(base: &str, generated: &str) {
+    let r = http()
+        .get(format!("{base}/openapi.json"))
+        .send()
+        .await
+        .expect("GET openapi.json");
+    assert_eq!(r.status(), 200, "{base}/openapi.json");
+    assert_eq!(
+        r.text().await.expect("body"),
+        generated,
+        "the served document is the generated one"
+    );
+}
+
+/// Calls every documented operation of `doc` on `base` without credentials; returns
+/// (method, path, status, body) of each, for the caller's rule (401, or not a 404/405).
+pub async fn call_documented_operations(base: &str, doc: &serde_json::Value) -> Vec<(String, String, u16, String)> {
+    let mut out = Vec::new();
+    for (method, path) in openapi_operations(doc) {
+        let m = reqwest::Method::from_bytes(method.as_bytes()).expect("HTTP method");
+        let r = http()
+            .request(m, format!("{base}{path}"))
+            .send()
+            .await
+            .expect("documented operation");
+        let status = r.status().as_u16();
+        out.push((method, path, status, r.text().await.unwrap_or_default()));
+    }
+    out
 }
 
 /// An in-process HTTP server on `127.0.0.1:0` for component tests; stops when dropped.

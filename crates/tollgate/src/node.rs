@@ -156,6 +156,23 @@ pub async fn serve(args: NodeArgs) -> Result<(), Failure> {
         _ => None,
     };
 
+    // Traces of API calls, when an OTLP endpoint is configured (exported from this runtime).
+    let traces = match &config.tracing.otlp_endpoint {
+        Some(endpoint) => Some(
+            tollgate_telemetry::traces::Traces::start(&tollgate_telemetry::traces::TraceExport {
+                endpoint,
+                service_name: &config.tracing.service_name,
+                sample_ratio: config.tracing.sample_ratio,
+                export_interval: config.tracing.export_interval,
+            })
+            .map_err(|e| Failure::new(exit::CONFIG, e))?,
+        ),
+        None => None,
+    };
+    let call_tracer = traces
+        .as_ref()
+        .map(|t| Arc::new(tollgate_gateway::traces::CallTracer::new(t.tracer("tollgate-gateway"))));
+
     let dbs = open_databases(&config, &components).await?;
     let tokens = token_service(&config, &dbs)?;
     let readiness = Readiness::new(dbs.clone(), components.to_string());
@@ -178,6 +195,10 @@ pub async fn serve(args: NodeArgs) -> Result<(), Failure> {
     } else {
         None
     };
+    // The analytics component's counts, where this node runs it: gateways' events are
+    // added here and written to the AM database every flush interval.
+    let aggregator = (components.contains(Component::Analytics) && find(&dbs, DatabaseName::Am).is_some())
+        .then(|| Arc::new(tollgate_analytics::Aggregator::new(config.analytics.max_keys)));
     // The shared throttle counters, where this node runs the traffic manager.
     let throttle_counters = if event_hub.is_some() {
         Some(Arc::new(match &config.traffic_manager.redis_url {
@@ -229,12 +250,12 @@ pub async fn serve(args: NodeArgs) -> Result<(), Failure> {
         listener: management,
         router: management_router(
             &config,
-            &components,
             &dbs,
             tokens.clone(),
             &cluster_secret,
             readiness.clone(),
             metrics.clone(),
+            aggregator.clone(),
         )?,
     });
     let mut gateway_threads = Vec::new();
@@ -272,12 +293,38 @@ pub async fn serve(args: NodeArgs) -> Result<(), Failure> {
         } else {
             None
         };
-        let analytics = config.gateway.analytics_log.clone().map(|path| {
+        // Analytics go to this node's analytics component, else to the one named by
+        // `cluster.analytics_url`, and to the JSON log when one is configured.
+        let shipper: Option<Arc<dyn tollgate_gateway::analytics::ShipUsage>> =
+            match (&aggregator, &config.cluster.analytics_url) {
+                (Some(aggregator), _) => Some(Arc::new(InProcessShipper(aggregator.clone()))),
+                (None, Some(url)) => Some(Arc::new(tollgate_gateway::analytics_client::HttpShipper::new(
+                    url,
+                    config.cluster.secret.as_ref().map(|s| s.expose()).unwrap_or_default(),
+                    tollgate_gateway::proxy::backend_tls(None).map_err(|e| Failure::new(exit::OTHER, e))?,
+                ))),
+                (None, None) => None,
+            };
+        let analytics = (config.gateway.analytics_log.is_some() || shipper.is_some()).then(|| {
             let (queue, rx) = tollgate_gateway::analytics::AnalyticsQueue::new(
                 config.gateway.analytics_queue,
                 tollgate_gateway::analytics::BATCH,
             );
-            tokio::spawn(tollgate_gateway::analytics::json_log_sink(rx, path));
+            tokio::spawn(tollgate_gateway::analytics::run_sinks(
+                rx,
+                tollgate_gateway::analytics::Sinks {
+                    log: config.gateway.analytics_log.clone(),
+                    log_format: match config.gateway.analytics_log_format {
+                        tollgate_config::AnalyticsLogFormat::Json => tollgate_gateway::analytics::LogFormat::Json,
+                        tollgate_config::AnalyticsLogFormat::Elk => tollgate_gateway::analytics::LogFormat::Elk,
+                    },
+                    live: Some(gateway_state.clone()),
+                    shipper,
+                    gateway_id: throttler.as_ref().map(|(_, id)| id.clone()).unwrap_or_default(),
+                    environment: config.gateway.environment.clone(),
+                    max_pending: config.gateway.analytics_queue,
+                },
+            ));
             queue
         });
         let gateway = {
@@ -301,6 +348,7 @@ pub async fn serve(args: NodeArgs) -> Result<(), Failure> {
                     analytics: analytics.as_ref().map(|q| q.for_worker()),
                     backend_jwt: backend_jwt.clone(),
                     throttler: throttler.clone(),
+                    traces: call_tracer.clone(),
                 })
             }
         };
@@ -390,6 +438,19 @@ pub async fn serve(args: NodeArgs) -> Result<(), Failure> {
             return Ok(());
         }
     }
+    if let (Some(aggregator), Some(am)) = (&aggregator, find(&dbs, DatabaseName::Am)) {
+        tokio::spawn(tollgate_analytics::flush_loop(
+            aggregator.clone(),
+            am.clone(),
+            config.analytics.flush_interval,
+            shutdown.clone(),
+        ));
+        tokio::spawn(tollgate_analytics::retention_loop(
+            am,
+            analytics_retention(&config),
+            shutdown.clone(),
+        ));
+    }
     if let Some(hub) = &event_hub {
         tokio::spawn(tollgate_trafficmanager::compact_loop(
             hub.am().clone(),
@@ -456,6 +517,9 @@ pub async fn serve(args: NodeArgs) -> Result<(), Failure> {
 
     wait_for_signal().await;
     stop(&shutdown, &readiness, servers, &dbs).await;
+    if let Some(traces) = &traces {
+        traces.shutdown();
+    }
     Ok(())
 }
 
@@ -503,15 +567,17 @@ fn token_service(config: &Config, dbs: &[Database]) -> Result<Option<Arc<TokenSe
 
 fn management_router(
     config: &Config,
-    components: &ComponentSet,
     dbs: &[Database],
     tokens: Option<Arc<TokenService>>,
     cluster_secret: &ClusterSecret,
     readiness: Arc<Readiness>,
     metrics: tollgate_telemetry::MetricsHandle,
+    aggregator: Option<Arc<tollgate_analytics::Aggregator>>,
 ) -> Result<Router, Failure> {
+    let components = &config.components();
     let mut rest = Router::new();
     let mut portals = None;
+    let mut ingest = None;
     let am = find(dbs, DatabaseName::Am);
     let shared = find(dbs, DatabaseName::Shared);
     // REST APIs authenticate against the shared database's users (Basic) or with the
@@ -554,6 +620,17 @@ fn management_router(
                 url_import_allow_private: config.publisher.url_import_allow_private,
             }));
         }
+        if let Some(aggregator) = aggregator {
+            let state = tollgate_analytics::AnalyticsState {
+                am: am.clone(),
+                aggregator,
+                authenticator: authenticator.clone(),
+                cluster_secret: cluster_secret.clone(),
+                retention: analytics_retention(config),
+            };
+            rest = rest.merge(tollgate_analytics::routes(state.clone()));
+            ingest = Some(tollgate_analytics::ingest_routes(state));
+        }
         portals = Some((
             authenticator,
             tollgate_portals::PortalSet {
@@ -565,6 +642,9 @@ fn management_router(
     }
     let rest = tollgate_http::rest_layers(rest, config.management.max_body_bytes);
     let mut router = health_routes(readiness, metrics).merge(rest.clone());
+    if let Some(ingest) = ingest {
+        router = router.merge(ingest);
+    }
     // The web portals call the REST routes above in-process, as the signed-in user.
     if let Some((authenticator, set)) = portals
         && (set.publisher || set.devportal || set.admin)
@@ -649,6 +729,28 @@ async fn wait_for_signal() {
 }
 
 /// Opaque-token introspection for a gateway in the same process as the key manager.
+/// The analytics retention periods from `[analytics]`.
+fn analytics_retention(config: &Config) -> tollgate_analytics::Retention {
+    tollgate_analytics::Retention {
+        minute: config.analytics.minute_retention,
+        hour: config.analytics.hour_retention,
+        day: config.analytics.day_retention,
+    }
+}
+
+/// Hands a gateway's analytics to this node's analytics component.
+struct InProcessShipper(Arc<tollgate_analytics::Aggregator>);
+
+impl tollgate_gateway::analytics::ShipUsage for InProcessShipper {
+    fn ship<'a>(
+        &'a self,
+        batch: &'a tollgate_model::analytics::UsageBatch,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send + 'a>> {
+        self.0.add(batch);
+        Box::pin(std::future::ready(Ok(())))
+    }
+}
+
 #[derive(Debug)]
 struct InProcessIntrospector(Arc<TokenService>);
 

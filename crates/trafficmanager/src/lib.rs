@@ -123,9 +123,12 @@ async fn watch(
         .watch(since)
         .await
         .map_err(|e| Error::Unavailable(e.to_string()))?;
-    let stream = watch_stream::WatchStream::new(items, |item| match item {
+    metrics::counter!("tollgate_hub_watches_opened_total").increment(1);
+    let streamed = metrics::counter!("tollgate_hub_events_streamed_total");
+    let stream = watch_stream::WatchStream::new(items, move |item| match item {
         WatchItem::Events(batch) => batch
             .into_iter()
+            .inspect(|_| streamed.increment(1))
             .map(|event| {
                 let data = serde_json::to_string(&event).unwrap_or_default();
                 SseEvent::default()
@@ -179,7 +182,9 @@ async fn throttle_sync(
     }
     let response = state.counters.apply(&request).await.map_err(|e| {
         tracing::warn!(error = %e, "Throttle counters unavailable.");
+        metrics::counter!("tollgate_trafficmanager_throttle_syncs_total", "outcome" => "unavailable").increment(1);
         Error::Unavailable(e.to_string())
     })?;
+    metrics::counter!("tollgate_trafficmanager_throttle_syncs_total", "outcome" => "ok").increment(1);
     Ok(axum::Json(response))
 }

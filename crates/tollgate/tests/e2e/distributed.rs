@@ -60,15 +60,6 @@ fn gateway(hub: &str, environment: &str, dir: &Path) -> NodeBuilder {
         .env("TOLLGATE_GATEWAY__ENVIRONMENT", environment)
 }
 
-/// A client of the control plane at `mgmt` that calls through the gateway at `gw`.
-fn client(mgmt: SocketAddr, gw: SocketAddr) -> Client {
-    Client {
-        mgmt,
-        gw,
-        http: tollgate_testkit::http(),
-    }
-}
-
 /// Revokes `token` at the key manager.
 async fn revoke(c: &Client, ck: &str, cs: &str, token: &str) {
     let r = c
@@ -200,7 +191,7 @@ async fn two_gateways_follow_the_traffic_manager_and_catch_up_after_a_stall() {
     let gws: Vec<Client> = k
         .gateways
         .iter_mut()
-        .map(|g| client(mgmt, g.listener("gateway")))
+        .map(|g| Client::new(mgmt, g.listener("gateway")))
         .collect();
     let all: Vec<&Client> = gws.iter().collect();
     prepare(&gws[0]).await;
@@ -294,14 +285,14 @@ async fn gateways_keep_serving_through_a_control_plane_outage_and_restart_from_t
     let mgmt = k.cp.listener("management");
     let tm_addr = k.tm.listener("traffic-manager");
     let gw_addrs: Vec<SocketAddr> = k.gateways.iter_mut().map(|g| g.listener("gateway")).collect();
-    let c = client(mgmt, gw_addrs[0]);
+    let c = Client::new(mgmt, gw_addrs[0]);
     prepare(&c).await;
     let backend = backend().await;
     let endpoint =
         json!({"endpoint_type": "http", "production_endpoints": {"url": format!("http://{}/v1", backend.addr)}});
     let api = c.deploy_api("OutPets", "/outpets", endpoint.clone()).await;
     let (_, _, _, token) = c.subscribe(&api, "OutApp").await;
-    let gws: Vec<Client> = gw_addrs.iter().map(|gw| client(mgmt, *gw)).collect();
+    let gws: Vec<Client> = gw_addrs.iter().map(|gw| Client::new(mgmt, *gw)).collect();
     through_all(&gws.iter().collect::<Vec<_>>(), "/outpets/1.0.0/pets/1", &token, 200).await;
 
     // The control plane and the traffic manager die: both gateways keep serving.
@@ -324,7 +315,7 @@ async fn gateways_keep_serving_through_a_control_plane_outage_and_restart_from_t
     let (_, report) = ready(restarted_mgmt).await;
     assert_eq!(report["gateway"]["state"], "serving the persisted snapshot", "{report}");
     assert_eq!(report["gateway"]["hubConnected"], false, "{report}");
-    let restarted_client = client(mgmt, restarted.listener("gateway"));
+    let restarted_client = Client::new(mgmt, restarted.listener("gateway"));
     let (status, _, body) = restarted_client
         .call(reqwest::Method::GET, "/outpets/1.0.0/pets/1", Some(&token))
         .await;
@@ -337,9 +328,9 @@ async fn gateways_keep_serving_through_a_control_plane_outage_and_restart_from_t
     let mgmt = cp.wait_ready(READY).await;
     let mut tm = traffic_manager(&dbs, tm_addr.port()).spawn();
     tm.wait_ready(READY).await;
-    let c = client(mgmt, gw_addrs[0]);
+    let c = Client::new(mgmt, gw_addrs[0]);
     undeploy(&c, &api, "Default").await;
-    let gws = [client(mgmt, gw_addrs[0]), restarted_client];
+    let gws = [Client::new(mgmt, gw_addrs[0]), restarted_client];
     through_all(&gws.iter().collect::<Vec<_>>(), "/outpets/1.0.0/pets/1", &token, 404).await;
     let (_, report) = ready(restarted_mgmt).await;
     assert_eq!(report["gateway"]["state"], "state loaded", "{report}");
@@ -363,7 +354,7 @@ async fn two_all_in_one_nodes_on_one_database_serve_each_others_changes() {
     let mut b = all_in_one().spawn();
     b.wait_ready(READY).await;
     // Changes go through A; calls go through B's gateway.
-    let c = client(a_mgmt, b.listener("gateway"));
+    let c = Client::new(a_mgmt, b.listener("gateway"));
     prepare(&c).await;
     let backend = backend().await;
     let (_, _, token) = c
@@ -386,7 +377,7 @@ async fn an_api_deployed_to_the_internal_environment_is_not_served_by_the_extern
     let mut cp = on(&dbs, "control-plane").spawn();
     let mgmt = cp.wait_ready(READY).await;
     let hub = format!("http://{}", cp.listener("traffic-manager"));
-    let c = client(mgmt, mgmt);
+    let c = Client::new(mgmt, mgmt);
     let (status, env) = c
         .rest(
             ADMIN,
@@ -404,8 +395,8 @@ async fn an_api_deployed_to_the_internal_environment_is_not_served_by_the_extern
     let mut internal = gateway(&format!("{dead},{hub}"), "internal", dir_int.path()).spawn();
     external.wait_ready(READY).await;
     internal.wait_ready(READY).await;
-    let ext = client(mgmt, external.listener("gateway"));
-    let int = client(mgmt, internal.listener("gateway"));
+    let ext = Client::new(mgmt, external.listener("gateway"));
+    let int = Client::new(mgmt, internal.listener("gateway"));
     prepare(&ext).await;
 
     let backend = backend().await;

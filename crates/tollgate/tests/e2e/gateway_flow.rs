@@ -60,6 +60,15 @@ pub(crate) struct Client {
 }
 
 impl Client {
+    /// A client of the control plane at `mgmt` that calls through the gateway at `gw`.
+    pub(crate) fn new(mgmt: SocketAddr, gw: SocketAddr) -> Self {
+        Self {
+            mgmt,
+            gw,
+            http: tollgate_testkit::http(),
+        }
+    }
+
     pub(crate) async fn rest(
         &self,
         who: (&str, &str),
@@ -186,12 +195,22 @@ impl Client {
 
     /// The same, with access tokens of `token_type` (`JWT` or `OAUTH`).
     pub(crate) async fn app_with_keys_of_type(&self, name: &str, token_type: &str) -> (String, String, String, String) {
+        self.app_with_keys_and_policy(name, token_type, "Unlimited").await
+    }
+
+    /// The same, with the application policy `policy`.
+    pub(crate) async fn app_with_keys_and_policy(
+        &self,
+        name: &str,
+        token_type: &str,
+        policy: &str,
+    ) -> (String, String, String, String) {
         let (status, app) = self
             .rest(
                 DEV,
                 Method::POST,
                 "/devportal/v3/applications",
-                Some(json!({"name": name, "throttlingPolicy": "Unlimited", "tokenType": token_type})),
+                Some(json!({"name": name, "throttlingPolicy": policy, "tokenType": token_type})),
             )
             .await;
         assert_eq!(status, 201, "{app}");
@@ -235,13 +254,15 @@ async fn node_with(env: &[(&str, String)]) -> (tollgate_testkit::Node, Client) {
     for (k, v) in env {
         builder = builder.env(k, v.clone());
     }
+    ready_node(builder).await
+}
+
+/// Spawns an all-in-one node, waits until it is ready, creates the shared scope the test
+/// APIs use and signs DEV up; the node and a client of it.
+pub(crate) async fn ready_node(builder: tollgate_testkit::NodeBuilder) -> (tollgate_testkit::Node, Client) {
     let mut node = builder.spawn();
     let mgmt = node.wait_ready(READY).await;
-    let c = Client {
-        mgmt,
-        gw: node.listener("gateway"),
-        http: tollgate_testkit::http(),
-    };
+    let c = Client::new(mgmt, node.listener("gateway"));
     prepare(&c).await;
     (node, c)
 }

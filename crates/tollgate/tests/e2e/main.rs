@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod analytics;
 mod cli;
 mod config_errors;
 mod consumer_flow;
@@ -10,6 +11,7 @@ mod distributed;
 mod gateway_flow;
 mod key_managers;
 mod portals;
+mod portals_forms;
 mod profiles;
 mod publisher_flow;
 mod shutdown;
@@ -17,6 +19,7 @@ mod startup;
 mod throttling;
 mod throttling_distributed;
 mod tls;
+mod traces;
 
 use std::time::Duration;
 use tollgate_testkit::NodeBuilder;

@@ -48,6 +48,21 @@ async fn sign_out(b: &Browser) {
     b.wait_for("#sign-in").await;
 }
 
+/// Reloads a dashboard until it counts at least `min` calls (the analytics flush
+/// interval is one second in this test).
+async fn assert_calls_shown(b: &Browser, min: u64) {
+    for _ in 0..40 {
+        let n: u64 = b.text_of("#figure-requests").await.parse().unwrap_or(0);
+        if n >= min {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        let url = b.url().await;
+        b.goto(&url).await;
+    }
+    panic!("no calls shown: {}", b.whereabouts().await);
+}
+
 /// The text of the first field error on the page.
 async fn field_error(b: &Browser) -> String {
     b.text_of(".field-error").await
@@ -56,7 +71,7 @@ async fn field_error(b: &Browser) -> String {
 #[tokio::test]
 async fn the_whole_story_through_the_pages() {
     let Some(b) = Browser::start().await else { return };
-    let mut node = tollgate().spawn();
+    let mut node = tollgate().env("TOLLGATE_ANALYTICS__FLUSH_INTERVAL", "1s").spawn();
     let mgmt = node.wait_ready(READY).await;
     let gateway = node.listener("gateway");
     let base = format!("http://{mgmt}");
@@ -169,6 +184,18 @@ async fn the_whole_story_through_the_pages() {
     b.fill("#f-endpoint", &format!("http://{}", backend.addr)).await;
     b.click("#save-api").await;
     b.wait_for("#lifecycle-state").await;
+    b.click("#add-document").await;
+    b.fill("#f-name", "Feeding guide").await;
+    b.select_by_label("#f-sourceType", "Link (URL)").await;
+    b.click("#document-form button[type=submit]").await;
+    assert!(field_error(&b).await.contains("URL"), "a link without a URL is named");
+    assert_eq!(b.value_of("#f-name").await, "Feeding guide", "what was typed is kept");
+    b.select_by_label("#f-sourceType", "Markdown").await;
+    b.fill("#f-inlineContent", "Feed the pets twice a day.").await;
+    b.screenshot("publisher-document").await;
+    b.click("#document-form button[type=submit]").await;
+    b.wait_for("#documents-table").await;
+    assert!(b.text_of("#documents-table").await.contains("Feeding guide"));
     b.click("form[action$='/lifecycle'] input[value=Publish] + button")
         .await;
     b.wait_for_text("State: Published").await;
@@ -200,8 +227,9 @@ async fn the_whole_story_through_the_pages() {
     b.goto(&format!("{base}/devportal/applications/new")).await;
     b.fill("#f-name", "DefaultApplication").await; // sign-up made one of that name
     b.click("#application-form button").await;
-    assert!(b.url().await.ends_with("/devportal/applications"), "{}", b.url().await);
-    let error = field_error(&b).await;
+    let error = field_error(&b).await; // waits for the refused form's page
+    let url = b.url().await;
+    assert!(url.ends_with("/devportal/applications"), "{url}");
     assert!(
         error.contains("already") || error.contains("exists"),
         "duplicate name named: {error}"
@@ -224,6 +252,10 @@ async fn the_whole_story_through_the_pages() {
     b.click("#api-list h2 a").await;
     b.wait_for_text("Gateway URLs").await;
     let gw_url = b.text_of(".gateway-url").await;
+    assert!(
+        b.page_text().await.contains("Feeding guide"),
+        "the publisher's document is listed"
+    );
     assert_eq!(gw_url, format!("http://{gateway}/petstore/1.0.0"));
     b.select_by_label("#f-applicationId", "Pet shop").await;
     b.select_by_label("#f-throttlingPolicy", "Gold").await;
@@ -298,6 +330,56 @@ async fn the_whole_story_through_the_pages() {
     b.click("#policy-form button[type=submit]").await;
     b.wait_for_text("must be at least 1").await;
     assert!(!b.text_of("#policies").await.contains("Tiny"), "nothing was added");
+    b.goto(&format!("{base}/admin/policies/advanced")).await;
+    b.fill("#f-policyName", "partners").await;
+    b.fill("#f-requestCount", "100").await;
+    b.select_by_label("#f-conditionType", "Header equals").await;
+    b.fill("#f-conditionValue", "gold").await;
+    b.fill("#f-groupRequestCount", "1000").await;
+    b.click("#policy-form button[type=submit]").await;
+    assert!(
+        field_error(&b).await.contains("must not be empty"),
+        "{}",
+        b.whereabouts().await
+    );
+    b.wait_for("#f-conditionName[aria-invalid=true]").await; // next to the header name
+    assert_eq!(b.value_of("#f-conditionValue").await, "gold", "what was typed is kept");
+    assert!(!b.page_text().await.contains("partners"), "nothing was added");
+    b.fill("#f-conditionName", "X-Partner").await;
+    b.screenshot("admin-advanced-policy").await;
+    b.click("#policy-form button[type=submit]").await;
+    b.wait_for("#policies").await;
+    assert!(b.text_of("#policies").await.contains("partners"));
+    b.goto(&format!("{base}/admin/policies/custom")).await;
+    b.fill("#f-policyName", "per-user").await;
+    b.fill("#f-keyTemplate", "$nobody").await;
+    b.fill("#f-requestCount", "5").await;
+    b.click("#policy-form button[type=submit]").await;
+    assert!(
+        field_error(&b).await.contains("nobody"),
+        "the unknown variable is named"
+    );
+    assert!(!b.page_text().await.contains("per-user"), "nothing was added");
+    b.goto(&format!("{base}/admin/key-managers")).await;
+    b.fill("#f-name", "Keycloak").await;
+    b.fill("#f-issuer", "ftp://idp.example.com/realms/main").await;
+    b.fill("#f-jwksUrl", "http://127.0.0.1:9/certs").await;
+    b.click("#key-manager-form button[type=submit]").await;
+    assert!(
+        field_error(&b).await.contains("http(s) URL"),
+        "the issuer's scheme is named"
+    );
+    assert!(
+        b.page_text().await.contains("No third-party key managers"),
+        "nothing was added"
+    );
+    b.fill("#f-issuer", "https://idp.example.com/realms/main").await;
+    b.click("#key-manager-form button[type=submit]").await;
+    b.wait_for("#key-managers").await;
+    b.click("#key-managers form[action$='/status'] button").await;
+    b.wait_for_text("Enable").await;
+    assert!(b.text_of("#key-managers").await.contains("disabled"));
+    b.screenshot("admin-key-managers").await;
     b.goto(&format!("{base}/admin/deny-policies")).await;
     b.fill("#f-fixedIp", "300.1.1.1").await;
     b.click("#deny-form button").await;
@@ -321,6 +403,37 @@ async fn the_whole_story_through_the_pages() {
     }
     assert_eq!(status, "403", "{}", b.whereabouts().await);
     assert!(b.text_of("#tryout-body").await.contains("900805"));
+
+    // 11. The dashboards show the calls above: the subscriber's usage and quota, the
+    //     platform and the API's analytics.
+    b.goto(&format!("{app_url}/analytics")).await;
+    b.wait_for_text("Quota left").await;
+    assert_calls_shown(&b, 2).await;
+    assert!(b.text_of("#quotas").await.contains("Gold"), "{}", b.whereabouts().await);
+    b.wait_for("#traffic-chart svg polyline").await;
+    b.screenshot("devportal-analytics").await;
+    sign_out(&b).await;
+    sign_in(&b, &base, "/admin/analytics", ADMIN).await;
+    assert_calls_shown(&b, 2).await;
+    b.wait_for("#traffic-chart svg polyline").await;
+    assert!(b.text_of("#environments-table").await.contains("Default"));
+    b.screenshot("admin-analytics").await;
+    let api_id = api_url
+        .split('?')
+        .next()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_string();
+    b.goto(&format!("{base}/publisher/apis/{api_id}/analytics")).await;
+    assert_calls_shown(&b, 2).await;
+    assert!(
+        b.text_of("#top-applications").await.contains("Pet shop"),
+        "{}",
+        b.whereabouts().await
+    );
+    b.screenshot("publisher-analytics").await;
 
     // 11. The same pages on a phone.
     b.resize(390, 844).await;

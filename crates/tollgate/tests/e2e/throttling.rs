@@ -3,8 +3,8 @@
 //! headers; a plan that does not stop on quota counts without refusing; and Admin changes
 //! to a policy take effect through the event hub without a restart.
 
-use crate::gateway_flow::{ADMIN, Client, backend, prepare, standard_operations};
-use crate::{READY, tollgate};
+use crate::gateway_flow::{ADMIN, Client, backend, ready_node, standard_operations};
+use crate::tollgate;
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -96,14 +96,7 @@ fn assert_refused(round: &Round, limit: usize, code: i64, window_seconds: u64) {
 #[tokio::test]
 async fn every_kind_of_limit_refuses_with_its_code_and_rate_limit_headers() {
     let backend = backend().await;
-    let mut node = tollgate().spawn();
-    let mgmt = node.wait_ready(READY).await;
-    let c = Client {
-        mgmt,
-        gw: node.listener("gateway"),
-        http: tollgate_testkit::http(),
-    };
-    prepare(&c).await;
+    let (_node, c) = ready_node(tollgate()).await;
     let (_, _, token) = c
         .subscribed(
             "Throttled",
@@ -192,17 +185,6 @@ async fn every_kind_of_limit_refuses_with_its_code_and_rate_limit_headers() {
 
 /// `tollgate_gateway_throttle_over_quota_total` from the node's `/metrics`.
 async fn over_quota(c: &Client) -> f64 {
-    let text = c
-        .http
-        .get(format!("http://{}/metrics", c.mgmt))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find(|l| l.starts_with("tollgate_gateway_throttle_over_quota_total"))
-        .and_then(|l| l.rsplit(' ').next())
-        .map_or(0.0, |v| v.parse().unwrap())
+    let text = tollgate_testkit::metrics_text(c.mgmt).await;
+    tollgate_testkit::metric_value(&text, "tollgate_gateway_throttle_over_quota_total").unwrap_or(0.0)
 }

@@ -141,11 +141,7 @@ async fn cluster(dbs: &[TestDb; 2], redis: Option<&str>, follows: [usize; 3], fa
     let mut gws = Vec::new();
     for g in &mut gateways {
         gw_mgmt.push(g.wait_ready(READY).await);
-        gws.push(Client {
-            mgmt,
-            gw: g.listener("gateway"),
-            http: tollgate_testkit::http(),
-        });
+        gws.push(Client::new(mgmt, g.listener("gateway")));
     }
     prepare(&gws[0]).await;
     let backend = backend().await;

@@ -1,0 +1,183 @@
+//! The in-memory side of aggregation: shipped events are counted per minute and
+//! dimensions until the next flush writes them (and their hour and day roll-ups) to the
+//! AM database. Memory stays bounded: past [`Aggregator::max_keys`] distinct keys, new
+//! keys are dropped and counted (`tollgate_analytics_dropped_total`).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use tollgate_model::analytics::UsageBatch;
+use tollgate_store::analytics::{Granularity, UsageCounts, UsageKey};
+
+/// Counts of the events received since the last flush.
+#[derive(Debug)]
+pub struct Aggregator {
+    pending: Mutex<HashMap<UsageKey, UsageCounts>>,
+    max_keys: usize,
+    received: metrics::Counter,
+    dropped: metrics::Counter,
+}
+
+/// What a flush writes: the minute rows and their roll-ups, per granularity.
+pub type Drained = Vec<tollgate_store::analytics::Rows>;
+
+impl Aggregator {
+    /// An aggregator holding at most `max_keys` distinct minute keys between flushes.
+    pub fn new(max_keys: usize) -> Self {
+        Self {
+            pending: Mutex::default(),
+            max_keys: max_keys.max(1),
+            received: metrics::counter!("tollgate_analytics_events_received_total"),
+            dropped: metrics::counter!("tollgate_analytics_dropped_total"),
+        }
+    }
+
+    /// The most distinct keys held between flushes.
+    pub fn max_keys(&self) -> usize {
+        self.max_keys
+    }
+
+    /// Counts a gateway's batch; returns how many of its events were kept.
+    pub fn add(&self, batch: &UsageBatch) -> usize {
+        let mut kept = 0;
+        let mut pending = self.pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        for e in &batch.events {
+            let key = UsageKey {
+                bucket_start: Granularity::Minute.floor(e.timestamp),
+                environment: batch.environment.clone(),
+                api_id: e.api_id.clone(),
+                api_name: e.api.clone(),
+                api_version: e.api_version.clone(),
+                resource: e.resource.clone(),
+                method: e.method.clone(),
+                application_id: e.application_id.clone().unwrap_or_default(),
+                subscriber: e.subscriber.clone().unwrap_or_default(),
+                status: i64::from(e.status),
+                error_code: e.error_code.unwrap_or(0),
+            };
+            let len = pending.len();
+            match pending.get_mut(&key) {
+                Some(c) => c.record(e.gateway_latency_ms, e.backend_latency_ms, e.response_bytes),
+                None if len < self.max_keys => {
+                    let mut c = UsageCounts::default();
+                    c.record(e.gateway_latency_ms, e.backend_latency_ms, e.response_bytes);
+                    pending.insert(key, c);
+                }
+                None => {
+                    self.dropped.increment(1);
+                    continue;
+                }
+            }
+            kept += 1;
+        }
+        self.received.increment(kept as u64);
+        kept
+    }
+
+    /// Takes everything counted so far, as minute rows and their hour and day roll-ups.
+    pub fn drain(&self) -> Drained {
+        let minutes: Vec<(UsageKey, UsageCounts)> =
+            std::mem::take(&mut *self.pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
+                .into_iter()
+                .collect();
+        if minutes.is_empty() {
+            return Vec::new();
+        }
+        let roll = |g: Granularity| {
+            let mut m: HashMap<UsageKey, UsageCounts> = HashMap::new();
+            for (k, c) in &minutes {
+                let key = UsageKey {
+                    bucket_start: g.floor(k.bucket_start),
+                    ..k.clone()
+                };
+                m.entry(key).or_default().merge(c);
+            }
+            m.into_iter().collect::<Vec<_>>()
+        };
+        let hours = roll(Granularity::Hour);
+        let days = roll(Granularity::Day);
+        vec![
+            (Granularity::Minute, minutes),
+            (Granularity::Hour, hours),
+            (Granularity::Day, days),
+        ]
+    }
+
+    /// Puts back rows a flush could not write, so that the next flush tries again
+    /// (minute rows only; the roll-ups are recomputed from them).
+    pub fn restore(&self, drained: Drained) {
+        let mut pending = self.pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        for (g, rows) in drained {
+            if g != Granularity::Minute {
+                continue;
+            }
+            for (k, c) in rows {
+                pending.entry(k).or_default().merge(&c);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tollgate_model::analytics::UsageEvent;
+
+    fn event(ts: i64, app: &str, status: u16) -> UsageEvent {
+        UsageEvent {
+            timestamp: ts,
+            api_id: "a".into(),
+            method: "GET".into(),
+            application_id: Some(app.into()),
+            status,
+            gateway_latency_ms: 2.0,
+            ..UsageEvent::default()
+        }
+    }
+
+    #[test]
+    fn events_are_counted_per_minute_and_rolled_up() {
+        let agg = Aggregator::new(100);
+        let batch = UsageBatch {
+            gateway_id: "g".into(),
+            environment: "Default".into(),
+            events: vec![
+                event(1_000, "x", 200),
+                event(2_000, "x", 200),
+                event(61_000, "x", 200),
+                event(61_000, "y", 500),
+            ],
+        };
+        assert_eq!(agg.add(&batch), 4);
+        let drained = agg.drain();
+        let rows = |g: Granularity| {
+            drained
+                .iter()
+                .find(|(x, _)| *x == g)
+                .map(|(_, r)| r.clone())
+                .unwrap_or_default()
+        };
+        assert_eq!(rows(Granularity::Minute).len(), 3);
+        let hours = rows(Granularity::Hour);
+        assert_eq!(hours.len(), 2, "x and y in the same hour");
+        let x = hours
+            .iter()
+            .find(|(k, _)| k.application_id == "x")
+            .map(|(_, c)| c.requests);
+        assert_eq!(x, Some(3));
+        assert!(agg.drain().is_empty(), "drained once");
+    }
+
+    #[test]
+    fn past_the_key_limit_new_keys_are_dropped_and_old_ones_still_count() {
+        let agg = Aggregator::new(1);
+        let batch = UsageBatch {
+            events: vec![event(0, "x", 200), event(0, "y", 200), event(0, "x", 200)],
+            ..UsageBatch::default()
+        };
+        assert_eq!(agg.add(&batch), 2);
+        let drained = agg.drain();
+        agg.restore(drained);
+        let again = agg.drain();
+        assert_eq!(again[0].1[0].1.requests, 2, "restored rows are flushed next time");
+    }
+}

@@ -1,0 +1,55 @@
+-- API-call analytics, aggregated: one row per time bucket (a minute, an hour or a day)
+-- and combination of dimensions, with counts, sums and latency histograms (buckets
+-- gw_b0.. for the gateway, be_b0.. for the backend; bounds in
+-- tollgate_model::analytics::LATENCY_BUCKETS_MS). Every granularity is written as events
+-- arrive, so that minute rows can be dropped after a day while hours and days stay.
+CREATE TABLE analytics_usage (
+    granularity          TEXT    NOT NULL,
+    bucket_start         INTEGER NOT NULL,
+    environment          TEXT    NOT NULL,
+    api_id               TEXT    NOT NULL,
+    api_name             TEXT    NOT NULL,
+    api_version          TEXT    NOT NULL,
+    resource             TEXT    NOT NULL,
+    method               TEXT    NOT NULL,
+    application_id       TEXT    NOT NULL,
+    subscriber           TEXT    NOT NULL,
+    status               INTEGER NOT NULL,
+    error_code           INTEGER NOT NULL,
+    requests             INTEGER NOT NULL,
+    response_bytes       INTEGER NOT NULL,
+    gateway_latency_sum  REAL NOT NULL,
+    backend_calls        INTEGER NOT NULL,
+    backend_latency_sum  REAL NOT NULL,
+    gw_b0               INTEGER NOT NULL DEFAULT 0,
+    gw_b1               INTEGER NOT NULL DEFAULT 0,
+    gw_b2               INTEGER NOT NULL DEFAULT 0,
+    gw_b3               INTEGER NOT NULL DEFAULT 0,
+    gw_b4               INTEGER NOT NULL DEFAULT 0,
+    gw_b5               INTEGER NOT NULL DEFAULT 0,
+    gw_b6               INTEGER NOT NULL DEFAULT 0,
+    gw_b7               INTEGER NOT NULL DEFAULT 0,
+    gw_b8               INTEGER NOT NULL DEFAULT 0,
+    gw_b9               INTEGER NOT NULL DEFAULT 0,
+    gw_b10              INTEGER NOT NULL DEFAULT 0,
+    gw_b11              INTEGER NOT NULL DEFAULT 0,
+    gw_b12              INTEGER NOT NULL DEFAULT 0,
+    gw_b13              INTEGER NOT NULL DEFAULT 0,
+    be_b0               INTEGER NOT NULL DEFAULT 0,
+    be_b1               INTEGER NOT NULL DEFAULT 0,
+    be_b2               INTEGER NOT NULL DEFAULT 0,
+    be_b3               INTEGER NOT NULL DEFAULT 0,
+    be_b4               INTEGER NOT NULL DEFAULT 0,
+    be_b5               INTEGER NOT NULL DEFAULT 0,
+    be_b6               INTEGER NOT NULL DEFAULT 0,
+    be_b7               INTEGER NOT NULL DEFAULT 0,
+    be_b8               INTEGER NOT NULL DEFAULT 0,
+    be_b9               INTEGER NOT NULL DEFAULT 0,
+    be_b10              INTEGER NOT NULL DEFAULT 0,
+    be_b11              INTEGER NOT NULL DEFAULT 0,
+    be_b12              INTEGER NOT NULL DEFAULT 0,
+    be_b13              INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (granularity, bucket_start, environment, api_id, resource, method, application_id, subscriber, status, error_code)
+);
+CREATE INDEX analytics_usage_by_api ON analytics_usage (granularity, api_id, bucket_start);
+CREATE INDEX analytics_usage_by_application ON analytics_usage (granularity, application_id, bucket_start);
