@@ -2,17 +2,15 @@
 //! address in each worker's [`crate::proxy::Backends`], as nginx keeps its upstream
 //! `keepalive` connections per worker. A connection is taken for one call and goes back
 //! to its list when the backend's response body has been read to its end, so no call
-//! waits behind another call's body, and nothing is spawned per call.
+//! waits behind another call's body, and nothing is spawned per call. The calls
+//! themselves are [`crate::backend_http1`]'s.
 
+use crate::backend_http1::{CallError, Connection, ResponseBody};
 use axum::body::Body;
-use bytes::Bytes;
+use axum::http::{HeaderMap, HeaderValue, Method, response};
 use foldhash::HashMap;
-use hyper::body::{Body as HttpBody, Frame, Incoming, SizeHint};
-use hyper::client::conn::http1::SendRequest;
-use hyper_util::rt::TokioIo;
-use std::pin::Pin;
+use hyper::body::Body as _;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 /// Why a pooled call failed.
@@ -21,13 +19,42 @@ pub(crate) enum PoolError {
     /// No connection could be opened (refused, unreachable, timed out).
     Connect(String),
     /// The connection failed while the request was sent or the response awaited.
-    Failed(hyper::Error),
+    Failed(CallError),
 }
 
 /// Idle connections of one backend address.
 #[derive(Debug, Default)]
 struct HostPool {
-    idle: Mutex<Vec<SendRequest<Body>>>,
+    idle: Mutex<Vec<Connection>>,
+}
+
+/// Where a connection returns after its call: its address's idle list, unless that
+/// list is full.
+#[derive(Debug)]
+pub(crate) struct Home {
+    host: Arc<HostPool>,
+    max_idle: usize,
+}
+
+impl Home {
+    /// Keeps `conn` for the next call to its address.
+    pub(crate) fn give_back(&self, conn: Connection) {
+        let mut idle = self.host.idle.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if idle.len() < self.max_idle {
+            idle.push(conn);
+        }
+    }
+}
+
+#[cfg(test)]
+impl Home {
+    /// A home of its own, for calls made without a pool.
+    pub(crate) fn for_tests() -> Self {
+        Self {
+            host: Arc::default(),
+            max_idle: 1,
+        }
+    }
 }
 
 /// Idle keep-alive connections per backend address (`host:port`).
@@ -36,6 +63,20 @@ pub(crate) struct Http1Pool {
     hosts: Mutex<HashMap<Box<str>, Arc<HostPool>>>,
     max_idle_per_host: usize,
     connect_timeout: Duration,
+}
+
+/// One request to send over the pool.
+pub(crate) struct Outgoing<'a> {
+    /// The backend's `host[:port]`.
+    pub(crate) authority: &'a str,
+    pub(crate) method: &'a Method,
+    /// Origin form: path and query.
+    pub(crate) path: &'a str,
+    /// The `Host` header to send.
+    pub(crate) host: &'a HeaderValue,
+    /// Every other header, hop-by-hop ones removed.
+    pub(crate) headers: &'a HeaderMap,
+    pub(crate) body: Body,
 }
 
 impl Http1Pool {
@@ -58,67 +99,58 @@ impl Http1Pool {
         host
     }
 
-    /// Sends `req` (origin-form URI, `Host` set) to `authority` on an idle connection, or
-    /// a new one. A request that an idle connection could not take (the backend closed it
-    /// meanwhile) is sent again on a new connection; nothing is sent twice.
-    pub(crate) async fn send(
-        &self,
-        authority: &str,
-        mut req: hyper::Request<Body>,
-    ) -> Result<hyper::Response<PooledBody>, PoolError> {
-        let host = self.host(authority);
+    /// Sends a request on an idle connection, or a new one. An idle connection the
+    /// backend has closed is skipped; a request that a reused connection took but never
+    /// answered (the backend closed it meanwhile) is sent again on a new connection
+    /// when it has no body and an idempotent method, as nginx does.
+    pub(crate) async fn send(&self, out: Outgoing<'_>) -> Result<(response::Parts, ResponseBody), PoolError> {
+        let host = self.host(out.authority);
+        let resendable = out.body.is_end_stream() && crate::proxy::is_idempotent(out.method);
+        let mut body = Some(out.body);
         loop {
-            let idle = host
-                .idle
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .pop();
-            let (mut sender, reused) = match idle {
-                Some(sender) => (sender, true),
-                None => (self.connect(authority).await?, false),
+            let idle = loop {
+                let popped = host
+                    .idle
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .pop();
+                match popped {
+                    Some(conn) if !conn.is_reusable() => continue,
+                    other => break other,
+                }
             };
-            if sender.ready().await.is_err() {
-                if reused {
-                    continue;
-                }
-                return Err(PoolError::Connect(format!(
-                    "the connection to {authority} closed at once"
-                )));
-            }
-            match sender.try_send_request(req).await {
-                Ok(res) => {
-                    let (parts, body) = res.into_parts();
-                    let body = PooledBody {
-                        body,
-                        give_back: Some((sender, host, self.max_idle_per_host)),
-                    };
-                    return Ok(hyper::Response::from_parts(parts, body));
-                }
-                Err(mut e) => match e.take_message() {
-                    // Not written: a stale idle connection; try the next one.
-                    Some(unsent) if reused => req = unsent,
-                    _ => return Err(PoolError::Failed(e.into_error())),
-                },
+            let (conn, reused) = match idle {
+                Some(conn) => (conn, true),
+                None => (self.connect(out.authority).await?, false),
+            };
+            let home = Home {
+                host: Arc::clone(&host),
+                max_idle: self.max_idle_per_host,
+            };
+            let request_body = if resendable {
+                Body::empty()
+            } else {
+                body.take().unwrap_or_default()
+            };
+            match conn
+                .call(out.method, out.path, out.host, out.headers, request_body, home)
+                .await
+            {
+                Ok(answer) => return Ok(answer),
+                Err(CallError::ClosedBeforeAnswer(_)) if reused && resendable => continue,
+                Err(e) => return Err(PoolError::Failed(e)),
             }
         }
     }
 
-    async fn connect(&self, authority: &str) -> Result<SendRequest<Body>, PoolError> {
+    async fn connect(&self, authority: &str) -> Result<Connection, PoolError> {
         let (host, port) = split_authority(authority);
         let stream = tokio::time::timeout(self.connect_timeout, tokio::net::TcpStream::connect((host, port)))
             .await
             .map_err(|_| PoolError::Connect(format!("no connection within {} ms", self.connect_timeout.as_millis())))?
             .map_err(|e| PoolError::Connect(e.to_string()))?;
         let _ = stream.set_nodelay(true);
-        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|e| PoolError::Connect(e.to_string()))?;
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!(error = %e, "Backend connection ended with an error.");
-            }
-        });
-        Ok(sender)
+        Ok(Connection::new(stream))
     }
 }
 
@@ -130,60 +162,6 @@ fn split_authority(authority: &str) -> (&str, u16) {
         _ => (authority, 80),
     };
     (host.trim_start_matches('[').trim_end_matches(']'), port)
-}
-
-/// A backend response body that returns its connection to the pool once it has been
-/// read to the end (a body dropped half-read closes the connection instead).
-pub(crate) struct PooledBody {
-    body: Incoming,
-    give_back: Option<(SendRequest<Body>, Arc<HostPool>, usize)>,
-}
-
-impl PooledBody {
-    fn release(&mut self) {
-        if let Some((sender, host, max)) = self.give_back.take()
-            && !sender.is_closed()
-        {
-            let mut idle = host.idle.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            if idle.len() < max {
-                idle.push(sender);
-            }
-        }
-    }
-}
-
-impl HttpBody for PooledBody {
-    type Data = Bytes;
-    type Error = hyper::Error;
-
-    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        let this = self.get_mut();
-        let polled = Pin::new(&mut this.body).poll_frame(cx);
-        match &polled {
-            Poll::Ready(None) => this.release(),
-            Poll::Ready(Some(Ok(_))) if this.body.is_end_stream() => this.release(),
-            Poll::Ready(Some(Err(_))) => this.give_back = None,
-            _ => {}
-        }
-        polled
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.body.size_hint()
-    }
-}
-
-impl Drop for PooledBody {
-    fn drop(&mut self) {
-        // An empty body (HEAD, 204, 304) may never be polled.
-        if self.body.is_end_stream() {
-            self.release();
-        }
-    }
 }
 
 #[cfg(test)]
@@ -229,12 +207,17 @@ mod tests {
     }
 
     async fn call(pool: &Http1Pool, authority: &str) -> String {
-        let mut req = hyper::Request::new(Body::empty());
-        *req.uri_mut() = "/x".parse().unwrap();
-        req.headers_mut()
-            .insert(hyper::header::HOST, authority.parse().unwrap());
-        let res = pool.send(authority, req).await.expect("answered");
-        let body = res.into_body().collect().await.unwrap().to_bytes();
+        let host = HeaderValue::from_str(authority).unwrap();
+        let out = Outgoing {
+            authority,
+            method: &Method::GET,
+            path: "/x",
+            host: &host,
+            headers: &HeaderMap::new(),
+            body: Body::empty(),
+        };
+        let (_, body) = pool.send(out).await.expect("answered");
+        let body = body.collect().await.unwrap().to_bytes();
         String::from_utf8(body.to_vec()).unwrap()
     }
 
@@ -269,8 +252,16 @@ mod tests {
         let addr = listener.local_addr().unwrap().to_string();
         drop(listener);
         let pool = Http1Pool::new(8, Duration::from_secs(1));
-        let req = hyper::Request::new(Body::empty());
-        assert!(matches!(pool.send(&addr, req).await, Err(PoolError::Connect(_))));
+        let host = HeaderValue::from_str(&addr).unwrap();
+        let out = Outgoing {
+            authority: &addr,
+            method: &Method::GET,
+            path: "/",
+            host: &host,
+            headers: &HeaderMap::new(),
+            body: Body::empty(),
+        };
+        assert!(matches!(pool.send(out).await, Err(PoolError::Connect(_))));
     }
 
     #[test]

@@ -11,6 +11,7 @@
 pub mod analytics;
 pub mod analytics_client;
 mod authenticate;
+mod backend_http1;
 pub mod backend_jwt;
 mod backend_pool;
 pub mod cors;

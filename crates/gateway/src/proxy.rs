@@ -5,7 +5,7 @@
 //! Backends are `http://` (HTTP/1.1) or `https://` (HTTP/2 or HTTP/1.1 by ALPN, verified
 //! against the Mozilla roots plus an optional CA file).
 
-use crate::backend_pool::{Http1Pool, PoolError};
+use crate::backend_pool::{Http1Pool, Outgoing, PoolError};
 use crate::error::GatewayError;
 use axum::body::Body;
 use axum::http::header::{self, HeaderMap, HeaderName, HeaderValue};
@@ -225,14 +225,16 @@ impl Backends {
                 "endpoint `http://{rest}` with `{remainder}` is not a valid URL"
             ));
         };
-        let mut out = Request::new(body);
-        *out.method_mut() = method.clone();
-        *out.uri_mut() = uri;
-        *out.headers_mut() = headers;
-        out.headers_mut().insert(header::HOST, host);
-        match tokio::time::timeout(timeout, self.pool.send(authority, out)).await {
-            Ok(Ok(res)) => {
-                let (mut rparts, rbody) = res.into_parts();
+        let out = Outgoing {
+            authority,
+            method,
+            path: uri.path_and_query().map_or("/", |p| p.as_str()),
+            host: &host,
+            headers: &headers,
+            body,
+        };
+        match tokio::time::timeout(timeout, self.pool.send(out)).await {
+            Ok(Ok((mut rparts, rbody))) => {
                 strip_hop_by_hop(&mut rparts.headers);
                 Attempt::Answered(Response::from_parts(rparts, Body::new(rbody)))
             }
@@ -335,7 +337,7 @@ async fn splice(client: hyper::upgrade::OnUpgrade, backend: hyper::upgrade::OnUp
     }
 }
 
-fn is_idempotent(method: &Method) -> bool {
+pub(crate) fn is_idempotent(method: &Method) -> bool {
     matches!(
         *method,
         Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE | Method::TRACE

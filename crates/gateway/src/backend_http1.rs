@@ -1,0 +1,759 @@
+//! A lean HTTP/1.1 client for `http://` backends, driven by the client connection's own
+//! task (decision 007): the request head is written in one call, the response head is
+//! parsed with `httparse`, and the response body is read from the backend socket by
+//! whoever polls it, which is hyper's server writing to the client. No connection task,
+//! no channel between the two halves of a call, no task woken per call.
+
+use crate::backend_pool::Home;
+use axum::body::Body;
+use axum::http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use axum::http::{Method, StatusCode, Version, response};
+use bytes::{Buf, Bytes, BytesMut};
+use http_body_util::BodyExt;
+use hyper::body::{Body as HttpBody, Frame, SizeHint};
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+
+/// The most header lines a backend response may have (hyper's default too).
+const MAX_HEADERS: usize = 100;
+/// The largest response head or chunk-size line accepted from a backend.
+const MAX_HEAD_BYTES: usize = 64 * 1024;
+/// Room made in the read buffer before each read.
+const READ_CHUNK: usize = 16 * 1024;
+
+/// Why a call on a backend connection failed.
+#[derive(Debug)]
+pub(crate) enum CallError {
+    /// The connection ended (closed or reset) before any byte of a response came back.
+    /// On a reused connection this is the backend having closed it while idle; the
+    /// request may be sent again on a new connection when that is safe.
+    ClosedBeforeAnswer(io::Error),
+    /// The connection failed after part of the response had arrived.
+    Io(io::Error),
+    /// The backend's response is not HTTP/1.x as it must be.
+    Malformed(String),
+    /// The client's request body failed while it was being forwarded.
+    RequestBody(String),
+}
+
+impl std::fmt::Display for CallError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::ClosedBeforeAnswer(e) => write!(f, "the backend closed the connection without answering: {e}"),
+            Self::Io(e) => write!(f, "the connection to the backend failed: {e}"),
+            Self::Malformed(why) => write!(f, "the backend's response is malformed: {why}"),
+            Self::RequestBody(why) => write!(f, "the request body failed: {why}"),
+        }
+    }
+}
+
+/// One keep-alive connection to a backend, with what has been read from it and not yet
+/// used.
+#[derive(Debug)]
+pub(crate) struct Connection {
+    io: TcpStream,
+    read: BytesMut,
+}
+
+/// How the end of a response body is found (RFC 9112 §6.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Framing {
+    /// No body (HEAD, 1xx, 204, 304), or its end has been reached.
+    Done,
+    /// This many bytes are left.
+    Length(u64),
+    /// Chunked transfer coding, at this point of it.
+    Chunked(Chunk),
+    /// The body ends when the backend closes the connection.
+    UntilClose,
+}
+
+/// Where a chunked body's decoder stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Chunk {
+    /// Expecting a chunk-size line.
+    Size,
+    /// In a chunk's data, this many bytes left.
+    Data(u64),
+    /// Expecting the CRLF after a chunk's data.
+    DataEnd,
+    /// After the last chunk: trailer lines until an empty line.
+    Trailers,
+}
+
+impl Connection {
+    /// A connection over an open socket.
+    pub(crate) fn new(io: TcpStream) -> Self {
+        Self {
+            io,
+            read: BytesMut::new(),
+        }
+    }
+
+    /// Whether an idle connection can take a request: the backend has not closed it
+    /// and has sent nothing unasked.
+    pub(crate) fn is_reusable(&self) -> bool {
+        let mut probe = [0u8; 1];
+        matches!(self.io.try_read(&mut probe), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+    }
+
+    /// Sends a request (`path` in origin form; `headers` without `Host` and hop-by-hop
+    /// headers) and reads the response head. The body is framed by `Content-Length`
+    /// when the request has one, else chunked unless the body is known to be empty.
+    pub(crate) async fn call(
+        mut self,
+        method: &Method,
+        path: &str,
+        host: &HeaderValue,
+        headers: &HeaderMap,
+        body: Body,
+        home: Home,
+    ) -> Result<(response::Parts, ResponseBody), CallError> {
+        let empty = body.is_end_stream();
+        let chunked = !empty && !headers.contains_key(header::CONTENT_LENGTH);
+        let head = request_head(method, path, host, headers, chunked);
+        if empty {
+            self.write(&head).await?;
+        } else if let Err(e) = self.write_body(head, body, chunked).await {
+            // A backend may answer (413, 401…) and close before taking the whole body:
+            // what it said is passed on if it said anything.
+            if let CallError::Io(_) | CallError::ClosedBeforeAnswer(_) = e
+                && let Ok(answer) = self.read_head(method).await
+            {
+                let (parts, framing, _) = answer;
+                return Ok((parts, ResponseBody::new(self, framing, false, home)));
+            }
+            return Err(e);
+        }
+        let (parts, framing, keep_alive) = self.read_head(method).await?;
+        Ok((parts, ResponseBody::new(self, framing, keep_alive, home)))
+    }
+
+    async fn write(&mut self, bytes: &[u8]) -> Result<(), CallError> {
+        self.io.write_all(bytes).await.map_err(CallError::ClosedBeforeAnswer)
+    }
+
+    /// Writes the head and streams the request body after it.
+    async fn write_body(&mut self, head: Vec<u8>, mut body: Body, chunked: bool) -> Result<(), CallError> {
+        self.write(&head).await?;
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| CallError::RequestBody(e.to_string()))?;
+            let Ok(data) = frame.into_data() else { continue };
+            if data.is_empty() {
+                continue;
+            }
+            if chunked {
+                self.write(format!("{:x}\r\n", data.len()).as_bytes()).await?;
+                self.write(&data).await?;
+                self.write(b"\r\n").await?;
+            } else {
+                self.write(&data).await?;
+            }
+        }
+        if chunked {
+            self.write(b"0\r\n\r\n").await?;
+        }
+        Ok(())
+    }
+
+    /// Reads until a final (non-1xx) response head has been parsed; returns it, how its
+    /// body is framed, and whether the connection may be kept for another call.
+    async fn read_head(&mut self, method: &Method) -> Result<(response::Parts, Framing, bool), CallError> {
+        let mut received_any = false;
+        loop {
+            if !self.read.is_empty() {
+                received_any = true;
+                if let Some((parts, framing, keep_alive)) = self.parse_head(method)? {
+                    return Ok((parts, framing, keep_alive));
+                }
+                if self.read.len() > MAX_HEAD_BYTES {
+                    return Err(CallError::Malformed(format!(
+                        "the response head is longer than {MAX_HEAD_BYTES} bytes"
+                    )));
+                }
+            }
+            self.read.reserve(READ_CHUNK);
+            let read = tokio::io::AsyncReadExt::read_buf(&mut self.io, &mut self.read).await;
+            match read {
+                Ok(0) if received_any => {
+                    return Err(CallError::Io(io::ErrorKind::UnexpectedEof.into()));
+                }
+                Ok(0) => {
+                    return Err(CallError::ClosedBeforeAnswer(io::ErrorKind::UnexpectedEof.into()));
+                }
+                Ok(_) => {}
+                Err(e) if received_any => return Err(CallError::Io(e)),
+                Err(e) => return Err(CallError::ClosedBeforeAnswer(e)),
+            }
+        }
+    }
+
+    /// Parses a response head at the start of the read buffer: `None` while it is
+    /// incomplete. Interim (1xx) responses are skipped.
+    fn parse_head(&mut self, method: &Method) -> Result<Option<(response::Parts, Framing, bool)>, CallError> {
+        loop {
+            let mut lines = [httparse::EMPTY_HEADER; MAX_HEADERS];
+            let mut parsed = httparse::Response::new(&mut lines);
+            let length = match parsed.parse(&self.read) {
+                Ok(httparse::Status::Complete(n)) => n,
+                Ok(httparse::Status::Partial) => return Ok(None),
+                Err(e) => return Err(CallError::Malformed(e.to_string())),
+            };
+            let code = parsed.code.unwrap_or_default();
+            let status = StatusCode::from_u16(code).map_err(|_| CallError::Malformed(format!("status {code}")))?;
+            let version = if parsed.version == Some(0) {
+                Version::HTTP_10
+            } else {
+                Version::HTTP_11
+            };
+            let mut headers = HeaderMap::with_capacity(parsed.headers.len());
+            for line in parsed.headers.iter() {
+                let name = HeaderName::from_bytes(line.name.as_bytes())
+                    .map_err(|_| CallError::Malformed(format!("header name `{}`", line.name)))?;
+                let value = HeaderValue::from_bytes(line.value)
+                    .map_err(|_| CallError::Malformed(format!("the value of header `{}`", line.name)))?;
+                headers.append(name, value);
+            }
+            self.read.advance(length);
+            if status.is_informational() {
+                if status == StatusCode::SWITCHING_PROTOCOLS {
+                    return Err(CallError::Malformed(
+                        "101 to a request that asked for no upgrade".into(),
+                    ));
+                }
+                continue;
+            }
+            let framing = framing(method, status, &headers)?;
+            let keep_alive = version == Version::HTTP_11 && !has_token(&headers, header::CONNECTION, "close");
+            let (mut parts, ()) = axum::http::Response::new(()).into_parts();
+            parts.status = status;
+            parts.version = version;
+            parts.headers = headers;
+            return Ok(Some((parts, framing, keep_alive)));
+        }
+    }
+
+    /// Reads more from the backend into the buffer: the number of bytes read, 0 at the
+    /// end of the stream.
+    fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        self.read.reserve(READ_CHUNK);
+        loop {
+            ready!(self.io.poll_read_ready(cx))?;
+            match self.io.try_read_buf(&mut self.read) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                other => return Poll::Ready(other),
+            }
+        }
+    }
+}
+
+/// The request head: request line, `Host`, the given headers, and the framing header.
+fn request_head(method: &Method, path: &str, host: &HeaderValue, headers: &HeaderMap, chunked: bool) -> Vec<u8> {
+    let mut head = Vec::with_capacity(256 + headers.len() * 48);
+    head.extend_from_slice(method.as_str().as_bytes());
+    head.push(b' ');
+    head.extend_from_slice(path.as_bytes());
+    head.extend_from_slice(b" HTTP/1.1\r\nhost: ");
+    head.extend_from_slice(host.as_bytes());
+    head.extend_from_slice(b"\r\n");
+    for (name, value) in headers {
+        head.extend_from_slice(name.as_str().as_bytes());
+        head.extend_from_slice(b": ");
+        head.extend_from_slice(value.as_bytes());
+        head.extend_from_slice(b"\r\n");
+    }
+    if chunked {
+        head.extend_from_slice(b"transfer-encoding: chunked\r\n");
+    }
+    head.extend_from_slice(b"\r\n");
+    head
+}
+
+/// Whether a comma-separated header holds `token` (case-insensitive).
+fn has_token(headers: &HeaderMap, name: HeaderName, token: &str) -> bool {
+    headers
+        .get_all(name)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim().eq_ignore_ascii_case(token))
+}
+
+/// How a response's body is delimited (RFC 9112 §6.3).
+fn framing(method: &Method, status: StatusCode, headers: &HeaderMap) -> Result<Framing, CallError> {
+    if method == Method::HEAD || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED {
+        return Ok(Framing::Done);
+    }
+    if headers.contains_key(header::TRANSFER_ENCODING) {
+        let last_is_chunked = headers
+            .get_all(header::TRANSFER_ENCODING)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .last()
+            .is_some_and(|t| t.trim().eq_ignore_ascii_case("chunked"));
+        return Ok(if last_is_chunked {
+            Framing::Chunked(Chunk::Size)
+        } else {
+            Framing::UntilClose
+        });
+    }
+    let mut lengths = headers.get_all(header::CONTENT_LENGTH).iter();
+    match lengths.next() {
+        None => Ok(Framing::UntilClose),
+        Some(first) => {
+            if lengths.any(|other| other != first) {
+                return Err(CallError::Malformed("differing Content-Length headers".into()));
+            }
+            let n = std::str::from_utf8(first.as_bytes())
+                .ok()
+                .and_then(|s| s.trim().parse::<u64>().ok())
+                .ok_or_else(|| CallError::Malformed("Content-Length is not a number".into()))?;
+            Ok(if n == 0 { Framing::Done } else { Framing::Length(n) })
+        }
+    }
+}
+
+/// A backend response body read straight from its connection; the connection goes back
+/// to its pool once the body has been read to its end (a body dropped half-read closes
+/// it instead).
+#[derive(Debug)]
+pub(crate) struct ResponseBody {
+    conn: Option<Connection>,
+    framing: Framing,
+    keep_alive: bool,
+    home: Home,
+}
+
+impl ResponseBody {
+    fn new(conn: Connection, framing: Framing, keep_alive: bool, home: Home) -> Self {
+        let mut body = Self {
+            conn: Some(conn),
+            framing,
+            keep_alive,
+            home,
+        };
+        if body.framing == Framing::Done {
+            body.release();
+        }
+        body
+    }
+
+    /// Hands the connection back when it may carry another call.
+    fn release(&mut self) {
+        if let Some(conn) = self.conn.take()
+            && self.keep_alive
+            && conn.read.is_empty()
+        {
+            self.home.give_back(conn);
+        }
+    }
+
+    /// The next piece of body data, or `None` at its end.
+    fn poll_data(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, CallError>>> {
+        let Some(conn) = self.conn.as_mut() else {
+            return Poll::Ready(None);
+        };
+        loop {
+            match self.framing {
+                Framing::Done => {
+                    self.release();
+                    return Poll::Ready(None);
+                }
+                Framing::Length(left) | Framing::Chunked(Chunk::Data(left)) => {
+                    if conn.read.is_empty() {
+                        match ready!(conn.poll_fill(cx)) {
+                            Ok(0) => return Poll::Ready(Some(Err(ended_early()))),
+                            Ok(_) => {}
+                            Err(e) => return Poll::Ready(Some(Err(CallError::Io(e)))),
+                        }
+                    }
+                    let n = usize::try_from(left).unwrap_or(usize::MAX).min(conn.read.len());
+                    let data = conn.read.split_to(n).freeze();
+                    let left = left - n as u64;
+                    self.framing = match self.framing {
+                        Framing::Length(_) if left == 0 => Framing::Done,
+                        Framing::Length(_) => Framing::Length(left),
+                        _ if left == 0 => Framing::Chunked(Chunk::DataEnd),
+                        _ => Framing::Chunked(Chunk::Data(left)),
+                    };
+                    if self.framing == Framing::Done {
+                        self.release();
+                    }
+                    return Poll::Ready(Some(Ok(data)));
+                }
+                Framing::UntilClose => {
+                    if !conn.read.is_empty() {
+                        let all = conn.read.split().freeze();
+                        return Poll::Ready(Some(Ok(all)));
+                    }
+                    match ready!(conn.poll_fill(cx)) {
+                        Ok(0) => {
+                            self.framing = Framing::Done;
+                            self.keep_alive = false;
+                        }
+                        Ok(_) => {}
+                        Err(e) => return Poll::Ready(Some(Err(CallError::Io(e)))),
+                    }
+                }
+                Framing::Chunked(state) => {
+                    let step = match state {
+                        Chunk::Size => match httparse::parse_chunk_size(&conn.read) {
+                            Ok(httparse::Status::Complete((used, size))) => {
+                                conn.read.advance(used);
+                                self.framing =
+                                    Framing::Chunked(if size == 0 { Chunk::Trailers } else { Chunk::Data(size) });
+                                true
+                            }
+                            Ok(httparse::Status::Partial) => false,
+                            Err(_) => return Poll::Ready(Some(Err(CallError::Malformed("a chunk size".into())))),
+                        },
+                        Chunk::DataEnd if conn.read.len() >= 2 => {
+                            if &conn.read[..2] != b"\r\n" {
+                                return Poll::Ready(Some(Err(CallError::Malformed("a chunk's end".into()))));
+                            }
+                            conn.read.advance(2);
+                            self.framing = Framing::Chunked(Chunk::Size);
+                            true
+                        }
+                        Chunk::DataEnd => false,
+                        Chunk::Trailers => match conn.read.windows(2).position(|w| w == b"\r\n") {
+                            // The empty line that ends the trailers (and the body).
+                            Some(0) => {
+                                conn.read.advance(2);
+                                self.framing = Framing::Done;
+                                true
+                            }
+                            // A trailer field: not passed on.
+                            Some(end) => {
+                                conn.read.advance(end + 2);
+                                true
+                            }
+                            None => false,
+                        },
+                        // Taken by the data arm above on the next turn.
+                        Chunk::Data(_) => true,
+                    };
+                    if step {
+                        continue;
+                    }
+                    if conn.read.len() > MAX_HEAD_BYTES {
+                        return Poll::Ready(Some(Err(CallError::Malformed(
+                            "a chunk-size or trailer line is too long".into(),
+                        ))));
+                    }
+                    match ready!(conn.poll_fill(cx)) {
+                        Ok(0) => return Poll::Ready(Some(Err(ended_early()))),
+                        Ok(_) => {}
+                        Err(e) => return Poll::Ready(Some(Err(CallError::Io(e)))),
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn ended_early() -> CallError {
+    CallError::Io(io::Error::new(
+        io::ErrorKind::UnexpectedEof,
+        "the backend closed the connection before the body's end",
+    ))
+}
+
+impl std::error::Error for CallError {}
+
+impl HttpBody for ResponseBody {
+    type Data = Bytes;
+    type Error = CallError;
+
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, CallError>>> {
+        let this = self.get_mut();
+        match ready!(this.poll_data(cx)) {
+            Some(Ok(data)) => Poll::Ready(Some(Ok(Frame::data(data)))),
+            Some(Err(e)) => {
+                // A failed connection is never reused.
+                this.conn = None;
+                Poll::Ready(Some(Err(e)))
+            }
+            None => Poll::Ready(None),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.framing == Framing::Done
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self.framing {
+            Framing::Done => SizeHint::with_exact(0),
+            Framing::Length(n) => SizeHint::with_exact(n),
+            _ => SizeHint::default(),
+        }
+    }
+}
+
+impl Drop for ResponseBody {
+    fn drop(&mut self) {
+        if self.framing == Framing::Done {
+            self.release();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend_pool::Home;
+    use tokio::io::AsyncReadExt;
+
+    /// A backend on a real socket that reads one request (head and, when it says so, a
+    /// body of `Content-Length` bytes or chunked up to its last chunk), returns it to the
+    /// test, and writes `answer` in the given pieces.
+    async fn backend(answer: Vec<&'static [u8]>) -> (std::net::SocketAddr, tokio::sync::oneshot::Receiver<Vec<u8>>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut seen = Vec::new();
+            let mut chunk = [0u8; 4096];
+            loop {
+                let n = socket.read(&mut chunk).await.unwrap();
+                seen.extend_from_slice(&chunk[..n]);
+                let text = String::from_utf8_lossy(&seen).to_lowercase();
+                let Some(end) = text.find("\r\n\r\n") else { continue };
+                let done = if let Some(at) = text.find("content-length: ") {
+                    let len: usize = text[at + 16..].split("\r\n").next().unwrap().parse().unwrap();
+                    seen.len() >= end + 4 + len
+                } else if text.contains("transfer-encoding: chunked") {
+                    text.ends_with("0\r\n\r\n")
+                } else {
+                    true
+                };
+                if done || n == 0 {
+                    break;
+                }
+            }
+            for piece in answer {
+                socket.write_all(piece).await.unwrap();
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+            let _ = tx.send(seen);
+        });
+        (addr, rx)
+    }
+
+    fn home() -> Home {
+        Home::for_tests()
+    }
+
+    async fn call(
+        method: Method,
+        body: Body,
+        headers: HeaderMap,
+        answer: Vec<&'static [u8]>,
+    ) -> (Result<(response::Parts, Vec<u8>), String>, String) {
+        let (addr, seen) = backend(answer).await;
+        let conn = Connection::new(TcpStream::connect(addr).await.unwrap());
+        let host = HeaderValue::from_static("backend.test");
+        let result = match conn.call(&method, "/p?q=1", &host, &headers, body, home()).await {
+            Ok((parts, body)) => match body.collect().await {
+                Ok(all) => Ok((parts, all.to_bytes().to_vec())),
+                Err(e) => Err(e.to_string()),
+            },
+            Err(e) => Err(e.to_string()),
+        };
+        let seen = seen
+            .await
+            .map(|s| String::from_utf8_lossy(&s).into_owned())
+            .unwrap_or_default();
+        (result, seen)
+    }
+
+    #[tokio::test]
+    async fn a_get_sends_one_head_and_reads_a_length_delimited_body_in_pieces() {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-forwarded-for", HeaderValue::from_static("10.0.0.1"));
+        let (result, seen) = call(
+            Method::GET,
+            Body::empty(),
+            headers,
+            vec![
+                b"HTTP/1.1 200 OK\r\nContent-Len",
+                b"gth: 11\r\nX-Thing: a\r\n\r\nhello",
+                b" world",
+            ],
+        )
+        .await;
+        let (parts, body) = result.unwrap();
+        assert_eq!(parts.status, StatusCode::OK);
+        assert_eq!(parts.headers["x-thing"], "a");
+        assert_eq!(body, b"hello world");
+        assert_eq!(
+            seen,
+            "GET /p?q=1 HTTP/1.1\r\nhost: backend.test\r\nx-forwarded-for: 10.0.0.1\r\n\r\n"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_chunked_body_is_decoded_and_its_trailers_skipped() {
+        let (result, _) = call(
+            Method::GET,
+            Body::empty(),
+            HeaderMap::new(),
+            vec![
+                b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel",
+                b"lo\r\n6;ext=1\r\n world\r\n0\r\nX-Trailer: t\r\n\r\n",
+            ],
+        )
+        .await;
+        let (parts, body) = result.unwrap();
+        assert_eq!(parts.status, StatusCode::OK);
+        assert_eq!(body, b"hello world");
+    }
+
+    #[tokio::test]
+    async fn a_body_without_length_ends_when_the_backend_closes() {
+        let (result, _) = call(
+            Method::GET,
+            Body::empty(),
+            HeaderMap::new(),
+            vec![b"HTTP/1.0 200 OK\r\n\r\nuntil ", b"the end"],
+        )
+        .await;
+        let (parts, body) = result.unwrap();
+        assert_eq!(parts.version, Version::HTTP_10);
+        assert_eq!(body, b"until the end");
+    }
+
+    #[tokio::test]
+    async fn head_and_no_content_answers_have_no_body() {
+        let (result, _) = call(
+            Method::HEAD,
+            Body::empty(),
+            HeaderMap::new(),
+            vec![b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n"],
+        )
+        .await;
+        let (parts, body) = result.unwrap();
+        assert_eq!(parts.headers["content-length"], "1000");
+        assert!(body.is_empty());
+        let (result, _) = call(
+            Method::DELETE,
+            Body::empty(),
+            HeaderMap::new(),
+            vec![b"HTTP/1.1 204 No Content\r\n\r\n"],
+        )
+        .await;
+        assert_eq!(result.unwrap().0.status, StatusCode::NO_CONTENT);
+    }
+
+    #[tokio::test]
+    async fn request_bodies_go_by_their_length_or_chunked() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from_static("5"));
+        let (result, seen) = call(
+            Method::POST,
+            Body::from("hello"),
+            headers,
+            vec![b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n"],
+        )
+        .await;
+        assert_eq!(result.unwrap().0.status, StatusCode::CREATED);
+        assert!(seen.ends_with("content-length: 5\r\n\r\nhello"), "{seen}");
+
+        let stream = futures_body(vec!["ab", "cde"]);
+        let (result, seen) = call(
+            Method::POST,
+            stream,
+            HeaderMap::new(),
+            vec![b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"],
+        )
+        .await;
+        assert_eq!(result.unwrap().1, b"ok");
+        assert!(
+            seen.ends_with("transfer-encoding: chunked\r\n\r\n2\r\nab\r\n3\r\ncde\r\n0\r\n\r\n"),
+            "{seen}"
+        );
+    }
+
+    /// A body of unknown length made of these pieces.
+    fn futures_body(pieces: Vec<&'static str>) -> Body {
+        let frames = pieces
+            .into_iter()
+            .map(|p| Ok::<_, std::convert::Infallible>(Frame::data(Bytes::from_static(p.as_bytes()))));
+        Body::new(http_body_util::StreamBody::new(IterStream(frames)))
+    }
+
+    /// A `Stream` over an iterator.
+    struct IterStream<I>(I);
+
+    impl<I: Iterator + Unpin> futures_core::Stream for IterStream<I> {
+        type Item = I::Item;
+        fn poll_next(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<I::Item>> {
+            Poll::Ready(self.0.next())
+        }
+    }
+
+    #[tokio::test]
+    async fn an_answer_given_before_the_whole_upload_is_passed_on() {
+        // The backend reads the head only, refuses, and hangs up on the rest.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut chunk = [0u8; 1024];
+            let _ = socket.read(&mut chunk).await.unwrap();
+            socket
+                .write_all(b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 4\r\nConnection: close\r\n\r\nbig!")
+                .await
+                .unwrap();
+            socket.shutdown().await.unwrap();
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        });
+        let conn = Connection::new(TcpStream::connect(addr).await.unwrap());
+        let mut headers = HeaderMap::new();
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from_static("33554432"));
+        let body = Body::from(vec![b'x'; 32 * 1024 * 1024]);
+        let host = HeaderValue::from_static("backend.test");
+        let (parts, body) = conn
+            .call(&Method::POST, "/upload", &host, &headers, body, home())
+            .await
+            .expect("the early answer");
+        assert_eq!(parts.status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(body.collect().await.unwrap().to_bytes(), "big!");
+    }
+
+    #[tokio::test]
+    async fn malformed_answers_and_early_ends_are_errors_naming_why() {
+        let (result, _) = call(
+            Method::GET,
+            Body::empty(),
+            HeaderMap::new(),
+            vec![b"HTTP/1.1 2xx Nope\r\n\r\n"],
+        )
+        .await;
+        assert!(result.unwrap_err().contains("malformed"));
+        let (result, _) = call(
+            Method::GET,
+            Body::empty(),
+            HeaderMap::new(),
+            vec![b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n"],
+        )
+        .await;
+        assert!(result.unwrap_err().contains("Content-Length"));
+        let (result, _) = call(
+            Method::GET,
+            Body::empty(),
+            HeaderMap::new(),
+            vec![b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort"],
+        )
+        .await;
+        assert!(result.unwrap_err().contains("before the body's end"));
+        let (result, _) = call(Method::GET, Body::empty(), HeaderMap::new(), vec![]).await;
+        assert!(result.unwrap_err().contains("without answering"));
+    }
+}
