@@ -8,13 +8,17 @@
 #   (f) as (c), with the subscription's plan counted (throttling on, limit never reached):
 #       the Unlimited plan is set to 1e9 requests per minute for (f) and back after it
 # The backend is nginx serving a static 1 KiB body with keep-alive. Prints requests/s,
-# p50/p99 latency, CPU-seconds per 10 000 requests and peak RSS of the proxy process(es),
+# p50/p99 latency, CPU-seconds per 10 000 requests, peak RSS and context switches per request
+# of the proxy process(es),
 # and the ratios c/b, d/b and e/c.
 #
 # Needs: nginx and wrk (apt-get install nginx-light wrk), python3, curl, jq, and a release
 # build (cargo build --release -p tollgate). Usage:
 #   [BENCH_BIN=path/to/tollgate] [DURATION=10] [CONNECTIONS=50] [APIS=10000] bash bench/gateway.sh
-# PROFILE=/tmp/gw.perf records a perf profile of the gateway during case (c) instead.
+# PROFILE=/tmp/gw.perf records a perf profile of the gateway during case (c) instead
+# (PROFILE_CASE=b: of nginx during case (b)).
+# PERF_EVENT=syscalls:sys_enter_futex (with PROFILE) records every such event instead of sampling.
+# SYSCALLS=1 counts system calls (strace -c) and context switches per request of (b) and (c).
 set -euo pipefail
 BIN=${BENCH_BIN:-${CARGO_TARGET_DIR:-target}/release/tollgate}
 DURATION=${DURATION:-10}
@@ -79,11 +83,13 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 nginx_pids() { echo "$(cat "$WORK/proxy.pid") $(pgrep -P "$(cat "$WORK/proxy.pid")" | tr '\n' ' ')"; }
 ticks_of() { local t=0; for p in $1; do t=$((t + $(cpu_ticks "$p"))); done; echo "$t"; }
 rss_of() { local r=0; for p in $1; do r=$((r + $(awk '/VmHWM/{print $2}' "/proc/$p/status"))); done; echo "$r"; }
+switches_of() { local t=0 p f; for p in $1; do for f in /proc/$p/task/*/status; do t=$((t + $(awk '/ctxt_switches/{s+=$2} END{print s}' "$f"))); done; done; echo "$t"; }
 HZ=$(getconf CLK_TCK)
 
 run() { # name url pids [header]
   local name=$1 url=$2 pids=$3 header=${4:-}
-  local before after
+  local before after sw_before sw_after
+  sw_before=$(switches_of "$pids")
   before=$(ticks_of "$pids")
   if [ -n "$header" ]; then
     wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency -H "$header" "$url" > "$WORK/$name.wrk"
@@ -91,9 +97,10 @@ run() { # name url pids [header]
     wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency "$url" > "$WORK/$name.wrk"
   fi
   after=$(ticks_of "$pids")
-  python3 - "$name" "$WORK/$name.wrk" "$((after - before))" "$HZ" "$(rss_of "$pids")" >> "$WORK/results.tsv" <<'PY'
+  sw_after=$(switches_of "$pids")
+  python3 - "$name" "$WORK/$name.wrk" "$((after - before))" "$HZ" "$(rss_of "$pids")" "$((sw_after - sw_before))" >> "$WORK/results.tsv" <<'PY'
 import re, sys
-name, path, ticks, hz, rss = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+name, path, ticks, hz, rss, switches = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
 text = open(path).read()
 rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
 total = int(re.search(r"(\d+) requests in", text).group(1))
@@ -103,18 +110,45 @@ def pct(p):
     v, u = float(m.group(1)), m.group(2)
     return v / 1000 if u == "us" else v * 1000 if u == "s" else v
 cpu = ticks / hz / total * 10000 if total else 0
-print(f"{name}\t{rps:.0f}\t{pct(50):.2f}\t{pct(99):.2f}\t{cpu:.3f}\t{rss/1024:.1f}\t{errors.group(1) if errors else 0}")
+print(f"{name}\t{rps:.0f}\t{pct(50):.2f}\t{pct(99):.2f}\t{cpu:.3f}\t{rss/1024:.1f}\t{errors.group(1) if errors else 0}\t{switches/total if total else 0:.2f}")
 PY
 }
 
 TG="$TG_PID"
 if [ -n "${PROFILE:-}" ]; then
   # perf's software clock works where hardware counters do not (VMs).
-  perf record -e cpu-clock -F 2000 -g -p "$TG" -o "$PROFILE" -- sleep "$DURATION" > /dev/null 2>&1 &
+  if [ -n "${PERF_EVENT:-}" ]; then RATE=(-c 1); else RATE=(-F 2000); fi
+  if [ "${PROFILE_CASE:-c}" = b ]; then
+    TARGET=$(nginx_pids | tr ' ' ',' | sed 's/,*$//') URL="http://127.0.0.1:$NGINX_PORT/1k.txt" HEADER="X-Case: b"
+  else
+    TARGET=$TG URL="http://127.0.0.1:$GW_PORT/bench/1.0.0/1k.txt" HEADER="Authorization: Bearer $TOKEN"
+  fi
+  perf record -e "${PERF_EVENT:-cpu-clock}" "${RATE[@]}" -g -p "$TARGET" -o "$PROFILE" -- sleep "$DURATION" > /dev/null 2>&1 &
   PERF=$!
-  wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$GW_PORT/bench/1.0.0/1k.txt" > /dev/null
+  wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" -H "$HEADER" "$URL" > /dev/null
   wait "$PERF" || true
-  echo "profile of case (c) written to $PROFILE (perf report -i $PROFILE)" >&2
+  echo "profile of case (${PROFILE_CASE:-c}) written to $PROFILE (perf report -i $PROFILE)" >&2
+  exit 0
+fi
+if [ -n "${SYSCALLS:-}" ]; then
+  # Counts the system calls and context switches per request of nginx (b) and Tollgate (c).
+  count() { # name url pids [header]
+    local name=$1 url=$2 pids=$3 header=${4:-} args=() p sw0=0 sw1=0
+    for p in $pids; do args+=(-p "$p"); done
+    for p in $pids; do for t in /proc/$p/task/*/status; do sw0=$((sw0 + $(awk '/ctxt_switches/{s+=$2} END{print s}' "$t"))); done; done
+    strace -c -f "${args[@]}" -o "$WORK/$name.strace" &
+    local st=$!
+    sleep 0.5
+    wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" ${header:+-H "$header"} "$url" > "$WORK/$name.wrk"
+    kill -INT "$st"; wait "$st" || true
+    for p in $pids; do for t in /proc/$p/task/*/status; do sw1=$((sw1 + $(awk '/ctxt_switches/{s+=$2} END{print s}' "$t"))); done; done
+    local total
+    total=$(awk '/requests in/{print $1}' "$WORK/$name.wrk")
+    echo "== $name: $total requests (under strace), $(( (sw1 - sw0) * 1000 / total )) context switches per 1000 requests"
+    awk -v n="$total" 'NR>2 && $NF!="total" && $4+0>0 {printf "  %-16s %6.2f per request\n", $NF, $4/n}' "$WORK/$name.strace"
+  }
+  count b-nginx "http://127.0.0.1:$NGINX_PORT/1k.txt" "$(nginx_pids)"
+  count c-tollgate "http://127.0.0.1:$GW_PORT/bench/1.0.0/1k.txt" "$TG" "Authorization: Bearer $TOKEN"
   exit 0
 fi
 : > "$WORK/results.tsv"
@@ -140,7 +174,7 @@ fi
 
 echo
 echo "machine: $(nproc) cores, $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -r); wrk -t1 -c$CONNECTIONS -d${DURATION}s"
-printf "case\treq/s\tp50 ms\tp99 ms\tCPU s/10k req\tpeak RSS MB\tnon-2xx\n"
+printf "case\treq/s\tp50 ms\tp99 ms\tCPU s/10k req\tpeak RSS MB\tnon-2xx\tswitches/req\n"
 cat "$WORK/results.tsv"
 python3 - "$WORK/results.tsv" <<'PY'
 import sys, collections

@@ -8,11 +8,11 @@ use crate::runtime::ApiEntry;
 use axum::http::{HeaderValue, Method};
 use std::collections::VecDeque;
 use std::future::Future;
+use std::io::Write;
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 use tollgate_model::analytics::{UsageBatch, UsageEvent};
 use tollgate_model::token::{AccessClaims, KeyType};
@@ -265,9 +265,11 @@ impl Pending {
 /// on the request path: a slow file or an absent analytics component only fills the
 /// bounded buffers, whose overflow is dropped and counted.
 pub async fn run_sinks(mut rx: mpsc::Receiver<Vec<AnalyticsEvent>>, sinks: Sinks) {
+    // Plain blocking file writes, one per batch on tokio's blocking pool: tokio::fs would
+    // hand every 8 KiB write to that pool, waking a thread several times per batch.
     let mut log = match &sinks.log {
-        Some(path) => match tokio::fs::OpenOptions::new().create(true).append(true).open(path).await {
-            Ok(f) => Some(tokio::io::BufWriter::new(f)),
+        Some(path) => match std::fs::OpenOptions::new().create(true).append(true).open(path) {
+            Ok(f) => Some(Arc::new(f)),
             Err(e) => {
                 tracing::error!(path = %path.display(), error = %e, "Cannot open the analytics log; no events will be written to it.");
                 None
@@ -289,34 +291,38 @@ pub async fn run_sinks(mut rx: mpsc::Receiver<Vec<AnalyticsEvent>>, sinks: Sinks
         ));
         pending
     });
-    let mut line = Vec::with_capacity(512);
     while let Some(batch) = rx.recv().await {
         let events: Vec<UsageEvent> = batch.iter().map(AnalyticsEvent::to_usage).collect();
-        if let Some(file) = &mut log {
+        if let Some(file) = &log {
             let state = sinks.live.as_ref().map(|l| l.load());
+            let mut lines = Vec::with_capacity(batch.len() * 512);
             for (event, usage) in batch.iter().zip(&events) {
-                line.clear();
-                let written = match sinks.log_format {
-                    LogFormat::Json => serde_json::to_writer(&mut line, usage).is_ok(),
+                match sinks.log_format {
+                    LogFormat::Json => {
+                        if serde_json::to_writer(&mut lines, usage).is_err() {
+                            continue;
+                        }
+                    }
                     LogFormat::Elk => {
                         let app = usage
                             .application_id
                             .as_deref()
                             .and_then(|id| state.as_ref()?.application(id))
                             .map(|a| (a.name.as_str(), a.owner.as_str()));
-                        line.extend_from_slice(elk_line(event, usage, app).as_bytes());
-                        true
-                    }
-                };
-                if written {
-                    line.push(b'\n');
-                    if let Err(e) = file.write_all(&line).await {
-                        tracing::warn!(error = %e, "Cannot write the analytics log.");
+                        lines.extend_from_slice(elk_line(event, usage, app).as_bytes());
                     }
                 }
+                lines.push(b'\n');
             }
-            if let Err(e) = file.flush().await {
-                tracing::warn!(error = %e, "Cannot flush the analytics log.");
+            let file = Arc::clone(file);
+            let written = tokio::task::spawn_blocking(move || (&*file).write_all(&lines)).await;
+            match written {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "Cannot write the analytics log."),
+                Err(e) => {
+                    tracing::error!(error = %e, "The analytics log writer failed; no more events will be written to it.");
+                    log = None;
+                }
             }
         }
         if let Some(p) = &pending {
