@@ -220,7 +220,10 @@ impl Backends {
             ("", "") => "/".to_string(),
             (base, rest) => [base, rest].concat(),
         };
-        let (Ok(uri), Ok(host)) = (Uri::try_from(path), HeaderValue::from_str(authority)) else {
+        // The remainder comes from the request's parsed URI; only the endpoint's own path
+        // needs checking, and a request target may hold visible ASCII only.
+        let usable = base_path.bytes().all(|b| b.is_ascii_graphic() && b != b'#');
+        let (true, Ok(host)) = (usable, HeaderValue::from_str(authority)) else {
             return Attempt::Unusable(format!(
                 "endpoint `http://{rest}` with `{remainder}` is not a valid URL"
             ));
@@ -228,7 +231,7 @@ impl Backends {
         let out = Outgoing {
             authority,
             method,
-            path: uri.path_and_query().map_or("/", |p| p.as_str()),
+            path: &path,
             host: &host,
             headers: &headers,
             body,
@@ -420,6 +423,31 @@ mod tests {
         );
         assert!(backend_uri("https://b", "/").is_ok());
         assert!(backend_uri("ftp://b", "/").is_err());
+    }
+
+    #[tokio::test]
+    async fn an_endpoint_path_that_cannot_be_a_request_target_is_unusable() {
+        let b = Backends::new(
+            Duration::from_secs(1),
+            Duration::from_secs(1),
+            backend_tls(None).unwrap(),
+        );
+        for rest in ["127.0.0.1:9/a b", "127.0.0.1:9/a#frag", "127.0.0.1:9/\u{e9}t\u{e9}"] {
+            let attempt = b
+                .send_pooled(
+                    rest,
+                    "/pets",
+                    &Method::GET,
+                    HeaderMap::new(),
+                    Body::empty(),
+                    Duration::from_secs(1),
+                )
+                .await;
+            assert!(
+                matches!(&attempt, Attempt::Unusable(why) if why.contains("not a valid URL")),
+                "{rest}"
+            );
+        }
     }
 
     #[test]

@@ -262,15 +262,16 @@ impl ThrottlePolicies {
     pub fn checks(&self, call: &Call<'_>) -> Vec<Check> {
         let mut checks = Vec::new();
         // Advanced: the API-level policy replaces the resources' policies.
-        let (kind, policy_name, scope) = match call.api_policy {
-            Some(p) => (ThrottleKind::Api, p, String::new()),
-            None => (
-                ThrottleKind::Resource,
-                call.operation.1,
-                format!(":{}", call.operation.0),
-            ),
+        let (kind, policy_name) = match call.api_policy {
+            Some(p) => (ThrottleKind::Api, p),
+            None => (ThrottleKind::Resource, call.operation.1),
         };
+        // Keys are formatted only for limits that apply: most calls have none.
         if let Some(policy) = self.advanced.get(policy_name) {
+            let scope = match call.api_policy {
+                Some(_) => String::new(),
+                None => format!(":{}", call.operation.0),
+            };
             let group = policy
                 .groups
                 .iter()
@@ -292,6 +293,7 @@ impl ThrottlePolicies {
         if let Some(consumer) = &call.consumer {
             if let Some(name) = consumer.plan
                 && let Some(plan) = self.subscription.get(name)
+                && (plan.quota.is_some() || plan.burst.is_some())
             {
                 let whose = format!("{name}:{}:{}", consumer.application_id, call.api_id);
                 if let Some(limit) = plan.quota {
@@ -311,7 +313,11 @@ impl ThrottlePolicies {
                     });
                 }
             }
-            if let Some(plan) = self.application.get(consumer.application_policy) {
+            if let Some(plan) = self
+                .application
+                .get(consumer.application_policy)
+                .filter(|p| p.quota.is_some() || p.burst.is_some())
+            {
                 let whose = format!(
                     "{}:{}:{}",
                     consumer.application_policy, consumer.application_id, consumer.user
