@@ -227,6 +227,11 @@ impl Connection {
                 continue;
             }
             let framing = framing(method, status, &headers)?;
+            if let Framing::Chunked(_) = framing {
+                // Transfer-Encoding wins over Content-Length (RFC 9112 §6.3): a length
+                // passed on next to the decoded body would desynchronise the client.
+                headers.remove(header::CONTENT_LENGTH);
+            }
             let keep_alive = version == Version::HTTP_11 && !has_token(&headers, header::CONNECTION, "close");
             let (mut parts, ()) = axum::http::Response::new(()).into_parts();
             parts.status = status;
@@ -605,13 +610,17 @@ mod tests {
             Body::empty(),
             HeaderMap::new(),
             vec![
-                b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel",
+                b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n5\r\nhel",
                 b"lo\r\n6;ext=1\r\n world\r\n0\r\nX-Trailer: t\r\n\r\n",
             ],
         )
         .await;
         let (parts, body) = result.unwrap();
         assert_eq!(parts.status, StatusCode::OK);
+        assert!(
+            !parts.headers.contains_key(header::CONTENT_LENGTH),
+            "the chunked framing wins"
+        );
         assert_eq!(body, b"hello world");
     }
 
