@@ -41,12 +41,21 @@ async fn home(State(state): State<PortalsState>, visitor: Visitor) -> Response {
     )
 }
 
+/// An Admin REST list (`{ADMIN}{path}`) as a page context holding its entries under `key`.
+pub(crate) async fn list_context(
+    state: &PortalsState,
+    visitor: &Visitor,
+    path: &str,
+    key: &str,
+) -> Result<Value, RestError> {
+    let mut list = state.rest().get(visitor.token(), &format!("{ADMIN}{path}")).await?;
+    let mut ctx = serde_json::Map::new();
+    ctx.insert(key.to_string(), list["list"].take());
+    Ok(Value::Object(ctx))
+}
+
 async fn deny_context(state: &PortalsState, visitor: &Visitor) -> Result<Value, RestError> {
-    let list = state
-        .rest()
-        .get(visitor.token(), &format!("{ADMIN}/throttling/deny-policies"))
-        .await?;
-    Ok(json!({ "conditions": list["list"] }))
+    list_context(state, visitor, "/throttling/deny-policies", "conditions").await
 }
 
 /// Deny policies: requests from an IP, IP range, user, application or to an API that
@@ -145,11 +154,7 @@ async fn toggle_deny_policy(
 }
 
 async fn environments_context(state: &PortalsState, visitor: &Visitor) -> Result<Value, RestError> {
-    let list = state
-        .rest()
-        .get(visitor.token(), &format!("{ADMIN}/environments"))
-        .await?;
-    Ok(json!({ "environments": list["list"] }))
+    list_context(state, visitor, "/environments", "environments").await
 }
 
 /// Gateway environments, with the gateway URL (first virtual host) of each editable.

@@ -23,11 +23,7 @@ pub fn routes() -> Router<PortalsState> {
 }
 
 async fn context(state: &PortalsState, visitor: &Visitor) -> Result<Value, RestError> {
-    let list = state
-        .rest()
-        .get(visitor.token(), &format!("{ADMIN}/key-managers"))
-        .await?;
-    Ok(json!({ "key_managers": list["list"] }))
+    crate::admin::list_context(state, visitor, "/key-managers", "key_managers").await
 }
 
 /// The registered key managers, with a form for a new one.

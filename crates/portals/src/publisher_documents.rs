@@ -98,6 +98,16 @@ async fn new_document(State(state): State<PortalsState>, visitor: Visitor, Path(
     }
 }
 
+/// The Publisher REST path of one document.
+fn document_path(api_id: &str, document_id: &str) -> String {
+    format!("{PUBLISHER}/apis/{}/documents/{}", enc(api_id), enc(document_id))
+}
+
+/// Back to the API's page, at its documents.
+fn back_to_documents(api_id: &str) -> Response {
+    see_other(&format!("/publisher/apis/{}#documents", enc(api_id)))
+}
+
 /// Adds the document, then shows the API's page at its documents.
 async fn create_document(
     State(state): State<PortalsState>,
@@ -110,7 +120,7 @@ async fn create_document(
     }
     let path = format!("{PUBLISHER}/apis/{}/documents", enc(&api_id));
     match state.rest().post(visitor.token(), &path, document_body(&form)).await {
-        Ok(_) => see_other(&format!("/publisher/apis/{}#documents", enc(&api_id))),
+        Ok(_) => back_to_documents(&api_id),
         Err(e) if matches!(e.status, 401 | 403 | 404) => failed(&state, &visitor, e),
         Err(e) => refused_form(&state, &visitor, &api_id, None, &form, e).await,
     }
@@ -125,7 +135,7 @@ async fn edit_document(
     if let Err(res) = visitor.require(&state, &[Role::Creator]) {
         return res;
     }
-    let base = format!("{PUBLISHER}/apis/{}/documents/{}", enc(&api_id), enc(&document_id));
+    let base = document_path(&api_id, &document_id);
     let doc = match state.rest().get(visitor.token(), &base).await {
         Ok(d) => d,
         Err(e) => return failed(&state, &visitor, e),
@@ -164,9 +174,9 @@ async fn update_document(
     if let Err(res) = visitor.require(&state, &[Role::Creator]) {
         return res;
     }
-    let path = format!("{PUBLISHER}/apis/{}/documents/{}", enc(&api_id), enc(&document_id));
+    let path = document_path(&api_id, &document_id);
     match state.rest().put(visitor.token(), &path, document_body(&form)).await {
-        Ok(_) => see_other(&format!("/publisher/apis/{}#documents", enc(&api_id))),
+        Ok(_) => back_to_documents(&api_id),
         Err(e) if matches!(e.status, 401 | 403 | 404) => failed(&state, &visitor, e),
         Err(e) => refused_form(&state, &visitor, &api_id, Some(&document_id), &form, e).await,
     }
@@ -208,9 +218,9 @@ async fn delete_document(
     if let Err(res) = visitor.require(&state, &[Role::Creator]) {
         return res;
     }
-    let path = format!("{PUBLISHER}/apis/{}/documents/{}", enc(&api_id), enc(&document_id));
+    let path = document_path(&api_id, &document_id);
     match state.rest().delete(visitor.token(), &path).await {
-        Ok(_) => see_other(&format!("/publisher/apis/{}#documents", enc(&api_id))),
+        Ok(_) => back_to_documents(&api_id),
         Err(e) => failed(&state, &visitor, e),
     }
 }

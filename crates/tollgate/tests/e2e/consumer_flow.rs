@@ -59,6 +59,12 @@ impl Rest {
 
 /// Publishes the petstore with the Gold and Unlimited plans; returns its id.
 async fn publish_petstore(rest: &Rest) -> String {
+    publish_petstore_as(&rest.client, &rest.base, ADMIN).await
+}
+
+/// Imports the petstore at `/petstore` with the Gold and Unlimited plans through the
+/// Publisher REST API at `base` as `who`, and publishes it; returns its id.
+pub(crate) async fn publish_petstore_as(client: &reqwest::Client, base: &str, who: (&str, &str)) -> String {
     let form = reqwest::multipart::Form::new()
         .part(
             "file",
@@ -68,10 +74,9 @@ async fn publish_petstore(rest: &Rest) -> String {
             "additionalProperties",
             json!({"context": "/petstore", "policies": ["Gold", "Unlimited"]}).to_string(),
         );
-    let r = rest
-        .client
-        .post(format!("{}/api/am/publisher/v4/apis/import-openapi", rest.base))
-        .basic_auth(ADMIN.0, Some(ADMIN.1))
+    let r = client
+        .post(format!("{base}/api/am/publisher/v4/apis/import-openapi"))
+        .basic_auth(who.0, Some(who.1))
         .multipart(form)
         .send()
         .await
@@ -79,15 +84,16 @@ async fn publish_petstore(rest: &Rest) -> String {
     assert_eq!(r.status().as_u16(), 201);
     let api: Value = r.json().await.unwrap();
     let id = api["id"].as_str().unwrap().to_string();
-    let (status, body) = rest
-        .call(
-            Some(ADMIN),
-            Method::POST,
-            &format!("/api/am/publisher/v4/apis/change-lifecycle?apiId={id}&action=Publish"),
-            None,
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
+    let r = client
+        .post(format!(
+            "{base}/api/am/publisher/v4/apis/change-lifecycle?apiId={id}&action=Publish"
+        ))
+        .basic_auth(who.0, Some(who.1))
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    assert_eq!(status, 200, "{}", r.text().await.unwrap_or_default());
     id
 }
 

@@ -109,32 +109,7 @@ async fn setup(base: &str) -> World {
             .await;
         assert_eq!(status, 201, "sign-up of {user}: {body}");
     }
-    let import = reqwest::multipart::Form::new()
-        .part(
-            "file",
-            reqwest::multipart::Part::bytes(PETSTORE.as_bytes().to_vec()).file_name("petstore.yaml"),
-        )
-        .text(
-            "additionalProperties",
-            json!({"context": "/petstore", "policies": ["Gold", "Unlimited"]}).to_string(),
-        );
-    let r = rest
-        .client
-        .post(format!("{base}{PUBLISHER_API}/apis/import-openapi"))
-        .basic_auth(PUBLISHER.0, Some(PUBLISHER.1))
-        .multipart(import)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 201);
-    let petstore = r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
-    rest.ok(
-        PUBLISHER,
-        Method::POST,
-        &format!("{PUBLISHER_API}/apis/change-lifecycle?apiId={petstore}&action=Publish"),
-        None,
-    )
-    .await;
+    let petstore = crate::consumer_flow::publish_petstore_as(&rest.client, &rest.base, PUBLISHER).await;
     let draft = rest
         .ok(
             PUBLISHER,
