@@ -18,6 +18,9 @@
 # PROFILE=/tmp/gw.perf records a perf profile of the gateway during case (c) instead
 # (PROFILE_CASE=b: of nginx during case (b)).
 # PERF_EVENT=syscalls:sys_enter_futex (with PROFILE) records every such event instead of sampling.
+# PERF_CALL_GRAPH=dwarf (with PROFILE) unwinds user-space stacks too (release builds keep no frame pointers).
+# INSTRUCTIONS=1 runs the gateway under callgrind and prints the user-space instructions per
+# request of case (c) (INSTRUCTIONS_OUT=path keeps the profile), for A/B of two builds.
 # SYSCALLS=1 counts system calls (strace -c) and context switches per request of (b) and (c).
 set -euo pipefail
 BIN=${BENCH_BIN:-${CARGO_TARGET_DIR:-target}/release/tollgate}
@@ -63,9 +66,10 @@ TOLLGATE_ADMIN_PASSWORD=bench-admin-password \
 TOLLGATE_MANAGEMENT__LISTEN=127.0.0.1:$MGMT_PORT TOLLGATE_GATEWAY__LISTEN=127.0.0.1:$GW_PORT \
 TOLLGATE_TRAFFIC_MANAGER__LISTEN=127.0.0.1:$TM_PORT TOLLGATE_LOG__LEVEL=warn \
 TOLLGATE_KEY_MANAGER__ACCESS_TOKEN_VALIDITY=24h \
+  ${INSTRUCTIONS:+valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$WORK/callgrind.out"} \
   "$BIN" serve > tollgate.log 2>&1 &
 TG_PID=$!
-for _ in $(seq 1 100); do curl -sf "localhost:$MGMT_PORT/health/ready" >/dev/null && break; sleep 0.1; done
+for _ in $(seq 1 600); do curl -sf "localhost:$MGMT_PORT/health/ready" >/dev/null && break; sleep 0.1; done
 
 # Publish and deploy the API, sign up, subscribe, get a token and an API key.
 eval "$(python3 "$HERE/gateway_setup.py" "$MGMT_PORT" "$BACKEND_PORT")"
@@ -117,6 +121,24 @@ PY
 }
 
 TG="$TG_PID"
+if [ -n "${INSTRUCTIONS:-}" ]; then
+  # User-space instructions per request of case (c), counted by callgrind: repeatable for a
+  # given binary whatever else the machine does, so two builds compare to a fraction of a
+  # percent where wall-clock runs differ by several.
+  URL="http://127.0.0.1:$GW_PORT/bench/1.0.0/1k.txt"
+  wrk -t1 -c4 -d3s -H "Authorization: Bearer $TOKEN" "$URL" > /dev/null
+  callgrind_control -i on "$TG" > /dev/null
+  callgrind_control -z "$TG" > /dev/null 2>&1
+  wrk -t1 -c4 -d"${DURATION}s" -H "Authorization: Bearer $TOKEN" "$URL" > "$WORK/instructions.wrk"
+  callgrind_control -d "$TG" > /dev/null 2>&1
+  callgrind_control -i off "$TG" > /dev/null
+  total=$(awk '/requests in/{print $1}' "$WORK/instructions.wrk")
+  dump=$(ls -t "$WORK"/callgrind.out* | head -1)
+  ir=$(awk '/^(summary|totals):/{print $2; exit}' "$dump")
+  echo "case (c) under callgrind: $total requests, $ir instructions, $((ir / total)) instructions per request"
+  [ -n "${INSTRUCTIONS_OUT:-}" ] && cp "$dump" "$INSTRUCTIONS_OUT" && echo "callgrind_annotate --inclusive=yes $INSTRUCTIONS_OUT"
+  exit 0
+fi
 if [ -n "${PROFILE:-}" ]; then
   # perf's software clock works where hardware counters do not (VMs).
   if [ -n "${PERF_EVENT:-}" ]; then RATE=(-c 1); else RATE=(-F 2000); fi
@@ -125,7 +147,7 @@ if [ -n "${PROFILE:-}" ]; then
   else
     TARGET=$TG URL="http://127.0.0.1:$GW_PORT/bench/1.0.0/1k.txt" HEADER="Authorization: Bearer $TOKEN"
   fi
-  perf record -e "${PERF_EVENT:-cpu-clock}" "${RATE[@]}" -g -p "$TARGET" -o "$PROFILE" -- sleep "$DURATION" > /dev/null 2>&1 &
+  perf record -e "${PERF_EVENT:-cpu-clock}" "${RATE[@]}" --call-graph "${PERF_CALL_GRAPH:-fp}" -p "$TARGET" -o "$PROFILE" -- sleep "$DURATION" > /dev/null 2>&1 &
   PERF=$!
   wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" -H "$HEADER" "$URL" > /dev/null
   wait "$PERF" || true

@@ -3,7 +3,7 @@
 //! AM database. Memory stays bounded: past [`Aggregator::max_keys`] distinct keys, new
 //! keys are dropped and counted (`tollgate_analytics_dropped_total`).
 
-use std::collections::HashMap;
+use hashbrown::{Equivalent, HashMap};
 use std::sync::Mutex;
 use tollgate_model::analytics::UsageBatch;
 use tollgate_store::analytics::{Granularity, UsageCounts, UsageKey};
@@ -19,6 +19,58 @@ pub struct Aggregator {
 
 /// What a flush writes: the minute rows and their roll-ups, per granularity.
 pub type Drained = Vec<tollgate_store::analytics::Rows>;
+
+/// A [`UsageKey`] borrowed from an event. Its fields are in the same order and hash the
+/// same way (a `&str` hashes as its `String`), so it finds the owned key without copying
+/// nine strings per event.
+#[derive(Hash)]
+struct UsageKeyRef<'a> {
+    bucket_start: i64,
+    environment: &'a str,
+    api_id: &'a str,
+    api_name: &'a str,
+    api_version: &'a str,
+    resource: &'a str,
+    method: &'a str,
+    application_id: &'a str,
+    subscriber: &'a str,
+    status: i64,
+    error_code: i64,
+}
+
+impl UsageKeyRef<'_> {
+    fn to_owned(&self) -> UsageKey {
+        UsageKey {
+            bucket_start: self.bucket_start,
+            environment: self.environment.to_string(),
+            api_id: self.api_id.to_string(),
+            api_name: self.api_name.to_string(),
+            api_version: self.api_version.to_string(),
+            resource: self.resource.to_string(),
+            method: self.method.to_string(),
+            application_id: self.application_id.to_string(),
+            subscriber: self.subscriber.to_string(),
+            status: self.status,
+            error_code: self.error_code,
+        }
+    }
+}
+
+impl Equivalent<UsageKey> for UsageKeyRef<'_> {
+    fn equivalent(&self, key: &UsageKey) -> bool {
+        self.bucket_start == key.bucket_start
+            && self.status == key.status
+            && self.error_code == key.error_code
+            && self.api_id == key.api_id
+            && self.resource == key.resource
+            && self.method == key.method
+            && self.application_id == key.application_id
+            && self.subscriber == key.subscriber
+            && self.api_name == key.api_name
+            && self.api_version == key.api_version
+            && self.environment == key.environment
+    }
+}
 
 impl Aggregator {
     /// An aggregator holding at most `max_keys` distinct minute keys between flushes.
@@ -41,16 +93,17 @@ impl Aggregator {
         let mut kept = 0;
         let mut pending = self.pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         for e in &batch.events {
-            let key = UsageKey {
+            // Looked up by reference: a key is copied only when it is new this minute.
+            let key = UsageKeyRef {
                 bucket_start: Granularity::Minute.floor(e.timestamp),
-                environment: batch.environment.clone(),
-                api_id: e.api_id.clone(),
-                api_name: e.api.clone(),
-                api_version: e.api_version.clone(),
-                resource: e.resource.clone(),
-                method: e.method.clone(),
-                application_id: e.application_id.clone().unwrap_or_default(),
-                subscriber: e.subscriber.clone().unwrap_or_default(),
+                environment: &batch.environment,
+                api_id: &e.api_id,
+                api_name: &e.api,
+                api_version: &e.api_version,
+                resource: &e.resource,
+                method: &e.method,
+                application_id: e.application_id.as_deref().unwrap_or_default(),
+                subscriber: e.subscriber.as_deref().unwrap_or_default(),
                 status: i64::from(e.status),
                 error_code: e.error_code.unwrap_or(0),
             };
@@ -60,7 +113,7 @@ impl Aggregator {
                 None if len < self.max_keys => {
                     let mut c = UsageCounts::default();
                     c.record(e.gateway_latency_ms, e.backend_latency_ms, e.response_bytes);
-                    pending.insert(key, c);
+                    pending.insert(key.to_owned(), c);
                 }
                 None => {
                     self.dropped.increment(1);
@@ -132,6 +185,41 @@ mod tests {
             gateway_latency_ms: 2.0,
             ..UsageEvent::default()
         }
+    }
+
+    #[test]
+    fn a_borrowed_key_hashes_and_compares_as_its_owned_key() {
+        use std::hash::BuildHasher;
+        let e = UsageEvent {
+            api: "Pets".into(),
+            api_version: "1.0.0".into(),
+            resource: "/pets/{id}".into(),
+            subscriber: Some("alice".into()),
+            error_code: Some(900_800),
+            ..event(61_000, "x", 429)
+        };
+        let borrowed = UsageKeyRef {
+            bucket_start: 60_000,
+            environment: "Default",
+            api_id: &e.api_id,
+            api_name: &e.api,
+            api_version: &e.api_version,
+            resource: &e.resource,
+            method: &e.method,
+            application_id: "x",
+            subscriber: "alice",
+            status: 429,
+            error_code: 900_800,
+        };
+        let owned = borrowed.to_owned();
+        let hasher = hashbrown::DefaultHashBuilder::default();
+        assert_eq!(hasher.hash_one(&borrowed), hasher.hash_one(&owned));
+        assert!(borrowed.equivalent(&owned));
+        let other = UsageKey {
+            subscriber: "bob".into(),
+            ..owned.clone()
+        };
+        assert!(!borrowed.equivalent(&other));
     }
 
     #[test]

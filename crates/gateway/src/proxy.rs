@@ -19,17 +19,20 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tollgate_model::api::{Endpoint, EndpointConfig};
 
-/// Headers that describe one hop, never forwarded (RFC 9110 §7.6.1).
-const HOP_BY_HOP: [HeaderName; 8] = [
-    header::CONNECTION,
-    HeaderName::from_static("keep-alive"),
-    header::PROXY_AUTHENTICATE,
-    header::PROXY_AUTHORIZATION,
-    header::TE,
-    header::TRAILER,
-    header::TRANSFER_ENCODING,
-    header::UPGRADE,
-];
+/// Whether a header describes one hop and is never forwarded (RFC 9110 §7.6.1).
+fn is_hop_by_hop(name: &HeaderName) -> bool {
+    matches!(
+        name.as_str(),
+        "connection"
+            | "keep-alive"
+            | "proxy-authenticate"
+            | "proxy-authorization"
+            | "te"
+            | "trailer"
+            | "transfer-encoding"
+            | "upgrade"
+    )
+}
 
 /// Pooled keep-alive connections to backends.
 #[derive(Debug)]
@@ -354,6 +357,27 @@ fn body_is_empty(headers: &HeaderMap) -> bool {
 
 /// Removes hop-by-hop headers and every header the `Connection` header names.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    // Most messages carry none, or only `Connection`: one pass over the names tells.
+    if !headers.keys().any(is_hop_by_hop) {
+        return;
+    }
+    let mut connection = headers.get_all(header::CONNECTION).iter();
+    if let (Some(only), None) = (connection.next(), connection.next()) {
+        let only = only.clone();
+        headers.remove(header::CONNECTION);
+        for name in only.to_str().unwrap_or("").split(',') {
+            headers.remove(name.trim());
+        }
+    } else {
+        strip_named_by_connection(headers);
+    }
+    while let Some(name) = headers.keys().find(|name| is_hop_by_hop(name)).cloned() {
+        headers.remove(name);
+    }
+}
+
+/// Removes every header that one of several `Connection` headers names.
+fn strip_named_by_connection(headers: &mut HeaderMap) {
     let named: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
         .iter()
@@ -362,9 +386,6 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
         .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
         .collect();
     for name in named {
-        headers.remove(name);
-    }
-    for name in &HOP_BY_HOP {
         headers.remove(name);
     }
 }
@@ -413,6 +434,30 @@ mod tests {
         strip_hop_by_hop(&mut h);
         assert_eq!(h.len(), 1);
         assert!(h.contains_key("x-kept"));
+
+        // Several `Connection` headers, names in any case, an empty item, a bad name.
+        let mut h = HeaderMap::new();
+        h.append(header::CONNECTION, HeaderValue::from_static("X-One,, bad name"));
+        h.append(header::CONNECTION, HeaderValue::from_static("x-two"));
+        h.insert("x-one", HeaderValue::from_static("1"));
+        h.insert("x-two", HeaderValue::from_static("2"));
+        h.insert(header::TE, HeaderValue::from_static("trailers"));
+        h.insert("x-kept", HeaderValue::from_static("yes"));
+        strip_hop_by_hop(&mut h);
+        assert_eq!(h.keys().map(HeaderName::as_str).collect::<Vec<_>>(), ["x-kept"]);
+
+        // Only names `Connection` lists go; a message without hop-by-hop headers is kept whole.
+        let mut h = HeaderMap::new();
+        h.insert(header::CONNECTION, HeaderValue::from_static("Close"));
+        h.insert("close", HeaderValue::from_static("a header named close"));
+        h.insert("x-kept", HeaderValue::from_static("yes"));
+        strip_hop_by_hop(&mut h);
+        assert_eq!(h.keys().map(HeaderName::as_str).collect::<Vec<_>>(), ["x-kept"]);
+        let mut h = HeaderMap::new();
+        h.insert("x-kept", HeaderValue::from_static("yes"));
+        h.insert(header::HOST, HeaderValue::from_static("example.com"));
+        strip_hop_by_hop(&mut h);
+        assert_eq!(h.len(), 2);
     }
 
     #[test]
