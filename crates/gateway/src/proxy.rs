@@ -361,31 +361,13 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     if !headers.keys().any(is_hop_by_hop) {
         return;
     }
-    let mut connection = headers.get_all(header::CONNECTION).iter();
-    if let (Some(only), None) = (connection.next(), connection.next()) {
-        let only = only.clone();
-        headers.remove(header::CONNECTION);
-        for name in only.to_str().unwrap_or("").split(',') {
+    let listed: Vec<HeaderValue> = headers.get_all(header::CONNECTION).iter().cloned().collect();
+    for value in &listed {
+        for name in value.to_str().unwrap_or("").split(',') {
             headers.remove(name.trim());
         }
-    } else {
-        strip_named_by_connection(headers);
     }
     while let Some(name) = headers.keys().find(|name| is_hop_by_hop(name)).cloned() {
-        headers.remove(name);
-    }
-}
-
-/// Removes every header that one of several `Connection` headers names.
-fn strip_named_by_connection(headers: &mut HeaderMap) {
-    let named: Vec<HeaderName> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
-        .collect();
-    for name in named {
         headers.remove(name);
     }
 }
