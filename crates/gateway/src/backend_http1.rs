@@ -279,12 +279,17 @@ fn request_head(method: &Method, path: &str, host: &HeaderValue, headers: &Heade
 
 /// Whether a comma-separated header holds `token` (case-insensitive).
 fn has_token(headers: &HeaderMap, name: HeaderName, token: &str) -> bool {
-    headers.get_all(name).iter().any(|value| {
-        value
-            .as_bytes()
-            .split(|b| *b == b',')
-            .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
-    })
+    headers
+        .get_all(name)
+        .iter()
+        .any(|value| lists_token(value.as_bytes(), token))
+}
+
+/// Whether one comma-separated header value holds `token` (case-insensitive).
+pub(crate) fn lists_token(value: &[u8], token: &str) -> bool {
+    value
+        .split(|b| *b == b',')
+        .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
 }
 
 /// How a response's body is delimited (RFC 9112 §6.3).

@@ -23,6 +23,7 @@ pub mod proxy;
 mod request;
 pub mod router;
 pub mod runtime;
+mod server_http1;
 mod service;
 pub mod throttle;
 pub mod throttle_policies;
@@ -30,7 +31,8 @@ pub mod traces;
 
 pub use authenticate::{Introspect, TokenVerifier};
 pub use request::{Gateway, Peer};
-pub use service::{GatewayService, per_connection};
+pub use server_http1::connection_handler;
+pub use service::GatewayService;
 
 use axum::Router;
 use std::sync::Arc;

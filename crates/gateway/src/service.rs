@@ -1,6 +1,6 @@
-//! The plain-HTTP request path without a router in between: hyper calls a
-//! [`GatewayService`] for every request of a connection, with the peer's address rendered
-//! once per connection instead of once per request.
+//! The request path as a hyper service without a router in between: hyper calls a
+//! [`GatewayService`] for every request of a connection the gateway's own HTTP/1.1 loop
+//! handed over (`server_http1`), with the peer's address rendered once per connection.
 
 use crate::request::{Gateway, Peer, handle_call};
 use axum::body::Body;
@@ -8,7 +8,6 @@ use axum::response::Response;
 use hyper::body::Incoming;
 use std::convert::Infallible;
 use std::future::Future;
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 
@@ -19,11 +18,10 @@ pub struct GatewayService {
     peer: Arc<Peer>,
 }
 
-/// The per-connection service maker for a listener's `serve_with`.
-pub fn per_connection(gateway: Arc<Gateway>) -> impl Fn(SocketAddr) -> GatewayService {
-    move |remote| GatewayService {
-        gateway: Arc::clone(&gateway),
-        peer: Arc::new(Peer::new(Some(remote))),
+impl GatewayService {
+    /// The service of a connection from `peer`.
+    pub fn new(gateway: Arc<Gateway>, peer: Arc<Peer>) -> Self {
+        Self { gateway, peer }
     }
 }
 

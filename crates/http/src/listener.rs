@@ -12,7 +12,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -221,37 +221,20 @@ impl BoundListener {
     }
 
     /// As [`Self::serve`], with a hyper service made for each accepted connection from
-    /// the peer's address: for servers that keep per-connection state or skip the router
-    /// (the gateway's request path).
+    /// the peer's address: for servers that keep per-connection state or skip the router.
     pub async fn serve_with<F, S>(self, per_connection: F, shutdown: CancellationToken, drain_timeout: Duration)
     where
         F: Fn(SocketAddr) -> S,
         S: ConnectionService,
     {
-        let tracker = TaskTracker::new();
         let builder = Builder::new(TokioExecutor::new());
-        loop {
-            let accepted = tokio::select! {
-                biased;
-                () = shutdown.cancelled() => break,
-                accepted = self.listener.accept() => accepted,
-            };
-            let (stream, remote) = match accepted {
-                Ok(pair) => pair,
-                Err(e) => {
-                    // Out of file descriptors and the like: back off instead of spinning.
-                    tracing::warn!(listener = self.name, error = %e, "Accept failed.");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            };
-            let _ = stream.set_nodelay(true);
+        let tls = self.tls.clone();
+        let name = self.name;
+        let on_accept = move |stream: TcpStream, remote: SocketAddr, shutdown: CancellationToken| {
             let service = per_connection(remote);
             let builder = builder.clone();
-            let tls = self.tls.clone();
-            let shutdown = shutdown.clone();
-            let name = self.name;
-            tracker.spawn(async move {
+            let tls = tls.clone();
+            async move {
                 match tls {
                     None => serve_connection(&builder, TokioIo::new(stream), service, &shutdown).await,
                     Some(acceptor) => {
@@ -270,7 +253,38 @@ impl BoundListener {
                         serve_connection(&builder, TokioIo::new(tls_stream), service, &shutdown).await;
                     }
                 }
-            });
+            }
+        };
+        self.serve_connections(on_accept, shutdown, drain_timeout).await;
+    }
+
+    /// Accepts connections until `shutdown` is cancelled and hands each to `on_accept`
+    /// (with the peer's address and the shutdown token) in a task of its own, then drains
+    /// like [`Self::serve`]: for servers that speak HTTP themselves (the gateway's
+    /// HTTP/1.1 loop, which hands what it does not serve to [`serve_hyper`]).
+    pub async fn serve_connections<F, Fut>(self, on_accept: F, shutdown: CancellationToken, drain_timeout: Duration)
+    where
+        F: Fn(TcpStream, SocketAddr, CancellationToken) -> Fut,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let tracker = TaskTracker::new();
+        loop {
+            let accepted = tokio::select! {
+                biased;
+                () = shutdown.cancelled() => break,
+                accepted = self.listener.accept() => accepted,
+            };
+            let (stream, remote) = match accepted {
+                Ok(pair) => pair,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!(listener = self.name, error = %e, "Accept failed.");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            let _ = stream.set_nodelay(true);
+            tracker.spawn(on_accept(stream, remote, shutdown.clone()));
         }
         drop(self.listener);
         tracker.close();
@@ -288,6 +302,17 @@ impl BoundListener {
             );
         }
     }
+}
+
+/// Serves one connection with hyper (HTTP/1.1 with upgrades, or HTTP/2 by its preface)
+/// until it closes or `shutdown` drains it: what the gateway's own HTTP/1.1 loop hands
+/// over when a connection needs more than it does.
+pub async fn serve_hyper<I, S>(io: I, service: S, shutdown: &CancellationToken)
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    S: ConnectionService,
+{
+    serve_connection(&Builder::new(TokioExecutor::new()), TokioIo::new(io), service, shutdown).await;
 }
 
 async fn serve_connection<I, S>(builder: &Builder<TokioExecutor>, io: I, service: S, shutdown: &CancellationToken)
@@ -323,11 +348,12 @@ pub struct ThreadListener {
 }
 
 impl ThreadListener {
-    /// Starts a thread with a single-threaded runtime that builds its per-connection
-    /// service maker with `make` (so that per-thread state, such as connection pools,
-    /// stays on the thread) and serves until `shutdown`, draining like
-    /// [`BoundListener::serve_with`]. The returned future resolves when the thread is done.
-    pub fn serve_on_own_thread<M, F, S>(
+    /// Starts a thread with a single-threaded runtime that builds its connection handler
+    /// with `make` (so that per-thread state, such as connection pools, stays on the
+    /// thread) and serves until `shutdown`, draining like [`BoundListener::serve`]. Each
+    /// accepted connection goes to the handler as in [`BoundListener::serve_connections`].
+    /// The returned future resolves when the thread is done.
+    pub fn serve_on_own_thread<M, F, Fut>(
         self,
         index: usize,
         make: M,
@@ -336,8 +362,8 @@ impl ThreadListener {
     ) -> impl std::future::Future<Output = ()> + Send + 'static
     where
         M: FnOnce() -> F + Send + 'static,
-        F: Fn(SocketAddr) -> S,
-        S: ConnectionService,
+        F: Fn(TcpStream, SocketAddr, CancellationToken) -> Fut,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
     {
         let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
         let name = self.name;
@@ -360,7 +386,7 @@ impl ThreadListener {
                                 tls: None,
                                 local_addr: self.local_addr,
                             };
-                            bound.serve_with(make(), shutdown, drain_timeout).await;
+                            bound.serve_connections(make(), shutdown, drain_timeout).await;
                         }
                         Err(e) => tracing::error!(listener = name, error = %e, "Cannot adopt a listener socket."),
                     }

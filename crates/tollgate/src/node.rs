@@ -362,7 +362,7 @@ pub async fn serve(args: NodeArgs) -> Result<(), Failure> {
             .map_err(|e| Failure::new(exit::OS, e))?;
         for listener in listeners {
             let gateway = gateway.clone();
-            gateway_threads.push((listener, move || tollgate_gateway::per_connection(gateway())));
+            gateway_threads.push((listener, move || tollgate_gateway::connection_handler(gateway())));
         }
         if let (Some(tls), Some(acceptor)) = (&config.gateway.tls, gateway_tls) {
             let secure = BoundListener::bind("gateway-tls", tls.listen, "gateway.tls.listen", Some(acceptor))

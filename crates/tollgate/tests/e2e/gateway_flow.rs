@@ -37,6 +37,14 @@ pub(crate) async fn backend() -> tollgate_testkit::RunningServer {
                     "late"
                 }),
             )
+            .route(
+                "/v1/open/streamed",
+                get(|| async {
+                    // No length known up front: sent chunked.
+                    let parts = ["first part, ", "second part"].map(|p| Ok::<_, std::io::Error>(bytes::Bytes::from(p)));
+                    axum::body::Body::from_stream(futures_util::stream::iter(parts))
+                }),
+            )
             .route("/v1/{*rest}", any(echo)),
     )
     .await
@@ -327,6 +335,101 @@ impl Client {
         let token = self.token(&ck, &cs).await;
         (app, ck, cs, token)
     }
+}
+
+/// Sends `requests` as they are on one raw connection and reads until the gateway closes
+/// it; the bytes received.
+async fn raw_exchange(gw: SocketAddr, requests: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(gw).await.unwrap();
+    stream.write_all(requests.as_bytes()).await.unwrap();
+    let mut received = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut received))
+        .await
+        .expect("the gateway closes the connection after the last response")
+        .unwrap();
+    String::from_utf8(received).unwrap()
+}
+
+#[tokio::test]
+async fn raw_http1_connections_are_answered_in_order_and_handed_to_hyper_when_needed() {
+    let backend = backend().await;
+    let (_node, c) = node_with(&[]).await;
+    let up = format!("http://{}/v1", backend.addr);
+    let (_, _, token) = c
+        .subscribed(
+            "GwRaw",
+            "/gwraw",
+            &up,
+            json!([
+                {"target": "/open/*", "verb": "GET", "authType": "None"},
+                {"target": "/open/*", "verb": "HEAD", "authType": "None"},
+                {"target": "/open/*", "verb": "POST", "authType": "None"}
+            ]),
+        )
+        .await;
+    let (status, body) = c.eventually("/gwraw/1.0.0/open/ready", &token, |s, _| s == 200).await;
+    assert_eq!(status, 200, "{body}");
+
+    // Pipelined: both answered, in order, and the connection closed as the second asked.
+    let text = raw_exchange(
+        c.gw,
+        "GET /gwraw/1.0.0/open/a HTTP/1.1\r\nHost: gw\r\n\r\n\
+         GET /gwraw/1.0.0/open/b HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert_eq!(text.matches("HTTP/1.1 200 OK\r\n").count(), 2, "{text}");
+    let (a, b) = (text.find("/v1/open/a").unwrap(), text.find("/v1/open/b").unwrap());
+    assert!(a < b, "answers in the order asked: {text}");
+    assert_eq!(text.matches("connection: close\r\n").count(), 1, "{text}");
+    assert!(
+        text.contains("x-backend: pets\r\n") && text.contains("date: "),
+        "{text}"
+    );
+
+    // HEAD: the head only; a streamed backend body: chunked to the client.
+    let text = raw_exchange(
+        c.gw,
+        "HEAD /gwraw/1.0.0/open/a HTTP/1.1\r\nHost: gw\r\n\r\n\
+         GET /gwraw/1.0.0/open/streamed HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    let (head, streamed) = text.split_once("\r\n\r\n").unwrap();
+    assert!(
+        head.starts_with("HTTP/1.1 200 OK") && head.contains("content-length: "),
+        "{head}"
+    );
+    assert!(
+        streamed.starts_with("HTTP/1.1 200 OK\r\n"),
+        "no body after the HEAD answer: {text}"
+    );
+    assert!(streamed.contains("transfer-encoding: chunked\r\n"), "{streamed}");
+    assert!(
+        streamed.ends_with("\r\n\r\nc\r\nfirst part, \r\nb\r\nsecond part\r\n0\r\n\r\n"),
+        "{streamed}"
+    );
+
+    // A request with a body goes to hyper on the same connection, after one served here.
+    let text = raw_exchange(
+        c.gw,
+        "GET /gwraw/1.0.0/open/a HTTP/1.1\r\nHost: gw\r\n\r\n\
+         POST /gwraw/1.0.0/open/c HTTP/1.1\r\nHost: gw\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello",
+    )
+    .await;
+    assert_eq!(text.matches("HTTP/1.1 200 OK\r\n").count(), 2, "{text}");
+    assert!(
+        text.contains(r#""method":"POST""#) && text.contains("/v1/open/c"),
+        "{text}"
+    );
+
+    // HTTP/1.0 and a head that is not HTTP: hyper answers, as before.
+    let text = raw_exchange(c.gw, "GET /gwraw/1.0.0/open/a HTTP/1.0\r\nHost: gw\r\n\r\n").await;
+    assert!(
+        text.starts_with("HTTP/1.0 200 OK\r\n") && text.contains("/v1/open/a"),
+        "{text}"
+    );
+    let text = raw_exchange(c.gw, "NOT HTTP AT ALL\r\n\r\n").await;
+    assert!(text.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{text}");
 }
 
 #[tokio::test]

@@ -1,0 +1,620 @@
+//! The gateway's own HTTP/1.1 server for the plain-HTTP workers (decision 007): a loop
+//! per connection that parses request heads with `httparse`, calls the request path
+//! directly (no boxed future per request, no dispatcher between the socket and
+//! [`handle_call`]) and writes the response head and a body that is already at hand in
+//! one system call.
+//!
+//! It serves what most API calls are: HTTP/1.1 requests without a body, kept alive or
+//! closed by `Connection: close`. The first request it does not serve (one with a body,
+//! an upgrade, `Expect`, HTTP/1.0 or HTTP/2's preface, a head it cannot parse) hands
+//! the connection, with every byte read so far, to hyper for the rest of its life, so
+//! that hyper's answers to those cases stay what they were.
+
+use crate::request::{Gateway, Peer, handle_call};
+use crate::service::GatewayService;
+use axum::body::Body;
+use axum::http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use axum::http::{Method, Request, Response, StatusCode, Uri, Version};
+use bytes::{Buf, Bytes, BytesMut};
+use http_body_util::BodyExt;
+use hyper::body::Body as HttpBody;
+use std::cell::RefCell;
+use std::future::Future;
+use std::io::{self, IoSlice};
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{SystemTime, UNIX_EPOCH};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::TcpStream;
+use tokio_util::sync::CancellationToken;
+
+/// Header lines a request served here may have; one with more goes to hyper.
+const MAX_HEADERS: usize = 32;
+/// The longest request head read before the connection goes to hyper (which answers
+/// 431 past its own limit).
+const MAX_HEAD_BYTES: usize = 16 * 1024;
+/// Room made in the read buffer before each read.
+const READ_CHUNK: usize = 8 * 1024;
+/// Body bytes gathered behind the head before they are written; a larger chunk is
+/// written from where it is instead of copied.
+const GATHER_BYTES: usize = 16 * 1024;
+
+/// The plain-HTTP workers' connection handler: serves each accepted connection with
+/// [`serve_connection`].
+pub fn connection_handler(
+    gateway: Arc<Gateway>,
+) -> impl Fn(TcpStream, SocketAddr, CancellationToken) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+    move |stream, remote, shutdown| Box::pin(serve_connection(Arc::clone(&gateway), stream, remote, shutdown))
+}
+
+/// Serves the requests of one client connection until it closes, the client asks to
+/// close, or `shutdown` is cancelled (a request in flight is answered first).
+pub async fn serve_connection(
+    gateway: Arc<Gateway>,
+    mut stream: TcpStream,
+    remote: SocketAddr,
+    shutdown: CancellationToken,
+) {
+    let peer = Arc::new(Peer::new(Some(remote)));
+    let mut read = BytesMut::with_capacity(READ_CHUNK);
+    let mut write = Vec::with_capacity(READ_CHUNK);
+    loop {
+        let (request, close) = loop {
+            if !read.is_empty() {
+                match parse_request(&mut read) {
+                    Parsed::Request(request, close) => break (request, close),
+                    Parsed::Partial if read.len() <= MAX_HEAD_BYTES => {}
+                    Parsed::Partial | Parsed::NotServed => {
+                        let service = GatewayService::new(gateway, peer);
+                        let io = Prefixed {
+                            prefix: read.freeze(),
+                            io: stream,
+                        };
+                        tollgate_http::listener::serve_hyper(io, service, &shutdown).await;
+                        return;
+                    }
+                }
+            }
+            read.reserve(READ_CHUNK);
+            let received = tokio::select! {
+                biased;
+                () = shutdown.cancelled() => return,
+                received = stream.read_buf(&mut read) => received,
+            };
+            match received {
+                Ok(0) => return,
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::debug!(error = %e, "Client connection failed.");
+                    return;
+                }
+            }
+        };
+        let head_only = request.method() == Method::HEAD;
+        let response = handle_call(&gateway, &peer, request).await;
+        let keep_alive = match write_response(&mut stream, &mut write, response, head_only, close).await {
+            Ok(keep_alive) => keep_alive,
+            Err(e) => {
+                tracing::debug!(error = %e, "Writing a response failed.");
+                false
+            }
+        };
+        if !keep_alive || shutdown.is_cancelled() {
+            return;
+        }
+    }
+}
+
+/// What the start of the read buffer holds.
+// Returned once per request and matched at once: boxing the request would cost an
+// allocation per request for nothing.
+#[allow(clippy::large_enum_variant)]
+enum Parsed {
+    /// A request served here (its head consumed), and whether the client asked to close
+    /// the connection after it.
+    Request(Request<Body>, bool),
+    /// Not yet a whole head.
+    Partial,
+    /// Something for hyper (nothing consumed).
+    NotServed,
+}
+
+/// Parses the request head at the start of `read`.
+fn parse_request(read: &mut BytesMut) -> Parsed {
+    let mut lines = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut parsed = httparse::Request::new(&mut lines);
+    let length = match parsed.parse(read) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) => return Parsed::Partial,
+        Err(_) => return Parsed::NotServed,
+    };
+    if parsed.version != Some(1) {
+        return Parsed::NotServed;
+    }
+    let (Some(method), Some(path)) = (parsed.method, parsed.path) else {
+        return Parsed::NotServed;
+    };
+    let Ok(method) = Method::from_bytes(method.as_bytes()) else {
+        return Parsed::NotServed;
+    };
+    if !path.starts_with('/') {
+        return Parsed::NotServed;
+    }
+    let Ok(uri) = Uri::from_maybe_shared(Bytes::copy_from_slice(path.as_bytes())) else {
+        return Parsed::NotServed;
+    };
+    let mut close = false;
+    let mut headers = HeaderMap::with_capacity(parsed.headers.len());
+    for line in parsed.headers.iter() {
+        let Ok(name) = HeaderName::from_bytes(line.name.as_bytes()) else {
+            return Parsed::NotServed;
+        };
+        if name == header::CONTENT_LENGTH {
+            if line.value.is_empty() || line.value.iter().any(|b| *b != b'0') {
+                return Parsed::NotServed;
+            }
+        } else if name == header::TRANSFER_ENCODING || name == header::UPGRADE || name == header::EXPECT {
+            return Parsed::NotServed;
+        } else if name == header::CONNECTION {
+            close |= crate::backend_http1::lists_token(line.value, "close");
+        }
+        let Ok(value) = HeaderValue::from_bytes(line.value) else {
+            return Parsed::NotServed;
+        };
+        headers.append(name, value);
+    }
+    read.advance(length);
+    let mut request = Request::new(Body::empty());
+    *request.method_mut() = method;
+    *request.uri_mut() = uri;
+    *request.version_mut() = Version::HTTP_11;
+    *request.headers_mut() = headers;
+    Parsed::Request(request, close)
+}
+
+/// How the response body is delimited on the wire.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Framing {
+    /// No body is sent (HEAD, 1xx, 204, 304).
+    None,
+    /// `Content-Length`: this many bytes.
+    Length(u64),
+    /// Chunked transfer coding.
+    Chunked,
+}
+
+/// Writes `response` (the head and the body as it comes); whether the connection may
+/// serve another request. `close` says the client asked to close it.
+async fn write_response(
+    stream: &mut TcpStream,
+    buf: &mut Vec<u8>,
+    response: Response<Body>,
+    head_only: bool,
+    mut close: bool,
+) -> io::Result<bool> {
+    let (parts, mut body) = response.into_parts();
+    buf.clear();
+    let status = parts.status;
+    buf.extend_from_slice(b"HTTP/1.1 ");
+    buf.extend_from_slice(status.as_str().as_bytes());
+    buf.push(b' ');
+    buf.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
+    buf.extend_from_slice(b"\r\n");
+    let mut declared: Option<u64> = None;
+    let mut has_date = false;
+    for (name, value) in &parts.headers {
+        if name == header::TRANSFER_ENCODING {
+            // The body is framed here; a backend's coding was undone when it was read.
+            continue;
+        }
+        if name == header::CONTENT_LENGTH {
+            match std::str::from_utf8(value.as_bytes())
+                .ok()
+                .and_then(|v| v.trim().parse().ok())
+            {
+                Some(n) if declared.is_none_or(|d| d == n) => declared = Some(n),
+                // A length the head cannot keep is left out; the body is chunked instead.
+                _ => continue,
+            }
+        } else if name == header::CONNECTION {
+            close |= crate::backend_http1::lists_token(value.as_bytes(), "close");
+        } else if name == header::DATE {
+            has_date = true;
+        }
+        buf.extend_from_slice(name.as_str().as_bytes());
+        buf.extend_from_slice(b": ");
+        buf.extend_from_slice(value.as_bytes());
+        buf.extend_from_slice(b"\r\n");
+    }
+    if !has_date {
+        buf.extend_from_slice(b"date: ");
+        with_http_date(|date| buf.extend_from_slice(date));
+        buf.extend_from_slice(b"\r\n");
+    }
+    let framing = if head_only
+        || status.is_informational()
+        || matches!(status, StatusCode::NO_CONTENT | StatusCode::NOT_MODIFIED)
+    {
+        Framing::None
+    } else if let Some(n) = declared {
+        Framing::Length(n)
+    } else if let Some(n) = body.size_hint().exact() {
+        buf.extend_from_slice(b"content-length: ");
+        buf.extend_from_slice(n.to_string().as_bytes());
+        buf.extend_from_slice(b"\r\n");
+        Framing::Length(n)
+    } else {
+        buf.extend_from_slice(b"transfer-encoding: chunked\r\n");
+        Framing::Chunked
+    };
+    if close && !parts.headers.contains_key(header::CONNECTION) {
+        buf.extend_from_slice(b"connection: close\r\n");
+    }
+    buf.extend_from_slice(b"\r\n");
+    if framing == Framing::None {
+        stream.write_all(buf).await?;
+        return Ok(!close);
+    }
+    let mut overflow = false;
+    let mut left = match framing {
+        Framing::Length(n) => n,
+        _ => u64::MAX,
+    };
+    loop {
+        // Take what the body has at hand without waiting; write only before waiting.
+        let frame = match std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut body).poll_frame(cx))).await {
+            Poll::Ready(frame) => frame,
+            Poll::Pending => {
+                flush(stream, buf).await?;
+                body.frame().await
+            }
+        };
+        let data = match frame {
+            None => break,
+            Some(Ok(frame)) => match frame.into_data() {
+                Ok(data) => data,
+                Err(_) => continue,
+            },
+            Some(Err(e)) => {
+                // The client cannot be told mid-body: what was sent goes out, then the
+                // connection closes so that the response is seen as cut short.
+                tracing::debug!(error = %e, "A response body failed; closing the connection.");
+                flush(stream, buf).await?;
+                return Ok(false);
+            }
+        };
+        if data.is_empty() {
+            continue;
+        }
+        let data = match framing {
+            Framing::Length(_) => {
+                let take = usize::try_from(left).unwrap_or(usize::MAX).min(data.len());
+                left -= take as u64;
+                if take < data.len() {
+                    // More than the declared length: the rest is dropped and the
+                    // connection closed, as the client cannot frame it.
+                    overflow = true;
+                }
+                data.slice(..take)
+            }
+            _ => {
+                buf.extend_from_slice(format!("{:x}\r\n", data.len()).as_bytes());
+                data
+            }
+        };
+        if buf.len() + data.len() <= GATHER_BYTES {
+            buf.extend_from_slice(&data);
+        } else {
+            write_two(stream, buf, &data).await?;
+        }
+        if framing == Framing::Chunked {
+            buf.extend_from_slice(b"\r\n");
+        }
+        if overflow {
+            close = true;
+            break;
+        }
+    }
+    match framing {
+        Framing::Chunked => buf.extend_from_slice(b"0\r\n\r\n"),
+        // Shorter than declared: the client would wait for the rest on this connection.
+        _ if left > 0 => close = true,
+        _ => {}
+    }
+    flush(stream, buf).await?;
+    Ok(!close)
+}
+
+/// Writes and empties `buf`.
+async fn flush(stream: &mut TcpStream, buf: &mut Vec<u8>) -> io::Result<()> {
+    if !buf.is_empty() {
+        stream.write_all(buf).await?;
+        buf.clear();
+    }
+    Ok(())
+}
+
+/// Writes `buf` and then `data`, in as few system calls as the socket takes, and
+/// empties `buf`.
+async fn write_two(stream: &mut TcpStream, buf: &mut Vec<u8>, data: &Bytes) -> io::Result<()> {
+    let (mut first, mut second) = (0, 0);
+    while first < buf.len() {
+        let slices = [IoSlice::new(&buf[first..]), IoSlice::new(&data[second..])];
+        let n = stream.write_vectored(&slices).await?;
+        if n == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        let in_first = n.min(buf.len() - first);
+        first += in_first;
+        second += n - in_first;
+    }
+    buf.clear();
+    stream.write_all(&data[second..]).await
+}
+
+thread_local! {
+    /// The `Date` header's value, rendered once per second per worker thread.
+    static DATE: RefCell<(u64, [u8; 29])> = const { RefCell::new((u64::MAX, [0; 29])) };
+}
+
+/// Calls `f` with the current time as an HTTP date (`Sun, 06 Nov 1994 08:49:37 GMT`).
+fn with_http_date(f: impl FnOnce(&[u8])) {
+    let now = SystemTime::now();
+    let second = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    DATE.with(|cell| {
+        let mut cached = cell.borrow_mut();
+        if cached.0 != second {
+            let text = httpdate::fmt_http_date(now);
+            if text.len() == cached.1.len() {
+                cached.1.copy_from_slice(text.as_bytes());
+                cached.0 = second;
+            }
+        }
+        f(&cached.1);
+    });
+}
+
+/// A client connection whose first bytes were already read by [`serve_connection`]:
+/// hyper reads those first, then the socket.
+struct Prefixed {
+    prefix: Bytes,
+    io: TcpStream,
+}
+
+impl AsyncRead for Prefixed {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        if self.prefix.is_empty() {
+            return Pin::new(&mut self.io).poll_read(cx, buf);
+        }
+        let n = self.prefix.len().min(buf.remaining());
+        buf.put_slice(&self.prefix[..n]);
+        self.prefix.advance(n);
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl AsyncWrite for Prefixed {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Parsed {
+        parse_request(&mut BytesMut::from(text))
+    }
+
+    #[test]
+    fn a_bodiless_request_is_served_here_and_consumed() {
+        let mut read = BytesMut::from("GET /a/1/b?x=1 HTTP/1.1\r\nHost: h\r\nAuthorization: Bearer t\r\n\r\nGET /next");
+        let Parsed::Request(request, close) = parse_request(&mut read) else {
+            panic!("not served");
+        };
+        assert!(!close);
+        assert_eq!(request.method(), Method::GET);
+        assert_eq!(request.uri().path(), "/a/1/b");
+        assert_eq!(request.uri().query(), Some("x=1"));
+        assert_eq!(request.headers()["authorization"], "Bearer t");
+        assert_eq!(&read[..], b"GET /next", "the next request stays in the buffer");
+    }
+
+    #[test]
+    fn connection_close_is_noticed() {
+        assert!(matches!(
+            parse("GET / HTTP/1.1\r\nConnection: keep-alive, close\r\n\r\n"),
+            Parsed::Request(_, true)
+        ));
+        assert!(matches!(
+            parse("GET / HTTP/1.1\r\nContent-Length: 0\r\n\r\n"),
+            Parsed::Request(_, false)
+        ));
+    }
+
+    #[test]
+    fn what_hyper_serves_is_left_unconsumed() {
+        for text in [
+            "POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello",
+            "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n",
+            "GET /ws HTTP/1.1\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n",
+            "PUT / HTTP/1.1\r\nExpect: 100-continue\r\n\r\n",
+            "GET / HTTP/1.0\r\n\r\n",
+            "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+            "GET http://example.com/ HTTP/1.1\r\n\r\n",
+            "GET / HTTP/1.1\r\nbad header\r\n\r\n",
+        ] {
+            let mut read = BytesMut::from(text);
+            assert!(matches!(parse_request(&mut read), Parsed::NotServed), "{text:?}");
+            assert_eq!(&read[..], text.as_bytes(), "{text:?} must reach hyper whole");
+        }
+        let many: String = (0..=MAX_HEADERS).map(|i| format!("x-{i}: v\r\n")).collect();
+        assert!(matches!(
+            parse(&format!("GET / HTTP/1.1\r\n{many}\r\n")),
+            Parsed::NotServed
+        ));
+    }
+
+    #[test]
+    fn a_partial_head_waits_for_more() {
+        assert!(matches!(parse("GET / HTTP/1.1\r\nHost: h\r\n"), Parsed::Partial));
+    }
+
+    /// A body of unknown length that yields `chunks`, then fails if `fail` is set.
+    struct Chunks {
+        chunks: std::collections::VecDeque<&'static str>,
+        fail: bool,
+    }
+
+    impl HttpBody for Chunks {
+        type Data = Bytes;
+        type Error = io::Error;
+
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+        ) -> Poll<Option<Result<hyper::body::Frame<Bytes>, io::Error>>> {
+            Poll::Ready(match self.chunks.pop_front() {
+                Some(c) => Some(Ok(hyper::body::Frame::data(Bytes::from_static(c.as_bytes())))),
+                None if self.fail => Some(Err(io::Error::other("backend went away"))),
+                None => None,
+            })
+        }
+    }
+
+    fn chunks(chunks: &[&'static str], fail: bool) -> Body {
+        Body::new(Chunks {
+            chunks: chunks.iter().copied().collect(),
+            fail,
+        })
+    }
+
+    /// Writes `response` over a real socket; whether the connection stays open, and what
+    /// the client received.
+    async fn written(response: Response<Body>, head_only: bool, close: bool) -> (bool, String) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let mut client = TcpStream::connect(listener.local_addr().expect("addr"))
+            .await
+            .expect("connect");
+        let (mut server, _) = listener.accept().await.expect("accept");
+        let keep_alive = write_response(&mut server, &mut Vec::new(), response, head_only, close)
+            .await
+            .expect("written");
+        drop(server);
+        let mut received = String::new();
+        client.read_to_string(&mut received).await.expect("read");
+        (keep_alive, received)
+    }
+
+    #[tokio::test]
+    async fn a_body_of_unknown_length_is_chunked() {
+        let (keep_alive, text) = written(Response::new(chunks(&["hello ", "world"], false)), false, false).await;
+        assert!(keep_alive);
+        assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
+        assert!(text.contains("\r\ntransfer-encoding: chunked\r\n"), "{text}");
+        assert!(text.contains("\r\ndate: "), "{text}");
+        assert!(
+            text.ends_with("\r\n\r\n6\r\nhello \r\n5\r\nworld\r\n0\r\n\r\n"),
+            "{text}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_known_length_is_declared_and_a_head_answer_has_no_body() {
+        let (keep_alive, text) = written(Response::new(Body::from("hello")), false, false).await;
+        assert!(keep_alive);
+        assert!(text.contains("\r\ncontent-length: 5\r\n"), "{text}");
+        assert!(text.ends_with("\r\n\r\nhello"), "{text}");
+        let mut head = Response::new(Body::from("hello"));
+        head.headers_mut()
+            .insert(header::CONTENT_LENGTH, HeaderValue::from_static("5"));
+        let (keep_alive, text) = written(head, true, false).await;
+        assert!(keep_alive);
+        assert!(text.contains("\r\ncontent-length: 5\r\n"), "{text}");
+        assert!(text.ends_with("\r\n\r\n") && !text.contains("hello"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn a_body_that_breaks_or_misses_its_length_closes_the_connection() {
+        let (keep_alive, text) = written(Response::new(chunks(&["part"], true)), false, false).await;
+        assert!(!keep_alive, "a failed body cannot be ended cleanly");
+        assert!(text.ends_with("4\r\npart\r\n"), "no last chunk after a failure: {text}");
+
+        let mut short = Response::new(chunks(&["abc"], false));
+        short
+            .headers_mut()
+            .insert(header::CONTENT_LENGTH, HeaderValue::from_static("10"));
+        let (keep_alive, text) = written(short, false, false).await;
+        assert!(!keep_alive, "a body shorter than its length");
+        assert!(text.ends_with("\r\n\r\nabc"), "{text}");
+
+        let mut long = Response::new(chunks(&["abcdef"], false));
+        long.headers_mut()
+            .insert(header::CONTENT_LENGTH, HeaderValue::from_static("3"));
+        let (keep_alive, text) = written(long, false, false).await;
+        assert!(!keep_alive, "a body longer than its length");
+        assert!(text.ends_with("\r\n\r\nabc"), "only the declared bytes: {text}");
+    }
+
+    #[tokio::test]
+    async fn closing_is_announced_and_a_backends_framing_is_replaced() {
+        let (keep_alive, text) = written(Response::new(chunks(&["a", "b"], false)), false, true).await;
+        assert!(!keep_alive);
+        assert!(text.contains("\r\nconnection: close\r\n"), "{text}");
+        assert!(
+            text.ends_with("1\r\na\r\n1\r\nb\r\n0\r\n\r\n"),
+            "the whole body before closing: {text}"
+        );
+        let mut backend = Response::new(chunks(&["x"], false));
+        backend
+            .headers_mut()
+            .insert(header::TRANSFER_ENCODING, HeaderValue::from_static("gzip, chunked"));
+        backend
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        let (keep_alive, text) = written(backend, false, false).await;
+        assert!(!keep_alive, "the response asked to close");
+        assert_eq!(text.matches("transfer-encoding").count(), 1, "{text}");
+        assert!(text.contains("transfer-encoding: chunked\r\n"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn a_large_body_chunk_follows_the_head_whole() {
+        let big = "y".repeat(3 * GATHER_BYTES);
+        let big: &'static str = Box::leak(big.into_boxed_str());
+        let (_, text) = written(Response::new(chunks(&["small", big], false)), false, false).await;
+        let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+        assert_eq!(body, format!("5\r\nsmall\r\n{:x}\r\n{big}\r\n0\r\n\r\n", big.len()));
+    }
+
+    #[test]
+    fn the_date_is_an_http_date() {
+        let mut date = Vec::new();
+        with_http_date(|d| date.extend_from_slice(d));
+        let text = String::from_utf8(date).expect("ascii");
+        assert!(httpdate::parse_http_date(&text).is_ok(), "{text}");
+    }
+}
