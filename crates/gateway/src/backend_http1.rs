@@ -209,13 +209,41 @@ impl Connection {
             } else {
                 Version::HTTP_11
             };
+            // Hop-by-hop headers (RFC 9110 §7.6.1) are read for what they say about this
+            // connection and never kept: the response is passed on without them.
             let mut headers = HeaderMap::with_capacity(parsed.headers.len());
+            let mut close = false;
+            let mut chunked = None;
+            let mut listed: Vec<HeaderName> = Vec::new();
             for line in parsed.headers.iter() {
                 let name = HeaderName::from_bytes(line.name.as_bytes())
                     .map_err(|_| CallError::Malformed(format!("header name `{}`", line.name)))?;
+                if crate::proxy::is_hop_by_hop(&name) {
+                    if name == header::CONNECTION {
+                        close |= lists_token(line.value, "close");
+                        listed.extend(
+                            line.value
+                                .split(|b| *b == b',')
+                                .map(<[u8]>::trim_ascii)
+                                .filter(|t| !t.eq_ignore_ascii_case(b"close") && !t.eq_ignore_ascii_case(b"keep-alive"))
+                                .filter_map(|t| HeaderName::from_bytes(t).ok()),
+                        );
+                    } else if name == header::TRANSFER_ENCODING {
+                        // The last coding says whether the body is chunked.
+                        chunked = line
+                            .value
+                            .split(|b| *b == b',')
+                            .next_back()
+                            .map(|t| t.trim_ascii().eq_ignore_ascii_case(b"chunked"));
+                    }
+                    continue;
+                }
                 let value = HeaderValue::from_bytes(line.value)
                     .map_err(|_| CallError::Malformed(format!("the value of header `{}`", line.name)))?;
                 headers.append(name, value);
+            }
+            for name in listed {
+                headers.remove(name);
             }
             self.read.advance(length);
             if status.is_informational() {
@@ -226,13 +254,13 @@ impl Connection {
                 }
                 continue;
             }
-            let framing = framing(method, status, &headers)?;
+            let framing = framing(method, status, chunked, &headers)?;
             if let Framing::Chunked(_) = framing {
                 // Transfer-Encoding wins over Content-Length (RFC 9112 §6.3): a length
                 // passed on next to the decoded body would desynchronise the client.
                 headers.remove(header::CONTENT_LENGTH);
             }
-            let keep_alive = version == Version::HTTP_11 && !has_token(&headers, header::CONNECTION, "close");
+            let keep_alive = version == Version::HTTP_11 && !close;
             let (mut parts, ()) = axum::http::Response::new(()).into_parts();
             parts.status = status;
             parts.version = version;
@@ -277,14 +305,6 @@ fn request_head(method: &Method, path: &str, host: &HeaderValue, headers: &Heade
     head
 }
 
-/// Whether a comma-separated header holds `token` (case-insensitive).
-fn has_token(headers: &HeaderMap, name: HeaderName, token: &str) -> bool {
-    headers
-        .get_all(name)
-        .iter()
-        .any(|value| lists_token(value.as_bytes(), token))
-}
-
 /// Whether one comma-separated header value holds `token` (case-insensitive).
 pub(crate) fn lists_token(value: &[u8], token: &str) -> bool {
     value
@@ -293,18 +313,18 @@ pub(crate) fn lists_token(value: &[u8], token: &str) -> bool {
 }
 
 /// How a response's body is delimited (RFC 9112 §6.3).
-fn framing(method: &Method, status: StatusCode, headers: &HeaderMap) -> Result<Framing, CallError> {
+/// `chunked` is what `Transfer-Encoding` said (whether its last coding is chunked), if
+/// the response has one.
+fn framing(
+    method: &Method,
+    status: StatusCode,
+    chunked: Option<bool>,
+    headers: &HeaderMap,
+) -> Result<Framing, CallError> {
     if method == Method::HEAD || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED {
         return Ok(Framing::Done);
     }
-    if headers.contains_key(header::TRANSFER_ENCODING) {
-        let last_is_chunked = headers
-            .get_all(header::TRANSFER_ENCODING)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .last()
-            .is_some_and(|t| t.trim().eq_ignore_ascii_case("chunked"));
+    if let Some(last_is_chunked) = chunked {
         return Ok(if last_is_chunked {
             Framing::Chunked(Chunk::Size)
         } else {
@@ -627,6 +647,24 @@ mod tests {
             "the chunked framing wins"
         );
         assert_eq!(body, b"hello world");
+    }
+
+    #[tokio::test]
+    async fn hop_by_hop_headers_are_dropped_as_the_head_is_read() {
+        let (result, _) = call(
+            Method::GET,
+            Body::empty(),
+            HeaderMap::new(),
+            vec![
+                b"HTTP/1.1 200 OK\r\nConnection: keep-alive, X-Hop\r\nKeep-Alive: timeout=5\r\nX-Hop: h\r\n\
+                  Transfer-Encoding: gzip, chunked\r\nTrailer: X-T\r\nX-Kept: k\r\n\r\n2\r\nab\r\n0\r\n\r\n",
+            ],
+        )
+        .await;
+        let (parts, body) = result.unwrap();
+        assert_eq!(body, b"ab", "framed by the chunked coding that was dropped");
+        let names: Vec<&str> = parts.headers.keys().map(HeaderName::as_str).collect();
+        assert_eq!(names, ["x-kept"], "only end-to-end headers are kept");
     }
 
     #[tokio::test]

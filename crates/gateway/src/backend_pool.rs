@@ -171,10 +171,13 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-    /// A raw HTTP/1.1 backend on a real socket that answers `ok` to every request and
-    /// counts its connections; with `close_after_each` it hangs up after each answer
-    /// without saying so (as a backend whose keep-alive timeout ran out does).
-    async fn backend(close_after_each: bool) -> (String, Arc<AtomicUsize>) {
+    /// The answer of [`backend`].
+    const OK: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+
+    /// A raw HTTP/1.1 backend on a real socket that gives `answer` (an `ok` body) to every
+    /// request and counts its connections; with `close_after_each` it hangs up after each
+    /// answer without saying so (as a backend whose keep-alive timeout ran out does).
+    async fn backend(answer: &'static [u8], close_after_each: bool) -> (String, Arc<AtomicUsize>) {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap().to_string();
         let accepted = Arc::new(AtomicUsize::new(0));
@@ -194,7 +197,6 @@ mod tests {
                         buf.extend_from_slice(&chunk[..n]);
                         while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
                             buf.drain(..end + 4);
-                            let answer = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
                             if socket.write_all(answer).await.is_err() || close_after_each {
                                 return;
                             }
@@ -223,7 +225,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_connection_is_reused_once_its_response_body_is_read() {
-        let (addr, accepted) = backend(false).await;
+        let (addr, accepted) = backend(OK, false).await;
         let pool = Http1Pool::new(8, Duration::from_secs(1));
         for _ in 0..5 {
             assert_eq!(call(&pool, &addr).await, "ok");
@@ -237,13 +239,28 @@ mod tests {
 
     #[tokio::test]
     async fn a_connection_the_backend_closed_is_replaced_without_failing_the_call() {
-        let (addr, accepted) = backend(true).await;
+        let (addr, accepted) = backend(OK, true).await;
         let pool = Http1Pool::new(8, Duration::from_secs(1));
         for _ in 0..3 {
             assert_eq!(call(&pool, &addr).await, "ok");
             tokio::task::yield_now().await;
         }
         assert_eq!(accepted.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn a_connection_the_backend_says_it_closes_is_not_reused() {
+        let answer = b"HTTP/1.1 200 OK\r\nConnection: close\r\ncontent-length: 2\r\n\r\nok";
+        let (addr, accepted) = backend(answer, false).await;
+        let pool = Http1Pool::new(8, Duration::from_secs(1));
+        for _ in 0..3 {
+            assert_eq!(call(&pool, &addr).await, "ok");
+        }
+        assert_eq!(
+            accepted.load(Ordering::SeqCst),
+            3,
+            "a new connection after each `Connection: close`"
+        );
     }
 
     #[tokio::test]

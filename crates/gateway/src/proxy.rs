@@ -20,7 +20,7 @@ use std::time::Duration;
 use tollgate_model::api::{Endpoint, EndpointConfig};
 
 /// Whether a header describes one hop and is never forwarded (RFC 9110 §7.6.1).
-fn is_hop_by_hop(name: &HeaderName) -> bool {
+pub(crate) fn is_hop_by_hop(name: &HeaderName) -> bool {
     matches!(
         name.as_str(),
         "connection"
@@ -240,10 +240,8 @@ impl Backends {
             body,
         };
         match tokio::time::timeout(timeout, self.pool.send(out)).await {
-            Ok(Ok((mut rparts, rbody))) => {
-                strip_hop_by_hop(&mut rparts.headers);
-                Attempt::Answered(Response::from_parts(rparts, Body::new(rbody)))
-            }
+            // The client dropped the response's hop-by-hop headers as it read them.
+            Ok(Ok((rparts, rbody))) => Attempt::Answered(Response::from_parts(rparts, Body::new(rbody))),
             Ok(Err(PoolError::Connect(reason))) => Attempt::Refused(reason),
             Ok(Err(PoolError::Failed(e))) => Attempt::Failed(e.to_string()),
             Err(_) => Attempt::TimedOut,

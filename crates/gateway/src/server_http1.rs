@@ -146,7 +146,8 @@ fn parse_request(read: &mut BytesMut) -> Parsed {
         return Parsed::NotServed;
     };
     let mut close = false;
-    let mut headers = HeaderMap::with_capacity(parsed.headers.len());
+    // Room for the `X-Forwarded-*` headers the request path adds.
+    let mut headers = HeaderMap::with_capacity(parsed.headers.len() + 3);
     for line in parsed.headers.iter() {
         let Ok(name) = HeaderName::from_bytes(line.name.as_bytes()) else {
             return Parsed::NotServed;
