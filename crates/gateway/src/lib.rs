@@ -6,6 +6,8 @@
 //! [`follow`]): API state, token or API key, subscription and scope, then proxied to the
 //! backend ([`proxy`]), counted against its throttling limits on the way ([`throttle_policies`]
 //! says which, [`throttle`] counts them with the traffic manager).
+//! Plain-HTTP connections are read and answered by the gateway's own HTTP/1.1 loop
+//! (`server_http1`), which hands what it does not serve to hyper (`service`).
 //! Depends on `http`, `events` and `model` only.
 
 pub mod analytics;
