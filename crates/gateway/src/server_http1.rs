@@ -20,7 +20,7 @@ use http_body_util::BodyExt;
 use hyper::body::Body as HttpBody;
 use std::cell::RefCell;
 use std::future::Future;
-use std::io::{self, IoSlice};
+use std::io::{self, IoSlice, Write as _};
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -242,9 +242,8 @@ async fn write_response(
     } else if let Some(n) = declared {
         Framing::Length(n)
     } else if let Some(n) = body.size_hint().exact() {
-        buf.extend_from_slice(b"content-length: ");
-        buf.extend_from_slice(n.to_string().as_bytes());
-        buf.extend_from_slice(b"\r\n");
+        // Writing into a Vec cannot fail.
+        let _ = write!(buf, "content-length: {n}\r\n");
         Framing::Length(n)
     } else {
         buf.extend_from_slice(b"transfer-encoding: chunked\r\n");
@@ -301,7 +300,7 @@ async fn write_response(
                 data.slice(..take)
             }
             _ => {
-                buf.extend_from_slice(format!("{:x}\r\n", data.len()).as_bytes());
+                let _ = write!(buf, "{:x}\r\n", data.len());
                 data
             }
         };
