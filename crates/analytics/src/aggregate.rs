@@ -5,7 +5,7 @@
 
 use hashbrown::{Equivalent, HashMap};
 use std::sync::Mutex;
-use tollgate_model::analytics::UsageBatch;
+use tollgate_model::analytics::{UsageBatch, UsageEvent, UsageEventRef};
 use tollgate_store::analytics::{Granularity, UsageCounts, UsageKey};
 
 /// Counts of the events received since the last flush.
@@ -90,20 +90,27 @@ impl Aggregator {
 
     /// Counts a gateway's batch; returns how many of its events were kept.
     pub fn add(&self, batch: &UsageBatch) -> usize {
+        self.add_events(&batch.environment, batch.events.iter().map(UsageEvent::borrowed))
+    }
+
+    /// Counts the calls of a gateway serving `environment`, from borrowed events (an
+    /// in-process gateway's, which are never copied into owned ones); returns how many
+    /// were kept.
+    pub fn add_events<'a>(&self, environment: &str, events: impl IntoIterator<Item = UsageEventRef<'a>>) -> usize {
         let mut kept = 0;
         let mut pending = self.pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        for e in &batch.events {
+        for e in events {
             // Looked up by reference: a key is copied only when it is new this minute.
             let key = UsageKeyRef {
                 bucket_start: Granularity::Minute.floor(e.timestamp),
-                environment: &batch.environment,
-                api_id: &e.api_id,
-                api_name: &e.api,
-                api_version: &e.api_version,
-                resource: &e.resource,
-                method: &e.method,
-                application_id: e.application_id.as_deref().unwrap_or_default(),
-                subscriber: e.subscriber.as_deref().unwrap_or_default(),
+                environment,
+                api_id: e.api_id,
+                api_name: e.api,
+                api_version: e.api_version,
+                resource: e.resource,
+                method: e.method,
+                application_id: e.application_id.unwrap_or_default(),
+                subscriber: e.subscriber.unwrap_or_default(),
                 status: i64::from(e.status),
                 error_code: e.error_code.unwrap_or(0),
             };
@@ -173,7 +180,6 @@ impl Aggregator {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tollgate_model::analytics::UsageEvent;
 
     fn event(ts: i64, app: &str, status: u16) -> UsageEvent {
         UsageEvent {

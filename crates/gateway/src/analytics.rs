@@ -14,7 +14,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::mpsc;
-use tollgate_model::analytics::{UsageBatch, UsageEvent};
+use tollgate_model::analytics::{UsageBatchRef, UsageEventRef};
 use tollgate_model::token::{AccessClaims, KeyType};
 
 /// What one request did, in the shape analytics aggregates. It refers to the runtime
@@ -51,9 +51,9 @@ pub struct AnalyticsEvent {
 }
 
 impl AnalyticsEvent {
-    /// The event in the shape the analytics log and the analytics component read
-    /// (rendered by the sink task, off the request path).
-    pub fn to_usage(&self) -> UsageEvent {
+    /// The event in the shape the analytics log and the analytics component read,
+    /// borrowed from the event (rendered by the sink task, off the request path).
+    pub fn usage(&self) -> UsageEventRef<'_> {
         let deployed = self.api.as_ref().map(|(entry, _)| &entry.deployed);
         let api = deployed.map(|d| &d.api);
         let resource = self
@@ -61,23 +61,23 @@ impl AnalyticsEvent {
             .as_ref()
             .and_then(|(entry, op)| op.and_then(|i| entry.deployed.api.operations.get(i)))
             .map_or("", |op| op.target.as_str());
-        UsageEvent {
+        UsageEventRef {
             timestamp: self.timestamp,
-            api_id: deployed.map_or_else(String::new, |d| d.api_id.clone()),
-            api: api.map_or_else(String::new, |a| a.name.clone()),
-            api_version: api.map_or_else(String::new, |a| a.version.clone()),
-            resource: resource.to_string(),
-            method: self.method.as_str().to_string(),
-            application_id: self.application_id.clone(),
-            subscriber: self.claims.as_ref().map(|c| c.sub.clone()),
-            key_type: self.key_type.map(|k| k.as_str().to_string()),
+            api_id: deployed.map_or("", |d| d.api_id.as_str()),
+            api: api.map_or("", |a| a.name.as_str()),
+            api_version: api.map_or("", |a| a.version.as_str()),
+            resource,
+            method: self.method.as_str(),
+            application_id: self.application_id.as_deref(),
+            subscriber: self.claims.as_ref().map(|c| c.sub.as_str()),
+            key_type: self.key_type.as_ref().map(KeyType::as_str),
             status: self.status,
             error_code: self.error_code,
             gateway_latency_ms: self.gateway_latency_ms,
             backend_latency_ms: self.backend_latency_ms,
             response_bytes: self.response_bytes,
-            user_agent: self.user_agent.as_ref().and_then(|v| v.to_str().ok()).map(String::from),
-            client_ip: self.client_ip.clone(),
+            user_agent: self.user_agent.as_ref().and_then(|v| v.to_str().ok()),
+            client_ip: self.client_ip.as_deref(),
         }
     }
 }
@@ -204,10 +204,14 @@ pub struct Sinks {
 }
 
 /// Hands a batch of events to the analytics component: over HTTP from a gateway node
-/// ([`crate::analytics_client::HttpShipper`]), or in-process on an all-in-one node.
+/// ([`crate::analytics_client::HttpShipper`]), or in-process on an all-in-one node. The
+/// batch borrows from the held events, so shipping copies no string per call.
 pub trait ShipUsage: Send + Sync {
     /// Delivers the batch, or says why not (the caller keeps it and tries again).
-    fn ship<'a>(&'a self, batch: &'a UsageBatch) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>;
+    fn ship<'a>(
+        &'a self,
+        batch: &'a UsageBatchRef<'a>,
+    ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>;
 }
 
 /// How often held events are shipped.
@@ -219,19 +223,21 @@ pub const SHIP_BATCH: usize = 5_000;
 /// Longest wait between attempts while the analytics component cannot be reached.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
-/// Events waiting to be shipped, bounded: the oldest go first, counted as dropped.
+/// Events waiting to be shipped, bounded: the oldest go first, counted as dropped. They
+/// are held as the gateway made them (sharing its API entries and claims) and rendered
+/// only when shipped.
 struct Pending {
-    events: Mutex<VecDeque<UsageEvent>>,
+    events: Mutex<VecDeque<AnalyticsEvent>>,
     max: usize,
     dropped: metrics::Counter,
 }
 
 impl Pending {
-    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<UsageEvent>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<AnalyticsEvent>> {
         self.events.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn trim(&self, q: &mut VecDeque<UsageEvent>) {
+    fn trim(&self, q: &mut VecDeque<AnalyticsEvent>) {
         let over = q.len().saturating_sub(self.max);
         if over > 0 {
             q.drain(..over);
@@ -239,20 +245,20 @@ impl Pending {
         }
     }
 
-    fn push(&self, events: impl IntoIterator<Item = UsageEvent>) {
+    fn push(&self, events: impl IntoIterator<Item = AnalyticsEvent>) {
         let mut q = self.lock();
         q.extend(events);
         self.trim(&mut q);
     }
 
-    fn take(&self, n: usize) -> Vec<UsageEvent> {
+    fn take(&self, n: usize) -> Vec<AnalyticsEvent> {
         let mut q = self.lock();
         let n = n.min(q.len());
         q.drain(..n).collect()
     }
 
     /// Puts a shipment that failed back in front of what arrived meanwhile.
-    fn put_back(&self, events: Vec<UsageEvent>) {
+    fn put_back(&self, events: Vec<AnalyticsEvent>) {
         let mut q = self.lock();
         for e in events.into_iter().rev() {
             q.push_front(e);
@@ -292,24 +298,23 @@ pub async fn run_sinks(mut rx: mpsc::Receiver<Vec<AnalyticsEvent>>, sinks: Sinks
         pending
     });
     while let Some(batch) = rx.recv().await {
-        let events: Vec<UsageEvent> = batch.iter().map(AnalyticsEvent::to_usage).collect();
         if let Some(file) = &log {
             let state = sinks.live.as_ref().map(|l| l.load());
             let mut lines = Vec::with_capacity(batch.len() * 512);
-            for (event, usage) in batch.iter().zip(&events) {
+            for event in &batch {
+                let usage = event.usage();
                 match sinks.log_format {
                     LogFormat::Json => {
-                        if serde_json::to_writer(&mut lines, usage).is_err() {
+                        if serde_json::to_writer(&mut lines, &usage).is_err() {
                             continue;
                         }
                     }
                     LogFormat::Elk => {
                         let app = usage
                             .application_id
-                            .as_deref()
                             .and_then(|id| state.as_ref()?.application(id))
                             .map(|a| (a.name.as_str(), a.owner.as_str()));
-                        lines.extend_from_slice(elk_line(event, usage, app).as_bytes());
+                        lines.extend_from_slice(elk_line(event, &usage, app).as_bytes());
                     }
                 }
                 lines.push(b'\n');
@@ -326,7 +331,7 @@ pub async fn run_sinks(mut rx: mpsc::Receiver<Vec<AnalyticsEvent>>, sinks: Sinks
             }
         }
         if let Some(p) = &pending {
-            p.push(events);
+            p.push(batch);
         }
     }
 }
@@ -343,7 +348,7 @@ fn elk_error_type(code: i64) -> &'static str {
 
 /// One line of the reference's ELK analytics log: `apim:response` for answered calls,
 /// `apim:faulty` for calls the gateway refused or failed.
-fn elk_line(event: &AnalyticsEvent, usage: &UsageEvent, app: Option<(&str, &str)>) -> String {
+fn elk_line(event: &AnalyticsEvent, usage: &UsageEventRef<'_>, app: Option<(&str, &str)>) -> String {
     let api = event.api.as_ref().map(|(entry, _)| entry);
     let latency = |ms: f64| ms.round() as i64;
     let mut p = serde_json::json!({
@@ -356,13 +361,13 @@ fn elk_line(event: &AnalyticsEvent, usage: &UsageEvent, app: Option<(&str, &str)
         "apiCreator": api.and_then(|a| a.deployed.api.provider.as_deref()).unwrap_or(""),
         "apiCreatorTenantDomain": tollgate_model::tenant::Tenant::DEFAULT_DOMAIN,
         "apiType": "HTTP",
-        "applicationId": usage.application_id.as_deref().unwrap_or(""),
+        "applicationId": usage.application_id.unwrap_or(""),
         "applicationName": app.map_or("", |a| a.0),
         "applicationOwner": app.map_or("", |a| a.1),
-        "keyType": usage.key_type.as_deref().unwrap_or(""),
-        "userName": usage.subscriber.as_deref().unwrap_or(""),
-        "userAgent": usage.user_agent.as_deref().unwrap_or(""),
-        "userIp": usage.client_ip.as_deref().unwrap_or(""),
+        "keyType": usage.key_type.unwrap_or(""),
+        "userName": usage.subscriber.unwrap_or(""),
+        "userAgent": usage.user_agent.unwrap_or(""),
+        "userIp": usage.client_ip.unwrap_or(""),
         "requestTimestamp": tollgate_model::rfc3339(usage.timestamp),
         "correlationId": uuid::Uuid::now_v7().to_string(),
         "regionId": "default",
@@ -407,12 +412,14 @@ async fn ship_loop(pending: Arc<Pending>, shipper: Arc<dyn ShipUsage>, gateway_i
                 wait = SHIP_INTERVAL;
                 break;
             }
-            let batch = UsageBatch {
-                gateway_id: gateway_id.clone(),
-                environment: environment.clone(),
-                events,
+            let batch = UsageBatchRef {
+                gateway_id: &gateway_id,
+                environment: &environment,
+                events: events.iter().map(AnalyticsEvent::usage).collect(),
             };
-            match shipper.ship(&batch).await {
+            let shipped = shipper.ship(&batch).await;
+            drop(batch);
+            match shipped {
                 Ok(()) => {
                     if failing {
                         tracing::info!("Analytics events are shipped again.");
@@ -425,7 +432,7 @@ async fn ship_loop(pending: Arc<Pending>, shipper: Arc<dyn ShipUsage>, gateway_i
                         tracing::warn!(error = %e, "Cannot ship analytics events; keeping them and retrying.");
                         failing = true;
                     }
-                    pending.put_back(batch.events);
+                    pending.put_back(events);
                     wait = (wait * 2).min(MAX_BACKOFF);
                     break;
                 }
@@ -472,17 +479,20 @@ mod tests {
     /// Fails its first `fail` calls, then records what it is given.
     struct Flaky {
         fail: std::sync::atomic::AtomicUsize,
-        got: Mutex<Vec<UsageBatch>>,
+        got: Mutex<Vec<tollgate_model::analytics::UsageBatch>>,
     }
 
     impl ShipUsage for Flaky {
-        fn ship<'a>(&'a self, batch: &'a UsageBatch) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>> {
+        fn ship<'a>(
+            &'a self,
+            batch: &'a UsageBatchRef<'a>,
+        ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>> {
             Box::pin(async move {
                 if self.fail.load(std::sync::atomic::Ordering::SeqCst) > 0 {
                     self.fail.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
                     return Err("away".into());
                 }
-                self.got.lock().unwrap().push(batch.clone());
+                self.got.lock().unwrap().push(batch.to_batch());
                 Ok(())
             })
         }
@@ -495,9 +505,9 @@ mod tests {
             max: 3,
             dropped: metrics::counter!("test_dropped"),
         };
-        let e = |ts| UsageEvent {
+        let e = |ts| AnalyticsEvent {
             timestamp: ts,
-            ..UsageEvent::default()
+            ..AnalyticsEvent::default()
         };
         p.push([e(1), e(2), e(3), e(4)]);
         let first = p.take(2);
@@ -554,7 +564,7 @@ mod tests {
             application_id: Some("app-1".into()),
             ..AnalyticsEvent::default()
         };
-        let usage = event.to_usage();
+        let usage = event.usage();
         let line = elk_line(&event, &usage, Some(("Shop", "ann")));
         let (head, json) = line.split_once("properties :").unwrap();
         assert!(head.ends_with("apimMetrics: apim:faulty, "), "{head}");
@@ -574,6 +584,6 @@ mod tests {
             backend_latency_ms: Some(0.6),
             ..event
         };
-        assert!(elk_line(&ok, &ok.to_usage(), None).contains("apimMetrics: apim:response, properties :{"));
+        assert!(elk_line(&ok, &ok.usage(), None).contains("apimMetrics: apim:response, properties :{"));
     }
 }

@@ -13,7 +13,7 @@ use hyper_util::rt::TokioExecutor;
 use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
-use tollgate_model::analytics::UsageBatch;
+use tollgate_model::analytics::UsageBatchRef;
 
 /// The analytics component's ingest path (the component's `INGEST_PATH`).
 pub const INGEST_PATH: &str = "/internal/v1/analytics/events";
@@ -41,7 +41,7 @@ impl HttpShipper {
         }
     }
 
-    async fn send(&self, batch: &UsageBatch) -> Result<(), String> {
+    async fn send(&self, batch: &UsageBatchRef<'_>) -> Result<(), String> {
         let body = serde_json::to_vec(batch).map_err(|e| e.to_string())?;
         let req = hyper::Request::post(&self.url)
             .header(hyper::header::AUTHORIZATION, &self.authorization)
@@ -66,7 +66,10 @@ impl HttpShipper {
 }
 
 impl ShipUsage for HttpShipper {
-    fn ship<'a>(&'a self, batch: &'a UsageBatch) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>> {
+    fn ship<'a>(
+        &'a self,
+        batch: &'a UsageBatchRef<'a>,
+    ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>> {
         Box::pin(self.send(batch))
     }
 }

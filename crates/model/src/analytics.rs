@@ -55,6 +55,118 @@ pub struct UsageEvent {
     pub client_ip: Option<String>,
 }
 
+/// [`UsageEvent`] with borrowed strings: what a gateway renders its calls into, so that
+/// writing the log, shipping a batch or counting it in-process copies no string per call.
+/// It serializes exactly as the [`UsageEvent`] it borrows from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UsageEventRef<'a> {
+    /// When the call arrived (epoch ms).
+    pub timestamp: i64,
+    /// The API's id ("" when no API matched the path).
+    pub api_id: &'a str,
+    /// The API's name.
+    pub api: &'a str,
+    /// The API's version.
+    pub api_version: &'a str,
+    /// The matched resource template, "" when none matched.
+    pub resource: &'a str,
+    /// HTTP method.
+    pub method: &'a str,
+    /// The calling application, when authenticated.
+    pub application_id: Option<&'a str>,
+    /// The end user the token was issued to.
+    pub subscriber: Option<&'a str>,
+    /// `PRODUCTION` or `SANDBOX`.
+    pub key_type: Option<&'a str>,
+    /// Response status.
+    pub status: u16,
+    /// The gateway's error code when it refused or failed the call.
+    pub error_code: Option<i64>,
+    /// Time spent in the gateway, ms.
+    pub gateway_latency_ms: f64,
+    /// Time waiting for the backend's response headers, ms.
+    pub backend_latency_ms: Option<f64>,
+    /// Response body size, when the backend declared it.
+    pub response_bytes: Option<u64>,
+    /// The caller's `User-Agent`.
+    pub user_agent: Option<&'a str>,
+    /// The caller's address.
+    pub client_ip: Option<&'a str>,
+}
+
+impl UsageEvent {
+    /// The event's fields, borrowed.
+    pub fn borrowed(&self) -> UsageEventRef<'_> {
+        UsageEventRef {
+            timestamp: self.timestamp,
+            api_id: &self.api_id,
+            api: &self.api,
+            api_version: &self.api_version,
+            resource: &self.resource,
+            method: &self.method,
+            application_id: self.application_id.as_deref(),
+            subscriber: self.subscriber.as_deref(),
+            key_type: self.key_type.as_deref(),
+            status: self.status,
+            error_code: self.error_code,
+            gateway_latency_ms: self.gateway_latency_ms,
+            backend_latency_ms: self.backend_latency_ms,
+            response_bytes: self.response_bytes,
+            user_agent: self.user_agent.as_deref(),
+            client_ip: self.client_ip.as_deref(),
+        }
+    }
+}
+
+impl UsageEventRef<'_> {
+    /// An owned copy (for whoever keeps the event beyond the borrow).
+    pub fn to_event(&self) -> UsageEvent {
+        UsageEvent {
+            timestamp: self.timestamp,
+            api_id: self.api_id.to_string(),
+            api: self.api.to_string(),
+            api_version: self.api_version.to_string(),
+            resource: self.resource.to_string(),
+            method: self.method.to_string(),
+            application_id: self.application_id.map(String::from),
+            subscriber: self.subscriber.map(String::from),
+            key_type: self.key_type.map(String::from),
+            status: self.status,
+            error_code: self.error_code,
+            gateway_latency_ms: self.gateway_latency_ms,
+            backend_latency_ms: self.backend_latency_ms,
+            response_bytes: self.response_bytes,
+            user_agent: self.user_agent.map(String::from),
+            client_ip: self.client_ip.map(String::from),
+        }
+    }
+}
+
+/// [`UsageBatch`] with borrowed events: what a gateway ships, serialized exactly as the
+/// [`UsageBatch`] the analytics component reads.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UsageBatchRef<'a> {
+    /// The shipping gateway's id.
+    pub gateway_id: &'a str,
+    /// The gateway environment it serves.
+    pub environment: &'a str,
+    /// The calls.
+    pub events: Vec<UsageEventRef<'a>>,
+}
+
+impl UsageBatchRef<'_> {
+    /// An owned copy.
+    pub fn to_batch(&self) -> UsageBatch {
+        UsageBatch {
+            gateway_id: self.gateway_id.to_string(),
+            environment: self.environment.to_string(),
+            events: self.events.iter().map(UsageEventRef::to_event).collect(),
+        }
+    }
+}
+
 /// What a gateway ships at once: its events, with where they happened.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -113,6 +225,43 @@ pub fn latency_quantile(counts: &[i64; LATENCY_BUCKETS], q: f64) -> Option<f64> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_borrowed_batch_serializes_as_its_owned_batch() {
+        let full = UsageEvent {
+            timestamp: 7,
+            api_id: "a1".into(),
+            api: "Pets".into(),
+            api_version: "1.0.0".into(),
+            resource: "/pets/{id}".into(),
+            method: "GET".into(),
+            application_id: Some("app".into()),
+            subscriber: Some("alice".into()),
+            key_type: Some("PRODUCTION".into()),
+            status: 200,
+            error_code: Some(900_800),
+            gateway_latency_ms: 1.5,
+            backend_latency_ms: Some(0.5),
+            response_bytes: Some(1024),
+            user_agent: Some("wrk".into()),
+            client_ip: Some("127.0.0.1".into()),
+        };
+        let batch = UsageBatch {
+            gateway_id: "g".into(),
+            environment: "Default".into(),
+            events: vec![full, UsageEvent::default()],
+        };
+        let borrowed = UsageBatchRef {
+            gateway_id: &batch.gateway_id,
+            environment: &batch.environment,
+            events: batch.events.iter().map(UsageEvent::borrowed).collect(),
+        };
+        assert_eq!(
+            serde_json::to_value(&borrowed).unwrap(),
+            serde_json::to_value(&batch).unwrap()
+        );
+        assert_eq!(borrowed.to_batch(), batch);
+    }
 
     #[test]
     fn latencies_land_in_their_bucket() {

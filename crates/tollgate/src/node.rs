@@ -744,9 +744,9 @@ struct InProcessShipper(Arc<tollgate_analytics::Aggregator>);
 impl tollgate_gateway::analytics::ShipUsage for InProcessShipper {
     fn ship<'a>(
         &'a self,
-        batch: &'a tollgate_model::analytics::UsageBatch,
+        batch: &'a tollgate_model::analytics::UsageBatchRef<'a>,
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send + 'a>> {
-        self.0.add(batch);
+        self.0.add_events(batch.environment, batch.events.iter().copied());
         Box::pin(std::future::ready(Ok(())))
     }
 }
