@@ -224,46 +224,82 @@ pub const SHIP_BATCH: usize = 5_000;
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 /// Events waiting to be shipped, bounded: the oldest go first, counted as dropped. They
-/// are held as the gateway made them (sharing its API entries and claims) and rendered
-/// only when shipped.
+/// are held as the gateway made them (sharing its API entries and claims), in the
+/// workers' batches (never copied into one long queue), and rendered only when shipped.
 struct Pending {
-    events: Mutex<VecDeque<AnalyticsEvent>>,
+    batches: Mutex<Held>,
     max: usize,
     dropped: metrics::Counter,
 }
 
+/// The held batches, oldest first, and how many events they hold.
+#[derive(Default)]
+struct Held {
+    batches: VecDeque<Vec<AnalyticsEvent>>,
+    events: usize,
+}
+
 impl Pending {
-    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<AnalyticsEvent>> {
-        self.events.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    fn lock(&self) -> std::sync::MutexGuard<'_, Held> {
+        self.batches.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn trim(&self, q: &mut VecDeque<AnalyticsEvent>) {
-        let over = q.len().saturating_sub(self.max);
-        if over > 0 {
-            q.drain(..over);
-            self.dropped.increment(over as u64);
+    /// Drops the oldest events beyond the bound.
+    fn trim(&self, held: &mut Held) {
+        let mut over = held.events.saturating_sub(self.max);
+        if over == 0 {
+            return;
+        }
+        self.dropped.increment(over as u64);
+        held.events -= over;
+        while over > 0 {
+            let Some(oldest) = held.batches.front_mut() else {
+                break;
+            };
+            if oldest.len() <= over {
+                over -= oldest.len();
+                held.batches.pop_front();
+            } else {
+                oldest.drain(..over);
+                over = 0;
+            }
         }
     }
 
-    fn push(&self, events: impl IntoIterator<Item = AnalyticsEvent>) {
-        let mut q = self.lock();
-        q.extend(events);
-        self.trim(&mut q);
+    fn push(&self, batch: Vec<AnalyticsEvent>) {
+        if batch.is_empty() {
+            return;
+        }
+        let mut held = self.lock();
+        held.events += batch.len();
+        held.batches.push_back(batch);
+        self.trim(&mut held);
     }
 
-    fn take(&self, n: usize) -> Vec<AnalyticsEvent> {
-        let mut q = self.lock();
-        let n = n.min(q.len());
-        q.drain(..n).collect()
+    /// The oldest whole batches, up to `n` events (or the first batch, if larger).
+    fn take(&self, n: usize) -> Vec<Vec<AnalyticsEvent>> {
+        let mut held = self.lock();
+        let mut taken = Vec::new();
+        let mut count = 0;
+        while let Some(next) = held.batches.front().map(Vec::len) {
+            if count > 0 && count + next > n {
+                break;
+            }
+            count += next;
+            taken.extend(held.batches.pop_front());
+        }
+        held.events -= count;
+        taken
     }
 
     /// Puts a shipment that failed back in front of what arrived meanwhile.
-    fn put_back(&self, events: Vec<AnalyticsEvent>) {
-        let mut q = self.lock();
-        for e in events.into_iter().rev() {
-            q.push_front(e);
+    fn put_back(&self, batches: Vec<Vec<AnalyticsEvent>>) {
+        let mut held = self.lock();
+        for batch in batches.into_iter().rev() {
+            held.events += batch.len();
+            held.batches.push_front(batch);
         }
-        self.trim(&mut q);
+        self.trim(&mut held);
     }
 }
 
@@ -285,7 +321,7 @@ pub async fn run_sinks(mut rx: mpsc::Receiver<Vec<AnalyticsEvent>>, sinks: Sinks
     };
     let pending = sinks.shipper.clone().map(|shipper| {
         let pending = Arc::new(Pending {
-            events: Mutex::default(),
+            batches: Mutex::default(),
             max: sinks.max_pending.max(1),
             dropped: metrics::counter!("tollgate_gateway_analytics_dropped_total"),
         });
@@ -412,10 +448,12 @@ async fn ship_loop(pending: Arc<Pending>, shipper: Arc<dyn ShipUsage>, gateway_i
                 wait = SHIP_INTERVAL;
                 break;
             }
+            let mut usage = Vec::with_capacity(events.iter().map(Vec::len).sum());
+            usage.extend(events.iter().flatten().map(AnalyticsEvent::usage));
             let batch = UsageBatchRef {
                 gateway_id: &gateway_id,
                 environment: &environment,
-                events: events.iter().map(AnalyticsEvent::usage).collect(),
+                events: usage,
             };
             let shipped = shipper.ship(&batch).await;
             drop(batch);
@@ -501,7 +539,7 @@ mod tests {
     #[test]
     fn the_pending_buffer_keeps_the_newest_and_a_failed_shipment_goes_back_in_front() {
         let p = Pending {
-            events: Mutex::default(),
+            batches: Mutex::default(),
             max: 3,
             dropped: metrics::counter!("test_dropped"),
         };
@@ -509,17 +547,24 @@ mod tests {
             timestamp: ts,
             ..AnalyticsEvent::default()
         };
-        p.push([e(1), e(2), e(3), e(4)]);
+        let stamps =
+            |batches: &[Vec<AnalyticsEvent>]| -> Vec<i64> { batches.iter().flatten().map(|e| e.timestamp).collect() };
+        p.push(vec![e(1), e(2)]);
+        p.push(vec![e(3), e(4)]);
         let first = p.take(2);
-        assert_eq!(
-            first.iter().map(|e| e.timestamp).collect::<Vec<_>>(),
-            [2, 3],
-            "1 was dropped"
-        );
-        p.push([e(5)]);
+        assert_eq!(stamps(&first), [2], "1 was dropped; whole batches up to the bound");
+        p.push(vec![e(5), e(6)]);
+        assert_eq!(p.lock().events, 3, "4 went as 6 came");
         p.put_back(first);
-        let all: Vec<_> = p.take(10).iter().map(|e| e.timestamp).collect();
-        assert_eq!(all, [3, 4, 5], "the oldest go when a put-back overflows");
+        let all = p.take(10);
+        assert_eq!(stamps(&all), [4, 5, 6], "the oldest go when a put-back overflows");
+        assert_eq!(p.lock().events, 0);
+        p.push(vec![e(7), e(8), e(9), e(10), e(11)]);
+        assert_eq!(
+            stamps(&p.take(2)),
+            [9, 10, 11],
+            "a batch larger than the bound is taken whole"
+        );
     }
 
     #[tokio::test(start_paused = true)]

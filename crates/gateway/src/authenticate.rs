@@ -28,8 +28,19 @@ pub trait Introspect: Send + Sync + std::fmt::Debug {
 /// Verifies tokens and remembers the ones that passed.
 #[derive(Debug, Default)]
 pub struct TokenVerifier {
-    verified: Mutex<HashMap<String, Arc<AccessClaims>>>,
+    /// Verified tokens by [`Self::cache_key`], each with the whole token, which a hit must
+    /// equal: two tokens with one key share a slot, the later one replacing the other.
+    verified: Mutex<HashMap<u64, Verified>>,
+    hasher: foldhash::fast::RandomState,
 }
+
+/// A verified token and its claims.
+type Verified = (Box<str>, Arc<AccessClaims>);
+
+/// How many of a token's last bytes its cache key is taken from: a JWT ends in its
+/// signature, which no two tokens share, so hashing the whole (often 1 KB) token on
+/// every call would buy nothing.
+const KEY_BYTES: usize = 32;
 
 fn now_secs() -> i64 {
     tollgate_model::now_millis() / 1000
@@ -41,16 +52,32 @@ impl TokenVerifier {
         Self::default()
     }
 
+    /// The cache slot of `token`, hashed from its last [`KEY_BYTES`] bytes.
+    fn cache_key(&self, token: &str) -> u64 {
+        let bytes = token.as_bytes();
+        std::hash::BuildHasher::hash_one(&self.hasher, &bytes[bytes.len().saturating_sub(KEY_BYTES)..])
+    }
+
+    /// The remembered claims of `token`, if it was verified before.
+    fn cached(&self, token: &str) -> Option<Arc<AccessClaims>> {
+        let key = self.cache_key(token);
+        let map = self.verified.lock().ok()?;
+        map.get(&key)
+            .filter(|(remembered, _)| **remembered == *token)
+            .map(|(_, claims)| Arc::clone(claims))
+    }
+
     fn remember(&self, token: &str, claims: &Arc<AccessClaims>) {
+        let key = self.cache_key(token);
         if let Ok(mut map) = self.verified.lock() {
             if map.len() >= CACHE_CAPACITY {
                 let now = now_secs();
-                map.retain(|_, c| c.exp > now);
+                map.retain(|_, (_, c)| c.exp > now);
                 if map.len() >= CACHE_CAPACITY {
                     map.clear();
                 }
             }
-            map.insert(token.to_string(), Arc::clone(claims));
+            map.insert(key, (token.into(), Arc::clone(claims)));
         }
     }
 
@@ -64,8 +91,7 @@ impl TokenVerifier {
         introspector: Option<&dyn Introspect>,
     ) -> Result<Arc<AccessClaims>, GatewayError> {
         let invalid = |why: &str| GatewayError::InvalidCredentials(format!("the token is {why}"));
-        let cached = self.verified.lock().ok().and_then(|m| m.get(token).cloned());
-        let claims = match cached {
+        let claims = match self.cached(token) {
             Some(c) => c,
             None if token.bytes().filter(|b| *b == b'.').count() == 2 => {
                 let claims = Arc::new(verify_signature(state, token).map_err(invalid)?);
@@ -95,7 +121,7 @@ impl TokenVerifier {
                 TokenKind::ApiKey => "an access token, not an API key",
             }));
         }
-        if state.is_revoked(&claims.jti, &claims.client_id, claims.issued_at_millis()) {
+        if state.is_revoked(&claims.jti, &claims.client_id, || claims.issued_at_millis()) {
             return Err(invalid("revoked"));
         }
         Ok(claims)
@@ -214,4 +240,46 @@ fn verify_external(
             .map_err(|_| "mapped with an unknown key type")?,
         token_type: TokenKind::AccessToken,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tollgate_model::token::{ApplicationClaim, KeyType};
+
+    fn claims(sub: &str) -> Arc<AccessClaims> {
+        Arc::new(AccessClaims {
+            iss: "tollgate".into(),
+            sub: sub.into(),
+            aud: "ck".into(),
+            exp: now_secs() + 60,
+            iat: now_secs(),
+            nbf: now_secs(),
+            jti: "j".into(),
+            scope: String::new(),
+            client_id: "ck".into(),
+            application: ApplicationClaim {
+                id: "app".into(),
+                name: "App".into(),
+                tier: "Unlimited".into(),
+                owner: sub.into(),
+            },
+            keytype: KeyType::Production,
+            token_type: TokenKind::AccessToken,
+        })
+    }
+
+    #[test]
+    fn a_token_sharing_another_tokens_cache_key_is_not_taken_for_it() {
+        let verifier = TokenVerifier::new();
+        let tail = "s".repeat(KEY_BYTES);
+        let (alice, mallory) = (format!("a.b.{tail}"), format!("m.b.{tail}"));
+        assert_eq!(verifier.cache_key(&alice), verifier.cache_key(&mallory));
+        verifier.remember(&alice, &claims("alice"));
+        assert_eq!(verifier.cached(&alice).map(|c| c.sub.clone()).as_deref(), Some("alice"));
+        assert!(verifier.cached(&mallory).is_none(), "same key, different token: a miss");
+        verifier.remember(&mallory, &claims("mallory"));
+        assert!(verifier.cached(&alice).is_none(), "the slot now holds the other token");
+        assert!(verifier.cached("short").is_none());
+    }
 }

@@ -19,6 +19,7 @@ use axum::response::{IntoResponse, Response};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
+use tollgate_events::snapshot::SubscriptionInfo;
 use tollgate_model::LifecycleState;
 use tollgate_model::block_condition::BlockedCall;
 use tollgate_model::custom_rule::RequestAttributes;
@@ -156,13 +157,19 @@ async fn authenticate(
     })
 }
 
-fn check_subscription(state: &RuntimeState, caller: &Caller, api_id: &str) -> Result<(), GatewayError> {
+/// The caller's subscription to the API, if it lets the call through (its plan is what
+/// the call is throttled and described by further on).
+fn check_subscription<'s>(
+    state: &'s RuntimeState,
+    caller: &Caller,
+    api_id: &str,
+) -> Result<&'s SubscriptionInfo, GatewayError> {
     let sub = state
         .subscription(&caller.application_id, api_id)
         .ok_or_else(|| GatewayError::NotSubscribed("the application is not subscribed to this API".into()))?;
     match sub.subscription_status.as_str() {
-        "UNBLOCKED" => Ok(()),
-        "PROD_ONLY_BLOCKED" if caller.key_type == KeyType::Sandbox => Ok(()),
+        "UNBLOCKED" => Ok(sub),
+        "PROD_ONLY_BLOCKED" if caller.key_type == KeyType::Sandbox => Ok(sub),
         "BLOCKED" | "PROD_ONLY_BLOCKED" => Err(GatewayError::Blocked("the subscription is blocked".into())),
         other => Err(GatewayError::NotSubscribed(format!("the subscription is {other}"))),
     }
@@ -267,6 +274,7 @@ fn throttle(
     state: &RuntimeState,
     target: &RouteTarget,
     attributes: &CallAttributes<'_>,
+    plan: Option<&str>,
 ) -> Result<Admitted, GatewayError> {
     let mut admitted = Admitted::default();
     let (Some(throttler), Some(policies)) = (&gw.throttler, state.throttling()) else {
@@ -276,9 +284,7 @@ fn throttle(
     let op = &api.api.operations[target.operation];
     let consumer = attributes.caller.map(|c| Consumer {
         application_id: &c.application_id,
-        plan: state
-            .subscription(&c.application_id, &api.api_id)
-            .map(|s| s.throttling_policy.as_str()),
+        plan,
         application_policy: state
             .application(&c.application_id)
             .map_or(c.claims.application.tier.as_str(), |a| a.tier.as_str()),
@@ -484,11 +490,17 @@ async fn serve_call(
     }
     let op = &deployed.api.operations[target.operation];
     info.operation = Some(target.operation);
+    // The subscription plan of an authenticated caller.
+    let mut plan = None;
     let sandbox = if op.auth_type.eq_ignore_ascii_case("None") {
         false
     } else {
         let caller = authenticate(gw, state, &target, req.headers(), req.uri()).await?;
-        check_subscription(state, &caller, &deployed.api_id)?;
+        plan = Some(
+            check_subscription(state, &caller, &deployed.api_id)?
+                .throttling_policy
+                .as_str(),
+        );
         if !op.scopes.is_empty() && !caller.claims.scopes().any(|s| op.scopes.iter().any(|r| r == s)) {
             return Err(GatewayError::ScopeMissing(format!(
                 "this resource needs one of the scopes {}",
@@ -523,7 +535,7 @@ async fn serve_call(
         headers: req.headers(),
         uri: req.uri(),
     };
-    let admitted = throttle(gw, state, &target, &attributes)?;
+    let admitted = throttle(gw, state, &target, &attributes, plan)?;
     let declared = header(&req, axum::http::header::CONTENT_LENGTH).and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > gw.max_request_body_bytes) {
         return Err(GatewayError::PayloadTooLarge(format!(
@@ -540,10 +552,7 @@ async fn serve_call(
     // Only the gateway speaks for the caller to the backend.
     parts.headers.remove(crate::backend_jwt::HEADER);
     if let (Some(signer), Some(caller)) = (&gw.backend_jwt, &info.caller) {
-        let tier = state
-            .subscription(&caller.application_id, &deployed.api_id)
-            .map(|s| s.throttling_policy.as_str())
-            .unwrap_or("");
+        let tier = plan.unwrap_or("");
         let jwt = signer.sign(
             &caller.claims.sub,
             &caller.claims.application,
