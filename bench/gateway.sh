@@ -136,6 +136,11 @@ if [ -n "${INSTRUCTIONS:-}" ]; then
   dump=$(ls -t "$WORK"/callgrind.out* | head -1)
   ir=$(awk '/^(summary|totals):/{print $2; exit}' "$dump")
   echo "case (c) under callgrind: $total requests, $ir instructions, $((ir / total)) instructions per request"
+  # How often the workers go idle depends on how fast the run went, so the instructions
+  # spent parking them vary between runs of one build; without them, the request path's.
+  parked=$(callgrind_annotate --inclusive=yes --threshold=100 "$dump" 2>/dev/null \
+    | awk '/scheduler::(current_thread|multi_thread::worker)::Context::park \[/{gsub(",", "", $1); s += $1} END{print s + 0}')
+  echo "  of which parking idle workers: $((parked / total)) per request; the rest: $(((ir - parked) / total)) per request"
   [ -n "${INSTRUCTIONS_OUT:-}" ] && cp "$dump" "$INSTRUCTIONS_OUT" && echo "callgrind_annotate --inclusive=yes $INSTRUCTIONS_OUT"
   exit 0
 fi
