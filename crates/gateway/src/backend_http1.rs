@@ -5,13 +5,15 @@
 //! no channel between the two halves of a call, no task woken per call.
 
 use crate::backend_pool::Home;
+use crate::proxy::{Forwarded, X_FORWARDED_FOR, X_FORWARDED_HOST, X_FORWARDED_PROTO};
 use axum::body::Body;
 use axum::http::header::{self, HeaderMap, HeaderName, HeaderValue};
-use axum::http::{Method, StatusCode, Version, response};
+use axum::http::{Method, StatusCode, response};
 use bytes::{Buf, Bytes, BytesMut};
 use http_body_util::BodyExt;
 use hyper::body::{Body as HttpBody, Frame, SizeHint};
 use std::io;
+use std::mem::MaybeUninit;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 use tokio::io::AsyncWriteExt;
@@ -100,21 +102,25 @@ impl Connection {
         matches!(self.io.try_read(&mut probe), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
     }
 
-    /// Sends a request (`path` in origin form; `headers` without `Host` and hop-by-hop
-    /// headers) and reads the response head. The body is framed by `Content-Length`
-    /// when the request has one, else chunked unless the body is known to be empty.
+    /// Sends a request (`path` in origin form, in pieces; `headers` without hop-by-hop
+    /// headers, their `Host`, `Authorization` and `X-Forwarded-*` left out for `host`
+    /// and `forwarded`) and reads the response head. The body is framed by
+    /// `Content-Length` when the request has one, else chunked unless the body is known
+    /// to be empty.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) async fn call(
         mut self,
         method: &Method,
-        path: &str,
+        path: [&str; 5],
         host: &HeaderValue,
         headers: &HeaderMap,
+        forwarded: Forwarded<'_>,
         body: Body,
         home: Home,
-    ) -> Result<(response::Parts, ResponseBody), CallError> {
+    ) -> Result<(PassedHead, ResponseBody), CallError> {
         let empty = body.is_end_stream();
         let chunked = !empty && !headers.contains_key(header::CONTENT_LENGTH);
-        let head = request_head(method, path, host, headers, chunked);
+        let head = request_head(method, path, host, headers, forwarded, chunked);
         if empty {
             self.write(&head).await?;
         } else if let Err(e) = self.write_body(head, body, chunked).await {
@@ -161,13 +167,13 @@ impl Connection {
 
     /// Reads until a final (non-1xx) response head has been parsed; returns it, how its
     /// body is framed, and whether the connection may be kept for another call.
-    async fn read_head(&mut self, method: &Method) -> Result<(response::Parts, Framing, bool), CallError> {
+    async fn read_head(&mut self, method: &Method) -> Result<(PassedHead, Framing, bool), CallError> {
         let mut received_any = false;
         loop {
             if !self.read.is_empty() {
                 received_any = true;
-                if let Some((parts, framing, keep_alive)) = self.parse_head(method)? {
-                    return Ok((parts, framing, keep_alive));
+                if let Some(answer) = self.parse_head(method)? {
+                    return Ok(answer);
                 }
                 if self.read.len() > MAX_HEAD_BYTES {
                     return Err(CallError::Malformed(format!(
@@ -193,79 +199,95 @@ impl Connection {
 
     /// Parses a response head at the start of the read buffer: `None` while it is
     /// incomplete. Interim (1xx) responses are skipped.
-    fn parse_head(&mut self, method: &Method) -> Result<Option<(response::Parts, Framing, bool)>, CallError> {
+    fn parse_head(&mut self, method: &Method) -> Result<Option<(PassedHead, Framing, bool)>, CallError> {
         loop {
-            let mut lines = [httparse::EMPTY_HEADER; MAX_HEADERS];
-            let mut parsed = httparse::Response::new(&mut lines);
-            let length = match parsed.parse(&self.read) {
+            let mut lines = [const { MaybeUninit::uninit() }; MAX_HEADERS];
+            let mut parsed = httparse::Response::new(&mut []);
+            let length = match httparse::ParserConfig::default().parse_response_with_uninit_headers(
+                &mut parsed,
+                &self.read,
+                &mut lines,
+            ) {
                 Ok(httparse::Status::Complete(n)) => n,
                 Ok(httparse::Status::Partial) => return Ok(None),
                 Err(e) => return Err(CallError::Malformed(e.to_string())),
             };
             let code = parsed.code.unwrap_or_default();
             let status = StatusCode::from_u16(code).map_err(|_| CallError::Malformed(format!("status {code}")))?;
-            let version = if parsed.version == Some(0) {
-                Version::HTTP_10
-            } else {
-                Version::HTTP_11
-            };
-            // Hop-by-hop headers (RFC 9110 §7.6.1) are read for what they say about this
-            // connection and never kept: the response is passed on without them.
-            let mut headers = HeaderMap::with_capacity(parsed.headers.len());
-            let mut close = false;
-            let mut chunked = None;
-            let mut listed: Vec<HeaderName> = Vec::new();
-            for line in parsed.headers.iter() {
-                let name = HeaderName::from_bytes(line.name.as_bytes())
-                    .map_err(|_| CallError::Malformed(format!("header name `{}`", line.name)))?;
-                if crate::proxy::is_hop_by_hop(&name) {
-                    if name == header::CONNECTION {
-                        close |= lists_token(line.value, "close");
-                        listed.extend(
-                            line.value
-                                .split(|b| *b == b',')
-                                .map(<[u8]>::trim_ascii)
-                                .filter(|t| !t.eq_ignore_ascii_case(b"close") && !t.eq_ignore_ascii_case(b"keep-alive"))
-                                .filter_map(|t| HeaderName::from_bytes(t).ok()),
-                        );
-                    } else if name == header::TRANSFER_ENCODING {
-                        // The last coding says whether the body is chunked.
-                        chunked = line
-                            .value
-                            .split(|b| *b == b',')
-                            .next_back()
-                            .map(|t| t.trim_ascii().eq_ignore_ascii_case(b"chunked"));
-                    }
-                    continue;
-                }
-                let value = HeaderValue::from_bytes(line.value)
-                    .map_err(|_| CallError::Malformed(format!("the value of header `{}`", line.name)))?;
-                headers.append(name, value);
-            }
-            for name in listed {
-                headers.remove(name);
-            }
-            self.read.advance(length);
             if status.is_informational() {
                 if status == StatusCode::SWITCHING_PROTOCOLS {
                     return Err(CallError::Malformed(
                         "101 to a request that asked for no upgrade".into(),
                     ));
                 }
+                self.read.advance(length);
                 continue;
             }
-            let framing = framing(method, status, chunked, &headers)?;
-            if let Framing::Chunked(_) = framing {
-                // Transfer-Encoding wins over Content-Length (RFC 9112 §6.3): a length
-                // passed on next to the decoded body would desynchronise the client.
-                headers.remove(header::CONTENT_LENGTH);
+            // Hop-by-hop headers (RFC 9110 §7.6.1) are read for what they say about this
+            // connection and never passed on. First what the head says about framing and
+            // the connection, then the lines to pass on.
+            let mut close = false;
+            let mut lists_others = false;
+            let mut chunked = None;
+            let mut content_length: Option<&[u8]> = None;
+            let mut differing_lengths = false;
+            let mut has_date = false;
+            for line in parsed.headers.iter() {
+                let name = line.name.as_bytes();
+                if name.eq_ignore_ascii_case(b"connection") {
+                    for token in line.value.split(|b| *b == b',').map(<[u8]>::trim_ascii) {
+                        if token.eq_ignore_ascii_case(b"close") {
+                            close = true;
+                        } else if !token.eq_ignore_ascii_case(b"keep-alive") && !token.is_empty() {
+                            lists_others = true;
+                        }
+                    }
+                } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
+                    // The last coding says whether the body is chunked.
+                    chunked = line
+                        .value
+                        .split(|b| *b == b',')
+                        .next_back()
+                        .map(|t| t.trim_ascii().eq_ignore_ascii_case(b"chunked"));
+                } else if name.eq_ignore_ascii_case(b"content-length") {
+                    let value = line.value.trim_ascii();
+                    differing_lengths |= content_length.is_some_and(|first| first != value);
+                    content_length.get_or_insert(value);
+                } else if name.eq_ignore_ascii_case(b"date") {
+                    has_date = true;
+                }
             }
-            let keep_alive = version == Version::HTTP_11 && !close;
-            let (mut parts, ()) = axum::http::Response::new(()).into_parts();
-            parts.status = status;
-            parts.version = version;
-            parts.headers = headers;
-            return Ok(Some((parts, framing, keep_alive)));
+            let framing = framing(method, status, chunked, content_length, differing_lengths)?;
+            let mut passed = Vec::with_capacity(length);
+            for line in parsed.headers.iter() {
+                let name = line.name.as_bytes();
+                let skip = is_hop_by_hop_name(name)
+                    // Transfer-Encoding wins over Content-Length (RFC 9112 §6.3): a length
+                    // passed on next to the decoded body would desynchronise the client.
+                    || (matches!(framing, Framing::Chunked(_)) && name.eq_ignore_ascii_case(b"content-length"))
+                    || (lists_others && connection_lists(&parsed, name));
+                if !skip {
+                    passed.extend_from_slice(name);
+                    passed.extend_from_slice(b": ");
+                    passed.extend_from_slice(line.value);
+                    passed.extend_from_slice(b"\r\n");
+                }
+            }
+            let keep_alive = parsed.version == Some(1) && !close;
+            let head = PassedHead {
+                status,
+                lines: passed,
+                has_date,
+                length: match framing {
+                    Framing::Length(n) => Some(n),
+                    Framing::Done if !matches!(chunked, Some(true)) => content_length
+                        .and_then(|v| std::str::from_utf8(v).ok())
+                        .and_then(|v| v.parse().ok()),
+                    _ => None,
+                },
+            };
+            self.read.advance(length);
+            return Ok(Some((head, framing, keep_alive)));
         }
     }
 
@@ -283,19 +305,59 @@ impl Connection {
     }
 }
 
-/// The request head: request line, `Host`, the given headers, and the framing header.
-fn request_head(method: &Method, path: &str, host: &HeaderValue, headers: &HeaderMap, chunked: bool) -> Vec<u8> {
+/// The request head: request line, `Host`, the given headers but those the gateway
+/// replaces, `X-Forwarded-*`, and the framing header.
+fn request_head(
+    method: &Method,
+    path: [&str; 5],
+    host: &HeaderValue,
+    headers: &HeaderMap,
+    forwarded: Forwarded<'_>,
+    chunked: bool,
+) -> Vec<u8> {
     let mut head = Vec::with_capacity(256 + headers.len() * 48);
     head.extend_from_slice(method.as_str().as_bytes());
     head.push(b' ');
-    head.extend_from_slice(path.as_bytes());
+    if path.iter().all(|piece| piece.is_empty()) {
+        head.push(b'/');
+    }
+    for piece in path {
+        head.extend_from_slice(piece.as_bytes());
+    }
     head.extend_from_slice(b" HTTP/1.1\r\nhost: ");
     head.extend_from_slice(host.as_bytes());
     head.extend_from_slice(b"\r\n");
+    let mut prior_for = None;
     for (name, value) in headers {
+        if name == header::HOST
+            || name == header::AUTHORIZATION
+            || name == X_FORWARDED_PROTO
+            || name == X_FORWARDED_HOST
+        {
+            continue;
+        }
+        if name == X_FORWARDED_FOR {
+            prior_for = prior_for.or(value.to_str().ok());
+            continue;
+        }
         head.extend_from_slice(name.as_str().as_bytes());
         head.extend_from_slice(b": ");
         head.extend_from_slice(value.as_bytes());
+        head.extend_from_slice(b"\r\n");
+    }
+    if let Some(ip) = forwarded.client_ip {
+        head.extend_from_slice(b"x-forwarded-for: ");
+        if let Some(prior) = prior_for {
+            head.extend_from_slice(prior.as_bytes());
+            head.extend_from_slice(b", ");
+        }
+        head.extend_from_slice(ip.as_bytes());
+        head.extend_from_slice(b"\r\n");
+    }
+    head.extend_from_slice(b"x-forwarded-proto: http\r\n");
+    if let Some(original) = forwarded.host {
+        head.extend_from_slice(b"x-forwarded-host: ");
+        head.extend_from_slice(original.as_bytes());
         head.extend_from_slice(b"\r\n");
     }
     if chunked {
@@ -306,20 +368,22 @@ fn request_head(method: &Method, path: &str, host: &HeaderValue, headers: &Heade
 }
 
 /// Whether one comma-separated header value holds `token` (case-insensitive).
-pub(crate) fn lists_token(value: &[u8], token: &str) -> bool {
+pub(crate) fn lists_token(value: &[u8], token: impl AsRef<[u8]>) -> bool {
+    let token = token.as_ref();
     value
         .split(|b| *b == b',')
-        .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
+        .any(|t| t.trim_ascii().eq_ignore_ascii_case(token))
 }
 
 /// How a response's body is delimited (RFC 9112 §6.3).
 /// `chunked` is what `Transfer-Encoding` said (whether its last coding is chunked), if
-/// the response has one.
+/// the response has one; `content_length` the first `Content-Length` value, if any.
 fn framing(
     method: &Method,
     status: StatusCode,
     chunked: Option<bool>,
-    headers: &HeaderMap,
+    content_length: Option<&[u8]>,
+    differing_lengths: bool,
 ) -> Result<Framing, CallError> {
     if method == Method::HEAD || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED {
         return Ok(Framing::Done);
@@ -331,19 +395,87 @@ fn framing(
             Framing::UntilClose
         });
     }
-    let mut lengths = headers.get_all(header::CONTENT_LENGTH).iter();
-    match lengths.next() {
+    match content_length {
         None => Ok(Framing::UntilClose),
-        Some(first) => {
-            if lengths.any(|other| other != first) {
-                return Err(CallError::Malformed("differing Content-Length headers".into()));
-            }
-            let n = std::str::from_utf8(first.as_bytes())
+        Some(_) if differing_lengths => Err(CallError::Malformed("differing Content-Length headers".into())),
+        Some(value) => {
+            let n = std::str::from_utf8(value)
                 .ok()
-                .and_then(|s| s.trim().parse::<u64>().ok())
+                .and_then(|s| s.parse::<u64>().ok())
                 .ok_or_else(|| CallError::Malformed("Content-Length is not a number".into()))?;
             Ok(if n == 0 { Framing::Done } else { Framing::Length(n) })
         }
+    }
+}
+
+/// Whether a header name is hop-by-hop (RFC 9110 §7.6.1), in any case: the one list
+/// of them, for raw lines and (through `proxy::is_hop_by_hop`) header maps.
+pub(crate) fn is_hop_by_hop_name(name: &[u8]) -> bool {
+    const HOP_BY_HOP: [&[u8]; 8] = [
+        b"connection",
+        b"keep-alive",
+        b"proxy-authenticate",
+        b"proxy-authorization",
+        b"te",
+        b"trailer",
+        b"transfer-encoding",
+        b"upgrade",
+    ];
+    HOP_BY_HOP
+        .iter()
+        .any(|h| h.len() == name.len() && h.eq_ignore_ascii_case(name))
+}
+
+/// Whether one of the response's `Connection` headers names `name` as a header of this
+/// hop only.
+fn connection_lists(parsed: &httparse::Response<'_, '_>, name: &[u8]) -> bool {
+    parsed
+        .headers
+        .iter()
+        .filter(|line| line.name.eq_ignore_ascii_case("connection"))
+        .any(|line| lists_token(line.value, name))
+}
+
+/// A backend response's head as the gateway passes it on: its status and its end-to-end
+/// header lines, written out as `name: value\r\n` without the hop-by-hop ones. The
+/// gateway's own HTTP/1.1 connections write these lines as they are; no header map is
+/// built unless something asks for one ([`PassedHead::into_parts`]).
+#[derive(Debug)]
+pub(crate) struct PassedHead {
+    /// The response's status.
+    pub(crate) status: StatusCode,
+    /// The header lines to pass on, each ending in CRLF.
+    pub(crate) lines: Vec<u8>,
+    /// Whether the lines hold a `Date`.
+    pub(crate) has_date: bool,
+    /// The `Content-Length` among the lines (absent when the body is chunked or ends
+    /// with the connection).
+    pub(crate) length: Option<u64>,
+}
+
+impl PassedHead {
+    /// The head as `http` response parts, for whatever serves the response through
+    /// `http`'s types (hyper on TLS, HTTP/2 and hand-over connections) or changes its
+    /// headers.
+    pub(crate) fn into_parts(self) -> response::Parts {
+        let mut headers = HeaderMap::with_capacity(self.lines.len() / 24);
+        for line in self.lines.split(|b| *b == b'\n') {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            let Some(colon) = line.iter().position(|b| *b == b':') else {
+                continue;
+            };
+            // The lines were checked by httparse as they were read; they convert.
+            if let (Ok(name), Ok(value)) = (
+                HeaderName::from_bytes(&line[..colon]),
+                HeaderValue::from_bytes(line[colon + 1..].trim_ascii()),
+            ) {
+                headers.append(name, value);
+            }
+        }
+        let (mut parts, ()) = axum::http::Response::new(()).into_parts();
+        parts.status = self.status;
+        parts.headers = headers;
+        parts
     }
 }
 
@@ -533,6 +665,40 @@ impl Drop for ResponseBody {
     }
 }
 
+/// A backend on a real socket that answers one `GET` with `answer`, and the gateway's
+/// reading of that answer: for tests of what is done with passed answers.
+#[cfg(test)]
+pub(crate) async fn passed_answer(answer: &'static [u8]) -> (PassedHead, ResponseBody) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        let mut seen = Vec::new();
+        while !seen.ends_with(b"\r\n\r\n") {
+            let mut chunk = [0u8; 1024];
+            let n = tokio::io::AsyncReadExt::read(&mut socket, &mut chunk).await.unwrap();
+            assert!(n > 0, "the request head ends");
+            seen.extend_from_slice(&chunk[..n]);
+        }
+        socket.write_all(answer).await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    });
+    let conn = Connection::new(TcpStream::connect(addr).await.unwrap());
+    let host = HeaderValue::from_static("backend.test");
+    let body = Body::empty();
+    conn.call(
+        &Method::GET,
+        ["", "", "", "", ""],
+        &host,
+        &HeaderMap::new(),
+        Forwarded::default(),
+        body,
+        crate::backend_pool::Home::for_tests(),
+    )
+    .await
+    .unwrap()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -589,9 +755,14 @@ mod tests {
         let (addr, seen) = backend(answer).await;
         let conn = Connection::new(TcpStream::connect(addr).await.unwrap());
         let host = HeaderValue::from_static("backend.test");
-        let result = match conn.call(&method, "/p?q=1", &host, &headers, body, home()).await {
-            Ok((parts, body)) => match body.collect().await {
-                Ok(all) => Ok((parts, all.to_bytes().to_vec())),
+        let path = ["/p", "", "", "?", "q=1"];
+        let forwarded = Forwarded {
+            client_ip: Some("10.0.0.2"),
+            host: headers.get(header::HOST),
+        };
+        let result = match conn.call(&method, path, &host, &headers, forwarded, body, home()).await {
+            Ok((head, body)) => match body.collect().await {
+                Ok(all) => Ok((head.into_parts(), all.to_bytes().to_vec())),
                 Err(e) => Err(e.to_string()),
             },
             Err(e) => Err(e.to_string()),
@@ -605,8 +776,14 @@ mod tests {
 
     #[tokio::test]
     async fn a_get_sends_one_head_and_reads_a_length_delimited_body_in_pieces() {
+        // What the gateway replaces stays behind; the caller's address is appended.
         let mut headers = HeaderMap::new();
         headers.insert("x-forwarded-for", HeaderValue::from_static("10.0.0.1"));
+        headers.insert("x-forwarded-proto", HeaderValue::from_static("gopher"));
+        headers.insert("x-forwarded-host", HeaderValue::from_static("spoofed"));
+        headers.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer secret"));
+        headers.insert(header::HOST, HeaderValue::from_static("gw.example"));
+        headers.insert("x-kept", HeaderValue::from_static("k"));
         let (result, seen) = call(
             Method::GET,
             Body::empty(),
@@ -624,7 +801,8 @@ mod tests {
         assert_eq!(body, b"hello world");
         assert_eq!(
             seen,
-            "GET /p?q=1 HTTP/1.1\r\nhost: backend.test\r\nx-forwarded-for: 10.0.0.1\r\n\r\n"
+            "GET /p?q=1 HTTP/1.1\r\nhost: backend.test\r\nx-kept: k\r\nx-forwarded-for: 10.0.0.1, 10.0.0.2\r\n\
+             x-forwarded-proto: http\r\nx-forwarded-host: gw.example\r\n\r\n"
         );
     }
 
@@ -677,7 +855,7 @@ mod tests {
         )
         .await;
         let (parts, body) = result.unwrap();
-        assert_eq!(parts.version, Version::HTTP_10);
+        assert_eq!(parts.status, StatusCode::OK);
         assert_eq!(body, b"until the end");
     }
 
@@ -715,7 +893,8 @@ mod tests {
         )
         .await;
         assert_eq!(result.unwrap().0.status, StatusCode::CREATED);
-        assert!(seen.ends_with("content-length: 5\r\n\r\nhello"), "{seen}");
+        assert!(seen.contains("\r\ncontent-length: 5\r\n"), "{seen}");
+        assert!(seen.ends_with("\r\n\r\nhello"), "{seen}");
 
         let stream = futures_body(vec!["ab", "cde"]);
         let (result, seen) = call(
@@ -772,7 +951,15 @@ mod tests {
         let body = Body::from(vec![b'x'; 32 * 1024 * 1024]);
         let host = HeaderValue::from_static("backend.test");
         let (parts, body) = conn
-            .call(&Method::POST, "/upload", &host, &headers, body, home())
+            .call(
+                &Method::POST,
+                ["/upload", "", "", "", ""],
+                &host,
+                &headers,
+                Forwarded::default(),
+                body,
+                home(),
+            )
             .await
             .expect("the early answer");
         assert_eq!(parts.status, StatusCode::PAYLOAD_TOO_LARGE);

@@ -12,6 +12,9 @@ use tollgate_model::token::ApplicationClaim;
 /// The header backends read.
 pub const HEADER: &str = "x-jwt-assertion";
 
+/// [`HEADER`] as a header name, so that the request path does not parse it per call.
+pub(crate) const HEADER_NAME: axum::http::HeaderName = axum::http::HeaderName::from_static(HEADER);
+
 /// Where the gateway publishes its key.
 pub const JWKS_PATH: &str = "/.well-known/gateway-jwks.json";
 

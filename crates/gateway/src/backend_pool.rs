@@ -5,9 +5,10 @@
 //! waits behind another call's body, and nothing is spawned per call. The calls
 //! themselves are [`crate::backend_http1`]'s.
 
-use crate::backend_http1::{CallError, Connection, ResponseBody};
+use crate::backend_http1::{CallError, Connection, PassedHead, ResponseBody};
+use crate::proxy::Forwarded;
 use axum::body::Body;
-use axum::http::{HeaderMap, HeaderValue, Method, response};
+use axum::http::{HeaderMap, HeaderValue, Method};
 use foldhash::HashMap;
 use hyper::body::Body as _;
 use std::sync::{Arc, Mutex};
@@ -70,12 +71,15 @@ pub(crate) struct Outgoing<'a> {
     /// The backend's `host[:port]`.
     pub(crate) authority: &'a str,
     pub(crate) method: &'a Method,
-    /// Origin form: path and query.
-    pub(crate) path: &'a str,
+    /// Origin form, in pieces to join: path and query ("/" when they are all empty).
+    pub(crate) path: [&'a str; 5],
     /// The `Host` header to send.
     pub(crate) host: &'a HeaderValue,
-    /// Every other header, hop-by-hop ones removed.
+    /// The client's headers, hop-by-hop ones removed; `Host`, `Authorization` and
+    /// `X-Forwarded-*` are not sent.
     pub(crate) headers: &'a HeaderMap,
+    /// The `X-Forwarded-*` headers to send.
+    pub(crate) forwarded: Forwarded<'a>,
     pub(crate) body: Body,
 }
 
@@ -103,7 +107,7 @@ impl Http1Pool {
     /// backend has closed is skipped; a request that a reused connection took but never
     /// answered (the backend closed it meanwhile) is sent again on a new connection
     /// when it has no body and an idempotent method, as nginx does.
-    pub(crate) async fn send(&self, out: Outgoing<'_>) -> Result<(response::Parts, ResponseBody), PoolError> {
+    pub(crate) async fn send(&self, out: Outgoing<'_>) -> Result<(PassedHead, ResponseBody), PoolError> {
         let host = self.host(out.authority);
         let resendable = out.body.is_end_stream() && crate::proxy::is_idempotent(out.method);
         let mut body = Some(out.body);
@@ -133,7 +137,15 @@ impl Http1Pool {
                 body.take().unwrap_or_default()
             };
             match conn
-                .call(out.method, out.path, out.host, out.headers, request_body, home)
+                .call(
+                    out.method,
+                    out.path,
+                    out.host,
+                    out.headers,
+                    out.forwarded,
+                    request_body,
+                    home,
+                )
                 .await
             {
                 Ok(answer) => return Ok(answer),
@@ -213,7 +225,8 @@ mod tests {
         let out = Outgoing {
             authority,
             method: &Method::GET,
-            path: "/x",
+            path: ["/x", "", "", "", ""],
+            forwarded: Forwarded::default(),
             host: &host,
             headers: &HeaderMap::new(),
             body: Body::empty(),
@@ -273,7 +286,8 @@ mod tests {
         let out = Outgoing {
             authority: &addr,
             method: &Method::GET,
-            path: "/",
+            path: ["", "", "", "", ""],
+            forwarded: Forwarded::default(),
             host: &host,
             headers: &HeaderMap::new(),
             body: Body::empty(),

@@ -12,6 +12,7 @@
 
 pub mod analytics;
 pub mod analytics_client;
+mod answer;
 mod authenticate;
 mod backend_http1;
 pub mod backend_jwt;

@@ -5,6 +5,7 @@
 //! Backends are `http://` (HTTP/1.1) or `https://` (HTTP/2 or HTTP/1.1 by ALPN, verified
 //! against the Mozilla roots plus an optional CA file).
 
+use crate::answer::Answer;
 use crate::backend_pool::{Http1Pool, Outgoing, PoolError};
 use crate::error::GatewayError;
 use axum::body::Body;
@@ -21,17 +22,7 @@ use tollgate_model::api::{Endpoint, EndpointConfig};
 
 /// Whether a header describes one hop and is never forwarded (RFC 9110 §7.6.1).
 pub(crate) fn is_hop_by_hop(name: &HeaderName) -> bool {
-    matches!(
-        name.as_str(),
-        "connection"
-            | "keep-alive"
-            | "proxy-authenticate"
-            | "proxy-authorization"
-            | "te"
-            | "trailer"
-            | "transfer-encoding"
-            | "upgrade"
-    )
+    crate::backend_http1::is_hop_by_hop_name(name.as_str().as_bytes())
 }
 
 /// Pooled keep-alive connections to backends.
@@ -99,18 +90,18 @@ impl Backends {
         list
     }
 
-    /// Forwards `req` (whose URI is the path and query below the API's context) to the
-    /// API's backend. `client_ip` is the caller's address as text (for
-    /// `X-Forwarded-For`).
-    pub async fn forward(
+    /// Forwards `req` to the API's backend: the part of its path after the first
+    /// `context_len` bytes (the API's context), and its query, follow the endpoint's
+    /// URL. `client_ip` is the caller's address as text (for `X-Forwarded-For`).
+    pub(crate) async fn forward(
         &self,
         config: Option<&EndpointConfig>,
         sandbox: bool,
-        remainder: &str,
+        context_len: usize,
         req: Request<Body>,
         client_ip: Option<&str>,
         client_upgrade: Option<hyper::upgrade::OnUpgrade>,
-    ) -> Result<Response, GatewayError> {
+    ) -> Result<Answer, GatewayError> {
         let Some(config) = config else {
             return Err(GatewayError::BackendUnreachable(
                 "the API has no endpoint configured".into(),
@@ -124,7 +115,11 @@ impl Backends {
             )));
         }
         let (mut parts, body) = req.into_parts();
-        let original_host = parts.headers.remove(header::HOST);
+        let path = parts.uri.path();
+        let remainder = Remainder {
+            path: path.get(context_len..).unwrap_or(path),
+            query: parts.uri.query(),
+        };
         // An upgrade (WebSocket) keeps the two headers that ask for it.
         let upgrade = client_upgrade
             .is_some()
@@ -138,8 +133,6 @@ impl Backends {
             parts.headers.insert(header::UPGRADE, protocol);
         }
         let mut client_upgrade = client_upgrade;
-        parts.headers.remove(header::AUTHORIZATION);
-        forwarded_headers(&mut parts.headers, client_ip, original_host);
         let retryable = is_idempotent(&parts.method) && body_is_empty(&parts.headers);
         let mut body = Some(body);
         let mut last_error = GatewayError::BackendUnreachable("no endpoint answered".into());
@@ -162,10 +155,14 @@ impl Backends {
                 // Plain HTTP/1.1 backends use the per-worker keep-alive pool; HTTPS (and
                 // HTTP/2 by ALPN) and upgrades use the general client.
                 Some(rest) if client_upgrade.is_none() => {
-                    self.send_pooled(rest, remainder, &parts.method, headers, body, timeout)
+                    self.send_pooled(rest, remainder, &parts.method, headers, client_ip, body, timeout)
                         .await
                 }
                 _ => {
+                    let mut headers = headers;
+                    let original_host = headers.remove(header::HOST);
+                    headers.remove(header::AUTHORIZATION);
+                    forwarded_headers(&mut headers, client_ip, original_host);
                     self.send_general(
                         &endpoint.url,
                         remainder,
@@ -207,22 +204,23 @@ impl Backends {
     }
 
     /// One call to an `http://` endpoint (`rest` is its URL after the scheme) over the
-    /// keep-alive pool.
+    /// keep-alive pool. `headers` are the client's, hop-by-hop ones removed; `Host`,
+    /// `Authorization` and `X-Forwarded-*` are replaced as the request head is written.
+    #[allow(clippy::too_many_arguments)]
     async fn send_pooled(
         &self,
         rest: &str,
-        remainder: &str,
+        remainder: Remainder<'_>,
         method: &Method,
         headers: HeaderMap,
+        client_ip: Option<&str>,
         body: Body,
         timeout: Duration,
     ) -> Attempt {
         let split = rest.find('/').unwrap_or(rest.len());
         let (authority, base_path) = (&rest[..split], rest[split..].trim_end_matches('/'));
-        let path = match (base_path, remainder) {
-            ("", "") => "/".to_string(),
-            (base, rest) => [base, rest].concat(),
-        };
+        let [slash, below, question, query] = remainder.pieces();
+        let path = [base_path, slash, below, question, query];
         // The remainder comes from the request's parsed URI; only the endpoint's own path
         // needs checking, and a request target may hold visible ASCII only.
         let usable = base_path.bytes().all(|b| b.is_ascii_graphic() && b != b'#');
@@ -234,14 +232,19 @@ impl Backends {
         let out = Outgoing {
             authority,
             method,
-            path: &path,
+            path,
             host: &host,
             headers: &headers,
+            forwarded: Forwarded {
+                client_ip,
+                host: headers.get(header::HOST),
+            },
             body,
         };
         match tokio::time::timeout(timeout, self.pool.send(out)).await {
-            // The client dropped the response's hop-by-hop headers as it read them.
-            Ok(Ok((rparts, rbody))) => Attempt::Answered(Response::from_parts(rparts, Body::new(rbody))),
+            // The client dropped the response's hop-by-hop headers as it read them; the
+            // rest are written out as they came.
+            Ok(Ok((head, rbody))) => Attempt::Answered(Answer::Passed(head, rbody)),
             Ok(Err(PoolError::Connect(reason))) => Attempt::Refused(reason),
             Ok(Err(PoolError::Failed(e))) => Attempt::Failed(e.to_string()),
             Err(_) => Attempt::TimedOut,
@@ -253,7 +256,7 @@ impl Backends {
     async fn send_general(
         &self,
         base: &str,
-        remainder: &str,
+        remainder: Remainder<'_>,
         method: &Method,
         headers: HeaderMap,
         body: Body,
@@ -276,11 +279,11 @@ impl Backends {
                     let backend_side = hyper::upgrade::on(&mut res);
                     tokio::spawn(splice(client_side, backend_side));
                     let (rparts, _) = res.into_parts();
-                    return Attempt::Answered(Response::from_parts(rparts, Body::empty()));
+                    return Attempt::Answered(Response::from_parts(rparts, Body::empty()).into());
                 }
                 let (mut rparts, rbody) = res.into_parts();
                 strip_hop_by_hop(&mut rparts.headers);
-                Attempt::Answered(Response::from_parts(rparts, Body::new(rbody)))
+                Attempt::Answered(Response::from_parts(rparts, Body::new(rbody)).into())
             }
             Ok(Err(e)) if e.is_connect() => Attempt::Refused(e.to_string()),
             Ok(Err(e)) => Attempt::Failed(e.to_string()),
@@ -292,7 +295,7 @@ impl Backends {
 /// How one endpoint answered.
 enum Attempt {
     /// With a response (any status).
-    Answered(Response),
+    Answered(Answer),
     /// No connection could be made: the next endpoint may be tried.
     Refused(String),
     /// The endpoint's URL is unusable: the next endpoint is tried.
@@ -386,13 +389,54 @@ fn forwarded_headers(headers: &mut HeaderMap, client_ip: Option<&str>, host: Opt
     }
 }
 
-const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
-const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
-const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+pub(crate) const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+pub(crate) const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+pub(crate) const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+
+/// What the gateway tells a pooled backend about the caller, written into the request
+/// head in place of the client's own `X-Forwarded-*` headers (as [`forwarded_headers`]
+/// sets them for the general client).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Forwarded<'a> {
+    /// The caller's address, appended to the client's `X-Forwarded-For`.
+    pub(crate) client_ip: Option<&'a str>,
+    /// The `Host` the client asked for.
+    pub(crate) host: Option<&'a HeaderValue>,
+}
+
+/// The request's path below the API's context, and its query: what follows the
+/// endpoint's own URL.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Remainder<'a> {
+    path: &'a str,
+    query: Option<&'a str>,
+}
+
+impl<'a> Remainder<'a> {
+    /// The remainder in pieces that, joined, are it: a `/` when the path below the
+    /// context does not start with one, that path, and `?` and the query if any.
+    fn pieces(self) -> [&'a str; 4] {
+        let slash = if self.path.is_empty() || self.path.starts_with('/') {
+            ""
+        } else {
+            "/"
+        };
+        match self.query {
+            Some(query) => [slash, self.path, "?", query],
+            None => [slash, self.path, "", ""],
+        }
+    }
+}
+
+impl std::fmt::Display for Remainder<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.pieces().iter().try_for_each(|piece| f.write_str(piece))
+    }
+}
 
 /// The backend URI for an endpoint base and the request's path-and-query below the
 /// API context.
-fn backend_uri(base: &str, remainder: &str) -> Result<Uri, String> {
+fn backend_uri(base: &str, remainder: Remainder<'_>) -> Result<Uri, String> {
     if !(base.starts_with("http://") || base.starts_with("https://")) {
         return Err(format!("endpoint `{base}` is not an http:// or https:// URL"));
     }
@@ -443,11 +487,20 @@ mod tests {
     #[test]
     fn backend_uris_join_base_and_remainder() {
         assert_eq!(
-            backend_uri("http://b:8080/v1/", "/pets/1?x=2").unwrap().to_string(),
+            backend_uri(
+                "http://b:8080/v1/",
+                Remainder {
+                    path: "pets/1",
+                    query: Some("x=2")
+                }
+            )
+            .unwrap()
+            .to_string(),
             "http://b:8080/v1/pets/1?x=2"
         );
-        assert!(backend_uri("https://b", "/").is_ok());
-        assert!(backend_uri("ftp://b", "/").is_err());
+        let root = Remainder { path: "", query: None };
+        assert_eq!(backend_uri("https://b", root).unwrap().to_string(), "https://b/");
+        assert!(backend_uri("ftp://b", root).is_err());
     }
 
     #[tokio::test]
@@ -461,9 +514,13 @@ mod tests {
             let attempt = b
                 .send_pooled(
                     rest,
-                    "/pets",
+                    Remainder {
+                        path: "/pets",
+                        query: None,
+                    },
                     &Method::GET,
                     HeaderMap::new(),
+                    None,
                     Body::empty(),
                     Duration::from_secs(1),
                 )

@@ -3,6 +3,7 @@
 //! runtime state; nothing here touches a database or calls another node.
 
 use crate::analytics::{AnalyticsEvent, AnalyticsQueue};
+use crate::answer::Answer;
 use crate::authenticate::TokenVerifier;
 use crate::error::GatewayError;
 use crate::error::Throttled;
@@ -175,25 +176,15 @@ fn check_subscription<'s>(
     }
 }
 
-/// The part of the path (and the query) below the API's context.
-fn remainder(target: &RouteTarget, req: &Request) -> String {
-    let path = req.uri().path();
-    // The versioned context first: it is the longer one when both match.
-    let rest = target
+/// How many bytes of the request's path are the API's context (the versioned context
+/// first: it is the longer one when both match); the rest goes to the backend.
+fn context_len(target: &RouteTarget, path: &str) -> usize {
+    target
         .api
         .contexts
         .iter()
-        .find_map(|c| path.strip_prefix(c.as_str()))
-        .unwrap_or(path);
-    let slash = if rest.is_empty() || rest.starts_with('/') {
-        ""
-    } else {
-        "/"
-    };
-    match req.uri().query() {
-        Some(q) => format!("{slash}{rest}?{q}"),
-        None => format!("{slash}{rest}"),
-    }
+        .find(|c| path.starts_with(c.as_str()))
+        .map_or(0, |c| c.len())
 }
 
 /// What the request path learned about a call, for metrics and analytics.
@@ -347,11 +338,11 @@ fn seconds_until(at: i64, now: i64) -> u64 {
 /// connection's `ConnectInfo`.
 pub async fn handle(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
     let peer = Peer::new(req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0));
-    handle_call(&gw, &peer, req).await
+    handle_call(&gw, &peer, req).await.into_response()
 }
 
 /// Serves one API call from `peer`.
-pub async fn handle_call(gw: &Gateway, peer: &Peer, req: Request) -> Response {
+pub(crate) async fn handle_call(gw: &Gateway, peer: &Peer, req: Request) -> Answer {
     let started = Instant::now();
     let state = gw.live.load();
     let mut info = CallInfo::default();
@@ -370,7 +361,7 @@ pub async fn handle_call(gw: &Gateway, peer: &Peer, req: Request) -> Response {
         Ok(res) => (res, None),
         Err(e) => {
             let code = e.code();
-            (e.into_response(), Some(code))
+            (Answer::Built(e.into_response()), Some(code))
         }
     };
     let elapsed = started.elapsed().as_secs_f64();
@@ -409,11 +400,7 @@ pub async fn handle_call(gw: &Gateway, peer: &Peer, req: Request) -> Response {
         event.error_code = error_code;
         event.gateway_latency_ms = elapsed * 1000.0;
         event.backend_latency_ms = info.backend_latency_ms;
-        event.response_bytes = response
-            .headers()
-            .get(axum::http::header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse().ok());
+        event.response_bytes = response.content_length();
         queue.publish(event);
     }
     response
@@ -425,12 +412,12 @@ async fn serve(
     peer: &Peer,
     req: Request,
     info: &mut CallInfo,
-) -> Result<Response, GatewayError> {
+) -> Result<Answer, GatewayError> {
     if let Some(signer) = &gw.backend_jwt
         && req.method() == axum::http::Method::GET
         && req.uri().path() == crate::backend_jwt::JWKS_PATH
     {
-        return Ok(axum::Json(signer.jwks().clone()).into_response());
+        return Ok(axum::Json(signer.jwks().clone()).into_response().into());
     }
     let origin = header(&req, axum::http::header::ORIGIN).map(str::to_string);
     // A CORS preflight names the method it asks about; the gateway answers it itself.
@@ -446,7 +433,7 @@ async fn serve(
             .filter(|c| c.cors_configuration_enabled)
     {
         info.api = Some(Arc::clone(&value.api));
-        return Ok(crate::cors::preflight(cors, origin));
+        return Ok(crate::cors::preflight(cors, origin).into());
     }
     let mut res = serve_call(gw, state, peer, req, info).await?;
     if let (Some(origin), Some(api)) = (origin, &info.api)
@@ -457,7 +444,7 @@ async fn serve(
             .as_ref()
             .filter(|c| c.cors_configuration_enabled)
     {
-        crate::cors::decorate(cors, &origin, res.headers_mut());
+        res.with_headers(|headers| crate::cors::decorate(cors, &origin, headers));
     }
     Ok(res)
 }
@@ -468,7 +455,7 @@ async fn serve_call(
     peer: &Peer,
     req: Request,
     info: &mut CallInfo,
-) -> Result<Response, GatewayError> {
+) -> Result<Answer, GatewayError> {
     let target = match state.route(req.method().as_str(), req.uri().path()) {
         RouteMatch::Found { value, .. } => value.clone(),
         RouteMatch::MethodNotAllowed(allow) => return Err(GatewayError::MethodNotAllowed(allow)),
@@ -543,14 +530,17 @@ async fn serve_call(
             gw.max_request_body_bytes
         )));
     }
-    let rest = remainder(&target, &req);
+    let context_len = context_len(&target, req.uri().path());
     let mut req = req;
     let wants_upgrade = req.headers().contains_key(axum::http::header::UPGRADE);
     let client_upgrade = wants_upgrade.then(|| hyper::upgrade::on(&mut req));
     let (mut parts, body) = req.into_parts();
     parts.extensions = Default::default();
     // Only the gateway speaks for the caller to the backend.
-    parts.headers.remove(crate::backend_jwt::HEADER);
+    // (A signed one replaces it below.)
+    if gw.backend_jwt.is_none() || info.caller.is_none() {
+        parts.headers.remove(crate::backend_jwt::HEADER_NAME);
+    }
     if let (Some(signer), Some(caller)) = (&gw.backend_jwt, &info.caller) {
         let tier = plan.unwrap_or("");
         let jwt = signer.sign(
@@ -561,9 +551,10 @@ async fn serve_call(
             &deployed.api.name,
             &deployed.api.version,
         );
-        if let Some(value) = jwt.and_then(|j| axum::http::HeaderValue::from_str(&j).ok()) {
-            parts.headers.insert(crate::backend_jwt::HEADER, value);
-        }
+        match jwt.and_then(|j| axum::http::HeaderValue::from_str(&j).ok()) {
+            Some(value) => parts.headers.insert(crate::backend_jwt::HEADER_NAME, value),
+            None => parts.headers.remove(crate::backend_jwt::HEADER_NAME),
+        };
     }
     // Streamed through, never buffered; a body without a length is cut off at the limit.
     let limit = usize::try_from(gw.max_request_body_bytes).unwrap_or(usize::MAX);
@@ -578,7 +569,7 @@ async fn serve_call(
         .forward(
             deployed.api.endpoint_config.as_ref(),
             sandbox,
-            &rest,
+            context_len,
             req,
             peer.ip_text.as_deref(),
             client_upgrade,
@@ -593,13 +584,11 @@ async fn serve_call(
     }
     let mut res = result?;
     if let Some((limit, remaining, reset)) = admitted.headers {
-        crate::throttle::rate_limit_headers(res.headers_mut(), limit, remaining, reset);
+        res.with_headers(|headers| crate::throttle::rate_limit_headers(headers, limit, remaining, reset));
     }
     if let Some(throttler) = gw.throttler.as_ref().filter(|_| !admitted.bandwidth.is_empty()) {
         // Bandwidth: the request's and the response's declared sizes.
-        let sent = header_of(res.headers(), axum::http::header::CONTENT_LENGTH)
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(0);
+        let sent = res.content_length().unwrap_or(0);
         for key in &admitted.bandwidth {
             throttler.charge(key, sent + declared.unwrap_or(0));
         }

@@ -10,17 +10,20 @@
 //! the connection, with every byte read so far, to hyper for the rest of its life, so
 //! that hyper's answers to those cases stay what they were.
 
+use crate::answer::Answer;
+use crate::backend_http1::PassedHead;
 use crate::request::{Gateway, Peer, handle_call};
 use crate::service::GatewayService;
 use axum::body::Body;
 use axum::http::header::{self, HeaderMap, HeaderName, HeaderValue};
-use axum::http::{Method, Request, Response, StatusCode, Uri, Version};
+use axum::http::{Method, Request, StatusCode, Uri, Version};
 use bytes::{Buf, Bytes, BytesMut};
 use http_body_util::BodyExt;
 use hyper::body::Body as HttpBody;
 use std::cell::RefCell;
 use std::future::Future;
 use std::io::{self, IoSlice, Write as _};
+use std::mem::MaybeUninit;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -123,13 +126,14 @@ enum Parsed {
 
 /// Parses the request head at the start of `read`.
 fn parse_request(read: &mut BytesMut) -> Parsed {
-    let mut lines = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut parsed = httparse::Request::new(&mut lines);
-    let length = match parsed.parse(read) {
-        Ok(httparse::Status::Complete(n)) => n,
-        Ok(httparse::Status::Partial) => return Parsed::Partial,
-        Err(_) => return Parsed::NotServed,
-    };
+    let mut lines = [const { MaybeUninit::uninit() }; MAX_HEADERS];
+    let mut parsed = httparse::Request::new(&mut []);
+    let length =
+        match httparse::ParserConfig::default().parse_request_with_uninit_headers(&mut parsed, read, &mut lines) {
+            Ok(httparse::Status::Complete(n)) => n,
+            Ok(httparse::Status::Partial) => return Parsed::Partial,
+            Err(_) => return Parsed::NotServed,
+        };
     if parsed.version != Some(1) {
         return Parsed::NotServed;
     }
@@ -186,23 +190,61 @@ enum Framing {
     Chunked,
 }
 
-/// Writes `response` (the head and the body as it comes); whether the connection may
+/// Writes `answer` (the head and the body as it comes); whether the connection may
 /// serve another request. `close` says the client asked to close it.
 async fn write_response(
     stream: &mut TcpStream,
     buf: &mut Vec<u8>,
-    response: Response<Body>,
+    answer: Answer,
     head_only: bool,
-    mut close: bool,
+    close: bool,
 ) -> io::Result<bool> {
-    let (parts, mut body) = response.into_parts();
     buf.clear();
-    let status = parts.status;
+    match answer {
+        Answer::Built(response) => {
+            let (parts, body) = response.into_parts();
+            let (framing, close) = built_head(buf, &parts, &body, head_only, close);
+            write_body(stream, buf, body, framing, close).await
+        }
+        Answer::Passed(head, body) => {
+            let framing = passed_head(buf, &head, head_only, close);
+            write_body(stream, buf, body, framing, close).await
+        }
+    }
+}
+
+/// The status line, `Connection: close` when closing, the blank line: around the
+/// header lines written between the two.
+fn status_line(buf: &mut Vec<u8>, status: StatusCode) {
     buf.extend_from_slice(b"HTTP/1.1 ");
     buf.extend_from_slice(status.as_str().as_bytes());
     buf.push(b' ');
     buf.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
     buf.extend_from_slice(b"\r\n");
+}
+
+/// Whether a response with this status (to a `HEAD` when `head_only`) has no body.
+fn has_no_body(status: StatusCode, head_only: bool) -> bool {
+    head_only || status.is_informational() || matches!(status, StatusCode::NO_CONTENT | StatusCode::NOT_MODIFIED)
+}
+
+fn date_line(buf: &mut Vec<u8>) {
+    buf.extend_from_slice(b"date: ");
+    with_http_date(|date| buf.extend_from_slice(date));
+    buf.extend_from_slice(b"\r\n");
+}
+
+/// Writes the head of a response built in `http`'s types into `buf`: how its body is
+/// framed, and whether the connection closes after it.
+fn built_head(
+    buf: &mut Vec<u8>,
+    parts: &axum::http::response::Parts,
+    body: &Body,
+    head_only: bool,
+    mut close: bool,
+) -> (Framing, bool) {
+    let status = parts.status;
+    status_line(buf, status);
     let mut declared: Option<u64> = None;
     let mut has_date = false;
     for (name, value) in &parts.headers {
@@ -230,14 +272,9 @@ async fn write_response(
         buf.extend_from_slice(b"\r\n");
     }
     if !has_date {
-        buf.extend_from_slice(b"date: ");
-        with_http_date(|date| buf.extend_from_slice(date));
-        buf.extend_from_slice(b"\r\n");
+        date_line(buf);
     }
-    let framing = if head_only
-        || status.is_informational()
-        || matches!(status, StatusCode::NO_CONTENT | StatusCode::NOT_MODIFIED)
-    {
+    let framing = if has_no_body(status, head_only) {
         Framing::None
     } else if let Some(n) = declared {
         Framing::Length(n)
@@ -253,6 +290,46 @@ async fn write_response(
         buf.extend_from_slice(b"connection: close\r\n");
     }
     buf.extend_from_slice(b"\r\n");
+    (framing, close)
+}
+
+/// Writes the head of a backend's answer whose header lines were kept as read (their
+/// `Content-Length`, if any, among them; their hop-by-hop headers already left out)
+/// into `buf`: how its body is framed.
+fn passed_head(buf: &mut Vec<u8>, head: &PassedHead, head_only: bool, close: bool) -> Framing {
+    status_line(buf, head.status);
+    buf.extend_from_slice(&head.lines);
+    if !head.has_date {
+        date_line(buf);
+    }
+    let framing = if has_no_body(head.status, head_only) {
+        Framing::None
+    } else if let Some(n) = head.length {
+        Framing::Length(n)
+    } else {
+        buf.extend_from_slice(b"transfer-encoding: chunked\r\n");
+        Framing::Chunked
+    };
+    if close {
+        buf.extend_from_slice(b"connection: close\r\n");
+    }
+    buf.extend_from_slice(b"\r\n");
+    framing
+}
+
+/// Writes the head in `buf` and `body` after it, framed as `framing` says; whether the
+/// connection may serve another request.
+async fn write_body<B>(
+    stream: &mut TcpStream,
+    buf: &mut Vec<u8>,
+    mut body: B,
+    framing: Framing,
+    mut close: bool,
+) -> io::Result<bool>
+where
+    B: HttpBody<Data = Bytes> + Unpin,
+    B::Error: std::fmt::Display,
+{
     if framing == Framing::None {
         stream.write_all(buf).await?;
         return Ok(!close);
@@ -424,6 +501,7 @@ impl AsyncWrite for Prefixed {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::Response;
 
     fn parse(text: &str) -> Parsed {
         parse_request(&mut BytesMut::from(text))
@@ -514,13 +592,13 @@ mod tests {
 
     /// Writes `response` over a real socket; whether the connection stays open, and what
     /// the client received.
-    async fn written(response: Response<Body>, head_only: bool, close: bool) -> (bool, String) {
+    async fn written(answer: impl Into<Answer>, head_only: bool, close: bool) -> (bool, String) {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let mut client = TcpStream::connect(listener.local_addr().expect("addr"))
             .await
             .expect("connect");
         let (mut server, _) = listener.accept().await.expect("accept");
-        let keep_alive = write_response(&mut server, &mut Vec::new(), response, head_only, close)
+        let keep_alive = write_response(&mut server, &mut Vec::new(), answer.into(), head_only, close)
             .await
             .expect("written");
         drop(server);
@@ -608,6 +686,51 @@ mod tests {
         let (_, text) = written(Response::new(chunks(&["small", big], false)), false, false).await;
         let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
         assert_eq!(body, format!("5\r\nsmall\r\n{:x}\r\n{big}\r\n0\r\n\r\n", big.len()));
+    }
+
+    #[tokio::test]
+    async fn a_backends_kept_lines_are_written_as_read_without_its_hop_by_hop_headers() {
+        let (head, body) = crate::backend_http1::passed_answer(
+            b"HTTP/1.1 200 OK\r\nServer: nginx\r\nDate: Tue, 24 Nov 2026 10:00:00 GMT\r\n\
+              Connection: keep-alive, X-Hop\r\nKeep-Alive: timeout=5\r\nX-Hop: h\r\nContent-Length: 5\r\n\
+              X-Kept: k\r\n\r\nhello",
+        )
+        .await;
+        let (keep_alive, text) = written(Answer::Passed(head, body), false, false).await;
+        assert!(keep_alive);
+        assert_eq!(
+            text,
+            "HTTP/1.1 200 OK\r\nServer: nginx\r\nDate: Tue, 24 Nov 2026 10:00:00 GMT\r\nContent-Length: 5\r\n\
+             X-Kept: k\r\n\r\nhello"
+        );
+
+        // Chunked with a length too: the coding wins and is redone here, a date is added.
+        let (head, body) = crate::backend_http1::passed_answer(
+            b"HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\nX-Kept: k\r\n\r\n\
+              5\r\nhello\r\n0\r\n\r\n",
+        )
+        .await;
+        let (keep_alive, text) = written(Answer::Passed(head, body), false, true).await;
+        assert!(!keep_alive, "the client asked to close");
+        assert!(
+            text.starts_with("HTTP/1.1 201 Created\r\nX-Kept: k\r\ndate: "),
+            "{text}"
+        );
+        assert!(!text.to_ascii_lowercase().contains("content-length"), "{text}");
+        assert!(
+            text.ends_with("\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n5\r\nhello\r\n0\r\n\r\n"),
+            "{text}"
+        );
+
+        // A HEAD answer: the length stays, no body follows.
+        let (head, body) = crate::backend_http1::passed_answer(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n").await;
+        let (keep_alive, text) = written(Answer::Passed(head, body), true, false).await;
+        assert!(keep_alive);
+        assert!(
+            text.starts_with("HTTP/1.1 200 OK\r\nContent-Length: 0\r\ndate: "),
+            "{text}"
+        );
+        assert!(text.ends_with(" GMT\r\n\r\n"), "{text}");
     }
 
     #[test]

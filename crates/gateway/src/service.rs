@@ -4,7 +4,7 @@
 
 use crate::request::{Gateway, Peer, handle_call};
 use axum::body::Body;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use hyper::body::Incoming;
 use std::convert::Infallible;
 use std::future::Future;
@@ -33,6 +33,6 @@ impl hyper::service::Service<hyper::Request<Incoming>> for GatewayService {
     fn call(&self, req: hyper::Request<Incoming>) -> Self::Future {
         let gateway = Arc::clone(&self.gateway);
         let peer = Arc::clone(&self.peer);
-        Box::pin(async move { Ok(handle_call(&gateway, &peer, req.map(Body::new)).await) })
+        Box::pin(async move { Ok(handle_call(&gateway, &peer, req.map(Body::new)).await.into_response()) })
     }
 }
