@@ -46,7 +46,19 @@ async fn gateway_profile_never_touches_its_databases() {
         404
     );
     let gw = node.listener("gateway");
-    assert_eq!(tollgate_testkit::get_json(format!("http://{gw}/anything")).await.0, 404);
+    // This call once failed in CI without a trace of why: the error and the node's log
+    // are printed together if it fails again.
+    match tollgate_testkit::http()
+        .get(format!("http://{gw}/anything"))
+        .send()
+        .await
+    {
+        Ok(r) => assert_eq!(r.status(), 404, "{}", node.output()),
+        Err(e) => panic!(
+            "GET http://{gw}/anything failed: {e:?}; node output:\n{}",
+            node.output()
+        ),
+    }
 }
 
 #[tokio::test]
