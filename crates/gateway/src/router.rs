@@ -106,12 +106,6 @@ impl<T> Default for RouteTable<T> {
     }
 }
 
-/// A match found while walking the trie: the endpoint list and the captured segments.
-struct Candidate<'t, 'p, T> {
-    methods: &'t Methods<T>,
-    captured: Vec<&'p str>,
-}
-
 impl<T> RouteTable<T> {
     /// An empty table.
     pub fn new() -> Self {
@@ -155,68 +149,89 @@ impl<T> RouteTable<T> {
         true
     }
 
-    /// Finds the route for `method` and a request path.
+    /// Finds the route for `method` and a request path. The trie is walked most specific
+    /// first and stops at the first template that has the method: nothing is gathered
+    /// for a call that routes, and the methods of the templates passed are gathered
+    /// only for the 405 answer.
     pub fn find<'a>(&'a self, method: &str, path: &str) -> RouteMatch<'a, T> {
-        let segments = path_segments(path);
-        let mut found = Vec::new();
-        collect(&self.root, &segments, 0, &mut Vec::new(), &mut found);
-        if found.is_empty() {
+        let mut walk = Walk {
+            method,
+            captured: Vec::new(),
+            matched_any: false,
+            allow: Vec::new(),
+        };
+        if let Some(endpoint) = walk.search(&self.root, path) {
+            let params = endpoint
+                .params
+                .iter()
+                .map(String::as_str)
+                .zip(walk.captured.iter().map(|s| (*s).to_string()))
+                .collect();
+            return RouteMatch::Found {
+                value: &endpoint.value,
+                params,
+            };
+        }
+        if !walk.matched_any {
             return RouteMatch::NotFound;
         }
-        for candidate in &found {
-            if let Some((_, endpoint)) = candidate.methods.iter().find(|(m, _)| m.eq_ignore_ascii_case(method)) {
-                let params = endpoint
-                    .params
-                    .iter()
-                    .map(String::as_str)
-                    .zip(candidate.captured.iter().map(|s| (*s).to_string()))
-                    .collect();
-                return RouteMatch::Found {
-                    value: &endpoint.value,
-                    params,
-                };
-            }
-        }
-        let mut allow: Vec<String> = found
-            .iter()
-            .flat_map(|c| c.methods.iter().map(|(m, _)| m.clone()))
-            .collect();
+        let mut allow: Vec<String> = walk.allow.into_iter().map(str::to_string).collect();
         allow.sort();
         allow.dedup();
         RouteMatch::MethodNotAllowed(allow)
     }
 }
 
-/// Every template matching `segments[i..]` below `node`, most specific first.
-fn collect<'t, 'p, T>(
-    node: &'t Node<T>,
-    segments: &[&'p str],
-    i: usize,
-    captured: &mut Vec<&'p str>,
-    found: &mut Vec<Candidate<'t, 'p, T>>,
-) {
-    if i == segments.len() {
-        if !node.here.is_empty() {
-            found.push(Candidate {
-                methods: &node.here,
-                captured: captured.clone(),
-            });
+/// One lookup's walk down the trie.
+struct Walk<'t, 'p, 'm> {
+    method: &'m str,
+    /// The segments the parameters on the current path captured.
+    captured: Vec<&'p str>,
+    /// Whether some template matched the path (whatever its methods).
+    matched_any: bool,
+    /// The methods of the templates that matched without the request's method.
+    allow: Vec<&'t str>,
+}
+
+impl<'t, 'p> Walk<'t, 'p, '_> {
+    /// The most specific endpoint below `node` matching the path's `rest` and the
+    /// method; `captured` then holds its parameters' segments. The path is read a
+    /// segment at a time, as [`path_segments`] splits it.
+    fn search<T>(&mut self, node: &'t Node<T>, rest: &'p str) -> Option<&'t Endpoint<T>> {
+        let rest = rest.trim_start_matches('/');
+        if rest.is_empty() {
+            if let Some(found) = self.offer(&node.here) {
+                return Some(found);
+            }
+        } else {
+            let (segment, after) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+            if let Some(found) = node.literals.get(segment).and_then(|child| self.search(child, after)) {
+                return Some(found);
+            }
+            if let Some(child) = &node.param {
+                self.captured.push(segment);
+                if let Some(found) = self.search(child, after) {
+                    return Some(found);
+                }
+                self.captured.pop();
+            }
         }
-    } else {
-        if let Some(child) = node.literals.get(segments[i]) {
-            collect(child, segments, i + 1, captured, found);
-        }
-        if let Some(child) = &node.param {
-            captured.push(segments[i]);
-            collect(child, segments, i + 1, captured, found);
-            captured.pop();
-        }
+        self.offer(&node.rest)
     }
-    if !node.rest.is_empty() {
-        found.push(Candidate {
-            methods: &node.rest,
-            captured: captured.clone(),
-        });
+
+    /// The endpoint of `methods` for the request's method, if the list has one.
+    fn offer<T>(&mut self, methods: &'t Methods<T>) -> Option<&'t Endpoint<T>> {
+        if methods.is_empty() {
+            return None;
+        }
+        self.matched_any = true;
+        match methods.iter().find(|(m, _)| m.eq_ignore_ascii_case(self.method)) {
+            Some((_, endpoint)) => Some(endpoint),
+            None => {
+                self.allow.extend(methods.iter().map(|(m, _)| m.as_str()));
+                None
+            }
+        }
     }
 }
 

@@ -5,6 +5,7 @@
 //! gateway learns of them from the event hub; a call only renders counter keys.
 
 use foldhash::HashMap;
+use std::fmt::Write as _;
 use std::sync::Arc;
 use tollgate_model::custom_rule::{Condition, CustomPolicy, KeyTemplate, RequestAttributes};
 use tollgate_model::policy::{
@@ -268,23 +269,26 @@ impl ThrottlePolicies {
         };
         // Keys are formatted only for limits that apply: most calls have none.
         if let Some(policy) = self.advanced.get(policy_name) {
-            let scope = match call.api_policy {
-                Some(_) => String::new(),
-                None => format!(":{}", call.operation.0),
-            };
             let group = policy
                 .groups
                 .iter()
                 .enumerate()
                 .find(|(_, (g, _))| g.matches(call.attributes));
-            let (suffix, limit) = match group {
-                Some((i, (_, limit))) => (format!("#g{i}"), *limit),
-                None => (String::new(), policy.default),
+            let (group, limit) = match group {
+                Some((i, (_, limit))) => (Some(i), *limit),
+                None => (None, policy.default),
             };
             if let Some(limit) = limit {
+                let mut key = format!("{}:{policy_name}:{}", kind.as_str(), call.api_id);
+                if call.api_policy.is_none() {
+                    let _ = write!(key, ":{}", call.operation.0);
+                }
+                if let Some(i) = group {
+                    let _ = write!(key, "#g{i}");
+                }
                 checks.push(Check {
                     kind,
-                    key: format!("{}:{policy_name}:{}{scope}{suffix}", kind.as_str(), call.api_id),
+                    key,
                     limit,
                     enforce: true,
                 });
