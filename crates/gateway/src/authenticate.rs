@@ -53,22 +53,21 @@ impl TokenVerifier {
     }
 
     /// The cache slot of `token`, hashed from its last [`KEY_BYTES`] bytes.
-    fn cache_key(&self, token: &str) -> u64 {
-        let bytes = token.as_bytes();
-        std::hash::BuildHasher::hash_one(&self.hasher, &bytes[bytes.len().saturating_sub(KEY_BYTES)..])
+    fn cache_key(&self, token: &[u8]) -> u64 {
+        std::hash::BuildHasher::hash_one(&self.hasher, &token[token.len().saturating_sub(KEY_BYTES)..])
     }
 
     /// The remembered claims of `token`, if it was verified before.
-    fn cached(&self, token: &str) -> Option<Arc<AccessClaims>> {
+    fn cached(&self, token: &[u8]) -> Option<Arc<AccessClaims>> {
         let key = self.cache_key(token);
         let map = self.verified.lock().ok()?;
         map.get(&key)
-            .filter(|(remembered, _)| **remembered == *token)
+            .filter(|(remembered, _)| remembered.as_bytes() == token)
             .map(|(_, claims)| Arc::clone(claims))
     }
 
     fn remember(&self, token: &str, claims: &Arc<AccessClaims>) {
-        let key = self.cache_key(token);
+        let key = self.cache_key(token.as_bytes());
         if let Ok(mut map) = self.verified.lock() {
             if map.len() >= CACHE_CAPACITY {
                 let now = now_secs();
@@ -82,32 +81,33 @@ impl TokenVerifier {
     }
 
     /// The claims of a valid, unexpired, unrevoked token of the wanted kind: a JWT checked
-    /// against the published keys, or an opaque token resolved by `introspector`.
+    /// against the published keys, or an opaque token resolved by `introspector`. The
+    /// token comes as the bytes it was sent as: one verified before is found without
+    /// checking that they are text again.
     pub async fn verify(
         &self,
         state: &RuntimeState,
-        token: &str,
+        token: &[u8],
         kind: TokenKind,
         introspector: Option<&dyn Introspect>,
     ) -> Result<Arc<AccessClaims>, GatewayError> {
         let invalid = |why: &str| GatewayError::InvalidCredentials(format!("the token is {why}"));
         let claims = match self.cached(token) {
             Some(c) => c,
-            None if token.bytes().filter(|b| *b == b'.').count() == 2 => {
-                let claims = Arc::new(verify_signature(state, token).map_err(invalid)?);
-                self.remember(token, &claims);
-                claims
-            }
             None => {
-                let Some(introspector) = introspector.filter(|_| kind == TokenKind::AccessToken) else {
-                    return Err(invalid("invalid"));
-                };
-                let claims = Arc::new(
+                let token = std::str::from_utf8(token).map_err(|_| invalid("not text"))?;
+                let claims = if token.bytes().filter(|b| *b == b'.').count() == 2 {
+                    verify_signature(state, token).map_err(invalid)?
+                } else {
+                    let Some(introspector) = introspector.filter(|_| kind == TokenKind::AccessToken) else {
+                        return Err(invalid("invalid"));
+                    };
                     introspector
                         .introspect(token)
                         .await
-                        .ok_or_else(|| invalid("invalid or revoked"))?,
-                );
+                        .ok_or_else(|| invalid("invalid or revoked"))?
+                };
+                let claims = Arc::new(claims);
                 self.remember(token, &claims);
                 claims
             }
@@ -274,12 +274,24 @@ mod tests {
         let verifier = TokenVerifier::new();
         let tail = "s".repeat(KEY_BYTES);
         let (alice, mallory) = (format!("a.b.{tail}"), format!("m.b.{tail}"));
-        assert_eq!(verifier.cache_key(&alice), verifier.cache_key(&mallory));
+        assert_eq!(
+            verifier.cache_key(alice.as_bytes()),
+            verifier.cache_key(mallory.as_bytes())
+        );
         verifier.remember(&alice, &claims("alice"));
-        assert_eq!(verifier.cached(&alice).map(|c| c.sub.clone()).as_deref(), Some("alice"));
-        assert!(verifier.cached(&mallory).is_none(), "same key, different token: a miss");
+        assert_eq!(
+            verifier.cached(alice.as_bytes()).map(|c| c.sub.clone()).as_deref(),
+            Some("alice")
+        );
+        assert!(
+            verifier.cached(mallory.as_bytes()).is_none(),
+            "same key, different token: a miss"
+        );
         verifier.remember(&mallory, &claims("mallory"));
-        assert!(verifier.cached(&alice).is_none(), "the slot now holds the other token");
-        assert!(verifier.cached("short").is_none());
+        assert!(
+            verifier.cached(alice.as_bytes()).is_none(),
+            "the slot now holds the other token"
+        );
+        assert!(verifier.cached(b"short").is_none());
     }
 }

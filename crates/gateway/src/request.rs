@@ -84,11 +84,42 @@ impl Peer {
 const APIKEY: HeaderName = HeaderName::from_static("apikey");
 
 fn header<K: axum::http::header::AsHeaderName>(req: &Request, name: K) -> Option<&str> {
-    header_of(req.headers(), name)
+    req.headers().get(name).and_then(|v| v.to_str().ok())
 }
 
-fn header_of<K: axum::http::header::AsHeaderName>(headers: &axum::http::HeaderMap, name: K) -> Option<&str> {
-    headers.get(name).and_then(|v| v.to_str().ok())
+/// A request's headers as authentication and throttling read them: `http`'s map, and
+/// the `Authorization` value when the HTTP/1.1 loop kept it out of the map. That value
+/// is read by authentication only and never forwarded, so the loop lends it from its
+/// read buffer instead of validating and copying a long token into a `HeaderValue`.
+#[derive(Clone, Copy)]
+struct Headers<'a> {
+    map: &'a axum::http::HeaderMap,
+    authorization: Option<&'a [u8]>,
+}
+
+impl<'a> Headers<'a> {
+    /// The value of the header `name` (the first, if several), when it is text.
+    fn get<K>(&self, name: K) -> Option<&'a str>
+    where
+        K: axum::http::header::AsHeaderName + AsRef<str>,
+    {
+        match self.authorization {
+            Some(value) if name.as_ref().eq_ignore_ascii_case("authorization") => std::str::from_utf8(value).ok(),
+            _ => self.map.get(name).and_then(|v| v.to_str().ok()),
+        }
+    }
+
+    /// The bytes of the header `name` (the first, if several), for credentials, which
+    /// the token verifier checks itself.
+    fn get_bytes<K>(&self, name: K) -> Option<&'a [u8]>
+    where
+        K: axum::http::header::AsHeaderName + AsRef<str>,
+    {
+        match self.authorization {
+            Some(value) if name.as_ref().eq_ignore_ascii_case("authorization") => Some(value),
+            _ => self.map.get(name).map(axum::http::HeaderValue::as_bytes),
+        }
+    }
 }
 
 fn query_param<'a>(uri: &'a axum::http::Uri, name: &str) -> Option<&'a str> {
@@ -103,7 +134,7 @@ async fn authenticate(
     gw: &Gateway,
     state: &RuntimeState,
     target: &RouteTarget,
-    headers: &axum::http::HeaderMap,
+    headers: Headers<'_>,
     uri: &axum::http::Uri,
 ) -> Result<Caller, GatewayError> {
     let api = &target.api.deployed.api;
@@ -111,15 +142,11 @@ async fn authenticate(
     let allows_oauth = api.security_scheme.is_empty() || api.security_scheme.iter().any(|s| s == "oauth2");
     let api_key_header = api.api_key_header.as_deref().unwrap_or("apikey");
     let sent_key = match &api.api_key_header {
-        Some(name) => header_of(headers, name.as_str()),
-        None => header_of(headers, &APIKEY),
+        Some(name) => headers.get_bytes(name.as_str()),
+        None => headers.get_bytes(&APIKEY),
     };
-    if allows_api_key
-        && let Some(key) = sent_key
-            .or_else(|| query_param(uri, api_key_header))
-            .map(str::to_string)
-    {
-        let claims = gw.verifier.verify(state, &key, TokenKind::ApiKey, None).await?;
+    if allows_api_key && let Some(key) = sent_key.or_else(|| query_param(uri, api_key_header).map(str::as_bytes)) {
+        let claims = gw.verifier.verify(state, key, TokenKind::ApiKey, None).await?;
         return Ok(Caller {
             application_id: claims.application.id.clone(),
             key_type: claims.keytype,
@@ -133,17 +160,17 @@ async fn authenticate(
     }
     let auth_header = api.authorization_header.as_deref().unwrap_or("authorization");
     let sent = match &api.authorization_header {
-        Some(name) => header_of(headers, name.as_str()),
-        None => header_of(headers, axum::http::header::AUTHORIZATION),
+        Some(name) => headers.get_bytes(name.as_str()),
+        None => headers.get_bytes(axum::http::header::AUTHORIZATION),
     };
     let value = sent.ok_or_else(|| {
         GatewayError::MissingCredentials(format!("send an access token as `{auth_header}: Bearer <token>`"))
     })?;
     let token = value
-        .strip_prefix("Bearer ")
-        .or_else(|| value.strip_prefix("bearer "))
+        .strip_prefix(b"Bearer ")
+        .or_else(|| value.strip_prefix(b"bearer "))
         .ok_or_else(|| GatewayError::InvalidCredentials("expected `Bearer <token>`".into()))?
-        .trim();
+        .trim_ascii();
     let claims = gw
         .verifier
         .verify(state, token, TokenKind::AccessToken, gw.introspector.as_deref())
@@ -204,7 +231,7 @@ struct CallAttributes<'a> {
     caller: Option<&'a Caller>,
     peer: &'a Peer,
     method: &'a str,
-    headers: &'a axum::http::HeaderMap,
+    headers: Headers<'a>,
     uri: &'a axum::http::Uri,
 }
 
@@ -227,7 +254,7 @@ impl RequestAttributes for CallAttributes<'_> {
         }
     }
     fn header(&self, name: &str) -> Option<&str> {
-        header_of(self.headers, name)
+        self.headers.get(name)
     }
     fn query(&self, name: &str) -> Option<&str> {
         query_param(self.uri, name)
@@ -338,11 +365,12 @@ fn seconds_until(at: i64, now: i64) -> u64 {
 /// connection's `ConnectInfo`.
 pub async fn handle(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
     let peer = Peer::new(req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0));
-    handle_call(&gw, &peer, req).await.into_response()
+    handle_call(&gw, &peer, req, None).await.into_response()
 }
 
-/// Serves one API call from `peer`.
-pub(crate) async fn handle_call(gw: &Gateway, peer: &Peer, req: Request) -> Answer {
+/// Serves one API call from `peer`. `authorization` is the request's `Authorization`
+/// value when it is not in the request's header map (see [`Headers`]).
+pub(crate) async fn handle_call(gw: &Gateway, peer: &Peer, req: Request, authorization: Option<&[u8]>) -> Answer {
     let started = Instant::now();
     let state = gw.live.load();
     let mut info = CallInfo::default();
@@ -357,7 +385,7 @@ pub(crate) async fn handle_call(gw: &Gateway, peer: &Peer, req: Request) -> Answ
         client_ip: peer.ip_text.as_deref().map(String::from),
         ..AnalyticsEvent::default()
     });
-    let (response, error_code) = match serve(gw, &state, peer, req, &mut info).await {
+    let (response, error_code) = match serve(gw, &state, peer, req, authorization, &mut info).await {
         Ok(res) => (res, None),
         Err(e) => {
             let code = e.code();
@@ -411,6 +439,7 @@ async fn serve(
     state: &RuntimeState,
     peer: &Peer,
     req: Request,
+    authorization: Option<&[u8]>,
     info: &mut CallInfo,
 ) -> Result<Answer, GatewayError> {
     if let Some(signer) = &gw.backend_jwt
@@ -435,7 +464,7 @@ async fn serve(
         info.api = Some(Arc::clone(&value.api));
         return Ok(crate::cors::preflight(cors, origin).into());
     }
-    let mut res = serve_call(gw, state, peer, req, info).await?;
+    let mut res = serve_call(gw, state, peer, req, authorization, info).await?;
     if let (Some(origin), Some(api)) = (origin, &info.api)
         && let Some(cors) = api
             .deployed
@@ -454,8 +483,13 @@ async fn serve_call(
     state: &RuntimeState,
     peer: &Peer,
     req: Request,
+    authorization: Option<&[u8]>,
     info: &mut CallInfo,
 ) -> Result<Answer, GatewayError> {
+    let headers = Headers {
+        map: req.headers(),
+        authorization,
+    };
     let target = match state.route(req.method().as_str(), req.uri().path()) {
         RouteMatch::Found { value, .. } => value.clone(),
         RouteMatch::MethodNotAllowed(allow) => return Err(GatewayError::MethodNotAllowed(allow)),
@@ -482,7 +516,7 @@ async fn serve_call(
     let sandbox = if op.auth_type.eq_ignore_ascii_case("None") {
         false
     } else {
-        let caller = authenticate(gw, state, &target, req.headers(), req.uri()).await?;
+        let caller = authenticate(gw, state, &target, headers, req.uri()).await?;
         plan = Some(
             check_subscription(state, &caller, &deployed.api_id)?
                 .throttling_policy
@@ -519,7 +553,7 @@ async fn serve_call(
         caller: info.caller.as_ref(),
         peer,
         method: req.method().as_str(),
-        headers: req.headers(),
+        headers,
         uri: req.uri(),
     };
     let admitted = throttle(gw, state, &target, &attributes, plan)?;

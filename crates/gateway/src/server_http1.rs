@@ -64,10 +64,10 @@ pub async fn serve_connection(
     let mut read = BytesMut::with_capacity(READ_CHUNK);
     let mut write = Vec::with_capacity(READ_CHUNK);
     loop {
-        let (request, close) = loop {
+        let head = loop {
             if !read.is_empty() {
-                match parse_request(&mut read) {
-                    Parsed::Request(request, close) => break (request, close),
+                match parse_request(&read) {
+                    Parsed::Request(head) => break head,
                     Parsed::Partial if read.len() <= MAX_HEAD_BYTES => {}
                     Parsed::Partial | Parsed::NotServed => {
                         let service = GatewayService::new(gateway, peer);
@@ -95,8 +95,17 @@ pub async fn serve_connection(
                 }
             }
         };
+        let RequestHead {
+            request,
+            close,
+            length,
+            authorization,
+        } = head;
         let head_only = request.method() == Method::HEAD;
-        let response = handle_call(&gateway, &peer, request).await;
+        // The head stays in the read buffer until the call is answered: its
+        // `Authorization` value is lent from there.
+        let response = handle_call(&gateway, &peer, request, authorization.map(|r| &read[r])).await;
+        read.advance(length);
         let keep_alive = match write_response(&mut stream, &mut write, response, head_only, close).await {
             Ok(keep_alive) => keep_alive,
             Err(e) => {
@@ -115,17 +124,29 @@ pub async fn serve_connection(
 // allocation per request for nothing.
 #[allow(clippy::large_enum_variant)]
 enum Parsed {
-    /// A request served here (its head consumed), and whether the client asked to close
-    /// the connection after it.
-    Request(Request<Body>, bool),
+    /// A request served here.
+    Request(RequestHead),
     /// Not yet a whole head.
     Partial,
     /// Something for hyper (nothing consumed).
     NotServed,
 }
 
-/// Parses the request head at the start of `read`.
-fn parse_request(read: &mut BytesMut) -> Parsed {
+/// A request head parsed from the start of the read buffer.
+struct RequestHead {
+    /// The request, its body empty; its header map holds every header but
+    /// `Authorization`.
+    request: Request<Body>,
+    /// Whether the client asked to close the connection after it.
+    close: bool,
+    /// The head's length in the read buffer.
+    length: usize,
+    /// Where the (first) `Authorization` value is in the read buffer.
+    authorization: Option<std::ops::Range<usize>>,
+}
+
+/// Parses the request head at the start of `read` (consuming nothing).
+fn parse_request(read: &[u8]) -> Parsed {
     let mut lines = [const { MaybeUninit::uninit() }; MAX_HEADERS];
     let mut parsed = httparse::Request::new(&mut []);
     let length =
@@ -150,12 +171,21 @@ fn parse_request(read: &mut BytesMut) -> Parsed {
         return Parsed::NotServed;
     };
     let mut close = false;
+    let mut authorization = None;
     // Room for the `X-Forwarded-*` headers the request path adds.
     let mut headers = HeaderMap::with_capacity(parsed.headers.len() + 3);
     for line in parsed.headers.iter() {
         let Ok(name) = HeaderName::from_bytes(line.name.as_bytes()) else {
             return Parsed::NotServed;
         };
+        if name == header::AUTHORIZATION {
+            if authorization.is_none() {
+                // `line.value` is a slice of `read`.
+                let start = line.value.as_ptr() as usize - read.as_ptr() as usize;
+                authorization = Some(start..start + line.value.len());
+            }
+            continue;
+        }
         if name == header::CONTENT_LENGTH {
             if line.value.is_empty() || line.value.iter().any(|b| *b != b'0') {
                 return Parsed::NotServed;
@@ -170,13 +200,17 @@ fn parse_request(read: &mut BytesMut) -> Parsed {
         };
         headers.append(name, value);
     }
-    read.advance(length);
     let mut request = Request::new(Body::empty());
     *request.method_mut() = method;
     *request.uri_mut() = uri;
     *request.version_mut() = Version::HTTP_11;
     *request.headers_mut() = headers;
-    Parsed::Request(request, close)
+    Parsed::Request(RequestHead {
+        request,
+        close,
+        length,
+        authorization,
+    })
 }
 
 /// How the response body is delimited on the wire.
@@ -504,32 +538,38 @@ mod tests {
     use axum::http::Response;
 
     fn parse(text: &str) -> Parsed {
-        parse_request(&mut BytesMut::from(text))
+        parse_request(text.as_bytes())
     }
 
     #[test]
-    fn a_bodiless_request_is_served_here_and_consumed() {
-        let mut read = BytesMut::from("GET /a/1/b?x=1 HTTP/1.1\r\nHost: h\r\nAuthorization: Bearer t\r\n\r\nGET /next");
-        let Parsed::Request(request, close) = parse_request(&mut read) else {
+    fn a_bodiless_request_is_served_here_with_its_authorization_lent_from_the_buffer() {
+        let read =
+            "GET /a/1/b?x=1 HTTP/1.1\r\nHost: h\r\nAuthorization: Bearer t\r\nauthorization: second\r\n\r\nGET /next";
+        let Parsed::Request(head) = parse(read) else {
             panic!("not served");
         };
-        assert!(!close);
-        assert_eq!(request.method(), Method::GET);
-        assert_eq!(request.uri().path(), "/a/1/b");
-        assert_eq!(request.uri().query(), Some("x=1"));
-        assert_eq!(request.headers()["authorization"], "Bearer t");
-        assert_eq!(&read[..], b"GET /next", "the next request stays in the buffer");
+        assert!(!head.close);
+        assert_eq!(head.request.method(), Method::GET);
+        assert_eq!(head.request.uri().path(), "/a/1/b");
+        assert_eq!(head.request.uri().query(), Some("x=1"));
+        assert_eq!(head.request.headers()["host"], "h");
+        assert!(
+            !head.request.headers().contains_key("authorization"),
+            "Authorization is kept out of the map"
+        );
+        assert_eq!(head.authorization.map(|r| &read[r]), Some("Bearer t"), "the first one");
+        assert_eq!(&read[head.length..], "GET /next", "the next request follows the head");
     }
 
     #[test]
     fn connection_close_is_noticed() {
         assert!(matches!(
             parse("GET / HTTP/1.1\r\nConnection: keep-alive, close\r\n\r\n"),
-            Parsed::Request(_, true)
+            Parsed::Request(RequestHead { close: true, .. })
         ));
         assert!(matches!(
             parse("GET / HTTP/1.1\r\nContent-Length: 0\r\n\r\n"),
-            Parsed::Request(_, false)
+            Parsed::Request(RequestHead { close: false, .. })
         ));
     }
 
@@ -545,9 +585,7 @@ mod tests {
             "GET http://example.com/ HTTP/1.1\r\n\r\n",
             "GET / HTTP/1.1\r\nbad header\r\n\r\n",
         ] {
-            let mut read = BytesMut::from(text);
-            assert!(matches!(parse_request(&mut read), Parsed::NotServed), "{text:?}");
-            assert_eq!(&read[..], text.as_bytes(), "{text:?} must reach hyper whole");
+            assert!(matches!(parse(text), Parsed::NotServed), "{text:?}");
         }
         let many: String = (0..=MAX_HEADERS).map(|i| format!("x-{i}: v\r\n")).collect();
         assert!(matches!(

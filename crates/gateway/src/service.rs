@@ -33,6 +33,10 @@ impl hyper::service::Service<hyper::Request<Incoming>> for GatewayService {
     fn call(&self, req: hyper::Request<Incoming>) -> Self::Future {
         let gateway = Arc::clone(&self.gateway);
         let peer = Arc::clone(&self.peer);
-        Box::pin(async move { Ok(handle_call(&gateway, &peer, req.map(Body::new)).await.into_response()) })
+        Box::pin(async move {
+            Ok(handle_call(&gateway, &peer, req.map(Body::new), None)
+                .await
+                .into_response())
+        })
     }
 }
