@@ -357,7 +357,7 @@ fn request_head(
     head.extend_from_slice(b"x-forwarded-proto: http\r\n");
     if let Some(original) = forwarded.host {
         head.extend_from_slice(b"x-forwarded-host: ");
-        head.extend_from_slice(original.as_bytes());
+        head.extend_from_slice(original);
         head.extend_from_slice(b"\r\n");
     }
     if chunked {
@@ -758,7 +758,7 @@ mod tests {
         let path = ["/p", "", "", "?", "q=1"];
         let forwarded = Forwarded {
             client_ip: Some("10.0.0.2"),
-            host: headers.get(header::HOST),
+            host: headers.get(header::HOST).map(HeaderValue::as_bytes),
         };
         let result = match conn.call(&method, path, &host, &headers, forwarded, body, home()).await {
             Ok((head, body)) => match body.collect().await {

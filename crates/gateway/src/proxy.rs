@@ -99,7 +99,7 @@ impl Backends {
         sandbox: bool,
         context_len: usize,
         req: Request<Body>,
-        client_ip: Option<&str>,
+        forwarded: Forwarded<'_>,
         client_upgrade: Option<hyper::upgrade::OnUpgrade>,
     ) -> Result<Answer, GatewayError> {
         let Some(config) = config else {
@@ -155,14 +155,16 @@ impl Backends {
                 // Plain HTTP/1.1 backends use the per-worker keep-alive pool; HTTPS (and
                 // HTTP/2 by ALPN) and upgrades use the general client.
                 Some(rest) if client_upgrade.is_none() => {
-                    self.send_pooled(rest, remainder, &parts.method, headers, client_ip, body, timeout)
+                    self.send_pooled(rest, remainder, &parts.method, headers, forwarded, body, timeout)
                         .await
                 }
                 _ => {
                     let mut headers = headers;
-                    let original_host = headers.remove(header::HOST);
+                    let original_host = headers
+                        .remove(header::HOST)
+                        .or_else(|| forwarded.host.and_then(|h| HeaderValue::from_bytes(h).ok()));
                     headers.remove(header::AUTHORIZATION);
-                    forwarded_headers(&mut headers, client_ip, original_host);
+                    forwarded_headers(&mut headers, forwarded.client_ip, original_host);
                     self.send_general(
                         &endpoint.url,
                         remainder,
@@ -213,7 +215,7 @@ impl Backends {
         remainder: Remainder<'_>,
         method: &Method,
         headers: HeaderMap,
-        client_ip: Option<&str>,
+        forwarded: Forwarded<'_>,
         body: Body,
         timeout: Duration,
     ) -> Attempt {
@@ -236,8 +238,10 @@ impl Backends {
             host: &host,
             headers: &headers,
             forwarded: Forwarded {
-                client_ip,
-                host: headers.get(header::HOST),
+                host: forwarded
+                    .host
+                    .or_else(|| headers.get(header::HOST).map(HeaderValue::as_bytes)),
+                ..forwarded
             },
             body,
         };
@@ -400,8 +404,8 @@ pub(crate) const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwa
 pub(crate) struct Forwarded<'a> {
     /// The caller's address, appended to the client's `X-Forwarded-For`.
     pub(crate) client_ip: Option<&'a str>,
-    /// The `Host` the client asked for.
-    pub(crate) host: Option<&'a HeaderValue>,
+    /// The `Host` the client asked for, when it is not in the request's header map.
+    pub(crate) host: Option<&'a [u8]>,
 }
 
 /// The request's path below the API's context, and its query: what follows the
@@ -520,7 +524,7 @@ mod tests {
                     },
                     &Method::GET,
                     HeaderMap::new(),
-                    None,
+                    Forwarded::default(),
                     Body::empty(),
                     Duration::from_secs(1),
                 )

@@ -87,14 +87,37 @@ fn header<K: axum::http::header::AsHeaderName>(req: &Request, name: K) -> Option
     req.headers().get(name).and_then(|v| v.to_str().ok())
 }
 
-/// A request's headers as authentication and throttling read them: `http`'s map, and
-/// the `Authorization` value when the HTTP/1.1 loop kept it out of the map. That value
-/// is read by authentication only and never forwarded, so the loop lends it from its
-/// read buffer instead of validating and copying a long token into a `HeaderValue`.
+/// The headers the HTTP/1.1 loop keeps out of a request's header map and lends from its
+/// read buffer for the call: `Authorization`, which authentication reads and the backend
+/// never gets, and `Host`, which the backend gets as `X-Forwarded-Host`. Neither goes on
+/// as it came, so making `HeaderValue`s of them (validating and copying a long token)
+/// would buy nothing. Requests that hyper parsed lend none.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct LentHeaders<'a> {
+    /// The first `Authorization` value.
+    pub(crate) authorization: Option<&'a [u8]>,
+    /// The first `Host` value.
+    pub(crate) host: Option<&'a [u8]>,
+}
+
+impl<'a> LentHeaders<'a> {
+    fn get(&self, name: &str) -> Option<&'a [u8]> {
+        if name.eq_ignore_ascii_case("authorization") {
+            self.authorization
+        } else if name.eq_ignore_ascii_case("host") {
+            self.host
+        } else {
+            None
+        }
+    }
+}
+
+/// A request's headers as authentication and throttling read them: those in its map
+/// and those lent beside it.
 #[derive(Clone, Copy)]
 struct Headers<'a> {
     map: &'a axum::http::HeaderMap,
-    authorization: Option<&'a [u8]>,
+    lent: LentHeaders<'a>,
 }
 
 impl<'a> Headers<'a> {
@@ -103,9 +126,9 @@ impl<'a> Headers<'a> {
     where
         K: axum::http::header::AsHeaderName + AsRef<str>,
     {
-        match self.authorization {
-            Some(value) if name.as_ref().eq_ignore_ascii_case("authorization") => std::str::from_utf8(value).ok(),
-            _ => self.map.get(name).and_then(|v| v.to_str().ok()),
+        match self.lent.get(name.as_ref()) {
+            Some(value) => std::str::from_utf8(value).ok(),
+            None => self.map.get(name).and_then(|v| v.to_str().ok()),
         }
     }
 
@@ -115,10 +138,9 @@ impl<'a> Headers<'a> {
     where
         K: axum::http::header::AsHeaderName + AsRef<str>,
     {
-        match self.authorization {
-            Some(value) if name.as_ref().eq_ignore_ascii_case("authorization") => Some(value),
-            _ => self.map.get(name).map(axum::http::HeaderValue::as_bytes),
-        }
+        self.lent
+            .get(name.as_ref())
+            .or_else(|| self.map.get(name).map(axum::http::HeaderValue::as_bytes))
     }
 }
 
@@ -365,12 +387,13 @@ fn seconds_until(at: i64, now: i64) -> u64 {
 /// connection's `ConnectInfo`.
 pub async fn handle(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
     let peer = Peer::new(req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0));
-    handle_call(&gw, &peer, req, None).await.into_response()
+    handle_call(&gw, &peer, req, LentHeaders::default())
+        .await
+        .into_response()
 }
 
-/// Serves one API call from `peer`. `authorization` is the request's `Authorization`
-/// value when it is not in the request's header map (see [`Headers`]).
-pub(crate) async fn handle_call(gw: &Gateway, peer: &Peer, req: Request, authorization: Option<&[u8]>) -> Answer {
+/// Serves one API call from `peer`, with the headers kept out of its map in `lent`.
+pub(crate) async fn handle_call(gw: &Gateway, peer: &Peer, req: Request, lent: LentHeaders<'_>) -> Answer {
     let started = Instant::now();
     let state = gw.live.load();
     let mut info = CallInfo::default();
@@ -385,7 +408,7 @@ pub(crate) async fn handle_call(gw: &Gateway, peer: &Peer, req: Request, authori
         client_ip: peer.ip_text.as_deref().map(String::from),
         ..AnalyticsEvent::default()
     });
-    let (response, error_code) = match serve(gw, &state, peer, req, authorization, &mut info).await {
+    let (response, error_code) = match serve(gw, &state, peer, req, lent, &mut info).await {
         Ok(res) => (res, None),
         Err(e) => {
             let code = e.code();
@@ -439,7 +462,7 @@ async fn serve(
     state: &RuntimeState,
     peer: &Peer,
     req: Request,
-    authorization: Option<&[u8]>,
+    lent: LentHeaders<'_>,
     info: &mut CallInfo,
 ) -> Result<Answer, GatewayError> {
     if let Some(signer) = &gw.backend_jwt
@@ -464,7 +487,7 @@ async fn serve(
         info.api = Some(Arc::clone(&value.api));
         return Ok(crate::cors::preflight(cors, origin).into());
     }
-    let mut res = serve_call(gw, state, peer, req, authorization, info).await?;
+    let mut res = serve_call(gw, state, peer, req, lent, info).await?;
     if let (Some(origin), Some(api)) = (origin, &info.api)
         && let Some(cors) = api
             .deployed
@@ -483,12 +506,12 @@ async fn serve_call(
     state: &RuntimeState,
     peer: &Peer,
     req: Request,
-    authorization: Option<&[u8]>,
+    lent: LentHeaders<'_>,
     info: &mut CallInfo,
 ) -> Result<Answer, GatewayError> {
     let headers = Headers {
         map: req.headers(),
-        authorization,
+        lent,
     };
     let target = match state.route(req.method().as_str(), req.uri().path()) {
         RouteMatch::Found { value, .. } => value.clone(),
@@ -605,7 +628,10 @@ async fn serve_call(
             sandbox,
             context_len,
             req,
-            peer.ip_text.as_deref(),
+            crate::proxy::Forwarded {
+                client_ip: peer.ip_text.as_deref(),
+                host: lent.host,
+            },
             client_upgrade,
         )
         .await;

@@ -12,7 +12,7 @@
 
 use crate::answer::Answer;
 use crate::backend_http1::PassedHead;
-use crate::request::{Gateway, Peer, handle_call};
+use crate::request::{Gateway, LentHeaders, Peer, handle_call};
 use crate::service::GatewayService;
 use axum::body::Body;
 use axum::http::header::{self, HeaderMap, HeaderName, HeaderValue};
@@ -100,11 +100,16 @@ pub async fn serve_connection(
             close,
             length,
             authorization,
+            host,
         } = head;
         let head_only = request.method() == Method::HEAD;
-        // The head stays in the read buffer until the call is answered: its
-        // `Authorization` value is lent from there.
-        let response = handle_call(&gateway, &peer, request, authorization.map(|r| &read[r])).await;
+        // The head stays in the read buffer until the call is answered: the headers kept
+        // out of the map are lent from there.
+        let lent = LentHeaders {
+            authorization: authorization.map(|r| &read[r]),
+            host: host.map(|r| &read[r]),
+        };
+        let response = handle_call(&gateway, &peer, request, lent).await;
         read.advance(length);
         let keep_alive = match write_response(&mut stream, &mut write, response, head_only, close).await {
             Ok(keep_alive) => keep_alive,
@@ -134,8 +139,7 @@ enum Parsed {
 
 /// A request head parsed from the start of the read buffer.
 struct RequestHead {
-    /// The request, its body empty; its header map holds every header but
-    /// `Authorization`.
+    /// The request, its body empty; its header map holds every header but those lent.
     request: Request<Body>,
     /// Whether the client asked to close the connection after it.
     close: bool,
@@ -143,6 +147,8 @@ struct RequestHead {
     length: usize,
     /// Where the (first) `Authorization` value is in the read buffer.
     authorization: Option<std::ops::Range<usize>>,
+    /// Where the (first) `Host` value is in the read buffer.
+    host: Option<std::ops::Range<usize>>,
 }
 
 /// Parses the request head at the start of `read` (consuming nothing).
@@ -171,19 +177,23 @@ fn parse_request(read: &[u8]) -> Parsed {
         return Parsed::NotServed;
     };
     let mut close = false;
-    let mut authorization = None;
-    // Room for the `X-Forwarded-*` headers the request path adds.
-    let mut headers = HeaderMap::with_capacity(parsed.headers.len() + 3);
+    let (mut authorization, mut host) = (None, None);
+    // Where a value (a slice of `read`) is in `read`.
+    let place = |value: &[u8]| {
+        let start = value.as_ptr() as usize - read.as_ptr() as usize;
+        start..start + value.len()
+    };
+    let mut headers = HeaderMap::new();
     for line in parsed.headers.iter() {
         let Ok(name) = HeaderName::from_bytes(line.name.as_bytes()) else {
             return Parsed::NotServed;
         };
         if name == header::AUTHORIZATION {
-            if authorization.is_none() {
-                // `line.value` is a slice of `read`.
-                let start = line.value.as_ptr() as usize - read.as_ptr() as usize;
-                authorization = Some(start..start + line.value.len());
-            }
+            authorization = authorization.or_else(|| Some(place(line.value)));
+            continue;
+        }
+        if name == header::HOST {
+            host = host.or_else(|| Some(place(line.value)));
             continue;
         }
         if name == header::CONTENT_LENGTH {
@@ -210,6 +220,7 @@ fn parse_request(read: &[u8]) -> Parsed {
         close,
         length,
         authorization,
+        host,
     })
 }
 
@@ -543,8 +554,7 @@ mod tests {
 
     #[test]
     fn a_bodiless_request_is_served_here_with_its_authorization_lent_from_the_buffer() {
-        let read =
-            "GET /a/1/b?x=1 HTTP/1.1\r\nHost: h\r\nAuthorization: Bearer t\r\nauthorization: second\r\n\r\nGET /next";
+        let read = "GET /a/1/b?x=1 HTTP/1.1\r\nHost: h\r\nAuthorization: Bearer t\r\nX-Other: o\r\nauthorization: second\r\n\r\nGET /next";
         let Parsed::Request(head) = parse(read) else {
             panic!("not served");
         };
@@ -552,12 +562,13 @@ mod tests {
         assert_eq!(head.request.method(), Method::GET);
         assert_eq!(head.request.uri().path(), "/a/1/b");
         assert_eq!(head.request.uri().query(), Some("x=1"));
-        assert_eq!(head.request.headers()["host"], "h");
+        assert_eq!(head.request.headers()["x-other"], "o");
         assert!(
-            !head.request.headers().contains_key("authorization"),
-            "Authorization is kept out of the map"
+            head.request.headers().get("authorization").is_none() && head.request.headers().get("host").is_none(),
+            "Authorization and Host are kept out of the map"
         );
         assert_eq!(head.authorization.map(|r| &read[r]), Some("Bearer t"), "the first one");
+        assert_eq!(head.host.map(|r| &read[r]), Some("h"));
         assert_eq!(&read[head.length..], "GET /next", "the next request follows the head");
     }
 

@@ -2,7 +2,7 @@
 //! [`GatewayService`] for every request of a connection the gateway's own HTTP/1.1 loop
 //! handed over (`server_http1`), with the peer's address rendered once per connection.
 
-use crate::request::{Gateway, Peer, handle_call};
+use crate::request::{Gateway, LentHeaders, Peer, handle_call};
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
 use hyper::body::Incoming;
@@ -34,7 +34,7 @@ impl hyper::service::Service<hyper::Request<Incoming>> for GatewayService {
         let gateway = Arc::clone(&self.gateway);
         let peer = Arc::clone(&self.peer);
         Box::pin(async move {
-            Ok(handle_call(&gateway, &peer, req.map(Body::new), None)
+            Ok(handle_call(&gateway, &peer, req.map(Body::new), LentHeaders::default())
                 .await
                 .into_response())
         })

@@ -497,6 +497,14 @@ async fn calls_are_authenticated_checked_against_subscriptions_and_proxied() {
     assert_eq!(body["method"], "GET");
     assert_eq!(body["uri"], "/v1/pets/7?color=red");
     assert_eq!(body["headers"]["x-forwarded-for"], "127.0.0.1");
+    assert_eq!(body["headers"]["x-forwarded-proto"], "http");
+    // The Host the client sent (the gateway's address) goes on as X-Forwarded-Host; the
+    // backend gets its own.
+    let (sent_host, backend_host) = (&body["headers"]["x-forwarded-host"], &body["headers"]["host"]);
+    assert!(
+        sent_host.as_str().is_some_and(|h| h.starts_with("127.0.0.1:")) && sent_host != backend_host,
+        "{body}"
+    );
     assert!(
         body["headers"].get("authorization").is_none(),
         "the token is not forwarded: {body}"
