@@ -146,6 +146,10 @@ impl AnalyticsQueue {
     pub fn publish(&self, event: AnalyticsEvent) {
         let full = {
             let mut pending = self.pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if pending.capacity() == 0 {
+                // A new batch is made room for once, not grown (and copied) as it fills.
+                pending.reserve_exact(self.batch_size);
+            }
             pending.push(event);
             (pending.len() >= self.batch_size).then(|| std::mem::take(&mut *pending))
         };
