@@ -83,13 +83,14 @@ impl TokenVerifier {
     /// The claims of a valid, unexpired, unrevoked token of the wanted kind: a JWT checked
     /// against the published keys, or an opaque token resolved by `introspector`. The
     /// token comes as the bytes it was sent as: one verified before is found without
-    /// checking that they are text again.
+    /// checking that they are text again. `now_millis` is the call's time.
     pub async fn verify(
         &self,
         state: &RuntimeState,
         token: &[u8],
         kind: TokenKind,
         introspector: Option<&dyn Introspect>,
+        now_millis: i64,
     ) -> Result<Arc<AccessClaims>, GatewayError> {
         let invalid = |why: &str| GatewayError::InvalidCredentials(format!("the token is {why}"));
         let claims = match self.cached(token) {
@@ -112,7 +113,7 @@ impl TokenVerifier {
                 claims
             }
         };
-        if claims.exp <= now_secs() {
+        if claims.exp <= now_millis / 1000 {
             return Err(invalid("expired"));
         }
         if claims.token_type != kind {
@@ -293,5 +294,22 @@ mod tests {
             "the slot now holds the other token"
         );
         assert!(verifier.cached(b"short").is_none());
+    }
+
+    #[tokio::test]
+    async fn a_credential_that_is_not_text_is_refused_and_not_remembered() {
+        let verifier = TokenVerifier::new();
+        let state = RuntimeState::default();
+        let now = tollgate_model::now_millis();
+        let sent = b"a.b.\xff\xfe";
+        let err = verifier
+            .verify(&state, sent, TokenKind::AccessToken, None, now)
+            .await
+            .expect_err("bytes that are not UTF-8 are no token");
+        assert!(
+            matches!(&err, GatewayError::InvalidCredentials(m) if m.contains("not text")),
+            "{err:?}"
+        );
+        assert!(verifier.cached(sent).is_none());
     }
 }

@@ -158,6 +158,7 @@ async fn authenticate(
     target: &RouteTarget,
     headers: Headers<'_>,
     uri: &axum::http::Uri,
+    now_millis: i64,
 ) -> Result<Caller, GatewayError> {
     let api = &target.api.deployed.api;
     let allows_api_key = api.security_scheme.iter().any(|s| s == "api_key");
@@ -168,7 +169,10 @@ async fn authenticate(
         None => headers.get_bytes(&APIKEY),
     };
     if allows_api_key && let Some(key) = sent_key.or_else(|| query_param(uri, api_key_header).map(str::as_bytes)) {
-        let claims = gw.verifier.verify(state, key, TokenKind::ApiKey, None).await?;
+        let claims = gw
+            .verifier
+            .verify(state, key, TokenKind::ApiKey, None, now_millis)
+            .await?;
         return Ok(Caller {
             application_id: claims.application.id.clone(),
             key_type: claims.keytype,
@@ -195,7 +199,13 @@ async fn authenticate(
         .trim_ascii();
     let claims = gw
         .verifier
-        .verify(state, token, TokenKind::AccessToken, gw.introspector.as_deref())
+        .verify(
+            state,
+            token,
+            TokenKind::AccessToken,
+            gw.introspector.as_deref(),
+            now_millis,
+        )
         .await?;
     let mapping = state
         .key_mapping(&claims.client_id)
@@ -239,6 +249,9 @@ fn context_len(target: &RouteTarget, path: &str) -> usize {
 /// What the request path learned about a call, for metrics and analytics.
 #[derive(Default)]
 struct CallInfo {
+    /// When the call arrived (ms since the epoch), read once for every check that needs
+    /// the time of day.
+    arrived_millis: i64,
     api: Option<Arc<ApiEntry>>,
     operation: Option<usize>,
     caller: Option<Caller>,
@@ -315,6 +328,7 @@ fn throttle(
     target: &RouteTarget,
     attributes: &CallAttributes<'_>,
     plan: Option<&str>,
+    now: i64,
 ) -> Result<Admitted, GatewayError> {
     let mut admitted = Admitted::default();
     let (Some(throttler), Some(policies)) = (&gw.throttler, state.throttling()) else {
@@ -337,7 +351,6 @@ fn throttle(
         consumer,
         attributes,
     };
-    let now = tollgate_model::now_millis();
     for check in policies.checks(&call) {
         let cost = u64::from(!check.limit.bandwidth);
         match throttler.acquire(&check.key, &check.limit, cost, check.enforce, now) {
@@ -396,13 +409,16 @@ pub async fn handle(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
 pub(crate) async fn handle_call(gw: &Gateway, peer: &Peer, req: Request, lent: LentHeaders<'_>) -> Answer {
     let started = Instant::now();
     let state = gw.live.load();
-    let mut info = CallInfo::default();
+    let mut info = CallInfo {
+        arrived_millis: tollgate_model::now_millis(),
+        ..CallInfo::default()
+    };
     let traced_method = gw.traces.as_ref().map(|t| {
         info.trace = Some(t.start(req.method(), req.uri().path(), req.headers(), peer.ip_text.as_deref()));
         req.method().clone()
     });
     let analytics_base = gw.analytics.as_ref().map(|_| AnalyticsEvent {
-        timestamp: tollgate_model::now_millis(),
+        timestamp: info.arrived_millis,
         method: req.method().clone(),
         user_agent: req.headers().get(axum::http::header::USER_AGENT).cloned(),
         client_ip: peer.ip_text.as_deref().map(String::from),
@@ -539,7 +555,7 @@ async fn serve_call(
     let sandbox = if op.auth_type.eq_ignore_ascii_case("None") {
         false
     } else {
-        let caller = authenticate(gw, state, &target, headers, req.uri()).await?;
+        let caller = authenticate(gw, state, &target, headers, req.uri(), info.arrived_millis).await?;
         plan = Some(
             check_subscription(state, &caller, &deployed.api_id)?
                 .throttling_policy
@@ -579,7 +595,7 @@ async fn serve_call(
         headers,
         uri: req.uri(),
     };
-    let admitted = throttle(gw, state, &target, &attributes, plan)?;
+    let admitted = throttle(gw, state, &target, &attributes, plan, info.arrived_millis)?;
     let declared = header(&req, axum::http::header::CONTENT_LENGTH).and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > gw.max_request_body_bytes) {
         return Err(GatewayError::PayloadTooLarge(format!(
