@@ -354,7 +354,9 @@ fn request_head(
         head.extend_from_slice(ip.as_bytes());
         head.extend_from_slice(b"\r\n");
     }
-    head.extend_from_slice(b"x-forwarded-proto: http\r\n");
+    head.extend_from_slice(b"x-forwarded-proto: ");
+    head.extend_from_slice(forwarded.proto().as_bytes());
+    head.extend_from_slice(b"\r\n");
     if let Some(original) = forwarded.host {
         head.extend_from_slice(b"x-forwarded-host: ");
         head.extend_from_slice(original);
@@ -705,6 +707,36 @@ mod tests {
     use crate::backend_pool::Home;
     use tokio::io::AsyncReadExt;
 
+    #[test]
+    fn a_call_that_came_over_tls_is_forwarded_as_https() {
+        let host = HeaderValue::from_static("backend:8080");
+        let mut headers = HeaderMap::new();
+        headers.insert("x-forwarded-proto", HeaderValue::from_static("http"));
+        let head = |tls| {
+            let forwarded = Forwarded {
+                client_ip: Some("10.0.0.2"),
+                host: Some(b"gw.example".as_slice()),
+                tls,
+            };
+            String::from_utf8(request_head(
+                &Method::GET,
+                ["/v1", "", "", "", ""],
+                &host,
+                &headers,
+                forwarded,
+                false,
+            ))
+            .unwrap()
+        };
+        assert_eq!(
+            head(true),
+            "GET /v1 HTTP/1.1\r\nhost: backend:8080\r\nx-forwarded-for: 10.0.0.2\r\n\
+             x-forwarded-proto: https\r\nx-forwarded-host: gw.example\r\n\r\n",
+            "the client's own X-Forwarded-Proto is replaced"
+        );
+        assert!(head(false).contains("\r\nx-forwarded-proto: http\r\n"));
+    }
+
     /// A backend on a real socket that reads one request (head and, when it says so, a
     /// body of `Content-Length` bytes or chunked up to its last chunk), returns it to the
     /// test, and writes `answer` in the given pieces.
@@ -759,6 +791,7 @@ mod tests {
         let forwarded = Forwarded {
             client_ip: Some("10.0.0.2"),
             host: headers.get(header::HOST).map(HeaderValue::as_bytes),
+            tls: false,
         };
         let result = match conn.call(&method, path, &host, &headers, forwarded, body, home()).await {
             Ok((head, body)) => match body.collect().await {

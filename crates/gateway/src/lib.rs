@@ -33,14 +33,17 @@ pub mod throttle_policies;
 pub mod traces;
 
 pub use authenticate::{Introspect, TokenVerifier};
-pub use request::{Gateway, Peer};
+pub use request::{Gateway, Listener, Peer};
 pub use server_http1::connection_handler;
 pub use service::GatewayService;
 
 use axum::Router;
 use std::sync::Arc;
 
-/// The gateway's router: every request goes through [`request::handle`].
-pub fn routes(gateway: Arc<Gateway>) -> Router {
-    Router::new().fallback(request::handle).with_state(gateway)
+/// The gateway's router for a listener that hyper serves (the TLS listener, `tls`
+/// set): every request goes through [`request::handle`].
+pub fn routes(gateway: Arc<Gateway>, tls: bool) -> Router {
+    Router::new()
+        .fallback(request::handle)
+        .with_state(request::Listener { gateway, tls })
 }

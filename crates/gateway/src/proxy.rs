@@ -164,7 +164,7 @@ impl Backends {
                         .remove(header::HOST)
                         .or_else(|| forwarded.host.and_then(|h| HeaderValue::from_bytes(h).ok()));
                     headers.remove(header::AUTHORIZATION);
-                    forwarded_headers(&mut headers, forwarded.client_ip, original_host);
+                    forwarded_headers(&mut headers, forwarded, original_host);
                     self.send_general(
                         &endpoint.url,
                         remainder,
@@ -377,8 +377,8 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     }
 }
 
-fn forwarded_headers(headers: &mut HeaderMap, client_ip: Option<&str>, host: Option<HeaderValue>) {
-    if let Some(ip) = client_ip {
+fn forwarded_headers(headers: &mut HeaderMap, forwarded: Forwarded<'_>, host: Option<HeaderValue>) {
+    if let Some(ip) = forwarded.client_ip {
         let value = match headers.get(X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
             Some(prior) => HeaderValue::from_str(&format!("{prior}, {ip}")),
             None => HeaderValue::from_str(ip),
@@ -387,7 +387,7 @@ fn forwarded_headers(headers: &mut HeaderMap, client_ip: Option<&str>, host: Opt
             headers.insert(X_FORWARDED_FOR, v);
         }
     }
-    headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
+    headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(forwarded.proto()));
     if let Some(h) = host {
         headers.insert(X_FORWARDED_HOST, h);
     }
@@ -406,6 +406,15 @@ pub(crate) struct Forwarded<'a> {
     pub(crate) client_ip: Option<&'a str>,
     /// The `Host` the client asked for, when it is not in the request's header map.
     pub(crate) host: Option<&'a [u8]>,
+    /// Whether the client connected over TLS.
+    pub(crate) tls: bool,
+}
+
+impl Forwarded<'_> {
+    /// `X-Forwarded-Proto`: the scheme the client used.
+    pub(crate) fn proto(&self) -> &'static str {
+        if self.tls { "https" } else { "http" }
+    }
 }
 
 /// The request's path below the API's context, and its query: what follows the

@@ -67,17 +67,29 @@ pub struct Peer {
     pub ip: Option<IpAddr>,
     /// The same, as text (for `X-Forwarded-For` and analytics).
     pub ip_text: Option<Box<str>>,
+    /// Whether the client connected over TLS (`X-Forwarded-Proto: https`).
+    pub tls: bool,
 }
 
 impl Peer {
-    /// The peer at `addr`.
+    /// The peer at `addr`, connected in plain HTTP.
     pub fn new(addr: Option<SocketAddr>) -> Self {
         let ip = addr.map(|a| a.ip());
         Self {
             ip,
             ip_text: ip.map(|ip| ip.to_string().into_boxed_str()),
+            tls: false,
         }
     }
+}
+
+/// What a listener's router holds: the gateway, and whether its connections are TLS.
+#[derive(Debug, Clone)]
+pub struct Listener {
+    /// The request path's shared parts.
+    pub gateway: Arc<Gateway>,
+    /// Whether the listener serves TLS.
+    pub tls: bool,
 }
 
 /// The header the API key comes in when the API does not name one.
@@ -398,9 +410,12 @@ fn seconds_until(at: i64, now: i64) -> u64 {
 
 /// Serves one API call through axum (the TLS listener): the peer comes from the
 /// connection's `ConnectInfo`.
-pub async fn handle(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
-    let peer = Peer::new(req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0));
-    handle_call(&gw, &peer, req, LentHeaders::default())
+pub async fn handle(State(listener): State<Listener>, req: Request) -> Response {
+    let peer = Peer {
+        tls: listener.tls,
+        ..Peer::new(req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0))
+    };
+    handle_call(&listener.gateway, &peer, req, LentHeaders::default())
         .await
         .into_response()
 }
@@ -647,6 +662,7 @@ async fn serve_call(
             crate::proxy::Forwarded {
                 client_ip: peer.ip_text.as_deref(),
                 host: lent.host,
+                tls: peer.tls,
             },
             client_upgrade,
         )

@@ -370,7 +370,7 @@ pub async fn serve(args: NodeArgs) -> Result<(), Failure> {
                 .map_err(|e| Failure::new(exit::OS, e))?;
             planned.push(Planned {
                 listener: secure,
-                router: tollgate_gateway::routes(gateway()),
+                router: tollgate_gateway::routes(gateway(), true),
             });
         }
     }
