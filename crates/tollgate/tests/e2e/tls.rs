@@ -54,3 +54,52 @@ async fn management_and_gateway_serve_https() {
     assert_eq!(body["code"], 900906);
     let _ = READY;
 }
+
+#[tokio::test]
+async fn calls_on_the_tls_listener_reach_the_backend_as_https() {
+    use crate::gateway_flow::{backend, ready_node};
+    let backend = backend().await;
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert_path, cert.cert.pem()).unwrap();
+    std::fs::write(&key_path, cert.signing_key.serialize_pem()).unwrap();
+    let config = format!(
+        "[gateway.tls]\nlisten = \"127.0.0.1:0\"\ncert = \"{}\"\nkey = \"{}\"\n",
+        cert_path.display(),
+        key_path.display()
+    );
+    let builder = tollgate()
+        .config(&config)
+        .env("TOLLGATE_GATEWAY__POLL_INTERVAL", "100ms");
+    let (mut node, c) = ready_node(builder).await;
+    let gw_tls = node.listener("gateway-tls");
+    let up = format!("http://{}/v1", backend.addr);
+    let (_, _, token) = c
+        .subscribed(
+            "TlsPets",
+            "/tlspets",
+            &up,
+            serde_json::json!([{"target": "/open/*", "verb": "GET", "authType": "None"}]),
+        )
+        .await;
+    // Plain HTTP: `http`, once the gateway serves the API.
+    let (status, body) = c.eventually("/tlspets/1.0.0/open/plain", &token, |s, _| s == 200).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["headers"]["x-forwarded-proto"], "http", "{body}");
+
+    let r = tollgate_testkit::https_trusting(&cert.cert.pem())
+        .get(format!("https://localhost:{}/tlspets/1.0.0/open/secure", gw_tls.port()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["uri"], "/v1/open/secure");
+    assert_eq!(body["headers"]["x-forwarded-proto"], "https", "{body}");
+    assert_eq!(
+        body["headers"]["x-forwarded-host"],
+        format!("localhost:{}", gw_tls.port()),
+        "{body}"
+    );
+}
