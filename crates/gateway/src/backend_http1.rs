@@ -102,25 +102,19 @@ impl Connection {
         matches!(self.io.try_read(&mut probe), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
     }
 
-    /// Sends a request (`path` in origin form, in pieces; `headers` without hop-by-hop
-    /// headers, their `Host`, `Authorization` and `X-Forwarded-*` left out for `host`
-    /// and `forwarded`) and reads the response head. The body is framed by
-    /// `Content-Length` when the request has one, else chunked unless the body is known
-    /// to be empty.
-    #[allow(clippy::too_many_arguments)]
+    /// Sends a request (its head as [`RequestHead`] says, then `body`) and reads the
+    /// response head. The body is framed by `Content-Length` when the request has one,
+    /// else chunked unless the body is known to be empty.
     pub(crate) async fn call(
         mut self,
-        method: &Method,
-        path: [&str; 5],
-        host: &HeaderValue,
-        headers: &HeaderMap,
-        forwarded: Forwarded<'_>,
+        request: RequestHead<'_>,
         body: Body,
         home: Home,
     ) -> Result<(PassedHead, ResponseBody), CallError> {
+        let method = request.method;
         let empty = body.is_end_stream();
-        let chunked = !empty && !headers.contains_key(header::CONTENT_LENGTH);
-        let head = request_head(method, path, host, headers, forwarded, chunked);
+        let chunked = !empty && !request.headers.contains_key(header::CONTENT_LENGTH);
+        let head = request_head(&request, chunked);
         if empty {
             self.write(&head).await?;
         } else if let Err(e) = self.write_body(head, body, chunked).await {
@@ -305,16 +299,32 @@ impl Connection {
     }
 }
 
+/// A request head as the gateway sends it to a backend: the client's request with the
+/// gateway's edits, written out by [`request_head`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RequestHead<'a> {
+    pub(crate) method: &'a Method,
+    /// Origin form, in pieces to join: path and query ("/" when they are all empty).
+    pub(crate) path: [&'a str; 5],
+    /// The `Host` header to send (the backend's).
+    pub(crate) host: &'a HeaderValue,
+    /// The client's headers, hop-by-hop ones removed; their `Host`, `Authorization` and
+    /// `X-Forwarded-*` are not sent.
+    pub(crate) headers: &'a HeaderMap,
+    /// The `X-Forwarded-*` headers to send.
+    pub(crate) forwarded: Forwarded<'a>,
+}
+
 /// The request head: request line, `Host`, the given headers but those the gateway
 /// replaces, `X-Forwarded-*`, and the framing header.
-fn request_head(
-    method: &Method,
-    path: [&str; 5],
-    host: &HeaderValue,
-    headers: &HeaderMap,
-    forwarded: Forwarded<'_>,
-    chunked: bool,
-) -> Vec<u8> {
+fn request_head(request: &RequestHead<'_>, chunked: bool) -> Vec<u8> {
+    let RequestHead {
+        method,
+        path,
+        host,
+        headers,
+        forwarded,
+    } = *request;
     let mut head = Vec::with_capacity(256 + headers.len() * 48);
     head.extend_from_slice(method.as_str().as_bytes());
     head.push(b' ');
@@ -689,11 +699,13 @@ pub(crate) async fn passed_answer(answer: &'static [u8]) -> (PassedHead, Respons
     let host = HeaderValue::from_static("backend.test");
     let body = Body::empty();
     conn.call(
-        &Method::GET,
-        ["", "", "", "", ""],
-        &host,
-        &HeaderMap::new(),
-        Forwarded::default(),
+        RequestHead {
+            method: &Method::GET,
+            path: ["", "", "", "", ""],
+            host: &host,
+            headers: &HeaderMap::new(),
+            forwarded: Forwarded::default(),
+        },
         body,
         crate::backend_pool::Home::for_tests(),
     )
@@ -718,15 +730,14 @@ mod tests {
                 host: Some(b"gw.example".as_slice()),
                 tls,
             };
-            String::from_utf8(request_head(
-                &Method::GET,
-                ["/v1", "", "", "", ""],
-                &host,
-                &headers,
+            let request = RequestHead {
+                method: &Method::GET,
+                path: ["/v1", "", "", "", ""],
+                host: &host,
+                headers: &headers,
                 forwarded,
-                false,
-            ))
-            .unwrap()
+            };
+            String::from_utf8(request_head(&request, false)).unwrap()
         };
         assert_eq!(
             head(true),
@@ -793,7 +804,20 @@ mod tests {
             host: headers.get(header::HOST).map(HeaderValue::as_bytes),
             tls: false,
         };
-        let result = match conn.call(&method, path, &host, &headers, forwarded, body, home()).await {
+        let result = match conn
+            .call(
+                RequestHead {
+                    method: &method,
+                    path,
+                    host: &host,
+                    headers: &headers,
+                    forwarded,
+                },
+                body,
+                home(),
+            )
+            .await
+        {
             Ok((head, body)) => match body.collect().await {
                 Ok(all) => Ok((head.into_parts(), all.to_bytes().to_vec())),
                 Err(e) => Err(e.to_string()),
@@ -985,11 +1009,13 @@ mod tests {
         let host = HeaderValue::from_static("backend.test");
         let (parts, body) = conn
             .call(
-                &Method::POST,
-                ["/upload", "", "", "", ""],
-                &host,
-                &headers,
-                Forwarded::default(),
+                RequestHead {
+                    method: &Method::POST,
+                    path: ["/upload", "", "", "", ""],
+                    host: &host,
+                    headers: &headers,
+                    forwarded: Forwarded::default(),
+                },
                 body,
                 home(),
             )

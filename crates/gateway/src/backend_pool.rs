@@ -5,10 +5,8 @@
 //! waits behind another call's body, and nothing is spawned per call. The calls
 //! themselves are [`crate::backend_http1`]'s.
 
-use crate::backend_http1::{CallError, Connection, PassedHead, ResponseBody};
-use crate::proxy::Forwarded;
+use crate::backend_http1::{CallError, Connection, PassedHead, RequestHead, ResponseBody};
 use axum::body::Body;
-use axum::http::{HeaderMap, HeaderValue, Method};
 use foldhash::HashMap;
 use hyper::body::Body as _;
 use std::sync::{Arc, Mutex};
@@ -70,16 +68,8 @@ pub(crate) struct Http1Pool {
 pub(crate) struct Outgoing<'a> {
     /// The backend's `host[:port]`.
     pub(crate) authority: &'a str,
-    pub(crate) method: &'a Method,
-    /// Origin form, in pieces to join: path and query ("/" when they are all empty).
-    pub(crate) path: [&'a str; 5],
-    /// The `Host` header to send.
-    pub(crate) host: &'a HeaderValue,
-    /// The client's headers, hop-by-hop ones removed; `Host`, `Authorization` and
-    /// `X-Forwarded-*` are not sent.
-    pub(crate) headers: &'a HeaderMap,
-    /// The `X-Forwarded-*` headers to send.
-    pub(crate) forwarded: Forwarded<'a>,
+    /// The request head to send.
+    pub(crate) head: RequestHead<'a>,
     pub(crate) body: Body,
 }
 
@@ -109,7 +99,7 @@ impl Http1Pool {
     /// when it has no body and an idempotent method, as nginx does.
     pub(crate) async fn send(&self, out: Outgoing<'_>) -> Result<(PassedHead, ResponseBody), PoolError> {
         let host = self.host(out.authority);
-        let resendable = out.body.is_end_stream() && crate::proxy::is_idempotent(out.method);
+        let resendable = out.body.is_end_stream() && crate::proxy::is_idempotent(out.head.method);
         let mut body = Some(out.body);
         loop {
             let idle = loop {
@@ -136,18 +126,7 @@ impl Http1Pool {
             } else {
                 body.take().unwrap_or_default()
             };
-            match conn
-                .call(
-                    out.method,
-                    out.path,
-                    out.host,
-                    out.headers,
-                    out.forwarded,
-                    request_body,
-                    home,
-                )
-                .await
-            {
+            match conn.call(out.head, request_body, home).await {
                 Ok(answer) => return Ok(answer),
                 Err(CallError::ClosedBeforeAnswer(_)) if reused && resendable => continue,
                 Err(e) => return Err(PoolError::Failed(e)),
@@ -179,6 +158,8 @@ fn split_authority(authority: &str) -> (&str, u16) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::proxy::Forwarded;
+    use axum::http::{HeaderMap, HeaderValue, Method};
     use http_body_util::BodyExt;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -224,11 +205,13 @@ mod tests {
         let host = HeaderValue::from_str(authority).unwrap();
         let out = Outgoing {
             authority,
-            method: &Method::GET,
-            path: ["/x", "", "", "", ""],
-            forwarded: Forwarded::default(),
-            host: &host,
-            headers: &HeaderMap::new(),
+            head: RequestHead {
+                method: &Method::GET,
+                path: ["/x", "", "", "", ""],
+                forwarded: Forwarded::default(),
+                host: &host,
+                headers: &HeaderMap::new(),
+            },
             body: Body::empty(),
         };
         let (_, body) = pool.send(out).await.expect("answered");
@@ -285,11 +268,13 @@ mod tests {
         let host = HeaderValue::from_str(&addr).unwrap();
         let out = Outgoing {
             authority: &addr,
-            method: &Method::GET,
-            path: ["", "", "", "", ""],
-            forwarded: Forwarded::default(),
-            host: &host,
-            headers: &HeaderMap::new(),
+            head: RequestHead {
+                method: &Method::GET,
+                path: ["", "", "", "", ""],
+                forwarded: Forwarded::default(),
+                host: &host,
+                headers: &HeaderMap::new(),
+            },
             body: Body::empty(),
         };
         assert!(matches!(pool.send(out).await, Err(PoolError::Connect(_))));

@@ -6,6 +6,7 @@
 //! against the Mozilla roots plus an optional CA file).
 
 use crate::answer::Answer;
+use crate::backend_http1::RequestHead;
 use crate::backend_pool::{Http1Pool, Outgoing, PoolError};
 use crate::error::GatewayError;
 use axum::body::Body;
@@ -233,15 +234,17 @@ impl Backends {
         };
         let out = Outgoing {
             authority,
-            method,
-            path,
-            host: &host,
-            headers: &headers,
-            forwarded: Forwarded {
-                host: forwarded
-                    .host
-                    .or_else(|| headers.get(header::HOST).map(HeaderValue::as_bytes)),
-                ..forwarded
+            head: RequestHead {
+                method,
+                path,
+                host: &host,
+                headers: &headers,
+                forwarded: Forwarded {
+                    host: forwarded
+                        .host
+                        .or_else(|| headers.get(header::HOST).map(HeaderValue::as_bytes)),
+                    ..forwarded
+                },
             },
             body,
         };
