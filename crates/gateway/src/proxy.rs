@@ -127,6 +127,12 @@ impl Backends {
             .then(|| parts.headers.get(header::UPGRADE).cloned())
             .flatten();
         strip_hop_by_hop(&mut parts.headers);
+        // The client's `Host` reaches the backend only as `X-Forwarded-Host`.
+        let mapped_host = parts.headers.remove(header::HOST);
+        let forwarded = Forwarded {
+            host: forwarded.host.or(mapped_host.as_ref().map(HeaderValue::as_bytes)),
+            ..forwarded
+        };
         if let Some(protocol) = upgrade {
             parts
                 .headers
@@ -161,9 +167,7 @@ impl Backends {
                 }
                 _ => {
                     let mut headers = headers;
-                    let original_host = headers
-                        .remove(header::HOST)
-                        .or_else(|| forwarded.host.and_then(|h| HeaderValue::from_bytes(h).ok()));
+                    let original_host = forwarded.host.and_then(|h| HeaderValue::from_bytes(h).ok());
                     headers.remove(header::AUTHORIZATION);
                     forwarded_headers(&mut headers, forwarded, original_host);
                     self.send_general(
@@ -239,12 +243,7 @@ impl Backends {
                 path,
                 host: &host,
                 headers: &headers,
-                forwarded: Forwarded {
-                    host: forwarded
-                        .host
-                        .or_else(|| headers.get(header::HOST).map(HeaderValue::as_bytes)),
-                    ..forwarded
-                },
+                forwarded,
             },
             body,
         };

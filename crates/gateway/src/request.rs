@@ -138,10 +138,7 @@ impl<'a> Headers<'a> {
     where
         K: axum::http::header::AsHeaderName + AsRef<str>,
     {
-        match self.lent.get(name.as_ref()) {
-            Some(value) => std::str::from_utf8(value).ok(),
-            None => self.map.get(name).and_then(|v| v.to_str().ok()),
-        }
+        self.get_bytes(name).and_then(|v| std::str::from_utf8(v).ok())
     }
 
     /// The bytes of the header `name` (the first, if several), for credentials, which

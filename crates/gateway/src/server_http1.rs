@@ -95,7 +95,7 @@ pub async fn serve_connection(
                 }
             }
         };
-        let RequestHead {
+        let ParsedRequest {
             request,
             close,
             length,
@@ -130,7 +130,7 @@ pub async fn serve_connection(
 #[allow(clippy::large_enum_variant)]
 enum Parsed {
     /// A request served here.
-    Request(RequestHead),
+    Request(ParsedRequest),
     /// Not yet a whole head.
     Partial,
     /// Something for hyper (nothing consumed).
@@ -138,7 +138,7 @@ enum Parsed {
 }
 
 /// A request head parsed from the start of the read buffer.
-struct RequestHead {
+struct ParsedRequest {
     /// The request, its body empty; its header map holds every header but those lent.
     request: Request<Body>,
     /// Whether the client asked to close the connection after it.
@@ -215,7 +215,7 @@ fn parse_request(read: &[u8]) -> Parsed {
     *request.uri_mut() = uri;
     *request.version_mut() = Version::HTTP_11;
     *request.headers_mut() = headers;
-    Parsed::Request(RequestHead {
+    Parsed::Request(ParsedRequest {
         request,
         close,
         length,
@@ -576,11 +576,11 @@ mod tests {
     fn connection_close_is_noticed() {
         assert!(matches!(
             parse("GET / HTTP/1.1\r\nConnection: keep-alive, close\r\n\r\n"),
-            Parsed::Request(RequestHead { close: true, .. })
+            Parsed::Request(ParsedRequest { close: true, .. })
         ));
         assert!(matches!(
             parse("GET / HTTP/1.1\r\nContent-Length: 0\r\n\r\n"),
-            Parsed::Request(RequestHead { close: false, .. })
+            Parsed::Request(ParsedRequest { close: false, .. })
         ));
     }
 

@@ -2,19 +2,22 @@
 
 use crate::{READY, tollgate};
 
-#[tokio::test]
-async fn management_and_gateway_serve_https() {
+/// A self-signed certificate for `localhost` written to `dir`: the certificate, and its
+/// `cert = …` and `key = …` config lines.
+fn localhost_certificate(dir: &std::path::Path) -> (rcgen::CertifiedKey<rcgen::KeyPair>, String) {
     let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let cert_path = dir.path().join("cert.pem");
-    let key_path = dir.path().join("key.pem");
+    let (cert_path, key_path) = (dir.join("cert.pem"), dir.join("key.pem"));
     std::fs::write(&cert_path, cert.cert.pem()).unwrap();
     std::fs::write(&key_path, cert.signing_key.serialize_pem()).unwrap();
-    let config = format!(
-        "[management.tls]\ncert = \"{c}\"\nkey = \"{k}\"\n\n[gateway.tls]\nlisten = \"127.0.0.1:0\"\ncert = \"{c}\"\nkey = \"{k}\"\n",
-        c = cert_path.display(),
-        k = key_path.display()
-    );
+    let lines = format!("cert = \"{}\"\nkey = \"{}\"\n", cert_path.display(), key_path.display());
+    (cert, lines)
+}
+
+#[tokio::test]
+async fn management_and_gateway_serve_https() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, files) = localhost_certificate(dir.path());
+    let config = format!("[management.tls]\n{files}\n[gateway.tls]\nlisten = \"127.0.0.1:0\"\n{files}");
     let mut node = tollgate().config(&config).spawn();
     let mgmt = node.listener("management");
     let gw_tls = node.listener("gateway-tls");
@@ -59,16 +62,9 @@ async fn management_and_gateway_serve_https() {
 async fn calls_on_the_tls_listener_reach_the_backend_as_https() {
     use crate::gateway_flow::{backend, ready_node};
     let backend = backend().await;
-    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
-    std::fs::write(&cert_path, cert.cert.pem()).unwrap();
-    std::fs::write(&key_path, cert.signing_key.serialize_pem()).unwrap();
-    let config = format!(
-        "[gateway.tls]\nlisten = \"127.0.0.1:0\"\ncert = \"{}\"\nkey = \"{}\"\n",
-        cert_path.display(),
-        key_path.display()
-    );
+    let (cert, files) = localhost_certificate(dir.path());
+    let config = format!("[gateway.tls]\nlisten = \"127.0.0.1:0\"\n{files}");
     let builder = tollgate()
         .config(&config)
         .env("TOLLGATE_GATEWAY__POLL_INTERVAL", "100ms");
