@@ -8,8 +8,8 @@
 #   (f) as (c), with the subscription's plan counted (throttling on, limit never reached):
 #       the Unlimited plan is set to 1e9 requests per minute for (f) and back after it
 # The backend is nginx serving a static 1 KiB body with keep-alive. Prints requests/s,
-# p50/p99 latency, CPU-seconds per 10 000 requests, peak RSS and context switches per request
-# of the proxy process(es),
+# p50/p99 latency, CPU-seconds per 10 000 requests (and their user and system parts), peak
+# RSS and context switches per request of the proxy process(es),
 # and the ratios c/b, d/b and e/c.
 #
 # Needs: nginx and wrk (apt-get install nginx-light wrk), python3, curl, jq, and a release
@@ -86,27 +86,32 @@ plan_limit() {
   sleep 0.5
 }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+user_ticks() { awk '{print $14}' "/proc/$1/stat"; }
 nginx_pids() { echo "$(cat "$WORK/proxy.pid") $(pgrep -P "$(cat "$WORK/proxy.pid")" | tr '\n' ' ')"; }
 ticks_of() { local t=0; for p in $1; do t=$((t + $(cpu_ticks "$p"))); done; echo "$t"; }
+user_ticks_of() { local t=0; for p in $1; do t=$((t + $(user_ticks "$p"))); done; echo "$t"; }
 rss_of() { local r=0; for p in $1; do r=$((r + $(awk '/VmHWM/{print $2}' "/proc/$p/status"))); done; echo "$r"; }
 switches_of() { local t=0 p f; for p in $1; do for f in /proc/$p/task/*/status; do t=$((t + $(awk '/ctxt_switches/{s+=$2} END{print s}' "$f"))); done; done; echo "$t"; }
 HZ=$(getconf CLK_TCK)
 
 run() { # name url pids [header]
   local name=$1 url=$2 pids=$3 header=${4:-}
-  local before after sw_before sw_after
+  local before after user_before user_after sw_before sw_after
   sw_before=$(switches_of "$pids")
   before=$(ticks_of "$pids")
+  user_before=$(user_ticks_of "$pids")
   if [ -n "$header" ]; then
     wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency -H "$header" "$url" > "$WORK/$name.wrk"
   else
     wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency "$url" > "$WORK/$name.wrk"
   fi
   after=$(ticks_of "$pids")
+  user_after=$(user_ticks_of "$pids")
   sw_after=$(switches_of "$pids")
-  python3 - "$name" "$WORK/$name.wrk" "$((after - before))" "$HZ" "$(rss_of "$pids")" "$((sw_after - sw_before))" >> "$WORK/results.tsv" <<'PY'
+  python3 - "$name" "$WORK/$name.wrk" "$((after - before))" "$HZ" "$(rss_of "$pids")" "$((sw_after - sw_before))" "$((user_after - user_before))" >> "$WORK/results.tsv" <<'PY'
 import re, sys
 name, path, ticks, hz, rss, switches = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
+user_ticks = int(sys.argv[7])
 text = open(path).read()
 rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
 total = int(re.search(r"(\d+) requests in", text).group(1))
@@ -116,7 +121,8 @@ def pct(p):
     v, u = float(m.group(1)), m.group(2)
     return v / 1000 if u == "us" else v * 1000 if u == "s" else v
 cpu = ticks / hz / total * 10000 if total else 0
-print(f"{name}\t{rps:.0f}\t{pct(50):.2f}\t{pct(99):.2f}\t{cpu:.3f}\t{rss/1024:.1f}\t{errors.group(1) if errors else 0}\t{switches/total if total else 0:.2f}")
+user = user_ticks / hz / total * 10000 if total else 0
+print(f"{name}\t{rps:.0f}\t{pct(50):.2f}\t{pct(99):.2f}\t{cpu:.3f}\t{rss/1024:.1f}\t{errors.group(1) if errors else 0}\t{switches/total if total else 0:.2f}\t{user:.3f}\t{cpu - user:.3f}")
 PY
 }
 
@@ -203,7 +209,7 @@ fi
 
 echo
 echo "machine: $(nproc) cores, $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -r); wrk -t1 -c$CONNECTIONS -d${DURATION}s"
-printf "case\treq/s\tp50 ms\tp99 ms\tCPU s/10k req\tpeak RSS MB\tnon-2xx\tswitches/req\n"
+printf "case\treq/s\tp50 ms\tp99 ms\tCPU s/10k req\tpeak RSS MB\tnon-2xx\tswitches/req\tuser s/10k\tsys s/10k\n"
 cat "$WORK/results.tsv"
 python3 - "$WORK/results.tsv" <<'PY'
 import sys, collections
@@ -216,7 +222,7 @@ def avg(case, col):
     return sum(v) / len(v) if v else float("nan")
 b, c, d, e, f = "b", "c", "d", "e", "f"
 print()
-print(f"c/b throughput {avg(c,1)/avg(b,1):.2f}x  p99 {avg(c,3)/avg(b,3):.2f}x  CPU/req {avg(c,4)/avg(b,4):.2f}x")
+print(f"c/b throughput {avg(c,1)/avg(b,1):.2f}x  p99 {avg(c,3)/avg(b,3):.2f}x  CPU/req {avg(c,4)/avg(b,4):.2f}x  (user {avg(c,8)/avg(b,8):.2f}x, system {avg(c,9)/avg(b,9):.2f}x)")
 print(f"d/b throughput {avg(d,1)/avg(b,1):.2f}x  p99 {avg(d,3)/avg(b,3):.2f}x  CPU/req {avg(d,4)/avg(b,4):.2f}x")
 if by[f]:
     print(f"f/c throughput {avg(f,1)/avg(c,1):.3f}x  p99 {avg(f,3)/avg(c,3):.2f}x  CPU/req {avg(f,4)/avg(c,4):.3f}x  (throttling on vs off)")
