@@ -23,7 +23,7 @@ pub type Drained = Vec<tollgate_store::analytics::Rows>;
 /// A [`UsageKey`] borrowed from an event. Its fields are in the same order and hash the
 /// same way (a `&str` hashes as its `String`), so it finds the owned key without copying
 /// nine strings per event.
-#[derive(Hash)]
+#[derive(Hash, PartialEq, Eq)]
 struct UsageKeyRef<'a> {
     bucket_start: i64,
     environment: &'a str,
@@ -96,9 +96,13 @@ impl Aggregator {
     /// Counts the calls of a gateway serving `environment`, from borrowed events (an
     /// in-process gateway's, which are never copied into owned ones); returns how many
     /// were kept.
+    ///
+    /// Consecutive events with one key (most of a busy gateway's batch) are counted
+    /// together first and looked up once.
     pub fn add_events<'a>(&self, environment: &str, events: impl IntoIterator<Item = UsageEventRef<'a>>) -> usize {
         let mut kept = 0;
         let mut pending = self.pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut run: Option<(UsageKeyRef<'_>, UsageCounts)> = None;
         for e in events {
             // Looked up by reference: a key is copied only when it is new this minute.
             let key = UsageKeyRef {
@@ -114,23 +118,48 @@ impl Aggregator {
                 status: i64::from(e.status),
                 error_code: e.error_code.unwrap_or(0),
             };
-            let len = pending.len();
-            match pending.get_mut(&key) {
-                Some(c) => c.record(e.gateway_latency_ms, e.backend_latency_ms, e.response_bytes),
-                None if len < self.max_keys => {
-                    let mut c = UsageCounts::default();
-                    c.record(e.gateway_latency_ms, e.backend_latency_ms, e.response_bytes);
-                    pending.insert(key.to_owned(), c);
+            match &mut run {
+                Some((same, counts)) if *same == key => {
+                    counts.record(e.gateway_latency_ms, e.backend_latency_ms, e.response_bytes);
                 }
-                None => {
-                    self.dropped.increment(1);
-                    continue;
+                _ => {
+                    if let Some((done, counts)) = run.take() {
+                        kept += self.count_run(&mut pending, &done, &counts);
+                    }
+                    let mut counts = UsageCounts::default();
+                    counts.record(e.gateway_latency_ms, e.backend_latency_ms, e.response_bytes);
+                    run = Some((key, counts));
                 }
             }
-            kept += 1;
+        }
+        if let Some((done, counts)) = run {
+            kept += self.count_run(&mut pending, &done, &counts);
         }
         self.received.increment(kept as u64);
         kept
+    }
+
+    /// Adds the counts of a run of events with one key to `pending`; how many events
+    /// were kept (none when the key is new and the key limit is reached).
+    fn count_run(
+        &self,
+        pending: &mut HashMap<UsageKey, UsageCounts>,
+        key: &UsageKeyRef<'_>,
+        counts: &UsageCounts,
+    ) -> usize {
+        let events = usize::try_from(counts.requests).unwrap_or(0);
+        let len = pending.len();
+        match pending.get_mut(key) {
+            Some(c) => c.merge(counts),
+            None if len < self.max_keys => {
+                pending.insert(key.to_owned(), counts.clone());
+            }
+            None => {
+                self.dropped.increment(events as u64);
+                return 0;
+            }
+        }
+        events
     }
 
     /// Takes everything counted so far, as minute rows and their hour and day roll-ups.
@@ -259,6 +288,28 @@ mod tests {
             .map(|(_, c)| c.requests);
         assert_eq!(x, Some(3));
         assert!(agg.drain().is_empty(), "drained once");
+    }
+
+    #[test]
+    fn runs_of_one_key_count_as_their_events_wherever_they_break() {
+        let agg = Aggregator::new(100);
+        let events = ["x", "x", "y", "x", "x", "x"].map(|app| event(1_000, app, 200));
+        assert_eq!(agg.add_events("Default", events.iter().map(UsageEvent::borrowed)), 6);
+        let drained = agg.drain();
+        let minutes = &drained.iter().find(|(g, _)| *g == Granularity::Minute).unwrap().1;
+        let count = |app: &str| {
+            minutes
+                .iter()
+                .find(|(k, _)| k.application_id == app)
+                .map(|(_, c)| (c.requests, c.gateway_latency_sum))
+        };
+        assert_eq!(count("x"), Some((5, 10.0)));
+        assert_eq!(count("y"), Some((1, 2.0)));
+
+        // A new key's whole run is dropped at the key limit; a known key's still counts.
+        let full = Aggregator::new(1);
+        let events = ["x", "y", "y", "x"].map(|app| event(1_000, app, 200));
+        assert_eq!(full.add_events("Default", events.iter().map(UsageEvent::borrowed)), 2);
     }
 
     #[test]
