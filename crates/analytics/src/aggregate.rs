@@ -124,7 +124,7 @@ impl Aggregator {
                 }
                 _ => {
                     if let Some((done, counts)) = run.take() {
-                        kept += self.count_run(&mut pending, &done, &counts);
+                        kept += self.count_run(&mut pending, &done, counts);
                     }
                     let mut counts = UsageCounts::default();
                     counts.record(e.gateway_latency_ms, e.backend_latency_ms, e.response_bytes);
@@ -133,7 +133,7 @@ impl Aggregator {
             }
         }
         if let Some((done, counts)) = run {
-            kept += self.count_run(&mut pending, &done, &counts);
+            kept += self.count_run(&mut pending, &done, counts);
         }
         self.received.increment(kept as u64);
         kept
@@ -145,14 +145,14 @@ impl Aggregator {
         &self,
         pending: &mut HashMap<UsageKey, UsageCounts>,
         key: &UsageKeyRef<'_>,
-        counts: &UsageCounts,
+        counts: UsageCounts,
     ) -> usize {
         let events = usize::try_from(counts.requests).unwrap_or(0);
         let len = pending.len();
         match pending.get_mut(key) {
-            Some(c) => c.merge(counts),
+            Some(c) => c.merge(&counts),
             None if len < self.max_keys => {
-                pending.insert(key.to_owned(), counts.clone());
+                pending.insert(key.to_owned(), counts);
             }
             None => {
                 self.dropped.increment(events as u64);
