@@ -95,10 +95,6 @@ pub struct Listener {
 /// The header the API key comes in when the API does not name one.
 const APIKEY: HeaderName = HeaderName::from_static("apikey");
 
-fn header<K: axum::http::header::AsHeaderName>(req: &Request, name: K) -> Option<&str> {
-    req.headers().get(name).and_then(|v| v.to_str().ok())
-}
-
 /// The headers the HTTP/1.1 loop keeps out of a request's header map and lends from its
 /// read buffer for the call: `Authorization`, which authentication reads and the backend
 /// never gets, and `Host`, which the backend gets as `X-Forwarded-Host`. Neither goes on
@@ -499,10 +495,14 @@ async fn serve(
     {
         return Ok(axum::Json(signer.jwks().clone()).into_response().into());
     }
-    let origin = header(&req, axum::http::header::ORIGIN).map(str::to_string);
+    let headers = Headers {
+        map: req.headers(),
+        lent,
+    };
+    let origin = headers.get(axum::http::header::ORIGIN).map(str::to_string);
     // A CORS preflight names the method it asks about; the gateway answers it itself.
     if req.method() == axum::http::Method::OPTIONS
-        && let (Some(origin), Some(asked)) = (&origin, header(&req, axum::http::header::ACCESS_CONTROL_REQUEST_METHOD))
+        && let (Some(origin), Some(asked)) = (&origin, headers.get(axum::http::header::ACCESS_CONTROL_REQUEST_METHOD))
         && let RouteMatch::Found { value, .. } = state.route(asked, req.uri().path())
         && let Some(cors) = value
             .api
@@ -608,7 +608,9 @@ async fn serve_call(
         uri: req.uri(),
     };
     let admitted = throttle(gw, state, &target, &attributes, plan, info.arrived_millis)?;
-    let declared = header(&req, axum::http::header::CONTENT_LENGTH).and_then(|v| v.parse::<u64>().ok());
+    let declared = headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > gw.max_request_body_bytes) {
         return Err(GatewayError::PayloadTooLarge(format!(
             "the request body is larger than {} bytes",

@@ -38,11 +38,6 @@ fn parse_template(template: &str) -> Vec<Segment> {
         .collect()
 }
 
-/// The segments of a request path (empty segments ignored, so `/a//b/` is `/a/b`).
-pub fn path_segments(path: &str) -> Vec<&str> {
-    path.split('/').filter(|s| !s.is_empty()).collect()
-}
-
 /// A route's value with the names of its parameters in template order.
 #[derive(Clone, Debug)]
 struct Endpoint<T> {
@@ -196,7 +191,7 @@ struct Walk<'t, 'p, 'm> {
 impl<'t, 'p> Walk<'t, 'p, '_> {
     /// The most specific endpoint below `node` matching the path's `rest` and the
     /// method; `captured` then holds its parameters' segments. The path is read a
-    /// segment at a time, as [`path_segments`] splits it.
+    /// segment at a time, empty segments skipped (`/a//b/` is `/a/b`).
     fn search<T>(&mut self, node: &'t Node<T>, rest: &'p str) -> Option<&'t Endpoint<T>> {
         // Byte searches: `/` is ASCII, and a `char` pattern costs a searcher per call.
         let rest = rest
@@ -242,6 +237,12 @@ impl<'t, 'p> Walk<'t, 'p, '_> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    /// The segments of a request path as the reference matcher splits it (empty
+    /// segments ignored).
+    fn path_segments(path: &str) -> Vec<&str> {
+        path.split('/').filter(|s| !s.is_empty()).collect()
+    }
 
     fn found<'a>(m: RouteMatch<'a, &'static str>) -> Option<(&'static str, Vec<(&'a str, String)>)> {
         match m {
