@@ -18,6 +18,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
+use tokio::time::{Instant, Sleep};
 
 /// The most header lines a backend response may have (hyper's default too).
 const MAX_HEADERS: usize = 100;
@@ -39,6 +40,8 @@ pub(crate) enum CallError {
     Malformed(String),
     /// The client's request body failed while it was being forwarded.
     RequestBody(String),
+    /// The call's deadline passed before the response head had been read.
+    TimedOut,
 }
 
 impl std::fmt::Display for CallError {
@@ -48,16 +51,21 @@ impl std::fmt::Display for CallError {
             Self::Io(e) => write!(f, "the connection to the backend failed: {e}"),
             Self::Malformed(why) => write!(f, "the backend's response is malformed: {why}"),
             Self::RequestBody(why) => write!(f, "the request body failed: {why}"),
+            Self::TimedOut => write!(f, "the backend did not answer in time"),
         }
     }
 }
 
 /// One keep-alive connection to a backend, with what has been read from it and not yet
-/// used.
+/// used, and the timer its calls' deadlines are kept on.
 #[derive(Debug)]
 pub(crate) struct Connection {
     io: TcpStream,
     read: BytesMut,
+    /// Set to each call's deadline. One timer lives as long as the connection, so a call
+    /// only moves its deadline (an atomic store while the timer is registered) instead of
+    /// registering and removing a timer of its own in the runtime's wheel.
+    timer: Option<Pin<Box<Sleep>>>,
 }
 
 /// How the end of a response body is found (RFC 9112 §6.3).
@@ -92,6 +100,7 @@ impl Connection {
         Self {
             io,
             read: BytesMut::new(),
+            timer: None,
         }
     }
 
@@ -103,14 +112,46 @@ impl Connection {
     }
 
     /// Sends a request (its head as [`RequestHead`] says, then `body`) and reads the
-    /// response head. The body is framed by `Content-Length` when the request has one,
-    /// else chunked unless the body is known to be empty.
+    /// response head, unless `deadline` passes first ([`CallError::TimedOut`]). The body
+    /// is framed by `Content-Length` when the request has one, else chunked unless the
+    /// body is known to be empty.
     pub(crate) async fn call(
         mut self,
         request: RequestHead<'_>,
         body: Body,
         home: Home,
+        deadline: Instant,
     ) -> Result<(PassedHead, ResponseBody), CallError> {
+        let mut timer = match self.timer.take() {
+            Some(mut timer) => {
+                timer.as_mut().reset(deadline);
+                timer
+            }
+            None => Box::pin(tokio::time::sleep_until(deadline)),
+        };
+        let exchanged = {
+            // The timer is polled only while the exchange waits, so a step that completes
+            // at once never touches it. (Polled here rather than through a helper future,
+            // which would move the exchange's large state once more.)
+            let mut exchange = std::pin::pin!(self.exchange(request, body));
+            std::future::poll_fn(|cx| match exchange.as_mut().poll(cx) {
+                Poll::Ready(result) => Poll::Ready(result),
+                Poll::Pending => timer.as_mut().poll(cx).map(|()| Err(CallError::TimedOut)),
+            })
+            .await
+        };
+        self.timer = Some(timer);
+        let (parts, framing, keep_alive) = exchanged?;
+        Ok((parts, ResponseBody::new(self, framing, keep_alive, home)))
+    }
+
+    /// Writes the request and reads the response head: the head, its body's framing and
+    /// whether the connection may be kept.
+    async fn exchange(
+        &mut self,
+        request: RequestHead<'_>,
+        body: Body,
+    ) -> Result<(PassedHead, Framing, bool), CallError> {
         let method = request.method;
         let empty = body.is_end_stream();
         let chunked = !empty && !request.headers.contains_key(header::CONTENT_LENGTH);
@@ -121,15 +162,13 @@ impl Connection {
             // A backend may answer (413, 401…) and close before taking the whole body:
             // what it said is passed on if it said anything.
             if let CallError::Io(_) | CallError::ClosedBeforeAnswer(_) = e
-                && let Ok(answer) = self.read_head(method).await
+                && let Ok((parts, framing, _)) = self.read_head(method).await
             {
-                let (parts, framing, _) = answer;
-                return Ok((parts, ResponseBody::new(self, framing, false, home)));
+                return Ok((parts, framing, false));
             }
             return Err(e);
         }
-        let (parts, framing, keep_alive) = self.read_head(method).await?;
-        Ok((parts, ResponseBody::new(self, framing, keep_alive, home)))
+        self.read_head(method).await
     }
 
     async fn write(&mut self, bytes: &[u8]) -> Result<(), CallError> {
@@ -708,6 +747,7 @@ pub(crate) async fn passed_answer(answer: &'static [u8]) -> (PassedHead, Respons
         },
         body,
         crate::backend_pool::Home::for_tests(),
+        Instant::now() + std::time::Duration::from_secs(10),
     )
     .await
     .unwrap()
@@ -815,6 +855,7 @@ mod tests {
                 },
                 body,
                 home(),
+                Instant::now() + std::time::Duration::from_secs(10),
             )
             .await
         {
@@ -1018,6 +1059,7 @@ mod tests {
                 },
                 body,
                 home(),
+                Instant::now() + std::time::Duration::from_secs(10),
             )
             .await
             .expect("the early answer");

@@ -11,12 +11,15 @@ use foldhash::HashMap;
 use hyper::body::Body as _;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio::time::Instant;
 
 /// Why a pooled call failed.
 #[derive(Debug)]
 pub(crate) enum PoolError {
     /// No connection could be opened (refused, unreachable, timed out).
     Connect(String),
+    /// The call's deadline passed before the backend answered (or while connecting).
+    TimedOut,
     /// The connection failed while the request was sent or the response awaited.
     Failed(CallError),
 }
@@ -71,6 +74,9 @@ pub(crate) struct Outgoing<'a> {
     /// The request head to send.
     pub(crate) head: RequestHead<'a>,
     pub(crate) body: Body,
+    /// When the response head must have arrived (the endpoint's read timeout from the
+    /// start of the call).
+    pub(crate) deadline: Instant,
 }
 
 impl Http1Pool {
@@ -115,7 +121,7 @@ impl Http1Pool {
             };
             let (conn, reused) = match idle {
                 Some(conn) => (conn, true),
-                None => (self.connect(out.authority).await?, false),
+                None => (self.connect(out.authority, out.deadline).await?, false),
             };
             let home = Home {
                 host: Arc::clone(&host),
@@ -126,20 +132,33 @@ impl Http1Pool {
             } else {
                 body.take().unwrap_or_default()
             };
-            match conn.call(out.head, request_body, home).await {
+            match conn.call(out.head, request_body, home, out.deadline).await {
                 Ok(answer) => return Ok(answer),
                 Err(CallError::ClosedBeforeAnswer(_)) if reused && resendable => continue,
+                Err(CallError::TimedOut) => return Err(PoolError::TimedOut),
                 Err(e) => return Err(PoolError::Failed(e)),
             }
         }
     }
 
-    async fn connect(&self, authority: &str) -> Result<Connection, PoolError> {
+    /// Opens a connection within the connect timeout, and before the call's `deadline`
+    /// (whichever comes first says what the failure was).
+    async fn connect(&self, authority: &str, deadline: Instant) -> Result<Connection, PoolError> {
         let (host, port) = split_authority(authority);
-        let stream = tokio::time::timeout(self.connect_timeout, tokio::net::TcpStream::connect((host, port)))
-            .await
-            .map_err(|_| PoolError::Connect(format!("no connection within {} ms", self.connect_timeout.as_millis())))?
-            .map_err(|e| PoolError::Connect(e.to_string()))?;
+        let connect_deadline = Instant::now() + self.connect_timeout;
+        let stream = tokio::time::timeout_at(
+            connect_deadline.min(deadline),
+            tokio::net::TcpStream::connect((host, port)),
+        )
+        .await
+        .map_err(|_| {
+            if connect_deadline <= deadline {
+                PoolError::Connect(format!("no connection within {} ms", self.connect_timeout.as_millis()))
+            } else {
+                PoolError::TimedOut
+            }
+        })?
+        .map_err(|e| PoolError::Connect(e.to_string()))?;
         let _ = stream.set_nodelay(true);
         Ok(Connection::new(stream))
     }
@@ -168,8 +187,9 @@ mod tests {
     const OK: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
 
     /// A raw HTTP/1.1 backend on a real socket that gives `answer` (an `ok` body) to every
-    /// request and counts its connections; with `close_after_each` it hangs up after each
-    /// answer without saying so (as a backend whose keep-alive timeout ran out does).
+    /// request but those for `/slow`, which it never answers, and counts its connections;
+    /// with `close_after_each` it hangs up after each answer without saying so (as a
+    /// backend whose keep-alive timeout ran out does).
     async fn backend(answer: &'static [u8], close_after_each: bool) -> (String, Arc<AtomicUsize>) {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap().to_string();
@@ -189,7 +209,11 @@ mod tests {
                         }
                         buf.extend_from_slice(&chunk[..n]);
                         while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                            let slow = buf.starts_with(b"GET /slow ");
                             buf.drain(..end + 4);
+                            if slow {
+                                continue;
+                            }
                             if socket.write_all(answer).await.is_err() || close_after_each {
                                 return;
                             }
@@ -201,22 +225,30 @@ mod tests {
         (addr, accepted)
     }
 
-    async fn call(pool: &Http1Pool, authority: &str) -> String {
+    /// A `GET` of `path` that must be answered within `timeout`: the body.
+    async fn send(pool: &Http1Pool, authority: &str, path: &str, timeout: Duration) -> Result<String, PoolError> {
         let host = HeaderValue::from_str(authority).unwrap();
         let out = Outgoing {
             authority,
             head: RequestHead {
                 method: &Method::GET,
-                path: ["/x", "", "", "", ""],
+                path: [path, "", "", "", ""],
                 forwarded: Forwarded::default(),
                 host: &host,
                 headers: &HeaderMap::new(),
             },
             body: Body::empty(),
+            deadline: Instant::now() + timeout,
         };
-        let (_, body) = pool.send(out).await.expect("answered");
+        let (_, body) = pool.send(out).await?;
         let body = body.collect().await.unwrap().to_bytes();
-        String::from_utf8(body.to_vec()).unwrap()
+        Ok(String::from_utf8(body.to_vec()).unwrap())
+    }
+
+    async fn call(pool: &Http1Pool, authority: &str) -> String {
+        send(pool, authority, "/x", Duration::from_secs(10))
+            .await
+            .expect("answered")
     }
 
     #[tokio::test]
@@ -230,6 +262,34 @@ mod tests {
             accepted.load(Ordering::SeqCst),
             1,
             "one keep-alive connection served all calls"
+        );
+    }
+
+    #[tokio::test]
+    async fn each_call_on_a_kept_connection_has_its_own_deadline() {
+        let (addr, accepted) = backend(OK, false).await;
+        let pool = Http1Pool::new(8, Duration::from_secs(1));
+        assert_eq!(
+            send(&pool, &addr, "/a", Duration::from_millis(100)).await.unwrap(),
+            "ok"
+        );
+        // That call's deadline passes while its connection is idle in the pool...
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        // ...and does not cut short the next call on it.
+        assert_eq!(send(&pool, &addr, "/b", Duration::from_secs(10)).await.unwrap(), "ok");
+        // A deadline earlier than the last call's is kept to.
+        let started = Instant::now();
+        let slow = send(&pool, &addr, "/slow", Duration::from_millis(200)).await;
+        let waited = started.elapsed();
+        assert!(matches!(slow, Err(PoolError::TimedOut)), "{slow:?}");
+        assert!(
+            waited >= Duration::from_millis(200) && waited < Duration::from_secs(5),
+            "timed out after {waited:?}"
+        );
+        assert_eq!(
+            accepted.load(Ordering::SeqCst),
+            1,
+            "all three calls went over one connection"
         );
     }
 
@@ -276,6 +336,7 @@ mod tests {
                 headers: &HeaderMap::new(),
             },
             body: Body::empty(),
+            deadline: Instant::now() + Duration::from_secs(10),
         };
         assert!(matches!(pool.send(out).await, Err(PoolError::Connect(_))));
     }

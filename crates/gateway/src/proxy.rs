@@ -246,14 +246,15 @@ impl Backends {
                 forwarded,
             },
             body,
+            deadline: tokio::time::Instant::now() + timeout,
         };
-        match tokio::time::timeout(timeout, self.pool.send(out)).await {
+        match self.pool.send(out).await {
             // The client dropped the response's hop-by-hop headers as it read them; the
             // rest are written out as they came.
-            Ok(Ok((head, rbody))) => Attempt::Answered(Answer::Passed(head, rbody)),
-            Ok(Err(PoolError::Connect(reason))) => Attempt::Refused(reason),
-            Ok(Err(PoolError::Failed(e))) => Attempt::Failed(e.to_string()),
-            Err(_) => Attempt::TimedOut,
+            Ok((head, rbody)) => Attempt::Answered(Answer::Passed(head, rbody)),
+            Err(PoolError::Connect(reason)) => Attempt::Refused(reason),
+            Err(PoolError::Failed(e)) => Attempt::Failed(e.to_string()),
+            Err(PoolError::TimedOut) => Attempt::TimedOut,
         }
     }
 
