@@ -26,6 +26,15 @@ pub(crate) fn is_hop_by_hop(name: &HeaderName) -> bool {
     crate::backend_http1::is_hop_by_hop_name(name.as_str().as_bytes())
 }
 
+/// A client's request on its way to the backend: its head as the gateway edited it, its
+/// body, and how many bytes of its path are the API's context (left out of the backend's
+/// path).
+pub(crate) struct Outbound {
+    pub(crate) parts: axum::http::request::Parts,
+    pub(crate) body: Body,
+    pub(crate) context_len: usize,
+}
+
 /// Pooled keep-alive connections to backends.
 #[derive(Debug)]
 pub struct Backends {
@@ -75,31 +84,38 @@ impl Backends {
         }
     }
 
-    /// The endpoints to try for a key type, in order.
-    fn candidates<'a>(&self, config: &'a EndpointConfig, sandbox: bool) -> Vec<&'a Endpoint> {
+    /// The endpoints to try for a key type, in order, and how many there are (borrowed
+    /// from the configuration: nothing is allocated per call).
+    fn candidates<'a>(
+        &self,
+        config: &'a EndpointConfig,
+        sandbox: bool,
+    ) -> (usize, impl Iterator<Item = &'a Endpoint> + use<'a>) {
         let (primary, failovers) = if sandbox {
             (config.sandbox_endpoints.as_ref(), &config.sandbox_failovers)
         } else {
             (config.production_endpoints.as_ref(), &config.production_failovers)
         };
-        let mut list: Vec<&Endpoint> = primary.map(|p| p.as_vec()).unwrap_or_default();
-        if config.endpoint_type == "load_balance" && list.len() > 1 {
-            let start = self.next.fetch_add(1, Ordering::Relaxed) % list.len();
-            list.rotate_left(start);
-        }
-        list.extend(failovers.iter());
-        list
+        let primary = primary.map_or(&[][..], |p| p.as_slice());
+        let start = if config.endpoint_type == "load_balance" && primary.len() > 1 {
+            self.next.fetch_add(1, Ordering::Relaxed) % primary.len()
+        } else {
+            0
+        };
+        let (before, from) = primary.split_at(start);
+        (
+            primary.len() + failovers.len(),
+            from.iter().chain(before).chain(failovers.iter()),
+        )
     }
 
-    /// Forwards `req` to the API's backend: the part of its path after the first
-    /// `context_len` bytes (the API's context), and its query, follow the endpoint's
-    /// URL. `client_ip` is the caller's address as text (for `X-Forwarded-For`).
+    /// Forwards `request` to the API's backend: the part of its path after the API's
+    /// context, and its query, follow the endpoint's URL.
     pub(crate) async fn forward(
         &self,
         config: Option<&EndpointConfig>,
         sandbox: bool,
-        context_len: usize,
-        req: Request<Body>,
+        request: Outbound,
         forwarded: Forwarded<'_>,
         client_upgrade: Option<hyper::upgrade::OnUpgrade>,
     ) -> Result<Answer, GatewayError> {
@@ -108,14 +124,18 @@ impl Backends {
                 "the API has no endpoint configured".into(),
             ));
         };
-        let candidates = self.candidates(config, sandbox);
-        if candidates.is_empty() {
+        let (count, candidates) = self.candidates(config, sandbox);
+        if count == 0 {
             return Err(GatewayError::BackendUnreachable(format!(
                 "the API has no {} endpoint",
                 if sandbox { "sandbox" } else { "production" }
             )));
         }
-        let (mut parts, body) = req.into_parts();
+        let Outbound {
+            mut parts,
+            body,
+            context_len,
+        } = request;
         let path = parts.uri.path();
         let remainder = Remainder {
             path: path.get(context_len..).unwrap_or(path),
@@ -142,9 +162,9 @@ impl Backends {
         let mut client_upgrade = client_upgrade;
         let retryable = is_idempotent(&parts.method) && body_is_empty(&parts.headers);
         let mut body = Some(body);
-        let mut last_error = GatewayError::BackendUnreachable("no endpoint answered".into());
-        let count = candidates.len();
-        for (i, endpoint) in candidates.into_iter().enumerate() {
+        // Made only when an endpoint failed (no message is allocated on the way to an answer).
+        let mut last_error = None;
+        for (i, endpoint) in candidates.enumerate() {
             // The headers are copied only when another endpoint may still be tried.
             let headers = if retryable && i + 1 < count {
                 parts.headers.clone()
@@ -186,13 +206,16 @@ impl Backends {
                 Attempt::Answered(res) => return Ok(res),
                 Attempt::Refused(reason) => {
                     tracing::warn!(endpoint = %endpoint.url, error = %reason, "Backend refused the connection.");
-                    last_error = GatewayError::BackendUnreachable(format!("cannot connect to {}", endpoint.url));
+                    last_error = Some(GatewayError::BackendUnreachable(format!(
+                        "cannot connect to {}",
+                        endpoint.url
+                    )));
                     if !retryable {
                         break;
                     }
                 }
                 Attempt::Unusable(reason) => {
-                    last_error = GatewayError::BackendUnreachable(reason);
+                    last_error = Some(GatewayError::BackendUnreachable(reason));
                 }
                 Attempt::Failed(reason) => {
                     return Err(GatewayError::BackendUnreachable(format!(
@@ -207,7 +230,7 @@ impl Backends {
                 }
             }
         }
-        Err(last_error)
+        Err(last_error.unwrap_or_else(|| GatewayError::BackendUnreachable("no endpoint answered".into())))
     }
 
     /// One call to an `http://` endpoint (`rest` is its URL after the scheme) over the
@@ -561,10 +584,10 @@ mod tests {
             Duration::from_secs(1),
             backend_tls(None).unwrap(),
         );
-        let first: Vec<&str> = b.candidates(&config, false).iter().map(|e| e.url.as_str()).collect();
-        let second: Vec<&str> = b.candidates(&config, false).iter().map(|e| e.url.as_str()).collect();
+        let first: Vec<&str> = b.candidates(&config, false).1.map(|e| e.url.as_str()).collect();
+        let second: Vec<&str> = b.candidates(&config, false).1.map(|e| e.url.as_str()).collect();
         assert_eq!(first, ["http://a", "http://b", "http://c"]);
         assert_eq!(second, ["http://b", "http://a", "http://c"]);
-        assert!(b.candidates(&config, true).is_empty());
+        assert_eq!(b.candidates(&config, true).0, 0);
     }
 }

@@ -425,12 +425,12 @@ pub(crate) async fn handle_call(gw: &Gateway, peer: &Peer, req: Request, lent: L
         info.trace = Some(t.start(req.method(), req.uri().path(), req.headers(), peer.ip_text.as_deref()));
         req.method().clone()
     });
-    let analytics_base = gw.analytics.as_ref().map(|_| AnalyticsEvent {
-        timestamp: info.arrived_millis,
-        method: req.method().clone(),
-        user_agent: req.headers().get(axum::http::header::USER_AGENT).cloned(),
-        client_ip: peer.ip_text.as_deref().map(String::from),
-        ..AnalyticsEvent::default()
+    // What the analytics event needs of the request, which the call consumes.
+    let analytics_request = gw.analytics.as_ref().map(|_| {
+        (
+            req.method().clone(),
+            req.headers().get(axum::http::header::USER_AGENT).cloned(),
+        )
     });
     let (response, error_code) = match serve(gw, &state, peer, req, lent, &mut info).await {
         Ok(res) => (res, None),
@@ -464,19 +464,25 @@ pub(crate) async fn handle_call(gw: &Gateway, peer: &Peer, req: Request, lent: L
             },
         );
     }
-    if let (Some(queue), Some(mut event)) = (&gw.analytics, analytics_base) {
-        event.api = info.api.as_ref().map(|api| (Arc::clone(api), info.operation));
-        if let Some(caller) = &info.caller {
-            event.application_id = Some(caller.application_id.clone());
-            event.claims = Some(Arc::clone(&caller.claims));
-            event.key_type = Some(caller.key_type);
-        }
-        event.status = status;
-        event.error_code = error_code;
-        event.gateway_latency_ms = elapsed * 1000.0;
-        event.backend_latency_ms = info.backend_latency_ms;
-        event.response_bytes = response.content_length();
-        queue.publish(event);
+    if let (Some(queue), Some((method, user_agent))) = (&gw.analytics, analytics_request) {
+        // Built where it is handed over, and the caller moved into it: the event is not
+        // moved about on its way to the queue.
+        let caller = info.caller.take();
+        queue.publish(AnalyticsEvent {
+            timestamp: info.arrived_millis,
+            api: info.api.take().map(|api| (api, info.operation)),
+            method,
+            key_type: caller.as_ref().map(|c| c.key_type),
+            application_id: caller.as_ref().map(|c| c.application_id.clone()),
+            claims: caller.map(|c| c.claims),
+            status,
+            error_code,
+            gateway_latency_ms: elapsed * 1000.0,
+            backend_latency_ms: info.backend_latency_ms,
+            response_bytes: response.content_length(),
+            user_agent,
+            client_ip: peer.ip_text.as_deref().map(String::from),
+        });
     }
     response
 }
@@ -533,7 +539,7 @@ async fn serve_call(
     gw: &Gateway,
     state: &RuntimeState,
     peer: &Peer,
-    req: Request,
+    mut req: Request,
     lent: LentHeaders<'_>,
     info: &mut CallInfo,
 ) -> Result<Answer, GatewayError> {
@@ -618,7 +624,6 @@ async fn serve_call(
         )));
     }
     let context_len = context_len(&target, req.uri().path());
-    let mut req = req;
     let wants_upgrade = req.headers().contains_key(axum::http::header::UPGRADE);
     let client_upgrade = wants_upgrade.then(|| hyper::upgrade::on(&mut req));
     let (mut parts, body) = req.into_parts();
@@ -649,15 +654,22 @@ async fn serve_call(
         (Some(t), Some(cx)) => Some(t.start_backend(cx, &parts.method, &mut parts.headers)),
         _ => None,
     };
-    let req = Request::from_parts(parts, Body::new(http_body_util::Limited::new(body, limit)));
+    let body = if hyper::body::Body::is_end_stream(&body) {
+        body
+    } else {
+        Body::new(http_body_util::Limited::new(body, limit))
+    };
     let backend_started = Instant::now();
     let result = gw
         .backends
         .forward(
             deployed.api.endpoint_config.as_ref(),
             sandbox,
-            context_len,
-            req,
+            crate::proxy::Outbound {
+                parts,
+                body,
+                context_len,
+            },
             crate::proxy::Forwarded {
                 client_ip: peer.ip_text.as_deref(),
                 host: lent.host,

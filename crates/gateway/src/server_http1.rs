@@ -185,17 +185,20 @@ fn parse_request(read: &[u8]) -> Parsed {
     };
     let mut headers = HeaderMap::new();
     for line in parsed.headers.iter() {
-        let Ok(name) = HeaderName::from_bytes(line.name.as_bytes()) else {
-            return Parsed::NotServed;
-        };
-        if name == header::AUTHORIZATION {
+        // The two lent headers are known by their names alone (httparse has checked that
+        // every name is a token); no `HeaderName` is made of them.
+        let raw_name = line.name.as_bytes();
+        if raw_name.eq_ignore_ascii_case(b"authorization") {
             authorization = authorization.or_else(|| Some(place(line.value)));
             continue;
         }
-        if name == header::HOST {
+        if raw_name.eq_ignore_ascii_case(b"host") {
             host = host.or_else(|| Some(place(line.value)));
             continue;
         }
+        let Ok(name) = HeaderName::from_bytes(raw_name) else {
+            return Parsed::NotServed;
+        };
         if name == header::CONTENT_LENGTH {
             if line.value.is_empty() || line.value.iter().any(|b| *b != b'0') {
                 return Parsed::NotServed;

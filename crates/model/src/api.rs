@@ -232,11 +232,16 @@ pub enum Endpoints {
 }
 
 impl Endpoints {
-    /// The endpoints as a slice-like list.
+    /// The endpoints as a list.
     pub fn as_vec(&self) -> Vec<&Endpoint> {
+        self.as_slice().iter().collect()
+    }
+
+    /// The endpoints as a slice, borrowed (what the gateway walks on every call).
+    pub fn as_slice(&self) -> &[Endpoint] {
         match self {
-            Endpoints::One(e) => vec![e],
-            Endpoints::Many(v) => v.iter().collect(),
+            Endpoints::One(e) => std::slice::from_ref(e),
+            Endpoints::Many(v) => v,
         }
     }
 }
