@@ -944,6 +944,21 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn passed_lines_are_written_name_colon_space_value_crlf_however_they_came() {
+        let (head, _) = passed_answer(
+            b"HTTP/1.1 200 OK\r\nA: 1\r\nB:2\r\nConnection: X-Hop\r\nX-Hop: h\r\nC: 3\r\n\
+              D:   4\r\nE: 5\nF: 6\r\nKeep-Alive: timeout=5\r\nContent-Length: 2\r\n\r\nok",
+        )
+        .await;
+        assert_eq!(
+            String::from_utf8(head.lines).unwrap(),
+            "A: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\nE: 5\r\nF: 6\r\nContent-Length: 2\r\n",
+            "hop-by-hop lines (and those Connection names) are left out, the rest normalised"
+        );
+        assert_eq!(head.length, Some(2));
+    }
+
+    #[tokio::test]
     async fn a_body_without_length_ends_when_the_backend_closes() {
         let (result, _) = call(
             Method::GET,
