@@ -46,8 +46,8 @@ pub struct AnalyticsEvent {
     pub response_bytes: Option<u64>,
     /// The caller's `User-Agent`.
     pub user_agent: Option<HeaderValue>,
-    /// The caller's address.
-    pub client_ip: Option<String>,
+    /// The caller's address (the connection's, shared).
+    pub client_ip: Option<Arc<str>>,
 }
 
 impl AnalyticsEvent {

@@ -33,6 +33,9 @@ pub(crate) struct Outbound {
     pub(crate) parts: axum::http::request::Parts,
     pub(crate) body: Body,
     pub(crate) context_len: usize,
+    /// When the backend call began (read once for the call's latency and the first
+    /// endpoint's deadline).
+    pub(crate) started: std::time::Instant,
 }
 
 /// Pooled keep-alive connections to backends.
@@ -135,7 +138,9 @@ impl Backends {
             mut parts,
             body,
             context_len,
+            started,
         } = request;
+        let mut started = Some(tokio::time::Instant::from_std(started));
         let path = parts.uri.path();
         let remainder = Remainder {
             path: path.get(context_len..).unwrap_or(path),
@@ -177,12 +182,14 @@ impl Backends {
                 .flatten()
                 .map(Duration::from_millis)
                 .unwrap_or(self.read_timeout);
+            // Each endpoint tried has the whole timeout, from when it is tried.
+            let deadline = started.take().unwrap_or_else(tokio::time::Instant::now) + timeout;
             let body = body.take().unwrap_or_default();
             let attempt = match endpoint.url.strip_prefix("http://") {
                 // Plain HTTP/1.1 backends use the per-worker keep-alive pool; HTTPS (and
                 // HTTP/2 by ALPN) and upgrades use the general client.
                 Some(rest) if client_upgrade.is_none() => {
-                    self.send_pooled(rest, remainder, &parts.method, headers, forwarded, body, timeout)
+                    self.send_pooled(rest, remainder, &parts.method, headers, forwarded, body, deadline)
                         .await
                 }
                 _ => {
@@ -245,7 +252,7 @@ impl Backends {
         headers: HeaderMap,
         forwarded: Forwarded<'_>,
         body: Body,
-        timeout: Duration,
+        deadline: tokio::time::Instant,
     ) -> Attempt {
         let split = rest.find('/').unwrap_or(rest.len());
         let (authority, base_path) = (&rest[..split], rest[split..].trim_end_matches('/'));
@@ -269,7 +276,7 @@ impl Backends {
                 forwarded,
             },
             body,
-            deadline: tokio::time::Instant::now() + timeout,
+            deadline,
         };
         match self.pool.send(out).await {
             // The client dropped the response's hop-by-hop headers as it read them; the
@@ -561,7 +568,7 @@ mod tests {
                     HeaderMap::new(),
                     Forwarded::default(),
                     Body::empty(),
-                    Duration::from_secs(1),
+                    tokio::time::Instant::now() + Duration::from_secs(1),
                 )
                 .await;
             assert!(

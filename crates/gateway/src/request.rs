@@ -65,8 +65,9 @@ struct Caller {
 pub struct Peer {
     /// The caller's address.
     pub ip: Option<IpAddr>,
-    /// The same, as text (for `X-Forwarded-For` and analytics).
-    pub ip_text: Option<Box<str>>,
+    /// The same, as text (for `X-Forwarded-For` and analytics), shared with each call's
+    /// analytics event rather than copied into it.
+    pub ip_text: Option<Arc<str>>,
     /// Whether the client connected over TLS (`X-Forwarded-Proto: https`).
     pub tls: bool,
 }
@@ -77,7 +78,7 @@ impl Peer {
         let ip = addr.map(|a| a.ip());
         Self {
             ip,
-            ip_text: ip.map(|ip| ip.to_string().into_boxed_str()),
+            ip_text: ip.map(|ip| Arc::from(ip.to_string())),
             tls: false,
         }
     }
@@ -481,7 +482,7 @@ pub(crate) async fn handle_call(gw: &Gateway, peer: &Peer, req: Request, lent: L
             backend_latency_ms: info.backend_latency_ms,
             response_bytes: response.content_length(),
             user_agent,
-            client_ip: peer.ip_text.as_deref().map(String::from),
+            client_ip: peer.ip_text.clone(),
         });
     }
     response
@@ -669,6 +670,7 @@ async fn serve_call(
                 parts,
                 body,
                 context_len,
+                started: backend_started,
             },
             crate::proxy::Forwarded {
                 client_ip: peer.ip_text.as_deref(),
