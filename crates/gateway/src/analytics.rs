@@ -216,6 +216,13 @@ pub trait ShipUsage: Send + Sync {
         &'a self,
         batch: &'a UsageBatchRef<'a>,
     ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>;
+
+    /// Takes the held events as they are, when the shipper counts them where it runs
+    /// (the in-process analytics component) and needs no batch built for it: `true`
+    /// when it took them. The default takes nothing, and [`ShipUsage::ship`] is used.
+    fn take_held(&self, _environment: &str, _events: &[Vec<AnalyticsEvent>]) -> bool {
+        false
+    }
 }
 
 /// How often held events are shipped.
@@ -451,6 +458,9 @@ async fn ship_loop(pending: Arc<Pending>, shipper: Arc<dyn ShipUsage>, gateway_i
             if events.is_empty() {
                 wait = SHIP_INTERVAL;
                 break;
+            }
+            if shipper.take_held(&environment, &events) {
+                continue;
             }
             let mut usage = Vec::with_capacity(events.iter().map(Vec::len).sum());
             usage.extend(events.iter().flatten().map(AnalyticsEvent::usage));

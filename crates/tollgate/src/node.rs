@@ -749,6 +749,19 @@ impl tollgate_gateway::analytics::ShipUsage for InProcessShipper {
         self.0.add_events(batch.environment, batch.events.iter().copied());
         Box::pin(std::future::ready(Ok(())))
     }
+
+    /// Counts the events straight from the gateway's batches (no batch of borrowed
+    /// events is built in between).
+    fn take_held(&self, environment: &str, events: &[Vec<tollgate_gateway::analytics::AnalyticsEvent>]) -> bool {
+        self.0.add_events(
+            environment,
+            events
+                .iter()
+                .flatten()
+                .map(tollgate_gateway::analytics::AnalyticsEvent::usage),
+        );
+        true
+    }
 }
 
 #[derive(Debug)]
