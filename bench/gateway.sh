@@ -4,7 +4,8 @@
 #   (b) wrk -> nginx proxy_pass (keep-alive upstream) -> backend
 #   (c) wrk -> Tollgate gateway (published API, JWT auth, subscription check, metrics, analytics) -> backend
 #   (d) wrk -> Tollgate gateway with API-key auth -> backend
-#   (e) as (c), with 10 000 more APIs deployed
+#   (e) as (c), with 10 000 more APIs deployed; (n) nginx again beside each (e) run, so that
+#       e/c can also be read against nginx as the machine runs then
 #   (f) as (c), with the subscription's plan counted (throttling on, limit never reached):
 #       the Unlimited plan is set to 1e9 requests per minute for (f) and back after it
 # The backend is nginx serving a static 1 KiB body with keep-alive. Prints requests/s,
@@ -203,6 +204,9 @@ if [ "$APIS" -gt 0 ]; then
   python3 "$HERE/gateway_setup.py" "$MGMT_PORT" "$BACKEND_PORT" --many "$APIS" >&2
   sleep 2
   for round in 1 2; do
+    # nginx again beside (e), so that e/c can also be read against the machine as it is
+    # now: (c) cannot be run again without the 10 000 APIs.
+    run "n-nginx-beside-e-$round" "http://127.0.0.1:$NGINX_PORT/1k.txt" "$(nginx_pids)"
     run "e-tollgate-jwt-${APIS}apis-$round" "http://127.0.0.1:$GW_PORT/bench/1.0.0/1k.txt" "$TG" "Authorization: Bearer $TOKEN"
   done
 fi
@@ -220,12 +224,17 @@ for r in rows:
 def avg(case, col):
     v = [float(r[col]) for r in by[case]]
     return sum(v) / len(v) if v else float("nan")
-b, c, d, e, f = "b", "c", "d", "e", "f"
+b, c, d, e, f, n = "b", "c", "d", "e", "f", "n"
 print()
 print(f"c/b throughput {avg(c,1)/avg(b,1):.2f}x  p99 {avg(c,3)/avg(b,3):.2f}x  CPU/req {avg(c,4)/avg(b,4):.2f}x  (user {avg(c,8)/avg(b,8):.2f}x, system {avg(c,9)/avg(b,9):.2f}x)")
 print(f"d/b throughput {avg(d,1)/avg(b,1):.2f}x  p99 {avg(d,3)/avg(b,3):.2f}x  CPU/req {avg(d,4)/avg(b,4):.2f}x")
 if by[f]:
     print(f"f/c throughput {avg(f,1)/avg(c,1):.3f}x  p99 {avg(f,3)/avg(c,3):.2f}x  CPU/req {avg(f,4)/avg(c,4):.3f}x  (throttling on vs off)")
 if by[e]:
-    print(f"e/c throughput {avg(e,1)/avg(c,1):.2f}x  p99 {avg(e,3)/avg(c,3):.2f}x")
+    print(f"e/c throughput {avg(e,1)/avg(c,1):.2f}x  p99 {avg(e,3)/avg(c,3):.2f}x  CPU/req {avg(e,4)/avg(c,4):.2f}x")
+if by[e] and by[n]:
+    # Each against the nginx runs beside it: what drift on the machine between the two
+    # parts of the run does to (e) it does to nginx too.
+    print(f"e/c against nginx beside each: throughput {(avg(e,1)/avg(n,1))/(avg(c,1)/avg(b,1)):.2f}x  "
+          f"p99 {(avg(e,3)/avg(n,3))/(avg(c,3)/avg(b,3)):.2f}x  CPU/req {(avg(e,4)/avg(n,4))/(avg(c,4)/avg(b,4)):.2f}x")
 PY
