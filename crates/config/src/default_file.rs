@@ -72,6 +72,9 @@ connect_timeout = "5s"
 # How long a backend may take to answer (504 after it); an endpoint's
 # config.actionDuration (milliseconds) overrides it.
 read_timeout = "60s"
+# How long a client connection may sit idle between requests (or trickle a request head
+# that never completes) before the gateway closes it; closed between this and a quarter more.
+keep_alive_timeout = "60s"
 # Unused: gateways watch the event hub's stream and apply changes as they are committed.
 # Still accepted so that existing files load.
 poll_interval = "250ms"

@@ -363,6 +363,11 @@ pub struct GatewayConfig {
     /// `config.actionDuration` says otherwise (504 after it).
     #[serde(with = "humantime_serde")]
     pub read_timeout: Duration,
+    /// How long a client's keep-alive connection may sit without a request (or with a
+    /// request head that never completes) before the gateway closes it: between this and
+    /// a quarter more.
+    #[serde(with = "humantime_serde")]
+    pub keep_alive_timeout: Duration,
     /// Unused since gateways watch the event hub's stream (changes arrive as they are
     /// committed); still accepted so that existing files load.
     #[serde(with = "humantime_serde")]
@@ -428,6 +433,7 @@ impl Default for GatewayConfig {
             tls: None,
             connect_timeout: Duration::from_secs(5),
             read_timeout: Duration::from_secs(60),
+            keep_alive_timeout: Duration::from_secs(60),
             poll_interval: Duration::from_millis(250),
             max_request_body_bytes: 100 * 1024 * 1024,
             workers: 0,

@@ -429,6 +429,7 @@ pub(crate) fn validate(config: &Config) -> Result<(), ConfigError> {
     for (key, d) in [
         ("gateway.connect_timeout", config.gateway.connect_timeout),
         ("gateway.read_timeout", config.gateway.read_timeout),
+        ("gateway.keep_alive_timeout", config.gateway.keep_alive_timeout),
         ("gateway.poll_interval", config.gateway.poll_interval),
         ("gateway.throttle_sync_interval", config.gateway.throttle_sync_interval),
         (

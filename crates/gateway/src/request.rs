@@ -39,6 +39,9 @@ pub struct Gateway {
     pub backends: Backends,
     /// Largest request body forwarded (`[gateway] max_request_body_bytes`).
     pub max_request_body_bytes: u64,
+    /// How long a client connection may wait idle for its next request
+    /// (`[gateway] keep_alive_timeout`).
+    pub keep_alive_timeout: std::time::Duration,
     /// Metrics of requests that matched no API.
     pub unmatched: ApiMetrics,
     /// Resolves opaque tokens, when a key manager is at hand.

@@ -28,7 +28,7 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
@@ -63,6 +63,7 @@ pub async fn serve_connection(
     let peer = Arc::new(Peer::new(Some(remote)));
     let mut read = BytesMut::with_capacity(READ_CHUNK);
     let mut write = Vec::with_capacity(READ_CHUNK);
+    let mut idle = Idle::new(gateway.keep_alive_timeout);
     loop {
         let head = loop {
             if !read.is_empty() {
@@ -85,6 +86,13 @@ pub async fn serve_connection(
                 biased;
                 () = shutdown.cancelled() => return,
                 received = stream.read_buf(&mut read) => received,
+                () = idle.wait() => {
+                    if idle.ticked() {
+                        tracing::debug!("Closing a client connection that sat idle past gateway.keep_alive_timeout.");
+                        return;
+                    }
+                    continue;
+                }
             };
             match received {
                 Ok(0) => return,
@@ -121,6 +129,77 @@ pub async fn serve_connection(
         if !keep_alive || shutdown.is_cancelled() {
             return;
         }
+        idle.served();
+    }
+}
+
+/// Closes a client connection that waits too long for its next request. Its timer ticks
+/// every quarter of the keep-alive timeout, and the connection is closed at the fifth
+/// tick without a request served in between: after between one and 1.25 timeouts of
+/// idleness (a tick that came while a call was in flight counts at once, which makes the
+/// lower bound exact). A request only clears the count: no timer is set per request, and
+/// the timer is polled once after it is set (which leaves the task's waker with it) and
+/// then only once it has fired.
+struct Idle {
+    timer: Pin<Box<tokio::time::Sleep>>,
+    quarter: Duration,
+    ticks: u8,
+    /// Set since the timer was last polled.
+    unpolled: bool,
+}
+
+/// The idle timer, as the connection loop waits on it: the timer itself is polled only
+/// when it has not been since it was set, or once it has fired.
+struct IdleWait<'a>(&'a mut Idle);
+
+impl Future for IdleWait<'_> {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let idle = &mut *self.0;
+        if !idle.unpolled && !idle.timer.is_elapsed() {
+            // The timer has held this task's waker since it was last polled, and wakes
+            // the task when it fires: nothing to do until then.
+            return Poll::Pending;
+        }
+        idle.unpolled = false;
+        // Outside the task's cooperative budget: a poll the budget cut short would leave
+        // no waker with the timer.
+        let mut timer = tokio::task::unconstrained(idle.timer.as_mut());
+        Pin::new(&mut timer).poll(cx)
+    }
+}
+
+impl Idle {
+    /// Ticks after `timeout` / 4, and again every `timeout` / 4.
+    fn new(timeout: Duration) -> Self {
+        let quarter = timeout / 4;
+        Self {
+            timer: Box::pin(tokio::time::sleep(quarter)),
+            quarter,
+            ticks: 0,
+            unpolled: true,
+        }
+    }
+
+    /// The timer, to wait on.
+    fn wait(&mut self) -> IdleWait<'_> {
+        IdleWait(self)
+    }
+
+    /// Counts a tick and sets the next: whether the connection has now been idle long
+    /// enough to close.
+    fn ticked(&mut self) -> bool {
+        self.ticks += 1;
+        let next = tokio::time::Instant::now() + self.quarter;
+        self.timer.as_mut().reset(next);
+        self.unpolled = true;
+        self.ticks >= 5
+    }
+
+    /// A request was served: the idle time starts again.
+    fn served(&mut self) {
+        self.ticks = 0;
     }
 }
 
@@ -611,6 +690,54 @@ mod tests {
             parse(&format!("GET / HTTP/1.1\r\n{many}\r\n")),
             Parsed::NotServed
         ));
+    }
+
+    /// Waits as the connection loop does, for a request that comes `after` (never, when
+    /// `None`): how long it waited, and whether the connection was closed first.
+    async fn wait_for_request(idle: &mut Idle, after: Option<Duration>) -> (Duration, bool) {
+        let started = tokio::time::Instant::now();
+        let request = tokio::time::sleep(after.unwrap_or(Duration::MAX / 4));
+        tokio::pin!(request);
+        loop {
+            tokio::select! {
+                biased;
+                () = &mut request => return (started.elapsed(), false),
+                () = idle.wait() => {
+                    if idle.ticked() {
+                        return (started.elapsed(), true);
+                    }
+                }
+            }
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_idle_connection_is_closed_after_one_to_one_and_a_quarter_timeouts() {
+        let timeout = Duration::from_secs(60);
+        let within = |waited: Duration| waited >= timeout && waited <= timeout * 5 / 4;
+        let mut idle = Idle::new(timeout);
+        let (waited, closed) = wait_for_request(&mut idle, None).await;
+        assert!(closed && within(waited), "{waited:?}");
+
+        // Requests now and then keep it open (each answered after a 20 s call, during
+        // which the timer ticks unwatched); the idle time counts from the last answer.
+        let mut idle = Idle::new(timeout);
+        for _ in 0..10 {
+            let (_, closed) = wait_for_request(&mut idle, Some(Duration::from_secs(50))).await;
+            assert!(!closed, "closed while requests came every 50 s");
+            tokio::time::sleep(Duration::from_secs(20)).await;
+            idle.served();
+        }
+        let (waited, closed) = wait_for_request(&mut idle, None).await;
+        assert!(closed && within(waited), "{waited:?}");
+
+        // The same when the timer is set and waiting as the last request is answered.
+        let mut idle = Idle::new(timeout);
+        let (_, closed) = wait_for_request(&mut idle, Some(Duration::from_secs(5))).await;
+        assert!(!closed);
+        idle.served();
+        let (waited, closed) = wait_for_request(&mut idle, None).await;
+        assert!(closed && within(waited), "{waited:?}");
     }
 
     #[test]

@@ -342,6 +342,7 @@ pub async fn serve(args: NodeArgs) -> Result<(), Failure> {
                         backend_tls,
                     ),
                     max_request_body_bytes: config.gateway.max_request_body_bytes,
+                    keep_alive_timeout: config.gateway.keep_alive_timeout,
                     unmatched: tollgate_gateway::runtime::ApiMetrics::new("none"),
                     introspector,
                     // Each worker batches its own events.

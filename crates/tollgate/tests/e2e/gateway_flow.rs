@@ -433,6 +433,79 @@ async fn raw_http1_connections_are_answered_in_order_and_handed_to_hyper_when_ne
 }
 
 #[tokio::test]
+async fn idle_and_trickling_client_connections_are_closed_after_the_keep_alive_timeout() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let backend = backend().await;
+    let (_node, c) = node_with(&[("TOLLGATE_GATEWAY__KEEP_ALIVE_TIMEOUT", "400ms".into())]).await;
+    let up = format!("http://{}/v1", backend.addr);
+    let (_, _, token) = c
+        .subscribed(
+            "GwIdle",
+            "/gwidle",
+            &up,
+            json!([{"target": "/open/*", "verb": "GET", "authType": "None"}]),
+        )
+        .await;
+    let (status, body) = c.eventually("/gwidle/1.0.0/open/ready", &token, |s, _| s == 200).await;
+    assert_eq!(status, 200, "{body}");
+    let request = "GET /gwidle/1.0.0/open/a HTTP/1.1\r\nHost: gw\r\n\r\n";
+    // Reads until the gateway closes the connection: what came, and how long it took.
+    async fn until_closed(stream: &mut tokio::net::TcpStream) -> (String, Duration) {
+        let started = Instant::now();
+        let mut received = Vec::new();
+        tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut received))
+            .await
+            .expect("the gateway closes an idle connection")
+            .unwrap();
+        (String::from_utf8(received).unwrap(), started.elapsed())
+    }
+
+    // Answered, then left idle: closed after the timeout, not before.
+    let mut stream = tokio::net::TcpStream::connect(c.gw).await.unwrap();
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let (text, waited) = until_closed(&mut stream).await;
+    assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
+    assert!(waited >= Duration::from_millis(400), "closed after {waited:?}");
+
+    // A head that never ends (one byte every 100 ms): closed, unanswered.
+    let stream = tokio::net::TcpStream::connect(c.gw).await.unwrap();
+    let (mut reader, mut writer) = stream.into_split();
+    let trickle = tokio::spawn(async move {
+        let _ = writer
+            .write_all(b"GET /gwidle/1.0.0/open/a HTTP/1.1\r\nHost: gw\r\nX-Slow: ")
+            .await;
+        for _ in 0..100 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            if writer.write_all(b"a").await.is_err() {
+                return;
+            }
+        }
+    });
+    let started = Instant::now();
+    let mut received = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), reader.read_to_end(&mut received))
+        .await
+        .expect("the gateway closes a connection whose head never ends")
+        .ok();
+    assert!(received.is_empty(), "{}", String::from_utf8_lossy(&received));
+    assert!(started.elapsed() >= Duration::from_millis(400));
+    trickle.abort();
+
+    // Requests every 150 ms for 1.5 s keep one connection open: all ten are answered.
+    let mut stream = tokio::net::TcpStream::connect(c.gw).await.unwrap();
+    for i in 0..10 {
+        let last = if i == 9 { "Connection: close\r\n" } else { "" };
+        let sent = stream
+            .write_all(format!("GET /gwidle/1.0.0/open/{i} HTTP/1.1\r\nHost: gw\r\n{last}\r\n").as_bytes())
+            .await;
+        assert!(sent.is_ok(), "request {i} could not be sent");
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    let (text, _) = until_closed(&mut stream).await;
+    assert_eq!(text.matches("HTTP/1.1 200 OK\r\n").count(), 10, "{text}");
+}
+
+#[tokio::test]
 async fn calls_are_authenticated_checked_against_subscriptions_and_proxied() {
     let backend = backend().await;
     // A port with nothing listening: bind, note, drop.
