@@ -632,16 +632,24 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("`gateway.throttle_sync_interval`"), "{err}");
+        for bad in ["0s", "soon"] {
+            let err = load(None, env(&[("TOLLGATE_GATEWAY__KEEP_ALIVE_TIMEOUT", bad)]), &none)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("keep_alive_timeout"), "{bad}: {err}");
+        }
         let ok = load(
             None,
             env(&[
                 ("TOLLGATE_TRAFFIC_MANAGER__REDIS_URL", "redis://127.0.0.1:6379/0"),
                 ("TOLLGATE_GATEWAY__THROTTLE_FALLBACK", "fail_closed"),
                 ("TOLLGATE_GATEWAY__THROTTLE_SYNC_INTERVAL", "20ms"),
+                ("TOLLGATE_GATEWAY__KEEP_ALIVE_TIMEOUT", "75s"),
             ]),
             &none,
         )
         .unwrap();
+        assert_eq!(ok.gateway.keep_alive_timeout, std::time::Duration::from_secs(75));
         assert_eq!(ok.gateway.throttle_fallback, crate::ThrottleFallback::FailClosed);
         assert_eq!(ok.gateway.throttle_sync_interval, std::time::Duration::from_millis(20));
         assert!(ok.traffic_manager.redis_url.is_some());
