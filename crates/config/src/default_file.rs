@@ -69,8 +69,9 @@ environment = "Default"
 # Backend connect timeout; a refused or timed-out connection moves on to the next endpoint
 # (idempotent requests without a body only).
 connect_timeout = "5s"
-# How long a backend may take to answer (504 after it); an endpoint's
-# config.actionDuration (milliseconds) overrides it.
+# How long a backend may take to answer (504 after it), and the longest it may then pause
+# while sending the body (cut off after it); an endpoint's config.actionDuration
+# (milliseconds) overrides it.
 read_timeout = "60s"
 # How long a client connection may sit idle between requests (or trickle a request head
 # that never completes) before the gateway closes it; closed between this and a quarter more.

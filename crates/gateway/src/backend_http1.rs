@@ -16,6 +16,7 @@ use std::io;
 use std::mem::MaybeUninit;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
+use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep};
@@ -52,6 +53,25 @@ impl std::fmt::Display for CallError {
             Self::Malformed(why) => write!(f, "the backend's response is malformed: {why}"),
             Self::RequestBody(why) => write!(f, "the request body failed: {why}"),
             Self::TimedOut => write!(f, "the backend did not answer in time"),
+        }
+    }
+}
+
+/// How long a backend call may take: its response head must have come by `head_by`, and
+/// its body may then pause at most `body_pause` between reads (the endpoint's read
+/// timeout, both).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Timeouts {
+    pub(crate) head_by: Instant,
+    pub(crate) body_pause: Duration,
+}
+
+impl Timeouts {
+    /// The timeouts of a call that starts at `started`, with `read_timeout`.
+    pub(crate) fn from(started: Instant, read_timeout: Duration) -> Self {
+        Self {
+            head_by: started + read_timeout,
+            body_pause: read_timeout,
         }
     }
 }
@@ -112,22 +132,23 @@ impl Connection {
     }
 
     /// Sends a request (its head as [`RequestHead`] says, then `body`) and reads the
-    /// response head, unless `deadline` passes first ([`CallError::TimedOut`]). The body
-    /// is framed by `Content-Length` when the request has one, else chunked unless the
-    /// body is known to be empty.
+    /// response head, unless `timeouts.head_by` passes first ([`CallError::TimedOut`]);
+    /// the response body then fails if the backend pauses longer than
+    /// `timeouts.body_pause`. The request body is framed by `Content-Length` when the
+    /// request has one, else chunked unless it is known to be empty.
     pub(crate) async fn call(
         mut self,
         request: RequestHead<'_>,
         body: Body,
         home: Home,
-        deadline: Instant,
+        timeouts: Timeouts,
     ) -> Result<(PassedHead, ResponseBody), CallError> {
         let mut timer = match self.timer.take() {
             Some(mut timer) => {
-                timer.as_mut().reset(deadline);
+                timer.as_mut().reset(timeouts.head_by);
                 timer
             }
-            None => Box::pin(tokio::time::sleep_until(deadline)),
+            None => Box::pin(tokio::time::sleep_until(timeouts.head_by)),
         };
         let exchanged = {
             // The timer is polled only while the exchange waits, so a step that completes
@@ -142,7 +163,10 @@ impl Connection {
         };
         self.timer = Some(timer);
         let (parts, framing, keep_alive) = exchanged?;
-        Ok((parts, ResponseBody::new(self, framing, keep_alive, home)))
+        Ok((
+            parts,
+            ResponseBody::new(self, framing, keep_alive, home, timeouts.body_pause),
+        ))
     }
 
     /// Writes the request and reads the response head: the head, its body's framing and
@@ -322,6 +346,34 @@ impl Connection {
             self.read.advance(length);
             return Ok(Some((head, framing, keep_alive)));
         }
+    }
+
+    /// Reads more of a response body into the buffer, as [`Connection::poll_fill`], unless
+    /// the backend sends nothing for `pause` (a `TimedOut` error). `waiting` says whether
+    /// the pause being timed has begun: the timer is set when a read first finds nothing,
+    /// not for reads that find data at once.
+    fn poll_fill_within(
+        &mut self,
+        cx: &mut Context<'_>,
+        pause: Duration,
+        waiting: &mut bool,
+    ) -> Poll<io::Result<usize>> {
+        if let Poll::Ready(read) = self.poll_fill(cx) {
+            *waiting = false;
+            return Poll::Ready(read);
+        }
+        let Some(timer) = self.timer.as_mut() else {
+            return Poll::Pending;
+        };
+        if !*waiting {
+            timer.as_mut().reset(Instant::now() + pause);
+            *waiting = true;
+        }
+        ready!(timer.as_mut().poll(cx));
+        Poll::Ready(Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!("the backend sent nothing for {} ms", pause.as_millis()),
+        )))
     }
 
     /// Reads more from the backend into the buffer: the number of bytes read, 0 at the
@@ -539,15 +591,21 @@ pub(crate) struct ResponseBody {
     framing: Framing,
     keep_alive: bool,
     home: Home,
+    /// The longest the backend may send nothing while the body is read.
+    pause: Duration,
+    /// Whether a read found nothing and the pause is being timed.
+    waiting: bool,
 }
 
 impl ResponseBody {
-    fn new(conn: Connection, framing: Framing, keep_alive: bool, home: Home) -> Self {
+    fn new(conn: Connection, framing: Framing, keep_alive: bool, home: Home, pause: Duration) -> Self {
         let mut body = Self {
             conn: Some(conn),
             framing,
             keep_alive,
             home,
+            pause,
+            waiting: false,
         };
         if body.framing == Framing::Done {
             body.release();
@@ -578,7 +636,7 @@ impl ResponseBody {
                 }
                 Framing::Length(left) | Framing::Chunked(Chunk::Data(left)) => {
                     if conn.read.is_empty() {
-                        match ready!(conn.poll_fill(cx)) {
+                        match ready!(conn.poll_fill_within(cx, self.pause, &mut self.waiting)) {
                             Ok(0) => return Poll::Ready(Some(Err(ended_early()))),
                             Ok(_) => {}
                             Err(e) => return Poll::Ready(Some(Err(CallError::Io(e)))),
@@ -603,7 +661,7 @@ impl ResponseBody {
                         let all = conn.read.split().freeze();
                         return Poll::Ready(Some(Ok(all)));
                     }
-                    match ready!(conn.poll_fill(cx)) {
+                    match ready!(conn.poll_fill_within(cx, self.pause, &mut self.waiting)) {
                         Ok(0) => {
                             self.framing = Framing::Done;
                             self.keep_alive = false;
@@ -658,7 +716,7 @@ impl ResponseBody {
                             "a chunk-size or trailer line is too long".into(),
                         ))));
                     }
-                    match ready!(conn.poll_fill(cx)) {
+                    match ready!(conn.poll_fill_within(cx, self.pause, &mut self.waiting)) {
                         Ok(0) => return Poll::Ready(Some(Err(ended_early()))),
                         Ok(_) => {}
                         Err(e) => return Poll::Ready(Some(Err(CallError::Io(e)))),
@@ -747,7 +805,7 @@ pub(crate) async fn passed_answer(answer: &'static [u8]) -> (PassedHead, Respons
         },
         body,
         crate::backend_pool::Home::for_tests(),
-        Instant::now() + std::time::Duration::from_secs(10),
+        Timeouts::from(Instant::now(), Duration::from_secs(10)),
     )
     .await
     .unwrap()
@@ -855,7 +913,7 @@ mod tests {
                 },
                 body,
                 home(),
-                Instant::now() + std::time::Duration::from_secs(10),
+                Timeouts::from(Instant::now(), Duration::from_secs(10)),
             )
             .await
         {
@@ -956,6 +1014,69 @@ mod tests {
             "hop-by-hop lines (and those Connection names) are left out, the rest normalised"
         );
         assert_eq!(head.length, Some(2));
+    }
+
+    #[tokio::test]
+    async fn a_body_that_stops_coming_fails_after_the_read_timeout_and_a_slow_one_does_not() {
+        // A backend that sends the head and the body's first bytes, then `rest` a byte
+        // every `every`, then nothing for 3 s.
+        async fn read_body(rest: usize, every: Duration) -> (Result<Vec<u8>, String>, Duration) {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            tokio::spawn(async move {
+                let (mut socket, _) = listener.accept().await.unwrap();
+                let mut seen = Vec::new();
+                while !seen.ends_with(b"\r\n\r\n") {
+                    let mut chunk = [0u8; 1024];
+                    let n = socket.read(&mut chunk).await.unwrap();
+                    seen.extend_from_slice(&chunk[..n]);
+                }
+                socket
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 12\r\n\r\nab")
+                    .await
+                    .unwrap();
+                for _ in 0..rest {
+                    tokio::time::sleep(every).await;
+                    socket.write_all(b"c").await.unwrap();
+                }
+                tokio::time::sleep(Duration::from_secs(3)).await;
+            });
+            let conn = Connection::new(TcpStream::connect(addr).await.unwrap());
+            let host = HeaderValue::from_static("backend.test");
+            let (_, body) = conn
+                .call(
+                    RequestHead {
+                        method: &Method::GET,
+                        path: ["/", "", "", "", ""],
+                        host: &host,
+                        headers: &HeaderMap::new(),
+                        forwarded: Forwarded::default(),
+                    },
+                    Body::empty(),
+                    home(),
+                    Timeouts::from(Instant::now(), Duration::from_millis(300)),
+                )
+                .await
+                .unwrap();
+            let started = Instant::now();
+            let result = body
+                .collect()
+                .await
+                .map(|b| b.to_bytes().to_vec())
+                .map_err(|e| e.to_string());
+            (result, started.elapsed())
+        }
+        // Ten bytes, one every 100 ms: a second in all, never a 300 ms pause.
+        let (result, _) = read_body(10, Duration::from_millis(100)).await;
+        assert_eq!(result.as_deref(), Ok(&b"abcccccccccc"[..]));
+        // Two bytes, then nothing: the body fails after the pause, not at the end of time.
+        let (result, waited) = read_body(0, Duration::ZERO).await;
+        let error = result.unwrap_err();
+        assert!(error.contains("sent nothing for 300 ms"), "{error}");
+        assert!(
+            waited >= Duration::from_millis(300) && waited < Duration::from_secs(3),
+            "failed after {waited:?}"
+        );
     }
 
     #[tokio::test]
@@ -1074,7 +1195,7 @@ mod tests {
                 },
                 body,
                 home(),
-                Instant::now() + std::time::Duration::from_secs(10),
+                Timeouts::from(Instant::now(), Duration::from_secs(10)),
             )
             .await
             .expect("the early answer");

@@ -5,7 +5,7 @@
 //! waits behind another call's body, and nothing is spawned per call. The calls
 //! themselves are [`crate::backend_http1`]'s.
 
-use crate::backend_http1::{CallError, Connection, PassedHead, RequestHead, ResponseBody};
+use crate::backend_http1::{CallError, Connection, PassedHead, RequestHead, ResponseBody, Timeouts};
 use axum::body::Body;
 use foldhash::HashMap;
 use hyper::body::Body as _;
@@ -74,9 +74,8 @@ pub(crate) struct Outgoing<'a> {
     /// The request head to send.
     pub(crate) head: RequestHead<'a>,
     pub(crate) body: Body,
-    /// When the response head must have arrived (the endpoint's read timeout from the
-    /// start of the call).
-    pub(crate) deadline: Instant,
+    /// When the response head must have arrived, and how long the body may pause.
+    pub(crate) timeouts: Timeouts,
 }
 
 impl Http1Pool {
@@ -121,7 +120,7 @@ impl Http1Pool {
             };
             let (conn, reused) = match idle {
                 Some(conn) => (conn, true),
-                None => (self.connect(out.authority, out.deadline).await?, false),
+                None => (self.connect(out.authority, out.timeouts.head_by).await?, false),
             };
             let home = Home {
                 host: Arc::clone(&host),
@@ -132,7 +131,7 @@ impl Http1Pool {
             } else {
                 body.take().unwrap_or_default()
             };
-            match conn.call(out.head, request_body, home, out.deadline).await {
+            match conn.call(out.head, request_body, home, out.timeouts).await {
                 Ok(answer) => return Ok(answer),
                 Err(CallError::ClosedBeforeAnswer(_)) if reused && resendable => continue,
                 Err(CallError::TimedOut) => return Err(PoolError::TimedOut),
@@ -238,7 +237,7 @@ mod tests {
                 headers: &HeaderMap::new(),
             },
             body: Body::empty(),
-            deadline: Instant::now() + timeout,
+            timeouts: Timeouts::from(Instant::now(), timeout),
         };
         let (_, body) = pool.send(out).await?;
         let body = body.collect().await.unwrap().to_bytes();
@@ -336,7 +335,7 @@ mod tests {
                 headers: &HeaderMap::new(),
             },
             body: Body::empty(),
-            deadline: Instant::now() + Duration::from_secs(10),
+            timeouts: Timeouts::from(Instant::now(), Duration::from_secs(10)),
         };
         assert!(matches!(pool.send(out).await, Err(PoolError::Connect(_))));
     }

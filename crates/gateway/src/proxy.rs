@@ -6,7 +6,7 @@
 //! against the Mozilla roots plus an optional CA file).
 
 use crate::answer::Answer;
-use crate::backend_http1::RequestHead;
+use crate::backend_http1::{RequestHead, Timeouts};
 use crate::backend_pool::{Http1Pool, Outgoing, PoolError};
 use crate::error::GatewayError;
 use axum::body::Body;
@@ -183,13 +183,13 @@ impl Backends {
                 .map(Duration::from_millis)
                 .unwrap_or(self.read_timeout);
             // Each endpoint tried has the whole timeout, from when it is tried.
-            let deadline = started.take().unwrap_or_else(tokio::time::Instant::now) + timeout;
+            let timeouts = Timeouts::from(started.take().unwrap_or_else(tokio::time::Instant::now), timeout);
             let body = body.take().unwrap_or_default();
             let attempt = match endpoint.url.strip_prefix("http://") {
                 // Plain HTTP/1.1 backends use the per-worker keep-alive pool; HTTPS (and
                 // HTTP/2 by ALPN) and upgrades use the general client.
                 Some(rest) if client_upgrade.is_none() => {
-                    self.send_pooled(rest, remainder, &parts.method, headers, forwarded, body, deadline)
+                    self.send_pooled(rest, remainder, &parts.method, headers, forwarded, body, timeouts)
                         .await
                 }
                 _ => {
@@ -252,7 +252,7 @@ impl Backends {
         headers: HeaderMap,
         forwarded: Forwarded<'_>,
         body: Body,
-        deadline: tokio::time::Instant,
+        timeouts: Timeouts,
     ) -> Attempt {
         let split = rest.find('/').unwrap_or(rest.len());
         let (authority, base_path) = (&rest[..split], rest[split..].trim_end_matches('/'));
@@ -276,7 +276,7 @@ impl Backends {
                 forwarded,
             },
             body,
-            deadline,
+            timeouts,
         };
         match self.pool.send(out).await {
             // The client dropped the response's hop-by-hop headers as it read them; the
@@ -568,7 +568,7 @@ mod tests {
                     HeaderMap::new(),
                     Forwarded::default(),
                     Body::empty(),
-                    tokio::time::Instant::now() + Duration::from_secs(1),
+                    Timeouts::from(tokio::time::Instant::now(), Duration::from_secs(1)),
                 )
                 .await;
             assert!(
