@@ -778,6 +778,22 @@ impl Drop for ResponseBody {
 /// reading of that answer: for tests of what is done with passed answers.
 #[cfg(test)]
 pub(crate) async fn passed_answer(answer: &'static [u8]) -> (PassedHead, ResponseBody) {
+    get_from_backend(Duration::from_secs(10), move |mut socket| async move {
+        socket.write_all(answer).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    })
+    .await
+}
+
+/// A backend on a real socket that reads one request head and hands its socket to
+/// `answer`, and the gateway's `GET` of it with `read_timeout`: the response head and
+/// body as the gateway reads them.
+#[cfg(test)]
+async fn get_from_backend<F, Fut>(read_timeout: Duration, answer: F) -> (PassedHead, ResponseBody)
+where
+    F: FnOnce(TcpStream) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send,
+{
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
@@ -789,12 +805,10 @@ pub(crate) async fn passed_answer(answer: &'static [u8]) -> (PassedHead, Respons
             assert!(n > 0, "the request head ends");
             seen.extend_from_slice(&chunk[..n]);
         }
-        socket.write_all(answer).await.unwrap();
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        answer(socket).await;
     });
     let conn = Connection::new(TcpStream::connect(addr).await.unwrap());
     let host = HeaderValue::from_static("backend.test");
-    let body = Body::empty();
     conn.call(
         RequestHead {
             method: &Method::GET,
@@ -803,9 +817,9 @@ pub(crate) async fn passed_answer(answer: &'static [u8]) -> (PassedHead, Respons
             headers: &HeaderMap::new(),
             forwarded: Forwarded::default(),
         },
-        body,
+        Body::empty(),
         crate::backend_pool::Home::for_tests(),
-        Timeouts::from(Instant::now(), Duration::from_secs(10)),
+        Timeouts::from(Instant::now(), read_timeout),
     )
     .await
     .unwrap()
@@ -1021,16 +1035,7 @@ mod tests {
         // A backend that sends the head and the body's first bytes, then `rest` a byte
         // every `every`, then nothing for 3 s.
         async fn read_body(rest: usize, every: Duration) -> (Result<Vec<u8>, String>, Duration) {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            let addr = listener.local_addr().unwrap();
-            tokio::spawn(async move {
-                let (mut socket, _) = listener.accept().await.unwrap();
-                let mut seen = Vec::new();
-                while !seen.ends_with(b"\r\n\r\n") {
-                    let mut chunk = [0u8; 1024];
-                    let n = socket.read(&mut chunk).await.unwrap();
-                    seen.extend_from_slice(&chunk[..n]);
-                }
+            let (_, body) = get_from_backend(Duration::from_millis(300), move |mut socket| async move {
                 socket
                     .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 12\r\n\r\nab")
                     .await
@@ -1040,24 +1045,8 @@ mod tests {
                     socket.write_all(b"c").await.unwrap();
                 }
                 tokio::time::sleep(Duration::from_secs(3)).await;
-            });
-            let conn = Connection::new(TcpStream::connect(addr).await.unwrap());
-            let host = HeaderValue::from_static("backend.test");
-            let (_, body) = conn
-                .call(
-                    RequestHead {
-                        method: &Method::GET,
-                        path: ["/", "", "", "", ""],
-                        host: &host,
-                        headers: &HeaderMap::new(),
-                        forwarded: Forwarded::default(),
-                    },
-                    Body::empty(),
-                    home(),
-                    Timeouts::from(Instant::now(), Duration::from_millis(300)),
-                )
-                .await
-                .unwrap();
+            })
+            .await;
             let started = Instant::now();
             let result = body
                 .collect()
