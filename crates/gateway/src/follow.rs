@@ -212,17 +212,29 @@ impl PersistedState {
     }
 }
 
-/// Follows `hub` until `shutdown`: snapshot (or the persisted one), then watch.
-pub async fn follow(
+/// Follows `hub` until `shutdown`: snapshot (or the persisted one), then watch. Which hub
+/// is followed is recorded at once, before the returned future first runs, so that the
+/// node's health report names it from the start.
+pub fn follow(
+    hub: Arc<dyn Hub>,
+    live: Arc<LiveState>,
+    environment: String,
+    persisted: Option<PersistedState>,
+    shutdown: CancellationToken,
+) -> impl Future<Output = ()> {
+    if let Ok(mut h) = live.hub.lock() {
+        *h = hub.describe();
+    }
+    follow_hub(hub, live, environment, persisted, shutdown)
+}
+
+async fn follow_hub(
     hub: Arc<dyn Hub>,
     live: Arc<LiveState>,
     environment: String,
     persisted: Option<PersistedState>,
     shutdown: CancellationToken,
 ) {
-    if let Ok(mut h) = live.hub.lock() {
-        *h = hub.describe();
-    }
     let mut follower = Follower {
         hub,
         live,
