@@ -319,6 +319,22 @@ impl Client {
         (api, app, token)
     }
 
+    /// Deploys an API whose `/open/*` resources take no credentials (`operations`),
+    /// subscribes DEV to it, and waits until the gateway serves it; the access token.
+    pub(crate) async fn serving_open_api(
+        &self,
+        name: &str,
+        context: &str,
+        endpoint_url: &str,
+        operations: Value,
+    ) -> String {
+        let (_, _, token) = self.subscribed(name, context, endpoint_url, operations).await;
+        let ready = format!("{context}/1.0.0/open/ready");
+        let (status, body) = self.eventually(&ready, &token, |s, _| s == 200).await;
+        assert_eq!(status, 200, "{body}");
+        token
+    }
+
     /// A new application of DEV (named `name`) with keys, subscribed to `api` with Gold;
     /// returns (application id, consumer key, consumer secret, access token).
     pub(crate) async fn subscribe(&self, api: &str, name: &str) -> (String, String, String, String) {
@@ -340,15 +356,23 @@ impl Client {
 /// Sends `requests` as they are on one raw connection and reads until the gateway closes
 /// it; the bytes received.
 async fn raw_exchange(gw: SocketAddr, requests: &str) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncWriteExt;
     let mut stream = tokio::net::TcpStream::connect(gw).await.unwrap();
     stream.write_all(requests.as_bytes()).await.unwrap();
+    until_closed(&mut stream).await.0
+}
+
+/// Reads until the gateway closes the connection (10 s at most): what came, and how long
+/// it took.
+async fn until_closed(stream: &mut tokio::net::TcpStream) -> (String, Duration) {
+    use tokio::io::AsyncReadExt;
+    let started = Instant::now();
     let mut received = Vec::new();
     tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut received))
         .await
-        .expect("the gateway closes the connection after the last response")
+        .expect("the gateway closes the connection")
         .unwrap();
-    String::from_utf8(received).unwrap()
+    (String::from_utf8(received).unwrap(), started.elapsed())
 }
 
 #[tokio::test]
@@ -356,20 +380,17 @@ async fn raw_http1_connections_are_answered_in_order_and_handed_to_hyper_when_ne
     let backend = backend().await;
     let (_node, c) = node_with(&[]).await;
     let up = format!("http://{}/v1", backend.addr);
-    let (_, _, token) = c
-        .subscribed(
-            "GwRaw",
-            "/gwraw",
-            &up,
-            json!([
-                {"target": "/open/*", "verb": "GET", "authType": "None"},
-                {"target": "/open/*", "verb": "HEAD", "authType": "None"},
-                {"target": "/open/*", "verb": "POST", "authType": "None"}
-            ]),
-        )
-        .await;
-    let (status, body) = c.eventually("/gwraw/1.0.0/open/ready", &token, |s, _| s == 200).await;
-    assert_eq!(status, 200, "{body}");
+    c.serving_open_api(
+        "GwRaw",
+        "/gwraw",
+        &up,
+        json!([
+            {"target": "/open/*", "verb": "GET", "authType": "None"},
+            {"target": "/open/*", "verb": "HEAD", "authType": "None"},
+            {"target": "/open/*", "verb": "POST", "authType": "None"}
+        ]),
+    )
+    .await;
 
     // Pipelined: both answered, in order, and the connection closed as the second asked.
     let text = raw_exchange(
@@ -438,27 +459,14 @@ async fn idle_and_trickling_client_connections_are_closed_after_the_keep_alive_t
     let backend = backend().await;
     let (_node, c) = node_with(&[("TOLLGATE_GATEWAY__KEEP_ALIVE_TIMEOUT", "400ms".into())]).await;
     let up = format!("http://{}/v1", backend.addr);
-    let (_, _, token) = c
-        .subscribed(
-            "GwIdle",
-            "/gwidle",
-            &up,
-            json!([{"target": "/open/*", "verb": "GET", "authType": "None"}]),
-        )
-        .await;
-    let (status, body) = c.eventually("/gwidle/1.0.0/open/ready", &token, |s, _| s == 200).await;
-    assert_eq!(status, 200, "{body}");
+    c.serving_open_api(
+        "GwIdle",
+        "/gwidle",
+        &up,
+        json!([{"target": "/open/*", "verb": "GET", "authType": "None"}]),
+    )
+    .await;
     let request = "GET /gwidle/1.0.0/open/a HTTP/1.1\r\nHost: gw\r\n\r\n";
-    // Reads until the gateway closes the connection: what came, and how long it took.
-    async fn until_closed(stream: &mut tokio::net::TcpStream) -> (String, Duration) {
-        let started = Instant::now();
-        let mut received = Vec::new();
-        tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut received))
-            .await
-            .expect("the gateway closes an idle connection")
-            .unwrap();
-        (String::from_utf8(received).unwrap(), started.elapsed())
-    }
 
     // Answered, then left idle: closed after the timeout, not before.
     let mut stream = tokio::net::TcpStream::connect(c.gw).await.unwrap();

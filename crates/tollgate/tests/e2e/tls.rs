@@ -71,15 +71,15 @@ async fn calls_on_the_tls_listener_reach_the_backend_as_https() {
     let (mut node, c) = ready_node(builder).await;
     let gw_tls = node.listener("gateway-tls");
     let up = format!("http://{}/v1", backend.addr);
-    let (_, _, token) = c
-        .subscribed(
+    let token = c
+        .serving_open_api(
             "TlsPets",
             "/tlspets",
             &up,
             serde_json::json!([{"target": "/open/*", "verb": "GET", "authType": "None"}]),
         )
         .await;
-    // Plain HTTP: `http`, once the gateway serves the API.
+    // Plain HTTP: `http`.
     let (status, body) = c.eventually("/tlspets/1.0.0/open/plain", &token, |s, _| s == 200).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["headers"]["x-forwarded-proto"], "http", "{body}");
