@@ -21,7 +21,8 @@
 # PERF_EVENT=syscalls:sys_enter_futex (with PROFILE) records every such event instead of sampling.
 # PERF_CALL_GRAPH=dwarf (with PROFILE) unwinds user-space stacks too (release builds keep no frame pointers).
 # INSTRUCTIONS=1 runs the gateway under callgrind and prints the user-space instructions per
-# request of case (c) (INSTRUCTIONS_OUT=path keeps the profile), for A/B of two builds.
+# request of case (c) (INSTRUCTIONS_OUT=path keeps the profile), for A/B of two builds, then
+# counts nginx's instructions per request of case (b) the same way.
 # SYSCALLS=1 counts system calls (strace -c) and context switches per request of (b) and (c).
 set -euo pipefail
 BIN=${BENCH_BIN:-${CARGO_TARGET_DIR:-target}/release/tollgate}
@@ -30,7 +31,7 @@ CONNECTIONS=${CONNECTIONS:-50}
 APIS=${APIS:-10000}
 HERE=$(cd "$(dirname "$0")" && pwd)
 WORK=$(mktemp -d)
-BACKEND_PORT=18081 NGINX_PORT=18082 GW_PORT=18280 MGMT_PORT=19443 TM_PORT=19611
+BACKEND_PORT=18081 NGINX_PORT=18082 NGINX_CG_PORT=18083 GW_PORT=18280 MGMT_PORT=19443 TM_PORT=19611
 cleanup() {
   [ -n "${TG_PID:-}" ] && kill "$TG_PID" 2>/dev/null || true
   for conf in backend proxy; do
@@ -149,6 +150,27 @@ if [ -n "${INSTRUCTIONS:-}" ]; then
     | awk '/scheduler::(current_thread|multi_thread::worker)::Context::park \[/{gsub(",", "", $1); s += $1} END{print s + 0}')
   echo "  of which parking idle workers: $((parked / total)) per request; the rest: $(((ir - parked) / total)) per request"
   [ -n "${INSTRUCTIONS_OUT:-}" ] && cp "$dump" "$INSTRUCTIONS_OUT" && echo "callgrind_annotate --inclusive=yes $INSTRUCTIONS_OUT"
+  # The same count of nginx proxying (b): one worker process under callgrind (its master
+  # folded in), so that the two builds' figures have a baseline measured in the same run.
+  sed -e "s/worker_processes 2;/worker_processes 1; master_process off;/" -e "s/daemon on;/daemon off;/" \
+    -e "s/$NGINX_PORT/$NGINX_CG_PORT/" -e "s#$WORK/proxy.pid#$WORK/proxy-cg.pid#" "$WORK/proxy.conf" > "$WORK/proxy-cg.conf"
+  valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$WORK/nginx.callgrind" \
+    nginx -c "$WORK/proxy-cg.conf" -p "$WORK" > "$WORK/nginx-callgrind.log" 2>&1 &
+  NGINX_CG=$!
+  NGINX_URL="http://127.0.0.1:$NGINX_CG_PORT/1k.txt"
+  for _ in $(seq 1 100); do curl -sf -o /dev/null "$NGINX_URL" && break; sleep 0.1; done
+  wrk -t1 -c4 -d3s "$NGINX_URL" > /dev/null
+  callgrind_control -i on "$NGINX_CG" > /dev/null
+  callgrind_control -z "$NGINX_CG" > /dev/null 2>&1
+  wrk -t1 -c4 -d"${DURATION}s" "$NGINX_URL" > "$WORK/nginx-instructions.wrk"
+  callgrind_control -d "$NGINX_CG" > /dev/null 2>&1
+  ngx_total=$(awk '/requests in/{print $1}' "$WORK/nginx-instructions.wrk")
+  ngx_dump=$(ls -t "$WORK"/nginx.callgrind* | head -1)
+  ngx_ir=$(awk '/^(summary|totals):/{print $2; exit}' "$ngx_dump")
+  kill "$NGINX_CG" 2>/dev/null || true
+  wait "$NGINX_CG" 2>/dev/null || true
+  echo "case (b) nginx under callgrind: $ngx_total requests, $ngx_ir instructions, $((ngx_ir / ngx_total)) instructions per request (its idle waits included)"
+  python3 -c "import sys; print(f'c/b instructions per request: {($ir / $total) / ($ngx_ir / $ngx_total):.2f}x (c without parking: {(($ir - $parked) / $total) / ($ngx_ir / $ngx_total):.2f}x)')"
   exit 0
 fi
 if [ -n "${PROFILE:-}" ]; then
