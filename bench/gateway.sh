@@ -13,8 +13,8 @@
 # RSS and context switches per request of the proxy process(es),
 # and the ratios c/b, d/b and e/c.
 #
-# Needs: nginx and wrk (apt-get install nginx-light wrk), python3, curl, jq, and a release
-# build (cargo build --release -p tollgate). Usage:
+# Needs: nginx and wrk (apt-get install nginx-light wrk), python3, curl, jq, and the build
+# that is deployed (cargo build --profile production -p tollgate). Usage:
 #   [BENCH_BIN=path/to/tollgate] [DURATION=10] [CONNECTIONS=50] [APIS=10000] bash bench/gateway.sh
 # PROFILE=/tmp/gw.perf records a perf profile of the gateway during case (c) instead
 # (PROFILE_CASE=b: of nginx during case (b)).
@@ -25,7 +25,7 @@
 # counts nginx's instructions per request of case (b) the same way.
 # SYSCALLS=1 counts system calls (strace -c) and context switches per request of (b) and (c).
 set -euo pipefail
-BIN=${BENCH_BIN:-${CARGO_TARGET_DIR:-target}/release/tollgate}
+BIN=${BENCH_BIN:-${CARGO_TARGET_DIR:-target}/production/tollgate}
 DURATION=${DURATION:-10}
 CONNECTIONS=${CONNECTIONS:-50}
 APIS=${APIS:-10000}
@@ -40,7 +40,7 @@ cleanup() {
 }
 trap cleanup EXIT
 command -v nginx >/dev/null && command -v wrk >/dev/null || { echo "install nginx and wrk: apt-get install nginx-light wrk" >&2; exit 64; }
-[ -x "$BIN" ] || { echo "no release binary at $BIN; run cargo build --release -p tollgate" >&2; exit 64; }
+[ -x "$BIN" ] || { echo "no binary at $BIN; run cargo build --profile production -p tollgate (or set BENCH_BIN)" >&2; exit 64; }
 
 BODY=$(python3 -c "print('x' * 1024, end='')")
 cat > "$WORK/backend.conf" <<EOF
