@@ -22,7 +22,8 @@
 # PERF_CALL_GRAPH=dwarf (with PROFILE) unwinds user-space stacks too (release builds keep no frame pointers).
 # INSTRUCTIONS=1 runs the gateway under callgrind and prints the user-space instructions per
 # request of case (c) (INSTRUCTIONS_OUT=path keeps the profile), for A/B of two builds, then
-# counts nginx's instructions per request of case (b) the same way.
+# counts nginx's instructions per request of case (b) the same way (INSTRUCTIONS_CASE=f: of
+# case (f) instead of (c)).
 # SYSCALLS=1 counts system calls (strace -c) and context switches per request of (b) and (c).
 set -euo pipefail
 BIN=${BENCH_BIN:-${CARGO_TARGET_DIR:-target}/production/tollgate}
@@ -134,6 +135,9 @@ if [ -n "${INSTRUCTIONS:-}" ]; then
   # given binary whatever else the machine does, so two builds compare to a fraction of a
   # percent where wall-clock runs differ by several.
   URL="http://127.0.0.1:$GW_PORT/bench/1.0.0/1k.txt"
+  # INSTRUCTIONS_CASE=f counts case (f) instead: the plan's limit counted.
+  CASE=${INSTRUCTIONS_CASE:-c}
+  [ "$CASE" = f ] && plan_limit 1000000000
   wrk -t1 -c4 -d3s -H "Authorization: Bearer $TOKEN" "$URL" > /dev/null
   callgrind_control -i on "$TG" > /dev/null
   callgrind_control -z "$TG" > /dev/null 2>&1
@@ -143,7 +147,7 @@ if [ -n "${INSTRUCTIONS:-}" ]; then
   total=$(awk '/requests in/{print $1}' "$WORK/instructions.wrk")
   dump=$(ls -t "$WORK"/callgrind.out* | head -1)
   ir=$(awk '/^(summary|totals):/{print $2; exit}' "$dump")
-  echo "case (c) under callgrind: $total requests, $ir instructions, $((ir / total)) instructions per request"
+  echo "case ($CASE) under callgrind: $total requests, $ir instructions, $((ir / total)) instructions per request"
   # How often the workers go idle depends on how fast the run went, so the instructions
   # spent parking them vary between runs of one build; without them, the request path's.
   parked=$(callgrind_annotate --inclusive=yes --threshold=100 "$dump" 2>/dev/null \
@@ -170,7 +174,7 @@ if [ -n "${INSTRUCTIONS:-}" ]; then
   kill "$NGINX_CG" 2>/dev/null || true
   wait "$NGINX_CG" 2>/dev/null || true
   echo "case (b) nginx under callgrind: $ngx_total requests, $ngx_ir instructions, $((ngx_ir / ngx_total)) instructions per request (its idle waits included)"
-  python3 -c "import sys; print(f'c/b instructions per request: {($ir / $total) / ($ngx_ir / $ngx_total):.2f}x (c without parking: {(($ir - $parked) / $total) / ($ngx_ir / $ngx_total):.2f}x)')"
+  python3 -c "import sys; print(f'$CASE/b instructions per request: {($ir / $total) / ($ngx_ir / $ngx_total):.2f}x ($CASE without parking: {(($ir - $parked) / $total) / ($ngx_ir / $ngx_total):.2f}x)')"
   exit 0
 fi
 if [ -n "${PROFILE:-}" ]; then

@@ -5,7 +5,7 @@
 
 use crate::backend_http1::{PassedHead, ResponseBody};
 use axum::body::Body;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use hyper::body::Body as _;
 
@@ -28,20 +28,6 @@ impl Answer {
         }
     }
 
-    /// Changes the response's headers with `f`. A backend's kept lines become a header
-    /// map first: only calls whose answer the gateway decorates (CORS, rate-limit
-    /// headers) pay for one.
-    pub(crate) fn with_headers(&mut self, f: impl FnOnce(&mut HeaderMap)) {
-        match self {
-            Self::Built(res) => f(res.headers_mut()),
-            Self::Passed(..) => {
-                let mut res = std::mem::replace(self, Self::Built(Response::default())).into_response();
-                f(res.headers_mut());
-                *self = Self::Built(res);
-            }
-        }
-    }
-
     /// The body's declared length (`Content-Length`), when it has one.
     pub(crate) fn content_length(&self) -> Option<u64> {
         match self {
@@ -51,6 +37,48 @@ impl Answer {
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.parse().ok()),
             Self::Passed(head, body) => head.length.or_else(|| body.size_hint().exact()),
+        }
+    }
+}
+
+/// What the gateway sets headers of its own on (CORS, rate-limit headers): an `http`
+/// header map, or an answer whose backend lines are kept as read, which then stays
+/// without a map (building one per call cost more than the rest of the call).
+pub(crate) trait SetHeaders {
+    /// Sets each `name` to its `value`, replacing the headers of that name.
+    fn set(&mut self, headers: &[(HeaderName, &[u8])]);
+    /// Adds a `name` header after those of that name.
+    fn add(&mut self, name: HeaderName, value: &[u8]);
+}
+
+impl SetHeaders for HeaderMap {
+    fn set(&mut self, headers: &[(HeaderName, &[u8])]) {
+        for (name, value) in headers {
+            if let Ok(value) = HeaderValue::from_bytes(value) {
+                self.insert(name.clone(), value);
+            }
+        }
+    }
+
+    fn add(&mut self, name: HeaderName, value: &[u8]) {
+        if let Ok(value) = HeaderValue::from_bytes(value) {
+            self.append(name, value);
+        }
+    }
+}
+
+impl SetHeaders for Answer {
+    fn set(&mut self, headers: &[(HeaderName, &[u8])]) {
+        match self {
+            Self::Built(res) => res.headers_mut().set(headers),
+            Self::Passed(head, _) => head.set(headers),
+        }
+    }
+
+    fn add(&mut self, name: HeaderName, value: &[u8]) {
+        match self {
+            Self::Built(res) => res.headers_mut().add(name, value),
+            Self::Passed(head, _) => head.add(name.as_str(), value),
         }
     }
 }
@@ -74,7 +102,6 @@ impl IntoResponse for Answer {
 mod tests {
     use super::*;
     use crate::backend_http1::passed_answer;
-    use axum::http::HeaderValue;
     use axum::http::header;
     use http_body_util::BodyExt;
 
@@ -98,27 +125,55 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn decorating_a_passed_answer_keeps_its_lines_and_replaces_what_it_sets() {
+    async fn headers_set_on_a_passed_answer_replace_its_lines_of_that_name_and_build_no_map() {
         let (head, body) = passed_answer(ANSWER).await;
         let mut answer = Answer::Passed(head, body);
-        answer.with_headers(|headers| {
-            headers.insert(
-                header::ACCESS_CONTROL_ALLOW_ORIGIN,
-                HeaderValue::from_static("https://app"),
-            );
-            headers.append(header::VARY, HeaderValue::from_static("Origin"));
-        });
-        let Answer::Built(res) = &answer else {
-            panic!("a decorated answer is built: {answer:?}");
+        answer.set(&[(header::ACCESS_CONTROL_ALLOW_ORIGIN, b"https://app")]);
+        answer.add(header::VARY, b"Origin");
+        crate::throttle::rate_limit_headers(&mut answer, 100, 7, 30);
+        // Set again: the gateway's own earlier line is replaced too.
+        crate::throttle::rate_limit_headers(&mut answer, 100, 6, 29);
+        let Answer::Passed(head, _) = &answer else {
+            panic!("setting headers kept the backend's lines as they were: {answer:?}");
         };
+        assert_eq!(
+            String::from_utf8_lossy(&head.lines),
+            "Vary: Accept\r\nContent-Length: 4\r\nX-Kept: k\r\naccess-control-allow-origin: https://app\r\n\
+             vary: Origin\r\nx-ratelimit-limit: 100\r\nx-ratelimit-remaining: 6\r\nx-ratelimit-reset: 29\r\n"
+        );
+        assert_eq!(answer.content_length(), Some(4));
+        let res = answer.into_response();
         assert_eq!(res.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN], "https://app");
         let vary: Vec<_> = res.headers().get_all(header::VARY).iter().collect();
         assert_eq!(vary, ["Accept", "Origin"]);
-        assert_eq!(res.headers()["x-kept"], "k");
-        assert_eq!(answer.content_length(), Some(4));
-        assert_eq!(
-            answer.into_response().into_body().collect().await.unwrap().to_bytes(),
-            "nope"
+        assert_eq!(res.headers()["x-ratelimit-remaining"], "6");
+        assert_eq!(res.into_body().collect().await.unwrap().to_bytes(), "nope");
+    }
+
+    #[test]
+    fn headers_set_on_a_built_answer_replace_those_of_that_name() {
+        let mut answer = Answer::Built(
+            axum::http::Response::builder()
+                .header(header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")
+                .header(header::VARY, "Accept")
+                .body(Body::empty())
+                .unwrap(),
         );
+        crate::cors::decorate(
+            &tollgate_model::api::CorsConfiguration {
+                cors_configuration_enabled: true,
+                access_control_allow_origins: vec!["https://app".into()],
+                access_control_allow_credentials: true,
+                access_control_allow_headers: vec![],
+                access_control_allow_methods: vec![],
+            },
+            "https://app",
+            &mut answer,
+        );
+        let res = answer.into_response();
+        assert_eq!(res.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN], "https://app");
+        assert_eq!(res.headers()[header::ACCESS_CONTROL_ALLOW_CREDENTIALS], "true");
+        let vary: Vec<_> = res.headers().get_all(header::VARY).iter().collect();
+        assert_eq!(vary, ["Accept", "Origin"]);
     }
 }

@@ -21,6 +21,10 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep};
 
+/// Room left in a passed head's lines for the headers the gateway adds (rate-limit
+/// headers, CORS), so that adding them does not grow the buffer.
+const OWN_HEADERS_ROOM: usize = 128;
+
 /// The most header lines a backend response may have (hyper's default too).
 const MAX_HEADERS: usize = 100;
 /// The largest response head or chunk-size line accepted from a backend.
@@ -315,7 +319,7 @@ impl Connection {
                 }
             }
             let framing = framing(method, status, chunked, content_length, differing_lengths)?;
-            let mut passed = Vec::with_capacity(length);
+            let mut passed = Vec::with_capacity(length + OWN_HEADERS_ROOM);
             for line in parsed.headers.iter() {
                 let name = line.name.as_bytes();
                 let skip = is_hop_by_hop_name(name)
@@ -557,6 +561,57 @@ pub(crate) struct PassedHead {
 }
 
 impl PassedHead {
+    /// Sets headers of the gateway's own, leaving out the backend's lines of those
+    /// (lowercase) names. Not for the headers that frame the body or `Date`, which the
+    /// head keeps track of.
+    pub(crate) fn set(&mut self, headers: &[(HeaderName, &[u8])]) {
+        debug_assert!(
+            headers
+                .iter()
+                .all(|(name, _)| ![header::CONTENT_LENGTH, header::TRANSFER_ENCODING, header::DATE].contains(name))
+        );
+        // The lines are `name: value\r\n` (lowercase or not, as the backend wrote them);
+        // one pass finds any of the names, line starts found by `memchr`.
+        let named = |line: &[u8]| {
+            headers.iter().map(|(name, _)| name.as_str()).any(|name| {
+                line.get(name.len()) == Some(&b':') && line[..name.len()].eq_ignore_ascii_case(name.as_bytes())
+            })
+        };
+        let lines = || {
+            let mut start = 0;
+            memchr::memchr_iter(b'\n', &self.lines).map(move |end| {
+                let line = start..end + 1;
+                start = end + 1;
+                line
+            })
+        };
+        if lines().any(|line| named(&self.lines[line])) {
+            let mut kept = Vec::with_capacity(self.lines.len());
+            for line in lines().filter(|line| !named(&self.lines[line.clone()])) {
+                kept.extend_from_slice(&self.lines[line]);
+            }
+            self.lines = kept;
+        }
+        self.lines.reserve(
+            headers
+                .iter()
+                .map(|(name, value)| name.as_str().len() + value.len() + 4)
+                .sum(),
+        );
+        for (name, value) in headers {
+            self.add(name.as_str(), value);
+        }
+    }
+
+    /// Adds a header of the gateway's own after the backend's lines.
+    pub(crate) fn add(&mut self, name: &str, value: &[u8]) {
+        self.lines.reserve(name.len() + value.len() + 4);
+        self.lines.extend_from_slice(name.as_bytes());
+        self.lines.extend_from_slice(b": ");
+        self.lines.extend_from_slice(value);
+        self.lines.extend_from_slice(b"\r\n");
+    }
+
     /// The head as `http` response parts, for whatever serves the response through
     /// `http`'s types (hyper on TLS, HTTP/2 and hand-over connections) or changes its
     /// headers.

@@ -2,7 +2,8 @@
 //! and adds `Access-Control-Allow-Origin` to actual responses, from the API's
 //! `corsConfiguration`.
 
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use crate::answer::SetHeaders;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use tollgate_model::api::CorsConfiguration;
 
@@ -48,16 +49,15 @@ pub fn preflight(cors: &CorsConfiguration, origin: &str) -> Response {
 }
 
 /// Adds the CORS headers of an actual response.
-pub fn decorate(cors: &CorsConfiguration, origin: &str, headers: &mut HeaderMap) {
+pub(crate) fn decorate(cors: &CorsConfiguration, origin: &str, headers: &mut impl SetHeaders) {
     if let Some(allow_origin) = allowed_origin(cors, origin) {
-        headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, allow_origin);
+        let origin = (header::ACCESS_CONTROL_ALLOW_ORIGIN, allow_origin.as_bytes());
         if cors.access_control_allow_credentials {
-            headers.insert(
-                header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
-                HeaderValue::from_static("true"),
-            );
+            headers.set(&[origin, (header::ACCESS_CONTROL_ALLOW_CREDENTIALS, b"true")]);
+        } else {
+            headers.set(&[origin]);
         }
-        headers.append(header::VARY, HeaderValue::from_static("Origin"));
+        headers.add(header::VARY, b"Origin");
     }
 }
 

@@ -534,7 +534,7 @@ async fn serve(
             .as_ref()
             .filter(|c| c.cors_configuration_enabled)
     {
-        res.with_headers(|headers| crate::cors::decorate(cors, &origin, headers));
+        crate::cors::decorate(cors, &origin, &mut res);
     }
     Ok(res)
 }
@@ -692,7 +692,7 @@ async fn serve_call(
     }
     let mut res = result?;
     if let Some((limit, remaining, reset)) = admitted.headers {
-        res.with_headers(|headers| crate::throttle::rate_limit_headers(headers, limit, remaining, reset));
+        crate::throttle::rate_limit_headers(&mut res, limit, remaining, reset);
     }
     if let Some(throttler) = gw.throttler.as_ref().filter(|_| !admitted.bandwidth.is_empty()) {
         // Bandwidth: the request's and the response's declared sizes.

@@ -39,14 +39,22 @@ const FAR_SYNC: Duration = Duration::from_millis(500);
 
 /// `X-RateLimit-Limit`, `X-RateLimit-Remaining` and `X-RateLimit-Reset` (seconds until the
 /// window ends), as clients of Kong and Tyk expect them.
-pub fn rate_limit_headers(headers: &mut axum::http::HeaderMap, limit: u64, remaining: u64, reset_after: u64) {
-    use axum::http::{HeaderName, HeaderValue};
+pub(crate) fn rate_limit_headers(
+    headers: &mut impl crate::answer::SetHeaders,
+    limit: u64,
+    remaining: u64,
+    reset_after: u64,
+) {
+    use axum::http::HeaderName;
     const LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
     const REMAINING: HeaderName = HeaderName::from_static("x-ratelimit-remaining");
     const RESET: HeaderName = HeaderName::from_static("x-ratelimit-reset");
-    headers.insert(LIMIT, HeaderValue::from(limit));
-    headers.insert(REMAINING, HeaderValue::from(remaining));
-    headers.insert(RESET, HeaderValue::from(reset_after));
+    let (mut l, mut r, mut s) = (itoa::Buffer::new(), itoa::Buffer::new(), itoa::Buffer::new());
+    headers.set(&[
+        (LIMIT, l.format(limit).as_bytes()),
+        (REMAINING, r.format(remaining).as_bytes()),
+        (RESET, s.format(reset_after).as_bytes()),
+    ]);
 }
 
 /// A counter unused for this long past its window is forgotten.

@@ -5,7 +5,6 @@
 //! gateway learns of them from the event hub; a call only renders counter keys.
 
 use foldhash::HashMap;
-use std::fmt::Write as _;
 use std::sync::Arc;
 use tollgate_model::custom_rule::{Condition, CustomPolicy, KeyTemplate, RequestAttributes};
 use tollgate_model::policy::{
@@ -279,12 +278,15 @@ impl ThrottlePolicies {
                 None => (None, policy.default),
             };
             if let Some(limit) = limit {
-                let mut key = format!("{}:{policy_name}:{}", kind.as_str(), call.api_id);
+                let mut number = itoa::Buffer::new();
+                let mut key = counter_key(&[kind.as_str(), policy_name, call.api_id]);
                 if call.api_policy.is_none() {
-                    let _ = write!(key, ":{}", call.operation.0);
+                    key.push(':');
+                    key.push_str(number.format(call.operation.0));
                 }
                 if let Some(i) = group {
-                    let _ = write!(key, "#g{i}");
+                    key.push_str("#g");
+                    key.push_str(number.format(i));
                 }
                 checks.push(Check {
                     kind,
@@ -299,11 +301,10 @@ impl ThrottlePolicies {
                 && let Some(plan) = self.subscription.get(name)
                 && (plan.quota.is_some() || plan.burst.is_some())
             {
-                let whose = format!("{name}:{}:{}", consumer.application_id, call.api_id);
                 if let Some(limit) = plan.quota {
                     checks.push(Check {
                         kind: ThrottleKind::Subscription,
-                        key: format!("sub:{whose}"),
+                        key: counter_key(&["sub", name, consumer.application_id, call.api_id]),
                         limit,
                         enforce: plan.stop_on_quota_reach,
                     });
@@ -311,7 +312,7 @@ impl ThrottlePolicies {
                 if let Some(limit) = plan.burst {
                     checks.push(Check {
                         kind: ThrottleKind::SubscriptionBurst,
-                        key: format!("burst:{whose}"),
+                        key: counter_key(&["burst", name, consumer.application_id, call.api_id]),
                         limit,
                         enforce: true,
                     });
@@ -322,15 +323,16 @@ impl ThrottlePolicies {
                 .get(consumer.application_policy)
                 .filter(|p| p.quota.is_some() || p.burst.is_some())
             {
-                let whose = format!(
-                    "{}:{}:{}",
-                    consumer.application_policy, consumer.application_id, consumer.user
-                );
                 for (limit, prefix) in [(plan.quota, "app"), (plan.burst, "appburst")] {
                     if let Some(limit) = limit {
                         checks.push(Check {
                             kind: ThrottleKind::Application,
-                            key: format!("{prefix}:{whose}"),
+                            key: counter_key(&[
+                                prefix,
+                                consumer.application_policy,
+                                consumer.application_id,
+                                consumer.user,
+                            ]),
                             limit,
                             enforce: true,
                         });
@@ -344,7 +346,7 @@ impl ThrottlePolicies {
             {
                 checks.push(Check {
                     kind: ThrottleKind::Custom,
-                    key: format!("custom:{}:{}", rule.name, rule.template.render(call.attributes)),
+                    key: counter_key(&["custom", &rule.name, &rule.template.render(call.attributes)]),
                     limit,
                     enforce: true,
                 });
@@ -352,6 +354,19 @@ impl ThrottlePolicies {
         }
         checks
     }
+}
+
+/// A counter key: `parts` joined by `:`, in one allocation (`format!` cost more than the
+/// rest of a check).
+fn counter_key(parts: &[&str]) -> String {
+    let mut key = String::with_capacity(parts.iter().map(|p| p.len() + 1).sum());
+    for (i, part) in parts.iter().enumerate() {
+        if i > 0 {
+            key.push(':');
+        }
+        key.push_str(part);
+    }
+    key
 }
 
 #[cfg(test)]
