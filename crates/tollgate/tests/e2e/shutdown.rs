@@ -49,3 +49,33 @@ async fn sigterm_during_a_request_lets_it_finish_and_exits_zero() {
     assert_eq!(status.code(), Some(0), "{}", node.output());
     assert!(node.output().contains("Node stopped."));
 }
+
+#[tokio::test]
+async fn sigterm_closes_idle_gateway_connections_at_once() {
+    let mut node = tollgate().spawn();
+    node.wait_ready(READY).await;
+    let gateway = node.listener("gateway");
+    // A keep-alive connection the gateway's own HTTP/1.1 loop served once and now waits
+    // on for its next request (the drain must not wait for it).
+    let mut stream = TcpStream::connect(gateway).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    write!(stream, "GET /nothing/here HTTP/1.1\r\nHost: {gateway}\r\n\r\n").unwrap();
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head).unwrap();
+    assert_eq!(&head, b"HTTP/1.1 404", "the gateway answers an unknown path");
+
+    let signalled = std::time::Instant::now();
+    node.signal(nix::sys::signal::Signal::SIGTERM);
+    // The rest of the 404, then the end of the connection.
+    let mut rest = Vec::new();
+    stream
+        .read_to_end(&mut rest)
+        .expect("the idle connection is closed, not left open");
+    let closed_after = signalled.elapsed();
+    assert!(
+        closed_after < Duration::from_secs(5),
+        "an idle keep-alive connection held the shutdown for {closed_after:?}"
+    );
+    let status = node.wait_exit(Duration::from_secs(30));
+    assert_eq!(status.code(), Some(0), "{}", node.output());
+}
