@@ -173,11 +173,11 @@ async fn authenticate(
     let allows_api_key = api.security_scheme.iter().any(|s| s == "api_key");
     let allows_oauth = api.security_scheme.is_empty() || api.security_scheme.iter().any(|s| s == "oauth2");
     let api_key_header = api.api_key_header.as_deref().unwrap_or("apikey");
-    let sent_key = match &api.api_key_header {
+    let sent_key = || match &api.api_key_header {
         Some(name) => headers.get_bytes(name.as_str()),
         None => headers.get_bytes(&APIKEY),
     };
-    if allows_api_key && let Some(key) = sent_key.or_else(|| query_param(uri, api_key_header).map(str::as_bytes)) {
+    if allows_api_key && let Some(key) = sent_key().or_else(|| query_param(uri, api_key_header).map(str::as_bytes)) {
         let claims = gw
             .verifier
             .verify(state, key, TokenKind::ApiKey, None, now_millis)
