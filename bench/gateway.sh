@@ -22,8 +22,8 @@
 # PERF_CALL_GRAPH=dwarf (with PROFILE) unwinds user-space stacks too (release builds keep no frame pointers).
 # INSTRUCTIONS=1 runs the gateway under callgrind and prints the user-space instructions per
 # request of case (c) (INSTRUCTIONS_OUT=path keeps the profile), for A/B of two builds, then
-# counts nginx's instructions per request of case (b) the same way (INSTRUCTIONS_CASE=f: of
-# case (f) instead of (c)).
+# counts nginx's instructions per request of case (b) the same way (INSTRUCTIONS_CASE=d or f:
+# of that case instead of (c)).
 # SYSCALLS=1 counts system calls (strace -c) and context switches per request of (b) and (c).
 set -euo pipefail
 BIN=${BENCH_BIN:-${CARGO_TARGET_DIR:-target}/production/tollgate}
@@ -135,13 +135,15 @@ if [ -n "${INSTRUCTIONS:-}" ]; then
   # given binary whatever else the machine does, so two builds compare to a fraction of a
   # percent where wall-clock runs differ by several.
   URL="http://127.0.0.1:$GW_PORT/bench/1.0.0/1k.txt"
-  # INSTRUCTIONS_CASE=f counts case (f) instead: the plan's limit counted.
+  # INSTRUCTIONS_CASE=f counts case (f) instead (the plan's limit counted), =d case (d).
   CASE=${INSTRUCTIONS_CASE:-c}
   [ "$CASE" = f ] && plan_limit 1000000000
-  wrk -t1 -c4 -d3s -H "Authorization: Bearer $TOKEN" "$URL" > /dev/null
+  CREDENTIAL="Authorization: Bearer $TOKEN"
+  [ "$CASE" = d ] && CREDENTIAL="apikey: $APIKEY"
+  wrk -t1 -c4 -d3s -H "$CREDENTIAL" "$URL" > /dev/null
   callgrind_control -i on "$TG" > /dev/null
   callgrind_control -z "$TG" > /dev/null 2>&1
-  wrk -t1 -c4 -d"${DURATION}s" -H "Authorization: Bearer $TOKEN" "$URL" > "$WORK/instructions.wrk"
+  wrk -t1 -c4 -d"${DURATION}s" -H "$CREDENTIAL" "$URL" > "$WORK/instructions.wrk"
   callgrind_control -d "$TG" > /dev/null 2>&1
   callgrind_control -i off "$TG" > /dev/null
   total=$(awk '/requests in/{print $1}' "$WORK/instructions.wrk")

@@ -467,6 +467,11 @@ fn request_head(request: &RequestHead<'_>, chunked: bool) -> Vec<u8> {
         head.extend_from_slice(original);
         head.extend_from_slice(b"\r\n");
     }
+    if let Some(key) = forwarded.apikey {
+        head.extend_from_slice(b"apikey: ");
+        head.extend_from_slice(key);
+        head.extend_from_slice(b"\r\n");
+    }
     if chunked {
         head.extend_from_slice(b"transfer-encoding: chunked\r\n");
     }
@@ -896,6 +901,7 @@ mod tests {
                 client_ip: Some("10.0.0.2"),
                 host: Some(b"gw.example".as_slice()),
                 tls,
+                apikey: None,
             };
             let request = RequestHead {
                 method: &Method::GET,
@@ -970,6 +976,7 @@ mod tests {
             client_ip: Some("10.0.0.2"),
             host: headers.get(header::HOST).map(HeaderValue::as_bytes),
             tls: false,
+            apikey: None,
         };
         let result = match conn
             .call(

@@ -196,6 +196,9 @@ impl Backends {
                     let mut headers = headers;
                     let original_host = forwarded.host.and_then(|h| HeaderValue::from_bytes(h).ok());
                     headers.remove(header::AUTHORIZATION);
+                    if let Some(value) = forwarded.apikey.and_then(|v| HeaderValue::from_bytes(v).ok()) {
+                        headers.append(crate::request::APIKEY, value);
+                    }
                     forwarded_headers(&mut headers, forwarded, original_host);
                     self.send_general(
                         &endpoint.url,
@@ -441,6 +444,8 @@ pub(crate) struct Forwarded<'a> {
     pub(crate) host: Option<&'a [u8]>,
     /// Whether the client connected over TLS.
     pub(crate) tls: bool,
+    /// A lent `apikey` header that is not the API's credential: it goes on as it came.
+    pub(crate) apikey: Option<&'a [u8]>,
 }
 
 impl Forwarded<'_> {

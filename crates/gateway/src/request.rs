@@ -97,19 +97,21 @@ pub struct Listener {
 }
 
 /// The header the API key comes in when the API does not name one.
-const APIKEY: HeaderName = HeaderName::from_static("apikey");
+pub(crate) const APIKEY: HeaderName = HeaderName::from_static("apikey");
 
 /// The headers the HTTP/1.1 loop keeps out of a request's header map and lends from its
-/// read buffer for the call: `Authorization`, which authentication reads and the backend
-/// never gets, and `Host`, which the backend gets as `X-Forwarded-Host`. Neither goes on
-/// as it came, so making `HeaderValue`s of them (validating and copying a long token)
-/// would buy nothing. Requests that hyper parsed lend none.
+/// read buffer for the call: `Authorization` and `apikey`, which authentication reads and
+/// the backend never gets, and `Host`, which the backend gets as `X-Forwarded-Host`. None
+/// goes on as it came, so making `HeaderValue`s of them (validating and copying a long
+/// token) would buy nothing. Requests that hyper parsed lend none.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct LentHeaders<'a> {
     /// The first `Authorization` value.
     pub(crate) authorization: Option<&'a [u8]>,
     /// The first `Host` value.
     pub(crate) host: Option<&'a [u8]>,
+    /// The first `apikey` value (the API key's header when an API names none).
+    pub(crate) apikey: Option<&'a [u8]>,
 }
 
 impl<'a> LentHeaders<'a> {
@@ -118,6 +120,8 @@ impl<'a> LentHeaders<'a> {
             self.authorization
         } else if name.eq_ignore_ascii_case("host") {
             self.host
+        } else if name.eq_ignore_ascii_case("apikey") {
+            self.apikey
         } else {
             None
         }
@@ -632,6 +636,26 @@ async fn serve_call(
     let client_upgrade = wants_upgrade.then(|| hyper::upgrade::on(&mut req));
     let (mut parts, body) = req.into_parts();
     parts.extensions = Default::default();
+    // The credentials a call was authenticated with stop here, as in the reference: an
+    // API key never reaches the backend (a backend JWT tells it who called), nor does a
+    // custom authorization header (`Authorization` itself is left out as the request is
+    // written).
+    let mut apikey_on = lent.apikey;
+    let authenticated = info.caller.is_some();
+    if authenticated && deployed.api.security_scheme.iter().any(|s| s == "api_key") {
+        match &deployed.api.api_key_header {
+            None => {
+                parts.headers.remove(APIKEY);
+                apikey_on = None;
+            }
+            Some(name) => {
+                parts.headers.remove(name.as_str());
+            }
+        }
+    }
+    if authenticated && let Some(name) = &deployed.api.authorization_header {
+        parts.headers.remove(name.as_str());
+    }
     // Only the gateway speaks for the caller to the backend.
     // (A signed one replaces it below.)
     if gw.backend_jwt.is_none() || info.caller.is_none() {
@@ -679,6 +703,7 @@ async fn serve_call(
                 client_ip: peer.ip_text.as_deref(),
                 host: lent.host,
                 tls: peer.tls,
+                apikey: apikey_on,
             },
             client_upgrade,
         )

@@ -115,6 +115,7 @@ pub async fn serve_connection(
             length,
             authorization,
             host,
+            apikey,
         } = head;
         let head_only = request.method() == Method::HEAD;
         // The head stays in the read buffer until the call is answered: the headers kept
@@ -122,6 +123,7 @@ pub async fn serve_connection(
         let lent = LentHeaders {
             authorization: authorization.map(|r| &read[r]),
             host: host.map(|r| &read[r]),
+            apikey: apikey.map(|r| &read[r]),
         };
         let response = handle_call(&gateway, &peer, request, lent).await;
         read.advance(length);
@@ -264,6 +266,8 @@ struct ParsedRequest {
     authorization: Option<std::ops::Range<usize>>,
     /// Where the (first) `Host` value is in the read buffer.
     host: Option<std::ops::Range<usize>>,
+    /// Where the (first) `apikey` value is in the read buffer.
+    apikey: Option<std::ops::Range<usize>>,
 }
 
 /// Parses the request head at the start of `read` (consuming nothing).
@@ -292,7 +296,7 @@ fn parse_request(read: &[u8]) -> Parsed {
         return Parsed::NotServed;
     };
     let mut close = false;
-    let (mut authorization, mut host) = (None, None);
+    let (mut authorization, mut host, mut apikey) = (None, None, None);
     // Where a value (a slice of `read`) is in `read`.
     let place = |value: &[u8]| {
         let start = value.as_ptr() as usize - read.as_ptr() as usize;
@@ -300,15 +304,20 @@ fn parse_request(read: &[u8]) -> Parsed {
     };
     let mut headers = HeaderMap::new();
     for line in parsed.headers.iter() {
-        // The two lent headers are known by their names alone (httparse has checked that
+        // The lent headers are known by their names alone (httparse has checked that
         // every name is a token); no `HeaderName` is made of them.
         let raw_name = line.name.as_bytes();
-        if raw_name.eq_ignore_ascii_case(b"authorization") {
-            authorization = authorization.or_else(|| Some(place(line.value)));
-            continue;
-        }
-        if raw_name.eq_ignore_ascii_case(b"host") {
-            host = host.or_else(|| Some(place(line.value)));
+        let lent = if raw_name.eq_ignore_ascii_case(b"authorization") {
+            Some(&mut authorization)
+        } else if raw_name.eq_ignore_ascii_case(b"host") {
+            Some(&mut host)
+        } else if raw_name.eq_ignore_ascii_case(b"apikey") {
+            Some(&mut apikey)
+        } else {
+            None
+        };
+        if let Some(lent) = lent {
+            lent.get_or_insert_with(|| place(line.value));
             continue;
         }
         let Ok(name) = HeaderName::from_bytes(raw_name) else {
@@ -339,6 +348,7 @@ fn parse_request(read: &[u8]) -> Parsed {
         length,
         authorization,
         host,
+        apikey,
     })
 }
 
@@ -677,7 +687,8 @@ mod tests {
 
     #[test]
     fn a_bodiless_request_is_served_here_with_its_authorization_lent_from_the_buffer() {
-        let read = "GET /a/1/b?x=1 HTTP/1.1\r\nHost: h\r\nAuthorization: Bearer t\r\nX-Other: o\r\nauthorization: second\r\n\r\nGET /next";
+        let read = "GET /a/1/b?x=1 HTTP/1.1\r\nHost: h\r\nAuthorization: Bearer t\r\nX-Other: o\r\n\
+                    authorization: second\r\nApiKey: k\r\n\r\nGET /next";
         let Parsed::Request(head) = parse(read) else {
             panic!("not served");
         };
@@ -686,12 +697,15 @@ mod tests {
         assert_eq!(head.request.uri().path(), "/a/1/b");
         assert_eq!(head.request.uri().query(), Some("x=1"));
         assert_eq!(head.request.headers()["x-other"], "o");
-        assert!(
-            head.request.headers().get("authorization").is_none() && head.request.headers().get("host").is_none(),
-            "Authorization and Host are kept out of the map"
+        assert_eq!(
+            head.request.headers().len(),
+            1,
+            "Authorization, Host and apikey are kept out of the map: {:?}",
+            head.request.headers()
         );
         assert_eq!(head.authorization.map(|r| &read[r]), Some("Bearer t"), "the first one");
         assert_eq!(head.host.map(|r| &read[r]), Some("h"));
+        assert_eq!(head.apikey.map(|r| &read[r]), Some("k"));
         assert_eq!(&read[head.length..], "GET /next", "the next request follows the head");
     }
 

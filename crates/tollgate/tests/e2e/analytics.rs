@@ -119,15 +119,7 @@ async fn two_gateways_ship_calls_that_the_rest_api_reports_exactly() {
         .await;
     assert_eq!(status, 201, "{body}");
     let (app_b, ck, cs, _) = gws[0].app_with_keys_and_policy("AnAppB", "JWT", "Tiny").await;
-    let (status, sub) = gws[0]
-        .rest(
-            DEV,
-            Method::POST,
-            "/devportal/v3/subscriptions",
-            Some(json!({"applicationId": app_b, "apiId": api, "throttlingPolicy": "Gold"})),
-        )
-        .await;
-    assert_eq!(status, 201, "{sub}");
+    gws[0].subscribe_app(&app_b, &api).await;
     let token_b = gws[0].token(&ck, &cs).await;
     // A is set up last: once a gateway admits A's token it has applied every event
     // before it, B's keys and subscription among them (events apply in order). B's own

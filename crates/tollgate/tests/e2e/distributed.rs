@@ -234,15 +234,7 @@ async fn two_gateways_follow_the_traffic_manager_and_catch_up_after_a_stall() {
     // An opaque token (an OAUTH application) is introspected at the control plane's key
     // manager by both gateways.
     let (opaque_app, ock, ocs, _) = gws[0].app_with_keys_of_type("DistOpaque", "OAUTH").await;
-    let (status, sub) = gws[0]
-        .rest(
-            crate::gateway_flow::DEV,
-            reqwest::Method::POST,
-            "/devportal/v3/subscriptions",
-            Some(json!({"applicationId": opaque_app, "apiId": api, "throttlingPolicy": "Gold"})),
-        )
-        .await;
-    assert_eq!(status, 201, "{sub}");
+    gws[0].subscribe_app(&opaque_app, &api).await;
     let opaque = gws[0].token(&ock, &ocs).await;
     assert_eq!(opaque.matches('.').count(), 0, "an opaque token, not a JWT: {opaque}");
     through_all(&all, "/distpets/1.0.0/pets/1", &opaque, 200).await;

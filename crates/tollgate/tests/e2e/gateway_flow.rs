@@ -145,23 +145,33 @@ impl Client {
         endpoint_config: Value,
         operations: Value,
     ) -> String {
-        let (status, api) = self
-            .rest(
-                ADMIN,
-                Method::POST,
-                "/publisher/v4/apis",
-                Some(json!({
-                    "name": name, "context": context, "version": "1.0.0", "policies": ["Gold"],
-                    "endpointConfig": endpoint_config,
-                    "scopes": [{"scope": {"name": "pets_write"}, "shared": true}],
-                    "corsConfiguration": {"corsConfigurationEnabled": true,
-                        "accessControlAllowOrigins": ["https://app.example"],
-                        "accessControlAllowHeaders": ["authorization", "content-type"],
-                        "accessControlAllowMethods": ["GET", "PUT"]},
-                    "operations": operations,
-                })),
-            )
-            .await;
+        self.deploy_api_with_fields(name, context, endpoint_config, operations, json!({}))
+            .await
+    }
+
+    /// The same, with the API's other `fields` (`securityScheme`…) set as given.
+    pub(crate) async fn deploy_api_with_fields(
+        &self,
+        name: &str,
+        context: &str,
+        endpoint_config: Value,
+        operations: Value,
+        fields: Value,
+    ) -> String {
+        let mut body = json!({
+            "name": name, "context": context, "version": "1.0.0", "policies": ["Gold"],
+            "endpointConfig": endpoint_config,
+            "scopes": [{"scope": {"name": "pets_write"}, "shared": true}],
+            "corsConfiguration": {"corsConfigurationEnabled": true,
+                "accessControlAllowOrigins": ["https://app.example"],
+                "accessControlAllowHeaders": ["authorization", "content-type"],
+                "accessControlAllowMethods": ["GET", "PUT"]},
+            "operations": operations,
+        });
+        if let (Some(body), Some(fields)) = (body.as_object_mut(), fields.as_object()) {
+            body.extend(fields.clone());
+        }
+        let (status, api) = self.rest(ADMIN, Method::POST, "/publisher/v4/apis", Some(body)).await;
         assert_eq!(status, 201, "{api}");
         let id = api["id"].as_str().unwrap().to_string();
         let (status, body) = self
@@ -339,6 +349,13 @@ impl Client {
     /// returns (application id, consumer key, consumer secret, access token).
     pub(crate) async fn subscribe(&self, api: &str, name: &str) -> (String, String, String, String) {
         let (app, ck, cs, _) = self.app_with_keys(name).await;
+        self.subscribe_app(&app, api).await;
+        let token = self.token(&ck, &cs).await;
+        (app, ck, cs, token)
+    }
+
+    /// Subscribes DEV's application `app` to `api` with Gold; returns the subscription id.
+    pub(crate) async fn subscribe_app(&self, app: &str, api: &str) -> String {
         let (status, sub) = self
             .rest(
                 DEV,
@@ -348,8 +365,7 @@ impl Client {
             )
             .await;
         assert_eq!(status, 201, "{sub}");
-        let token = self.token(&ck, &cs).await;
-        (app, ck, cs, token)
+        sub["subscriptionId"].as_str().unwrap().to_string()
     }
 }
 
@@ -514,6 +530,114 @@ async fn idle_and_trickling_client_connections_are_closed_after_the_keep_alive_t
 }
 
 #[tokio::test]
+async fn api_keys_are_read_from_the_header_or_the_query_and_never_reach_the_backend() {
+    let backend = backend().await;
+    let (_node, c) = node_with(&[]).await;
+    let endpoint =
+        json!({"endpoint_type": "http", "production_endpoints": {"url": format!("http://{}/v1", backend.addr)}});
+    let keyed = c
+        .deploy_api_with_fields(
+            "GwKeyed",
+            "/gwkeyed",
+            endpoint.clone(),
+            standard_operations(),
+            json!({"securityScheme": ["oauth2", "api_key"]}),
+        )
+        .await;
+    let oauth_only = c.deploy_api("GwOAuthOnly", "/gwoauth", endpoint).await;
+    let (app, ..) = c.app_with_keys("GwKeyShop").await;
+    for api in [&keyed, &oauth_only] {
+        c.subscribe_app(&app, api).await;
+    }
+    let (status, key) = c
+        .rest(
+            DEV,
+            Method::POST,
+            &format!("/devportal/v3/applications/{app}/api-keys/PRODUCTION/generate"),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(status, 200, "{key}");
+    let key = key["apikey"].as_str().unwrap().to_string();
+    let call = |method: Method, path: &str, apikey: &str| {
+        c.http
+            .request(method, format!("http://{}{path}", c.gw))
+            .header("apikey", apikey)
+            .header("x-kept", "k")
+    };
+    let answer = |r: reqwest::Response| async move {
+        let status = r.status().as_u16();
+        (status, r.json::<Value>().await.unwrap_or(Value::Null))
+    };
+
+    // In the `apikey` header (once the gateway has the deployment): the call goes through,
+    // the key does not.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let (status, body) = loop {
+        let got = answer(call(Method::GET, "/gwkeyed/1.0.0/pets/7", &key).send().await.unwrap()).await;
+        if got.0 == 200 || Instant::now() > deadline {
+            break got;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["headers"]["x-kept"], "k", "{body}");
+    assert!(
+        body["headers"].get("apikey").is_none(),
+        "the key reached the backend: {body}"
+    );
+    // The same on a connection hyper serves (a request with a body).
+    let (status, body) = answer(
+        call(Method::POST, "/gwkeyed/1.0.0/pets", &key)
+            .body("{}")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!((status, &body["method"]), (200, &json!("POST")), "{body}");
+    assert!(
+        body["headers"].get("apikey").is_none(),
+        "the key reached the backend: {body}"
+    );
+    // In the query.
+    let (status, _, body) = c
+        .call(Method::GET, &format!("/gwkeyed/1.0.0/pets/7?apikey={key}"), None)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    // A key that is not one.
+    let (status, body) = answer(
+        call(Method::GET, "/gwkeyed/1.0.0/pets/7", "not-a-key")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!((status, &body["code"]), (401, &json!(900901)), "{body}");
+
+    // An API that takes no API keys: the key is no credential, and where no credential is
+    // asked for, an `apikey` header is the client's own and goes on.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let (status, body) = loop {
+        let got = answer(call(Method::GET, "/gwoauth/1.0.0/pets/7", &key).send().await.unwrap()).await;
+        if got.0 != 404 || Instant::now() > deadline {
+            break got;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!((status, &body["code"]), (401, &json!(900902)), "{body}");
+    let (status, body) = answer(
+        call(Method::GET, "/gwoauth/1.0.0/open", "backend-own")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["headers"]["apikey"], "backend-own", "{body}");
+}
+
+#[tokio::test]
 async fn calls_are_authenticated_checked_against_subscriptions_and_proxied() {
     let backend = backend().await;
     // A port with nothing listening: bind, note, drop.
@@ -556,16 +680,7 @@ async fn calls_are_authenticated_checked_against_subscriptions_and_proxied() {
     let (app, ck, cs, km) = c.app_with_keys("GwShop").await;
     let mut sub_ids = Vec::new();
     for api in [&pets, &failover, &dead] {
-        let (status, sub) = c
-            .rest(
-                DEV,
-                Method::POST,
-                "/devportal/v3/subscriptions",
-                Some(json!({"applicationId": app, "apiId": api, "throttlingPolicy": "Gold"})),
-            )
-            .await;
-        assert_eq!(status, 201, "{sub}");
-        sub_ids.push(sub["subscriptionId"].as_str().unwrap().to_string());
+        sub_ids.push(c.subscribe_app(&app, api).await);
     }
     let token = c.token(&ck, &cs).await;
 
@@ -670,15 +785,7 @@ async fn calls_are_authenticated_checked_against_subscriptions_and_proxied() {
 
     // Opaque tokens (an OAUTH application) are resolved by the key manager, then cached.
     let (opaque_app, ock, ocs, _) = c.app_with_keys_of_type("GwOpaque", "OAUTH").await;
-    let (status, sub) = c
-        .rest(
-            DEV,
-            Method::POST,
-            "/devportal/v3/subscriptions",
-            Some(json!({"applicationId": opaque_app, "apiId": pets, "throttlingPolicy": "Gold"})),
-        )
-        .await;
-    assert_eq!(status, 201, "{sub}");
+    c.subscribe_app(&opaque_app, &pets).await;
     let opaque = c.token(&ock, &ocs).await;
     assert_ne!(opaque.matches('.').count(), 2, "an opaque token: {opaque}");
     let (status, body) = c.eventually("/gwpets/1.0.0/pets/3", &opaque, |s, _| s == 200).await;
@@ -1025,15 +1132,7 @@ async fn tokens_of_a_registered_third_party_key_manager_are_accepted() {
         )
         .await;
     assert_eq!(status, 200, "{mapped}");
-    let (status, sub) = c
-        .rest(
-            DEV,
-            Method::POST,
-            "/devportal/v3/subscriptions",
-            Some(json!({"applicationId": app_id, "apiId": api, "throttlingPolicy": "Gold"})),
-        )
-        .await;
-    assert_eq!(status, 201, "{sub}");
+    c.subscribe_app(&app_id, &api).await;
 
     // Once the provider's keys reach the gateway, its tokens work like ours.
     let token = sign("shop-web", "pets_write openid", 300);
