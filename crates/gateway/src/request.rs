@@ -165,6 +165,23 @@ fn query_param<'a>(uri: &'a axum::http::Uri, name: &str) -> Option<&'a str> {
     })
 }
 
+/// `uri` without the query parameter `name` (all of them); `None` if it cannot be rebuilt.
+fn without_query_param(uri: &axum::http::Uri, name: &str) -> Option<axum::http::Uri> {
+    let kept: Vec<&str> = uri
+        .query()?
+        .split('&')
+        .filter(|pair| pair.split_once('=').map_or(*pair, |(k, _)| k) != name)
+        .collect();
+    let path_and_query = if kept.is_empty() {
+        uri.path().to_string()
+    } else {
+        format!("{}?{}", uri.path(), kept.join("&"))
+    };
+    let mut parts = uri.clone().into_parts();
+    parts.path_and_query = Some(path_and_query.parse().ok()?);
+    axum::http::Uri::from_parts(parts).ok()
+}
+
 async fn authenticate(
     gw: &Gateway,
     state: &RuntimeState,
@@ -652,6 +669,12 @@ async fn serve_call(
                 parts.headers.remove(name.as_str());
             }
         }
+        let name = deployed.api.api_key_header.as_deref().unwrap_or("apikey");
+        if query_param(&parts.uri, name).is_some()
+            && let Some(uri) = without_query_param(&parts.uri, name)
+        {
+            parts.uri = uri;
+        }
     }
     if authenticated && let Some(name) = &deployed.api.authorization_header {
         parts.headers.remove(name.as_str());
@@ -727,4 +750,22 @@ async fn serve_call(
         }
     }
     Ok(res)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_query_parameter_is_taken_out_and_the_rest_kept() {
+        let uri: axum::http::Uri = "/a/b?x=1&apikey=k&y&apikey=again&apikeys=2".parse().unwrap();
+        assert_eq!(without_query_param(&uri, "apikey").unwrap(), "/a/b?x=1&y&apikeys=2");
+        let uri: axum::http::Uri = "/a?apikey=k".parse().unwrap();
+        assert_eq!(without_query_param(&uri, "apikey").unwrap(), "/a");
+        let uri: axum::http::Uri = "/a".parse().unwrap();
+        assert!(
+            without_query_param(&uri, "apikey").is_none(),
+            "no query, nothing to rebuild"
+        );
+    }
 }

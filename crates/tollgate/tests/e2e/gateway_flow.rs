@@ -600,11 +600,23 @@ async fn api_keys_are_read_from_the_header_or_the_query_and_never_reach_the_back
         body["headers"].get("apikey").is_none(),
         "the key reached the backend: {body}"
     );
-    // In the query.
+    // In the query, which the backend gets without it.
+    let (status, _, body) = c
+        .call(
+            Method::GET,
+            &format!("/gwkeyed/1.0.0/pets/7?color=red&apikey={key}&size=2"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, &body["uri"]),
+        (200, &json!("/v1/pets/7?color=red&size=2")),
+        "{body}"
+    );
     let (status, _, body) = c
         .call(Method::GET, &format!("/gwkeyed/1.0.0/pets/7?apikey={key}"), None)
         .await;
-    assert_eq!(status, 200, "{body}");
+    assert_eq!((status, &body["uri"]), (200, &json!("/v1/pets/7")), "{body}");
     // A key that is not one.
     let (status, body) = answer(
         call(Method::GET, "/gwkeyed/1.0.0/pets/7", "not-a-key")
