@@ -165,13 +165,15 @@ fn query_param<'a>(uri: &'a axum::http::Uri, name: &str) -> Option<&'a str> {
     })
 }
 
-/// `uri` without the query parameter `name` (all of them); `None` if it cannot be rebuilt.
+/// `uri` without the query parameter `name` (every one of them); `None` when it has none
+/// (or cannot be rebuilt).
 fn without_query_param(uri: &axum::http::Uri, name: &str) -> Option<axum::http::Uri> {
-    let kept: Vec<&str> = uri
-        .query()?
-        .split('&')
-        .filter(|pair| pair.split_once('=').map_or(*pair, |(k, _)| k) != name)
-        .collect();
+    let query = uri.query()?;
+    let named = |pair: &&str| pair.split_once('=').map_or(*pair, |(k, _)| k) == name;
+    if !query.split('&').any(|pair| named(&pair)) {
+        return None;
+    }
+    let kept: Vec<&str> = query.split('&').filter(|pair| !named(pair)).collect();
     let path_and_query = if kept.is_empty() {
         uri.path().to_string()
     } else {
@@ -670,9 +672,7 @@ async fn serve_call(
             }
         }
         let name = deployed.api.api_key_header.as_deref().unwrap_or("apikey");
-        if query_param(&parts.uri, name).is_some()
-            && let Some(uri) = without_query_param(&parts.uri, name)
-        {
+        if let Some(uri) = without_query_param(&parts.uri, name) {
             parts.uri = uri;
         }
     }
@@ -766,6 +766,11 @@ mod tests {
         assert!(
             without_query_param(&uri, "apikey").is_none(),
             "no query, nothing to rebuild"
+        );
+        let uri: axum::http::Uri = "/a?apikeys=2".parse().unwrap();
+        assert!(
+            without_query_param(&uri, "apikey").is_none(),
+            "no such parameter, nothing to rebuild"
         );
     }
 }
