@@ -468,7 +468,8 @@ fn request_head(request: &RequestHead<'_>, chunked: bool) -> Vec<u8> {
         head.extend_from_slice(b"\r\n");
     }
     if let Some(key) = forwarded.apikey {
-        head.extend_from_slice(b"apikey: ");
+        head.extend_from_slice(crate::request::APIKEY_NAME.as_bytes());
+        head.extend_from_slice(b": ");
         head.extend_from_slice(key);
         head.extend_from_slice(b"\r\n");
     }

@@ -97,7 +97,9 @@ pub struct Listener {
 }
 
 /// The header the API key comes in when the API does not name one.
-pub(crate) const APIKEY: HeaderName = HeaderName::from_static("apikey");
+pub(crate) const APIKEY_NAME: &str = "apikey";
+/// [`APIKEY_NAME`] as a header name.
+pub(crate) const APIKEY: HeaderName = HeaderName::from_static(APIKEY_NAME);
 
 /// The headers the HTTP/1.1 loop keeps out of a request's header map and lends from its
 /// read buffer for the call: `Authorization` and `apikey`, which authentication reads and
@@ -120,7 +122,7 @@ impl<'a> LentHeaders<'a> {
             self.authorization
         } else if name.eq_ignore_ascii_case("host") {
             self.host
-        } else if name.eq_ignore_ascii_case("apikey") {
+        } else if name.eq_ignore_ascii_case(APIKEY_NAME) {
             self.apikey
         } else {
             None
@@ -195,7 +197,7 @@ async fn authenticate(
     let api = &target.api.deployed.api;
     let allows_api_key = api.security_scheme.iter().any(|s| s == "api_key");
     let allows_oauth = api.security_scheme.is_empty() || api.security_scheme.iter().any(|s| s == "oauth2");
-    let api_key_header = api.api_key_header.as_deref().unwrap_or("apikey");
+    let api_key_header = api.api_key_header.as_deref().unwrap_or(APIKEY_NAME);
     let sent_key = || match &api.api_key_header {
         Some(name) => headers.get_bytes(name.as_str()),
         None => headers.get_bytes(&APIKEY),
@@ -671,7 +673,7 @@ async fn serve_call(
                 parts.headers.remove(name.as_str());
             }
         }
-        let name = deployed.api.api_key_header.as_deref().unwrap_or("apikey");
+        let name = deployed.api.api_key_header.as_deref().unwrap_or(APIKEY_NAME);
         if let Some(uri) = without_query_param(&parts.uri, name) {
             parts.uri = uri;
         }

@@ -311,7 +311,7 @@ fn parse_request(read: &[u8]) -> Parsed {
             Some(&mut authorization)
         } else if raw_name.eq_ignore_ascii_case(b"host") {
             Some(&mut host)
-        } else if raw_name.eq_ignore_ascii_case(b"apikey") {
+        } else if raw_name.eq_ignore_ascii_case(crate::request::APIKEY_NAME.as_bytes()) {
             Some(&mut apikey)
         } else {
             None
