@@ -23,9 +23,12 @@
 # INSTRUCTIONS=1 runs the gateway under callgrind and prints the user-space instructions per
 # request of case (c) (INSTRUCTIONS_OUT=path keeps the profile), for A/B of two builds, then
 # counts nginx's instructions per request of case (b) the same way (INSTRUCTIONS_CASE=d or f:
-# of that case instead of (c)).
+# of that case instead of (c)). CACHE_SIM=1 (with INSTRUCTIONS) also simulates the caches and
+# branch predictor and prints I1/D1 misses and mispredicted branches per request of both.
 # SYSCALLS=1 counts system calls (strace -c) and context switches per request of (b) and (c).
 set -euo pipefail
+CG_OPTS=(--tool=callgrind --instr-atstart=no)
+[ -n "${CACHE_SIM:-}" ] && CG_OPTS+=(--cache-sim=yes --branch-sim=yes)
 BIN=${BENCH_BIN:-${CARGO_TARGET_DIR:-target}/production/tollgate}
 DURATION=${DURATION:-10}
 CONNECTIONS=${CONNECTIONS:-50}
@@ -69,7 +72,7 @@ TOLLGATE_ADMIN_PASSWORD=bench-admin-password \
 TOLLGATE_MANAGEMENT__LISTEN=127.0.0.1:$MGMT_PORT TOLLGATE_GATEWAY__LISTEN=127.0.0.1:$GW_PORT \
 TOLLGATE_TRAFFIC_MANAGER__LISTEN=127.0.0.1:$TM_PORT TOLLGATE_LOG__LEVEL=warn \
 TOLLGATE_KEY_MANAGER__ACCESS_TOKEN_VALIDITY=24h \
-  ${INSTRUCTIONS:+valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$WORK/callgrind.out"} \
+  ${INSTRUCTIONS:+valgrind "${CG_OPTS[@]}" --callgrind-out-file="$WORK/callgrind.out"} \
   "$BIN" serve > tollgate.log 2>&1 &
 TG_PID=$!
 for _ in $(seq 1 600); do curl -sf "localhost:$MGMT_PORT/health/ready" >/dev/null && break; sleep 0.1; done
@@ -160,7 +163,7 @@ if [ -n "${INSTRUCTIONS:-}" ]; then
   # folded in), so that the two builds' figures have a baseline measured in the same run.
   sed -e "s/worker_processes 2;/worker_processes 1; master_process off;/" -e "s/daemon on;/daemon off;/" \
     -e "s/$NGINX_PORT/$NGINX_CG_PORT/" -e "s#$WORK/proxy.pid#$WORK/proxy-cg.pid#" "$WORK/proxy.conf" > "$WORK/proxy-cg.conf"
-  valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$WORK/nginx.callgrind" \
+  valgrind "${CG_OPTS[@]}" --callgrind-out-file="$WORK/nginx.callgrind" \
     nginx -c "$WORK/proxy-cg.conf" -p "$WORK" > "$WORK/nginx-callgrind.log" 2>&1 &
   NGINX_CG=$!
   NGINX_URL="http://127.0.0.1:$NGINX_CG_PORT/1k.txt"
@@ -176,6 +179,16 @@ if [ -n "${INSTRUCTIONS:-}" ]; then
   kill "$NGINX_CG" 2>/dev/null || true
   wait "$NGINX_CG" 2>/dev/null || true
   echo "case (b) nginx under callgrind: $ngx_total requests, $ngx_ir instructions, $((ngx_ir / ngx_total)) instructions per request (its idle waits included)"
+  if [ -n "${CACHE_SIM:-}" ]; then
+    # Per request: the events callgrind's summary line holds, by the names its events line gives.
+    misses() { # dump requests
+      awk -v n="$2" '/^events:/{for (i = 2; i <= NF; i++) name[i] = $i}
+        /^(summary|totals):/{for (i = 2; i <= NF; i++) v[name[i]] = $i
+          printf "I1 misses %.0f, D1 read misses %.0f, D1 write misses %.0f, mispredicted branches %.0f (indirect %.0f)", v["I1mr"] / n, v["D1mr"] / n, v["D1mw"] / n, (v["Bcm"] + v["Bim"]) / n, v["Bim"] / n; exit}' "$1"
+    }
+    echo "  per request, case ($CASE): $(misses "$dump" "$total")"
+    echo "  per request, nginx (b): $(misses "$ngx_dump" "$ngx_total")"
+  fi
   python3 -c "import sys; print(f'$CASE/b instructions per request: {($ir / $total) / ($ngx_ir / $ngx_total):.2f}x ($CASE without parking: {(($ir - $parked) / $total) / ($ngx_ir / $ngx_total):.2f}x)')"
   exit 0
 fi

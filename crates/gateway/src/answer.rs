@@ -13,8 +13,9 @@ use hyper::body::Body as _;
 #[derive(Debug)]
 pub(crate) enum Answer {
     /// A response in `http`'s types: the gateway's own answers (errors, CORS preflights,
-    /// the backend JWT's keys) and backends reached through hyper.
-    Built(Response),
+    /// the backend JWT's keys) and backends reached through hyper. Boxed, so that the
+    /// answer every layer of the request path hands back is the size of a passed one.
+    Built(Box<Response>),
     /// A plain HTTP/1.1 backend's answer, its body read from the backend as it is sent.
     Passed(PassedHead, ResponseBody),
 }
@@ -85,14 +86,14 @@ impl SetHeaders for Answer {
 
 impl From<Response> for Answer {
     fn from(res: Response) -> Self {
-        Self::Built(res)
+        Self::Built(Box::new(res))
     }
 }
 
 impl IntoResponse for Answer {
     fn into_response(self) -> Response {
         match self {
-            Self::Built(res) => res,
+            Self::Built(res) => *res,
             Self::Passed(head, body) => Response::from_parts(head.into_parts(), Body::new(body)),
         }
     }
@@ -152,7 +153,7 @@ mod tests {
 
     #[test]
     fn headers_set_on_a_built_answer_replace_those_of_that_name() {
-        let mut answer = Answer::Built(
+        let mut answer = Answer::from(
             axum::http::Response::builder()
                 .header(header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")
                 .header(header::VARY, "Accept")

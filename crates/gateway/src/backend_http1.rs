@@ -90,6 +90,8 @@ pub(crate) struct Connection {
     /// only moves its deadline (an atomic store while the timer is registered) instead of
     /// registering and removing a timer of its own in the runtime's wheel.
     timer: Option<Pin<Box<Sleep>>>,
+    /// The request head being written, kept for the next call's (no allocation per call).
+    head: Vec<u8>,
 }
 
 /// How the end of a response body is found (RFC 9112 §6.3).
@@ -118,14 +120,19 @@ enum Chunk {
     Trailers,
 }
 
+/// The largest request-head buffer a connection keeps between calls.
+const KEPT_HEAD_BYTES: usize = 8 * 1024;
+
 impl Connection {
-    /// A connection over an open socket.
-    pub(crate) fn new(io: TcpStream) -> Self {
-        Self {
+    /// A connection over an open socket. Boxed: it is moved from its pool into each call
+    /// and its answer's body, and back, as a pointer.
+    pub(crate) fn new(io: TcpStream) -> Box<Self> {
+        Box::new(Self {
             io,
             read: BytesMut::new(),
             timer: None,
-        }
+            head: Vec::new(),
+        })
     }
 
     /// Whether an idle connection can take a request: the backend has not closed it
@@ -141,7 +148,7 @@ impl Connection {
     /// `timeouts.body_pause`. The request body is framed by `Content-Length` when the
     /// request has one, else chunked unless it is known to be empty.
     pub(crate) async fn call(
-        mut self,
+        mut self: Box<Self>,
         request: RequestHead<'_>,
         body: Body,
         home: Home,
@@ -183,10 +190,21 @@ impl Connection {
         let method = request.method;
         let empty = body.is_end_stream();
         let chunked = !empty && !request.headers.contains_key(header::CONTENT_LENGTH);
-        let head = request_head(&request, chunked);
-        if empty {
-            self.write(&head).await?;
-        } else if let Err(e) = self.write_body(head, body, chunked).await {
+        let mut head = std::mem::take(&mut self.head);
+        request_head(&request, chunked, &mut head);
+        let written = if empty {
+            self.write(&head).await
+        } else {
+            self.write_body(&head, body, chunked).await
+        };
+        // Kept unless a call of unusual headers grew it.
+        if head.capacity() <= KEPT_HEAD_BYTES {
+            self.head = head;
+        }
+        if let Err(e) = written {
+            if empty {
+                return Err(e);
+            }
             // A backend may answer (413, 401…) and close before taking the whole body:
             // what it said is passed on if it said anything.
             if let CallError::Io(_) | CallError::ClosedBeforeAnswer(_) = e
@@ -204,8 +222,8 @@ impl Connection {
     }
 
     /// Writes the head and streams the request body after it.
-    async fn write_body(&mut self, head: Vec<u8>, mut body: Body, chunked: bool) -> Result<(), CallError> {
-        self.write(&head).await?;
+    async fn write_body(&mut self, head: &[u8], mut body: Body, chunked: bool) -> Result<(), CallError> {
+        self.write(head).await?;
         while let Some(frame) = body.frame().await {
             let frame = frame.map_err(|e| CallError::RequestBody(e.to_string()))?;
             let Ok(data) = frame.into_data() else { continue };
@@ -401,8 +419,9 @@ pub(crate) struct RequestHead<'a> {
     pub(crate) method: &'a Method,
     /// Origin form, in pieces to join: path and query ("/" when they are all empty).
     pub(crate) path: [&'a str; 5],
-    /// The `Host` header to send (the backend's).
-    pub(crate) host: &'a HeaderValue,
+    /// The `Host` header to send: the backend's authority, checked to be a header value
+    /// (no per-call `HeaderValue` is made of it).
+    pub(crate) host: &'a str,
     /// The client's headers, hop-by-hop ones removed; their `Host`, `Authorization` and
     /// `X-Forwarded-*` are not sent.
     pub(crate) headers: &'a HeaderMap,
@@ -410,9 +429,9 @@ pub(crate) struct RequestHead<'a> {
     pub(crate) forwarded: Forwarded<'a>,
 }
 
-/// The request head: request line, `Host`, the given headers but those the gateway
-/// replaces, `X-Forwarded-*`, and the framing header.
-fn request_head(request: &RequestHead<'_>, chunked: bool) -> Vec<u8> {
+/// Writes the request head into `head` (emptied first): request line, `Host`, the given
+/// headers but those the gateway replaces, `X-Forwarded-*`, and the framing header.
+fn request_head(request: &RequestHead<'_>, chunked: bool, head: &mut Vec<u8>) {
     let RequestHead {
         method,
         path,
@@ -420,7 +439,8 @@ fn request_head(request: &RequestHead<'_>, chunked: bool) -> Vec<u8> {
         headers,
         forwarded,
     } = *request;
-    let mut head = Vec::with_capacity(256 + headers.len() * 48);
+    head.clear();
+    head.reserve(256 + headers.len() * 48);
     head.extend_from_slice(method.as_str().as_bytes());
     head.push(b' ');
     if path.iter().all(|piece| piece.is_empty()) {
@@ -477,7 +497,6 @@ fn request_head(request: &RequestHead<'_>, chunked: bool) -> Vec<u8> {
         head.extend_from_slice(b"transfer-encoding: chunked\r\n");
     }
     head.extend_from_slice(b"\r\n");
-    head
 }
 
 /// Whether one comma-separated header value holds `token` (case-insensitive).
@@ -648,7 +667,7 @@ impl PassedHead {
 /// it instead).
 #[derive(Debug)]
 pub(crate) struct ResponseBody {
-    conn: Option<Connection>,
+    conn: Option<Box<Connection>>,
     framing: Framing,
     keep_alive: bool,
     home: Home,
@@ -659,7 +678,7 @@ pub(crate) struct ResponseBody {
 }
 
 impl ResponseBody {
-    fn new(conn: Connection, framing: Framing, keep_alive: bool, home: Home, pause: Duration) -> Self {
+    fn new(conn: Box<Connection>, framing: Framing, keep_alive: bool, home: Home, pause: Duration) -> Self {
         let mut body = Self {
             conn: Some(conn),
             framing,
@@ -869,12 +888,12 @@ where
         answer(socket).await;
     });
     let conn = Connection::new(TcpStream::connect(addr).await.unwrap());
-    let host = HeaderValue::from_static("backend.test");
+    let host = "backend.test";
     conn.call(
         RequestHead {
             method: &Method::GET,
             path: ["", "", "", "", ""],
-            host: &host,
+            host,
             headers: &HeaderMap::new(),
             forwarded: Forwarded::default(),
         },
@@ -894,7 +913,7 @@ mod tests {
 
     #[test]
     fn a_call_that_came_over_tls_is_forwarded_as_https() {
-        let host = HeaderValue::from_static("backend:8080");
+        let host = "backend:8080";
         let mut headers = HeaderMap::new();
         headers.insert("x-forwarded-proto", HeaderValue::from_static("http"));
         let head = |tls| {
@@ -907,11 +926,13 @@ mod tests {
             let request = RequestHead {
                 method: &Method::GET,
                 path: ["/v1", "", "", "", ""],
-                host: &host,
+                host,
                 headers: &headers,
                 forwarded,
             };
-            String::from_utf8(request_head(&request, false)).unwrap()
+            let mut head = b"left from a call before".to_vec();
+            request_head(&request, false, &mut head);
+            String::from_utf8(head).unwrap()
         };
         assert_eq!(
             head(true),
@@ -971,7 +992,7 @@ mod tests {
     ) -> (Result<(response::Parts, Vec<u8>), String>, String) {
         let (addr, seen) = backend(answer).await;
         let conn = Connection::new(TcpStream::connect(addr).await.unwrap());
-        let host = HeaderValue::from_static("backend.test");
+        let host = "backend.test";
         let path = ["/p", "", "", "?", "q=1"];
         let forwarded = Forwarded {
             client_ip: Some("10.0.0.2"),
@@ -984,7 +1005,7 @@ mod tests {
                 RequestHead {
                     method: &method,
                     path,
-                    host: &host,
+                    host,
                     headers: &headers,
                     forwarded,
                 },
@@ -1235,13 +1256,13 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert(header::CONTENT_LENGTH, HeaderValue::from_static("33554432"));
         let body = Body::from(vec![b'x'; 32 * 1024 * 1024]);
-        let host = HeaderValue::from_static("backend.test");
+        let host = "backend.test";
         let (parts, body) = conn
             .call(
                 RequestHead {
                     method: &Method::POST,
                     path: ["/upload", "", "", "", ""],
-                    host: &host,
+                    host,
                     headers: &headers,
                     forwarded: Forwarded::default(),
                 },

@@ -29,8 +29,11 @@ pub(crate) fn is_hop_by_hop(name: &HeaderName) -> bool {
 /// A client's request on its way to the backend: its head as the gateway edited it, its
 /// body, and how many bytes of its path are the API's context (left out of the backend's
 /// path).
-pub(crate) struct Outbound {
-    pub(crate) parts: axum::http::request::Parts,
+pub(crate) struct Outbound<'r> {
+    pub(crate) method: &'r Method,
+    pub(crate) uri: &'r axum::http::Uri,
+    /// The client's headers as the gateway edited them (taken out of the request).
+    pub(crate) headers: HeaderMap,
     pub(crate) body: Body,
     pub(crate) context_len: usize,
     /// When the backend call began (read once for the call's latency and the first
@@ -118,7 +121,7 @@ impl Backends {
         &self,
         config: Option<&EndpointConfig>,
         sandbox: bool,
-        request: Outbound,
+        request: Outbound<'_>,
         forwarded: Forwarded<'_>,
         client_upgrade: Option<hyper::upgrade::OnUpgrade>,
     ) -> Result<Answer, GatewayError> {
@@ -135,46 +138,46 @@ impl Backends {
             )));
         }
         let Outbound {
-            mut parts,
+            method,
+            uri,
+            mut headers,
             body,
             context_len,
             started,
         } = request;
         let mut started = Some(tokio::time::Instant::from_std(started));
-        let path = parts.uri.path();
+        let path = uri.path();
         let remainder = Remainder {
             path: path.get(context_len..).unwrap_or(path),
-            query: parts.uri.query(),
+            query: uri.query(),
         };
         // An upgrade (WebSocket) keeps the two headers that ask for it.
         let upgrade = client_upgrade
             .is_some()
-            .then(|| parts.headers.get(header::UPGRADE).cloned())
+            .then(|| headers.get(header::UPGRADE).cloned())
             .flatten();
-        strip_hop_by_hop(&mut parts.headers);
+        strip_hop_by_hop(&mut headers);
         // The client's `Host` reaches the backend only as `X-Forwarded-Host`.
-        let mapped_host = parts.headers.remove(header::HOST);
+        let mapped_host = headers.remove(header::HOST);
         let forwarded = Forwarded {
             host: forwarded.host.or(mapped_host.as_ref().map(HeaderValue::as_bytes)),
             ..forwarded
         };
         if let Some(protocol) = upgrade {
-            parts
-                .headers
-                .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
-            parts.headers.insert(header::UPGRADE, protocol);
+            headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+            headers.insert(header::UPGRADE, protocol);
         }
         let mut client_upgrade = client_upgrade;
-        let retryable = is_idempotent(&parts.method) && body_is_empty(&parts.headers);
+        let retryable = is_idempotent(method) && body_is_empty(&headers);
         let mut body = Some(body);
         // Made only when an endpoint failed (no message is allocated on the way to an answer).
         let mut last_error = None;
         for (i, endpoint) in candidates.enumerate() {
             // The headers are copied only when another endpoint may still be tried.
             let headers = if retryable && i + 1 < count {
-                parts.headers.clone()
+                headers.clone()
             } else {
-                std::mem::take(&mut parts.headers)
+                std::mem::take(&mut headers)
             };
             let timeout = endpoint
                 .read_timeout_ms()
@@ -189,7 +192,7 @@ impl Backends {
                 // Plain HTTP/1.1 backends use the per-worker keep-alive pool; HTTPS (and
                 // HTTP/2 by ALPN) and upgrades use the general client.
                 Some(rest) if client_upgrade.is_none() => {
-                    self.send_pooled(rest, remainder, &parts.method, headers, forwarded, body, timeouts)
+                    self.send_pooled(rest, remainder, method, headers, forwarded, body, timeouts)
                         .await
                 }
                 _ => {
@@ -203,7 +206,7 @@ impl Backends {
                     self.send_general(
                         &endpoint.url,
                         remainder,
-                        &parts.method,
+                        method,
                         headers,
                         body,
                         timeout,
@@ -264,7 +267,9 @@ impl Backends {
         // The remainder comes from the request's parsed URI; only the endpoint's own path
         // needs checking, and a request target may hold visible ASCII only.
         let usable = base_path.bytes().all(|b| b.is_ascii_graphic() && b != b'#');
-        let (true, Ok(host)) = (usable, HeaderValue::from_str(authority)) else {
+        // The authority is sent as `Host`: it must be a header value (`HeaderValue`'s rule).
+        let host_usable = authority.bytes().all(|b| (b >= 32 && b != 127) || b == b'\t');
+        let (true, true) = (usable, host_usable) else {
             return Attempt::Unusable(format!(
                 "endpoint `http://{rest}` with `{remainder}` is not a valid URL"
             ));
@@ -274,7 +279,7 @@ impl Backends {
             head: RequestHead {
                 method,
                 path,
-                host: &host,
+                host: authority,
                 headers: &headers,
                 forwarded,
             },

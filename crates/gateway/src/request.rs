@@ -437,13 +437,17 @@ pub async fn handle(State(listener): State<Listener>, req: Request) -> Response 
         tls: listener.tls,
         ..Peer::new(req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0))
     };
-    handle_call(&listener.gateway, &peer, req, LentHeaders::default())
+    let mut req = req;
+    handle_call(&listener.gateway, &peer, &mut req, LentHeaders::default())
         .await
         .into_response()
 }
 
 /// Serves one API call from `peer`, with the headers kept out of its map in `lent`.
-pub(crate) async fn handle_call(gw: &Gateway, peer: &Peer, req: Request, lent: LentHeaders<'_>) -> Answer {
+/// The request is lent, not moved: every layer of the request path holds a reference
+/// to it where a moved request was copied into each layer's state (decision 007); the
+/// call takes its headers and body out of it.
+pub(crate) async fn handle_call(gw: &Gateway, peer: &Peer, req: &mut Request, lent: LentHeaders<'_>) -> Answer {
     let started = Instant::now();
     let state = gw.live.load();
     let mut info = CallInfo {
@@ -461,11 +465,25 @@ pub(crate) async fn handle_call(gw: &Gateway, peer: &Peer, req: Request, lent: L
             req.headers().get(axum::http::header::USER_AGENT).cloned(),
         )
     });
-    let (response, error_code) = match serve(gw, &state, peer, req, lent, &mut info).await {
+    // The steps before and after the API call are plain functions, not a layer of futures
+    // of their own: an awaited layer's state is copied whole as it is made (decision 007).
+    let headers = Headers {
+        map: req.headers(),
+        lent,
+    };
+    let origin = headers.get(axum::http::header::ORIGIN).map(str::to_string);
+    let served = match answered_here(gw, &state, req, headers, origin.as_deref(), &mut info) {
+        Some(answer) => Ok(answer),
+        None => serve_call(gw, &state, peer, req, lent, &mut info).await.map(|mut res| {
+            decorate_cors(origin.as_deref(), &info, &mut res);
+            res
+        }),
+    };
+    let (response, error_code) = match served {
         Ok(res) => (res, None),
         Err(e) => {
             let code = e.code();
-            (Answer::Built(e.into_response()), Some(code))
+            (e.into_response().into(), Some(code))
         }
     };
     let elapsed = started.elapsed().as_secs_f64();
@@ -496,14 +514,17 @@ pub(crate) async fn handle_call(gw: &Gateway, peer: &Peer, req: Request, lent: L
     if let (Some(queue), Some((method, user_agent))) = (&gw.analytics, analytics_request) {
         // Built where it is handed over, and the caller moved into it: the event is not
         // moved about on its way to the queue.
-        let caller = info.caller.take();
+        let (key_type, application_id, claims) = match info.caller.take() {
+            Some(c) => (Some(c.key_type), Some(c.application_id), Some(c.claims)),
+            None => (None, None, None),
+        };
         queue.publish(AnalyticsEvent {
             timestamp: info.arrived_millis,
             api: info.api.take().map(|api| (api, info.operation)),
             method,
-            key_type: caller.as_ref().map(|c| c.key_type),
-            application_id: caller.as_ref().map(|c| c.application_id.clone()),
-            claims: caller.map(|c| c.claims),
+            key_type,
+            application_id,
+            claims,
             status,
             error_code,
             gateway_latency_ms: elapsed * 1000.0,
@@ -516,28 +537,25 @@ pub(crate) async fn handle_call(gw: &Gateway, peer: &Peer, req: Request, lent: L
     response
 }
 
-async fn serve(
+/// What the gateway answers itself, before any API is called: its backend JWT's keys,
+/// and CORS preflights of APIs that enable CORS. `origin` is the request's `Origin`.
+fn answered_here(
     gw: &Gateway,
     state: &RuntimeState,
-    peer: &Peer,
-    req: Request,
-    lent: LentHeaders<'_>,
+    req: &Request,
+    headers: Headers<'_>,
+    origin: Option<&str>,
     info: &mut CallInfo,
-) -> Result<Answer, GatewayError> {
+) -> Option<Answer> {
     if let Some(signer) = &gw.backend_jwt
         && req.method() == axum::http::Method::GET
         && req.uri().path() == crate::backend_jwt::JWKS_PATH
     {
-        return Ok(axum::Json(signer.jwks().clone()).into_response().into());
+        return Some(axum::Json(signer.jwks().clone()).into_response().into());
     }
-    let headers = Headers {
-        map: req.headers(),
-        lent,
-    };
-    let origin = headers.get(axum::http::header::ORIGIN).map(str::to_string);
     // A CORS preflight names the method it asks about; the gateway answers it itself.
     if req.method() == axum::http::Method::OPTIONS
-        && let (Some(origin), Some(asked)) = (&origin, headers.get(axum::http::header::ACCESS_CONTROL_REQUEST_METHOD))
+        && let (Some(origin), Some(asked)) = (origin, headers.get(axum::http::header::ACCESS_CONTROL_REQUEST_METHOD))
         && let RouteMatch::Found { value, .. } = state.route(asked, req.uri().path())
         && let Some(cors) = value
             .api
@@ -548,9 +566,14 @@ async fn serve(
             .filter(|c| c.cors_configuration_enabled)
     {
         info.api = Some(Arc::clone(&value.api));
-        return Ok(crate::cors::preflight(cors, origin).into());
+        return Some(crate::cors::preflight(cors, origin).into());
     }
-    let mut res = serve_call(gw, state, peer, req, lent, info).await?;
+    None
+}
+
+/// Adds the CORS headers of the called API, when it enables CORS and the request has an
+/// `Origin`.
+fn decorate_cors(origin: Option<&str>, info: &CallInfo, res: &mut Answer) {
     if let (Some(origin), Some(api)) = (origin, &info.api)
         && let Some(cors) = api
             .deployed
@@ -559,16 +582,15 @@ async fn serve(
             .as_ref()
             .filter(|c| c.cors_configuration_enabled)
     {
-        crate::cors::decorate(cors, &origin, &mut res);
+        crate::cors::decorate(cors, origin, res);
     }
-    Ok(res)
 }
 
 async fn serve_call(
     gw: &Gateway,
     state: &RuntimeState,
     peer: &Peer,
-    mut req: Request,
+    req: &mut Request,
     lent: LentHeaders<'_>,
     info: &mut CallInfo,
 ) -> Result<Answer, GatewayError> {
@@ -654,9 +676,9 @@ async fn serve_call(
     }
     let context_len = context_len(&target, req.uri().path());
     let wants_upgrade = req.headers().contains_key(axum::http::header::UPGRADE);
-    let client_upgrade = wants_upgrade.then(|| hyper::upgrade::on(&mut req));
-    let (mut parts, body) = req.into_parts();
-    parts.extensions = Default::default();
+    let client_upgrade = wants_upgrade.then(|| hyper::upgrade::on(&mut *req));
+    let body = std::mem::take(req.body_mut());
+    let mut headers = std::mem::take(req.headers_mut());
     // The credentials a call was authenticated with stop here, as in the reference: an
     // API key never reaches the backend (a backend JWT tells it who called), nor does a
     // custom authorization header (`Authorization` itself is left out as the request is
@@ -666,25 +688,25 @@ async fn serve_call(
     if authenticated && deployed.api.security_scheme.iter().any(|s| s == "api_key") {
         match &deployed.api.api_key_header {
             None => {
-                parts.headers.remove(APIKEY);
+                headers.remove(APIKEY);
                 apikey_on = None;
             }
             Some(name) => {
-                parts.headers.remove(name.as_str());
+                headers.remove(name.as_str());
             }
         }
         let name = deployed.api.api_key_header.as_deref().unwrap_or(APIKEY_NAME);
-        if let Some(uri) = without_query_param(&parts.uri, name) {
-            parts.uri = uri;
+        if let Some(uri) = without_query_param(req.uri(), name) {
+            *req.uri_mut() = uri;
         }
     }
     if authenticated && let Some(name) = &deployed.api.authorization_header {
-        parts.headers.remove(name.as_str());
+        headers.remove(name.as_str());
     }
     // Only the gateway speaks for the caller to the backend.
     // (A signed one replaces it below.)
     if gw.backend_jwt.is_none() || info.caller.is_none() {
-        parts.headers.remove(crate::backend_jwt::HEADER_NAME);
+        headers.remove(crate::backend_jwt::HEADER_NAME);
     }
     if let (Some(signer), Some(caller)) = (&gw.backend_jwt, &info.caller) {
         let tier = plan.unwrap_or("");
@@ -697,14 +719,14 @@ async fn serve_call(
             &deployed.api.version,
         );
         match jwt.and_then(|j| axum::http::HeaderValue::from_str(&j).ok()) {
-            Some(value) => parts.headers.insert(crate::backend_jwt::HEADER_NAME, value),
-            None => parts.headers.remove(crate::backend_jwt::HEADER_NAME),
+            Some(value) => headers.insert(crate::backend_jwt::HEADER_NAME, value),
+            None => headers.remove(crate::backend_jwt::HEADER_NAME),
         };
     }
     // Streamed through, never buffered; a body without a length is cut off at the limit.
     let limit = usize::try_from(gw.max_request_body_bytes).unwrap_or(usize::MAX);
     let backend_trace = match (&gw.traces, &info.trace) {
-        (Some(t), Some(cx)) => Some(t.start_backend(cx, &parts.method, &mut parts.headers)),
+        (Some(t), Some(cx)) => Some(t.start_backend(cx, req.method(), &mut headers)),
         _ => None,
     };
     let body = if hyper::body::Body::is_end_stream(&body) {
@@ -719,7 +741,9 @@ async fn serve_call(
             deployed.api.endpoint_config.as_ref(),
             sandbox,
             crate::proxy::Outbound {
-                parts,
+                method: req.method(),
+                uri: req.uri(),
+                headers,
                 body,
                 context_len,
                 started: backend_started,

@@ -64,6 +64,9 @@ pub async fn serve_connection(
     let mut read = BytesMut::with_capacity(READ_CHUNK);
     let mut write = Vec::with_capacity(READ_CHUNK);
     let mut idle = Idle::new(gateway.keep_alive_timeout);
+    // One request per connection, its method, target and headers set by each parse: it
+    // is lent down the request path, never moved (decision 007).
+    let mut request = Request::new(Body::empty());
     let waiter = std::pin::pin!(shutdown.cancelled());
     let mut shut = Shutdown {
         token: &shutdown,
@@ -73,7 +76,7 @@ pub async fn serve_connection(
     loop {
         let head = loop {
             if !read.is_empty() {
-                match parse_request(&read) {
+                match parse_request(&read, &mut request) {
                     Parsed::Request(head) => break head,
                     Parsed::Partial if read.len() <= MAX_HEAD_BYTES => {}
                     Parsed::Partial | Parsed::NotServed => {
@@ -110,7 +113,6 @@ pub async fn serve_connection(
             }
         };
         let ParsedRequest {
-            request,
             close,
             length,
             authorization,
@@ -125,7 +127,7 @@ pub async fn serve_connection(
             host: host.map(|r| &read[r]),
             apikey: apikey.map(|r| &read[r]),
         };
-        let response = handle_call(&gateway, &peer, request, lent).await;
+        let response = handle_call(&gateway, &peer, &mut request, lent).await;
         read.advance(length);
         let keep_alive = match write_response(&mut stream, &mut write, response, head_only, close).await {
             Ok(keep_alive) => keep_alive,
@@ -242,9 +244,6 @@ impl Shutdown<'_, '_> {
 }
 
 /// What the start of the read buffer holds.
-// Returned once per request and matched at once: boxing the request would cost an
-// allocation per request for nothing.
-#[allow(clippy::large_enum_variant)]
 enum Parsed {
     /// A request served here.
     Request(ParsedRequest),
@@ -254,10 +253,9 @@ enum Parsed {
     NotServed,
 }
 
-/// A request head parsed from the start of the read buffer.
+/// A request head parsed from the start of the read buffer (into the connection's
+/// request: its body empty, its header map every header but those lent).
 struct ParsedRequest {
-    /// The request, its body empty; its header map holds every header but those lent.
-    request: Request<Body>,
     /// Whether the client asked to close the connection after it.
     close: bool,
     /// The head's length in the read buffer.
@@ -270,8 +268,9 @@ struct ParsedRequest {
     apikey: Option<std::ops::Range<usize>>,
 }
 
-/// Parses the request head at the start of `read` (consuming nothing).
-fn parse_request(read: &[u8]) -> Parsed {
+/// Parses the request head at the start of `read` (consuming nothing) into `request`,
+/// which is left as it was unless a request to serve here is parsed.
+fn parse_request(read: &[u8], request: &mut Request<Body>) -> Parsed {
     let mut lines = [const { MaybeUninit::uninit() }; MAX_HEADERS];
     let mut parsed = httparse::Request::new(&mut []);
     let length =
@@ -337,13 +336,11 @@ fn parse_request(read: &[u8]) -> Parsed {
         };
         headers.append(name, value);
     }
-    let mut request = Request::new(Body::empty());
     *request.method_mut() = method;
     *request.uri_mut() = uri;
     *request.version_mut() = Version::HTTP_11;
     *request.headers_mut() = headers;
     Parsed::Request(ParsedRequest {
-        request,
         close,
         length,
         authorization,
@@ -375,7 +372,7 @@ async fn write_response(
     buf.clear();
     match answer {
         Answer::Built(response) => {
-            let (parts, body) = response.into_parts();
+            let (parts, body) = (*response).into_parts();
             let (framing, close) = built_head(buf, &parts, &body, head_only, close);
             write_body(stream, buf, body, framing, close).await
         }
@@ -682,31 +679,64 @@ mod tests {
     use axum::http::Response;
 
     fn parse(text: &str) -> Parsed {
-        parse_request(text.as_bytes())
+        parse_request(text.as_bytes(), &mut Request::new(Body::empty()))
     }
 
     #[test]
     fn a_bodiless_request_is_served_here_with_its_authorization_lent_from_the_buffer() {
         let read = "GET /a/1/b?x=1 HTTP/1.1\r\nHost: h\r\nAuthorization: Bearer t\r\nX-Other: o\r\n\
                     authorization: second\r\nApiKey: k\r\n\r\nGET /next";
-        let Parsed::Request(head) = parse(read) else {
+        let mut request = Request::new(Body::empty());
+        let Parsed::Request(head) = parse_request(read.as_bytes(), &mut request) else {
             panic!("not served");
         };
         assert!(!head.close);
-        assert_eq!(head.request.method(), Method::GET);
-        assert_eq!(head.request.uri().path(), "/a/1/b");
-        assert_eq!(head.request.uri().query(), Some("x=1"));
-        assert_eq!(head.request.headers()["x-other"], "o");
+        assert_eq!(request.method(), Method::GET);
+        assert_eq!(request.uri().path(), "/a/1/b");
+        assert_eq!(request.uri().query(), Some("x=1"));
+        assert_eq!(request.headers()["x-other"], "o");
         assert_eq!(
-            head.request.headers().len(),
+            request.headers().len(),
             1,
             "Authorization, Host and apikey are kept out of the map: {:?}",
-            head.request.headers()
+            request.headers()
         );
         assert_eq!(head.authorization.map(|r| &read[r]), Some("Bearer t"), "the first one");
         assert_eq!(head.host.map(|r| &read[r]), Some("h"));
         assert_eq!(head.apikey.map(|r| &read[r]), Some("k"));
         assert_eq!(&read[head.length..], "GET /next", "the next request follows the head");
+    }
+
+    #[test]
+    fn each_parse_replaces_the_connections_request_and_one_not_served_leaves_it() {
+        let mut request = Request::new(Body::empty());
+        assert!(matches!(
+            parse_request(b"PUT /first HTTP/1.1\r\nX-First: 1\r\n\r\n", &mut request),
+            Parsed::Request(_)
+        ));
+        assert!(matches!(
+            parse_request(b"GET /second?q HTTP/1.1\r\nX-Second: 2\r\n\r\n", &mut request),
+            Parsed::Request(_)
+        ));
+        assert_eq!(request.method(), Method::GET);
+        assert_eq!(request.uri(), "/second?q");
+        assert_eq!(
+            request.headers().len(),
+            1,
+            "nothing of the first request is left: {request:?}"
+        );
+        assert_eq!(request.headers()["x-second"], "2");
+        for text in [
+            "POST /third HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello",
+            "GET /fourth HTTP/1.1\r\nX",
+        ] {
+            assert!(!matches!(
+                parse_request(text.as_bytes(), &mut request),
+                Parsed::Request(_)
+            ));
+            assert_eq!(request.uri(), "/second?q", "{text:?} left the request as it was");
+            assert_eq!(request.headers().len(), 1);
+        }
     }
 
     #[test]

@@ -34,7 +34,8 @@ impl hyper::service::Service<hyper::Request<Incoming>> for GatewayService {
         let gateway = Arc::clone(&self.gateway);
         let peer = Arc::clone(&self.peer);
         Box::pin(async move {
-            Ok(handle_call(&gateway, &peer, req.map(Body::new), LentHeaders::default())
+            let mut req = req.map(Body::new);
+            Ok(handle_call(&gateway, &peer, &mut req, LentHeaders::default())
                 .await
                 .into_response())
         })
