@@ -43,6 +43,10 @@ const READ_CHUNK: usize = 8 * 1024;
 /// Body bytes gathered behind the head before they are written; a larger chunk is
 /// written from where it is instead of copied.
 const GATHER_BYTES: usize = 16 * 1024;
+/// A body's last piece of at least this many bytes is written from where it is, beside
+/// what the buffer holds, in one vectored write (as nginx writes a head and a body),
+/// instead of being copied behind the head.
+const IN_PLACE_BYTES: usize = 512;
 
 /// The plain-HTTP workers' connection handler: serves each accepted connection with
 /// [`serve_connection`].
@@ -556,7 +560,8 @@ where
                 data
             }
         };
-        if buf.len() + data.len() <= GATHER_BYTES {
+        let last_of_length = matches!(framing, Framing::Length(_)) && left == 0;
+        if buf.len() + data.len() <= GATHER_BYTES && !(last_of_length && data.len() >= IN_PLACE_BYTES) {
             buf.extend_from_slice(&data);
         } else {
             write_two(stream, buf, &data).await?;
@@ -941,6 +946,21 @@ mod tests {
         assert!(!keep_alive, "the response asked to close");
         assert_eq!(text.matches("transfer-encoding").count(), 1, "{text}");
         assert!(text.contains("transfer-encoding: chunked\r\n"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn a_length_delimited_bodys_last_piece_follows_the_head_from_where_it_is() {
+        let last: &'static str = Box::leak("z".repeat(IN_PLACE_BYTES).into_boxed_str());
+        for pieces in [vec![last], vec!["abc", last]] {
+            let length = pieces.iter().map(|p| p.len()).sum::<usize>();
+            let mut res = Response::new(chunks(&pieces, false));
+            res.headers_mut().insert(header::CONTENT_LENGTH, length.into());
+            let (keep_alive, text) = written(res, false, false).await;
+            assert!(keep_alive);
+            let (head, body) = text.split_once("\r\n\r\n").unwrap_or_default();
+            assert!(head.contains(&format!("content-length: {length}")), "{head}");
+            assert_eq!(body, pieces.concat(), "one body after the head, nothing after it");
+        }
     }
 
     #[tokio::test]
