@@ -282,11 +282,15 @@ fn context_len(target: &RouteTarget, path: &str) -> usize {
 
 /// What the request path learned about a call, for metrics and analytics.
 #[derive(Default)]
-struct CallInfo {
+struct CallInfo<'s> {
     /// When the call arrived (ms since the epoch), read once for every check that needs
     /// the time of day.
     arrived_millis: i64,
-    api: Option<Arc<ApiEntry>>,
+    /// The API called, borrowed from the runtime state the call is served by: the
+    /// workers share the entry, and its reference count is touched only where an event
+    /// outlives the call (a count both workers change is a cache line they pass back and
+    /// forth).
+    api: Option<&'s Arc<ApiEntry>>,
     operation: Option<usize>,
     caller: Option<Caller>,
     backend_latency_ms: Option<f64>,
@@ -520,7 +524,7 @@ pub(crate) async fn handle_call(gw: &Gateway, peer: &Peer, req: &mut Request, le
         };
         queue.publish(AnalyticsEvent {
             timestamp: info.arrived_millis,
-            api: info.api.take().map(|api| (api, info.operation)),
+            api: info.api.map(|api| (Arc::clone(api), info.operation)),
             method,
             key_type,
             application_id,
@@ -539,13 +543,13 @@ pub(crate) async fn handle_call(gw: &Gateway, peer: &Peer, req: &mut Request, le
 
 /// What the gateway answers itself, before any API is called: its backend JWT's keys,
 /// and CORS preflights of APIs that enable CORS. `origin` is the request's `Origin`.
-fn answered_here(
+fn answered_here<'s>(
     gw: &Gateway,
-    state: &RuntimeState,
+    state: &'s RuntimeState,
     req: &Request,
     headers: Headers<'_>,
     origin: Option<&str>,
-    info: &mut CallInfo,
+    info: &mut CallInfo<'s>,
 ) -> Option<Answer> {
     if let Some(signer) = &gw.backend_jwt
         && req.method() == axum::http::Method::GET
@@ -565,7 +569,7 @@ fn answered_here(
             .as_ref()
             .filter(|c| c.cors_configuration_enabled)
     {
-        info.api = Some(Arc::clone(&value.api));
+        info.api = Some(&value.api);
         return Some(crate::cors::preflight(cors, origin).into());
     }
     None
@@ -586,20 +590,20 @@ fn decorate_cors(origin: Option<&str>, info: &CallInfo, res: &mut Answer) {
     }
 }
 
-async fn serve_call(
+async fn serve_call<'s>(
     gw: &Gateway,
-    state: &RuntimeState,
+    state: &'s RuntimeState,
     peer: &Peer,
     req: &mut Request,
     lent: LentHeaders<'_>,
-    info: &mut CallInfo,
+    info: &mut CallInfo<'s>,
 ) -> Result<Answer, GatewayError> {
     let headers = Headers {
         map: req.headers(),
         lent,
     };
     let target = match state.route(req.method().as_str(), req.uri().path()) {
-        RouteMatch::Found { value, .. } => value.clone(),
+        RouteMatch::Found { value, .. } => value,
         RouteMatch::MethodNotAllowed(allow) => return Err(GatewayError::MethodNotAllowed(allow)),
         RouteMatch::NotFound => {
             return Err(GatewayError::NoMatchingResource(format!(
@@ -608,7 +612,7 @@ async fn serve_call(
             )));
         }
     };
-    info.api = Some(Arc::clone(&target.api));
+    info.api = Some(&target.api);
     let deployed = &target.api.deployed;
     match deployed.life_cycle_status {
         LifecycleState::Blocked => return Err(GatewayError::ApiBlocked("the API is blocked by its publisher".into())),
@@ -624,7 +628,7 @@ async fn serve_call(
     let sandbox = if op.auth_type.eq_ignore_ascii_case("None") {
         false
     } else {
-        let caller = authenticate(gw, state, &target, headers, req.uri(), info.arrived_millis).await?;
+        let caller = authenticate(gw, state, target, headers, req.uri(), info.arrived_millis).await?;
         plan = Some(
             check_subscription(state, &caller, &deployed.api_id)?
                 .throttling_policy
@@ -657,14 +661,14 @@ async fn serve_call(
         }
     }
     let attributes = CallAttributes {
-        target: &target,
+        target,
         caller: info.caller.as_ref(),
         peer,
         method: req.method().as_str(),
         headers,
         uri: req.uri(),
     };
-    let admitted = throttle(gw, state, &target, &attributes, plan, info.arrived_millis)?;
+    let admitted = throttle(gw, state, target, &attributes, plan, info.arrived_millis)?;
     let declared = headers
         .get(axum::http::header::CONTENT_LENGTH)
         .and_then(|v| v.parse::<u64>().ok());
@@ -674,7 +678,7 @@ async fn serve_call(
             gw.max_request_body_bytes
         )));
     }
-    let context_len = context_len(&target, req.uri().path());
+    let context_len = context_len(target, req.uri().path());
     let wants_upgrade = req.headers().contains_key(axum::http::header::UPGRADE);
     let client_upgrade = wants_upgrade.then(|| hyper::upgrade::on(&mut *req));
     let body = std::mem::take(req.body_mut());
