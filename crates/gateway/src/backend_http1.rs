@@ -202,12 +202,10 @@ impl Connection {
             self.head = head;
         }
         if let Err(e) = written {
-            if empty {
-                return Err(e);
-            }
             // A backend may answer (413, 401…) and close before taking the whole body:
             // what it said is passed on if it said anything.
-            if let CallError::Io(_) | CallError::ClosedBeforeAnswer(_) = e
+            if !empty
+                && let CallError::Io(_) | CallError::ClosedBeforeAnswer(_) = e
                 && let Ok((parts, framing, _)) = self.read_head(method).await
             {
                 return Ok((parts, framing, false));
