@@ -15,7 +15,8 @@
 #
 # Needs: nginx and wrk (apt-get install nginx-light wrk), python3, curl, jq, and the build
 # that is deployed (cargo build --profile production -p tollgate). Usage:
-#   [BENCH_BIN=path/to/tollgate] [DURATION=10] [CONNECTIONS=50] [APIS=10000] bash bench/gateway.sh
+#   [BENCH_BIN=path/to/tollgate] [DURATION=10] [CONNECTIONS=50] [APIS=10000] [ROUNDS=2] bash bench/gateway.sh
+# ROUNDS: how many alternating rounds of the cases are averaged (more on a noisy host).
 # PROFILE=/tmp/gw.perf records a perf profile of the gateway during case (c) instead
 # (PROFILE_CASE=b: of nginx during case (b)).
 # PERF_EVENT=syscalls:sys_enter_futex (with PROFILE) records every such event instead of sampling.
@@ -33,6 +34,7 @@ BIN=${BENCH_BIN:-${CARGO_TARGET_DIR:-target}/production/tollgate}
 DURATION=${DURATION:-10}
 CONNECTIONS=${CONNECTIONS:-50}
 APIS=${APIS:-10000}
+ROUNDS=${ROUNDS:-2}
 HERE=$(cd "$(dirname "$0")" && pwd)
 WORK=$(mktemp -d)
 BACKEND_PORT=18081 NGINX_PORT=18082 NGINX_CG_PORT=18083 GW_PORT=18280 MGMT_PORT=19443 TM_PORT=19611
@@ -230,7 +232,7 @@ if [ -n "${SYSCALLS:-}" ]; then
 fi
 : > "$WORK/results.tsv"
 # Alternate, so that drift on the machine hits every case alike.
-for round in 1 2; do
+for round in $(seq 1 "$ROUNDS"); do
   run "a-direct-$round" "http://127.0.0.1:$BACKEND_PORT/1k.txt" "$(cat "$WORK/backend.pid")"
   run "b-nginx-$round" "http://127.0.0.1:$NGINX_PORT/1k.txt" "$(nginx_pids)"
   run "c-tollgate-jwt-$round" "http://127.0.0.1:$GW_PORT/bench/1.0.0/1k.txt" "$TG" "Authorization: Bearer $TOKEN"
@@ -244,7 +246,7 @@ if [ "$APIS" -gt 0 ]; then
   echo "Deploying $APIS more APIs..." >&2
   python3 "$HERE/gateway_setup.py" "$MGMT_PORT" "$BACKEND_PORT" --many "$APIS" >&2
   sleep 2
-  for round in 1 2; do
+  for round in $(seq 1 "$ROUNDS"); do
     # nginx again beside (e), so that e/c can also be read against the machine as it is
     # now: (c) cannot be run again without the 10 000 APIs.
     run "n-nginx-beside-e-$round" "http://127.0.0.1:$NGINX_PORT/1k.txt" "$(nginx_pids)"
