@@ -682,7 +682,9 @@ async fn serve_call<'s>(
     let wants_upgrade = req.headers().contains_key(axum::http::header::UPGRADE);
     let client_upgrade = wants_upgrade.then(|| hyper::upgrade::on(&mut *req));
     let body = std::mem::take(req.body_mut());
-    let mut headers = std::mem::take(req.headers_mut());
+    // The headers the backend gets, taken out of the request (`headers` above reads the
+    // request as it came).
+    let mut outgoing = std::mem::take(req.headers_mut());
     // The credentials a call was authenticated with stop here, as in the reference: an
     // API key never reaches the backend (a backend JWT tells it who called), nor does a
     // custom authorization header (`Authorization` itself is left out as the request is
@@ -692,11 +694,11 @@ async fn serve_call<'s>(
     if authenticated && deployed.api.security_scheme.iter().any(|s| s == "api_key") {
         match &deployed.api.api_key_header {
             None => {
-                headers.remove(APIKEY);
+                outgoing.remove(APIKEY);
                 apikey_on = None;
             }
             Some(name) => {
-                headers.remove(name.as_str());
+                outgoing.remove(name.as_str());
             }
         }
         let name = deployed.api.api_key_header.as_deref().unwrap_or(APIKEY_NAME);
@@ -705,12 +707,12 @@ async fn serve_call<'s>(
         }
     }
     if authenticated && let Some(name) = &deployed.api.authorization_header {
-        headers.remove(name.as_str());
+        outgoing.remove(name.as_str());
     }
     // Only the gateway speaks for the caller to the backend.
     // (A signed one replaces it below.)
     if gw.backend_jwt.is_none() || info.caller.is_none() {
-        headers.remove(crate::backend_jwt::HEADER_NAME);
+        outgoing.remove(crate::backend_jwt::HEADER_NAME);
     }
     if let (Some(signer), Some(caller)) = (&gw.backend_jwt, &info.caller) {
         let tier = plan.unwrap_or("");
@@ -723,14 +725,14 @@ async fn serve_call<'s>(
             &deployed.api.version,
         );
         match jwt.and_then(|j| axum::http::HeaderValue::from_str(&j).ok()) {
-            Some(value) => headers.insert(crate::backend_jwt::HEADER_NAME, value),
-            None => headers.remove(crate::backend_jwt::HEADER_NAME),
+            Some(value) => outgoing.insert(crate::backend_jwt::HEADER_NAME, value),
+            None => outgoing.remove(crate::backend_jwt::HEADER_NAME),
         };
     }
     // Streamed through, never buffered; a body without a length is cut off at the limit.
     let limit = usize::try_from(gw.max_request_body_bytes).unwrap_or(usize::MAX);
     let backend_trace = match (&gw.traces, &info.trace) {
-        (Some(t), Some(cx)) => Some(t.start_backend(cx, req.method(), &mut headers)),
+        (Some(t), Some(cx)) => Some(t.start_backend(cx, req.method(), &mut outgoing)),
         _ => None,
     };
     let body = if hyper::body::Body::is_end_stream(&body) {
@@ -747,7 +749,7 @@ async fn serve_call<'s>(
             crate::proxy::Outbound {
                 method: req.method(),
                 uri: req.uri(),
-                headers,
+                headers: outgoing,
                 body,
                 context_len,
                 started: backend_started,
