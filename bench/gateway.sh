@@ -70,11 +70,14 @@ cd "$WORK"
 # Every call's analytics event is shipped to the node's analytics component and counted per
 # minute; ANALYTICS_LOG=path also writes each event as a JSON line (the optional log sink).
 [ -n "${ANALYTICS_LOG:-}" ] && export TOLLGATE_GATEWAY__ANALYTICS_LOG=$ANALYTICS_LOG
+# In its own session, as each nginx is once it daemonizes (and as a service manager runs
+# either): with the kernel's autogroup scheduling, a process left in this script's session
+# would share one group's CPU share with wrk, where nginx has a group of its own.
 TOLLGATE_ADMIN_PASSWORD=bench-admin-password \
 TOLLGATE_MANAGEMENT__LISTEN=127.0.0.1:$MGMT_PORT TOLLGATE_GATEWAY__LISTEN=127.0.0.1:$GW_PORT \
 TOLLGATE_TRAFFIC_MANAGER__LISTEN=127.0.0.1:$TM_PORT TOLLGATE_LOG__LEVEL=warn \
 TOLLGATE_KEY_MANAGER__ACCESS_TOKEN_VALIDITY=24h \
-  ${INSTRUCTIONS:+valgrind "${CG_OPTS[@]}" --callgrind-out-file="$WORK/callgrind.out"} \
+  setsid ${INSTRUCTIONS:+valgrind "${CG_OPTS[@]}" --callgrind-out-file="$WORK/callgrind.out"} \
   "$BIN" serve > tollgate.log 2>&1 &
 TG_PID=$!
 for _ in $(seq 1 600); do curl -sf "localhost:$MGMT_PORT/health/ready" >/dev/null && break; sleep 0.1; done
