@@ -36,8 +36,12 @@ ls "$PROFILES"/*.profraw >/dev/null 2>&1 || { echo "the trained node wrote no pr
 
 echo "3/4 merging the profile" >&2
 "$PROFDATA" merge -o "$PROFILES/merged.profdata" "$PROFILES"/*.profraw
+# Named by its content: cargo does not read the profile, only the flags, so a new profile
+# under the same name would leave the crates it did not rebuild optimised for the old one.
+PROFILE=$PGO_TARGET/tollgate-$(sha256sum "$PROFILES/merged.profdata" | cut -c1-16).profdata
+rm -f "$PGO_TARGET"/tollgate-*.profdata && mv "$PROFILES/merged.profdata" "$PROFILE"
 
 echo "4/4 building with the profile ($PGO_TARGET/use)" >&2
-RUSTFLAGS="-Cprofile-use=$PROFILES/merged.profdata" \
+RUSTFLAGS="-Cprofile-use=$PROFILE" \
   cargo build --locked --profile production -p tollgate --target "$HOST" --target-dir "$PGO_TARGET/use"
 echo "$PGO_TARGET/use/$HOST/production/tollgate"
