@@ -229,14 +229,13 @@ mod tests {
 
     /// A `GET` of `path` that must be answered within `timeout`: the body.
     async fn send(pool: &Http1Pool, authority: &str, path: &str, timeout: Duration) -> Result<String, PoolError> {
-        let host = authority;
         let out = Outgoing {
             authority,
             head: RequestHead {
                 method: &Method::GET,
                 path: [path, "", "", "", ""],
                 forwarded: Forwarded::default(),
-                host,
+                host: authority,
                 headers: &HeaderMap::new(),
             },
             body: Body::empty(),
@@ -327,14 +326,13 @@ mod tests {
         let addr = listener.local_addr().unwrap().to_string();
         drop(listener);
         let pool = Http1Pool::new(8, Duration::from_secs(1));
-        let host = addr.as_str();
         let out = Outgoing {
             authority: &addr,
             head: RequestHead {
                 method: &Method::GET,
                 path: ["", "", "", "", ""],
                 forwarded: Forwarded::default(),
-                host,
+                host: &addr,
                 headers: &HeaderMap::new(),
             },
             body: Body::empty(),
