@@ -26,6 +26,12 @@ pub enum GatewayError {
     RequestBlocked(String),
     /// The API is blocked by its publisher (503, 700700).
     ApiBlocked(String),
+    /// The request is malformed or ambiguous (400): a refused upgrade, a path the backend
+    /// could read differently from how it was routed, a missing or repeated `Host`.
+    BadRequest(String),
+    /// A WebSocket API was called without a WebSocket handshake (426, with
+    /// `Upgrade: websocket`).
+    UpgradeRequired(String),
     /// The request body exceeds the gateway's limit (413).
     PayloadTooLarge(String),
     /// The backend could not be reached (502, 101503).
@@ -83,6 +89,8 @@ impl GatewayError {
                 d,
             ),
             GatewayError::ApiBlocked(d) => (StatusCode::SERVICE_UNAVAILABLE, 700_700, "API blocked", d),
+            GatewayError::BadRequest(d) => (StatusCode::BAD_REQUEST, 400, "Bad request", d),
+            GatewayError::UpgradeRequired(d) => (StatusCode::UPGRADE_REQUIRED, 426, "Upgrade required", d),
             GatewayError::PayloadTooLarge(d) => (StatusCode::PAYLOAD_TOO_LARGE, 413, "Request entity too large", d),
             GatewayError::BackendUnreachable(d) => {
                 (StatusCode::BAD_GATEWAY, 101_503, "Error connecting to the back end", d)
@@ -122,6 +130,11 @@ impl IntoResponse for GatewayError {
                     header::WWW_AUTHENTICATE,
                     HeaderValue::from_static("Bearer realm=\"tollgate\""),
                 );
+            }
+            GatewayError::UpgradeRequired(_) => {
+                let headers = res.headers_mut();
+                headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+                headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
             }
             GatewayError::Throttled(t) => {
                 let headers = res.headers_mut();

@@ -41,6 +41,14 @@ pub(crate) struct Outbound<'r> {
     pub(crate) started: std::time::Instant,
 }
 
+/// A client's WebSocket handshake on its way to the backend: the client's side of the
+/// connection once the gateway answers 101, and the `Sec-WebSocket-Accept` the backend's
+/// 101 must carry for the two sides to be joined (decision 010).
+pub(crate) struct ClientUpgrade {
+    pub(crate) on: hyper::upgrade::OnUpgrade,
+    pub(crate) accept: String,
+}
+
 /// Pooled keep-alive connections to backends.
 #[derive(Debug)]
 pub struct Backends {
@@ -123,7 +131,7 @@ impl Backends {
         sandbox: bool,
         request: Outbound<'_>,
         forwarded: Forwarded<'_>,
-        client_upgrade: Option<hyper::upgrade::OnUpgrade>,
+        client_upgrade: Option<ClientUpgrade>,
     ) -> Result<Answer, GatewayError> {
         let Some(config) = config else {
             return Err(GatewayError::BackendUnreachable(
@@ -151,11 +159,6 @@ impl Backends {
             path: path.get(context_len..).unwrap_or(path),
             query: uri.query(),
         };
-        // An upgrade (WebSocket) keeps the two headers that ask for it.
-        let upgrade = client_upgrade
-            .is_some()
-            .then(|| headers.get(header::UPGRADE).cloned())
-            .flatten();
         strip_hop_by_hop(&mut headers);
         // The client's `Host` reaches the backend only as `X-Forwarded-Host`.
         let mapped_host = headers.remove(header::HOST);
@@ -163,9 +166,11 @@ impl Backends {
             host: forwarded.host.or(mapped_host.as_ref().map(HeaderValue::as_bytes)),
             ..forwarded
         };
-        if let Some(protocol) = upgrade {
+        // A WebSocket handshake keeps the two headers that ask for it (the request path
+        // let no other upgrade this far).
+        if client_upgrade.is_some() {
             headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
-            headers.insert(header::UPGRADE, protocol);
+            headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
         }
         let mut client_upgrade = client_upgrade;
         let retryable = is_idempotent(method) && body_is_empty(&headers);
@@ -306,7 +311,7 @@ impl Backends {
         headers: HeaderMap,
         body: Body,
         timeout: Duration,
-        client_upgrade: &mut Option<hyper::upgrade::OnUpgrade>,
+        client_upgrade: &mut Option<ClientUpgrade>,
     ) -> Attempt {
         let uri = match backend_uri(base, remainder) {
             Ok(u) => u,
@@ -318,11 +323,17 @@ impl Backends {
         *out.headers_mut() = headers;
         match tokio::time::timeout(timeout, self.client.request(out)).await {
             Ok(Ok(mut res)) => {
-                if res.status() == axum::http::StatusCode::SWITCHING_PROTOCOLS
-                    && let Some(client_side) = client_upgrade.take()
-                {
+                if res.status() == axum::http::StatusCode::SWITCHING_PROTOCOLS {
+                    // Joined to the client only when it switched to the WebSocket the
+                    // client asked for; otherwise the backend's connection is dropped.
+                    let Some(client_side) = client_upgrade.take() else {
+                        return Attempt::Failed("it switched protocols, which the request did not ask for".into());
+                    };
+                    if let Err(why) = switched_to_websocket(res.headers(), &client_side.accept) {
+                        return Attempt::Failed(why);
+                    }
                     let backend_side = hyper::upgrade::on(&mut res);
-                    tokio::spawn(splice(client_side, backend_side));
+                    tokio::spawn(splice(client_side.on, backend_side));
                     let (rparts, _) = res.into_parts();
                     return Attempt::Answered(Response::from_parts(rparts, Body::empty()).into());
                 }
@@ -371,6 +382,31 @@ pub fn https_or_http(
     } else {
         builder.wrap_connector(http)
     }
+}
+
+/// Whether a backend's 101 switched to the WebSocket a handshake asked for: `Upgrade:
+/// websocket`, `Connection: upgrade` and the `Sec-WebSocket-Accept` of the client's key
+/// (RFC 6455 §4.1, what the client checks too). Why not, otherwise.
+fn switched_to_websocket(headers: &HeaderMap, accept: &str) -> Result<(), String> {
+    let upgrade = headers.get(header::UPGRADE).map(HeaderValue::as_bytes);
+    if !upgrade.is_some_and(|u| u.trim_ascii().eq_ignore_ascii_case(b"websocket")) {
+        return Err(format!(
+            "its 101 switched to {:?}, not to the WebSocket asked for",
+            String::from_utf8_lossy(upgrade.unwrap_or_default())
+        ));
+    }
+    if !headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .any(|v| crate::backend_http1::lists_token(v.as_bytes(), "upgrade"))
+    {
+        return Err("its 101 has no `Connection: upgrade`".into());
+    }
+    let answered = headers.get(header::SEC_WEBSOCKET_ACCEPT).map(HeaderValue::as_bytes);
+    if answered.map(<[u8]>::trim_ascii) != Some(accept.as_bytes()) {
+        return Err("its 101 does not accept the client's WebSocket key".into());
+    }
+    Ok(())
 }
 
 /// Copies bytes both ways between an upgraded client connection and an upgraded backend
@@ -586,6 +622,83 @@ mod tests {
                 "{rest}"
             );
         }
+    }
+
+    #[test]
+    fn only_a_101_to_the_websocket_asked_for_is_joined() {
+        let head = |lines: &[(&'static str, &'static str)]| {
+            let mut h = HeaderMap::new();
+            for (name, value) in lines {
+                h.append(*name, HeaderValue::from_static(value));
+            }
+            h
+        };
+        let accept = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
+        let good = [
+            ("upgrade", "WebSocket"),
+            ("connection", "Upgrade"),
+            ("sec-websocket-accept", "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="),
+        ];
+        assert_eq!(switched_to_websocket(&head(&good), accept), Ok(()));
+        for (lines, why) in [
+            (vec![("upgrade", "h2c"), good[1], good[2]], "h2c"),
+            (vec![good[1], good[2]], "not to the WebSocket"),
+            (vec![good[0], good[2]], "Connection"),
+            (vec![good[0], good[1]], "key"),
+            (
+                vec![good[0], good[1], ("sec-websocket-accept", "dGhlIHNhbXBsZSBub25jZQ==")],
+                "key",
+            ),
+        ] {
+            let refused = switched_to_websocket(&head(&lines), accept).expect_err("refused");
+            assert!(refused.contains(why), "{refused}");
+        }
+    }
+
+    /// A backend that answers every connection's first request with `answer`.
+    async fn answering(answer: &'static [u8]) -> std::net::SocketAddr {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut conn, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 4096];
+                    let _ = conn.read(&mut buf).await;
+                    let _ = conn.write_all(answer).await;
+                    let _ = conn.read(&mut buf).await;
+                });
+            }
+        });
+        addr
+    }
+
+    #[tokio::test]
+    async fn the_general_client_opens_no_tunnel_on_a_101_nobody_asked_for() {
+        let addr = answering(b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n").await;
+        let b = Backends::new(
+            Duration::from_secs(1),
+            Duration::from_secs(1),
+            backend_tls(None).unwrap(),
+        );
+        let attempt = b
+            .send_general(
+                &format!("http://{addr}"),
+                Remainder {
+                    path: "/x",
+                    query: None,
+                },
+                &Method::GET,
+                HeaderMap::new(),
+                Body::empty(),
+                Duration::from_secs(5),
+                &mut None,
+            )
+            .await;
+        assert!(
+            matches!(&attempt, Attempt::Failed(why) if why.contains("did not ask for")),
+            "a 101 to a plain request is a failure"
+        );
     }
 
     #[test]

@@ -621,6 +621,26 @@ async fn serve_call<'s>(
         }
         _ => {}
     }
+    // Only a WebSocket handshake may switch protocols, and only on a WebSocket API, which
+    // takes nothing else; any other upgrade (h2c…) is not passed on (decision 010).
+    let upgrade = if req.headers().contains_key(axum::http::header::UPGRADE) {
+        upgrade_asked(req)?
+    } else {
+        Upgrade::None
+    };
+    match upgrade {
+        Upgrade::WebSocket(_) if !target.api.websocket => {
+            return Err(GatewayError::BadRequest(
+                "this API takes no WebSocket connections (only APIs of type WS do)".into(),
+            ));
+        }
+        Upgrade::None | Upgrade::Other if target.api.websocket => {
+            return Err(GatewayError::UpgradeRequired(
+                "this is a WebSocket API: open a WebSocket (GET with `Upgrade: websocket`)".into(),
+            ));
+        }
+        _ => {}
+    }
     let op = &deployed.api.operations[target.operation];
     info.operation = Some(target.operation);
     // The subscription plan of an authenticated caller.
@@ -679,12 +699,23 @@ async fn serve_call<'s>(
         )));
     }
     let context_len = context_len(target, req.uri().path());
-    let wants_upgrade = req.headers().contains_key(axum::http::header::UPGRADE);
-    let client_upgrade = wants_upgrade.then(|| hyper::upgrade::on(&mut *req));
+    let other_upgrade = upgrade == Upgrade::Other;
+    let client_upgrade = match upgrade {
+        Upgrade::WebSocket(accept) => Some(crate::proxy::ClientUpgrade {
+            on: hyper::upgrade::on(&mut *req),
+            accept,
+        }),
+        _ => None,
+    };
     let body = std::mem::take(req.body_mut());
     // The headers the backend gets, taken out of the request (`headers` above reads the
     // request as it came).
     let mut outgoing = std::mem::take(req.headers_mut());
+    if other_upgrade {
+        // The request goes on as a plain one: `Upgrade` and what `Connection` names are
+        // hop-by-hop and left out on the way; h2c's settings go too even when unnamed.
+        outgoing.remove(HTTP2_SETTINGS);
+    }
     // The credentials a call was authenticated with stop here, as in the reference: an
     // API key never reaches the backend (a backend JWT tells it who called), nor does a
     // custom authorization header (`Authorization` itself is left out as the request is
@@ -784,9 +815,133 @@ async fn serve_call<'s>(
     Ok(res)
 }
 
+/// `HTTP2-Settings`, which an h2c upgrade request carries (RFC 7540 §3.2.1).
+const HTTP2_SETTINGS: HeaderName = HeaderName::from_static("http2-settings");
+
+/// The GUID a WebSocket server appends to the client's key (RFC 6455 §1.3).
+const WEBSOCKET_GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+
+/// What a request's `Upgrade` header asks for.
+#[derive(Debug, PartialEq, Eq)]
+enum Upgrade {
+    /// Nothing.
+    None,
+    /// A WebSocket handshake (RFC 6455 §4.1), with the `Sec-WebSocket-Accept` its 101
+    /// must carry.
+    WebSocket(String),
+    /// Another protocol (`h2c`, say): ignored, as a server may (RFC 9110 §7.8).
+    Other,
+}
+
+/// What the `Upgrade` header of `req` asks for: `websocket` alone is a WebSocket
+/// handshake, which must then be a valid one (400 otherwise); anything else is another
+/// protocol.
+fn upgrade_asked(req: &Request) -> Result<Upgrade, GatewayError> {
+    use axum::http::header::{CONNECTION, SEC_WEBSOCKET_KEY, UPGRADE};
+    let headers = req.headers();
+    let mut upgrades = headers.get_all(UPGRADE).iter();
+    let websocket = match (upgrades.next(), upgrades.next()) {
+        (Some(only), None) => only.as_bytes().trim_ascii().eq_ignore_ascii_case(b"websocket"),
+        _ => false,
+    };
+    if !websocket {
+        return Ok(Upgrade::Other);
+    }
+    let bad = |why: &str| {
+        Err(GatewayError::BadRequest(format!(
+            "not a valid WebSocket handshake: {why}"
+        )))
+    };
+    if req.method() != axum::http::Method::GET || req.version() != axum::http::Version::HTTP_11 {
+        return bad("it must be an HTTP/1.1 GET");
+    }
+    if !headers
+        .get_all(CONNECTION)
+        .iter()
+        .any(|v| crate::backend_http1::lists_token(v.as_bytes(), "upgrade"))
+    {
+        return bad("`Connection` must list `upgrade`");
+    }
+    let mut keys = headers.get_all(SEC_WEBSOCKET_KEY).iter();
+    let key = match (keys.next(), keys.next()) {
+        (Some(key), None) => key.as_bytes().trim_ascii(),
+        _ => return bad("it needs one `Sec-WebSocket-Key`"),
+    };
+    use base64::Engine as _;
+    let engine = base64::engine::general_purpose::STANDARD;
+    if engine.decode(key).map(|k| k.len()) != Ok(16) {
+        return bad("`Sec-WebSocket-Key` must be 16 bytes in base64");
+    }
+    let mut keyed = key.to_vec();
+    keyed.extend_from_slice(WEBSOCKET_GUID.as_bytes());
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY, &keyed);
+    Ok(Upgrade::WebSocket(engine.encode(digest.as_ref())))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn handshake(lines: &[(&str, &str)]) -> Request {
+        let mut req = Request::new(Body::empty());
+        for (name, value) in lines {
+            req.headers_mut()
+                .append(HeaderName::from_bytes(name.as_bytes()).unwrap(), value.parse().unwrap());
+        }
+        req
+    }
+
+    #[test]
+    fn a_websocket_handshake_is_recognised_and_its_accept_computed() {
+        // RFC 6455 §1.3's example.
+        let req = handshake(&[
+            ("upgrade", "WebSocket"),
+            ("connection", "keep-alive, Upgrade"),
+            ("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ=="),
+        ]);
+        assert_eq!(
+            upgrade_asked(&req),
+            Ok(Upgrade::WebSocket("s3pPLMBiTxaQ9kYGzzhZRbK+xOo=".into()))
+        );
+    }
+
+    #[test]
+    fn other_upgrades_are_other_and_a_broken_websocket_handshake_is_refused() {
+        for upgrade in ["h2c", "websocket, h2c", "HTTP/2.0", "TLS/1.2", ""] {
+            let req = handshake(&[("upgrade", upgrade), ("connection", "upgrade")]);
+            assert_eq!(upgrade_asked(&req), Ok(Upgrade::Other), "{upgrade}");
+        }
+        let two = handshake(&[("upgrade", "websocket"), ("upgrade", "websocket")]);
+        assert_eq!(upgrade_asked(&two), Ok(Upgrade::Other));
+        let key = ("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==");
+        for (lines, why) in [
+            (vec![("upgrade", "websocket"), key], "Connection"),
+            (
+                vec![("upgrade", "websocket"), ("connection", "upgrade")],
+                "Sec-WebSocket-Key",
+            ),
+            (
+                vec![
+                    ("upgrade", "websocket"),
+                    ("connection", "upgrade"),
+                    ("sec-websocket-key", "c2hvcnQ="),
+                ],
+                "16 bytes",
+            ),
+            (
+                vec![("upgrade", "websocket"), ("connection", "upgrade"), key, key],
+                "one",
+            ),
+        ] {
+            match upgrade_asked(&handshake(&lines)) {
+                Err(GatewayError::BadRequest(message)) => assert!(message.contains(why), "{message}"),
+                other => panic!("{lines:?}: {other:?}"),
+            }
+        }
+        let mut post = handshake(&[("upgrade", "websocket"), ("connection", "upgrade"), key]);
+        *post.method_mut() = axum::http::Method::POST;
+        assert!(matches!(upgrade_asked(&post), Err(GatewayError::BadRequest(_))));
+    }
 
     #[test]
     fn a_query_parameter_is_taken_out_and_the_rest_kept() {

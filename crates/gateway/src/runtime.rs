@@ -27,6 +27,9 @@ pub struct ApiEntry {
     /// Its versioned context and, for the default version, the bare one (no trailing
     /// `/`), computed once: the request path strips them to find the backend path.
     pub contexts: Vec<String>,
+    /// Whether it is a WebSocket API (`type: WS`): the only kind a WebSocket upgrade may
+    /// pass through, and which takes nothing else (decision 010).
+    pub websocket: bool,
     /// Its request metrics, registered once so that a request only bumps atomics.
     pub metrics: ApiMetrics,
 }
@@ -53,6 +56,7 @@ impl ApiEntry {
         Self {
             metrics: ApiMetrics::new(&label),
             contexts,
+            websocket: api.is_websocket(),
             deployed,
         }
     }

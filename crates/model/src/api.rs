@@ -35,7 +35,8 @@ pub struct Api {
     /// Lifecycle state (changed only through `change-lifecycle`).
     #[serde(default)]
     pub life_cycle_status: Option<LifecycleState>,
-    /// API type; Tollgate serves `HTTP` (REST) APIs.
+    /// API type: `HTTP` (REST) or `WS` (WebSocket: the gateway takes only WebSocket
+    /// handshakes on its resources, decision 010).
     #[serde(rename = "type", default = "default_type")]
     pub api_type: String,
     /// Transports the gateway accepts (`http`, `https`).
@@ -350,10 +351,14 @@ impl Api {
             e.push(FieldError::new("context", m));
         }
         validate_version(&self.version, &mut e);
-        if !self.api_type.eq_ignore_ascii_case("HTTP") {
+        let websocket = self.is_websocket();
+        if !websocket && !self.api_type.eq_ignore_ascii_case("HTTP") {
             e.push(FieldError::new(
                 "type",
-                format!("`{}` is not supported; Tollgate serves HTTP APIs", self.api_type),
+                format!(
+                    "`{}` is not supported; Tollgate serves HTTP and WS (WebSocket) APIs",
+                    self.api_type
+                ),
             ));
         }
         if self.transport.is_empty() {
@@ -459,6 +464,14 @@ impl Api {
                     f("verb"),
                     format!("`{}` must be one of {}", op.verb, VERBS.join(", ")),
                 ));
+            } else if websocket && verb != "GET" {
+                e.push(FieldError::new(
+                    f("verb"),
+                    format!(
+                        "`{}`: the resources of a WS API are WebSocket handshakes, which are GET",
+                        op.verb
+                    ),
+                ));
             }
             if let Err(m) = validate_target(&op.target) {
                 e.push(FieldError::new(f("target"), m));
@@ -495,6 +508,12 @@ impl Api {
             }
         }
         e
+    }
+
+    /// Whether this is a WebSocket API (`type: WS`): the only kind whose resources the
+    /// gateway lets a WebSocket upgrade through.
+    pub fn is_websocket(&self) -> bool {
+        self.api_type.eq_ignore_ascii_case("WS")
     }
 
     /// Upper-cases verbs and trims the context, so that stored APIs compare equal however
@@ -781,6 +800,25 @@ mod tests {
                 "{expected} not reported in {fields:?}"
             );
         }
+    }
+
+    #[test]
+    fn websocket_apis_are_served_and_their_resources_are_get_handshakes() {
+        let a = api(serde_json::json!({
+            "name": "Chat", "context": "/chat", "version": "1.0.0", "type": "ws",
+            "operations": [{"target": "/rooms/{room}", "verb": "GET"}]
+        }));
+        assert!(a.is_websocket());
+        assert!(a.validate(&policies()).is_empty(), "{:?}", a.validate(&policies()));
+        let a = api(serde_json::json!({
+            "name": "Chat", "context": "/chat", "version": "1.0.0", "type": "WS",
+            "operations": [{"target": "/rooms", "verb": "GET"}, {"target": "/rooms", "verb": "POST"}]
+        }));
+        let errors = a.validate(&policies());
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(errors[0].field, "operations[1].verb");
+        assert!(errors[0].message.contains("WebSocket handshakes"), "{errors:?}");
+        assert!(!api(serde_json::json!({"name": "P", "context": "/p", "version": "1"})).is_websocket());
     }
 
     #[test]

@@ -7,12 +7,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod backend;
 pub mod browser;
 pub mod db;
 pub mod node;
 pub mod portal_client;
 pub mod redis;
 
+pub use backend::RecordingBackend;
 pub use browser::Browser;
 pub use db::{TestDb, all_engines, postgres, sqlite};
 pub use node::{Node, NodeBuilder};

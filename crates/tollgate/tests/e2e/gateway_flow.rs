@@ -371,7 +371,7 @@ impl Client {
 
 /// Sends `requests` as they are on one raw connection and reads until the gateway closes
 /// it; the bytes received.
-async fn raw_exchange(gw: SocketAddr, requests: &str) -> String {
+pub(crate) async fn raw_exchange(gw: SocketAddr, requests: &str) -> String {
     use tokio::io::AsyncWriteExt;
     let mut stream = tokio::net::TcpStream::connect(gw).await.unwrap();
     stream.write_all(requests.as_bytes()).await.unwrap();
@@ -1009,12 +1009,42 @@ async fn fifty_megabytes_stream_through_both_ways_with_flat_gateway_memory() {
     assert!(status_line.starts_with("HTTP/1.1 413"), "{status_line}");
 }
 
+/// Opens a WebSocket to `url` through the gateway with `token`; the backend's answer to
+/// the handshake when it is not a 101.
+async fn websocket(
+    url: &str,
+    token: Option<&str>,
+) -> Result<
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+    tokio_tungstenite::tungstenite::Error,
+> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut request = url.into_client_request().unwrap();
+    if let Some(token) = token {
+        request
+            .headers_mut()
+            .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    }
+    tokio_tungstenite::connect_async(request).await.map(|(ws, response)| {
+        assert_eq!(response.status().as_u16(), 101);
+        ws
+    })
+}
+
+/// The status of a refused WebSocket handshake.
+fn refused_with(result: Result<impl Sized, tokio_tungstenite::tungstenite::Error>) -> u16 {
+    match result {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => response.status().as_u16(),
+        Err(e) => panic!("not an HTTP refusal: {e}"),
+        Ok(_) => panic!("the handshake succeeded"),
+    }
+}
+
 #[tokio::test]
-async fn websocket_connections_pass_through_the_gateway() {
+async fn websocket_connections_pass_only_on_websocket_apis_and_only_to_a_websocket_backend() {
     use axum::extract::ws::{Message, WebSocketUpgrade};
     use futures_util::{SinkExt, StreamExt};
-    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-    let backend = tollgate_testkit::serve(axum::Router::new().route(
+    let backend = tollgate_testkit::RecordingBackend::serve(axum::Router::new().route(
         "/v1/echo",
         axum::routing::get(|ws: WebSocketUpgrade| async move {
             ws.on_upgrade(|mut socket| async move {
@@ -1031,28 +1061,27 @@ async fn websocket_connections_pass_through_the_gateway() {
     ))
     .await;
     let (_node, c) = node_with(&[]).await;
-    let (_, _, token) = c
-        .subscribed(
+    let endpoint = |addr: SocketAddr| json!({"endpoint_type": "http", "production_endpoints": {"url": format!("http://{addr}/v1")}});
+    let echo = json!([{"target": "/echo", "verb": "GET"}]);
+    let ws_api = c
+        .deploy_api_with_fields(
             "GwWs",
             "/gwws",
-            &format!("http://{}/v1", backend.addr),
-            json!([{"target": "/echo", "verb": "GET"}]),
+            endpoint(backend.addr),
+            echo.clone(),
+            json!({"type": "WS"}),
         )
         .await;
+    let (app, _, _, token) = c.subscribe(&ws_api, "GwWs").await;
     let url = format!("ws://{}/gwws/1.0.0/echo", c.gw);
 
     // Without a token the upgrade is refused like any call.
-    let refused = tokio_tungstenite::connect_async(url.as_str()).await;
-    assert!(refused.is_err(), "an unauthenticated upgrade must fail");
+    assert_eq!(refused_with(websocket(&url, None).await), 401);
 
     let deadline = Instant::now() + Duration::from_secs(15);
-    let (mut ws, response) = loop {
-        let mut request = url.as_str().into_client_request().unwrap();
-        request
-            .headers_mut()
-            .insert("authorization", format!("Bearer {token}").parse().unwrap());
-        match tokio_tungstenite::connect_async(request).await {
-            Ok(ok) => break ok,
+    let mut ws = loop {
+        match websocket(&url, Some(&token)).await {
+            Ok(ws) => break ws,
             Err(e) if Instant::now() < deadline => {
                 let _ = e;
                 tokio::time::sleep(Duration::from_millis(100)).await;
@@ -1060,7 +1089,6 @@ async fn websocket_connections_pass_through_the_gateway() {
             Err(e) => panic!("no WebSocket through the gateway: {e}"),
         }
     };
-    assert_eq!(response.status().as_u16(), 101);
     for text in ["hello", "gateway"] {
         ws.send(tokio_tungstenite::tungstenite::Message::Text(text.into()))
             .await
@@ -1069,6 +1097,61 @@ async fn websocket_connections_pass_through_the_gateway() {
         assert_eq!(reply.into_text().unwrap().as_str(), format!("echo: {text}"));
     }
     ws.close(None).await.unwrap();
+
+    // A WebSocket API takes WebSocket handshakes only: a plain call is told to upgrade.
+    let (status, headers, _) = c.call(Method::GET, "/gwws/1.0.0/echo", Some(&token)).await;
+    assert_eq!(status, 426);
+    assert_eq!(headers["upgrade"], "websocket");
+
+    // An HTTP API in front of the same backend takes no WebSocket: 400, the backend not asked.
+    let http_api = c
+        .deploy_api_with("GwWsHttp", "/gwwshttp", endpoint(backend.addr), echo.clone())
+        .await;
+    c.subscribe_app(&app, &http_api).await;
+    let (status, _) = c.eventually("/gwwshttp/1.0.0/echo", &token, |s, _| s != 404).await;
+    assert_ne!(status, 404);
+    let before = backend.request_lines();
+    let refused = websocket(&format!("ws://{}/gwwshttp/1.0.0/echo", c.gw), Some(&token)).await;
+    assert_eq!(refused_with(refused), 400);
+    assert_eq!(
+        backend.request_lines(),
+        before,
+        "the handshake did not reach the backend"
+    );
+
+    // A backend that answers a handshake with a 101 to another protocol, or with a
+    // Sec-WebSocket-Accept that is not the handshake's: 502, no tunnel.
+    for (name, answer) in [
+        (
+            "GwWsH2c",
+            &b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n"[..],
+        ),
+        (
+            "GwWsAccept",
+            &b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+               Sec-WebSocket-Accept: bm90IHRoZSBoYW5kc2hha2Uncw==\r\n\r\n"[..],
+        ),
+    ] {
+        let switcher = tollgate_testkit::RecordingBackend::answering(answer).await;
+        let context = format!("/{}", name.to_ascii_lowercase());
+        let api = c
+            .deploy_api_with_fields(
+                name,
+                &context,
+                endpoint(switcher.addr),
+                echo.clone(),
+                json!({"type": "WS"}),
+            )
+            .await;
+        c.subscribe_app(&app, &api).await;
+        let (status, _) = c
+            .eventually(&format!("{context}/1.0.0/echo"), &token, |s, _| s != 404)
+            .await;
+        assert_eq!(status, 426);
+        let refused = websocket(&format!("ws://{}{context}/1.0.0/echo", c.gw), Some(&token)).await;
+        assert_eq!(refused_with(refused), 502, "{name}");
+        assert_eq!(switcher.connections(), 1, "{name}");
+    }
 }
 
 #[tokio::test]

@@ -1,0 +1,261 @@
+//! What an outside attack on the gateway found (issue 25), each checked with exact bytes
+//! on a raw socket against a real node and a backend that records what reached it: an
+//! upgrade that opens a tunnel past the gateway's checks, paths the backend would read
+//! differently from how the gateway routed them, and HTTP/1.1 conformance (`Host`, method
+//! case, body and header limits).
+
+use crate::gateway_flow::{Client, raw_exchange, ready_node};
+use crate::tollgate;
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+use tollgate_testkit::RecordingBackend;
+
+/// A node whose gateway follows changes quickly, with `env` set.
+async fn node(env: &[(&str, &str)]) -> (tollgate_testkit::Node, Client) {
+    let mut builder = tollgate().env("TOLLGATE_GATEWAY__POLL_INTERVAL", "100ms");
+    for (k, v) in env {
+        builder = builder.env(k, *v);
+    }
+    ready_node(builder).await
+}
+
+/// Deploys an API of `operations` on `backend`'s `/v1` with the other `fields` given, and
+/// waits until `ready` (a path of one of its resources that takes no credentials) answers
+/// anything but 404.
+async fn deploy_open(
+    c: &Client,
+    name: &str,
+    context: &str,
+    backend: &RecordingBackend,
+    operations: Value,
+    fields: Value,
+    ready: &str,
+) {
+    let up = format!("http://{}/v1", backend.addr);
+    c.deploy_api_with_fields(
+        name,
+        context,
+        json!({"endpoint_type": "http", "production_endpoints": {"url": up}}),
+        operations,
+        fields,
+    )
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let (status, _, _) = c.call(reqwest::Method::GET, ready, None).await;
+        if status != 404 {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{ready} was never deployed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The status code of the first answer in `text`.
+fn status_of(text: &str) -> u16 {
+    text.strip_prefix("HTTP/1.1 ")
+        .or_else(|| text.strip_prefix("HTTP/1.0 "))
+        .and_then(|rest| rest.get(..3))
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("not an HTTP answer: {text:?}"))
+}
+
+/// Reads one answer's head from `stream` a byte at a time (nothing after it is consumed).
+async fn read_head(stream: &mut tokio::net::TcpStream) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut byte))
+            .await
+            .expect("an answer within 10 s")
+            .unwrap();
+        assert!(n == 1, "closed after {:?}", String::from_utf8_lossy(&head));
+        head.push(byte[0]);
+    }
+    String::from_utf8(head).unwrap()
+}
+
+/// Reads the body of an answer whose head was read, by its `Content-Length`.
+async fn read_body(stream: &mut tokio::net::TcpStream, head: &str) -> String {
+    use tokio::io::AsyncReadExt;
+    let length = head
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-length: ")
+                .map(str::to_string)
+        })
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no length: {head}"));
+    let mut body = vec![0u8; length];
+    tokio::time::timeout(Duration::from_secs(10), stream.read_exact(&mut body))
+        .await
+        .expect("the body within 10 s")
+        .unwrap();
+    String::from_utf8(body).unwrap()
+}
+
+/// Over a connection the gateway switched to `h2c`, asks the backend's private path as an
+/// HTTP/2 client would: what came back.
+async fn private_over_tunnel(stream: tokio::net::TcpStream) -> String {
+    let io = hyper_util::rt::TokioIo::new(stream);
+    let attempt = async {
+        let (mut send, conn) = hyper::client::conn::http2::handshake(hyper_util::rt::TokioExecutor::new(), io)
+            .await
+            .map_err(|e| e.to_string())?;
+        tokio::spawn(conn);
+        let req = axum::http::Request::get("http://backend/v1/private/secret")
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let res = send.send_request(req).await.map_err(|e| e.to_string())?;
+        let status = res.status();
+        let body = axum::body::to_bytes(axum::body::Body::new(res.into_body()), 1 << 16)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok::<_, String>(format!("{status} {}", String::from_utf8_lossy(&body)))
+    };
+    match tokio::time::timeout(Duration::from_secs(10), attempt).await {
+        Ok(Ok(answer)) => answer,
+        Ok(Err(e)) => format!("no HTTP/2 answer: {e}"),
+        Err(_) => "no HTTP/2 answer within 10 s".into(),
+    }
+}
+
+/// A backend that speaks `h2c` when asked to (RFC 7540 §3.2, as some servers still do):
+/// `GET /v1/open/…` answers `public`, or, with `Upgrade: h2c`, 101 and then HTTP/2 on the
+/// same connection, where `/v1/private/…` answers `private-data`.
+async fn h2c_backend() -> RecordingBackend {
+    use axum::routing::get;
+    let inner = axum::Router::new()
+        .route("/v1/private/{*rest}", get(|| async { "private-data" }))
+        .route("/v1/open/{*rest}", get(|| async { "public" }));
+    let tunnel = inner.clone();
+    let open = move |mut req: axum::extract::Request| {
+        let tunnel = tunnel.clone();
+        async move {
+            let h2c = req
+                .headers()
+                .get("upgrade")
+                .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"h2c"));
+            if h2c && let Some(on) = req.extensions_mut().remove::<hyper::upgrade::OnUpgrade>() {
+                tokio::spawn(async move {
+                    if let Ok(upgraded) = on.await {
+                        let service = hyper_util::service::TowerToHyperService::new(tunnel);
+                        let _ = hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
+                            .serve_connection(upgraded, service)
+                            .await;
+                    }
+                });
+                return axum::http::Response::builder()
+                    .status(101)
+                    .header("connection", "Upgrade")
+                    .header("upgrade", "h2c")
+                    .body(axum::body::Body::empty())
+                    .unwrap();
+            }
+            axum::http::Response::new(axum::body::Body::from("public"))
+        }
+    };
+    RecordingBackend::serve(
+        axum::Router::new()
+            .route("/v1/open/{*rest}", get(open))
+            .route("/v1/private/{*rest}", get(|| async { "private-data" })),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn an_h2c_upgrade_on_a_public_resource_opens_no_tunnel_to_the_backend() {
+    use tokio::io::AsyncWriteExt;
+    let backend = h2c_backend().await;
+    // A backend that switches protocols whatever it is asked.
+    let switcher =
+        RecordingBackend::answering(b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n")
+            .await;
+    let (_node, c) = node(&[]).await;
+    let operations = json!([
+        {"target": "/open/*", "verb": "GET", "authType": "None"},
+        {"target": "/private/*", "verb": "GET"}
+    ]);
+    deploy_open(
+        &c,
+        "GwH2c",
+        "/gwh2c",
+        &backend,
+        operations.clone(),
+        json!({}),
+        "/gwh2c/1.0.0/open/ready",
+    )
+    .await;
+    // Without a token the private resource is refused, as it should be.
+    let (status, _, _) = c.call(reqwest::Method::GET, "/gwh2c/1.0.0/private/secret", None).await;
+    assert_eq!(status, 401);
+
+    // One anonymous call to the public resource, asking to upgrade to h2c (h2csmuggler's
+    // request): the gateway must not switch, and must not pass the upgrade on.
+    let upgrade = "GET /gwh2c/1.0.0/open/x HTTP/1.1\r\nHost: gw\r\nConnection: Upgrade, HTTP2-Settings\r\n\
+                   Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n";
+    let mut stream = tokio::net::TcpStream::connect(c.gw).await.unwrap();
+    stream.write_all(upgrade.as_bytes()).await.unwrap();
+    let head = read_head(&mut stream).await;
+    if status_of(&head) == 101 {
+        let tunnelled = private_over_tunnel(stream).await;
+        panic!("the gateway switched to h2c for an anonymous call; over the tunnel, /private answered: {tunnelled}");
+    }
+    assert_eq!(status_of(&head), 200, "served as a plain request: {head}");
+    assert_eq!(read_body(&mut stream, &head).await, "public");
+    let received = backend.received().to_ascii_lowercase();
+    assert!(
+        !received.contains("upgrade:") && !received.contains("http2-settings:"),
+        "the upgrade was passed on: {received}"
+    );
+    assert_eq!(
+        backend.request_lines(),
+        ["GET /v1/open/ready HTTP/1.1", "GET /v1/open/x HTTP/1.1"]
+    );
+
+    // The connection stays HTTP/1.1: the next request on it is an ordinary call.
+    stream
+        .write_all(b"GET /gwh2c/1.0.0/private/secret HTTP/1.1\r\nHost: gw\r\n\r\n")
+        .await
+        .unwrap();
+    let head = read_head(&mut stream).await;
+    assert_eq!(status_of(&head), 401, "{head}");
+
+    // A backend that answers 101 to a request that asked for no upgrade gets no tunnel
+    // either: 502, whether or not the client asked (its request was passed on without).
+    deploy_open(
+        &c,
+        "GwH2cSwitch",
+        "/gwh2cswitch",
+        &switcher,
+        operations,
+        json!({}),
+        "/gwh2cswitch/1.0.0/open/ready",
+    )
+    .await;
+    let text = raw_exchange(
+        c.gw,
+        "GET /gwh2cswitch/1.0.0/open/plain HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert_eq!(status_of(&text), 502, "{text}");
+    let mut stream = tokio::net::TcpStream::connect(c.gw).await.unwrap();
+    stream
+        .write_all(upgrade.replace("/gwh2c/", "/gwh2cswitch/").as_bytes())
+        .await
+        .unwrap();
+    let head = read_head(&mut stream).await;
+    if status_of(&head) == 101 {
+        let tunnelled = private_over_tunnel(stream).await;
+        panic!("the gateway passed a backend's 101 on: {head}; over the tunnel: {tunnelled}");
+    }
+    assert_eq!(status_of(&head), 502, "{head}");
+    let received = switcher.received().to_ascii_lowercase();
+    assert!(received.contains("get /v1/open/x http/1.1"), "{received}");
+    assert!(
+        !received.contains("upgrade:"),
+        "the client's upgrade was not passed on: {received}"
+    );
+}
