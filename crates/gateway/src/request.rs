@@ -269,15 +269,50 @@ fn check_subscription<'s>(
     }
 }
 
-/// How many bytes of the request's path are the API's context (the versioned context
-/// first: it is the longer one when both match); the rest goes to the backend.
-fn context_len(target: &RouteTarget, path: &str) -> usize {
-    target
-        .api
-        .contexts
-        .iter()
-        .find(|c| path.starts_with(c.as_str()))
-        .map_or(0, |c| c.len())
+/// Why a backend could read `path` as another path than the gateway routes it by, if it
+/// could: an empty segment (`//`, which routing skips), a `.` or `..` segment, a `\\` or a
+/// `;` (path parameters, which some servers strip), a malformed percent-encoding, or one
+/// of a character that needs none (`%2e`, `%70`: RFC 3986 §2.3), of `/`, `\\` or `;`, or
+/// of a control character. Such paths are refused rather than normalised: the backend then
+/// always gets the path that was routed and authorised, as sent (decision 010).
+fn ambiguous_path(path: &str) -> Option<&'static str> {
+    // Most paths hold none of these: one pass over the bytes tells.
+    let mut previous = 0;
+    let closer_look = path.bytes().any(|b| {
+        let suspect = matches!(b, b'%' | b'\\' | b';') || (previous == b'/' && matches!(b, b'/' | b'.'));
+        previous = b;
+        suspect
+    });
+    if !closer_look {
+        return None;
+    }
+    let mut segments = path.split('/').skip(1).peekable();
+    while let Some(segment) = segments.next() {
+        if segment.is_empty() && segments.peek().is_some() {
+            return Some("has an empty segment (`//`)");
+        }
+        if segment == "." || segment == ".." {
+            return Some("has a `.` or `..` segment");
+        }
+        if segment.contains(['\\', ';']) {
+            return Some("has a `\\` or a `;`");
+        }
+        let bytes = segment.as_bytes();
+        for (i, _) in segment.match_indices('%') {
+            let hex = |at: usize| bytes.get(at).and_then(|b| char::from(*b).to_digit(16));
+            let (Some(high), Some(low)) = (hex(i + 1), hex(i + 2)) else {
+                return Some("has a `%` that is not followed by two hex digits");
+            };
+            let decoded = (high * 16 + low) as u8;
+            if decoded.is_ascii_alphanumeric() || matches!(decoded, b'-' | b'.' | b'_' | b'~') {
+                return Some("percent-encodes a character that needs no encoding");
+            }
+            if matches!(decoded, b'/' | b'\\' | b';') || decoded.is_ascii_control() {
+                return Some("percent-encodes a `/`, `\\`, `;` or a control character");
+            }
+        }
+    }
+    None
 }
 
 /// What the request path learned about a call, for metrics and analytics.
@@ -602,6 +637,11 @@ async fn serve_call<'s>(
         map: req.headers(),
         lent,
     };
+    if let Some(why) = ambiguous_path(req.uri().path()) {
+        return Err(GatewayError::BadRequest(format!(
+            "the request path {why}: send it without, as the one path it means"
+        )));
+    }
     let target = match state.route(req.method().as_str(), req.uri().path()) {
         RouteMatch::Found { value, .. } => value,
         RouteMatch::MethodNotAllowed(allow) => return Err(GatewayError::MethodNotAllowed(allow)),
@@ -698,7 +738,7 @@ async fn serve_call<'s>(
             gw.max_request_body_bytes
         )));
     }
-    let context_len = context_len(target, req.uri().path());
+    let context_len = target.context_len;
     let other_upgrade = upgrade == Upgrade::Other;
     let client_upgrade = match upgrade {
         Upgrade::WebSocket(accept) => Some(crate::proxy::ClientUpgrade {
@@ -889,6 +929,49 @@ mod tests {
                 .append(HeaderName::from_bytes(name.as_bytes()).unwrap(), value.parse().unwrap());
         }
         req
+    }
+
+    #[test]
+    fn paths_in_normal_form_pass_and_ambiguous_ones_are_named() {
+        for path in [
+            "/",
+            "/pizza/1.0.0/menu",
+            "/pizza/1.0.0/menu/",
+            "/pizza/1.0.0/a%20b/%C3%A9t%C3%A9/100%25",
+            "/.well-known/x",
+            "/a/.hidden/..x/x../.../b",
+            "*",
+        ] {
+            assert_eq!(ambiguous_path(path), None, "{path}");
+        }
+        for (path, why) in [
+            ("//pizza/1.0.0", "empty segment"),
+            ("/pizza//1.0.0/menu", "empty segment"),
+            ("/pizza/1.0.0/menu//", "empty segment"),
+            ("/pizza/1.0.0/./menu", "`.` or `..`"),
+            ("/pizza/1.0.0/open/..", "`.` or `..`"),
+            ("/pizza/1.0.0/open/../admin", "`.` or `..`"),
+            ("/pizza/1.0.0/open/..;/admin", "`;`"),
+            ("/pizza/1.0.0/menu;jsessionid=1", "`;`"),
+            ("/pizza/1.0.0/a\\b", "`\\`"),
+            ("/pizza/1.0.0/%2e%2e/admin", "needs no encoding"),
+            ("/pizza/1.0.0/.%2E/admin", "needs no encoding"),
+            ("/pizza/1.0.0/%61dmin", "needs no encoding"),
+            ("/pizza/1.0.0/%7e", "needs no encoding"),
+            ("/pizza/1.0.0/..%2Fadmin", "`/`"),
+            ("/pizza/1.0.0/a%5cb", "`/`"),
+            ("/pizza/1.0.0/a%3Bb", "`/`"),
+            ("/pizza/1.0.0/a%00", "control"),
+            ("/pizza/1.0.0/a%0A", "control"),
+            ("/pizza/1.0.0/a%7F", "control"),
+            ("/pizza/1.0.0/a%2", "two hex digits"),
+            ("/pizza/1.0.0/a%zz", "two hex digits"),
+        ] {
+            match ambiguous_path(path) {
+                Some(message) => assert!(message.contains(why), "{path}: {message}"),
+                None => panic!("{path} passed"),
+            }
+        }
     }
 
     #[test]

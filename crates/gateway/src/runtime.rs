@@ -103,6 +103,11 @@ pub struct RouteTarget {
     pub api: Arc<ApiEntry>,
     /// Index into the API's `operations`.
     pub operation: usize,
+    /// How many bytes of a path this route matches are the API context it was reached
+    /// by (the versioned one or the default version's): the rest goes to the backend.
+    /// Known from the route, not found again in the path, so that the backend gets the
+    /// path below exactly the context that was routed (decision 010).
+    pub context_len: usize,
 }
 
 /// A route lookup's answer.
@@ -155,6 +160,7 @@ fn route_table(apis: &HashMap<String, Arc<ApiEntry>>) -> RouteTable<RouteTarget>
                     RouteTarget {
                         api: Arc::clone(entry),
                         operation: i,
+                        context_len: context.len(),
                     },
                 );
             }

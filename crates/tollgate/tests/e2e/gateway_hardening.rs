@@ -259,3 +259,91 @@ async fn an_h2c_upgrade_on_a_public_resource_opens_no_tunnel_to_the_backend() {
         "the client's upgrade was not passed on: {received}"
     );
 }
+/// Sends `target` as a GET with exact bytes; the status, and the request lines the backend
+/// read because of it.
+async fn get_raw(c: &Client, backend: &RecordingBackend, target: &str) -> (u16, Vec<String>) {
+    let before = backend.request_lines().len();
+    let text = raw_exchange(
+        c.gw,
+        &format!("GET {target} HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n"),
+    )
+    .await;
+    let lines = backend.request_lines();
+    (status_of(&text), lines[before..].to_vec())
+}
+
+#[tokio::test]
+async fn the_backend_gets_the_path_that_was_routed_or_the_call_is_refused() {
+    let backend = RecordingBackend::serve(axum::Router::new().fallback(|| async { "ok" })).await;
+    let (_node, c) = node(&[]).await;
+    // Public `/open/*` and `/{item}`, private `/private/*`; the default version, so that
+    // the bare context routes too.
+    deploy_open(
+        &c,
+        "GwPath",
+        "/gwpath",
+        &backend,
+        json!([
+            {"target": "/open/*", "verb": "GET", "authType": "None"},
+            {"target": "/{item}", "verb": "GET", "authType": "None"},
+            {"target": "/private/*", "verb": "GET"}
+        ]),
+        json!({"isDefaultVersion": true}),
+        "/gwpath/1.0.0/open/ready",
+    )
+    .await;
+
+    // Every case is tried and every mismatch reported together.
+    let mut wrong = Vec::new();
+    // Forwarded exactly as routed: the path below the context, the query as it came.
+    for (target, forwarded) in [
+        (
+            "/gwpath/1.0.0/open/a/b?q=1&r=%2F..",
+            "GET /v1/open/a/b?q=1&r=%2F.. HTTP/1.1",
+        ),
+        ("/gwpath/1.0.0/open/a/", "GET /v1/open/a/ HTTP/1.1"),
+        ("/gwpath/1.0.0/open/a%20b", "GET /v1/open/a%20b HTTP/1.1"),
+        ("/gwpath/open/a", "GET /v1/open/a HTTP/1.1"),
+        ("/gwpath/item", "GET /v1/item HTTP/1.1"),
+        // The default version's `/{item}` with item `1.0.0private`: the versioned context
+        // is not a prefix of it on a segment boundary, and is not cut off.
+        ("/gwpath/1.0.0private", "GET /v1/1.0.0private HTTP/1.1"),
+    ] {
+        let got = get_raw(&c, &backend, target).await;
+        if got != (200, vec![forwarded.to_string()]) {
+            wrong.push(format!("{target} → {got:?}, not 200 and {forwarded}"));
+        }
+    }
+
+    // Paths a backend may read differently from how they would route: 400, and nothing
+    // reaches the backend.
+    for target in [
+        "/gwpath//1.0.0/open/a",
+        "/gwpath/1.0.0//open/a",
+        "//gwpath/1.0.0/open/a",
+        "/gwpath/1.0.0/open//a",
+        "/gwpath/1.0.0/open/../private/a",
+        "/gwpath/1.0.0/open/./a",
+        "/gwpath/1.0.0/open/..",
+        "/gwpath/1.0.0/open/%2e%2e/private/a",
+        "/gwpath/1.0.0/open/.%2E/private/a",
+        "/gwpath/1.0.0/open/..%2Fprivate%2Fa",
+        "/gwpath/1.0.0/open/..;/private/a",
+        "/gwpath/1.0.0/open/a;x=1",
+        "/gwpath/1.0.0/open/%5C..%5Cprivate",
+        "/gwpath/1.0.0/%70rivate/a",
+        "/gwpath/1.0.0/open/a%2",
+        "/gwpath/1.0.0/open/a%00",
+    ] {
+        let got = get_raw(&c, &backend, target).await;
+        if got != (400, Vec::new()) {
+            wrong.push(format!("{target} → {got:?}, not 400 with nothing forwarded"));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    let lines = backend.request_lines();
+    assert!(
+        !lines.iter().any(|l| l.contains("private/") || l.contains("/private ")),
+        "nothing private reached the backend: {lines:?}"
+    );
+}
