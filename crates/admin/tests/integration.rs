@@ -219,6 +219,13 @@ async fn bad_input_is_refused_naming_the_field_and_writes_nothing() {
         // Oversized bodies are refused with 413.
         let (status, body) = post(json!({"username": "big", "password": "x".repeat(100_000)})).await;
         assert_eq!((status, body["code"].clone()), (413, json!(413)));
+        assert!(
+            body["description"]
+                .as_str()
+                .unwrap()
+                .contains("management.max_body_bytes"),
+            "the setting to change is named: {body}"
+        );
 
         let r = tollgate_testkit::http()
             .post(s.url("/users"))

@@ -81,6 +81,8 @@ keep_alive_timeout = "60s"
 poll_interval = "250ms"
 # Largest request body forwarded, in bytes (413 beyond it); bodies are streamed either way.
 max_request_body_bytes = 104857600
+# Largest request head (request line and headers) read, in bytes (431 beyond it); at least 8192.
+max_request_header_bytes = 65536
 # Threads serving plain-HTTP API traffic, each with its own runtime and backend
 # connection pool, like nginx workers (0: one per CPU).
 workers = 0

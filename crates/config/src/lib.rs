@@ -375,6 +375,9 @@ pub struct GatewayConfig {
     /// Largest request body the gateway forwards, in bytes (413 beyond it). Bodies are
     /// streamed, never buffered, whatever their size.
     pub max_request_body_bytes: u64,
+    /// Largest request head (request line and headers) the gateway reads, in bytes (431
+    /// beyond it), on every listener; at least 8192.
+    pub max_request_header_bytes: usize,
     /// Threads serving plain-HTTP API traffic, each with its own runtime and backend
     /// connections (0: one per CPU).
     pub workers: usize,
@@ -436,6 +439,7 @@ impl Default for GatewayConfig {
             keep_alive_timeout: Duration::from_secs(60),
             poll_interval: Duration::from_millis(250),
             max_request_body_bytes: 100 * 1024 * 1024,
+            max_request_header_bytes: 64 * 1024,
             workers: 0,
             analytics_log: None,
             analytics_queue: 10_000,
@@ -526,6 +530,9 @@ pub struct ClusterConfig {
 
 /// Shortest accepted cluster secret, in bytes.
 pub const MIN_CLUSTER_SECRET_LEN: usize = 16;
+
+/// Smallest accepted `gateway.max_request_header_bytes`: hyper's smallest read buffer.
+pub const MIN_REQUEST_HEADER_BYTES: usize = 8192;
 
 /// `[admin]`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

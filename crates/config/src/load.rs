@@ -2,7 +2,7 @@
 //! validation. Every error is one line that names the key, where it came from, and what
 //! to do about it.
 
-use crate::{Config, DatabaseName, LogFormat, MIN_CLUSTER_SECRET_LEN, engine_of};
+use crate::{Config, DatabaseName, LogFormat, MIN_CLUSTER_SECRET_LEN, MIN_REQUEST_HEADER_BYTES, engine_of};
 use figment::Figment;
 use figment::providers::{Format, Serialized, Toml};
 use std::path::{Path, PathBuf};
@@ -423,6 +423,12 @@ pub(crate) fn validate(config: &Config) -> Result<(), ConfigError> {
             "must be at least 1",
         ));
     }
+    if config.gateway.max_request_header_bytes < MIN_REQUEST_HEADER_BYTES {
+        return Err(ConfigError::invalid(
+            "gateway.max_request_header_bytes",
+            format!("must be at least {MIN_REQUEST_HEADER_BYTES}"),
+        ));
+    }
     if config.gateway.environment.trim().is_empty() {
         return Err(ConfigError::invalid("gateway.environment", "must not be empty"));
     }
@@ -521,6 +527,29 @@ mod tests {
         assert!(line.contains(&f.path().display().to_string()), "{line}");
         assert!(line.contains("max_connections"), "{line}");
         assert!(!line.contains('\n'));
+    }
+
+    #[test]
+    fn the_request_header_limit_is_64_kib_unless_set_and_never_below_8_kib() {
+        assert_eq!(Config::default().gateway.max_request_header_bytes, 65536);
+        let c = load(
+            None,
+            env(&[("TOLLGATE_GATEWAY__MAX_REQUEST_HEADER_BYTES", "16384")]),
+            &Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!(c.gateway.max_request_header_bytes, 16384);
+        let err = load(
+            None,
+            env(&[("TOLLGATE_GATEWAY__MAX_REQUEST_HEADER_BYTES", "4096")]),
+            &Overrides::default(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("gateway.max_request_header_bytes") && err.contains("8192"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -43,8 +43,10 @@ pub(crate) enum CallError {
     Io(io::Error),
     /// The backend's response is not HTTP/1.x as it must be.
     Malformed(String),
-    /// The client's request body failed while it was being forwarded.
-    RequestBody(String),
+    /// The client's request body failed while it was being forwarded (malformed, cut
+    /// short or over the limit: the request path's [`crate::request::BodyFailure`] says
+    /// which).
+    RequestBody(axum::Error),
     /// The call's deadline passed before the response head had been read.
     TimedOut,
 }
@@ -223,7 +225,7 @@ impl Connection {
     async fn write_body(&mut self, head: &[u8], mut body: Body, chunked: bool) -> Result<(), CallError> {
         self.write(head).await?;
         while let Some(frame) = body.frame().await {
-            let frame = frame.map_err(|e| CallError::RequestBody(e.to_string()))?;
+            let frame = frame.map_err(CallError::RequestBody)?;
             let Ok(data) = frame.into_data() else { continue };
             if data.is_empty() {
                 continue;

@@ -32,6 +32,8 @@ pub enum GatewayError {
     /// A WebSocket API was called without a WebSocket handshake (426, with
     /// `Upgrade: websocket`).
     UpgradeRequired(String),
+    /// The request body did not start coming in time (408).
+    RequestTimeout(String),
     /// The request body exceeds the gateway's limit (413).
     PayloadTooLarge(String),
     /// The backend could not be reached (502, 101503).
@@ -91,6 +93,7 @@ impl GatewayError {
             GatewayError::ApiBlocked(d) => (StatusCode::SERVICE_UNAVAILABLE, 700_700, "API blocked", d),
             GatewayError::BadRequest(d) => (StatusCode::BAD_REQUEST, 400, "Bad request", d),
             GatewayError::UpgradeRequired(d) => (StatusCode::UPGRADE_REQUIRED, 426, "Upgrade required", d),
+            GatewayError::RequestTimeout(d) => (StatusCode::REQUEST_TIMEOUT, 408, "Request timeout", d),
             GatewayError::PayloadTooLarge(d) => (StatusCode::PAYLOAD_TOO_LARGE, 413, "Request entity too large", d),
             GatewayError::BackendUnreachable(d) => {
                 (StatusCode::BAD_GATEWAY, 101_503, "Error connecting to the back end", d)

@@ -6,7 +6,7 @@
 //! against the Mozilla roots plus an optional CA file).
 
 use crate::answer::Answer;
-use crate::backend_http1::{RequestHead, Timeouts};
+use crate::backend_http1::{CallError, RequestHead, Timeouts};
 use crate::backend_pool::{Http1Pool, Outgoing, PoolError};
 use crate::error::GatewayError;
 use axum::body::Body;
@@ -240,6 +240,7 @@ impl Backends {
                         "the backend failed: {reason}"
                     )));
                 }
+                Attempt::ClientBody(answer) => return Err(answer),
                 Attempt::TimedOut => {
                     return Err(GatewayError::BackendTimeout(format!(
                         "the backend did not answer within {} ms",
@@ -296,6 +297,9 @@ impl Backends {
             // rest are written out as they came.
             Ok((head, rbody)) => Attempt::Answered(Answer::Passed(head, rbody)),
             Err(PoolError::Connect(reason)) => Attempt::Refused(reason),
+            Err(PoolError::Failed(CallError::RequestBody(e))) => {
+                Attempt::ClientBody(crate::request::BodyFailure::answer_for(&e))
+            }
             Err(PoolError::Failed(e)) => Attempt::Failed(e.to_string()),
             Err(PoolError::TimedOut) => Attempt::TimedOut,
         }
@@ -341,6 +345,9 @@ impl Backends {
                 strip_hop_by_hop(&mut rparts.headers);
                 Attempt::Answered(Response::from_parts(rparts, Body::new(rbody)).into())
             }
+            Ok(Err(e)) if crate::request::BodyFailure::find(&e).is_some() => {
+                Attempt::ClientBody(crate::request::BodyFailure::answer_for(&e))
+            }
             Ok(Err(e)) if e.is_connect() => Attempt::Refused(e.to_string()),
             Ok(Err(e)) => Attempt::Failed(e.to_string()),
             Err(_) => Attempt::TimedOut,
@@ -360,6 +367,9 @@ enum Attempt {
     Failed(String),
     /// No answer within the read timeout.
     TimedOut,
+    /// The client's request body failed on the way (over the limit, malformed): the
+    /// client's answer; the backend connection was dropped.
+    ClientBody(GatewayError),
 }
 
 /// A connector for `http://` and `https://` URLs (HTTP/1.1, and HTTP/2 by ALPN when

@@ -39,6 +39,9 @@ pub struct Gateway {
     pub backends: Backends,
     /// Largest request body forwarded (`[gateway] max_request_body_bytes`).
     pub max_request_body_bytes: u64,
+    /// Largest request head read (`[gateway] max_request_header_bytes`), by the HTTP/1.1
+    /// loop and by hyper.
+    pub max_request_header_bytes: usize,
     /// How long a client connection may wait idle for its next request
     /// (`[gateway] keep_alive_timeout`).
     pub keep_alive_timeout: std::time::Duration,
@@ -511,9 +514,13 @@ pub(crate) async fn handle_call(gw: &Gateway, peer: &Peer, req: &mut Request, le
         lent,
     };
     let origin = headers.get(axum::http::header::ORIGIN).map(str::to_string);
-    let served = match answered_here(gw, &state, req, headers, origin.as_deref(), &mut info) {
-        Some(answer) => Ok(answer),
-        None => serve_call(gw, &state, peer, req, lent, &mut info).await.map(|mut res| {
+    // The HTTP/1.1 loop serves only requests with one valid `Host`, and lends it; a
+    // request hyper parsed is checked here.
+    let host = if lent.host.is_none() { check_host(req) } else { Ok(()) };
+    let served = match host.map(|()| answered_here(gw, &state, req, headers, origin.as_deref(), &mut info)) {
+        Err(refused) => Err(refused),
+        Ok(Some(answer)) => Ok(answer),
+        Ok(None) => serve_call(gw, &state, peer, req, lent, &mut info).await.map(|mut res| {
             decorate_cors(origin.as_deref(), &info, &mut res);
             res
         }),
@@ -733,10 +740,7 @@ async fn serve_call<'s>(
         .get(axum::http::header::CONTENT_LENGTH)
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > gw.max_request_body_bytes) {
-        return Err(GatewayError::PayloadTooLarge(format!(
-            "the request body is larger than {} bytes",
-            gw.max_request_body_bytes
-        )));
+        return Err(too_large(gw.max_request_body_bytes));
     }
     let context_len = target.context_len;
     let other_upgrade = upgrade == Upgrade::Other;
@@ -801,15 +805,16 @@ async fn serve_call<'s>(
         };
     }
     // Streamed through, never buffered; a body without a length is cut off at the limit.
-    let limit = usize::try_from(gw.max_request_body_bytes).unwrap_or(usize::MAX);
-    let backend_trace = match (&gw.traces, &info.trace) {
-        (Some(t), Some(cx)) => Some(t.start_backend(cx, req.method(), &mut outgoing)),
-        _ => None,
-    };
+    // Its first piece is awaited before the backend is asked: a body malformed or too
+    // large from its start is refused without touching the backend.
     let body = if hyper::body::Body::is_end_stream(&body) {
         body
     } else {
-        Body::new(http_body_util::Limited::new(body, limit))
+        Started::first_piece(body, gw).await?
+    };
+    let backend_trace = match (&gw.traces, &info.trace) {
+        (Some(t), Some(cx)) => Some(t.start_backend(cx, req.method(), &mut outgoing)),
+        _ => None,
     };
     let backend_started = Instant::now();
     let result = gw
@@ -853,6 +858,165 @@ async fn serve_call<'s>(
         }
     }
     Ok(res)
+}
+
+/// The 413 of a body over `limit`, naming the setting.
+fn too_large(limit: u64) -> GatewayError {
+    GatewayError::PayloadTooLarge(format!(
+        "the request body is larger than gateway.max_request_body_bytes ({limit} bytes)"
+    ))
+}
+
+/// Whether a `Host` value is a valid `host[:port]` (RFC 9110 §7.2: an authority without
+/// user info; empty is allowed). It reaches backends as `X-Forwarded-Host`.
+pub(crate) fn valid_host(value: &[u8]) -> bool {
+    value.iter().all(|b| {
+        matches!(b,
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9'
+            | b'-' | b'.' | b'_' | b'~' | b'%' | b'!' | b'$' | b'&' | b'\'' | b'(' | b')'
+            | b'*' | b'+' | b',' | b';' | b'=' | b':' | b'[' | b']')
+    })
+}
+
+/// RFC 9112 §3.2: an HTTP/1.1 request has one `Host`; no request has two, or an invalid
+/// one (HTTP/2 names its authority otherwise).
+fn check_host(req: &Request) -> Result<(), GatewayError> {
+    if req.version() >= axum::http::Version::HTTP_2 {
+        return Ok(());
+    }
+    let mut hosts = req.headers().get_all(axum::http::header::HOST).iter();
+    let refused = |why: &str| Err(GatewayError::BadRequest(why.into()));
+    match (hosts.next(), hosts.next()) {
+        (None, _) if req.version() == axum::http::Version::HTTP_11 => {
+            refused("an HTTP/1.1 request needs a `Host` header")
+        }
+        (Some(_), Some(_)) => refused("a request has one `Host` header, not several"),
+        (Some(host), None) if !valid_host(host.as_bytes()) => refused("`Host` is not a valid host[:port]"),
+        _ => Ok(()),
+    }
+}
+
+/// A request body's failure, as the client is answered: 413 past
+/// `gateway.max_request_body_bytes`, 400 for a body that is malformed (a bad chunk size)
+/// or cut short. It travels inside the body's error to wherever the body is read (the
+/// backend clients), which answer with it and drop their backend connection.
+#[derive(Debug)]
+pub(crate) struct BodyFailure(GatewayError);
+
+impl std::fmt::Display for BodyFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            GatewayError::PayloadTooLarge(why) | GatewayError::BadRequest(why) => f.write_str(why),
+            other => write!(f, "{other:?}"),
+        }
+    }
+}
+
+impl std::error::Error for BodyFailure {}
+
+impl BodyFailure {
+    /// What a failure of the limited request body means for the client.
+    fn of(error: &(dyn std::error::Error + 'static), limit: u64) -> Self {
+        let mut cause = Some(error);
+        while let Some(e) = cause {
+            if e.is::<http_body_util::LengthLimitError>() {
+                return Self(too_large(limit));
+            }
+            cause = e.source();
+        }
+        Self(GatewayError::BadRequest(format!(
+            "the request body could not be read: {error}"
+        )))
+    }
+
+    /// The failure among `error`'s causes, if the request body is what failed.
+    pub(crate) fn find<'e>(error: &'e (dyn std::error::Error + 'static)) -> Option<&'e GatewayError> {
+        let mut cause = Some(error);
+        while let Some(e) = cause {
+            if let Some(failure) = e.downcast_ref::<Self>() {
+                return Some(&failure.0);
+            }
+            cause = e.source();
+        }
+        None
+    }
+
+    /// The client's answer to a call whose request body failed with `error`.
+    pub(crate) fn answer_for(error: &(dyn std::error::Error + 'static)) -> GatewayError {
+        Self::find(error)
+            .cloned()
+            .unwrap_or_else(|| GatewayError::BadRequest(format!("the request body failed: {error}")))
+    }
+}
+
+/// A request body, limited to `gateway.max_request_body_bytes`, whose first piece has
+/// come: that piece, then the rest. Its failures are [`BodyFailure`]s.
+struct Started {
+    first: Option<hyper::body::Frame<bytes::Bytes>>,
+    rest: http_body_util::Limited<Body>,
+    limit: u64,
+}
+
+impl Started {
+    /// Waits (`gateway.keep_alive_timeout` at most) for the first piece of `body`: a body
+    /// that fails at once is refused before the backend is asked.
+    async fn first_piece(body: Body, gw: &Gateway) -> Result<Body, GatewayError> {
+        use http_body_util::BodyExt;
+        let limit = gw.max_request_body_bytes;
+        let mut rest = http_body_util::Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX));
+        let first = match tokio::time::timeout(gw.keep_alive_timeout, rest.frame()).await {
+            Err(_) => {
+                return Err(GatewayError::RequestTimeout(
+                    "the request body did not start within gateway.keep_alive_timeout".into(),
+                ));
+            }
+            Ok(None) => return Ok(Body::empty()),
+            Ok(Some(Err(e))) => return Err(BodyFailure::of(&*e, limit).0),
+            Ok(Some(Ok(frame))) => frame,
+        };
+        Ok(Body::new(Self {
+            first: Some(first),
+            rest,
+            limit,
+        }))
+    }
+}
+
+impl hyper::body::Body for Started {
+    type Data = bytes::Bytes;
+    type Error = BodyFailure;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<bytes::Bytes>, BodyFailure>>> {
+        if let Some(first) = self.first.take() {
+            return std::task::Poll::Ready(Some(Ok(first)));
+        }
+        let limit = self.limit;
+        std::pin::Pin::new(&mut self.rest)
+            .poll_frame(cx)
+            .map_err(|e| BodyFailure::of(&*e, limit))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.first.is_none() && self.rest.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        let first = self
+            .first
+            .as_ref()
+            .and_then(|f| f.data_ref())
+            .map_or(0, |d| d.len() as u64);
+        let rest = self.rest.size_hint();
+        let mut hint = hyper::body::SizeHint::new();
+        hint.set_lower(rest.lower() + first);
+        if let Some(upper) = rest.upper() {
+            hint.set_upper(upper + first);
+        }
+        hint
+    }
 }
 
 /// `HTTP2-Settings`, which an h2c upgrade request carries (RFC 7540 §3.2.1).

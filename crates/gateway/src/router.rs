@@ -8,7 +8,9 @@
 //! several templates match a path, the most specific wins: at the first segment where
 //! they differ, a literal beats a parameter, which beats `*`. If the winner lacks the
 //! request's method, the next most specific match that has it is used; if none has it,
-//! the answer is 405 with every method the matching templates allow.
+//! the answer is 405 with every method the matching templates allow. Methods are
+//! case-sensitive (RFC 9110 §9.1): templates' are upper-cased as they are added, and a
+//! request's `get` is not `GET`.
 
 use foldhash::HashMap;
 
@@ -223,7 +225,7 @@ impl<'t, 'p> Walk<'t, 'p, '_> {
             return None;
         }
         self.matched_any = true;
-        match methods.iter().find(|(m, _)| m.eq_ignore_ascii_case(self.method)) {
+        match methods.iter().find(|(m, _)| m == self.method) {
             Some((_, endpoint)) => Some(endpoint),
             None => {
                 self.allow.extend(methods.iter().map(|(m, _)| m.as_str()));
@@ -264,8 +266,13 @@ mod tests {
         assert_eq!(found(t.find("GET", "/pets/1.0.0/pets/mine")).unwrap().0, "mine");
         let (v, params) = found(t.find("GET", "/pets/1.0.0/pets/42?x=1".split('?').next().unwrap())).unwrap();
         assert_eq!((v, params), ("get-pet", vec![("petId", "42".to_string())]));
-        let (v, params) = found(t.find("delete", "/pets/1.0.0/pets/42/")).unwrap();
+        let (v, params) = found(t.find("DELETE", "/pets/1.0.0/pets/42/")).unwrap();
         assert_eq!((v, params), ("delete-pet", vec![("id", "42".to_string())]));
+        // Methods are case-sensitive: `delete` is another (unknown) method.
+        assert_eq!(
+            t.find("delete", "/pets/1.0.0/pets/42"),
+            RouteMatch::MethodNotAllowed(vec!["DELETE".into(), "GET".into(), "POST".into()])
+        );
         // No template for POST on /pets/42 itself: the wildcard takes it.
         assert_eq!(found(t.find("POST", "/pets/1.0.0/pets/42")).unwrap().0, "any-post");
         assert_eq!(
@@ -344,7 +351,7 @@ mod tests {
         }
         // Most specific first; equal ranks are the same shape, kept in insertion order.
         matching.sort_by(|a, b| b.0.cmp(&a.0));
-        if let Some((_, r, captured)) = matching.iter().find(|(_, r, _)| r.1.eq_ignore_ascii_case(method)) {
+        if let Some((_, r, captured)) = matching.iter().find(|(_, r, _)| r.1.to_ascii_uppercase() == method) {
             return Outcome::Found(r.2, captured.clone());
         }
         let mut allow: Vec<String> = matching.iter().map(|(_, r, _)| r.1.to_ascii_uppercase()).collect();
@@ -373,7 +380,7 @@ mod tests {
     }
 
     fn method() -> impl Strategy<Value = &'static str> {
-        prop::sample::select(vec!["GET", "POST", "DELETE", "PUT"])
+        prop::sample::select(vec!["GET", "POST", "DELETE", "PUT", "get", "Post"])
     }
 
     proptest! {

@@ -4,11 +4,13 @@
 //! [`handle_call`]) and writes the response head and a body that is already at hand in
 //! one system call.
 //!
-//! It serves what most API calls are: HTTP/1.1 requests without a body, kept alive or
-//! closed by `Connection: close`. The first request it does not serve (one with a body,
-//! an upgrade, `Expect`, HTTP/1.0 or HTTP/2's preface, a head it cannot parse) hands
-//! the connection, with every byte read so far, to hyper for the rest of its life, so
-//! that hyper's answers to those cases stay what they were.
+//! It serves what most API calls are: HTTP/1.1 requests without a body, with one valid
+//! `Host`, kept alive or closed by `Connection: close`. The first request it does not
+//! serve (one with a body, an upgrade, `Expect`, HTTP/1.0 or HTTP/2's preface, a missing,
+//! repeated or invalid `Host`, a head it cannot parse or longer than
+//! `gateway.max_request_header_bytes`) hands the connection, with every byte read so far,
+//! to hyper for the rest of its life, so that hyper's answers to those cases (and the
+//! request path's refusals of what hyper accepts) are given in one place.
 
 use crate::answer::Answer;
 use crate::backend_http1::PassedHead;
@@ -35,8 +37,8 @@ use tokio_util::sync::CancellationToken;
 
 /// Header lines a request served here may have; one with more goes to hyper.
 const MAX_HEADERS: usize = 32;
-/// The longest request head read before the connection goes to hyper (which answers
-/// 431 past its own limit).
+/// The longest request head read before the connection goes to hyper, which answers 431
+/// past `gateway.max_request_header_bytes` (when that is less, the loop stops there).
 const MAX_HEAD_BYTES: usize = 16 * 1024;
 /// Room made in the read buffer before each read.
 const READ_CHUNK: usize = 8 * 1024;
@@ -77,19 +79,21 @@ pub async fn serve_connection(
         waiter,
         registered: false,
     };
+    let max_head = gateway.max_request_header_bytes.min(MAX_HEAD_BYTES);
     loop {
         let head = loop {
             if !read.is_empty() {
                 match parse_request(&read, &mut request) {
-                    Parsed::Request(head) => break head,
-                    Parsed::Partial if read.len() <= MAX_HEAD_BYTES => {}
-                    Parsed::Partial | Parsed::NotServed => {
+                    Parsed::Request(head) if head.length <= max_head => break head,
+                    Parsed::Partial if read.len() <= max_head => {}
+                    Parsed::Request(_) | Parsed::Partial | Parsed::NotServed => {
+                        let max_header_bytes = gateway.max_request_header_bytes;
                         let service = GatewayService::new(gateway, peer);
                         let io = Prefixed {
                             prefix: read.freeze(),
                             io: stream,
                         };
-                        tollgate_http::listener::serve_hyper(io, service, &shutdown).await;
+                        tollgate_http::listener::serve_hyper(io, service, &shutdown, max_header_bytes).await;
                         return;
                     }
                 }
@@ -313,6 +317,10 @@ fn parse_request(read: &[u8], request: &mut Request<Body>) -> Parsed {
         let lent = if raw_name.eq_ignore_ascii_case(b"authorization") {
             Some(&mut authorization)
         } else if raw_name.eq_ignore_ascii_case(b"host") {
+            if host.is_some() {
+                // Two are refused (RFC 9112 §3.2): hyper and the request path answer.
+                return Parsed::NotServed;
+            }
             Some(&mut host)
         } else if raw_name.eq_ignore_ascii_case(crate::request::APIKEY_NAME.as_bytes()) {
             Some(&mut apikey)
@@ -339,6 +347,12 @@ fn parse_request(read: &[u8], request: &mut Request<Body>) -> Parsed {
             return Parsed::NotServed;
         };
         headers.append(name, value);
+    }
+    if !host
+        .as_ref()
+        .is_some_and(|h| crate::request::valid_host(&read[h.clone()]))
+    {
+        return Parsed::NotServed;
     }
     *request.method_mut() = method;
     *request.uri_mut() = uri;
@@ -716,11 +730,14 @@ mod tests {
     fn each_parse_replaces_the_connections_request_and_one_not_served_leaves_it() {
         let mut request = Request::new(Body::empty());
         assert!(matches!(
-            parse_request(b"PUT /first HTTP/1.1\r\nX-First: 1\r\n\r\n", &mut request),
+            parse_request(b"PUT /first HTTP/1.1\r\nHost: h\r\nX-First: 1\r\n\r\n", &mut request),
             Parsed::Request(_)
         ));
         assert!(matches!(
-            parse_request(b"GET /second?q HTTP/1.1\r\nX-Second: 2\r\n\r\n", &mut request),
+            parse_request(
+                b"GET /second?q HTTP/1.1\r\nHost: h\r\nX-Second: 2\r\n\r\n",
+                &mut request
+            ),
             Parsed::Request(_)
         ));
         assert_eq!(request.method(), Method::GET);
@@ -747,11 +764,11 @@ mod tests {
     #[test]
     fn connection_close_is_noticed() {
         assert!(matches!(
-            parse("GET / HTTP/1.1\r\nConnection: keep-alive, close\r\n\r\n"),
+            parse("GET / HTTP/1.1\r\nHost: h\r\nConnection: keep-alive, close\r\n\r\n"),
             Parsed::Request(ParsedRequest { close: true, .. })
         ));
         assert!(matches!(
-            parse("GET / HTTP/1.1\r\nContent-Length: 0\r\n\r\n"),
+            parse("GET / HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n"),
             Parsed::Request(ParsedRequest { close: false, .. })
         ));
     }
@@ -769,6 +786,21 @@ mod tests {
             "GET / HTTP/1.1\r\nbad header\r\n\r\n",
         ] {
             assert!(matches!(parse(text), Parsed::NotServed), "{text:?}");
+        }
+        // What the request path refuses (RFC 9112 §3.2) is refused in one place, there.
+        for text in [
+            "GET / HTTP/1.1\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: a\r\nX: 1\r\nhOST: b\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: a b\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: a/b\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: user@a\r\n\r\n",
+        ] {
+            assert!(matches!(parse(text), Parsed::NotServed), "{text:?}");
+        }
+        for host in ["example.com", "example.com:8280", "[::1]:8280", "10.0.0.1", ""] {
+            let text = format!("GET / HTTP/1.1\r\nHost: {host}\r\n\r\n");
+            assert!(matches!(parse(&text), Parsed::Request(_)), "{text:?}");
         }
         let many: String = (0..=MAX_HEADERS).map(|i| format!("x-{i}: v\r\n")).collect();
         assert!(matches!(

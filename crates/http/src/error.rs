@@ -156,7 +156,7 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<(T, Vec<String>),
 pub fn body_rejection(rejection: axum::extract::rejection::BytesRejection) -> ApiError {
     if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
         ApiError(Error::PayloadTooLarge(
-            "the request body exceeds the limit ([management] max_body_size)".into(),
+            "the request body exceeds management.max_body_bytes".into(),
         ))
     } else {
         ApiError(Error::BadRequest(rejection.body_text()))

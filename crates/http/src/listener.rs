@@ -89,6 +89,8 @@ pub struct BoundListener {
     listener: TcpListener,
     tls: Option<TlsAcceptor>,
     local_addr: SocketAddr,
+    /// The largest request head hyper reads (431 beyond it); hyper's default when unset.
+    max_header_bytes: Option<usize>,
 }
 
 impl std::fmt::Debug for BoundListener {
@@ -157,7 +159,15 @@ impl BoundListener {
             listener,
             tls,
             local_addr,
+            max_header_bytes: None,
         })
+    }
+
+    /// Refuses request heads larger than `bytes` (at least 8192) with 431, over HTTP/1.1
+    /// and HTTP/2 alike; without it, hyper's defaults apply.
+    pub fn with_max_header_bytes(mut self, bytes: usize) -> Self {
+        self.max_header_bytes = Some(bytes);
+        self
     }
 
     /// The address actually bound.
@@ -227,7 +237,7 @@ impl BoundListener {
         F: Fn(SocketAddr) -> S,
         S: ConnectionService,
     {
-        let builder = Builder::new(TokioExecutor::new());
+        let builder = builder(self.max_header_bytes);
         let tls = self.tls.clone();
         let name = self.name;
         let on_accept = move |stream: TcpStream, remote: SocketAddr, shutdown: CancellationToken| {
@@ -305,14 +315,29 @@ impl BoundListener {
 }
 
 /// Serves one connection with hyper (HTTP/1.1 with upgrades, or HTTP/2 by its preface)
-/// until it closes or `shutdown` drains it: what the gateway's own HTTP/1.1 loop hands
+/// until it closes or `shutdown` drains it, refusing request heads larger than
+/// `max_header_bytes` (at least 8192) with 431: what the gateway's own HTTP/1.1 loop hands
 /// over when a connection needs more than it does.
-pub async fn serve_hyper<I, S>(io: I, service: S, shutdown: &CancellationToken)
+pub async fn serve_hyper<I, S>(io: I, service: S, shutdown: &CancellationToken, max_header_bytes: usize)
 where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     S: ConnectionService,
 {
-    serve_connection(&Builder::new(TokioExecutor::new()), TokioIo::new(io), service, shutdown).await;
+    serve_connection(&builder(Some(max_header_bytes)), TokioIo::new(io), service, shutdown).await;
+}
+
+/// hyper's connection builder, with the request-head limit when one is given (hyper's
+/// smallest read buffer, 8192 bytes, at least: a smaller one would panic).
+fn builder(max_header_bytes: Option<usize>) -> Builder<TokioExecutor> {
+    let mut builder = Builder::new(TokioExecutor::new());
+    if let Some(bytes) = max_header_bytes {
+        let bytes = bytes.max(8192);
+        builder.http1().max_buf_size(bytes);
+        builder
+            .http2()
+            .max_header_list_size(u32::try_from(bytes).unwrap_or(u32::MAX));
+    }
+    builder
 }
 
 async fn serve_connection<I, S>(builder: &Builder<TokioExecutor>, io: I, service: S, shutdown: &CancellationToken)
@@ -385,6 +410,7 @@ impl ThreadListener {
                                 listener,
                                 tls: None,
                                 local_addr: self.local_addr,
+                                max_header_bytes: None,
                             };
                             bound.serve_connections(make(), shutdown, drain_timeout).await;
                         }

@@ -35,7 +35,7 @@ async fn read_form(mut form: Multipart) -> Result<HashMap<String, Vec<u8>>, ApiE
 fn multipart_error(e: axum::extract::multipart::MultipartError) -> ApiError {
     if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
         ApiError(Error::PayloadTooLarge(
-            "the request body exceeds the limit ([management] max_body_size)".into(),
+            "the request body exceeds management.max_body_bytes".into(),
         ))
     } else {
         ApiError(Error::BadRequest(format!(

@@ -342,6 +342,7 @@ pub async fn serve(args: NodeArgs) -> Result<(), Failure> {
                         backend_tls,
                     ),
                     max_request_body_bytes: config.gateway.max_request_body_bytes,
+                    max_request_header_bytes: config.gateway.max_request_header_bytes,
                     keep_alive_timeout: config.gateway.keep_alive_timeout,
                     unmatched: tollgate_gateway::runtime::ApiMetrics::new("none"),
                     introspector,
@@ -368,7 +369,8 @@ pub async fn serve(args: NodeArgs) -> Result<(), Failure> {
         if let (Some(tls), Some(acceptor)) = (&config.gateway.tls, gateway_tls) {
             let secure = BoundListener::bind("gateway-tls", tls.listen, "gateway.tls.listen", Some(acceptor))
                 .await
-                .map_err(|e| Failure::new(exit::OS, e))?;
+                .map_err(|e| Failure::new(exit::OS, e))?
+                .with_max_header_bytes(config.gateway.max_request_header_bytes);
             planned.push(Planned {
                 listener: secure,
                 router: tollgate_gateway::routes(gateway(), true),

@@ -1108,8 +1108,11 @@ async fn websocket_connections_pass_only_on_websocket_apis_and_only_to_a_websock
         .deploy_api_with("GwWsHttp", "/gwwshttp", endpoint(backend.addr), echo.clone())
         .await;
     c.subscribe_app(&app, &http_api).await;
-    let (status, _) = c.eventually("/gwwshttp/1.0.0/echo", &token, |s, _| s != 404).await;
-    assert_ne!(status, 404);
+    // Deployed and subscribed once a plain call reaches the backend.
+    let (status, _) = c
+        .eventually("/gwwshttp/1.0.0/echo", &token, |s, _| s != 404 && s != 403)
+        .await;
+    assert!(status != 404 && status != 403, "{status}");
     let before = backend.request_lines();
     let refused = websocket(&format!("ws://{}/gwwshttp/1.0.0/echo", c.gw), Some(&token)).await;
     assert_eq!(refused_with(refused), 400);
@@ -1148,8 +1151,16 @@ async fn websocket_connections_pass_only_on_websocket_apis_and_only_to_a_websock
             .eventually(&format!("{context}/1.0.0/echo"), &token, |s, _| s != 404)
             .await;
         assert_eq!(status, 426);
-        let refused = websocket(&format!("ws://{}{context}/1.0.0/echo", c.gw), Some(&token)).await;
-        assert_eq!(refused_with(refused), 502, "{name}");
+        // Refused with 403 until the subscription's event has arrived too.
+        let deadline = Instant::now() + Duration::from_secs(15);
+        let refused = loop {
+            let refused = refused_with(websocket(&format!("ws://{}{context}/1.0.0/echo", c.gw), Some(&token)).await);
+            if refused != 403 || Instant::now() > deadline {
+                break refused;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        assert_eq!(refused, 502, "{name}");
         assert_eq!(switcher.connections(), 1, "{name}");
     }
 }

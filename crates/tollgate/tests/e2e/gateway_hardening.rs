@@ -347,3 +347,176 @@ async fn the_backend_gets_the_path_that_was_routed_or_the_call_is_refused() {
         "nothing private reached the backend: {lines:?}"
     );
 }
+/// Waits (5 s at most) until the backend has read a request line holding `needle`, on
+/// connections that are all closed; whether each such connection is closed.
+async fn connections_with(backend: &RecordingBackend, needle: &str) -> Vec<bool> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let found: Vec<bool> = backend
+            .connection_log()
+            .into_iter()
+            .filter(|(text, _)| text.contains(needle))
+            .map(|(_, closed)| closed)
+            .collect();
+        if (!found.is_empty() && found.iter().all(|closed| *closed)) || Instant::now() > deadline {
+            return found;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Requests sent with exact bytes to the `/gwconf/1.0.0` API (backend path `/v1/…`), each
+/// to a path of its own, and what went wrong with them.
+struct Conformance<'a> {
+    c: &'a Client,
+    backend: &'a RecordingBackend,
+    /// Backend paths that must never be read.
+    never: Vec<String>,
+    wrong: Vec<String>,
+}
+
+impl Conformance<'_> {
+    /// Sends `request` (its target `/gwconf/1.0.0/…`) and expects `status` with `needle` in
+    /// the answer; the backend reads the request (waited for) or never does.
+    async fn expect(&mut self, request: &str, status: u16, needle: &str, reaches_backend: bool) {
+        let target = request.split(' ').nth(1).expect("a request line");
+        let forwarded = format!("{} ", target.replacen("/gwconf/1.0.0", "/v1", 1));
+        let text = raw_exchange(self.c.gw, request).await;
+        let got = status_of(&text);
+        let mut reached = self.reached(&forwarded);
+        if reaches_backend {
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while !reached && Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                reached = self.reached(&forwarded);
+            }
+        } else {
+            self.never.push(forwarded);
+        }
+        if got != status || !text.contains(needle) || reached != reaches_backend {
+            self.wrong.push(format!(
+                "{request:.120?} → {got} (backend asked: {reached}), not {status} with {needle:?} \
+                 (backend asked: {reaches_backend}): {text:.200?}"
+            ));
+        }
+    }
+
+    fn reached(&self, forwarded: &str) -> bool {
+        self.backend.request_lines().iter().any(|l| l.contains(forwarded))
+    }
+}
+
+#[tokio::test]
+async fn malformed_and_oversized_requests_are_refused_before_the_backend_is_asked() {
+    let backend = RecordingBackend::serve(
+        axum::Router::new().fallback(|body: axum::body::Bytes| async move { format!("read {} bytes", body.len()) }),
+    )
+    .await;
+    let (_node, c) = node(&[("TOLLGATE_GATEWAY__MAX_REQUEST_BODY_BYTES", "1024")]).await;
+    deploy_open(
+        &c,
+        "GwConf",
+        "/gwconf",
+        &backend,
+        json!([
+            {"target": "/open/*", "verb": "GET", "authType": "None"},
+            {"target": "/open/*", "verb": "POST", "authType": "None"}
+        ]),
+        json!({}),
+        "/gwconf/1.0.0/open/ready",
+    )
+    .await;
+    // Every case is tried and every mismatch reported together.
+    let mut check = Conformance {
+        c: &c,
+        backend: &backend,
+        never: Vec::new(),
+        wrong: Vec::new(),
+    };
+
+    // Host (RFC 9112 §3.2): one in an HTTP/1.1 request, never two, a valid authority.
+    for (i, (head, status)) in [
+        ("GET /gwconf/1.0.0/open/host{} HTTP/1.1\r\nConnection: close\r\n\r\n", 400),
+        ("GET /gwconf/1.0.0/open/host{} HTTP/1.1\r\nHost: gw\r\nHost: gw\r\nConnection: close\r\n\r\n", 400),
+        ("GET /gwconf/1.0.0/open/host{} HTTP/1.1\r\nHost: gw\r\nX-A: 1\r\nhost: other\r\nConnection: close\r\n\r\n", 400),
+        ("GET /gwconf/1.0.0/open/host{} HTTP/1.1\r\nHost: gw/evil?x\r\nConnection: close\r\n\r\n", 400),
+        ("GET /gwconf/1.0.0/open/host{} HTTP/1.1\r\nHost: gw:8280\r\nConnection: close\r\n\r\n", 200),
+        ("GET /gwconf/1.0.0/open/host{} HTTP/1.1\r\nHost: [::1]:8280\r\nConnection: close\r\n\r\n", 200),
+        // HTTP/1.0 needs none; a request hyper serves (it has a body) is checked the same.
+        ("GET /gwconf/1.0.0/open/host{} HTTP/1.0\r\n\r\n", 200),
+        ("POST /gwconf/1.0.0/open/host{} HTTP/1.1\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi", 400),
+        ("POST /gwconf/1.0.0/open/host{} HTTP/1.1\r\nHost: a\r\nHost: b\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi", 400),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        check.expect(&head.replace("{}", &i.to_string()), status, "", status == 200).await;
+    }
+
+    // Methods are case-sensitive (RFC 9110 §9.1): `get` is not GET.
+    let head = "get /gwconf/1.0.0/open/lower HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n";
+    check.expect(head, 405, "", false).await;
+
+    // A declared length over gateway.max_request_body_bytes: 413 at once, naming the key.
+    let head = "POST /gwconf/1.0.0/open/big HTTP/1.1\r\nHost: gw\r\nContent-Length: 2048\r\nConnection: close\r\n\r\n";
+    check.expect(head, 413, "gateway.max_request_body_bytes", false).await;
+
+    // A chunked body that grows past it: 413 (not a backend error), and the backend
+    // connection that had the start of it is closed, not kept for another call.
+    let chunk = format!("200\r\n{}\r\n", "x".repeat(512));
+    let request = format!(
+        "POST /gwconf/1.0.0/open/grows HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n{}0\r\n\r\n",
+        chunk.repeat(4)
+    );
+    check
+        .expect(&request, 413, "gateway.max_request_body_bytes", true)
+        .await;
+    let closed = connections_with(&backend, "/v1/open/grows ").await;
+    if closed != [true] {
+        check.wrong.push(format!(
+            "the backend connection of the body past the limit is kept: {closed:?}"
+        ));
+    }
+
+    // An invalid chunk size: 400, and the backend never hears of the request.
+    let request = "POST /gwconf/1.0.0/open/badchunk HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: chunked\r\n\
+                   Connection: close\r\n\r\nzz\r\nhello\r\n0\r\n\r\n";
+    check.expect(request, 400, "", false).await;
+    // One that comes after a good chunk: 400 too, the backend connection discarded.
+    let request = "POST /gwconf/1.0.0/open/badlater HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: chunked\r\n\
+                   Connection: close\r\n\r\n5\r\nhello\r\nzz\r\nhello\r\n0\r\n\r\n";
+    check.expect(request, 400, "", true).await;
+    let closed = connections_with(&backend, "/v1/open/badlater ").await;
+    if closed != [true] {
+        check.wrong.push(format!(
+            "the backend connection of the malformed body is kept: {closed:?}"
+        ));
+    }
+
+    // A body within the limit still goes through.
+    let request = format!(
+        "POST /gwconf/1.0.0/open/fits HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n{}0\r\n\r\n",
+        chunk.repeat(2)
+    );
+    check.expect(&request, 200, "read 1024 bytes", true).await;
+
+    // The request head's limit is gateway.max_request_header_bytes (64 KiB by default),
+    // whether the gateway's own loop or hyper reads the head: 431 past it.
+    for (size, status) in [(60 * 1024, 200), (70 * 1024, 431)] {
+        let request = format!(
+            "GET /gwconf/1.0.0/open/head{size} HTTP/1.1\r\nHost: gw\r\nX-Big: {}\r\nConnection: close\r\n\r\n",
+            "a".repeat(size)
+        );
+        check.expect(&request, status, "", status == 200).await;
+    }
+
+    // Nothing refused reached the backend later either.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let lines = backend.request_lines();
+    for path in &check.never {
+        if lines.iter().any(|l| l.contains(path.as_str())) {
+            check.wrong.push(format!("{path}reached the backend"));
+        }
+    }
+    assert!(check.wrong.is_empty(), "{}", check.wrong.join("\n"));
+}

@@ -98,4 +98,15 @@ async fn calls_on_the_tls_listener_reach_the_backend_as_https() {
         format!("localhost:{}", gw_tls.port()),
         "{body}"
     );
+
+    // The request head's limit (gateway.max_request_header_bytes, 64 KiB) holds here too.
+    for (size, status) in [(60 * 1024, 200), (70 * 1024, 431)] {
+        let r = tollgate_testkit::https_trusting(&cert.cert.pem())
+            .get(format!("https://localhost:{}/tlspets/1.0.0/open/big", gw_tls.port()))
+            .header("x-big", "a".repeat(size))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), status, "a head of {size} bytes ({:?})", r.version());
+    }
 }
