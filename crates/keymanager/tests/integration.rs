@@ -694,6 +694,69 @@ async fn refresh_tokens_rotate_and_work_once() {
     }
 }
 
+impl Km {
+    /// Exchanges `code` (PKCE `verifier`) as `client`.
+    async fn exchange(&self, client: &Client, code: &str, verifier: &str) -> Reply {
+        self.token(
+            client,
+            &[
+                ("grant_type", "authorization_code"),
+                ("redirect_uri", CALLBACK),
+                ("code", code),
+                ("code_verifier", verifier),
+            ],
+        )
+        .await
+    }
+}
+
+#[tokio::test]
+async fn a_code_approved_before_its_user_lost_access_gets_no_tokens() {
+    for db in all_engines("km_code_user").await {
+        let km = start(&db).await;
+        let verifier = format!("verifier-{}", random_token(32).unwrap());
+        let user = async |name: &str| {
+            users::find_by_username(&km.shared, TenantId::DEFAULT, name)
+                .await
+                .unwrap()
+                .unwrap()
+        };
+        // Disabled since.
+        let code = km.authorization_code(&km.main, "pub", &verifier).await;
+        users::update_access(&km.shared, &user("pub").await, None, Some(false))
+            .await
+            .unwrap();
+        let r = km.exchange(&km.main, &code, &verifier).await;
+        km.expect_error(&r, 400, "invalid_grant");
+        // No longer holding a scope it approved.
+        let ch = challenge(&verifier);
+        let params = [
+            ("response_type", "code"),
+            ("client_id", km.main.id.as_str()),
+            ("redirect_uri", CALLBACK),
+            ("scope", "openid apim:subscribe"),
+            ("state", "st-1"),
+            ("code_challenge", ch.as_str()),
+            ("code_challenge_method", "S256"),
+            ("username", "dev"),
+            ("password", "dev-password"),
+        ];
+        let r = km.send(km.http.post(km.url("/oauth2/authorize")).form(&params)).await;
+        assert_eq!(r.status, 302, "{}: {}", km.engine, r.text);
+        let location = reqwest::Url::parse(r.header(LOCATION).unwrap()).unwrap();
+        let code = location
+            .query_pairs()
+            .find(|(k, _)| k == "code")
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_else(|| panic!("no code in {location}"));
+        users::update_access(&km.shared, &user("dev").await, Some(&[Role::Creator]), None)
+            .await
+            .unwrap();
+        let r = km.exchange(&km.main, &code, &verifier).await;
+        km.expect_error(&r, 400, "invalid_grant");
+    }
+}
+
 #[tokio::test]
 async fn expired_tokens_introspect_inactive() {
     for db in all_engines("km_expiry").await {

@@ -103,6 +103,20 @@ pub async fn revoke_tokens_of_client(tx: &mut Tx, consumer_key: &str, at: EpochM
     .map(|r| r.rows_affected()))?)
 }
 
+/// Revokes every live stored token (refresh tokens, opaque access tokens) issued to
+/// `username` as resource owner or end user; returns how many.
+pub async fn revoke_tokens_of_user(tx: &mut Tx, tenant: TenantId, username: &str, at: EpochMillis) -> Result<u64> {
+    Ok(on_tx!(tx, |c| sqlx::query(
+        "UPDATE oauth_tokens SET revoked_at = $3 WHERE tenant_id = $1 AND username = $2 AND revoked_at IS NULL"
+    )
+    .bind(tenant.to_string())
+    .bind(username)
+    .bind(at)
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))?)
+}
+
 /// An authorization code as stored.
 #[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
 pub struct CodeRow {
@@ -175,6 +189,9 @@ pub enum RevocationKind {
     TokenId,
     /// Every token of a consumer key issued before the revocation time.
     ConsumerKey,
+    /// Every token whose subject is a user (by name), issued before the revocation time:
+    /// the user was disabled, deleted or lost a role.
+    User,
 }
 
 impl RevocationKind {
@@ -183,6 +200,7 @@ impl RevocationKind {
         match self {
             RevocationKind::TokenId => "jti",
             RevocationKind::ConsumerKey => "consumer_key",
+            RevocationKind::User => "user",
         }
     }
 }
@@ -211,16 +229,24 @@ pub async fn insert_revocation(
     Ok(())
 }
 
-/// Whether a token with this `jti`, issued to `consumer_key` at `issued_at` (epoch ms),
-/// has been revoked.
-pub async fn is_revoked(db: &Database, jti: &str, consumer_key: &str, issued_at: EpochMillis) -> Result<bool> {
+/// Whether a token with this `jti`, issued to `consumer_key` for the user `subject` at
+/// `issued_at` (epoch ms), has been revoked.
+pub async fn is_revoked(
+    db: &Database,
+    jti: &str,
+    consumer_key: &str,
+    subject: &str,
+    issued_at: EpochMillis,
+) -> Result<bool> {
     let n: i64 = on_pool!(db.reader(), |p| sqlx::query_scalar(
         "SELECT COUNT(*) FROM revocations WHERE (kind = 'jti' AND subject = $1) \
-         OR (kind = 'consumer_key' AND subject = $2 AND revoked_at >= $3)"
+         OR (kind = 'consumer_key' AND subject = $2 AND revoked_at >= $3) \
+         OR (kind = 'user' AND subject = $4 AND revoked_at >= $3)"
     )
     .bind(jti)
     .bind(consumer_key)
     .bind(issued_at)
+    .bind(subject)
     .fetch_one(p)
     .await)?;
     Ok(n > 0)

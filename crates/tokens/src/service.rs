@@ -468,7 +468,15 @@ impl TokenService {
                 Err(Error::InvalidToken(_)) => return Ok(None),
                 Err(e) => return Err(e),
             };
-            if oauth::is_revoked(&self.am, &claims.jti, &claims.client_id, claims.issued_at_millis()).await? {
+            if oauth::is_revoked(
+                &self.am,
+                &claims.jti,
+                &claims.client_id,
+                &claims.sub,
+                claims.issued_at_millis(),
+            )
+            .await?
+            {
                 return Ok(None);
             }
             if claims.token_type == TokenKind::AccessToken && self.find_client(&claims.client_id).await?.is_none() {
@@ -501,7 +509,7 @@ impl TokenService {
         if row.revoked_at.is_some() || row.expires_at <= now_millis() {
             return Ok(None);
         }
-        if oauth::is_revoked(&self.am, &row.jti, &row.consumer_key, row.issued_at).await? {
+        if oauth::is_revoked(&self.am, &row.jti, &row.consumer_key, &row.username, row.issued_at).await? {
             return Ok(None);
         }
         let Some(client) = self.find_client(&row.consumer_key).await? else {
@@ -547,13 +555,13 @@ impl TokenService {
                 ));
             }
             let mut tx = self.am.begin().await.map_err(Error::from)?;
-            self.record_revocation(
+            record_revocation(
                 &mut tx,
                 tenant,
                 RevocationKind::TokenId,
                 &claims.jti,
                 "access_token",
-                &claims.client_id,
+                Some(&claims.client_id),
                 claims.exp * 1000,
             )
             .await?;
@@ -576,13 +584,13 @@ impl TokenService {
             } else {
                 "access_token"
             };
-            self.record_revocation(
+            record_revocation(
                 &mut tx,
                 tenant,
                 RevocationKind::TokenId,
                 &row.jti,
                 kind,
-                &row.consumer_key,
+                Some(&row.consumer_key),
                 row.expires_at,
             )
             .await?;
@@ -597,49 +605,16 @@ impl TokenService {
         let now = now_millis();
         oauth::revoke_tokens_of_client(tx, consumer_key, now).await?;
         let longest = MAX_TOKEN_VALIDITY.max(self.settings.refresh_validity);
-        self.record_revocation(
+        record_revocation(
             tx,
             tenant,
             RevocationKind::ConsumerKey,
             consumer_key,
             "all",
-            consumer_key,
+            Some(consumer_key),
             now.saturating_add(duration_ms(longest)),
         )
         .await
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    async fn record_revocation(
-        &self,
-        tx: &mut Tx,
-        tenant: TenantId,
-        kind: RevocationKind,
-        subject: &str,
-        token_type: &str,
-        consumer_key: &str,
-        expires_at: EpochMillis,
-    ) -> Result<()> {
-        let now = now_millis();
-        oauth::insert_revocation(tx, tenant, kind, subject, now, expires_at).await?;
-        tollgate_store::events::append(
-            tx,
-            &NewEvent {
-                kind: EventKind::TokenRevoked,
-                tenant_id: tenant,
-                environment: None,
-                payload: serde_json::json!({
-                    "revocationType": kind.as_str(),
-                    "subject": subject,
-                    "tokenType": token_type,
-                    "consumerKey": consumer_key,
-                    "revokedAt": now,
-                    "expiresAt": expires_at,
-                }),
-            },
-        )
-        .await?;
-        Ok(())
     }
 
     /// Issues an API key: a signed JWT bound to the application (`aud` is its id),
@@ -707,13 +682,13 @@ impl TokenService {
         };
         if oauth::revoke_api_key(tx, &row.id, now_millis()).await? {
             let expires_at = row.expires_at.unwrap_or(i64::MAX / 4);
-            self.record_revocation(
+            record_revocation(
                 tx,
                 tenant,
                 RevocationKind::TokenId,
                 &row.id,
                 "api_key",
-                application_id,
+                Some(application_id),
                 expires_at,
             )
             .await?;
@@ -750,6 +725,8 @@ impl TokenService {
 
     /// The authorization-code grant with PKCE (S256): the code works once, for the
     /// client and redirect URI it was issued to, with the verifier of its challenge.
+    /// `user_may_hold` is asked, with the code's user and scopes, whether that user may
+    /// still get them (the user may have been disabled or lost a role since approving).
     pub async fn exchange_code(
         &self,
         client: &ClientRow,
@@ -757,6 +734,7 @@ impl TokenService {
         redirect_uri: &str,
         code_verifier: &str,
         with_refresh_token: bool,
+        user_may_hold: impl AsyncFnOnce(&str, &[String]) -> Result<(), OAuthError>,
     ) -> Result<IssuedTokens, OAuthError> {
         let invalid = |why: &str| OAuthError::invalid_grant(format!("the authorization code {why}"));
         // The code is spent by the first attempt, whatever its outcome (RFC 6749 §4.1.2).
@@ -790,6 +768,7 @@ impl TokenService {
             ));
         }
         let scopes: Vec<String> = row.scope.split_whitespace().map(String::from).collect();
+        user_may_hold(&row.username, &scopes).await?;
         let mut tx = self.am.begin().await.map_err(Error::from)?;
         let issued = self
             .issue_in(
@@ -808,6 +787,60 @@ impl TokenService {
         tx.commit().await.map_err(Error::from)?;
         Ok(issued)
     }
+}
+
+/// Revokes everything `username` holds, within the caller's transaction: their refresh
+/// tokens and opaque access tokens at once, and every token whose subject they are and
+/// that was issued until now (JWT access tokens, which are not stored, including the
+/// client-credentials tokens of their own applications, and their applications' API keys)
+/// by a `user` revocation that gateways receive as a `token_revoked` event. For a user who
+/// is disabled, deleted or loses a role; tokens issued afterwards are not affected.
+pub async fn revoke_user_tokens(tx: &mut Tx, tenant: TenantId, username: &str) -> Result<()> {
+    let now = now_millis();
+    oauth::revoke_tokens_of_user(tx, tenant, username, now).await?;
+    record_revocation(
+        tx,
+        tenant,
+        RevocationKind::User,
+        username,
+        "all",
+        None,
+        now.saturating_add(duration_ms(MAX_TOKEN_VALIDITY)),
+    )
+    .await
+}
+
+/// Records a revocation and announces it as a `token_revoked` event in the same
+/// transaction, so that introspection and every gateway honour it.
+async fn record_revocation(
+    tx: &mut Tx,
+    tenant: TenantId,
+    kind: RevocationKind,
+    subject: &str,
+    token_type: &str,
+    consumer_key: Option<&str>,
+    expires_at: EpochMillis,
+) -> Result<()> {
+    let now = now_millis();
+    oauth::insert_revocation(tx, tenant, kind, subject, now, expires_at).await?;
+    tollgate_store::events::append(
+        tx,
+        &NewEvent {
+            kind: EventKind::TokenRevoked,
+            tenant_id: tenant,
+            environment: None,
+            payload: serde_json::json!({
+                "revocationType": kind.as_str(),
+                "subject": subject,
+                "tokenType": token_type,
+                "consumerKey": consumer_key,
+                "revokedAt": now,
+                "expiresAt": expires_at,
+            }),
+        },
+    )
+    .await?;
+    Ok(())
 }
 
 /// Whether `BASE64URL(SHA256(verifier)) == challenge` (RFC 7636 §4.6), in constant time.

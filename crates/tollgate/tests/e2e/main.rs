@@ -9,6 +9,7 @@ mod config_errors;
 mod consumer_flow;
 mod distributed;
 mod gateway_flow;
+mod identity;
 mod key_managers;
 mod portals;
 mod portals_forms;
