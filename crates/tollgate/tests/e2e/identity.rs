@@ -1,7 +1,7 @@
 //! What a person holds once an administrator or a publisher takes something away, end to
 //! end on an all-in-one node: a user who is disabled, deleted or loses a role loses every
 //! token issued to them, at the gateway (which checks JWTs offline, so it must learn of it
-//! from the outbox) and at introspection.
+//! from the outbox) and at introspection; and a blocked subscription stays blocked.
 
 use crate::gateway_flow::{ADMIN, Client, DEV, backend, ready_node};
 use crate::tollgate;
@@ -206,4 +206,81 @@ async fn a_disabled_deleted_or_demoted_user_loses_every_token() {
     let (status, body) = c.eventually(path, &owner, |s, _| s == 401).await;
     assert_eq!((status, body["code"].clone()), (401, json!(900901)), "{body}");
     assert!(!c.active(client, &owner).await);
+}
+
+#[tokio::test]
+async fn a_blocked_subscription_cannot_be_removed_and_taken_out_again() {
+    let backend = backend().await;
+    let (_node, c) = ready_node(tollgate().env("TOLLGATE_GATEWAY__POLL_INTERVAL", "100ms")).await;
+    let (api, app, token) = c
+        .subscribed(
+            "IdBlocked",
+            "/idblocked",
+            &format!("http://{}/v1", backend.addr),
+            crate::gateway_flow::standard_operations(),
+        )
+        .await;
+    let path = "/idblocked/1.0.0/pets/1";
+    let (status, body) = c.eventually(path, &token, |s, _| s == 200).await;
+    assert_eq!(status, 200, "{body}");
+    let (_, subs) = c
+        .rest(
+            DEV,
+            Method::GET,
+            &format!("/devportal/v3/subscriptions?applicationId={app}"),
+            None,
+        )
+        .await;
+    let sub = subs["list"][0]["subscriptionId"].as_str().unwrap().to_string();
+    let (status, body) = c
+        .rest(
+            ADMIN,
+            Method::POST,
+            &format!("/publisher/v4/subscriptions/block-subscription?subscriptionId={sub}&blockState=BLOCKED"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = c.eventually(path, &token, |s, _| s == 403).await;
+    assert_eq!((status, body["code"].clone()), (403, json!(900907)), "{body}");
+
+    // The subscriber cannot remove the blocked subscription to subscribe afresh.
+    let (status, body) = c
+        .rest(DEV, Method::DELETE, &format!("/devportal/v3/subscriptions/{sub}"), None)
+        .await;
+    assert_eq!(status, 409, "{body}");
+    assert!(
+        body["description"].as_str().is_some_and(|d| d.contains("BLOCKED")),
+        "{body}"
+    );
+    let (status, body) = c
+        .rest(
+            DEV,
+            Method::POST,
+            "/devportal/v3/subscriptions",
+            Some(json!({"applicationId": app, "apiId": api, "throttlingPolicy": "Gold"})),
+        )
+        .await;
+    assert_eq!(status, 409, "{body}");
+    let (status, _, body) = c.call(Method::GET, path, Some(&token)).await;
+    assert_eq!(
+        (status, body["code"].clone()),
+        (403, json!(900907)),
+        "still blocked: {body}"
+    );
+
+    // Once the publisher unblocks it, the subscriber may remove it as any other.
+    let (status, body) = c
+        .rest(
+            ADMIN,
+            Method::POST,
+            &format!("/publisher/v4/subscriptions/unblock-subscription?subscriptionId={sub}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = c
+        .rest(DEV, Method::DELETE, &format!("/devportal/v3/subscriptions/{sub}"), None)
+        .await;
+    assert_eq!(status, 200, "{body}");
 }
