@@ -1,7 +1,8 @@
 //! What a person holds once an administrator or a publisher takes something away, end to
 //! end on an all-in-one node: a user who is disabled, deleted or loses a role loses every
 //! token issued to them, at the gateway (which checks JWTs offline, so it must learn of it
-//! from the outbox) and at introspection; and a blocked subscription stays blocked.
+//! from the outbox) and at introspection; a rotated refresh token presented again revokes
+//! the tokens descended from it; and a blocked subscription stays blocked.
 
 use crate::gateway_flow::{ADMIN, Client, DEV, backend, ready_node};
 use crate::tollgate;
@@ -96,7 +97,7 @@ impl Client {
 }
 
 #[tokio::test]
-async fn a_disabled_deleted_or_demoted_user_loses_every_token() {
+async fn a_disabled_deleted_or_demoted_user_loses_every_token_and_a_reused_refresh_token_its_family() {
     let backend = backend().await;
     let (_node, c) = ready_node(tollgate().env("TOLLGATE_GATEWAY__POLL_INTERVAL", "100ms")).await;
     let api = c
@@ -134,13 +135,14 @@ async fn a_disabled_deleted_or_demoted_user_loses_every_token() {
     let client = (ck.as_str(), cs.as_str());
     c.subscribe_app(&app, &api).await;
 
-    for name in ["ida", "ivo", "ina", "ike"] {
+    for name in ["ida", "ivo", "ina", "ivy", "ike"] {
         c.create_user(name, &["subscriber"]).await;
     }
     let path = "/idpets/1.0.0/pets/1";
     let ida = c.password_grant(client, "ida").await;
     let ivo = c.password_grant(client, "ivo").await;
     let ina = c.password_grant(client, "ina").await;
+    let ivy = c.password_grant(client, "ivy").await;
     let ike = c.password_grant(client, "ike").await;
     let owner = c.token(&ck, &cs).await;
     let (status, body) = c.eventually(path, &ida.access, |s, _| s == 200).await;
@@ -183,6 +185,21 @@ async fn a_disabled_deleted_or_demoted_user_loses_every_token() {
         .await;
     assert_eq!(status, 200, "{body}");
     c.assert_revoked(client, path, "demoted ina", &ina).await;
+
+    // A rotated refresh token presented again revokes what descends from it: the access
+    // and refresh tokens its rotation issued (RFC 9700 §4.14.2).
+    let (status, rotated) = c.refresh(client, &ivy.refresh).await;
+    assert_eq!(status, 200, "{rotated}");
+    let rotated = Held {
+        access: rotated["access_token"].as_str().unwrap().to_string(),
+        refresh: rotated["refresh_token"].as_str().unwrap().to_string(),
+    };
+    let (status, _, body) = c.call(Method::GET, path, Some(&rotated.access)).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = c.refresh(client, &ivy.refresh).await;
+    assert_eq!((status, body["error"].clone()), (400, json!("invalid_grant")), "{body}");
+    c.assert_revoked(client, path, "ivy's rotated tokens", &rotated).await;
+    c.assert_revoked(client, path, "ivy's first tokens", &ivy).await;
 
     // Everyone else keeps theirs.
     for (who, token) in [("ike", &ike.access), ("dev", &owner)] {
