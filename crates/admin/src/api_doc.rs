@@ -25,7 +25,7 @@ pub(crate) enum AnyPolicy {
     servers((url = "/api/am/admin/v4")),
     modifiers(&BasicAuth),
     paths(
-        crate::users::list_users, crate::users::create_user, crate::users::get_user, crate::users::update_user, crate::users::list_roles,
+        crate::users::list_users, crate::users::create_user, crate::users::get_user, crate::users::update_user, crate::users::delete_user, crate::users::list_roles,
         crate::environments::list, crate::environments::get_one, crate::environments::create, crate::environments::update, crate::environments::delete,
         crate::policies::list, crate::policies::get_one, crate::policies::create, crate::policies::update, crate::policies::delete,
         crate::deny_policies::list, crate::deny_policies::get_one, crate::deny_policies::create, crate::deny_policies::set_status, crate::deny_policies::delete,

@@ -1,5 +1,7 @@
-//! `GET/POST /users`, `GET /users/{username}`, `GET /roles`: administrators manage the
-//! people who use the Publisher and Developer Portal.
+//! `GET/POST /users`, `GET/PATCH/DELETE /users/{username}`, `GET /roles`: administrators
+//! manage the people who use the Publisher and Developer Portal. A user who is disabled,
+//! deleted or loses a role loses every token they hold, at introspection and at every
+//! gateway (decision 012).
 
 use crate::AdminState;
 use axum::Router;
@@ -11,12 +13,15 @@ use serde::{Deserialize, Serialize};
 use tollgate_http::auth::AdminRole;
 use tollgate_http::{ApiError, ApiJson, ApiQuery, Authenticated, Pagination};
 use tollgate_model::{Error, FieldError, NewUser, Role, User};
-use tollgate_store::users;
+use tollgate_store::{applications, users};
 
 pub(crate) fn routes() -> Router<AdminState> {
     Router::new()
         .route("/users", get(list_users).post(create_user))
-        .route("/users/{username}", get(get_user).patch(update_user))
+        .route(
+            "/users/{username}",
+            get(get_user).patch(update_user).delete(delete_user),
+        )
         .route("/roles", get(list_roles))
 }
 
@@ -175,10 +180,18 @@ pub(crate) async fn update_user(
     if body.roles.is_none() && body.enabled.is_none() {
         return Err(Error::field("body", "name `roles`, `enabled` or both").into());
     }
+    // Disabled, or a role taken away: the scopes of what they hold may rest on it.
+    let loses_access = body.enabled == Some(false)
+        || roles
+            .as_ref()
+            .is_some_and(|new| user.roles.iter().any(|r| !new.contains(r)));
     users::update_access(&state.shared, &user, roles.as_deref(), body.enabled)
         .await
         .map_err(Error::from)?;
     state.authenticator.forget_all();
+    if loses_access {
+        revoke_held(&state, &user).await?;
+    }
     tracing::info!(user = %user.username, by = %auth.principal().username, "User updated.");
     let updated = users::find_by_username(&state.shared, tenant, &username)
         .await
@@ -188,6 +201,59 @@ pub(crate) async fn update_user(
             id: username,
         })?;
     Ok(axum::Json(UserInfo::from(updated)).into_response())
+}
+
+/// `DELETE /users/{username}`: removes a user and revokes every token they hold. The last
+/// enabled administrator cannot be deleted, nor can a user who still owns applications:
+/// the applications would pass to whoever next signs up with the name (disable the user
+/// instead, or have them delete their applications first).
+#[utoipa::path(delete, path = "/users/{username}", operation_id = "delete_user", tag = "Users", summary = "Delete a user and revoke their tokens", params(("username" = String, Path, description = "User name")), responses((status = 200, description = "Deleted"), tollgate_http::openapi_doc::CommonErrors))]
+pub(crate) async fn delete_user(
+    auth: Authenticated<AdminRole>,
+    State(state): State<AdminState>,
+    Path(username): Path<String>,
+) -> Result<Response, ApiError> {
+    let tenant = auth.principal().tenant_id;
+    let not_found = || Error::NotFound {
+        resource: "user",
+        id: username.clone(),
+    };
+    let user = users::find_by_username(&state.shared, tenant, &username)
+        .await
+        .map_err(Error::from)?
+        .ok_or_else(not_found)?;
+    let (_, owned) = applications::list_by_owner(&state.am, tenant, &user.username, None, 0, 1)
+        .await
+        .map_err(Error::from)?;
+    if owned > 0 {
+        return Err(Error::Conflict(format!(
+            "`{}` owns {owned} application(s), which would pass to whoever next signs up as `{}`; \
+             disable the user instead, or have them delete their applications first",
+            user.username, user.username
+        ))
+        .into());
+    }
+    if !users::delete(&state.shared, &user).await.map_err(Error::from)? {
+        return Err(not_found().into());
+    }
+    state.authenticator.forget_all();
+    revoke_held(&state, &user).await?;
+    tracing::info!(user = %user.username, by = %auth.principal().username, "User deleted.");
+    Ok(StatusCode::OK.into_response())
+}
+
+/// Revokes every token `user` holds (their refresh and opaque tokens at once; every JWT
+/// and API key whose subject they are through a `user` revocation the gateways receive).
+/// Runs after the user change has committed: what was issued until then is covered, and
+/// every grant from then on sees the change.
+async fn revoke_held(state: &AdminState, user: &User) -> Result<(), ApiError> {
+    let mut tx = state.am.begin().await.map_err(Error::from)?;
+    tollgate_tokens::revoke_user_tokens(&mut tx, user.tenant_id, &user.username)
+        .await
+        .map_err(Error::from)?;
+    tx.commit().await.map_err(Error::from)?;
+    tracing::info!(user = %user.username, "Every token of the user is revoked.");
+    Ok(())
 }
 
 #[utoipa::path(get, path = "/roles", operation_id = "get_roles", tag = "Users", summary = "The built-in roles", responses((status = 200, description = "count, list of name and description", body = Object), tollgate_http::openapi_doc::CommonErrors))]

@@ -5,12 +5,16 @@
 
 use serde_json::{Value, json};
 use std::net::SocketAddr;
+use std::time::Duration;
 use tollgate_admin::{AdminState, routes};
 use tollgate_config::DatabaseConfig;
+use tollgate_events::EventKind;
 use tollgate_http::Authenticator;
 use tollgate_model::{NewUser, Role, TenantId};
-use tollgate_store::{DatabaseName, connect, users};
+use tollgate_store::keys::ClientRow;
+use tollgate_store::{DatabaseName, connect, events, users};
 use tollgate_testkit::{TestDb, all_engines};
+use tollgate_tokens::{IssueRequest, KeyManagerSecret, TokenService, TokenSettings};
 
 struct Server {
     addr: SocketAddr,
@@ -740,6 +744,216 @@ async fn admins_change_roles_and_disable_users() {
     }
 }
 
+/// The tokens a user holds: a JWT access token of one client, an opaque one of another,
+/// and a refresh token.
+struct Held {
+    jwt: String,
+    opaque: String,
+    refresh: String,
+}
+
+/// Issues `user` a JWT (with a refresh token) and an opaque access token through the
+/// portals' built-in client, which needs no stored application.
+async fn hold(tokens: &TokenService, user: &str) -> Held {
+    fn issue<'a>(client: &'a ClientRow, username: &'a str, with_refresh_token: bool) -> IssueRequest<'a> {
+        IssueRequest {
+            client,
+            username,
+            scopes: &[],
+            grant_type: "authorization_code",
+            with_refresh_token,
+            validity: None,
+            nonce: None,
+        }
+    }
+    let opaque_client = tollgate_tokens::portals_client::client();
+    let mut jwt_client = opaque_client.clone();
+    jwt_client.token_type = "JWT".into();
+    let jwt = tokens.issue(issue(&jwt_client, user, true)).await.unwrap();
+    let opaque = tokens.issue(issue(&opaque_client, user, false)).await.unwrap();
+    Held {
+        jwt: jwt.access_token,
+        opaque: opaque.access_token,
+        refresh: jwt.refresh_token.unwrap(),
+    }
+}
+
+/// Which of `held`'s tokens are still good: each access token active at introspection,
+/// and the refresh token still usable.
+async fn still_good(tokens: &TokenService, held: &Held) -> [bool; 3] {
+    let client = tollgate_tokens::portals_client::client();
+    [
+        tokens.introspect(&held.jwt).await.unwrap().is_some(),
+        tokens.introspect(&held.opaque).await.unwrap().is_some(),
+        tokens.refresh_token_grant(&client, &held.refresh).await.is_ok(),
+    ]
+}
+
+#[tokio::test]
+async fn disabling_deleting_or_demoting_a_user_revokes_every_token_they_hold() {
+    for db in all_engines("admin_user_revoke").await {
+        let s = start(&db).await;
+        let e = s.engine;
+        let tokens = TokenService::open(
+            s.am.clone(),
+            KeyManagerSecret::from_secret("test-secret-0123456789"),
+            tollgate_config::SigningAlgorithm::ES256,
+            TokenSettings {
+                issuer: "http://localhost:9443/oauth2/token".into(),
+                access_validity: Duration::from_secs(3600),
+                refresh_validity: Duration::from_secs(86_400),
+                code_validity: Duration::from_secs(300),
+            },
+        );
+        tokens.signer().ensure_key().await.unwrap();
+        for name in ["dana", "erin", "finn", "gus", "owen"] {
+            let (status, body) = s
+                .as_root(
+                    reqwest::Method::POST,
+                    "/users",
+                    Some(json!({"username": name, "password": format!("{name}-password"), "roles": ["subscriber"]})),
+                )
+                .await;
+            assert_eq!(status, 201, "[{e}] {body}");
+        }
+        let mut held = std::collections::HashMap::new();
+        for name in ["dana", "erin", "finn", "gus"] {
+            held.insert(name, hold(&tokens, name).await);
+            assert_eq!(still_good(&tokens, &held[name]).await, [true; 3], "[{e}] {name}");
+        }
+        let revoked_users = async || -> Vec<String> {
+            events::read_since(&s.am, 0, 1000)
+                .await
+                .unwrap()
+                .iter()
+                .filter(|ev| ev.kind == EventKind::TokenRevoked && ev.payload["revocationType"] == "user")
+                .map(|ev| ev.payload["subject"].as_str().unwrap().to_string())
+                .collect()
+        };
+
+        let (status, body) = s
+            .as_root(reqwest::Method::PATCH, "/users/dana", Some(json!({"enabled": false})))
+            .await;
+        assert_eq!(status, 200, "[{e}] {body}");
+        assert_eq!(
+            still_good(&tokens, &held["dana"]).await,
+            [false; 3],
+            "[{e}] disabled dana"
+        );
+        assert_eq!(
+            revoked_users().await,
+            ["dana"],
+            "[{e}] gateways learn it from the outbox"
+        );
+
+        // Taking a role away revokes; adding one does not.
+        let (status, body) = s
+            .as_root(
+                reqwest::Method::PATCH,
+                "/users/erin",
+                Some(json!({"roles": ["creator"]})),
+            )
+            .await;
+        assert_eq!(status, 200, "[{e}] {body}");
+        assert_eq!(
+            still_good(&tokens, &held["erin"]).await,
+            [false; 3],
+            "[{e}] demoted erin"
+        );
+        let (status, body) = s
+            .as_root(
+                reqwest::Method::PATCH,
+                "/users/gus",
+                Some(json!({"roles": ["subscriber", "creator"], "enabled": true})),
+            )
+            .await;
+        assert_eq!(status, 200, "[{e}] {body}");
+        assert_eq!(still_good(&tokens, &held["gus"]).await, [true; 3], "[{e}] promoted gus");
+
+        let (status, body) = s.as_root(reqwest::Method::DELETE, "/users/finn", None).await;
+        assert_eq!(status, 200, "[{e}] {body}");
+        assert_eq!(
+            s.as_root(reqwest::Method::GET, "/users/finn", None).await.0,
+            404,
+            "[{e}]"
+        );
+        assert_eq!(
+            still_good(&tokens, &held["finn"]).await,
+            [false; 3],
+            "[{e}] deleted finn"
+        );
+        assert_eq!(revoked_users().await, ["dana", "erin", "finn"], "[{e}]");
+        assert_eq!(
+            still_good(&tokens, &held["gus"]).await,
+            [true; 3],
+            "[{e}] gus is untouched"
+        );
+
+        // Enabled again, dana starts afresh: old tokens stay revoked, new ones work.
+        let (status, _) = s
+            .as_root(reqwest::Method::PATCH, "/users/dana", Some(json!({"enabled": true})))
+            .await;
+        assert_eq!(status, 200, "[{e}]");
+        assert_eq!(still_good(&tokens, &held["dana"]).await, [false; 3], "[{e}]");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let fresh = hold(&tokens, "dana").await;
+        assert_eq!(still_good(&tokens, &fresh).await, [true; 3], "[{e}] dana's new tokens");
+
+        // Deletions that are refused change nothing.
+        let (user_count, seq) = (s.user_count().await, events::latest_seq(&s.am).await.unwrap());
+        let (status, body) = s.as_root(reqwest::Method::DELETE, "/users/ghost", None).await;
+        assert_eq!(status, 404, "[{e}] {body}");
+        let (status, body) = s.as_root(reqwest::Method::DELETE, "/users/root", None).await;
+        assert_eq!(status, 409, "[{e}] {body}");
+        assert!(
+            body["description"]
+                .as_str()
+                .unwrap()
+                .contains("last enabled administrator"),
+            "[{e}] {body}"
+        );
+        // A user who owns applications: deleting them would leave the applications to
+        // whoever signs up with the name next.
+        let mut tx = s.am.begin().await.unwrap();
+        let app = tollgate_store::applications::ApplicationRow {
+            id: uuid::Uuid::now_v7().to_string(),
+            name: "OwensApp".into(),
+            owner: "owen".into(),
+            throttling_policy: "Unlimited".into(),
+            description: None,
+            token_type: "JWT".into(),
+            status: "APPROVED".into(),
+            attributes: "{}".into(),
+        };
+        tollgate_store::applications::insert(&mut tx, TenantId::DEFAULT, &app, tollgate_model::now_millis())
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        let (status, body) = s.as_root(reqwest::Method::DELETE, "/users/owen", None).await;
+        assert_eq!(status, 409, "[{e}] {body}");
+        let description = body["description"].as_str().unwrap();
+        assert!(
+            description.contains("application") && description.contains("disable"),
+            "[{e}] {body}"
+        );
+        assert_eq!(s.user_count().await, user_count, "[{e}]");
+        assert_eq!(
+            events::latest_seq(&s.am).await.unwrap(),
+            seq,
+            "[{e}] a refusal wrote an event"
+        );
+        // Only administrators delete users.
+        let r = tollgate_testkit::http()
+            .delete(s.url("/users/gus"))
+            .basic_auth("carol", Some("carol-password"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 403, "[{e}]");
+        assert_eq!(s.user_count().await, user_count, "[{e}]");
+    }
+}
+
 #[tokio::test]
 async fn the_openapi_document_is_valid_locked_and_true_to_the_routes() {
     let generated = tollgate_admin::api_doc::document_json();
@@ -751,7 +965,7 @@ async fn the_openapi_document_is_valid_locked_and_true_to_the_routes() {
     let s = start(&db).await;
     tollgate_testkit::check_served_openapi(&s.url(""), &generated).await;
     let answers = tollgate_testkit::call_documented_operations(&s.url(""), &doc).await;
-    assert_eq!(answers.len(), 25, "documented operations");
+    assert_eq!(answers.len(), 26, "documented operations");
     for (method, path, status, _) in answers {
         assert_eq!(status, 401, "{method} {path} is documented but not routed");
     }

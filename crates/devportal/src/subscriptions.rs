@@ -301,7 +301,8 @@ pub(crate) async fn update(
     Ok(axum::Json(body(&row, Some(&api))).into_response())
 }
 
-/// `DELETE /subscriptions/{subscriptionId}`.
+/// `DELETE /subscriptions/{subscriptionId}`: unsubscribes, unless the publisher blocked
+/// the subscription (409 until they unblock it).
 #[utoipa::path(delete, path = "/subscriptions/{subscriptionId}", operation_id = "delete_subscription", tag = "Subscriptions", summary = "Unsubscribe", params(("subscriptionId" = String, Path, description = "Subscription id")), responses((status = 200, description = "Removed"), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn delete(
     auth: Authenticated<SubscribeRole>,
@@ -311,8 +312,25 @@ pub(crate) async fn delete(
     let p = auth.principal();
     let s = owned_subscription(&state, p, &id).await?;
     let mut tx = state.am.begin().await.map_err(Error::from)?;
-    if subscriptions::delete(&mut tx, &id).await.map_err(Error::from)? == 0 {
-        return Err(Error::not_found("subscription", &id).into());
+    if subscriptions::delete_unless_blocked(&mut tx, &id)
+        .await
+        .map_err(Error::from)?
+        == 0
+    {
+        // Gone meanwhile, or blocked: a block stays until the publisher lifts it, or the
+        // subscriber could undo it by subscribing afresh (decision 011).
+        return Err(match subscriptions::get_in(&mut tx, p.tenant_id, &id)
+            .await
+            .map_err(Error::from)?
+        {
+            Some(now) if subscriptions::BLOCKED_STATUSES.contains(&now.status.as_str()) => Error::Conflict(format!(
+                "the subscription is {} by the API's publisher and cannot be removed until the publisher \
+                     unblocks it",
+                now.status
+            )),
+            _ => Error::not_found("subscription", &id),
+        }
+        .into());
     }
     event(
         &mut tx,

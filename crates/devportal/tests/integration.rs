@@ -1383,6 +1383,52 @@ async fn subscriptions_need_a_published_api_and_an_offered_plan() {
 }
 
 #[tokio::test]
+async fn a_blocked_subscription_cannot_be_removed_by_its_subscriber() {
+    for db in all_engines("dp_subs_blocked").await {
+        let s = start(&db).await;
+        let e = s.engine;
+        let app = s.create_app("alice", "Blocked").await;
+        let (status, sub) = s.subscribe("alice", &app, &s.published, "Gold").await;
+        assert_eq!(status, 201, "[{e}] {sub}");
+        let id = text(&sub["subscriptionId"]);
+        let path = format!("/subscriptions/{id}");
+        for block in ["BLOCKED", "PROD_ONLY_BLOCKED"] {
+            // The publisher blocks it (the Publisher is not under test here).
+            let mut tx = s.am.begin().await.unwrap();
+            tollgate_store::subscriptions::set_status(&mut tx, &id, block, now_millis())
+                .await
+                .unwrap();
+            tx.commit().await.unwrap();
+
+            let seq = s.seq().await;
+            let (status, body) = s.by("alice", Method::DELETE, &path, None).await;
+            assert_eq!(status, 409, "[{e}] {block}: {body}");
+            let description = body["description"].as_str().unwrap_or_default();
+            assert!(
+                description.contains(block) && description.contains("publisher"),
+                "[{e}] the refusal says why and who can lift it: {body}"
+            );
+            assert_eq!(s.seq().await, seq, "[{e}] {block}: a refused removal wrote an event");
+            let (status, got) = s.by("alice", Method::GET, &path, None).await;
+            assert_eq!((status, got["status"].clone()), (200, json!(block)), "[{e}] {got}");
+            // Subscribing again finds the blocked subscription still there.
+            let (status, body) = s.subscribe("alice", &app, &s.published, "Bronze").await;
+            assert_eq!(status, 409, "[{e}] {block}: {body}");
+        }
+
+        // Unblocked, it goes like any other.
+        let mut tx = s.am.begin().await.unwrap();
+        tollgate_store::subscriptions::set_status(&mut tx, &id, "UNBLOCKED", now_millis())
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        let (status, body) = s.by("alice", Method::DELETE, &path, None).await;
+        assert_eq!(status, 200, "[{e}] {body}");
+        assert_eq!(s.by("alice", Method::GET, &path, None).await.0, 404, "[{e}]");
+    }
+}
+
+#[tokio::test]
 async fn bearer_tokens_need_a_subscriber_scope() {
     for db in all_engines("dp_bearer").await {
         let s = start(&db).await;

@@ -109,14 +109,15 @@ pub struct KeyMappingInfo {
     pub key_manager: String,
 }
 
-/// A revocation: of one token id (`jti`), or of every token of a consumer key issued
-/// before `revokedAt` (`consumer_key`).
+/// A revocation: of one token id (`jti`), of every token of a consumer key issued
+/// before `revokedAt` (`consumer_key`), or of every token whose subject is a user, issued
+/// before `revokedAt` (`user`: the user was disabled, deleted or lost a role).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RevocationInfo {
-    /// `jti` or `consumer_key`.
+    /// `jti`, `consumer_key` or `user`.
     pub revocation_type: String,
-    /// The token id or consumer key.
+    /// The token id, consumer key or user name.
     pub subject: String,
     /// When it was revoked.
     pub revoked_at: EpochMillis,

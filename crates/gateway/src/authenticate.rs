@@ -122,7 +122,9 @@ impl TokenVerifier {
                 TokenKind::ApiKey => "an access token, not an API key",
             }));
         }
-        if state.is_revoked(&claims.jti, &claims.client_id, || claims.issued_at_millis()) {
+        if state.is_revoked(&claims.jti, &claims.client_id, &claims.sub, || {
+            claims.issued_at_millis()
+        }) {
             return Err(invalid("revoked"));
         }
         Ok(claims)

@@ -130,6 +130,9 @@ pub struct RuntimeState {
     revoked_tokens: Arc<HashMap<String, EpochMillis>>,
     /// Consumer key → tokens issued at or before this time are revoked.
     revoked_clients: Arc<HashMap<String, EpochMillis>>,
+    /// User name → tokens whose subject is that user, issued at or before this time, are
+    /// revoked (the user was disabled, deleted or lost a role).
+    revoked_users: Arc<HashMap<String, EpochMillis>>,
     /// Published signing keys (public JWKs) by `kid`.
     signing_keys: Arc<HashMap<String, serde_json::Value>>,
     /// Third-party key managers by id.
@@ -277,10 +280,13 @@ impl RuntimeState {
 
     fn add_revocation(&mut self, r: &RevocationInfo) {
         match r.revocation_type.as_str() {
-            "consumer_key" => {
-                let at = Arc::make_mut(&mut self.revoked_clients)
-                    .entry(r.subject.clone())
-                    .or_insert(r.revoked_at);
+            kind @ ("consumer_key" | "user") => {
+                let before = if kind == "user" {
+                    &mut self.revoked_users
+                } else {
+                    &mut self.revoked_clients
+                };
+                let at = Arc::make_mut(before).entry(r.subject.clone()).or_insert(r.revoked_at);
                 *at = (*at).max(r.revoked_at);
             }
             _ => {
@@ -493,15 +499,25 @@ impl RuntimeState {
         self.key_mappings.get(consumer_key)
     }
 
-    /// Whether a token (by id, client and issue time in ms) has been revoked. The issue
-    /// time is asked for only when the client's tokens were revoked (working it out
-    /// parses the token id), which is not on every call.
-    pub fn is_revoked(&self, jti: &str, client_id: &str, issued_at_ms: impl FnOnce() -> EpochMillis) -> bool {
-        self.revoked_tokens.contains_key(jti)
-            || self
-                .revoked_clients
-                .get(client_id)
-                .is_some_and(|before| issued_at_ms() <= *before)
+    /// Whether a token (by id, client, subject and issue time in ms) has been revoked.
+    /// The issue time is asked for only when the client's or the subject's tokens were
+    /// revoked (working it out parses the token id), which is not on every call.
+    pub fn is_revoked(
+        &self,
+        jti: &str,
+        client_id: &str,
+        subject: &str,
+        issued_at_ms: impl FnOnce() -> EpochMillis,
+    ) -> bool {
+        if self.revoked_tokens.contains_key(jti) {
+            return true;
+        }
+        let client = self.revoked_clients.get(client_id);
+        let user = self.revoked_users.get(subject);
+        match client.into_iter().chain(user).max() {
+            Some(before) => issued_at_ms() <= *before,
+            None => false,
+        }
     }
 
     /// A published signing key (public JWK) by `kid`.
@@ -671,10 +687,10 @@ mod tests {
         );
         assert!(state.subscription("app", "shop").is_some());
         assert!(
-            state.is_revoked("any", "ck", || 1_000),
+            state.is_revoked("any", "ck", "anyone", || 1_000),
             "issued at the revocation instant"
         );
-        assert!(!state.is_revoked("any", "ck", || 1_001), "issued after it");
+        assert!(!state.is_revoked("any", "ck", "anyone", || 1_001), "issued after it");
     }
 
     #[test]
@@ -734,12 +750,34 @@ mod tests {
             LifecycleState::Blocked
         );
         assert!(state.api("other").is_none(), "another environment's deployment");
-        assert!(state.is_revoked("t-1", "ck2", || 0));
+        assert!(state.is_revoked("t-1", "ck2", "anyone", || 0));
         assert_eq!(
             state.subscription("app", "shop").unwrap().subscription_status,
             "BLOCKED"
         );
         // Applying the same batch again changes nothing.
         assert_eq!(state.apply(&events), 0);
+    }
+
+    #[test]
+    fn a_user_revocation_covers_every_token_of_that_subject_issued_until_then() {
+        let mut state = RuntimeState::from_snapshot(snapshot());
+        let events = vec![event(
+            11,
+            EventKind::TokenRevoked,
+            None,
+            json!({"revocationType": "user", "subject": "ida", "tokenType": "all", "consumerKey": null,
+                "revokedAt": 2_000, "expiresAt": 9_999_999}),
+        )];
+        assert_eq!(state.apply(&events), 1);
+        assert!(
+            state.is_revoked("t-9", "other-ck", "ida", || 2_000),
+            "any client's token"
+        );
+        assert!(!state.is_revoked("t-9", "other-ck", "ida", || 2_001), "issued after it");
+        assert!(!state.is_revoked("t-9", "other-ck", "ivy", || 0), "another user");
+        // With the client's tokens revoked earlier, the later cut-off holds.
+        assert!(state.is_revoked("t-9", "ck", "ida", || 1_500));
+        assert!(!state.is_revoked("t-9", "ck", "ivy", || 1_500));
     }
 }

@@ -173,9 +173,17 @@ async fn token_inner(state: &KeyManagerState, req: Request) -> Result<Response, 
             let verifier = form.get("code_verifier").ok_or_else(|| {
                 OAuthError::invalid_request("parameter `code_verifier` is required (PKCE S256 is mandatory)")
             })?;
+            // The user must still exist, be enabled and hold the scopes they approved.
+            let user_may_hold = async |username: &str, approved: &[String]| {
+                let roles = roles_of(state, tenant, username).await?;
+                scopes::grant(&state.am, tenant, &roles, &approved.join(" "))
+                    .await
+                    .map(drop)
+                    .map_err(|e| OAuthError::invalid_grant(format!("{}; sign in again", e.error_description)))
+            };
             state
                 .tokens
-                .exchange_code(&client, code, redirect_uri, verifier, refreshable)
+                .exchange_code(&client, code, redirect_uri, verifier, refreshable, user_may_hold)
                 .await?
         }
         other => {

@@ -612,11 +612,6 @@ async fn refresh_tokens_rotate_and_work_once() {
         let i = km.introspect(&km.main, second["access_token"].as_str().unwrap()).await;
         assert_eq!((i["active"].clone(), i["sub"].clone()), (json!(true), json!("dev")));
 
-        let r = km
-            .token(&km.main, &[("grant_type", "refresh_token"), ("refresh_token", rt1)])
-            .await;
-        km.expect_error(&r, 400, "invalid_grant");
-
         // Another client cannot use it (and that does not burn it).
         let r = km
             .token(&km.other, &[("grant_type", "refresh_token"), ("refresh_token", rt2)])
@@ -659,6 +654,12 @@ async fn refresh_tokens_rotate_and_work_once() {
             )
             .await;
         km.expect_error(&r, 400, "invalid_scope");
+        // A rotated one works no more (and its reuse revokes its family, see
+        // `a_reused_refresh_token_revokes_its_family`).
+        let r = km
+            .token(&km.main, &[("grant_type", "refresh_token"), ("refresh_token", rt1)])
+            .await;
+        km.expect_error(&r, 400, "invalid_grant");
 
         let r = km
             .token(
@@ -690,6 +691,259 @@ async fn refresh_tokens_rotate_and_work_once() {
         let r = km
             .token(&km.main, &[("grant_type", "refresh_token"), ("refresh_token", rt)])
             .await;
+        km.expect_error(&r, 400, "invalid_grant");
+    }
+}
+
+impl Km {
+    /// The refresh grant with `refresh_token` as `client`.
+    async fn refresh(&self, client: &Client, refresh_token: &str) -> Reply {
+        self.token(
+            client,
+            &[("grant_type", "refresh_token"), ("refresh_token", refresh_token)],
+        )
+        .await
+    }
+
+    /// The `jti` of an active token.
+    async fn jti(&self, client: &Client, token: &str) -> String {
+        let i = self.introspect(client, token).await;
+        assert_eq!(i["active"], true, "{}: {i}", self.engine);
+        i["jti"].as_str().unwrap().to_string()
+    }
+
+    /// The subjects of the `token_revoked` events written after `seq`.
+    async fn revoked_since(&self, seq: i64) -> Vec<String> {
+        tollgate_store::events::read_since(&self.am, seq, 1000)
+            .await
+            .unwrap()
+            .iter()
+            .filter(|e| e.kind == EventKind::TokenRevoked)
+            .map(|e| e.payload["subject"].as_str().unwrap().to_string())
+            .collect()
+    }
+
+    /// Exchanges `code` (PKCE `verifier`) as `client`.
+    async fn exchange(&self, client: &Client, code: &str, verifier: &str) -> Reply {
+        self.token(
+            client,
+            &[
+                ("grant_type", "authorization_code"),
+                ("redirect_uri", CALLBACK),
+                ("code", code),
+                ("code_verifier", verifier),
+            ],
+        )
+        .await
+    }
+}
+
+fn text(v: &Value) -> String {
+    v.as_str().unwrap_or_else(|| panic!("not a string: {v}")).to_string()
+}
+
+#[tokio::test]
+async fn a_reused_refresh_token_revokes_its_family() {
+    for db in all_engines("km_refresh_family").await {
+        let km = start(&db).await;
+        let e = km.engine;
+        // JWT access tokens (not stored) and opaque ones (stored) alike.
+        for client in [&km.main, &km.opaque] {
+            let first = km.password_grant(client, "dev", "openid").await;
+            let (at1, rt1) = (text(&first["access_token"]), text(&first["refresh_token"]));
+            let second = km.refresh(client, &rt1).await;
+            assert_eq!(second.status, 200, "{e}: {}", second.text);
+            let (at2, rt2) = (text(&second.body["access_token"]), text(&second.body["refresh_token"]));
+            let third = km.refresh(client, &rt2).await;
+            assert_eq!(third.status, 200, "{e}: {}", third.text);
+            let (at3, rt3) = (text(&third.body["access_token"]), text(&third.body["refresh_token"]));
+            let mut jtis = Vec::new();
+            for at in [&at1, &at2, &at3] {
+                jtis.push(km.jti(client, at).await);
+            }
+            // Another sign-in of the same user with the same client is another family.
+            let apart = km.password_grant(client, "dev", "openid").await;
+
+            // rt1 again: whoever holds it now, the family is compromised.
+            let seq = tollgate_store::events::latest_seq(&km.am).await.unwrap();
+            let r = km.refresh(client, &rt1).await;
+            km.expect_error(&r, 400, "invalid_grant");
+            for at in [&at1, &at2, &at3] {
+                assert_eq!(km.introspect(client, at).await, json!({ "active": false }), "{e}: {at}");
+            }
+            let r = km.refresh(client, &rt3).await;
+            km.expect_error(&r, 400, "invalid_grant");
+            let mut revoked = km.revoked_since(seq).await;
+            revoked.sort();
+            jtis.sort();
+            assert_eq!(
+                revoked, jtis,
+                "{e}: one revocation event per live access token of the family"
+            );
+
+            assert_eq!(
+                km.introspect(client, apart["access_token"].as_str().unwrap()).await["active"],
+                true
+            );
+            let r = km.refresh(client, apart["refresh_token"].as_str().unwrap()).await;
+            assert_eq!(r.status, 200, "{e}: another family is untouched: {}", r.text);
+
+            // Presented again, it revokes nothing more.
+            let seq = tollgate_store::events::latest_seq(&km.am).await.unwrap();
+            let r = km.refresh(client, &rt1).await;
+            km.expect_error(&r, 400, "invalid_grant");
+            assert_eq!(km.revoked_since(seq).await, Vec::<String>::new(), "{e}");
+        }
+
+        // Two requests racing with one refresh token: one rotates it, the other is a
+        // reuse, so what the first got is revoked whichever came first.
+        for _ in 0..3 {
+            let body = km.password_grant(&km.main, "dev", "openid").await;
+            let rt = text(&body["refresh_token"]);
+            let (a, b) = tokio::join!(km.refresh(&km.main, &rt), km.refresh(&km.main, &rt));
+            let won: Vec<&Reply> = [&a, &b].into_iter().filter(|r| r.status == 200).collect();
+            assert_eq!(won.len(), 1, "{e}: {} and {}", a.text, b.text);
+            for r in [&a, &b].into_iter().filter(|r| r.status != 200) {
+                km.expect_error(r, 400, "invalid_grant");
+            }
+            for r in won {
+                let at = r.body["access_token"].as_str().unwrap();
+                assert_eq!(km.introspect(&km.main, at).await, json!({ "active": false }), "{e}");
+                let r = km.refresh(&km.main, r.body["refresh_token"].as_str().unwrap()).await;
+                km.expect_error(&r, 400, "invalid_grant");
+            }
+        }
+
+        // A spent refresh token presented by another client (which could not use it)
+        // is refused and revokes nothing.
+        let first = km.password_grant(&km.main, "dev", "openid").await;
+        let rt1 = text(&first["refresh_token"]);
+        let second = km.refresh(&km.main, &rt1).await;
+        assert_eq!(second.status, 200, "{e}: {}", second.text);
+        let r = km.refresh(&km.other, &rt1).await;
+        km.expect_error(&r, 400, "invalid_grant");
+        assert_eq!(
+            km.introspect(&km.main, second.body["access_token"].as_str().unwrap())
+                .await["active"],
+            true,
+            "{e}"
+        );
+
+        // Revoking a refresh token (RFC 7009 §2.1) takes the access tokens of its grant too.
+        let body = km.password_grant(&km.main, "dev", "openid").await;
+        let r = km
+            .form(
+                "/oauth2/revoke",
+                Some(&km.main),
+                &[("token", body["refresh_token"].as_str().unwrap())],
+            )
+            .await;
+        assert_eq!(r.status, 200, "{e}: {}", r.text);
+        assert_eq!(
+            km.introspect(&km.main, body["access_token"].as_str().unwrap()).await,
+            json!({ "active": false }),
+            "{e}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_replayed_authorization_code_revokes_the_tokens_it_issued() {
+    for db in all_engines("km_code_replay").await {
+        let km = start(&db).await;
+        let e = km.engine;
+        let verifier = format!("verifier-{}", random_token(32).unwrap());
+        let code = km.authorization_code(&km.main, "dev", &verifier).await;
+        let r = km.exchange(&km.main, &code, &verifier).await;
+        assert_eq!(r.status, 200, "{e}: {}", r.text);
+        let (at1, rt1) = (text(&r.body["access_token"]), text(&r.body["refresh_token"]));
+        let r = km.refresh(&km.main, &rt1).await;
+        assert_eq!(r.status, 200, "{e}: {}", r.text);
+        let (at2, rt2) = (text(&r.body["access_token"]), text(&r.body["refresh_token"]));
+        let mut jtis = vec![km.jti(&km.main, &at1).await, km.jti(&km.main, &at2).await];
+        let apart = km.password_grant(&km.main, "dev", "openid").await;
+
+        let seq = tollgate_store::events::latest_seq(&km.am).await.unwrap();
+        let r = km.exchange(&km.main, &code, &verifier).await;
+        km.expect_error(&r, 400, "invalid_grant");
+        for at in [&at1, &at2] {
+            assert_eq!(km.introspect(&km.main, at).await, json!({ "active": false }), "{e}");
+        }
+        let r = km.refresh(&km.main, &rt2).await;
+        km.expect_error(&r, 400, "invalid_grant");
+        let mut revoked = km.revoked_since(seq).await;
+        revoked.sort();
+        jtis.sort();
+        assert_eq!(revoked, jtis, "{e}");
+        assert_eq!(
+            km.introspect(&km.main, apart["access_token"].as_str().unwrap()).await["active"],
+            true
+        );
+
+        // A code whose first exchange failed issued nothing; replaying it revokes nothing.
+        let code = km.authorization_code(&km.main, "dev", &verifier).await;
+        let wrong = format!("verifier-{}", random_token(32).unwrap());
+        let r = km.exchange(&km.main, &code, &wrong).await;
+        km.expect_error(&r, 400, "invalid_grant");
+        let seq = tollgate_store::events::latest_seq(&km.am).await.unwrap();
+        let r = km.exchange(&km.main, &code, &verifier).await;
+        km.expect_error(&r, 400, "invalid_grant");
+        assert_eq!(km.revoked_since(seq).await, Vec::<String>::new(), "{e}");
+
+        // Another client presenting a spent code is refused and revokes nothing.
+        let code = km.authorization_code(&km.main, "dev", &verifier).await;
+        let r = km.exchange(&km.main, &code, &verifier).await;
+        assert_eq!(r.status, 200, "{e}: {}", r.text);
+        let at = text(&r.body["access_token"]);
+        let r = km.exchange(&km.other, &code, &verifier).await;
+        km.expect_error(&r, 400, "invalid_grant");
+        assert_eq!(km.introspect(&km.main, &at).await["active"], true, "{e}");
+    }
+}
+
+#[tokio::test]
+async fn a_code_approved_before_its_user_lost_access_gets_no_tokens() {
+    for db in all_engines("km_code_user").await {
+        let km = start(&db).await;
+        let verifier = format!("verifier-{}", random_token(32).unwrap());
+        let user = async |name: &str| {
+            users::find_by_username(&km.shared, TenantId::DEFAULT, name)
+                .await
+                .unwrap()
+                .unwrap()
+        };
+        // Disabled since.
+        let code = km.authorization_code(&km.main, "pub", &verifier).await;
+        users::update_access(&km.shared, &user("pub").await, None, Some(false))
+            .await
+            .unwrap();
+        let r = km.exchange(&km.main, &code, &verifier).await;
+        km.expect_error(&r, 400, "invalid_grant");
+        // No longer holding a scope it approved.
+        let ch = challenge(&verifier);
+        let params = [
+            ("response_type", "code"),
+            ("client_id", km.main.id.as_str()),
+            ("redirect_uri", CALLBACK),
+            ("scope", "openid apim:subscribe"),
+            ("state", "st-1"),
+            ("code_challenge", ch.as_str()),
+            ("code_challenge_method", "S256"),
+            ("username", "dev"),
+            ("password", "dev-password"),
+        ];
+        let r = km.send(km.http.post(km.url("/oauth2/authorize")).form(&params)).await;
+        assert_eq!(r.status, 302, "{}: {}", km.engine, r.text);
+        let location = reqwest::Url::parse(r.header(LOCATION).unwrap()).unwrap();
+        let code = location
+            .query_pairs()
+            .find(|(k, _)| k == "code")
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_else(|| panic!("no code in {location}"));
+        users::update_access(&km.shared, &user("dev").await, Some(&[Role::Creator]), None)
+            .await
+            .unwrap();
+        let r = km.exchange(&km.main, &code, &verifier).await;
         km.expect_error(&r, 400, "invalid_grant");
     }
 }

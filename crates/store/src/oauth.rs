@@ -1,6 +1,6 @@
 //! OAuth2 state of the key manager (AM database): refresh tokens and opaque access
-//! tokens, authorization codes, API keys, revocations and signing keys. Every token and
-//! code is stored as a peppered hash, never in clear.
+//! tokens, authorization codes, token families, API keys, revocations and signing keys.
+//! Every token and code is stored as a peppered hash, never in clear.
 
 use crate::db::{on_pool, on_tx};
 use crate::{Database, Result, Tx};
@@ -35,14 +35,16 @@ pub struct TokenRow {
     pub expires_at: i64,
     /// When it was revoked, if it was.
     pub revoked_at: Option<i64>,
+    /// The token family (the grant it descends from), for grants with a refresh token.
+    pub family_id: Option<String>,
 }
 
 /// Stores a token.
 pub async fn insert_token(tx: &mut Tx, t: &TokenRow) -> Result<()> {
     on_tx!(tx, |c| sqlx::query(
         "INSERT INTO oauth_tokens (token_hash, kind, jti, tenant_id, consumer_key, application_id, key_type, username, \
-         scope, grant_type, issued_at, expires_at, revoked_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+         scope, grant_type, issued_at, expires_at, revoked_at, family_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
     )
     .bind(&t.token_hash)
     .bind(&t.kind)
@@ -57,6 +59,7 @@ pub async fn insert_token(tx: &mut Tx, t: &TokenRow) -> Result<()> {
     .bind(t.issued_at)
     .bind(t.expires_at)
     .bind(t.revoked_at)
+    .bind(&t.family_id)
     .execute(c)
     .await
     .map(|r| r.rows_affected()))?;
@@ -64,7 +67,7 @@ pub async fn insert_token(tx: &mut Tx, t: &TokenRow) -> Result<()> {
 }
 
 const TOKEN_COLUMNS: &str = "token_hash, kind, jti, tenant_id, consumer_key, application_id, key_type, username, scope, \
-                             grant_type, issued_at, expires_at, revoked_at";
+                             grant_type, issued_at, expires_at, revoked_at, family_id";
 
 /// A token by its hash.
 pub async fn find_token(db: &Database, token_hash: &str) -> Result<Option<TokenRow>> {
@@ -97,6 +100,20 @@ pub async fn revoke_tokens_of_client(tx: &mut Tx, consumer_key: &str, at: EpochM
         "UPDATE oauth_tokens SET revoked_at = $2 WHERE consumer_key = $1 AND revoked_at IS NULL"
     )
     .bind(consumer_key)
+    .bind(at)
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))?)
+}
+
+/// Revokes every live stored token (refresh tokens, opaque access tokens) issued to
+/// `username` as resource owner or end user; returns how many.
+pub async fn revoke_tokens_of_user(tx: &mut Tx, tenant: TenantId, username: &str, at: EpochMillis) -> Result<u64> {
+    Ok(on_tx!(tx, |c| sqlx::query(
+        "UPDATE oauth_tokens SET revoked_at = $3 WHERE tenant_id = $1 AND username = $2 AND revoked_at IS NULL"
+    )
+    .bind(tenant.to_string())
+    .bind(username)
     .bind(at)
     .execute(c)
     .await
@@ -145,14 +162,16 @@ pub async fn insert_code(db: &Database, code: &CodeRow) -> Result<()> {
     tx.commit().await
 }
 
-/// Takes an authorization code: marks it used and returns it, or `None` when it does not
-/// exist or was already used (a code works once, even under racing requests).
-pub async fn take_code(tx: &mut Tx, code_hash: &str, at: EpochMillis) -> Result<Option<CodeRow>> {
+/// Takes an authorization code: marks it used, records the token family its exchange
+/// starts, and returns it; `None` when it does not exist or was already used (a code
+/// works once, even under racing requests).
+pub async fn take_code(tx: &mut Tx, code_hash: &str, at: EpochMillis, family_id: &str) -> Result<Option<CodeRow>> {
     let used = on_tx!(tx, |c| sqlx::query(
-        "UPDATE authorization_codes SET used_at = $2 WHERE code_hash = $1 AND used_at IS NULL"
+        "UPDATE authorization_codes SET used_at = $2, family_id = $3 WHERE code_hash = $1 AND used_at IS NULL"
     )
     .bind(code_hash)
     .bind(at)
+    .bind(family_id)
     .execute(c)
     .await
     .map(|r| r.rows_affected()))?;
@@ -168,6 +187,81 @@ pub async fn take_code(tx: &mut Tx, code_hash: &str, at: EpochMillis) -> Result<
     .await)?)
 }
 
+/// An authorization code that was already used: who it was issued to and the token
+/// family its first exchange started.
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct SpentCode {
+    /// The client it was issued to.
+    pub consumer_key: String,
+    /// The family of the tokens its first exchange issued (none issued if that failed).
+    pub family_id: Option<String>,
+}
+
+/// A code that was already used, by its hash.
+pub async fn spent_code(tx: &mut Tx, code_hash: &str) -> Result<Option<SpentCode>> {
+    Ok(on_tx!(tx, |c| sqlx::query_as(
+        "SELECT consumer_key, family_id FROM authorization_codes WHERE code_hash = $1 AND used_at IS NOT NULL"
+    )
+    .bind(code_hash)
+    .fetch_optional(c)
+    .await)?)
+}
+
+/// An access token (JWT or opaque) of a token family, by `jti`.
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct FamilyAccess {
+    /// The token's id.
+    pub jti: String,
+    /// Its family.
+    pub family_id: String,
+    /// The tenant.
+    pub tenant_id: String,
+    /// The client it was issued to.
+    pub consumer_key: String,
+    /// When it expires (epoch ms).
+    pub expires_at: i64,
+}
+
+/// Records an access token as a member of its family.
+pub async fn insert_family_access(tx: &mut Tx, a: &FamilyAccess) -> Result<()> {
+    on_tx!(tx, |c| sqlx::query(
+        "INSERT INTO token_family_access (jti, family_id, tenant_id, consumer_key, expires_at) \
+         VALUES ($1, $2, $3, $4, $5)"
+    )
+    .bind(&a.jti)
+    .bind(&a.family_id)
+    .bind(&a.tenant_id)
+    .bind(&a.consumer_key)
+    .bind(a.expires_at)
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// Revokes a token family: marks its stored tokens (refresh tokens, opaque access tokens)
+/// revoked, and returns its access tokens that were still live and not yet revoked with
+/// it, for the caller to announce (each is returned once, even to racing callers).
+pub async fn revoke_family(tx: &mut Tx, family_id: &str, at: EpochMillis) -> Result<Vec<FamilyAccess>> {
+    on_tx!(tx, |c| sqlx::query(
+        "UPDATE oauth_tokens SET revoked_at = $2 WHERE family_id = $1 AND revoked_at IS NULL"
+    )
+    .bind(family_id)
+    .bind(at)
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))?;
+    Ok(on_tx!(tx, |c| sqlx::query_as(
+        "UPDATE token_family_access SET revoked_at = $2 \
+         WHERE family_id = $1 AND revoked_at IS NULL AND expires_at > $2 \
+         RETURNING jti, family_id, tenant_id, consumer_key, expires_at"
+    )
+    .bind(family_id)
+    .bind(at)
+    .fetch_all(c)
+    .await)?)
+}
+
 /// What a revocation covers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RevocationKind {
@@ -175,6 +269,9 @@ pub enum RevocationKind {
     TokenId,
     /// Every token of a consumer key issued before the revocation time.
     ConsumerKey,
+    /// Every token whose subject is a user (by name), issued before the revocation time:
+    /// the user was disabled, deleted or lost a role.
+    User,
 }
 
 impl RevocationKind {
@@ -183,6 +280,7 @@ impl RevocationKind {
         match self {
             RevocationKind::TokenId => "jti",
             RevocationKind::ConsumerKey => "consumer_key",
+            RevocationKind::User => "user",
         }
     }
 }
@@ -211,16 +309,24 @@ pub async fn insert_revocation(
     Ok(())
 }
 
-/// Whether a token with this `jti`, issued to `consumer_key` at `issued_at` (epoch ms),
-/// has been revoked.
-pub async fn is_revoked(db: &Database, jti: &str, consumer_key: &str, issued_at: EpochMillis) -> Result<bool> {
+/// Whether a token with this `jti`, issued to `consumer_key` for the user `subject` at
+/// `issued_at` (epoch ms), has been revoked.
+pub async fn is_revoked(
+    db: &Database,
+    jti: &str,
+    consumer_key: &str,
+    subject: &str,
+    issued_at: EpochMillis,
+) -> Result<bool> {
     let n: i64 = on_pool!(db.reader(), |p| sqlx::query_scalar(
         "SELECT COUNT(*) FROM revocations WHERE (kind = 'jti' AND subject = $1) \
-         OR (kind = 'consumer_key' AND subject = $2 AND revoked_at >= $3)"
+         OR (kind = 'consumer_key' AND subject = $2 AND revoked_at >= $3) \
+         OR (kind = 'user' AND subject = $4 AND revoked_at >= $3)"
     )
     .bind(jti)
     .bind(consumer_key)
     .bind(issued_at)
+    .bind(subject)
     .fetch_one(p)
     .await)?;
     Ok(n > 0)

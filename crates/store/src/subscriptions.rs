@@ -219,13 +219,22 @@ pub async fn set_policy(tx: &mut Tx, id: &str, policy: &str, at: EpochMillis) ->
     .map(|r| r.rows_affected()))?)
 }
 
-/// Removes a subscription; returns rows removed.
-pub async fn delete(tx: &mut Tx, id: &str) -> Result<u64> {
-    Ok(on_tx!(tx, |c| sqlx::query("DELETE FROM subscriptions WHERE id = $1")
-        .bind(id)
-        .execute(c)
-        .await
-        .map(|r| r.rows_affected()))?)
+/// The statuses a publisher sets to cut an application off an API.
+pub const BLOCKED_STATUSES: [&str; 2] = ["BLOCKED", "PROD_ONLY_BLOCKED"];
+
+/// Removes a subscription unless it is blocked (a block stays until its publisher lifts
+/// it); returns rows removed. The check and the removal are one statement, so a block that
+/// lands meanwhile is never lost.
+pub async fn delete_unless_blocked(tx: &mut Tx, id: &str) -> Result<u64> {
+    Ok(on_tx!(tx, |c| sqlx::query(
+        "DELETE FROM subscriptions WHERE id = $1 AND status NOT IN ($2, $3)"
+    )
+    .bind(id)
+    .bind(BLOCKED_STATUSES[0])
+    .bind(BLOCKED_STATUSES[1])
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))?)
 }
 
 /// The body of `subscription_upserted` events, from the row as it stands: one shape for

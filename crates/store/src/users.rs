@@ -2,7 +2,7 @@
 //! credential checks for HTTP Basic, and the bootstrap administrator.
 
 use crate::db::{on_pool, on_tx};
-use crate::{Database, Error, Result, password};
+use crate::{Database, Error, Result, Tx, password};
 use tollgate_model::{NewUser, Principal, Role, TenantId, User, UserId, now_millis};
 
 /// One row per (user, role) pair; a user without roles yields one row with no role.
@@ -221,35 +221,66 @@ pub async fn ensure_admin(db: &Database, username: &str, configured_password: Op
     }
 }
 
-/// Changes a user's roles and/or enabled state in one transaction, keeping at least one
-/// enabled administrator per tenant: the count and the change happen under one lock, so
-/// two administrators demoting each other at once cannot leave none.
-pub async fn update_access(db: &Database, user: &User, roles: Option<&[Role]>, enabled: Option<bool>) -> Result<()> {
-    let mut tx = db.begin().await?;
-    crate::lock_named(&mut tx, &format!("tollgate:admins:{}", user.tenant_id)).await?;
-    let is_admin: i64 = on_tx!(&mut tx, |c| sqlx::query_scalar(
+/// Takes the tenant's administrators lock and refuses (409) when `user` is its last
+/// enabled administrator, who is about to stop being one: the count and the change that
+/// follows in `tx` happen under one lock, so two administrators demoting each other at
+/// once cannot leave none.
+async fn keep_an_administrator(tx: &mut Tx, user: &User) -> Result<()> {
+    crate::lock_named(tx, &format!("tollgate:admins:{}", user.tenant_id)).await?;
+    let is_admin: i64 = on_tx!(tx, |c| sqlx::query_scalar(
         "SELECT COUNT(*) FROM users u JOIN user_roles r ON r.user_id = u.id \
          WHERE u.id = $1 AND u.enabled = TRUE AND r.role_name = 'admin'"
     )
     .bind(user.id.to_string())
     .fetch_one(c)
     .await)?;
-    let loses_admin = is_admin > 0 && (enabled == Some(false) || roles.is_some_and(|r| !r.contains(&Role::Admin)));
+    if is_admin == 0 {
+        return Ok(());
+    }
+    let admins: i64 = on_tx!(tx, |c| sqlx::query_scalar(
+        "SELECT COUNT(*) FROM users u JOIN user_roles r ON r.user_id = u.id \
+         WHERE u.tenant_id = $1 AND u.enabled = TRUE AND r.role_name = 'admin'"
+    )
+    .bind(user.tenant_id.to_string())
+    .fetch_one(c)
+    .await)?;
+    if admins <= 1 {
+        return Err(tollgate_model::Error::Conflict(format!(
+            "`{}` is the last enabled administrator; make another user an administrator first",
+            user.username
+        ))
+        .into());
+    }
+    Ok(())
+}
+
+/// Deletes a user (and their roles), keeping at least one enabled administrator per
+/// tenant as [`update_access`] does; returns whether the user was still there.
+pub async fn delete(db: &Database, user: &User) -> Result<bool> {
+    let mut tx = db.begin().await?;
+    keep_an_administrator(&mut tx, user).await?;
+    on_tx!(&mut tx, |c| sqlx::query("DELETE FROM user_roles WHERE user_id = $1")
+        .bind(user.id.to_string())
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    let n = on_tx!(&mut tx, |c| sqlx::query("DELETE FROM users WHERE id = $1")
+        .bind(user.id.to_string())
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    tx.commit().await?;
+    Ok(n == 1)
+}
+
+/// Changes a user's roles and/or enabled state in one transaction, keeping at least one
+/// enabled administrator per tenant: the count and the change happen under one lock, so
+/// two administrators demoting each other at once cannot leave none.
+pub async fn update_access(db: &Database, user: &User, roles: Option<&[Role]>, enabled: Option<bool>) -> Result<()> {
+    let mut tx = db.begin().await?;
+    let loses_admin = enabled == Some(false) || roles.is_some_and(|r| !r.contains(&Role::Admin));
     if loses_admin {
-        let admins: i64 = on_tx!(&mut tx, |c| sqlx::query_scalar(
-            "SELECT COUNT(*) FROM users u JOIN user_roles r ON r.user_id = u.id \
-             WHERE u.tenant_id = $1 AND u.enabled = TRUE AND r.role_name = 'admin'"
-        )
-        .bind(user.tenant_id.to_string())
-        .fetch_one(c)
-        .await)?;
-        if admins <= 1 {
-            return Err(tollgate_model::Error::Conflict(format!(
-                "`{}` is the last enabled administrator; make another user an administrator first",
-                user.username
-            ))
-            .into());
-        }
+        keep_an_administrator(&mut tx, user).await?;
     }
     let now = now_millis();
     if let Some(roles) = roles {

@@ -19,6 +19,7 @@ pub use claims::{AccessClaims, ApplicationClaim, KeyType, TokenKind};
 pub use secret::{KeyManagerSecret, random_token};
 pub use service::{
     ActiveToken, ClientAuth, IssueRequest, IssuedTokens, MAX_TOKEN_VALIDITY, OAuthError, TokenService, TokenSettings,
+    revoke_user_tokens,
 };
 pub use signing::Signer;
 

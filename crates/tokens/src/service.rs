@@ -1,7 +1,9 @@
 //! Issuing, refreshing, introspecting and revoking tokens. JWT access tokens are not
-//! stored (they verify offline); opaque access tokens, refresh tokens and API keys are
-//! stored as peppered hashes. Every revocation is recorded in `revocations` and written
-//! to the `events` outbox in the same transaction, so gateways learn it.
+//! stored (they verify offline; only the ids of those in a token family are kept);
+//! opaque access tokens, refresh tokens and API keys are stored as peppered hashes. Every
+//! revocation is recorded in `revocations` and written to the `events` outbox in the same
+//! transaction, so gateways learn it. A reused refresh token or a replayed authorization
+//! code revokes its token family (decision 013).
 
 use crate::claims::{AccessClaims, ApplicationClaim, KeyType, TokenKind};
 use crate::secret::{KeyManagerSecret, random_token};
@@ -291,8 +293,17 @@ impl TokenService {
         Ok(issued)
     }
 
-    /// [`issue`](Self::issue) inside the caller's transaction.
+    /// [`issue`](Self::issue) inside the caller's transaction. A grant that brings a
+    /// refresh token starts a token family (RFC 9700 §4.14.2).
     pub async fn issue_in(&self, tx: &mut Tx, req: IssueRequest<'_>) -> Result<IssuedTokens> {
+        let family = req.with_refresh_token.then(|| uuid::Uuid::now_v7().to_string());
+        self.issue_in_family(tx, req, family.as_deref()).await
+    }
+
+    /// Issues into the token family `family` (when there is one): every token records it,
+    /// and the access token's `jti` is recorded with it, so that the family's live access
+    /// tokens can be found and revoked although JWTs are not stored.
+    async fn issue_in_family(&self, tx: &mut Tx, req: IssueRequest<'_>, family: Option<&str>) -> Result<IssuedTokens> {
         let client = req.client;
         let now = now_millis();
         let validity = req
@@ -320,7 +331,18 @@ impl TokenService {
             issued_at: now,
             expires_at,
             revoked_at: None,
+            family_id: family.map(String::from),
         };
+        if let Some(family) = family {
+            let member = oauth::FamilyAccess {
+                jti: jti.clone(),
+                family_id: family.into(),
+                tenant_id: client.tenant_id.clone(),
+                consumer_key: client.key.consumer_key.clone(),
+                expires_at,
+            };
+            oauth::insert_family_access(tx, &member).await?;
+        }
         let access_token = if client.token_type.eq_ignore_ascii_case("OAUTH") {
             let token = random_token(32)?;
             oauth::insert_token(tx, &row(&token, "access", &jti, expires_at)).await?;
@@ -376,48 +398,62 @@ impl TokenService {
     }
 
     /// The user and scopes a refresh token was issued for, if it is usable by `client`
-    /// (so that the caller can check the user still exists and holds those scopes).
+    /// (so that the caller can check the user still exists and holds those scopes). A
+    /// refresh token already rotated or revoked, presented again by its client, revokes
+    /// its whole family: either an attacker or the legitimate client holds a stolen copy,
+    /// and nobody can tell which (RFC 9700 §4.14.2).
     pub async fn refresh_token_grant(
         &self,
         client: &ClientRow,
         refresh_token: &str,
     ) -> Result<(String, Vec<String>), OAuthError> {
-        let row = oauth::find_token(&self.am, &self.secret.hash(refresh_token))
-            .await
-            .map_err(Error::from)?
-            .filter(|r| {
-                r.kind == "refresh"
-                    && r.consumer_key == client.key.consumer_key
-                    && r.revoked_at.is_none()
-                    && r.expires_at > now_millis()
-            })
-            .ok_or_else(|| {
-                OAuthError::invalid_grant("the refresh token is invalid, expired, revoked or already used")
-            })?;
+        let row = self.usable_refresh_token(client, refresh_token).await?;
         Ok((row.username, row.scope.split_whitespace().map(String::from).collect()))
     }
 
+    /// The stored refresh token `client` presents, if usable; revokes its family when it
+    /// was already spent.
+    async fn usable_refresh_token(&self, client: &ClientRow, refresh_token: &str) -> Result<TokenRow, OAuthError> {
+        let row = oauth::find_token(&self.am, &self.secret.hash(refresh_token))
+            .await
+            .map_err(Error::from)?
+            .filter(|r| r.kind == "refresh" && r.consumer_key == client.key.consumer_key)
+            .ok_or_else(refresh_invalid)?;
+        if row.revoked_at.is_some() {
+            let mut tx = self.am.begin().await.map_err(Error::from)?;
+            self.reused(&mut tx, &row).await?;
+            tx.commit().await.map_err(Error::from)?;
+            return Err(refresh_invalid());
+        }
+        if row.expires_at <= now_millis() {
+            return Err(refresh_invalid());
+        }
+        Ok(row)
+    }
+
+    /// A spent refresh token was presented again: revokes its family.
+    async fn reused(&self, tx: &mut Tx, row: &TokenRow) -> Result<()> {
+        let Some(family) = &row.family_id else {
+            return Ok(());
+        };
+        let revoked = revoke_family(tx, family).await?;
+        if revoked > 0 {
+            tracing::warn!(client = %row.consumer_key, user = %row.username, revoked,
+                "A spent refresh token was presented again; the tokens of its grant are revoked.");
+        }
+        Ok(())
+    }
+
     /// The refresh-token grant with rotation: the presented refresh token is revoked and
-    /// a new one issued with the new access token; using a rotated one fails.
+    /// a new one issued with the new access token, in the same family; presenting a
+    /// rotated one again revokes the family.
     pub async fn refresh(
         &self,
         client: &ClientRow,
         refresh_token: &str,
         requested_scope: Option<&str>,
     ) -> Result<IssuedTokens, OAuthError> {
-        let invalid = || OAuthError::invalid_grant("the refresh token is invalid, expired, revoked or already used");
-        let hash = self.secret.hash(refresh_token);
-        let row = oauth::find_token(&self.am, &hash)
-            .await
-            .map_err(Error::from)?
-            .ok_or_else(invalid)?;
-        if row.kind != "refresh"
-            || row.consumer_key != client.key.consumer_key
-            || row.revoked_at.is_some()
-            || row.expires_at <= now_millis()
-        {
-            return Err(invalid());
-        }
+        let row = self.usable_refresh_token(client, refresh_token).await?;
         let original: Vec<String> = row.scope.split_whitespace().map(String::from).collect();
         let scopes = match requested_scope {
             Some(req) if !req.trim().is_empty() => {
@@ -435,14 +471,22 @@ impl TokenService {
             _ => original,
         };
         let mut tx = self.am.begin().await.map_err(Error::from)?;
-        if !oauth::revoke_token(&mut tx, &hash, now_millis())
+        if !oauth::revoke_token(&mut tx, &row.token_hash, now_millis())
             .await
             .map_err(Error::from)?
         {
-            return Err(invalid());
+            // A racing request rotated it first: a reuse all the same.
+            self.reused(&mut tx, &row).await?;
+            tx.commit().await.map_err(Error::from)?;
+            return Err(refresh_invalid());
         }
+        // Tokens from before families existed start one here.
+        let family = row
+            .family_id
+            .clone()
+            .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
         let issued = self
-            .issue_in(
+            .issue_in_family(
                 &mut tx,
                 IssueRequest {
                     client,
@@ -453,6 +497,7 @@ impl TokenService {
                     validity: None,
                     nonce: None,
                 },
+                Some(&family),
             )
             .await?;
         tx.commit().await.map_err(Error::from)?;
@@ -468,7 +513,15 @@ impl TokenService {
                 Err(Error::InvalidToken(_)) => return Ok(None),
                 Err(e) => return Err(e),
             };
-            if oauth::is_revoked(&self.am, &claims.jti, &claims.client_id, claims.issued_at_millis()).await? {
+            if oauth::is_revoked(
+                &self.am,
+                &claims.jti,
+                &claims.client_id,
+                &claims.sub,
+                claims.issued_at_millis(),
+            )
+            .await?
+            {
                 return Ok(None);
             }
             if claims.token_type == TokenKind::AccessToken && self.find_client(&claims.client_id).await?.is_none() {
@@ -501,7 +554,7 @@ impl TokenService {
         if row.revoked_at.is_some() || row.expires_at <= now_millis() {
             return Ok(None);
         }
-        if oauth::is_revoked(&self.am, &row.jti, &row.consumer_key, row.issued_at).await? {
+        if oauth::is_revoked(&self.am, &row.jti, &row.consumer_key, &row.username, row.issued_at).await? {
             return Ok(None);
         }
         let Some(client) = self.find_client(&row.consumer_key).await? else {
@@ -547,13 +600,13 @@ impl TokenService {
                 ));
             }
             let mut tx = self.am.begin().await.map_err(Error::from)?;
-            self.record_revocation(
+            record_revocation(
                 &mut tx,
                 tenant,
                 RevocationKind::TokenId,
                 &claims.jti,
                 "access_token",
-                &claims.client_id,
+                Some(&claims.client_id),
                 claims.exp * 1000,
             )
             .await?;
@@ -576,16 +629,22 @@ impl TokenService {
             } else {
                 "access_token"
             };
-            self.record_revocation(
+            record_revocation(
                 &mut tx,
                 tenant,
                 RevocationKind::TokenId,
                 &row.jti,
                 kind,
-                &row.consumer_key,
+                Some(&row.consumer_key),
                 row.expires_at,
             )
             .await?;
+        }
+        if row.kind == "refresh"
+            && let Some(family) = &row.family_id
+        {
+            // RFC 7009 §2.1: the access tokens of the same grant go with it.
+            revoke_family(&mut tx, family).await?;
         }
         tx.commit().await.map_err(Error::from)?;
         Ok(())
@@ -597,49 +656,16 @@ impl TokenService {
         let now = now_millis();
         oauth::revoke_tokens_of_client(tx, consumer_key, now).await?;
         let longest = MAX_TOKEN_VALIDITY.max(self.settings.refresh_validity);
-        self.record_revocation(
+        record_revocation(
             tx,
             tenant,
             RevocationKind::ConsumerKey,
             consumer_key,
             "all",
-            consumer_key,
+            Some(consumer_key),
             now.saturating_add(duration_ms(longest)),
         )
         .await
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    async fn record_revocation(
-        &self,
-        tx: &mut Tx,
-        tenant: TenantId,
-        kind: RevocationKind,
-        subject: &str,
-        token_type: &str,
-        consumer_key: &str,
-        expires_at: EpochMillis,
-    ) -> Result<()> {
-        let now = now_millis();
-        oauth::insert_revocation(tx, tenant, kind, subject, now, expires_at).await?;
-        tollgate_store::events::append(
-            tx,
-            &NewEvent {
-                kind: EventKind::TokenRevoked,
-                tenant_id: tenant,
-                environment: None,
-                payload: serde_json::json!({
-                    "revocationType": kind.as_str(),
-                    "subject": subject,
-                    "tokenType": token_type,
-                    "consumerKey": consumer_key,
-                    "revokedAt": now,
-                    "expiresAt": expires_at,
-                }),
-            },
-        )
-        .await?;
-        Ok(())
     }
 
     /// Issues an API key: a signed JWT bound to the application (`aud` is its id),
@@ -707,13 +733,13 @@ impl TokenService {
         };
         if oauth::revoke_api_key(tx, &row.id, now_millis()).await? {
             let expires_at = row.expires_at.unwrap_or(i64::MAX / 4);
-            self.record_revocation(
+            record_revocation(
                 tx,
                 tenant,
                 RevocationKind::TokenId,
                 &row.id,
                 "api_key",
-                application_id,
+                Some(application_id),
                 expires_at,
             )
             .await?;
@@ -750,6 +776,10 @@ impl TokenService {
 
     /// The authorization-code grant with PKCE (S256): the code works once, for the
     /// client and redirect URI it was issued to, with the verifier of its challenge.
+    /// `user_may_hold` is asked, with the code's user and scopes, whether that user may
+    /// still get them (the user may have been disabled or lost a role since approving).
+    /// A second use of the code by its client revokes the tokens its first use issued,
+    /// and every refresh after it (RFC 6749 §4.1.2).
     pub async fn exchange_code(
         &self,
         client: &ClientRow,
@@ -757,42 +787,44 @@ impl TokenService {
         redirect_uri: &str,
         code_verifier: &str,
         with_refresh_token: bool,
+        user_may_hold: impl AsyncFnOnce(&str, &[String]) -> Result<(), OAuthError>,
     ) -> Result<IssuedTokens, OAuthError> {
-        let invalid = |why: &str| OAuthError::invalid_grant(format!("the authorization code {why}"));
-        // The code is spent by the first attempt, whatever its outcome (RFC 6749 §4.1.2).
+        let hash = self.secret.hash(code);
+        let family = uuid::Uuid::now_v7().to_string();
+        // The code is spent by the first attempt, whatever its outcome (RFC 6749 §4.1.2),
+        // and its tokens are issued in the same transaction: a replay racing the first use
+        // waits for it (the code's row is locked), then finds its tokens to revoke.
         let mut tx = self.am.begin().await.map_err(Error::from)?;
-        let row = oauth::take_code(&mut tx, &self.secret.hash(code), now_millis())
+        let Some(row) = oauth::take_code(&mut tx, &hash, now_millis(), &family)
             .await
             .map_err(Error::from)?
-            .ok_or_else(|| invalid("is invalid or was already used"))?;
-        tx.commit().await.map_err(Error::from)?;
-        if row.consumer_key != client.key.consumer_key {
-            return Err(invalid("was issued to another client"));
-        }
-        if row.expires_at <= now_millis() {
-            return Err(invalid("has expired"));
-        }
-        if row.redirect_uri != redirect_uri {
-            return Err(invalid("was issued for another redirect_uri"));
-        }
-        let verifier_ok = (43..=128).contains(&code_verifier.len())
-            && code_verifier
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'));
-        if !verifier_ok {
-            return Err(OAuthError::invalid_request(
-                "code_verifier must be 43 to 128 characters of A-Z a-z 0-9 - . _ ~ (RFC 7636)",
-            ));
-        }
-        if !pkce_s256_matches(code_verifier, &row.code_challenge) {
-            return Err(OAuthError::invalid_grant(
-                "code_verifier does not match the code_challenge",
-            ));
-        }
-        let scopes: Vec<String> = row.scope.split_whitespace().map(String::from).collect();
-        let mut tx = self.am.begin().await.map_err(Error::from)?;
+        else {
+            if let Some(spent) = oauth::spent_code(&mut tx, &hash).await.map_err(Error::from)?
+                && spent.consumer_key == client.key.consumer_key
+                && let Some(family) = spent.family_id
+            {
+                let revoked = revoke_family(&mut tx, &family).await?;
+                if revoked > 0 {
+                    tracing::warn!(client = %client.key.consumer_key, revoked,
+                        "An authorization code was used again; the tokens issued from it are revoked.");
+                }
+            }
+            tx.commit().await.map_err(Error::from)?;
+            return Err(code_invalid("is invalid or was already used"));
+        };
+        let checked = match check_code(&row, client, redirect_uri, code_verifier) {
+            Ok(scopes) => user_may_hold(&row.username, &scopes).await.map(|()| scopes),
+            Err(e) => Err(e),
+        };
+        let scopes = match checked {
+            Ok(scopes) => scopes,
+            Err(e) => {
+                tx.commit().await.map_err(Error::from)?;
+                return Err(e);
+            }
+        };
         let issued = self
-            .issue_in(
+            .issue_in_family(
                 &mut tx,
                 IssueRequest {
                     client,
@@ -803,11 +835,130 @@ impl TokenService {
                     validity: None,
                     nonce: row.nonce.as_deref(),
                 },
+                Some(&family),
             )
             .await?;
         tx.commit().await.map_err(Error::from)?;
         Ok(issued)
     }
+}
+
+/// The answer to any refresh token that cannot be used, whatever the reason.
+fn refresh_invalid() -> OAuthError {
+    OAuthError::invalid_grant("the refresh token is invalid, expired, revoked or already used")
+}
+
+fn code_invalid(why: &str) -> OAuthError {
+    OAuthError::invalid_grant(format!("the authorization code {why}"))
+}
+
+/// Whether a code just taken may be exchanged by `client` with `redirect_uri` and
+/// `code_verifier`; its scopes when it may.
+fn check_code(
+    row: &oauth::CodeRow,
+    client: &ClientRow,
+    redirect_uri: &str,
+    code_verifier: &str,
+) -> Result<Vec<String>, OAuthError> {
+    if row.consumer_key != client.key.consumer_key {
+        return Err(code_invalid("was issued to another client"));
+    }
+    if row.expires_at <= now_millis() {
+        return Err(code_invalid("has expired"));
+    }
+    if row.redirect_uri != redirect_uri {
+        return Err(code_invalid("was issued for another redirect_uri"));
+    }
+    let verifier_ok = (43..=128).contains(&code_verifier.len())
+        && code_verifier
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'));
+    if !verifier_ok {
+        return Err(OAuthError::invalid_request(
+            "code_verifier must be 43 to 128 characters of A-Z a-z 0-9 - . _ ~ (RFC 7636)",
+        ));
+    }
+    if !pkce_s256_matches(code_verifier, &row.code_challenge) {
+        return Err(OAuthError::invalid_grant(
+            "code_verifier does not match the code_challenge",
+        ));
+    }
+    Ok(row.scope.split_whitespace().map(String::from).collect())
+}
+
+/// Revokes a token family within `tx`: its refresh and opaque access tokens at once, and
+/// each of its access tokens still live by a `jti` revocation that gateways receive as an
+/// event, like any other revoked token. Returns how many access tokens it revoked.
+async fn revoke_family(tx: &mut Tx, family: &str) -> Result<usize> {
+    let live = oauth::revoke_family(tx, family, now_millis()).await?;
+    for token in &live {
+        let tenant: TenantId = token.tenant_id.parse().unwrap_or(TenantId::DEFAULT);
+        record_revocation(
+            tx,
+            tenant,
+            RevocationKind::TokenId,
+            &token.jti,
+            "access_token",
+            Some(&token.consumer_key),
+            token.expires_at,
+        )
+        .await?;
+    }
+    Ok(live.len())
+}
+
+/// Revokes everything `username` holds, within the caller's transaction: their refresh
+/// tokens and opaque access tokens at once, and every token whose subject they are and
+/// that was issued until now (JWT access tokens, which are not stored, including the
+/// client-credentials tokens of their own applications, and their applications' API keys)
+/// by a `user` revocation that gateways receive as a `token_revoked` event. For a user who
+/// is disabled, deleted or loses a role; tokens issued afterwards are not affected.
+pub async fn revoke_user_tokens(tx: &mut Tx, tenant: TenantId, username: &str) -> Result<()> {
+    let now = now_millis();
+    oauth::revoke_tokens_of_user(tx, tenant, username, now).await?;
+    record_revocation(
+        tx,
+        tenant,
+        RevocationKind::User,
+        username,
+        "all",
+        None,
+        now.saturating_add(duration_ms(MAX_TOKEN_VALIDITY)),
+    )
+    .await
+}
+
+/// Records a revocation and announces it as a `token_revoked` event in the same
+/// transaction, so that introspection and every gateway honour it.
+async fn record_revocation(
+    tx: &mut Tx,
+    tenant: TenantId,
+    kind: RevocationKind,
+    subject: &str,
+    token_type: &str,
+    consumer_key: Option<&str>,
+    expires_at: EpochMillis,
+) -> Result<()> {
+    let now = now_millis();
+    oauth::insert_revocation(tx, tenant, kind, subject, now, expires_at).await?;
+    tollgate_store::events::append(
+        tx,
+        &NewEvent {
+            kind: EventKind::TokenRevoked,
+            tenant_id: tenant,
+            environment: None,
+            payload: serde_json::json!({
+                "revocationType": kind.as_str(),
+                "subject": subject,
+                "tokenType": token_type,
+                "consumerKey": consumer_key,
+                "revokedAt": now,
+                "expiresAt": expires_at,
+            }),
+        },
+    )
+    .await?;
+    Ok(())
 }
 
 /// Whether `BASE64URL(SHA256(verifier)) == challenge` (RFC 7636 §4.6), in constant time.

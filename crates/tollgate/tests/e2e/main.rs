@@ -10,6 +10,7 @@ mod consumer_flow;
 mod distributed;
 mod gateway_flow;
 mod gateway_hardening;
+mod identity;
 mod key_managers;
 mod portals;
 mod portals_forms;
