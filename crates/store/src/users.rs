@@ -227,24 +227,17 @@ pub async fn ensure_admin(db: &Database, username: &str, configured_password: Op
 /// once cannot leave none.
 async fn keep_an_administrator(tx: &mut Tx, user: &User) -> Result<()> {
     crate::lock_named(tx, &format!("tollgate:admins:{}", user.tenant_id)).await?;
-    let is_admin: i64 = on_tx!(tx, |c| sqlx::query_scalar(
-        "SELECT COUNT(*) FROM users u JOIN user_roles r ON r.user_id = u.id \
-         WHERE u.id = $1 AND u.enabled = TRUE AND r.role_name = 'admin'"
-    )
-    .bind(user.id.to_string())
-    .fetch_one(c)
-    .await)?;
-    if is_admin == 0 {
-        return Ok(());
-    }
-    let admins: i64 = on_tx!(tx, |c| sqlx::query_scalar(
-        "SELECT COUNT(*) FROM users u JOIN user_roles r ON r.user_id = u.id \
+    // The tenant's enabled administrators, and whether `user` is one of them.
+    let (admins, is_admin): (i64, i64) = on_tx!(tx, |c| sqlx::query_as(
+        "SELECT COUNT(*), COALESCE(SUM(CASE WHEN u.id = $2 THEN 1 ELSE 0 END), 0) \
+         FROM users u JOIN user_roles r ON r.user_id = u.id \
          WHERE u.tenant_id = $1 AND u.enabled = TRUE AND r.role_name = 'admin'"
     )
     .bind(user.tenant_id.to_string())
+    .bind(user.id.to_string())
     .fetch_one(c)
     .await)?;
-    if admins <= 1 {
+    if is_admin > 0 && admins <= 1 {
         return Err(tollgate_model::Error::Conflict(format!(
             "`{}` is the last enabled administrator; make another user an administrator first",
             user.username
@@ -259,18 +252,19 @@ async fn keep_an_administrator(tx: &mut Tx, user: &User) -> Result<()> {
 pub async fn delete(db: &Database, user: &User) -> Result<bool> {
     let mut tx = db.begin().await?;
     keep_an_administrator(&mut tx, user).await?;
-    on_tx!(&mut tx, |c| sqlx::query("DELETE FROM user_roles WHERE user_id = $1")
-        .bind(user.id.to_string())
-        .execute(c)
-        .await
-        .map(|r| r.rows_affected()))?;
-    let n = on_tx!(&mut tx, |c| sqlx::query("DELETE FROM users WHERE id = $1")
-        .bind(user.id.to_string())
-        .execute(c)
-        .await
-        .map(|r| r.rows_affected()))?;
+    let mut removed = 0;
+    for sql in [
+        "DELETE FROM user_roles WHERE user_id = $1",
+        "DELETE FROM users WHERE id = $1",
+    ] {
+        removed = on_tx!(&mut tx, |c| sqlx::query(sql)
+            .bind(user.id.to_string())
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))?;
+    }
     tx.commit().await?;
-    Ok(n == 1)
+    Ok(removed == 1)
 }
 
 /// Changes a user's roles and/or enabled state in one transaction, keeping at least one

@@ -223,6 +223,18 @@ impl Client {
         token_type: &str,
         policy: &str,
     ) -> (String, String, String, String) {
+        self.app_with_grants(name, token_type, policy, &["client_credentials"])
+            .await
+    }
+
+    /// The same, with keys that allow the grant types `grants`.
+    pub(crate) async fn app_with_grants(
+        &self,
+        name: &str,
+        token_type: &str,
+        policy: &str,
+        grants: &[&str],
+    ) -> (String, String, String, String) {
         let (status, app) = self
             .rest(
                 DEV,
@@ -238,7 +250,7 @@ impl Client {
                 DEV,
                 Method::POST,
                 &format!("/devportal/v3/applications/{app_id}/generate-keys"),
-                Some(json!({"keyType": "PRODUCTION", "grantTypesToBeSupported": ["client_credentials"]})),
+                Some(json!({"keyType": "PRODUCTION", "grantTypesToBeSupported": grants})),
             )
             .await;
         assert_eq!(status, 200, "{keys}");

@@ -108,30 +108,14 @@ async fn a_disabled_deleted_or_demoted_user_loses_every_token_and_a_reused_refre
         )
         .await;
     // DEV's application lets its users sign in with the password grant and refresh.
-    let (status, app) = c
-        .rest(
-            DEV,
-            Method::POST,
-            "/devportal/v3/applications",
-            Some(json!({"name": "IdShop", "throttlingPolicy": "Unlimited"})),
+    let (app, ck, cs, _) = c
+        .app_with_grants(
+            "IdShop",
+            "JWT",
+            "Unlimited",
+            &["password", "refresh_token", "client_credentials"],
         )
         .await;
-    assert_eq!(status, 201, "{app}");
-    let app = app["applicationId"].as_str().unwrap().to_string();
-    let (status, keys) = c
-        .rest(
-            DEV,
-            Method::POST,
-            &format!("/devportal/v3/applications/{app}/generate-keys"),
-            Some(json!({"keyType": "PRODUCTION",
-                "grantTypesToBeSupported": ["password", "refresh_token", "client_credentials"]})),
-        )
-        .await;
-    assert_eq!(status, 200, "{keys}");
-    let (ck, cs) = (
-        keys["consumerKey"].as_str().unwrap().to_string(),
-        keys["consumerSecret"].as_str().unwrap().to_string(),
-    );
     let client = (ck.as_str(), cs.as_str());
     c.subscribe_app(&app, &api).await;
 
