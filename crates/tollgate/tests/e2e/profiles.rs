@@ -27,7 +27,17 @@ async fn gateway_profile_never_touches_its_databases() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     assert_eq!(live, 200);
-    let (status, ready) = tollgate_testkit::get_json(format!("http://{mgmt}/health/ready")).await;
+    // Live answers while start-up runs; the gateway's part of readiness is reported from
+    // the end of start-up on (marked by the migrations being applied): wait for it.
+    let (mut status, mut ready) = (0, serde_json::Value::Null);
+    for _ in 0..200 {
+        (status, ready) = tollgate_testkit::get_json(format!("http://{mgmt}/health/ready")).await;
+        if ready["migrations"] == "applied" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(ready["migrations"], "applied", "{ready}");
     assert_eq!(
         status, 503,
         "no state from the hub and none persisted: not ready; {ready}"
