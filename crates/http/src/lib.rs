@@ -12,6 +12,7 @@ pub mod error;
 pub mod health;
 pub mod listener;
 pub mod precondition;
+pub mod rate_limit;
 pub mod request_metrics;
 pub mod unknown_fields;
 

@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use tollgate_config::{Config, DatabaseName};
 use tollgate_http::cluster::ClusterSecret;
 use tollgate_http::listener::{BoundListener, load_tls};
+use tollgate_http::rate_limit::{LoginGuardSettings, RequestLimiter};
 use tollgate_http::{Authenticator, Readiness, health_routes, request_metrics};
 use tollgate_model::{Component, ComponentSet};
 use tollgate_store::{Database, users};
@@ -132,6 +133,8 @@ struct Planned {
 pub async fn serve(args: NodeArgs) -> Result<(), Failure> {
     let config = load_config(&args)?;
     init_logging(&config)?;
+    // Before the first password is hashed (the bootstrap administrator's).
+    tollgate_store::password::limit_concurrency(config.management.max_concurrent_password_checks);
     let metrics = tollgate_telemetry::install_metrics(VERSION).map_err(|e| Failure::new(exit::OTHER, e))?;
     let components = config.components();
     tracing::info!(version = VERSION, components = %components, data_dir = %config.node.data_dir.display(), "Starting node.");
@@ -584,15 +587,20 @@ fn management_router(
     // REST APIs authenticate against the shared database's users (Basic) or with the
     // key manager's tokens (Bearer); one authenticator (one credential cache) serves all.
     if let (Some(am), Some(shared), Some(tokens)) = (am, shared, tokens) {
-        let authenticator = Authenticator::new(shared.clone()).with_tokens(tokens.clone());
+        let authenticator = Authenticator::new(shared.clone())
+            .with_tokens(tokens.clone())
+            .with_login_guard(LoginGuardSettings {
+                max_failures_per_user: config.management.max_failed_sign_ins,
+                max_failures_per_address: config.management.max_failed_sign_ins_per_address,
+                lockout: config.management.sign_in_lockout,
+            });
         if components.contains(Component::KeyManager) {
             rest = rest.merge(tollgate_keymanager::routes(tollgate_keymanager::KeyManagerState {
                 am: am.clone(),
                 shared: shared.clone(),
                 tokens: tokens.clone(),
-                limiter: Arc::new(tollgate_keymanager::TokenRateLimiter::new(
-                    config.key_manager.token_requests_per_second,
-                )),
+                limiter: Arc::new(RequestLimiter::new(config.key_manager.token_requests_per_second)),
+                authenticator: authenticator.clone(),
                 cluster_secret: cluster_secret.clone(),
             }));
         }

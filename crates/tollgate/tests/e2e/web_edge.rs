@@ -1,0 +1,92 @@
+//! The management listener's edge against an outside attacker: password guessing over
+//! HTTP Basic (locks, a cap on concurrent hashing), the sign-in redirect, security
+//! headers, file permissions under `data/`.
+
+use crate::{READY, tollgate};
+use serde_json::Value;
+
+const ADMIN_USERS: &str = "/api/am/admin/v4/users";
+
+#[tokio::test]
+async fn basic_auth_guesses_lock_the_user_before_argon2_and_answer_429_in_the_envelope() {
+    let mut node = tollgate()
+        .env("TOLLGATE_MANAGEMENT__MAX_FAILED_SIGN_INS", "3")
+        .env("TOLLGATE_MANAGEMENT__SIGN_IN_LOCKOUT", "10m")
+        .spawn();
+    let mgmt = node.wait_ready(READY).await;
+    let client = tollgate_testkit::http();
+    let url = format!("http://{mgmt}{ADMIN_USERS}");
+    for i in 0..3 {
+        let r = client
+            .get(&url)
+            .basic_auth("admin", Some(format!("guess-{i}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401);
+    }
+    // The right password, now: refused, and told for how long.
+    let r = client
+        .get(&url)
+        .basic_auth("admin", Some("test-admin-password"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 429);
+    let retry_after: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=600).contains(&retry_after), "{retry_after}");
+    assert_eq!(r.headers()["content-type"].to_str().unwrap(), "application/json");
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["code"], 429, "{body}");
+    assert_eq!(body["message"], "Too Many Requests", "{body}");
+    assert!(body["description"].as_str().unwrap().contains("locked"), "{body}");
+}
+
+#[tokio::test]
+async fn three_hundred_parallel_guesses_keep_memory_flat() {
+    // Locks off: only the cap on concurrent hashing stands between the guesses and memory.
+    let mut node = tollgate()
+        .env("TOLLGATE_MANAGEMENT__MAX_FAILED_SIGN_INS", "0")
+        .env("TOLLGATE_MANAGEMENT__MAX_FAILED_SIGN_INS_PER_ADDRESS", "0")
+        .env("TOLLGATE_MANAGEMENT__MAX_CONCURRENT_PASSWORD_CHECKS", "2")
+        .spawn();
+    let mgmt = node.wait_ready(READY).await;
+    let client = tollgate_testkit::http();
+    let url = format!("http://{mgmt}{ADMIN_USERS}");
+    // One check first, so that the baseline includes one argon2 working set.
+    let r = client
+        .get(&url)
+        .basic_auth("admin", Some("warm-up"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let before = node.peak_rss_kb();
+    let guesses: Vec<_> = (0..300)
+        .map(|i| {
+            let (client, url) = (client.clone(), url.clone());
+            tokio::spawn(async move {
+                client
+                    .get(&url)
+                    .basic_auth(format!("user{i}"), Some("password1"))
+                    .send()
+                    .await
+                    .map(|r| r.status().as_u16())
+            })
+        })
+        .collect();
+    let mut statuses = std::collections::BTreeMap::<u16, usize>::new();
+    for g in guesses {
+        *statuses.entry(g.await.unwrap().unwrap()).or_default() += 1;
+    }
+    let growth_mb = node.peak_rss_kb().saturating_sub(before) / 1024;
+    eprintln!("300 parallel Basic guesses: answers {statuses:?}, peak RSS grew by {growth_mb} MB");
+    assert!(
+        statuses.keys().all(|s| *s == 401 || *s == 503),
+        "only refusals: {statuses:?}"
+    );
+    assert!(
+        growth_mb < 100,
+        "peak RSS grew by {growth_mb} MB for 300 parallel guesses"
+    );
+}
