@@ -670,9 +670,7 @@ async fn unsubscribe(
         .delete(visitor.token(), &format!("{DEVPORTAL}/subscriptions/{}", enc(&sub_id)))
         .await
     {
-        Ok(_) => see_other(&crate::session::local_path(
-            Some(form.get("back")).filter(|b| !b.is_empty()),
-        )),
+        Ok(_) => see_other(crate::session::local_path(form.get("back")).unwrap_or(state.home())),
         Err(e) => failed(&state, &visitor, e),
     }
 }

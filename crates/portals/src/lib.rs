@@ -105,6 +105,19 @@ impl PortalsState {
         self.inner.portals
     }
 
+    /// Where a visitor lands when there is nowhere better to go (after signing in without
+    /// a usable `next`, after signing out): the first portal this node serves.
+    pub fn home(&self) -> &'static str {
+        let p = self.inner.portals;
+        if p.devportal || !(p.publisher || p.admin) {
+            "/devportal"
+        } else if p.publisher {
+            "/publisher"
+        } else {
+            "/admin"
+        }
+    }
+
     /// Whether cookies are marked `Secure`.
     pub fn secure_cookies(&self) -> bool {
         self.inner.secure_cookies

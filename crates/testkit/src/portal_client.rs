@@ -45,8 +45,18 @@ impl PortalSession {
     /// manager's login page (its hidden fields plus the credentials), the callback with
     /// the sign-in cookie. Panics, with the page seen, if any step goes elsewhere.
     pub async fn sign_in(base: &str, username: &str, password: &str) -> Self {
+        let (s, next) = Self::sign_in_with_next(base, username, password, "/devportal").await;
+        assert_eq!(next.as_deref(), Some("/devportal"), "after signing in");
+        s
+    }
+
+    /// Signs in as [`Self::sign_in`] does, starting from `/portals/sign-in?next=NEXT`
+    /// (`next` put in the query as given, so that a test can send any encoding): the
+    /// session, and the `Location` the callback sent the browser to.
+    pub async fn sign_in_with_next(base: &str, username: &str, password: &str, next: &str) -> (Self, Option<String>) {
         let s = Self::signed_out(base);
-        let (status, html, login) = s.send(Method::GET, "/portals/sign-in?next=/devportal", None, &[]).await;
+        let start = format!("/portals/sign-in?next={next}");
+        let (status, html, login) = s.send(Method::GET, &start, None, &[]).await;
         let login = login.unwrap_or_else(|| panic!("sign-in start answered {status} without a redirect: {html}"));
         assert!(login.contains("/oauth2/authorize?"), "sign-in start went to {login}");
         let (status, page, _) = s.send(Method::GET, &login, None, &[]).await;
@@ -73,12 +83,11 @@ impl PortalSession {
         );
         let (status, html, next) = s.send(Method::GET, &callback, None, &[]).await;
         assert_eq!(status, 303, "the callback: {}", page_text(&html));
-        assert_eq!(next.as_deref(), Some("/devportal"), "after signing in");
         assert!(
             s.cookie(SESSION_COOKIE).is_some(),
             "no session cookie after signing in as {username}"
         );
-        s
+        (s, next)
     }
 
     /// The management listener's base URL this visitor talks to.

@@ -90,3 +90,25 @@ async fn three_hundred_parallel_guesses_keep_memory_flat() {
         "peak RSS grew by {growth_mb} MB for 300 parallel guesses"
     );
 }
+
+#[tokio::test]
+async fn sign_in_goes_back_only_to_a_path_on_this_site() {
+    let mut node = tollgate().spawn();
+    let mgmt = node.wait_ready(READY).await;
+    let base = format!("http://{mgmt}");
+    // `next` as it appears in the query string; the portals see it percent-decoded once.
+    for (next, expected) in [
+        ("/%09/evil.example.com", "/devportal"),
+        ("/%0A/evil.example.com", "/devportal"),
+        ("%2F%2Fevil.example.com", "/devportal"),
+        ("/%5Cevil.example.com", "/devportal"),
+        ("/%2509/evil.example.com", "/devportal"),
+        ("https://evil.example.com/", "/devportal"),
+        ("/publisher/apis", "/publisher/apis"),
+        ("/devportal/apis%3Fquery%3Dpets", "/devportal/apis?query=pets"),
+    ] {
+        let (_, location) =
+            tollgate_testkit::PortalSession::sign_in_with_next(&base, "admin", "test-admin-password", next).await;
+        assert_eq!(location.as_deref(), Some(expected), "next={next}");
+    }
+}
