@@ -662,9 +662,15 @@ fn management_router(
             .map_err(|e| Failure::new(exit::OTHER, e.to_string()))?;
         router = router.merge(tollgate_portals::routes(state));
     }
-    Ok(router.fallback(not_found).layer(axum::middleware::from_fn(|req, next| {
-        request_metrics::record("management", req, next)
-    })))
+    let hsts = config.management.tls.is_some();
+    Ok(router
+        .fallback(not_found)
+        .layer(axum::middleware::from_fn(move |req, next| {
+            tollgate_http::security_headers(hsts, req, next)
+        }))
+        .layer(axum::middleware::from_fn(|req, next| {
+            request_metrics::record("management", req, next)
+        })))
 }
 
 async fn not_found() -> impl IntoResponse {

@@ -112,3 +112,38 @@ async fn sign_in_goes_back_only_to_a_path_on_this_site() {
         assert_eq!(location.as_deref(), Some(expected), "next={next}");
     }
 }
+
+#[tokio::test]
+async fn every_rest_answer_says_nosniff_and_plain_http_sends_no_hsts() {
+    let mut node = tollgate().spawn();
+    let mgmt = node.wait_ready(READY).await;
+    let client = tollgate_testkit::http();
+    let admin = |req: reqwest::RequestBuilder| req.basic_auth("admin", Some("test-admin-password"));
+    let cases = [
+        (admin(client.get(format!("http://{mgmt}{ADMIN_USERS}"))), 200),
+        (client.get(format!("http://{mgmt}{ADMIN_USERS}")), 401),
+        (
+            admin(client.post(format!("http://{mgmt}{ADMIN_USERS}")))
+                .header("content-type", "application/json")
+                .body("{not json"),
+            400,
+        ),
+        (
+            admin(client.get(format!("http://{mgmt}/api/am/publisher/v4/apis/no-such-api"))),
+            404,
+        ),
+        (client.get(format!("http://{mgmt}/no/such/path")), 404),
+        (client.head(format!("http://{mgmt}/api/am/devportal/v3/apis")), 200),
+    ];
+    for (req, status) in cases {
+        let r = req.send().await.unwrap();
+        let what = format!("{} {}", r.url().path(), r.status());
+        assert_eq!(r.status().as_u16(), status, "{what}");
+        assert_eq!(
+            r.headers().get("x-content-type-options").map(|v| v.to_str().unwrap()),
+            Some("nosniff"),
+            "{what}"
+        );
+        assert!(!r.headers().contains_key("strict-transport-security"), "{what}");
+    }
+}
