@@ -81,6 +81,7 @@ fn find(dbs: &[Database], name: DatabaseName) -> Option<Database> {
 pub async fn migrate(args: NodeArgs) -> Result<(), Failure> {
     let config = load_config(&args)?;
     init_logging(&config)?;
+    private_data_dir(&config.node.data_dir)?;
     let dbs = open_databases(&config, &config.components()).await?;
     migrate_all(&dbs).await?;
     for db in &dbs {
@@ -135,6 +136,7 @@ pub async fn serve(args: NodeArgs) -> Result<(), Failure> {
     init_logging(&config)?;
     // Before the first password is hashed (the bootstrap administrator's).
     tollgate_store::password::limit_concurrency(config.management.max_concurrent_password_checks);
+    private_data_dir(&config.node.data_dir)?;
     let metrics = tollgate_telemetry::install_metrics(VERSION).map_err(|e| Failure::new(exit::OTHER, e))?;
     let components = config.components();
     tracing::info!(version = VERSION, components = %components, data_dir = %config.node.data_dir.display(), "Starting node.");
@@ -704,6 +706,25 @@ async fn bootstrap_admin(config: &Config, shared: &Database) -> Result<(), Failu
                 path.display()
             );
         }
+    }
+    Ok(())
+}
+
+/// Creates `node.data_dir` readable by this user only (0700), or tightens an existing one
+/// that others may enter; what the node writes inside is 0600 (the umask set in `main`).
+fn private_data_dir(dir: &Path) -> Result<(), Failure> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    let failed =
+        |e: std::io::Error| Failure::new(exit::OS, format!("cannot prepare node.data_dir {}: {e}", dir.display()));
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(failed)?;
+    let mode = std::fs::metadata(dir).map_err(failed)?.permissions().mode();
+    if mode & 0o077 != 0 {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(failed)?;
+        tracing::warn!(data_dir = %dir.display(), was = format!("{:o}", mode & 0o777), "The data directory was open to other users; it is now 0700.");
     }
     Ok(())
 }

@@ -147,3 +147,58 @@ async fn every_rest_answer_says_nosniff_and_plain_http_sends_no_hsts() {
         assert!(!r.headers().contains_key("strict-transport-security"), "{what}");
     }
 }
+
+/// Every file and directory under `dir` with group or other permission bits, and its mode.
+fn open_to_others(dir: &std::path::Path) -> Vec<(String, String)> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let entry = entry.unwrap();
+        let mode = entry.metadata().unwrap().permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            found.push((entry.path().display().to_string(), format!("{mode:o}")));
+        }
+        if entry.file_type().unwrap().is_dir() {
+            found.extend(open_to_others(&entry.path()));
+        }
+    }
+    found
+}
+
+#[tokio::test]
+async fn what_the_node_writes_under_data_is_its_users_alone() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    // One data directory the node creates, one an operator made open to everyone.
+    let fresh = tmp.path().join("fresh/data");
+    let open = tmp.path().join("open");
+    std::fs::create_dir(&open).unwrap();
+    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o755)).unwrap();
+    for dir in [fresh, open] {
+        let mut node = tollgate().env_remove("TOLLGATE_ADMIN_PASSWORD").data_dir(&dir).spawn();
+        let mgmt = node.wait_ready(READY).await;
+        // Make the node write more: a failed sign-in, an API (persisted gateway state).
+        let _ = tollgate_testkit::http()
+            .get(format!("http://{mgmt}{ADMIN_USERS}"))
+            .basic_auth("admin", Some("wrong"))
+            .send()
+            .await
+            .unwrap();
+        let mode = std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777;
+        assert_eq!(format!("{mode:o}"), "700", "{}", dir.display());
+        let files: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert!(
+            files.iter().any(|f| f == "am.db") && files.iter().any(|f| f == "admin-password"),
+            "{files:?}"
+        );
+        assert_eq!(
+            open_to_others(&dir),
+            Vec::<(String, String)>::new(),
+            "in {}",
+            dir.display()
+        );
+    }
+}
