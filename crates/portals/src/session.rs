@@ -25,10 +25,6 @@ use tollgate_tokens::portals_client::{PORTALS_CALLBACK, PORTALS_CLIENT_ID};
 /// How long a sign-in may take between leaving for the login page and coming back.
 const SIGN_IN_SECONDS: u64 = 600;
 
-/// How long the refresh cookie is kept (the key manager decides how long the refresh
-/// token itself is good for).
-const REFRESH_COOKIE_SECONDS: u64 = 30 * 86_400;
-
 /// The session cookie expires this much before its token, so that a page is never served
 /// with a token that runs out while it is drawn.
 const SESSION_MARGIN_SECONDS: u64 = 30;
@@ -292,7 +288,7 @@ async fn callback(State(state): State<PortalsState>, Query(q): Query<CallbackQue
         Ok(a) => a,
         Err(RestError { message, .. }) => return failed(&format!("The key manager refused the sign-in: {message}.")),
     };
-    let Some((_, session_cookies)) = session_cookies(&answer, state.secure_cookies()) else {
+    let Some((_, session_cookies)) = session_cookies(&answer, &state) else {
         return failed("The key manager's answer had no access token.");
     };
     let mut res = see_other(next);
@@ -302,8 +298,12 @@ async fn callback(State(state): State<PortalsState>, Query(q): Query<CallbackQue
 }
 
 /// The session's access token and the cookies that hold it (and its refresh token), from
-/// a token endpoint answer; `None` when it has no access token.
-fn session_cookies(answer: &Value, secure: bool) -> Option<(String, Vec<String>)> {
+/// a token endpoint answer; `None` when it has no access token. The refresh cookie lives
+/// exactly as long as the refresh token (`key_manager.refresh_token_validity`; every
+/// refresh issues a new one for as long), so that the browser neither keeps a dead token
+/// nor drops a live one.
+fn session_cookies(answer: &Value, state: &PortalsState) -> Option<(String, Vec<String>)> {
+    let secure = state.secure_cookies();
     let token = answer.get("access_token").and_then(Value::as_str)?;
     let expires_in = answer.get("expires_in").and_then(Value::as_u64)?;
     let lifetime = expires_in.saturating_sub(SESSION_MARGIN_SECONDS).max(1);
@@ -313,7 +313,7 @@ fn session_cookies(answer: &Value, secure: bool) -> Option<(String, Vec<String>)
             cookies::REFRESH,
             refresh,
             "/",
-            REFRESH_COOKIE_SECONDS,
+            state.refresh_lifetime().as_secs().max(1),
             "Lax",
             secure,
         ));
@@ -353,7 +353,7 @@ pub async fn renew(State(state): State<PortalsState>, mut req: Request, next: Ne
         .call(Method::POST, "/oauth2/token", None, Payload::Form(form))
         .await
         .ok()
-        .and_then(|answer| session_cookies(&answer, secure));
+        .and_then(|answer| session_cookies(&answer, &state));
     match renewed {
         Some((token, set)) => {
             // This request already counts as signed in with the new token.

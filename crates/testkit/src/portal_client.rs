@@ -25,6 +25,8 @@ pub struct PortalSession {
     base: String,
     client: reqwest::Client,
     cookies: Mutex<BTreeMap<String, String>>,
+    /// The last whole `Set-Cookie` line seen for each cookie (with its attributes).
+    set_cookie_lines: Mutex<BTreeMap<String, String>>,
 }
 
 impl PortalSession {
@@ -38,6 +40,7 @@ impl PortalSession {
                 .build()
                 .expect("HTTP client"),
             cookies: Mutex::new(BTreeMap::new()),
+            set_cookie_lines: Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -106,6 +109,12 @@ impl PortalSession {
     /// Drops cookie `name` from the jar, as a browser does when its `Max-Age` has passed.
     pub fn forget_cookie(&self, name: &str) {
         self.cookies.lock().expect("cookie jar").remove(name);
+    }
+
+    /// The last `Set-Cookie` line the server sent for cookie `name`, attributes included
+    /// (`tg_refresh=…; Path=/; Max-Age=86400; HttpOnly; SameSite=Lax`).
+    pub fn set_cookie_line(&self, name: &str) -> Option<String> {
+        self.set_cookie_lines.lock().expect("cookie lines").get(name).cloned()
     }
 
     /// The value of cookie `name` in the jar.
@@ -221,7 +230,12 @@ impl PortalSession {
                 else {
                     continue;
                 };
-                let deleted = set.to_str().unwrap_or("").to_ascii_lowercase().contains("max-age=0");
+                let line = set.to_str().unwrap_or("");
+                self.set_cookie_lines
+                    .lock()
+                    .expect("cookie lines")
+                    .insert(name.trim().to_string(), line.to_string());
+                let deleted = line.to_ascii_lowercase().contains("max-age=0");
                 if deleted || value.trim().is_empty() {
                     jar.remove(name.trim());
                 } else {

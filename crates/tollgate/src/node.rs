@@ -660,8 +660,14 @@ fn management_router(
     if let Some((authenticator, set)) = portals
         && (set.publisher || set.devportal || set.admin)
     {
-        let state = tollgate_portals::PortalsState::new(rest, authenticator, set, config.management.tls.is_some())
-            .map_err(|e| Failure::new(exit::OTHER, e.to_string()))?;
+        let state = tollgate_portals::PortalsState::new(
+            rest,
+            authenticator,
+            set,
+            config.management.tls.is_some(),
+            config.key_manager.refresh_token_validity,
+        )
+        .map_err(|e| Failure::new(exit::OTHER, e.to_string()))?;
         router = router.merge(tollgate_portals::routes(state));
     }
     let hsts = config.management.tls.is_some();

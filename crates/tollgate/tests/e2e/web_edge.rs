@@ -202,3 +202,22 @@ async fn what_the_node_writes_under_data_is_its_users_alone() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_refresh_cookie_lives_as_long_as_the_refresh_token() {
+    let mut node = tollgate()
+        .env("TOLLGATE_KEY_MANAGER__REFRESH_TOKEN_VALIDITY", "2h")
+        .spawn();
+    let mgmt = node.wait_ready(READY).await;
+    let session =
+        tollgate_testkit::PortalSession::sign_in(&format!("http://{mgmt}"), "admin", "test-admin-password").await;
+    let line = session.set_cookie_line("tg_refresh").expect("a refresh cookie");
+    assert!(line.contains("; Max-Age=7200;"), "{line}");
+    // A renewed session (the access token's cookie gone) gets a refresh cookie as long.
+    session.forget_cookie("tg_session");
+    let (status, _) = session.get("/devportal").await;
+    assert_eq!(status, 200);
+    assert!(session.cookie("tg_session").is_some(), "the session was renewed");
+    let renewed = session.set_cookie_line("tg_refresh").unwrap();
+    assert!(renewed.contains("; Max-Age=7200;") && renewed != line, "{renewed}");
+}
