@@ -613,6 +613,10 @@ fn management_router(
                 authenticator: authenticator.clone(),
                 tokens: tokens.clone(),
                 self_signup: config.devportal.self_signup,
+                signup_limiter: Arc::new(RequestLimiter::per_period(
+                    config.devportal.self_signups_per_hour,
+                    std::time::Duration::from_secs(3600),
+                )),
             }));
         }
         if components.contains(Component::Admin) {

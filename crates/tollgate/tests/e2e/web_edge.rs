@@ -221,3 +221,40 @@ async fn the_refresh_cookie_lives_as_long_as_the_refresh_token() {
     let renewed = session.set_cookie_line("tg_refresh").unwrap();
     assert!(renewed.contains("; Max-Age=7200;") && renewed != line, "{renewed}");
 }
+
+#[tokio::test]
+async fn self_sign_up_is_limited_per_address_through_the_api_and_the_portal() {
+    let mut node = tollgate().env("TOLLGATE_DEVPORTAL__SELF_SIGNUPS_PER_HOUR", "2").spawn();
+    let mgmt = node.wait_ready(READY).await;
+    let client = tollgate_testkit::http();
+    for name in ["gina", "hank"] {
+        let r = client
+            .post(format!("http://{mgmt}/api/am/devportal/v3/signup"))
+            .json(&serde_json::json!({"username": name, "password": format!("{name}-password")}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201, "{name}");
+    }
+    // The portal's form calls the API in-process, for the same address.
+    let visitor = tollgate_testkit::PortalSession::signed_out(&format!("http://{mgmt}"));
+    let (status, html, _) = visitor
+        .post_form(
+            "/devportal/signup",
+            &[("username", "ivan"), ("password", "ivan-password")],
+        )
+        .await;
+    assert_eq!(status, 429, "{}", tollgate_testkit::portal_client::page_text(&html));
+    assert!(
+        tollgate_testkit::portal_client::page_text(&html).contains("too many sign-ups"),
+        "{}",
+        tollgate_testkit::portal_client::page_text(&html)
+    );
+    let r = client
+        .get(format!("http://{mgmt}{ADMIN_USERS}/ivan"))
+        .basic_auth("admin", Some("test-admin-password"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404, "nobody was signed up");
+}
