@@ -56,6 +56,16 @@ acquire_timeout = "10s"
 listen = "127.0.0.1:9443"
 # Largest request body the REST APIs accept, in bytes (larger ones get 413).
 max_body_bytes = 10485760
+# Guessing protection for passwords (HTTP Basic on the REST APIs, the login page, the
+# password grant). A username is locked after this many failed checks in a row, and a
+# client address (IPv6: its /64) after this many within sign_in_lockout; 0 never locks.
+# A locked user or address gets 429 with Retry-After, even with the right password.
+max_failed_sign_ins = 5
+max_failed_sign_ins_per_address = 20
+sign_in_lockout = "5m"
+# Password hashes computed at once (argon2id, ~19 MiB each); more wait in a queue (32 per
+# slot) and beyond it get 503. 0: one per CPU core.
+max_concurrent_password_checks = 0
 # Serve HTTPS instead of plain HTTP:
 # [management.tls]
 # cert = "/etc/tollgate/management.crt"   # PEM chain, leaf first
@@ -157,6 +167,8 @@ token_requests_per_second = 20
 [devportal]
 # Let anyone sign up with the subscriber role (POST /api/am/devportal/v3/signup).
 self_signup = true
+# Sign-ups accepted per client address (IPv6: its /64) per hour; beyond, 429.
+self_signups_per_hour = 10
 
 # The analytics component: aggregates the gateways' API-call events per minute, hour and
 # day in the AM database and serves them at /api/am/analytics/v1 and in the portals.

@@ -171,6 +171,18 @@ pub struct ManagementConfig {
     pub tls: Option<TlsConfig>,
     /// Largest request body the REST APIs accept (bytes); larger ones get 413.
     pub max_body_bytes: usize,
+    /// Failed password checks in a row for one username (HTTP Basic, the login page, the
+    /// password grant) before it is locked for `sign_in_lockout`; 0 never locks.
+    pub max_failed_sign_ins: u32,
+    /// Failed password checks from one client address (IPv6: its /64) within
+    /// `sign_in_lockout` before the address is locked for as long; 0 never locks.
+    pub max_failed_sign_ins_per_address: u32,
+    /// How long a locked user or address is refused (429 with `Retry-After`).
+    #[serde(with = "humantime_serde")]
+    pub sign_in_lockout: Duration,
+    /// Password hashes (argon2id, ~19 MiB each) computed at once; more wait, and beyond a
+    /// queue of 32 per slot are refused with 503. 0: one per CPU core.
+    pub max_concurrent_password_checks: usize,
 }
 
 impl Default for ManagementConfig {
@@ -179,6 +191,10 @@ impl Default for ManagementConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 9443)),
             tls: None,
             max_body_bytes: 10 * 1024 * 1024,
+            max_failed_sign_ins: 5,
+            max_failed_sign_ins_per_address: 20,
+            sign_in_lockout: Duration::from_secs(300),
+            max_concurrent_password_checks: 0,
         }
     }
 }
@@ -264,11 +280,17 @@ pub struct DevportalConfig {
     /// Whether anyone may sign up (`POST /api/am/devportal/v3/signup`) and get the
     /// `subscriber` role. Off: only administrators create users.
     pub self_signup: bool,
+    /// Sign-ups accepted per client address (IPv6: its /64) per hour, all at once if need
+    /// be; beyond, 429 with `Retry-After`.
+    pub self_signups_per_hour: u32,
 }
 
 impl Default for DevportalConfig {
     fn default() -> Self {
-        Self { self_signup: true }
+        Self {
+            self_signup: true,
+            self_signups_per_hour: 10,
+        }
     }
 }
 

@@ -6,6 +6,7 @@ use crate::{Config, DatabaseName, LogFormat, MIN_CLUSTER_SECRET_LEN, MIN_REQUEST
 use figment::Figment;
 use figment::providers::{Format, Serialized, Toml};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 use tollgate_model::{Component, Profile};
 
 /// Values given on the command line; they win over every other layer.
@@ -346,6 +347,18 @@ pub(crate) fn validate(config: &Config) -> Result<(), ConfigError> {
             format!("`{issuer}` must be an http:// or https:// URL (OIDC discovery requires it)"),
         ));
     }
+    if config.management.sign_in_lockout < Duration::from_secs(1) {
+        return Err(ConfigError::invalid(
+            "management.sign_in_lockout",
+            "must be at least 1s, e.g. \"5m\"",
+        ));
+    }
+    if config.devportal.self_signups_per_hour == 0 {
+        return Err(ConfigError::invalid(
+            "devportal.self_signups_per_hour",
+            "must be at least 1 (turn sign-up off with devportal.self_signup = false)",
+        ));
+    }
     if config.key_manager.token_requests_per_second == 0 {
         return Err(ConfigError::invalid(
             "key_manager.token_requests_per_second",
@@ -516,6 +529,35 @@ mod tests {
         assert_eq!(c.database_url(DatabaseName::Am), "postgres://u@db/am");
         assert_eq!(c.admin.password.as_ref().unwrap().expose(), "from-the-env-1");
         assert_eq!(c.log.format, LogFormat::Json);
+    }
+
+    #[test]
+    fn guessing_limits_load_from_the_environment_and_are_checked() {
+        let c = load(
+            None,
+            env(&[
+                ("TOLLGATE_MANAGEMENT__MAX_FAILED_SIGN_INS", "3"),
+                ("TOLLGATE_MANAGEMENT__SIGN_IN_LOCKOUT", "15m"),
+                ("TOLLGATE_DEVPORTAL__SELF_SIGNUPS_PER_HOUR", "2"),
+            ]),
+            &Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!(c.management.max_failed_sign_ins, 3);
+        assert_eq!(c.management.sign_in_lockout, Duration::from_secs(900));
+        assert_eq!(c.devportal.self_signups_per_hour, 2);
+        for (var, key) in [
+            ("TOLLGATE_MANAGEMENT__SIGN_IN_LOCKOUT", "management.sign_in_lockout"),
+            (
+                "TOLLGATE_DEVPORTAL__SELF_SIGNUPS_PER_HOUR",
+                "devportal.self_signups_per_hour",
+            ),
+        ] {
+            let err = load(None, env(&[(var, "0")]), &Overrides::default())
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(key), "{err}");
+        }
     }
 
     #[test]

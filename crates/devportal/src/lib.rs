@@ -21,6 +21,7 @@ use axum::extract::FromRef;
 use axum::routing::{get, post, put};
 use std::sync::Arc;
 use tollgate_http::Authenticator;
+use tollgate_http::rate_limit::RequestLimiter;
 use tollgate_store::Database;
 use tollgate_tokens::TokenService;
 
@@ -40,6 +41,8 @@ pub struct DevportalState {
     pub tokens: Arc<TokenService>,
     /// Whether anyone may sign up (`[devportal] self_signup`).
     pub self_signup: bool,
+    /// Sign-ups per client address (`[devportal] self_signups_per_hour`).
+    pub signup_limiter: Arc<RequestLimiter>,
 }
 
 impl FromRef<DevportalState> for Authenticator {

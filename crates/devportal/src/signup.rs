@@ -8,6 +8,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
+use tollgate_http::auth::ClientIp;
 use tollgate_http::{ApiError, ApiJson};
 use tollgate_model::{Error, NewUser, Role, TenantId};
 use tollgate_store::users;
@@ -26,15 +27,26 @@ pub(crate) struct SignUp {
 pub const DEFAULT_APPLICATION: &str = "DefaultApplication";
 
 /// `POST /signup`.
-#[utoipa::path(post, path = "/signup", operation_id = "post_signup", tag = "Sign-up", summary = "Self sign-up: a subscriber with a DefaultApplication", security((), ("basicAuth" = []), ("bearerAuth" = [])), request_body = SignUp, responses((status = 201, description = "username, email, roles", body = Object), tollgate_http::openapi_doc::CommonErrors))]
+#[utoipa::path(post, path = "/signup", operation_id = "post_signup", tag = "Sign-up", summary = "Self sign-up: a subscriber with a DefaultApplication", security((), ("basicAuth" = []), ("bearerAuth" = [])), request_body = SignUp, responses((status = 201, description = "username, email, roles", body = Object), (status = 429, description = "Too many sign-ups from this address; see Retry-After", body = tollgate_http::error::ErrorBody), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn signup(
     State(state): State<DevportalState>,
+    ClientIp(ip): ClientIp,
     ApiJson(form): ApiJson<SignUp>,
 ) -> Result<Response, ApiError> {
     if !state.self_signup {
         return Err(Error::Forbidden(
             "self sign-up is turned off on this server ([devportal] self_signup); ask an administrator for an account"
                 .into(),
+        )
+        .into());
+    }
+    // Every attempt counts, valid or not, before any work (a new password costs argon2).
+    if let Some(ip) = ip
+        && let Err(wait) = state.signup_limiter.check_address(ip)
+    {
+        return Err(Error::too_many(
+            "too many sign-ups from this address; try again later ([devportal] self_signups_per_hour)",
+            wait,
         )
         .into());
     }

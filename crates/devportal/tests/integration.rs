@@ -15,6 +15,7 @@ use std::time::Duration;
 use tollgate_config::DatabaseConfig;
 use tollgate_devportal::{BASE_PATH, DevportalState, routes};
 use tollgate_http::Authenticator;
+use tollgate_http::rate_limit::RequestLimiter;
 use tollgate_model::{LifecycleState, NewUser, Role, TenantId, now_millis};
 use tollgate_store::apis::{self, StoredApi};
 use tollgate_store::{Database, DatabaseName, connect, events, key_managers, users};
@@ -119,6 +120,7 @@ async fn start(db: &TestDb) -> Server {
         authenticator: Authenticator::new(shared.clone()).with_tokens(tokens.clone()),
         tokens: tokens.clone(),
         self_signup: true,
+        signup_limiter: Arc::new(RequestLimiter::per_period(1000, Duration::from_secs(3600))),
     };
     let server = serve(state.clone()).await;
     Server {
@@ -390,6 +392,43 @@ async fn sign_up_creates_a_subscriber_with_a_default_application() {
         );
         assert_eq!(s.user_total().await, users_before);
         assert_eq!(s.seq().await, seq);
+    }
+}
+
+#[tokio::test]
+async fn sign_ups_beyond_the_rate_per_address_get_429_and_create_nobody() {
+    for db in all_engines("dp_signup_rate").await {
+        let s = start(&db).await;
+        let e = s.engine;
+        let limited = serve(DevportalState {
+            signup_limiter: Arc::new(RequestLimiter::per_period(3, Duration::from_secs(3600))),
+            ..s.state.clone()
+        })
+        .await;
+        let signup = |name: &str| {
+            tollgate_testkit::http()
+                .post(format!("http://{}{BASE_PATH}/signup", limited.addr))
+                .json(&json!({"username": name, "password": format!("{name}-password")}))
+                .send()
+        };
+        // Refused attempts count too.
+        let r = signup("bad name!").await.unwrap();
+        assert_eq!(r.status(), 400, "[{e}]");
+        for name in ["gina", "hank"] {
+            assert_eq!(signup(name).await.unwrap().status(), 201, "[{e}] {name}");
+        }
+        let users_before = s.user_total().await;
+        let r = signup("ivan").await.unwrap();
+        assert_eq!(r.status(), 429, "[{e}]");
+        let retry_after: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+        assert!((1..=1200).contains(&retry_after), "[{e}] {retry_after}");
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["code"], 429, "[{e}] {body}");
+        assert!(
+            body["description"].as_str().unwrap().contains("self_signups_per_hour"),
+            "[{e}] {body}"
+        );
+        assert_eq!(s.user_total().await, users_before, "[{e}] nobody was created");
     }
 }
 

@@ -4,13 +4,15 @@
 //! `async fn h(Authenticated(p, ..): Authenticated<AdminRole>)` cannot forget its check.
 
 use crate::error::ApiError;
-use axum::extract::{FromRef, FromRequestParts};
+use crate::rate_limit::{LoginGuard, LoginGuardSettings};
+use axum::extract::{ConnectInfo, FromRef, FromRequestParts};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use base64::Engine as _;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::marker::PhantomData;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tollgate_model::{Error, Principal, Role, TenantId};
@@ -30,13 +32,16 @@ type VerifiedCredentials = HashMap<[u8; 32], (Principal, Instant)>;
 
 /// Checks credentials against the user store (the shared database). Argon2id costs tens
 /// of milliseconds and ~19 MiB per check, so verified pairs are remembered briefly, keyed
-/// by a SHA-256 under a per-process random pepper (never the password itself).
+/// by a SHA-256 under a per-process random pepper (never the password itself), and failed
+/// checks lock the user or the caller's address for a while ([`LoginGuard`]) before any
+/// more hashing is spent on them.
 #[derive(Clone)]
 pub struct Authenticator {
     shared: Database,
     tokens: Option<Arc<TokenService>>,
     verified: Arc<Mutex<VerifiedCredentials>>,
     pepper: Arc<[u8; 32]>,
+    guard: Arc<LoginGuard>,
 }
 
 impl std::fmt::Debug for Authenticator {
@@ -61,7 +66,40 @@ impl Authenticator {
             tokens: None,
             verified: Arc::new(Mutex::new(HashMap::new())),
             pepper: Arc::new(pepper),
+            guard: Arc::new(LoginGuard::default()),
         }
+    }
+
+    /// Locks users and addresses after these many failed password checks
+    /// (`[management] max_failed_sign_ins…`) instead of the defaults.
+    pub fn with_login_guard(mut self, settings: LoginGuardSettings) -> Self {
+        self.guard = Arc::new(LoginGuard::new(settings));
+        self
+    }
+
+    /// Checks `username`'s `password` in `tenant` for a caller at `ip`: refused with 429
+    /// (no argon2 work) while the user or the address is locked, `Ok(None)` for a wrong
+    /// pair. Every path that takes a password (HTTP Basic, the key manager's login page
+    /// and password grant) goes through here, so that one lock holds on all of them.
+    pub async fn check_password(
+        &self,
+        ip: Option<IpAddr>,
+        tenant: TenantId,
+        username: &str,
+        password: &str,
+    ) -> Result<Option<Principal>, Error> {
+        self.guard.check(ip, username)?;
+        // Checked again once a hashing slot is held, and told the outcome before the slot
+        // is freed: attempts that queued while others were failing do not hash past the
+        // limit.
+        let attempt = GuardedAttempt {
+            guard: self.guard.clone(),
+            ip,
+            username: username.to_string(),
+        };
+        users::authenticate_gated(&self.shared, tenant, username, password, attempt)
+            .await
+            .map_err(Error::from)
     }
 
     /// Also accepts bearer access tokens that `tokens` issued (JWT or opaque).
@@ -133,8 +171,15 @@ impl Authenticator {
         })
     }
 
-    /// Resolves an `Authorization` header value to a principal, or says why not.
+    /// Resolves an `Authorization` header value to a principal, or says why not, for a
+    /// caller whose address is unknown (in-process calls).
     pub async fn authenticate(&self, authorization: Option<&str>) -> Result<Principal, Error> {
+        self.authenticate_from(None, authorization).await
+    }
+
+    /// Resolves an `Authorization` header value from a caller at `ip` to a principal, or
+    /// says why not. Failed Basic passwords count against the user and the address.
+    pub async fn authenticate_from(&self, ip: Option<IpAddr>, authorization: Option<&str>) -> Result<Principal, Error> {
         let Some(value) = authorization else {
             return Err(Error::MissingCredentials(
                 "send credentials with `Authorization: Basic base64(username:password)`".into(),
@@ -160,12 +205,33 @@ impl Authenticator {
         if let Some(principal) = self.cached(&key) {
             return Ok(principal);
         }
-        let principal = users::authenticate(&self.shared, TenantId::DEFAULT, username, password)
-            .await
-            .map_err(Error::from)?
+        let principal = self
+            .check_password(ip, TenantId::DEFAULT, username, password)
+            .await?
             .ok_or_else(|| Error::InvalidCredentials("wrong username or password".into()))?;
         self.remember(key, &principal);
         Ok(principal)
+    }
+}
+
+/// One password check as the [`LoginGuard`] sees it.
+struct GuardedAttempt {
+    guard: Arc<LoginGuard>,
+    ip: Option<IpAddr>,
+    username: String,
+}
+
+impl tollgate_store::password::Gate for GuardedAttempt {
+    fn admit(&self) -> Result<(), Error> {
+        self.guard.check(self.ip, &self.username)
+    }
+
+    fn outcome(&self, matched: bool) {
+        if matched {
+            self.guard.succeeded(&self.username);
+        } else {
+            self.guard.failed(self.ip, &self.username);
+        }
     }
 }
 
@@ -269,7 +335,7 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let authenticator = Authenticator::from_ref(state);
         let header = parts.headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok());
-        let principal = authenticator.authenticate(header).await?;
+        let principal = authenticator.authenticate_from(client_ip(parts), header).await?;
         if !R::ROLES.is_empty() && !principal.has_any_role(R::ROLES) {
             let names: Vec<_> = R::ROLES.iter().map(|r| r.as_str()).collect();
             return Err(Error::Forbidden(format!(
@@ -326,7 +392,27 @@ where
         };
         let header = header.to_str().ok();
         let authenticator = Authenticator::from_ref(state);
-        Ok(MaybeAuthenticated(Some(authenticator.authenticate(header).await?)))
+        Ok(MaybeAuthenticated(Some(
+            authenticator.authenticate_from(client_ip(parts), header).await?,
+        )))
+    }
+}
+
+/// The caller's address, as the listener recorded it (`None` for in-process calls).
+pub fn client_ip(parts: &Parts) -> Option<IpAddr> {
+    parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip())
+}
+
+/// The caller's address as a handler argument (`None` for in-process calls), for limits
+/// per client address.
+#[derive(Clone, Copy, Debug)]
+pub struct ClientIp(pub Option<IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientIp(client_ip(parts)))
     }
 }
 
@@ -373,6 +459,138 @@ mod tests {
                 .is_err()
         );
         assert!(auth.authenticate(Some(&basic("erin", "erin-password2"))).await.is_err());
+    }
+
+    async fn users_db(label: &str, names: &[&str]) -> (tollgate_testkit::TestDb, Database) {
+        let t = tollgate_testkit::sqlite(label);
+        let db = tollgate_store::connect(DatabaseName::Shared, t.url(), &Default::default())
+            .await
+            .unwrap();
+        db.migrate().await.unwrap();
+        for name in names {
+            let new = NewUser {
+                tenant_id: TenantId::DEFAULT,
+                username: (*name).into(),
+                password: format!("{name}-password"),
+                email: None,
+                roles: vec![Role::Subscriber],
+            };
+            users::create(&db, new).await.unwrap();
+        }
+        (t, db)
+    }
+
+    fn guarded(db: &Database, per_user: u32, per_address: u32) -> Authenticator {
+        Authenticator::new(db.clone()).with_login_guard(LoginGuardSettings {
+            max_failures_per_user: per_user,
+            max_failures_per_address: per_address,
+            lockout: Duration::from_secs(60),
+        })
+    }
+
+    fn hashes_started() -> u64 {
+        tollgate_store::password::stats().started
+    }
+
+    #[tokio::test]
+    async fn failed_guesses_lock_the_user_and_then_not_even_its_password_is_hashed() {
+        let (_t, db) = users_db("auth_lock_user", &["erin", "frank"]).await;
+        let auth = guarded(&db, 3, 0);
+        let ip = Some(IpAddr::from([198, 51, 100, 7]));
+        for i in 0..3 {
+            let wrong = auth
+                .authenticate_from(ip, Some(&basic("erin", &format!("guess-{i}"))))
+                .await;
+            assert!(matches!(wrong, Err(Error::InvalidCredentials(_))), "{wrong:?}");
+        }
+        let before = hashes_started();
+        // The right password, from another address: the user is locked.
+        let locked = auth
+            .authenticate_from(
+                Some(IpAddr::from([203, 0, 113, 9])),
+                Some(&basic("erin", "erin-password")),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(locked.status(), 429, "{locked:?}");
+        assert!(
+            locked.retry_after_secs().is_some_and(|s| s > 0 && s <= 60),
+            "{locked:?}"
+        );
+        assert_eq!(hashes_started(), before, "a locked user costs no argon2 work");
+        // Any spelling of the name is the same user; an unknown name is locked the same way.
+        assert_eq!(
+            auth.authenticate_from(ip, Some(&basic("ERIN", "erin-password")))
+                .await
+                .unwrap_err()
+                .status(),
+            429
+        );
+        assert_eq!(hashes_started(), before);
+        // Other users are not affected.
+        assert!(
+            auth.authenticate_from(ip, Some(&basic("frank", "frank-password")))
+                .await
+                .is_ok()
+        );
+    }
+
+    #[tokio::test]
+    async fn failed_guesses_from_one_address_lock_it_for_every_user() {
+        let (_t, db) = users_db("auth_lock_address", &["erin"]).await;
+        let auth = guarded(&db, 100, 3);
+        let attacker = Some(IpAddr::from([198, 51, 100, 7]));
+        for name in ["alice", "bob", "carol"] {
+            let wrong = auth.authenticate_from(attacker, Some(&basic(name, "password1"))).await;
+            assert!(matches!(wrong, Err(Error::InvalidCredentials(_))), "{wrong:?}");
+        }
+        let before = hashes_started();
+        let locked = auth
+            .authenticate_from(attacker, Some(&basic("erin", "erin-password")))
+            .await
+            .unwrap_err();
+        assert_eq!(locked.status(), 429, "{locked:?}");
+        assert_eq!(hashes_started(), before, "a locked address costs no argon2 work");
+        // Another address signs in as usual.
+        let other = Some(IpAddr::from([198, 51, 100, 8]));
+        assert!(
+            auth.authenticate_from(other, Some(&basic("erin", "erin-password")))
+                .await
+                .is_ok()
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn parallel_guesses_hash_at_most_the_cap_at_once_and_stop_at_the_lock() {
+        assert!(tollgate_store::password::limit_concurrency(2));
+        let (_t, db) = users_db("auth_parallel", &["erin"]).await;
+        let auth = guarded(&db, 5, 0);
+        let before = hashes_started();
+        let guesses: Vec<_> = (0..40)
+            .map(|i| {
+                let auth = auth.clone();
+                tokio::spawn(async move {
+                    let ip = Some(IpAddr::from([10, 0, (i / 250) as u8, (i % 250) as u8]));
+                    auth.authenticate_from(ip, Some(&basic("erin", &format!("guess-{i}"))))
+                        .await
+                })
+            })
+            .collect();
+        let mut statuses = Vec::new();
+        for g in guesses {
+            statuses.push(g.await.unwrap().unwrap_err().status());
+        }
+        let stats = tollgate_store::password::stats();
+        assert!(
+            stats.peak_in_flight <= 2,
+            "never more hashes at once than slots: {stats:?}"
+        );
+        let hashed = stats.started - before;
+        // The lock is checked again once a slot is free: at most the limit, plus the
+        // attempts already hashing when it was reached.
+        assert!(hashed <= 5 + 1, "{hashed} hashes for 40 parallel guesses");
+        assert_eq!(statuses.iter().filter(|s| **s == 401).count() as u64, hashed);
+        assert!(statuses.iter().all(|s| *s == 401 || *s == 429), "{statuses:?}");
     }
 
     #[tokio::test]

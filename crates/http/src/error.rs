@@ -68,7 +68,13 @@ impl IntoResponse for ApiError {
                 })
                 .collect(),
         };
+        let retry_after = err.retry_after_secs();
         let mut response = (status, axum::Json(body)).into_response();
+        if let Some(secs) = retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,

@@ -12,6 +12,7 @@ pub mod error;
 pub mod health;
 pub mod listener;
 pub mod precondition;
+pub mod rate_limit;
 pub mod request_metrics;
 pub mod unknown_fields;
 
@@ -26,6 +27,29 @@ pub fn rest_layers(router: axum::Router, max_body_bytes: usize) -> axum::Router 
     router
         .layer(axum::middleware::from_fn(unknown_fields::warn_unknown_fields))
         .layer(axum::extract::DefaultBodyLimit::max(max_body_bytes))
+}
+
+/// `Strict-Transport-Security` on a listener served over TLS: browsers use HTTPS for a
+/// year after seeing it (not subdomains: other services may share the domain).
+pub const HSTS: &str = "max-age=31536000";
+
+/// Middleware for the management listener: `X-Content-Type-Options: nosniff` on every
+/// answer (REST bodies, errors, health, metrics), so that a browser never runs a JSON or
+/// uploaded document as something else; and, when the listener speaks TLS (`hsts`),
+/// `Strict-Transport-Security`.
+pub async fn security_headers(
+    hsts: bool,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::http::{HeaderValue, header};
+    let mut res = next.run(req).await;
+    let h = res.headers_mut();
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    if hsts {
+        h.insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static(HSTS));
+    }
+    res
 }
 
 /// Pieces every REST API's OpenAPI document shares.
@@ -80,6 +104,44 @@ pub mod openapi_doc {
                 utoipa::openapi::security::SecurityRequirement::new("basicAuth", Vec::<String>::new()),
                 utoipa::openapi::security::SecurityRequirement::new("bearerAuth", Vec::<String>::new()),
             ]);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use tower::ServiceExt as _;
+
+    fn app(hsts: bool) -> axum::Router {
+        axum::Router::new()
+            .route("/ok", axum::routing::get(|| async { "fine" }))
+            .route(
+                "/refused",
+                axum::routing::get(|| async { ApiError(tollgate_model::Error::Forbidden("no".into())) }),
+            )
+            .fallback(|| async { StatusCode::NOT_FOUND })
+            .layer(axum::middleware::from_fn(move |req, next| {
+                security_headers(hsts, req, next)
+            }))
+    }
+
+    async fn headers(app: axum::Router, path: &str) -> axum::http::HeaderMap {
+        let req = Request::builder().uri(path).body(Body::empty()).unwrap();
+        app.oneshot(req).await.unwrap().headers().clone()
+    }
+
+    #[tokio::test]
+    async fn every_answer_says_nosniff_and_hsts_only_over_tls() {
+        for path in ["/ok", "/refused", "/missing"] {
+            let plain = headers(app(false), path).await;
+            assert_eq!(plain["x-content-type-options"], "nosniff", "{path}");
+            assert!(!plain.contains_key("strict-transport-security"), "{path}");
+            let tls = headers(app(true), path).await;
+            assert_eq!(tls["x-content-type-options"], "nosniff", "{path}");
+            assert_eq!(tls["strict-transport-security"], HSTS, "{path}");
         }
     }
 }

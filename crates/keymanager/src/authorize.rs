@@ -11,7 +11,6 @@ use axum::response::{Html, IntoResponse, Response};
 use std::collections::HashMap;
 use tollgate_model::TenantId;
 use tollgate_store::keys::ClientRow;
-use tollgate_store::users;
 use tollgate_tokens::{portals_client, scopes};
 
 /// The authorization request's parameters, carried through the login form.
@@ -245,7 +244,7 @@ pub async fn submit(State(state): State<KeyManagerState>, req: Request) -> Respo
     }
     let password = form.get("password").unwrap_or("");
     let tenant: TenantId = client.tenant_id.parse().unwrap_or(TenantId::DEFAULT);
-    let principal = match users::authenticate(&state.shared, tenant, username, password).await {
+    let principal = match state.authenticator.check_password(ip, tenant, username, password).await {
         Ok(Some(p)) => p,
         Ok(None) => {
             return login_page(
@@ -254,6 +253,18 @@ pub async fn submit(State(state): State<KeyManagerState>, req: Request) -> Respo
                 Some("Wrong username or password."),
                 username,
             );
+        }
+        Err(tollgate_model::Error::TooManyRequests { retry_after_secs, .. }) => {
+            let message = format!(
+                "Too many failed sign-in attempts; try again in {} minute(s).",
+                retry_after_secs.div_ceil(60)
+            );
+            // The page again, as a 429 that says when to come back.
+            let mut res = login_page(&p, &client.application_name, Some(&message), username);
+            *res.status_mut() = axum::http::StatusCode::TOO_MANY_REQUESTS;
+            res.headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, retry_after_secs.into());
+            return res;
         }
         Err(e) => {
             tracing::error!(error = %e, "Cannot check a user's password.");

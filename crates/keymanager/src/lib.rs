@@ -12,17 +12,16 @@ mod discovery;
 pub mod external;
 pub mod form;
 mod introspect;
-pub mod rate_limit;
 mod token;
 
 use axum::Router;
 use axum::routing::{get, post};
 use std::sync::Arc;
+use tollgate_http::Authenticator;
 use tollgate_http::cluster::ClusterSecret;
+use tollgate_http::rate_limit::RequestLimiter;
 use tollgate_store::Database;
 use tollgate_tokens::TokenService;
-
-pub use rate_limit::TokenRateLimiter;
 
 /// Where the OAuth2 endpoints live, as in the reference.
 pub const OAUTH2_BASE_PATH: &str = "/oauth2";
@@ -40,7 +39,10 @@ pub struct KeyManagerState {
     /// Issues and checks tokens.
     pub tokens: Arc<TokenService>,
     /// Limits token and login requests per client and address.
-    pub limiter: Arc<TokenRateLimiter>,
+    pub limiter: Arc<RequestLimiter>,
+    /// Checks users' passwords (login page, password grant) under the same failed-sign-in
+    /// locks as HTTP Basic on the REST APIs.
+    pub authenticator: Authenticator,
     /// Lets other nodes (gateways) introspect with the cluster secret.
     pub cluster_secret: ClusterSecret,
 }

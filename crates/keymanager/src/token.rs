@@ -62,6 +62,19 @@ async fn roles_of(state: &KeyManagerState, tenant: TenantId, username: &str) -> 
     }
 }
 
+/// A password check that could not run: locked (429 `slow_down`), too busy to hash
+/// (503), or a failure of the store.
+fn password_check_failed(e: tollgate_model::Error) -> OAuthError {
+    match e {
+        tollgate_model::Error::TooManyRequests { description, .. } => OAuthError::slow_down(description),
+        tollgate_model::Error::Unavailable(d) => OAuthError::temporarily_unavailable(d),
+        other => {
+            tracing::error!(error = %other, "Cannot check a user's password.");
+            OAuthError::server_error()
+        }
+    }
+}
+
 async fn token_inner(state: &KeyManagerState, req: Request) -> Result<Response, OAuthError> {
     let ip = client_ip(&req);
     let (parts, body) = tollgate_http::error::read_body(req)
@@ -135,9 +148,11 @@ async fn token_inner(state: &KeyManagerState, req: Request) -> Result<Response, 
         "password" => {
             let username = form.require("username")?;
             let password = form.require("password")?;
-            let principal = users::authenticate(&state.shared, tenant, username, password)
+            let principal = state
+                .authenticator
+                .check_password(ip, tenant, username, password)
                 .await
-                .map_err(tollgate_tokens::Error::from)?
+                .map_err(password_check_failed)?
                 .ok_or_else(|| OAuthError::invalid_grant("wrong username or password"))?;
             let granted = scopes::grant(&state.am, tenant, &principal.roles, form.get("scope").unwrap_or("")).await?;
             state

@@ -17,7 +17,8 @@ use std::time::Duration;
 use tollgate_config::{DatabaseConfig, SigningAlgorithm};
 use tollgate_events::EventKind;
 use tollgate_http::cluster::ClusterSecret;
-use tollgate_keymanager::{KeyManagerState, TokenRateLimiter, routes};
+use tollgate_http::rate_limit::RequestLimiter;
+use tollgate_keymanager::{KeyManagerState, routes};
 use tollgate_model::{NewUser, Role, TenantId, now_millis};
 use tollgate_store::applications::{self, ApplicationRow};
 use tollgate_store::keys::{self, KeyRow};
@@ -173,7 +174,8 @@ async fn start_with(db: &TestDb, opts: Options) -> Km {
         am: am.clone(),
         shared: shared.clone(),
         tokens: service.clone(),
-        limiter: Arc::new(TokenRateLimiter::new(opts.per_second)),
+        limiter: Arc::new(RequestLimiter::new(opts.per_second)),
+        authenticator: tollgate_http::Authenticator::new(shared.clone()).with_tokens(service.clone()),
         cluster_secret: ClusterSecret::new(Some(CLUSTER_SECRET)),
     };
     let server = tollgate_testkit::serve(tollgate_http::rest_layers(routes(state), 64 * 1024)).await;
@@ -1367,6 +1369,61 @@ async fn token_requests_beyond_the_rate_slow_down() {
         }
         let r = km.token(&km.main, &cc).await;
         km.expect_error(&r, 429, "slow_down");
+    }
+}
+
+#[tokio::test]
+async fn failed_passwords_lock_the_user_on_the_password_grant_and_the_login_page() {
+    for db in all_engines("km_lockout").await {
+        let km = start(&db).await;
+        // Five failures in a row (the default limit), on either path.
+        for i in 0..3 {
+            let guess = format!("guess-{i}");
+            let r = km
+                .token(
+                    &km.main,
+                    &[("grant_type", "password"), ("username", "dev"), ("password", &guess)],
+                )
+                .await;
+            km.expect_error(&r, 400, "invalid_grant");
+        }
+        let verifier = format!("verifier-{}", random_token(32).unwrap());
+        let base = [
+            ("response_type", "code"),
+            ("client_id", km.main.id.as_str()),
+            ("redirect_uri", CALLBACK),
+            ("code_challenge", &challenge(&verifier)),
+            ("code_challenge_method", "S256"),
+        ];
+        for i in 3..5 {
+            let guess = format!("guess-{i}");
+            let mut form = base.to_vec();
+            form.extend([("username", "dev"), ("password", guess.as_str())]);
+            let r = km.send(km.http.post(km.url("/oauth2/authorize")).form(&form)).await;
+            assert_eq!(r.status, 401, "{}: {}", km.engine, r.text);
+        }
+        // Now even the right password is refused, on both paths, and says for how long.
+        let pw = password("dev");
+        let r = km
+            .token(
+                &km.main,
+                &[("grant_type", "password"), ("username", "dev"), ("password", &pw)],
+            )
+            .await;
+        km.expect_error(&r, 429, "slow_down");
+        let mut form = base.to_vec();
+        form.extend([("username", "dev"), ("password", pw.as_str())]);
+        let r = km.send(km.http.post(km.url("/oauth2/authorize")).form(&form)).await;
+        assert_eq!(r.status, 429, "{}: {}", km.engine, r.text);
+        assert!(r.header(LOCATION).is_none(), "no code for a locked user");
+        assert!(
+            r.header("retry-after")
+                .is_some_and(|s| s.parse::<u64>().is_ok_and(|s| s > 0))
+        );
+        assert!(r.text.contains("Too many failed sign-in attempts"), "{}", r.text);
+        // Another user is not locked.
+        let ok = km.password_grant(&km.main, "pub", "").await;
+        assert!(ok["access_token"].is_string());
     }
 }
 

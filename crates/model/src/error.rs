@@ -58,6 +58,15 @@ pub enum Error {
     /// The request body exceeds the configured limit.
     #[error("payload too large: {0}")]
     PayloadTooLarge(String),
+    /// The caller has made too many attempts (failed sign-ins, sign-ups) and must wait
+    /// `retry_after_secs` seconds; answered 429 with `Retry-After`.
+    #[error("too many requests: {description}")]
+    TooManyRequests {
+        /// What was limited and why.
+        description: String,
+        /// Seconds until another attempt may succeed (at least 1).
+        retry_after_secs: u64,
+    },
     /// A dependency (database, peer node) is not answering; retrying later may work.
     #[error("unavailable: {0}")]
     Unavailable(String),
@@ -111,6 +120,7 @@ impl Error {
             Error::Conflict(_) => 409,
             Error::PreconditionFailed(_) => 412,
             Error::PayloadTooLarge(_) => 413,
+            Error::TooManyRequests { .. } => 429,
             Error::Unavailable(_) => 503,
             Error::Internal(_) => 500,
         }
@@ -139,6 +149,7 @@ impl Error {
             Error::Conflict(_) => "Conflict",
             Error::PreconditionFailed(_) => "Precondition Failed",
             Error::PayloadTooLarge(_) => "Payload Too Large",
+            Error::TooManyRequests { .. } => "Too Many Requests",
             Error::Unavailable(_) => "Service Unavailable",
             Error::Internal(_) => "Internal Server Error",
         }
@@ -157,7 +168,25 @@ impl Error {
             | Error::PayloadTooLarge(d)
             | Error::Unavailable(d) => d.clone(),
             Error::NotFound { resource, id } => format!("{resource} `{id}` not found"),
+            Error::TooManyRequests { description, .. } => description.clone(),
             Error::Internal(_) => "An unexpected error occurred; see the server log.".into(),
+        }
+    }
+
+    /// Too many attempts: wait `retry_after` (rounded up to whole seconds, at least 1).
+    pub fn too_many(description: impl Into<String>, retry_after: std::time::Duration) -> Self {
+        let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+        Error::TooManyRequests {
+            description: description.into(),
+            retry_after_secs: secs.max(1),
+        }
+    }
+
+    /// Seconds a client should wait before retrying, for the `Retry-After` header.
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        match self {
+            Error::TooManyRequests { retry_after_secs, .. } => Some(*retry_after_secs),
+            _ => None,
         }
     }
 
@@ -189,6 +218,17 @@ mod tests {
             .status(),
             404
         );
+    }
+
+    #[test]
+    fn too_many_requests_rounds_its_wait_up_to_whole_seconds() {
+        let e = Error::too_many("slow down", std::time::Duration::from_millis(1500));
+        assert_eq!((e.status(), e.code(), e.retry_after_secs()), (429, 429, Some(2)));
+        assert_eq!(
+            Error::too_many("x", std::time::Duration::ZERO).retry_after_secs(),
+            Some(1)
+        );
+        assert_eq!(Error::Conflict("x".into()).retry_after_secs(), None);
     }
 
     #[test]

@@ -14,6 +14,7 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use tollgate_http::auth::ClientIp;
 use tollgate_model::Role;
 
 /// The Developer Portal's routes.
@@ -284,7 +285,12 @@ async fn signup_page(State(state): State<PortalsState>, visitor: Visitor) -> Res
 }
 
 /// Creates the account, then sends the new user to sign in.
-async fn signup(State(state): State<PortalsState>, visitor: Visitor, form: FormData) -> Response {
+async fn signup(
+    State(state): State<PortalsState>,
+    ClientIp(client): ClientIp,
+    visitor: Visitor,
+    form: FormData,
+) -> Response {
     let body = json!({
         "username": form.get("username"),
         "password": form.raw("password"),
@@ -292,7 +298,12 @@ async fn signup(State(state): State<PortalsState>, visitor: Visitor, form: FormD
         "firstName": form.get("firstName"),
         "lastName": form.get("lastName"),
     });
-    match state.rest().post(None, &format!("{DEVPORTAL}/signup"), body).await {
+    // The visitor's address, so that the REST API's per-address limit holds here too.
+    match state
+        .rest()
+        .post_from(client, &format!("{DEVPORTAL}/signup"), body)
+        .await
+    {
         Ok(_) => crate::session::sign_in_redirect("/devportal/applications?welcome=1"),
         Err(e) => {
             // Never echo the password back into the page.
@@ -300,12 +311,14 @@ async fn signup(State(state): State<PortalsState>, visitor: Visitor, form: FormD
             if let Some(m) = values.as_object_mut() {
                 m.remove("password");
             }
-            state.pages().render_status(
-                StatusCode::BAD_REQUEST,
-                &visitor,
-                "devportal/signup.html",
-                refused(values, &e),
-            )
+            let status = if e.status == 429 {
+                StatusCode::TOO_MANY_REQUESTS
+            } else {
+                StatusCode::BAD_REQUEST
+            };
+            state
+                .pages()
+                .render_status(status, &visitor, "devportal/signup.html", refused(values, &e))
         }
     }
 }
@@ -670,9 +683,7 @@ async fn unsubscribe(
         .delete(visitor.token(), &format!("{DEVPORTAL}/subscriptions/{}", enc(&sub_id)))
         .await
     {
-        Ok(_) => see_other(&crate::session::local_path(
-            Some(form.get("back")).filter(|b| !b.is_empty()),
-        )),
+        Ok(_) => see_other(crate::session::local_path(form.get("back")).unwrap_or(state.home())),
         Err(e) => failed(&state, &visitor, e),
     }
 }

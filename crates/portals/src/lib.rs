@@ -57,6 +57,7 @@ struct Inner {
     pages: Pages,
     portals: PortalSet,
     secure_cookies: bool,
+    refresh_lifetime: std::time::Duration,
     tryout: tryout::TryOutClient,
 }
 
@@ -71,12 +72,15 @@ pub enum PortalsError {
 impl PortalsState {
     /// The portals over `rest` (the node's REST APIs, called in-process), checking
     /// sessions with `authenticator`. `secure_cookies` marks cookies `Secure` (set it
-    /// when the management listener is reached over HTTPS).
+    /// when the management listener is reached over HTTPS); `refresh_lifetime` is how
+    /// long the key manager's refresh tokens live (`key_manager.refresh_token_validity`),
+    /// and so the refresh cookie.
     pub fn new(
         rest: axum::Router,
         authenticator: Authenticator,
         portals: PortalSet,
         secure_cookies: bool,
+        refresh_lifetime: std::time::Duration,
     ) -> Result<Self, PortalsError> {
         Ok(Self {
             inner: Arc::new(Inner {
@@ -85,6 +89,7 @@ impl PortalsState {
                 pages: Pages::new()?,
                 portals,
                 secure_cookies,
+                refresh_lifetime,
                 tryout: tryout::TryOutClient::new(),
             }),
         })
@@ -103,6 +108,24 @@ impl PortalsState {
     /// The portals this node serves.
     pub fn portals(&self) -> PortalSet {
         self.inner.portals
+    }
+
+    /// Where a visitor lands when there is nowhere better to go (after signing in without
+    /// a usable `next`, after signing out): the first portal this node serves.
+    pub fn home(&self) -> &'static str {
+        let p = self.inner.portals;
+        if p.devportal || !(p.publisher || p.admin) {
+            "/devportal"
+        } else if p.publisher {
+            "/publisher"
+        } else {
+            "/admin"
+        }
+    }
+
+    /// How long a refresh token (and so the refresh cookie) lives.
+    pub fn refresh_lifetime(&self) -> std::time::Duration {
+        self.inner.refresh_lifetime
     }
 
     /// Whether cookies are marked `Secure`.

@@ -4,11 +4,13 @@
 
 use axum::Router;
 use axum::body::Body;
+use axum::extract::ConnectInfo;
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use axum::http::{Method, Request, StatusCode};
 use http_body_util::BodyExt as _;
 use serde_json::Value;
 use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
 use tower::ServiceExt as _;
 
 /// The Developer Portal REST API.
@@ -140,17 +142,14 @@ impl Rest {
         payload: Payload,
     ) -> Result<Value, RestError> {
         let (status, bytes) = self.call_raw(method, path, token, payload).await?;
-        let body: Value = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes)
-                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
-        };
-        if status.is_success() {
-            Ok(body)
-        } else {
-            Err(RestError::from_answer(status, &body))
-        }
+        answer(status, &bytes)
+    }
+
+    /// `POST path` with a JSON body on behalf of an anonymous visitor at `client` (its
+    /// address counts against per-address limits, as if it had called the API itself).
+    pub async fn post_from(&self, client: Option<IpAddr>, path: &str, body: Value) -> Result<Value, RestError> {
+        let (status, bytes) = self.send(Method::POST, path, None, Payload::Json(body), client).await?;
+        answer(status, &bytes)
     }
 
     /// Any call; the status and the raw answer (document contents, definitions).
@@ -161,7 +160,21 @@ impl Rest {
         token: Option<&str>,
         payload: Payload,
     ) -> Result<(StatusCode, bytes::Bytes), RestError> {
+        self.send(method, path, token, payload, None).await
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        payload: Payload,
+        client: Option<IpAddr>,
+    ) -> Result<(StatusCode, bytes::Bytes), RestError> {
         let mut builder = Request::builder().method(method).uri(path);
+        if let Some(ip) = client {
+            builder = builder.extension(ConnectInfo(SocketAddr::new(ip, 0)));
+        }
         if let Some(token) = token {
             builder = builder.header(AUTHORIZATION, format!("Bearer {token}"));
         }
@@ -194,6 +207,20 @@ impl Rest {
             .map_err(|e| RestError::internal(format!("cannot read the answer: {e}")))?
             .to_bytes();
         Ok((status, bytes))
+    }
+}
+
+/// A JSON answer, or the [`RestError`] a non-2xx one means.
+fn answer(status: StatusCode, bytes: &[u8]) -> Result<Value, RestError> {
+    let body: Value = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(bytes).into_owned()))
+    };
+    if status.is_success() {
+        Ok(body)
+    } else {
+        Err(RestError::from_answer(status, &body))
     }
 }
 

@@ -25,10 +25,6 @@ use tollgate_tokens::portals_client::{PORTALS_CALLBACK, PORTALS_CLIENT_ID};
 /// How long a sign-in may take between leaving for the login page and coming back.
 const SIGN_IN_SECONDS: u64 = 600;
 
-/// How long the refresh cookie is kept (the key manager decides how long the refresh
-/// token itself is good for).
-const REFRESH_COOKIE_SECONDS: u64 = 30 * 86_400;
-
 /// The session cookie expires this much before its token, so that a page is never served
 /// with a token that runs out while it is drawn.
 const SESSION_MARGIN_SECONDS: u64 = 30;
@@ -163,12 +159,35 @@ pub fn routes() -> Router<PortalsState> {
         .route("/portals/sign-out", post(sign_out))
 }
 
-/// Only a path on this site may be gone back to (no `//host`, no scheme).
-pub fn local_path(next: Option<&str>) -> String {
-    match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_string(),
-        _ => "/devportal".to_string(),
+/// `next` when it is a path on this site that every browser reads the same way: it starts
+/// with a single `/`, holds only visible ASCII, and, percent-decoded (repeatedly), holds
+/// no backslash, control or whitespace character and does not start with `//` or `/\`.
+/// Anything else (`//evil.example`, `/\evil.example`, `/%09/evil.example`, which
+/// browsers drop the tab from and follow to another site) is `None`: go home instead.
+pub fn local_path(next: &str) -> Option<&str> {
+    let plain = |s: &str| {
+        s.starts_with('/')
+            && !s.starts_with("//")
+            && !s.starts_with("/\\")
+            && !s.contains('\\')
+            && !s.chars().any(|c| c.is_control() || c.is_whitespace())
+    };
+    if !plain(next) || !next.bytes().all(|b| b.is_ascii_graphic()) {
+        return None;
     }
+    let mut current = next.to_string();
+    // Decoding stops changing after a few rounds for any honest path.
+    for _ in 0..4 {
+        let decoded = percent_encoding::percent_decode_str(&current).decode_utf8().ok()?;
+        if decoded == current {
+            return Some(next);
+        }
+        if !plain(&decoded) {
+            return None;
+        }
+        current = decoded.into_owned();
+    }
+    None
 }
 
 #[derive(Deserialize)]
@@ -183,7 +202,7 @@ fn b64(bytes: &[u8]) -> String {
 /// Starts signing in: remembers state, PKCE verifier and `next` in a short-lived cookie,
 /// then sends the browser to the key manager's login page.
 async fn sign_in(State(state): State<PortalsState>, Query(q): Query<SignInQuery>) -> Response {
-    let next = local_path(q.next.as_deref());
+    let next = q.next.as_deref().and_then(local_path).unwrap_or(state.home());
     let (flow_state, verifier) = (random_token(), random_token());
     if flow_state.is_empty() || verifier.is_empty() {
         return state.pages().error(
@@ -253,7 +272,7 @@ async fn callback(State(state): State<PortalsState>, Query(q): Query<CallbackQue
         .decode(next)
         .ok()
         .and_then(|b| String::from_utf8(b).ok());
-    let next = local_path(next.as_deref());
+    let next = next.as_deref().and_then(local_path).unwrap_or(state.home());
     let form = vec![
         ("grant_type".to_string(), "authorization_code".to_string()),
         ("code".to_string(), q.code.unwrap_or_default()),
@@ -269,18 +288,22 @@ async fn callback(State(state): State<PortalsState>, Query(q): Query<CallbackQue
         Ok(a) => a,
         Err(RestError { message, .. }) => return failed(&format!("The key manager refused the sign-in: {message}.")),
     };
-    let Some((_, session_cookies)) = session_cookies(&answer, state.secure_cookies()) else {
+    let Some((_, session_cookies)) = session_cookies(&answer, &state) else {
         return failed("The key manager's answer had no access token.");
     };
-    let mut res = see_other(&next);
+    let mut res = see_other(next);
     let done = cookies::set(cookies::SIGN_IN, "", "/portals", 0, "Lax", state.secure_cookies());
     append_cookies(&mut res, session_cookies.into_iter().chain([done]));
     res
 }
 
 /// The session's access token and the cookies that hold it (and its refresh token), from
-/// a token endpoint answer; `None` when it has no access token.
-fn session_cookies(answer: &Value, secure: bool) -> Option<(String, Vec<String>)> {
+/// a token endpoint answer; `None` when it has no access token. The refresh cookie lives
+/// exactly as long as the refresh token (`key_manager.refresh_token_validity`; every
+/// refresh issues a new one for as long), so that the browser neither keeps a dead token
+/// nor drops a live one.
+fn session_cookies(answer: &Value, state: &PortalsState) -> Option<(String, Vec<String>)> {
+    let secure = state.secure_cookies();
     let token = answer.get("access_token").and_then(Value::as_str)?;
     let expires_in = answer.get("expires_in").and_then(Value::as_u64)?;
     let lifetime = expires_in.saturating_sub(SESSION_MARGIN_SECONDS).max(1);
@@ -290,7 +313,7 @@ fn session_cookies(answer: &Value, secure: bool) -> Option<(String, Vec<String>)
             cookies::REFRESH,
             refresh,
             "/",
-            REFRESH_COOKIE_SECONDS,
+            state.refresh_lifetime().as_secs().max(1),
             "Lax",
             secure,
         ));
@@ -330,7 +353,7 @@ pub async fn renew(State(state): State<PortalsState>, mut req: Request, next: Ne
         .call(Method::POST, "/oauth2/token", None, Payload::Form(form))
         .await
         .ok()
-        .and_then(|answer| session_cookies(&answer, secure));
+        .and_then(|answer| session_cookies(&answer, &state));
     match renewed {
         Some((token, set)) => {
             // This request already counts as signed in with the new token.
@@ -368,7 +391,7 @@ async fn sign_out(State(state): State<PortalsState>, visitor: Visitor, headers: 
             tracing::warn!(error = %e.message, "Cannot revoke a portal session's token.");
         }
     }
-    let mut res = see_other("/devportal");
+    let mut res = see_other(state.home());
     let secure = state.secure_cookies();
     append_cookies(
         &mut res,
@@ -385,11 +408,45 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_local_paths_are_followed_after_sign_in() {
-        assert_eq!(local_path(Some("/publisher/apis")), "/publisher/apis");
-        assert_eq!(local_path(Some("//evil.example/")), "/devportal");
-        assert_eq!(local_path(Some("https://evil.example/")), "/devportal");
-        assert_eq!(local_path(Some("/\\evil.example")), "/devportal");
-        assert_eq!(local_path(None), "/devportal");
+    fn only_paths_on_this_site_are_followed_after_sign_in() {
+        for ok in [
+            "/publisher/apis",
+            "/devportal/apis?query=name%3Apets&offset=25",
+            "/devportal/apis/01a2-b3/documents#usage",
+            "/admin/users?q=100%25",
+            "/",
+        ] {
+            assert_eq!(local_path(ok), Some(ok), "{ok}");
+        }
+        for attack in [
+            "//evil.example/",
+            "https://evil.example/",
+            "javascript:alert(1)",
+            "evil.example",
+            "",
+            "/\\evil.example",
+            "/evil\\..\\example",
+            "/%09/evil.example.com",
+            "/\t/evil.example.com",
+            "/%0a/evil.example.com",
+            "/%0d%0aSet-Cookie:x=1",
+            "/%00/evil.example.com",
+            "/%20/evil.example.com",
+            "/ /evil.example.com",
+            "/%2F/evil.example.com",
+            "/%2f%2fevil.example.com",
+            "/%5C/evil.example.com",
+            "/%5cevil.example.com",
+            "/%252F%252Fevil.example.com",
+            "/%25252F%25252Fevil.example.com",
+            "/%E2%80%A8/evil.example.com",
+            "/%C2%A0/evil.example.com",
+            "/\u{3000}/evil.example.com",
+            "/%7F/evil.example.com",
+            "/%ff/evil.example.com",
+            "/caf\u{e9}",
+        ] {
+            assert_eq!(local_path(attack), None, "{attack:?}");
+        }
     }
 }

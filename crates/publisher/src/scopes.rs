@@ -78,22 +78,15 @@ pub(crate) async fn get_one(
     Ok(axum::Json(with_usage(scope, usage)).into_response())
 }
 
-/// `HEAD /scopes/{name}`: 200 when a shared scope of that name exists, else 404.
+/// `HEAD /scopes/{name}`: 200 when a shared scope of that name exists, else 404; the
+/// headers (content type and length) are those of the `GET` (the server drops the body).
 #[utoipa::path(head, path = "/scopes/{scopeId}", operation_id = "head_scope", tag = "Scopes", summary = "Whether a shared scope of that name exists", params(("scopeId" = String, Path, description = "Scope id, or name")), responses((status = 200, description = "It exists"), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn exists(
     auth: Authenticated<CreatorOrPublisherRole>,
-    State(state): State<PublisherState>,
-    Path(name): Path<String>,
+    state: State<PublisherState>,
+    name: Path<String>,
 ) -> Result<Response, ApiError> {
-    let found = scopes::get(&state.am, auth.principal().tenant_id, &name)
-        .await
-        .map_err(Error::from)?;
-    Ok(if found.is_some() {
-        StatusCode::OK
-    } else {
-        StatusCode::NOT_FOUND
-    }
-    .into_response())
+    get_one(auth, state, name).await
 }
 
 /// `GET /scopes/{scopeId}/usage`: the APIs that use the scope.

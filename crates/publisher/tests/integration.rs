@@ -718,9 +718,24 @@ async fn shared_scopes() {
                 .0,
             409
         );
-        let head = |name: &str| s.send(s.req("chris", Method::HEAD, &format!("/scopes/{name}")));
-        assert_eq!(head("read:orders").await.0, 200);
-        assert_eq!(head("write:orders").await.0, 404);
+        // HEAD answers as GET would (status and content type), without a body.
+        for (name, status) in [("read:orders", 200), ("write:orders", 404)] {
+            for method in [Method::HEAD, Method::GET] {
+                let r = s
+                    .req("chris", method.clone(), &format!("/scopes/{name}"))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status().as_u16(), status, "{method} {name}");
+                assert_eq!(
+                    r.headers().get("content-type").and_then(|v| v.to_str().ok()),
+                    Some("application/json"),
+                    "{method} {name}"
+                );
+                let body = r.bytes().await.unwrap();
+                assert_eq!(body.is_empty(), method == Method::HEAD, "{method} {name}");
+            }
+        }
 
         // An API may use it as a shared scope; an unknown shared scope is refused.
         let (status, body) = s

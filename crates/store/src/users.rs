@@ -157,6 +157,19 @@ pub async fn authenticate(
     username: &str,
     password: &str,
 ) -> Result<Option<Principal>> {
+    authenticate_gated(db, tenant, username, password, ()).await
+}
+
+/// As [`authenticate`], with the argon2 check admitted by `gate` and its outcome told to
+/// it (see [`password::Gate`]); an unknown user's check is a failed one. A refusal is
+/// returned as [`crate::Error::Domain`]. Guessing limits use it.
+pub async fn authenticate_gated(
+    db: &Database,
+    tenant: TenantId,
+    username: &str,
+    password: &str,
+    gate: impl password::Gate,
+) -> Result<Option<Principal>> {
     let row: Option<(String, String)> = on_pool!(db.reader(), |p| {
         sqlx::query_as(
             "SELECT id, password_hash FROM users WHERE tenant_id = $1 AND lower(username) = lower($2) AND enabled = TRUE",
@@ -167,10 +180,11 @@ pub async fn authenticate(
             .await
     })?;
     let Some((_, hash)) = row else {
-        password::verify(password.to_string(), password::DUMMY_HASH.to_string()).await?;
+        // The dummy hash matches nothing a caller can send, so the outcome is a failure.
+        password::verify_gated(password.to_string(), password::DUMMY_HASH.to_string(), gate).await?;
         return Ok(None);
     };
-    if !password::verify(password.to_string(), hash).await? {
+    if !password::verify_gated(password.to_string(), hash, gate).await? {
         return Ok(None);
     }
     let Some(user) = find_by_username(db, tenant, username).await? else {

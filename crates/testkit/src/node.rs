@@ -237,6 +237,16 @@ impl Node {
         }
     }
 
+    /// The process's peak resident memory so far, in kB (`VmHWM` of `/proc/PID/status`).
+    pub fn peak_rss_kb(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).expect("process status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmHWM in the process status")
+    }
+
     /// Sends a signal (`nix::sys::signal::Signal::SIGTERM`…).
     pub fn signal(&self, signal: nix::sys::signal::Signal) {
         let pid = nix::unistd::Pid::from_raw(i32::try_from(self.child.id()).expect("pid fits i32"));

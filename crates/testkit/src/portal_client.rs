@@ -25,6 +25,8 @@ pub struct PortalSession {
     base: String,
     client: reqwest::Client,
     cookies: Mutex<BTreeMap<String, String>>,
+    /// The last whole `Set-Cookie` line seen for each cookie (with its attributes).
+    set_cookie_lines: Mutex<BTreeMap<String, String>>,
 }
 
 impl PortalSession {
@@ -38,6 +40,7 @@ impl PortalSession {
                 .build()
                 .expect("HTTP client"),
             cookies: Mutex::new(BTreeMap::new()),
+            set_cookie_lines: Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -45,8 +48,18 @@ impl PortalSession {
     /// manager's login page (its hidden fields plus the credentials), the callback with
     /// the sign-in cookie. Panics, with the page seen, if any step goes elsewhere.
     pub async fn sign_in(base: &str, username: &str, password: &str) -> Self {
+        let (s, next) = Self::sign_in_with_next(base, username, password, "/devportal").await;
+        assert_eq!(next.as_deref(), Some("/devportal"), "after signing in");
+        s
+    }
+
+    /// Signs in as [`Self::sign_in`] does, starting from `/portals/sign-in?next=NEXT`
+    /// (`next` put in the query as given, so that a test can send any encoding): the
+    /// session, and the `Location` the callback sent the browser to.
+    pub async fn sign_in_with_next(base: &str, username: &str, password: &str, next: &str) -> (Self, Option<String>) {
         let s = Self::signed_out(base);
-        let (status, html, login) = s.send(Method::GET, "/portals/sign-in?next=/devportal", None, &[]).await;
+        let start = format!("/portals/sign-in?next={next}");
+        let (status, html, login) = s.send(Method::GET, &start, None, &[]).await;
         let login = login.unwrap_or_else(|| panic!("sign-in start answered {status} without a redirect: {html}"));
         assert!(login.contains("/oauth2/authorize?"), "sign-in start went to {login}");
         let (status, page, _) = s.send(Method::GET, &login, None, &[]).await;
@@ -73,12 +86,11 @@ impl PortalSession {
         );
         let (status, html, next) = s.send(Method::GET, &callback, None, &[]).await;
         assert_eq!(status, 303, "the callback: {}", page_text(&html));
-        assert_eq!(next.as_deref(), Some("/devportal"), "after signing in");
         assert!(
             s.cookie(SESSION_COOKIE).is_some(),
             "no session cookie after signing in as {username}"
         );
-        s
+        (s, next)
     }
 
     /// The management listener's base URL this visitor talks to.
@@ -97,6 +109,12 @@ impl PortalSession {
     /// Drops cookie `name` from the jar, as a browser does when its `Max-Age` has passed.
     pub fn forget_cookie(&self, name: &str) {
         self.cookies.lock().expect("cookie jar").remove(name);
+    }
+
+    /// The last `Set-Cookie` line the server sent for cookie `name`, attributes included
+    /// (`tg_refresh=…; Path=/; Max-Age=86400; HttpOnly; SameSite=Lax`).
+    pub fn set_cookie_line(&self, name: &str) -> Option<String> {
+        self.set_cookie_lines.lock().expect("cookie lines").get(name).cloned()
     }
 
     /// The value of cookie `name` in the jar.
@@ -212,7 +230,12 @@ impl PortalSession {
                 else {
                     continue;
                 };
-                let deleted = set.to_str().unwrap_or("").to_ascii_lowercase().contains("max-age=0");
+                let line = set.to_str().unwrap_or("");
+                self.set_cookie_lines
+                    .lock()
+                    .expect("cookie lines")
+                    .insert(name.trim().to_string(), line.to_string());
+                let deleted = line.to_ascii_lowercase().contains("max-age=0");
                 if deleted || value.trim().is_empty() {
                     jar.remove(name.trim());
                 } else {

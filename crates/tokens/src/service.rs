@@ -79,6 +79,10 @@ impl OAuthError {
     pub fn slow_down(d: impl Into<String>) -> Self {
         Self::new(429, "slow_down", d)
     }
+    /// The server cannot take the request now (too busy); retrying later may work.
+    pub fn temporarily_unavailable(d: impl Into<String>) -> Self {
+        Self::new(503, "temporarily_unavailable", d)
+    }
     /// The server failed; details are logged, not returned.
     pub fn server_error() -> Self {
         Self::new(500, "server_error", "the key manager failed; see its logs")

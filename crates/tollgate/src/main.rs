@@ -46,6 +46,10 @@ impl Failure {
 }
 
 fn main() -> ExitCode {
+    // Files and directories the process creates (SQLite databases and their journals,
+    // keys, persisted gateway state under node.data_dir) are its user's alone: 0600 and
+    // 0700. Set before any thread starts.
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
     let cli = Cli::parse();
     // One crypto provider for the whole process (TLS listeners, database TLS), installed
     // before anything can ask rustls for the default.

@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use tollgate_config::{Config, DatabaseName};
 use tollgate_http::cluster::ClusterSecret;
 use tollgate_http::listener::{BoundListener, load_tls};
+use tollgate_http::rate_limit::{LoginGuardSettings, RequestLimiter};
 use tollgate_http::{Authenticator, Readiness, health_routes, request_metrics};
 use tollgate_model::{Component, ComponentSet};
 use tollgate_store::{Database, users};
@@ -80,6 +81,7 @@ fn find(dbs: &[Database], name: DatabaseName) -> Option<Database> {
 pub async fn migrate(args: NodeArgs) -> Result<(), Failure> {
     let config = load_config(&args)?;
     init_logging(&config)?;
+    private_data_dir(&config.node.data_dir)?;
     let dbs = open_databases(&config, &config.components()).await?;
     migrate_all(&dbs).await?;
     for db in &dbs {
@@ -132,6 +134,9 @@ struct Planned {
 pub async fn serve(args: NodeArgs) -> Result<(), Failure> {
     let config = load_config(&args)?;
     init_logging(&config)?;
+    // Before the first password is hashed (the bootstrap administrator's).
+    tollgate_store::password::limit_concurrency(config.management.max_concurrent_password_checks);
+    private_data_dir(&config.node.data_dir)?;
     let metrics = tollgate_telemetry::install_metrics(VERSION).map_err(|e| Failure::new(exit::OTHER, e))?;
     let components = config.components();
     tracing::info!(version = VERSION, components = %components, data_dir = %config.node.data_dir.display(), "Starting node.");
@@ -586,15 +591,20 @@ fn management_router(
     // REST APIs authenticate against the shared database's users (Basic) or with the
     // key manager's tokens (Bearer); one authenticator (one credential cache) serves all.
     if let (Some(am), Some(shared), Some(tokens)) = (am, shared, tokens) {
-        let authenticator = Authenticator::new(shared.clone()).with_tokens(tokens.clone());
+        let authenticator = Authenticator::new(shared.clone())
+            .with_tokens(tokens.clone())
+            .with_login_guard(LoginGuardSettings {
+                max_failures_per_user: config.management.max_failed_sign_ins,
+                max_failures_per_address: config.management.max_failed_sign_ins_per_address,
+                lockout: config.management.sign_in_lockout,
+            });
         if components.contains(Component::KeyManager) {
             rest = rest.merge(tollgate_keymanager::routes(tollgate_keymanager::KeyManagerState {
                 am: am.clone(),
                 shared: shared.clone(),
                 tokens: tokens.clone(),
-                limiter: Arc::new(tollgate_keymanager::TokenRateLimiter::new(
-                    config.key_manager.token_requests_per_second,
-                )),
+                limiter: Arc::new(RequestLimiter::new(config.key_manager.token_requests_per_second)),
+                authenticator: authenticator.clone(),
                 cluster_secret: cluster_secret.clone(),
             }));
         }
@@ -605,6 +615,10 @@ fn management_router(
                 authenticator: authenticator.clone(),
                 tokens: tokens.clone(),
                 self_signup: config.devportal.self_signup,
+                signup_limiter: Arc::new(RequestLimiter::per_period(
+                    config.devportal.self_signups_per_hour,
+                    std::time::Duration::from_secs(3600),
+                )),
             }));
         }
         if components.contains(Component::Admin) {
@@ -652,13 +666,25 @@ fn management_router(
     if let Some((authenticator, set)) = portals
         && (set.publisher || set.devportal || set.admin)
     {
-        let state = tollgate_portals::PortalsState::new(rest, authenticator, set, config.management.tls.is_some())
-            .map_err(|e| Failure::new(exit::OTHER, e.to_string()))?;
+        let state = tollgate_portals::PortalsState::new(
+            rest,
+            authenticator,
+            set,
+            config.management.tls.is_some(),
+            config.key_manager.refresh_token_validity,
+        )
+        .map_err(|e| Failure::new(exit::OTHER, e.to_string()))?;
         router = router.merge(tollgate_portals::routes(state));
     }
-    Ok(router.fallback(not_found).layer(axum::middleware::from_fn(|req, next| {
-        request_metrics::record("management", req, next)
-    })))
+    let hsts = config.management.tls.is_some();
+    Ok(router
+        .fallback(not_found)
+        .layer(axum::middleware::from_fn(move |req, next| {
+            tollgate_http::security_headers(hsts, req, next)
+        }))
+        .layer(axum::middleware::from_fn(|req, next| {
+            request_metrics::record("management", req, next)
+        })))
 }
 
 async fn not_found() -> impl IntoResponse {
@@ -692,6 +718,25 @@ async fn bootstrap_admin(config: &Config, shared: &Database) -> Result<(), Failu
                 path.display()
             );
         }
+    }
+    Ok(())
+}
+
+/// Creates `node.data_dir` readable by this user only (0700), or tightens an existing one
+/// that others may enter; what the node writes inside is 0600 (the umask set in `main`).
+fn private_data_dir(dir: &Path) -> Result<(), Failure> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    let failed =
+        |e: std::io::Error| Failure::new(exit::OS, format!("cannot prepare node.data_dir {}: {e}", dir.display()));
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(failed)?;
+    let mode = std::fs::metadata(dir).map_err(failed)?.permissions().mode();
+    if mode & 0o077 != 0 {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(failed)?;
+        tracing::warn!(data_dir = %dir.display(), was = format!("{:o}", mode & 0o777), "The data directory was open to other users; it is now 0700.");
     }
     Ok(())
 }

@@ -903,16 +903,6 @@ async fn calls_are_authenticated_checked_against_subscriptions_and_proxied() {
     );
 }
 
-/// Peak resident memory of a process, in kB (`VmHWM`).
-fn peak_rss_kb(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap()
-}
-
 #[tokio::test]
 async fn fifty_megabytes_stream_through_both_ways_with_flat_gateway_memory() {
     use axum::body::Body;
@@ -968,7 +958,7 @@ async fn fifty_megabytes_stream_through_both_ways_with_flat_gateway_memory() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let before = peak_rss_kb(node.pid());
+    let before = node.peak_rss_kb();
 
     // Download 50 MB, counting as it arrives.
     let r = c
@@ -1000,7 +990,7 @@ async fn fifty_megabytes_stream_through_both_ways_with_flat_gateway_memory() {
     assert_eq!(r.status().as_u16(), 200);
     assert_eq!(r.text().await.unwrap(), (50 * MB).to_string());
 
-    let growth_mb = (peak_rss_kb(node.pid()).saturating_sub(before)) / 1024;
+    let growth_mb = (node.peak_rss_kb().saturating_sub(before)) / 1024;
     eprintln!("gateway peak RSS grew by {growth_mb} MB while streaming 2 × 50 MB");
     assert!(
         growth_mb < 25,

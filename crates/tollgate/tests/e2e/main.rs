@@ -22,6 +22,7 @@ mod throttling;
 mod throttling_distributed;
 mod tls;
 mod traces;
+mod web_edge;
 
 use std::time::Duration;
 use tollgate_testkit::NodeBuilder;

@@ -37,6 +37,23 @@ async fn management_and_gateway_serve_https() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     assert!(ready, "HTTPS management never ready:\n{}", node.output());
+    // Over HTTPS, every management answer tells browsers to stay on HTTPS.
+    for path in ["/health/ready", "/api/am/admin/v4/users", "/no/such/path"] {
+        let r = client
+            .get(format!("https://localhost:{}{path}", mgmt.port()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            r.headers()
+                .get("strict-transport-security")
+                .map(|v| v.to_str().unwrap()),
+            Some("max-age=31536000"),
+            "{path} answered {}",
+            r.status()
+        );
+        assert_eq!(r.headers()["x-content-type-options"], "nosniff", "{path}");
+    }
     // Plain HTTP on the TLS port does not work.
     let plain = tollgate_testkit::http()
         .get(format!("http://{mgmt}/health/live"))
