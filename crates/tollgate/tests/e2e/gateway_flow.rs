@@ -279,7 +279,7 @@ impl Client {
 
 /// A ready all-in-one node with `env` set (and a fast event poll), the shared scope the
 /// test APIs use, and DEV signed up.
-async fn node_with(env: &[(&str, String)]) -> (tollgate_testkit::Node, Client) {
+pub(crate) async fn node_with(env: &[(&str, String)]) -> (tollgate_testkit::Node, Client) {
     let mut builder = tollgate().env("TOLLGATE_GATEWAY__POLL_INTERVAL", "100ms");
     for (k, v) in env {
         builder = builder.env(k, v.clone());

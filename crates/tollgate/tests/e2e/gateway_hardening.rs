@@ -4,20 +4,10 @@
 //! differently from how the gateway routed them, and HTTP/1.1 conformance (`Host`, method
 //! case, body and header limits).
 
-use crate::gateway_flow::{Client, raw_exchange, ready_node};
-use crate::tollgate;
+use crate::gateway_flow::{Client, node_with, raw_exchange};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 use tollgate_testkit::RecordingBackend;
-
-/// A node whose gateway follows changes quickly, with `env` set.
-async fn node(env: &[(&str, &str)]) -> (tollgate_testkit::Node, Client) {
-    let mut builder = tollgate().env("TOLLGATE_GATEWAY__POLL_INTERVAL", "100ms");
-    for (k, v) in env {
-        builder = builder.env(k, *v);
-    }
-    ready_node(builder).await
-}
 
 /// Deploys an API of `operations` on `backend`'s `/v1` with the other `fields` given, and
 /// waits until `ready` (a path of one of its resources that takes no credentials) answers
@@ -173,7 +163,7 @@ async fn an_h2c_upgrade_on_a_public_resource_opens_no_tunnel_to_the_backend() {
     let switcher =
         RecordingBackend::answering(b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n")
             .await;
-    let (_node, c) = node(&[]).await;
+    let (_node, c) = node_with(&[]).await;
     let operations = json!([
         {"target": "/open/*", "verb": "GET", "authType": "None"},
         {"target": "/private/*", "verb": "GET"}
@@ -275,7 +265,7 @@ async fn get_raw(c: &Client, backend: &RecordingBackend, target: &str) -> (u16, 
 #[tokio::test]
 async fn the_backend_gets_the_path_that_was_routed_or_the_call_is_refused() {
     let backend = RecordingBackend::serve(axum::Router::new().fallback(|| async { "ok" })).await;
-    let (_node, c) = node(&[]).await;
+    let (_node, c) = node_with(&[]).await;
     // Public `/open/*` and `/{item}`, private `/private/*`; the default version, so that
     // the bare context routes too.
     deploy_open(
@@ -412,7 +402,7 @@ async fn malformed_and_oversized_requests_are_refused_before_the_backend_is_aske
         axum::Router::new().fallback(|body: axum::body::Bytes| async move { format!("read {} bytes", body.len()) }),
     )
     .await;
-    let (_node, c) = node(&[("TOLLGATE_GATEWAY__MAX_REQUEST_BODY_BYTES", "1024")]).await;
+    let (_node, c) = node_with(&[("TOLLGATE_GATEWAY__MAX_REQUEST_BODY_BYTES", "1024".into())]).await;
     deploy_open(
         &c,
         "GwConf",
