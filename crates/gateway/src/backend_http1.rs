@@ -21,6 +21,9 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep};
 
+#[cfg(feature = "fuzzing")]
+pub(crate) mod fuzzing;
+
 /// Room left in a passed head's lines for the headers the gateway adds (rate-limit
 /// headers, CORS), so that adding them does not grow the buffer.
 const OWN_HEADERS_ROOM: usize = 128;
