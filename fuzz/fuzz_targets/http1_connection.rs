@@ -5,7 +5,7 @@
 //! request body (chunked or by length) and echoes it.
 //!
 //! The connection always ends (no hang: libFuzzer's `-timeout`), nothing panics, and what
-//! the client receives starts with a well-formed HTTP/1.1 response.
+//! the client receives starts with a well-formed HTTP/1.x response.
 #![no_main]
 
 use arbitrary::Arbitrary;
@@ -152,7 +152,8 @@ fuzz_target!(|input: Input<'_>| {
     let mut response = httparse::Response::new(&mut fields);
     match response.parse(&received) {
         Ok(httparse::Status::Complete(_)) => {
-            assert_eq!(response.version, Some(1), "answered as HTTP/1.1");
+            // HTTP/1.1, or HTTP/1.0 to an HTTP/1.0 request (hyper's answer).
+            assert!(matches!(response.version, Some(0 | 1)), "answered as HTTP/1.x");
             let code = response.code.unwrap_or_default();
             assert!((100..600).contains(&code), "status {code}");
         }

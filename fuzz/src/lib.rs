@@ -61,8 +61,10 @@ pub mod rfc9112 {
             .collect()
     }
 
-    /// Decodes a chunked body at the start of `data` (§7.1) with `httparse`'s chunk-size
-    /// reader, trailers skipped: the body and how many bytes it took, or why it cannot.
+    /// Decodes a chunked body at the start of `data` (§7.1) as leniently as `httparse`'s
+    /// chunk-size reader takes the size lines, trailer lines skipped up to an empty one
+    /// (what is not passed on need not be valid): the body and how many bytes it took, or
+    /// why it cannot.
     pub fn dechunk(data: &[u8]) -> Result<(Vec<u8>, usize), String> {
         let mut at = 0;
         let mut body = Vec::new();
