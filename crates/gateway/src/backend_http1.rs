@@ -21,6 +21,9 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep};
 
+#[cfg(feature = "fuzzing")]
+pub(crate) mod fuzzing;
+
 /// Room left in a passed head's lines for the headers the gateway adds (rate-limit
 /// headers, CORS), so that adding them does not grow the buffer.
 const OWN_HEADERS_ROOM: usize = 128;
@@ -341,9 +344,10 @@ impl Connection {
             for line in parsed.headers.iter() {
                 let name = line.name.as_bytes();
                 let skip = is_hop_by_hop_name(name)
-                    // Transfer-Encoding wins over Content-Length (RFC 9112 §6.3): a length
-                    // passed on next to the decoded body would desynchronise the client.
-                    || (matches!(framing, Framing::Chunked(_)) && name.eq_ignore_ascii_case(b"content-length"))
+                    // Transfer-Encoding wins over Content-Length (RFC 9112 §6.3), whatever
+                    // its codings: a length passed on next to the decoded body, or one that
+                    // ends with the connection, would desynchronise the client.
+                    || (chunked.is_some() && name.eq_ignore_ascii_case(b"content-length"))
                     || (lists_others && connection_lists(&parsed, name));
                 if !skip {
                     passed.extend_from_slice(name);
@@ -359,7 +363,7 @@ impl Connection {
                 has_date,
                 length: match framing {
                     Framing::Length(n) => Some(n),
-                    Framing::Done if !matches!(chunked, Some(true)) => content_length
+                    Framing::Done if chunked.is_none() => content_length
                         .and_then(|v| std::str::from_utf8(v).ok())
                         .and_then(|v| v.parse().ok()),
                     _ => None,
@@ -1164,6 +1168,27 @@ mod tests {
         let (parts, body) = result.unwrap();
         assert_eq!(parts.status, StatusCode::OK);
         assert_eq!(body, b"until the end");
+    }
+
+    /// Found by the `backend_response` fuzz target (fuzz/corpus/backend_response/
+    /// seed-length-beside-gzip): RFC 9112 §6.3, Transfer-Encoding overrides
+    /// Content-Length whatever its codings. A length passed on next to a body that ends
+    /// with the connection (and is written to the client chunked) would let a client
+    /// that reads the length take the rest of the body for the next response.
+    #[tokio::test]
+    async fn a_length_beside_any_transfer_coding_is_not_passed_on() {
+        let (head, body) = passed_answer(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: gzip\r\nX-Kept: k\r\n\r\nabcdef",
+        )
+        .await;
+        let lines = String::from_utf8(head.lines).unwrap();
+        assert_eq!(lines, "X-Kept: k\r\n", "no length, and no coding (hop-by-hop)");
+        assert_eq!(head.length, None);
+        assert_eq!(
+            body.collect().await.unwrap().to_bytes(),
+            "abcdef",
+            "until the backend closes"
+        );
     }
 
     #[tokio::test]

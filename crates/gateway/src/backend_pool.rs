@@ -51,7 +51,7 @@ impl Home {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "fuzzing"))]
 impl Home {
     /// A home of its own, for calls made without a pool.
     pub(crate) fn for_tests() -> Self {

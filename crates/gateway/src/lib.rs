@@ -20,6 +20,9 @@ mod backend_pool;
 pub mod cors;
 pub mod error;
 pub mod follow;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod hub_client;
 pub mod key_manager_client;
 pub mod proxy;

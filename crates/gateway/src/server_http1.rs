@@ -35,6 +35,9 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
+#[cfg(feature = "fuzzing")]
+pub(crate) mod fuzzing;
+
 /// Header lines a request served here may have; one with more goes to hyper.
 const MAX_HEADERS: usize = 32;
 /// The longest request head read before the connection goes to hyper, which answers 431

@@ -11,6 +11,9 @@ mod apis;
 pub mod definition;
 mod documents;
 mod fetch;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod lifecycle;
 mod openapi;
 mod revisions;

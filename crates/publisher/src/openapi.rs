@@ -20,7 +20,7 @@ use tollgate_model::{Api, Error, FieldError, now_millis};
 use tollgate_store::apis::{self, StoredApi};
 
 /// Reads every part of a multipart body into memory (the body limit bounds the total).
-async fn read_form(mut form: Multipart) -> Result<HashMap<String, Vec<u8>>, ApiError> {
+pub(crate) async fn read_form(mut form: Multipart) -> Result<HashMap<String, Vec<u8>>, ApiError> {
     let mut parts = HashMap::new();
     loop {
         let field = form.next_field().await.map_err(multipart_error)?;
