@@ -25,6 +25,10 @@ WORKERS = int(E.get("HEY_WORKERS", "32"))  # hey workers (keep-alive connections
 SHORT = DURATION < 600
 # Samples every minute (every 10 s in a short run), in the middle of each load segment.
 SAMPLE = float(E.get("SAMPLE_INTERVAL") or (10 if SHORT else 60))
+# Within each interval every node is read every FINE seconds: RSS under mimalloc moves by
+# 10-20 MB within seconds at a constant load (it purges freed pages in bursts), so each
+# interval is reported as its floor and its peak, and growth is judged on the floors.
+FINE = float(E.get("FINE_INTERVAL") or (2 if SHORT else 5))
 SEGMENT = SAMPLE
 # Growth: the level of the last samples against the first ones after WARMUP (see
 # growth_check), judged when at least GROWTH_SPAN seconds of samples follow the warm-up.
@@ -32,6 +36,8 @@ WARMUP = float(E.get("WARMUP") or (30 if SHORT else 180))
 GROWTH_BOUND = float(E.get("GROWTH_BOUND", "0.05"))
 GROWTH_SPAN = float(E.get("GROWTH_SPAN", "600"))
 SETTLE = 20.0  # a restarted node's samples count from this age on
+# Which nodes are killed and restarted (a comma-separated list; empty: none).
+KILL = [k for k in E.get("KILL", "traffic-manager,control-plane").split(",") if k]
 PEAK_SECONDS = float(E.get("PEAK_SECONDS") or (5 if SHORT else 10))
 # The documented bound on a change reaching a gateway once the hub is up (decision 008):
 # a watch silent for 20 s is presumed dead, reconnect backoff is at most 5 s x 1.5, and a
@@ -511,8 +517,8 @@ def killer(end):
     none in the last 20 s."""
     gap = (20, 60) if SHORT else (45, 240)
     first = (0.1 * DURATION, 0.4 * DURATION) if SHORT else gap
-    due = {n.name: now() + rng.uniform(*first) for n in (tm, cp)}
-    while not stop.is_set():
+    due = {n.name: now() + rng.uniform(*first) for n in (tm, cp) if n.name in KILL}
+    while due and not stop.is_set():
         name, at = min(due.items(), key=lambda x: x[1])
         if at > end - 20:
             return
@@ -535,7 +541,8 @@ def killer(end):
 
 # --- Resources --------------------------------------------------------------------------
 
-samples = []  # dicts
+samples = []  # dicts; "t" is seconds since the load started
+LOAD_START = [0.0]
 
 
 def proc_stats(pid):
@@ -555,33 +562,60 @@ def pg_backends():
     return [int(p) for p in out.split()]
 
 
-def sample():
-    t = now()
+def sample(with_postgres):
+    t = round(now() - LOAD_START[0], 1)
     for n in NODES:
         pid = n.pid() if not n.expect_down else None
         rss, fds = proc_stats(pid) if pid else (None, None)
-        samples.append({"t": round(t, 1), "node": n.name, "pid": pid, "incarnation": n.incarnation,
-                        "age": round(t - n.started, 1), "rss_kb": rss, "fds": fds})
+        samples.append({"t": t, "node": n.name, "pid": pid, "incarnation": n.incarnation,
+                        "age": round(now() - n.started, 1), "rss_kb": rss, "fds": fds})
     rss, fds = proc_stats(REDIS_PID)
-    samples.append({"t": round(t, 1), "node": "redis", "pid": REDIS_PID, "incarnation": 1, "age": round(t, 1),
-                    "rss_kb": rss, "fds": fds})
-    pids = pg_backends()
-    stats = [proc_stats(p) for p in pids]
-    samples.append({"t": round(t, 1), "node": "postgres", "pid": len(pids), "incarnation": 1, "age": round(t, 1),
-                    "rss_kb": sum(s[0] or 0 for s in stats), "fds": sum(s[1] or 0 for s in stats)})
+    samples.append({"t": t, "node": "redis", "pid": REDIS_PID, "incarnation": 1, "age": t, "rss_kb": rss, "fds": fds})
+    if with_postgres:
+        pids = pg_backends()
+        stats = [proc_stats(p) for p in pids]
+        samples.append({"t": t, "node": "postgres", "pid": len(pids), "incarnation": 1, "age": t,
+                        "rss_kb": sum(s[0] or 0 for s in stats), "fds": sum(s[1] or 0 for s in stats)})
 
 
-def sampler(load_start, end):
+def sampler(end):
+    """Every FINE seconds (PostgreSQL once per interval, in its middle)."""
     k = 0
+    per = int(round(SAMPLE / FINE))
     while True:
-        at = load_start + k * SAMPLE + SAMPLE / 2 if k else load_start + 1
+        at = LOAD_START[0] + k * FINE
         if at > end:
             return
         while now() < at:
-            if stop.wait(0.2):
+            if stop.wait(0.1):
                 return
-        sample()
+        sample(k % per == per // 2)
         k += 1
+
+
+def intervals():
+    """Per sampling interval and node: (floor, peak) of RSS and of descriptors, and the
+    incarnation seen last; for restarted nodes `settled` has the same from samples of age
+    >= SETTLE only (None when there is none)."""
+    out = {}
+    for sm in samples:
+        if sm["rss_kb"] is None:
+            continue
+        i = int(sm["t"] // SAMPLE)
+        d = out.setdefault((i, sm["node"]), {"all": [], "settled": [], "incarnation": 0})
+        d["all"].append(sm)
+        d["incarnation"] = max(d["incarnation"], sm["incarnation"])
+        if sm["node"] not in (cp.name, tm.name) or sm["age"] >= SETTLE:
+            d["settled"].append(sm)
+    res = {}
+    for key, d in out.items():
+        def span(xs):
+            if not xs:
+                return None
+            return (min(x["rss_kb"] for x in xs), max(x["rss_kb"] for x in xs),
+                    min(x["fds"] for x in xs), max(x["fds"] for x in xs))
+        res[key] = {"all": span(d["all"]), "settled": span(d["settled"]), "incarnation": d["incarnation"]}
+    return res
 
 
 # --- Report -----------------------------------------------------------------------------
@@ -638,30 +672,31 @@ def pct(xs, q):
 
 
 def growth_check():
-    """Per node, the median of its last k samples against the median of its first k samples
-    after warm-up (k: a quarter of them, 1-3), for RSS and for open descriptors: a leak keeps
-    the level rising, while a single busy moment (connections in flight, a burst of
-    allocations) moves one sample only. The control plane and the traffic manager are killed
-    and restarted, so their samples are taken from each incarnation's 20th second on and
-    compared across incarnations: the same role under the same work should need the same
-    memory at the end as at the start. Judged only when the samples span GROWTH_SPAN (600 s)
-    after warm-up: in a shorter run, allocator and pool warm-up cannot be told from a leak."""
+    """Per node, the floor of each interval (its lowest RSS, its fewest open descriptors),
+    after warm-up: the median of the last k floors against the median of the first k (k: a
+    quarter of the intervals, 1-5). A leak raises the floor; what the allocator holds for a
+    moment, and connections in flight, move the peaks. The control plane and the traffic
+    manager are killed and restarted, so their samples count from each incarnation's 20th
+    second and are compared across incarnations: the same role under the same work should
+    need the same memory at the end as at the start. Judged only when the intervals span
+    GROWTH_SPAN (600 s) after warm-up: in a shorter run, warm-up cannot be told from a leak."""
     lines = []
+    agg = intervals()
+    first = int(WARMUP // SAMPLE)
     for name in [n.name for n in NODES] + ["redis"]:
-        restarted = name in (cp.name, tm.name)
-        mine = [s for s in samples if s["node"] == name and s["rss_kb"] and s["t"] >= WARMUP
-                and (not restarted or s["age"] >= SETTLE)]
-        k = max(1, min(3, len(mine) // 4))
-        span = mine[-1]["t"] - mine[0]["t"] if mine else 0
+        floors = [(i, agg[(i, name)]["settled"]) for i in sorted(i for i, n in agg if n == name)
+                  if i >= first and agg[(i, name)]["settled"]]
+        k = max(1, min(5, len(floors) // 4))
+        span = (floors[-1][0] - floors[0][0] + 1) * SAMPLE if floors else 0
         growth = (0.0, 0.0)
-        if len(mine) >= 2:
-            growth = tuple(statistics.median(s[f] for s in mine[-k:]) / statistics.median(s[f] for s in mine[:k]) - 1
-                           for f in ("rss_kb", "fds"))
-        judged = len(mine) >= 2 and span >= GROWTH_SPAN
+        if len(floors) >= 2:
+            growth = tuple(statistics.median(f[j] for _, f in floors[-k:]) / statistics.median(f[j] for _, f in floors[:k]) - 1
+                           for j in (0, 2))
+        judged = len(floors) >= 2 and span >= GROWTH_SPAN
         ok = not judged or max(growth) <= GROWTH_BOUND
-        lines.append((name, len(mine), k, span, growth, judged, ok))
+        lines.append((name, len(floors), k, span, growth, judged, ok))
         if not ok:
-            fail(f"{name}: growth after warm-up RSS {growth[0] * 100:+.1f} %, fds {growth[1] * 100:+.1f} % "
+            fail(f"{name}: growth of the floor after warm-up: RSS {growth[0] * 100:+.1f} %, fds {growth[1] * 100:+.1f} % "
                  f"(bound {GROWTH_BOUND * 100:.0f} %)")
     return lines
 
@@ -726,37 +761,31 @@ def report(peak, rate, metrics):
         print(f"kill -9 {name}: {len(d)} times, down (kill to ready) median {statistics.median(d):.1f} s, "
               f"max {max(d):.1f} s")
     print()
-    print("RSS (MB) / open fds per node (postgres: the backends serving the soak's databases, summed;")
-    print("control plane and traffic manager: the incarnation alive then, # = restarts so far):")
+    print(f"RSS in MB (floor-peak) / open fds (floor-peak) per node and {SAMPLE:.0f} s interval, read every "
+          f"{FINE:.0f} s (postgres: the backends")
+    print("serving the soak's databases, summed, once per interval; control plane and traffic manager: #n = the")
+    print("incarnation seen last, n restarts so far; t: seconds of load at the interval's start):")
     names = [n.name for n in NODES] + ["redis", "postgres"]
-    times = sorted({s["t"] for s in samples})
-    if not SHORT:
-        marks = [0] + [m * 60 for m in range(10, int(DURATION / 60) + 1, 10)]
-        chosen = []
-        for m in marks:
-            near = [t for t in times if t >= m - SAMPLE]
-            if near and near[0] not in chosen:
-                chosen.append(near[0])
-        if times and times[-1] not in chosen:
-            chosen.append(times[-1])
-        times = chosen
-    print(f"{'t (s)':>7} " + " ".join(f"{n:>19}" for n in names))
-    for t in times:
+    agg = intervals()
+    print(f"{'t (s)':>6} " + " ".join(f"{n:>24}" for n in names))
+    for i in sorted({i for i, _ in agg}):
         row = []
         for n in names:
-            s = next((s for s in samples if s["t"] == t and s["node"] == n), None)
-            if not s or s["rss_kb"] is None:
-                row.append(f"{'down':>19}")
-            else:
-                tag = f"#{s['incarnation'] - 1}" if n in (cp.name, tm.name) else ""
-                row.append(f"{s['rss_kb'] / 1024:>9.1f}/{s['fds']:<5}{tag:>4}")
-        print(f"{t:>7.0f} " + " ".join(row))
+            d = agg.get((i, n))
+            if not d:
+                row.append(f"{'down':>24}")
+                continue
+            r0, r1, f0, f1 = d["all"]
+            tag = f"#{d['incarnation'] - 1}" if n in (cp.name, tm.name) else ""
+            cell = f"{r0 / 1024:.0f}-{r1 / 1024:.0f}/{f0}-{f1}" if r0 != r1 or f0 != f1 else f"{r0 / 1024:.0f}/{f0}"
+            row.append(f"{cell:>20}{tag:>4}")
+        print(f"{i * SAMPLE:>6.0f} " + " ".join(row))
     print()
-    print(f"Growth after warm-up ({WARMUP:.0f} s): median of the last k samples against the first k; bound "
+    print(f"Growth after warm-up ({WARMUP:.0f} s): median of the last k interval floors against the first k; bound "
           f"{GROWTH_BOUND * 100:.0f} %, judged over at least {GROWTH_SPAN:.0f} s:")
     for name, n, k, span, (r, f), judged, ok in growth_check():
-        verdict = ("ok" if ok else "OVER") if judged else f"reported, not judged (samples span {span:.0f} s)"
-        print(f"  {name:16} samples {n:>3} (k={k})  RSS {r * 100:+6.1f} %  fds {f * 100:+6.1f} %  {verdict}")
+        verdict = ("ok" if ok else "OVER") if judged else f"reported, not judged (intervals span {span:.0f} s)"
+        print(f"  {name:16} intervals {n:>3} (k={k})  RSS {r * 100:+6.1f} %  fds {f * 100:+6.1f} %  {verdict}")
     print()
     if failures:
         print(f"FAILED: {len(failures)} finding(s):")
@@ -789,11 +818,13 @@ def main():
     rate = LOAD_SHARE * peak
     log(f"peak {peak:.0f} req/s through both gateways; load {rate:.0f} req/s ({rate / 2:.0f} per gateway)")
     load_start = now()
+    LOAD_START[0] = load_start
+    log("load starts (resource samples count their time from here)")
     end = load_start + DURATION
     load = threading.Thread(target=load_loop, args=(rate / 2, s["load"], end))
     chaos = Chaos(s)
     threads = [load, threading.Thread(target=chaos.run, args=(end - 15,)), threading.Thread(target=killer, args=(end,)),
-               threading.Thread(target=sampler, args=(load_start, end))]
+               threading.Thread(target=sampler, args=(end,))]
     for t in threads:
         t.start()
     for t in threads:
