@@ -9,9 +9,10 @@
 #     new backend path), issues and revokes a token, or switches a plan between 1 per day and
 #     2e9 per minute, and checks each change at both gateways (200/404, the new backend path,
 #     401 900901, 429 900804 or 5 admissions in a row);
-#   - kills -9 the traffic manager and the control plane at random moments (each every 30-150
+#   - kills -9 the traffic manager and the control plane at random moments (each every 45-240
 #     s; 20-60 s in a short run) and starts them again after 0-5 s;
-#   - samples RSS and open descriptors of every node every minute (10 s in a short run).
+#   - reads RSS and open descriptors of every node every 5 s (2 s in a short run) and reports
+#     each minute's floor and peak (10 s intervals in a short run).
 # It reports load answers by status per gateway (every one must be 2xx: the load's token is
 # never revoked, its plan is counted but never reached, JWTs are checked offline and gateways
 # serve their state through hub outages, so no documented fallback answer applies to it), the
