@@ -148,8 +148,8 @@ pub struct TokenArgs {
     pub conn: ConnectionArgs,
     /// Application id or name.
     pub app: String,
-    /// The keys' consumer secret, as `tollgate app keys` printed it.
-    #[arg(long)]
+    /// The keys' consumer secret, as `tollgate app keys` printed it (it may start with `-`).
+    #[arg(long, allow_hyphen_values = true)]
     pub consumer_secret: String,
     /// PRODUCTION or SANDBOX keys.
     #[arg(long, default_value = "PRODUCTION")]
@@ -184,8 +184,9 @@ pub struct ConnectionArgs {
     /// User to act as.
     #[arg(long, default_value = "admin")]
     pub user: String,
-    /// Password (default: TOLLGATE_ADMIN_PASSWORD, then <data-dir>/admin-password).
-    #[arg(long)]
+    /// Password (default: TOLLGATE_ADMIN_PASSWORD, then <data-dir>/admin-password); it may
+    /// start with `-`.
+    #[arg(long, allow_hyphen_values = true)]
     pub password: Option<String>,
     /// Where to look for the generated admin-password file.
     #[arg(long, default_value = "data")]
@@ -298,6 +299,27 @@ mod tests {
         assert_eq!(args.profile, Some(Profile::Gateway));
         assert_eq!(args.components.unwrap().to_string(), "key-manager,gateway");
         assert_eq!(args.log_format, Some(LogFormat::Json));
+    }
+
+    #[test]
+    fn secrets_and_passwords_may_start_with_a_hyphen() {
+        // Generated consumer secrets use the URL-safe base64 alphabet, so one in 64 starts
+        // with `-`; the e2e CLI test failed on such a secret ("unexpected argument '-Z'").
+        let cli = Cli::try_parse_from([
+            "tollgate",
+            "token",
+            "my-app",
+            "--consumer-secret",
+            "-Zb3Kx",
+            "--password",
+            "-secret",
+        ])
+        .unwrap();
+        let Command::Token(args) = cli.command else {
+            panic!("not token")
+        };
+        assert_eq!(args.consumer_secret, "-Zb3Kx");
+        assert_eq!(args.conn.password.as_deref(), Some("-secret"));
     }
 
     #[test]
