@@ -7,7 +7,8 @@
 
 use arbitrary::Arbitrary;
 use axum::body::Body;
-use axum::extract::{FromRequest, Multipart};
+use axum::extract::FromRequest;
+use tollgate_http::ApiMultipart;
 use libfuzzer_sys::fuzz_target;
 use std::collections::HashMap;
 use tollgate_publisher::fuzzing::read_multipart;
@@ -40,12 +41,16 @@ fn read(content_type: &[u8], body: Vec<u8>) -> Result<HashMap<String, Vec<u8>>, 
         .body(Body::from(body));
     let Ok(request) = request else { return Err(0) };
     tollgate_fuzz::block_on(async {
-        let form = match Multipart::from_request(request, &()).await {
-            Ok(form) => form,
+        let form = match ApiMultipart::from_request(request, &()).await {
+            Ok(ApiMultipart(form)) => form,
             Err(rejection) => {
-                let status = axum::response::IntoResponse::into_response(rejection).status();
-                assert_eq!(status, http::StatusCode::BAD_REQUEST, "a rejected form");
-                return Err(status.as_u16());
+                // In the JSON error envelope, naming the header.
+                assert_eq!(rejection.0.status(), 400, "a rejected form");
+                assert_eq!(rejection.0.field_errors()[0].field, "Content-Type");
+                let response = axum::response::IntoResponse::into_response(rejection);
+                assert_eq!(response.status(), http::StatusCode::BAD_REQUEST, "a rejected form");
+                assert_eq!(response.headers()[http::header::CONTENT_TYPE], "application/json");
+                return Err(400);
             }
         };
         read_multipart(form).await.map_err(|e| {

@@ -139,8 +139,9 @@ event_retention = "7d"
 [publisher]
 # Most revisions one API may keep (the reference's default); delete one to create another.
 max_revisions_per_api = 5
-# Allow importing OpenAPI documents by URL from private, loopback and link-local addresses.
-# Off by default, so that API creators cannot make the server probe its own network.
+# Allow importing OpenAPI documents by URL, and the Publisher portal's "Test endpoint", to
+# reach private, loopback and link-local addresses. Off by default, so that API creators
+# cannot make the server probe its own network.
 url_import_allow_private = false
 
 # The key manager: the OAuth2/OIDC server (/oauth2/token, /oauth2/jwks, ...).

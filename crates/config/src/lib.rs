@@ -205,8 +205,9 @@ impl Default for ManagementConfig {
 pub struct PublisherConfig {
     /// Most revisions one API may keep; delete one to create another.
     pub max_revisions_per_api: u32,
-    /// Whether OpenAPI documents may be fetched by URL from private, loopback or
-    /// link-local addresses (off: a creator cannot make the server probe its network).
+    /// Whether OpenAPI documents may be fetched by URL, and the Publisher portal's "Test
+    /// endpoint" may probe, private, loopback or link-local addresses (off: a creator
+    /// cannot make the server probe its network).
     pub url_import_allow_private: bool,
 }
 

@@ -44,8 +44,8 @@ async fn validate(state: &DevportalState, tenant: TenantId, app: &NewApplication
         errors.push(FieldError::new("name", "must not start or end with spaces"));
     } else if app.name.chars().count() > 100 {
         errors.push(FieldError::new("name", "must be at most 100 characters"));
-    } else if app.name.chars().any(char::is_control) {
-        errors.push(FieldError::new("name", "must not contain control characters"));
+    } else if let Some(c) = tollgate_model::text::hidden_or_reordering_char(&app.name) {
+        errors.push(FieldError::new("name", tollgate_model::text::hidden_char_message(c)));
     }
     if !matches!(app.token_type.as_str(), "JWT" | "OAUTH") {
         errors.push(FieldError::new("tokenType", "must be JWT or OAUTH"));

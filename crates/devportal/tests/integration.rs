@@ -577,6 +577,8 @@ async fn applications_are_validated_unique_per_owner_and_evented() {
             (ok(json!({"name": " Other "})), "name"),
             (ok(json!({"name": "x".repeat(101)})), "name"),
             (ok(json!({"name": "tab\there"})), "name"),
+            (ok(json!({"name": "Shop\u{202E}nimda"})), "name"),
+            (ok(json!({"name": "Sh\u{200B}op"})), "name"),
             (ok(json!({"throttlingPolicy": "Nope"})), "throttlingPolicy"),
             (ok(json!({"throttlingPolicy": "Gold"})), "throttlingPolicy"),
             (ok(json!({"throttlingPolicy": ""})), "throttlingPolicy"),

@@ -7,10 +7,12 @@
 
 pub mod auth;
 pub mod cluster;
+pub mod destination;
 pub mod document_content;
 pub mod error;
 pub mod health;
 pub mod listener;
+pub mod multipart;
 pub mod precondition;
 pub mod rate_limit;
 pub mod request_metrics;
@@ -20,6 +22,7 @@ pub use auth::{Authenticated, Authenticator, MaybeAuthenticated};
 pub use error::{ApiError, ApiJson, ApiQuery, Pagination};
 pub use health::{Readiness, health_routes};
 pub use listener::{BoundListener, ConnectionService, ListenerError};
+pub use multipart::ApiMultipart;
 
 /// Wraps a REST API router with what every REST API shares: the body-size limit (413
 /// beyond it) and the `Warning` header naming ignored fields.

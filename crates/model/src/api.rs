@@ -327,6 +327,13 @@ impl Scope {
         if self.display_name.as_ref().is_some_and(|d| d.len() > 255) {
             e.push(FieldError::new("displayName", "must be at most 255 characters"));
         }
+        if let Some(c) = self
+            .display_name
+            .as_deref()
+            .and_then(crate::text::hidden_or_reordering_char)
+        {
+            e.push(FieldError::new("displayName", crate::text::hidden_char_message(c)));
+        }
         for (i, role) in self.bindings.iter().enumerate() {
             if role.trim().is_empty() || role.len() > 100 {
                 e.push(FieldError::new(format!("bindings[{i}]"), "must be a role name"));
@@ -562,6 +569,8 @@ fn validate_name(name: &str, e: &mut Vec<FieldError>) {
         e.push(FieldError::new("name", "must be 1 to 60 characters"));
     } else if let Some(c) = n.chars().find(|c| "~!@#;:%^*()+={}|\\<>\"',&$[]/".contains(*c)) {
         e.push(FieldError::new("name", format!("must not contain `{c}`")));
+    } else if let Some(c) = crate::text::hidden_or_reordering_char(name) {
+        e.push(FieldError::new("name", crate::text::hidden_char_message(c)));
     }
 }
 

@@ -73,6 +73,8 @@ impl Document {
         let mut e = Vec::new();
         if self.name.trim().is_empty() || self.name.len() > 60 {
             e.push(FieldError::new("name", "must be 1 to 60 characters"));
+        } else if let Some(c) = crate::text::hidden_or_reordering_char(&self.name) {
+            e.push(FieldError::new("name", crate::text::hidden_char_message(c)));
         }
         if !DOCUMENT_TYPES.contains(&self.doc_type.as_str()) {
             e.push(FieldError::new(

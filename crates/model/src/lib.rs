@@ -18,6 +18,7 @@ pub mod lifecycle;
 pub mod policy;
 pub mod role;
 pub mod tenant;
+pub mod text;
 pub mod throttle_window;
 pub mod token;
 pub mod user;

@@ -59,6 +59,7 @@ struct Inner {
     secure_cookies: bool,
     refresh_lifetime: std::time::Duration,
     tryout: tryout::TryOutClient,
+    endpoint_test_allow_private: bool,
 }
 
 /// Why the portals could not be built.
@@ -74,13 +75,15 @@ impl PortalsState {
     /// sessions with `authenticator`. `secure_cookies` marks cookies `Secure` (set it
     /// when the management listener is reached over HTTPS); `refresh_lifetime` is how
     /// long the key manager's refresh tokens live (`key_manager.refresh_token_validity`),
-    /// and so the refresh cookie.
+    /// and so the refresh cookie; `endpoint_test_allow_private` lets "Test endpoint" reach
+    /// private addresses (`[publisher] url_import_allow_private`).
     pub fn new(
         rest: axum::Router,
         authenticator: Authenticator,
         portals: PortalSet,
         secure_cookies: bool,
         refresh_lifetime: std::time::Duration,
+        endpoint_test_allow_private: bool,
     ) -> Result<Self, PortalsError> {
         Ok(Self {
             inner: Arc::new(Inner {
@@ -91,6 +94,7 @@ impl PortalsState {
                 secure_cookies,
                 refresh_lifetime,
                 tryout: tryout::TryOutClient::new(),
+                endpoint_test_allow_private,
             }),
         })
     }
@@ -136,6 +140,11 @@ impl PortalsState {
     /// Checks session tokens.
     pub fn authenticator(&self) -> &Authenticator {
         &self.inner.authenticator
+    }
+
+    /// Whether the Publisher's "Test endpoint" may reach private addresses.
+    pub fn endpoint_test_allow_private(&self) -> bool {
+        self.inner.endpoint_test_allow_private
     }
 
     /// The HTTP client of the try-out console.

@@ -684,21 +684,22 @@ async fn test_endpoint(
         Err(e) => return failed(&state, &visitor, e),
     };
     let url = form.get("endpoint");
-    let (status, result) = match crate::tryout::probe(state.tryout_client(), url).await {
-        Ok(status) => (
-            StatusCode::OK,
-            json!({ "url": url, "reachable": true, "status": status }),
-        ),
-        Err(ProbeFailure::Unreachable(reason)) => (
-            StatusCode::OK,
-            json!({ "url": url, "reachable": false, "reason": reason }),
-        ),
-        // A URL that cannot be tested is the form's fault: refused like a bad field.
-        Err(ProbeFailure::Unusable(reason)) => (
-            StatusCode::BAD_REQUEST,
-            json!({ "url": url, "reachable": false, "reason": reason }),
-        ),
-    };
+    let (status, result) =
+        match crate::tryout::probe(state.tryout_client(), url, state.endpoint_test_allow_private()).await {
+            Ok(status) => (
+                StatusCode::OK,
+                json!({ "url": url, "reachable": true, "status": status }),
+            ),
+            Err(ProbeFailure::Unreachable(reason)) => (
+                StatusCode::OK,
+                json!({ "url": url, "reachable": false, "reason": reason }),
+            ),
+            // A URL that cannot be tested is the form's fault: refused like a bad field.
+            Err(ProbeFailure::Unusable(reason)) => (
+                StatusCode::BAD_REQUEST,
+                json!({ "url": url, "reachable": false, "reason": reason }),
+            ),
+        };
     let mut values = form.values();
     values["policies"] = json!(chosen_plans(&form));
     state.pages().render_status(

@@ -13,6 +13,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
+use tollgate_http::destination::DestinationError;
 
 /// How long the console waits for the gateway.
 const TIMEOUT: Duration = Duration::from_secs(15);
@@ -54,16 +55,42 @@ pub enum ProbeFailure {
 }
 
 /// The Publisher's "test endpoint": whether `url` answers a `GET` within 5 seconds, as
-/// the gateway would reach it from this node (an HTTP status, or why not).
-pub async fn probe(client: &TryOutClient, url: &str) -> Result<u16, ProbeFailure> {
+/// the gateway would reach it from this node (an HTTP status, or why not). The addresses
+/// OpenAPI import by URL refuses (private, loopback, link-local) are refused here too unless
+/// `allow_private` (`[publisher] url_import_allow_private`): otherwise the form would let a
+/// creator probe the server's own network. The address checked is the one connected to.
+pub async fn probe(client: &TryOutClient, url: &str, allow_private: bool) -> Result<u16, ProbeFailure> {
     if !url.starts_with("http://") {
         return Err(ProbeFailure::Unusable(
             "only http:// endpoints can be tested from here for now".into(),
         ));
     }
+    let uri: axum::http::Uri = url
+        .parse()
+        .map_err(|e| ProbeFailure::Unusable(format!("not a valid URL: {e}")))?;
+    let Some(authority) = uri.authority().cloned() else {
+        return Err(ProbeFailure::Unusable("not a valid URL: it names no host".into()));
+    };
+    if authority.as_str().contains('@') {
+        return Err(ProbeFailure::Unusable(
+            "not a valid URL for a test: it holds credentials (user@host)".into(),
+        ));
+    }
+    let addr = tollgate_http::destination::resolve_allowed(
+        authority.host(),
+        authority.port_u16().unwrap_or(80),
+        allow_private,
+    )
+    .await
+    .map_err(|e| match e {
+        DestinationError::Private(_) | DestinationError::AlsoPrivate(_) => ProbeFailure::Unusable(e.to_string()),
+        DestinationError::Timeout(_) | DestinationError::Unresolvable(..) => ProbeFailure::Unreachable(e.to_string()),
+    })?;
+    let path = uri.path_and_query().map_or("/", |p| p.as_str());
     let request = Request::builder()
         .method(Method::GET)
-        .uri(url)
+        .uri(format!("http://{addr}{path}"))
+        .header(axum::http::header::HOST, authority.as_str())
         .body(Body::empty())
         .map_err(|e| ProbeFailure::Unusable(format!("not a valid URL: {e}")))?;
     match tokio::time::timeout(Duration::from_secs(5), client.client.request(request)).await {

@@ -4,12 +4,12 @@
 
 use crate::PublisherState;
 use crate::apis::load;
-use axum::extract::{Multipart, Path, State};
+use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use tollgate_http::auth::{CreatorOrPublisherRole, CreatorRole};
-use tollgate_http::{ApiError, ApiJson, ApiQuery, Authenticated, Pagination};
+use tollgate_http::{ApiError, ApiJson, ApiMultipart, ApiQuery, Authenticated, Pagination};
 use tollgate_model::document::Document;
 use tollgate_model::{Error, TenantId, now_millis};
 use tollgate_store::documents;
@@ -150,17 +150,13 @@ pub(crate) async fn put_content(
     auth: Authenticated<CreatorRole>,
     State(state): State<PublisherState>,
     Path((api_id, id)): Path<(String, String)>,
-    mut form: Multipart,
+    mut form: ApiMultipart,
 ) -> Result<Response, ApiError> {
     let tenant = auth.principal().tenant_id;
     let doc = load_doc(&state, tenant, &api_id, &id).await?;
     let user = auth.principal().username.clone();
     let mut handled = false;
-    while let Some(field) = form
-        .next_field()
-        .await
-        .map_err(|e| Error::BadRequest(format!("malformed multipart/form-data body: {}", e.body_text())))?
-    {
+    while let Some(field) = form.next_field().await? {
         match (field.name().unwrap_or(""), doc.source_type.as_str()) {
             ("inlineContent", "INLINE" | "MARKDOWN") => {
                 let text = field

@@ -7,5 +7,7 @@ use std::collections::HashMap;
 /// Reads every part of a multipart body as `POST /apis/import-openapi` does: the parts by
 /// name, or the error its answer would carry.
 pub async fn read_multipart(form: Multipart) -> Result<HashMap<String, Vec<u8>>, tollgate_model::Error> {
-    crate::openapi::read_form(form).await.map_err(|e| e.0)
+    crate::openapi::read_form(tollgate_http::ApiMultipart(form))
+        .await
+        .map_err(|e| e.0)
 }

@@ -6,7 +6,7 @@ use crate::PublisherState;
 use crate::apis::{api_response, conflict_on_race, create_api, load, load_in, validate as validate_api};
 use crate::definition::{self, Definition, SpecVersion};
 use axum::Extension;
-use axum::extract::{Multipart, Path, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -15,34 +15,19 @@ use std::collections::HashMap;
 use tollgate_http::auth::{CreatorOrPublisherRole, CreatorRole};
 use tollgate_http::precondition::{check_if_match, etag};
 use tollgate_http::unknown_fields::{UnknownFields, is_strict, report};
-use tollgate_http::{ApiError, ApiQuery, Authenticated};
+use tollgate_http::{ApiError, ApiMultipart, ApiQuery, Authenticated};
 use tollgate_model::{Api, Error, FieldError, now_millis};
 use tollgate_store::apis::{self, StoredApi};
 
 /// Reads every part of a multipart body into memory (the body limit bounds the total).
-pub(crate) async fn read_form(mut form: Multipart) -> Result<HashMap<String, Vec<u8>>, ApiError> {
+pub(crate) async fn read_form(mut form: ApiMultipart) -> Result<HashMap<String, Vec<u8>>, ApiError> {
     let mut parts = HashMap::new();
-    loop {
-        let field = form.next_field().await.map_err(multipart_error)?;
-        let Some(field) = field else { break };
+    while let Some(field) = form.next_field().await? {
         let name = field.name().unwrap_or("").to_string();
-        let bytes = field.bytes().await.map_err(multipart_error)?;
+        let bytes = field.bytes().await.map_err(tollgate_http::multipart::read_error)?;
         parts.insert(name, bytes.to_vec());
     }
     Ok(parts)
-}
-
-fn multipart_error(e: axum::extract::multipart::MultipartError) -> ApiError {
-    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError(Error::PayloadTooLarge(
-            "the request body exceeds management.max_body_bytes".into(),
-        ))
-    } else {
-        ApiError(Error::BadRequest(format!(
-            "malformed multipart/form-data body: {}",
-            e.body_text()
-        )))
-    }
 }
 
 /// The definition bytes from `file`, an inline field, or a `url` to fetch.
@@ -85,7 +70,7 @@ pub(crate) async fn import(
     State(state): State<PublisherState>,
     uri: Uri,
     slot: Option<Extension<UnknownFields>>,
-    form: Multipart,
+    form: ApiMultipart,
 ) -> Result<Response, ApiError> {
     let parts = read_form(form).await?;
     let bytes = definition_bytes(&state, &parts, "inlineAPIDefinition").await?;
@@ -134,7 +119,7 @@ pub(crate) async fn validate(
     _auth: Authenticated<CreatorOrPublisherRole>,
     State(state): State<PublisherState>,
     ApiQuery(q): ApiQuery<ValidateQuery>,
-    form: Multipart,
+    form: ApiMultipart,
 ) -> Result<Response, ApiError> {
     let parts = read_form(form).await?;
     let bytes = definition_bytes(&state, &parts, "inlineAPIDefinition").await?;
@@ -198,7 +183,7 @@ pub(crate) async fn put_definition(
     State(state): State<PublisherState>,
     Path(api_id): Path<String>,
     headers: HeaderMap,
-    form: Multipart,
+    form: ApiMultipart,
 ) -> Result<Response, ApiError> {
     let parts = read_form(form).await?;
     let bytes = definition_bytes(&state, &parts, "apiDefinition").await?;

@@ -306,6 +306,23 @@ async fn bad_api_bodies_are_refused_and_write_nothing() {
             )
             .await;
         assert_eq!((status, fields(&body)), (400, vec!["thumbnail".to_string()]));
+        // Names that display as something they are not (Trojan Source) or hide characters.
+        for name in ["Orders\u{202E}nimda", "Ord\u{200B}ers", "Pay\u{2066}ments"] {
+            let (status, body) = s
+                .call(
+                    "chris",
+                    Method::POST,
+                    "/apis",
+                    Some(json!({"name": name, "context": "/e", "version": "1"})),
+                )
+                .await;
+            assert_eq!(
+                (status, fields(&body)),
+                (400, vec!["name".to_string()]),
+                "{name:?}: {body}"
+            );
+            assert!(body.to_string().contains("U+"), "{body}");
+        }
         let big = json!({"name": "D", "context": "/d", "version": "1", "description": "x".repeat(300 * 1024)});
         assert_eq!(s.call("chris", Method::POST, "/apis", Some(big)).await.0, 413);
 
@@ -447,10 +464,31 @@ async fn bad_definitions_are_refused_and_write_nothing() {
                 assert!(fields(&body).iter().any(|f| f == field), "expected {field} in {body}");
             }
         }
-        let (status, _) = s
+        let (status, body) = s
             .send(s.req("chris", Method::POST, "/apis/import-openapi").json(&json!({})))
             .await;
-        assert_eq!(status, 400, "import needs multipart");
+        assert_eq!(
+            (status, fields(&body)),
+            (400, vec!["Content-Type".to_string()]),
+            "import needs multipart"
+        );
+        // A form without a boundary, or a broken one, is refused in the JSON error envelope.
+        for (content_type, body, field) in [
+            ("multipart/form-data", "x", Some("Content-Type")),
+            ("multipart/form-data; boundary=", "x", None),
+            ("multipart/form-data; boundary=X", "--X\r\nno blank line", None),
+        ] {
+            let r = s
+                .req("chris", Method::POST, "/apis/import-openapi")
+                .header("content-type", content_type)
+                .body(body);
+            let (status, body) = s.send(r).await;
+            assert_eq!(status, 400, "{content_type}: {body}");
+            assert_eq!(body["code"], 400, "{content_type}: the JSON envelope, got {body}");
+            if let Some(field) = field {
+                assert_eq!(fields(&body), [field], "{body}");
+            }
+        }
         let (status, _) = s
             .send(
                 s.req("chris", Method::POST, "/apis/validate-openapi")

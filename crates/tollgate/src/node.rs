@@ -672,6 +672,7 @@ fn management_router(
             set,
             config.management.tls.is_some(),
             config.key_manager.refresh_token_validity,
+            config.publisher.url_import_allow_private,
         )
         .map_err(|e| Failure::new(exit::OTHER, e.to_string()))?;
         router = router.merge(tollgate_portals::routes(state));

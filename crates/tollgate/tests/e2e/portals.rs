@@ -71,7 +71,11 @@ async fn field_error(b: &Browser) -> String {
 #[tokio::test]
 async fn the_whole_story_through_the_pages() {
     let Some(b) = Browser::start().await else { return };
-    let mut node = tollgate().env("TOLLGATE_ANALYTICS__FLUSH_INTERVAL", "1s").spawn();
+    let mut node = tollgate()
+        .env("TOLLGATE_ANALYTICS__FLUSH_INTERVAL", "1s")
+        // "Test endpoint" is tried on the test's own backend, on loopback.
+        .env("TOLLGATE_PUBLISHER__URL_IMPORT_ALLOW_PRIVATE", "true")
+        .spawn();
     let mgmt = node.wait_ready(READY).await;
     let gateway = node.listener("gateway");
     let base = format!("http://{mgmt}");

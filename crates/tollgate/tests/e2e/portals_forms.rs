@@ -783,6 +783,10 @@ async fn test_endpoint_with_bad_urls(w: &World, publisher: &PortalSession) -> Ve
     for (url, needle) in [
         ("ftp://backend.example/v1", "only http://"),
         ("http://back end.example/", "not a valid URL"),
+        // The addresses URL import refuses: the node's own network (and the metadata service).
+        ("http://127.0.0.1:1/admin", "url_import_allow_private"),
+        ("http://169.254.169.254/latest/meta-data/", "url_import_allow_private"),
+        ("http://[::1]/", "url_import_allow_private"),
     ] {
         let (status, html, _) = publisher
             .post_form(
