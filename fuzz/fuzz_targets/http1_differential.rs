@@ -249,12 +249,6 @@ fn gateway(data: &[u8]) -> Outcome {
             for (name, value) in request.headers() {
                 add_field(&mut fields, name.as_str().as_bytes(), value.as_bytes());
             }
-            // Reported, not fixed here (server_http1 is being changed elsewhere): the own
-            // loop keeps repeated `Content-Length: 0` lines, which hyper folds into one
-            // (RFC 9110 §8.6: fold or refuse) and the backend then gets all of them.
-            if let Some(lengths) = fields.get_mut("content-length") {
-                lengths.dedup();
-            }
             for (name, range) in LENT.iter().zip([authorization, host, apikey]) {
                 if let Some(range) = range {
                     add_field(&mut fields, name.as_bytes(), &data[range]);

@@ -535,8 +535,10 @@ fn framing(
         None => Ok(Framing::UntilClose),
         Some(_) if differing_lengths => Err(CallError::Malformed("differing Content-Length headers".into())),
         Some(value) => {
-            let n = std::str::from_utf8(value)
-                .ok()
+            // Digits only (RFC 9110 §8.6): `u64::from_str` would also take a leading `+`.
+            let n = Some(value)
+                .filter(|v| !v.is_empty() && v.iter().all(u8::is_ascii_digit))
+                .and_then(|v| std::str::from_utf8(v).ok())
                 .and_then(|s| s.parse::<u64>().ok())
                 .ok_or_else(|| CallError::Malformed("Content-Length is not a number".into()))?;
             Ok(if n == 0 { Framing::Done } else { Framing::Length(n) })
@@ -1319,6 +1321,17 @@ mod tests {
         )
         .await;
         assert!(result.unwrap_err().contains("Content-Length"));
+        // A length is digits only: `+3` (which `u64::from_str` takes) would frame a body
+        // the client, reading the passed line, frames otherwise. Found by fuzz/backend_response.
+        for answer in [
+            &b"HTTP/1.1 200 OK\r\nContent-Length: +3\r\n\r\nabc"[..],
+            b"HTTP/1.1 200 OK\r\nContent-Length: 0x3\r\n\r\nabc",
+            b"HTTP/1.1 200 OK\r\nContent-Length: -3\r\n\r\nabc",
+        ] {
+            let (result, _) = call(Method::GET, Body::empty(), HeaderMap::new(), vec![answer]).await;
+            let error = result.unwrap_err();
+            assert!(error.contains("Content-Length is not a number"), "{answer:?}: {error}");
+        }
         let (result, _) = call(
             Method::GET,
             Body::empty(),

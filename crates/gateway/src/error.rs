@@ -36,6 +36,8 @@ pub enum GatewayError {
     RequestTimeout(String),
     /// The request body exceeds the gateway's limit (413).
     PayloadTooLarge(String),
+    /// The request uses a transfer coding the gateway does not decode (501, RFC 9112 §6.1).
+    NotImplemented(String),
     /// The backend could not be reached (502, 101503).
     BackendUnreachable(String),
     /// The backend did not answer in time (504, 101504).
@@ -95,6 +97,7 @@ impl GatewayError {
             GatewayError::UpgradeRequired(d) => (StatusCode::UPGRADE_REQUIRED, 426, "Upgrade required", d),
             GatewayError::RequestTimeout(d) => (StatusCode::REQUEST_TIMEOUT, 408, "Request timeout", d),
             GatewayError::PayloadTooLarge(d) => (StatusCode::PAYLOAD_TOO_LARGE, 413, "Request entity too large", d),
+            GatewayError::NotImplemented(d) => (StatusCode::NOT_IMPLEMENTED, 501, "Not implemented", d),
             GatewayError::BackendUnreachable(d) => {
                 (StatusCode::BAD_GATEWAY, 101_503, "Error connecting to the back end", d)
             }

@@ -516,7 +516,7 @@ pub(crate) async fn handle_call(gw: &Gateway, peer: &Peer, req: &mut Request, le
     let origin = headers.get(axum::http::header::ORIGIN).map(str::to_string);
     // The HTTP/1.1 loop serves only requests with one valid `Host`, and lends it; a
     // request hyper parsed is checked here.
-    let host = if lent.host.is_none() { check_host(req) } else { Ok(()) };
+    let host = if lent.host.is_none() { check_host(req) } else { Ok(()) }.and_then(|()| check_transfer_coding(req));
     let served = match host.map(|()| answered_here(gw, &state, req, headers, origin.as_deref(), &mut info)) {
         Err(refused) => Err(refused),
         Ok(Some(answer)) => Ok(answer),
@@ -894,6 +894,33 @@ fn check_host(req: &Request) -> Result<(), GatewayError> {
         (Some(host), None) if !valid_host(host.as_bytes()) => refused("`Host` is not a valid host[:port]"),
         _ => Ok(()),
     }
+}
+
+/// A request's `Transfer-Encoding`, if any, must be `chunked` alone: the gateway decodes
+/// no other transfer coding (RFC 9112 §6.1 answers 501), and passing `gzip, chunked` on
+/// after un-chunking it would hand the backend gzip bytes without their coding. The own
+/// HTTP/1.1 loop serves no request with the header; this checks what hyper parsed.
+fn check_transfer_coding(req: &Request) -> Result<(), GatewayError> {
+    let mut chunked = 0;
+    for value in req.headers().get_all(axum::http::header::TRANSFER_ENCODING) {
+        for coding in value.as_bytes().split(|b| *b == b',') {
+            let coding = coding.trim_ascii();
+            if coding.eq_ignore_ascii_case(b"chunked") {
+                chunked += 1;
+            } else if !coding.is_empty() {
+                return Err(GatewayError::NotImplemented(format!(
+                    "the transfer coding `{}` is not supported: send the body with Content-Length or `Transfer-Encoding: chunked` alone",
+                    String::from_utf8_lossy(coding)
+                )));
+            }
+        }
+    }
+    if chunked > 1 {
+        return Err(GatewayError::BadRequest(
+            "`chunked` is applied once, not several times".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// A request body's failure, as the client is answered: 413 past

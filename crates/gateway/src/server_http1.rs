@@ -341,6 +341,14 @@ fn parse_request(read: &[u8], request: &mut Request<Body>) -> Parsed {
             if line.value.is_empty() || line.value.iter().any(|b| *b != b'0') {
                 return Parsed::NotServed;
             }
+            // Repeated equal lines count as one (RFC 9110 §8.6) and are passed on as one;
+            // unequal ones are left to hyper's reading.
+            if let Some(first) = headers.get(header::CONTENT_LENGTH) {
+                if first.as_bytes() != line.value {
+                    return Parsed::NotServed;
+                }
+                continue;
+            }
         } else if name == header::TRANSFER_ENCODING || name == header::UPGRADE || name == header::EXPECT {
             return Parsed::NotServed;
         } else if name == header::CONNECTION {
@@ -762,6 +770,16 @@ mod tests {
             assert_eq!(request.uri(), "/second?q", "{text:?} left the request as it was");
             assert_eq!(request.headers().len(), 1);
         }
+    }
+
+    #[test]
+    fn repeated_empty_lengths_are_passed_on_as_one() {
+        let mut request = Request::new(Body::empty());
+        let text =
+            b"POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\ncontent-length: 0\r\nContent-Length: 0\r\n\r\n";
+        assert!(matches!(parse_request(text, &mut request), Parsed::Request(_)));
+        let lengths: Vec<_> = request.headers().get_all(header::CONTENT_LENGTH).iter().collect();
+        assert_eq!(lengths, ["0"], "{request:?}");
     }
 
     #[test]

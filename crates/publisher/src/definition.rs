@@ -461,6 +461,18 @@ pub fn sync(doc: &mut Value, api: &Api) {
     // Remove operations the API no longer has.
     for (path, item) in paths.iter_mut() {
         if let Some(item) = item.as_object_mut() {
+            // Method keys are read in any case but written in lower case (as OpenAPI has
+            // them), so that `GET` and the `get` added below are not two operations.
+            let upper: Vec<String> = item
+                .keys()
+                .filter(|k| is_verb(k) && k.chars().any(|c| c.is_ascii_uppercase()))
+                .cloned()
+                .collect();
+            for key in upper {
+                if let Some(operation) = item.remove(&key) {
+                    item.entry(key.to_ascii_lowercase()).or_insert(operation);
+                }
+            }
             item.retain(|method, _| {
                 !is_verb(method)
                     || api
@@ -610,6 +622,25 @@ paths:
         assert_eq!(doc["info"]["version"], "2.0.0");
         // The path-level `parameters` entry survives.
         assert!(doc["paths"]["/pets/{petId}"]["parameters"].is_array());
+    }
+
+    #[test]
+    fn sync_writes_a_method_key_of_any_case_once() {
+        // Found by fuzz/openapi_import: `GET` was kept and `get` added beside it.
+        let def = parse(
+            br#"{"openapi":"3.0.3","info":{"title":"T","version":"1"},
+            "paths":{"/a":{"GET":{"summary":"kept","responses":{"200":{"description":"ok"}}}}}}"#,
+        )
+        .unwrap();
+        let mut api: Api = serde_json::from_value(json!({"name":"T","context":"/t","version":"1"})).unwrap();
+        apply_to_api(&def, &mut api);
+        assert_eq!(api.operations.len(), 1);
+        let mut doc = def.doc.clone();
+        sync(&mut doc, &api);
+        let item = doc["paths"]["/a"].as_object().unwrap();
+        assert_eq!(item.keys().collect::<Vec<_>>(), ["get"], "{doc}");
+        assert_eq!(item["get"]["summary"], "kept");
+        assert_eq!(validate(doc).unwrap().operations().len(), 1);
     }
 
     #[test]

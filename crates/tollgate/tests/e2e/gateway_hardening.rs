@@ -483,6 +483,15 @@ async fn malformed_and_oversized_requests_are_refused_before_the_backend_is_aske
         ));
     }
 
+    // A transfer coding other than chunked alone is not decoded here: 501 (RFC 9112 §6.1),
+    // not gzip bytes passed on without their coding; chunked twice is malformed.
+    let request = "POST /gwconf/1.0.0/open/gzipped HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: gzip, chunked\r\n\
+                   Connection: close\r\n\r\n5\r\nhello\r\n0\r\n\r\n";
+    check.expect(request, 501, "gzip", false).await;
+    let request = "POST /gwconf/1.0.0/open/twice HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: chunked\r\n\
+                   Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\nhello\r\n0\r\n\r\n";
+    check.expect(request, 400, "", false).await;
+
     // A body within the limit still goes through.
     let request = format!(
         "POST /gwconf/1.0.0/open/fits HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n{}0\r\n\r\n",
