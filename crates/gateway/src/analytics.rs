@@ -231,8 +231,10 @@ pub const SHIP_INTERVAL: Duration = Duration::from_secs(1);
 /// Most events in one shipment.
 pub const SHIP_BATCH: usize = 5_000;
 
-/// Longest wait between attempts while the analytics component cannot be reached.
-const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// Longest wait between attempts while the analytics component cannot be reached (each
+/// attempt ships one small batch, so trying often costs little and a restarted component
+/// is caught up with soon).
+const MAX_BACKOFF: Duration = Duration::from_secs(10);
 
 /// Events waiting to be shipped, bounded: the oldest go first, counted as dropped. They
 /// are held as the gateway made them (sharing its API entries and claims), in the
@@ -272,14 +274,21 @@ impl Pending {
                 held.batches.pop_front();
             } else {
                 oldest.drain(..over);
+                oldest.shrink_to_fit();
                 over = 0;
             }
         }
     }
 
-    fn push(&self, batch: Vec<AnalyticsEvent>) {
+    fn push(&self, mut batch: Vec<AnalyticsEvent>) {
         if batch.is_empty() {
             return;
+        }
+        // A worker's batch has room for a whole batch however few events a flush found in
+        // it; held for minutes while the analytics component is away, the room would count
+        // for far more than the events the bound counts. Held batches keep only their events.
+        if batch.capacity() > 2 * batch.len() {
+            batch.shrink_to_fit();
         }
         let mut held = self.lock();
         held.events += batch.len();
@@ -454,7 +463,9 @@ async fn ship_loop(pending: Arc<Pending>, shipper: Arc<dyn ShipUsage>, gateway_i
             return; // the sink task is gone
         }
         loop {
-            let events = pending.take(SHIP_BATCH);
+            // While the component is away, each attempt is one small batch, not a whole
+            // shipment rendered (megabytes of JSON) only to fail to connect.
+            let events = pending.take(if failing { 1 } else { SHIP_BATCH });
             if events.is_empty() {
                 wait = SHIP_INTERVAL;
                 break;
@@ -603,13 +614,37 @@ mod tests {
                 ..AnalyticsEvent::default()
             });
         }
-        // Two failures (backoff 2 s, then 4 s) before the third attempt succeeds.
+        // Two failures (backoff 2 s, then 4 s) before the third attempt succeeds. While
+        // failing, an attempt carries one batch (one event here); the rest follows at once.
         tokio::time::sleep(Duration::from_secs(10)).await;
         let got = flaky.got.lock().unwrap().clone();
-        assert_eq!(got.len(), 1, "one shipment after the retries");
+        let sizes: Vec<_> = got.iter().map(|b| b.events.len()).collect();
+        assert_eq!(sizes, [1, 2], "the probing shipment, then the rest");
         assert_eq!(got[0].environment, "Default");
-        let order: Vec<_> = got[0].events.iter().map(|e| e.timestamp).collect();
+        let order: Vec<_> = got.iter().flat_map(|b| &b.events).map(|e| e.timestamp).collect();
         assert_eq!(order, [0, 1, 2]);
+    }
+
+    #[test]
+    fn held_batches_keep_only_the_room_their_events_need() {
+        let p = Pending {
+            batches: Mutex::default(),
+            max: 10_000,
+            dropped: metrics::counter!("test_dropped"),
+        };
+        // A worker's flush hands over a batch made with room for 256 events holding one.
+        for _ in 0..1_000 {
+            let mut batch = Vec::with_capacity(256);
+            batch.push(AnalyticsEvent::default());
+            p.push(batch);
+        }
+        let room: usize = p.lock().batches.iter().map(Vec::capacity).sum();
+        assert!(room <= 2_000, "1 000 held events keep room for {room}");
+        // Trimmed from the front, a batch gives its room back too.
+        p.push((0..9_500).map(|_| AnalyticsEvent::default()).collect());
+        let room: usize = p.lock().batches.iter().map(Vec::capacity).sum();
+        assert_eq!(p.lock().events, 10_000);
+        assert!(room <= 10_000 + 2_000, "{room}");
     }
 
     #[test]

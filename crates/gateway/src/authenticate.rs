@@ -14,6 +14,9 @@ use tollgate_model::token::{AccessClaims, TokenKind};
 /// Most verified tokens remembered; beyond it the cache starts over.
 const CACHE_CAPACITY: usize = 50_000;
 
+/// How many tokens the cache grows by between passes that drop the expired ones.
+const PRUNE_EVERY: usize = 1_024;
+
 /// Resolves opaque access tokens (applications whose `tokenType` is `OAUTH`) to their
 /// claims by asking the key manager; `None` when the token is not active. The gateway
 /// caches the answer until the token expires, and revocations still apply.
@@ -69,7 +72,9 @@ impl TokenVerifier {
     fn remember(&self, token: &str, claims: &Arc<AccessClaims>) {
         let key = self.cache_key(token.as_bytes());
         if let Ok(mut map) = self.verified.lock() {
-            if map.len() >= CACHE_CAPACITY {
+            // Expired tokens are dropped every PRUNE_EVERY new ones (amortised: one pass per
+            // that many verifications), so the cache holds what is live, not what once was.
+            if map.len() >= CACHE_CAPACITY || (!map.is_empty() && map.len().is_multiple_of(PRUNE_EVERY)) {
                 let now = now_secs();
                 map.retain(|_, (_, c)| c.exp > now);
                 if map.len() >= CACHE_CAPACITY {
@@ -296,6 +301,26 @@ mod tests {
             "the slot now holds the other token"
         );
         assert!(verifier.cached(b"short").is_none());
+    }
+
+    #[test]
+    fn expired_tokens_leave_the_cache_as_new_ones_come() {
+        let verifier = TokenVerifier::new();
+        let mut expired = (*claims("old")).clone();
+        expired.exp = now_secs() - 1;
+        let expired = Arc::new(expired);
+        for i in 0..3 * PRUNE_EVERY {
+            verifier.remember(&format!("old.{i:040}"), &expired);
+        }
+        let live = claims("new");
+        verifier.remember("new.token.0000000000000000000000000000000000", &live);
+        let held = verifier.verified.lock().unwrap().len();
+        assert!(held < PRUNE_EVERY, "{held} tokens held, most of them expired");
+        assert!(
+            verifier
+                .cached(b"new.token.0000000000000000000000000000000000")
+                .is_some()
+        );
     }
 
     #[tokio::test]

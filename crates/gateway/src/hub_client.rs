@@ -177,10 +177,17 @@ impl Counters for HttpHub {
 }
 
 /// Reads an SSE body into watch items until it ends or the receiver goes away. Events
-/// that arrive in one read are delivered as one batch.
+/// that arrive in one read are delivered as one batch. A receiver that gives up on a
+/// silent stream (a half-open connection) ends the reading at once, with its connection:
+/// waiting for the next frame would keep both for as long as the socket stays open.
 async fn read_stream(mut body: Incoming, tx: mpsc::Sender<WatchItem>) {
     let mut parser = SseParser::default();
-    while let Some(frame) = body.frame().await {
+    loop {
+        let frame = tokio::select! {
+            frame = body.frame() => frame,
+            () = tx.closed() => return,
+        };
+        let Some(frame) = frame else { return };
         let Ok(frame) = frame else { return };
         let Ok(data) = frame.into_data() else { continue };
         for item in parser.feed(&data) {
@@ -257,6 +264,36 @@ fn flush(batch: &mut Vec<Event>, items: &mut Vec<WatchItem>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_watch_given_up_on_closes_its_connection() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        // A hub that answers the watch and then says nothing, as over a half-open connection.
+        let hub_side = tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut buf = vec![0u8; 8192];
+            let _ = socket.read(&mut buf).await.unwrap();
+            socket
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n")
+                .await
+                .unwrap();
+            // Closed by the gateway (0 bytes or a reset) within the time, or kept open.
+            let read = tokio::time::timeout(std::time::Duration::from_secs(10), socket.read(&mut buf)).await;
+            matches!(read, Ok(Ok(0) | Err(_)))
+        });
+        let hub = HttpHub::new(
+            vec![format!("http://{addr}")],
+            "secret",
+            crate::proxy::backend_tls(None).unwrap(),
+        );
+        let watch = hub.watch(0).await.unwrap();
+        // The follower presumes a silent watch dead and drops it.
+        drop(watch);
+        assert!(hub_side.await.unwrap(), "the dropped watch's connection is still open");
+    }
 
     fn event_json(seq: i64) -> String {
         serde_json::json!({

@@ -128,11 +128,12 @@ pub struct RuntimeState {
     key_mappings: Arc<HashMap<String, KeyMappingInfo>>,
     /// Token id → until when the revocation matters.
     revoked_tokens: Arc<HashMap<String, EpochMillis>>,
-    /// Consumer key → tokens issued at or before this time are revoked.
-    revoked_clients: Arc<HashMap<String, EpochMillis>>,
+    /// Consumer key → tokens issued at or before this time are revoked, and until when
+    /// that matters (the last of those tokens expires).
+    revoked_clients: Arc<HashMap<String, Cutoff>>,
     /// User name → tokens whose subject is that user, issued at or before this time, are
-    /// revoked (the user was disabled, deleted or lost a role).
-    revoked_users: Arc<HashMap<String, EpochMillis>>,
+    /// revoked (the user was disabled, deleted or lost a role), and until when that matters.
+    revoked_users: Arc<HashMap<String, Cutoff>>,
     /// Published signing keys (public JWKs) by `kid`.
     signing_keys: Arc<HashMap<String, serde_json::Value>>,
     /// Third-party key managers by id.
@@ -146,6 +147,18 @@ pub struct RuntimeState {
     /// Whether any policy limits calls (the request path skips throttling otherwise).
     throttling: bool,
 }
+
+/// A revocation of every token of a client or a user issued up to `at`, which matters
+/// until `until`, when the last of those tokens has expired.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Cutoff {
+    at: EpochMillis,
+    until: EpochMillis,
+}
+
+/// How long past its tokens' expiry a revocation is kept: tokens are checked against the
+/// gateway's clock, which may be behind the key manager's.
+const REVOCATION_GRACE: EpochMillis = 5 * 60 * 1000;
 
 fn route_table(apis: &HashMap<String, Arc<ApiEntry>>) -> RouteTable<RouteTarget> {
     let mut table = RouteTable::new();
@@ -286,13 +299,41 @@ impl RuntimeState {
                 } else {
                     &mut self.revoked_clients
                 };
-                let at = Arc::make_mut(before).entry(r.subject.clone()).or_insert(r.revoked_at);
-                *at = (*at).max(r.revoked_at);
+                let cutoff = Arc::make_mut(before).entry(r.subject.clone()).or_insert(Cutoff {
+                    at: r.revoked_at,
+                    until: r.expires_at,
+                });
+                cutoff.at = cutoff.at.max(r.revoked_at);
+                cutoff.until = cutoff.until.max(r.expires_at);
             }
             _ => {
                 Arc::make_mut(&mut self.revoked_tokens).insert(r.subject.clone(), r.expires_at);
             }
         }
+    }
+
+    /// Forgets revocations whose tokens have all expired (with [`REVOCATION_GRACE`] for
+    /// clocks that differ): an expired token is refused anyway, and a gateway that follows
+    /// the hub for months would otherwise hold every revocation ever made.
+    fn forget_expired_revocations(&mut self, now: EpochMillis) {
+        let live = |until: EpochMillis| until.saturating_add(REVOCATION_GRACE) > now;
+        if self.revoked_tokens.values().any(|until| !live(*until)) {
+            Arc::make_mut(&mut self.revoked_tokens).retain(|_, until| live(*until));
+        }
+        for map in [&mut self.revoked_clients, &mut self.revoked_users] {
+            if map.values().any(|c| !live(c.until)) {
+                Arc::make_mut(map).retain(|_, c| live(c.until));
+            }
+        }
+    }
+
+    /// How many revocations are held (tokens, clients, users).
+    pub fn revocations_held(&self) -> (usize, usize, usize) {
+        (
+            self.revoked_tokens.len(),
+            self.revoked_clients.len(),
+            self.revoked_users.len(),
+        )
     }
 
     /// Applies the events after `self.seq`, in order; returns how many changed the state.
@@ -397,6 +438,7 @@ impl RuntimeState {
             }
             EventKind::TokenRevoked => {
                 if let Some(r) = parse::<RevocationInfo>(event) {
+                    self.forget_expired_revocations(tollgate_model::now_millis());
                     self.add_revocation(&r);
                 }
                 false
@@ -512,10 +554,10 @@ impl RuntimeState {
         if self.revoked_tokens.contains_key(jti) {
             return true;
         }
-        let client = self.revoked_clients.get(client_id);
-        let user = self.revoked_users.get(subject);
+        let client = self.revoked_clients.get(client_id).map(|c| c.at);
+        let user = self.revoked_users.get(subject).map(|c| c.at);
         match client.into_iter().chain(user).max() {
-            Some(before) => issued_at_ms() <= *before,
+            Some(before) => issued_at_ms() <= before,
             None => false,
         }
     }
@@ -779,5 +821,44 @@ mod tests {
         // With the client's tokens revoked earlier, the later cut-off holds.
         assert!(state.is_revoked("t-9", "ck", "ida", || 1_500));
         assert!(!state.is_revoked("t-9", "ck", "ivy", || 1_500));
+    }
+
+    #[test]
+    fn revocations_are_forgotten_once_their_tokens_have_expired() {
+        let mut state = RuntimeState::from_snapshot(snapshot());
+        let now = tollgate_model::now_millis();
+        let revoked = |seq: i64, kind: &str, subject: String, expires_at: i64| {
+            event(
+                seq,
+                EventKind::TokenRevoked,
+                None,
+                json!({"revocationType": kind, "subject": subject, "tokenType": "all",
+                    "consumerKey": null, "revokedAt": now - 1, "expiresAt": expires_at}),
+            )
+        };
+        // A long-running gateway sees revocations come and expire.
+        let expired = now - REVOCATION_GRACE - 1;
+        let mut events = Vec::new();
+        for i in 0..300 {
+            let (kind, subject) = match i % 3 {
+                0 => ("jti", format!("t-{i}")),
+                1 => ("consumer_key", format!("ck-{i}")),
+                _ => ("user", format!("u-{i}")),
+            };
+            events.push(revoked(11 + i, kind, subject, expired));
+        }
+        state.apply(&events);
+        let live = now + 3_600_000;
+        state.apply(&[
+            revoked(400, "jti", "t-live".into(), live),
+            revoked(401, "user", "u-live".into(), live),
+        ]);
+        assert_eq!(state.revocations_held(), (1, 0, 1), "only the live ones are held");
+        assert!(state.is_revoked("t-live", "ck", "x", || 0));
+        assert!(state.is_revoked("t-x", "ck-x", "u-live", || now - 1));
+        // Within the grace after expiry, a revocation still holds.
+        state.apply(&[revoked(402, "jti", "t-just-expired".into(), now - 1_000)]);
+        state.apply(&[revoked(403, "jti", "t-other".into(), live)]);
+        assert!(state.is_revoked("t-just-expired", "ck", "x", || 0));
     }
 }
