@@ -105,9 +105,11 @@ fuzz_target!(|input: Input<'_>| {
             input.text,
             input.pattern
         );
-        let equal = Condition::parse(&format!("{text} == {pattern} && !({text} != {pattern})"))
-            .unwrap_or_else(|e| panic!("equality refused: {e}"));
-        assert_eq!(equal.matches(&input.request), input.text == input.pattern);
+        let equality = format!("{text} == {pattern} && !({text} != {pattern})");
+        if equality.len() <= 2000 {
+            let equal = Condition::parse(&equality).unwrap_or_else(|e| panic!("equality refused: {e}"));
+            assert_eq!(equal.matches(&input.request), input.text == input.pattern);
+        }
     }
 
     if let Ok(policy) = serde_json::from_slice::<CustomPolicy>(input.policy_json) {

@@ -87,6 +87,7 @@ fn gateway(backend: SocketAddr) -> Arc<Gateway> {
         verifier: TokenVerifier::new(),
         backends: tollgate_gateway::proxy::Backends::new(Duration::from_secs(5), Duration::from_secs(5), tls),
         max_request_body_bytes: 64 * 1024,
+        max_request_header_bytes: 64 * 1024,
         keep_alive_timeout: Duration::from_secs(5),
         unmatched: ApiMetrics::new("none"),
         introspector: None,

@@ -314,7 +314,8 @@ async fn hyper(data: &[u8]) -> Outcome {
     };
     let (mut client, server) = tokio::io::duplex(1 << 20);
     let shutdown = tokio_util::sync::CancellationToken::new();
-    let serve = tollgate_http::listener::serve_hyper(server, service, &shutdown);
+    // The head limit is the gateway's default (`gateway.max_request_header_bytes`).
+    let serve = tollgate_http::listener::serve_hyper(server, service, &shutdown, 64 * 1024);
     // The client sends the bytes and keeps the connection open until the first request
     // has been read to its end, or nothing more happens (the runtime's clock is paused:
     // the timeout passes as soon as every task waits).

@@ -27,9 +27,14 @@ fuzz_target!(|data: &[u8]| {
     let mut api = BLANK.clone();
     definition::apply_to_api(&def, &mut api);
     assert_eq!(api.operations, operations);
-    let generated = definition::generate(&api);
-    if let Err(e) = definition::parse(generated.to_string().as_bytes()) {
-        panic!("the generated definition is refused: {e:?}");
+    // A definition is generated for an API that has a name (an API without one is refused
+    // before anything is generated for it): the title a definition offers may be empty once
+    // the characters a name may not hold are taken out.
+    if !api.name.trim().is_empty() {
+        let generated = definition::generate(&api);
+        if let Err(e) = definition::parse(generated.to_string().as_bytes()) {
+            panic!("the generated definition is refused: {e:?}");
+        }
     }
     let mut synced = def.doc.clone();
     definition::sync(&mut synced, &api);

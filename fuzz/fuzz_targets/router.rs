@@ -124,9 +124,10 @@ fn obvious(routes: &[(String, String, usize)], method: &str, path: &str) -> Answ
     if matching.is_empty() {
         return Answer::NotFound;
     }
-    // Most specific first; the same shape keeps the order routes were added in.
+    // Most specific first; the same shape keeps the order routes were added in. Routes take
+    // their methods in any case (as definitions write them); requests are case-sensitive.
     matching.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
-    if let Some((_, v, _, cap)) = matching.iter().find(|(_, _, m, _)| m.eq_ignore_ascii_case(method)) {
+    if let Some((_, v, _, cap)) = matching.iter().find(|(_, _, m, _)| m.to_ascii_uppercase() == method) {
         return Answer::Found(*v, cap.clone());
     }
     let mut allow: Vec<String> = matching.iter().map(|(_, _, m, _)| m.to_ascii_uppercase()).collect();
@@ -157,9 +158,18 @@ fuzz_target!(|input: Input<'_>| {
         let (path, method) = (path.render(), METHODS[usize::from(*m) % METHODS.len()]);
         let answer = trie(&table, method, &path);
         assert_eq!(answer, obvious(&added, method, &path), "{method} {path:?}");
-        // Empty segments do not count, and case does not matter for methods.
+        // Empty segments do not count.
         let doubled = path.replacen('/', &"/".repeat(usize::from(*slashes % 4) + 1), usize::from(*slashes));
         assert_eq!(trie(&table, method, &doubled), answer, "{method} {doubled:?}");
-        assert_eq!(trie(&table, &method.to_ascii_lowercase(), &path), answer);
+        // Methods are case-sensitive (RFC 9110 §9.1): `get` is another method, never served
+        // as GET; where the path exists, it is not allowed there.
+        let lower = method.to_ascii_lowercase();
+        if lower != method {
+            let got = trie(&table, &lower, &path);
+            match answer {
+                Answer::NotFound => assert_eq!(got, Answer::NotFound, "{lower} {path:?}"),
+                _ => assert!(matches!(got, Answer::NotAllowed(_)), "{lower} {path:?}: {got:?}"),
+            }
+        }
     }
 });

@@ -325,12 +325,17 @@ impl Connection {
                         }
                     }
                 } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
-                    // The last coding says whether the body is chunked.
-                    chunked = line
+                    // The last coding, over all the lines, says whether the body is chunked;
+                    // empty list elements are skipped (RFC 9110 §5.6.1): `chunked,` is chunked.
+                    let last = line
                         .value
                         .split(|b| *b == b',')
-                        .next_back()
-                        .map(|t| t.trim_ascii().eq_ignore_ascii_case(b"chunked"));
+                        .map(<[u8]>::trim_ascii)
+                        .rfind(|t| !t.is_empty());
+                    chunked = Some(match last {
+                        Some(coding) => coding.eq_ignore_ascii_case(b"chunked"),
+                        None => chunked.unwrap_or(false),
+                    });
                 } else if name.eq_ignore_ascii_case(b"content-length") {
                     let value = line.value.trim_ascii();
                     differing_lengths |= content_length.is_some_and(|first| first != value);
@@ -1342,5 +1347,17 @@ mod tests {
         assert!(result.unwrap_err().contains("before the body's end"));
         let (result, _) = call(Method::GET, Body::empty(), HeaderMap::new(), vec![]).await;
         assert!(result.unwrap_err().contains("without answering"));
+    }
+
+    #[tokio::test]
+    async fn empty_transfer_coding_elements_are_skipped() {
+        // Found by fuzz/backend_response: `chunked,` ends in an empty element, which RFC 9110
+        // §5.6.1 skips; the body was passed on with its chunk framing as content.
+        for coding in ["chunked,", "gzip, chunked, ", "chunked\r\nTransfer-Encoding: ,"] {
+            let answer = format!("HTTP/1.1 200 OK\r\nTransfer-Encoding: {coding}\r\n\r\n5\r\nhello\r\n0\r\n\r\n");
+            let answer: &'static [u8] = Box::leak(answer.into_bytes().into_boxed_slice());
+            let (result, _) = call(Method::GET, Body::empty(), HeaderMap::new(), vec![answer]).await;
+            assert_eq!(result.map(|(_, body)| body), Ok(b"hello".to_vec()), "{coding:?}");
+        }
     }
 }

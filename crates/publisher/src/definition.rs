@@ -64,8 +64,70 @@ pub fn parse(bytes: &[u8]) -> Result<Definition, Vec<FieldError>> {
 /// value as it is built stops that at a bound far above any real OpenAPI document.
 const MAX_YAML_NODES: usize = 1_000_000;
 
-/// Reads YAML into a JSON value within [`MAX_YAML_NODES`].
+/// Deepest nesting of YAML flow collections (`{…}`, `[…]`) read. The YAML reader's time
+/// doubles with each nested flow mapping (a 241-byte document of 35 nested `{` took 80 s,
+/// found by fuzz/openapi_import); documents nest flow collections a few levels deep.
+const MAX_YAML_FLOW_DEPTH: usize = 16;
+
+/// How deep flow collections nest in `text`, outside quoted scalars and comments (stopping
+/// early once past `limit`).
+fn yaml_flow_depth(text: &str, limit: usize) -> usize {
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    let mut chars = text.chars().peekable();
+    let mut after_space = true;
+    while let Some(c) = chars.next() {
+        match c {
+            '{' | '[' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+                if deepest > limit {
+                    break;
+                }
+            }
+            '}' | ']' => depth = depth.saturating_sub(1),
+            '"' => {
+                while let Some(q) = chars.next() {
+                    match q {
+                        '\\' => {
+                            chars.next();
+                        }
+                        '"' => break,
+                        _ => {}
+                    }
+                }
+            }
+            '\'' => {
+                while let Some(q) = chars.next() {
+                    if q == '\'' {
+                        if chars.peek() == Some(&'\'') {
+                            chars.next();
+                        } else {
+                            break;
+                        }
+                    }
+                }
+            }
+            '#' if after_space => {
+                for q in chars.by_ref() {
+                    if q == '\n' {
+                        break;
+                    }
+                }
+            }
+            _ => {}
+        }
+        after_space = c.is_whitespace();
+    }
+    deepest
+}
+
+/// Reads YAML into a JSON value within [`MAX_YAML_NODES`] and [`MAX_YAML_FLOW_DEPTH`].
 fn parse_yaml(text: &str) -> Result<Value, String> {
+    if yaml_flow_depth(text, MAX_YAML_FLOW_DEPTH) > MAX_YAML_FLOW_DEPTH {
+        return Err(format!(
+            "its {{…}} and […] collections nest more than {MAX_YAML_FLOW_DEPTH} deep; write the deeper levels in block style (indented)"
+        ));
+    }
     let budget = std::cell::Cell::new(MAX_YAML_NODES);
     let de = yaml_serde::Deserializer::from_str(text);
     serde::de::DeserializeSeed::deserialize(Budgeted(&budget), de).map_err(|e| e.to_string())
@@ -266,15 +328,18 @@ impl Definition {
 
     /// `info.title`, usable as an API name (characters the name rule forbids dropped).
     pub fn title(&self) -> Option<String> {
-        self.info_str("title").map(|t| {
-            t.chars()
-                .filter(|c| !"~!@#;:%^*()+={}|\\<>\"',&$[]/".contains(*c))
-                .collect::<String>()
-                .trim()
-                .chars()
-                .take(60)
-                .collect()
-        })
+        self.info_str("title")
+            .map(|t| {
+                t.chars()
+                    .filter(|c| !"~!@#;:%^*()+={}|\\<>\"',&$[]/".contains(*c))
+                    .collect::<String>()
+                    .trim()
+                    .chars()
+                    .take(60)
+                    .collect::<String>()
+            })
+            // A title of only characters a name may not hold names nothing.
+            .filter(|t| !t.is_empty())
     }
 
     /// `info.version`.
@@ -674,6 +739,20 @@ paths:
         // Honest anchors still work.
         let ok = "openapi: 3.0.0\ninfo: {title: t, version: '1'}\nx-common: &r {description: ok}\npaths:\n  /a:\n    get: {responses: {'200': *r}}\n";
         assert_eq!(parse(ok.as_bytes()).unwrap().operations().len(), 1);
+    }
+
+    #[test]
+    fn deeply_nested_flow_collections_are_refused_quickly() {
+        // Found by fuzz/openapi_import: each nested flow mapping doubled the YAML reader's time.
+        let doc = format!("openapi: 3.0.0\ni: &a {}{}\n", "{".repeat(35), "}".repeat(35));
+        let started = std::time::Instant::now();
+        let err = parse(doc.as_bytes()).unwrap_err();
+        assert!(err[0].message.contains("nest more than 16 deep"), "{err:?}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
+        // Brackets in quoted scalars and comments do not count; honest flow style still works.
+        let ok = "openapi: 3.0.0\ninfo: {title: '{{{{{{{{{{{{{{{{{{{{', version: \"[[[[[[[[[[[[[[[[[[[[[\"}\n# {{{{{{{{{{{{{{{{{{{{{{\npaths: {/a: {get: {responses: {'200': {description: ok}}}}}\n";
+        assert_eq!(parse(ok.as_bytes()).unwrap().operations().len(), 1);
+        assert_eq!(super::yaml_flow_depth("a: [{b: [c]}]", 100), 3);
     }
 
     mod fuzz {
