@@ -98,7 +98,14 @@ fn reference(data: &[u8]) -> Outcome {
         let Some(first) = lengths.first() else {
             return Outcome::Refused("empty Content-Length".into());
         };
-        if lengths.iter().any(|l| l != first || !l.iter().all(u8::is_ascii_digit)) {
+        // Equal as numbers: hyper takes `0` and `00` as one length (the first line's), and
+        // every reader of either line frames the same body.
+        let number = |l: &[u8]| {
+            Some(l)
+                .filter(|l| l.iter().all(u8::is_ascii_digit))
+                .and_then(|l| std::str::from_utf8(l).ok()?.parse::<u64>().ok())
+        };
+        if lengths.iter().any(|l| number(l).is_none() || number(l) != number(first)) {
             return Outcome::Refused("invalid Content-Length".into());
         }
         // One length, however often it was repeated.
