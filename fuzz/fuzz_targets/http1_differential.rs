@@ -392,18 +392,24 @@ fn expected(data: &[u8], reference: Outcome) -> Result<Outcome, &'static str> {
     let _ = parsed.parse(data);
     let mut saw_te = false;
     let mut last_te: Option<&[u8]> = None;
+    let mut first_length: Option<Option<u64>> = None;
     for line in parsed.headers.iter() {
         if line.name.eq_ignore_ascii_case("transfer-encoding") {
             saw_te = true;
             last_te = Some(line.value);
-        } else if line.name.eq_ignore_ascii_case("content-length")
-            && !saw_te
-            && (line.value.is_empty() || !line.value.iter().all(u8::is_ascii_digit))
-        {
-            // Rule 3: each Content-Length line before any Transfer-Encoding must be one
-            // decimal number; a list of equal lengths (`5, 5`), which RFC 9110 §8.6 lets a
-            // recipient either take as one or refuse, is refused with 400.
-            return Err("3: a Content-Length line that is not one number");
+        } else if line.name.eq_ignore_ascii_case("content-length") && !saw_te {
+            if line.value.is_empty() || !line.value.iter().all(u8::is_ascii_digit) {
+                // Rule 3: each Content-Length line before any Transfer-Encoding must be one
+                // decimal number; a list of equal lengths (`5, 5`), which RFC 9110 §8.6 lets
+                // a recipient either take as one or refuse, is refused with 400.
+                return Err("3: a Content-Length line that is not one number");
+            }
+            // ... and those lines must agree, even when a Transfer-Encoding follows and
+            // would make them meaningless (hyper refuses differing lengths as it reads them).
+            let n = std::str::from_utf8(line.value).ok().and_then(|v| v.parse::<u64>().ok());
+            if *first_length.get_or_insert(n) != n {
+                return Err("3: Content-Length lines that differ");
+            }
         }
     }
     if let Some(last) = last_te {
