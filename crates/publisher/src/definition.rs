@@ -107,9 +107,10 @@ fn yaml_flow_depth(text: &str, limit: usize) -> usize {
                     }
                 }
             }
+            // A comment runs to the line's end, which YAML ends with LF, CR or both.
             '#' if after_space => {
                 for q in chars.by_ref() {
-                    if q == '\n' {
+                    if q == '\n' || q == '\r' {
                         break;
                     }
                 }
@@ -753,6 +754,10 @@ paths:
         let ok = "openapi: 3.0.0\ninfo: {title: '{{{{{{{{{{{{{{{{{{{{', version: \"[[[[[[[[[[[[[[[[[[[[[\"}\n# {{{{{{{{{{{{{{{{{{{{{{\npaths: {/a: {get: {responses: {'200': {description: ok}}}}}\n";
         assert_eq!(parse(ok.as_bytes()).unwrap().operations().len(), 1);
         assert_eq!(super::yaml_flow_depth("a: [{b: [c]}]", 100), 3);
+        // A comment ends at a CR too (found by the long run: the rest was taken as comment).
+        let doc = format!("openapi: 3.0.0\ri: {{\r#c\r{}{}\n", "{".repeat(40), "}".repeat(41));
+        let err = parse(doc.as_bytes()).unwrap_err();
+        assert!(err[0].message.contains("nest more than 16 deep"), "{err:?}");
     }
 
     mod fuzz {
