@@ -514,9 +514,13 @@ pub(crate) async fn handle_call(gw: &Gateway, peer: &Peer, req: &mut Request, le
         lent,
     };
     let origin = headers.get(axum::http::header::ORIGIN).map(str::to_string);
-    // The HTTP/1.1 loop serves only requests with one valid `Host`, and lends it; a
-    // request hyper parsed is checked here.
-    let host = if lent.host.is_none() { check_host(req) } else { Ok(()) }.and_then(|()| check_transfer_coding(req));
+    // The HTTP/1.1 loop serves only requests with one valid `Host` and no
+    // `Transfer-Encoding`, and lends the host; a request hyper parsed is checked here.
+    let host = if lent.host.is_none() {
+        check_host(req).and_then(|()| check_transfer_coding(req))
+    } else {
+        Ok(())
+    };
     let served = match host.map(|()| answered_here(gw, &state, req, headers, origin.as_deref(), &mut info)) {
         Err(refused) => Err(refused),
         Ok(Some(answer)) => Ok(answer),
