@@ -138,6 +138,7 @@ pub async fn serve(args: NodeArgs) -> Result<(), Failure> {
     tollgate_store::password::limit_concurrency(config.management.max_concurrent_password_checks);
     private_data_dir(&config.node.data_dir)?;
     let metrics = tollgate_telemetry::install_metrics(VERSION).map_err(|e| Failure::new(exit::OTHER, e))?;
+    #[cfg(feature = "heap-stats")]
     tollgate_telemetry::report_heap(crate::heap::live_bytes);
     let components = config.components();
     tracing::info!(version = VERSION, components = %components, data_dir = %config.node.data_dir.display(), "Starting node.");
