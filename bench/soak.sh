@@ -11,15 +11,17 @@
 #     401 900901, 429 900804 or 5 admissions in a row);
 #   - kills -9 the traffic manager and the control plane at random moments (each every 45-240
 #     s; 20-60 s in a short run) and starts them again after 0-5 s;
-#   - reads RSS and open descriptors of every node every 5 s (2 s in a short run) and reports
-#     each minute's floor and peak (10 s intervals in a short run).
+#   - reads RSS, open descriptors, threads and the live heap (decision 015) of every node
+#     every 5 s (2 s in a short run) and reports each minute's floor and peak (10 s intervals
+#     in a short run).
 # It reports load answers by status per gateway (every one must be 2xx: the load's token is
 # never revoked, its plan is counted but never reached, JWTs are checked offline and gateways
 # serve their state through hub outages, so no documented fallback answer applies to it), the
 # probes' answers by status and code, each kind of change with its propagation latency, and
 # RSS/fds per node over time; it exits 1 when a load answer was not 2xx, a change did not reach
 # a gateway within the bound decision 008 implies (30 s once the hub is up), a node crashed,
-# or a node grew more than GROWTH_BOUND (5 %) after warm-up. docs/soak.md has the reasoning.
+# or a node grew more than GROWTH_BOUND (5 %) after warm-up (Tollgate nodes: the live heap and
+# descriptors; see growth_check). docs/soak.md has the reasoning.
 #
 # Choices: the load generator is `hey` (Debian; a rate limit per worker, status codes counted),
 # run in SAMPLE-long segments per gateway so that answers are known per minute; the peak is
@@ -30,7 +32,8 @@
 #
 # Needs: python3, psql/createdb/dropdb (PostgreSQL at $PGURL), redis-server, nginx and hey
 # (apt-get install nginx-light hey redis-server postgresql-client), and a tollgate binary:
-# TOLLGATE_BIN, or else it is built (cargo build --release -p tollgate). Usage:
+# TOLLGATE_BIN, or else it is built (cargo build --release -p tollgate --features heap-stats:
+# the feature counts the live heap the growth check judges). Usage:
 #   [TOLLGATE_BIN=path] [DURATION=1800] [SEED=n] [SOAK_OUT=dir] bash bench/soak.sh
 # CI runs the short version: DURATION=120.
 set -euo pipefail
@@ -39,7 +42,7 @@ export DURATION=${DURATION:-1800}
 PGURL=${PGURL:-postgres://postgres@127.0.0.1:5432}
 BASE=${SOAK_PORT_BASE:-21000}
 if [ -z "${TOLLGATE_BIN:-}" ]; then
-  (cd "$HERE/.." && cargo build --release -p tollgate)
+  (cd "$HERE/.." && cargo build --release -p tollgate --features heap-stats)
   TOLLGATE_BIN=${CARGO_TARGET_DIR:-$HERE/../target}/release/tollgate
 fi
 [ -x "$TOLLGATE_BIN" ] || { echo "no tollgate binary at $TOLLGATE_BIN" >&2; exit 64; }

@@ -216,18 +216,34 @@ async fn authenticate(
             claims,
         });
     }
-    if !allows_oauth {
-        return Err(GatewayError::MissingCredentials(format!(
-            "send an API key in the `{api_key_header}` header"
-        )));
-    }
     let auth_header = api.authorization_header.as_deref().unwrap_or("authorization");
     let sent = match &api.authorization_header {
         Some(name) => headers.get_bytes(name.as_str()),
         None => headers.get_bytes(axum::http::header::AUTHORIZATION),
     };
+    if !allows_oauth {
+        // Say why a token is not enough, and how the API would take one.
+        let also = if sent.is_some_and(|v| v.len() > 7 && v[..7].eq_ignore_ascii_case(b"bearer ")) {
+            "this API does not accept access tokens (its security schemes leave out `oauth2`; a publisher \
+             adds it to the API's securityScheme to allow them): "
+        } else {
+            ""
+        };
+        return Err(GatewayError::MissingCredentials(format!(
+            "{also}send an API key in the `{api_key_header}` header"
+        )));
+    }
     let value = sent.ok_or_else(|| {
-        GatewayError::MissingCredentials(format!("send an access token as `{auth_header}: Bearer <token>`"))
+        // An API key sent to an API that takes none: say so, and how to allow them.
+        let key_sent =
+            !allows_api_key && (headers.get_bytes(&APIKEY).is_some() || query_param(uri, APIKEY_NAME).is_some());
+        let also = if key_sent {
+            "this API does not accept API keys (its security schemes leave out `api_key`; a publisher adds it \
+             to the API's securityScheme to allow them): "
+        } else {
+            ""
+        };
+        GatewayError::MissingCredentials(format!("{also}send an access token as `{auth_header}: Bearer <token>`"))
     })?;
     let token = value
         .strip_prefix(b"Bearer ")

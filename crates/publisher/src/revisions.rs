@@ -262,14 +262,25 @@ pub(crate) async fn deploy(
         {
             unknown.push(FieldError::new(
                 format!("[{i}].name"),
-                format!(
-                    "no gateway environment named `{}`; see GET /api/am/admin/v4/environments",
-                    d.name
-                ),
+                format!("no gateway environment named `{}`", d.name),
             ));
         }
     }
     if !unknown.is_empty() {
+        let known: Vec<String> = environments::list(&state.am, tenant)
+            .await
+            .map_err(Error::from)?
+            .into_iter()
+            .map(|e| format!("`{}`", e.name))
+            .collect();
+        let known = if known.is_empty() {
+            "there is none yet; an administrator adds one with POST /api/am/admin/v4/environments".to_string()
+        } else {
+            format!("the environments are {}", known.join(", "))
+        };
+        for e in &mut unknown {
+            e.message = format!("{}; {known}", e.message);
+        }
         return Err(Error::Validation(unknown).into());
     }
     let current = apis::deployments_in(&mut tx, &api_id).await.map_err(Error::from)?;

@@ -584,6 +584,19 @@ async fn bad_revision_and_deployment_calls_change_nothing() {
                 );
             }
         }
+        // An unknown environment is named with the ones that exist.
+        let (_, resp) = s
+            .call(
+                "pat",
+                Method::POST,
+                &deploy,
+                Some(json!([{"name": "Default"}, {"name": "Mars"}])),
+            )
+            .await;
+        assert_eq!(
+            resp["error"][0]["message"], "no gateway environment named `Mars`; the environments are `Default`",
+            "{resp}"
+        );
         // The revision limit (2 here): one more fits, the next is refused.
         assert_eq!(
             s.call("chris", Method::POST, &format!("/apis/{id}/revisions"), Some(json!({})))

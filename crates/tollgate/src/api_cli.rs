@@ -107,6 +107,7 @@ pub async fn run(command: ApiCommand) -> Result<(), Failure> {
             description,
         } => {
             let client = Client::new(&conn, PUBLISHER)?;
+            let created = revision.is_none();
             let revision_id = match revision {
                 Some(r) => r,
                 None => {
@@ -130,7 +131,7 @@ pub async fn run(command: ApiCommand) -> Result<(), Failure> {
                 .iter()
                 .map(|e| json!({ "name": e, "displayOnDevportal": true }))
                 .collect();
-            client
+            let deployed = client
                 .send(
                     client
                         .http
@@ -138,7 +139,26 @@ pub async fn run(command: ApiCommand) -> Result<(), Failure> {
                         .query(&[("revisionId", &revision_id)])
                         .json(&body),
                 )
-                .await?;
+                .await;
+            if let Err(refused) = deployed {
+                // All or nothing: the revision made for this deploy goes again.
+                if created {
+                    let path = format!("/apis/{api_id}/revisions/{revision_id}");
+                    match client.send(client.http.delete(client.url(&path))).await {
+                        Ok(_) => say(&format!("Removed revision {revision_id} again: nothing was deployed.")),
+                        Err(e) => {
+                            return Err(Failure::new(
+                                refused.code,
+                                format!(
+                                    "{}; the revision {revision_id} made for it is left (removing it failed: {})",
+                                    refused.message, e.message
+                                ),
+                            ));
+                        }
+                    }
+                }
+                return Err(refused);
+            }
             say(&format!(
                 "Deployed revision {revision_id} of API {api_id} to {}.",
                 environments.join(", ")

@@ -72,13 +72,44 @@ async fn import_list_publish_and_deploy_from_the_command_line() {
         "{err}"
     );
 
+    // A deploy to an environment that does not exist changes nothing: the revision the
+    // command made for it goes again, and the error names the environments there are.
+    let publisher = format!("http://{mgmt}/api/am/publisher/v4/apis/{id}");
+    let get = |path: &'static str| {
+        let url = format!("{publisher}{path}");
+        async move {
+            let r = tollgate_testkit::http()
+                .get(url)
+                .basic_auth("admin", Some("test-admin-password"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+            r.json::<serde_json::Value>().await.unwrap()
+        }
+    };
+    assert_eq!(get("/revisions").await["count"], 0);
+    let (code, out, err) = cli(mgmt, &["deploy", &id, "--env", "Default", "--env", "internal"]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        err.contains("no gateway environment named `internal`; the environments are `Default`"),
+        "{err}"
+    );
+    assert!(
+        out.contains("Created Revision 1") && out.contains("Removed revision"),
+        "{out}"
+    );
+    assert_eq!(get("/revisions").await["count"], 0);
+    assert_eq!(get("/deployments").await["count"], 0);
+
     let (code, out, err) = cli(
         mgmt,
         &["deploy", &id, "--env", "Default", "--description", "from the CLI"],
     );
     assert_eq!(code, 0, "{out}{err}");
+    // Revision numbers are not reused (as in the reference): the removed one was 1.
     assert!(
-        out.contains("Created Revision 1") && out.contains("to Default."),
+        out.contains("Created Revision 2") && out.contains("to Default."),
         "{out}"
     );
     let (_, deps) =

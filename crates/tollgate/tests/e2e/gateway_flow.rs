@@ -556,9 +556,18 @@ async fn api_keys_are_read_from_the_header_or_the_query_and_never_reach_the_back
             json!({"securityScheme": ["oauth2", "api_key"]}),
         )
         .await;
+    let key_only = c
+        .deploy_api_with_fields(
+            "GwKeyOnly",
+            "/gwkeyonly",
+            endpoint.clone(),
+            standard_operations(),
+            json!({"securityScheme": ["api_key"]}),
+        )
+        .await;
     let oauth_only = c.deploy_api("GwOAuthOnly", "/gwoauth", endpoint).await;
     let (app, ..) = c.app_with_keys("GwKeyShop").await;
-    for api in [&keyed, &oauth_only] {
+    for api in [&keyed, &key_only, &oauth_only] {
         c.subscribe_app(&app, api).await;
     }
     let (status, key) = c
@@ -650,6 +659,37 @@ async fn api_keys_are_read_from_the_header_or_the_query_and_never_reach_the_back
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     assert_eq!((status, &body["code"]), (401, &json!(900902)), "{body}");
+    // The answer says why, and how the API would take keys; the same for a key in the query.
+    let why = "this API does not accept API keys (its security schemes leave out `api_key`";
+    assert!(body["description"].as_str().unwrap().starts_with(why), "{body}");
+    let (status, _, body) = c
+        .call(Method::GET, &format!("/gwoauth/1.0.0/pets/7?apikey={key}"), None)
+        .await;
+    assert_eq!((status, &body["code"]), (401, &json!(900902)), "{body}");
+    assert!(body["description"].as_str().unwrap().starts_with(why), "{body}");
+    // An API that takes only API keys says the same of an access token; with nothing sent,
+    // it only says what to send.
+    let bearer = |token: Option<&str>| {
+        let r = c.http.get(format!("http://{}/gwkeyonly/1.0.0/pets/7", c.gw));
+        match token {
+            Some(t) => r.header("authorization", format!("Bearer {t}")),
+            None => r,
+        }
+    };
+    let (status, body) = answer(bearer(Some("a.b.c")).send().await.unwrap()).await;
+    assert_eq!((status, &body["code"]), (401, &json!(900902)), "{body}");
+    assert_eq!(
+        body["description"],
+        "this API does not accept access tokens (its security schemes leave out `oauth2`; a publisher adds it \
+         to the API's securityScheme to allow them): send an API key in the `apikey` header",
+        "{body}"
+    );
+    let (status, body) = answer(bearer(None).send().await.unwrap()).await;
+    assert_eq!(
+        (status, &body["description"]),
+        (401, &json!("send an API key in the `apikey` header")),
+        "{body}"
+    );
     let (status, body) = answer(
         call(Method::GET, "/gwoauth/1.0.0/open", "backend-own")
             .send()

@@ -74,7 +74,10 @@ async fn all_in_one_with_no_config_is_ready_on_sqlite_and_prints_the_admin_passw
         .lines()
         .find_map(|l| l.strip_prefix("tollgate_process_heap_bytes "));
     if cfg!(feature = "heap-stats") {
-        let heap: f64 = heap.unwrap_or_else(|| panic!("no tollgate_process_heap_bytes in {metrics}")).parse().unwrap();
+        let heap: f64 = heap
+            .unwrap_or_else(|| panic!("no tollgate_process_heap_bytes in {metrics}"))
+            .parse()
+            .unwrap();
         assert!(heap > 1e6, "{heap}");
     } else {
         assert_eq!(heap, None, "{metrics}");
