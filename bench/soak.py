@@ -558,17 +558,16 @@ samples = []  # dicts; "t" is seconds since the load started
 LOAD_START = [0.0]
 
 
-def proc_stats(pid, threads=False):
+def proc_stats(pid):
+    """RSS in kB, open descriptors and threads of a process (Nones once it is gone)."""
     try:
         with open(f"/proc/{pid}/status") as f:
             status = f.read()
         rss = int(re.search(r"VmRSS:\s+(\d+)", status).group(1))
-        fds = len(os.listdir(f"/proc/{pid}/fd"))
-        if threads:
-            return rss, fds, int(re.search(r"Threads:\s+(\d+)", status).group(1))
-        return rss, fds
+        threads = int(re.search(r"Threads:\s+(\d+)", status).group(1))
+        return rss, len(os.listdir(f"/proc/{pid}/fd")), threads
     except (OSError, AttributeError):
-        return (None, None, None) if threads else (None, None)
+        return None, None, None
 
 
 def heap_kb(port):
@@ -594,12 +593,12 @@ def sample(with_postgres):
     t = round(now() - LOAD_START[0], 1)
     for n in NODES:
         pid = n.pid() if not n.expect_down else None
-        rss, fds, threads = proc_stats(pid, threads=True) if pid else (None, None, None)
+        rss, fds, threads = proc_stats(pid) if pid else (None, None, None)
         heap = heap_kb(n.mgmt) if rss is not None else None
         samples.append({"t": t, "node": n.name, "pid": pid, "incarnation": n.incarnation,
                         "age": round(now() - n.started, 1), "rss_kb": rss, "fds": fds, "heap_kb": heap,
                         "threads": threads})
-    rss, fds = proc_stats(REDIS_PID)
+    rss, fds, _ = proc_stats(REDIS_PID)
     samples.append({"t": t, "node": "redis", "pid": REDIS_PID, "incarnation": 1, "age": t, "rss_kb": rss, "fds": fds,
                     "heap_kb": None})
     if with_postgres:
@@ -711,17 +710,17 @@ def growth_check():
     """Per node, the floor of each interval (its lowest RSS, fewest open descriptors, smallest
     live heap), after warm-up: the median of the last k floors against the median of the
     first k (k: a quarter of the intervals, 1-5). A leak raises the floor; what is held for a
-    moment, and connections in flight, move the peaks. For a Tollgate node the live heap
-    and the descriptors are judged (HEAP_SLACK_KB and FDS_SLACK above the bound): its RSS also holds what mimalloc caches for reuse, which
-    moves by 10-15 % between minutes under the same load without the program holding more
-    (docs/soak.md), so RSS is reported beside it and judged with a bound of its own
-    (RSS_BOUND, 25 %) that catches what the heap count cannot see (thread stacks, mapped
-    files). Other processes (Redis) are judged on RSS and descriptors. The control plane and
-    the traffic manager are killed and restarted, so their samples count from each
-    incarnation's 20th second and are compared across incarnations: the same role under the
-    same work should need the same memory at the end as at the start. Judged only when the
-    intervals span GROWTH_SPAN (600 s) after warm-up: in a shorter run, warm-up cannot be
-    told from a leak."""
+    moment, and connections in flight, move the peaks. For a Tollgate node the live heap and
+    the descriptors are judged (HEAP_SLACK_KB and FDS_SLACK above the bound): its RSS also
+    holds what mimalloc caches for reuse, which moves by 10-15 % between minutes under the
+    same load without the program holding more (docs/soak.md), so RSS is judged against a
+    bound of its own (RSS_BOUND, 25 %) that catches what the heap count cannot see (thread
+    stacks, mapped files). A binary built without heap-stats, and Redis, are judged on RSS
+    and descriptors. The control plane and the traffic manager are killed and restarted, so
+    their samples count from each incarnation's 20th second and are compared across
+    incarnations: the same role under the same work should need the same memory at the end
+    as at the start. Judged only when the intervals span GROWTH_SPAN (600 s) after warm-up:
+    in a shorter run, warm-up cannot be told from a leak."""
     lines = []
     agg = intervals()
     first = int(WARMUP // SAMPLE)
