@@ -2,7 +2,7 @@
 //! defaults → TOML file → `TOLLGATE_` environment variables (`__` nests) → command-line
 //! flags, and validated before any port is bound or database opened.
 //!
-//! The key names here are a public contract (README "Configuration"): add keys, never
+//! The key names here are a public contract (docs/configuration.md): add keys, never
 //! rename them. This crate must not depend on storage or HTTP.
 
 mod default_file;

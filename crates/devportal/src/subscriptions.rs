@@ -63,6 +63,13 @@ fn check_subscribable(api: &StoredApi, policy: &str) -> Result<(), ApiError> {
         )
         .into());
     }
+    if api.api.policies.is_empty() {
+        return Err(Error::field(
+            "throttlingPolicy",
+            "the API offers no business plan yet; its publisher must add one (the API's `policies`) before anyone can subscribe",
+        )
+        .into());
+    }
     if !api.api.policies.iter().any(|p| p == policy) {
         return Err(Error::field(
             "throttlingPolicy",

@@ -8,8 +8,8 @@ use std::net::{IpAddr, SocketAddr};
 use tollgate_model::{Role, TenantId};
 use tollgate_store::keys::ClientRow;
 use tollgate_store::users;
-use tollgate_tokens::portals_client::PORTALS_CLIENT_ID;
 use tollgate_tokens::{IssueRequest, OAuthError, scopes};
+use tollgate_tokens::{cli_client, portals_client};
 
 /// The caller's address, when the listener recorded it.
 pub(crate) fn client_ip(req: &Request) -> Option<IpAddr> {
@@ -97,10 +97,11 @@ async fn token_inner(state: &KeyManagerState, req: Request) -> Result<Response, 
     // A public client may use the authorization-code grant with PKCE and no secret.
     let client = match (&auth, grant_type) {
         (Some(auth), _) => state.tokens.authenticate_client(auth).await?,
-        (None, "authorization_code" | "refresh_token") if form.get("client_id").is_some() => {
+        (None, "authorization_code" | "refresh_token" | "password") if form.get("client_id").is_some() => {
             // Only a public client (one without a secret) may go without authentication
-            // (PKCE protects its codes); a confidential one must authenticate (RFC 6749
-            // §3.2.1, §4.1.3).
+            // (PKCE protects its codes; the CLI's password grant proves the user, under
+            // the same sign-in locks as HTTP Basic); a confidential one must authenticate
+            // (RFC 6749 §3.2.1, §4.1.3). Each client's grant types are checked below.
             let id = form.require("client_id")?;
             state
                 .tokens
@@ -115,11 +116,11 @@ async fn token_inner(state: &KeyManagerState, req: Request) -> Result<Response, 
             ));
         }
     };
-    // The portals' built-in client speaks for everyone signed in to the portals: one
-    // allowance for all of them would cap every user's sign-ins and session renewals
-    // together. Its callers are this node (in-process, after the login form's per-address
-    // limit) or are limited per address above.
-    if client.key.consumer_key != PORTALS_CLIENT_ID && !state.limiter.check(None, Some(&client.key.consumer_key)) {
+    // The built-in clients (portals, CLI) speak for every user: one allowance for all of
+    // them would cap every user's sign-ins and session renewals together. Their callers
+    // are this node (in-process, after the login form's per-address limit) or are limited
+    // per address above.
+    if !cli_client::is_builtin(&client.key.consumer_key) && !state.limiter.check(None, Some(&client.key.consumer_key)) {
         return Err(OAuthError::slow_down(
             "too many token requests for this client; retry in a second",
         ));
@@ -154,7 +155,14 @@ async fn token_inner(state: &KeyManagerState, req: Request) -> Result<Response, 
                 .await
                 .map_err(password_check_failed)?
                 .ok_or_else(|| OAuthError::invalid_grant("wrong username or password"))?;
-            let granted = scopes::grant(&state.am, tenant, &principal.roles, form.get("scope").unwrap_or("")).await?;
+            // `tollgate login` asks for no scope and gets every REST scope the user's roles
+            // bind, as a portal session does.
+            let granted = match form.get("scope") {
+                None if client.key.consumer_key == cli_client::CLI_CLIENT_ID => {
+                    portals_client::session_scopes(&principal.roles)
+                }
+                requested => scopes::grant(&state.am, tenant, &principal.roles, requested.unwrap_or("")).await?,
+            };
             state
                 .tokens
                 .issue(IssueRequest {

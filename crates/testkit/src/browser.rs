@@ -318,7 +318,7 @@ impl Browser {
     }
 
     /// Saves a PNG of the viewport to `docs/screenshots/{name}.png` in the workspace (the
-    /// README shows them).
+    /// portals guide, docs/portals.md, shows them).
     pub async fn screenshot(&self, name: &str) {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
         self.screenshot_to(&root.join("docs/screenshots").join(format!("{name}.png")))

@@ -9,6 +9,7 @@
 
 /// Token claims (defined in the model, shared with gateways).
 pub use tollgate_model::token as claims;
+pub mod cli_client;
 pub mod portals_client;
 pub mod scopes;
 pub mod secret;

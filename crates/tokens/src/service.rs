@@ -285,6 +285,9 @@ impl TokenService {
         if client_id == crate::portals_client::PORTALS_CLIENT_ID {
             return Ok(Some(crate::portals_client::client()));
         }
+        if client_id == crate::cli_client::CLI_CLIENT_ID {
+            return Ok(Some(crate::cli_client::client()));
+        }
         Ok(keys::find_client(&self.am, RESIDENT_KEY_MANAGER, client_id).await?)
     }
 

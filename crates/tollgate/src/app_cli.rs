@@ -1,12 +1,13 @@
 //! `tollgate app …` and `tollgate token`: what an API consumer scripts against the
 //! Developer Portal REST API (create an application, generate its keys, get a token).
 
-use crate::cli::{AppCommand, ConnectionArgs, TokenArgs};
-use crate::rest_client::{Client, say};
+use crate::cli::{AppCommand, ConnectionArgs, Output, SubscribeArgs, TokenArgs};
+use crate::rest_client::{Client, emit, say};
 use crate::{Failure, exit};
 use serde_json::{Value, json};
 
-const DEVPORTAL: &str = "/api/am/devportal/v3";
+/// The Developer Portal REST API's base path.
+pub(crate) const DEVPORTAL: &str = "/api/am/devportal/v3";
 
 /// The id of the caller's application named or identified by `app`.
 async fn resolve_app(client: &Client, app: &str) -> Result<String, Failure> {
@@ -26,12 +27,84 @@ async fn resolve_app(client: &Client, app: &str) -> Result<String, Failure> {
         })
 }
 
-fn client(conn: &ConnectionArgs) -> Result<Client, Failure> {
-    Client::new(conn, DEVPORTAL)
+async fn client(conn: &ConnectionArgs) -> Result<Client, Failure> {
+    Client::connect(conn, DEVPORTAL).await
+}
+
+/// The id of the API named or identified by `api` (`id`, `Name` or `Name:version`) among
+/// those the caller sees on the Developer Portal.
+async fn resolve_api(client: &Client, api: &str) -> Result<Value, Failure> {
+    let body = client
+        .send(client.http.get(client.url("/apis")).query(&[("limit", "1000")]))
+        .await?;
+    let list = body["list"].as_array().cloned().unwrap_or_default();
+    if let Some(found) = list.iter().find(|a| a["id"].as_str() == Some(api)) {
+        return Ok(found.clone());
+    }
+    let (name, version) = match api.rsplit_once(':') {
+        Some((n, v)) => (n, Some(v)),
+        None => (api, None),
+    };
+    let named: Vec<&Value> = list
+        .iter()
+        .filter(|a| a["name"].as_str() == Some(name))
+        .filter(|a| version.is_none_or(|v| a["version"].as_str() == Some(v)))
+        .collect();
+    match named.as_slice() {
+        [one] => Ok((*one).clone()),
+        [] => Err(Failure::new(
+            exit::OTHER,
+            format!(
+                "no published API with the id or name `{api}` on the Developer Portal; `tollgate api list` shows the APIs (a publisher must publish and deploy one first)"
+            ),
+        )),
+        several => Err(Failure::new(
+            exit::OTHER,
+            format!(
+                "`{name}` has versions {}; name one as `{name}:VERSION`",
+                several
+                    .iter()
+                    .map(|a| a["version"].as_str().unwrap_or("?"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )),
+    }
+}
+
+/// `tollgate subscribe API --app APP --plan PLAN`.
+pub async fn subscribe(args: SubscribeArgs, output: Output) -> Result<(), Failure> {
+    let client = client(&args.conn).await?;
+    let api = resolve_api(&client, &args.api).await?;
+    let app = resolve_app(&client, &args.app).await?;
+    let api_id = api["id"].as_str().unwrap_or("");
+    let subscription = client
+        .send(client.http.post(client.url("/subscriptions")).json(&json!({
+            "applicationId": app,
+            "apiId": api_id,
+            "throttlingPolicy": args.plan,
+        })))
+        .await?;
+    emit(output, &subscription, || {
+        say(&format!(
+            "Subscribed application {} to {} {} with plan {} ({}, {}).",
+            args.app,
+            api["name"].as_str().unwrap_or(""),
+            api["version"].as_str().unwrap_or(""),
+            args.plan,
+            subscription["subscriptionId"].as_str().unwrap_or(""),
+            subscription["status"].as_str().unwrap_or("")
+        ));
+        say(&format!(
+            "Next: `tollgate app keys {}` for its consumer key and secret, then `tollgate token {}`.",
+            args.app, args.app
+        ));
+    });
+    Ok(())
 }
 
 /// Runs one `tollgate app` command.
-pub async fn run(command: AppCommand) -> Result<(), Failure> {
+pub async fn run(command: AppCommand, output: Output) -> Result<(), Failure> {
     match command {
         AppCommand::Create {
             conn,
@@ -40,21 +113,26 @@ pub async fn run(command: AppCommand) -> Result<(), Failure> {
             token_type,
             description,
         } => {
-            let client = client(&conn)?;
+            let client = client(&conn).await?;
+            let mut body = json!({
+                "name": name,
+                "throttlingPolicy": policy,
+                "tokenType": token_type,
+            });
+            if let Some(d) = description {
+                body["description"] = json!(d);
+            }
             let app = client
-                .send(client.http.post(client.url("/applications")).json(&json!({
-                    "name": name,
-                    "throttlingPolicy": policy,
-                    "tokenType": token_type,
-                    "description": description,
-                })))
+                .send(client.http.post(client.url("/applications")).json(&body))
                 .await?;
-            say(&format!(
-                "Created application {} ({}) with policy {}.",
-                app["name"].as_str().unwrap_or(""),
-                app["applicationId"].as_str().unwrap_or(""),
-                app["throttlingPolicy"].as_str().unwrap_or("")
-            ));
+            emit(output, &app, || {
+                say(&format!(
+                    "Created application {} ({}) with policy {}.",
+                    app["name"].as_str().unwrap_or(""),
+                    app["applicationId"].as_str().unwrap_or(""),
+                    app["throttlingPolicy"].as_str().unwrap_or("")
+                ))
+            });
             Ok(())
         }
         AppCommand::Keys {
@@ -64,7 +142,7 @@ pub async fn run(command: AppCommand) -> Result<(), Failure> {
             grant_types,
             callback_url,
         } => {
-            let client = client(&conn)?;
+            let client = client(&conn).await?;
             let id = resolve_app(&client, &app).await?;
             let grants: Vec<&str> = grant_types
                 .split(',')
@@ -83,14 +161,16 @@ pub async fn run(command: AppCommand) -> Result<(), Failure> {
                         })),
                 )
                 .await?;
-            say(&format!(
-                "consumerKey:    {}",
-                keys["consumerKey"].as_str().unwrap_or("")
-            ));
-            say(&format!(
-                "consumerSecret: {}",
-                keys["consumerSecret"].as_str().unwrap_or("")
-            ));
+            emit(output, &keys, || {
+                say(&format!(
+                    "consumerKey:    {}",
+                    keys["consumerKey"].as_str().unwrap_or("")
+                ));
+                say(&format!(
+                    "consumerSecret: {}",
+                    keys["consumerSecret"].as_str().unwrap_or("")
+                ));
+            });
             eprintln!("tollgate: keep the consumer secret now; it is stored only as a hash and cannot be shown again.");
             Ok(())
         }
@@ -99,8 +179,8 @@ pub async fn run(command: AppCommand) -> Result<(), Failure> {
 
 /// `tollgate token APP --consumer-secret S`: prints only the access token, so that
 /// `TOKEN=$(tollgate token …)` works.
-pub async fn token(args: TokenArgs) -> Result<(), Failure> {
-    let client = client(&args.conn)?;
+pub async fn token(args: TokenArgs, output: Output) -> Result<(), Failure> {
+    let client = client(&args.conn).await?;
     let id = resolve_app(&client, &args.app).await?;
     let keys = client
         .send(client.http.get(client.url(&format!("/applications/{id}/oauth-keys"))))
@@ -142,6 +222,6 @@ pub async fn token(args: TokenArgs) -> Result<(), Failure> {
                 .json(&body),
         )
         .await?;
-    say(token["accessToken"].as_str().unwrap_or(""));
+    emit(output, &token, || say(token["accessToken"].as_str().unwrap_or("")));
     Ok(())
 }

@@ -1,6 +1,6 @@
 //! The command line. Flags win over the environment and the config file.
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use tollgate_config::{LogFormat, Overrides};
 use tollgate_model::{ComponentSet, Profile};
@@ -13,6 +13,19 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+    /// How commands that print a result print it: `text` for people, `json` for scripts
+    /// (the REST body, with the reference's field names).
+    #[arg(short = 'o', long = "output", global = true, value_enum, default_value_t = Output::Text)]
+    pub output: Output,
+}
+
+/// The output formats of `-o`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    /// Lines for people.
+    Text,
+    /// The server's JSON body, pretty-printed, alone on stdout; progress goes to stderr.
+    Json,
 }
 
 /// The subcommands.
@@ -33,6 +46,15 @@ pub enum Command {
     App(AppCommand),
     /// Print an access token for one of your applications (client credentials).
     Token(TokenArgs),
+    /// Sign in to a control plane once: keeps an access token (never the password) for the
+    /// later commands, in the user's config directory.
+    Login(LoginArgs),
+    /// Forget (and revoke) the token `tollgate login` kept for a server.
+    Logout(LogoutArgs),
+    /// Create a developer account on the Developer Portal (self sign-up).
+    Signup(SignupArgs),
+    /// Subscribe one of your applications to an API with one of the API's business plans.
+    Subscribe(SubscribeArgs),
     /// Manage the key manager's token signing keys (on a node with the AM database).
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -66,12 +88,25 @@ pub enum ApiCommand {
         /// API version (default: the document's info.version).
         #[arg(long)]
         version: Option<String>,
-        /// Business plans, comma-separated (e.g. Gold,Unlimited).
-        #[arg(long)]
-        policies: Option<String>,
+        /// Business plans consumers subscribe with, comma-separated (e.g. Gold,Unlimited).
+        #[arg(long, default_value = "Unlimited")]
+        policies: String,
         /// Production backend URL (default: the document's servers).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "mock")]
         endpoint: Option<String>,
+        /// Answer from the document's examples instead of a backend (a mock API,
+        /// `endpointImplementationType: MOCKED_OAS`).
+        #[arg(long)]
+        mock: bool,
+        /// Credentials the API accepts, comma-separated: oauth2, api_key, basic (default oauth2).
+        #[arg(long, value_delimiter = ',', value_parser = parse_security)]
+        security: Vec<String>,
+        /// Publish the API once it is created.
+        #[arg(long)]
+        publish: bool,
+        /// Deploy a first revision to this gateway environment; repeat for several.
+        #[arg(long = "deploy", value_name = "ENV")]
+        deploy: Vec<String>,
     },
     /// Change an API's lifecycle state: Publish, Block, Deprecate, Retire, …
     Lifecycle {
@@ -102,7 +137,6 @@ pub enum ApiCommand {
     },
 }
 
-/// How `tollgate api` reaches the control plane.
 /// `tollgate app …`.
 #[derive(Debug, Subcommand)]
 pub enum AppCommand {
@@ -176,21 +210,93 @@ pub enum KeysCommand {
     },
 }
 
+/// How a command reaches a control plane and as whom. Without `--password` (or
+/// TOLLGATE_ADMIN_PASSWORD), the token `tollgate login` kept is used; without one either,
+/// the generated admin password in the data directory.
 #[derive(Debug, Args, Clone)]
 pub struct ConnectionArgs {
-    /// Management URL of a node running the publisher component.
-    #[arg(long, default_value = "http://127.0.0.1:9443")]
-    pub server: String,
-    /// User to act as.
-    #[arg(long, default_value = "admin")]
-    pub user: String,
-    /// Password (default: TOLLGATE_ADMIN_PASSWORD, then <data-dir>/admin-password); it may
-    /// start with `-`.
+    /// Management URL of a node running the control plane (default: the server of the last
+    /// `tollgate login`, else http://127.0.0.1:9443).
+    #[arg(long)]
+    pub server: Option<String>,
+    /// User to act as (default: the logged-in user, else admin).
+    #[arg(long)]
+    pub user: Option<String>,
+    /// Password (default: TOLLGATE_ADMIN_PASSWORD, then the login's token, then
+    /// <data-dir>/admin-password); it may start with `-`.
     #[arg(long, allow_hyphen_values = true)]
     pub password: Option<String>,
     /// Where to look for the generated admin-password file.
     #[arg(long, default_value = "data")]
     pub data_dir: PathBuf,
+}
+
+/// `tollgate login`.
+#[derive(Debug, Args, Clone)]
+pub struct LoginArgs {
+    /// Management URL of the control plane.
+    #[arg(long, default_value = "http://127.0.0.1:9443")]
+    pub server: String,
+    /// User to sign in as.
+    #[arg(long, default_value = "admin")]
+    pub user: String,
+    /// Password (visible to other local users in the process list: prefer the prompt or
+    /// `--password-stdin`); it may start with `-`.
+    #[arg(long, allow_hyphen_values = true, conflicts_with = "password_stdin")]
+    pub password: Option<String>,
+    /// Read the password from standard input (`tollgate login --password-stdin < data/admin-password`).
+    #[arg(long)]
+    pub password_stdin: bool,
+}
+
+/// `tollgate logout`.
+#[derive(Debug, Args, Clone)]
+pub struct LogoutArgs {
+    /// The server to log out of (default: the current one).
+    #[arg(long)]
+    pub server: Option<String>,
+}
+
+/// `tollgate signup`.
+#[derive(Debug, Args, Clone)]
+pub struct SignupArgs {
+    /// The new user's name.
+    pub username: String,
+    /// The user's email address.
+    #[arg(long)]
+    pub email: String,
+    /// The password (prompted for when absent); it may start with `-`.
+    #[arg(long, allow_hyphen_values = true)]
+    pub password: Option<String>,
+    /// Management URL of the control plane (default: the current login's, else
+    /// http://127.0.0.1:9443).
+    #[arg(long)]
+    pub server: Option<String>,
+}
+
+/// `tollgate subscribe`.
+#[derive(Debug, Args, Clone)]
+pub struct SubscribeArgs {
+    #[command(flatten)]
+    pub conn: ConnectionArgs,
+    /// The API: its id, or `Name` or `Name:version` as the Developer Portal lists it.
+    pub api: String,
+    /// Application id or name.
+    #[arg(long)]
+    pub app: String,
+    /// One of the API's business plans (e.g. Unlimited, Gold).
+    #[arg(long)]
+    pub plan: String,
+}
+
+/// The `--security` values, as the reference's `securityScheme` names them.
+fn parse_security(s: &str) -> Result<String, String> {
+    match s.trim() {
+        "oauth2" => Ok("oauth2".into()),
+        "api_key" | "apikey" | "api-key" => Ok("api_key".into()),
+        "basic" | "basic_auth" => Ok("basic_auth".into()),
+        other => Err(format!("unknown security `{other}`; use oauth2, api_key or basic")),
+    }
 }
 
 /// `tollgate config …`.

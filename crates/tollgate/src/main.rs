@@ -2,9 +2,11 @@
 //! This file is the edge: parse the command line, install process-wide providers, run a
 //! command, and turn failures into one line on stderr and a meaningful exit code.
 
+mod account_cli;
 mod api_cli;
 mod app_cli;
 mod cli;
+mod credentials;
 mod heap;
 mod node;
 mod rest_client;
@@ -48,6 +50,7 @@ fn main() -> ExitCode {
     // 0700. Set before any thread starts.
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
     let cli = Cli::parse();
+    let output = cli.output;
     // One crypto provider for the whole process (TLS listeners, database TLS), installed
     // before anything can ask rustls for the default.
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
@@ -62,9 +65,13 @@ fn main() -> ExitCode {
             Ok(())
         }
         Command::Config(ConfigCommand::Check(args)) => node::check_config(&args),
-        Command::Api(command) => run_async(api_cli::run(command)),
-        Command::App(command) => run_async(app_cli::run(command)),
-        Command::Token(args) => run_async(app_cli::token(args)),
+        Command::Api(command) => run_async(api_cli::run(command, output)),
+        Command::App(command) => run_async(app_cli::run(command, output)),
+        Command::Token(args) => run_async(app_cli::token(args, output)),
+        Command::Login(args) => run_async(account_cli::login(args, output)),
+        Command::Logout(args) => run_async(account_cli::logout(args, output)),
+        Command::Signup(args) => run_async(account_cli::signup(args, output)),
+        Command::Subscribe(args) => run_async(app_cli::subscribe(args, output)),
         Command::Keys(KeysCommand::Rotate { node, overlap }) => run_async(node::rotate_signing_keys(node, overlap)),
     };
     match result {

@@ -1209,16 +1209,18 @@ async fn websocket_connections_pass_only_on_websocket_apis_and_only_to_a_websock
 
 #[tokio::test]
 async fn tokens_of_a_registered_third_party_key_manager_are_accepted() {
-    use josekit::jwk::alg::ec::{EcCurve, EcKeyPair};
-    // The provider: a real EC key, its JWKS served over HTTP.
-    let pair = EcKeyPair::generate(EcCurve::P256).unwrap();
-    let mut public = pair.to_jwk_public_key();
-    public.set_key_id("idp-key-1");
-    public.set_algorithm("ES256");
-    let mut private = pair.to_jwk_private_key();
-    private.set_key_id("idp-key-1");
-    let signer = josekit::jws::ES256.signer_from_jwk(&private).unwrap();
-    let jwks = json!({"keys": [Value::Object(public.as_ref().clone())]});
+    use base64::Engine as _;
+    // The provider: a real EC key (made with rcgen, signed with jsonwebtoken: the
+    // product's own aws-lc stack), its JWKS served over HTTP.
+    let pair = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let point = pair.public_key_raw();
+    assert_eq!((point.len(), point[0]), (65, 4), "an uncompressed P-256 point");
+    let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+    let jwks = json!({"keys": [{
+        "kty": "EC", "crv": "P-256", "kid": "idp-key-1", "alg": "ES256", "use": "sig",
+        "x": b64(&point[1..33]), "y": b64(&point[33..]),
+    }]});
+    let signer = jsonwebtoken::EncodingKey::from_ec_der(&pair.serialize_der());
     let idp = tollgate_testkit::serve(axum::Router::new().route(
         "/certs",
         axum::routing::get(move || {
@@ -1229,17 +1231,16 @@ async fn tokens_of_a_registered_third_party_key_manager_are_accepted() {
     .await;
     let issuer = "https://idp.example.com/realms/shop";
     let sign = |client: &str, scope: &str, ttl: i64| {
-        let mut header = josekit::jws::JwsHeader::new();
-        header.set_token_type("JWT");
-        header.set_key_id("idp-key-1");
-        let mut payload = josekit::jwt::JwtPayload::new();
-        payload.set_issuer(issuer);
-        payload.set_subject("alice@idp");
-        let exp = std::time::SystemTime::now() + Duration::from_secs(ttl.max(0) as u64);
-        payload.set_expires_at(&exp);
-        payload.set_claim("azp", Some(json!(client))).unwrap();
-        payload.set_claim("scope", Some(json!(scope))).unwrap();
-        josekit::jwt::encode_with_signer(&payload, &header, &signer).unwrap()
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+        header.typ = Some("JWT".into());
+        header.kid = Some("idp-key-1".into());
+        let exp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            + ttl.max(0) as u64;
+        let payload = json!({"iss": issuer, "sub": "alice@idp", "exp": exp, "azp": client, "scope": scope});
+        jsonwebtoken::encode(&header, &payload, &signer).unwrap()
     };
 
     let backend = backend().await;
@@ -1406,13 +1407,17 @@ async fn the_backend_jwt_says_who_called_and_verifies_with_the_gateway_key() {
         .to_string();
     assert_ne!(assertion, "forged");
 
-    // It verifies with the key the gateway publishes (checked with josekit).
+    // It verifies with the key the gateway publishes.
     let (status, _, jwks) = c.call(Method::GET, "/.well-known/gateway-jwks.json", None).await;
     assert_eq!(status, 200);
-    let set = josekit::jwk::JwkSet::from_bytes(jwks.to_string().as_bytes()).unwrap();
-    let verifier = josekit::jws::ES256.verifier_from_jwk(set.keys()[0]).unwrap();
-    let (payload, _) = josekit::jwt::decode_with_verifier(&assertion, &verifier).unwrap();
-    let claims = serde_json::to_value(payload.claims_set()).unwrap();
+    let set: jsonwebtoken::jwk::JwkSet = serde_json::from_value(jwks).unwrap();
+    let key = jsonwebtoken::DecodingKey::from_jwk(&set.keys[0]).unwrap();
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::ES256);
+    validation.required_spec_claims.clear();
+    validation.validate_aud = false;
+    let claims = jsonwebtoken::decode::<Value>(&assertion, &key, &validation)
+        .unwrap()
+        .claims;
     assert_eq!(claims["subscriber"], DEV.0);
     assert_eq!(claims["application"]["id"], app.as_str());
     assert_eq!(claims["application"]["name"], "GwJwt");

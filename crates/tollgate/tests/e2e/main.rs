@@ -22,6 +22,7 @@ mod throttling;
 mod throttling_distributed;
 mod tls;
 mod traces;
+mod walkthrough;
 mod web_edge;
 
 use std::time::Duration;
