@@ -59,6 +59,11 @@ pub struct DeployedApi {
     pub life_cycle_status: LifecycleState,
     /// Whether this version also answers on the context without a version.
     pub is_default_version: bool,
+    /// For a `MOCKED_OAS` API, the responses compiled from the revision's definition,
+    /// which the gateway answers with instead of calling a backend (decision 016);
+    /// empty otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mocks: Vec<tollgate_model::mock::OperationMock>,
 }
 
 /// What a gateway knows of an application.

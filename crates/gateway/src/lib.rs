@@ -25,6 +25,7 @@ pub mod follow;
 pub mod fuzzing;
 pub mod hub_client;
 pub mod key_manager_client;
+pub mod mock;
 pub mod proxy;
 mod request;
 pub mod router;

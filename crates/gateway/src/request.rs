@@ -762,6 +762,13 @@ async fn serve_call<'s>(
     if declared.is_some_and(|n| n > gw.max_request_body_bytes) {
         return Err(too_large(gw.max_request_body_bytes));
     }
+    if let Some(mocks) = &target.api.mocks {
+        // A mocked API: answered here from its definition's examples, with no backend
+        // (decision 016). The request body is not read.
+        let mut res = crate::mock::answer(mocks.get(target.operation).and_then(Option::as_ref), req.headers())?;
+        finish(gw, &admitted, declared, &mut res);
+        return Ok(res);
+    }
     let context_len = target.context_len;
     let other_upgrade = upgrade == Upgrade::Other;
     let client_upgrade = match upgrade {
@@ -867,17 +874,22 @@ async fn serve_call<'s>(
         }
     }
     let mut res = result?;
+    finish(gw, &admitted, declared, &mut res);
+    Ok(res)
+}
+
+/// What an admitted call's answer gets from throttling: the rate-limit headers, and the
+/// bandwidth limits charged with the request's and the response's declared sizes.
+fn finish(gw: &Gateway, admitted: &Admitted, declared: Option<u64>, res: &mut Answer) {
     if let Some((limit, remaining, reset)) = admitted.headers {
-        crate::throttle::rate_limit_headers(&mut res, limit, remaining, reset);
+        crate::throttle::rate_limit_headers(res, limit, remaining, reset);
     }
     if let Some(throttler) = gw.throttler.as_ref().filter(|_| !admitted.bandwidth.is_empty()) {
-        // Bandwidth: the request's and the response's declared sizes.
         let sent = res.content_length().unwrap_or(0);
         for key in &admitted.bandwidth {
             throttler.charge(key, sent + declared.unwrap_or(0));
         }
     }
-    Ok(res)
 }
 
 /// The 413 of a body over `limit`, naming the setting.

@@ -32,6 +32,9 @@ pub struct ApiEntry {
     pub websocket: bool,
     /// Its request metrics, registered once so that a request only bumps atomics.
     pub metrics: ApiMetrics,
+    /// For a mocked API (`MOCKED_OAS`), the answers of each operation (by index), ready
+    /// to send: the gateway answers those calls itself (decision 016).
+    pub mocks: Option<Vec<Option<crate::mock::MockedOperation>>>,
 }
 
 impl PartialEq for ApiEntry {
@@ -55,6 +58,7 @@ impl ApiEntry {
             .collect();
         Self {
             metrics: ApiMetrics::new(&label),
+            mocks: api.is_mocked().then(|| crate::mock::prepare(api, &deployed.mocks)),
             contexts,
             websocket: api.is_websocket(),
             deployed,
@@ -604,6 +608,7 @@ mod tests {
             .unwrap(),
             life_cycle_status: LifecycleState::Published,
             is_default_version: default,
+            mocks: Vec::new(),
         }
     }
 

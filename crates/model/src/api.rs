@@ -72,6 +72,11 @@ pub struct Api {
     /// Backends per key type.
     #[serde(default)]
     pub endpoint_config: Option<EndpointConfig>,
+    /// How calls are answered: `ENDPOINT` (proxied to `endpointConfig`, the default) or
+    /// `MOCKED_OAS` (answered by the gateway from the OpenAPI definition's examples,
+    /// decision 016). The reference's `INLINE` (a mediation script) is refused.
+    #[serde(default = "default_implementation_type")]
+    pub endpoint_implementation_type: String,
     /// Whether `/{context}/…` without a version routes to this version.
     #[serde(default)]
     pub is_default_version: bool,
@@ -100,6 +105,9 @@ fn default_transport() -> Vec<String> {
 }
 fn default_security_scheme() -> Vec<String> {
     vec!["oauth2".into()]
+}
+fn default_implementation_type() -> String {
+    ENDPOINT_IMPLEMENTATION_TYPES[0].into()
 }
 fn default_visibility() -> String {
     "PUBLIC".into()
@@ -293,6 +301,10 @@ pub struct KnownPolicies {
 /// The HTTP methods an operation may use.
 pub const VERBS: [&str; 7] = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"];
 
+/// The values of `endpointImplementationType` Tollgate accepts: `ENDPOINT` (the
+/// default) and `MOCKED_OAS`.
+pub const ENDPOINT_IMPLEMENTATION_TYPES: [&str; 2] = ["ENDPOINT", "MOCKED_OAS"];
+
 /// The operation auth types the reference defines.
 pub const AUTH_TYPES: [&str; 5] = [
     "Application & Application User",
@@ -448,6 +460,26 @@ impl Api {
         if let Some(cfg) = &self.endpoint_config {
             validate_endpoints(cfg, &mut e);
         }
+        if !ENDPOINT_IMPLEMENTATION_TYPES.contains(&self.endpoint_implementation_type.as_str()) {
+            let inline = if self.endpoint_implementation_type == "INLINE" {
+                " (INLINE mediation scripts are not supported)"
+            } else {
+                ""
+            };
+            e.push(FieldError::new(
+                "endpointImplementationType",
+                format!(
+                    "`{}` is not accepted{inline}; use one of {}",
+                    self.endpoint_implementation_type,
+                    ENDPOINT_IMPLEMENTATION_TYPES.join(", ")
+                ),
+            ));
+        } else if websocket && self.is_mocked() {
+            e.push(FieldError::new(
+                "endpointImplementationType",
+                "a WS API cannot be MOCKED_OAS: mocks answer HTTP calls, not WebSocket handshakes",
+            ));
+        }
         let scope_names: Vec<&str> = self.scopes.iter().map(|s| s.scope.name.as_str()).collect();
         for (i, s) in self.scopes.iter().enumerate() {
             if s.scope.name.trim().is_empty() || s.scope.name.contains(char::is_whitespace) {
@@ -517,6 +549,12 @@ impl Api {
         e
     }
 
+    /// Whether the gateway answers this API itself from its definition's examples
+    /// (`endpointImplementationType: MOCKED_OAS`) instead of calling a backend.
+    pub fn is_mocked(&self) -> bool {
+        self.endpoint_implementation_type == "MOCKED_OAS"
+    }
+
     /// Whether this is a WebSocket API (`type: WS`): the only kind whose resources the
     /// gateway lets a WebSocket upgrade through.
     pub fn is_websocket(&self) -> bool {
@@ -528,6 +566,7 @@ impl Api {
     pub fn normalize(&mut self) {
         self.context = normalize_context(&self.context);
         self.api_type = self.api_type.to_ascii_uppercase();
+        self.endpoint_implementation_type = self.endpoint_implementation_type.trim().to_ascii_uppercase();
         for op in &mut self.operations {
             op.verb = op.verb.to_ascii_uppercase();
         }
@@ -743,6 +782,39 @@ mod tests {
         assert_eq!(a.visibility, "PUBLIC");
         assert!(a.validate(&policies()).is_empty());
         assert_eq!(a.resolved_context(), "/pizza/1.0.0");
+    }
+
+    #[test]
+    fn the_endpoint_implementation_type_is_endpoint_or_mocked_oas() {
+        let a = api(serde_json::json!({"name": "Pizza", "context": "/pizza", "version": "1.0.0"}));
+        assert_eq!(a.endpoint_implementation_type, "ENDPOINT");
+        assert!(!a.is_mocked());
+        let mut mocked = api(
+            serde_json::json!({"name": "Pizza", "context": "/pizza", "version": "1.0.0",
+            "endpointImplementationType": "mocked_oas"}),
+        );
+        mocked.normalize();
+        assert!(mocked.is_mocked());
+        assert!(mocked.validate(&policies()).is_empty(), "no endpointConfig needed");
+        for (bad, says) in [
+            ("INLINE", "INLINE mediation scripts"),
+            ("PROXY", "ENDPOINT, MOCKED_OAS"),
+        ] {
+            let a = api(
+                serde_json::json!({"name": "Pizza", "context": "/pizza", "version": "1.0.0",
+                "endpointImplementationType": bad}),
+            );
+            let errors = a.validate(&policies());
+            assert_eq!(errors.len(), 1, "{errors:?}");
+            assert_eq!(errors[0].field, "endpointImplementationType");
+            assert!(errors[0].message.contains(says), "{}", errors[0].message);
+        }
+        let ws = api(
+            serde_json::json!({"name": "Chat", "context": "/chat", "version": "1.0.0", "type": "WS",
+            "endpointImplementationType": "MOCKED_OAS"}),
+        );
+        let errors = ws.validate(&policies());
+        assert_eq!(errors[0].field, "endpointImplementationType", "{errors:?}");
     }
 
     #[test]

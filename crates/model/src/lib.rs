@@ -15,6 +15,7 @@ pub mod error;
 pub mod id;
 pub mod key_manager;
 pub mod lifecycle;
+pub mod mock;
 pub mod policy;
 pub mod role;
 pub mod tenant;

@@ -63,6 +63,7 @@ pub(crate) struct ContentForm {
     paths(
         crate::apis::list, crate::apis::create, crate::apis::get_one, crate::apis::update, crate::apis::delete, crate::apis::copy,
         crate::openapi::import, crate::openapi::validate, crate::openapi::get_definition, crate::openapi::put_definition,
+        crate::mocks::generate, crate::mocks::generated,
         crate::lifecycle::change, crate::lifecycle::state, crate::lifecycle::history,
         crate::revisions::list, crate::revisions::create, crate::revisions::get_one, crate::revisions::delete,
         crate::revisions::deploy, crate::revisions::undeploy, crate::revisions::restore, crate::revisions::deployments,

@@ -15,6 +15,7 @@ mod fetch;
 #[doc(hidden)]
 pub mod fuzzing;
 mod lifecycle;
+mod mocks;
 mod openapi;
 mod revisions;
 mod scopes;
@@ -95,6 +96,8 @@ pub fn routes(state: PublisherState) -> Router {
             "/apis/{api_id}/swagger",
             get(openapi::get_definition).put(openapi::put_definition),
         )
+        .route("/apis/{api_id}/generate-mock-scripts", post(mocks::generate))
+        .route("/apis/{api_id}/generated-mock-scripts", get(mocks::generated))
         .route("/apis/{api_id}/lifecycle-state", get(lifecycle::state))
         .route("/apis/{api_id}/lifecycle-history", get(lifecycle::history))
         .route("/apis/{api_id}/revisions", get(revisions::list).post(revisions::create))

@@ -254,6 +254,13 @@ pub(crate) async fn deploy(
     // Gateways serve the revision, so the event describes the revision, not the
     // working copy (which may have changed since).
     let snapshot: Api = serde_json::from_str(&rev.body).map_err(|e| Error::Internal(format!("revision body: {e}")))?;
+    // A mocked API's answers, compiled once here from the revision's definition, travel
+    // with the event: gateways never read definitions (decision 016).
+    let mocks = if snapshot.is_mocked() {
+        crate::mocks::compile_text(rev.definition.as_deref())?
+    } else {
+        Vec::new()
+    };
     let mut unknown = Vec::new();
     for (i, d) in body.iter().enumerate() {
         if !environments::exists_in(&mut tx, tenant, &d.name)
@@ -322,6 +329,7 @@ pub(crate) async fn deploy(
                     "api": snapshot,
                     "lifeCycleStatus": live.api.life_cycle_status,
                     "isDefaultVersion": live.api.is_default_version,
+                    "mocks": mocks,
                 }),
             );
             events::append(&mut tx, &event).await.map_err(Error::from)?;

@@ -1069,7 +1069,7 @@ async fn the_openapi_document_is_valid_locked_and_true_to_the_routes() {
 
     // Every documented operation exists: without credentials it is 401, never 404/405.
     let answers = tollgate_testkit::call_documented_operations(&base, &doc).await;
-    assert_eq!(answers.len(), 39, "documented operations");
+    assert_eq!(answers.len(), 41, "documented operations");
     for (method, path, status, _) in answers {
         assert_eq!(status, 401, "{method} {path} is documented but not routed");
     }
@@ -1351,4 +1351,224 @@ async fn futures_join_all<F: std::future::Future>(futures: impl Iterator<Item = 
     });
     results.await;
     out.into_iter().map(|o| o.expect("every future finished")).collect()
+}
+
+/// A definition whose responses document examples, for the mock tests.
+const MOCKED_PETSTORE: &str = r##"{"openapi":"3.0.3","info":{"title":"Mocked","version":"1.0.0"},
+  "paths":{"/pets":{"get":{"responses":{
+      "200":{"content":{"application/json":{"example":[{"id":1,"name":"Rex"}],
+                                            "examples":{"none":{"value":[]}}}}},
+      "404":{"content":{"application/json":{"schema":{"$ref":"#/components/schemas/Error"}}}}}}},
+    "/pets/{petId}":{"delete":{"responses":{"204":{"description":"gone"}}}}},
+  "components":{"schemas":{"Error":{"type":"object","properties":{"code":{"type":"integer","example":404},
+    "message":{"type":"string"}}}}}}"##;
+
+#[tokio::test]
+async fn endpoint_implementation_type_is_checked_and_mocks_are_generated_and_deployed() {
+    for db in all_engines("pub_mocks").await {
+        let s = start(&db, 5).await;
+        let plain = s.create("Plain", "/plain", json!({})).await;
+        let (_, got) = s.call("chris", Method::GET, &format!("/apis/{plain}"), None).await;
+        assert_eq!(got["endpointImplementationType"], "ENDPOINT", "the default");
+        let (count, seq) = (s.api_count().await, s.seq().await);
+
+        // Bad values on create, update and import: 400 naming the field, nothing written.
+        for bad in ["INLINE", "PROXY", ""] {
+            let (status, body) = s
+                .call(
+                    "chris",
+                    Method::POST,
+                    "/apis",
+                    Some(json!({"name": "Bad", "context": "/bad", "version": "1.0.0", "endpointImplementationType": bad})),
+                )
+                .await;
+            assert_eq!(status, 400, "[{}] {bad}: {body}", s.engine);
+            assert_eq!(fields(&body), ["endpointImplementationType"], "{body}");
+            assert!(
+                body["error"][0]["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("ENDPOINT, MOCKED_OAS"),
+                "{body}"
+            );
+        }
+        let (status, body) = s
+            .call(
+                "chris",
+                Method::POST,
+                "/apis",
+                Some(json!({"name": "Bad", "context": "/bad", "version": "1.0.0", "endpointImplementationType": 5})),
+            )
+            .await;
+        assert_eq!(status, 400, "{body}");
+        assert!(
+            body["description"]
+                .as_str()
+                .unwrap()
+                .starts_with("endpointImplementationType"),
+            "{body}"
+        );
+        let mut edited = got.clone();
+        edited["endpointImplementationType"] = json!("INLINE");
+        let (status, body) = s
+            .call("chris", Method::PUT, &format!("/apis/{plain}"), Some(edited))
+            .await;
+        assert_eq!(
+            (status, fields(&body)),
+            (400, vec!["endpointImplementationType".to_string()]),
+            "{body}"
+        );
+        let import = |props: &str| {
+            let form = reqwest::multipart::Form::new()
+                .text("inlineAPIDefinition", MOCKED_PETSTORE)
+                .text("additionalProperties", props.to_string());
+            s.req("chris", Method::POST, "/apis/import-openapi").multipart(form)
+        };
+        let (status, body) = s
+            .send(import(
+                r#"{"context": "/mocked", "endpointImplementationType": "INLINE"}"#,
+            ))
+            .await;
+        assert_eq!(
+            (status, fields(&body)),
+            (400, vec!["endpointImplementationType".to_string()]),
+            "{body}"
+        );
+        assert_eq!(s.api_count().await, count, "nothing created");
+        assert_eq!(s.seq().await, seq, "no event");
+        let (_, unchanged) = s.call("chris", Method::GET, &format!("/apis/{plain}"), None).await;
+        assert_eq!(unchanged, got, "nothing changed");
+
+        // MOCKED_OAS needs no endpointConfig, on update and import.
+        let mut mocked = got.clone();
+        mocked["endpointImplementationType"] = json!("MOCKED_OAS");
+        mocked["endpointConfig"] = Value::Null;
+        let (status, body) = s
+            .call("chris", Method::PUT, &format!("/apis/{plain}"), Some(mocked))
+            .await;
+        assert_eq!(
+            (status, &body["endpointImplementationType"]),
+            (200, &json!("MOCKED_OAS")),
+            "{body}"
+        );
+        let (status, api) = s
+            .send(import(
+                r#"{"context": "/mocked", "endpointImplementationType": "MOCKED_OAS"}"#,
+            ))
+            .await;
+        assert_eq!(status, 201, "{api}");
+        assert_eq!(api["endpointImplementationType"], "MOCKED_OAS");
+        let id = api["id"].as_str().unwrap();
+
+        // The generated mock responses, per operation.
+        let (status, scripts) = s
+            .call(
+                "chris",
+                Method::GET,
+                &format!("/apis/{id}/generated-mock-scripts"),
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{scripts}");
+        assert_eq!(scripts["count"], 2, "{scripts}");
+        let script = |verb: &str, path: &str| -> Value {
+            let entry = scripts["list"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|e| e["verb"] == verb && e["path"] == path)
+                .unwrap_or_else(|| panic!("{verb} {path} in {scripts}"));
+            serde_json::from_str(entry["content"].as_str().unwrap()).unwrap()
+        };
+        let get = script("GET", "/pets");
+        assert_eq!(get[0]["status"], 200);
+        assert_eq!(get[0]["contentType"], "application/json");
+        assert_eq!(get[0]["body"], r#"[{"id":1,"name":"Rex"}]"#);
+        assert_eq!(get[0]["examples"][0], json!({"name": "none", "body": "[]"}));
+        assert_eq!(get[1]["body"], r#"{"code":404,"message":"string"}"#, "from the schema");
+        assert_eq!(
+            script("DELETE", "/pets/{petId}")[0],
+            json!({"code": "204", "status": 204})
+        );
+        let (status, doc) = s
+            .call(
+                "chris",
+                Method::POST,
+                &format!("/apis/{id}/generate-mock-scripts"),
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{doc}");
+        let inline: Value =
+            serde_json::from_str(doc["paths"]["/pets"]["get"]["x-mediation-script"].as_str().unwrap()).unwrap();
+        assert_eq!(inline, get, "the same responses in the definition");
+        let (_, stored) = s.call("chris", Method::GET, &format!("/apis/{id}/swagger"), None).await;
+        assert!(
+            stored["paths"]["/pets"]["get"].get("x-mediation-script").is_none(),
+            "nothing stored"
+        );
+
+        // Unknown API, a subscriber, an API without a definition.
+        for method in [Method::GET, Method::POST] {
+            let path = if method == Method::GET {
+                "generated-mock-scripts"
+            } else {
+                "generate-mock-scripts"
+            };
+            let (status, body) = s
+                .call("chris", method.clone(), &format!("/apis/nope/{path}"), None)
+                .await;
+            assert_eq!(status, 404, "{body}");
+            let (status, _) = s.call("sam", method.clone(), &format!("/apis/{id}/{path}"), None).await;
+            assert_eq!(status, 403);
+        }
+        let mut tx = s.am.begin().await.unwrap();
+        let mut bare = tollgate_store::apis::get_in(&mut tx, TenantId::DEFAULT, &plain)
+            .await
+            .unwrap()
+            .unwrap();
+        bare.definition = None;
+        tollgate_store::apis::update(&mut tx, &bare).await.unwrap();
+        tx.commit().await.unwrap();
+        let (status, body) = s
+            .call(
+                "chris",
+                Method::GET,
+                &format!("/apis/{plain}/generated-mock-scripts"),
+                None,
+            )
+            .await;
+        assert_eq!(status, 404, "{body}");
+        assert!(body["description"].as_str().unwrap().contains("definition"), "{body}");
+
+        // A deployed revision carries the compiled mocks to gateways: in its event and in
+        // the environment's snapshot.
+        let seq = s.seq().await;
+        let (_, rev) = s
+            .call("pat", Method::POST, &format!("/apis/{id}/revisions"), Some(json!({})))
+            .await;
+        let rev_id = rev["id"].as_str().unwrap();
+        let (status, _) = s
+            .call(
+                "pat",
+                Method::POST,
+                &format!("/apis/{id}/deploy-revision?revisionId={rev_id}"),
+                Some(json!([{"name": "Default"}])),
+            )
+            .await;
+        assert_eq!(status, 201);
+        let evs = events::read_since(&s.am, seq, 10).await.unwrap();
+        let deployed = evs
+            .iter()
+            .find(|e| e.kind == tollgate_events::EventKind::ApiRevisionDeployed)
+            .unwrap();
+        let mocks: Vec<tollgate_model::mock::OperationMock> =
+            serde_json::from_value(deployed.payload["mocks"].clone()).unwrap();
+        assert_eq!(mocks.len(), 2, "{}", deployed.payload);
+        let snapshot = tollgate_store::snapshot::read(&s.am, "Default", tollgate_model::now_millis())
+            .await
+            .unwrap();
+        let served = snapshot.apis.iter().find(|a| a.api_id == id).unwrap();
+        assert_eq!(served.mocks, mocks, "the snapshot compiles the same answers");
+    }
 }

@@ -27,7 +27,6 @@ pub struct StoredApi {
     pub updated_at: EpochMillis,
 }
 
-#[derive(sqlx::FromRow)]
 struct ApiRow {
     id: String,
     tenant_id: String,
@@ -40,6 +39,18 @@ struct ApiRow {
     created_at: i64,
     updated_at: i64,
 }
+crate::db::from_row!(ApiRow {
+    id,
+    tenant_id,
+    provider,
+    lifecycle_status,
+    is_default_version,
+    body,
+    definition,
+    revision_counter,
+    created_at,
+    updated_at
+});
 
 const API_COLUMNS: &str = "id, tenant_id, provider, lifecycle_status, is_default_version, body, definition, revision_counter, created_at, updated_at";
 
@@ -417,7 +428,7 @@ pub async fn record_lifecycle(
 }
 
 /// One lifecycle change.
-#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LifecycleEntry {
     /// State before (`None` at creation).
     pub previous_state: Option<String>,
@@ -428,6 +439,12 @@ pub struct LifecycleEntry {
     /// When.
     pub updated_at: i64,
 }
+crate::db::from_row!(LifecycleEntry {
+    previous_state,
+    post_state,
+    username,
+    updated_at
+});
 
 /// An API's lifecycle history, oldest first.
 pub async fn lifecycle_history(db: &Database, id: &str) -> Result<Vec<LifecycleEntry>> {
@@ -441,7 +458,7 @@ pub async fn lifecycle_history(db: &Database, id: &str) -> Result<Vec<LifecycleE
 }
 
 /// A stored revision.
-#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RevisionRow {
     /// Id.
     pub id: String,
@@ -458,6 +475,15 @@ pub struct RevisionRow {
     /// When it was made.
     pub created_at: i64,
 }
+crate::db::from_row!(RevisionRow {
+    id,
+    api_id,
+    number,
+    description,
+    body,
+    definition,
+    created_at
+});
 
 /// Takes the next revision number of an API (inside the transaction that uses it).
 pub async fn next_revision_number(tx: &mut Tx, api_id: &str) -> Result<i64> {
@@ -533,7 +559,7 @@ pub async fn delete_revision(tx: &mut Tx, revision_id: &str) -> Result<()> {
 }
 
 /// Which revision an environment serves.
-#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DeploymentRow {
     /// The API.
     pub api_id: String,
@@ -548,6 +574,14 @@ pub struct DeploymentRow {
     /// When it was deployed.
     pub deployed_at: i64,
 }
+crate::db::from_row!(DeploymentRow {
+    api_id,
+    environment,
+    revision_id,
+    vhost,
+    display_on_devportal,
+    deployed_at
+});
 
 /// An API's deployments, by environment.
 pub async fn deployments(db: &Database, api_id: &str) -> Result<Vec<DeploymentRow>> {

@@ -6,7 +6,7 @@ use crate::{Database, Result, Tx};
 use tollgate_model::{EpochMillis, TenantId};
 
 /// An application as stored.
-#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ApplicationRow {
     /// Id.
     pub id: String,
@@ -25,14 +25,23 @@ pub struct ApplicationRow {
     /// Free-form attributes as a JSON object (text).
     pub attributes: String,
 }
+crate::db::from_row!(ApplicationRow {
+    id,
+    name,
+    owner,
+    throttling_policy,
+    description,
+    token_type,
+    status,
+    attributes
+});
 
 const COLUMNS: &str = "id, name, owner, throttling_policy, description, token_type, status, attributes";
 
 /// An application with its bookkeeping, as listed.
-#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ApplicationListing {
     /// The application.
-    #[sqlx(flatten)]
     pub app: ApplicationRow,
     /// How many subscriptions it holds.
     pub subscription_count: i64,
@@ -41,6 +50,7 @@ pub struct ApplicationListing {
     /// When it last changed.
     pub updated_at: i64,
 }
+crate::db::from_row!(ApplicationListing { subscription_count, created_at, updated_at }; app);
 
 const LISTING: &str = "SELECT a.id, a.name, a.owner, a.throttling_policy, a.description, a.token_type, a.status, \
      a.attributes, a.created_at, a.updated_at, \

@@ -5,13 +5,18 @@ use crate::{Database, Error, Result, Tx};
 use tollgate_model::block_condition::BlockCondition;
 use tollgate_model::{EpochMillis, TenantId};
 
-#[derive(sqlx::FromRow)]
 struct Row {
     id: String,
     type_: String,
     value: String,
     enabled: bool,
 }
+crate::db::from_row!(Row {
+    id,
+    type_,
+    value,
+    enabled
+});
 
 impl TryFrom<Row> for BlockCondition {
     type Error = Error;

@@ -50,6 +50,30 @@ macro_rules! on_tx {
 }
 pub(crate) use on_tx;
 
+/// Implements `sqlx::FromRow` for a row struct on both engines, reading each listed field
+/// from the column of its name and each field after `;` from the whole row (what
+/// `#[derive(sqlx::FromRow)]` with `#[sqlx(flatten)]` does, without the proc macro whose
+/// host build compiles both database drivers and SQLite a second time; docs/build.md).
+/// A field left out of the list is a compile error: the struct literal is incomplete.
+macro_rules! from_row {
+    ($name:ident { $($field:ident),* $(,)? } $(; $($flat:ident),+ $(,)?)?) => {
+        $crate::db::from_row!(@on sqlx::sqlite::SqliteRow, $name { $($field),* } $(; $($flat),+)?);
+        $crate::db::from_row!(@on sqlx::postgres::PgRow, $name { $($field),* } $(; $($flat),+)?);
+    };
+    (@on $row:ty, $name:ident { $($field:ident),* } $(; $($flat:ident),+)?) => {
+        impl<'r> sqlx::FromRow<'r, $row> for $name {
+            fn from_row(row: &'r $row) -> std::result::Result<Self, sqlx::Error> {
+                use sqlx::Row as _;
+                Ok(Self {
+                    $($field: row.try_get(stringify!($field))?,)*
+                    $($($flat: sqlx::FromRow::from_row(row)?,)+)?
+                })
+            }
+        }
+    };
+}
+pub(crate) use from_row;
+
 /// An open transaction on either engine. Dropping it without [`Tx::commit`] rolls back,
 /// so a failed request never leaves half-written rows.
 pub struct Tx {

@@ -5,7 +5,6 @@ use crate::{Database, Error, Result};
 use tollgate_model::document::Document;
 use tollgate_model::{EpochMillis, TenantId, rfc3339};
 
-#[derive(sqlx::FromRow)]
 struct Row {
     id: String,
     body: String,
@@ -15,6 +14,15 @@ struct Row {
     updated_at: i64,
     updated_by: String,
 }
+crate::db::from_row!(Row {
+    id,
+    body,
+    file_name,
+    created_at,
+    created_by,
+    updated_at,
+    updated_by
+});
 
 impl TryFrom<Row> for Document {
     type Error = Error;

@@ -4,13 +4,18 @@ use crate::db::{on_pool, on_tx};
 use crate::{Database, Error, Result, Tx};
 use tollgate_model::{Environment, EpochMillis, TenantId};
 
-#[derive(sqlx::FromRow)]
 struct EnvRow {
     id: String,
     name: String,
     body: String,
     is_read_only: bool,
 }
+crate::db::from_row!(EnvRow {
+    id,
+    name,
+    body,
+    is_read_only
+});
 
 impl TryFrom<EnvRow> for Environment {
     type Error = Error;

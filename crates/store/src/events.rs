@@ -151,7 +151,6 @@ pub async fn latest_seq(db: &Database) -> Result<i64> {
     Ok(seq.unwrap_or(0))
 }
 
-#[derive(sqlx::FromRow)]
 struct EventRow {
     seq: i64,
     tenant_id: String,
@@ -160,6 +159,14 @@ struct EventRow {
     payload: String,
     created_at: i64,
 }
+crate::db::from_row!(EventRow {
+    seq,
+    tenant_id,
+    kind,
+    environment,
+    payload,
+    created_at
+});
 
 /// Up to `limit` events after `since`, in order.
 pub async fn read_since(db: &Database, since: i64, limit: i64) -> Result<Vec<Event>> {

@@ -60,11 +60,11 @@ pub struct GatewayCounts {
     pub failed: i64,
 }
 
-#[derive(sqlx::FromRow)]
 struct StatusRow {
     revisions: String,
     failed: String,
 }
+crate::db::from_row!(StatusRow { revisions, failed });
 
 /// Counts for `revision_id` among the gateways of `environment` that reported since
 /// `live_since` (epoch ms).

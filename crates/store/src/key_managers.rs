@@ -6,7 +6,7 @@ use crate::{Database, Result, Tx};
 use tollgate_model::{EpochMillis, TenantId};
 
 /// A key manager as stored; `body` is the REST resource as JSON text.
-#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KeyManagerRow {
     /// Id.
     pub id: String,
@@ -21,6 +21,14 @@ pub struct KeyManagerRow {
     /// When the JWKS was fetched.
     pub jwks_fetched_at: Option<i64>,
 }
+crate::db::from_row!(KeyManagerRow {
+    id,
+    name,
+    body,
+    enabled,
+    jwks,
+    jwks_fetched_at
+});
 
 const COLUMNS: &str = "id, name, body, enabled, jwks, jwks_fetched_at";
 
@@ -37,12 +45,11 @@ pub async fn list(db: &Database, tenant: TenantId) -> Result<Vec<KeyManagerRow>>
 
 /// Every enabled key manager of every tenant, with its tenant (the JWKS refresher's list).
 pub async fn list_enabled(db: &Database) -> Result<Vec<(String, KeyManagerRow)>> {
-    #[derive(sqlx::FromRow)]
     struct Row {
         tenant_id: String,
-        #[sqlx(flatten)]
         km: KeyManagerRow,
     }
+    crate::db::from_row!(Row { tenant_id }; km);
     let sql = format!("SELECT tenant_id, {COLUMNS} FROM key_managers WHERE enabled = TRUE ORDER BY id");
     let rows: Vec<Row> = on_pool!(db.reader(), |p| sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
         .fetch_all(p)

@@ -6,7 +6,7 @@ use crate::{Database, Result, Tx};
 use tollgate_model::{EpochMillis, TenantId};
 
 /// A key mapping as stored (`keyMappingId` is `id`).
-#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KeyRow {
     /// The key mapping id.
     pub id: String,
@@ -31,15 +31,27 @@ pub struct KeyRow {
     /// Access-token lifetime in seconds (0: the key manager's default).
     pub validity_seconds: i64,
 }
+crate::db::from_row!(KeyRow {
+    id,
+    application_id,
+    key_type,
+    key_manager,
+    mode,
+    consumer_key,
+    secret_hash,
+    grant_types,
+    callback_url,
+    scopes,
+    validity_seconds
+});
 
 const COLUMNS: &str = "id, application_id, key_type, key_manager, mode, consumer_key, secret_hash, grant_types, \
                        callback_url, scopes, validity_seconds";
 
 /// A client with what a token needs to know of its application.
-#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ClientRow {
     /// The keys.
-    #[sqlx(flatten)]
     pub key: KeyRow,
     /// The application's tenant.
     pub tenant_id: String,
@@ -52,6 +64,7 @@ pub struct ClientRow {
     /// `JWT` or `OAUTH`.
     pub token_type: String,
 }
+crate::db::from_row!(ClientRow { tenant_id, application_name, application_owner, application_tier, token_type }; key);
 
 /// Stores new keys.
 pub async fn insert(tx: &mut Tx, tenant: TenantId, key: &KeyRow, at: EpochMillis) -> Result<()> {

@@ -4,7 +4,30 @@
 
 use crate::db::Pool;
 use crate::{Database, DatabaseName, Engine, Error, Result};
-use sqlx::migrate::Migrator;
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use std::borrow::Cow;
+
+// AM_SQLITE, AM_POSTGRES, SHARED_SQLITE, SHARED_POSTGRES: (version, description, SQL),
+// written by build.rs from `migrations/`.
+include!(concat!(env!("OUT_DIR"), "/migrations.rs"));
+
+/// A migrator over embedded migrations, each checksummed as `sqlx::migrate!` does (so the
+/// history tables of databases migrated before stay valid).
+fn migrator(list: &'static [(i64, &'static str, &'static str)]) -> Migrator {
+    Migrator::with_migrations(
+        list.iter()
+            .map(|&(version, description, sql)| {
+                Migration::new(
+                    version,
+                    Cow::Borrowed(description),
+                    MigrationType::Simple,
+                    sqlx::SqlStr::from_static(sql),
+                    sql.starts_with("-- no-transaction"),
+                )
+            })
+            .collect(),
+    )
+}
 
 /// The migrations of one database on one engine.
 #[derive(Debug)]
@@ -20,10 +43,10 @@ pub struct MigrationSet {
 /// The embedded migrations for `database` on `engine`.
 pub fn migrations(database: DatabaseName, engine: Engine) -> MigrationSet {
     let mut migrator = match (database, engine) {
-        (DatabaseName::Am, Engine::Sqlite) => sqlx::migrate!("migrations/am/sqlite"),
-        (DatabaseName::Am, Engine::Postgres) => sqlx::migrate!("migrations/am/postgres"),
-        (DatabaseName::Shared, Engine::Sqlite) => sqlx::migrate!("migrations/shared/sqlite"),
-        (DatabaseName::Shared, Engine::Postgres) => sqlx::migrate!("migrations/shared/postgres"),
+        (DatabaseName::Am, Engine::Sqlite) => migrator(AM_SQLITE),
+        (DatabaseName::Am, Engine::Postgres) => migrator(AM_POSTGRES),
+        (DatabaseName::Shared, Engine::Sqlite) => migrator(SHARED_SQLITE),
+        (DatabaseName::Shared, Engine::Postgres) => migrator(SHARED_POSTGRES),
     };
     migrator.dangerous_set_table_name(match database {
         DatabaseName::Am => "_tollgate_am_migrations",
@@ -113,6 +136,40 @@ mod tests {
                 list(Engine::Postgres),
                 "{db}: sqlite and postgres migrations differ"
             );
+        }
+    }
+
+    /// The embedded migrations are what sqlx itself reads from the directories: the same
+    /// versions, descriptions, SQL and checksums, so databases migrated by earlier builds
+    /// (which embedded them with `sqlx::migrate!`) are not refused as changed.
+    #[tokio::test]
+    async fn embedded_migrations_match_what_sqlx_reads_from_the_directories() {
+        for (db, engine, dir) in [
+            (DatabaseName::Am, Engine::Sqlite, "am/sqlite"),
+            (DatabaseName::Am, Engine::Postgres, "am/postgres"),
+            (DatabaseName::Shared, Engine::Sqlite, "shared/sqlite"),
+            (DatabaseName::Shared, Engine::Postgres, "shared/postgres"),
+        ] {
+            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("migrations")
+                .join(dir);
+            let read = Migrator::new(path).await.unwrap();
+            let embedded = migrations(db, engine).migrator;
+            let shape = |m: &Migrator| {
+                m.iter()
+                    .map(|x| {
+                        (
+                            x.version,
+                            x.description.to_string(),
+                            x.sql.as_str().to_string(),
+                            x.checksum.to_vec(),
+                            x.no_tx,
+                        )
+                    })
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(shape(&embedded), shape(&read), "{dir}");
+            assert!(!shape(&embedded).is_empty(), "{dir}");
         }
     }
 

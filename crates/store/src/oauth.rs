@@ -7,7 +7,7 @@ use crate::{Database, Result, Tx};
 use tollgate_model::{EpochMillis, TenantId};
 
 /// A refresh token or opaque access token as stored.
-#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TokenRow {
     /// Peppered SHA-256 of the token.
     pub token_hash: String,
@@ -38,6 +38,22 @@ pub struct TokenRow {
     /// The token family (the grant it descends from), for grants with a refresh token.
     pub family_id: Option<String>,
 }
+crate::db::from_row!(TokenRow {
+    token_hash,
+    kind,
+    jti,
+    tenant_id,
+    consumer_key,
+    application_id,
+    key_type,
+    username,
+    scope,
+    grant_type,
+    issued_at,
+    expires_at,
+    revoked_at,
+    family_id
+});
 
 /// Stores a token.
 pub async fn insert_token(tx: &mut Tx, t: &TokenRow) -> Result<()> {
@@ -121,7 +137,7 @@ pub async fn revoke_tokens_of_user(tx: &mut Tx, tenant: TenantId, username: &str
 }
 
 /// An authorization code as stored.
-#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CodeRow {
     /// Peppered SHA-256 of the code.
     pub code_hash: String,
@@ -140,6 +156,16 @@ pub struct CodeRow {
     /// When it expires (epoch ms).
     pub expires_at: i64,
 }
+crate::db::from_row!(CodeRow {
+    code_hash,
+    consumer_key,
+    username,
+    redirect_uri,
+    scope,
+    code_challenge,
+    nonce,
+    expires_at
+});
 
 /// Stores an authorization code.
 pub async fn insert_code(db: &Database, code: &CodeRow) -> Result<()> {
@@ -189,13 +215,17 @@ pub async fn take_code(tx: &mut Tx, code_hash: &str, at: EpochMillis, family_id:
 
 /// An authorization code that was already used: who it was issued to and the token
 /// family its first exchange started.
-#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SpentCode {
     /// The client it was issued to.
     pub consumer_key: String,
     /// The family of the tokens its first exchange issued (none issued if that failed).
     pub family_id: Option<String>,
 }
+crate::db::from_row!(SpentCode {
+    consumer_key,
+    family_id
+});
 
 /// A code that was already used, by its hash.
 pub async fn spent_code(tx: &mut Tx, code_hash: &str) -> Result<Option<SpentCode>> {
@@ -208,7 +238,7 @@ pub async fn spent_code(tx: &mut Tx, code_hash: &str) -> Result<Option<SpentCode
 }
 
 /// An access token (JWT or opaque) of a token family, by `jti`.
-#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FamilyAccess {
     /// The token's id.
     pub jti: String,
@@ -221,6 +251,13 @@ pub struct FamilyAccess {
     /// When it expires (epoch ms).
     pub expires_at: i64,
 }
+crate::db::from_row!(FamilyAccess {
+    jti,
+    family_id,
+    tenant_id,
+    consumer_key,
+    expires_at
+});
 
 /// Records an access token as a member of its family.
 pub async fn insert_family_access(tx: &mut Tx, a: &FamilyAccess) -> Result<()> {
@@ -333,7 +370,7 @@ pub async fn is_revoked(
 }
 
 /// An API key as stored (the key itself is a signed JWT; only its hash is kept).
-#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ApiKeyRow {
     /// The key's id (its `jti`).
     pub id: String,
@@ -352,6 +389,16 @@ pub struct ApiKeyRow {
     /// When it was revoked, if it was.
     pub revoked_at: Option<i64>,
 }
+crate::db::from_row!(ApiKeyRow {
+    id,
+    application_id,
+    key_type,
+    key_name,
+    key_hash,
+    issued_at,
+    expires_at,
+    revoked_at
+});
 
 /// Stores an API key.
 pub async fn insert_api_key(tx: &mut Tx, tenant: TenantId, k: &ApiKeyRow) -> Result<()> {
@@ -405,7 +452,7 @@ pub async fn revoke_api_key(tx: &mut Tx, id: &str, at: EpochMillis) -> Result<bo
 }
 
 /// A signing key as stored.
-#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SigningKeyRow {
     /// Key id (the JWT header's `kid`).
     pub kid: String,
@@ -422,6 +469,15 @@ pub struct SigningKeyRow {
     /// Until when a retired key is still published.
     pub publish_until: Option<i64>,
 }
+crate::db::from_row!(SigningKeyRow {
+    kid,
+    alg,
+    public_jwk,
+    private_sealed,
+    created_at,
+    retired_at,
+    publish_until
+});
 
 /// Keys still published at `now`: the active one(s) and retired ones within overlap,
 /// newest first.

@@ -63,7 +63,6 @@ impl StoredPolicy {
     }
 }
 
-#[derive(sqlx::FromRow)]
 struct Row {
     id: String,
     level: String,
@@ -71,6 +70,13 @@ struct Row {
     body: String,
     is_read_only: bool,
 }
+crate::db::from_row!(Row {
+    id,
+    level,
+    name,
+    body,
+    is_read_only
+});
 
 impl TryFrom<Row> for StoredPolicy {
     type Error = Error;

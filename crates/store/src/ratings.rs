@@ -6,7 +6,7 @@ use crate::{Database, Result};
 use tollgate_model::EpochMillis;
 
 /// A rating as stored.
-#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RatingRow {
     /// Id.
     pub id: String,
@@ -17,6 +17,12 @@ pub struct RatingRow {
     /// 1 to 5.
     pub rating: i32,
 }
+crate::db::from_row!(RatingRow {
+    id,
+    api_id,
+    username,
+    rating
+});
 
 /// Sets `username`'s rating of an API, replacing an earlier one; returns the stored row.
 pub async fn upsert(db: &Database, api_id: &str, username: &str, rating: i32, at: EpochMillis) -> Result<RatingRow> {

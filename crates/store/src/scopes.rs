@@ -5,12 +5,12 @@ use crate::{Database, Error, Result, Tx};
 use tollgate_model::api::Scope;
 use tollgate_model::{EpochMillis, TenantId};
 
-#[derive(sqlx::FromRow)]
 struct Row {
     id: String,
     name: String,
     body: String,
 }
+crate::db::from_row!(Row { id, name, body });
 
 impl TryFrom<Row> for Scope {
     type Error = Error;

@@ -10,16 +10,23 @@ use tollgate_events::snapshot::{
 };
 use tollgate_model::{Api, EpochMillis};
 
-#[derive(sqlx::FromRow)]
 struct DeployedRow {
     api_id: String,
     revision_id: String,
     body: String,
+    definition: Option<String>,
     lifecycle_status: String,
     is_default_version: bool,
 }
+crate::db::from_row!(DeployedRow {
+    api_id,
+    revision_id,
+    body,
+    definition,
+    lifecycle_status,
+    is_default_version
+});
 
-#[derive(sqlx::FromRow)]
 struct AppRow {
     id: String,
     name: String,
@@ -28,8 +35,15 @@ struct AppRow {
     token_type: String,
     status: String,
 }
+crate::db::from_row!(AppRow {
+    id,
+    name,
+    owner,
+    throttling_policy,
+    token_type,
+    status
+});
 
-#[derive(sqlx::FromRow)]
 struct SubRow {
     id: String,
     api_id: String,
@@ -37,28 +51,45 @@ struct SubRow {
     throttling_policy: String,
     status: String,
 }
+crate::db::from_row!(SubRow {
+    id,
+    api_id,
+    application_id,
+    throttling_policy,
+    status
+});
 
-#[derive(sqlx::FromRow)]
 struct KeyRow {
     consumer_key: String,
     application_id: String,
     key_type: String,
     key_manager: String,
 }
+crate::db::from_row!(KeyRow {
+    consumer_key,
+    application_id,
+    key_type,
+    key_manager
+});
 
-#[derive(sqlx::FromRow)]
 struct RevocationRow {
     kind: String,
     subject: String,
     revoked_at: i64,
     expires_at: i64,
 }
+crate::db::from_row!(RevocationRow {
+    kind,
+    subject,
+    revoked_at,
+    expires_at
+});
 
 /// The snapshot of `environment` at `now`.
 pub async fn read(am: &Database, environment: &str, now: EpochMillis) -> Result<Snapshot> {
     let seq = crate::events::latest_seq(am).await?;
     let deployed: Vec<DeployedRow> = on_pool!(am.reader(), |p| sqlx::query_as(
-        "SELECT d.api_id, d.revision_id, r.body, a.lifecycle_status, a.is_default_version \
+        "SELECT d.api_id, d.revision_id, r.body, r.definition, a.lifecycle_status, a.is_default_version \
          FROM api_deployments d JOIN api_revisions r ON r.id = d.revision_id JOIN apis a ON a.id = d.api_id \
          WHERE d.environment = $1 ORDER BY d.api_id"
     )
@@ -69,7 +100,16 @@ pub async fn read(am: &Database, environment: &str, now: EpochMillis) -> Result<
     for d in deployed {
         let api: Api = serde_json::from_str(&d.body)
             .map_err(|e| Error::Corrupt(format!("revision {} body: {e}", d.revision_id)))?;
+        // A mocked API's answers are compiled from the revision's definition here, as the
+        // Publisher does for its deploy event (decision 016).
+        let mocks = match (&d.definition, api.is_mocked()) {
+            (Some(text), true) => serde_json::from_str::<serde_json::Value>(text)
+                .map(|doc| tollgate_model::mock::compile(&doc))
+                .map_err(|e| Error::Corrupt(format!("revision {} definition: {e}", d.revision_id)))?,
+            _ => Vec::new(),
+        };
         apis.push(DeployedApi {
+            mocks,
             api_id: d.api_id,
             revision_id: d.revision_id,
             api,

@@ -8,7 +8,7 @@ use tollgate_model::{EpochMillis, TenantId};
 pub use crate::applications::{ApplicationRow, insert as insert_application};
 
 /// A subscription with what the Publisher shows of its application.
-#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SubscriptionRow {
     /// Id.
     pub id: String,
@@ -29,6 +29,17 @@ pub struct SubscriptionRow {
     /// When it was created.
     pub created_at: i64,
 }
+crate::db::from_row!(SubscriptionRow {
+    id,
+    api_id,
+    application_id,
+    throttling_policy,
+    status,
+    application_name,
+    application_owner,
+    application_description,
+    created_at
+});
 
 const SELECT: &str = "SELECT s.id, s.api_id, s.application_id, s.throttling_policy, s.status, \
      a.name AS application_name, a.owner AS application_owner, a.description AS application_description, s.created_at \

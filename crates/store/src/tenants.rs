@@ -5,13 +5,18 @@ use crate::db::on_pool;
 use crate::{Database, Result};
 use tollgate_model::{Tenant, TenantId};
 
-#[derive(sqlx::FromRow)]
 struct TenantRow {
     id: String,
     domain: String,
     name: String,
     created_at: i64,
 }
+crate::db::from_row!(TenantRow {
+    id,
+    domain,
+    name,
+    created_at
+});
 
 /// Looks up a tenant by its domain (`carbon.super`).
 pub async fn find_by_domain(db: &Database, domain: &str) -> Result<Option<Tenant>> {

@@ -6,7 +6,6 @@ use crate::{Database, Error, Result, Tx, password};
 use tollgate_model::{NewUser, Principal, Role, TenantId, User, UserId, now_millis};
 
 /// One row per (user, role) pair; a user without roles yields one row with no role.
-#[derive(sqlx::FromRow)]
 struct UserRoleRow {
     id: String,
     tenant_id: String,
@@ -16,6 +15,15 @@ struct UserRoleRow {
     enabled: bool,
     role_name: Option<String>,
 }
+crate::db::from_row!(UserRoleRow {
+    id,
+    tenant_id,
+    username,
+    email,
+    created_at,
+    enabled,
+    role_name
+});
 
 /// Folds joined rows (ordered by user) into users with their sorted roles.
 fn fold_users(rows: Vec<UserRoleRow>) -> Result<Vec<User>> {

@@ -174,6 +174,12 @@ impl Client {
         let (status, api) = self.rest(ADMIN, Method::POST, "/publisher/v4/apis", Some(body)).await;
         assert_eq!(status, 201, "{api}");
         let id = api["id"].as_str().unwrap().to_string();
+        self.publish_and_deploy(&id).await;
+        id
+    }
+
+    /// Publishes the API and deploys a new revision of it to `Default`.
+    pub(crate) async fn publish_and_deploy(&self, id: &str) {
         let (status, body) = self
             .rest(
                 ADMIN,
@@ -202,7 +208,6 @@ impl Client {
             )
             .await;
         assert_eq!(status, 201, "{body}");
-        id
     }
 
     /// An application of DEV with production keys; returns (app id, consumer key, secret,

@@ -12,6 +12,7 @@ mod gateway_flow;
 mod gateway_hardening;
 mod identity;
 mod key_managers;
+mod mock_api;
 mod portals;
 mod portals_forms;
 mod profiles;
