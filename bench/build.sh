@@ -61,10 +61,13 @@ size=$(stat -c %s "$BIN")
 cp "$BIN" "$WORK/stripped"
 strip "$WORK/stripped"
 stripped=$(stat -c %s "$WORK/stripped")
-debug=$(objdump -h "$BIN" | awk '$2 ~ /^\.debug/ { sum += strtonum("0x" $3) } END { print sum + 0 }')
+# Debug sections as stored in the file (compressed ones at their compressed size), and as
+# they would be uncompressed (what objdump reports).
+debug=$(readelf -S -W "$BIN" | sed 's/^ *\[ *[0-9]*\]//' | awk '$1 ~ /^\.debug/ { sum += strtonum("0x" $5) } END { print sum + 0 }')
+debug_full=$(objdump -h "$BIN" | awk '$2 ~ /^\.debug/ { sum += strtonum("0x" $3) } END { print sum + 0 }')
 mb() { awk -v b="$1" 'BEGIN { printf "%.1f MB", b / 1e6 }'; }
 echo "binary: $BIN"
-echo "size as built: $(mb "$size"); stripped: $(mb "$stripped"); debug sections: $(mb "$debug")"
+echo "size as built: $(mb "$size"); stripped: $(mb "$stripped"); debug sections: $(mb "$debug") in the file ($(mb "$debug_full") uncompressed)"
 
 # An all-in-one node on ports of its own, with nothing configured but where to listen.
 DATA=$WORK/data

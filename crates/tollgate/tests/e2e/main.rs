@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod analytics;
+mod binary;
 mod cli;
 mod config_errors;
 mod consumer_flow;
