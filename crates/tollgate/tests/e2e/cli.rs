@@ -427,41 +427,26 @@ async fn login_import_with_publish_and_deploy_signup_and_subscribe_from_the_comm
 
     let (code, _, err) = as_user(home, &["app", "create", "DoraShop"], None);
     assert_eq!(code, 0, "{err}");
-    let (code, _, err) = as_user(
-        home,
-        &["subscribe", "NoSuchApi", "--app", "DoraShop", "--plan", "Unlimited"],
-        None,
-    );
-    assert_eq!(code, 1);
-    assert!(err.contains("NoSuchApi") && err.contains("tollgate api list"), "{err}");
-    let (code, _, err) = as_user(
-        home,
-        &[
-            "subscribe",
+    // Unknown API, unknown application, a plan the API does not offer: one line each.
+    for (api, app, plan, says) in [
+        ("NoSuchApi", "DoraShop", "Unlimited", ["NoSuchApi", "tollgate api list"]),
+        (
             "Swagger Petstore",
-            "--app",
             "NoSuchApp",
-            "--plan",
             "Unlimited",
-        ],
-        None,
-    );
-    assert_eq!(code, 1);
-    assert!(err.contains("no application") && err.contains("NoSuchApp"), "{err}");
-    let (code, _, err) = as_user(
-        home,
-        &[
-            "subscribe",
+            ["no application", "NoSuchApp"],
+        ),
+        (
             "Swagger Petstore",
-            "--app",
             "DoraShop",
-            "--plan",
             "NoSuchPlan",
-        ],
-        None,
-    );
-    assert_eq!(code, 1);
-    assert!(err.contains("throttlingPolicy") && err.contains("NoSuchPlan"), "{err}");
+            ["throttlingPolicy", "NoSuchPlan"],
+        ),
+    ] {
+        let (code, _, err) = as_user(home, &["subscribe", api, "--app", app, "--plan", plan], None);
+        assert_eq!(code, 1, "{err}");
+        assert!(says.iter().all(|s| err.contains(s)), "{err}");
+    }
     let (code, out, err) = as_user(
         home,
         &[
