@@ -31,6 +31,7 @@ pub(crate) fn routes() -> Router<AdminState> {
 pub(crate) struct UserInfo {
     id: String,
     username: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
     email: Option<String>,
     roles: Vec<Role>,
     enabled: bool,

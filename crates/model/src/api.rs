@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 #[serde(rename_all = "camelCase")]
 pub struct Api {
     /// Server-assigned id (UUID).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
     /// Display name; with `version`, unique per tenant.
     pub name: String,
@@ -23,17 +23,17 @@ pub struct Api {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub display_name: Option<String>,
     /// Free text shown in the portals.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// Base path on the gateway (`/pizzashack` or `/pizzashack/{version}`).
     pub context: String,
     /// Version string (`1.0.0`).
     pub version: String,
     /// The user who owns the API (set by the server on create).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provider: Option<String>,
     /// Lifecycle state (changed only through `change-lifecycle`).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub life_cycle_status: Option<LifecycleState>,
     /// API type: `HTTP` (REST) or `WS` (WebSocket: the gateway takes only WebSocket
     /// handshakes on its resources, decision 010).
@@ -49,13 +49,13 @@ pub struct Api {
     #[serde(default)]
     pub policies: Vec<String>,
     /// API-level advanced throttling policy (overrides per-operation policies).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_throttling_policy: Option<String>,
     /// Header carrying the OAuth2 token (default `Authorization`).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authorization_header: Option<String>,
     /// Header carrying the API key (default `apikey`).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_key_header: Option<String>,
     /// Accepted credentials: `oauth2`, `api_key`, `basic_auth`, and `*_mandatory` markers.
     #[serde(default = "default_security_scheme")]
@@ -67,10 +67,10 @@ pub struct Api {
     #[serde(default)]
     pub visible_roles: Vec<String>,
     /// CORS answered by the gateway.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cors_configuration: Option<CorsConfiguration>,
     /// Backends per key type.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoint_config: Option<EndpointConfig>,
     /// How calls are answered: `ENDPOINT` (proxied to `endpointConfig`, the default) or
     /// `MOCKED_OAS` (answered by the gateway from the OpenAPI definition's examples,
@@ -90,10 +90,10 @@ pub struct Api {
     #[serde(default)]
     pub additional_properties: Vec<AdditionalProperty>,
     /// When the API was created (RFC 3339, server-set).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created_time: Option<String>,
     /// When the API last changed (RFC 3339, server-set).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_updated_time: Option<String>,
 }
 
@@ -166,10 +166,10 @@ pub struct Scope {
     /// The scope string tokens carry.
     pub name: String,
     /// Label for the portals.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub display_name: Option<String>,
     /// Free text.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// Roles allowed to obtain the scope.
     #[serde(default)]

@@ -12,7 +12,7 @@ use std::net::IpAddr;
 #[serde(rename_all = "camelCase")]
 pub struct BlockCondition {
     /// Server-assigned id.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub condition_id: Option<String>,
     /// `API`, `APPLICATION`, `IP`, `IPRANGE` or `USER`.
     pub condition_type: String,
@@ -48,7 +48,7 @@ pub struct BlockedCall<'a> {
 #[serde(rename_all = "camelCase")]
 pub struct BlockConditionStatus {
     /// Ignored (the path names the condition); accepted because the reference sends it.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub condition_id: Option<String>,
     /// Enable or disable.
     pub condition_status: bool,

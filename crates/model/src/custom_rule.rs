@@ -37,26 +37,26 @@ pub const VARIABLES: [&str; 11] = [
 #[serde(rename_all = "camelCase")]
 pub struct CustomPolicy {
     /// Server-assigned id.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy_id: Option<String>,
     /// Unique name among custom rules.
     pub policy_name: String,
     /// Label for the portals.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub display_name: Option<String>,
     /// Free text.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// Output only.
     #[serde(default)]
     pub is_deployed: bool,
     /// Output only: `CustomRule`.
-    #[serde(rename = "type", default)]
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
     pub policy_type: Option<String>,
     /// What the limit is counted per, e.g. `$userId:$apiContext`.
     pub key_template: String,
     /// Which requests the rule applies to; every request when absent.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub condition: Option<String>,
     /// The limit per key.
     pub default_limit: ThrottleLimit,

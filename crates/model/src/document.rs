@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 #[serde(rename_all = "camelCase")]
 pub struct Document {
     /// Server-assigned id.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub document_id: Option<String>,
     /// Unique per API.
     pub name: String,
@@ -19,36 +19,36 @@ pub struct Document {
     #[serde(rename = "type")]
     pub doc_type: String,
     /// A line for lists.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub summary: Option<String>,
     /// `INLINE`, `MARKDOWN`, `URL` or `FILE`.
     pub source_type: String,
     /// For `URL`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_url: Option<String>,
     /// For `FILE`: the uploaded file's name (server-set).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file_name: Option<String>,
     /// For `INLINE`/`MARKDOWN`: the text may be given here or uploaded as content.
-    #[serde(default, skip_serializing)]
+    #[serde(default, skip_serializing, skip_serializing_if = "Option::is_none")]
     pub inline_content: Option<String>,
     /// For `OTHER`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub other_type_name: Option<String>,
     /// `OWNER_ONLY`, `PRIVATE` or `API_LEVEL` (default: as the API).
     #[serde(default = "api_level")]
     pub visibility: String,
     /// Server-set.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created_time: Option<String>,
     /// Server-set.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created_by: Option<String>,
     /// Server-set.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_updated_time: Option<String>,
     /// Server-set.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_updated_by: Option<String>,
 }
 

@@ -10,15 +10,15 @@ use serde::{Deserialize, Serialize};
 #[serde(rename_all = "camelCase")]
 pub struct Environment {
     /// Server-assigned id.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
     /// Unique name gateways are configured with (`[gateway] environment`).
     pub name: String,
     /// Label for the portals.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub display_name: Option<String>,
     /// Free text.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// `production`, `sandbox` or `hybrid`: which key types its gateways accept.
     #[serde(rename = "type", default = "default_type")]
@@ -43,13 +43,13 @@ pub struct Vhost {
     /// Host name (`api.example.com`).
     pub host: String,
     /// Path prefix in front of API contexts, if any.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub http_context: Option<String>,
     /// Plain HTTP port.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub http_port: Option<u16>,
     /// HTTPS port.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub https_port: Option<u16>,
 }
 

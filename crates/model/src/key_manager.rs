@@ -36,27 +36,27 @@ fn default_true() -> bool {
 #[serde(rename_all = "camelCase")]
 pub struct KeyManager {
     /// Server-assigned id.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
     /// Unique name; applications map keys "from" it by this name.
     pub name: String,
     /// Label for the portals.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub display_name: Option<String>,
     /// The provider kind (`Keycloak`, `Okta`, `custom`…); informational.
     #[serde(rename = "type")]
     pub km_type: String,
     /// Free text.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// The `iss` its tokens carry.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub issuer: Option<String>,
     /// Its OIDC discovery URL (used to find `jwks_uri` when `certificates` is absent).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub well_known_endpoint: Option<String>,
     /// Its JWKS URL.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub certificates: Option<KeyManagerCertificates>,
     /// The claim that carries the client id (`azp`, `client_id`, `cid`…).
     #[serde(default = "default_consumer_key_claim")]

@@ -137,21 +137,21 @@ pub struct BurstLimit {
 #[serde(rename_all = "camelCase")]
 pub struct SubscriptionPolicy {
     /// Server-assigned id.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy_id: Option<String>,
     /// Unique name per level (`Gold`).
     pub policy_name: String,
     /// Label for the portals.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub display_name: Option<String>,
     /// Free text.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// Output only: always true (policies take effect through the event hub).
     #[serde(default)]
     pub is_deployed: bool,
     /// Output only: `SubscriptionThrottlePolicy`.
-    #[serde(rename = "type", default)]
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
     pub policy_type: Option<String>,
     /// The quota.
     pub default_limit: ThrottleLimit,
@@ -159,7 +159,7 @@ pub struct SubscriptionPolicy {
     #[serde(default)]
     pub rate_limit_count: u64,
     /// `sec` or `min`, when `rateLimitCount` is set.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_limit_time_unit: Option<String>,
     /// Whether calls beyond the quota are refused (true) or only counted, for billing.
     #[serde(default = "yes")]
@@ -175,21 +175,21 @@ pub struct SubscriptionPolicy {
 #[serde(rename_all = "camelCase")]
 pub struct ApplicationPolicy {
     /// Server-assigned id.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy_id: Option<String>,
     /// Unique name per level (`10PerMin`).
     pub policy_name: String,
     /// Label for the portals.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub display_name: Option<String>,
     /// Free text.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// Output only.
     #[serde(default)]
     pub is_deployed: bool,
     /// Output only: `ApplicationThrottlePolicy`.
-    #[serde(rename = "type", default)]
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
     pub policy_type: Option<String>,
     /// The quota.
     pub default_limit: ThrottleLimit,
@@ -204,21 +204,21 @@ pub struct ApplicationPolicy {
 #[serde(rename_all = "camelCase")]
 pub struct AdvancedPolicy {
     /// Server-assigned id.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy_id: Option<String>,
     /// Unique name per level (`10KPerMin`).
     pub policy_name: String,
     /// Label for the portals.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub display_name: Option<String>,
     /// Free text.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// Output only.
     #[serde(default)]
     pub is_deployed: bool,
     /// Output only: `AdvancedThrottlePolicy`.
-    #[serde(rename = "type", default)]
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
     pub policy_type: Option<String>,
     /// The limit when no conditional group matches.
     pub default_limit: ThrottleLimit,
@@ -233,7 +233,7 @@ pub struct AdvancedPolicy {
 #[serde(rename_all = "camelCase")]
 pub struct ConditionalGroup {
     /// Free text.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// All must match.
     pub conditions: Vec<ThrottleCondition>,

@@ -14,6 +14,7 @@ pub struct User {
     /// Login name, unique per tenant.
     pub username: String,
     /// Optional contact address.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
     /// Granted roles, sorted.
     pub roles: Vec<Role>,
