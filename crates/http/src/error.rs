@@ -231,6 +231,28 @@ impl Pagination {
     pub fn body(&self, total: i64) -> serde_json::Value {
         serde_json::json!({ "offset": self.offset, "limit": self.limit, "total": total })
     }
+
+    /// The `pagination` object of a list body, typed.
+    pub fn info(&self, total: i64) -> PaginationInfo {
+        PaginationInfo {
+            offset: self.offset,
+            limit: self.limit,
+            total,
+        }
+    }
+}
+
+/// The `pagination` object of every list body (the reference's `Pagination` schema; its
+/// `next`/`previous` links are not sent).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[schema(as = Pagination)]
+pub struct PaginationInfo {
+    /// Items skipped.
+    pub offset: i64,
+    /// Items asked for.
+    pub limit: i64,
+    /// Items in the whole list.
+    pub total: i64,
 }
 
 #[cfg(test)]

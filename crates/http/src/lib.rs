@@ -19,7 +19,7 @@ pub mod request_metrics;
 pub mod unknown_fields;
 
 pub use auth::{Authenticated, Authenticator, MaybeAuthenticated};
-pub use error::{ApiError, ApiJson, ApiQuery, Pagination};
+pub use error::{ApiError, ApiJson, ApiQuery, Pagination, PaginationInfo};
 pub use health::{Readiness, health_routes};
 pub use listener::{BoundListener, ConnectionService, ListenerError};
 pub use multipart::ApiMultipart;
