@@ -168,7 +168,7 @@ def run_schemathesis(st, spec_path, url, config, label, extra, work):
            "--seed", "1",
            "--report", "junit", "--report-dir", os.path.join(work, "reports", label),
            "--no-color"] + extra.get("args", [])
-    out = subprocess.run(cmd, capture_output=True, text=True)
+    out = subprocess.run(cmd, capture_output=True, text=True, cwd=work)
     text = out.stdout + out.stderr
     with open(os.path.join(work, f"{label}.log"), "w") as f:
         f.write(text)

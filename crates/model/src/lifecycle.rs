@@ -10,6 +10,7 @@ use std::str::FromStr;
 /// title-case (`Published`) as the reference does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = LifeCycleStatus))]
 #[serde(rename_all = "UPPERCASE")]
 pub enum LifecycleState {
     /// Being designed; not visible to consumers.

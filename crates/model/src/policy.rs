@@ -734,6 +734,46 @@ pub mod defaults {
     }
 }
 
+/// A policy as the portals list it for choosing (the reference's `ThrottlingPolicy`
+/// schema, shared by the Publisher's and the Developer Portal's `/throttling-policies`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = ThrottlingPolicy))]
+#[serde(rename_all = "camelCase")]
+pub struct ThrottlingPolicySummary {
+    /// Policy name (what APIs and subscriptions refer to).
+    pub name: String,
+    /// Label for the portals.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    /// Free text.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// `subscription` or `api` (as asked for).
+    pub policy_level: String,
+    /// `REQUESTCOUNT` or `BANDWIDTHVOLUME`.
+    pub quota_policy_type: String,
+    /// Requests (or data amount, for bandwidth) per `unitTime` `timeUnit`s.
+    pub request_count: i64,
+    /// How many `timeUnit`s the quota spans.
+    pub unit_time: i64,
+    /// `min`, `hour`, `day`, …
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub time_unit: Option<String>,
+    /// `KB`, `MB` or `GB`, for a bandwidth quota.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_unit: Option<String>,
+    /// Burst control: requests per `rateLimitTimeUnit` (0: none).
+    pub rate_limit_count: i64,
+    /// `sec` or `min`, when there is a burst limit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate_limit_time_unit: Option<String>,
+    /// Whether calls stop at the quota (false: counted, not refused).
+    pub stop_on_quota_reach: bool,
+    /// `FREE` or `COMMERCIAL`.
+    pub tier_plan: String,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

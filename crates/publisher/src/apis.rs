@@ -1,6 +1,7 @@
 //! `GET/POST /apis`, `GET/PUT/DELETE /apis/{apiId}`, `POST /apis/copy-api`.
 
 use crate::definition;
+use crate::types::{ApiInfo, ApiList};
 use crate::{PublisherState, known_policies};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -188,27 +189,27 @@ pub(crate) fn parse_query(query: &str) -> Result<ApiFilter, ApiError> {
 }
 
 /// The list entry of an API (the reference's `APIInfo`).
-pub(crate) fn api_info(s: &StoredApi) -> Value {
+pub(crate) fn api_info(s: &StoredApi) -> ApiInfo {
     let a = &s.api;
-    json!({
-        "id": s.id,
-        "name": a.name,
-        "description": a.description,
-        "context": a.context,
-        "version": a.version,
-        "provider": a.provider,
-        "type": a.api_type,
-        "lifeCycleStatus": a.life_cycle_status,
-        "hasThumbnail": false,
-        "securityScheme": a.security_scheme,
-        "isDefaultVersion": a.is_default_version,
-        "createdTime": a.created_time,
-        "updatedTime": a.last_updated_time,
-    })
+    ApiInfo {
+        id: s.id.clone(),
+        name: a.name.clone(),
+        description: a.description.clone(),
+        context: a.context.clone(),
+        version: a.version.clone(),
+        provider: a.provider.clone(),
+        api_type: a.api_type.clone(),
+        life_cycle_status: a.life_cycle_status,
+        has_thumbnail: false,
+        security_scheme: a.security_scheme.clone(),
+        is_default_version: a.is_default_version,
+        created_time: a.created_time.clone(),
+        updated_time: a.last_updated_time.clone(),
+    }
 }
 
 /// `GET /apis`.
-#[utoipa::path(get, path = "/apis", operation_id = "get_apis", tag = "APIs", summary = "List and search APIs", params(("query" = Option<String>, Query, description = "name:, context:, tag:, version:, status: terms, or a word matched against names"), ("offset" = Option<i64>, Query, description = "Items to skip"), ("limit" = Option<i64>, Query, description = "Items to return (1-1000)")), responses((status = 200, description = "count, list of APIInfo, pagination", body = Object), tollgate_http::openapi_doc::CommonErrors))]
+#[utoipa::path(get, path = "/apis", operation_id = "get_apis", tag = "APIs", summary = "List and search APIs", params(("query" = Option<String>, Query, description = "name:, context:, tag:, version:, status: terms, or a word matched against names"), ("offset" = Option<i64>, Query, description = "Items to skip"), ("limit" = Option<i64>, Query, description = "Items to return (1-1000)")), responses((status = 200, description = "A page of APIs", body = ApiList), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn list(
     auth: Authenticated<CreatorOrPublisherRole>,
     State(state): State<PublisherState>,
@@ -222,8 +223,13 @@ pub(crate) async fn list(
     let (rows, total) = apis::list(&state.am, auth.principal().tenant_id, &filter, page.offset, page.limit)
         .await
         .map_err(Error::from)?;
-    let list: Vec<Value> = rows.iter().map(api_info).collect();
-    Ok(axum::Json(json!({ "count": list.len(), "list": list, "pagination": page.body(total) })).into_response())
+    let list: Vec<ApiInfo> = rows.iter().map(api_info).collect();
+    Ok(axum::Json(ApiList {
+        count: list.len(),
+        list,
+        pagination: page.info(total),
+    })
+    .into_response())
 }
 
 /// `POST /apis`.

@@ -4,10 +4,11 @@
 
 use crate::PublisherState;
 use crate::apis::load;
+use crate::types::DocumentList;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+
 use tollgate_http::auth::{CreatorOrPublisherRole, CreatorRole};
 use tollgate_http::{ApiError, ApiJson, ApiMultipart, ApiQuery, Authenticated, Pagination};
 use tollgate_model::document::Document;
@@ -47,7 +48,7 @@ fn duplicate(name: &str) -> impl FnOnce(tollgate_store::Error) -> ApiError + '_ 
 }
 
 /// `GET /apis/{apiId}/documents`.
-#[utoipa::path(get, path = "/apis/{apiId}/documents", operation_id = "get_api_documents", tag = "API Documents", summary = "List an API's documents", params(("apiId" = String, Path, description = "API id"), ("offset" = Option<i64>, Query, description = "Items to skip"), ("limit" = Option<i64>, Query, description = "Items to return (1-1000)")), responses((status = 200, description = "count, list of documents, pagination", body = Object), tollgate_http::openapi_doc::CommonErrors))]
+#[utoipa::path(get, path = "/apis/{apiId}/documents", operation_id = "get_api_documents", tag = "API Documents", summary = "List an API's documents", params(("apiId" = String, Path, description = "API id"), ("offset" = Option<i64>, Query, description = "Items to skip"), ("limit" = Option<i64>, Query, description = "Items to return (1-1000)")), responses((status = 200, description = "A page of documents", body = DocumentList), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn list(
     auth: Authenticated<CreatorOrPublisherRole>,
     State(state): State<PublisherState>,
@@ -60,7 +61,12 @@ pub(crate) async fn list(
     let (list, total) = documents::list(&state.shared, tenant, &api_id, page.offset, page.limit)
         .await
         .map_err(Error::from)?;
-    Ok(axum::Json(json!({ "count": list.len(), "list": list, "pagination": page.body(total) })).into_response())
+    Ok(axum::Json(DocumentList {
+        count: list.len(),
+        list,
+        pagination: page.info(total),
+    })
+    .into_response())
 }
 
 /// `POST /apis/{apiId}/documents`.

@@ -21,6 +21,7 @@ mod revisions;
 mod scopes;
 mod subscriptions;
 mod throttling;
+pub mod types;
 
 use axum::Router;
 use axum::extract::FromRef;

@@ -3,11 +3,12 @@
 
 use crate::PublisherState;
 use crate::apis::{api_event, load, load_in};
+use crate::types::{LifecycleHistory, LifecycleHistoryItem, LifecycleStateBody, LifecycleTransition, WorkflowResponse};
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 use tollgate_events::EventKind;
 use tollgate_http::auth::{CreatorOrPublisherRole, PublisherRole};
 use tollgate_http::precondition::check_if_match;
@@ -16,13 +17,19 @@ use tollgate_model::{Error, FieldError, LifecycleAction, LifecycleState, now_mil
 use tollgate_store::{apis, events};
 
 /// The reference's `LifecycleState` body for a state.
-fn state_body(state: LifecycleState) -> Value {
-    let transitions: Vec<Value> = state
-        .actions()
-        .iter()
-        .map(|a| json!({ "event": a.as_str(), "targetState": a.target().display_name() }))
-        .collect();
-    json!({ "state": state.display_name(), "checkItems": [], "availableTransitions": transitions })
+fn state_body(state: LifecycleState) -> LifecycleStateBody {
+    LifecycleStateBody {
+        state: state.display_name().to_string(),
+        check_items: Vec::new(),
+        available_transitions: state
+            .actions()
+            .iter()
+            .map(|a| LifecycleTransition {
+                event: a.as_str().to_string(),
+                target_state: a.target().display_name().to_string(),
+            })
+            .collect(),
+    }
 }
 
 /// Query parameters of `change-lifecycle`.
@@ -38,7 +45,7 @@ pub(crate) struct ChangeQuery {
 
 /// `POST /apis/change-lifecycle?apiId&action`: moves the API along the reference's
 /// lifecycle; an action the current state does not allow is a 400 naming the allowed ones.
-#[utoipa::path(post, path = "/apis/change-lifecycle", operation_id = "post_apis_change_lifecycle", tag = "API Lifecycle", summary = "Apply a lifecycle action", params(("apiId" = String, Query, description = "API id"), ("action" = String, Query, description = "Publish, Deploy as a Prototype, Demote to Created, Block, Deprecate, Re-Publish, Retire"), ("lifecycleChecklist" = Option<String>, Query, description = "Accepted for compatibility")), responses((status = 200, description = "workflowStatus and the new lifecycleState", body = Object), (status = 412, description = "If-Match does not match"), tollgate_http::openapi_doc::CommonErrors))]
+#[utoipa::path(post, path = "/apis/change-lifecycle", operation_id = "post_apis_change_lifecycle", tag = "API Lifecycle", summary = "Apply a lifecycle action", params(("apiId" = String, Query, description = "API id"), ("action" = String, Query, description = "Publish, Deploy as a Prototype, Demote to Created, Block, Deprecate, Re-Publish, Retire"), ("lifecycleChecklist" = Option<String>, Query, description = "Accepted for compatibility")), responses((status = 200, description = "workflowStatus and the new lifecycleState", body = WorkflowResponse), (status = 412, description = "If-Match does not match"), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn change(
     auth: Authenticated<PublisherRole>,
     State(state): State<PublisherState>,
@@ -97,11 +104,15 @@ pub(crate) async fn change(
     events::append(&mut tx, &event).await.map_err(Error::from)?;
     tx.commit().await.map_err(Error::from)?;
     tracing::info!(api_id = %q.api_id, from = %from, to = %to, by = %auth.principal().username, "API lifecycle changed.");
-    Ok(axum::Json(json!({ "workflowStatus": "APPROVED", "lifecycleState": state_body(to) })).into_response())
+    Ok(axum::Json(WorkflowResponse {
+        workflow_status: "APPROVED".into(),
+        lifecycle_state: state_body(to),
+    })
+    .into_response())
 }
 
 /// `GET /apis/{apiId}/lifecycle-state`.
-#[utoipa::path(get, path = "/apis/{apiId}/lifecycle-state", operation_id = "get_api_lifecycle_state", tag = "API Lifecycle", summary = "Current state and allowed transitions", params(("apiId" = String, Path, description = "API id")), responses((status = 200, description = "state, availableTransitions", body = Object), tollgate_http::openapi_doc::CommonErrors))]
+#[utoipa::path(get, path = "/apis/{apiId}/lifecycle-state", operation_id = "get_api_lifecycle_state", tag = "API Lifecycle", summary = "Current state and allowed transitions", params(("apiId" = String, Path, description = "API id")), responses((status = 200, description = "state, availableTransitions", body = LifecycleStateBody), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn state(
     auth: Authenticated<CreatorOrPublisherRole>,
     State(state): State<PublisherState>,
@@ -112,7 +123,7 @@ pub(crate) async fn state(
 }
 
 /// `GET /apis/{apiId}/lifecycle-history`.
-#[utoipa::path(get, path = "/apis/{apiId}/lifecycle-history", operation_id = "get_api_lifecycle_history", tag = "API Lifecycle", summary = "Lifecycle changes, oldest first", params(("apiId" = String, Path, description = "API id")), responses((status = 200, description = "count, list of previousState, postState, user, updatedTime", body = Object), tollgate_http::openapi_doc::CommonErrors))]
+#[utoipa::path(get, path = "/apis/{apiId}/lifecycle-history", operation_id = "get_api_lifecycle_history", tag = "API Lifecycle", summary = "Lifecycle changes, oldest first", params(("apiId" = String, Path, description = "API id")), responses((status = 200, description = "The API's lifecycle changes", body = LifecycleHistory), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn history(
     auth: Authenticated<CreatorOrPublisherRole>,
     State(state): State<PublisherState>,
@@ -125,16 +136,18 @@ pub(crate) async fn history(
             .map(|st| st.display_name().to_string())
             .unwrap_or(s.to_string())
     };
-    let list: Vec<Value> = entries
+    let list: Vec<LifecycleHistoryItem> = entries
         .iter()
-        .map(|e| {
-            json!({
-                "previousState": e.previous_state.as_deref().map(title),
-                "postState": title(&e.post_state),
-                "user": e.username,
-                "updatedTime": tollgate_model::rfc3339(e.updated_at),
-            })
+        .map(|e| LifecycleHistoryItem {
+            previous_state: e.previous_state.as_deref().map(title),
+            post_state: title(&e.post_state),
+            user: e.username.clone(),
+            updated_time: tollgate_model::rfc3339(e.updated_at),
         })
         .collect();
-    Ok(axum::Json(json!({ "count": list.len(), "list": list })).into_response())
+    Ok(axum::Json(LifecycleHistory {
+        count: list.len(),
+        list,
+    })
+    .into_response())
 }

@@ -10,9 +10,10 @@
 
 use crate::PublisherState;
 use crate::apis::load;
+use crate::types::{MockResponsePayloadInfo, MockResponsePayloadList};
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
+use serde_json::Value;
 use tollgate_http::auth::CreatorRole;
 use tollgate_http::{ApiError, Authenticated};
 use tollgate_model::Error;
@@ -74,16 +75,24 @@ pub(crate) async fn generate(
 
 /// `GET /apis/{apiId}/generated-mock-scripts`: each operation's mock responses, as the
 /// reference's `MockResponsePayloadList` (`count`, `list` of `path`, `verb`, `content`).
-#[utoipa::path(get, path = "/apis/{apiId}/generated-mock-scripts", operation_id = "get_api_generated_mock_scripts", tag = "APIs", summary = "Each operation's mock responses", params(("apiId" = String, Path, description = "API id")), responses((status = 200, description = "count, list of {path, verb, content}; content is the JSON of the operation's mock responses", body = Object), tollgate_http::openapi_doc::CommonErrors))]
+#[utoipa::path(get, path = "/apis/{apiId}/generated-mock-scripts", operation_id = "get_api_generated_mock_scripts", tag = "APIs", summary = "Each operation's mock responses", params(("apiId" = String, Path, description = "API id")), responses((status = 200, description = "Each operation's mock responses; content is their JSON", body = MockResponsePayloadList), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn generated(
     auth: Authenticated<CreatorRole>,
     State(state): State<PublisherState>,
     Path(api_id): Path<String>,
 ) -> Result<Response, ApiError> {
     let doc = definition_of(&state, &auth, &api_id).await?;
-    let list: Vec<Value> = compile(&doc)
+    let list: Vec<MockResponsePayloadInfo> = compile(&doc)
         .iter()
-        .map(|op| json!({"path": op.target, "verb": op.verb, "content": content(op)}))
+        .map(|op| MockResponsePayloadInfo {
+            path: op.target.clone(),
+            verb: op.verb.clone(),
+            content: content(op),
+        })
         .collect();
-    Ok(axum::Json(json!({"count": list.len(), "list": list})).into_response())
+    Ok(axum::Json(MockResponsePayloadList {
+        count: list.len(),
+        list,
+    })
+    .into_response())
 }

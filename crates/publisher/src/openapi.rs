@@ -5,6 +5,7 @@
 use crate::PublisherState;
 use crate::apis::{api_response, conflict_on_race, create_api, load, load_in, validate as validate_api};
 use crate::definition::{self, Definition, SpecVersion};
+use crate::types::{DefinitionInfo, DefinitionOperation, DefinitionValidation, ErrorListItem};
 use axum::Extension;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, Uri, header};
@@ -114,7 +115,7 @@ pub(crate) struct ValidateQuery {
 
 /// `POST /apis/validate-openapi`: reports whether a document is usable, and what it
 /// describes, without creating anything.
-#[utoipa::path(post, path = "/apis/validate-openapi", operation_id = "post_apis_validate_openapi", tag = "APIs", summary = "Check an OpenAPI document without creating anything", params(("returnContent" = Option<bool>, Query, description = "Include the document as JSON")), request_body(content = crate::api_doc::ValidateForm, content_type = "multipart/form-data"), responses((status = 200, description = "isValid, info, errors", body = Object), tollgate_http::openapi_doc::CommonErrors))]
+#[utoipa::path(post, path = "/apis/validate-openapi", operation_id = "post_apis_validate_openapi", tag = "APIs", summary = "Check an OpenAPI document without creating anything", params(("returnContent" = Option<bool>, Query, description = "Include the document as JSON")), request_body(content = crate::api_doc::ValidateForm, content_type = "multipart/form-data"), responses((status = 200, description = "isValid, info, errors", body = DefinitionValidation), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn validate(
     _auth: Authenticated<CreatorOrPublisherRole>,
     State(state): State<PublisherState>,
@@ -129,29 +130,39 @@ pub(crate) async fn validate(
                 SpecVersion::Swagger2 => format!("swagger {}", def.version_text),
                 _ => def.version_text.clone(),
             };
-            let mut body = json!({
-                "isValid": true,
-                "info": {
-                    "name": def.title(),
-                    "version": def.version(),
-                    "description": def.description(),
-                    "openAPIVersion": version,
-                    "endpoints": def.server_url().into_iter().collect::<Vec<_>>(),
-                    "operations": def.operations().iter().map(|o| json!({"verb": o.verb, "target": o.target})).collect::<Vec<_>>(),
-                },
-                "errors": [],
-            });
-            if q.return_content
-                && let Some(o) = body.as_object_mut()
-            {
-                o.insert("content".into(), json!(def.to_json()));
+            DefinitionValidation {
+                is_valid: true,
+                info: Some(DefinitionInfo {
+                    name: def.title(),
+                    version: def.version(),
+                    description: def.description(),
+                    open_api_version: version,
+                    endpoints: def.server_url().into_iter().collect(),
+                    operations: def
+                        .operations()
+                        .iter()
+                        .map(|o| DefinitionOperation {
+                            verb: o.verb.clone(),
+                            target: o.target.clone(),
+                        })
+                        .collect(),
+                }),
+                content: q.return_content.then(|| def.to_json()),
+                errors: Vec::new(),
             }
-            body
         }
-        Err(errors) => json!({
-            "isValid": false,
-            "errors": errors.iter().map(|e| json!({"code": e.field, "message": e.message})).collect::<Vec<_>>(),
-        }),
+        Err(errors) => DefinitionValidation {
+            is_valid: false,
+            info: None,
+            content: None,
+            errors: errors
+                .iter()
+                .map(|e| ErrorListItem {
+                    code: e.field.clone(),
+                    message: e.message.clone(),
+                })
+                .collect(),
+        },
     };
     Ok(axum::Json(body).into_response())
 }

@@ -7,11 +7,12 @@
 
 use crate::PublisherState;
 use crate::apis::{api_event, api_response, load, load_in};
+use crate::types::{Revision, RevisionApiInfo, RevisionDeployment, RevisionDeploymentList, RevisionList};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 use std::collections::HashSet;
 use tollgate_events::EventKind;
 use tollgate_http::auth::{CreatorOrPublisherRole, CreatorRole, PublisherRole};
@@ -24,31 +25,31 @@ fn revision_not_found(id: &str) -> ApiError {
     Error::not_found("revision", id).into()
 }
 
-fn deployment_body(d: &DeploymentRow) -> Value {
-    json!({
-        "revisionUuid": d.revision_id,
-        "name": d.environment,
-        "status": "APPROVED",
-        "vhost": d.vhost,
-        "displayOnDevportal": d.display_on_devportal,
-        "deployedTime": tollgate_model::rfc3339(d.deployed_at),
-    })
+fn deployment_body(d: &DeploymentRow) -> RevisionDeployment {
+    RevisionDeployment {
+        revision_uuid: Some(d.revision_id.clone()),
+        name: d.environment.clone(),
+        status: Some("APPROVED".into()),
+        vhost: d.vhost.clone(),
+        display_on_devportal: d.display_on_devportal,
+        deployed_time: Some(tollgate_model::rfc3339(d.deployed_at)),
+        ..RevisionDeployment::default()
+    }
 }
 
-fn revision_body(r: &RevisionRow, deployments: &[DeploymentRow]) -> Value {
-    let info: Vec<Value> = deployments
-        .iter()
-        .filter(|d| d.revision_id == r.id)
-        .map(deployment_body)
-        .collect();
-    json!({
-        "id": r.id,
-        "displayName": format!("Revision {}", r.number),
-        "description": r.description,
-        "createdTime": tollgate_model::rfc3339(r.created_at),
-        "apiInfo": { "id": r.api_id },
-        "deploymentInfo": info,
-    })
+fn revision_body(r: &RevisionRow, deployments: &[DeploymentRow]) -> Revision {
+    Revision {
+        id: r.id.clone(),
+        display_name: format!("Revision {}", r.number),
+        description: r.description.clone(),
+        created_time: tollgate_model::rfc3339(r.created_at),
+        api_info: RevisionApiInfo { id: r.api_id.clone() },
+        deployment_info: deployments
+            .iter()
+            .filter(|d| d.revision_id == r.id)
+            .map(deployment_body)
+            .collect(),
+    }
 }
 
 /// Query of `GET /revisions`: `query=deployed:true|false`.
@@ -59,7 +60,7 @@ pub(crate) struct ListQuery {
 }
 
 /// `GET /apis/{apiId}/revisions`.
-#[utoipa::path(get, path = "/apis/{apiId}/revisions", operation_id = "get_api_revisions", tag = "API Revisions", summary = "List revisions", params(("apiId" = String, Path, description = "API id"), ("query" = Option<String>, Query, description = "deployed:true or deployed:false")), responses((status = 200, description = "count, list of revisions with deploymentInfo", body = Object), tollgate_http::openapi_doc::CommonErrors))]
+#[utoipa::path(get, path = "/apis/{apiId}/revisions", operation_id = "get_api_revisions", tag = "API Revisions", summary = "List revisions", params(("apiId" = String, Path, description = "API id"), ("query" = Option<String>, Query, description = "deployed:true or deployed:false")), responses((status = 200, description = "The revisions with where each is deployed", body = RevisionList), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn list(
     auth: Authenticated<CreatorOrPublisherRole>,
     State(state): State<PublisherState>,
@@ -77,23 +78,29 @@ pub(crate) async fn list(
     };
     let revs = apis::revisions(&state.am, &api_id).await.map_err(Error::from)?;
     let deps = apis::deployments(&state.am, &api_id).await.map_err(Error::from)?;
-    let list: Vec<Value> = revs
+    let list: Vec<Revision> = revs
         .iter()
         .filter(|r| deployed_filter.is_none_or(|want| deps.iter().any(|d| d.revision_id == r.id) == want))
         .map(|r| revision_body(r, &deps))
         .collect();
-    Ok(axum::Json(json!({ "count": list.len(), "list": list })).into_response())
+    Ok(axum::Json(RevisionList {
+        count: list.len(),
+        list,
+    })
+    .into_response())
 }
 
-/// The body of `POST /revisions`.
-#[derive(Debug, Default, Deserialize)]
+/// The body of `POST /revisions` (the reference's `APIRevision`, of which only
+/// `description` is read).
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub(crate) struct NewRevision {
+    /// Free text, at most 255 characters.
     #[serde(default)]
     description: Option<String>,
 }
 
 /// `POST /apis/{apiId}/revisions`: snapshots the API as it is now.
-#[utoipa::path(post, path = "/apis/{apiId}/revisions", operation_id = "post_api_revisions", tag = "API Revisions", summary = "Snapshot the API as a new revision", params(("apiId" = String, Path, description = "API id")), request_body = Object, responses((status = 201, description = "The revision", body = Object), tollgate_http::openapi_doc::CommonErrors))]
+#[utoipa::path(post, path = "/apis/{apiId}/revisions", operation_id = "post_api_revisions", tag = "API Revisions", summary = "Snapshot the API as a new revision", params(("apiId" = String, Path, description = "API id")), request_body = NewRevision, responses((status = 201, description = "The revision", body = Revision), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn create(
     auth: Authenticated<CreatorOrPublisherRole>,
     State(state): State<PublisherState>,
@@ -137,7 +144,7 @@ pub(crate) async fn create(
 }
 
 /// `GET /apis/{apiId}/revisions/{revisionId}`.
-#[utoipa::path(get, path = "/apis/{apiId}/revisions/{revisionId}", operation_id = "get_api_revision", tag = "API Revisions", summary = "Get a revision", params(("apiId" = String, Path, description = "API id"), ("revisionId" = String, Path, description = "Revision id")), responses((status = 200, description = "The revision", body = Object), tollgate_http::openapi_doc::CommonErrors))]
+#[utoipa::path(get, path = "/apis/{apiId}/revisions/{revisionId}", operation_id = "get_api_revision", tag = "API Revisions", summary = "Get a revision", params(("apiId" = String, Path, description = "API id"), ("revisionId" = String, Path, description = "Revision id")), responses((status = 200, description = "The revision", body = Revision), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn get_one(
     auth: Authenticated<CreatorOrPublisherRole>,
     State(state): State<PublisherState>,
@@ -197,13 +204,17 @@ pub(crate) struct RevisionQuery {
     all_environments: bool,
 }
 
-/// One entry of a deploy or undeploy body.
-#[derive(Debug, Deserialize)]
+/// One entry of a deploy or undeploy body (the reference's `APIRevisionDeployment`, of
+/// which these fields are read).
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct DeploymentRequest {
+    /// Environment name.
     name: String,
+    /// Virtual host (default: the environment's first).
     #[serde(default)]
     vhost: Option<String>,
+    /// Whether the Developer Portal lists the environment's URLs (default true).
     #[serde(default = "yes")]
     display_on_devportal: bool,
 }
@@ -232,7 +243,7 @@ fn unique_names(body: &[DeploymentRequest]) -> Result<(), ApiError> {
 /// `POST /apis/{apiId}/deploy-revision?revisionId`, body `[{"name", "vhost",
 /// "displayOnDevportal"}]`: each named environment now serves this revision. One outbox
 /// event per environment whose revision changed.
-#[utoipa::path(post, path = "/apis/{apiId}/deploy-revision", operation_id = "post_api_deploy_revision", tag = "API Revisions", summary = "Deploy a revision to gateway environments", params(("apiId" = String, Path, description = "API id"), ("revisionId" = String, Query, description = "Revision id")), request_body = Vec<Object>, responses((status = 201, description = "The deployments made", body = Object), tollgate_http::openapi_doc::CommonErrors))]
+#[utoipa::path(post, path = "/apis/{apiId}/deploy-revision", operation_id = "post_api_deploy_revision", tag = "API Revisions", summary = "Deploy a revision to gateway environments", params(("apiId" = String, Path, description = "API id"), ("revisionId" = String, Query, description = "Revision id")), request_body = Vec<DeploymentRequest>, responses((status = 201, description = "The deployments made", body = Vec<RevisionDeployment>), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn deploy(
     auth: Authenticated<PublisherRole>,
     State(state): State<PublisherState>,
@@ -353,7 +364,7 @@ async fn default_vhost(
 /// `POST /apis/{apiId}/undeploy-revision?revisionId[&allEnvironments]`, body
 /// `[{"name"}]` (`[]` with `allEnvironments=true`): the named environments stop serving
 /// this revision; others are untouched.
-#[utoipa::path(post, path = "/apis/{apiId}/undeploy-revision", operation_id = "post_api_undeploy_revision", tag = "API Revisions", summary = "Undeploy a revision from environments", params(("apiId" = String, Path, description = "API id"), ("revisionId" = String, Query, description = "Revision id"), ("allEnvironments" = Option<bool>, Query, description = "From every environment serving it")), request_body = Vec<Object>, responses((status = 201, description = "The API's remaining deployments", body = Object), tollgate_http::openapi_doc::CommonErrors))]
+#[utoipa::path(post, path = "/apis/{apiId}/undeploy-revision", operation_id = "post_api_undeploy_revision", tag = "API Revisions", summary = "Undeploy a revision from environments", params(("apiId" = String, Path, description = "API id"), ("revisionId" = String, Query, description = "Revision id"), ("allEnvironments" = Option<bool>, Query, description = "From every environment serving it")), request_body = Vec<DeploymentRequest>, responses((status = 201, description = "The API's remaining deployments", body = Vec<RevisionDeployment>), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn undeploy(
     auth: Authenticated<PublisherRole>,
     State(state): State<PublisherState>,
@@ -416,7 +427,7 @@ pub(crate) async fn undeploy(
     }
     tx.commit().await.map_err(Error::from)?;
     let remaining = apis::deployments(&state.am, &api_id).await.map_err(Error::from)?;
-    let list: Vec<Value> = remaining.iter().map(deployment_body).collect();
+    let list: Vec<RevisionDeployment> = remaining.iter().map(deployment_body).collect();
     Ok((StatusCode::CREATED, axum::Json(list)).into_response())
 }
 
@@ -463,7 +474,7 @@ pub(crate) async fn restore(
 
 /// `GET /apis/{apiId}/deployments`, with the reference's live / deployed / failed gateway
 /// counts per environment from the gateways' reports.
-#[utoipa::path(get, path = "/apis/{apiId}/deployments", operation_id = "get_api_deployments", tag = "API Revisions", summary = "Which revision each environment serves", params(("apiId" = String, Path, description = "API id")), responses((status = 200, description = "count, list of deployments", body = Object), tollgate_http::openapi_doc::CommonErrors))]
+#[utoipa::path(get, path = "/apis/{apiId}/deployments", operation_id = "get_api_deployments", tag = "API Revisions", summary = "Which revision each environment serves", params(("apiId" = String, Path, description = "API id")), responses((status = 200, description = "Which revision each environment serves, with gateway counts", body = RevisionDeploymentList), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn deployments(
     auth: Authenticated<CreatorOrPublisherRole>,
     State(state): State<PublisherState>,
@@ -480,13 +491,17 @@ pub(crate) async fn deployments(
             .await
             .map_err(Error::from)?;
         let mut body = deployment_body(d);
-        body["liveGatewayCount"] = json!(counts.live);
-        body["deployedGatewayCount"] = json!(counts.deployed);
-        body["failedGatewayCount"] = json!(counts.failed);
+        body.live_gateway_count = Some(counts.live);
+        body.deployed_gateway_count = Some(counts.deployed);
+        body.failed_gateway_count = Some(counts.failed);
         if counts.deployed > 0 {
-            body["successDeployedTime"] = body["deployedTime"].clone();
+            body.success_deployed_time = body.deployed_time.clone();
         }
         list.push(body);
     }
-    Ok(axum::Json(json!({ "count": list.len(), "list": list })).into_response())
+    Ok(axum::Json(RevisionDeploymentList {
+        count: list.len(),
+        list,
+    })
+    .into_response())
 }

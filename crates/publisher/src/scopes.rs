@@ -2,10 +2,10 @@
 //! `GET /scopes/{scopeId}/usage`: shared scopes that many APIs can use.
 
 use crate::PublisherState;
+use crate::types::{ScopeList, SharedScope, SharedScopeUsage, SharedScopeUsedApiInfo};
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
 use tollgate_http::auth::{CreatorOrPublisherRole, CreatorRole};
 use tollgate_http::{ApiError, ApiJson, ApiQuery, Authenticated, Pagination};
 use tollgate_model::api::Scope;
@@ -33,17 +33,16 @@ async fn users_of(
         .collect())
 }
 
-fn with_usage(mut scope: Scope, usage: usize) -> Value {
+fn with_usage(mut scope: Scope, usage: usize) -> SharedScope {
     scope.bindings.sort();
-    let mut v = json!(scope);
-    if let Some(o) = v.as_object_mut() {
-        o.insert("usageCount".into(), json!(usage));
+    SharedScope {
+        scope,
+        usage_count: usage,
     }
-    v
 }
 
 /// `GET /scopes`.
-#[utoipa::path(get, path = "/scopes", operation_id = "get_scopes", tag = "Scopes", summary = "List shared scopes", params(("offset" = Option<i64>, Query, description = "Items to skip"), ("limit" = Option<i64>, Query, description = "Items to return (1-1000)")), responses((status = 200, description = "count, list of scopes with usageCount, pagination", body = Object), tollgate_http::openapi_doc::CommonErrors))]
+#[utoipa::path(get, path = "/scopes", operation_id = "get_scopes", tag = "Scopes", summary = "List shared scopes", params(("offset" = Option<i64>, Query, description = "Items to skip"), ("limit" = Option<i64>, Query, description = "Items to return (1-1000)")), responses((status = 200, description = "A page of shared scopes", body = ScopeList), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn list(
     auth: Authenticated<CreatorOrPublisherRole>,
     State(state): State<PublisherState>,
@@ -59,11 +58,16 @@ pub(crate) async fn list(
         let usage = users_of(&state, tenant, &s.name).await?.len();
         out.push(with_usage(s, usage));
     }
-    Ok(axum::Json(json!({ "count": out.len(), "list": out, "pagination": page.body(total) })).into_response())
+    Ok(axum::Json(ScopeList {
+        count: out.len(),
+        list: out,
+        pagination: page.info(total),
+    })
+    .into_response())
 }
 
 /// `GET /scopes/{scopeId}`.
-#[utoipa::path(get, path = "/scopes/{scopeId}", operation_id = "get_scope", tag = "Scopes", summary = "Get a shared scope", params(("scopeId" = String, Path, description = "Scope id, or name")), responses((status = 200, description = "The scope with usageCount", body = Object), tollgate_http::openapi_doc::CommonErrors))]
+#[utoipa::path(get, path = "/scopes/{scopeId}", operation_id = "get_scope", tag = "Scopes", summary = "Get a shared scope", params(("scopeId" = String, Path, description = "Scope id, or name")), responses((status = 200, description = "The scope with usageCount", body = SharedScope), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn get_one(
     auth: Authenticated<CreatorOrPublisherRole>,
     State(state): State<PublisherState>,
@@ -90,7 +94,7 @@ pub(crate) async fn exists(
 }
 
 /// `GET /scopes/{scopeId}/usage`: the APIs that use the scope.
-#[utoipa::path(get, path = "/scopes/{scopeId}/usage", operation_id = "get_scope_usage", tag = "Scopes", summary = "APIs using a shared scope", params(("scopeId" = String, Path, description = "Scope id, or name")), responses((status = 200, description = "id, name, usedApiList", body = Object), tollgate_http::openapi_doc::CommonErrors))]
+#[utoipa::path(get, path = "/scopes/{scopeId}/usage", operation_id = "get_scope_usage", tag = "Scopes", summary = "APIs using a shared scope", params(("scopeId" = String, Path, description = "Scope id, or name")), responses((status = 200, description = "The APIs using the scope", body = SharedScopeUsage), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn usage(
     auth: Authenticated<CreatorOrPublisherRole>,
     State(state): State<PublisherState>,
@@ -101,16 +105,21 @@ pub(crate) async fn usage(
         .await
         .map_err(Error::from)?
         .ok_or_else(|| not_found(&id))?;
-    let list: Vec<Value> = users_of(&state, tenant, &scope.name)
+    let list: Vec<SharedScopeUsedApiInfo> = users_of(&state, tenant, &scope.name)
         .await?
         .into_iter()
-        .map(|(id, name, version)| json!({"id": id, "name": name, "version": version}))
+        .map(|(id, name, version)| SharedScopeUsedApiInfo { id, name, version })
         .collect();
-    Ok(axum::Json(json!({ "id": scope.id, "name": scope.name, "usedApiList": list })).into_response())
+    Ok(axum::Json(SharedScopeUsage {
+        id: scope.id.unwrap_or_default(),
+        name: scope.name,
+        used_api_list: list,
+    })
+    .into_response())
 }
 
 /// `POST /scopes`.
-#[utoipa::path(post, path = "/scopes", operation_id = "post_scopes", tag = "Scopes", summary = "Create a shared scope", request_body = tollgate_model::api::Scope, responses((status = 201, description = "The scope", body = Object), tollgate_http::openapi_doc::CommonErrors))]
+#[utoipa::path(post, path = "/scopes", operation_id = "post_scopes", tag = "Scopes", summary = "Create a shared scope", request_body = tollgate_model::api::Scope, responses((status = 201, description = "The scope", body = SharedScope), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn create(
     auth: Authenticated<CreatorRole>,
     State(state): State<PublisherState>,
@@ -146,7 +155,7 @@ pub(crate) async fn create(
 }
 
 /// `PUT /scopes/{scopeId}`: description and bindings change; the name does not.
-#[utoipa::path(put, path = "/scopes/{scopeId}", operation_id = "put_scope", tag = "Scopes", summary = "Change a shared scope's description and bindings", params(("scopeId" = String, Path, description = "Scope id, or name")), request_body = tollgate_model::api::Scope, responses((status = 200, description = "The scope", body = Object), tollgate_http::openapi_doc::CommonErrors))]
+#[utoipa::path(put, path = "/scopes/{scopeId}", operation_id = "put_scope", tag = "Scopes", summary = "Change a shared scope's description and bindings", params(("scopeId" = String, Path, description = "Scope id, or name")), request_body = tollgate_model::api::Scope, responses((status = 200, description = "The scope", body = SharedScope), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn update(
     auth: Authenticated<CreatorRole>,
     State(state): State<PublisherState>,

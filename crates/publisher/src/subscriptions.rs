@@ -4,10 +4,10 @@
 //! outbox event, so that gateways refuse at once.
 
 use crate::PublisherState;
+use crate::types::{ApplicationInfo, Subscription, SubscriptionList};
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use serde_json::{Value, json};
 use tollgate_events::{EventKind, NewEvent};
 use tollgate_http::auth::{CreatorOrPublisherRole, PublisherRole};
 use tollgate_http::{ApiError, ApiQuery, Authenticated, Pagination};
@@ -19,21 +19,21 @@ fn not_found(id: &str) -> ApiError {
     Error::not_found("subscription", id).into()
 }
 
-fn body(s: &SubscriptionRow) -> Value {
-    json!({
-        "subscriptionId": s.id,
-        "applicationInfo": {
-            "applicationId": s.application_id,
-            "name": s.application_name,
-            "subscriber": s.application_owner,
-            "description": s.application_description,
+fn body(s: &SubscriptionRow) -> Subscription {
+    Subscription {
+        subscription_id: s.id.clone(),
+        application_info: ApplicationInfo {
+            application_id: s.application_id.clone(),
+            name: s.application_name.clone(),
+            subscriber: s.application_owner.clone(),
+            description: s.application_description.clone(),
         },
-        "apiId": s.api_id,
-        "throttlingPolicy": s.throttling_policy,
-        "requestedThrottlingPolicy": s.throttling_policy,
-        "subscriptionStatus": s.status,
-        "createdTime": tollgate_model::rfc3339(s.created_at),
-    })
+        api_id: s.api_id.clone(),
+        throttling_policy: s.throttling_policy.clone(),
+        requested_throttling_policy: s.throttling_policy.clone(),
+        subscription_status: s.status.clone(),
+        created_time: tollgate_model::rfc3339(s.created_at),
+    }
 }
 
 /// Query of `GET /subscriptions`.
@@ -48,7 +48,7 @@ pub(crate) struct ListQuery {
 /// `GET /subscriptions?apiId`.
 #[utoipa::path(get, path = "/subscriptions", operation_id = "get_subscriptions", tag = "Subscriptions", summary = "Subscriptions, of one API or of all",
     params(("apiId" = Option<String>, Query, description = "Only this API's subscriptions"), ("offset" = Option<i64>, Query, description = "Items to skip"), ("limit" = Option<i64>, Query, description = "Items to return (1-1000)")),
-    responses((status = 200, description = "count, list of subscriptions, pagination", body = Object), tollgate_http::openapi_doc::CommonErrors))]
+    responses((status = 200, description = "A page of subscriptions", body = SubscriptionList), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn list(
     auth: Authenticated<CreatorOrPublisherRole>,
     State(state): State<PublisherState>,
@@ -62,8 +62,13 @@ pub(crate) async fn list(
     let (rows, total) = subscriptions::list(&state.am, tenant, q.api_id.as_deref(), page.offset, page.limit)
         .await
         .map_err(Error::from)?;
-    let list: Vec<Value> = rows.iter().map(body).collect();
-    Ok(axum::Json(json!({ "count": list.len(), "list": list, "pagination": page.body(total) })).into_response())
+    let list: Vec<Subscription> = rows.iter().map(body).collect();
+    Ok(axum::Json(SubscriptionList {
+        count: list.len(),
+        list,
+        pagination: page.info(total),
+    })
+    .into_response())
 }
 
 /// Query of block and unblock.
@@ -113,7 +118,7 @@ async fn change(state: &PublisherState, tenant: TenantId, id: &str, status: &str
 /// `POST /subscriptions/block-subscription?subscriptionId&blockState`.
 #[utoipa::path(post, path = "/subscriptions/block-subscription", operation_id = "post_subscriptions_block_subscription", tag = "Subscriptions", summary = "Block a subscription (BLOCKED, or PROD_ONLY_BLOCKED for production keys only)",
     params(("subscriptionId" = String, Query, description = "Subscription id"), ("blockState" = String, Query, description = "BLOCKED or PROD_ONLY_BLOCKED")),
-    responses((status = 200, description = "The subscription", body = Object), tollgate_http::openapi_doc::CommonErrors))]
+    responses((status = 200, description = "The subscription", body = Subscription), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn block(
     auth: Authenticated<PublisherRole>,
     State(state): State<PublisherState>,
@@ -135,7 +140,7 @@ pub(crate) async fn block(
 /// `POST /subscriptions/unblock-subscription?subscriptionId`.
 #[utoipa::path(post, path = "/subscriptions/unblock-subscription", operation_id = "post_subscriptions_unblock_subscription", tag = "Subscriptions", summary = "Unblock a subscription",
     params(("subscriptionId" = String, Query, description = "Subscription id")),
-    responses((status = 200, description = "The subscription", body = Object), tollgate_http::openapi_doc::CommonErrors))]
+    responses((status = 200, description = "The subscription", body = Subscription), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn unblock(
     auth: Authenticated<PublisherRole>,
     State(state): State<PublisherState>,

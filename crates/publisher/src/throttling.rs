@@ -3,17 +3,18 @@
 //! `ThrottlingPolicy` shape.
 
 use crate::PublisherState;
+use crate::types::ThrottlingPolicyList;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
 use tollgate_http::auth::CreatorOrPublisherRole;
 use tollgate_http::{ApiError, Authenticated};
 use tollgate_model::Error;
 use tollgate_model::policy::PolicyLevel;
+use tollgate_model::policy::ThrottlingPolicySummary;
 use tollgate_store::policies;
 
 /// `GET /throttling-policies/{policyLevel}`.
-#[utoipa::path(get, path = "/throttling-policies/{policyLevel}", operation_id = "get_throttling_policies", tag = "Throttling Policies", summary = "Policies a publisher can choose", params(("policyLevel" = String, Path, description = "subscription or api")), responses((status = 200, description = "count, list of policies", body = Object), tollgate_http::openapi_doc::CommonErrors))]
+#[utoipa::path(get, path = "/throttling-policies/{policyLevel}", operation_id = "get_throttling_policies", tag = "Throttling Policies", summary = "Policies a publisher can choose", params(("policyLevel" = String, Path, description = "subscription or api")), responses((status = 200, description = "The policies", body = ThrottlingPolicyList), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn list(
     auth: Authenticated<CreatorOrPublisherRole>,
     State(state): State<PublisherState>,
@@ -26,11 +27,15 @@ pub(crate) async fn list(
             return Err(Error::field("policyLevel", format!("`{other}` must be subscription or api")).into());
         }
     };
-    let list: Vec<Value> = policies::list(&state.am, auth.principal().tenant_id, store_level)
+    let list: Vec<ThrottlingPolicySummary> = policies::list(&state.am, auth.principal().tenant_id, store_level)
         .await
         .map_err(Error::from)?
         .iter()
-        .map(|p| p.summary(shown))
+        .map(|p| p.policy_summary(shown))
         .collect();
-    Ok(axum::Json(json!({ "count": list.len(), "list": list })).into_response())
+    Ok(axum::Json(ThrottlingPolicyList {
+        count: list.len(),
+        list,
+    })
+    .into_response())
 }

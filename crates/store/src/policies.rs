@@ -5,7 +5,7 @@ use crate::db::{on_pool, on_tx};
 use crate::{Database, Error, Result, Tx, events};
 use serde_json::Value;
 use tollgate_events::{EventKind, NewEvent};
-use tollgate_model::policy::{PolicyLevel, defaults};
+use tollgate_model::policy::{PolicyLevel, ThrottlingPolicySummary, defaults};
 use tollgate_model::{EpochMillis, TenantId, now_millis};
 
 /// A stored policy.
@@ -27,6 +27,11 @@ impl StoredPolicy {
     /// The policy in the portals' `ThrottlingPolicy` shape (name, quota type, request
     /// count, unit time, burst control, tier plan), reported under `level_name`.
     pub fn summary(&self, level_name: &str) -> Value {
+        serde_json::to_value(self.policy_summary(level_name)).unwrap_or(Value::Null)
+    }
+
+    /// [`Self::summary`], typed.
+    pub fn policy_summary(&self, level_name: &str) -> ThrottlingPolicySummary {
         let b = &self.body;
         let limit = &b["defaultLimit"];
         let (quota_type, count, unit_time, time_unit, data_unit) = match limit["type"].as_str() {
@@ -45,21 +50,22 @@ impl StoredPolicy {
                 &Value::Null,
             ),
         };
-        serde_json::json!({
-            "name": self.name,
-            "displayName": b["displayName"],
-            "description": b["description"],
-            "policyLevel": level_name,
-            "quotaPolicyType": quota_type,
-            "requestCount": count,
-            "unitTime": unit_time,
-            "timeUnit": time_unit,
-            "dataUnit": data_unit,
-            "rateLimitCount": b.get("rateLimitCount").cloned().unwrap_or(serde_json::json!(0)),
-            "rateLimitTimeUnit": b.get("rateLimitTimeUnit").cloned().unwrap_or(Value::Null),
-            "stopOnQuotaReach": b.get("stopOnQuotaReach").cloned().unwrap_or(serde_json::json!(true)),
-            "tierPlan": b.get("billingPlan").cloned().unwrap_or(serde_json::json!("FREE")),
-        })
+        let text = |v: &Value| v.as_str().map(str::to_string);
+        ThrottlingPolicySummary {
+            name: self.name.clone(),
+            display_name: text(&b["displayName"]),
+            description: text(&b["description"]),
+            policy_level: level_name.to_string(),
+            quota_policy_type: quota_type.to_string(),
+            request_count: count.as_i64().unwrap_or(0),
+            unit_time: unit_time.as_i64().unwrap_or(1),
+            time_unit: text(time_unit),
+            data_unit: text(data_unit),
+            rate_limit_count: b["rateLimitCount"].as_i64().unwrap_or(0),
+            rate_limit_time_unit: text(&b["rateLimitTimeUnit"]),
+            stop_on_quota_reach: b["stopOnQuotaReach"].as_bool().unwrap_or(true),
+            tier_plan: text(&b["billingPlan"]).unwrap_or_else(|| "FREE".into()),
+        }
     }
 }
 
