@@ -326,8 +326,8 @@ pub const SECURITY_SCHEMES: [&str; 7] = [
 ];
 
 impl Scope {
-    /// Checks the name (a word without spaces, at most 100 characters), the display name
-    /// and the role bindings, naming each bad field.
+    /// Checks the name (a word without spaces, at most 100 characters), the display name,
+    /// the description (at most 512 characters) and the role bindings, naming each bad field.
     pub fn validate(&self) -> Vec<FieldError> {
         let mut e = Vec::new();
         if self.name.is_empty() || self.name.len() > 100 || self.name.contains(char::is_whitespace) {
@@ -345,6 +345,10 @@ impl Scope {
             .and_then(crate::text::hidden_or_reordering_char)
         {
             e.push(FieldError::new("displayName", crate::text::hidden_char_message(c)));
+        }
+        // The reference's limit: a longer one would not round-trip through its clients.
+        if self.description.as_ref().is_some_and(|d| d.chars().count() > 512) {
+            e.push(FieldError::new("description", "must be at most 512 characters"));
         }
         for (i, role) in self.bindings.iter().enumerate() {
             if role.trim().is_empty() || role.len() > 100 {
@@ -915,4 +919,21 @@ mod tests {
         assert_eq!(eps.as_vec().len(), 2);
         assert_eq!(eps.as_vec()[1].read_timeout_ms().unwrap(), Some(3000));
     }
+
+    #[test]
+    fn scope_descriptions_are_capped_at_the_references_512_characters() {
+        let mut scope = Scope {
+            id: None,
+            name: "read:orders".into(),
+            display_name: None,
+            description: Some("é".repeat(512)),
+            bindings: vec!["admin".into()],
+        };
+        assert!(scope.validate().is_empty());
+        scope.description = Some("é".repeat(513));
+        let errors = scope.validate();
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].field, "description");
+    }
+
 }
