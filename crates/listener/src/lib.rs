@@ -1,6 +1,12 @@
 //! Listeners: bind (before anything is served, so a taken port fails start-up), optional
 //! TLS, HTTP/1.1 and HTTP/2, and a graceful drain: on shutdown stop accepting, let every
 //! in-flight request finish (up to a timeout), then close.
+//!
+//! One job, accepting and draining connections, in a crate of its own so that the gateway
+//! (the data plane) can use it without linking what the REST APIs need: this crate must
+//! not depend on `tollgate-store`, `tollgate-http` or any component (the gateway's
+//! `tests/dependency_tree.rs` fails if a database driver reaches the gateway).
+//! `tollgate-http` re-exports it as `tollgate_http::listener`.
 
 use axum::Router;
 use axum::extract::ConnectInfo;
