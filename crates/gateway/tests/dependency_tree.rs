@@ -50,7 +50,11 @@ fn gateway_dependency_tree_holds_no_database_driver() {
     let mut found: Vec<&str> = stdout
         .lines()
         .filter_map(|line| line.split_whitespace().next())
-        .filter(|name| FORBIDDEN.iter().any(|f| name == f || name.starts_with(&format!("{f}-"))))
+        .filter(|name| {
+            FORBIDDEN
+                .iter()
+                .any(|f| name == f || name.starts_with(&format!("{f}-")))
+        })
         .collect();
     found.sort_unstable();
     found.dedup();
