@@ -1,9 +1,10 @@
-//! The gateway (the data plane) links no database driver: it serves API calls from the
-//! snapshot and events the traffic manager sends it, never from a database
-//! (docs/architecture.md, "Components and profiles"). A dependency that pulls `sqlx` in,
-//! such as `tollgate-http` (whose authentication reads users from the database) instead of
-//! `tollgate-listener`, would make every gateway build compile and link it; this test fails
-//! when one does.
+//! The gateway crate (the data plane) depends on no database driver: it serves API calls
+//! from the snapshot and events the traffic manager sends it, never from a database
+//! (docs/architecture.md, "Components and profiles" and "The two databases"). A dependency
+//! that pulls `sqlx` in, such as `tollgate-http` (whose authentication reads users from the
+//! database) instead of `tollgate-listener`, would put a database driver in every build of
+//! the gateway crate (its tests, its fuzz targets) and within reach of its code; this test
+//! fails when one does. (The `tollgate` binary links `sqlx` anyway, for the control plane.)
 
 use std::path::Path;
 use std::process::Command;
