@@ -3,7 +3,7 @@
 //!
 //! The gateway's side is what a plain-HTTP connection does with the bytes: its own loop
 //! (`server_http1`) serves a bodiless HTTP/1.1 request, and hands anything else, with the
-//! bytes read so far, to hyper as `tollgate_http::listener::serve_hyper` (the function the
+//! bytes read so far, to hyper as `tollgate_listener::serve_hyper` (the function the
 //! loop calls), whose request and body (chunked or by length) a recording service reads.
 //! The reference side parses the head with `httparse` (hyper's header limit of 100) and
 //! frames the body as RFC 9112 §6.3 says, chunked bodies with `httparse::parse_chunk_size`.
@@ -322,7 +322,7 @@ async fn hyper(data: &[u8]) -> Outcome {
     let (mut client, server) = tokio::io::duplex(1 << 20);
     let shutdown = tokio_util::sync::CancellationToken::new();
     // The head limit is the gateway's default (`gateway.max_request_header_bytes`).
-    let serve = tollgate_http::listener::serve_hyper(server, service, &shutdown, 64 * 1024);
+    let serve = tollgate_listener::serve_hyper(server, service, &shutdown, 64 * 1024);
     // The client sends the bytes and keeps the connection open until the first request
     // has been read to its end, or nothing more happens (the runtime's clock is paused:
     // the timeout passes as soon as every task waits).

@@ -79,7 +79,7 @@ impl Default for NodeConfig {
     }
 }
 
-/// `[database]`: the two logical databases (ARCHITECTURE.md §2).
+/// `[database]`: the two logical databases (docs/architecture.md, "The two databases").
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DatabasesConfig {

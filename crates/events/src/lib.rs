@@ -1,6 +1,6 @@
 //! Control events: every change a gateway must learn about, as written to the `events`
 //! outbox in the AM database in the same transaction as the change itself, and streamed
-//! by the event hub (ARCHITECTURE.md §3).
+//! by the event hub (docs/architecture.md, "Event hub").
 //!
 //! This crate holds only the event vocabulary; it must not depend on storage or HTTP, so
 //! that gateways can decode events without linking a database driver.

@@ -1,4 +1,5 @@
-//! The gateway's error answers, in the reference gateway's shape and codes (§4):
+//! The gateway's error answers, in the reference gateway's shape and codes
+//! (docs/architecture.md, "Gateway request path"):
 //! `{"code": 900901, "message": "Invalid Credentials", "description": "…"}`.
 
 use axum::http::{HeaderValue, StatusCode, header};

@@ -1,6 +1,6 @@
-//! Keeps the gateway's runtime state current from the event hub (ARCHITECTURE.md §3):
-//! boot from the hub's snapshot, then watch the events after it and swap in a new state
-//! for each batch; requests read the current state without locking.
+//! Keeps the gateway's runtime state current from the event hub (docs/architecture.md,
+//! "Event hub"): boot from the hub's snapshot, then watch the events after it and swap in
+//! a new state for each batch; requests read the current state without locking.
 //!
 //! Static stability: when the hub is unreachable at start, the gateway boots from the
 //! snapshot it persisted last (plus the journal of events applied since) and keeps

@@ -1,5 +1,6 @@
-//! The Gateway component: the data plane every API call passes through (ARCHITECTURE.md
-//! §4). It opens no database: everything it serves will come from the event hub.
+//! The Gateway component: the data plane every API call passes through
+//! (docs/architecture.md, "Gateway request path"). It opens no database: everything it
+//! serves comes from the event hub (docs/architecture.md, "Event hub").
 //!
 //! A request is routed by a trie over the deployed APIs' paths ([`router`]), checked
 //! against the runtime state ([`runtime`], kept current from the event hub by
@@ -8,7 +9,8 @@
 //! says which, [`throttle`] counts them with the traffic manager).
 //! Plain-HTTP connections are read and answered by the gateway's own HTTP/1.1 loop
 //! (`server_http1`), which hands what it does not serve to hyper (`service`).
-//! Depends on `http`, `events` and `model` only.
+//! Depends on `listener`, `events` and `model` only: no database driver
+//! (`tests/dependency_tree.rs` checks it).
 
 pub mod analytics;
 pub mod analytics_client;

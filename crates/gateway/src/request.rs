@@ -1,6 +1,8 @@
-//! One API call through the gateway (ARCHITECTURE.md §4): route → API state →
-//! authenticate → subscription → scope → backend. Everything is read from the current
-//! runtime state; nothing here touches a database or calls another node.
+//! One API call through the gateway (docs/architecture.md, "Gateway request path"):
+//! route → API state → authenticate → subscription → scope → deny policies → throttling →
+//! backend. Everything is read from the current runtime state; nothing here touches a
+//! database, and the only other node a call may wait on is the key manager, once per
+//! opaque token.
 
 use crate::analytics::{AnalyticsEvent, AnalyticsQueue};
 use crate::answer::Answer;
@@ -412,8 +414,8 @@ struct Admitted {
     bandwidth: Vec<String>,
 }
 
-/// Counts the call against every limit that applies (§4 step 7), in the reference order;
-/// the first that refuses it answers 429.
+/// Counts the call against every limit that applies (docs/architecture.md, "Gateway
+/// request path", step 10), in the reference order; the first that refuses it answers 429.
 fn throttle(
     gw: &Gateway,
     state: &RuntimeState,

@@ -96,7 +96,7 @@ pub async fn serve_connection(
                             prefix: read.freeze(),
                             io: stream,
                         };
-                        tollgate_http::listener::serve_hyper(io, service, &shutdown, max_header_bytes).await;
+                        tollgate_listener::serve_hyper(io, service, &shutdown, max_header_bytes).await;
                         return;
                     }
                 }

@@ -1,7 +1,7 @@
-//! Which limits a call is counted against (ARCHITECTURE.md §4 step 7), in the reference
-//! order: API-level or resource-level advanced policy (with conditional groups), the
-//! subscription's business plan and its burst control, the application's policy (per
-//! application and end user), then custom rules. The policies are compiled once, when the
+//! Which limits a call is counted against (docs/architecture.md, "Gateway request path",
+//! step 10), in the reference order: API-level or resource-level advanced policy (with
+//! conditional groups), the subscription's business plan and its burst control, the
+//! application's policy (per application and end user), then custom rules. The policies are compiled once, when the
 //! gateway learns of them from the event hub; a call only renders counter keys.
 
 use foldhash::HashMap;
@@ -12,7 +12,8 @@ use tollgate_model::policy::{
 };
 use tollgate_model::throttle_window::Limit;
 
-/// Which kind of limit refused a call: the reference's error code for each (§4).
+/// Which kind of limit refused a call: the reference's error code for each
+/// (docs/architecture.md, "Gateway request path").
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ThrottleKind {
     /// API-level advanced policy (900800).

@@ -1,7 +1,15 @@
-//! Tollgate's HTTP edge, shared by every component: listeners (plain or TLS) that drain
-//! in-flight requests on shutdown, the one error envelope, the authentication extractors
-//! REST handlers declare their roles with, node-to-node (cluster secret) authentication,
-//! and the health and metrics routes every node serves.
+//! Tollgate's HTTP edge for the REST APIs (management and internal listeners): the one
+//! error envelope, the authentication extractors REST handlers declare their roles with,
+//! node-to-node (cluster secret) authentication, and the health and metrics routes every
+//! node serves. Authentication reads users and tokens, readiness checks the databases and
+//! document downloads read them: hence its dependency on `tollgate-store` and
+//! `tollgate-tokens`.
+//!
+//! The listeners themselves (plain or TLS sockets that drain in-flight requests on
+//! shutdown) live in `tollgate-listener`, which needs no database; this crate re-exports
+//! it as [`listener`] so that `tollgate_http::listener::…` keeps working. The gateway
+//! depends on `tollgate-listener` only, never on this crate, so that the data plane links
+//! no database driver (`crates/gateway/tests/dependency_tree.rs` checks it).
 //!
 //! Components build their routers on this crate; it must not depend on any component.
 
@@ -11,12 +19,13 @@ pub mod destination;
 pub mod document_content;
 pub mod error;
 pub mod health;
-pub mod listener;
 pub mod multipart;
 pub mod precondition;
 pub mod rate_limit;
 pub mod request_metrics;
 pub mod unknown_fields;
+
+pub use tollgate_listener as listener;
 
 pub use auth::{Authenticated, Authenticator, MaybeAuthenticated};
 pub use error::{ApiError, ApiJson, ApiQuery, Pagination, PaginationInfo};

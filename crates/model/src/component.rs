@@ -1,5 +1,5 @@
 //! Components and profiles: what a node runs. One binary, any set of components; a
-//! profile is a named set (ARCHITECTURE.md §1).
+//! profile is a named set (docs/architecture.md, "Components and profiles").
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
@@ -51,13 +51,14 @@ impl Component {
         }
     }
 
-    /// Whether this component reads or writes the AM database (ARCHITECTURE.md §2).
+    /// Whether this component reads or writes the AM database (docs/architecture.md, "The
+    /// two databases").
     pub const fn uses_am_database(&self) -> bool {
         !matches!(self, Component::Gateway)
     }
 
     /// Whether this component reads or writes the shared database (users, roles,
-    /// tenants, API documents) (ARCHITECTURE.md §2).
+    /// tenants, API documents) (docs/architecture.md, "The two databases").
     pub const fn uses_shared_database(&self) -> bool {
         matches!(
             self,

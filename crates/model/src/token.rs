@@ -1,6 +1,7 @@
 //! The claims of access tokens and API keys: everything a gateway needs to authorise a
-//! call without asking the key manager (ARCHITECTURE.md §6). Here, in the model, so that
-//! the key manager that signs them and the gateway that checks them share one definition.
+//! call without asking the key manager (docs/architecture.md, "Self-contained tokens").
+//! Here, in the model, so that the key manager that signs them and the gateway that checks
+//! them share one definition.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;

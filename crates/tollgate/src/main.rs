@@ -1,4 +1,5 @@
-//! `tollgate`: one binary that runs any set of Tollgate components (ARCHITECTURE.md §1).
+//! `tollgate`: one binary that runs any set of Tollgate components (docs/architecture.md,
+//! "Components and profiles").
 //! This file is the edge: parse the command line, install process-wide providers, run a
 //! command, and turn failures into one line on stderr and a meaningful exit code.
 

@@ -40,7 +40,8 @@ pub fn check_config(args: &NodeArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-/// The databases `components` use (ARCHITECTURE.md §2): a gateway-only node uses none.
+/// The databases `components` use (docs/architecture.md, "The two databases"): a
+/// gateway-only node uses none.
 fn databases_needed(components: &ComponentSet) -> Vec<DatabaseName> {
     let mut names = Vec::new();
     if components.needs_am_database() {

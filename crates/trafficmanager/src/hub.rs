@@ -1,4 +1,4 @@
-//! The event hub over the AM database (ARCHITECTURE.md §3): snapshots from
+//! The event hub over the AM database (docs/architecture.md, "Event hub"): snapshots from
 //! [`tollgate_store::snapshot::read`], and watches that deliver every outbox event after a
 //! sequence, in order, as soon as it is committed. One [`EventFeed`] per process wakes on
 //! commits (in-process, and `LISTEN`/`NOTIFY` from other processes on PostgreSQL) and

@@ -1,5 +1,6 @@
 //! The Traffic Manager component: the event hub that streams control events to gateways
-//! (ARCHITECTURE.md §3) and, later, distributed throttling (§5). Its routes live on the
+//! (docs/architecture.md, "Event hub") and the shared counters of distributed throttling
+//! (docs/architecture.md, "Distributed throttling"). Its routes live on the
 //! traffic-manager listener and answer only callers presenting the cluster secret:
 //! `GET /internal/v1/snapshot?environment=E`, `GET /internal/v1/watch?since=N` (SSE),
 //! `GET /internal/v1/events/latest`, `POST /internal/v1/gateway-status` (what a gateway

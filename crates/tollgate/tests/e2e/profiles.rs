@@ -1,5 +1,5 @@
-//! Profiles open only the databases ARCHITECTURE.md §2 allows, and distributed nodes share
-//! one PostgreSQL without racing.
+//! Profiles open only the databases their components use (docs/architecture.md, "The two
+//! databases"), and distributed nodes share one PostgreSQL without racing.
 
 use crate::{READY, SECRET, tollgate};
 use tollgate_testkit::postgres;

@@ -1,6 +1,12 @@
 //! Listeners: bind (before anything is served, so a taken port fails start-up), optional
 //! TLS, HTTP/1.1 and HTTP/2, and a graceful drain: on shutdown stop accepting, let every
 //! in-flight request finish (up to a timeout), then close.
+//!
+//! One job, accepting and draining connections, in a crate of its own so that the gateway
+//! (the data plane) can use it without linking what the REST APIs need: this crate must
+//! not depend on `tollgate-store`, `tollgate-http` or any component (the gateway's
+//! `tests/dependency_tree.rs` fails if a database driver reaches the gateway).
+//! `tollgate-http` re-exports it as `tollgate_http::listener`.
 
 use axum::Router;
 use axum::extract::ConnectInfo;
@@ -431,5 +437,82 @@ impl ThreadListener {
                 );
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    #[tokio::test]
+    async fn a_taken_port_names_the_key_to_change() {
+        let first = BoundListener::bind("management", "127.0.0.1:0".parse().unwrap(), "management.listen", None)
+            .await
+            .unwrap();
+        let err = BoundListener::bind("management", first.local_addr(), "management.listen", None)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ListenerError::Bind { .. }), "{err:?}");
+        assert!(err.to_string().contains("`management.listen`"), "{err}");
+    }
+
+    #[test]
+    fn a_missing_certificate_names_its_config_key() {
+        let tls = TlsConfig {
+            cert: "/nonexistent/cert.pem".into(),
+            key: "/nonexistent/key.pem".into(),
+        };
+        let Err(err) = load_tls("management", &tls, "management.tls") else {
+            panic!("a missing certificate loaded");
+        };
+        assert!(err.to_string().contains("`management.tls.cert`"), "{err}");
+    }
+
+    /// Shutdown while a request is in flight: the listener stops accepting, the request
+    /// still gets its answer, and `serve` resolves once the connection is closed.
+    #[tokio::test]
+    async fn shutdown_drains_the_request_in_flight() {
+        let (started_tx, started_rx) = tokio::sync::oneshot::channel::<()>();
+        let started_tx = Arc::new(std::sync::Mutex::new(Some(started_tx)));
+        let app = Router::new().route(
+            "/slow",
+            axum::routing::get(move || {
+                if let Some(tx) = started_tx.lock().unwrap().take() {
+                    let _ = tx.send(());
+                }
+                async {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    "done"
+                }
+            }),
+        );
+        let listener = BoundListener::bind("test", "127.0.0.1:0".parse().unwrap(), "test.listen", None)
+            .await
+            .unwrap();
+        let addr = listener.local_addr();
+        let shutdown = CancellationToken::new();
+        let server = tokio::spawn(listener.serve(app, shutdown.clone(), Duration::from_secs(5)));
+
+        let mut conn = TcpStream::connect(addr).await.unwrap();
+        conn.write_all(b"GET /slow HTTP/1.1\r\nhost: test\r\n\r\n")
+            .await
+            .unwrap();
+        started_rx.await.unwrap();
+        shutdown.cancel();
+
+        let mut answer = Vec::new();
+        conn.read_to_end(&mut answer).await.unwrap();
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        assert!(answer.ends_with("done"), "{answer}");
+        tokio::time::timeout(Duration::from_secs(5), server)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            TcpStream::connect(addr).await.is_err(),
+            "still accepting after the drain"
+        );
     }
 }
