@@ -33,6 +33,12 @@ APIS = [
 # check are listed here with the reason, and that check is not run on that operation.
 # Format: (api, METHOD, path) -> reason.
 EXCEPTIONS = {
+    ("publisher", "GET", "/apis/{apiId}/swagger"):
+        "the schema says string, but the reference's server answers the definition itself, "
+        "a JSON document (application/json), as Tollgate does",
+    ("publisher", "POST", "/apis/{apiId}/generate-mock-scripts"):
+        "the schema says string, but the reference's server answers the definition itself "
+        "(with x-mediation-script per operation), a JSON document, as Tollgate does",
 }
 METHODS = {"get", "put", "post", "delete", "patch", "head", "options"}
 
@@ -159,7 +165,6 @@ def cut_reference(ref, ours, base, url):
 def run_schemathesis(st, spec_path, url, config, label, extra, work):
     report = os.path.join(work, f"{label}.ndjson")
     cmd = [st, "--config-file", config, "run", spec_path, "--url", url,
-           "-c", "not_a_server_error,response_schema_conformance",
            "--phases", "examples,coverage,fuzzing",
            "-a", f"admin:{ADMIN_PASSWORD}",
            "--workers", "1", "--continue-on-failure",
@@ -186,7 +191,11 @@ def main():
     p.add_argument("--only", choices=[a[0] for a in APIS])
     p.add_argument("--max-examples", type=int, default=20)
     p.add_argument("--keep", action="store_true", help="keep the work directory")
+    p.add_argument("--no-exceptions", action="store_true",
+                   help="run every check everywhere (shows what the exceptions hide)")
     a = p.parse_args()
+    if a.no_exceptions:
+        EXCEPTIONS.clear()
 
     work = tempfile.mkdtemp(prefix="tollgate-conformance-")
     proc, ports = start_node(os.path.abspath(a.bin), work)
@@ -216,6 +225,14 @@ def main():
                     label = f"{api}-{doc_label}-{'seeded' if seeded else 'generated'}"
                     config = os.path.join(work, f"{label}.toml")
                     with open(config, "w") as f:
+                        # The two checks the issue names; per-operation exceptions below.
+                        f.write("[checks]\nenabled = false\nnot_a_server_error.enabled = true\n"
+                                "response_schema_conformance.enabled = true\n\n")
+                        if doc_label == "reference":
+                            for (ex_api, method, path) in EXCEPTIONS:
+                                if ex_api == api:
+                                    f.write(f'[[operations]]\ninclude-path = "{path}"\ninclude-method = "{method}"\n'
+                                            "checks.response_schema_conformance.enabled = false\n\n")
                         if seeded:
                             f.write("[parameters]\n")
                             for k, v in ids.items():
