@@ -4,6 +4,9 @@
 //! published, prototyped and deprecated APIs are in the catalogue.
 
 use crate::DevportalState;
+use crate::types::{
+    Api, ApiEndpointUrl, ApiInfo, ApiList, ApiOperation, ApiTier, ApiUrls, DocumentList, Rating, RatingList,
+};
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -58,7 +61,7 @@ pub(crate) async fn load_visible(
 }
 
 /// The gateway URLs of the environments an API is deployed to (and shown on the portal).
-async fn endpoint_urls(state: &DevportalState, s: &StoredApi) -> Result<Vec<Value>, ApiError> {
+async fn endpoint_urls(state: &DevportalState, s: &StoredApi) -> Result<Vec<ApiEndpointUrl>, ApiError> {
     let context = tollgate_model::api::resolve_context(&s.api.context, &s.api.version);
     let mut out = Vec::new();
     for d in apis::deployments(&state.am, &s.id).await.map_err(Error::from)? {
@@ -80,32 +83,39 @@ async fn endpoint_urls(state: &DevportalState, s: &StoredApi) -> Result<Vec<Valu
         let prefix = v.http_context.clone().unwrap_or_default();
         let url =
             |scheme: &str, port: Option<u16>| port.map(|port| format!("{scheme}://{}:{port}{prefix}{context}", v.host));
-        out.push(json!({
-            "environmentName": env.name,
-            "environmentDisplayName": env.display_name.clone().unwrap_or_else(|| env.name.clone()),
-            "environmentType": env.env_type,
-            "URLs": { "http": url("http", v.http_port), "https": url("https", v.https_port) },
-        }));
+        out.push(ApiEndpointUrl {
+            environment_display_name: env.display_name.clone().unwrap_or_else(|| env.name.clone()),
+            environment_name: env.name.clone(),
+            environment_type: env.env_type.clone(),
+            urls: ApiUrls {
+                http: url("http", v.http_port),
+                https: url("https", v.https_port),
+            },
+        });
     }
     Ok(out)
 }
 
-fn info(s: &StoredApi) -> Value {
+/// The `APIInfo` body of a stored API (also a subscription's `apiInfo`).
+pub(crate) fn info(s: &StoredApi) -> ApiInfo {
     let a = &s.api;
-    json!({
-        "id": s.id,
-        "name": a.name,
-        "description": a.description,
-        "context": a.context,
-        "version": a.version,
-        "type": a.api_type,
-        "provider": a.provider,
-        "lifeCycleStatus": a.life_cycle_status,
-        "tags": a.tags,
-        "throttlingPolicies": a.policies,
-        "isDefaultVersion": a.is_default_version,
-        "createdTime": a.created_time,
-    })
+    ApiInfo {
+        id: s.id.clone(),
+        name: a.name.clone(),
+        description: a.description.clone(),
+        context: a.context.clone(),
+        version: a.version.clone(),
+        api_type: a.api_type.clone(),
+        provider: a.provider.clone().unwrap_or_default(),
+        life_cycle_status: state_of(s),
+        tags: a.tags.clone(),
+        throttling_policies: a.policies.clone(),
+        is_default_version: a.is_default_version,
+        created_time: a
+            .created_time
+            .clone()
+            .unwrap_or_else(|| tollgate_model::rfc3339(s.created_at)),
+    }
 }
 
 /// Query of `GET /apis`.
@@ -118,12 +128,12 @@ pub(crate) struct ListQuery {
 }
 
 /// `GET /apis`.
-#[utoipa::path(get, path = "/apis", operation_id = "get_apis", tag = "APIs", summary = "The API catalogue: published, prototyped and deprecated APIs visible to the caller", security((), ("basicAuth" = []), ("bearerAuth" = [])), params(("query" = Option<String>, Query, description = "name:, context:, tag:, version:, status: terms, or a word matched against names"), ("offset" = Option<i64>, Query, description = "Items to skip"), ("limit" = Option<i64>, Query, description = "Items to return (1-1000)")), responses((status = 200, description = "count, list, pagination", body = Object), tollgate_http::openapi_doc::CommonErrors))]
+#[utoipa::path(get, path = "/apis", operation_id = "get_apis", tag = "APIs", summary = "The API catalogue: published, prototyped and deprecated APIs visible to the caller", security((), ("basicAuth" = []), ("bearerAuth" = [])), params(("query" = Option<String>, Query, description = "name:, context:, tag:, version:, status: terms, or a word matched against names"), ("offset" = Option<i64>, Query, description = "Items to skip"), ("limit" = Option<i64>, Query, description = "Items to return (1-1000)")), responses((status = 200, description = "A page of the catalogue", body = ApiList), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn list(
     MaybeAuthenticated(caller): MaybeAuthenticated,
     State(state): State<DevportalState>,
     ApiQuery(q): ApiQuery<ListQuery>,
-) -> Result<Response, ApiError> {
+) -> Result<axum::Json<ApiList>, ApiError> {
     let page = Pagination::from_query(q.offset, q.limit).validate()?;
     let mut filter = match q.query.as_deref() {
         Some(text) if !text.trim().is_empty() => ApiFilter::parse(text)?,
@@ -133,7 +143,11 @@ pub(crate) async fn list(
     filter.states.retain(|s| LISTED.contains(s));
     if asked_for_states && filter.states.is_empty() {
         // Only unlisted states were asked for (status:CREATED): nothing to show.
-        return Ok(axum::Json(json!({ "count": 0, "list": [], "pagination": page.body(0) })).into_response());
+        return Ok(axum::Json(ApiList {
+            count: 0,
+            list: Vec::new(),
+            pagination: page.info(0),
+        }));
     }
     if filter.states.is_empty() {
         filter.states = LISTED.to_vec();
@@ -145,22 +159,21 @@ pub(crate) async fn list(
         .await
         .map_err(Error::from)?;
     let hidden = rows.iter().filter(|s| !visible(s, caller.as_ref())).count() as i64;
-    let list: Vec<Value> = rows.iter().filter(|s| visible(s, caller.as_ref())).map(info).collect();
-    Ok(axum::Json(json!({
-        "count": list.len(),
-        "list": list,
-        "pagination": page.body(total - hidden),
+    let list: Vec<ApiInfo> = rows.iter().filter(|s| visible(s, caller.as_ref())).map(info).collect();
+    Ok(axum::Json(ApiList {
+        count: list.len(),
+        list,
+        pagination: page.info(total - hidden),
     }))
-    .into_response())
 }
 
 /// `GET /apis/{apiId}`.
-#[utoipa::path(get, path = "/apis/{apiId}", operation_id = "get_api", tag = "APIs", summary = "An API, with its plans and gateway URLs", security((), ("basicAuth" = []), ("bearerAuth" = [])), params(("apiId" = String, Path, description = "API id")), responses((status = 200, description = "The API", body = Object), tollgate_http::openapi_doc::CommonErrors))]
+#[utoipa::path(get, path = "/apis/{apiId}", operation_id = "get_api", tag = "APIs", summary = "An API, with its plans and gateway URLs", security((), ("basicAuth" = []), ("bearerAuth" = [])), params(("apiId" = String, Path, description = "API id")), responses((status = 200, description = "The API", body = Api), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn get_one(
     MaybeAuthenticated(caller): MaybeAuthenticated,
     State(state): State<DevportalState>,
     Path(id): Path<String>,
-) -> Result<Response, ApiError> {
+) -> Result<axum::Json<Api>, ApiError> {
     let s = load_visible(&state, caller.as_ref(), &id).await?;
     let a = &s.api;
     let rates = ratings::list(&state.am, &id).await.map_err(Error::from)?;
@@ -169,26 +182,45 @@ pub(crate) async fn get_one(
     } else {
         rates.iter().map(|r| r.rating as f64).sum::<f64>() / rates.len() as f64
     };
-    let mut body = info(&s);
-    body["tiers"] = Value::Array(
-        a.policies
+    let summary = info(&s);
+    Ok(axum::Json(Api {
+        id: summary.id,
+        name: summary.name,
+        description: summary.description,
+        context: summary.context,
+        version: summary.version,
+        api_type: summary.api_type,
+        provider: summary.provider,
+        life_cycle_status: summary.life_cycle_status,
+        tags: summary.tags,
+        throttling_policies: summary.throttling_policies,
+        is_default_version: summary.is_default_version,
+        created_time: summary.created_time,
+        tiers: a
+            .policies
             .iter()
-            .map(|p| json!({ "tierName": p, "tierPlan": "FREE" }))
+            .map(|p| ApiTier {
+                tier_name: p.clone(),
+                tier_plan: "FREE".into(),
+            })
             .collect(),
-    );
-    body["endpointURLs"] = Value::Array(endpoint_urls(&state, &s).await?);
-    body["authorizationHeader"] = json!(a.authorization_header.clone().unwrap_or_else(|| "Authorization".into()));
-    body["apiKeyHeader"] = json!(a.api_key_header.clone().unwrap_or_else(|| "apikey".into()));
-    body["securityScheme"] = json!(a.security_scheme);
-    body["operations"] = Value::Array(
-        a.operations
+        endpoint_urls: endpoint_urls(&state, &s).await?,
+        authorization_header: a.authorization_header.clone().unwrap_or_else(|| "Authorization".into()),
+        api_key_header: a.api_key_header.clone().unwrap_or_else(|| "apikey".into()),
+        security_scheme: a.security_scheme.clone(),
+        operations: a
+            .operations
             .iter()
-            .map(|o| json!({ "target": o.target, "verb": o.verb, "authType": o.auth_type, "scopes": o.scopes }))
+            .map(|o| ApiOperation {
+                target: o.target.clone(),
+                verb: o.verb.clone(),
+                auth_type: o.auth_type.clone(),
+                scopes: o.scopes.clone(),
+            })
             .collect(),
-    );
-    body["avgRating"] = json!(format!("{avg:.1}"));
-    body["hasThumbnail"] = json!(false);
-    Ok(axum::Json(body).into_response())
+        avg_rating: format!("{avg:.1}"),
+        has_thumbnail: false,
+    }))
 }
 
 /// `GET /apis/{apiId}/swagger`: the definition with `servers` set to the gateway URLs.
@@ -205,9 +237,9 @@ pub(crate) async fn swagger(
     let mut def: Value = serde_json::from_str(text).map_err(|e| Error::Internal(format!("stored definition: {e}")))?;
     let mut servers = Vec::new();
     for env in endpoint_urls(&state, &s).await? {
-        for scheme in ["https", "http"] {
-            if let Some(url) = env["URLs"][scheme].as_str() {
-                servers.push(json!({ "url": url, "description": format!("{} ({scheme})", env["environmentName"].as_str().unwrap_or("")) }));
+        for (scheme, url) in [("https", &env.urls.https), ("http", &env.urls.http)] {
+            if let Some(url) = url {
+                servers.push(json!({ "url": url, "description": format!("{} ({scheme})", env.environment_name) }));
             }
         }
     }
@@ -218,19 +250,23 @@ pub(crate) async fn swagger(
 }
 
 /// `GET /apis/{apiId}/documents`.
-#[utoipa::path(get, path = "/apis/{apiId}/documents", operation_id = "get_api_documents", tag = "API Documents", summary = "An API's documents", security((), ("basicAuth" = []), ("bearerAuth" = [])), params(("apiId" = String, Path, description = "API id"), ("offset" = Option<i64>, Query, description = "Items to skip"), ("limit" = Option<i64>, Query, description = "Items to return (1-1000)")), responses((status = 200, description = "count, list, pagination", body = Object), tollgate_http::openapi_doc::CommonErrors))]
+#[utoipa::path(get, path = "/apis/{apiId}/documents", operation_id = "get_api_documents", tag = "API Documents", summary = "An API's documents", security((), ("basicAuth" = []), ("bearerAuth" = [])), params(("apiId" = String, Path, description = "API id"), ("offset" = Option<i64>, Query, description = "Items to skip"), ("limit" = Option<i64>, Query, description = "Items to return (1-1000)")), responses((status = 200, description = "A page of the API's documents", body = DocumentList), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn documents(
     MaybeAuthenticated(caller): MaybeAuthenticated,
     State(state): State<DevportalState>,
     Path(id): Path<String>,
     ApiQuery(page): ApiQuery<Pagination>,
-) -> Result<Response, ApiError> {
+) -> Result<axum::Json<DocumentList>, ApiError> {
     let page = page.validate()?;
     let s = load_visible(&state, caller.as_ref(), &id).await?;
     let (docs, total) = documents::list(&state.shared, s.tenant_id, &id, page.offset, page.limit)
         .await
         .map_err(Error::from)?;
-    Ok(axum::Json(json!({ "count": docs.len(), "list": docs, "pagination": page.body(total) })).into_response())
+    Ok(axum::Json(DocumentList {
+        count: docs.len(),
+        list: docs,
+        pagination: page.info(total),
+    }))
 }
 
 /// `GET /apis/{apiId}/documents/{documentId}`.
@@ -239,13 +275,13 @@ pub(crate) async fn document(
     MaybeAuthenticated(caller): MaybeAuthenticated,
     State(state): State<DevportalState>,
     Path((id, doc_id)): Path<(String, String)>,
-) -> Result<Response, ApiError> {
+) -> Result<axum::Json<tollgate_model::document::Document>, ApiError> {
     let s = load_visible(&state, caller.as_ref(), &id).await?;
     let doc = documents::get(&state.shared, s.tenant_id, &id, &doc_id)
         .await
         .map_err(Error::from)?
         .ok_or_else(|| Error::not_found("document", &doc_id))?;
-    Ok(axum::Json(doc).into_response())
+    Ok(axum::Json(doc))
 }
 
 /// `GET /apis/{apiId}/documents/{documentId}/content`.
@@ -263,25 +299,34 @@ pub(crate) async fn document_content(
     tollgate_http::document_content::response(&state.shared, &doc, &doc_id).await
 }
 
-fn rating_body(r: &ratings::RatingRow) -> Value {
-    json!({ "ratingId": r.id, "apiId": r.api_id, "ratedBy": r.username, "rating": r.rating })
+/// The `Rating` body of a stored rating.
+fn rating_body(r: &ratings::RatingRow) -> Rating {
+    Rating {
+        rating_id: r.id.clone(),
+        api_id: r.api_id.clone(),
+        rated_by: r.username.clone(),
+        rating: r.rating,
+    }
 }
 
 /// `GET /apis/{apiId}/ratings`.
-#[utoipa::path(get, path = "/apis/{apiId}/ratings", operation_id = "get_api_ratings", tag = "Ratings", summary = "An API's ratings", security((), ("basicAuth" = []), ("bearerAuth" = [])), params(("apiId" = String, Path, description = "API id")), responses((status = 200, description = "count, list", body = Object), tollgate_http::openapi_doc::CommonErrors))]
+#[utoipa::path(get, path = "/apis/{apiId}/ratings", operation_id = "get_api_ratings", tag = "Ratings", summary = "An API's ratings", security((), ("basicAuth" = []), ("bearerAuth" = [])), params(("apiId" = String, Path, description = "API id")), responses((status = 200, description = "The API's ratings", body = RatingList), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn ratings(
     MaybeAuthenticated(caller): MaybeAuthenticated,
     State(state): State<DevportalState>,
     Path(id): Path<String>,
-) -> Result<Response, ApiError> {
+) -> Result<axum::Json<RatingList>, ApiError> {
     load_visible(&state, caller.as_ref(), &id).await?;
-    let list: Vec<Value> = ratings::list(&state.am, &id)
+    let list: Vec<Rating> = ratings::list(&state.am, &id)
         .await
         .map_err(Error::from)?
         .iter()
         .map(rating_body)
         .collect();
-    Ok(axum::Json(json!({ "count": list.len(), "list": list })).into_response())
+    Ok(axum::Json(RatingList {
+        count: list.len(),
+        list,
+    }))
 }
 
 /// The body of `PUT /apis/{apiId}/user-rating`.
@@ -291,13 +336,13 @@ pub(crate) struct RatingInput {
 }
 
 /// `PUT /apis/{apiId}/user-rating`: the caller's 1–5 rating, replacing an earlier one.
-#[utoipa::path(put, path = "/apis/{apiId}/user-rating", operation_id = "put_api_user_rating", tag = "Ratings", summary = "Rate an API from 1 to 5 (replaces your earlier rating)", params(("apiId" = String, Path, description = "API id")), request_body = RatingInput, responses((status = 200, description = "The rating", body = Object), tollgate_http::openapi_doc::CommonErrors))]
+#[utoipa::path(put, path = "/apis/{apiId}/user-rating", operation_id = "put_api_user_rating", tag = "Ratings", summary = "Rate an API from 1 to 5 (replaces your earlier rating)", params(("apiId" = String, Path, description = "API id")), request_body = RatingInput, responses((status = 200, description = "The rating", body = Rating), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn rate(
     auth: Authenticated<AnyRole>,
     State(state): State<DevportalState>,
     Path(id): Path<String>,
     ApiJson(input): ApiJson<RatingInput>,
-) -> Result<Response, ApiError> {
+) -> Result<axum::Json<Rating>, ApiError> {
     let p = auth.principal();
     load_visible(&state, Some(p), &id).await?;
     if !(1..=5).contains(&input.rating) {
@@ -306,5 +351,5 @@ pub(crate) async fn rate(
     let row = ratings::upsert(&state.am, &id, &p.username, input.rating as i32, now_millis())
         .await
         .map_err(Error::from)?;
-    Ok(axum::Json(rating_body(&row)).into_response())
+    Ok(axum::Json(rating_body(&row)))
 }

@@ -2,6 +2,7 @@
 //! application belongs to the user who created it; to anyone else it does not exist.
 
 use crate::DevportalState;
+use crate::types::{Application, ApplicationKey, ApplicationList};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::http::header::LOCATION;
@@ -27,7 +28,7 @@ pub(crate) struct NewApplication {
     #[serde(default = "default_token_type")]
     pub token_type: String,
     #[serde(default)]
-    #[schema(value_type = Object)]
+    #[schema(value_type = std::collections::HashMap<String, String>)]
     pub attributes: serde_json::Map<String, Value>,
 }
 
@@ -159,28 +160,29 @@ pub(crate) async fn owned(
     }
 }
 
-fn body(a: &ApplicationListing, keys: Option<Vec<Value>>) -> Value {
-    let attributes: Value = serde_json::from_str(&a.app.attributes).unwrap_or_else(|_| json!({}));
-    let mut v = json!({
-        "applicationId": a.app.id,
-        "name": a.app.name,
-        "throttlingPolicy": a.app.throttling_policy,
-        "description": a.app.description,
-        "tokenType": a.app.token_type,
-        "status": a.app.status,
-        "groups": [],
-        "subscriptionCount": a.subscription_count,
-        "attributes": attributes,
-        "subscriptionScopes": [],
-        "owner": a.app.owner,
-        "hashEnabled": true,
-        "createdTime": tollgate_model::rfc3339(a.created_at),
-        "updatedTime": tollgate_model::rfc3339(a.updated_at),
-    });
-    if let Some(keys) = keys {
-        v["keys"] = Value::Array(keys);
+/// The `Application` body of a stored application; `keys` in the answers that show them.
+fn body(a: &ApplicationListing, keys: Option<Vec<ApplicationKey>>) -> Application {
+    let attributes = match serde_json::from_str::<Value>(&a.app.attributes) {
+        Ok(Value::Object(map)) => map,
+        _ => serde_json::Map::new(),
+    };
+    Application {
+        application_id: a.app.id.clone(),
+        name: a.app.name.clone(),
+        throttling_policy: a.app.throttling_policy.clone(),
+        description: a.app.description.clone(),
+        token_type: a.app.token_type.clone(),
+        status: a.app.status.clone(),
+        groups: Vec::new(),
+        subscription_count: a.subscription_count,
+        attributes,
+        subscription_scopes: Vec::new(),
+        owner: a.app.owner.clone(),
+        hash_enabled: true,
+        created_time: tollgate_model::rfc3339(a.created_at),
+        updated_time: tollgate_model::rfc3339(a.updated_at),
+        keys,
     }
-    v
 }
 
 /// Query of `GET /applications`.
@@ -193,12 +195,12 @@ pub(crate) struct ListQuery {
 }
 
 /// `GET /applications`: the caller's applications.
-#[utoipa::path(get, path = "/applications", operation_id = "get_applications", tag = "Applications", summary = "Your applications", params(("query" = Option<String>, Query, description = "Part of the name"), ("offset" = Option<i64>, Query, description = "Items to skip"), ("limit" = Option<i64>, Query, description = "Items to return (1-1000)")), responses((status = 200, description = "count, list, pagination", body = Object), tollgate_http::openapi_doc::CommonErrors))]
+#[utoipa::path(get, path = "/applications", operation_id = "get_applications", tag = "Applications", summary = "Your applications", params(("query" = Option<String>, Query, description = "Part of the name"), ("offset" = Option<i64>, Query, description = "Items to skip"), ("limit" = Option<i64>, Query, description = "Items to return (1-1000)")), responses((status = 200, description = "A page of your applications", body = ApplicationList), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn list(
     auth: Authenticated<SubscriberRole>,
     State(state): State<DevportalState>,
     ApiQuery(q): ApiQuery<ListQuery>,
-) -> Result<Response, ApiError> {
+) -> Result<axum::Json<ApplicationList>, ApiError> {
     let page = Pagination::from_query(q.offset, q.limit).validate()?;
     let p = auth.principal();
     let (rows, total) = applications::list_by_owner(
@@ -211,12 +213,16 @@ pub(crate) async fn list(
     )
     .await
     .map_err(Error::from)?;
-    let list: Vec<Value> = rows.iter().map(|a| body(a, None)).collect();
-    Ok(axum::Json(json!({ "count": list.len(), "list": list, "pagination": page.body(total) })).into_response())
+    let list: Vec<Application> = rows.iter().map(|a| body(a, None)).collect();
+    Ok(axum::Json(ApplicationList {
+        count: list.len(),
+        list,
+        pagination: page.info(total),
+    }))
 }
 
 /// `POST /applications`.
-#[utoipa::path(post, path = "/applications", operation_id = "post_applications", tag = "Applications", summary = "Create an application", request_body = NewApplication, responses((status = 201, description = "The application; Location header", body = Object), tollgate_http::openapi_doc::CommonErrors))]
+#[utoipa::path(post, path = "/applications", operation_id = "post_applications", tag = "Applications", summary = "Create an application", request_body = NewApplication, responses((status = 201, description = "The application; Location header", body = Application), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn create(
     auth: Authenticated<AppManageRole>,
     State(state): State<DevportalState>,
@@ -235,12 +241,12 @@ pub(crate) async fn create(
 }
 
 /// `GET /applications/{applicationId}`, with its keys (never their secrets).
-#[utoipa::path(get, path = "/applications/{applicationId}", operation_id = "get_application", tag = "Applications", summary = "One of your applications, with its keys (never their secrets)", params(("applicationId" = String, Path, description = "Application id")), responses((status = 200, description = "The application", body = Object), tollgate_http::openapi_doc::CommonErrors))]
+#[utoipa::path(get, path = "/applications/{applicationId}", operation_id = "get_application", tag = "Applications", summary = "One of your applications, with its keys (never their secrets)", params(("applicationId" = String, Path, description = "Application id")), responses((status = 200, description = "The application", body = Application), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn get_one(
     auth: Authenticated<SubscriberRole>,
     State(state): State<DevportalState>,
     Path(id): Path<String>,
-) -> Result<Response, ApiError> {
+) -> Result<axum::Json<Application>, ApiError> {
     let app = owned(&state, auth.principal(), &id).await?;
     let keys = keys::list_for_application(&state.am, &id)
         .await
@@ -248,17 +254,17 @@ pub(crate) async fn get_one(
         .iter()
         .map(|k| crate::keys::key_body(k, None))
         .collect();
-    Ok(axum::Json(body(&app, Some(keys))).into_response())
+    Ok(axum::Json(body(&app, Some(keys))))
 }
 
 /// `PUT /applications/{applicationId}`.
-#[utoipa::path(put, path = "/applications/{applicationId}", operation_id = "put_application", tag = "Applications", summary = "Change an application", params(("applicationId" = String, Path, description = "Application id")), request_body = NewApplication, responses((status = 200, description = "The application", body = Object), tollgate_http::openapi_doc::CommonErrors))]
+#[utoipa::path(put, path = "/applications/{applicationId}", operation_id = "put_application", tag = "Applications", summary = "Change an application", params(("applicationId" = String, Path, description = "Application id")), request_body = NewApplication, responses((status = 200, description = "The application", body = Application), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn update(
     auth: Authenticated<AppManageRole>,
     State(state): State<DevportalState>,
     Path(id): Path<String>,
     ApiJson(app): ApiJson<NewApplication>,
-) -> Result<Response, ApiError> {
+) -> Result<axum::Json<Application>, ApiError> {
     let p = auth.principal();
     let existing = owned(&state, p, &id).await?;
     validate(&state, p.tenant_id, &app).await?;
@@ -284,7 +290,7 @@ pub(crate) async fn update(
     application_event(&mut tx, p.tenant_id, &row).await?;
     tx.commit().await.map_err(Error::from)?;
     let stored = owned(&state, p, &id).await?;
-    Ok(axum::Json(body(&stored, None)).into_response())
+    Ok(axum::Json(body(&stored, None)))
 }
 
 /// `DELETE /applications/{applicationId}`: with its subscriptions and keys; every token

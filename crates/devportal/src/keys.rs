@@ -5,6 +5,9 @@
 
 use crate::DevportalState;
 use crate::applications::owned;
+use crate::types::{
+    ApiKey, ApplicationKey, ApplicationKeyList, ApplicationKeyReGenerateResponse, ApplicationToken, KeyProperties,
+};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -22,24 +25,23 @@ use tollgate_tokens::{ClientAuth, IssueRequest, KeyType, MAX_TOKEN_VALIDITY, RES
 /// Grant types keys may support.
 const GRANT_TYPES: &[&str] = &["client_credentials", "password", "refresh_token", "authorization_code"];
 
-/// The `ApplicationKey` body; `secret` only when it was just made.
-pub(crate) fn key_body(k: &KeyRow, secret: Option<&str>) -> Value {
-    let grants: Value = serde_json::from_str(&k.grant_types).unwrap_or_else(|_| json!([]));
-    let scopes: Value = serde_json::from_str(&k.scopes).unwrap_or_else(|_| json!([]));
-    json!({
-        "keyMappingId": k.id,
-        "keyManager": k.key_manager,
-        "consumerKey": k.consumer_key,
-        "consumerSecret": secret,
-        "supportedGrantTypes": grants,
-        "callbackUrl": k.callback_url,
-        "keyState": "COMPLETED",
-        "keyType": k.key_type,
-        "mode": k.mode,
-        "groupId": null,
-        "token": null,
-        "additionalProperties": { "scopes": scopes, "validityTime": k.validity_seconds },
-    })
+/// The `ApplicationKey` body of stored keys; `secret` only when it was just made.
+pub(crate) fn key_body(k: &KeyRow, secret: Option<&str>) -> ApplicationKey {
+    ApplicationKey {
+        key_mapping_id: k.id.clone(),
+        key_manager: k.key_manager.clone(),
+        consumer_key: k.consumer_key.clone(),
+        consumer_secret: secret.map(str::to_string),
+        supported_grant_types: serde_json::from_str(&k.grant_types).unwrap_or_default(),
+        callback_url: k.callback_url.clone(),
+        key_state: "COMPLETED".into(),
+        key_type: k.key_type.clone(),
+        mode: k.mode.clone(),
+        additional_properties: KeyProperties {
+            scopes: serde_json::from_str(&k.scopes).unwrap_or_default(),
+            validity_time: k.validity_seconds,
+        },
+    }
 }
 
 fn parse_key_type(field: &str, value: &str) -> Result<KeyType, ApiError> {
@@ -120,8 +122,9 @@ fn keys_conflict(key_type: &str, key_manager: &str) -> ApiError {
     .into()
 }
 
-/// `POST /applications/{id}/generate-keys`.
+/// The body of `POST /applications/{id}/generate-keys`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(as = ApplicationKeyGenerateRequest)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct GenerateKeys {
     key_type: String,
@@ -137,13 +140,13 @@ pub(crate) struct GenerateKeys {
     validity_time: Option<Value>,
 }
 
-#[utoipa::path(post, path = "/applications/{applicationId}/generate-keys", operation_id = "post_application_generate_keys", tag = "Application Keys", summary = "Generate OAuth2 keys; the consumer secret is shown only in this answer", params(("applicationId" = String, Path, description = "Application id")), request_body = GenerateKeys, responses((status = 200, description = "ApplicationKey with consumerSecret", body = Object), tollgate_http::openapi_doc::CommonErrors))]
+#[utoipa::path(post, path = "/applications/{applicationId}/generate-keys", operation_id = "post_application_generate_keys", tag = "Application Keys", summary = "Generate OAuth2 keys; the consumer secret is shown only in this answer", params(("applicationId" = String, Path, description = "Application id")), request_body = GenerateKeys, responses((status = 200, description = "The keys, with the consumer secret (shown only here)", body = ApplicationKey), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn generate(
     auth: Authenticated<AppManageRole>,
     State(state): State<DevportalState>,
     Path(app_id): Path<String>,
     ApiJson(req): ApiJson<GenerateKeys>,
-) -> Result<Response, ApiError> {
+) -> Result<axum::Json<ApplicationKey>, ApiError> {
     let p = auth.principal();
     owned(&state, p, &app_id).await?;
     let mut errors = Vec::new();
@@ -221,11 +224,12 @@ pub(crate) async fn generate(
     };
     store_keys(&state, p, &row).await?;
     tracing::info!(application = %app_id, key_type = %row.key_type, consumer_key = %row.consumer_key, "Application keys generated.");
-    Ok((StatusCode::OK, axum::Json(key_body(&row, Some(&secret)))).into_response())
+    Ok(axum::Json(key_body(&row, Some(&secret))))
 }
 
-/// `POST /applications/{id}/map-keys`.
+/// The body of `POST /applications/{id}/map-keys`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(as = ApplicationKeyMappingRequest)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct MapKeys {
     consumer_key: String,
@@ -236,13 +240,13 @@ pub(crate) struct MapKeys {
     key_type: String,
 }
 
-#[utoipa::path(post, path = "/applications/{applicationId}/map-keys", operation_id = "post_application_map_keys", tag = "Application Keys", summary = "Map an existing client of a third-party key manager", params(("applicationId" = String, Path, description = "Application id")), request_body = MapKeys, responses((status = 200, description = "ApplicationKey", body = Object), tollgate_http::openapi_doc::CommonErrors))]
+#[utoipa::path(post, path = "/applications/{applicationId}/map-keys", operation_id = "post_application_map_keys", tag = "Application Keys", summary = "Map an existing client of a third-party key manager", params(("applicationId" = String, Path, description = "Application id")), request_body = MapKeys, responses((status = 200, description = "The mapped keys", body = ApplicationKey), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn map(
     auth: Authenticated<AppManageRole>,
     State(state): State<DevportalState>,
     Path(app_id): Path<String>,
     ApiJson(req): ApiJson<MapKeys>,
-) -> Result<Response, ApiError> {
+) -> Result<axum::Json<ApplicationKey>, ApiError> {
     let p = auth.principal();
     owned(&state, p, &app_id).await?;
     let mut errors = Vec::new();
@@ -302,24 +306,27 @@ pub(crate) async fn map(
         validity_seconds: 0,
     };
     store_keys(&state, p, &row).await?;
-    Ok((StatusCode::OK, axum::Json(key_body(&row, None))).into_response())
+    Ok(axum::Json(key_body(&row, None)))
 }
 
 /// `GET /applications/{id}/oauth-keys`.
-#[utoipa::path(get, path = "/applications/{applicationId}/oauth-keys", operation_id = "get_application_oauth_keys", tag = "Application Keys", summary = "An application's keys", params(("applicationId" = String, Path, description = "Application id")), responses((status = 200, description = "count, list", body = Object), tollgate_http::openapi_doc::CommonErrors))]
+#[utoipa::path(get, path = "/applications/{applicationId}/oauth-keys", operation_id = "get_application_oauth_keys", tag = "Application Keys", summary = "An application's keys", params(("applicationId" = String, Path, description = "Application id")), responses((status = 200, description = "The application's keys (never their secrets)", body = ApplicationKeyList), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn list(
     auth: Authenticated<SubscriberRole>,
     State(state): State<DevportalState>,
     Path(app_id): Path<String>,
-) -> Result<Response, ApiError> {
+) -> Result<axum::Json<ApplicationKeyList>, ApiError> {
     owned(&state, auth.principal(), &app_id).await?;
-    let list: Vec<Value> = keys::list_for_application(&state.am, &app_id)
+    let list: Vec<ApplicationKey> = keys::list_for_application(&state.am, &app_id)
         .await
         .map_err(Error::from)?
         .iter()
         .map(|k| key_body(k, None))
         .collect();
-    Ok(axum::Json(json!({ "count": list.len(), "list": list })).into_response())
+    Ok(axum::Json(ApplicationKeyList {
+        count: list.len(),
+        list,
+    }))
 }
 
 async fn owned_key(state: &DevportalState, caller: &Principal, app_id: &str, id: &str) -> Result<KeyRow, ApiError> {
@@ -331,25 +338,25 @@ async fn owned_key(state: &DevportalState, caller: &Principal, app_id: &str, id:
 }
 
 /// `GET /applications/{id}/oauth-keys/{keyMappingId}`.
-#[utoipa::path(get, path = "/applications/{applicationId}/oauth-keys/{keyMappingId}", operation_id = "get_application_oauth_key", tag = "Application Keys", summary = "One key mapping", params(("applicationId" = String, Path, description = "Application id"), ("keyMappingId" = String, Path, description = "Key mapping id")), responses((status = 200, description = "ApplicationKey", body = Object), tollgate_http::openapi_doc::CommonErrors))]
+#[utoipa::path(get, path = "/applications/{applicationId}/oauth-keys/{keyMappingId}", operation_id = "get_application_oauth_key", tag = "Application Keys", summary = "One key mapping", params(("applicationId" = String, Path, description = "Application id"), ("keyMappingId" = String, Path, description = "Key mapping id")), responses((status = 200, description = "The keys (never their secret)", body = ApplicationKey), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn get_one(
     auth: Authenticated<SubscriberRole>,
     State(state): State<DevportalState>,
     Path((app_id, id)): Path<(String, String)>,
-) -> Result<Response, ApiError> {
+) -> Result<axum::Json<ApplicationKey>, ApiError> {
     let k = owned_key(&state, auth.principal(), &app_id, &id).await?;
-    Ok(axum::Json(key_body(&k, None)).into_response())
+    Ok(axum::Json(key_body(&k, None)))
 }
 
 /// `POST /applications/{id}/oauth-keys/{keyMappingId}/regenerate-secret`: a new secret,
 /// shown once; the old one stops working and every token issued with these keys is
 /// revoked.
-#[utoipa::path(post, path = "/applications/{applicationId}/oauth-keys/{keyMappingId}/regenerate-secret", operation_id = "post_application_regenerate_secret", tag = "Application Keys", summary = "A new consumer secret; every token of the old one is revoked", params(("applicationId" = String, Path, description = "Application id"), ("keyMappingId" = String, Path, description = "Key mapping id")), responses((status = 200, description = "consumerKey, consumerSecret", body = Object), tollgate_http::openapi_doc::CommonErrors))]
+#[utoipa::path(post, path = "/applications/{applicationId}/oauth-keys/{keyMappingId}/regenerate-secret", operation_id = "post_application_regenerate_secret", tag = "Application Keys", summary = "A new consumer secret; every token of the old one is revoked", params(("applicationId" = String, Path, description = "Application id"), ("keyMappingId" = String, Path, description = "Key mapping id")), responses((status = 200, description = "The new secret (shown only here)", body = ApplicationKeyReGenerateResponse), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn regenerate_secret(
     auth: Authenticated<AppManageRole>,
     State(state): State<DevportalState>,
     Path((app_id, id)): Path<(String, String)>,
-) -> Result<Response, ApiError> {
+) -> Result<axum::Json<ApplicationKeyReGenerateResponse>, ApiError> {
     let p = auth.principal();
     let k = owned_key(&state, p, &app_id, &id).await?;
     if k.mode != "CREATED" {
@@ -374,11 +381,15 @@ pub(crate) async fn regenerate_secret(
         .await
         .map_err(Error::from)?;
     tx.commit().await.map_err(Error::from)?;
-    Ok(axum::Json(json!({ "consumerKey": k.consumer_key, "consumerSecret": secret })).into_response())
+    Ok(axum::Json(ApplicationKeyReGenerateResponse {
+        consumer_key: k.consumer_key,
+        consumer_secret: secret,
+    }))
 }
 
-/// `POST /applications/{id}/oauth-keys/{keyMappingId}/generate-token`.
+/// The body of `POST /applications/{id}/oauth-keys/{keyMappingId}/generate-token`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(as = ApplicationTokenGenerateRequest)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct GenerateToken {
     consumer_secret: String,
@@ -392,13 +403,13 @@ pub(crate) struct GenerateToken {
     grant_type: Option<String>,
 }
 
-#[utoipa::path(post, path = "/applications/{applicationId}/oauth-keys/{keyMappingId}/generate-token", operation_id = "post_application_generate_token", tag = "Application Keys", summary = "A client-credentials access token", params(("applicationId" = String, Path, description = "Application id"), ("keyMappingId" = String, Path, description = "Key mapping id")), request_body = GenerateToken, responses((status = 200, description = "accessToken, tokenScopes, validityTime", body = Object), tollgate_http::openapi_doc::CommonErrors))]
+#[utoipa::path(post, path = "/applications/{applicationId}/oauth-keys/{keyMappingId}/generate-token", operation_id = "post_application_generate_token", tag = "Application Keys", summary = "A client-credentials access token", params(("applicationId" = String, Path, description = "Application id"), ("keyMappingId" = String, Path, description = "Key mapping id")), request_body = GenerateToken, responses((status = 200, description = "The token", body = ApplicationToken), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn generate_token(
     auth: Authenticated<AppManageRole>,
     State(state): State<DevportalState>,
     Path((app_id, id)): Path<(String, String)>,
     ApiJson(req): ApiJson<GenerateToken>,
-) -> Result<Response, ApiError> {
+) -> Result<axum::Json<ApplicationToken>, ApiError> {
     let p = auth.principal();
     let k = owned_key(&state, p, &app_id, &id).await?;
     let mut errors = Vec::new();
@@ -474,29 +485,29 @@ pub(crate) async fn generate_token(
         })
         .await
         .map_err(Error::from)?;
-    Ok(axum::Json(json!({
-        "accessToken": issued.access_token,
-        "tokenScopes": granted,
-        "validityTime": issued.expires_in,
+    Ok(axum::Json(ApplicationToken {
+        access_token: issued.access_token,
+        token_scopes: granted,
+        validity_time: issued.expires_in,
     }))
-    .into_response())
 }
 
-/// `POST /applications/{id}/api-keys/{keyType}/generate`.
+/// The optional body of `POST /applications/{id}/api-keys/{keyType}/generate`.
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[schema(as = APIKeyGenerateRequest)]
 #[serde(rename_all = "camelCase", default)]
 pub(crate) struct GenerateApiKey {
     key_name: Option<String>,
     validity_period: Option<i64>,
 }
 
-#[utoipa::path(post, path = "/applications/{applicationId}/api-keys/{keyType}/generate", operation_id = "post_application_api_key_generate", tag = "API Keys", summary = "A signed API key bound to the application", params(("applicationId" = String, Path, description = "Application id"), ("keyType" = String, Path, description = "PRODUCTION or SANDBOX")), request_body(content = Option<GenerateApiKey>, description = "Optional"), responses((status = 200, description = "keyName, apikey, validityPeriod", body = Object), tollgate_http::openapi_doc::CommonErrors))]
+#[utoipa::path(post, path = "/applications/{applicationId}/api-keys/{keyType}/generate", operation_id = "post_application_api_key_generate", tag = "API Keys", summary = "A signed API key bound to the application", params(("applicationId" = String, Path, description = "Application id"), ("keyType" = String, Path, description = "PRODUCTION or SANDBOX")), request_body(content = Option<GenerateApiKey>, description = "Optional"), responses((status = 200, description = "The key (shown only here)", body = ApiKey), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn generate_api_key(
     auth: Authenticated<ApiKeyRole>,
     State(state): State<DevportalState>,
     Path((app_id, key_type)): Path<(String, String)>,
     request: axum::extract::Request,
-) -> Result<Response, ApiError> {
+) -> Result<axum::Json<ApiKey>, ApiError> {
     let p = auth.principal();
     let app = owned(&state, p, &app_id).await?;
     let key_type = parse_key_type("keyType", &key_type)?;
@@ -536,11 +547,16 @@ pub(crate) async fn generate_api_key(
         .map_err(Error::from)?;
     tx.commit().await.map_err(Error::from)?;
     let seconds = row.expires_at.map(|e| (e - row.issued_at) / 1000).unwrap_or(-1);
-    Ok(axum::Json(json!({ "keyName": name, "apikey": key, "validityPeriod": seconds })).into_response())
+    Ok(axum::Json(ApiKey {
+        key_name: name,
+        apikey: key,
+        validity_period: seconds,
+    }))
 }
 
-/// `POST /applications/{id}/api-keys/{keyType}/revoke` with `{"apikey": …}`.
+/// The body of `POST /applications/{id}/api-keys/{keyType}/revoke`: `{"apikey": …}`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(as = APIKeyRevokeRequest)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct RevokeApiKey {
     apikey: String,

@@ -15,6 +15,7 @@ mod keys;
 mod signup;
 mod subscriptions;
 mod throttling;
+pub mod types;
 
 use axum::Router;
 use axum::extract::FromRef;

@@ -3,11 +3,10 @@
 
 use crate::DevportalState;
 use crate::applications::{self, NewApplication};
+use crate::types::SignedUpUser;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use serde_json::json;
 use tollgate_http::auth::ClientIp;
 use tollgate_http::{ApiError, ApiJson};
 use tollgate_model::{Error, NewUser, Role, TenantId};
@@ -27,12 +26,12 @@ pub(crate) struct SignUp {
 pub const DEFAULT_APPLICATION: &str = "DefaultApplication";
 
 /// `POST /signup`.
-#[utoipa::path(post, path = "/signup", operation_id = "post_signup", tag = "Sign-up", summary = "Self sign-up: a subscriber with a DefaultApplication", security((), ("basicAuth" = []), ("bearerAuth" = [])), request_body = SignUp, responses((status = 201, description = "username, email, roles", body = Object), (status = 429, description = "Too many sign-ups from this address; see Retry-After", body = tollgate_http::error::ErrorBody), tollgate_http::openapi_doc::CommonErrors))]
+#[utoipa::path(post, path = "/signup", operation_id = "post_signup", tag = "Sign-up", summary = "Self sign-up: a subscriber with a DefaultApplication", security((), ("basicAuth" = []), ("bearerAuth" = [])), request_body = SignUp, responses((status = 201, description = "The new account", body = SignedUpUser), (status = 429, description = "Too many sign-ups from this address; see Retry-After", body = tollgate_http::error::ErrorBody), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn signup(
     State(state): State<DevportalState>,
     ClientIp(ip): ClientIp,
     ApiJson(form): ApiJson<SignUp>,
-) -> Result<Response, ApiError> {
+) -> Result<(StatusCode, axum::Json<SignedUpUser>), ApiError> {
     if !state.self_signup {
         return Err(Error::Forbidden(
             "self sign-up is turned off on this server ([devportal] self_signup); ask an administrator for an account"
@@ -74,11 +73,10 @@ pub(crate) async fn signup(
     tracing::info!(user = %user.username, "User signed up.");
     Ok((
         StatusCode::CREATED,
-        axum::Json(json!({
-            "username": user.username,
-            "email": user.email,
-            "roles": user.roles,
-        })),
-    )
-        .into_response())
+        axum::Json(SignedUpUser {
+            username: user.username,
+            email: user.email,
+            roles: user.roles,
+        }),
+    ))
 }

@@ -5,6 +5,7 @@
 use crate::DevportalState;
 use crate::apis::load_visible;
 use crate::applications::owned;
+use crate::types::{ApplicationInfo, Subscription, SubscriptionList};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::http::header::LOCATION;
@@ -19,20 +20,22 @@ use tollgate_store::apis::StoredApi;
 use tollgate_store::subscriptions::{self, SubscriptionRow};
 use tollgate_store::{Tx, apis, events};
 
-fn body(s: &SubscriptionRow, api: Option<&StoredApi>) -> Value {
-    json!({
-        "subscriptionId": s.id,
-        "applicationId": s.application_id,
-        "apiId": s.api_id,
-        "apiInfo": api.map(|a| json!({
-            "id": a.id, "name": a.api.name, "version": a.api.version, "context": a.api.context,
-            "provider": a.api.provider, "lifeCycleStatus": a.api.life_cycle_status,
-        })),
-        "applicationInfo": { "applicationId": s.application_id, "name": s.application_name, "subscriber": s.application_owner },
-        "throttlingPolicy": s.throttling_policy,
-        "requestedThrottlingPolicy": s.throttling_policy,
-        "status": s.status,
-    })
+/// The `Subscription` body of a stored subscription, with its API when it still exists.
+fn body(s: &SubscriptionRow, api: Option<&StoredApi>) -> Subscription {
+    Subscription {
+        subscription_id: s.id.clone(),
+        application_id: s.application_id.clone(),
+        api_id: s.api_id.clone(),
+        api_info: api.map(crate::apis::info),
+        application_info: ApplicationInfo {
+            application_id: s.application_id.clone(),
+            name: s.application_name.clone(),
+            subscriber: s.application_owner.clone(),
+        },
+        throttling_policy: s.throttling_policy.clone(),
+        requested_throttling_policy: s.throttling_policy.clone(),
+        status: s.status.clone(),
+    }
 }
 
 async fn event(tx: &mut Tx, caller: &Principal, kind: EventKind, payload: Value) -> Result<(), ApiError> {
@@ -93,7 +96,7 @@ pub(crate) struct SubscriptionInput {
 }
 
 /// `POST /subscriptions`.
-#[utoipa::path(post, path = "/subscriptions", operation_id = "post_subscriptions", tag = "Subscriptions", summary = "Subscribe an application to a published API with a plan it offers", request_body = SubscriptionInput, responses((status = 201, description = "The subscription; Location header", body = Object), tollgate_http::openapi_doc::CommonErrors))]
+#[utoipa::path(post, path = "/subscriptions", operation_id = "post_subscriptions", tag = "Subscriptions", summary = "Subscribe an application to a published API with a plan it offers", request_body = SubscriptionInput, responses((status = 201, description = "The subscription; Location header", body = Subscription), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn create(
     auth: Authenticated<SubscribeRole>,
     State(state): State<DevportalState>,
@@ -192,12 +195,12 @@ pub(crate) struct ListQuery {
 }
 
 /// `GET /subscriptions?applicationId&apiId`: the caller's subscriptions.
-#[utoipa::path(get, path = "/subscriptions", operation_id = "get_subscriptions", tag = "Subscriptions", summary = "Your subscriptions", params(("applicationId" = Option<String>, Query, description = "Of one application"), ("apiId" = Option<String>, Query, description = "To one API"), ("offset" = Option<i64>, Query, description = "Items to skip"), ("limit" = Option<i64>, Query, description = "Items to return (1-1000)")), responses((status = 200, description = "count, list, pagination", body = Object), tollgate_http::openapi_doc::CommonErrors))]
+#[utoipa::path(get, path = "/subscriptions", operation_id = "get_subscriptions", tag = "Subscriptions", summary = "Your subscriptions", params(("applicationId" = Option<String>, Query, description = "Of one application"), ("apiId" = Option<String>, Query, description = "To one API"), ("offset" = Option<i64>, Query, description = "Items to skip"), ("limit" = Option<i64>, Query, description = "Items to return (1-1000)")), responses((status = 200, description = "A page of your subscriptions", body = SubscriptionList), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn list(
     auth: Authenticated<SubscriberRole>,
     State(state): State<DevportalState>,
     ApiQuery(q): ApiQuery<ListQuery>,
-) -> Result<Response, ApiError> {
+) -> Result<axum::Json<SubscriptionList>, ApiError> {
     let page = Pagination::from_query(q.offset, q.limit).validate()?;
     let p = auth.principal();
     if let Some(app) = &q.application_id {
@@ -224,11 +227,15 @@ pub(crate) async fn list(
             apis_by_id.insert(r.api_id.as_str(), api);
         }
     }
-    let list: Vec<Value> = rows
+    let list: Vec<Subscription> = rows
         .iter()
         .map(|s| body(s, apis_by_id.get(s.api_id.as_str()).and_then(Option::as_ref)))
         .collect();
-    Ok(axum::Json(json!({ "count": list.len(), "list": list, "pagination": page.body(total) })).into_response())
+    Ok(axum::Json(SubscriptionList {
+        count: list.len(),
+        list,
+        pagination: page.info(total),
+    }))
 }
 
 async fn owned_subscription(state: &DevportalState, p: &Principal, id: &str) -> Result<SubscriptionRow, ApiError> {
@@ -242,27 +249,27 @@ async fn owned_subscription(state: &DevportalState, p: &Principal, id: &str) -> 
 }
 
 /// `GET /subscriptions/{subscriptionId}`.
-#[utoipa::path(get, path = "/subscriptions/{subscriptionId}", operation_id = "get_subscription", tag = "Subscriptions", summary = "One subscription", params(("subscriptionId" = String, Path, description = "Subscription id")), responses((status = 200, description = "The subscription", body = Object), tollgate_http::openapi_doc::CommonErrors))]
+#[utoipa::path(get, path = "/subscriptions/{subscriptionId}", operation_id = "get_subscription", tag = "Subscriptions", summary = "One subscription", params(("subscriptionId" = String, Path, description = "Subscription id")), responses((status = 200, description = "The subscription", body = Subscription), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn get_one(
     auth: Authenticated<SubscriberRole>,
     State(state): State<DevportalState>,
     Path(id): Path<String>,
-) -> Result<Response, ApiError> {
+) -> Result<axum::Json<Subscription>, ApiError> {
     let s = owned_subscription(&state, auth.principal(), &id).await?;
     let api = apis::get(&state.am, auth.principal().tenant_id, &s.api_id)
         .await
         .map_err(Error::from)?;
-    Ok(axum::Json(body(&s, api.as_ref())).into_response())
+    Ok(axum::Json(body(&s, api.as_ref())))
 }
 
 /// `PUT /subscriptions/{subscriptionId}`: changes the business plan.
-#[utoipa::path(put, path = "/subscriptions/{subscriptionId}", operation_id = "put_subscription", tag = "Subscriptions", summary = "Change the business plan", params(("subscriptionId" = String, Path, description = "Subscription id")), request_body = SubscriptionInput, responses((status = 200, description = "The subscription", body = Object), tollgate_http::openapi_doc::CommonErrors))]
+#[utoipa::path(put, path = "/subscriptions/{subscriptionId}", operation_id = "put_subscription", tag = "Subscriptions", summary = "Change the business plan", params(("subscriptionId" = String, Path, description = "Subscription id")), request_body = SubscriptionInput, responses((status = 200, description = "The subscription", body = Subscription), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn update(
     auth: Authenticated<SubscribeRole>,
     State(state): State<DevportalState>,
     Path(id): Path<String>,
     ApiJson(input): ApiJson<SubscriptionInput>,
-) -> Result<Response, ApiError> {
+) -> Result<axum::Json<Subscription>, ApiError> {
     let p = auth.principal();
     let s = owned_subscription(&state, p, &id).await?;
     let mut errors = Vec::new();
@@ -305,7 +312,7 @@ pub(crate) async fn update(
     .await?;
     tx.commit().await.map_err(Error::from)?;
     let row = owned_subscription(&state, p, &id).await?;
-    Ok(axum::Json(body(&row, Some(&api))).into_response())
+    Ok(axum::Json(body(&row, Some(&api))))
 }
 
 /// `DELETE /subscriptions/{subscriptionId}`: unsubscribes, unless the publisher blocked

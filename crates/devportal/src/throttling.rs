@@ -2,21 +2,20 @@
 //! application policies (`application`) a subscriber can choose from.
 
 use crate::DevportalState;
+use crate::types::ThrottlingPolicyList;
 use axum::extract::{Path, State};
-use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
 use tollgate_http::{ApiError, MaybeAuthenticated};
-use tollgate_model::policy::PolicyLevel;
+use tollgate_model::policy::{PolicyLevel, ThrottlingPolicySummary};
 use tollgate_model::{Error, TenantId};
 use tollgate_store::policies;
 
 /// `GET /throttling-policies/{policyLevel}` (anonymous allowed, as the catalogue is).
-#[utoipa::path(get, path = "/throttling-policies/{policyLevel}", operation_id = "get_throttling_policies", tag = "Throttling Policies", summary = "Business plans (subscription) or application policies", security((), ("basicAuth" = []), ("bearerAuth" = [])), params(("policyLevel" = String, Path, description = "subscription or application")), responses((status = 200, description = "count, list", body = Object), tollgate_http::openapi_doc::CommonErrors))]
+#[utoipa::path(get, path = "/throttling-policies/{policyLevel}", operation_id = "get_throttling_policies", tag = "Throttling Policies", summary = "Business plans (subscription) or application policies", security((), ("basicAuth" = []), ("bearerAuth" = [])), params(("policyLevel" = String, Path, description = "subscription or application")), responses((status = 200, description = "The policies of that level", body = ThrottlingPolicyList), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn list(
     MaybeAuthenticated(caller): MaybeAuthenticated,
     State(state): State<DevportalState>,
     Path(level): Path<String>,
-) -> Result<Response, ApiError> {
+) -> Result<axum::Json<ThrottlingPolicyList>, ApiError> {
     let store_level = match level.as_str() {
         "subscription" => PolicyLevel::Subscription,
         "application" => PolicyLevel::Application,
@@ -25,11 +24,14 @@ pub(crate) async fn list(
         }
     };
     let tenant = caller.map(|p| p.tenant_id).unwrap_or(TenantId::DEFAULT);
-    let list: Vec<Value> = policies::list(&state.am, tenant, store_level)
+    let list: Vec<ThrottlingPolicySummary> = policies::list(&state.am, tenant, store_level)
         .await
         .map_err(Error::from)?
         .iter()
-        .map(|p| p.summary(&level))
+        .map(|p| p.policy_summary(&level))
         .collect();
-    Ok(axum::Json(json!({ "count": list.len(), "list": list })).into_response())
+    Ok(axum::Json(ThrottlingPolicyList {
+        count: list.len(),
+        list,
+    }))
 }

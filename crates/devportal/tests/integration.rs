@@ -154,6 +154,25 @@ fn jwt_payload(token: &str) -> Value {
     serde_json::from_slice(&bytes).unwrap()
 }
 
+/// The paths of the `null`s in a body: the reference's schemas type no field as nullable,
+/// so an absent value is left out rather than sent as `null`.
+fn nulls(v: &Value) -> Vec<String> {
+    fn walk(v: &Value, path: String, out: &mut Vec<String>) {
+        match v {
+            Value::Null => out.push(path),
+            Value::Array(items) => items
+                .iter()
+                .enumerate()
+                .for_each(|(i, x)| walk(x, format!("{path}[{i}]"), out)),
+            Value::Object(map) => map.iter().for_each(|(k, x)| walk(x, format!("{path}.{k}"), out)),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk(v, String::new(), &mut out);
+    out
+}
+
 fn text(v: &Value) -> String {
     v.as_str().unwrap_or_else(|| panic!("not a string: {v}")).to_string()
 }
@@ -456,6 +475,9 @@ async fn the_catalogue_shows_published_apis_and_keeps_one_rating_per_user() {
         assert_eq!(api["name"], "Pets");
         assert_eq!(api["throttlingPolicies"], json!(["Gold", "Bronze"]));
         assert_eq!(api["avgRating"], "0.0");
+        // No description was written: it is left out, as are other absent values.
+        assert_eq!(nulls(&list), Vec::<String>::new(), "[{e}] {list}");
+        assert_eq!(nulls(&api), Vec::<String>::new(), "[{e}] {api}");
         for user in [None, Some("alice")] {
             let (status, _) = s.call(user, Method::GET, &format!("/apis/{draft}"), None).await;
             assert_eq!(status, 404, "[{e}] {user:?} sees a CREATED API");
@@ -856,6 +878,9 @@ async fn keys_are_generated_once_and_tokens_follow_the_secret() {
         assert_eq!(one["consumerSecret"], Value::Null);
         let (_, got) = s.by("alice", Method::GET, &a, None).await;
         assert_eq!(got["keys"][0]["consumerSecret"], Value::Null);
+        for body in [&keys, &listed, &one, &got] {
+            assert_eq!(nulls(body), Vec::<String>::new(), "[{e}] {body}");
+        }
         assert!(!got.to_string().contains(&secret) && !listed.to_string().contains(&secret));
         assert_eq!(
             s.by("alice", Method::GET, &format!("{a}/oauth-keys/nope"), None)
@@ -1296,6 +1321,7 @@ async fn subscriptions_need_a_published_api_and_an_offered_plan() {
         assert_eq!(sub["throttlingPolicy"], "Gold");
         assert_eq!(sub["apiInfo"]["name"], "Pets");
         assert_eq!(sub["applicationInfo"]["subscriber"], "alice");
+        assert_eq!(nulls(&sub), Vec::<String>::new(), "[{e}] {sub}");
         let evs = events::read_since(&s.am, seq, 10).await.unwrap();
         assert_eq!(evs.len(), 1, "[{e}]");
         assert_eq!(evs[0].kind.as_str(), "subscription_upserted");
@@ -1608,6 +1634,7 @@ async fn throttling_policies_are_listed_by_level() {
             assert!(subs.iter().any(|s| s == n), "[{e}] {n} missing from {subs:?}");
         }
         assert_eq!(body["count"], subs.len());
+        assert_eq!(nulls(&body), Vec::<String>::new(), "[{e}] {body}");
         let (status, body) = s
             .by("alice", Method::GET, "/throttling-policies/application", None)
             .await;
