@@ -4,20 +4,6 @@
 use tollgate_http::openapi_doc::BasicAuth;
 use utoipa::OpenApi;
 
-/// A policy body: its shape depends on the `{level}` in the path.
-#[derive(utoipa::ToSchema)]
-#[allow(dead_code)]
-pub(crate) enum AnyPolicy {
-    /// For `subscription`.
-    Subscription(tollgate_model::policy::SubscriptionPolicy),
-    /// For `application`.
-    Application(tollgate_model::policy::ApplicationPolicy),
-    /// For `advanced`.
-    Advanced(tollgate_model::policy::AdvancedPolicy),
-    /// For `custom`.
-    Custom(tollgate_model::custom_rule::CustomPolicy),
-}
-
 /// The document.
 #[derive(OpenApi)]
 #[openapi(
@@ -27,7 +13,10 @@ pub(crate) enum AnyPolicy {
     paths(
         crate::users::list_users, crate::users::create_user, crate::users::get_user, crate::users::update_user, crate::users::delete_user, crate::users::list_roles,
         crate::environments::list, crate::environments::get_one, crate::environments::create, crate::environments::update, crate::environments::delete,
-        crate::policies::list, crate::policies::get_one, crate::policies::create, crate::policies::update, crate::policies::delete,
+        crate::policies::list_subscription, crate::policies::create_subscription, crate::policies::get_subscription, crate::policies::update_subscription, crate::policies::delete_subscription,
+        crate::policies::list_application, crate::policies::create_application, crate::policies::get_application, crate::policies::update_application, crate::policies::delete_application,
+        crate::policies::list_advanced, crate::policies::create_advanced, crate::policies::get_advanced, crate::policies::update_advanced, crate::policies::delete_advanced,
+        crate::policies::list_custom, crate::policies::create_custom, crate::policies::get_custom, crate::policies::update_custom, crate::policies::delete_custom,
         crate::deny_policies::list, crate::deny_policies::get_one, crate::deny_policies::create, crate::deny_policies::set_status, crate::deny_policies::delete,
         crate::key_managers::list, crate::key_managers::get_one, crate::key_managers::create, crate::key_managers::update, crate::key_managers::delete,
     ),

@@ -3,16 +3,16 @@
 //! change is an outbox event, so that every gateway starts or stops refusing at once.
 
 use crate::AdminState;
+use crate::types::{BlockingCondition, BlockingConditionList, BlockingConditionStatus};
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use serde_json::json;
 use tollgate_events::{EventKind, NewEvent};
 use tollgate_http::auth::AdminRole;
 use tollgate_http::{ApiError, ApiJson, Authenticated};
-use tollgate_model::block_condition::{BlockCondition, BlockConditionStatus};
+use tollgate_model::block_condition::BlockCondition;
 use tollgate_model::{Error, TenantId, now_millis};
 use tollgate_store::{Tx, block_conditions, events};
 
@@ -40,35 +40,38 @@ async fn emit(tx: &mut Tx, tenant: TenantId, kind: EventKind, cond: &BlockCondit
     Ok(())
 }
 
-#[utoipa::path(get, path = "/throttling/deny-policies", operation_id = "get_deny_policies", tag = "Deny Policies", summary = "List deny policies", responses((status = 200, description = "count, list", body = Object), tollgate_http::openapi_doc::CommonErrors))]
+#[utoipa::path(get, path = "/throttling/deny-policies", operation_id = "get_deny_policies", tag = "Deny Policies", summary = "List deny policies", responses((status = 200, description = "The deny policies", body = BlockingConditionList), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn list(
     auth: Authenticated<AdminRole>,
     State(state): State<AdminState>,
-) -> Result<Response, ApiError> {
-    let list = block_conditions::list(&state.am, auth.principal().tenant_id)
+) -> Result<axum::Json<BlockingConditionList>, ApiError> {
+    let list: Vec<BlockingCondition> = block_conditions::list(&state.am, auth.principal().tenant_id)
         .await
-        .map_err(Error::from)?;
-    Ok(axum::Json(json!({ "count": list.len(), "list": list })).into_response())
+        .map_err(Error::from)?
+        .into_iter()
+        .map(BlockingCondition)
+        .collect();
+    Ok(axum::Json(list.into()))
 }
 
-#[utoipa::path(get, path = "/throttling/deny-policy/{conditionId}", operation_id = "get_deny_policy", tag = "Deny Policies", summary = "Get a deny policy", params(("conditionId" = String, Path, description = "Deny policy id")), responses((status = 200, description = "The deny policy", body = tollgate_model::block_condition::BlockCondition), tollgate_http::openapi_doc::CommonErrors))]
+#[utoipa::path(get, path = "/throttling/deny-policy/{conditionId}", operation_id = "get_deny_policy", tag = "Deny Policies", summary = "Get a deny policy", params(("conditionId" = String, Path, description = "Deny policy id")), responses((status = 200, description = "The deny policy", body = BlockingCondition), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn get_one(
     auth: Authenticated<AdminRole>,
     State(state): State<AdminState>,
     Path(id): Path<String>,
-) -> Result<Response, ApiError> {
+) -> Result<axum::Json<BlockingCondition>, ApiError> {
     let cond = block_conditions::get(&state.am, auth.principal().tenant_id, &id)
         .await
         .map_err(Error::from)?
         .ok_or_else(|| not_found(&id))?;
-    Ok(axum::Json(cond).into_response())
+    Ok(axum::Json(BlockingCondition(cond)))
 }
 
-#[utoipa::path(post, path = "/throttling/deny-policies", operation_id = "post_deny_policies", tag = "Deny Policies", summary = "Create a deny policy", request_body = tollgate_model::block_condition::BlockCondition, responses((status = 201, description = "The deny policy", body = tollgate_model::block_condition::BlockCondition), tollgate_http::openapi_doc::CommonErrors))]
+#[utoipa::path(post, path = "/throttling/deny-policies", operation_id = "post_deny_policies", tag = "Deny Policies", summary = "Create a deny policy", request_body = BlockingCondition, responses((status = 201, description = "The deny policy", body = BlockingCondition), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn create(
     auth: Authenticated<AdminRole>,
     State(state): State<AdminState>,
-    ApiJson(mut cond): ApiJson<BlockCondition>,
+    ApiJson(BlockingCondition(mut cond)): ApiJson<BlockingCondition>,
 ) -> Result<Response, ApiError> {
     let key = cond.validate().map_err(Error::Validation)?;
     let tenant = auth.principal().tenant_id;
@@ -88,23 +91,28 @@ pub(crate) async fn create(
     tx.commit().await.map_err(Error::from)?;
     tracing::info!(condition = %key, by = %auth.principal().username, "Deny policy created.");
     let location = format!("{}/throttling/deny-policy/{id}", crate::BASE_PATH);
-    Ok((StatusCode::CREATED, [(header::LOCATION, location)], axum::Json(cond)).into_response())
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        axum::Json(BlockingCondition(cond)),
+    )
+        .into_response())
 }
 
-#[utoipa::path(patch, path = "/throttling/deny-policy/{conditionId}", operation_id = "patch_deny_policy", tag = "Deny Policies", summary = "Enable or disable a deny policy", params(("conditionId" = String, Path, description = "Deny policy id")), request_body = tollgate_model::block_condition::BlockConditionStatus, responses((status = 200, description = "The deny policy", body = tollgate_model::block_condition::BlockCondition), tollgate_http::openapi_doc::CommonErrors))]
+#[utoipa::path(patch, path = "/throttling/deny-policy/{conditionId}", operation_id = "patch_deny_policy", tag = "Deny Policies", summary = "Enable or disable a deny policy", params(("conditionId" = String, Path, description = "Deny policy id")), request_body = BlockingConditionStatus, responses((status = 200, description = "The deny policy", body = BlockingCondition), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn set_status(
     auth: Authenticated<AdminRole>,
     State(state): State<AdminState>,
     Path(id): Path<String>,
-    ApiJson(body): ApiJson<BlockConditionStatus>,
-) -> Result<Response, ApiError> {
+    ApiJson(BlockingConditionStatus(body)): ApiJson<BlockingConditionStatus>,
+) -> Result<axum::Json<BlockingCondition>, ApiError> {
     let tenant = auth.principal().tenant_id;
     let mut cond = block_conditions::get(&state.am, tenant, &id)
         .await
         .map_err(Error::from)?
         .ok_or_else(|| not_found(&id))?;
     if cond.condition_status == body.condition_status {
-        return Ok(axum::Json(cond).into_response());
+        return Ok(axum::Json(BlockingCondition(cond)));
     }
     cond.condition_status = body.condition_status;
     let mut tx = state.am.begin().await.map_err(Error::from)?;
@@ -117,7 +125,7 @@ pub(crate) async fn set_status(
     }
     emit(&mut tx, tenant, EventKind::BlockConditionUpserted, &cond).await?;
     tx.commit().await.map_err(Error::from)?;
-    Ok(axum::Json(cond).into_response())
+    Ok(axum::Json(BlockingCondition(cond)))
 }
 
 #[utoipa::path(delete, path = "/throttling/deny-policy/{conditionId}", operation_id = "delete_deny_policy", tag = "Deny Policies", summary = "Delete a deny policy", params(("conditionId" = String, Path, description = "Deny policy id")), responses((status = 200, description = "Deleted"), tollgate_http::openapi_doc::CommonErrors))]

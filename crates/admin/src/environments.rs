@@ -2,6 +2,7 @@
 //! environments. Changes are outbox events, so gateways learn of them.
 
 use crate::AdminState;
+use crate::types::EnvironmentList;
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
@@ -42,12 +43,18 @@ fn invalid(env: &Environment) -> Result<(), ApiError> {
 }
 
 /// Any signed-in user may list environments (the Publisher needs them to deploy).
-#[utoipa::path(get, path = "/environments", operation_id = "get_environments", tag = "Environments", summary = "List gateway environments", responses((status = 200, description = "count, list", body = Object), tollgate_http::openapi_doc::CommonErrors))]
-pub(crate) async fn list(auth: Authenticated<AnyRole>, State(state): State<AdminState>) -> Result<Response, ApiError> {
+#[utoipa::path(get, path = "/environments", operation_id = "get_environments", tag = "Environments", summary = "List gateway environments", responses((status = 200, description = "The environments", body = EnvironmentList), tollgate_http::openapi_doc::CommonErrors))]
+pub(crate) async fn list(
+    auth: Authenticated<AnyRole>,
+    State(state): State<AdminState>,
+) -> Result<axum::Json<EnvironmentList>, ApiError> {
     let list = environments::list(&state.am, auth.principal().tenant_id)
         .await
         .map_err(Error::from)?;
-    Ok(axum::Json(json!({ "count": list.len(), "list": list })).into_response())
+    Ok(axum::Json(EnvironmentList {
+        count: list.len(),
+        list,
+    }))
 }
 
 #[utoipa::path(get, path = "/environments/{environmentId}", operation_id = "get_environment", tag = "Environments", summary = "Get an environment", params(("environmentId" = String, Path, description = "Environment id or name")), responses((status = 200, description = "The environment", body = tollgate_model::Environment), tollgate_http::openapi_doc::CommonErrors))]
@@ -55,12 +62,12 @@ pub(crate) async fn get_one(
     auth: Authenticated<AnyRole>,
     State(state): State<AdminState>,
     Path(id): Path<String>,
-) -> Result<Response, ApiError> {
+) -> Result<axum::Json<Environment>, ApiError> {
     let env = environments::find(&state.am, auth.principal().tenant_id, &id)
         .await
         .map_err(Error::from)?
         .ok_or_else(|| not_found(&id))?;
-    Ok(axum::Json(env).into_response())
+    Ok(axum::Json(env))
 }
 
 #[utoipa::path(post, path = "/environments", operation_id = "post_environments", tag = "Environments", summary = "Create an environment", request_body = tollgate_model::Environment, responses((status = 201, description = "The environment", body = tollgate_model::Environment), tollgate_http::openapi_doc::CommonErrors))]
@@ -98,7 +105,7 @@ pub(crate) async fn update(
     State(state): State<AdminState>,
     Path(id): Path<String>,
     ApiJson(mut env): ApiJson<Environment>,
-) -> Result<Response, ApiError> {
+) -> Result<axum::Json<Environment>, ApiError> {
     invalid(&env)?;
     let tenant = auth.principal().tenant_id;
     let current = environments::find(&state.am, tenant, &id)
@@ -121,7 +128,7 @@ pub(crate) async fn update(
     }
     emit(&mut tx, tenant, &env, "updated").await?;
     tx.commit().await.map_err(Error::from)?;
-    Ok(axum::Json(env).into_response())
+    Ok(axum::Json(env))
 }
 
 #[utoipa::path(delete, path = "/environments/{environmentId}", operation_id = "delete_environment", tag = "Environments", summary = "Remove an environment nothing is deployed to", params(("environmentId" = String, Path, description = "Environment id or name")), responses((status = 200, description = "Removed"), tollgate_http::openapi_doc::CommonErrors))]

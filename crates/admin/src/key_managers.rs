@@ -2,13 +2,12 @@
 //! OIDC providers whose tokens gateways accept. Their JWKS is fetched and cached by the
 //! key-manager component and delivered to gateways through the event outbox.
 
-use crate::AdminState;
+use crate::{AdminState, types};
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use serde_json::json;
 use tollgate_events::{EventKind, NewEvent};
 use tollgate_http::auth::AdminRole;
 use tollgate_http::{ApiError, ApiJson, Authenticated};
@@ -37,10 +36,12 @@ fn resource(row: &KeyManagerRow) -> Result<KeyManager, ApiError> {
     Ok(km)
 }
 
-fn body(row: &KeyManagerRow) -> Result<serde_json::Value, ApiError> {
-    let mut v = serde_json::to_value(resource(row)?).map_err(|e| Error::Internal(e.to_string()))?;
-    v["jwksFetchedTime"] = json!(row.jwks_fetched_at.map(tollgate_model::rfc3339));
-    Ok(v)
+/// The key manager as the API answers it.
+fn body(row: &KeyManagerRow) -> Result<types::KeyManager, ApiError> {
+    Ok(types::KeyManager {
+        settings: resource(row)?,
+        jwks_fetched_time: row.jwks_fetched_at.map(tollgate_model::rfc3339),
+    })
 }
 
 async fn emit(tx: &mut Tx, tenant: TenantId, kind: EventKind, row: &KeyManagerRow) -> Result<(), ApiError> {
@@ -72,32 +73,35 @@ fn conflict(name: &str) -> ApiError {
     Error::Conflict(format!("a key manager named `{name}` already exists")).into()
 }
 
-#[utoipa::path(get, path = "/key-managers", operation_id = "get_key_managers", tag = "Key Managers", summary = "List third-party key managers", responses((status = 200, description = "count, list", body = Object), tollgate_http::openapi_doc::CommonErrors))]
+#[utoipa::path(get, path = "/key-managers", operation_id = "get_key_managers", tag = "Key Managers", summary = "List third-party key managers", responses((status = 200, description = "The key managers", body = types::KeyManagerList), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn list(
     auth: Authenticated<AdminRole>,
     State(state): State<AdminState>,
-) -> Result<Response, ApiError> {
+) -> Result<axum::Json<types::KeyManagerList>, ApiError> {
     let rows = key_managers::list(&state.am, auth.principal().tenant_id)
         .await
         .map_err(Error::from)?;
     let list = rows.iter().map(body).collect::<Result<Vec<_>, _>>()?;
-    Ok(axum::Json(json!({ "count": list.len(), "list": list })).into_response())
+    Ok(axum::Json(types::KeyManagerList {
+        count: list.len(),
+        list,
+    }))
 }
 
-#[utoipa::path(get, path = "/key-managers/{keyManagerId}", operation_id = "get_key_manager", tag = "Key Managers", summary = "Get a key manager", params(("keyManagerId" = String, Path, description = "Key manager id or name")), responses((status = 200, description = "The key manager", body = tollgate_model::key_manager::KeyManager), tollgate_http::openapi_doc::CommonErrors))]
+#[utoipa::path(get, path = "/key-managers/{keyManagerId}", operation_id = "get_key_manager", tag = "Key Managers", summary = "Get a key manager", params(("keyManagerId" = String, Path, description = "Key manager id or name")), responses((status = 200, description = "The key manager", body = types::KeyManager), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn get_one(
     auth: Authenticated<AdminRole>,
     State(state): State<AdminState>,
     Path(id): Path<String>,
-) -> Result<Response, ApiError> {
+) -> Result<axum::Json<types::KeyManager>, ApiError> {
     let row = key_managers::find(&state.am, auth.principal().tenant_id, &id)
         .await
         .map_err(Error::from)?
         .ok_or_else(|| not_found(&id))?;
-    Ok(axum::Json(body(&row)?).into_response())
+    Ok(axum::Json(body(&row)?))
 }
 
-#[utoipa::path(post, path = "/key-managers", operation_id = "post_key_managers", tag = "Key Managers", summary = "Register a key manager", request_body = tollgate_model::key_manager::KeyManager, responses((status = 201, description = "The key manager", body = tollgate_model::key_manager::KeyManager), tollgate_http::openapi_doc::CommonErrors))]
+#[utoipa::path(post, path = "/key-managers", operation_id = "post_key_managers", tag = "Key Managers", summary = "Register a key manager", request_body = types::KeyManager, responses((status = 201, description = "The key manager", body = types::KeyManager), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn create(
     auth: Authenticated<AdminRole>,
     State(state): State<AdminState>,
@@ -134,13 +138,13 @@ pub(crate) async fn create(
         .into_response())
 }
 
-#[utoipa::path(put, path = "/key-managers/{keyManagerId}", operation_id = "put_key_manager", tag = "Key Managers", summary = "Change a key manager (not its name)", params(("keyManagerId" = String, Path, description = "Key manager id or name")), request_body = tollgate_model::key_manager::KeyManager, responses((status = 200, description = "The key manager", body = tollgate_model::key_manager::KeyManager), tollgate_http::openapi_doc::CommonErrors))]
+#[utoipa::path(put, path = "/key-managers/{keyManagerId}", operation_id = "put_key_manager", tag = "Key Managers", summary = "Change a key manager (not its name)", params(("keyManagerId" = String, Path, description = "Key manager id or name")), request_body = types::KeyManager, responses((status = 200, description = "The key manager", body = types::KeyManager), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn update(
     auth: Authenticated<AdminRole>,
     State(state): State<AdminState>,
     Path(id): Path<String>,
     ApiJson(km): ApiJson<KeyManager>,
-) -> Result<Response, ApiError> {
+) -> Result<axum::Json<types::KeyManager>, ApiError> {
     Error::check_fields(km.validate())?;
     let tenant = auth.principal().tenant_id;
     let current = key_managers::find(&state.am, tenant, &id)
@@ -164,7 +168,7 @@ pub(crate) async fn update(
     }
     emit(&mut tx, tenant, EventKind::KeyManagerUpserted, &row).await?;
     tx.commit().await.map_err(Error::from)?;
-    Ok(axum::Json(body(&row)?).into_response())
+    Ok(axum::Json(body(&row)?))
 }
 
 #[utoipa::path(delete, path = "/key-managers/{keyManagerId}", operation_id = "delete_key_manager", tag = "Key Managers", summary = "Remove a key manager no application keys are mapped from", params(("keyManagerId" = String, Path, description = "Key manager id or name")), responses((status = 200, description = "Removed"), tollgate_http::openapi_doc::CommonErrors))]

@@ -10,6 +10,7 @@ mod deny_policies;
 mod environments;
 mod key_managers;
 mod policies;
+pub mod types;
 mod users;
 
 use axum::Router;

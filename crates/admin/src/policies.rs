@@ -1,11 +1,17 @@
-//! `GET/POST /throttling/policies/{subscription|application|advanced}`,
+//! `GET/POST /throttling/policies/{subscription|application|advanced|custom}`,
 //! `GET/PUT/DELETE /throttling/policies/{level}/{policyId}`: throttling policies in the
-//! reference's shapes. A policy that APIs use cannot be deleted (409 naming them); every
-//! change is an outbox event for the traffic manager and gateways.
+//! reference's shapes. Each level has its own routes and body type (documented per level,
+//! as the reference does); a level that does not exist is 404. A policy that APIs use
+//! cannot be deleted (409 naming them); every change is an outbox event for the traffic
+//! manager and gateways.
 
 use crate::AdminState;
+use crate::types::{
+    AdvancedThrottlePolicy, AdvancedThrottlePolicyList, ApplicationThrottlePolicy, ApplicationThrottlePolicyList,
+    CustomRule, CustomRuleList, SubscriptionThrottlePolicy, SubscriptionThrottlePolicyList,
+};
 use axum::Router;
-use axum::extract::{Path, Request, State};
+use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -14,94 +20,112 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use tollgate_events::{EventKind, NewEvent};
 use tollgate_http::auth::AdminRole;
-use tollgate_http::error::{parse_body, read_body};
-use tollgate_http::{ApiError, Authenticated};
+use tollgate_http::{ApiError, ApiJson, Authenticated};
 use tollgate_model::custom_rule::CustomPolicy;
 use tollgate_model::policy::{AdvancedPolicy, ApplicationPolicy, PolicyLevel, SubscriptionPolicy};
-use tollgate_model::{Error, FieldError, TenantId, now_millis};
+use tollgate_model::{Error, FieldError, Principal, TenantId, now_millis};
 use tollgate_store::apis::{self, ApiFilter};
 use tollgate_store::policies::{self, StoredPolicy};
 use tollgate_store::{Tx, events};
 
 pub(crate) fn routes() -> Router<AdminState> {
     Router::new()
-        .route("/throttling/policies/{level}", get(list).post(create))
+        .route(
+            "/throttling/policies/subscription",
+            get(list_subscription).post(create_subscription),
+        )
+        .route(
+            "/throttling/policies/subscription/{policy_id}",
+            get(get_subscription)
+                .put(update_subscription)
+                .delete(delete_subscription),
+        )
+        .route(
+            "/throttling/policies/application",
+            get(list_application).post(create_application),
+        )
+        .route(
+            "/throttling/policies/application/{policy_id}",
+            get(get_application).put(update_application).delete(delete_application),
+        )
+        .route(
+            "/throttling/policies/advanced",
+            get(list_advanced).post(create_advanced),
+        )
+        .route(
+            "/throttling/policies/advanced/{policy_id}",
+            get(get_advanced).put(update_advanced).delete(delete_advanced),
+        )
+        .route("/throttling/policies/custom", get(list_custom).post(create_custom))
+        .route(
+            "/throttling/policies/custom/{rule_id}",
+            get(get_custom).put(update_custom).delete(delete_custom),
+        )
+        // Any other level: 404 naming the levels (after authentication, as before).
+        .route("/throttling/policies/{level}", get(unknown_level).post(unknown_level))
         .route(
             "/throttling/policies/{level}/{policy_id}",
-            get(get_one).put(update).delete(delete),
+            get(unknown_level_item)
+                .put(unknown_level_item)
+                .delete(unknown_level_item),
         )
 }
 
-/// What the three policy shapes have in common, for the handlers below.
-trait PolicyBody: DeserializeOwned + Serialize {
+/// What the four policy shapes have in common, for the handlers below.
+trait PolicyBody: DeserializeOwned + Serialize + Send + 'static {
+    /// The level whose routes take and answer this shape.
+    const LEVEL: PolicyLevel;
+    /// The policy's name (unique per level).
     fn name(&self) -> &str;
+    /// Every bad field.
     fn check(&self) -> Vec<FieldError>;
-    fn set_output(&mut self, id: &str, level: PolicyLevel);
+    /// Fills in the output-only fields.
+    fn set_output(&mut self, id: &str);
 }
 
 macro_rules! policy_body {
-    ($t:ty) => {
+    ($t:ty, $level:expr) => {
         impl PolicyBody for $t {
+            const LEVEL: PolicyLevel = $level;
             fn name(&self) -> &str {
                 &self.policy_name
             }
             fn check(&self) -> Vec<FieldError> {
                 self.validate()
             }
-            fn set_output(&mut self, id: &str, level: PolicyLevel) {
+            fn set_output(&mut self, id: &str) {
                 self.policy_id = Some(id.to_string());
-                self.policy_type = Some(level.type_name().to_string());
+                self.policy_type = Some(Self::LEVEL.type_name().to_string());
                 self.is_deployed = true;
             }
         }
     };
 }
-policy_body!(SubscriptionPolicy);
-policy_body!(ApplicationPolicy);
-policy_body!(AdvancedPolicy);
-policy_body!(CustomPolicy);
+policy_body!(SubscriptionPolicy, PolicyLevel::Subscription);
+policy_body!(ApplicationPolicy, PolicyLevel::Application);
+policy_body!(AdvancedPolicy, PolicyLevel::Advanced);
+policy_body!(CustomPolicy, PolicyLevel::Custom);
 
-fn level_of(segment: &str) -> Result<PolicyLevel, ApiError> {
-    segment.parse().map_err(|e: String| {
-        ApiError(Error::NotFound {
-            resource: "policy level",
-            id: e,
-        })
-    })
-}
-
-/// Parses, validates and normalises a body of `level`: (name, JSON to store).
-fn parse(level: PolicyLevel, parts: &axum::http::request::Parts, bytes: &[u8]) -> Result<(String, Value), ApiError> {
-    fn typed<T: PolicyBody>(parts: &axum::http::request::Parts, bytes: &[u8]) -> Result<(String, Value), ApiError> {
-        let mut p: T = parse_body(parts, bytes)?;
-        let errors = p.check();
-        Error::check_fields(errors)?;
-        p.set_output("", PolicyLevel::Subscription);
-        let mut v = serde_json::to_value(&p).map_err(|e| Error::Internal(e.to_string()))?;
-        if let Some(o) = v.as_object_mut() {
-            for key in ["policyId", "type", "isDeployed"] {
-                o.remove(key);
-            }
-        }
-        Ok((p.name().to_string(), v))
-    }
-    match level {
-        PolicyLevel::Subscription => typed::<SubscriptionPolicy>(parts, bytes),
-        PolicyLevel::Application => typed::<ApplicationPolicy>(parts, bytes),
-        PolicyLevel::Advanced => typed::<AdvancedPolicy>(parts, bytes),
-        PolicyLevel::Custom => typed::<CustomPolicy>(parts, bytes),
-    }
-}
-
-/// The policy as the API returns it.
-fn body(p: &StoredPolicy) -> Value {
-    let mut v = p.body.clone();
+/// Validates a body: (name, JSON to store, without the output-only fields).
+fn to_store<T: PolicyBody>(mut p: T) -> Result<(String, Value), ApiError> {
+    Error::check_fields(p.check())?;
+    p.set_output("");
+    let mut v = serde_json::to_value(&p).map_err(|e| Error::Internal(e.to_string()))?;
     if let Some(o) = v.as_object_mut() {
-        o.insert("policyId".into(), json!(p.id));
-        o.insert("type".into(), json!(p.level.type_name()));
-        o.insert("isDeployed".into(), json!(true));
+        for key in ["policyId", "type", "isDeployed"] {
+            o.remove(key);
+        }
     }
-    v
+    Ok((p.name().to_string(), v))
+}
+
+/// The stored policy as the API answers it (the stored JSON is the shape's own, written
+/// by [`to_store`] or the built-in defaults).
+fn answer<T: PolicyBody>(p: &StoredPolicy) -> Result<T, ApiError> {
+    let mut t: T = serde_json::from_value(p.body.clone())
+        .map_err(|e| Error::Internal(format!("stored {} policy {}: {e}", p.level, p.id)))?;
+    t.set_output(&p.id);
+    Ok(t)
 }
 
 async fn emit(
@@ -126,47 +150,28 @@ fn not_found(id: &str) -> ApiError {
     Error::not_found("policy", id).into()
 }
 
-#[utoipa::path(get, path = "/throttling/policies/{level}", operation_id = "get_throttling_policies", tag = "Throttling Policies", summary = "List policies of a level", params(("level" = String, Path, description = "subscription, application, advanced or custom")), responses((status = 200, description = "count, list", body = Object), tollgate_http::openapi_doc::CommonErrors))]
-pub(crate) async fn list(
-    auth: Authenticated<AdminRole>,
-    State(state): State<AdminState>,
-    Path(level): Path<String>,
-) -> Result<Response, ApiError> {
-    let level = level_of(&level)?;
-    let list: Vec<Value> = policies::list(&state.am, auth.principal().tenant_id, level)
+async fn list_of<T: PolicyBody>(who: &Principal, state: &AdminState) -> Result<Vec<T>, ApiError> {
+    policies::list(&state.am, who.tenant_id, T::LEVEL)
         .await
         .map_err(Error::from)?
         .iter()
-        .map(body)
-        .collect();
-    Ok(axum::Json(json!({ "count": list.len(), "list": list })).into_response())
+        .map(answer)
+        .collect()
 }
 
-#[utoipa::path(get, path = "/throttling/policies/{level}/{policyId}", operation_id = "get_throttling_policy", tag = "Throttling Policies", summary = "Get a policy", params(("level" = String, Path, description = "subscription, application, advanced or custom"), ("policyId" = String, Path, description = "Policy id or name")), responses((status = 200, description = "The policy", body = Object), tollgate_http::openapi_doc::CommonErrors))]
-pub(crate) async fn get_one(
-    auth: Authenticated<AdminRole>,
-    State(state): State<AdminState>,
-    Path((level, id)): Path<(String, String)>,
-) -> Result<Response, ApiError> {
-    let level = level_of(&level)?;
-    let p = policies::get(&state.am, auth.principal().tenant_id, level, &id)
+async fn get_of<T: PolicyBody>(who: &Principal, state: &AdminState, id: &str) -> Result<T, ApiError> {
+    let p = policies::get(&state.am, who.tenant_id, T::LEVEL, id)
         .await
         .map_err(Error::from)?
-        .ok_or_else(|| not_found(&id))?;
-    Ok(axum::Json(body(&p)).into_response())
+        .ok_or_else(|| not_found(id))?;
+    answer(&p)
 }
 
-#[utoipa::path(post, path = "/throttling/policies/{level}", operation_id = "post_throttling_policies", tag = "Throttling Policies", summary = "Create a policy (body shape by level)", params(("level" = String, Path, description = "subscription, application, advanced or custom")), request_body = crate::api_doc::AnyPolicy, responses((status = 201, description = "The policy", body = Object), tollgate_http::openapi_doc::CommonErrors))]
-pub(crate) async fn create(
-    auth: Authenticated<AdminRole>,
-    State(state): State<AdminState>,
-    Path(level): Path<String>,
-    req: Request,
-) -> Result<Response, ApiError> {
-    let level = level_of(&level)?;
-    let (parts, bytes) = read_body(req).await?;
-    let (name, value) = parse(level, &parts, &bytes)?;
-    let tenant = auth.principal().tenant_id;
+/// Creates the policy: (its `Location`, the policy as answered).
+async fn create_of<T: PolicyBody>(who: &Principal, state: &AdminState, body: T) -> Result<(String, T), ApiError> {
+    let level = T::LEVEL;
+    let (name, value) = to_store(body)?;
+    let tenant = who.tenant_id;
     let id = uuid::Uuid::now_v7().to_string();
     let mut tx = state.am.begin().await.map_err(Error::from)?;
     if policies::exists_in(&mut tx, tenant, level, &name)
@@ -180,7 +185,7 @@ pub(crate) async fn create(
         .map_err(Error::from)?;
     emit(&mut tx, tenant, EventKind::PolicyUpserted, level, &id, &value).await?;
     tx.commit().await.map_err(Error::from)?;
-    tracing::info!(level = %level, policy = %name, by = %auth.principal().username, "Throttling policy created.");
+    tracing::info!(level = %level, policy = %name, by = %who.username, "Throttling policy created.");
     let stored = StoredPolicy {
         id: id.clone(),
         level,
@@ -189,29 +194,17 @@ pub(crate) async fn create(
         read_only: false,
     };
     let location = format!("{}/throttling/policies/{level}/{id}", crate::BASE_PATH);
-    Ok((
-        StatusCode::CREATED,
-        [(header::LOCATION, location)],
-        axum::Json(body(&stored)),
-    )
-        .into_response())
+    Ok((location, answer(&stored)?))
 }
 
-#[utoipa::path(put, path = "/throttling/policies/{level}/{policyId}", operation_id = "put_throttling_policy", tag = "Throttling Policies", summary = "Change a policy (not its name)", params(("level" = String, Path, description = "subscription, application, advanced or custom"), ("policyId" = String, Path, description = "Policy id or name")), request_body = crate::api_doc::AnyPolicy, responses((status = 200, description = "The policy", body = Object), tollgate_http::openapi_doc::CommonErrors))]
-pub(crate) async fn update(
-    auth: Authenticated<AdminRole>,
-    State(state): State<AdminState>,
-    Path((level, id)): Path<(String, String)>,
-    req: Request,
-) -> Result<Response, ApiError> {
-    let level = level_of(&level)?;
-    let (parts, bytes) = read_body(req).await?;
-    let (name, value) = parse(level, &parts, &bytes)?;
-    let tenant = auth.principal().tenant_id;
-    let current = policies::get(&state.am, tenant, level, &id)
+async fn update_of<T: PolicyBody>(who: &Principal, state: &AdminState, id: &str, body: T) -> Result<T, ApiError> {
+    let level = T::LEVEL;
+    let (name, value) = to_store(body)?;
+    let tenant = who.tenant_id;
+    let current = policies::get(&state.am, tenant, level, id)
         .await
         .map_err(Error::from)?
-        .ok_or_else(|| not_found(&id))?;
+        .ok_or_else(|| not_found(id))?;
     if name != current.name {
         return Err(Error::field("policyName", "cannot be changed; APIs and subscriptions refer to it").into());
     }
@@ -226,7 +219,7 @@ pub(crate) async fn update(
     emit(&mut tx, tenant, EventKind::PolicyUpserted, level, &current.id, &value).await?;
     tx.commit().await.map_err(Error::from)?;
     let stored = StoredPolicy { body: value, ..current };
-    Ok(axum::Json(body(&stored)).into_response())
+    answer(&stored)
 }
 
 /// The APIs of the tenant that use `name` at `level` (`Name version` each).
@@ -264,18 +257,12 @@ async fn users_of(
     Ok(users)
 }
 
-#[utoipa::path(delete, path = "/throttling/policies/{level}/{policyId}", operation_id = "delete_throttling_policy", tag = "Throttling Policies", summary = "Delete a policy no API uses", params(("level" = String, Path, description = "subscription, application, advanced or custom"), ("policyId" = String, Path, description = "Policy id or name")), responses((status = 200, description = "Deleted"), tollgate_http::openapi_doc::CommonErrors))]
-pub(crate) async fn delete(
-    auth: Authenticated<AdminRole>,
-    State(state): State<AdminState>,
-    Path((level, id)): Path<(String, String)>,
-) -> Result<Response, ApiError> {
-    let level = level_of(&level)?;
-    let tenant = auth.principal().tenant_id;
-    let current = policies::get(&state.am, tenant, level, &id)
+async fn delete_of(level: PolicyLevel, who: &Principal, state: &AdminState, id: &str) -> Result<StatusCode, ApiError> {
+    let tenant = who.tenant_id;
+    let current = policies::get(&state.am, tenant, level, id)
         .await
         .map_err(Error::from)?
-        .ok_or_else(|| not_found(&id))?;
+        .ok_or_else(|| not_found(id))?;
     if current.read_only {
         return Err(Error::Conflict(format!("`{}` is built in and cannot be deleted", current.name)).into());
     }
@@ -283,7 +270,7 @@ pub(crate) async fn delete(
     tollgate_store::lock_named(&mut tx, &apis::references_lock(tenant))
         .await
         .map_err(Error::from)?;
-    let users = users_of(&state, tenant, level, &current.name).await?;
+    let users = users_of(state, tenant, level, &current.name).await?;
     if !users.is_empty() {
         return Err(Error::Conflict(format!(
             "the {level} policy `{}` is in use by {}; change them first",
@@ -307,5 +294,125 @@ pub(crate) async fn delete(
     )
     .await?;
     tx.commit().await.map_err(Error::from)?;
-    Ok(StatusCode::OK.into_response())
+    Ok(StatusCode::OK)
 }
+
+/// Any other level (`/throttling/policies/weird`): 404 naming the levels.
+async fn unknown_level(_auth: Authenticated<AdminRole>, Path(level): Path<String>) -> ApiError {
+    level_not_found(&level)
+}
+
+/// Any other level, one policy of it: 404 naming the levels.
+async fn unknown_level_item(_auth: Authenticated<AdminRole>, Path((level, _)): Path<(String, String)>) -> ApiError {
+    level_not_found(&level)
+}
+
+fn level_not_found(segment: &str) -> ApiError {
+    ApiError(Error::NotFound {
+        resource: "policy level",
+        id: segment
+            .parse::<PolicyLevel>()
+            .err()
+            .unwrap_or_else(|| segment.to_string()),
+    })
+}
+
+/// The five operations of one level, each typed with the level's body and documented
+/// under its own path, as the reference documents them.
+macro_rules! level_operations {
+    (
+        $model:ty => $body:ident, $list:ident;
+        tag: $tag:tt, collection: $coll:tt, item: $item:tt, id: $id:tt;
+        $list_fn:ident = $list_op:tt, $get_fn:ident = $get_op:tt, $create_fn:ident = $create_op:tt,
+        $update_fn:ident = $update_op:tt, $delete_fn:ident = $delete_op:tt $(,)?
+    ) => {
+        #[utoipa::path(get, path = $coll, operation_id = $list_op, tag = $tag, summary = "List the policies of the level", responses((status = 200, description = "The policies", body = $list), tollgate_http::openapi_doc::CommonErrors))]
+        pub(crate) async fn $list_fn(
+            auth: Authenticated<AdminRole>,
+            State(state): State<AdminState>,
+        ) -> Result<axum::Json<$list>, ApiError> {
+            let list: Vec<$body> = list_of::<$model>(auth.principal(), &state)
+                .await?
+                .into_iter()
+                .map($body)
+                .collect();
+            Ok(axum::Json(list.into()))
+        }
+
+        #[utoipa::path(get, path = $item, operation_id = $get_op, tag = $tag, summary = "Get a policy", params(($id = String, Path, description = "Policy id or name")), responses((status = 200, description = "The policy", body = $body), tollgate_http::openapi_doc::CommonErrors))]
+        pub(crate) async fn $get_fn(
+            auth: Authenticated<AdminRole>,
+            State(state): State<AdminState>,
+            Path(id): Path<String>,
+        ) -> Result<axum::Json<$body>, ApiError> {
+            Ok(axum::Json($body(get_of::<$model>(auth.principal(), &state, &id).await?)))
+        }
+
+        #[utoipa::path(post, path = $coll, operation_id = $create_op, tag = $tag, summary = "Create a policy", request_body = $body, responses((status = 201, description = "The policy", body = $body), tollgate_http::openapi_doc::CommonErrors))]
+        pub(crate) async fn $create_fn(
+            auth: Authenticated<AdminRole>,
+            State(state): State<AdminState>,
+            ApiJson($body(body)): ApiJson<$body>,
+        ) -> Result<Response, ApiError> {
+            let (location, policy) = create_of::<$model>(auth.principal(), &state, body).await?;
+            Ok((
+                StatusCode::CREATED,
+                [(header::LOCATION, location)],
+                axum::Json($body(policy)),
+            )
+                .into_response())
+        }
+
+        #[utoipa::path(put, path = $item, operation_id = $update_op, tag = $tag, summary = "Change a policy (not its name)", params(($id = String, Path, description = "Policy id or name")), request_body = $body, responses((status = 200, description = "The policy", body = $body), tollgate_http::openapi_doc::CommonErrors))]
+        pub(crate) async fn $update_fn(
+            auth: Authenticated<AdminRole>,
+            State(state): State<AdminState>,
+            Path(id): Path<String>,
+            ApiJson($body(body)): ApiJson<$body>,
+        ) -> Result<axum::Json<$body>, ApiError> {
+            Ok(axum::Json($body(update_of::<$model>(auth.principal(), &state, &id, body).await?)))
+        }
+
+        #[utoipa::path(delete, path = $item, operation_id = $delete_op, tag = $tag, summary = "Delete a policy nothing uses", params(($id = String, Path, description = "Policy id or name")), responses((status = 200, description = "Deleted"), tollgate_http::openapi_doc::CommonErrors))]
+        pub(crate) async fn $delete_fn(
+            auth: Authenticated<AdminRole>,
+            State(state): State<AdminState>,
+            Path(id): Path<String>,
+        ) -> Result<StatusCode, ApiError> {
+            delete_of(<$model as PolicyBody>::LEVEL, auth.principal(), &state, &id).await
+        }
+    };
+}
+
+level_operations!(
+    SubscriptionPolicy => SubscriptionThrottlePolicy, SubscriptionThrottlePolicyList;
+    tag: "Subscription Policies", collection: "/throttling/policies/subscription",
+    item: "/throttling/policies/subscription/{policyId}", id: "policyId";
+    list_subscription = "get_subscription_policies", get_subscription = "get_subscription_policy",
+    create_subscription = "post_subscription_policies", update_subscription = "put_subscription_policy",
+    delete_subscription = "delete_subscription_policy",
+);
+level_operations!(
+    ApplicationPolicy => ApplicationThrottlePolicy, ApplicationThrottlePolicyList;
+    tag: "Application Policies", collection: "/throttling/policies/application",
+    item: "/throttling/policies/application/{policyId}", id: "policyId";
+    list_application = "get_application_policies", get_application = "get_application_policy",
+    create_application = "post_application_policies", update_application = "put_application_policy",
+    delete_application = "delete_application_policy",
+);
+level_operations!(
+    AdvancedPolicy => AdvancedThrottlePolicy, AdvancedThrottlePolicyList;
+    tag: "Advanced Policies", collection: "/throttling/policies/advanced",
+    item: "/throttling/policies/advanced/{policyId}", id: "policyId";
+    list_advanced = "get_advanced_policies", get_advanced = "get_advanced_policy",
+    create_advanced = "post_advanced_policies", update_advanced = "put_advanced_policy",
+    delete_advanced = "delete_advanced_policy",
+);
+level_operations!(
+    CustomPolicy => CustomRule, CustomRuleList;
+    tag: "Custom Rules", collection: "/throttling/policies/custom",
+    item: "/throttling/policies/custom/{ruleId}", id: "ruleId";
+    list_custom = "get_custom_rules", get_custom = "get_custom_rule",
+    create_custom = "post_custom_rules", update_custom = "put_custom_rule",
+    delete_custom = "delete_custom_rule",
+);

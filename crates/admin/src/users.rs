@@ -4,12 +4,12 @@
 //! gateway (decision 012).
 
 use crate::AdminState;
+use crate::types::{CreateUser, RoleInfo, RoleList, UpdateUser, UserInfo, UserList};
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use serde::{Deserialize, Serialize};
 use tollgate_http::auth::AdminRole;
 use tollgate_http::{ApiError, ApiJson, ApiQuery, Authenticated, Pagination};
 use tollgate_model::{Error, FieldError, NewUser, Role, User};
@@ -25,60 +25,22 @@ pub(crate) fn routes() -> Router<AdminState> {
         .route("/roles", get(list_roles))
 }
 
-/// A user as the Admin API shows it (never with a password or hash).
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct UserInfo {
-    id: String,
-    username: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    email: Option<String>,
-    roles: Vec<Role>,
-    enabled: bool,
-    created_time: i64,
-}
-
-impl From<User> for UserInfo {
-    fn from(u: User) -> Self {
-        Self {
-            id: u.id.to_string(),
-            username: u.username,
-            email: u.email,
-            roles: u.roles,
-            enabled: u.enabled,
-            created_time: u.created_at,
-        }
-    }
-}
-
-/// The body of `POST /users`.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-pub(crate) struct CreateUser {
-    username: String,
-    password: String,
-    #[serde(default)]
-    email: Option<String>,
-    #[serde(default)]
-    roles: Vec<String>,
-}
-
-#[utoipa::path(get, path = "/users", operation_id = "get_users", tag = "Users", summary = "List users", params(("offset" = Option<i64>, Query, description = "Items to skip"), ("limit" = Option<i64>, Query, description = "Items to return (1-1000)")), responses((status = 200, description = "count, list, pagination", body = Object), tollgate_http::openapi_doc::CommonErrors))]
+#[utoipa::path(get, path = "/users", operation_id = "get_users", tag = "Users", summary = "List users", params(("offset" = Option<i64>, Query, description = "Items to skip"), ("limit" = Option<i64>, Query, description = "Items to return (1-1000)")), responses((status = 200, description = "A page of users", body = UserList), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn list_users(
     auth: Authenticated<AdminRole>,
     State(state): State<AdminState>,
     ApiQuery(page): ApiQuery<Pagination>,
-) -> Result<Response, ApiError> {
+) -> Result<axum::Json<UserList>, ApiError> {
     let page = page.validate()?;
     let (list, total) = users::list(&state.shared, auth.principal().tenant_id, page.offset, page.limit)
         .await
         .map_err(Error::from)?;
     let list: Vec<UserInfo> = list.into_iter().map(UserInfo::from).collect();
-    Ok(axum::Json(serde_json::json!({
-        "count": list.len(),
-        "list": list,
-        "pagination": page.body(total),
+    Ok(axum::Json(UserList {
+        count: list.len(),
+        list,
+        pagination: page.info(total),
     }))
-    .into_response())
 }
 
 #[utoipa::path(post, path = "/users", operation_id = "post_users", tag = "Users", summary = "Create a user", request_body = CreateUser, responses((status = 201, description = "The user (never its password)", body = UserInfo), tollgate_http::openapi_doc::CommonErrors))]
@@ -124,7 +86,7 @@ pub(crate) async fn get_user(
     auth: Authenticated<AdminRole>,
     State(state): State<AdminState>,
     Path(username): Path<String>,
-) -> Result<Response, ApiError> {
+) -> Result<axum::Json<UserInfo>, ApiError> {
     let user = users::find_by_username(&state.shared, auth.principal().tenant_id, &username)
         .await
         .map_err(Error::from)?
@@ -132,16 +94,7 @@ pub(crate) async fn get_user(
             resource: "user",
             id: username,
         })?;
-    Ok(axum::Json(UserInfo::from(user)).into_response())
-}
-
-/// The body of `PATCH /users/{username}`: the fields to change.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-pub(crate) struct UpdateUser {
-    #[serde(default)]
-    roles: Option<Vec<String>>,
-    #[serde(default)]
-    enabled: Option<bool>,
+    Ok(axum::Json(UserInfo::from(user)))
 }
 
 /// `PATCH /users/{username}`: replaces the user's roles and/or enables or disables them.
@@ -152,7 +105,7 @@ pub(crate) async fn update_user(
     State(state): State<AdminState>,
     Path(username): Path<String>,
     ApiJson(body): ApiJson<UpdateUser>,
-) -> Result<Response, ApiError> {
+) -> Result<axum::Json<UserInfo>, ApiError> {
     let tenant = auth.principal().tenant_id;
     let user = users::find_by_username(&state.shared, tenant, &username)
         .await
@@ -201,7 +154,7 @@ pub(crate) async fn update_user(
             resource: "user",
             id: username,
         })?;
-    Ok(axum::Json(UserInfo::from(updated)).into_response())
+    Ok(axum::Json(UserInfo::from(updated)))
 }
 
 /// `DELETE /users/{username}`: removes a user and revokes every token they hold. The last
@@ -257,11 +210,17 @@ async fn revoke_held(state: &AdminState, user: &User) -> Result<(), ApiError> {
     Ok(())
 }
 
-#[utoipa::path(get, path = "/roles", operation_id = "get_roles", tag = "Users", summary = "The built-in roles", responses((status = 200, description = "count, list of name and description", body = Object), tollgate_http::openapi_doc::CommonErrors))]
-pub(crate) async fn list_roles(_auth: Authenticated<AdminRole>) -> impl IntoResponse {
-    let list: Vec<_> = Role::ALL
+#[utoipa::path(get, path = "/roles", operation_id = "get_roles", tag = "Users", summary = "The built-in roles", responses((status = 200, description = "The roles", body = RoleList), tollgate_http::openapi_doc::CommonErrors))]
+pub(crate) async fn list_roles(_auth: Authenticated<AdminRole>) -> axum::Json<RoleList> {
+    let list: Vec<RoleInfo> = Role::ALL
         .iter()
-        .map(|r| serde_json::json!({ "name": r.as_str(), "description": r.description() }))
+        .map(|r| RoleInfo {
+            name: r.as_str().to_string(),
+            description: r.description().to_string(),
+        })
         .collect();
-    axum::Json(serde_json::json!({ "count": list.len(), "list": list }))
+    axum::Json(RoleList {
+        count: list.len(),
+        list,
+    })
 }

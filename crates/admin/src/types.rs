@@ -1,0 +1,296 @@
+//! The Admin REST API's request and response bodies, named after the reference's schemas
+//! (`EnvironmentList`, `SubscriptionThrottlePolicy`, `BlockingCondition`, `KeyManager`, …)
+//! so that the generated OpenAPI document states each operation's real body. Where the
+//! model already has the right JSON it is wrapped (`#[serde(transparent)]`) or embedded,
+//! never copied.
+
+use serde::{Deserialize, Serialize};
+use tollgate_http::PaginationInfo;
+use tollgate_model::block_condition::BlockCondition;
+use tollgate_model::custom_rule::CustomPolicy;
+use tollgate_model::key_manager::KeyManager as KeyManagerSettings;
+use tollgate_model::policy::{AdvancedPolicy, ApplicationPolicy, SubscriptionPolicy};
+use tollgate_model::{Environment, Role, User};
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, Type};
+use utoipa::{PartialSchema, ToSchema};
+
+/// A user as the Admin API shows it (never with a password or hash).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UserInfo {
+    /// Server-assigned id.
+    pub id: String,
+    /// Sign-in name, unique in the tenant.
+    pub username: String,
+    /// Contact address, when one was given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// What the user may do.
+    pub roles: Vec<Role>,
+    /// False: the user cannot sign in and holds no valid token.
+    pub enabled: bool,
+    /// When the user was created (epoch milliseconds).
+    pub created_time: i64,
+}
+
+impl From<User> for UserInfo {
+    fn from(u: User) -> Self {
+        Self {
+            id: u.id.to_string(),
+            username: u.username,
+            email: u.email,
+            roles: u.roles,
+            enabled: u.enabled,
+            created_time: u.created_at,
+        }
+    }
+}
+
+/// A page of users (`GET /users`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct UserList {
+    /// Users in this page.
+    pub count: usize,
+    /// The users.
+    pub list: Vec<UserInfo>,
+    /// Where the page lies in the whole list.
+    pub pagination: PaginationInfo,
+}
+
+/// The body of `POST /users`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CreateUser {
+    /// Sign-in name.
+    pub username: String,
+    /// Initial password (never answered).
+    pub password: String,
+    /// Contact address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// Role names (`admin`, `creator`, `publisher`, `subscriber`).
+    #[serde(default)]
+    pub roles: Vec<String>,
+}
+
+/// The body of `PATCH /users/{username}`: the fields to change (at least one).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct UpdateUser {
+    /// The user's roles from now on (replaces them all).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub roles: Option<Vec<String>>,
+    /// Enables or disables the user.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+}
+
+/// One built-in role, as `GET /roles` lists it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct RoleInfo {
+    /// The role's name, as users' `roles` give it.
+    pub name: String,
+    /// What the role allows.
+    pub description: String,
+}
+
+/// The built-in roles (`GET /roles`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct RoleList {
+    /// Roles listed.
+    pub count: usize,
+    /// The roles.
+    pub list: Vec<RoleInfo>,
+}
+
+/// The gateway environments (`GET /environments`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct EnvironmentList {
+    /// Environments listed.
+    pub count: usize,
+    /// The environments.
+    pub list: Vec<Environment>,
+}
+
+/// Declares a named body that is a model type's JSON as it is, under the reference's
+/// schema name (the model's own name differs): the same schema, registered as `$name`.
+macro_rules! named_model {
+    ($(#[$doc:meta])* $name:ident($inner:ty)) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(pub $inner);
+
+        impl From<$inner> for $name {
+            fn from(inner: $inner) -> Self {
+                Self(inner)
+            }
+        }
+
+        impl PartialSchema for $name {
+            fn schema() -> RefOr<Schema> {
+                <$inner as PartialSchema>::schema()
+            }
+        }
+
+        impl ToSchema for $name {
+            fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+                <$inner as ToSchema>::schemas(schemas);
+            }
+        }
+    };
+}
+
+named_model!(
+    /// A subscription policy (business plan), the body of `/throttling/policies/subscription`.
+    SubscriptionThrottlePolicy(SubscriptionPolicy)
+);
+named_model!(
+    /// An application policy, the body of `/throttling/policies/application`.
+    ApplicationThrottlePolicy(ApplicationPolicy)
+);
+named_model!(
+    /// An advanced (API or resource) policy, the body of `/throttling/policies/advanced`.
+    AdvancedThrottlePolicy(AdvancedPolicy)
+);
+named_model!(
+    /// A custom rule (a limit per key template over the requests a condition selects), the
+    /// body of `/throttling/policies/custom`.
+    CustomRule(CustomPolicy)
+);
+/// A deny policy: requests to an API, or from an application, user, IP address or range,
+/// are refused while it is enabled.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct BlockingCondition(pub BlockCondition);
+
+impl From<BlockCondition> for BlockingCondition {
+    fn from(inner: BlockCondition) -> Self {
+        Self(inner)
+    }
+}
+
+// The model's schema, except that `conditionValue` is a string (`API`, `APPLICATION`,
+// `USER`) or an object (`IP`, `IPRANGE`), as answered; the model types it as an object.
+impl PartialSchema for BlockingCondition {
+    fn schema() -> RefOr<Schema> {
+        let mut schema = <BlockCondition as PartialSchema>::schema();
+        if let RefOr::T(Schema::Object(object)) = &mut schema {
+            let description = match object.properties.get("conditionValue") {
+                Some(RefOr::T(Schema::Object(value))) => value.description.clone(),
+                _ => None,
+            };
+            object.properties.insert(
+                "conditionValue".into(),
+                OneOfBuilder::new()
+                    .item(ObjectBuilder::new().schema_type(Type::String))
+                    .item(ObjectBuilder::new().schema_type(Type::Object))
+                    .description(description)
+                    .into(),
+            );
+        }
+        schema
+    }
+}
+
+impl ToSchema for BlockingCondition {
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        <BlockCondition as ToSchema>::schemas(schemas);
+    }
+}
+
+named_model!(
+    /// The body of `PATCH /throttling/deny-policy/{conditionId}`: enables or disables a
+    /// deny policy.
+    BlockingConditionStatus(tollgate_model::block_condition::BlockConditionStatus)
+);
+
+/// Declares a `count`/`list` wrapper of a level's policies.
+macro_rules! policy_list {
+    ($(#[$doc:meta])* $name:ident($item:ty)) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+        pub struct $name {
+            /// Policies listed.
+            pub count: usize,
+            /// The policies.
+            pub list: Vec<$item>,
+        }
+
+        impl From<Vec<$item>> for $name {
+            fn from(list: Vec<$item>) -> Self {
+                Self { count: list.len(), list }
+            }
+        }
+    };
+}
+
+policy_list!(
+    /// The subscription policies (`GET /throttling/policies/subscription`).
+    SubscriptionThrottlePolicyList(SubscriptionThrottlePolicy)
+);
+policy_list!(
+    /// The application policies (`GET /throttling/policies/application`).
+    ApplicationThrottlePolicyList(ApplicationThrottlePolicy)
+);
+policy_list!(
+    /// The advanced policies (`GET /throttling/policies/advanced`), in full.
+    AdvancedThrottlePolicyList(AdvancedThrottlePolicy)
+);
+policy_list!(
+    /// The custom rules (`GET /throttling/policies/custom`).
+    CustomRuleList(CustomRule)
+);
+policy_list!(
+    /// The deny policies (`GET /throttling/deny-policies`).
+    BlockingConditionList(BlockingCondition)
+);
+
+/// A third-party key manager as the Admin API answers it: its settings and when its key
+/// set was last fetched. Also the body `POST` and `PUT /key-managers` take (without the
+/// read-only `id` and `jwksFetchedTime`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KeyManager {
+    /// The settings, as registered.
+    #[serde(flatten)]
+    pub settings: KeyManagerSettings,
+    /// When the key set (JWKS) was last fetched (RFC 3339); absent until it has been.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwks_fetched_time: Option<String>,
+}
+
+// The model's schema with `jwksFetchedTime` added: one object, as the reference's
+// `KeyManager` is (a derived `#[serde(flatten)]` schema would be an `allOf`).
+impl PartialSchema for KeyManager {
+    fn schema() -> RefOr<Schema> {
+        let mut schema = <KeyManagerSettings as PartialSchema>::schema();
+        if let RefOr::T(Schema::Object(object)) = &mut schema {
+            object.properties.insert(
+                "jwksFetchedTime".into(),
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .description(Some(
+                        "When the key set (JWKS) was last fetched (RFC 3339); absent until it has been.",
+                    ))
+                    .read_only(true)
+                    .into(),
+            );
+        }
+        schema
+    }
+}
+
+impl ToSchema for KeyManager {
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        <KeyManagerSettings as ToSchema>::schemas(schemas);
+    }
+}
+
+/// The third-party key managers (`GET /key-managers`), each in full.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct KeyManagerList {
+    /// Key managers listed.
+    pub count: usize,
+    /// The key managers.
+    pub list: Vec<KeyManager>,
+}
