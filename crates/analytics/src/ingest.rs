@@ -2,6 +2,7 @@
 //! once and written at the next flush. Cluster nodes only (the cluster secret); a batch
 //! that does not parse is refused whole with 400 and counts nothing.
 
+use crate::types::IngestReceipt;
 use crate::{AnalyticsState, INGEST_PATH};
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
@@ -29,10 +30,13 @@ pub(crate) fn routes(state: AnalyticsState) -> Router {
 async fn ingest(
     State(state): State<AnalyticsState>,
     ApiJson(batch): ApiJson<UsageBatch>,
-) -> Result<(StatusCode, axum::Json<serde_json::Value>), ApiError> {
+) -> Result<(StatusCode, axum::Json<IngestReceipt>), ApiError> {
     let kept = state.aggregator.add(&batch);
     Ok((
         StatusCode::ACCEPTED,
-        axum::Json(serde_json::json!({ "accepted": kept, "dropped": batch.events.len() - kept })),
+        axum::Json(IngestReceipt {
+            accepted: kept,
+            dropped: batch.events.len().saturating_sub(kept),
+        }),
     ))
 }

@@ -11,6 +11,7 @@ pub mod aggregate;
 pub mod api_doc;
 pub mod flush;
 mod ingest;
+pub mod types;
 pub mod usage;
 
 use axum::Router;

@@ -8,11 +8,11 @@
 //! their tenant's APIs; subscribers the calls of the applications they own.
 
 use crate::AnalyticsState;
+use crate::types::{self, LatencyStats, UsageReport};
 use axum::Router;
 use axum::extract::State;
 use axum::routing::get;
 use serde::Deserialize;
-use serde_json::{Map, Value, json};
 use tollgate_http::auth::{AdminRole, CreatorOrPublisherRole, SubscriberRole, grants};
 use tollgate_http::{ApiError, ApiQuery, Authenticated};
 use tollgate_model::analytics::{LATENCY_BUCKETS, latency_quantile};
@@ -146,52 +146,65 @@ fn retention_of(r: &crate::Retention, g: Granularity) -> std::time::Duration {
     }
 }
 
-fn latency(sum: f64, calls: i64, buckets: &[i64; LATENCY_BUCKETS]) -> Value {
+fn latency(sum: f64, calls: i64, buckets: &[i64; LATENCY_BUCKETS]) -> Option<LatencyStats> {
     if calls <= 0 {
-        return Value::Null;
+        return None;
     }
     let round = |v: Option<f64>| v.map(|x| (x * 100.0).round() / 100.0);
-    json!({
-        "avg": round(Some(sum / calls as f64)),
-        "p50": round(latency_quantile(buckets, 0.50)),
-        "p95": round(latency_quantile(buckets, 0.95)),
-        "p99": round(latency_quantile(buckets, 0.99)),
+    Some(LatencyStats {
+        avg: round(Some(sum / calls as f64)),
+        p50: round(latency_quantile(buckets, 0.50)),
+        p95: round(latency_quantile(buckets, 0.95)),
+        p99: round(latency_quantile(buckets, 0.99)),
     })
 }
 
-fn group_json(g: &UsageGroup) -> Value {
-    let mut m = Map::new();
-    for (name, value) in &g.dimensions {
-        let v = match (*name, value) {
-            ("time", Value::Number(n)) => n.as_i64().map_or(Value::Null, |ms| Value::String(rfc3339(ms))),
-            _ => value.clone(),
-        };
-        m.insert((*name).to_string(), v);
-    }
+/// A group as the API answers it: each dimension value under its reported name (the
+/// time bucket as RFC 3339), then the measures.
+fn group_body(g: &UsageGroup) -> types::UsageGroup {
     let c = &g.counts;
-    m.insert("requests".into(), json!(c.requests));
-    m.insert("clientErrors".into(), json!(g.client_errors));
-    m.insert("serverErrors".into(), json!(g.server_errors));
-    m.insert("throttled".into(), json!(g.throttled));
-    m.insert("responseBytes".into(), json!(c.response_bytes));
-    m.insert(
-        "gatewayLatencyMs".into(),
-        latency(c.gateway_latency_sum, c.requests, &c.gateway_buckets),
-    );
-    m.insert(
-        "backendLatencyMs".into(),
-        latency(c.backend_latency_sum, c.backend_calls, &c.backend_buckets),
-    );
-    Value::Object(m)
+    let mut out = types::UsageGroup {
+        requests: c.requests,
+        client_errors: g.client_errors,
+        server_errors: g.server_errors,
+        throttled: g.throttled,
+        response_bytes: c.response_bytes,
+        gateway_latency_ms: latency(c.gateway_latency_sum, c.requests, &c.gateway_buckets),
+        backend_latency_ms: latency(c.backend_latency_sum, c.backend_calls, &c.backend_buckets),
+        ..types::UsageGroup::default()
+    };
+    for (name, value) in &g.dimensions {
+        let text = || value.as_str().map(str::to_string);
+        match *name {
+            "time" => out.time = value.as_i64().map(rfc3339),
+            "apiId" => out.api_id = text(),
+            "apiName" => out.api_name = text(),
+            "apiVersion" => out.api_version = text(),
+            "resource" => out.resource = text(),
+            "method" => out.method = text(),
+            "applicationId" => out.application_id = text(),
+            "applicationName" => out.application_name = Some(text()),
+            "subscriber" => out.subscriber = text(),
+            "environment" => out.environment = text(),
+            "statusClass" => out.status_class = value.as_i64(),
+            "status" => out.status = value.as_i64(),
+            "errorCode" => out.error_code = value.as_i64(),
+            other => tracing::warn!(
+                dimension = other,
+                "analytics: a dimension the REST API does not know; left out"
+            ),
+        }
+    }
+    out
 }
 
 /// `GET /usage`.
-#[utoipa::path(get, path = "/usage", operation_id = "get_usage", tag = "Usage", summary = "API calls over a time range, grouped by any dimensions", description = "Groups report requests, clientErrors, serverErrors, throttled, responseBytes, and gatewayLatencyMs and backendLatencyMs as {avg, p50, p95, p99}. Administrators see every call, API creators and publishers the calls to their tenant's APIs, subscribers the calls of their own applications.", params(UsageQuery), responses((status = 200, description = "from, to, granularity, groupBy, count, list", body = Object), tollgate_http::openapi_doc::CommonErrors))]
+#[utoipa::path(get, path = "/usage", operation_id = "get_usage", tag = "Usage", summary = "API calls over a time range, grouped by any dimensions", description = "Groups report requests, clientErrors, serverErrors, throttled, responseBytes, and gatewayLatencyMs and backendLatencyMs as {avg, p50, p95, p99}. Administrators see every call, API creators and publishers the calls to their tenant's APIs, subscribers the calls of their own applications.", params(UsageQuery), responses((status = 200, description = "The range and grouping used, and the groups", body = UsageReport), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn usage(
     auth: Authenticated,
     State(state): State<AnalyticsState>,
     ApiQuery(q): ApiQuery<UsageQuery>,
-) -> Result<axum::Json<Value>, ApiError> {
+) -> Result<axum::Json<UsageReport>, ApiError> {
     let p = auth.principal();
     let mut checked = check(&q, now_millis(), &state.retention)?;
     // The widest view the caller's roles (and token scopes) give.
@@ -217,15 +230,15 @@ pub(crate) async fn usage(
     )
     .await
     .map_err(Error::from)?;
-    let list: Vec<Value> = groups.iter().map(group_json).collect();
-    Ok(axum::Json(json!({
-        "from": rfc3339(checked.filter.from),
-        "to": rfc3339(checked.filter.to),
-        "granularity": checked.granularity.as_str(),
-        "groupBy": checked.group_by.iter().map(|d| d.as_str()).collect::<Vec<_>>(),
-        "count": list.len(),
-        "list": list,
-    })))
+    let list: Vec<types::UsageGroup> = groups.iter().map(group_body).collect();
+    Ok(axum::Json(UsageReport {
+        from: rfc3339(checked.filter.from),
+        to: rfc3339(checked.filter.to),
+        granularity: checked.granularity.as_str().to_string(),
+        group_by: checked.group_by.iter().map(|d| d.as_str().to_string()).collect(),
+        count: list.len(),
+        list,
+    }))
 }
 
 #[cfg(test)]
@@ -283,9 +296,9 @@ mod tests {
     fn latencies_report_average_and_percentiles() {
         let mut b = [0i64; LATENCY_BUCKETS];
         b[2] = 4;
-        let v = latency(14.0, 4, &b);
-        assert_eq!(v["avg"], 3.5);
-        assert!(v["p99"].as_f64().is_some_and(|p| p > 2.0 && p <= 5.0));
-        assert!(latency(0.0, 0, &b).is_null());
+        let v = latency(14.0, 4, &b).expect("calls were made");
+        assert_eq!(v.avg, Some(3.5));
+        assert!(v.p99.is_some_and(|p| p > 2.0 && p <= 5.0));
+        assert!(latency(0.0, 0, &b).is_none());
     }
 }
