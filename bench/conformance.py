@@ -39,6 +39,12 @@ EXCEPTIONS = {
     ("devportal", "GET", "/apis/{apiId}/swagger"):
         "the schema says string, but the reference's server answers the definition itself, "
         "a JSON document (application/json), as Tollgate does",
+    **{("admin", m, path): "the schema says conditionValue is an object, but for API, APPLICATION "
+       "and USER conditions the reference's server answers a string (its own search syntax "
+       "is conditionValue:test/1.0.0), as Tollgate does"
+       for m, path in (("GET", "/throttling/deny-policies"), ("POST", "/throttling/deny-policies"),
+                       ("GET", "/throttling/deny-policy/{conditionId}"),
+                       ("PATCH", "/throttling/deny-policy/{conditionId}"))},
     ("publisher", "POST", "/apis/{apiId}/generate-mock-scripts"):
         "the schema says string, but the reference's server answers the definition itself "
         "(with x-mediation-script per operation), a JSON document, as Tollgate does",
@@ -103,9 +109,30 @@ def seed(port):
                {"applicationId": app_id, "apiId": api_id, "throttlingPolicy": "Unlimited"})
     keys = call("POST", f"/api/am/devportal/v3/applications/{app_id}/generate-keys",
                 {"keyType": "PRODUCTION", "grantTypesToBeSupported": ["client_credentials", "password"]})
-    envs = call("GET", "/api/am/admin/v4/environments")
-    env_id = envs["list"][0]["id"] if envs.get("list") else None
-    return {
+    admin = "/api/am/admin/v4"
+    limit = {"type": "REQUESTCOUNTLIMIT", "requestCount": {"timeUnit": "min", "unitTime": 1, "requestCount": 100}}
+    env = call("POST", f"{admin}/environments",
+               {"name": "conformance", "displayName": "Conformance", "type": "hybrid",
+                "vhosts": [{"host": "conformance.example.com"}]})
+    app_policy = call("POST", f"{admin}/throttling/policies/application", {"policyName": "ConfApp", "defaultLimit": limit})
+    adv_policy = call("POST", f"{admin}/throttling/policies/advanced", {"policyName": "ConfAdv", "defaultLimit": limit})
+    rule = call("POST", f"{admin}/throttling/policies/custom",
+                {"policyName": "ConfRule", "keyTemplate": "$userId", "defaultLimit": limit})
+    deny_user = call("POST", f"{admin}/throttling/deny-policies", {"conditionType": "USER", "conditionValue": "mallory"})
+    call("POST", f"{admin}/throttling/deny-policies",
+         {"conditionType": "IPRANGE", "conditionValue": {"startingIp": "10.0.0.1", "endingIp": "10.0.0.9"}})
+    subs = call("GET", f"{admin}/throttling/policies/subscription")["list"]
+    unlimited = next(p["policyId"] for p in subs if p["policyName"] == "Unlimited")
+    # Admin paths name several different objects `policyId`: each family gets its own.
+    per_path = {
+        "^/throttling/policies/subscription/": {"path.policyId": unlimited},
+        "^/throttling/policies/application/": {"path.policyId": app_policy["policyId"]},
+        "^/throttling/policies/advanced/": {"path.policyId": adv_policy["policyId"]},
+        "^/throttling/policies/custom/": {"path.ruleId": rule["policyId"]},
+        "^/throttling/deny-policy/": {"path.conditionId": deny_user["conditionId"]},
+        "^/environments/": {"path.environmentId": env["id"]},
+    }
+    return per_path, {
         "apiId": api_id,
         "revisionId": rev_id,
         "documentId": doc["documentId"],
@@ -113,9 +140,7 @@ def seed(port):
         "subscriptionId": sub["subscriptionId"],
         "keyMappingId": keys.get("keyMappingId"),
         "keyType": "PRODUCTION",
-        "environmentId": env_id,
         "policyLevel": "subscription",
-        "policyId": "Unlimited",
         "policyName": "Unlimited",
         "tierLevel": "subscription",
         "tierName": "Unlimited",
@@ -205,7 +230,7 @@ def main():
     failed = False
     lines = []
     try:
-        ids = seed(ports["mgmt"])
+        per_path, ids = seed(ports["mgmt"])
         url = f"http://127.0.0.1:{ports['mgmt']}"
         for api, base, ref_file in APIS:
             if a.only and api != a.only:
@@ -237,6 +262,11 @@ def main():
                                     f.write(f'[[operations]]\ninclude-path = "{path}"\ninclude-method = "{method}"\n'
                                             "checks.response_schema_conformance.enabled = false\n\n")
                         if seeded:
+                            for rx, params in per_path.items():
+                                f.write(f'[[operations]]\ninclude-path-regex = "{rx}"\n[operations.parameters]\n')
+                                for k, v in params.items():
+                                    f.write(f'"{k}" = {json.dumps(v)}\n')
+                                f.write("\n")
                             f.write("[parameters]\n")
                             for k, v in ids.items():
                                 if v is not None:

@@ -85,6 +85,9 @@ trait PolicyBody: DeserializeOwned + Serialize + Send + 'static {
 
 macro_rules! policy_body {
     ($t:ty, $level:expr) => {
+        policy_body!($t, $level, |_p: &mut $t| {});
+    };
+    ($t:ty, $level:expr, $extra:expr) => {
         impl PolicyBody for $t {
             const LEVEL: PolicyLevel = $level;
             fn name(&self) -> &str {
@@ -97,6 +100,7 @@ macro_rules! policy_body {
                 self.policy_id = Some(id.to_string());
                 self.policy_type = Some(Self::LEVEL.type_name().to_string());
                 self.is_deployed = true;
+                $extra(self);
             }
         }
     };
@@ -104,7 +108,10 @@ macro_rules! policy_body {
 policy_body!(SubscriptionPolicy, PolicyLevel::Subscription);
 policy_body!(ApplicationPolicy, PolicyLevel::Application);
 policy_body!(AdvancedPolicy, PolicyLevel::Advanced);
-policy_body!(CustomPolicy, PolicyLevel::Custom);
+// The reference's clients require `siddhiQuery`: the rule's condition is answered there.
+policy_body!(CustomPolicy, PolicyLevel::Custom, |p: &mut CustomPolicy| {
+    p.siddhi_query = Some(p.condition.clone().unwrap_or_default());
+});
 
 /// Validates a body: (name, JSON to store, without the output-only fields).
 fn to_store<T: PolicyBody>(mut p: T) -> Result<(String, Value), ApiError> {
@@ -112,7 +119,7 @@ fn to_store<T: PolicyBody>(mut p: T) -> Result<(String, Value), ApiError> {
     p.set_output("");
     let mut v = serde_json::to_value(&p).map_err(|e| Error::Internal(e.to_string()))?;
     if let Some(o) = v.as_object_mut() {
-        for key in ["policyId", "type", "isDeployed"] {
+        for key in ["policyId", "type", "isDeployed", "siddhiQuery"] {
             o.remove(key);
         }
     }

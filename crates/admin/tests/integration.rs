@@ -299,7 +299,18 @@ async fn environments_are_managed_by_admins_with_bad_input_refused() {
             .collect();
         assert_eq!(fields, ["name", "type", "vhosts[0].host"]);
         assert_eq!(post(json!({"type": "hybrid"})).await.0, 400, "name is required");
-        assert_eq!(post(json!({"name": "Default"})).await.0, 409);
+        assert_eq!(
+            post(json!({"name": "Default", "vhosts": [{"host": "x.example.com"}]}))
+                .await
+                .0,
+            409
+        );
+        let (status, body) = post(json!({"name": "nohost", "type": "hybrid"})).await;
+        assert_eq!(
+            (status, body["error"][0]["code"].as_str()),
+            (400, Some("vhosts")),
+            "{body}"
+        );
 
         // A creator may read environments but not change them.
         let (status, _) = s

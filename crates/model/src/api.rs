@@ -935,5 +935,4 @@ mod tests {
         assert_eq!(errors.len(), 1);
         assert_eq!(errors[0].field, "description");
     }
-
 }

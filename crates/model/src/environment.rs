@@ -75,6 +75,13 @@ impl Environment {
                 format!("`{}` must be production, sandbox or hybrid", self.env_type),
             ));
         }
+        // As the reference requires: an environment without a host has no URL to show.
+        if self.vhosts.is_empty() {
+            e.push(FieldError::new(
+                "vhosts",
+                "name at least one host: [{\"host\": \"api.example.com\"}]",
+            ));
+        }
         for (i, v) in self.vhosts.iter().enumerate() {
             if v.host.is_empty() || v.host.contains(['/', ' ', ':']) {
                 e.push(FieldError::new(
