@@ -5,10 +5,12 @@
 //! This crate holds only the event vocabulary; it must not depend on storage or HTTP, so
 //! that gateways can decode events without linking a database driver.
 
+pub mod control;
 pub mod hub;
 pub mod snapshot;
 pub mod throttle;
 
+pub use control::{ControlEvent, ControlEventError};
 pub use hub::{GatewayReport, Hub, HubError, HubFuture, Watch, WatchItem};
 pub use snapshot::Snapshot;
 
@@ -160,10 +162,17 @@ pub struct Event {
     pub tenant_id: TenantId,
     /// The gateway environment it concerns, when it concerns only one.
     pub environment: Option<String>,
-    /// The kind-specific body.
+    /// The kind-specific body, as stored; [`Event::control`] reads it.
     pub payload: serde_json::Value,
     /// When it was written.
     pub created_at: EpochMillis,
+}
+
+impl Event {
+    /// The typed event, or why its payload does not fit its kind.
+    pub fn control(&self) -> Result<ControlEvent, ControlEventError> {
+        ControlEvent::from_parts(self.kind, &self.payload)
+    }
 }
 
 #[cfg(test)]
