@@ -9,7 +9,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::json;
-use tollgate_events::{EventKind, NewEvent};
+use tollgate_events::{ControlEvent, NewEvent};
 use tollgate_http::auth::AdminRole;
 use tollgate_http::{ApiError, ApiJson, Authenticated};
 use tollgate_model::block_condition::{BlockCondition, BlockConditionStatus};
@@ -29,13 +29,8 @@ fn not_found(id: &str) -> ApiError {
     Error::not_found("deny policy", id).into()
 }
 
-async fn emit(tx: &mut Tx, tenant: TenantId, kind: EventKind, cond: &BlockCondition) -> Result<(), ApiError> {
-    let event = NewEvent {
-        kind,
-        tenant_id: tenant,
-        environment: None,
-        payload: serde_json::to_value(cond).map_err(|e| Error::Internal(e.to_string()))?,
-    };
+async fn emit(tx: &mut Tx, tenant: TenantId, event: ControlEvent) -> Result<(), ApiError> {
+    let event = NewEvent::new(tenant, None, event);
     events::append(tx, &event).await.map_err(Error::from)?;
     Ok(())
 }
@@ -84,7 +79,7 @@ pub(crate) async fn create(
     block_conditions::insert(&mut tx, tenant, &id, &cond, &key, now_millis())
         .await
         .map_err(Error::from)?;
-    emit(&mut tx, tenant, EventKind::BlockConditionUpserted, &cond).await?;
+    emit(&mut tx, tenant, ControlEvent::BlockConditionUpserted(cond.clone())).await?;
     tx.commit().await.map_err(Error::from)?;
     tracing::info!(condition = %key, by = %auth.principal().username, "Deny policy created.");
     let location = format!("{}/throttling/deny-policy/{id}", crate::BASE_PATH);
@@ -115,7 +110,7 @@ pub(crate) async fn set_status(
     if changed == 0 {
         return Err(not_found(&id));
     }
-    emit(&mut tx, tenant, EventKind::BlockConditionUpserted, &cond).await?;
+    emit(&mut tx, tenant, ControlEvent::BlockConditionUpserted(cond.clone())).await?;
     tx.commit().await.map_err(Error::from)?;
     Ok(axum::Json(cond).into_response())
 }
@@ -137,7 +132,7 @@ pub(crate) async fn delete(
     if changed == 0 {
         return Err(not_found(&id));
     }
-    emit(&mut tx, tenant, EventKind::BlockConditionDeleted, &cond).await?;
+    emit(&mut tx, tenant, ControlEvent::BlockConditionDeleted(cond)).await?;
     tx.commit().await.map_err(Error::from)?;
     Ok(StatusCode::OK.into_response())
 }

@@ -138,17 +138,32 @@ impl FromStr for EventKind {
     }
 }
 
-/// An event about to be appended to the outbox.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// An event about to be appended to the outbox: a typed [`ControlEvent`], so that every
+/// producer writes a payload of the shape its kind promises.
+#[derive(Clone, Debug, PartialEq)]
 pub struct NewEvent {
-    /// What changed.
-    pub kind: EventKind,
     /// Whose change it is.
     pub tenant_id: TenantId,
     /// The gateway environment it concerns, when it concerns only one.
     pub environment: Option<String>,
-    /// The kind-specific body.
-    pub payload: serde_json::Value,
+    /// What changed, with its payload.
+    pub event: ControlEvent,
+}
+
+impl NewEvent {
+    /// The event `event` of `tenant_id`, concerning only `environment` when given.
+    pub fn new(tenant_id: TenantId, environment: Option<String>, event: ControlEvent) -> Self {
+        Self {
+            tenant_id,
+            environment,
+            event,
+        }
+    }
+
+    /// What changed: the stored kind name.
+    pub fn kind(&self) -> EventKind {
+        self.event.kind()
+    }
 }
 
 /// An event as stored, with the sequence number the outbox gave it.
