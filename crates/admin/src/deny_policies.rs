@@ -9,10 +9,9 @@ use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use tollgate_events::{EventKind, NewEvent};
+use tollgate_events::{ControlEvent, NewEvent};
 use tollgate_http::auth::AdminRole;
 use tollgate_http::{ApiError, ApiJson, Authenticated};
-use tollgate_model::block_condition::BlockCondition;
 use tollgate_model::{Error, TenantId, now_millis};
 use tollgate_store::{Tx, block_conditions, events};
 
@@ -29,13 +28,8 @@ fn not_found(id: &str) -> ApiError {
     Error::not_found("deny policy", id).into()
 }
 
-async fn emit(tx: &mut Tx, tenant: TenantId, kind: EventKind, cond: &BlockCondition) -> Result<(), ApiError> {
-    let event = NewEvent {
-        kind,
-        tenant_id: tenant,
-        environment: None,
-        payload: serde_json::to_value(cond).map_err(|e| Error::Internal(e.to_string()))?,
-    };
+async fn emit(tx: &mut Tx, tenant: TenantId, event: ControlEvent) -> Result<(), ApiError> {
+    let event = NewEvent::new(tenant, None, event);
     events::append(tx, &event).await.map_err(Error::from)?;
     Ok(())
 }
@@ -87,7 +81,7 @@ pub(crate) async fn create(
     block_conditions::insert(&mut tx, tenant, &id, &cond, &key, now_millis())
         .await
         .map_err(Error::from)?;
-    emit(&mut tx, tenant, EventKind::BlockConditionUpserted, &cond).await?;
+    emit(&mut tx, tenant, ControlEvent::BlockConditionUpserted(cond.clone())).await?;
     tx.commit().await.map_err(Error::from)?;
     tracing::info!(condition = %key, by = %auth.principal().username, "Deny policy created.");
     let location = format!("{}/throttling/deny-policy/{id}", crate::BASE_PATH);
@@ -123,7 +117,7 @@ pub(crate) async fn set_status(
     if changed == 0 {
         return Err(not_found(&id));
     }
-    emit(&mut tx, tenant, EventKind::BlockConditionUpserted, &cond).await?;
+    emit(&mut tx, tenant, ControlEvent::BlockConditionUpserted(cond.clone())).await?;
     tx.commit().await.map_err(Error::from)?;
     Ok(axum::Json(BlockingCondition(cond)))
 }
@@ -145,7 +139,7 @@ pub(crate) async fn delete(
     if changed == 0 {
         return Err(not_found(&id));
     }
-    emit(&mut tx, tenant, EventKind::BlockConditionDeleted, &cond).await?;
+    emit(&mut tx, tenant, ControlEvent::BlockConditionDeleted(cond)).await?;
     tx.commit().await.map_err(Error::from)?;
     Ok(StatusCode::OK.into_response())
 }

@@ -8,8 +8,8 @@ use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use serde_json::json;
-use tollgate_events::{EventKind, NewEvent};
+use tollgate_events::control::{EnvironmentChange, EnvironmentChangeKind};
+use tollgate_events::{ControlEvent, NewEvent};
 use tollgate_http::auth::{AdminRole, AnyRole};
 use tollgate_http::{ApiError, ApiJson, Authenticated};
 use tollgate_model::{Environment, Error, TenantId, now_millis};
@@ -26,13 +26,15 @@ fn not_found(id: &str) -> ApiError {
     Error::not_found("environment", id).into()
 }
 
-async fn emit(tx: &mut Tx, tenant: TenantId, env: &Environment, change: &str) -> Result<(), ApiError> {
-    let event = NewEvent {
-        kind: EventKind::EnvironmentChanged,
-        tenant_id: tenant,
-        environment: Some(env.name.clone()),
-        payload: json!({ "change": change, "environment": env }),
-    };
+async fn emit(tx: &mut Tx, tenant: TenantId, env: &Environment, change: EnvironmentChangeKind) -> Result<(), ApiError> {
+    let event = NewEvent::new(
+        tenant,
+        Some(env.name.clone()),
+        ControlEvent::EnvironmentChanged(EnvironmentChange {
+            change,
+            environment: env.clone(),
+        }),
+    );
     events::append(tx, &event).await.map_err(Error::from)?;
     Ok(())
 }
@@ -92,7 +94,7 @@ pub(crate) async fn create(
         .await
         .map_err(Error::from)?;
     env.id = Some(id.clone());
-    emit(&mut tx, tenant, &env, "created").await?;
+    emit(&mut tx, tenant, &env, EnvironmentChangeKind::Created).await?;
     tx.commit().await.map_err(Error::from)?;
     tracing::info!(environment = %env.name, by = %auth.principal().username, "Gateway environment created.");
     let location = format!("{}/environments/{id}", crate::BASE_PATH);
@@ -126,7 +128,7 @@ pub(crate) async fn update(
     if changed == 0 {
         return Err(not_found(&env_id));
     }
-    emit(&mut tx, tenant, &env, "updated").await?;
+    emit(&mut tx, tenant, &env, EnvironmentChangeKind::Updated).await?;
     tx.commit().await.map_err(Error::from)?;
     Ok(axum::Json(env))
 }
@@ -167,7 +169,7 @@ pub(crate) async fn delete(
     if changed == 0 {
         return Err(not_found(&id));
     }
-    emit(&mut tx, tenant, &env, "deleted").await?;
+    emit(&mut tx, tenant, &env, EnvironmentChangeKind::Deleted).await?;
     tx.commit().await.map_err(Error::from)?;
     Ok(StatusCode::OK.into_response())
 }

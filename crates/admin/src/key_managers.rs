@@ -8,7 +8,8 @@ use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use tollgate_events::{EventKind, NewEvent};
+use tollgate_events::control::KeyManagerInfo;
+use tollgate_events::{ControlEvent, NewEvent};
 use tollgate_http::auth::AdminRole;
 use tollgate_http::{ApiError, ApiJson, Authenticated};
 use tollgate_model::key_manager::KeyManager;
@@ -44,14 +45,16 @@ fn body(row: &KeyManagerRow) -> Result<types::KeyManager, ApiError> {
     })
 }
 
-async fn emit(tx: &mut Tx, tenant: TenantId, kind: EventKind, row: &KeyManagerRow) -> Result<(), ApiError> {
+/// Tells gateways of a key manager's change, without its key set (a gateway keeps the
+/// one it has; the refresh loop sends a new one when it fetches it).
+async fn emit(
+    tx: &mut Tx,
+    tenant: TenantId,
+    event: fn(KeyManagerInfo) -> ControlEvent,
+    row: &KeyManagerRow,
+) -> Result<(), ApiError> {
     let km = resource(row)?;
-    let event = NewEvent {
-        kind,
-        tenant_id: tenant,
-        environment: None,
-        payload: km.event_payload(&row.id, None),
-    };
+    let event = NewEvent::new(tenant, None, event(KeyManagerInfo::new(&row.id, &km, None)));
     events::append(tx, &event).await.map_err(Error::from)?;
     Ok(())
 }
@@ -126,7 +129,7 @@ pub(crate) async fn create(
                 Error::from(e).into()
             }
         })?;
-    emit(&mut tx, tenant, EventKind::KeyManagerUpserted, &row).await?;
+    emit(&mut tx, tenant, ControlEvent::KeyManagerUpserted, &row).await?;
     tx.commit().await.map_err(Error::from)?;
     tracing::info!(key_manager = %km.name, by = %auth.principal().username, "Key manager registered.");
     let location = format!("{}/key-managers/{}", crate::BASE_PATH, row.id);
@@ -166,7 +169,7 @@ pub(crate) async fn update(
     {
         return Err(not_found(&id));
     }
-    emit(&mut tx, tenant, EventKind::KeyManagerUpserted, &row).await?;
+    emit(&mut tx, tenant, ControlEvent::KeyManagerUpserted, &row).await?;
     tx.commit().await.map_err(Error::from)?;
     Ok(axum::Json(body(&row)?))
 }
@@ -196,7 +199,7 @@ pub(crate) async fn delete(
     if key_managers::delete(&mut tx, &row.id).await.map_err(Error::from)? == 0 {
         return Err(not_found(&id));
     }
-    emit(&mut tx, tenant, EventKind::KeyManagerDeleted, &row).await?;
+    emit(&mut tx, tenant, ControlEvent::KeyManagerDeleted, &row).await?;
     tx.commit().await.map_err(Error::from)?;
     Ok(StatusCode::OK.into_response())
 }

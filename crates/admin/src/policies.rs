@@ -17,8 +17,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde_json::{Value, json};
-use tollgate_events::{EventKind, NewEvent};
+use serde_json::Value;
+use tollgate_events::control::{PolicyChange, PolicyName, PolicyRemoval};
+use tollgate_events::{ControlEvent, NewEvent};
 use tollgate_http::auth::AdminRole;
 use tollgate_http::{ApiError, ApiJson, Authenticated};
 use tollgate_model::custom_rule::CustomPolicy;
@@ -135,20 +136,8 @@ fn answer<T: PolicyBody>(p: &StoredPolicy) -> Result<T, ApiError> {
     Ok(t)
 }
 
-async fn emit(
-    tx: &mut Tx,
-    tenant: TenantId,
-    kind: EventKind,
-    level: PolicyLevel,
-    id: &str,
-    policy: &Value,
-) -> Result<(), ApiError> {
-    let event = NewEvent {
-        kind,
-        tenant_id: tenant,
-        environment: None,
-        payload: json!({ "level": level, "policyId": id, "policy": policy }),
-    };
+async fn emit(tx: &mut Tx, tenant: TenantId, event: ControlEvent) -> Result<(), ApiError> {
+    let event = NewEvent::new(tenant, None, event);
     events::append(tx, &event).await.map_err(Error::from)?;
     Ok(())
 }
@@ -190,7 +179,12 @@ async fn create_of<T: PolicyBody>(who: &Principal, state: &AdminState, body: T) 
     policies::insert(&mut tx, tenant, level, &id, &name, &value, false, now_millis())
         .await
         .map_err(Error::from)?;
-    emit(&mut tx, tenant, EventKind::PolicyUpserted, level, &id, &value).await?;
+    let change = PolicyChange {
+        level,
+        policy_id: id.clone(),
+        policy: value.clone(),
+    };
+    emit(&mut tx, tenant, ControlEvent::PolicyUpserted(change)).await?;
     tx.commit().await.map_err(Error::from)?;
     tracing::info!(level = %level, policy = %name, by = %who.username, "Throttling policy created.");
     let stored = StoredPolicy {
@@ -223,7 +217,12 @@ async fn update_of<T: PolicyBody>(who: &Principal, state: &AdminState, id: &str,
     if changed == 0 {
         return Err(not_found(&current.id));
     }
-    emit(&mut tx, tenant, EventKind::PolicyUpserted, level, &current.id, &value).await?;
+    let change = PolicyChange {
+        level,
+        policy_id: current.id.clone(),
+        policy: value.clone(),
+    };
+    emit(&mut tx, tenant, ControlEvent::PolicyUpserted(change)).await?;
     tx.commit().await.map_err(Error::from)?;
     let stored = StoredPolicy { body: value, ..current };
     answer(&stored)
@@ -291,15 +290,14 @@ async fn delete_of(level: PolicyLevel, who: &Principal, state: &AdminState, id: 
     if changed == 0 {
         return Err(not_found(&current.id));
     }
-    emit(
-        &mut tx,
-        tenant,
-        EventKind::PolicyDeleted,
+    let removal = PolicyRemoval {
         level,
-        &current.id,
-        &json!({ "policyName": current.name }),
-    )
-    .await?;
+        policy_id: current.id.clone(),
+        policy: PolicyName {
+            policy_name: current.name.clone(),
+        },
+    };
+    emit(&mut tx, tenant, ControlEvent::PolicyDeleted(removal)).await?;
     tx.commit().await.map_err(Error::from)?;
     Ok(StatusCode::OK)
 }

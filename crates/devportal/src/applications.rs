@@ -8,8 +8,10 @@ use axum::http::StatusCode;
 use axum::http::header::LOCATION;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use serde_json::{Value, json};
-use tollgate_events::{EventKind, NewEvent};
+use serde_json::Value;
+use tollgate_events::control::ApplicationRef;
+use tollgate_events::snapshot::ApplicationInfo;
+use tollgate_events::{ControlEvent, NewEvent};
 use tollgate_http::auth::{AppManageRole, SubscriberRole};
 use tollgate_http::{ApiError, ApiJson, ApiQuery, Authenticated, Pagination};
 use tollgate_model::policy::PolicyLevel;
@@ -92,19 +94,18 @@ fn row_of(id: String, owner: &str, app: &NewApplication) -> ApplicationRow {
 pub(crate) async fn application_event(tx: &mut Tx, tenant: TenantId, row: &ApplicationRow) -> Result<(), ApiError> {
     events::append(
         tx,
-        &NewEvent {
-            kind: EventKind::ApplicationUpserted,
-            tenant_id: tenant,
-            environment: None,
-            payload: json!({
-                "id": row.id,
-                "name": row.name,
-                "owner": row.owner,
-                "tier": row.throttling_policy,
-                "tokenType": row.token_type,
-                "status": row.status,
+        &NewEvent::new(
+            tenant,
+            None,
+            ControlEvent::ApplicationUpserted(ApplicationInfo {
+                id: row.id.clone(),
+                name: row.name.clone(),
+                owner: row.owner.clone(),
+                tier: row.throttling_policy.clone(),
+                token_type: row.token_type.clone(),
+                status: row.status.clone(),
             }),
-        },
+        ),
     )
     .await
     .map_err(Error::from)?;
@@ -318,12 +319,11 @@ pub(crate) async fn delete(
     }
     events::append(
         &mut tx,
-        &NewEvent {
-            kind: EventKind::ApplicationDeleted,
-            tenant_id: p.tenant_id,
-            environment: None,
-            payload: json!({ "id": id }),
-        },
+        &NewEvent::new(
+            p.tenant_id,
+            None,
+            ControlEvent::ApplicationDeleted(ApplicationRef { id: id.clone() }),
+        ),
     )
     .await
     .map_err(Error::from)?;

@@ -14,7 +14,8 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::time::Duration;
-use tollgate_events::{EventKind, NewEvent};
+use tollgate_events::control::KeyMappingChange;
+use tollgate_events::{ControlEvent, NewEvent};
 use tollgate_http::auth::{ApiKeyRole, AppManageRole, SubscriberRole};
 use tollgate_http::{ApiError, ApiJson, Authenticated};
 use tollgate_model::{Error, FieldError, Principal, now_millis};
@@ -70,18 +71,17 @@ fn parse_validity(v: &Option<Value>) -> Result<i64, FieldError> {
 async fn key_event(tx: &mut Tx, caller: &Principal, k: &KeyRow) -> Result<(), ApiError> {
     events::append(
         tx,
-        &NewEvent {
-            kind: EventKind::KeyMappingUpserted,
-            tenant_id: caller.tenant_id,
-            environment: None,
-            payload: json!({
-                "id": k.id,
-                "applicationId": k.application_id,
-                "consumerKey": k.consumer_key,
-                "keyType": k.key_type,
-                "keyManager": k.key_manager,
+        &NewEvent::new(
+            caller.tenant_id,
+            None,
+            ControlEvent::KeyMappingUpserted(KeyMappingChange {
+                id: k.id.clone(),
+                application_id: k.application_id.clone(),
+                consumer_key: k.consumer_key.clone(),
+                key_type: k.key_type.clone(),
+                key_manager: k.key_manager.clone(),
             }),
-        },
+        ),
     )
     .await
     .map_err(Error::from)?;

@@ -11,8 +11,8 @@ use axum::http::StatusCode;
 use axum::http::header::LOCATION;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use serde_json::{Value, json};
-use tollgate_events::{EventKind, NewEvent};
+use tollgate_events::control::SubscriptionRef;
+use tollgate_events::{ControlEvent, NewEvent};
 use tollgate_http::auth::{SubscribeRole, SubscriberRole};
 use tollgate_http::{ApiError, ApiJson, ApiQuery, Authenticated, Pagination};
 use tollgate_model::{Error, FieldError, LifecycleState, Principal, now_millis};
@@ -38,18 +38,10 @@ fn body(s: &SubscriptionRow, api: Option<&StoredApi>) -> Subscription {
     }
 }
 
-async fn event(tx: &mut Tx, caller: &Principal, kind: EventKind, payload: Value) -> Result<(), ApiError> {
-    events::append(
-        tx,
-        &NewEvent {
-            kind,
-            tenant_id: caller.tenant_id,
-            environment: None,
-            payload,
-        },
-    )
-    .await
-    .map_err(Error::from)?;
+async fn event(tx: &mut Tx, caller: &Principal, event: ControlEvent) -> Result<(), ApiError> {
+    events::append(tx, &NewEvent::new(caller.tenant_id, None, event))
+        .await
+        .map_err(Error::from)?;
     Ok(())
 }
 
@@ -163,13 +155,7 @@ pub(crate) async fn create(
         .await
         .map_err(Error::from)?
         .ok_or_else(|| Error::not_found("subscription", &id))?;
-    event(
-        &mut tx,
-        p,
-        EventKind::SubscriptionUpserted,
-        subscriptions::event_payload(&row),
-    )
-    .await?;
+    event(&mut tx, p, subscriptions::upserted_event(&row)).await?;
     tx.commit().await.map_err(Error::from)?;
     let row = subscriptions::get(&state.am, p.tenant_id, &id)
         .await
@@ -303,13 +289,7 @@ pub(crate) async fn update(
         .await
         .map_err(Error::from)?
         .ok_or_else(|| Error::not_found("subscription", &id))?;
-    event(
-        &mut tx,
-        p,
-        EventKind::SubscriptionUpserted,
-        subscriptions::event_payload(&row),
-    )
-    .await?;
+    event(&mut tx, p, subscriptions::upserted_event(&row)).await?;
     tx.commit().await.map_err(Error::from)?;
     let row = owned_subscription(&state, p, &id).await?;
     Ok(axum::Json(body(&row, Some(&api))))
@@ -349,8 +329,11 @@ pub(crate) async fn delete(
     event(
         &mut tx,
         p,
-        EventKind::SubscriptionDeleted,
-        json!({ "subscriptionId": id, "applicationId": s.application_id, "apiId": s.api_id }),
+        ControlEvent::SubscriptionDeleted(SubscriptionRef {
+            subscription_id: id,
+            application_id: s.application_id,
+            api_id: s.api_id,
+        }),
     )
     .await?;
     tx.commit().await.map_err(Error::from)?;

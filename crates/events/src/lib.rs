@@ -5,10 +5,12 @@
 //! This crate holds only the event vocabulary; it must not depend on storage or HTTP, so
 //! that gateways can decode events without linking a database driver.
 
+pub mod control;
 pub mod hub;
 pub mod snapshot;
 pub mod throttle;
 
+pub use control::{ControlEvent, ControlEventError};
 pub use hub::{GatewayReport, Hub, HubError, HubFuture, Watch, WatchItem};
 pub use snapshot::Snapshot;
 
@@ -136,17 +138,32 @@ impl FromStr for EventKind {
     }
 }
 
-/// An event about to be appended to the outbox.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// An event about to be appended to the outbox: a typed [`ControlEvent`], so that every
+/// producer writes a payload of the shape its kind promises.
+#[derive(Clone, Debug, PartialEq)]
 pub struct NewEvent {
-    /// What changed.
-    pub kind: EventKind,
     /// Whose change it is.
     pub tenant_id: TenantId,
     /// The gateway environment it concerns, when it concerns only one.
     pub environment: Option<String>,
-    /// The kind-specific body.
-    pub payload: serde_json::Value,
+    /// What changed, with its payload.
+    pub event: ControlEvent,
+}
+
+impl NewEvent {
+    /// The event `event` of `tenant_id`, concerning only `environment` when given.
+    pub fn new(tenant_id: TenantId, environment: Option<String>, event: ControlEvent) -> Self {
+        Self {
+            tenant_id,
+            environment,
+            event,
+        }
+    }
+
+    /// What changed: the stored kind name.
+    pub fn kind(&self) -> EventKind {
+        self.event.kind()
+    }
 }
 
 /// An event as stored, with the sequence number the outbox gave it.
@@ -160,10 +177,17 @@ pub struct Event {
     pub tenant_id: TenantId,
     /// The gateway environment it concerns, when it concerns only one.
     pub environment: Option<String>,
-    /// The kind-specific body.
+    /// The kind-specific body, as stored; [`Event::control`] reads it.
     pub payload: serde_json::Value,
     /// When it was written.
     pub created_at: EpochMillis,
+}
+
+impl Event {
+    /// The typed event, or why its payload does not fit its kind.
+    pub fn control(&self) -> Result<ControlEvent, ControlEventError> {
+        ControlEvent::from_parts(self.kind, &self.payload)
+    }
 }
 
 #[cfg(test)]

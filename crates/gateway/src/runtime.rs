@@ -13,11 +13,11 @@ use std::sync::Arc;
 use tollgate_events::snapshot::{
     ApplicationInfo, DeployedApi, KeyMappingInfo, RevocationInfo, Snapshot, SubscriptionInfo,
 };
-use tollgate_events::{Event, EventKind};
+use tollgate_events::{ControlEvent, Event, EventKind};
+use tollgate_model::EpochMillis;
 use tollgate_model::api::{base_context, resolve_context};
 use tollgate_model::block_condition::{BlockCondition, BlockedCall};
-use tollgate_model::policy::{PolicyLevel, SubscriptionPolicy};
-use tollgate_model::{EpochMillis, LifecycleState};
+use tollgate_model::policy::SubscriptionPolicy;
 
 /// A deployed API revision as the gateway serves it.
 #[derive(Debug)]
@@ -189,19 +189,34 @@ fn route_table(apis: &HashMap<String, Arc<ApiEntry>>) -> RouteTable<RouteTarget>
     table
 }
 
-fn parse<T: serde::de::DeserializeOwned>(event: &Event) -> Option<T> {
-    match serde_json::from_value(event.payload.clone()) {
-        Ok(v) => Some(v),
-        Err(e) => {
-            tracing::warn!(seq = event.seq, kind = %event.kind, error = %e, "Skipping an event this gateway cannot read.");
-            None
-        }
-    }
+/// What applying one event did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// The state now shows the event's effect; `routes` says whether the route table
+    /// must be rebuilt.
+    Applied {
+        /// Whether the APIs served changed.
+        routes: bool,
+    },
+    /// The event changed nothing, for this reason.
+    Ignored(Ignored),
 }
 
-fn text<'a>(event: &'a Event, field: &str) -> Option<&'a str> {
-    event.payload.get(field).and_then(|v| v.as_str())
+/// Why an event changed nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Ignored {
+    /// It deploys to or undeploys from another gateway environment.
+    OtherEnvironment,
+    /// It concerns an API this gateway does not serve.
+    UnknownApi,
+    /// Gateways have no use for this kind (environments come with deployments).
+    NotForGateways,
+    /// Its payload does not fit its kind, or cannot be served (logged).
+    Unreadable,
 }
+
+const APPLIED: Outcome = Outcome::Applied { routes: false };
+const ROUTES_CHANGED: Outcome = Outcome::Applied { routes: true };
 
 impl RuntimeState {
     /// The state a snapshot describes.
@@ -351,7 +366,7 @@ impl RuntimeState {
             }
             self.seq = event.seq;
             applied += 1;
-            routes_changed |= self.apply_one(event);
+            routes_changed |= matches!(self.apply_one(event), Outcome::Applied { routes: true });
         }
         if routes_changed {
             self.routes = Arc::new(route_table(&self.apis));
@@ -359,152 +374,149 @@ impl RuntimeState {
         applied
     }
 
-    /// Applies one event; returns whether the routes changed.
-    fn apply_one(&mut self, event: &Event) -> bool {
+    /// Reads one event and applies it. An event whose payload does not fit its kind is
+    /// logged and skipped (a deployment's revision is then reported as failed).
+    fn apply_one(&mut self, event: &Event) -> Outcome {
         let ours = event.environment.as_deref().is_none_or(|e| e == self.environment);
-        match event.kind {
-            EventKind::ApiRevisionDeployed if ours => {
-                let Some(deployed) = parse::<DeployedApi>(event) else {
-                    if let Some(revision) = text(event, "revisionId") {
-                        self.failed_revisions.push(revision.to_string());
-                    }
-                    return false;
+        if !ours
+            && matches!(
+                event.kind,
+                EventKind::ApiRevisionDeployed | EventKind::ApiRevisionUndeployed
+            )
+        {
+            // Not even read: a deployment carries a whole API.
+            return Outcome::Ignored(Ignored::OtherEnvironment);
+        }
+        match event.control() {
+            Ok(control) => self.apply_control(event.seq, control),
+            Err(e) => {
+                tracing::warn!(seq = event.seq, kind = %event.kind, error = %e, "Skipping an event this gateway cannot read.");
+                if event.kind == EventKind::ApiRevisionDeployed
+                    && let Some(revision) = event.payload.get("revisionId").and_then(|v| v.as_str())
+                {
+                    self.failed_revisions.push(revision.to_string());
+                }
+                Outcome::Ignored(Ignored::Unreadable)
+            }
+        }
+    }
+
+    /// Applies one event of this gateway's environment (or of all). Exhaustive on
+    /// purpose: a new kind of event does not compile until gateways say what it does.
+    fn apply_control(&mut self, seq: i64, event: ControlEvent) -> Outcome {
+        match event {
+            ControlEvent::ApiRevisionDeployed(deployment) => {
+                let revision = deployment.revision_id.clone();
+                let Some(deployed) = deployment.into_deployed() else {
+                    tracing::warn!(seq, %revision, "Skipping a deployment without a lifecycle state.");
+                    self.failed_revisions.push(revision);
+                    return Outcome::Ignored(Ignored::Unreadable);
                 };
                 self.failed_revisions.retain(|r| *r != deployed.revision_id);
                 Arc::make_mut(&mut self.apis).insert(deployed.api_id.clone(), Arc::new(ApiEntry::new(deployed)));
-                true
+                ROUTES_CHANGED
             }
-            EventKind::ApiRevisionUndeployed if ours => {
-                text(event, "apiId").is_some_and(|id| Arc::make_mut(&mut self.apis).remove(id).is_some())
+            ControlEvent::ApiRevisionUndeployed(undeployed) => {
+                if !self.apis.contains_key(&undeployed.api_id) {
+                    return Outcome::Ignored(Ignored::UnknownApi);
+                }
+                Arc::make_mut(&mut self.apis).remove(&undeployed.api_id);
+                ROUTES_CHANGED
             }
-            EventKind::ApiStateChanged => {
-                let (Some(id), Some(state)) = (
-                    text(event, "apiId"),
-                    text(event, "lifeCycleStatus").and_then(|s| s.parse::<LifecycleState>().ok()),
-                ) else {
-                    return false;
+            ControlEvent::ApiStateChanged(change) => {
+                let Some(entry) = self.apis.get(&change.api_id) else {
+                    return Outcome::Ignored(Ignored::UnknownApi);
                 };
-                let Some(entry) = self.apis.get(id) else { return false };
                 let mut deployed = entry.deployed.clone();
-                deployed.life_cycle_status = state;
-                Arc::make_mut(&mut self.apis).insert(id.to_string(), Arc::new(ApiEntry::new(deployed)));
-                true
+                deployed.life_cycle_status = change.life_cycle_status;
+                Arc::make_mut(&mut self.apis).insert(change.api_id, Arc::new(ApiEntry::new(deployed)));
+                ROUTES_CHANGED
             }
-            EventKind::ApplicationUpserted => {
-                if let Some(app) = parse::<AppEvent>(event) {
-                    Arc::make_mut(&mut self.applications).insert(
-                        app.id.clone(),
-                        ApplicationInfo {
-                            id: app.id,
-                            name: app.name,
-                            owner: app.owner,
-                            tier: app.tier,
-                            token_type: app.token_type,
-                            status: app.status,
-                        },
-                    );
+            ControlEvent::ApplicationUpserted(app) => {
+                Arc::make_mut(&mut self.applications).insert(app.id.clone(), app);
+                APPLIED
+            }
+            ControlEvent::ApplicationDeleted(app) => {
+                let id = app.id.as_str();
+                Arc::make_mut(&mut self.applications).remove(id);
+                Arc::make_mut(&mut self.subscriptions).remove(id);
+                Arc::make_mut(&mut self.key_mappings).retain(|_, k| k.application_id != id);
+                APPLIED
+            }
+            ControlEvent::SubscriptionUpserted(sub) => {
+                self.add_subscription(sub);
+                APPLIED
+            }
+            ControlEvent::SubscriptionDeleted(sub) => {
+                if let Some(of_app) = Arc::make_mut(&mut self.subscriptions).get_mut(&sub.application_id) {
+                    of_app.remove(&sub.api_id);
                 }
-                false
+                APPLIED
             }
-            EventKind::ApplicationDeleted => {
-                if let Some(id) = text(event, "id") {
-                    Arc::make_mut(&mut self.applications).remove(id);
-                    Arc::make_mut(&mut self.subscriptions).remove(id);
-                    Arc::make_mut(&mut self.key_mappings).retain(|_, k| k.application_id != id);
+            ControlEvent::KeyMappingUpserted(mapping) => {
+                let mapping = mapping.into_info();
+                Arc::make_mut(&mut self.key_mappings).insert(mapping.consumer_key.clone(), mapping);
+                APPLIED
+            }
+            ControlEvent::KeyMappingDeleted(mapping) => {
+                Arc::make_mut(&mut self.key_mappings).remove(&mapping.consumer_key);
+                APPLIED
+            }
+            ControlEvent::TokenRevoked(revocation) => {
+                self.forget_expired_revocations(tollgate_model::now_millis());
+                self.add_revocation(&revocation.into_info());
+                APPLIED
+            }
+            ControlEvent::SigningKeysChanged(key) => {
+                Arc::make_mut(&mut self.signing_keys).insert(key.kid, key.jwk);
+                APPLIED
+            }
+            ControlEvent::KeyManagerUpserted(mut km) => {
+                // An upsert without a key set keeps the one already fetched.
+                if km.jwks.is_none() {
+                    km.jwks = self.key_managers.get(&km.id).and_then(|old| old.get("jwks")).cloned();
                 }
-                false
-            }
-            EventKind::SubscriptionUpserted => {
-                if let Some(s) = parse::<SubscriptionInfo>(event) {
-                    self.add_subscription(s);
-                }
-                false
-            }
-            EventKind::SubscriptionDeleted => {
-                if let (Some(app), Some(api)) = (text(event, "applicationId"), text(event, "apiId"))
-                    && let Some(of_app) = Arc::make_mut(&mut self.subscriptions).get_mut(app)
-                {
-                    of_app.remove(api);
-                }
-                false
-            }
-            EventKind::KeyMappingUpserted => {
-                if let Some(k) = parse::<KeyMappingInfo>(event) {
-                    Arc::make_mut(&mut self.key_mappings).insert(k.consumer_key.clone(), k);
-                }
-                false
-            }
-            EventKind::KeyMappingDeleted => {
-                if let Some(ck) = text(event, "consumerKey") {
-                    Arc::make_mut(&mut self.key_mappings).remove(ck);
-                }
-                false
-            }
-            EventKind::TokenRevoked => {
-                if let Some(r) = parse::<RevocationInfo>(event) {
-                    self.forget_expired_revocations(tollgate_model::now_millis());
-                    self.add_revocation(&r);
-                }
-                false
-            }
-            EventKind::SigningKeysChanged => {
-                if let (Some(kid), Some(jwk)) = (text(event, "kid"), event.payload.get("jwk")) {
-                    Arc::make_mut(&mut self.signing_keys).insert(kid.to_string(), jwk.clone());
-                }
-                false
-            }
-            EventKind::KeyManagerUpserted => {
-                if let Some(id) = text(event, "id") {
-                    // An upsert without a key set keeps the one already fetched.
-                    let mut km = event.payload.clone();
-                    if km.get("jwks").is_none()
-                        && let Some(jwks) = self.key_managers.get(id).and_then(|old| old.get("jwks"))
-                    {
-                        km["jwks"] = jwks.clone();
+                match serde_json::to_value(&km) {
+                    Ok(value) => {
+                        Arc::make_mut(&mut self.key_managers).insert(km.id, value);
+                        APPLIED
                     }
-                    Arc::make_mut(&mut self.key_managers).insert(id.to_string(), km);
+                    Err(e) => {
+                        tracing::warn!(seq, key_manager = %km.id, error = %e, "Skipping a key manager this gateway cannot hold.");
+                        Outcome::Ignored(Ignored::Unreadable)
+                    }
                 }
-                false
             }
-            EventKind::KeyManagerDeleted => {
-                if let Some(id) = text(event, "id") {
-                    Arc::make_mut(&mut self.key_managers).remove(id);
+            ControlEvent::KeyManagerDeleted(km) => {
+                Arc::make_mut(&mut self.key_managers).remove(&km.id);
+                APPLIED
+            }
+            ControlEvent::PolicyUpserted(change) => {
+                // The policy is read by level; one that does not read is logged there.
+                let read = self.policies.upsert(change.level, &change.policy);
+                self.throttling = !self.policies.is_empty();
+                if read {
+                    APPLIED
+                } else {
+                    Outcome::Ignored(Ignored::Unreadable)
                 }
-                false
             }
-            EventKind::PolicyUpserted => {
-                if let (Some(level), Some(policy)) = (
-                    text(event, "level").and_then(|l| l.parse::<PolicyLevel>().ok()),
-                    event.payload.get("policy"),
-                ) {
-                    self.policies.upsert(level, policy);
-                    self.throttling = !self.policies.is_empty();
+            ControlEvent::PolicyDeleted(removal) => {
+                self.policies.remove(removal.level, &removal.policy.policy_name);
+                self.throttling = !self.policies.is_empty();
+                APPLIED
+            }
+            ControlEvent::BlockConditionUpserted(condition) => {
+                self.add_block_condition(condition);
+                APPLIED
+            }
+            ControlEvent::BlockConditionDeleted(condition) => {
+                if let Some(id) = condition.condition_id {
+                    Arc::make_mut(&mut self.block_conditions).remove(&id);
                 }
-                false
+                APPLIED
             }
-            EventKind::PolicyDeleted => {
-                if let (Some(level), Some(name)) = (
-                    text(event, "level").and_then(|l| l.parse::<PolicyLevel>().ok()),
-                    event.payload.pointer("/policy/policyName").and_then(|v| v.as_str()),
-                ) {
-                    self.policies.remove(level, name);
-                    self.throttling = !self.policies.is_empty();
-                }
-                false
-            }
-            EventKind::BlockConditionUpserted => {
-                if let Some(c) = parse::<BlockCondition>(event) {
-                    self.add_block_condition(c);
-                }
-                false
-            }
-            EventKind::BlockConditionDeleted => {
-                if let Some(id) = text(event, "conditionId") {
-                    Arc::make_mut(&mut self.block_conditions).remove(id);
-                }
-                false
-            }
-            _ => false,
+            ControlEvent::EnvironmentChanged(_) => Outcome::Ignored(Ignored::NotForGateways),
         }
     }
 
@@ -579,23 +591,11 @@ impl RuntimeState {
     }
 }
 
-/// The `application_upserted` payload.
-#[derive(serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct AppEvent {
-    id: String,
-    name: String,
-    owner: String,
-    tier: String,
-    token_type: String,
-    status: String,
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
-    use tollgate_model::TenantId;
+    use tollgate_model::{LifecycleState, TenantId};
 
     fn api(id: &str, context: &str, version: &str, default: bool) -> DeployedApi {
         DeployedApi {
@@ -653,6 +653,67 @@ mod tests {
             }],
             ..Snapshot::default()
         }
+    }
+
+    #[test]
+    fn every_kind_of_event_is_applied_or_deliberately_ignored() {
+        // The kinds gateways have no use for, and why; every other kind must apply.
+        let deliberately_ignored = [(EventKind::EnvironmentChanged, Ignored::NotForGateways)];
+        // A state serving the samples' API, so that the events about it apply.
+        let ControlEvent::ApiRevisionDeployed(deployment) =
+            ControlEvent::sample(EventKind::ApiRevisionDeployed).unwrap()
+        else {
+            panic!("the deployment sample is another kind");
+        };
+        let primed = RuntimeState::from_snapshot(Snapshot {
+            seq: 10,
+            environment: "Default".into(),
+            apis: vec![deployment.into_deployed().unwrap()],
+            ..Snapshot::default()
+        });
+        for kind in EventKind::ALL {
+            // As the outbox stores it and the hub sends it.
+            let (stored, payload) = ControlEvent::sample(kind).unwrap().to_parts().unwrap();
+            let mut state = primed.clone();
+            let outcome = state.apply_one(&event(11, stored, Some("Default"), payload));
+            match deliberately_ignored.iter().find(|(k, _)| *k == kind) {
+                Some((_, why)) => assert_eq!(outcome, Outcome::Ignored(*why), "{kind}"),
+                None => assert!(
+                    matches!(outcome, Outcome::Applied { .. }),
+                    "{kind} is not handled by the gateway: {outcome:?}"
+                ),
+            }
+        }
+    }
+
+    #[test]
+    fn unreadable_events_are_skipped_and_a_deployment_that_cannot_be_read_is_reported_failed() {
+        let mut state = RuntimeState::from_snapshot(snapshot());
+        let events = [
+            event(
+                11,
+                EventKind::ApiRevisionDeployed,
+                Some("Default"),
+                json!({"apiId": "pets", "revisionId": "pets-r1"}),
+            ),
+            // Another environment's deployment is not even read.
+            event(
+                12,
+                EventKind::ApiRevisionDeployed,
+                Some("internal"),
+                json!({"apiId": "pets", "revisionId": "pets-r2"}),
+            ),
+            event(13, EventKind::SubscriptionDeleted, None, json!({"apiId": 7})),
+            event(14, EventKind::ApplicationDeleted, None, json!({"id": "app"})),
+        ];
+        assert_eq!(state.apply_one(&events[0]), Outcome::Ignored(Ignored::Unreadable));
+        assert_eq!(state.apply_one(&events[1]), Outcome::Ignored(Ignored::OtherEnvironment));
+        assert_eq!(state.apply_one(&events[2]), Outcome::Ignored(Ignored::Unreadable));
+        let mut state = RuntimeState::from_snapshot(snapshot());
+        assert_eq!(state.apply(&events), 4, "every event counts as seen");
+        assert_eq!(state.seq, 14);
+        assert_eq!(state.revisions().1, vec!["pets-r1".to_string()], "reported as failed");
+        assert!(state.subscription("app", "shop").is_none(), "the later events applied");
     }
 
     #[test]

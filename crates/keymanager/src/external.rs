@@ -6,7 +6,8 @@
 use serde_json::Value;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
-use tollgate_events::{EventKind, NewEvent};
+use tollgate_events::control::KeyManagerInfo;
+use tollgate_events::{ControlEvent, NewEvent};
 use tollgate_model::key_manager::KeyManager;
 use tollgate_model::{TenantId, now_millis};
 use tollgate_store::Database;
@@ -113,12 +114,11 @@ async fn store(
     }
     tollgate_store::events::append(
         &mut tx,
-        &NewEvent {
-            kind: EventKind::KeyManagerUpserted,
-            tenant_id: tenant,
-            environment: None,
-            payload: km.event_payload(&row.id, Some(&jwks)),
-        },
+        &NewEvent::new(
+            tenant,
+            None,
+            ControlEvent::KeyManagerUpserted(KeyManagerInfo::new(&row.id, km, Some(jwks))),
+        ),
     )
     .await?;
     tx.commit().await?;

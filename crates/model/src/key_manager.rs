@@ -74,23 +74,6 @@ fn is_http_url(s: &str) -> bool {
 }
 
 impl KeyManager {
-    /// The body of `key_manager_upserted` events: what a gateway needs to accept the
-    /// provider's tokens (with its key set, once fetched).
-    pub fn event_payload(&self, id: &str, jwks: Option<&serde_json::Value>) -> serde_json::Value {
-        let mut payload = serde_json::json!({
-            "id": id,
-            "name": self.name,
-            "issuer": self.issuer,
-            "consumerKeyClaim": self.consumer_key_claim,
-            "scopesClaim": self.scopes_claim,
-            "enabled": self.enabled,
-        });
-        if let Some(jwks) = jwks {
-            payload["jwks"] = jwks.clone();
-        }
-        payload
-    }
-
     /// Checks every field, naming each bad one.
     pub fn validate(&self) -> Vec<FieldError> {
         let mut errors = Vec::new();

@@ -7,8 +7,9 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use serde_json::{Value, json};
-use tollgate_events::{EventKind, NewEvent};
+use serde_json::Value;
+use tollgate_events::control::RevisionUndeployed;
+use tollgate_events::{ControlEvent, NewEvent};
 use tollgate_http::auth::{CreatorOrPublisherRole, CreatorRole};
 use tollgate_http::precondition::{check_if_match, etag};
 use tollgate_http::{ApiError, ApiJson, ApiQuery, Authenticated, Pagination};
@@ -49,16 +50,6 @@ pub(crate) fn api_response(status: StatusCode, stored: &StoredApi) -> Response {
         response.headers_mut().insert(header::LOCATION, v);
     }
     response
-}
-
-/// An outbox event about an API.
-pub(crate) fn api_event(kind: EventKind, tenant: TenantId, environment: Option<String>, payload: Value) -> NewEvent {
-    NewEvent {
-        kind,
-        tenant_id: tenant,
-        environment,
-        payload,
-    }
 }
 
 /// Validates `api` (normalised first) against the tenant's policies, or answers 400
@@ -333,11 +324,15 @@ pub(crate) async fn delete(
         .into());
     }
     for d in apis::deployments_in(&mut tx, &api_id).await.map_err(Error::from)? {
-        let event = api_event(
-            EventKind::ApiRevisionUndeployed,
+        let event = NewEvent::new(
             tenant,
             Some(d.environment.clone()),
-            json!({ "apiId": api_id, "revisionId": d.revision_id, "environment": d.environment, "reason": "api_deleted" }),
+            ControlEvent::ApiRevisionUndeployed(RevisionUndeployed {
+                api_id: api_id.clone(),
+                revision_id: d.revision_id,
+                environment: d.environment,
+                reason: Some("api_deleted".into()),
+            }),
         );
         events::append(&mut tx, &event).await.map_err(Error::from)?;
     }

@@ -2,14 +2,14 @@
 //! `GET /apis/{apiId}/lifecycle-history`.
 
 use crate::PublisherState;
-use crate::apis::{api_event, load, load_in};
+use crate::apis::{load, load_in};
 use crate::types::{LifecycleHistory, LifecycleHistoryItem, LifecycleStateBody, LifecycleTransition, WorkflowResponse};
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use serde_json::json;
-use tollgate_events::EventKind;
+use tollgate_events::control::ApiStateChange;
+use tollgate_events::{ControlEvent, NewEvent};
 use tollgate_http::auth::{CreatorOrPublisherRole, PublisherRole};
 use tollgate_http::precondition::check_if_match;
 use tollgate_http::{ApiError, ApiQuery, Authenticated};
@@ -88,17 +88,16 @@ pub(crate) async fn change(
     apis::set_lifecycle(&mut tx, &q.api_id, from, to, &auth.principal().username, now)
         .await
         .map_err(Error::from)?;
-    let event = api_event(
-        EventKind::ApiStateChanged,
+    let event = NewEvent::new(
         tenant,
         None,
-        json!({
-            "apiId": q.api_id,
-            "name": current.api.name,
-            "version": current.api.version,
-            "context": current.api.resolved_context(),
-            "previousState": from,
-            "lifeCycleStatus": to,
+        ControlEvent::ApiStateChanged(ApiStateChange {
+            api_id: q.api_id.clone(),
+            name: current.api.name.clone(),
+            version: current.api.version.clone(),
+            context: current.api.resolved_context(),
+            previous_state: from,
+            life_cycle_status: to,
         }),
     );
     events::append(&mut tx, &event).await.map_err(Error::from)?;

@@ -6,15 +6,15 @@
 //! revision of an API; deploying to or undeploying from one environment touches no other.
 
 use crate::PublisherState;
-use crate::apis::{api_event, api_response, load, load_in};
+use crate::apis::{api_response, load, load_in};
 use crate::types::{Revision, RevisionApiInfo, RevisionDeployment, RevisionDeploymentList, RevisionList};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use serde_json::json;
 use std::collections::HashSet;
-use tollgate_events::EventKind;
+use tollgate_events::control::{RevisionDeployed, RevisionUndeployed};
+use tollgate_events::{ControlEvent, NewEvent};
 use tollgate_http::auth::{CreatorOrPublisherRole, CreatorRole, PublisherRole};
 use tollgate_http::{ApiError, ApiJson, ApiQuery, Authenticated};
 use tollgate_model::{Api, Error, FieldError, now_millis};
@@ -321,27 +321,25 @@ pub(crate) async fn deploy(
         let changed = previous.is_none_or(|p| p.revision_id != rev.id);
         apis::upsert_deployment(&mut tx, &row).await.map_err(Error::from)?;
         if changed {
-            let event = api_event(
-                EventKind::ApiRevisionDeployed,
+            let event = NewEvent::new(
                 tenant,
                 Some(d.name.clone()),
-                json!({
-                    "apiId": api_id,
-                    "revisionId": rev.id,
-                    "revisionNumber": rev.number,
-                    "previousRevisionId": previous.map(|p| p.revision_id.clone()),
-                    "environment": d.name,
-                    "vhost": row.vhost,
-                    "name": snapshot.name,
-                    "version": snapshot.version,
-                    "context": snapshot.resolved_context(),
-                    // What a gateway serves, so that it needs nothing else (the snapshot's
-                    // `DeployedApi` shape).
-                    "api": snapshot,
-                    "lifeCycleStatus": live.api.life_cycle_status,
-                    "isDefaultVersion": live.api.is_default_version,
-                    "mocks": mocks,
-                }),
+                ControlEvent::ApiRevisionDeployed(Box::new(RevisionDeployed {
+                    api_id: api_id.clone(),
+                    revision_id: rev.id.clone(),
+                    revision_number: rev.number,
+                    previous_revision_id: previous.map(|p| p.revision_id.clone()),
+                    environment: d.name.clone(),
+                    vhost: row.vhost.clone(),
+                    name: snapshot.name.clone(),
+                    version: snapshot.version.clone(),
+                    context: snapshot.resolved_context(),
+                    // What a gateway serves, so that it needs nothing else.
+                    api: snapshot.clone(),
+                    life_cycle_status: live.api.life_cycle_status,
+                    is_default_version: live.api.is_default_version,
+                    mocks: mocks.clone(),
+                })),
             );
             events::append(&mut tx, &event).await.map_err(Error::from)?;
         }
@@ -417,11 +415,15 @@ pub(crate) async fn undeploy(
         apis::delete_deployment(&mut tx, &api_id, env)
             .await
             .map_err(Error::from)?;
-        let event = api_event(
-            EventKind::ApiRevisionUndeployed,
+        let event = NewEvent::new(
             tenant,
             Some(env.clone()),
-            json!({ "apiId": api_id, "revisionId": q.revision_id, "environment": env }),
+            ControlEvent::ApiRevisionUndeployed(RevisionUndeployed {
+                api_id: api_id.clone(),
+                revision_id: q.revision_id.clone(),
+                environment: env.clone(),
+                reason: None,
+            }),
         );
         events::append(&mut tx, &event).await.map_err(Error::from)?;
     }

@@ -8,7 +8,7 @@ use crate::types::{ApplicationInfo, Subscription, SubscriptionList};
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use tollgate_events::{EventKind, NewEvent};
+use tollgate_events::NewEvent;
 use tollgate_http::auth::{CreatorOrPublisherRole, PublisherRole};
 use tollgate_http::{ApiError, ApiQuery, Authenticated, Pagination};
 use tollgate_model::{Error, FieldError, TenantId, now_millis};
@@ -104,12 +104,7 @@ async fn change(state: &PublisherState, tenant: TenantId, id: &str, status: &str
         .await
         .map_err(Error::from)?
         .ok_or_else(|| not_found(id))?;
-    let event = NewEvent {
-        kind: EventKind::SubscriptionUpserted,
-        tenant_id: tenant,
-        environment: None,
-        payload: subscriptions::event_payload(&sub),
-    };
+    let event = NewEvent::new(tenant, None, subscriptions::upserted_event(&sub));
     events::append(&mut tx, &event).await.map_err(Error::from)?;
     tx.commit().await.map_err(Error::from)?;
     Ok(axum::Json(body(&sub)).into_response())

@@ -21,7 +21,8 @@ pub async fn append(tx: &mut Tx, event: &NewEvent) -> Result<i64> {
             .await
             .map(|r| r.rows_affected()))?;
     }
-    let payload = serde_json::to_string(&event.payload).map_err(|e| Error::Corrupt(e.to_string()))?;
+    let (kind, payload) = event.event.to_parts().map_err(|e| Error::Corrupt(e.to_string()))?;
+    let payload = serde_json::to_string(&payload).map_err(|e| Error::Corrupt(e.to_string()))?;
     let seq: i64 = on_tx!(tx, |c| {
         sqlx::query_scalar(
             "INSERT INTO events (seq, tenant_id, kind, environment, payload, created_at) \
@@ -29,7 +30,7 @@ pub async fn append(tx: &mut Tx, event: &NewEvent) -> Result<i64> {
              RETURNING seq",
         )
         .bind(event.tenant_id.to_string())
-        .bind(event.kind.as_str())
+        .bind(kind.as_str())
         .bind(&event.environment)
         .bind(&payload)
         .bind(now_millis())

@@ -4,7 +4,8 @@
 use crate::db::{on_pool, on_tx};
 use crate::{Database, Error, Result, Tx, events};
 use serde_json::Value;
-use tollgate_events::{EventKind, NewEvent};
+use tollgate_events::control::PolicyChange;
+use tollgate_events::{ControlEvent, NewEvent};
 use tollgate_model::policy::{PolicyLevel, ThrottlingPolicySummary, defaults};
 use tollgate_model::{EpochMillis, TenantId, now_millis};
 
@@ -243,12 +244,15 @@ pub async fn install_defaults(db: &Database, tenant: TenantId) -> Result<bool> {
     for (level, name, body) in all {
         let id = uuid::Uuid::now_v7().to_string();
         insert(&mut tx, tenant, level, &id, &name, &body, name == "Unlimited", now).await?;
-        let event = NewEvent {
-            kind: EventKind::PolicyUpserted,
-            tenant_id: tenant,
-            environment: None,
-            payload: serde_json::json!({ "level": level, "policyId": id, "policy": body }),
-        };
+        let event = NewEvent::new(
+            tenant,
+            None,
+            ControlEvent::PolicyUpserted(PolicyChange {
+                level,
+                policy_id: id,
+                policy: body,
+            }),
+        );
         events::append(&mut tx, &event).await?;
     }
     tx.commit().await?;

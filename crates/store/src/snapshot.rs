@@ -5,6 +5,7 @@
 
 use crate::db::on_pool;
 use crate::{Database, Error, Result};
+use tollgate_events::control::KeyManagerInfo;
 use tollgate_events::snapshot::{
     ApplicationInfo, DeployedApi, KeyMappingInfo, RevocationInfo, Snapshot, SubscriptionInfo,
 };
@@ -150,7 +151,9 @@ pub async fn read(am: &Database, environment: &str, now: EpochMillis) -> Result<
         let resource: tollgate_model::key_manager::KeyManager =
             serde_json::from_str(&km.body).map_err(|e| Error::Corrupt(format!("key manager {}: {e}", km.id)))?;
         let jwks: Option<serde_json::Value> = km.jwks.as_deref().and_then(|j| serde_json::from_str(j).ok());
-        key_managers.push(resource.event_payload(&km.id, jwks.as_ref()));
+        let info = KeyManagerInfo::new(&km.id, &resource, jwks);
+        key_managers
+            .push(serde_json::to_value(&info).map_err(|e| Error::Corrupt(format!("key manager {}: {e}", km.id)))?);
     }
     // Single-tenant today: the default tenant's conditions.
     let block_conditions = crate::block_conditions::list(am, tollgate_model::TenantId::DEFAULT).await?;

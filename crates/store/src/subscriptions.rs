@@ -248,14 +248,14 @@ pub async fn delete_unless_blocked(tx: &mut Tx, id: &str) -> Result<u64> {
     .map(|r| r.rows_affected()))?)
 }
 
-/// The body of `subscription_upserted` events, from the row as it stands: one shape for
-/// the Publisher (block/unblock) and the Developer Portal (subscribe, change plan).
-pub fn event_payload(s: &SubscriptionRow) -> serde_json::Value {
-    serde_json::json!({
-        "subscriptionId": s.id,
-        "apiId": s.api_id,
-        "applicationId": s.application_id,
-        "throttlingPolicy": s.throttling_policy,
-        "subscriptionStatus": s.status,
+/// The `subscription_upserted` event of the row as it stands: one event for the
+/// Publisher (block/unblock) and the Developer Portal (subscribe, change plan).
+pub fn upserted_event(s: &SubscriptionRow) -> tollgate_events::ControlEvent {
+    tollgate_events::ControlEvent::SubscriptionUpserted(tollgate_events::snapshot::SubscriptionInfo {
+        subscription_id: s.id.clone(),
+        api_id: s.api_id.clone(),
+        application_id: s.application_id.clone(),
+        throttling_policy: s.throttling_policy.clone(),
+        subscription_status: s.status.clone(),
     })
 }

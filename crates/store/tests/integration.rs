@@ -5,7 +5,8 @@
 
 use std::time::Duration;
 use tollgate_config::DatabaseConfig;
-use tollgate_events::{EventKind, NewEvent};
+use tollgate_events::control::PolicyChange;
+use tollgate_events::{ControlEvent, EventKind, NewEvent};
 use tollgate_model::{NewUser, Role, TenantId};
 use tollgate_store::users::Bootstrap;
 use tollgate_store::{Database, DatabaseName, connect, events, tenants, users};
@@ -193,12 +194,15 @@ async fn bootstrap_admin_is_created_once() {
 }
 
 fn policy_event() -> NewEvent {
-    NewEvent {
-        kind: EventKind::PolicyUpserted,
-        tenant_id: TenantId::DEFAULT,
-        environment: None,
-        payload: serde_json::json!({"policyId": "gold"}),
-    }
+    NewEvent::new(
+        TenantId::DEFAULT,
+        None,
+        ControlEvent::PolicyUpserted(PolicyChange {
+            level: tollgate_model::policy::PolicyLevel::Subscription,
+            policy_id: "gold".into(),
+            policy: serde_json::json!({"policyName": "Gold"}),
+        }),
+    )
 }
 
 #[tokio::test]

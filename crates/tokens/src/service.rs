@@ -12,7 +12,8 @@ use crate::{Error, RESIDENT_KEY_MANAGER, Result};
 use serde::Serialize;
 use std::sync::Arc;
 use std::time::Duration;
-use tollgate_events::{EventKind, NewEvent};
+use tollgate_events::control::Revocation;
+use tollgate_events::{ControlEvent, NewEvent};
 use tollgate_model::{EpochMillis, TenantId, now_millis};
 use tollgate_store::applications::ApplicationRow;
 use tollgate_store::keys::{self, ClientRow};
@@ -950,19 +951,18 @@ async fn record_revocation(
     oauth::insert_revocation(tx, tenant, kind, subject, now, expires_at).await?;
     tollgate_store::events::append(
         tx,
-        &NewEvent {
-            kind: EventKind::TokenRevoked,
-            tenant_id: tenant,
-            environment: None,
-            payload: serde_json::json!({
-                "revocationType": kind.as_str(),
-                "subject": subject,
-                "tokenType": token_type,
-                "consumerKey": consumer_key,
-                "revokedAt": now,
-                "expiresAt": expires_at,
+        &NewEvent::new(
+            tenant,
+            None,
+            ControlEvent::TokenRevoked(Revocation {
+                revocation_type: kind.as_str().to_string(),
+                subject: subject.to_string(),
+                token_type: token_type.to_string(),
+                consumer_key: consumer_key.map(String::from),
+                revoked_at: now,
+                expires_at,
             }),
-        },
+        ),
     )
     .await?;
     Ok(())

@@ -11,7 +11,8 @@ use serde::de::DeserializeOwned;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 use tollgate_config::SigningAlgorithm;
-use tollgate_events::{EventKind, NewEvent};
+use tollgate_events::control::SigningKey;
+use tollgate_events::{ControlEvent, NewEvent};
 use tollgate_model::{TenantId, now_millis};
 use tollgate_store::oauth::{self, SigningKeyRow};
 use tollgate_store::{Database, lock_named};
@@ -201,12 +202,15 @@ impl Signer {
         oauth::insert_signing_key(tx, &row).await?;
         tollgate_store::events::append(
             tx,
-            &NewEvent {
-                kind: EventKind::SigningKeysChanged,
-                tenant_id: TenantId::DEFAULT,
-                environment: None,
-                payload: serde_json::json!({ "kid": kid, "alg": row.alg, "jwk": jwk }),
-            },
+            &NewEvent::new(
+                TenantId::DEFAULT,
+                None,
+                ControlEvent::SigningKeysChanged(SigningKey {
+                    kid: kid.clone(),
+                    alg: row.alg.clone(),
+                    jwk: serde_json::to_value(&jwk).map_err(|e| Error::Corrupt(e.to_string()))?,
+                }),
+            ),
         )
         .await?;
         Ok(kid)

@@ -10,7 +10,8 @@ use serde_json::{Value, json};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tollgate_config::DatabaseConfig;
-use tollgate_events::{Event, EventKind, NewEvent};
+use tollgate_events::snapshot::ApplicationInfo;
+use tollgate_events::{ControlEvent, Event, EventKind, NewEvent};
 use tollgate_http::cluster::ClusterSecret;
 use tollgate_model::TenantId;
 use tollgate_store::{Database, DatabaseName, connect, events};
@@ -130,12 +131,18 @@ async fn start_with(db: &TestDb, heartbeat: Duration) -> Manager {
 }
 
 fn application_event(n: usize) -> NewEvent {
-    NewEvent {
-        kind: EventKind::ApplicationUpserted,
-        tenant_id: TenantId::DEFAULT,
-        environment: None,
-        payload: json!({ "applicationId": format!("app-{n}"), "name": format!("App {n}") }),
-    }
+    NewEvent::new(
+        TenantId::DEFAULT,
+        None,
+        ControlEvent::ApplicationUpserted(ApplicationInfo {
+            id: format!("app-{n}"),
+            name: format!("App {n}"),
+            owner: "admin".into(),
+            tier: "Unlimited".into(),
+            token_type: "JWT".into(),
+            status: "APPROVED".into(),
+        }),
+    )
 }
 
 /// One Server-Sent Events message (or comment-only block).
@@ -378,7 +385,12 @@ async fn watch_streams_committed_events_in_order_with_heartbeats_when_idle() {
                 assert_eq!(event.kind, EventKind::ApplicationUpserted);
                 assert_eq!(event.tenant_id, TenantId::DEFAULT);
                 let index = appended.iter().position(|&s| s == seq).unwrap();
-                assert_eq!(event.payload, application_event(index).payload, "{}", tm.engine);
+                assert_eq!(
+                    event.control().unwrap(),
+                    application_event(index).event,
+                    "{}",
+                    tm.engine
+                );
                 if let Some(&last) = delivered.last() {
                     assert!(seq > last, "seq {seq} after {last} ({})", tm.engine);
                 }
