@@ -26,7 +26,8 @@ pub struct Snapshot {
     pub revocations: Vec<RevocationInfo>,
     /// The key manager's published signing keys (public JWKs).
     pub signing_keys: Vec<serde_json::Value>,
-    /// Enabled third-party key managers, with their JWKS (the `key_manager_upserted` shape).
+    /// Enabled third-party key managers, with their JWKS, each a
+    /// [`KeyManagerInfo`](crate::control::KeyManagerInfo) as `key_manager_upserted` carries it.
     pub key_managers: Vec<serde_json::Value>,
     /// Block conditions (deny policies), enabled or not.
     #[serde(default)]
