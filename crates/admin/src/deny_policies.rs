@@ -30,7 +30,7 @@ fn not_found(id: &str) -> ApiError {
 
 async fn emit(tx: &mut Tx, tenant: TenantId, event: ControlEvent) -> Result<(), ApiError> {
     let event = NewEvent::new(tenant, None, event);
-    events::append(tx, &event).await.map_err(Error::from)?;
+    events::append(tx, &event).await?;
     Ok(())
 }
 
@@ -40,8 +40,7 @@ pub(crate) async fn list(
     State(state): State<AdminState>,
 ) -> Result<axum::Json<BlockingConditionList>, ApiError> {
     let list: Vec<BlockingCondition> = block_conditions::list(&state.am, auth.principal().tenant_id)
-        .await
-        .map_err(Error::from)?
+        .await?
         .into_iter()
         .map(BlockingCondition)
         .collect();
@@ -55,8 +54,7 @@ pub(crate) async fn get_one(
     Path(id): Path<String>,
 ) -> Result<axum::Json<BlockingCondition>, ApiError> {
     let cond = block_conditions::get(&state.am, auth.principal().tenant_id, &id)
-        .await
-        .map_err(Error::from)?
+        .await?
         .ok_or_else(|| not_found(&id))?;
     Ok(axum::Json(BlockingCondition(cond)))
 }
@@ -71,18 +69,13 @@ pub(crate) async fn create(
     let tenant = auth.principal().tenant_id;
     let id = uuid::Uuid::now_v7().to_string();
     cond.condition_id = Some(id.clone());
-    let mut tx = state.am.begin().await.map_err(Error::from)?;
-    if block_conditions::exists_in(&mut tx, tenant, &key)
-        .await
-        .map_err(Error::from)?
-    {
+    let mut tx = state.am.begin().await?;
+    if block_conditions::exists_in(&mut tx, tenant, &key).await? {
         return Err(Error::Conflict("an identical deny policy already exists".into()).into());
     }
-    block_conditions::insert(&mut tx, tenant, &id, &cond, &key, now_millis())
-        .await
-        .map_err(Error::from)?;
+    block_conditions::insert(&mut tx, tenant, &id, &cond, &key, now_millis()).await?;
     emit(&mut tx, tenant, ControlEvent::BlockConditionUpserted(cond.clone())).await?;
-    tx.commit().await.map_err(Error::from)?;
+    tx.commit().await?;
     tracing::info!(condition = %key, by = %auth.principal().username, "Deny policy created.");
     let location = format!("{}/throttling/deny-policy/{id}", crate::BASE_PATH);
     Ok((
@@ -102,23 +95,20 @@ pub(crate) async fn set_status(
 ) -> Result<axum::Json<BlockingCondition>, ApiError> {
     let tenant = auth.principal().tenant_id;
     let mut cond = block_conditions::get(&state.am, tenant, &id)
-        .await
-        .map_err(Error::from)?
+        .await?
         .ok_or_else(|| not_found(&id))?;
     if cond.condition_status == body.condition_status {
         return Ok(axum::Json(BlockingCondition(cond)));
     }
     cond.condition_status = body.condition_status;
-    let mut tx = state.am.begin().await.map_err(Error::from)?;
-    let changed = block_conditions::set_enabled(&mut tx, &id, body.condition_status, now_millis())
-        .await
-        .map_err(Error::from)?;
+    let mut tx = state.am.begin().await?;
+    let changed = block_conditions::set_enabled(&mut tx, &id, body.condition_status, now_millis()).await?;
     // Zero rows: another request removed it since we read it; tell no one.
     if changed == 0 {
         return Err(not_found(&id));
     }
     emit(&mut tx, tenant, ControlEvent::BlockConditionUpserted(cond.clone())).await?;
-    tx.commit().await.map_err(Error::from)?;
+    tx.commit().await?;
     Ok(axum::Json(BlockingCondition(cond)))
 }
 
@@ -130,16 +120,15 @@ pub(crate) async fn delete(
 ) -> Result<Response, ApiError> {
     let tenant = auth.principal().tenant_id;
     let cond = block_conditions::get(&state.am, tenant, &id)
-        .await
-        .map_err(Error::from)?
+        .await?
         .ok_or_else(|| not_found(&id))?;
-    let mut tx = state.am.begin().await.map_err(Error::from)?;
-    let changed = block_conditions::delete(&mut tx, &id).await.map_err(Error::from)?;
+    let mut tx = state.am.begin().await?;
+    let changed = block_conditions::delete(&mut tx, &id).await?;
     // Zero rows: another request removed it since we read it; tell no one.
     if changed == 0 {
         return Err(not_found(&id));
     }
     emit(&mut tx, tenant, ControlEvent::BlockConditionDeleted(cond)).await?;
-    tx.commit().await.map_err(Error::from)?;
+    tx.commit().await?;
     Ok(StatusCode::OK.into_response())
 }

@@ -35,7 +35,7 @@ async fn emit(tx: &mut Tx, tenant: TenantId, env: &Environment, change: Environm
             environment: env.clone(),
         }),
     );
-    events::append(tx, &event).await.map_err(Error::from)?;
+    events::append(tx, &event).await?;
     Ok(())
 }
 
@@ -50,9 +50,7 @@ pub(crate) async fn list(
     auth: Authenticated<AnyRole>,
     State(state): State<AdminState>,
 ) -> Result<axum::Json<EnvironmentList>, ApiError> {
-    let list = environments::list(&state.am, auth.principal().tenant_id)
-        .await
-        .map_err(Error::from)?;
+    let list = environments::list(&state.am, auth.principal().tenant_id).await?;
     Ok(axum::Json(EnvironmentList {
         count: list.len(),
         list,
@@ -66,8 +64,7 @@ pub(crate) async fn get_one(
     Path(id): Path<String>,
 ) -> Result<axum::Json<Environment>, ApiError> {
     let env = environments::find(&state.am, auth.principal().tenant_id, &id)
-        .await
-        .map_err(Error::from)?
+        .await?
         .ok_or_else(|| not_found(&id))?;
     Ok(axum::Json(env))
 }
@@ -83,19 +80,14 @@ pub(crate) async fn create(
     let id = uuid::Uuid::now_v7().to_string();
     env.id = None;
     env.is_read_only = false;
-    let mut tx = state.am.begin().await.map_err(Error::from)?;
-    if environments::exists_in(&mut tx, tenant, &env.name)
-        .await
-        .map_err(Error::from)?
-    {
+    let mut tx = state.am.begin().await?;
+    if environments::exists_in(&mut tx, tenant, &env.name).await? {
         return Err(Error::Conflict(format!("an environment named `{}` already exists", env.name)).into());
     }
-    environments::insert(&mut tx, tenant, &id, &env, now_millis())
-        .await
-        .map_err(Error::from)?;
+    environments::insert(&mut tx, tenant, &id, &env, now_millis()).await?;
     env.id = Some(id.clone());
     emit(&mut tx, tenant, &env, EnvironmentChangeKind::Created).await?;
-    tx.commit().await.map_err(Error::from)?;
+    tx.commit().await?;
     tracing::info!(environment = %env.name, by = %auth.principal().username, "Gateway environment created.");
     let location = format!("{}/environments/{id}", crate::BASE_PATH);
     Ok((StatusCode::CREATED, [(header::LOCATION, location)], axum::Json(env)).into_response())
@@ -111,8 +103,7 @@ pub(crate) async fn update(
     invalid(&env)?;
     let tenant = auth.principal().tenant_id;
     let current = environments::find(&state.am, tenant, &id)
-        .await
-        .map_err(Error::from)?
+        .await?
         .ok_or_else(|| not_found(&id))?;
     if env.name != current.name {
         return Err(Error::field("name", "cannot be changed; gateways are configured with it").into());
@@ -120,16 +111,14 @@ pub(crate) async fn update(
     let env_id = current.id.clone().unwrap_or(id);
     env.id = Some(env_id.clone());
     env.is_read_only = current.is_read_only;
-    let mut tx = state.am.begin().await.map_err(Error::from)?;
-    let changed = environments::update(&mut tx, &env_id, &env, now_millis())
-        .await
-        .map_err(Error::from)?;
+    let mut tx = state.am.begin().await?;
+    let changed = environments::update(&mut tx, &env_id, &env, now_millis()).await?;
     // Zero rows: another request removed it since we read it; tell no one.
     if changed == 0 {
         return Err(not_found(&env_id));
     }
     emit(&mut tx, tenant, &env, EnvironmentChangeKind::Updated).await?;
-    tx.commit().await.map_err(Error::from)?;
+    tx.commit().await?;
     Ok(axum::Json(env))
 }
 
@@ -141,8 +130,7 @@ pub(crate) async fn delete(
 ) -> Result<Response, ApiError> {
     let tenant = auth.principal().tenant_id;
     let env = environments::find(&state.am, tenant, &id)
-        .await
-        .map_err(Error::from)?
+        .await?
         .ok_or_else(|| not_found(&id))?;
     if env.is_read_only {
         return Err(Error::Conflict(format!(
@@ -151,10 +139,8 @@ pub(crate) async fn delete(
         ))
         .into());
     }
-    let mut tx = state.am.begin().await.map_err(Error::from)?;
-    let in_use = environments::deployment_count(&mut tx, &env.name)
-        .await
-        .map_err(Error::from)?;
+    let mut tx = state.am.begin().await?;
+    let in_use = environments::deployment_count(&mut tx, &env.name).await?;
     if in_use > 0 {
         return Err(Error::Conflict(format!(
             "{in_use} API revision(s) are deployed to `{}`; undeploy them first",
@@ -162,14 +148,12 @@ pub(crate) async fn delete(
         ))
         .into());
     }
-    let changed = environments::delete(&mut tx, env.id.as_deref().unwrap_or(&id))
-        .await
-        .map_err(Error::from)?;
+    let changed = environments::delete(&mut tx, env.id.as_deref().unwrap_or(&id)).await?;
     // Zero rows: another request removed it since we read it; tell no one.
     if changed == 0 {
         return Err(not_found(&id));
     }
     emit(&mut tx, tenant, &env, EnvironmentChangeKind::Deleted).await?;
-    tx.commit().await.map_err(Error::from)?;
+    tx.commit().await?;
     Ok(StatusCode::OK.into_response())
 }

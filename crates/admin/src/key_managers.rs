@@ -55,7 +55,7 @@ async fn emit(
 ) -> Result<(), ApiError> {
     let km = resource(row)?;
     let event = NewEvent::new(tenant, None, event(KeyManagerInfo::new(&row.id, &km, None)));
-    events::append(tx, &event).await.map_err(Error::from)?;
+    events::append(tx, &event).await?;
     Ok(())
 }
 
@@ -81,9 +81,7 @@ pub(crate) async fn list(
     auth: Authenticated<AdminRole>,
     State(state): State<AdminState>,
 ) -> Result<axum::Json<types::KeyManagerList>, ApiError> {
-    let rows = key_managers::list(&state.am, auth.principal().tenant_id)
-        .await
-        .map_err(Error::from)?;
+    let rows = key_managers::list(&state.am, auth.principal().tenant_id).await?;
     let list = rows.iter().map(body).collect::<Result<Vec<_>, _>>()?;
     Ok(axum::Json(types::KeyManagerList {
         count: list.len(),
@@ -98,8 +96,7 @@ pub(crate) async fn get_one(
     Path(id): Path<String>,
 ) -> Result<axum::Json<types::KeyManager>, ApiError> {
     let row = key_managers::find(&state.am, auth.principal().tenant_id, &id)
-        .await
-        .map_err(Error::from)?
+        .await?
         .ok_or_else(|| not_found(&id))?;
     Ok(axum::Json(body(&row)?))
 }
@@ -113,11 +110,8 @@ pub(crate) async fn create(
     Error::check_fields(km.validate())?;
     let tenant = auth.principal().tenant_id;
     let row = row_of(&uuid::Uuid::now_v7().to_string(), &km)?;
-    let mut tx = state.am.begin().await.map_err(Error::from)?;
-    if key_managers::name_taken(&mut tx, tenant, &km.name, &row.id)
-        .await
-        .map_err(Error::from)?
-    {
+    let mut tx = state.am.begin().await?;
+    if key_managers::name_taken(&mut tx, tenant, &km.name, &row.id).await? {
         return Err(conflict(&km.name));
     }
     key_managers::insert(&mut tx, tenant, &row, now_millis())
@@ -130,7 +124,7 @@ pub(crate) async fn create(
             }
         })?;
     emit(&mut tx, tenant, ControlEvent::KeyManagerUpserted, &row).await?;
-    tx.commit().await.map_err(Error::from)?;
+    tx.commit().await?;
     tracing::info!(key_manager = %km.name, by = %auth.principal().username, "Key manager registered.");
     let location = format!("{}/key-managers/{}", crate::BASE_PATH, row.id);
     Ok((
@@ -151,8 +145,7 @@ pub(crate) async fn update(
     Error::check_fields(km.validate())?;
     let tenant = auth.principal().tenant_id;
     let current = key_managers::find(&state.am, tenant, &id)
-        .await
-        .map_err(Error::from)?
+        .await?
         .ok_or_else(|| not_found(&id))?;
     if km.name != current.name {
         return Err(Error::field("name", "cannot be changed; application keys are mapped by it").into());
@@ -161,16 +154,12 @@ pub(crate) async fn update(
     // The cached key set stays until the key manager fetches it again.
     row.jwks = current.jwks.clone();
     row.jwks_fetched_at = current.jwks_fetched_at;
-    let mut tx = state.am.begin().await.map_err(Error::from)?;
-    if key_managers::update(&mut tx, &row, now_millis())
-        .await
-        .map_err(Error::from)?
-        == 0
-    {
+    let mut tx = state.am.begin().await?;
+    if key_managers::update(&mut tx, &row, now_millis()).await? == 0 {
         return Err(not_found(&id));
     }
     emit(&mut tx, tenant, ControlEvent::KeyManagerUpserted, &row).await?;
-    tx.commit().await.map_err(Error::from)?;
+    tx.commit().await?;
     Ok(axum::Json(body(&row)?))
 }
 
@@ -182,13 +171,10 @@ pub(crate) async fn delete(
 ) -> Result<Response, ApiError> {
     let tenant = auth.principal().tenant_id;
     let row = key_managers::find(&state.am, tenant, &id)
-        .await
-        .map_err(Error::from)?
+        .await?
         .ok_or_else(|| not_found(&id))?;
-    let mut tx = state.am.begin().await.map_err(Error::from)?;
-    let mapped = key_managers::mapped_key_count(&mut tx, &row.name)
-        .await
-        .map_err(Error::from)?;
+    let mut tx = state.am.begin().await?;
+    let mapped = key_managers::mapped_key_count(&mut tx, &row.name).await?;
     if mapped > 0 {
         return Err(Error::Conflict(format!(
             "{mapped} application key(s) are mapped from `{}`; remove those applications' keys first",
@@ -196,10 +182,10 @@ pub(crate) async fn delete(
         ))
         .into());
     }
-    if key_managers::delete(&mut tx, &row.id).await.map_err(Error::from)? == 0 {
+    if key_managers::delete(&mut tx, &row.id).await? == 0 {
         return Err(not_found(&id));
     }
     emit(&mut tx, tenant, ControlEvent::KeyManagerDeleted, &row).await?;
-    tx.commit().await.map_err(Error::from)?;
+    tx.commit().await?;
     Ok(StatusCode::OK.into_response())
 }

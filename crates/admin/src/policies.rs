@@ -138,7 +138,7 @@ fn answer<T: PolicyBody>(p: &StoredPolicy) -> Result<T, ApiError> {
 
 async fn emit(tx: &mut Tx, tenant: TenantId, event: ControlEvent) -> Result<(), ApiError> {
     let event = NewEvent::new(tenant, None, event);
-    events::append(tx, &event).await.map_err(Error::from)?;
+    events::append(tx, &event).await?;
     Ok(())
 }
 
@@ -148,8 +148,7 @@ fn not_found(id: &str) -> ApiError {
 
 async fn list_of<T: PolicyBody>(who: &Principal, state: &AdminState) -> Result<Vec<T>, ApiError> {
     policies::list(&state.am, who.tenant_id, T::LEVEL)
-        .await
-        .map_err(Error::from)?
+        .await?
         .iter()
         .map(answer)
         .collect()
@@ -157,8 +156,7 @@ async fn list_of<T: PolicyBody>(who: &Principal, state: &AdminState) -> Result<V
 
 async fn get_of<T: PolicyBody>(who: &Principal, state: &AdminState, id: &str) -> Result<T, ApiError> {
     let p = policies::get(&state.am, who.tenant_id, T::LEVEL, id)
-        .await
-        .map_err(Error::from)?
+        .await?
         .ok_or_else(|| not_found(id))?;
     answer(&p)
 }
@@ -169,23 +167,18 @@ async fn create_of<T: PolicyBody>(who: &Principal, state: &AdminState, body: T) 
     let (name, value) = to_store(body)?;
     let tenant = who.tenant_id;
     let id = uuid::Uuid::now_v7().to_string();
-    let mut tx = state.am.begin().await.map_err(Error::from)?;
-    if policies::exists_in(&mut tx, tenant, level, &name)
-        .await
-        .map_err(Error::from)?
-    {
+    let mut tx = state.am.begin().await?;
+    if policies::exists_in(&mut tx, tenant, level, &name).await? {
         return Err(Error::Conflict(format!("a {level} policy named `{name}` already exists")).into());
     }
-    policies::insert(&mut tx, tenant, level, &id, &name, &value, false, now_millis())
-        .await
-        .map_err(Error::from)?;
+    policies::insert(&mut tx, tenant, level, &id, &name, &value, false, now_millis()).await?;
     let change = PolicyChange {
         level,
         policy_id: id.clone(),
         policy: value.clone(),
     };
     emit(&mut tx, tenant, ControlEvent::PolicyUpserted(change)).await?;
-    tx.commit().await.map_err(Error::from)?;
+    tx.commit().await?;
     tracing::info!(level = %level, policy = %name, by = %who.username, "Throttling policy created.");
     let stored = StoredPolicy {
         id: id.clone(),
@@ -203,16 +196,13 @@ async fn update_of<T: PolicyBody>(who: &Principal, state: &AdminState, id: &str,
     let (name, value) = to_store(body)?;
     let tenant = who.tenant_id;
     let current = policies::get(&state.am, tenant, level, id)
-        .await
-        .map_err(Error::from)?
+        .await?
         .ok_or_else(|| not_found(id))?;
     if name != current.name {
         return Err(Error::field("policyName", "cannot be changed; APIs and subscriptions refer to it").into());
     }
-    let mut tx = state.am.begin().await.map_err(Error::from)?;
-    let changed = policies::update(&mut tx, &current.id, &value, now_millis())
-        .await
-        .map_err(Error::from)?;
+    let mut tx = state.am.begin().await?;
+    let changed = policies::update(&mut tx, &current.id, &value, now_millis()).await?;
     // Zero rows: another request removed it since we read it; tell no one.
     if changed == 0 {
         return Err(not_found(&current.id));
@@ -223,7 +213,7 @@ async fn update_of<T: PolicyBody>(who: &Principal, state: &AdminState, id: &str,
         policy: value.clone(),
     };
     emit(&mut tx, tenant, ControlEvent::PolicyUpserted(change)).await?;
-    tx.commit().await.map_err(Error::from)?;
+    tx.commit().await?;
     let stored = StoredPolicy { body: value, ..current };
     answer(&stored)
 }
@@ -235,9 +225,7 @@ async fn users_of(
     level: PolicyLevel,
     name: &str,
 ) -> Result<Vec<String>, ApiError> {
-    let (all, _) = apis::list(&state.am, tenant, &ApiFilter::default(), 0, i64::MAX)
-        .await
-        .map_err(Error::from)?;
+    let (all, _) = apis::list(&state.am, tenant, &ApiFilter::default(), 0, i64::MAX).await?;
     let mut users: Vec<String> = all
         .iter()
         .filter(|s| match level {
@@ -252,9 +240,7 @@ async fn users_of(
         })
         .map(|s| format!("API `{}` {}", s.api.name, s.api.version))
         .collect();
-    let (subscriptions, applications) = tollgate_store::subscriptions::policy_usage(&state.am, tenant, name)
-        .await
-        .map_err(Error::from)?;
+    let (subscriptions, applications) = tollgate_store::subscriptions::policy_usage(&state.am, tenant, name).await?;
     match level {
         PolicyLevel::Subscription if subscriptions > 0 => users.push(format!("{subscriptions} subscription(s)")),
         PolicyLevel::Application if applications > 0 => users.push(format!("{applications} application(s)")),
@@ -266,16 +252,13 @@ async fn users_of(
 async fn delete_of(level: PolicyLevel, who: &Principal, state: &AdminState, id: &str) -> Result<StatusCode, ApiError> {
     let tenant = who.tenant_id;
     let current = policies::get(&state.am, tenant, level, id)
-        .await
-        .map_err(Error::from)?
+        .await?
         .ok_or_else(|| not_found(id))?;
     if current.read_only {
         return Err(Error::Conflict(format!("`{}` is built in and cannot be deleted", current.name)).into());
     }
-    let mut tx = state.am.begin().await.map_err(Error::from)?;
-    tollgate_store::lock_named(&mut tx, &apis::references_lock(tenant))
-        .await
-        .map_err(Error::from)?;
+    let mut tx = state.am.begin().await?;
+    tollgate_store::lock_named(&mut tx, &apis::references_lock(tenant)).await?;
     let users = users_of(state, tenant, level, &current.name).await?;
     if !users.is_empty() {
         return Err(Error::Conflict(format!(
@@ -285,7 +268,7 @@ async fn delete_of(level: PolicyLevel, who: &Principal, state: &AdminState, id: 
         ))
         .into());
     }
-    let changed = policies::delete(&mut tx, &current.id).await.map_err(Error::from)?;
+    let changed = policies::delete(&mut tx, &current.id).await?;
     // Zero rows: another request removed it since we read it; tell no one.
     if changed == 0 {
         return Err(not_found(&current.id));
@@ -298,7 +281,7 @@ async fn delete_of(level: PolicyLevel, who: &Principal, state: &AdminState, id: 
         },
     };
     emit(&mut tx, tenant, ControlEvent::PolicyDeleted(removal)).await?;
-    tx.commit().await.map_err(Error::from)?;
+    tx.commit().await?;
     Ok(StatusCode::OK)
 }
 

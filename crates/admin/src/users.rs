@@ -32,9 +32,7 @@ pub(crate) async fn list_users(
     ApiQuery(page): ApiQuery<Pagination>,
 ) -> Result<axum::Json<UserList>, ApiError> {
     let page = page.validate()?;
-    let (list, total) = users::list(&state.shared, auth.principal().tenant_id, page.offset, page.limit)
-        .await
-        .map_err(Error::from)?;
+    let (list, total) = users::list(&state.shared, auth.principal().tenant_id, page.offset, page.limit).await?;
     let list: Vec<UserInfo> = list.into_iter().map(UserInfo::from).collect();
     Ok(axum::Json(UserList {
         count: list.len(),
@@ -70,7 +68,7 @@ pub(crate) async fn create_user(
     };
     fields.extend(role_errors);
     Error::check_fields(fields)?;
-    let user = users::create(&state.shared, new).await.map_err(Error::from)?;
+    let user = users::create(&state.shared, new).await?;
     tracing::info!(user = %user.username, by = %auth.principal().username, "User created.");
     let location = format!("{}/users/{}", crate::BASE_PATH, user.username);
     Ok((
@@ -88,8 +86,7 @@ pub(crate) async fn get_user(
     Path(username): Path<String>,
 ) -> Result<axum::Json<UserInfo>, ApiError> {
     let user = users::find_by_username(&state.shared, auth.principal().tenant_id, &username)
-        .await
-        .map_err(Error::from)?
+        .await?
         .ok_or(Error::NotFound {
             resource: "user",
             id: username,
@@ -108,8 +105,7 @@ pub(crate) async fn update_user(
 ) -> Result<axum::Json<UserInfo>, ApiError> {
     let tenant = auth.principal().tenant_id;
     let user = users::find_by_username(&state.shared, tenant, &username)
-        .await
-        .map_err(Error::from)?
+        .await?
         .ok_or(Error::NotFound {
             resource: "user",
             id: username.clone(),
@@ -139,17 +135,14 @@ pub(crate) async fn update_user(
         || roles
             .as_ref()
             .is_some_and(|new| user.roles.iter().any(|r| !new.contains(r)));
-    users::update_access(&state.shared, &user, roles.as_deref(), body.enabled)
-        .await
-        .map_err(Error::from)?;
+    users::update_access(&state.shared, &user, roles.as_deref(), body.enabled).await?;
     state.authenticator.forget_all();
     if loses_access {
         revoke_held(&state, &user).await?;
     }
     tracing::info!(user = %user.username, by = %auth.principal().username, "User updated.");
     let updated = users::find_by_username(&state.shared, tenant, &username)
-        .await
-        .map_err(Error::from)?
+        .await?
         .ok_or(Error::NotFound {
             resource: "user",
             id: username,
@@ -173,12 +166,9 @@ pub(crate) async fn delete_user(
         id: username.clone(),
     };
     let user = users::find_by_username(&state.shared, tenant, &username)
-        .await
-        .map_err(Error::from)?
+        .await?
         .ok_or_else(not_found)?;
-    let (_, owned) = applications::list_by_owner(&state.am, tenant, &user.username, None, 0, 1)
-        .await
-        .map_err(Error::from)?;
+    let (_, owned) = applications::list_by_owner(&state.am, tenant, &user.username, None, 0, 1).await?;
     if owned > 0 {
         return Err(Error::Conflict(format!(
             "`{}` owns {owned} application(s), which would pass to whoever next signs up as `{}`; \
@@ -187,7 +177,7 @@ pub(crate) async fn delete_user(
         ))
         .into());
     }
-    if !users::delete(&state.shared, &user).await.map_err(Error::from)? {
+    if !users::delete(&state.shared, &user).await? {
         return Err(not_found().into());
     }
     state.authenticator.forget_all();
@@ -201,11 +191,9 @@ pub(crate) async fn delete_user(
 /// Runs after the user change has committed: what was issued until then is covered, and
 /// every grant from then on sees the change.
 async fn revoke_held(state: &AdminState, user: &User) -> Result<(), ApiError> {
-    let mut tx = state.am.begin().await.map_err(Error::from)?;
-    tollgate_tokens::revoke_user_tokens(&mut tx, user.tenant_id, &user.username)
-        .await
-        .map_err(Error::from)?;
-    tx.commit().await.map_err(Error::from)?;
+    let mut tx = state.am.begin().await?;
+    tollgate_tokens::revoke_user_tokens(&mut tx, user.tenant_id, &user.username).await?;
+    tx.commit().await?;
     tracing::info!(user = %user.username, "Every token of the user is revoked.");
     Ok(())
 }

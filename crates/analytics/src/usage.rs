@@ -228,8 +228,7 @@ pub(crate) async fn usage(
         &checked.filter,
         checked.limit,
     )
-    .await
-    .map_err(Error::from)?;
+    .await?;
     let list: Vec<types::UsageGroup> = groups.iter().map(group_body).collect();
     Ok(axum::Json(UsageReport {
         from: rfc3339(checked.filter.from),

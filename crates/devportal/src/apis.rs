@@ -54,7 +54,7 @@ pub(crate) async fn load_visible(
     id: &str,
 ) -> Result<StoredApi, ApiError> {
     let tenant = caller.map(|p| p.tenant_id).unwrap_or(TenantId::DEFAULT);
-    match apis::get(&state.am, tenant, id).await.map_err(Error::from)? {
+    match apis::get(&state.am, tenant, id).await? {
         Some(s) if visible(&s, caller) => Ok(s),
         _ => Err(Error::not_found("API", id).into()),
     }
@@ -64,14 +64,11 @@ pub(crate) async fn load_visible(
 async fn endpoint_urls(state: &DevportalState, s: &StoredApi) -> Result<Vec<ApiEndpointUrl>, ApiError> {
     let context = tollgate_model::api::resolve_context(&s.api.context, &s.api.version);
     let mut out = Vec::new();
-    for d in apis::deployments(&state.am, &s.id).await.map_err(Error::from)? {
+    for d in apis::deployments(&state.am, &s.id).await? {
         if !d.display_on_devportal {
             continue;
         }
-        let Some(env) = environments::find(&state.am, s.tenant_id, &d.environment)
-            .await
-            .map_err(Error::from)?
-        else {
+        let Some(env) = environments::find(&state.am, s.tenant_id, &d.environment).await? else {
             continue;
         };
         let vhost = env
@@ -155,9 +152,7 @@ pub(crate) async fn list(
     let tenant = caller.as_ref().map(|p| p.tenant_id).unwrap_or(TenantId::DEFAULT);
     // Visibility is per caller; restricted APIs the caller cannot see are left out of
     // the page (and of the total).
-    let (rows, total) = apis::list(&state.am, tenant, &filter, page.offset, page.limit)
-        .await
-        .map_err(Error::from)?;
+    let (rows, total) = apis::list(&state.am, tenant, &filter, page.offset, page.limit).await?;
     let hidden = rows.iter().filter(|s| !visible(s, caller.as_ref())).count() as i64;
     let list: Vec<ApiInfo> = rows.iter().filter(|s| visible(s, caller.as_ref())).map(info).collect();
     Ok(axum::Json(ApiList {
@@ -176,7 +171,7 @@ pub(crate) async fn get_one(
 ) -> Result<axum::Json<Api>, ApiError> {
     let s = load_visible(&state, caller.as_ref(), &id).await?;
     let a = &s.api;
-    let rates = ratings::list(&state.am, &id).await.map_err(Error::from)?;
+    let rates = ratings::list(&state.am, &id).await?;
     let avg = if rates.is_empty() {
         0.0
     } else {
@@ -259,9 +254,7 @@ pub(crate) async fn documents(
 ) -> Result<axum::Json<DocumentList>, ApiError> {
     let page = page.validate()?;
     let s = load_visible(&state, caller.as_ref(), &id).await?;
-    let (docs, total) = documents::list(&state.shared, s.tenant_id, &id, page.offset, page.limit)
-        .await
-        .map_err(Error::from)?;
+    let (docs, total) = documents::list(&state.shared, s.tenant_id, &id, page.offset, page.limit).await?;
     Ok(axum::Json(DocumentList {
         count: docs.len(),
         list: docs,
@@ -278,8 +271,7 @@ pub(crate) async fn document(
 ) -> Result<axum::Json<tollgate_model::document::Document>, ApiError> {
     let s = load_visible(&state, caller.as_ref(), &id).await?;
     let doc = documents::get(&state.shared, s.tenant_id, &id, &doc_id)
-        .await
-        .map_err(Error::from)?
+        .await?
         .ok_or_else(|| Error::not_found("document", &doc_id))?;
     Ok(axum::Json(doc))
 }
@@ -293,8 +285,7 @@ pub(crate) async fn document_content(
 ) -> Result<Response, ApiError> {
     let s = load_visible(&state, caller.as_ref(), &id).await?;
     let doc = documents::get(&state.shared, s.tenant_id, &id, &doc_id)
-        .await
-        .map_err(Error::from)?
+        .await?
         .ok_or_else(|| Error::not_found("document", &doc_id))?;
     tollgate_http::document_content::response(&state.shared, &doc, &doc_id).await
 }
@@ -317,12 +308,7 @@ pub(crate) async fn ratings(
     Path(id): Path<String>,
 ) -> Result<axum::Json<RatingList>, ApiError> {
     load_visible(&state, caller.as_ref(), &id).await?;
-    let list: Vec<Rating> = ratings::list(&state.am, &id)
-        .await
-        .map_err(Error::from)?
-        .iter()
-        .map(rating_body)
-        .collect();
+    let list: Vec<Rating> = ratings::list(&state.am, &id).await?.iter().map(rating_body).collect();
     Ok(axum::Json(RatingList {
         count: list.len(),
         list,
@@ -348,8 +334,6 @@ pub(crate) async fn rate(
     if !(1..=5).contains(&input.rating) {
         return Err(Error::field("rating", "must be a whole number from 1 to 5").into());
     }
-    let row = ratings::upsert(&state.am, &id, &p.username, input.rating as i32, now_millis())
-        .await
-        .map_err(Error::from)?;
+    let row = ratings::upsert(&state.am, &id, &p.username, input.rating as i32, now_millis()).await?;
     Ok(axum::Json(rating_body(&row)))
 }

@@ -61,9 +61,7 @@ async fn validate(state: &DevportalState, tenant: TenantId, app: &NewApplication
             errors.push(FieldError::new(format!("attributes.{k}"), "must be a string"));
         }
     }
-    let known = policies::names(&state.am, tenant, PolicyLevel::Application)
-        .await
-        .map_err(Error::from)?;
+    let known = policies::names(&state.am, tenant, PolicyLevel::Application).await?;
     if !known.iter().any(|n| n == &app.throttling_policy) {
         errors.push(FieldError::new(
             "throttlingPolicy",
@@ -107,8 +105,7 @@ pub(crate) async fn application_event(tx: &mut Tx, tenant: TenantId, row: &Appli
             }),
         ),
     )
-    .await
-    .map_err(Error::from)?;
+    .await?;
     Ok(())
 }
 
@@ -125,11 +122,8 @@ pub(crate) async fn insert(
 ) -> Result<ApplicationRow, ApiError> {
     validate(state, tenant, &app).await?;
     let row = row_of(uuid::Uuid::now_v7().to_string(), owner, &app);
-    let mut tx = state.am.begin().await.map_err(Error::from)?;
-    if applications::name_taken(&mut tx, tenant, owner, &app.name, &row.id)
-        .await
-        .map_err(Error::from)?
-    {
+    let mut tx = state.am.begin().await?;
+    if applications::name_taken(&mut tx, tenant, owner, &app.name, &row.id).await? {
         return Err(name_conflict(&app.name));
     }
     applications::insert(&mut tx, tenant, &row, now_millis())
@@ -142,7 +136,7 @@ pub(crate) async fn insert(
             }
         })?;
     application_event(&mut tx, tenant, &row).await?;
-    tx.commit().await.map_err(Error::from)?;
+    tx.commit().await?;
     Ok(row)
 }
 
@@ -152,10 +146,7 @@ pub(crate) async fn owned(
     caller: &Principal,
     id: &str,
 ) -> Result<ApplicationListing, ApiError> {
-    match applications::get(&state.am, caller.tenant_id, id)
-        .await
-        .map_err(Error::from)?
-    {
+    match applications::get(&state.am, caller.tenant_id, id).await? {
         Some(app) if app.app.owner == caller.username => Ok(app),
         _ => Err(Error::not_found("application", id).into()),
     }
@@ -212,8 +203,7 @@ pub(crate) async fn list(
         page.offset,
         page.limit,
     )
-    .await
-    .map_err(Error::from)?;
+    .await?;
     let list: Vec<Application> = rows.iter().map(|a| body(a, None)).collect();
     Ok(axum::Json(ApplicationList {
         count: list.len(),
@@ -250,8 +240,7 @@ pub(crate) async fn get_one(
 ) -> Result<axum::Json<Application>, ApiError> {
     let app = owned(&state, auth.principal(), &id).await?;
     let keys = keys::list_for_application(&state.am, &id)
-        .await
-        .map_err(Error::from)?
+        .await?
         .iter()
         .map(|k| crate::keys::key_body(k, None))
         .collect();
@@ -271,11 +260,8 @@ pub(crate) async fn update(
     validate(&state, p.tenant_id, &app).await?;
     let mut row = row_of(id.clone(), &p.username, &app);
     row.status = existing.app.status.clone();
-    let mut tx = state.am.begin().await.map_err(Error::from)?;
-    if applications::name_taken(&mut tx, p.tenant_id, &p.username, &app.name, &id)
-        .await
-        .map_err(Error::from)?
-    {
+    let mut tx = state.am.begin().await?;
+    if applications::name_taken(&mut tx, p.tenant_id, &p.username, &app.name, &id).await? {
         return Err(name_conflict(&app.name));
     }
     let n = applications::update(&mut tx, &row, now_millis()).await.map_err(|e| {
@@ -289,7 +275,7 @@ pub(crate) async fn update(
         return Err(Error::not_found("application", &id).into());
     }
     application_event(&mut tx, p.tenant_id, &row).await?;
-    tx.commit().await.map_err(Error::from)?;
+    tx.commit().await?;
     let stored = owned(&state, p, &id).await?;
     Ok(axum::Json(body(&stored, None)))
 }
@@ -304,17 +290,13 @@ pub(crate) async fn delete(
 ) -> Result<Response, ApiError> {
     let p = auth.principal();
     owned(&state, p, &id).await?;
-    let app_keys = keys::list_for_application(&state.am, &id).await.map_err(Error::from)?;
-    let mut tx = state.am.begin().await.map_err(Error::from)?;
+    let app_keys = keys::list_for_application(&state.am, &id).await?;
+    let mut tx = state.am.begin().await?;
     // Its keys' tokens, and its API keys (whose client id is the application's id).
     for client in app_keys.iter().map(|k| k.consumer_key.as_str()).chain([id.as_str()]) {
-        state
-            .tokens
-            .revoke_all_for_client(&mut tx, p.tenant_id, client)
-            .await
-            .map_err(Error::from)?;
+        state.tokens.revoke_all_for_client(&mut tx, p.tenant_id, client).await?;
     }
-    if applications::delete(&mut tx, &id).await.map_err(Error::from)? == 0 {
+    if applications::delete(&mut tx, &id).await? == 0 {
         return Err(Error::not_found("application", &id).into());
     }
     events::append(
@@ -325,8 +307,7 @@ pub(crate) async fn delete(
             ControlEvent::ApplicationDeleted(ApplicationRef { id: id.clone() }),
         ),
     )
-    .await
-    .map_err(Error::from)?;
-    tx.commit().await.map_err(Error::from)?;
+    .await?;
+    tx.commit().await?;
     Ok(StatusCode::OK.into_response())
 }

@@ -83,19 +83,15 @@ async fn key_event(tx: &mut Tx, caller: &Principal, k: &KeyRow) -> Result<(), Ap
             }),
         ),
     )
-    .await
-    .map_err(Error::from)?;
+    .await?;
     Ok(())
 }
 
 /// Stores new keys with their event, unless the application already has keys of that
 /// type from that key manager, or the consumer key is taken (409 either way).
 async fn store_keys(state: &DevportalState, caller: &Principal, row: &KeyRow) -> Result<(), ApiError> {
-    let mut tx = state.am.begin().await.map_err(Error::from)?;
-    if keys::exists_in(&mut tx, &row.application_id, &row.key_type, &row.key_manager)
-        .await
-        .map_err(Error::from)?
-    {
+    let mut tx = state.am.begin().await?;
+    if keys::exists_in(&mut tx, &row.application_id, &row.key_type, &row.key_manager).await? {
         return Err(keys_conflict(&row.key_type, &row.key_manager));
     }
     keys::insert(&mut tx, caller.tenant_id, row, now_millis())
@@ -111,7 +107,7 @@ async fn store_keys(state: &DevportalState, caller: &Principal, row: &KeyRow) ->
             }
         })?;
     key_event(&mut tx, caller, row).await?;
-    tx.commit().await.map_err(Error::from)?;
+    tx.commit().await?;
     Ok(())
 }
 
@@ -208,14 +204,14 @@ pub(crate) async fn generate(
         .unwrap_or(0);
     Error::check_fields(errors)?;
     let key_type = key_type.ok_or_else(|| Error::field("keyType", "is required"))?;
-    let secret = random_token(32).map_err(Error::from)?;
+    let secret = random_token(32)?;
     let row = KeyRow {
         id: uuid::Uuid::now_v7().to_string(),
         application_id: app_id.clone(),
         key_type: key_type.as_str().into(),
         key_manager,
         mode: "CREATED".into(),
-        consumer_key: random_token(24).map_err(Error::from)?,
+        consumer_key: random_token(24)?,
         secret_hash: Some(state.tokens.hash(&secret)),
         grant_types: json!(req.grant_types_to_be_supported).to_string(),
         callback_url: callback,
@@ -266,10 +262,7 @@ pub(crate) async fn map(
         ));
         None
     } else {
-        match key_managers::find(&state.am, p.tenant_id, &km_name)
-            .await
-            .map_err(Error::from)?
-        {
+        match key_managers::find(&state.am, p.tenant_id, &km_name).await? {
             Some(km) if km.enabled => Some(km),
             Some(_) => {
                 errors.push(FieldError::new("keyManager", format!("`{km_name}` is disabled")));
@@ -318,8 +311,7 @@ pub(crate) async fn list(
 ) -> Result<axum::Json<ApplicationKeyList>, ApiError> {
     owned(&state, auth.principal(), &app_id).await?;
     let list: Vec<ApplicationKey> = keys::list_for_application(&state.am, &app_id)
-        .await
-        .map_err(Error::from)?
+        .await?
         .iter()
         .map(|k| key_body(k, None))
         .collect();
@@ -332,8 +324,7 @@ pub(crate) async fn list(
 async fn owned_key(state: &DevportalState, caller: &Principal, app_id: &str, id: &str) -> Result<KeyRow, ApiError> {
     owned(state, caller, app_id).await?;
     keys::get(&state.am, app_id, id)
-        .await
-        .map_err(Error::from)?
+        .await?
         .ok_or_else(|| Error::not_found("key mapping", id).into())
 }
 
@@ -366,21 +357,16 @@ pub(crate) async fn regenerate_secret(
         ))
         .into());
     }
-    let secret = random_token(32).map_err(Error::from)?;
-    let mut tx = state.am.begin().await.map_err(Error::from)?;
-    if keys::set_secret_hash(&mut tx, &id, &state.tokens.hash(&secret), now_millis())
-        .await
-        .map_err(Error::from)?
-        == 0
-    {
+    let secret = random_token(32)?;
+    let mut tx = state.am.begin().await?;
+    if keys::set_secret_hash(&mut tx, &id, &state.tokens.hash(&secret), now_millis()).await? == 0 {
         return Err(Error::not_found("key mapping", &id).into());
     }
     state
         .tokens
         .revoke_all_for_client(&mut tx, p.tenant_id, &k.consumer_key)
-        .await
-        .map_err(Error::from)?;
-    tx.commit().await.map_err(Error::from)?;
+        .await?;
+    tx.commit().await?;
     Ok(axum::Json(ApplicationKeyReGenerateResponse {
         consumer_key: k.consumer_key,
         consumer_secret: secret,
@@ -483,8 +469,7 @@ pub(crate) async fn generate_token(
             validity,
             nonce: None,
         })
-        .await
-        .map_err(Error::from)?;
+        .await?;
     Ok(axum::Json(ApplicationToken {
         access_token: issued.access_token,
         token_scopes: granted,
@@ -539,13 +524,12 @@ pub(crate) async fn generate_api_key(
         }
     };
     Error::check_fields(errors)?;
-    let mut tx = state.am.begin().await.map_err(Error::from)?;
+    let mut tx = state.am.begin().await?;
     let (key, row) = state
         .tokens
         .issue_api_key(&mut tx, p.tenant_id, &app.app, key_type, &name, validity)
-        .await
-        .map_err(Error::from)?;
-    tx.commit().await.map_err(Error::from)?;
+        .await?;
+    tx.commit().await?;
     let seconds = row.expires_at.map(|e| (e - row.issued_at) / 1000).unwrap_or(-1);
     Ok(axum::Json(ApiKey {
         key_name: name,
@@ -575,15 +559,14 @@ pub(crate) async fn revoke_api_key(
     if req.apikey.trim().is_empty() {
         return Err(Error::field("apikey", "is required").into());
     }
-    let mut tx = state.am.begin().await.map_err(Error::from)?;
+    let mut tx = state.am.begin().await?;
     let found = state
         .tokens
         .revoke_api_key(&mut tx, p.tenant_id, &app_id, key_type, &req.apikey)
-        .await
-        .map_err(Error::from)?;
+        .await?;
     if !found {
         return Err(Error::field("apikey", format!("is not a {key_type} API key of this application")).into());
     }
-    tx.commit().await.map_err(Error::from)?;
+    tx.commit().await?;
     Ok(StatusCode::OK.into_response())
 }

@@ -57,7 +57,7 @@ pub(crate) async fn signup(
         roles: vec![Role::Subscriber],
     };
     new.validate()?;
-    let user = users::create(&state.shared, new).await.map_err(Error::from)?;
+    let user = users::create(&state.shared, new).await?;
     let app = NewApplication {
         name: DEFAULT_APPLICATION.into(),
         throttling_policy: "Unlimited".into(),

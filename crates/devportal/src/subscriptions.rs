@@ -39,9 +39,7 @@ fn body(s: &SubscriptionRow, api: Option<&StoredApi>) -> Subscription {
 }
 
 async fn event(tx: &mut Tx, caller: &Principal, event: ControlEvent) -> Result<(), ApiError> {
-    events::append(tx, &NewEvent::new(caller.tenant_id, None, event))
-        .await
-        .map_err(Error::from)?;
+    events::append(tx, &NewEvent::new(caller.tenant_id, None, event)).await?;
     Ok(())
 }
 
@@ -117,16 +115,14 @@ pub(crate) async fn create(
         .map_err(|_| Error::field("apiId", format!("no API `{}` is visible to you", input.api_id)))?;
     check_subscribable(&api, &input.throttling_policy)?;
     let id = uuid::Uuid::now_v7().to_string();
-    let mut tx = state.am.begin().await.map_err(Error::from)?;
+    let mut tx = state.am.begin().await?;
     // The API's row lock orders this against lifecycle changes of the same API.
     let locked = apis::get_in(&mut tx, p.tenant_id, &input.api_id)
-        .await
-        .map_err(Error::from)?
+        .await?
         .ok_or_else(|| Error::field("apiId", "the API was just deleted"))?;
     check_subscribable(&locked, &input.throttling_policy)?;
     if subscriptions::find_for(&mut tx, &input.application_id, &input.api_id)
-        .await
-        .map_err(Error::from)?
+        .await?
         .is_some()
     {
         return Err(Error::Conflict("the application is already subscribed to this API".into()).into());
@@ -152,14 +148,12 @@ pub(crate) async fn create(
         }
     })?;
     let row = subscriptions::get_in(&mut tx, p.tenant_id, &id)
-        .await
-        .map_err(Error::from)?
+        .await?
         .ok_or_else(|| Error::not_found("subscription", &id))?;
     event(&mut tx, p, subscriptions::upserted_event(&row)).await?;
-    tx.commit().await.map_err(Error::from)?;
+    tx.commit().await?;
     let row = subscriptions::get(&state.am, p.tenant_id, &id)
-        .await
-        .map_err(Error::from)?
+        .await?
         .ok_or_else(|| Error::not_found("subscription", &id))?;
     let location = format!("{}/subscriptions/{id}", crate::BASE_PATH);
     Ok((
@@ -201,15 +195,12 @@ pub(crate) async fn list(
         page.offset,
         page.limit,
     )
-    .await
-    .map_err(Error::from)?;
+    .await?;
     // Each subscribed API once, for `apiInfo` (name and version in the portals' lists).
     let mut apis_by_id: std::collections::HashMap<&str, Option<StoredApi>> = std::collections::HashMap::new();
     for r in &rows {
         if !apis_by_id.contains_key(r.api_id.as_str()) {
-            let api = apis::get(&state.am, p.tenant_id, &r.api_id)
-                .await
-                .map_err(Error::from)?;
+            let api = apis::get(&state.am, p.tenant_id, &r.api_id).await?;
             apis_by_id.insert(r.api_id.as_str(), api);
         }
     }
@@ -225,10 +216,7 @@ pub(crate) async fn list(
 }
 
 async fn owned_subscription(state: &DevportalState, p: &Principal, id: &str) -> Result<SubscriptionRow, ApiError> {
-    match subscriptions::get(&state.am, p.tenant_id, id)
-        .await
-        .map_err(Error::from)?
-    {
+    match subscriptions::get(&state.am, p.tenant_id, id).await? {
         Some(s) if s.application_owner == p.username => Ok(s),
         _ => Err(Error::not_found("subscription", id).into()),
     }
@@ -242,9 +230,7 @@ pub(crate) async fn get_one(
     Path(id): Path<String>,
 ) -> Result<axum::Json<Subscription>, ApiError> {
     let s = owned_subscription(&state, auth.principal(), &id).await?;
-    let api = apis::get(&state.am, auth.principal().tenant_id, &s.api_id)
-        .await
-        .map_err(Error::from)?;
+    let api = apis::get(&state.am, auth.principal().tenant_id, &s.api_id).await?;
     Ok(axum::Json(body(&s, api.as_ref())))
 }
 
@@ -272,25 +258,19 @@ pub(crate) async fn update(
         ));
     }
     Error::check_fields(errors)?;
-    let mut tx = state.am.begin().await.map_err(Error::from)?;
+    let mut tx = state.am.begin().await?;
     let api = apis::get_in(&mut tx, p.tenant_id, &s.api_id)
-        .await
-        .map_err(Error::from)?
+        .await?
         .ok_or_else(|| Error::not_found("API", &s.api_id))?;
     check_subscribable(&api, &input.throttling_policy)?;
-    if subscriptions::set_policy(&mut tx, &id, &input.throttling_policy, now_millis())
-        .await
-        .map_err(Error::from)?
-        == 0
-    {
+    if subscriptions::set_policy(&mut tx, &id, &input.throttling_policy, now_millis()).await? == 0 {
         return Err(Error::not_found("subscription", &id).into());
     }
     let row = subscriptions::get_in(&mut tx, p.tenant_id, &id)
-        .await
-        .map_err(Error::from)?
+        .await?
         .ok_or_else(|| Error::not_found("subscription", &id))?;
     event(&mut tx, p, subscriptions::upserted_event(&row)).await?;
-    tx.commit().await.map_err(Error::from)?;
+    tx.commit().await?;
     let row = owned_subscription(&state, p, &id).await?;
     Ok(axum::Json(body(&row, Some(&api))))
 }
@@ -305,18 +285,11 @@ pub(crate) async fn delete(
 ) -> Result<Response, ApiError> {
     let p = auth.principal();
     let s = owned_subscription(&state, p, &id).await?;
-    let mut tx = state.am.begin().await.map_err(Error::from)?;
-    if subscriptions::delete_unless_blocked(&mut tx, &id)
-        .await
-        .map_err(Error::from)?
-        == 0
-    {
+    let mut tx = state.am.begin().await?;
+    if subscriptions::delete_unless_blocked(&mut tx, &id).await? == 0 {
         // Gone meanwhile, or blocked: a block stays until the publisher lifts it, or the
         // subscriber could undo it by subscribing afresh (decision 011).
-        return Err(match subscriptions::get_in(&mut tx, p.tenant_id, &id)
-            .await
-            .map_err(Error::from)?
-        {
+        return Err(match subscriptions::get_in(&mut tx, p.tenant_id, &id).await? {
             Some(now) if subscriptions::BLOCKED_STATUSES.contains(&now.status.as_str()) => Error::Conflict(format!(
                 "the subscription is {} by the API's publisher and cannot be removed until the publisher \
                      unblocks it",
@@ -336,6 +309,6 @@ pub(crate) async fn delete(
         }),
     )
     .await?;
-    tx.commit().await.map_err(Error::from)?;
+    tx.commit().await?;
     Ok(StatusCode::OK.into_response())
 }

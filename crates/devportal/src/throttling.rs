@@ -25,8 +25,7 @@ pub(crate) async fn list(
     };
     let tenant = caller.map(|p| p.tenant_id).unwrap_or(TenantId::DEFAULT);
     let list: Vec<ThrottlingPolicySummary> = policies::list(&state.am, tenant, store_level)
-        .await
-        .map_err(Error::from)?
+        .await?
         .iter()
         .map(|p| p.policy_summary(&level))
         .collect();

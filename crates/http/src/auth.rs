@@ -153,13 +153,11 @@ impl Authenticator {
         let invalid = || Error::InvalidCredentials("the access token is invalid, expired or revoked".into());
         let active = tokens
             .introspect(token)
-            .await
-            .map_err(Error::from)?
+            .await?
             .filter(|t| t.token_type == "Bearer")
             .ok_or_else(invalid)?;
         let user = users::find_by_username(&self.shared, TenantId::DEFAULT, &active.sub)
-            .await
-            .map_err(Error::from)?
+            .await?
             .filter(|u| u.enabled)
             .ok_or_else(invalid)?;
         Ok(Principal {

@@ -16,7 +16,7 @@ pub async fn response(shared: &Database, doc: &Document, id: &str) -> Result<Res
         let url = doc.source_url.clone().unwrap_or_default();
         return Ok((StatusCode::SEE_OTHER, [(header::LOCATION, url)]).into_response());
     }
-    match documents::content(shared, id).await.map_err(Error::from)? {
+    match documents::content(shared, id).await? {
         Content::Text(text) => {
             let media = if doc.source_type == "MARKDOWN" {
                 "text/markdown; charset=utf-8"

@@ -19,18 +19,12 @@ use tollgate_store::{Tx, events};
 
 /// Loads an API of the caller's tenant or answers 404.
 pub(crate) async fn load(state: &PublisherState, tenant: TenantId, id: &str) -> Result<StoredApi, ApiError> {
-    apis::get(&state.am, tenant, id)
-        .await
-        .map_err(Error::from)?
-        .ok_or_else(|| not_found(id))
+    apis::get(&state.am, tenant, id).await?.ok_or_else(|| not_found(id))
 }
 
 /// Loads an API inside a transaction or answers 404.
 pub(crate) async fn load_in(tx: &mut Tx, tenant: TenantId, id: &str) -> Result<StoredApi, ApiError> {
-    apis::get_in(tx, tenant, id)
-        .await
-        .map_err(Error::from)?
-        .ok_or_else(|| not_found(id))
+    apis::get_in(tx, tenant, id).await?.ok_or_else(|| not_found(id))
 }
 
 pub(crate) fn not_found(id: &str) -> ApiError {
@@ -58,9 +52,7 @@ pub(crate) async fn validate(state: &PublisherState, tenant: TenantId, api: &mut
     api.normalize();
     let mut errors = api.validate(&known_policies(state, tenant).await?);
     if api.scopes.iter().any(|s| s.shared) {
-        let shared = tollgate_store::scopes::names(&state.am, tenant)
-            .await
-            .map_err(Error::from)?;
+        let shared = tollgate_store::scopes::names(&state.am, tenant).await?;
         for (i, s) in api.scopes.iter().enumerate() {
             if s.shared && !shared.contains(&s.scope.name) {
                 errors.push(tollgate_model::FieldError::new(
@@ -85,10 +77,8 @@ pub(crate) async fn ensure_unique(
 ) -> Result<(), ApiError> {
     // Held until commit: concurrent creates cannot both pass the check, and policy or
     // scope deletes (which take the same lock) see this API's references.
-    tollgate_store::lock_named(tx, &apis::references_lock(tenant))
-        .await
-        .map_err(Error::from)?;
-    if let Some((_, name, version, what)) = apis::find_clash(tx, tenant, api, exclude).await.map_err(Error::from)? {
+    tollgate_store::lock_named(tx, &apis::references_lock(tenant)).await?;
+    if let Some((_, name, version, what)) = apis::find_clash(tx, tenant, api, exclude).await? {
         let detail = match what {
             "name and version" => format!("an API named `{name}` with version `{version}` already exists"),
             "context" => format!(
@@ -132,18 +122,14 @@ pub(crate) async fn create_api(
         created_at: now,
         updated_at: now,
     };
-    let mut tx = state.am.begin().await.map_err(Error::from)?;
+    let mut tx = state.am.begin().await?;
     ensure_unique(&mut tx, principal.tenant_id, &stored.api, None).await?;
     if stored.api.is_default_version {
-        apis::clear_other_default_versions(&mut tx, principal.tenant_id, &stored.api.name, &id)
-            .await
-            .map_err(Error::from)?;
+        apis::clear_other_default_versions(&mut tx, principal.tenant_id, &stored.api.name, &id).await?;
     }
     apis::insert(&mut tx, &stored).await.map_err(conflict_on_race)?;
-    apis::record_lifecycle(&mut tx, &id, None, LifecycleState::Created, &principal.username, now)
-        .await
-        .map_err(Error::from)?;
-    tx.commit().await.map_err(Error::from)?;
+    apis::record_lifecycle(&mut tx, &id, None, LifecycleState::Created, &principal.username, now).await?;
+    tx.commit().await?;
     tracing::info!(api_id = %id, name = %stored.api.name, version = %stored.api.version, by = %principal.username, "API created.");
     // Read back so that the response carries exactly what is stored.
     stored = load(state, principal.tenant_id, &id).await?;
@@ -211,9 +197,7 @@ pub(crate) async fn list(
         Some(text) if !text.trim().is_empty() => parse_query(text)?,
         _ => ApiFilter::default(),
     };
-    let (rows, total) = apis::list(&state.am, auth.principal().tenant_id, &filter, page.offset, page.limit)
-        .await
-        .map_err(Error::from)?;
+    let (rows, total) = apis::list(&state.am, auth.principal().tenant_id, &filter, page.offset, page.limit).await?;
     let list: Vec<ApiInfo> = rows.iter().map(api_info).collect();
     Ok(axum::Json(ApiList {
         count: list.len(),
@@ -256,7 +240,7 @@ pub(crate) async fn update(
     ApiJson(mut api): ApiJson<Api>,
 ) -> Result<Response, ApiError> {
     let tenant = auth.principal().tenant_id;
-    let mut tx = state.am.begin().await.map_err(Error::from)?;
+    let mut tx = state.am.begin().await?;
     let current = load_in(&mut tx, tenant, &api_id).await?;
     check_if_match(&headers, &current.updated_at.to_string())?;
     let mut fixed = Vec::new();
@@ -287,9 +271,7 @@ pub(crate) async fn update(
         .unwrap_or_else(|| definition::generate(&api));
     definition::sync(&mut doc, &api);
     if api.is_default_version {
-        apis::clear_other_default_versions(&mut tx, tenant, &api.name, &api_id)
-            .await
-            .map_err(Error::from)?;
+        apis::clear_other_default_versions(&mut tx, tenant, &api.name, &api_id).await?;
     }
     let updated = StoredApi {
         api,
@@ -298,7 +280,7 @@ pub(crate) async fn update(
         ..current
     };
     apis::update(&mut tx, &updated).await.map_err(conflict_on_race)?;
-    tx.commit().await.map_err(Error::from)?;
+    tx.commit().await?;
     let stored = load(&state, tenant, &api_id).await?;
     Ok(api_response(StatusCode::OK, &stored))
 }
@@ -312,18 +294,16 @@ pub(crate) async fn delete(
     Path(api_id): Path<String>,
 ) -> Result<Response, ApiError> {
     let tenant = auth.principal().tenant_id;
-    let mut tx = state.am.begin().await.map_err(Error::from)?;
+    let mut tx = state.am.begin().await?;
     let current = load_in(&mut tx, tenant, &api_id).await?;
-    let subscriptions = tollgate_store::subscriptions::count_for_api(&mut tx, &api_id)
-        .await
-        .map_err(Error::from)?;
+    let subscriptions = tollgate_store::subscriptions::count_for_api(&mut tx, &api_id).await?;
     if subscriptions > 0 {
         return Err(Error::Conflict(format!(
             "the API has {subscriptions} subscription(s); they must be removed before the API can be deleted (retire it instead)"
         ))
         .into());
     }
-    for d in apis::deployments_in(&mut tx, &api_id).await.map_err(Error::from)? {
+    for d in apis::deployments_in(&mut tx, &api_id).await? {
         let event = NewEvent::new(
             tenant,
             Some(d.environment.clone()),
@@ -334,10 +314,10 @@ pub(crate) async fn delete(
                 reason: Some("api_deleted".into()),
             }),
         );
-        events::append(&mut tx, &event).await.map_err(Error::from)?;
+        events::append(&mut tx, &event).await?;
     }
-    apis::delete(&mut tx, &api_id).await.map_err(Error::from)?;
-    tx.commit().await.map_err(Error::from)?;
+    apis::delete(&mut tx, &api_id).await?;
+    tx.commit().await?;
     // Documents live in the shared database, outside this transaction: a failure here
     // leaves orphaned documents (invisible, since their API is gone), never a broken API.
     if let Err(e) = tollgate_store::documents::delete_for_api(&state.shared, tenant, &api_id).await {

@@ -30,8 +30,7 @@ fn invalid(doc: &Document) -> Result<(), ApiError> {
 async fn load_doc(state: &PublisherState, tenant: TenantId, api_id: &str, id: &str) -> Result<Document, ApiError> {
     load(state, tenant, api_id).await?;
     documents::get(&state.shared, tenant, api_id, id)
-        .await
-        .map_err(Error::from)?
+        .await?
         .ok_or_else(|| not_found(id))
 }
 
@@ -58,9 +57,7 @@ pub(crate) async fn list(
     let page = page.validate()?;
     let tenant = auth.principal().tenant_id;
     load(&state, tenant, &api_id).await?;
-    let (list, total) = documents::list(&state.shared, tenant, &api_id, page.offset, page.limit)
-        .await
-        .map_err(Error::from)?;
+    let (list, total) = documents::list(&state.shared, tenant, &api_id, page.offset, page.limit).await?;
     Ok(axum::Json(DocumentList {
         count: list.len(),
         list,
@@ -133,7 +130,7 @@ pub(crate) async fn delete(
     Path((api_id, id)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
     load_doc(&state, auth.principal().tenant_id, &api_id, &id).await?;
-    documents::delete(&state.shared, &id).await.map_err(Error::from)?;
+    documents::delete(&state.shared, &id).await?;
     Ok(StatusCode::OK.into_response())
 }
 
@@ -169,9 +166,7 @@ pub(crate) async fn put_content(
                     .text()
                     .await
                     .map_err(|e| Error::field("inlineContent", format!("must be UTF-8 text: {}", e.body_text())))?;
-                documents::set_text(&state.shared, &id, &text, &user, now_millis())
-                    .await
-                    .map_err(Error::from)?;
+                documents::set_text(&state.shared, &id, &text, &user, now_millis()).await?;
                 handled = true;
             }
             ("file", "FILE") => {
@@ -187,9 +182,7 @@ pub(crate) async fn put_content(
                     ))
                     .into());
                 }
-                documents::set_file(&state.shared, &id, &name, &media, &bytes, &user, now_millis())
-                    .await
-                    .map_err(Error::from)?;
+                documents::set_file(&state.shared, &id, &name, &media, &bytes, &user, now_millis()).await?;
                 handled = true;
             }
             (other, kind) => {

@@ -53,7 +53,7 @@ pub(crate) async fn change(
     ApiQuery(q): ApiQuery<ChangeQuery>,
 ) -> Result<Response, ApiError> {
     let tenant = auth.principal().tenant_id;
-    let mut tx = state.am.begin().await.map_err(Error::from)?;
+    let mut tx = state.am.begin().await?;
     let current = load_in(&mut tx, tenant, &q.api_id).await?;
     check_if_match(&headers, &current.updated_at.to_string())?;
     let from = current.api.life_cycle_status.unwrap_or_default();
@@ -85,9 +85,7 @@ pub(crate) async fn change(
         .into());
     };
     let now = now_millis().max(current.updated_at + 1);
-    apis::set_lifecycle(&mut tx, &q.api_id, from, to, &auth.principal().username, now)
-        .await
-        .map_err(Error::from)?;
+    apis::set_lifecycle(&mut tx, &q.api_id, from, to, &auth.principal().username, now).await?;
     let event = NewEvent::new(
         tenant,
         None,
@@ -100,8 +98,8 @@ pub(crate) async fn change(
             life_cycle_status: to,
         }),
     );
-    events::append(&mut tx, &event).await.map_err(Error::from)?;
-    tx.commit().await.map_err(Error::from)?;
+    events::append(&mut tx, &event).await?;
+    tx.commit().await?;
     tracing::info!(api_id = %q.api_id, from = %from, to = %to, by = %auth.principal().username, "API lifecycle changed.");
     Ok(axum::Json(WorkflowResponse {
         workflow_status: "APPROVED".into(),
@@ -129,7 +127,7 @@ pub(crate) async fn history(
     Path(api_id): Path<String>,
 ) -> Result<Response, ApiError> {
     load(&state, auth.principal().tenant_id, &api_id).await?;
-    let entries = apis::lifecycle_history(&state.am, &api_id).await.map_err(Error::from)?;
+    let entries = apis::lifecycle_history(&state.am, &api_id).await?;
     let title = |s: &str| {
         s.parse::<LifecycleState>()
             .map(|st| st.display_name().to_string())

@@ -200,7 +200,7 @@ pub(crate) async fn put_definition(
     let bytes = definition_bytes(&state, &parts, "apiDefinition").await?;
     let def = parse_definition(&bytes)?;
     let tenant = auth.principal().tenant_id;
-    let mut tx = state.am.begin().await.map_err(Error::from)?;
+    let mut tx = state.am.begin().await?;
     let current = load_in(&mut tx, tenant, &api_id).await?;
     check_if_match(&headers, &current.updated_at.to_string())?;
     let mut api = current.api.clone();
@@ -223,7 +223,7 @@ pub(crate) async fn put_definition(
         ..current
     };
     apis::update(&mut tx, &updated).await.map_err(conflict_on_race)?;
-    tx.commit().await.map_err(Error::from)?;
+    tx.commit().await?;
     let mut response = axum::Json(doc).into_response();
     response
         .headers_mut()

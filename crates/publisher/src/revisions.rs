@@ -76,8 +76,8 @@ pub(crate) async fn list(
             return Err(Error::field("query", format!("`{other}` must be deployed:true or deployed:false")).into());
         }
     };
-    let revs = apis::revisions(&state.am, &api_id).await.map_err(Error::from)?;
-    let deps = apis::deployments(&state.am, &api_id).await.map_err(Error::from)?;
+    let revs = apis::revisions(&state.am, &api_id).await?;
+    let deps = apis::deployments(&state.am, &api_id).await?;
     let list: Vec<Revision> = revs
         .iter()
         .filter(|r| deployed_filter.is_none_or(|want| deps.iter().any(|d| d.revision_id == r.id) == want))
@@ -110,9 +110,9 @@ pub(crate) async fn create(
     if body.description.as_ref().is_some_and(|d| d.len() > 255) {
         return Err(Error::field("description", "must be at most 255 characters").into());
     }
-    let mut tx = state.am.begin().await.map_err(Error::from)?;
+    let mut tx = state.am.begin().await?;
     let api = load_in(&mut tx, auth.principal().tenant_id, &api_id).await?;
-    let count = apis::count_revisions(&mut tx, &api_id).await.map_err(Error::from)?;
+    let count = apis::count_revisions(&mut tx, &api_id).await?;
     let max = i64::from(state.max_revisions_per_api);
     if count >= max {
         return Err(Error::Conflict(format!(
@@ -120,9 +120,7 @@ pub(crate) async fn create(
         ))
         .into());
     }
-    let number = apis::next_revision_number(&mut tx, &api_id)
-        .await
-        .map_err(Error::from)?;
+    let number = apis::next_revision_number(&mut tx, &api_id).await?;
     let rev = RevisionRow {
         id: uuid::Uuid::now_v7().to_string(),
         api_id: api_id.clone(),
@@ -132,8 +130,8 @@ pub(crate) async fn create(
         definition: api.definition.clone(),
         created_at: now_millis(),
     };
-    apis::insert_revision(&mut tx, &rev).await.map_err(Error::from)?;
-    tx.commit().await.map_err(Error::from)?;
+    apis::insert_revision(&mut tx, &rev).await?;
+    tx.commit().await?;
     let location = format!("{}/apis/{api_id}/revisions/{}", crate::BASE_PATH, rev.id);
     Ok((
         StatusCode::CREATED,
@@ -152,10 +150,9 @@ pub(crate) async fn get_one(
 ) -> Result<Response, ApiError> {
     load(&state, auth.principal().tenant_id, &api_id).await?;
     let rev = apis::revision(&state.am, &api_id, &revision_id)
-        .await
-        .map_err(Error::from)?
+        .await?
         .ok_or_else(|| revision_not_found(&revision_id))?;
-    let deps = apis::deployments(&state.am, &api_id).await.map_err(Error::from)?;
+    let deps = apis::deployments(&state.am, &api_id).await?;
     Ok(axum::Json(revision_body(&rev, &deps)).into_response())
 }
 
@@ -166,14 +163,10 @@ pub(crate) async fn delete(
     State(state): State<PublisherState>,
     Path((api_id, revision_id)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let mut tx = state.am.begin().await.map_err(Error::from)?;
+    let mut tx = state.am.begin().await?;
     load_in(&mut tx, auth.principal().tenant_id, &api_id).await?;
-    let deps = apis::deployments_in(&mut tx, &api_id).await.map_err(Error::from)?;
-    if apis::revision(&state.am, &api_id, &revision_id)
-        .await
-        .map_err(Error::from)?
-        .is_none()
-    {
+    let deps = apis::deployments_in(&mut tx, &api_id).await?;
+    if apis::revision(&state.am, &api_id, &revision_id).await?.is_none() {
         return Err(revision_not_found(&revision_id));
     }
     let serving: Vec<&str> = deps
@@ -188,10 +181,8 @@ pub(crate) async fn delete(
         ))
         .into());
     }
-    apis::delete_revision(&mut tx, &revision_id)
-        .await
-        .map_err(Error::from)?;
-    tx.commit().await.map_err(Error::from)?;
+    apis::delete_revision(&mut tx, &revision_id).await?;
+    tx.commit().await?;
     Ok(StatusCode::OK.into_response())
 }
 
@@ -257,10 +248,9 @@ pub(crate) async fn deploy(
     unique_names(&body)?;
     let tenant = auth.principal().tenant_id;
     let rev = apis::revision(&state.am, &api_id, &q.revision_id)
-        .await
-        .map_err(Error::from)?
+        .await?
         .ok_or_else(|| revision_not_found(&q.revision_id))?;
-    let mut tx = state.am.begin().await.map_err(Error::from)?;
+    let mut tx = state.am.begin().await?;
     let live = load_in(&mut tx, tenant, &api_id).await?;
     // Gateways serve the revision, so the event describes the revision, not the
     // working copy (which may have changed since).
@@ -274,10 +264,7 @@ pub(crate) async fn deploy(
     };
     let mut unknown = Vec::new();
     for (i, d) in body.iter().enumerate() {
-        if !environments::exists_in(&mut tx, tenant, &d.name)
-            .await
-            .map_err(Error::from)?
-        {
+        if !environments::exists_in(&mut tx, tenant, &d.name).await? {
             unknown.push(FieldError::new(
                 format!("[{i}].name"),
                 format!("no gateway environment named `{}`", d.name),
@@ -286,8 +273,7 @@ pub(crate) async fn deploy(
     }
     if !unknown.is_empty() {
         let known: Vec<String> = environments::list(&state.am, tenant)
-            .await
-            .map_err(Error::from)?
+            .await?
             .into_iter()
             .map(|e| format!("`{}`", e.name))
             .collect();
@@ -301,7 +287,7 @@ pub(crate) async fn deploy(
         }
         return Err(Error::Validation(unknown).into());
     }
-    let current = apis::deployments_in(&mut tx, &api_id).await.map_err(Error::from)?;
+    let current = apis::deployments_in(&mut tx, &api_id).await?;
     let now = now_millis();
     let mut result = Vec::new();
     for d in &body {
@@ -319,7 +305,7 @@ pub(crate) async fn deploy(
         };
         let previous = current.iter().find(|c| c.environment == d.name);
         let changed = previous.is_none_or(|p| p.revision_id != rev.id);
-        apis::upsert_deployment(&mut tx, &row).await.map_err(Error::from)?;
+        apis::upsert_deployment(&mut tx, &row).await?;
         if changed {
             let event = NewEvent::new(
                 tenant,
@@ -341,11 +327,11 @@ pub(crate) async fn deploy(
                     mocks: mocks.clone(),
                 })),
             );
-            events::append(&mut tx, &event).await.map_err(Error::from)?;
+            events::append(&mut tx, &event).await?;
         }
         result.push(deployment_body(&row));
     }
-    tx.commit().await.map_err(Error::from)?;
+    tx.commit().await?;
     tracing::info!(api_id = %api_id, revision = rev.number, environments = body.len(), by = %auth.principal().username, "API revision deployed.");
     Ok((StatusCode::CREATED, axum::Json(result)).into_response())
 }
@@ -355,7 +341,7 @@ async fn default_vhost(
     tenant: tollgate_model::TenantId,
     env: &str,
 ) -> Result<Option<String>, ApiError> {
-    let env = environments::find(&state.am, tenant, env).await.map_err(Error::from)?;
+    let env = environments::find(&state.am, tenant, env).await?;
     Ok(env.and_then(|e| e.vhosts.first().map(|v| v.host.clone())))
 }
 
@@ -379,16 +365,12 @@ pub(crate) async fn undeploy(
         .into());
     }
     unique_names(&body)?;
-    let mut tx = state.am.begin().await.map_err(Error::from)?;
+    let mut tx = state.am.begin().await?;
     load_in(&mut tx, tenant, &api_id).await?;
-    if apis::revision(&state.am, &api_id, &q.revision_id)
-        .await
-        .map_err(Error::from)?
-        .is_none()
-    {
+    if apis::revision(&state.am, &api_id, &q.revision_id).await?.is_none() {
         return Err(revision_not_found(&q.revision_id));
     }
-    let current = apis::deployments_in(&mut tx, &api_id).await.map_err(Error::from)?;
+    let current = apis::deployments_in(&mut tx, &api_id).await?;
     let targets: Vec<String> = if q.all_environments {
         current
             .iter()
@@ -412,9 +394,7 @@ pub(crate) async fn undeploy(
         body.iter().map(|d| d.name.clone()).collect()
     };
     for env in &targets {
-        apis::delete_deployment(&mut tx, &api_id, env)
-            .await
-            .map_err(Error::from)?;
+        apis::delete_deployment(&mut tx, &api_id, env).await?;
         let event = NewEvent::new(
             tenant,
             Some(env.clone()),
@@ -425,10 +405,10 @@ pub(crate) async fn undeploy(
                 reason: None,
             }),
         );
-        events::append(&mut tx, &event).await.map_err(Error::from)?;
+        events::append(&mut tx, &event).await?;
     }
-    tx.commit().await.map_err(Error::from)?;
-    let remaining = apis::deployments(&state.am, &api_id).await.map_err(Error::from)?;
+    tx.commit().await?;
+    let remaining = apis::deployments(&state.am, &api_id).await?;
     let list: Vec<RevisionDeployment> = remaining.iter().map(deployment_body).collect();
     Ok((StatusCode::CREATED, axum::Json(list)).into_response())
 }
@@ -444,11 +424,10 @@ pub(crate) async fn restore(
 ) -> Result<Response, ApiError> {
     let tenant = auth.principal().tenant_id;
     let rev = apis::revision(&state.am, &api_id, &q.revision_id)
-        .await
-        .map_err(Error::from)?
+        .await?
         .ok_or_else(|| revision_not_found(&q.revision_id))?;
     let snapshot: Api = serde_json::from_str(&rev.body).map_err(|e| Error::Internal(format!("revision body: {e}")))?;
-    let mut tx = state.am.begin().await.map_err(Error::from)?;
+    let mut tx = state.am.begin().await?;
     let current = load_in(&mut tx, tenant, &api_id).await?;
     let restored = StoredApi {
         api: Api {
@@ -462,14 +441,12 @@ pub(crate) async fn restore(
     };
     crate::apis::ensure_unique(&mut tx, tenant, &restored.api, Some(&api_id)).await?;
     if restored.api.is_default_version {
-        apis::clear_other_default_versions(&mut tx, tenant, &restored.api.name, &api_id)
-            .await
-            .map_err(Error::from)?;
+        apis::clear_other_default_versions(&mut tx, tenant, &restored.api.name, &api_id).await?;
     }
     apis::update(&mut tx, &restored)
         .await
         .map_err(crate::apis::conflict_on_race)?;
-    tx.commit().await.map_err(Error::from)?;
+    tx.commit().await?;
     let stored = load(&state, tenant, &api_id).await?;
     Ok(api_response(StatusCode::CREATED, &stored))
 }
@@ -483,15 +460,14 @@ pub(crate) async fn deployments(
     Path(api_id): Path<String>,
 ) -> Result<Response, ApiError> {
     load(&state, auth.principal().tenant_id, &api_id).await?;
-    let deps = apis::deployments(&state.am, &api_id).await.map_err(Error::from)?;
+    let deps = apis::deployments(&state.am, &api_id).await?;
     // Gateways that reported within three report intervals count as live.
     let window = i64::try_from(tollgate_events::hub::GATEWAY_REPORT_INTERVAL.as_millis() * 3).unwrap_or(i64::MAX);
     let live_since = tollgate_model::now_millis() - window;
     let mut list = Vec::with_capacity(deps.len());
     for d in &deps {
-        let counts = tollgate_store::gateway_status::counts(&state.am, &d.environment, &d.revision_id, live_since)
-            .await
-            .map_err(Error::from)?;
+        let counts =
+            tollgate_store::gateway_status::counts(&state.am, &d.environment, &d.revision_id, live_since).await?;
         let mut body = deployment_body(d);
         body.live_gateway_count = Some(counts.live);
         body.deployed_gateway_count = Some(counts.deployed);

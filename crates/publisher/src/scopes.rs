@@ -23,9 +23,7 @@ async fn users_of(
     tenant: TenantId,
     name: &str,
 ) -> Result<Vec<(String, String, String)>, ApiError> {
-    let (all, _) = apis::list(&state.am, tenant, &ApiFilter::default(), 0, i64::MAX)
-        .await
-        .map_err(Error::from)?;
+    let (all, _) = apis::list(&state.am, tenant, &ApiFilter::default(), 0, i64::MAX).await?;
     Ok(all
         .into_iter()
         .filter(|s| s.api.scopes.iter().any(|sc| sc.shared && sc.scope.name == name))
@@ -50,9 +48,7 @@ pub(crate) async fn list(
 ) -> Result<Response, ApiError> {
     let page = page.validate()?;
     let tenant = auth.principal().tenant_id;
-    let (list, total) = scopes::list(&state.am, tenant, page.offset, page.limit)
-        .await
-        .map_err(Error::from)?;
+    let (list, total) = scopes::list(&state.am, tenant, page.offset, page.limit).await?;
     let mut out = Vec::new();
     for s in list {
         let usage = users_of(&state, tenant, &s.name).await?.len();
@@ -75,8 +71,7 @@ pub(crate) async fn get_one(
 ) -> Result<Response, ApiError> {
     let tenant = auth.principal().tenant_id;
     let scope = scopes::get(&state.am, tenant, &id)
-        .await
-        .map_err(Error::from)?
+        .await?
         .ok_or_else(|| not_found(&id))?;
     let usage = users_of(&state, tenant, &scope.name).await?.len();
     Ok(axum::Json(with_usage(scope, usage)).into_response())
@@ -102,8 +97,7 @@ pub(crate) async fn usage(
 ) -> Result<Response, ApiError> {
     let tenant = auth.principal().tenant_id;
     let scope = scopes::get(&state.am, tenant, &id)
-        .await
-        .map_err(Error::from)?
+        .await?
         .ok_or_else(|| not_found(&id))?;
     let list: Vec<SharedScopeUsedApiInfo> = users_of(&state, tenant, &scope.name)
         .await?
@@ -130,7 +124,7 @@ pub(crate) async fn create(
     let tenant = auth.principal().tenant_id;
     let id = uuid::Uuid::now_v7().to_string();
     scope.id = None;
-    let mut tx = state.am.begin().await.map_err(Error::from)?;
+    let mut tx = state.am.begin().await?;
     scopes::insert(&mut tx, tenant, &id, &scope, now_millis())
         .await
         .map_err(|e| {
@@ -143,7 +137,7 @@ pub(crate) async fn create(
                 ApiError(e.into())
             }
         })?;
-    tx.commit().await.map_err(Error::from)?;
+    tx.commit().await?;
     scope.id = Some(id.clone());
     let location = format!("{}/scopes/{id}", crate::BASE_PATH);
     Ok((
@@ -166,18 +160,15 @@ pub(crate) async fn update(
     Error::check_fields(errors)?;
     let tenant = auth.principal().tenant_id;
     let current = scopes::get(&state.am, tenant, &id)
-        .await
-        .map_err(Error::from)?
+        .await?
         .ok_or_else(|| not_found(&id))?;
     if scope.name != current.name {
         return Err(Error::field("name", "cannot be changed; APIs and tokens refer to it").into());
     }
     let scope_id = current.id.clone().unwrap_or(id);
-    let mut tx = state.am.begin().await.map_err(Error::from)?;
-    scopes::update(&mut tx, &scope_id, &scope, now_millis())
-        .await
-        .map_err(Error::from)?;
-    tx.commit().await.map_err(Error::from)?;
+    let mut tx = state.am.begin().await?;
+    scopes::update(&mut tx, &scope_id, &scope, now_millis()).await?;
+    tx.commit().await?;
     scope.id = Some(scope_id);
     let usage = users_of(&state, tenant, &scope.name).await?.len();
     Ok(axum::Json(with_usage(scope, usage)).into_response())
@@ -192,13 +183,10 @@ pub(crate) async fn delete(
 ) -> Result<Response, ApiError> {
     let tenant = auth.principal().tenant_id;
     let current = scopes::get(&state.am, tenant, &id)
-        .await
-        .map_err(Error::from)?
+        .await?
         .ok_or_else(|| not_found(&id))?;
-    let mut tx = state.am.begin().await.map_err(Error::from)?;
-    tollgate_store::lock_named(&mut tx, &apis::references_lock(tenant))
-        .await
-        .map_err(Error::from)?;
+    let mut tx = state.am.begin().await?;
+    tollgate_store::lock_named(&mut tx, &apis::references_lock(tenant)).await?;
     let users = users_of(&state, tenant, &current.name).await?;
     if !users.is_empty() {
         let names: Vec<String> = users.iter().map(|(_, n, v)| format!("API `{n}` {v}")).collect();
@@ -209,9 +197,7 @@ pub(crate) async fn delete(
         ))
         .into());
     }
-    scopes::delete(&mut tx, current.id.as_deref().unwrap_or(&id))
-        .await
-        .map_err(Error::from)?;
-    tx.commit().await.map_err(Error::from)?;
+    scopes::delete(&mut tx, current.id.as_deref().unwrap_or(&id)).await?;
+    tx.commit().await?;
     Ok(StatusCode::OK.into_response())
 }

@@ -59,9 +59,7 @@ pub(crate) async fn list(
     if let Some(api_id) = &q.api_id {
         crate::apis::load(&state, tenant, api_id).await?;
     }
-    let (rows, total) = subscriptions::list(&state.am, tenant, q.api_id.as_deref(), page.offset, page.limit)
-        .await
-        .map_err(Error::from)?;
+    let (rows, total) = subscriptions::list(&state.am, tenant, q.api_id.as_deref(), page.offset, page.limit).await?;
     let list: Vec<Subscription> = rows.iter().map(body).collect();
     Ok(axum::Json(SubscriptionList {
         count: list.len(),
@@ -82,8 +80,7 @@ pub(crate) struct BlockQuery {
 
 async fn change(state: &PublisherState, tenant: TenantId, id: &str, status: &str) -> Result<Response, ApiError> {
     let sub = subscriptions::get(&state.am, tenant, id)
-        .await
-        .map_err(Error::from)?
+        .await?
         .ok_or_else(|| not_found(id))?;
     if sub.status == status {
         return Ok(axum::Json(body(&sub)).into_response());
@@ -91,22 +88,19 @@ async fn change(state: &PublisherState, tenant: TenantId, id: &str, status: &str
     if !matches!(sub.status.as_str(), "UNBLOCKED" | "BLOCKED" | "PROD_ONLY_BLOCKED") {
         return Err(Error::Conflict(format!("a {} subscription cannot be blocked or unblocked", sub.status)).into());
     }
-    let mut tx = state.am.begin().await.map_err(Error::from)?;
-    let changed = subscriptions::set_status(&mut tx, id, status, now_millis())
-        .await
-        .map_err(Error::from)?;
+    let mut tx = state.am.begin().await?;
+    let changed = subscriptions::set_status(&mut tx, id, status, now_millis()).await?;
     // Zero rows: another request removed it since we read it; tell no one.
     if changed == 0 {
         return Err(not_found(id));
     }
     // The row as it stands after the update (a plan change may have raced this).
     let sub = subscriptions::get_in(&mut tx, tenant, id)
-        .await
-        .map_err(Error::from)?
+        .await?
         .ok_or_else(|| not_found(id))?;
     let event = NewEvent::new(tenant, None, subscriptions::upserted_event(&sub));
-    events::append(&mut tx, &event).await.map_err(Error::from)?;
-    tx.commit().await.map_err(Error::from)?;
+    events::append(&mut tx, &event).await?;
+    tx.commit().await?;
     Ok(axum::Json(body(&sub)).into_response())
 }
 

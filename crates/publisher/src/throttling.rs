@@ -28,8 +28,7 @@ pub(crate) async fn list(
         }
     };
     let list: Vec<ThrottlingPolicySummary> = policies::list(&state.am, auth.principal().tenant_id, store_level)
-        .await
-        .map_err(Error::from)?
+        .await?
         .iter()
         .map(|p| p.policy_summary(shown))
         .collect();

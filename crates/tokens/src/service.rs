@@ -97,6 +97,12 @@ impl From<Error> for OAuthError {
     }
 }
 
+impl From<tollgate_store::Error> for OAuthError {
+    fn from(e: tollgate_store::Error) -> Self {
+        Error::from(e).into()
+    }
+}
+
 /// Lifetimes and the issuer.
 #[derive(Clone, Debug)]
 pub struct TokenSettings {
@@ -263,9 +269,7 @@ impl TokenService {
     /// Finds a resident client by its consumer key and checks its secret in constant
     /// time. Every failure is the same `invalid_client`, so it tells a guesser nothing.
     pub async fn authenticate_client(&self, auth: &ClientAuth) -> Result<ClientRow, OAuthError> {
-        let found = keys::find_client(&self.am, RESIDENT_KEY_MANAGER, &auth.client_id)
-            .await
-            .map_err(Error::from)?;
+        let found = keys::find_client(&self.am, RESIDENT_KEY_MANAGER, &auth.client_id).await?;
         let presented = self.secret.hash(&auth.client_secret);
         let ok =
             match &found {
@@ -423,14 +427,13 @@ impl TokenService {
     /// was already spent.
     async fn usable_refresh_token(&self, client: &ClientRow, refresh_token: &str) -> Result<TokenRow, OAuthError> {
         let row = oauth::find_token(&self.am, &self.secret.hash(refresh_token))
-            .await
-            .map_err(Error::from)?
+            .await?
             .filter(|r| r.kind == "refresh" && r.consumer_key == client.key.consumer_key)
             .ok_or_else(refresh_invalid)?;
         if row.revoked_at.is_some() {
-            let mut tx = self.am.begin().await.map_err(Error::from)?;
+            let mut tx = self.am.begin().await?;
             self.reused(&mut tx, &row).await?;
-            tx.commit().await.map_err(Error::from)?;
+            tx.commit().await?;
             return Err(refresh_invalid());
         }
         if row.expires_at <= now_millis() {
@@ -478,14 +481,11 @@ impl TokenService {
             }
             _ => original,
         };
-        let mut tx = self.am.begin().await.map_err(Error::from)?;
-        if !oauth::revoke_token(&mut tx, &row.token_hash, now_millis())
-            .await
-            .map_err(Error::from)?
-        {
+        let mut tx = self.am.begin().await?;
+        if !oauth::revoke_token(&mut tx, &row.token_hash, now_millis()).await? {
             // A racing request rotated it first: a reuse all the same.
             self.reused(&mut tx, &row).await?;
-            tx.commit().await.map_err(Error::from)?;
+            tx.commit().await?;
             return Err(refresh_invalid());
         }
         // Tokens from before families existed start one here.
@@ -508,7 +508,7 @@ impl TokenService {
                 Some(&family),
             )
             .await?;
-        tx.commit().await.map_err(Error::from)?;
+        tx.commit().await?;
         Ok(issued)
     }
 
@@ -607,7 +607,7 @@ impl TokenService {
                     "the token was not issued to this client",
                 ));
             }
-            let mut tx = self.am.begin().await.map_err(Error::from)?;
+            let mut tx = self.am.begin().await?;
             record_revocation(
                 &mut tx,
                 tenant,
@@ -618,11 +618,11 @@ impl TokenService {
                 claims.exp * 1000,
             )
             .await?;
-            tx.commit().await.map_err(Error::from)?;
+            tx.commit().await?;
             return Ok(());
         }
         let hash = self.secret.hash(token);
-        let Some(row) = oauth::find_token(&self.am, &hash).await.map_err(Error::from)? else {
+        let Some(row) = oauth::find_token(&self.am, &hash).await? else {
             return Ok(());
         };
         if row.consumer_key != client.key.consumer_key {
@@ -630,8 +630,8 @@ impl TokenService {
                 "the token was not issued to this client",
             ));
         }
-        let mut tx = self.am.begin().await.map_err(Error::from)?;
-        if oauth::revoke_token(&mut tx, &hash, now).await.map_err(Error::from)? {
+        let mut tx = self.am.begin().await?;
+        if oauth::revoke_token(&mut tx, &hash, now).await? {
             let kind = if row.kind == "refresh" {
                 "refresh_token"
             } else {
@@ -654,7 +654,7 @@ impl TokenService {
             // RFC 7009 §2.1: the access tokens of the same grant go with it.
             revoke_family(&mut tx, family).await?;
         }
-        tx.commit().await.map_err(Error::from)?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -802,12 +802,9 @@ impl TokenService {
         // The code is spent by the first attempt, whatever its outcome (RFC 6749 §4.1.2),
         // and its tokens are issued in the same transaction: a replay racing the first use
         // waits for it (the code's row is locked), then finds its tokens to revoke.
-        let mut tx = self.am.begin().await.map_err(Error::from)?;
-        let Some(row) = oauth::take_code(&mut tx, &hash, now_millis(), &family)
-            .await
-            .map_err(Error::from)?
-        else {
-            if let Some(spent) = oauth::spent_code(&mut tx, &hash).await.map_err(Error::from)?
+        let mut tx = self.am.begin().await?;
+        let Some(row) = oauth::take_code(&mut tx, &hash, now_millis(), &family).await? else {
+            if let Some(spent) = oauth::spent_code(&mut tx, &hash).await?
                 && spent.consumer_key == client.key.consumer_key
                 && let Some(family) = spent.family_id
             {
@@ -817,7 +814,7 @@ impl TokenService {
                         "An authorization code was used again; the tokens issued from it are revoked.");
                 }
             }
-            tx.commit().await.map_err(Error::from)?;
+            tx.commit().await?;
             return Err(code_invalid("is invalid or was already used"));
         };
         let checked = match check_code(&row, client, redirect_uri, code_verifier) {
@@ -827,7 +824,7 @@ impl TokenService {
         let scopes = match checked {
             Ok(scopes) => scopes,
             Err(e) => {
-                tx.commit().await.map_err(Error::from)?;
+                tx.commit().await?;
                 return Err(e);
             }
         };
@@ -846,7 +843,7 @@ impl TokenService {
                 Some(&family),
             )
             .await?;
-        tx.commit().await.map_err(Error::from)?;
+        tx.commit().await?;
         Ok(issued)
     }
 }

@@ -62,7 +62,7 @@ pub fn routes(state: TrafficManagerState) -> Router {
 
 /// `GET /internal/v1/events/latest` → `{"sequence": N}`: the newest event in the outbox.
 async fn latest_event(State(state): State<TrafficManagerState>) -> Result<axum::Json<serde_json::Value>, ApiError> {
-    let seq = events::latest_seq(state.hub.am()).await.map_err(Error::from)?;
+    let seq = events::latest_seq(state.hub.am()).await?;
     Ok(axum::Json(serde_json::json!({ "sequence": seq })))
 }
 
