@@ -6,6 +6,7 @@
 mod analytics;
 mod binary;
 mod cli;
+mod conformance;
 mod config_errors;
 mod consumer_flow;
 mod distributed;
