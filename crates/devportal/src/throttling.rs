@@ -2,9 +2,9 @@
 //! application policies (`application`) a subscriber can choose from.
 
 use crate::DevportalState;
-use crate::types::ThrottlingPolicyList;
 use axum::extract::{Path, State};
 use tollgate_http::{ApiError, MaybeAuthenticated};
+use tollgate_model::policy::ThrottlingPolicyList;
 use tollgate_model::policy::{PolicyLevel, ThrottlingPolicySummary};
 use tollgate_model::{Error, TenantId};
 use tollgate_store::policies;

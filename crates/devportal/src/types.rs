@@ -7,7 +7,6 @@ use serde::Serialize;
 use serde_json::Value;
 use tollgate_http::PaginationInfo;
 use tollgate_model::document::Document;
-use tollgate_model::policy::ThrottlingPolicySummary;
 use tollgate_model::{LifecycleState, Role};
 use utoipa::ToSchema;
 
@@ -391,16 +390,6 @@ pub struct SubscriptionList {
     pub list: Vec<Subscription>,
     /// Where the page lies in the whole list.
     pub pagination: PaginationInfo,
-}
-
-/// The policies of one level a subscriber can choose (the reference's
-/// `ThrottlingPolicyList`).
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct ThrottlingPolicyList {
-    /// Items in `list`.
-    pub count: usize,
-    /// The policies.
-    pub list: Vec<ThrottlingPolicySummary>,
 }
 
 /// The account a sign-up made (Tollgate's own: the reference has no sign-up operation).

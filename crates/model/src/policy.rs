@@ -774,6 +774,17 @@ pub struct ThrottlingPolicySummary {
     pub tier_plan: String,
 }
 
+/// The policies of one level a portal user can choose (the reference's
+/// `ThrottlingPolicyList`, in both the Publisher's and the Developer Portal's API).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ThrottlingPolicyList {
+    /// Items in `list`.
+    pub count: usize,
+    /// The policies.
+    pub list: Vec<ThrottlingPolicySummary>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,13 +3,13 @@
 //! `ThrottlingPolicy` shape.
 
 use crate::PublisherState;
-use crate::types::ThrottlingPolicyList;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use tollgate_http::auth::CreatorOrPublisherRole;
 use tollgate_http::{ApiError, Authenticated};
 use tollgate_model::Error;
 use tollgate_model::policy::PolicyLevel;
+use tollgate_model::policy::ThrottlingPolicyList;
 use tollgate_model::policy::ThrottlingPolicySummary;
 use tollgate_store::policies;
 

@@ -9,7 +9,6 @@ use tollgate_http::PaginationInfo;
 use tollgate_model::LifecycleState;
 use tollgate_model::api::Scope;
 use tollgate_model::document::Document;
-use tollgate_model::policy::ThrottlingPolicySummary;
 use utoipa::ToSchema;
 
 /// An API in a list (the reference's `APIInfo`).
@@ -293,15 +292,6 @@ pub struct SubscriptionList {
     pub list: Vec<Subscription>,
     /// Where the page sits in the whole list.
     pub pagination: PaginationInfo,
-}
-
-/// The policies a publisher can choose (the reference's `ThrottlingPolicyList`).
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct ThrottlingPolicyList {
-    /// Items in `list`.
-    pub count: usize,
-    /// The policies.
-    pub list: Vec<ThrottlingPolicySummary>,
 }
 
 /// A page of an API's documents (the reference's `DocumentList`).

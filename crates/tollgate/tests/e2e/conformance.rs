@@ -16,9 +16,10 @@ fn tools() -> Option<(PathBuf, PathBuf)> {
         (None, _) => Some("SCHEMATHESIS (pip install schemathesis in a virtualenv) is not set".to_string()),
         (_, None) => Some("REFERENCE_REST_DIR (the reference's REST documents) is not set".to_string()),
         (Some(s), _) if !s.is_file() => Some(format!("SCHEMATHESIS={} is not a file", s.display())),
-        (_, Some(r)) if !r.join("publisher-api.yaml").is_file() => {
-            Some(format!("REFERENCE_REST_DIR={} holds no publisher-api.yaml", r.display()))
-        }
+        (_, Some(r)) if !r.join("publisher-api.yaml").is_file() => Some(format!(
+            "REFERENCE_REST_DIR={} holds no publisher-api.yaml",
+            r.display()
+        )),
         _ => None,
     };
     match problem {
@@ -59,7 +60,12 @@ fn the_references_documents_and_ours_find_no_server_error_and_no_schema_violatio
     );
     // Every API was run against both documents, seeded and generated.
     for api in ["publisher", "devportal", "admin"] {
-        for run in ["reference-seeded", "reference-generated", "ours-seeded", "ours-generated"] {
+        for run in [
+            "reference-seeded",
+            "reference-generated",
+            "ours-seeded",
+            "ours-generated",
+        ] {
             let label = format!("{api}-{run}: ");
             let line = stdout
                 .lines()

@@ -6,8 +6,8 @@
 mod analytics;
 mod binary;
 mod cli;
-mod conformance;
 mod config_errors;
+mod conformance;
 mod consumer_flow;
 mod distributed;
 mod gateway_flow;
