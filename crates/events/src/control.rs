@@ -14,7 +14,7 @@ use crate::snapshot::{ApplicationInfo, DeployedApi, KeyMappingInfo, RevocationIn
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tollgate_model::block_condition::BlockCondition;
-use tollgate_model::key_manager::KeyManager;
+use tollgate_model::key_manager::{KeyManager, default_consumer_key_claim, default_scopes_claim};
 use tollgate_model::mock::OperationMock;
 use tollgate_model::policy::PolicyLevel;
 use tollgate_model::{Api, Environment, EpochMillis, LifecycleState};
@@ -382,14 +382,6 @@ pub enum EnvironmentChangeKind {
     Updated,
     /// It was removed.
     Deleted,
-}
-
-fn default_consumer_key_claim() -> String {
-    "azp".into()
-}
-
-fn default_scopes_claim() -> String {
-    "scope".into()
 }
 
 fn default_true() -> bool {

@@ -18,11 +18,13 @@ pub struct KeyManagerCertificates {
     pub value: String,
 }
 
-fn default_consumer_key_claim() -> String {
+/// The claim that names the client, when a key manager's settings name none.
+pub fn default_consumer_key_claim() -> String {
     "azp".into()
 }
 
-fn default_scopes_claim() -> String {
+/// The claim that carries the scopes, when a key manager's settings name none.
+pub fn default_scopes_claim() -> String {
     "scope".into()
 }
 
