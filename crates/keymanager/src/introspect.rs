@@ -3,6 +3,7 @@
 
 use crate::KeyManagerState;
 use crate::form::{Form, OAuthResponse, client_auth, no_store_json};
+use crate::types::{InactiveToken, Revoked, UserInfo};
 use axum::extract::{Request, State};
 use axum::http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
 use axum::http::{HeaderValue, StatusCode};
@@ -51,7 +52,7 @@ pub async fn introspect(State(state): State<KeyManagerState>, req: Request) -> R
             .filter(|t| caller.as_ref().is_none_or(|c| *c == t.client_id));
         Ok(match active {
             Some(t) => no_store_json(&t),
-            None => no_store_json(&serde_json::json!({ "active": false })),
+            None => no_store_json(&InactiveToken { active: false }),
         })
     };
     inner.await.unwrap_or_else(|e| OAuthResponse(e).into_response())
@@ -90,7 +91,7 @@ pub async fn revoke(State(state): State<KeyManagerState>, req: Request) -> Respo
             return Err(OAuthError::unsupported_token_type(hint));
         }
         state.tokens.revoke(&client, token).await?;
-        Ok(no_store_json(&serde_json::json!({})))
+        Ok(no_store_json(&Revoked {}))
     };
     inner.await.unwrap_or_else(|e| OAuthResponse(e).into_response())
 }
@@ -98,7 +99,11 @@ pub async fn revoke(State(state): State<KeyManagerState>, req: Request) -> Respo
 fn bearer_error(description: &'static str) -> Response {
     let mut res = (
         StatusCode::UNAUTHORIZED,
-        axum::Json(serde_json::json!({ "error": "invalid_token", "error_description": description })),
+        axum::Json(OAuthError {
+            status: 401,
+            error: "invalid_token",
+            error_description: description.to_string(),
+        }),
     )
         .into_response();
     res.headers_mut().insert(
@@ -123,10 +128,11 @@ pub async fn userinfo(State(state): State<KeyManagerState>, req: Request) -> Res
     if !scopes.contains(&"openid") {
         let mut res = (
             StatusCode::FORBIDDEN,
-            axum::Json(serde_json::json!({
-                "error": "insufficient_scope",
-                "error_description": "userinfo needs an access token with the openid scope",
-            })),
+            axum::Json(OAuthError {
+                status: 403,
+                error: "insufficient_scope",
+                error_description: "userinfo needs an access token with the openid scope".to_string(),
+            }),
         )
             .into_response();
         res.headers_mut().insert(
@@ -141,12 +147,13 @@ pub async fn userinfo(State(state): State<KeyManagerState>, req: Request) -> Res
         _ => TenantId::DEFAULT,
     };
     let user = tollgate_store::users::find_by_username(&state.shared, tenant, &active.sub).await;
-    let mut body = serde_json::json!({ "sub": active.sub, "preferred_username": active.username });
-    if let Ok(Some(u)) = user
-        && scopes.contains(&"email")
-        && let Some(email) = u.email
-    {
-        body["email"] = serde_json::Value::String(email);
-    }
-    no_store_json(&body)
+    let email = match user {
+        Ok(Some(u)) if scopes.contains(&"email") => u.email,
+        _ => None,
+    };
+    no_store_json(&UserInfo {
+        sub: active.sub,
+        preferred_username: active.username,
+        email,
+    })
 }

@@ -13,6 +13,7 @@ pub mod external;
 pub mod form;
 mod introspect;
 mod token;
+pub mod types;
 
 use axum::Router;
 use axum::routing::{get, post};
