@@ -5,12 +5,13 @@
 //! retention, and served by the REST API under [`BASE_PATH`] ([`usage`]) with the same
 //! role rules as the rest of the platform.
 //!
-//! Depends on `http`, `store` and `model` only; never on another component.
+//! Depends on `http`, `store`, `config` and `model` only; never on another component.
 
 pub mod aggregate;
 pub mod api_doc;
 pub mod flush;
 mod ingest;
+pub mod node;
 pub mod types;
 pub mod usage;
 

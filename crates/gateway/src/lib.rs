@@ -9,7 +9,7 @@
 //! says which, [`throttle`] counts them with the traffic manager).
 //! Plain-HTTP connections are read and answered by the gateway's own HTTP/1.1 loop
 //! (`server_http1`), which hands what it does not serve to hyper (`service`).
-//! Depends on `listener`, `events` and `model` only: no database driver
+//! Depends on `listener`, `config`, `events` and `model` only: no database driver
 //! (`tests/dependency_tree.rs` checks it).
 
 pub mod analytics;
@@ -28,6 +28,7 @@ pub mod fuzzing;
 pub mod hub_client;
 pub mod key_manager_client;
 pub mod mock;
+pub mod node;
 pub mod proxy;
 mod request;
 pub mod router;

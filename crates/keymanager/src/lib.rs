@@ -5,7 +5,7 @@
 //! `GET /oauth2/userinfo`. Token logic lives in the `tokens` library; this crate is the
 //! HTTP face of it.
 //!
-//! Depends on `http`, `tokens`, `store` and `model` only; never on another component.
+//! Depends on `http`, `tokens`, `store`, `config` and `model` only; never on another component.
 
 mod authorize;
 mod discovery;
@@ -66,4 +66,19 @@ pub fn routes(state: KeyManagerState) -> Router {
             get(discovery::openid_configuration),
         )
         .with_state(state)
+}
+
+/// Starts the key manager's background work on a node, once it has started up (after
+/// migrations): refreshing external key managers' JWKS every
+/// `key_manager.jwks_refresh_interval`, until `shutdown`.
+pub fn start_refresh(
+    am: Database,
+    config: &tollgate_config::KeyManagerConfig,
+    shutdown: &tokio_util::sync::CancellationToken,
+) {
+    tokio::spawn(external::refresh_loop(
+        am,
+        config.jwks_refresh_interval,
+        shutdown.clone(),
+    ));
 }

@@ -9,6 +9,7 @@ use axum::response::IntoResponse;
 use std::path::Path;
 use std::sync::Arc;
 use tokio::task::JoinSet;
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tollgate_config::{Config, DatabaseName};
 use tollgate_http::cluster::ClusterSecret;
@@ -150,101 +151,39 @@ pub async fn serve(args: NodeArgs) -> Result<(), Failure> {
     }
 
     // TLS files are read before anything else so that a bad path fails fast.
-    let management_tls = config
-        .management
-        .tls
-        .as_ref()
-        .map(|t| load_tls("management", t, "management.tls"))
-        .transpose()
-        .map_err(|e| Failure::new(exit::CONFIG, e))?;
-    let gateway_tls = match (&config.gateway.tls, components.contains(Component::Gateway)) {
-        (Some(t), true) => {
-            Some(load_tls("gateway-tls", &t.tls(), "gateway.tls").map_err(|e| Failure::new(exit::CONFIG, e))?)
-        }
-        _ => None,
-    };
-
-    // Traces of API calls, when an OTLP endpoint is configured (exported from this runtime).
-    let traces = match &config.tracing.otlp_endpoint {
-        Some(endpoint) => Some(
-            tollgate_telemetry::traces::Traces::start(&tollgate_telemetry::traces::TraceExport {
-                endpoint,
-                service_name: &config.tracing.service_name,
-                sample_ratio: config.tracing.sample_ratio,
-                export_interval: config.tracing.export_interval,
-            })
-            .map_err(|e| Failure::new(exit::CONFIG, e))?,
-        ),
-        None => None,
-    };
+    let (management_tls, gateway_tls) = load_tls_files(&config, &components)?;
+    let traces = start_traces(&config)?;
     let call_tracer = traces
         .as_ref()
         .map(|t| Arc::new(tollgate_gateway::traces::CallTracer::new(t.tracer("tollgate-gateway"))));
 
+    // The shared context: databases, tokens, readiness, the cluster secret, shutdown.
     let dbs = open_databases(&config, &components).await?;
+    let am = find(&dbs, DatabaseName::Am);
     let tokens = token_service(&config, &dbs)?;
     let readiness = Readiness::new(dbs.clone(), components.to_string());
     let cluster_secret = ClusterSecret::new(config.cluster.secret.as_ref().map(|s| s.expose()));
-
-    // What the gateway serves; filled from the event hub once the node is up.
-    let gateway_state = Arc::new(tollgate_gateway::follow::LiveState::new());
     let shutdown = CancellationToken::new();
-    // The event hub, where this node runs the traffic manager: it serves other nodes'
-    // watches and this node's own gateway.
-    let event_hub = if components.contains(Component::TrafficManager)
-        && let Some(am) = find(&dbs, DatabaseName::Am)
-    {
-        let feed = tollgate_trafficmanager::EventFeed::start(am.clone(), shutdown.clone());
-        Some(tollgate_trafficmanager::DatabaseHub::new(
-            am,
-            feed,
-            config.traffic_manager.heartbeat_interval,
-        ))
-    } else {
-        None
-    };
-    // The analytics component's counts, where this node runs it: gateways' events are
-    // added here and written to the AM database every flush interval.
-    let aggregator = (components.contains(Component::Analytics) && find(&dbs, DatabaseName::Am).is_some())
-        .then(|| Arc::new(tollgate_analytics::Aggregator::new(config.analytics.max_keys)));
-    // The shared throttle counters, where this node runs the traffic manager.
-    let throttle_counters = if event_hub.is_some() {
-        Some(Arc::new(match &config.traffic_manager.redis_url {
-            Some(url) => tollgate_trafficmanager::CounterStore::redis(url.expose())
+
+    // Each component this node runs, from the context (each needs the AM database but
+    // the gateway, which opens none).
+    let traffic_manager = match am.clone().filter(|_| components.contains(Component::TrafficManager)) {
+        Some(am) => Some(
+            tollgate_trafficmanager::node::start(am, &config.traffic_manager, &shutdown)
                 .await
                 .map_err(|e| Failure::new(exit::CONFIG, e))?,
-            None => tollgate_trafficmanager::CounterStore::in_memory(),
-        }))
-    } else {
-        None
+        ),
+        None => None,
     };
-    // The gateway's throttle counters, shared by its workers and synced with the traffic
-    // manager once the node is up.
-    let throttler = if components.contains(Component::Gateway) {
-        let gateway_id = tollgate_gateway::follow::gateway_id(&config.node.data_dir).map_err(|e| {
-            Failure::new(
-                exit::OS,
-                format!(
-                    "cannot keep the gateway id under node.data_dir {}: {e}",
-                    config.node.data_dir.display()
-                ),
-            )
-        })?;
-        let fallback = match config.gateway.throttle_fallback {
-            tollgate_config::ThrottleFallback::LocalShare => tollgate_gateway::throttle::Fallback::LocalShare,
-            tollgate_config::ThrottleFallback::FailClosed => tollgate_gateway::throttle::Fallback::FailClosed,
-        };
-        Some((
-            tollgate_gateway::throttle::Throttler::new(
-                gateway_id.clone(),
-                config.gateway.throttle_sync_interval,
-                fallback,
-            ),
-            gateway_id,
-        ))
-    } else {
-        None
-    };
+    let analytics = am
+        .clone()
+        .filter(|_| components.contains(Component::Analytics))
+        .map(|am| tollgate_analytics::node::start(am, &config.analytics));
+    let gateway = components
+        .contains(Component::Gateway)
+        .then(|| tollgate_gateway::node::prepare(&config.gateway, &config.node.data_dir))
+        .transpose()
+        .map_err(gateway_failure)?;
     let mut planned = Vec::new();
     let management = BoundListener::bind(
         "management",
@@ -263,148 +202,46 @@ pub async fn serve(args: NodeArgs) -> Result<(), Failure> {
             &cluster_secret,
             readiness.clone(),
             metrics.clone(),
-            aggregator.clone(),
+            analytics.as_ref(),
         )?,
     });
-    let mut gateway_threads = Vec::new();
-    if components.contains(Component::Gateway) {
-        // Opaque tokens are resolved by this node's key manager when it has one.
-        let introspector: Option<Arc<dyn tollgate_gateway::Introspect>> = tokens
-            .clone()
-            .filter(|_| components.contains(Component::KeyManager))
-            .map(|t| Arc::new(InProcessIntrospector(t)) as Arc<dyn tollgate_gateway::Introspect>)
-            // Else the key manager named by `cluster.key_manager_url`, over HTTP.
-            .or_else(|| {
-                let url = config.cluster.key_manager_url.as_deref()?;
-                let tls = tollgate_gateway::proxy::backend_tls(None).ok()?;
-                let secret = config.cluster.secret.as_ref().map(|s| s.expose()).unwrap_or_default();
-                Some(Arc::new(tollgate_gateway::key_manager_client::HttpIntrospector::new(
-                    url, secret, tls,
-                )) as Arc<dyn tollgate_gateway::Introspect>)
-            });
-        let backend_ca = match &config.gateway.backend_ca_file {
-            Some(path) => Some(std::fs::read(path).map_err(|e| {
-                Failure::new(
-                    exit::CONFIG,
-                    format!("cannot read gateway.backend_ca_file {}: {e}", path.display()),
-                )
-            })?),
-            None => None,
-        };
-        let backend_tls = tollgate_gateway::proxy::backend_tls(backend_ca.as_deref())
-            .map_err(|e| Failure::new(exit::CONFIG, format!("gateway.backend_ca_file: {e}")))?;
-        let backend_jwt = if config.gateway.backend_jwt {
-            Some(Arc::new(
-                tollgate_gateway::backend_jwt::BackendJwtSigner::generate()
-                    .map_err(|e| Failure::new(exit::OTHER, e))?,
-            ))
-        } else {
-            None
-        };
-        // Analytics go to this node's analytics component, else to the one named by
-        // `cluster.analytics_url`, and to the JSON log when one is configured.
-        let shipper: Option<Arc<dyn tollgate_gateway::analytics::ShipUsage>> =
-            match (&aggregator, &config.cluster.analytics_url) {
-                (Some(aggregator), _) => Some(Arc::new(InProcessShipper(aggregator.clone()))),
-                (None, Some(url)) => Some(Arc::new(tollgate_gateway::analytics_client::HttpShipper::new(
-                    url,
-                    config.cluster.secret.as_ref().map(|s| s.expose()).unwrap_or_default(),
-                    tollgate_gateway::proxy::backend_tls(None).map_err(|e| Failure::new(exit::OTHER, e))?,
-                ))),
-                (None, None) => None,
-            };
-        let analytics = (config.gateway.analytics_log.is_some() || shipper.is_some()).then(|| {
-            let (queue, rx) = tollgate_gateway::analytics::AnalyticsQueue::new(
-                config.gateway.analytics_queue,
-                tollgate_gateway::analytics::BATCH,
-            );
-            tokio::spawn(tollgate_gateway::analytics::run_sinks(
-                rx,
-                tollgate_gateway::analytics::Sinks {
-                    log: config.gateway.analytics_log.clone(),
-                    log_format: match config.gateway.analytics_log_format {
-                        tollgate_config::AnalyticsLogFormat::Json => tollgate_gateway::analytics::LogFormat::Json,
-                        tollgate_config::AnalyticsLogFormat::Elk => tollgate_gateway::analytics::LogFormat::Elk,
-                    },
-                    live: Some(gateway_state.clone()),
-                    shipper,
-                    gateway_id: throttler.as_ref().map(|(_, id)| id.clone()).unwrap_or_default(),
-                    environment: config.gateway.environment.clone(),
-                    max_pending: config.gateway.analytics_queue,
-                },
-            ));
-            queue
-        });
-        let gateway = {
-            let (config, live, introspector, backend_tls) =
-                (config.clone(), gateway_state.clone(), introspector, backend_tls);
-            let throttler = throttler.as_ref().map(|(t, _)| t.clone());
-            move || {
-                Arc::new(tollgate_gateway::Gateway {
-                    environment: config.gateway.environment.clone(),
-                    live,
-                    verifier: tollgate_gateway::TokenVerifier::new(),
-                    backends: tollgate_gateway::proxy::Backends::new(
-                        config.gateway.connect_timeout,
-                        config.gateway.read_timeout,
-                        backend_tls,
-                    ),
-                    max_request_body_bytes: config.gateway.max_request_body_bytes,
-                    max_request_header_bytes: config.gateway.max_request_header_bytes,
-                    keep_alive_timeout: config.gateway.keep_alive_timeout,
-                    unmatched: tollgate_gateway::runtime::ApiMetrics::new("none"),
-                    introspector,
-                    // Each worker batches its own events.
-                    analytics: analytics.as_ref().map(|q| q.for_worker()),
-                    backend_jwt: backend_jwt.clone(),
-                    throttler: throttler.clone(),
-                    traces: call_tracer.clone(),
+    let (gateway_workers, gateway_follower) = match gateway {
+        Some(gateway) => {
+            let started = gateway
+                .start(tollgate_gateway::node::Inputs {
+                    gateway: &config.gateway,
+                    cluster: &config.cluster,
+                    data_dir: &config.node.data_dir,
+                    tls: gateway_tls,
+                    // Opaque tokens are resolved by this node's key manager when it has one.
+                    introspector: tokens
+                        .clone()
+                        .filter(|_| components.contains(Component::KeyManager))
+                        .map(|t| Arc::new(InProcessIntrospector(t)) as Arc<dyn tollgate_gateway::Introspect>),
+                    // Analytics go to this node's analytics component when it has one.
+                    shipper: analytics.as_ref().map(|a| {
+                        Arc::new(InProcessShipper(a.aggregator.clone()))
+                            as Arc<dyn tollgate_gateway::analytics::ShipUsage>
+                    }),
+                    traces: call_tracer,
                 })
-            }
-        };
-        // Plain HTTP: one thread and single-threaded runtime per worker, like nginx's
-        // workers (each with its own backend connection pool).
-        let workers = match config.gateway.workers {
-            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-            n => n,
-        };
-        let listeners = BoundListener::bind_per_thread("gateway", config.gateway.listen, "gateway.listen", workers)
-            .map_err(|e| Failure::new(exit::OS, e))?;
-        for listener in listeners {
-            let gateway = gateway.clone();
-            gateway_threads.push((listener, move || tollgate_gateway::connection_handler(gateway())));
-        }
-        if let (Some(tls), Some(acceptor)) = (&config.gateway.tls, gateway_tls) {
-            let secure = BoundListener::bind("gateway-tls", tls.listen, "gateway.tls.listen", Some(acceptor))
                 .await
-                .map_err(|e| Failure::new(exit::OS, e))?
-                .with_max_header_bytes(config.gateway.max_request_header_bytes);
-            planned.push(Planned {
-                listener: secure,
-                router: tollgate_gateway::routes(gateway(), true),
-            });
+                .map_err(gateway_failure)?;
+            if let Some((listener, router)) = started.tls {
+                planned.push(Planned { listener, router });
+            }
+            (Some(started.workers), Some(started.follower))
         }
-    }
-    if let Some(hub) = &event_hub {
-        let router = tollgate_trafficmanager::routes(tollgate_trafficmanager::TrafficManagerState {
-            hub: hub.clone(),
-            counters: throttle_counters
-                .clone()
-                .unwrap_or_else(|| Arc::new(tollgate_trafficmanager::CounterStore::in_memory())),
-            cluster_secret: cluster_secret.clone(),
-        })
-        .fallback(not_found)
-        .layer(axum::middleware::from_fn(|req, next| {
+        None => (None, None),
+    };
+    if let Some(traffic_manager) = &traffic_manager {
+        let (listener, router) = traffic_manager
+            .bind(cluster_secret.clone())
+            .await
+            .map_err(|e| Failure::new(exit::OS, e))?;
+        let router = router.fallback(not_found).layer(axum::middleware::from_fn(|req, next| {
             request_metrics::record("traffic-manager", req, next)
         }));
-        let listener = BoundListener::bind(
-            "traffic-manager",
-            config.traffic_manager.listen,
-            "traffic_manager.listen",
-            None,
-        )
-        .await
-        .map_err(|e| Failure::new(exit::OS, e))?;
         planned.push(Planned { listener, router });
     }
 
@@ -416,112 +253,40 @@ pub async fn serve(args: NodeArgs) -> Result<(), Failure> {
                 .serve(p.router, shutdown.clone(), config.node.shutdown_timeout),
         );
     }
-    for (i, (listener, make_router)) in gateway_threads.into_iter().enumerate() {
-        servers.spawn(listener.serve_on_own_thread(i, make_router, shutdown.clone(), config.node.shutdown_timeout));
+    for worker in gateway_workers
+        .map(|w| w.serve(&shutdown, config.node.shutdown_timeout))
+        .unwrap_or_default()
+    {
+        servers.spawn(worker);
     }
 
-    let startup = async {
-        migrate_all(&dbs).await?;
-        if let Some(shared) = find(&dbs, DatabaseName::Shared) {
-            bootstrap_admin(&config, &shared).await?;
-        }
-        if let Some(tokens) = &tokens
-            && components.contains(Component::KeyManager)
-        {
-            tokens
-                .signer()
-                .ensure_key()
-                .await
-                .map_err(|e| Failure::new(exit::OTHER, format!("cannot create the token signing key: {e}")))?;
-        }
-        if let Some(am) = find(&dbs, DatabaseName::Am) {
-            tollgate_store::policies::install_defaults(&am, tollgate_model::TenantId::DEFAULT)
-                .await
-                .map_err(|e| Failure::new(exit::OTHER, format!("cannot install the default policies: {e}")))?;
-        }
-        Ok::<_, Failure>(())
-    };
     // A signal during start-up still stops the node cleanly.
     tokio::select! {
-        r = startup => r?,
+        r = start_up(&config, &components, &dbs, tokens.as_deref()) => r?,
         () = wait_for_signal() => {
             stop(&shutdown, &readiness, servers, &dbs).await;
             return Ok(());
         }
     }
-    if let (Some(aggregator), Some(am)) = (&aggregator, find(&dbs, DatabaseName::Am)) {
-        tokio::spawn(tollgate_analytics::flush_loop(
-            aggregator.clone(),
-            am.clone(),
-            config.analytics.flush_interval,
-            shutdown.clone(),
-        ));
-        tokio::spawn(tollgate_analytics::retention_loop(
-            am,
-            analytics_retention(&config),
-            shutdown.clone(),
-        ));
+    // What runs once the databases are migrated.
+    if let Some(analytics) = &analytics {
+        analytics.start_loops(&shutdown);
     }
-    if let Some(hub) = &event_hub {
-        tokio::spawn(tollgate_trafficmanager::compact_loop(
-            hub.am().clone(),
-            config.traffic_manager.event_retention,
-            shutdown.clone(),
-        ));
+    if let Some(traffic_manager) = &traffic_manager {
+        traffic_manager.start_compaction(&shutdown);
     }
-    // The gateway follows the event hub: in-process when this node runs the traffic
-    // manager, else over HTTP (`cluster.event_hub_url`), persisting what it serves under
-    // the data directory so that it can serve after a restart while the hub is down.
-    if let Some((throttler, gateway_id)) = throttler {
-        let (hub, counters): (
-            Arc<dyn tollgate_events::Hub>,
-            Arc<dyn tollgate_events::throttle::Counters>,
-        ) = match (&event_hub, &throttle_counters) {
-            (Some(hub), Some(counters)) => (hub.clone(), counters.clone()),
-            _ => {
-                let remote = Arc::new(tollgate_gateway::hub_client::HttpHub::new(
-                    config.cluster.event_hub_url.clone(),
-                    config.cluster.secret.as_ref().map(|s| s.expose()).unwrap_or_default(),
-                    tollgate_gateway::proxy::backend_tls(None).map_err(|e| Failure::new(exit::OTHER, e))?,
-                ));
-                (remote.clone(), remote)
-            }
-        };
-        tokio::spawn(throttler.clone().run(counters, shutdown.clone()));
-        let persisted = event_hub.is_none().then(|| {
-            tollgate_gateway::follow::PersistedState::new(
-                config.node.data_dir.join("gateway"),
-                &config.gateway.environment,
+    // The gateway follows this node's traffic manager in-process, else the hub over HTTP.
+    if let Some(follower) = gateway_follower {
+        let local = traffic_manager.as_ref().map(|tm| {
+            (
+                tm.hub.clone() as Arc<dyn tollgate_events::Hub>,
+                tm.counters.clone() as Arc<dyn tollgate_events::throttle::Counters>,
             )
         });
-        let live = gateway_state.clone();
-        readiness.set_gateway_check(Box::new(move || {
-            let mut report = live.report();
-            report["throttling"] = throttler.report();
-            (live.is_loaded(), report)
-        }));
-        tokio::spawn(tollgate_gateway::follow::report_loop(
-            hub.clone(),
-            gateway_state.clone(),
-            gateway_id,
-            shutdown.clone(),
-        ));
-        tokio::spawn(tollgate_gateway::follow::follow(
-            hub,
-            gateway_state.clone(),
-            config.gateway.environment.clone(),
-            persisted,
-            shutdown.clone(),
-        ));
+        readiness.set_gateway_check(follower.start(local, &shutdown).map_err(gateway_failure)?);
     }
-    if components.contains(Component::KeyManager)
-        && let Some(am) = find(&dbs, DatabaseName::Am)
-    {
-        tokio::spawn(tollgate_keymanager::external::refresh_loop(
-            am,
-            config.key_manager.jwks_refresh_interval,
-            shutdown.clone(),
-        ));
+    if let Some(am) = am.filter(|_| components.contains(Component::KeyManager)) {
+        tollgate_keymanager::start_refresh(am, &config.key_manager, &shutdown);
     }
     readiness.set_migrated();
     tracing::info!(components = %components, "Node ready.");
@@ -530,6 +295,82 @@ pub async fn serve(args: NodeArgs) -> Result<(), Failure> {
     stop(&shutdown, &readiness, servers, &dbs).await;
     if let Some(traces) = &traces {
         traces.shutdown();
+    }
+    Ok(())
+}
+
+/// The management listener's TLS, and the gateway's when this node runs it.
+fn load_tls_files(
+    config: &Config,
+    components: &ComponentSet,
+) -> Result<(Option<TlsAcceptor>, Option<TlsAcceptor>), Failure> {
+    let management_tls = config
+        .management
+        .tls
+        .as_ref()
+        .map(|t| load_tls("management", t, "management.tls"))
+        .transpose()
+        .map_err(|e| Failure::new(exit::CONFIG, e))?;
+    let gateway_tls = match (&config.gateway.tls, components.contains(Component::Gateway)) {
+        (Some(t), true) => {
+            Some(load_tls("gateway-tls", &t.tls(), "gateway.tls").map_err(|e| Failure::new(exit::CONFIG, e))?)
+        }
+        _ => None,
+    };
+    Ok((management_tls, gateway_tls))
+}
+
+/// Traces of API calls, when an OTLP endpoint is configured (exported from this runtime).
+fn start_traces(config: &Config) -> Result<Option<tollgate_telemetry::traces::Traces>, Failure> {
+    let Some(endpoint) = &config.tracing.otlp_endpoint else {
+        return Ok(None);
+    };
+    tollgate_telemetry::traces::Traces::start(&tollgate_telemetry::traces::TraceExport {
+        endpoint,
+        service_name: &config.tracing.service_name,
+        sample_ratio: config.tracing.sample_ratio,
+        export_interval: config.tracing.export_interval,
+    })
+    .map(Some)
+    .map_err(|e| Failure::new(exit::CONFIG, e))
+}
+
+/// The exit code for why the gateway could not start.
+fn gateway_failure(e: tollgate_gateway::node::StartError) -> Failure {
+    use tollgate_gateway::node::StartError;
+    let code = match &e {
+        StartError::Config(_) => exit::CONFIG,
+        StartError::Os(_) | StartError::Listen(_) => exit::OS,
+        StartError::Other(_) => exit::OTHER,
+    };
+    Failure::new(code, e)
+}
+
+/// Start-up, while the listeners already serve: migrations, the bootstrap administrator,
+/// the token signing key (on a key manager) and the default policies.
+async fn start_up(
+    config: &Config,
+    components: &ComponentSet,
+    dbs: &[Database],
+    tokens: Option<&TokenService>,
+) -> Result<(), Failure> {
+    migrate_all(dbs).await?;
+    if let Some(shared) = find(dbs, DatabaseName::Shared) {
+        bootstrap_admin(config, &shared).await?;
+    }
+    if let Some(tokens) = tokens
+        && components.contains(Component::KeyManager)
+    {
+        tokens
+            .signer()
+            .ensure_key()
+            .await
+            .map_err(|e| Failure::new(exit::OTHER, format!("cannot create the token signing key: {e}")))?;
+    }
+    if let Some(am) = find(dbs, DatabaseName::Am) {
+        tollgate_store::policies::install_defaults(&am, tollgate_model::TenantId::DEFAULT)
+            .await
+            .map_err(|e| Failure::new(exit::OTHER, format!("cannot install the default policies: {e}")))?;
     }
     Ok(())
 }
@@ -583,7 +424,7 @@ fn management_router(
     cluster_secret: &ClusterSecret,
     readiness: Arc<Readiness>,
     metrics: tollgate_telemetry::MetricsHandle,
-    aggregator: Option<Arc<tollgate_analytics::Aggregator>>,
+    analytics: Option<&tollgate_analytics::node::Analytics>,
 ) -> Result<Router, Failure> {
     let components = &config.components();
     let mut rest = Router::new();
@@ -640,14 +481,8 @@ fn management_router(
                 url_import_allow_private: config.publisher.url_import_allow_private,
             }));
         }
-        if let Some(aggregator) = aggregator {
-            let state = tollgate_analytics::AnalyticsState {
-                am: am.clone(),
-                aggregator,
-                authenticator: authenticator.clone(),
-                cluster_secret: cluster_secret.clone(),
-                retention: analytics_retention(config),
-            };
+        if let Some(analytics) = analytics {
+            let state = analytics.state(authenticator.clone(), cluster_secret.clone());
             rest = rest.merge(tollgate_analytics::routes(state.clone()));
             ingest = Some(tollgate_analytics::ingest_routes(state));
         }
@@ -780,16 +615,6 @@ async fn wait_for_signal() {
     }
 }
 
-/// Opaque-token introspection for a gateway in the same process as the key manager.
-/// The analytics retention periods from `[analytics]`.
-fn analytics_retention(config: &Config) -> tollgate_analytics::Retention {
-    tollgate_analytics::Retention {
-        minute: config.analytics.minute_retention,
-        hour: config.analytics.hour_retention,
-        day: config.analytics.day_retention,
-    }
-}
-
 /// Hands a gateway's analytics to this node's analytics component.
 struct InProcessShipper(Arc<tollgate_analytics::Aggregator>);
 
@@ -816,6 +641,7 @@ impl tollgate_gateway::analytics::ShipUsage for InProcessShipper {
     }
 }
 
+/// Opaque-token introspection for a gateway in the same process as the key manager.
 #[derive(Debug)]
 struct InProcessIntrospector(Arc<TokenService>);
 

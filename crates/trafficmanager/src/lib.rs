@@ -5,13 +5,14 @@
 //! `GET /internal/v1/snapshot?environment=E`, `GET /internal/v1/watch?since=N` (SSE),
 //! `GET /internal/v1/events/latest`, `POST /internal/v1/gateway-status` (what a gateway
 //! serves) and `POST /internal/v1/throttle/sync` (shared throttle counters). In all-in-one the same [`DatabaseHub`] feeds the
-//! in-process gateway. Depends on `http`, `store`, `events` and `model` only.
+//! in-process gateway. Depends on `http`, `store`, `events`, `config` and `model` only.
 
 pub mod counters;
 pub mod hub;
+pub mod node;
 mod watch_stream;
 
-pub use counters::CounterStore;
+pub use counters::{CounterStore, CounterStoreError};
 pub use hub::{DatabaseHub, EventFeed, compact_loop};
 
 use axum::Router;
