@@ -152,11 +152,44 @@ named_model!(
     /// An advanced (API or resource) policy, the body of `/throttling/policies/advanced`.
     AdvancedThrottlePolicy(AdvancedPolicy)
 );
-named_model!(
-    /// A custom rule (a limit per key template over the requests a condition selects), the
-    /// body of `/throttling/policies/custom`.
-    CustomRule(CustomPolicy)
-);
+/// A custom rule (a limit per key template over the requests a condition selects), the
+/// body of `/throttling/policies/custom`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct CustomRule(pub CustomPolicy);
+
+impl From<CustomPolicy> for CustomRule {
+    fn from(inner: CustomPolicy) -> Self {
+        Self(inner)
+    }
+}
+
+// The model's schema with the output-only `siddhiQuery` (the model leaves it out of its
+// own schema because it is never read).
+impl PartialSchema for CustomRule {
+    fn schema() -> RefOr<Schema> {
+        let mut schema = <CustomPolicy as PartialSchema>::schema();
+        if let RefOr::T(Schema::Object(object)) = &mut schema {
+            object.properties.insert(
+                "siddhiQuery".into(),
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .description(Some(
+                        "Output only: the rule's condition (Tollgate's rules have no Siddhi query; the reference's clients require this field). Ignored on input.",
+                    ))
+                    .read_only(true)
+                    .into(),
+            );
+        }
+        schema
+    }
+}
+
+impl ToSchema for CustomRule {
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        <CustomPolicy as ToSchema>::schemas(schemas);
+    }
+}
 /// A deny policy: requests to an API, or from an application, user, IP address or range,
 /// are refused while it is enabled.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

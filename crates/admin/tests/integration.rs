@@ -1029,6 +1029,8 @@ async fn custom_rules_parse_their_template_and_condition() {
     let created: Value = r.json().await.unwrap();
     assert_eq!(created["type"], "CustomRule");
     assert_eq!(created["keyTemplate"], "$userId:$apiContext");
+    // What the reference's clients read as the rule: ours, not the Siddhi text sent.
+    assert_eq!(created["siddhiQuery"], created["condition"]);
     let id = created["policyId"].as_str().unwrap();
     assert_eq!(
         s.as_root(
