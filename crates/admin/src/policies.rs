@@ -86,9 +86,6 @@ trait PolicyBody: DeserializeOwned + Serialize + Send + 'static {
 
 macro_rules! policy_body {
     ($t:ty, $level:expr) => {
-        policy_body!($t, $level, |_p: &mut $t| {});
-    };
-    ($t:ty, $level:expr, $extra:expr) => {
         impl PolicyBody for $t {
             const LEVEL: PolicyLevel = $level;
             fn name(&self) -> &str {
@@ -101,7 +98,6 @@ macro_rules! policy_body {
                 self.policy_id = Some(id.to_string());
                 self.policy_type = Some(Self::LEVEL.type_name().to_string());
                 self.is_deployed = true;
-                $extra(self);
             }
         }
     };
@@ -109,10 +105,7 @@ macro_rules! policy_body {
 policy_body!(SubscriptionPolicy, PolicyLevel::Subscription);
 policy_body!(ApplicationPolicy, PolicyLevel::Application);
 policy_body!(AdvancedPolicy, PolicyLevel::Advanced);
-// The reference's clients require `siddhiQuery`: the rule's condition is answered there.
-policy_body!(CustomPolicy, PolicyLevel::Custom, |p: &mut CustomPolicy| {
-    p.siddhi_query = Some(p.condition.clone().unwrap_or_default());
-});
+policy_body!(CustomPolicy, PolicyLevel::Custom);
 
 /// Validates a body: (name, JSON to store, without the output-only fields).
 fn to_store<T: PolicyBody>(mut p: T) -> Result<(String, Value), ApiError> {
@@ -120,7 +113,7 @@ fn to_store<T: PolicyBody>(mut p: T) -> Result<(String, Value), ApiError> {
     p.set_output("");
     let mut v = serde_json::to_value(&p).map_err(|e| Error::Internal(e.to_string()))?;
     if let Some(o) = v.as_object_mut() {
-        for key in ["policyId", "type", "isDeployed", "siddhiQuery"] {
+        for key in ["policyId", "type", "isDeployed"] {
             o.remove(key);
         }
     }

@@ -153,10 +153,30 @@ named_model!(
     AdvancedThrottlePolicy(AdvancedPolicy)
 );
 /// A custom rule (a limit per key template over the requests a condition selects), the
-/// body of `/throttling/policies/custom`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// body of `/throttling/policies/custom`. Answered with `siddhiQuery` besides the rule's
+/// own fields; taken without it (a `siddhiQuery` sent is ignored and named in `Warning`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(transparent)]
 pub struct CustomRule(pub CustomPolicy);
+
+// The reference's clients require `siddhiQuery`; Tollgate's rules have no Siddhi query,
+// so the rule's condition is answered there (empty: every request).
+impl Serialize for CustomRule {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct WithQuery<'a> {
+            #[serde(flatten)]
+            rule: &'a CustomPolicy,
+            siddhi_query: &'a str,
+        }
+        WithQuery {
+            rule: &self.0,
+            siddhi_query: self.0.condition.as_deref().unwrap_or(""),
+        }
+        .serialize(serializer)
+    }
+}
 
 impl From<CustomPolicy> for CustomRule {
     fn from(inner: CustomPolicy) -> Self {

@@ -4,10 +4,12 @@
 //!
 //! The payload JSON is a public contract, like the kind names: gateways of the previous
 //! release read what this one writes during a rolling upgrade, and the outbox keeps
-//! events written by older nodes. So every payload serialises to exactly the JSON the
-//! producers wrote before these types existed (field names, `null`s and field order
-//! included), and reads no less than the gateway used to: fields a gateway never needed
-//! are optional when read.
+//! events written by older nodes. So every payload serialises to the JSON the producers
+//! wrote before these types existed (field names and order), except that absent optional
+//! fields of the model's types (inside an API, an environment, a condition) are left out
+//! rather than written as `null`, which every reader takes as the same thing (decision
+//! 018); and it reads no less than the gateway used to: fields a gateway never needed are
+//! optional when read.
 
 use crate::EventKind;
 use crate::snapshot::{ApplicationInfo, DeployedApi, KeyMappingInfo, RevocationInfo, SubscriptionInfo};

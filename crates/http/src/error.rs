@@ -228,11 +228,6 @@ impl Pagination {
     }
 
     /// The `pagination` object of a list body.
-    pub fn body(&self, total: i64) -> serde_json::Value {
-        serde_json::json!({ "offset": self.offset, "limit": self.limit, "total": total })
-    }
-
-    /// The `pagination` object of a list body, typed.
     pub fn info(&self, total: i64) -> PaginationInfo {
         PaginationInfo {
             offset: self.offset,

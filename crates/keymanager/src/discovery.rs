@@ -10,12 +10,7 @@ use tollgate_http::ApiError;
 
 /// Every published signing key (active and retired-within-overlap).
 pub async fn jwks(State(state): State<KeyManagerState>) -> Result<Response, ApiError> {
-    let jwks = state
-        .tokens
-        .signer()
-        .jwks()
-        .await
-        .map_err(tollgate_model::Error::from)?;
+    let jwks = state.tokens.signer().jwks().await?;
     let mut res = axum::Json(jwks).into_response();
     res.headers_mut()
         .insert(CACHE_CONTROL, HeaderValue::from_static("public, max-age=60"));

@@ -26,32 +26,32 @@ pub struct UsageEvent {
     /// HTTP method.
     pub method: String,
     /// The calling application, when authenticated.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub application_id: Option<String>,
     /// The end user the token was issued to.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub subscriber: Option<String>,
     /// `PRODUCTION` or `SANDBOX`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub key_type: Option<String>,
     /// Response status.
     pub status: u16,
     /// The gateway's error code when it refused or failed the call (900901…).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub error_code: Option<i64>,
     /// Time spent in the gateway, ms.
     pub gateway_latency_ms: f64,
     /// Time waiting for the backend's response headers, ms (when it was called).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub backend_latency_ms: Option<f64>,
     /// Response body size, when the backend declared it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub response_bytes: Option<u64>,
     /// The caller's `User-Agent`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub user_agent: Option<String>,
     /// The caller's address.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub client_ip: Option<String>,
 }
 
@@ -74,32 +74,24 @@ pub struct UsageEventRef<'a> {
     /// HTTP method.
     pub method: &'a str,
     /// The calling application, when authenticated.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub application_id: Option<&'a str>,
     /// The end user the token was issued to.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub subscriber: Option<&'a str>,
     /// `PRODUCTION` or `SANDBOX`.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub key_type: Option<&'a str>,
     /// Response status.
     pub status: u16,
     /// The gateway's error code when it refused or failed the call.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub error_code: Option<i64>,
     /// Time spent in the gateway, ms.
     pub gateway_latency_ms: f64,
     /// Time waiting for the backend's response headers, ms.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub backend_latency_ms: Option<f64>,
     /// Response body size, when the backend declared it.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub response_bytes: Option<u64>,
     /// The caller's `User-Agent`.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub user_agent: Option<&'a str>,
     /// The caller's address.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub client_ip: Option<&'a str>,
 }
 

@@ -60,11 +60,6 @@ pub struct CustomPolicy {
     pub condition: Option<String>,
     /// The limit per key.
     pub default_limit: ThrottleLimit,
-    /// Output only. The reference's clients require a `siddhiQuery`; Tollgate's rules have
-    /// none, so the rule's `condition` is answered here (empty: every request). Ignored,
-    /// and named in the `Warning` header, on input.
-    #[serde(default, skip_deserializing, skip_serializing_if = "Option::is_none")]
-    pub siddhi_query: Option<String>,
 }
 
 impl CustomPolicy {

@@ -64,12 +64,8 @@ pub(crate) async fn known_policies(
     use tollgate_model::policy::PolicyLevel;
     let names = |level| policies::names(&state.am, tenant, level);
     Ok(KnownPolicies {
-        subscription: names(PolicyLevel::Subscription)
-            .await
-            .map_err(tollgate_model::Error::from)?,
-        advanced: names(PolicyLevel::Advanced)
-            .await
-            .map_err(tollgate_model::Error::from)?,
+        subscription: names(PolicyLevel::Subscription).await?,
+        advanced: names(PolicyLevel::Advanced).await?,
     })
 }
 

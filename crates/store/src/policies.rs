@@ -27,11 +27,6 @@ pub struct StoredPolicy {
 impl StoredPolicy {
     /// The policy in the portals' `ThrottlingPolicy` shape (name, quota type, request
     /// count, unit time, burst control, tier plan), reported under `level_name`.
-    pub fn summary(&self, level_name: &str) -> Value {
-        serde_json::to_value(self.policy_summary(level_name)).unwrap_or(Value::Null)
-    }
-
-    /// [`Self::summary`], typed.
     pub fn policy_summary(&self, level_name: &str) -> ThrottlingPolicySummary {
         let b = &self.body;
         let limit = &b["defaultLimit"];
