@@ -9,11 +9,11 @@ use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use tollgate_events::{ControlEvent, NewEvent};
+use tollgate_events::ControlEvent;
 use tollgate_http::auth::AdminRole;
 use tollgate_http::{ApiError, ApiJson, Authenticated};
-use tollgate_model::{Error, TenantId, now_millis};
-use tollgate_store::{Tx, block_conditions, events};
+use tollgate_model::{Error, now_millis};
+use tollgate_store::{block_conditions, events};
 
 pub(crate) fn routes() -> Router<AdminState> {
     Router::new()
@@ -26,12 +26,6 @@ pub(crate) fn routes() -> Router<AdminState> {
 
 fn not_found(id: &str) -> ApiError {
     Error::not_found("deny policy", id).into()
-}
-
-async fn emit(tx: &mut Tx, tenant: TenantId, event: ControlEvent) -> Result<(), ApiError> {
-    let event = NewEvent::new(tenant, None, event);
-    events::append(tx, &event).await?;
-    Ok(())
 }
 
 #[utoipa::path(get, path = "/throttling/deny-policies", operation_id = "get_deny_policies", tag = "Deny Policies", summary = "List deny policies", responses((status = 200, description = "The deny policies", body = BlockingConditionList), tollgate_http::openapi_doc::CommonErrors))]
@@ -74,7 +68,13 @@ pub(crate) async fn create(
         return Err(Error::Conflict("an identical deny policy already exists".into()).into());
     }
     block_conditions::insert(&mut tx, tenant, &id, &cond, &key, now_millis()).await?;
-    emit(&mut tx, tenant, ControlEvent::BlockConditionUpserted(cond.clone())).await?;
+    events::emit(
+        &mut tx,
+        tenant,
+        None,
+        ControlEvent::BlockConditionUpserted(cond.clone()),
+    )
+    .await?;
     tx.commit().await?;
     tracing::info!(condition = %key, by = %auth.principal().username, "Deny policy created.");
     let location = format!("{}/throttling/deny-policy/{id}", crate::BASE_PATH);
@@ -107,7 +107,13 @@ pub(crate) async fn set_status(
     if changed == 0 {
         return Err(not_found(&id));
     }
-    emit(&mut tx, tenant, ControlEvent::BlockConditionUpserted(cond.clone())).await?;
+    events::emit(
+        &mut tx,
+        tenant,
+        None,
+        ControlEvent::BlockConditionUpserted(cond.clone()),
+    )
+    .await?;
     tx.commit().await?;
     Ok(axum::Json(BlockingCondition(cond)))
 }
@@ -128,7 +134,7 @@ pub(crate) async fn delete(
     if changed == 0 {
         return Err(not_found(&id));
     }
-    emit(&mut tx, tenant, ControlEvent::BlockConditionDeleted(cond)).await?;
+    events::emit(&mut tx, tenant, None, ControlEvent::BlockConditionDeleted(cond)).await?;
     tx.commit().await?;
     Ok(StatusCode::OK.into_response())
 }

@@ -18,16 +18,16 @@ use axum::routing::get;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+use tollgate_events::ControlEvent;
 use tollgate_events::control::{PolicyChange, PolicyName, PolicyRemoval};
-use tollgate_events::{ControlEvent, NewEvent};
 use tollgate_http::auth::AdminRole;
 use tollgate_http::{ApiError, ApiJson, Authenticated};
 use tollgate_model::custom_rule::CustomPolicy;
 use tollgate_model::policy::{AdvancedPolicy, ApplicationPolicy, PolicyLevel, SubscriptionPolicy};
 use tollgate_model::{Error, FieldError, Principal, TenantId, now_millis};
 use tollgate_store::apis::{self, ApiFilter};
+use tollgate_store::events;
 use tollgate_store::policies::{self, StoredPolicy};
-use tollgate_store::{Tx, events};
 
 pub(crate) fn routes() -> Router<AdminState> {
     Router::new()
@@ -129,12 +129,6 @@ fn answer<T: PolicyBody>(p: &StoredPolicy) -> Result<T, ApiError> {
     Ok(t)
 }
 
-async fn emit(tx: &mut Tx, tenant: TenantId, event: ControlEvent) -> Result<(), ApiError> {
-    let event = NewEvent::new(tenant, None, event);
-    events::append(tx, &event).await?;
-    Ok(())
-}
-
 fn not_found(id: &str) -> ApiError {
     Error::not_found("policy", id).into()
 }
@@ -170,7 +164,7 @@ async fn create_of<T: PolicyBody>(who: &Principal, state: &AdminState, body: T) 
         policy_id: id.clone(),
         policy: value.clone(),
     };
-    emit(&mut tx, tenant, ControlEvent::PolicyUpserted(change)).await?;
+    events::emit(&mut tx, tenant, None, ControlEvent::PolicyUpserted(change)).await?;
     tx.commit().await?;
     tracing::info!(level = %level, policy = %name, by = %who.username, "Throttling policy created.");
     let stored = StoredPolicy {
@@ -205,7 +199,7 @@ async fn update_of<T: PolicyBody>(who: &Principal, state: &AdminState, id: &str,
         policy_id: current.id.clone(),
         policy: value.clone(),
     };
-    emit(&mut tx, tenant, ControlEvent::PolicyUpserted(change)).await?;
+    events::emit(&mut tx, tenant, None, ControlEvent::PolicyUpserted(change)).await?;
     tx.commit().await?;
     let stored = StoredPolicy { body: value, ..current };
     answer(&stored)
@@ -273,7 +267,7 @@ async fn delete_of(level: PolicyLevel, who: &Principal, state: &AdminState, id: 
             policy_name: current.name.clone(),
         },
     };
-    emit(&mut tx, tenant, ControlEvent::PolicyDeleted(removal)).await?;
+    events::emit(&mut tx, tenant, None, ControlEvent::PolicyDeleted(removal)).await?;
     tx.commit().await?;
     Ok(StatusCode::OK)
 }

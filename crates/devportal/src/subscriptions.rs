@@ -11,14 +11,14 @@ use axum::http::StatusCode;
 use axum::http::header::LOCATION;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
+use tollgate_events::ControlEvent;
 use tollgate_events::control::SubscriptionRef;
-use tollgate_events::{ControlEvent, NewEvent};
 use tollgate_http::auth::{SubscribeRole, SubscriberRole};
 use tollgate_http::{ApiError, ApiJson, ApiQuery, Authenticated, Pagination};
 use tollgate_model::{Error, FieldError, LifecycleState, Principal, now_millis};
 use tollgate_store::apis::StoredApi;
 use tollgate_store::subscriptions::{self, SubscriptionRow};
-use tollgate_store::{Tx, apis, events};
+use tollgate_store::{apis, events};
 
 /// The `Subscription` body of a stored subscription, with its API when it still exists.
 fn body(s: &SubscriptionRow, api: Option<&StoredApi>) -> Subscription {
@@ -36,11 +36,6 @@ fn body(s: &SubscriptionRow, api: Option<&StoredApi>) -> Subscription {
         requested_throttling_policy: s.throttling_policy.clone(),
         status: s.status.clone(),
     }
-}
-
-async fn event(tx: &mut Tx, caller: &Principal, event: ControlEvent) -> Result<(), ApiError> {
-    events::append(tx, &NewEvent::new(caller.tenant_id, None, event)).await?;
-    Ok(())
 }
 
 /// Checks that `api` can be subscribed to with `policy`, naming the field at fault.
@@ -150,7 +145,7 @@ pub(crate) async fn create(
     let row = subscriptions::get_in(&mut tx, p.tenant_id, &id)
         .await?
         .ok_or_else(|| Error::not_found("subscription", &id))?;
-    event(&mut tx, p, subscriptions::upserted_event(&row)).await?;
+    events::emit(&mut tx, p.tenant_id, None, subscriptions::upserted_event(&row)).await?;
     tx.commit().await?;
     let row = subscriptions::get(&state.am, p.tenant_id, &id)
         .await?
@@ -269,7 +264,7 @@ pub(crate) async fn update(
     let row = subscriptions::get_in(&mut tx, p.tenant_id, &id)
         .await?
         .ok_or_else(|| Error::not_found("subscription", &id))?;
-    event(&mut tx, p, subscriptions::upserted_event(&row)).await?;
+    events::emit(&mut tx, p.tenant_id, None, subscriptions::upserted_event(&row)).await?;
     tx.commit().await?;
     let row = owned_subscription(&state, p, &id).await?;
     Ok(axum::Json(body(&row, Some(&api))))
@@ -299,9 +294,10 @@ pub(crate) async fn delete(
         }
         .into());
     }
-    event(
+    events::emit(
         &mut tx,
-        p,
+        p.tenant_id,
+        None,
         ControlEvent::SubscriptionDeleted(SubscriptionRef {
             subscription_id: id,
             application_id: s.application_id,

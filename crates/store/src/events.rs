@@ -5,11 +5,17 @@
 
 use crate::db::{on_pool, on_tx};
 use crate::{Database, Engine, Error, Result, Tx};
-use tollgate_events::{Event, EventKind, NewEvent};
+use tollgate_events::{ControlEvent, Event, EventKind, NewEvent};
 use tollgate_model::{TenantId, now_millis};
 
 /// Arbitrary constant naming the PostgreSQL advisory lock that serialises appends.
 const OUTBOX_LOCK_KEY: i64 = 0x7467_6f75_7462_6f78; // "tgoutbox"
+
+/// Appends a control event about `tenant` (and `environment`, when it concerns only one)
+/// within `tx`: what most producers need, in one call.
+pub async fn emit(tx: &mut Tx, tenant: TenantId, environment: Option<String>, event: ControlEvent) -> Result<i64> {
+    append(tx, &NewEvent::new(tenant, environment, event)).await
+}
 
 /// Appends `event` within `tx`; returns its sequence number.
 pub async fn append(tx: &mut Tx, event: &NewEvent) -> Result<i64> {
