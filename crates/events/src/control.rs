@@ -122,6 +122,9 @@ control_events! {
     KeyManagerUpserted(KeyManagerInfo),
     /// A third-party key manager was removed (the payload is the key manager as it was).
     KeyManagerDeleted(KeyManagerInfo),
+    /// A tenant was created, activated or deactivated: gateways learn its domain (for
+    /// `/t/{domain}/…` routing) and whether its APIs may be called.
+    TenantChanged(TenantState),
 }
 
 impl ControlEvent {
@@ -129,6 +132,18 @@ impl ControlEvent {
     pub fn to_parts(&self) -> Result<(EventKind, Value), ControlEventError> {
         Ok((self.kind(), self.to_payload()?))
     }
+}
+
+/// A tenant as gateways see it: the `tenant_changed` payload and a snapshot entry.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TenantState {
+    /// The tenant's id (the `tenant_id` of its events and rows).
+    pub tenant_id: tollgate_model::TenantId,
+    /// Its domain (`acme.com`); its APIs are served under `/t/{domain}/…`.
+    pub domain: String,
+    /// Whether its APIs may be called; a deactivated tenant's are refused.
+    pub active: bool,
 }
 
 /// The `api_revision_deployed` payload: a [`DeployedApi`] plus what the Publisher also
@@ -562,6 +577,11 @@ impl ControlEvent {
                 enabled: true,
                 jwks: None,
             }),
+            EventKind::TenantChanged => ControlEvent::TenantChanged(TenantState {
+                tenant_id: tollgate_model::TenantId::DEFAULT,
+                domain: "acme.com".into(),
+                active: false,
+            }),
         })
     }
 }
@@ -964,6 +984,20 @@ mod tests {
         }
     }
 
+    #[test]
+    fn tenant_changed_as_the_admin_api_writes_it() {
+        // admin/src/tenants.rs: a new kind, so this JSON is the contract from now on.
+        let tenant: tollgate_model::TenantId = "00000000-0000-7000-8000-0000000000aa".parse().unwrap();
+        same_wire(
+            ControlEvent::TenantChanged(TenantState {
+                tenant_id: tenant,
+                domain: "acme.com".into(),
+                active: true,
+            }),
+            json!({"tenantId": "00000000-0000-7000-8000-0000000000aa", "domain": "acme.com", "active": true}),
+        );
+    }
+
     /// The wire test of each kind: a new kind does not compile until it has one.
     fn wire_test(kind: EventKind) -> fn() {
         match kind {
@@ -989,6 +1023,7 @@ mod tests {
             EventKind::KeyManagerUpserted | EventKind::KeyManagerDeleted => {
                 key_manager_events_as_the_admin_api_and_key_manager_wrote_them
             }
+            EventKind::TenantChanged => tenant_changed_as_the_admin_api_writes_it,
         }
     }
 

@@ -60,6 +60,8 @@ pub enum EventKind {
     KeyManagerUpserted,
     /// A third-party key manager was removed.
     KeyManagerDeleted,
+    /// A tenant was created, activated or deactivated.
+    TenantChanged,
 }
 
 impl EventKind {
@@ -84,11 +86,12 @@ impl EventKind {
             EventKind::EnvironmentChanged => "environment_changed",
             EventKind::KeyManagerUpserted => "key_manager_upserted",
             EventKind::KeyManagerDeleted => "key_manager_deleted",
+            EventKind::TenantChanged => "tenant_changed",
         }
     }
 
     /// Every kind, for exhaustive tests and documentation.
-    pub const ALL: [EventKind; 18] = [
+    pub const ALL: [EventKind; 19] = [
         EventKind::ApiRevisionDeployed,
         EventKind::ApiRevisionUndeployed,
         EventKind::ApiStateChanged,
@@ -107,6 +110,7 @@ impl EventKind {
         EventKind::EnvironmentChanged,
         EventKind::KeyManagerUpserted,
         EventKind::KeyManagerDeleted,
+        EventKind::TenantChanged,
     ];
 }
 

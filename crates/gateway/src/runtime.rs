@@ -517,6 +517,8 @@ impl RuntimeState {
                 APPLIED
             }
             ControlEvent::EnvironmentChanged(_) => Outcome::Ignored(Ignored::NotForGateways),
+            // Tenant routing and deactivation on gateways: not yet (issue 27, in progress).
+            ControlEvent::TenantChanged(_) => Outcome::Ignored(Ignored::NotForGateways),
         }
     }
 

@@ -15,8 +15,8 @@ use std::marker::PhantomData;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tollgate_model::{Error, Principal, Role, TenantId};
-use tollgate_store::{Database, users};
+use tollgate_model::{Error, Principal, Role, Tenant};
+use tollgate_store::{Database, tenants, users};
 use tollgate_tokens::TokenService;
 
 /// How long a verified username/password pair is trusted without re-hashing. A changed
@@ -77,27 +77,46 @@ impl Authenticator {
         self
     }
 
-    /// Checks `username`'s `password` in `tenant` for a caller at `ip`: refused with 429
-    /// (no argon2 work) while the user or the address is locked, `Ok(None)` for a wrong
-    /// pair. Every path that takes a password (HTTP Basic, the key manager's login page
-    /// and password grant) goes through here, so that one lock holds on all of them.
+    /// The tenant a sign-in name names and the user's name in it (`alice@acme.com` →
+    /// `acme.com`, `alice`; see [`tenants::resolve_user`]), refusing a deactivated
+    /// tenant's users. The one place where a caller's tenant is decided (decision 019).
+    pub async fn resolve_user(&self, name: &str) -> Result<(Tenant, String), Error> {
+        let (tenant, user) = tenants::resolve_user(&self.shared, name)
+            .await?
+            .ok_or_else(|| Error::InvalidCredentials("wrong username or password".into()))?;
+        if !tenant.active {
+            return Err(Error::InvalidCredentials(format!(
+                "the tenant `{}` is deactivated; its users cannot sign in until a super-tenant administrator activates it",
+                tenant.domain
+            )));
+        }
+        Ok((tenant, user))
+    }
+
+    /// Checks the `password` of the user signing in as `name` (`alice@acme.com`, or
+    /// `alice` in the super tenant) for a caller at `ip`: refused with 429 (no argon2
+    /// work) while the user or the address is locked, `Ok(None)` for a wrong pair, an
+    /// error for a deactivated tenant. Every path that takes a password (HTTP Basic, the
+    /// key manager's login page and password grant) goes through here, so that one lock
+    /// and one tenant rule hold on all of them.
     pub async fn check_password(
         &self,
         ip: Option<IpAddr>,
-        tenant: TenantId,
-        username: &str,
+        name: &str,
         password: &str,
     ) -> Result<Option<Principal>, Error> {
-        self.guard.check(ip, username)?;
+        let (tenant, username) = self.resolve_user(name).await?;
+        // The lock is per sign-in name, so `admin` and `admin@acme.com` are two users.
+        self.guard.check(ip, name)?;
         // Checked again once a hashing slot is held, and told the outcome before the slot
         // is freed: attempts that queued while others were failing do not hash past the
         // limit.
         let attempt = GuardedAttempt {
             guard: self.guard.clone(),
             ip,
-            username: username.to_string(),
+            username: name.to_string(),
         };
-        users::authenticate_gated(&self.shared, tenant, username, password, attempt)
+        users::authenticate_gated(&self.shared, &tenant, &username, password, attempt)
             .await
             .map_err(Error::from)
     }
@@ -156,13 +175,17 @@ impl Authenticator {
             .await?
             .filter(|t| t.token_type == "Bearer")
             .ok_or_else(invalid)?;
-        let user = users::find_by_username(&self.shared, TenantId::DEFAULT, &active.sub)
+        // The subject names the user as they sign in (`alice@acme.com`); a token of a
+        // deactivated tenant stops working here.
+        let (tenant, username) = self.resolve_user(&active.sub).await?;
+        let user = users::find_by_username(&self.shared, tenant.id, &username)
             .await?
             .filter(|u| u.enabled)
             .ok_or_else(invalid)?;
         Ok(Principal {
             user_id: user.id,
             tenant_id: user.tenant_id,
+            tenant_domain: tenant.domain,
             username: user.username,
             roles: user.roles,
             scopes: Some(active.scope.split_whitespace().map(String::from).collect()),
@@ -204,7 +227,7 @@ impl Authenticator {
             return Ok(principal);
         }
         let principal = self
-            .check_password(ip, TenantId::DEFAULT, username, password)
+            .check_password(ip, username, password)
             .await?
             .ok_or_else(|| Error::InvalidCredentials("wrong username or password".into()))?;
         self.remember(key, &principal);
@@ -419,6 +442,7 @@ mod tests {
     use super::*;
     use base64::engine::general_purpose::STANDARD;
     use tollgate_model::NewUser;
+    use tollgate_model::TenantId;
     use tollgate_store::DatabaseName;
 
     fn basic(user: &str, pass: &str) -> String {

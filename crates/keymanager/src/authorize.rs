@@ -244,9 +244,9 @@ pub async fn submit(State(state): State<KeyManagerState>, req: Request) -> Respo
     }
     let password = form.get("password").unwrap_or("");
     let tenant: TenantId = client.tenant_id.parse().unwrap_or(TenantId::DEFAULT);
-    let principal = match state.authenticator.check_password(ip, tenant, username, password).await {
-        Ok(Some(p)) => p,
-        Ok(None) => {
+    let principal = match state.authenticator.check_password(ip, username, password).await {
+        Ok(Some(p)) if p.tenant_id == tenant || tollgate_tokens::cli_client::is_builtin(&client.key.consumer_key) => p,
+        Ok(_) => {
             return login_page(
                 &p,
                 &client.application_name,

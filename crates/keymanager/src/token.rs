@@ -151,10 +151,12 @@ async fn token_inner(state: &KeyManagerState, req: Request) -> Result<Response, 
             let password = form.require("password")?;
             let principal = state
                 .authenticator
-                .check_password(ip, tenant, username, password)
+                .check_password(ip, username, password)
                 .await
                 .map_err(password_check_failed)?
+                .filter(|p| p.tenant_id == tenant || cli_client::is_builtin(&client.key.consumer_key))
                 .ok_or_else(|| OAuthError::invalid_grant("wrong username or password"))?;
+            let tenant = principal.tenant_id;
             // `tollgate login` asks for no scope and gets every REST scope the user's roles
             // bind, as a portal session does.
             let granted = match form.get("scope") {

@@ -97,7 +97,9 @@ pub struct Principal {
     pub user_id: UserId,
     /// The user's tenant.
     pub tenant_id: TenantId,
-    /// Login name.
+    /// The tenant's domain (`carbon.super`, `acme.com`).
+    pub tenant_domain: String,
+    /// The user's name inside the tenant (`alice`, without `@domain`).
     pub username: String,
     /// Granted roles.
     pub roles: Vec<Role>,
@@ -110,6 +112,11 @@ impl Principal {
     /// Whether the principal holds `role` (directly, or through `admin`).
     pub fn has_role(&self, role: Role) -> bool {
         self.roles.iter().any(|r| r.satisfies(role))
+    }
+
+    /// The name the user signs in with: `alice@acme.com`, or `alice` in the super tenant.
+    pub fn qualified_name(&self) -> String {
+        crate::tenant::qualify(&self.tenant_domain, &self.username)
     }
 
     /// Whether the principal holds any of `roles`.
@@ -153,6 +160,7 @@ mod tests {
         let p = Principal {
             user_id: UserId::new(),
             tenant_id: TenantId::DEFAULT,
+            tenant_domain: "carbon.super".into(),
             username: "p".into(),
             roles: vec![Role::Creator],
             scopes: None,

@@ -3,7 +3,7 @@
 
 use crate::db::{on_pool, on_tx};
 use crate::{Database, Error, Result, Tx, password};
-use tollgate_model::{NewUser, Principal, Role, TenantId, User, UserId, now_millis};
+use tollgate_model::{NewUser, Principal, Role, Tenant, TenantId, User, UserId, now_millis};
 
 /// One row per (user, role) pair; a user without roles yields one row with no role.
 struct UserRoleRow {
@@ -64,13 +64,21 @@ fn fold_users(rows: Vec<UserRoleRow>) -> Result<Vec<User>> {
 pub async fn create(db: &Database, new: NewUser) -> Result<User> {
     new.validate()?;
     let hash = password::hash(new.password.clone()).await?;
+    let mut tx = db.begin().await?;
+    let user = insert_in(&mut tx, new, &hash).await?;
+    tx.commit().await?;
+    Ok(user)
+}
+
+/// Inserts a validated user whose password is already hashed, inside `tx` (a new
+/// tenant's first administrator is written with the tenant, all or nothing).
+pub(crate) async fn insert_in(tx: &mut Tx, new: NewUser, hash: &str) -> Result<User> {
     let id = UserId::new();
     let now = now_millis();
     let mut roles = new.roles.clone();
     roles.sort();
     roles.dedup();
-    let mut tx = db.begin().await?;
-    let inserted = on_tx!(&mut tx, |c| {
+    let inserted = on_tx!(tx, |c| {
         sqlx::query(
             "INSERT INTO users (id, tenant_id, username, password_hash, email, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $6)",
@@ -78,7 +86,7 @@ pub async fn create(db: &Database, new: NewUser) -> Result<User> {
         .bind(id.to_string())
         .bind(new.tenant_id.to_string())
         .bind(&new.username)
-        .bind(&hash)
+        .bind(hash)
         .bind(&new.email)
         .bind(now)
         .execute(c)
@@ -94,7 +102,7 @@ pub async fn create(db: &Database, new: NewUser) -> Result<User> {
         });
     }
     for role in &roles {
-        on_tx!(&mut tx, |c| {
+        on_tx!(tx, |c| {
             sqlx::query("INSERT INTO user_roles (user_id, tenant_id, role_name) VALUES ($1, $2, $3)")
                 .bind(id.to_string())
                 .bind(new.tenant_id.to_string())
@@ -104,7 +112,6 @@ pub async fn create(db: &Database, new: NewUser) -> Result<User> {
                 .map(|r| r.rows_affected())
         })?;
     }
-    tx.commit().await?;
     Ok(User {
         id,
         tenant_id: new.tenant_id,
@@ -159,12 +166,7 @@ pub async fn list(db: &Database, tenant: TenantId, offset: i64, limit: i64) -> R
 
 /// Checks a username and password; `Ok(None)` for any mismatch. Unknown users cost the
 /// same argon2 work as known ones, so timing does not reveal which names exist.
-pub async fn authenticate(
-    db: &Database,
-    tenant: TenantId,
-    username: &str,
-    password: &str,
-) -> Result<Option<Principal>> {
+pub async fn authenticate(db: &Database, tenant: &Tenant, username: &str, password: &str) -> Result<Option<Principal>> {
     authenticate_gated(db, tenant, username, password, ()).await
 }
 
@@ -173,7 +175,7 @@ pub async fn authenticate(
 /// returned as [`crate::Error::Domain`]. Guessing limits use it.
 pub async fn authenticate_gated(
     db: &Database,
-    tenant: TenantId,
+    tenant: &Tenant,
     username: &str,
     password: &str,
     gate: impl password::Gate,
@@ -182,7 +184,7 @@ pub async fn authenticate_gated(
         sqlx::query_as(
             "SELECT id, password_hash FROM users WHERE tenant_id = $1 AND lower(username) = lower($2) AND enabled = TRUE",
         )
-            .bind(tenant.to_string())
+            .bind(tenant.id.to_string())
             .bind(username)
             .fetch_optional(p)
             .await
@@ -195,12 +197,13 @@ pub async fn authenticate_gated(
     if !password::verify_gated(password.to_string(), hash, gate).await? {
         return Ok(None);
     }
-    let Some(user) = find_by_username(db, tenant, username).await? else {
+    let Some(user) = find_by_username(db, tenant.id, username).await? else {
         return Ok(None);
     };
     Ok(Some(Principal {
         user_id: user.id,
         tenant_id: user.tenant_id,
+        tenant_domain: tenant.domain.clone(),
         username: user.username,
         roles: user.roles,
         scopes: None,

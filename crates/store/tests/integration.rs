@@ -28,12 +28,133 @@ fn new_user(username: &str, password: &str, roles: &[Role]) -> NewUser {
     }
 }
 
+async fn super_tenant(db: &Database) -> tollgate_model::Tenant {
+    tenants::get(db, TenantId::DEFAULT).await.unwrap().unwrap()
+}
+
+fn new_tenant(domain: &str, admin: &str) -> tenants::NewTenant {
+    tenants::NewTenant {
+        domain: domain.into(),
+        name: String::new(),
+        admin_username: admin.into(),
+        admin_password: format!("{admin}-password"),
+        admin_email: Some(format!("{admin}@{domain}")),
+    }
+}
+
+#[tokio::test]
+async fn tenants_are_created_whole_named_uniquely_and_keep_their_users_apart() {
+    for t in all_engines("tenants").await {
+        let shared = open(&t, DatabaseName::Shared).await;
+        let am_db = t.sibling("am").await;
+        let am = open(&am_db, DatabaseName::Am).await;
+        let engine = t.engine();
+        let (acme, admin) = tenants::create(&shared, new_tenant("acme.com", "admin")).await.unwrap();
+        assert!(acme.active && !acme.is_super(), "{engine}");
+        assert_eq!(acme.name, "acme.com");
+        assert_eq!(admin.roles, vec![Role::Admin]);
+        // The same administrator name exists in both tenants, with its own password.
+        users::ensure_admin(&shared, "admin", Some("super-password"))
+            .await
+            .unwrap();
+        assert!(
+            users::authenticate(&shared, &acme, "admin", "admin-password")
+                .await
+                .unwrap()
+                .is_some()
+        );
+        assert!(
+            users::authenticate(&shared, &acme, "admin", "super-password")
+                .await
+                .unwrap()
+                .is_none()
+        );
+        let sup = super_tenant(&shared).await;
+        assert!(
+            users::authenticate(&shared, &sup, "admin", "admin-password")
+                .await
+                .unwrap()
+                .is_none()
+        );
+
+        // A taken domain and bad fields write nothing.
+        let dup = tenants::create(&shared, new_tenant("acme.com", "root"))
+            .await
+            .unwrap_err();
+        assert!(dup.to_string().contains("already exists"), "{engine}: {dup}");
+        let bad = tenants::create(
+            &shared,
+            tenants::NewTenant {
+                admin_password: "x".into(),
+                ..new_tenant("Bad_Domain", "a b")
+            },
+        )
+        .await
+        .unwrap_err();
+        let text = bad.to_string();
+        for field in ["domain", "adminUsername", "adminPassword"] {
+            assert!(text.contains(field), "{engine}: {text} names {field}");
+        }
+        let (_, total) = tenants::list(&shared, 0, 100).await.unwrap();
+        assert_eq!(total, 2, "{engine}: only carbon.super and acme.com");
+
+        // Names resolve to their tenant; an unknown domain is part of a super-tenant name.
+        let (t1, u1) = tenants::resolve_user(&shared, "admin@acme.com").await.unwrap().unwrap();
+        assert_eq!((t1.id, u1.as_str()), (acme.id, "admin"));
+        let (t2, u2) = tenants::resolve_user(&shared, "bob@mail.example")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((t2.id, u2.as_str()), (TenantId::DEFAULT, "bob@mail.example"));
+
+        // A super-tenant user named like the new domain would be shadowed: refused.
+        users::create(
+            &shared,
+            new_user("carol@globex.com", "carol-password", &[Role::Subscriber]),
+        )
+        .await
+        .unwrap();
+        let shadow = tenants::create(&shared, new_tenant("globex.com", "admin"))
+            .await
+            .unwrap_err();
+        assert!(shadow.to_string().contains("Rename them"), "{engine}: {shadow}");
+
+        // The AM side: state, Default environment and default policies, once.
+        tenants::provision(&am, &acme).await.unwrap();
+        tenants::provision(&am, &acme).await.unwrap();
+        let states = tenants::states(&am).await.unwrap();
+        assert!(states.iter().any(|s| s.domain == "acme.com" && s.active), "{engine}");
+        let envs = tollgate_store::environments::list(&am, acme.id).await.unwrap();
+        assert_eq!(envs.iter().map(|e| e.name.as_str()).collect::<Vec<_>>(), ["Default"]);
+        let gold = tollgate_store::policies::names(&am, acme.id, tollgate_model::policy::PolicyLevel::Subscription)
+            .await
+            .unwrap();
+        assert!(gold.iter().any(|n| n == "Gold"), "{engine}: {gold:?}");
+        let changed = events::latest_seq(&am).await.unwrap();
+
+        // Deactivation is kept in both databases, with one event; the super tenant stays.
+        assert!(tenants::set_active(&shared, acme.id, false).await.unwrap());
+        let acme = tenants::get(&shared, acme.id).await.unwrap().unwrap();
+        assert!(!acme.active);
+        tenants::provision(&am, &acme).await.unwrap();
+        assert_eq!(events::latest_seq(&am).await.unwrap(), changed + 1, "{engine}");
+        assert!(
+            tenants::states(&am)
+                .await
+                .unwrap()
+                .iter()
+                .any(|s| s.domain == "acme.com" && !s.active)
+        );
+        assert!(tenants::set_active(&shared, TenantId::DEFAULT, false).await.is_err());
+    }
+}
+
 #[tokio::test]
 async fn migrations_apply_twice_and_seed_the_default_tenant() {
     for t in all_engines("migrations").await {
         let shared = open(&t, DatabaseName::Shared).await;
         // A second run (another node starting) is a no-op.
-        assert_eq!(shared.migrate().await.unwrap(), 3);
+        assert_eq!(shared.migrate().await.unwrap(), 4);
         let tenant = tenants::find_by_domain(&shared, "carbon.super").await.unwrap().unwrap();
         assert_eq!(tenant.id, TenantId::DEFAULT, "{}", t.engine());
         let am_db = t.sibling("am").await;
@@ -134,20 +255,20 @@ async fn authentication_checks_passwords() {
         users::create(&db, new_user("dave", "dave-password", &[Role::Publisher]))
             .await
             .unwrap();
-        let p = users::authenticate(&db, TenantId::DEFAULT, "dave", "dave-password")
+        let p = users::authenticate(&db, &super_tenant(&db).await, "dave", "dave-password")
             .await
             .unwrap()
             .unwrap();
         assert_eq!(p.username, "dave");
         assert!(p.has_role(Role::Publisher) && !p.has_role(Role::Admin));
         assert!(
-            users::authenticate(&db, TenantId::DEFAULT, "dave", "wrong")
+            users::authenticate(&db, &super_tenant(&db).await, "dave", "wrong")
                 .await
                 .unwrap()
                 .is_none()
         );
         assert!(
-            users::authenticate(&db, TenantId::DEFAULT, "nobody", "dave-password")
+            users::authenticate(&db, &super_tenant(&db).await, "nobody", "dave-password")
                 .await
                 .unwrap()
                 .is_none()
@@ -164,7 +285,7 @@ async fn bootstrap_admin_is_created_once() {
             panic!("expected a generated password, got {first:?}");
         };
         assert!(
-            users::authenticate(&db, TenantId::DEFAULT, "admin", &pw)
+            users::authenticate(&db, &super_tenant(&db).await, "admin", &pw)
                 .await
                 .unwrap()
                 .is_some()
@@ -177,7 +298,7 @@ async fn bootstrap_admin_is_created_once() {
             Bootstrap::Existing
         );
         assert!(
-            users::authenticate(&db, TenantId::DEFAULT, "admin", &pw)
+            users::authenticate(&db, &super_tenant(&db).await, "admin", &pw)
                 .await
                 .unwrap()
                 .is_some()
