@@ -4,6 +4,7 @@
 //! published, prototyped and deprecated APIs are in the catalogue.
 
 use crate::DevportalState;
+use crate::scope::TenantScope;
 use crate::types::{
     Api, ApiEndpointUrl, ApiInfo, ApiList, ApiOperation, ApiTier, ApiUrls, DocumentList, Rating, RatingList,
 };
@@ -12,8 +13,8 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tollgate_http::auth::AnyRole;
-use tollgate_http::{ApiError, ApiJson, ApiQuery, Authenticated, MaybeAuthenticated, Pagination};
-use tollgate_model::{Error, LifecycleState, Principal, Role, TenantId, now_millis};
+use tollgate_http::{ApiError, ApiJson, ApiQuery, Authenticated, Pagination};
+use tollgate_model::{Error, LifecycleState, Principal, Role, now_millis};
 use tollgate_store::apis::{self, ApiFilter, StoredApi};
 use tollgate_store::{documents, environments, ratings};
 
@@ -47,22 +48,26 @@ pub(crate) fn visible(s: &StoredApi, caller: Option<&Principal>) -> bool {
     }
 }
 
-/// An API the caller may see, or 404.
-pub(crate) async fn load_visible(
-    state: &DevportalState,
-    caller: Option<&Principal>,
-    id: &str,
-) -> Result<StoredApi, ApiError> {
-    let tenant = caller.map(|p| p.tenant_id).unwrap_or(TenantId::DEFAULT);
-    match apis::get(&state.am, tenant, id).await? {
-        Some(s) if visible(&s, caller) => Ok(s),
+/// An API of the scope's tenant the caller may see, or 404.
+pub(crate) async fn load_visible(state: &DevportalState, scope: &TenantScope, id: &str) -> Result<StoredApi, ApiError> {
+    match apis::get(&state.am, scope.tenant_id, id).await? {
+        Some(s) if visible(&s, scope.caller()) => Ok(s),
         _ => Err(Error::not_found("API", id).into()),
     }
 }
 
-/// The gateway URLs of the environments an API is deployed to (and shown on the portal).
-async fn endpoint_urls(state: &DevportalState, s: &StoredApi) -> Result<Vec<ApiEndpointUrl>, ApiError> {
-    let context = tollgate_model::api::resolve_context(&s.api.context, &s.api.version);
+/// The gateway URLs of the environments an API is deployed to (and shown on the portal);
+/// a tenant's APIs are served under its prefix (`/t/acme.com/…`).
+async fn endpoint_urls(
+    state: &DevportalState,
+    scope: &TenantScope,
+    s: &StoredApi,
+) -> Result<Vec<ApiEndpointUrl>, ApiError> {
+    let context = format!(
+        "{}{}",
+        scope.gateway_prefix(),
+        tollgate_model::api::resolve_context(&s.api.context, &s.api.version)
+    );
     let mut out = Vec::new();
     for d in apis::deployments(&state.am, &s.id).await? {
         if !d.display_on_devportal {
@@ -125,9 +130,9 @@ pub(crate) struct ListQuery {
 }
 
 /// `GET /apis`.
-#[utoipa::path(get, path = "/apis", operation_id = "get_apis", tag = "APIs", summary = "The API catalogue: published, prototyped and deprecated APIs visible to the caller", security((), ("basicAuth" = []), ("bearerAuth" = [])), params(("query" = Option<String>, Query, description = "name:, context:, tag:, version:, status: terms, or a word matched against names"), ("offset" = Option<i64>, Query, description = "Items to skip"), ("limit" = Option<i64>, Query, description = "Items to return (1-1000)")), responses((status = 200, description = "A page of the catalogue", body = ApiList), tollgate_http::openapi_doc::CommonErrors))]
+#[utoipa::path(get, path = "/apis", operation_id = "get_apis", tag = "APIs", summary = "The API catalogue: published, prototyped and deprecated APIs visible to the caller", security((), ("basicAuth" = []), ("bearerAuth" = [])), params(("X-WSO2-Tenant" = Option<String>, Header, nullable = false, description = "The tenant domain an anonymous caller browses (default: the super tenant, carbon.super); a signed-in caller acts in their own tenant and may name only that one"), ("tenant" = Option<String>, Query, description = "The same as the X-WSO2-Tenant header, for links and web pages"), ("query" = Option<String>, Query, description = "name:, context:, tag:, version:, status: terms, or a word matched against names"), ("offset" = Option<i64>, Query, description = "Items to skip"), ("limit" = Option<i64>, Query, description = "Items to return (1-1000)")), responses((status = 200, description = "A page of the catalogue", body = ApiList), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn list(
-    MaybeAuthenticated(caller): MaybeAuthenticated,
+    scope: TenantScope,
     State(state): State<DevportalState>,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<axum::Json<ApiList>, ApiError> {
@@ -149,12 +154,11 @@ pub(crate) async fn list(
     if filter.states.is_empty() {
         filter.states = LISTED.to_vec();
     }
-    let tenant = caller.as_ref().map(|p| p.tenant_id).unwrap_or(TenantId::DEFAULT);
     // Visibility is per caller; restricted APIs the caller cannot see are left out of
     // the page (and of the total).
-    let (rows, total) = apis::list(&state.am, tenant, &filter, page.offset, page.limit).await?;
-    let hidden = rows.iter().filter(|s| !visible(s, caller.as_ref())).count() as i64;
-    let list: Vec<ApiInfo> = rows.iter().filter(|s| visible(s, caller.as_ref())).map(info).collect();
+    let (rows, total) = apis::list(&state.am, scope.tenant_id, &filter, page.offset, page.limit).await?;
+    let hidden = rows.iter().filter(|s| !visible(s, scope.caller())).count() as i64;
+    let list: Vec<ApiInfo> = rows.iter().filter(|s| visible(s, scope.caller())).map(info).collect();
     Ok(axum::Json(ApiList {
         count: list.len(),
         list,
@@ -163,13 +167,13 @@ pub(crate) async fn list(
 }
 
 /// `GET /apis/{apiId}`.
-#[utoipa::path(get, path = "/apis/{apiId}", operation_id = "get_api", tag = "APIs", summary = "An API, with its plans and gateway URLs", security((), ("basicAuth" = []), ("bearerAuth" = [])), params(("apiId" = String, Path, description = "API id")), responses((status = 200, description = "The API", body = Api), tollgate_http::openapi_doc::CommonErrors))]
+#[utoipa::path(get, path = "/apis/{apiId}", operation_id = "get_api", tag = "APIs", summary = "An API, with its plans and gateway URLs", security((), ("basicAuth" = []), ("bearerAuth" = [])), params(("X-WSO2-Tenant" = Option<String>, Header, nullable = false, description = "The tenant domain an anonymous caller browses (default: the super tenant, carbon.super); a signed-in caller acts in their own tenant and may name only that one"), ("tenant" = Option<String>, Query, description = "The same as the X-WSO2-Tenant header, for links and web pages"), ("apiId" = String, Path, description = "API id")), responses((status = 200, description = "The API", body = Api), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn get_one(
-    MaybeAuthenticated(caller): MaybeAuthenticated,
+    scope: TenantScope,
     State(state): State<DevportalState>,
     Path(id): Path<String>,
 ) -> Result<axum::Json<Api>, ApiError> {
-    let s = load_visible(&state, caller.as_ref(), &id).await?;
+    let s = load_visible(&state, &scope, &id).await?;
     let a = &s.api;
     let rates = ratings::list(&state.am, &id).await?;
     let avg = if rates.is_empty() {
@@ -199,7 +203,7 @@ pub(crate) async fn get_one(
                 tier_plan: "FREE".into(),
             })
             .collect(),
-        endpoint_urls: endpoint_urls(&state, &s).await?,
+        endpoint_urls: endpoint_urls(&state, &scope, &s).await?,
         authorization_header: a.authorization_header.clone().unwrap_or_else(|| "Authorization".into()),
         api_key_header: a.api_key_header.clone().unwrap_or_else(|| "apikey".into()),
         security_scheme: a.security_scheme.clone(),
@@ -219,19 +223,19 @@ pub(crate) async fn get_one(
 }
 
 /// `GET /apis/{apiId}/swagger`: the definition with `servers` set to the gateway URLs.
-#[utoipa::path(get, path = "/apis/{apiId}/swagger", operation_id = "get_api_swagger", tag = "APIs", summary = "The API's OpenAPI definition, servers set to its gateway URLs", security((), ("basicAuth" = []), ("bearerAuth" = [])), params(("apiId" = String, Path, description = "API id")), responses((status = 200, description = "The definition", body = Object), tollgate_http::openapi_doc::CommonErrors))]
+#[utoipa::path(get, path = "/apis/{apiId}/swagger", operation_id = "get_api_swagger", tag = "APIs", summary = "The API's OpenAPI definition, servers set to its gateway URLs", security((), ("basicAuth" = []), ("bearerAuth" = [])), params(("X-WSO2-Tenant" = Option<String>, Header, nullable = false, description = "The tenant domain an anonymous caller browses (default: the super tenant, carbon.super); a signed-in caller acts in their own tenant and may name only that one"), ("tenant" = Option<String>, Query, description = "The same as the X-WSO2-Tenant header, for links and web pages"), ("apiId" = String, Path, description = "API id")), responses((status = 200, description = "The definition", body = Object), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn swagger(
-    MaybeAuthenticated(caller): MaybeAuthenticated,
+    scope: TenantScope,
     State(state): State<DevportalState>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let s = load_visible(&state, caller.as_ref(), &id).await?;
+    let s = load_visible(&state, &scope, &id).await?;
     let Some(text) = &s.definition else {
         return Err(Error::not_found("API definition", &id).into());
     };
     let mut def: Value = serde_json::from_str(text).map_err(|e| Error::Internal(format!("stored definition: {e}")))?;
     let mut servers = Vec::new();
-    for env in endpoint_urls(&state, &s).await? {
+    for env in endpoint_urls(&state, &scope, &s).await? {
         for (scheme, url) in [("https", &env.urls.https), ("http", &env.urls.http)] {
             if let Some(url) = url {
                 servers.push(json!({ "url": url, "description": format!("{} ({scheme})", env.environment_name) }));
@@ -245,15 +249,15 @@ pub(crate) async fn swagger(
 }
 
 /// `GET /apis/{apiId}/documents`.
-#[utoipa::path(get, path = "/apis/{apiId}/documents", operation_id = "get_api_documents", tag = "API Documents", summary = "An API's documents", security((), ("basicAuth" = []), ("bearerAuth" = [])), params(("apiId" = String, Path, description = "API id"), ("offset" = Option<i64>, Query, description = "Items to skip"), ("limit" = Option<i64>, Query, description = "Items to return (1-1000)")), responses((status = 200, description = "A page of the API's documents", body = DocumentList), tollgate_http::openapi_doc::CommonErrors))]
+#[utoipa::path(get, path = "/apis/{apiId}/documents", operation_id = "get_api_documents", tag = "API Documents", summary = "An API's documents", security((), ("basicAuth" = []), ("bearerAuth" = [])), params(("X-WSO2-Tenant" = Option<String>, Header, nullable = false, description = "The tenant domain an anonymous caller browses (default: the super tenant, carbon.super); a signed-in caller acts in their own tenant and may name only that one"), ("tenant" = Option<String>, Query, description = "The same as the X-WSO2-Tenant header, for links and web pages"), ("apiId" = String, Path, description = "API id"), ("offset" = Option<i64>, Query, description = "Items to skip"), ("limit" = Option<i64>, Query, description = "Items to return (1-1000)")), responses((status = 200, description = "A page of the API's documents", body = DocumentList), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn documents(
-    MaybeAuthenticated(caller): MaybeAuthenticated,
+    scope: TenantScope,
     State(state): State<DevportalState>,
     Path(id): Path<String>,
     ApiQuery(page): ApiQuery<Pagination>,
 ) -> Result<axum::Json<DocumentList>, ApiError> {
     let page = page.validate()?;
-    let s = load_visible(&state, caller.as_ref(), &id).await?;
+    let s = load_visible(&state, &scope, &id).await?;
     let (docs, total) = documents::list(&state.shared, s.tenant_id, &id, page.offset, page.limit).await?;
     Ok(axum::Json(DocumentList {
         count: docs.len(),
@@ -263,13 +267,13 @@ pub(crate) async fn documents(
 }
 
 /// `GET /apis/{apiId}/documents/{documentId}`.
-#[utoipa::path(get, path = "/apis/{apiId}/documents/{documentId}", operation_id = "get_api_document", tag = "API Documents", summary = "One document", security((), ("basicAuth" = []), ("bearerAuth" = [])), params(("apiId" = String, Path, description = "API id"), ("documentId" = String, Path, description = "Document id")), responses((status = 200, description = "The document", body = tollgate_model::document::Document), tollgate_http::openapi_doc::CommonErrors))]
+#[utoipa::path(get, path = "/apis/{apiId}/documents/{documentId}", operation_id = "get_api_document", tag = "API Documents", summary = "One document", security((), ("basicAuth" = []), ("bearerAuth" = [])), params(("X-WSO2-Tenant" = Option<String>, Header, nullable = false, description = "The tenant domain an anonymous caller browses (default: the super tenant, carbon.super); a signed-in caller acts in their own tenant and may name only that one"), ("tenant" = Option<String>, Query, description = "The same as the X-WSO2-Tenant header, for links and web pages"), ("apiId" = String, Path, description = "API id"), ("documentId" = String, Path, description = "Document id")), responses((status = 200, description = "The document", body = tollgate_model::document::Document), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn document(
-    MaybeAuthenticated(caller): MaybeAuthenticated,
+    scope: TenantScope,
     State(state): State<DevportalState>,
     Path((id, doc_id)): Path<(String, String)>,
 ) -> Result<axum::Json<tollgate_model::document::Document>, ApiError> {
-    let s = load_visible(&state, caller.as_ref(), &id).await?;
+    let s = load_visible(&state, &scope, &id).await?;
     let doc = documents::get(&state.shared, s.tenant_id, &id, &doc_id)
         .await?
         .ok_or_else(|| Error::not_found("document", &doc_id))?;
@@ -277,13 +281,13 @@ pub(crate) async fn document(
 }
 
 /// `GET /apis/{apiId}/documents/{documentId}/content`.
-#[utoipa::path(get, path = "/apis/{apiId}/documents/{documentId}/content", operation_id = "get_api_document_content", tag = "API Documents", summary = "A document's content (text, file, or a redirect to its URL)", security((), ("basicAuth" = []), ("bearerAuth" = [])), params(("apiId" = String, Path, description = "API id"), ("documentId" = String, Path, description = "Document id")), responses((status = 200, description = "The content"), (status = 303, description = "The document lives at a URL"), tollgate_http::openapi_doc::CommonErrors))]
+#[utoipa::path(get, path = "/apis/{apiId}/documents/{documentId}/content", operation_id = "get_api_document_content", tag = "API Documents", summary = "A document's content (text, file, or a redirect to its URL)", security((), ("basicAuth" = []), ("bearerAuth" = [])), params(("X-WSO2-Tenant" = Option<String>, Header, nullable = false, description = "The tenant domain an anonymous caller browses (default: the super tenant, carbon.super); a signed-in caller acts in their own tenant and may name only that one"), ("tenant" = Option<String>, Query, description = "The same as the X-WSO2-Tenant header, for links and web pages"), ("apiId" = String, Path, description = "API id"), ("documentId" = String, Path, description = "Document id")), responses((status = 200, description = "The content"), (status = 303, description = "The document lives at a URL"), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn document_content(
-    MaybeAuthenticated(caller): MaybeAuthenticated,
+    scope: TenantScope,
     State(state): State<DevportalState>,
     Path((id, doc_id)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let s = load_visible(&state, caller.as_ref(), &id).await?;
+    let s = load_visible(&state, &scope, &id).await?;
     let doc = documents::get(&state.shared, s.tenant_id, &id, &doc_id)
         .await?
         .ok_or_else(|| Error::not_found("document", &doc_id))?;
@@ -301,13 +305,13 @@ fn rating_body(r: &ratings::RatingRow) -> Rating {
 }
 
 /// `GET /apis/{apiId}/ratings`.
-#[utoipa::path(get, path = "/apis/{apiId}/ratings", operation_id = "get_api_ratings", tag = "Ratings", summary = "An API's ratings", security((), ("basicAuth" = []), ("bearerAuth" = [])), params(("apiId" = String, Path, description = "API id")), responses((status = 200, description = "The API's ratings", body = RatingList), tollgate_http::openapi_doc::CommonErrors))]
+#[utoipa::path(get, path = "/apis/{apiId}/ratings", operation_id = "get_api_ratings", tag = "Ratings", summary = "An API's ratings", security((), ("basicAuth" = []), ("bearerAuth" = [])), params(("X-WSO2-Tenant" = Option<String>, Header, nullable = false, description = "The tenant domain an anonymous caller browses (default: the super tenant, carbon.super); a signed-in caller acts in their own tenant and may name only that one"), ("tenant" = Option<String>, Query, description = "The same as the X-WSO2-Tenant header, for links and web pages"), ("apiId" = String, Path, description = "API id")), responses((status = 200, description = "The API's ratings", body = RatingList), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn ratings(
-    MaybeAuthenticated(caller): MaybeAuthenticated,
+    scope: TenantScope,
     State(state): State<DevportalState>,
     Path(id): Path<String>,
 ) -> Result<axum::Json<RatingList>, ApiError> {
-    load_visible(&state, caller.as_ref(), &id).await?;
+    load_visible(&state, &scope, &id).await?;
     let list: Vec<Rating> = ratings::list(&state.am, &id).await?.iter().map(rating_body).collect();
     Ok(axum::Json(RatingList {
         count: list.len(),
@@ -330,7 +334,7 @@ pub(crate) async fn rate(
     ApiJson(input): ApiJson<RatingInput>,
 ) -> Result<axum::Json<Rating>, ApiError> {
     let p = auth.principal();
-    load_visible(&state, Some(p), &id).await?;
+    load_visible(&state, &TenantScope::of(p), &id).await?;
     if !(1..=5).contains(&input.rating) {
         return Err(Error::field("rating", "must be a whole number from 1 to 5").into());
     }

@@ -3,8 +3,10 @@
 //! self sign-up, the API catalogue (anonymous for public APIs), applications, their
 //! OAuth2 keys and API keys, subscriptions with a business plan, and ratings.
 //!
-//! Only an application's owner sees or changes it, its keys and its subscriptions;
-//! anyone else gets 404. Every change gateways must know (applications, subscriptions,
+//! Every request acts in one tenant, decided by [`scope::TenantScope`] alone: a signed-in
+//! caller's own; for anonymous callers the one named by `X-WSO2-Tenant` or `?tenant=`,
+//! else the super tenant. Only an application's owner sees or changes it, its keys and
+//! its subscriptions; anyone else gets 404. Every change gateways must know (applications, subscriptions,
 //! key mappings, revocations) is written to the `events` outbox in the same transaction.
 //! Depends on `http`, `tokens`, `store`, `events` and `model` only.
 
@@ -12,6 +14,7 @@ pub mod api_doc;
 mod apis;
 mod applications;
 mod keys;
+pub mod scope;
 mod signup;
 mod subscriptions;
 mod throttling;
@@ -54,8 +57,18 @@ impl FromRef<DevportalState> for Authenticator {
 
 /// The Developer Portal REST API's routes, nested under [`BASE_PATH`].
 pub fn routes(state: DevportalState) -> Router {
+    // Sign-up decides its tenant itself from the name too (scope::sign_up_target), and
+    // the document is the same for every tenant: neither passes the tenant check.
+    let open = Router::new().route("/signup", post(signup::signup)).route(
+        "/openapi.json",
+        get(|| async {
+            (
+                [(axum::http::header::CONTENT_TYPE, "application/json")],
+                api_doc::document_json(),
+            )
+        }),
+    );
     let api = Router::new()
-        .route("/signup", post(signup::signup))
         .route("/apis", get(apis::list))
         .route("/apis/{api_id}", get(apis::get_one))
         .route("/apis/{api_id}/swagger", get(apis::swagger))
@@ -105,15 +118,11 @@ pub fn routes(state: DevportalState) -> Router {
                 .delete(subscriptions::delete),
         )
         .route("/throttling-policies/{policy_level}", get(throttling::list))
-        .route(
-            "/openapi.json",
-            get(|| async {
-                (
-                    [(axum::http::header::CONTENT_TYPE, "application/json")],
-                    api_doc::document_json(),
-                )
-            }),
-        )
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            scope::check_named_tenant,
+        ))
+        .merge(open)
         .with_state(state);
     Router::new().nest(BASE_PATH, api)
 }

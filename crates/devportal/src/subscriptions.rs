@@ -105,7 +105,7 @@ pub(crate) async fn create(
             format!("you have no application `{}`", input.application_id),
         )
     })?;
-    let api = load_visible(&state, Some(p), &input.api_id)
+    let api = load_visible(&state, &crate::scope::TenantScope::of(p), &input.api_id)
         .await
         .map_err(|_| Error::field("apiId", format!("no API `{}` is visible to you", input.api_id)))?;
     check_subscribable(&api, &input.throttling_policy)?;

@@ -2,17 +2,18 @@
 //! application policies (`application`) a subscriber can choose from.
 
 use crate::DevportalState;
+use crate::scope::TenantScope;
 use axum::extract::{Path, State};
-use tollgate_http::{ApiError, MaybeAuthenticated};
+use tollgate_http::ApiError;
+use tollgate_model::Error;
 use tollgate_model::policy::ThrottlingPolicyList;
 use tollgate_model::policy::{PolicyLevel, ThrottlingPolicySummary};
-use tollgate_model::{Error, TenantId};
 use tollgate_store::policies;
 
 /// `GET /throttling-policies/{policyLevel}` (anonymous allowed, as the catalogue is).
-#[utoipa::path(get, path = "/throttling-policies/{policyLevel}", operation_id = "get_throttling_policies", tag = "Throttling Policies", summary = "Business plans (subscription) or application policies", security((), ("basicAuth" = []), ("bearerAuth" = [])), params(("policyLevel" = String, Path, description = "subscription or application")), responses((status = 200, description = "The policies of that level", body = ThrottlingPolicyList), tollgate_http::openapi_doc::CommonErrors))]
+#[utoipa::path(get, path = "/throttling-policies/{policyLevel}", operation_id = "get_throttling_policies", tag = "Throttling Policies", summary = "Business plans (subscription) or application policies", security((), ("basicAuth" = []), ("bearerAuth" = [])), params(("X-WSO2-Tenant" = Option<String>, Header, nullable = false, description = "The tenant domain an anonymous caller browses (default: the super tenant, carbon.super); a signed-in caller acts in their own tenant and may name only that one"), ("tenant" = Option<String>, Query, description = "The same as the X-WSO2-Tenant header, for links and web pages"), ("policyLevel" = String, Path, description = "subscription or application")), responses((status = 200, description = "The policies of that level", body = ThrottlingPolicyList), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn list(
-    MaybeAuthenticated(caller): MaybeAuthenticated,
+    scope: TenantScope,
     State(state): State<DevportalState>,
     Path(level): Path<String>,
 ) -> Result<axum::Json<ThrottlingPolicyList>, ApiError> {
@@ -23,8 +24,7 @@ pub(crate) async fn list(
             return Err(Error::field("policyLevel", format!("`{other}` must be subscription or application")).into());
         }
     };
-    let tenant = caller.map(|p| p.tenant_id).unwrap_or(TenantId::DEFAULT);
-    let list: Vec<ThrottlingPolicySummary> = policies::list(&state.am, tenant, store_level)
+    let list: Vec<ThrottlingPolicySummary> = policies::list(&state.am, scope.tenant_id, store_level)
         .await?
         .iter()
         .map(|p| p.policy_summary(&level))

@@ -394,9 +394,13 @@ pub struct SubscriptionList {
 
 /// The account a sign-up made (Tollgate's own: the reference has no sign-up operation).
 #[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct SignedUpUser {
-    /// The new user's name.
+    /// The name the new user signs in with: `alice@acme.com` in a tenant, `alice` in the
+    /// super tenant.
     pub username: String,
+    /// The tenant the user was created in (`carbon.super`, `acme.com`).
+    pub tenant_domain: String,
     /// Their address, when they gave one.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]

@@ -36,8 +36,16 @@ struct Server {
     _server: RunningServer,
 }
 
+#[path = "integration/tenants.rs"]
+mod tenants;
+
 /// Inserts an API straight into the store (the Publisher is not under test here).
 async fn insert_api(am: &Database, name: &str, context: &str, publish: bool) -> String {
+    insert_api_in(am, TenantId::DEFAULT, name, context, publish).await
+}
+
+/// [`insert_api`] in `tenant`.
+async fn insert_api_in(am: &Database, tenant: TenantId, name: &str, context: &str, publish: bool) -> String {
     let api: tollgate_model::Api = serde_json::from_value(json!({
         "name": name, "context": context, "version": "1.0.0", "provider": "chris",
         "tags": ["animals"], "policies": ["Gold", "Bronze"],
@@ -48,7 +56,7 @@ async fn insert_api(am: &Database, name: &str, context: &str, publish: bool) -> 
     let now = now_millis();
     let stored = StoredApi {
         id: id.clone(),
-        tenant_id: TenantId::DEFAULT,
+        tenant_id: tenant,
         api,
         definition: None,
         revision_counter: 0,

@@ -1,6 +1,10 @@
 //! The Developer Portal's pages (`/devportal`): the anonymous API catalogue and API
 //! pages, sign-up, applications, subscriptions, keys, test tokens, API keys and the
 //! try-out console. Each action is one call to the Developer Portal REST API.
+//!
+//! `/devportal?tenant=acme.com` is acme.com's portal: an anonymous visitor browses its
+//! catalogue and signs up into it (links and forms keep `?tenant=`, and the REST calls
+//! carry it); a signed-in visitor always sees their own tenant's.
 
 use crate::form::{FormData, conflict_on, refused, whole_number};
 use crate::page::merge;
@@ -63,9 +67,11 @@ async fn catalogue(State(state): State<PortalsState>, visitor: Visitor, Query(q)
     } else {
         format!("{DEVPORTAL}/apis?limit=1000&query={}", enc(&query))
     };
-    let (apis, error) = match state.rest().get(visitor.token(), &path).await {
-        Ok(v) => (v, None),
-        Err(e) if e.status == 400 => (json!({"list": []}), Some(e.message)),
+    let (apis, error, status) = match state.rest().get(visitor.token(), &visitor.in_tenant(&path)).await {
+        Ok(v) => (v, None, StatusCode::OK),
+        Err(e) if e.status == 400 => (json!({"list": []}), Some(e.message), StatusCode::OK),
+        // An unknown or deactivated tenant: the page says so, with the way back.
+        Err(e) if e.status == 404 => (json!({"list": []}), Some(e.message), StatusCode::NOT_FOUND),
         Err(e) => return failed(&state, &visitor, e),
     };
     // Tags of everything visible, for the filter (a second, unfiltered call when filtered).
@@ -74,7 +80,10 @@ async fn catalogue(State(state): State<PortalsState>, visitor: Visitor, Query(q)
     } else {
         state
             .rest()
-            .get(visitor.token(), &format!("{DEVPORTAL}/apis?limit=1000"))
+            .get(
+                visitor.token(),
+                &visitor.in_tenant(&format!("{DEVPORTAL}/apis?limit=1000")),
+            )
             .await
             .unwrap_or_default()
     };
@@ -87,7 +96,8 @@ async fn catalogue(State(state): State<PortalsState>, visitor: Visitor, Query(q)
         .collect();
     tags.sort();
     tags.dedup();
-    state.pages().render(
+    state.pages().render_status(
+        status,
         &visitor,
         "devportal/apis.html",
         json!({ "apis": apis["list"], "q": search, "tag": tag, "tags": tags, "error": error }),
@@ -99,9 +109,14 @@ async fn catalogue(State(state): State<PortalsState>, visitor: Visitor, Query(q)
 async fn api_context(state: &PortalsState, visitor: &Visitor, api_id: &str) -> Result<Value, RestError> {
     let rest = state.rest();
     let token = visitor.token();
-    let api = rest.get(token, &format!("{DEVPORTAL}/apis/{}", enc(api_id))).await?;
+    let api = rest
+        .get(token, &visitor.in_tenant(&format!("{DEVPORTAL}/apis/{}", enc(api_id))))
+        .await?;
     let documents = rest
-        .get(token, &format!("{DEVPORTAL}/apis/{}/documents", enc(api_id)))
+        .get(
+            token,
+            &visitor.in_tenant(&format!("{DEVPORTAL}/apis/{}/documents", enc(api_id))),
+        )
         .await
         .map(|d| d["list"].clone())
         .unwrap_or_default();
@@ -228,7 +243,10 @@ async fn try_out(
 ) -> Response {
     let api = match state
         .rest()
-        .get(visitor.token(), &format!("{DEVPORTAL}/apis/{}", enc(&api_id)))
+        .get(
+            visitor.token(),
+            &visitor.in_tenant(&format!("{DEVPORTAL}/apis/{}", enc(&api_id))),
+        )
         .await
     {
         Ok(a) => a,
@@ -252,7 +270,7 @@ async fn document(
     Path((api_id, document_id)): Path<(String, String)>,
 ) -> Response {
     let base = format!("{DEVPORTAL}/apis/{}/documents/{}", enc(&api_id), enc(&document_id));
-    let doc = match state.rest().get(visitor.token(), &base).await {
+    let doc = match state.rest().get(visitor.token(), &visitor.in_tenant(&base)).await {
         Ok(d) => d,
         Err(e) => return failed(&state, &visitor, e),
     };
@@ -260,7 +278,7 @@ async fn document(
         .rest()
         .call_raw(
             axum::http::Method::GET,
-            &format!("{base}/content"),
+            &visitor.in_tenant(&format!("{base}/content")),
             visitor.token(),
             crate::rest::Payload::None,
         )
@@ -298,10 +316,11 @@ async fn signup(
         "firstName": form.get("firstName"),
         "lastName": form.get("lastName"),
     });
-    // The visitor's address, so that the REST API's per-address limit holds here too.
+    // The visitor's address, so that the REST API's per-address limit holds here too;
+    // the page's tenant, so that a sign-up on acme.com's portal is one into acme.com.
     match state
         .rest()
-        .post_from(client, &format!("{DEVPORTAL}/signup"), body)
+        .post_from(client, &visitor.in_tenant(&format!("{DEVPORTAL}/signup")), body)
         .await
     {
         Ok(_) => crate::session::sign_in_redirect("/devportal/applications?welcome=1"),

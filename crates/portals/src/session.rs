@@ -19,7 +19,7 @@ use base64::Engine as _;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use tollgate_model::{Principal, Role};
+use tollgate_model::{Principal, Role, Tenant};
 use tollgate_tokens::portals_client::{PORTALS_CALLBACK, PORTALS_CLIENT_ID};
 
 /// How long a sign-in may take between leaving for the login page and coming back.
@@ -47,6 +47,9 @@ pub struct Visitor {
     pub csrf: String,
     /// The page's path and query (where to come back to after signing in).
     pub path: String,
+    /// The tenant the page names by `?tenant=acme.com` (lower-cased; `None` for none or
+    /// the super tenant): whose Developer Portal an anonymous visitor browses.
+    pub tenant: Option<String>,
 }
 
 impl Visitor {
@@ -62,16 +65,56 @@ impl Visitor {
             .is_some_and(|s| s.principal.roles.iter().any(|r| r.satisfies(role)))
     }
 
-    /// The signed-in username, or "".
-    pub fn username(&self) -> &str {
+    /// The signed-in user's name as they sign in (`alice@acme.com`, `alice` in the super
+    /// tenant), or "".
+    pub fn username(&self) -> String {
         self.session
             .as_ref()
-            .map(|s| s.principal.username.as_str())
-            .unwrap_or("")
+            .map(|s| s.principal.qualified_name())
+            .unwrap_or_default()
     }
 
-    /// What templates see as `visitor`.
+    /// The tenant whose catalogue an anonymous visitor browses (`?tenant=`). `None` for
+    /// the super tenant and for signed-in visitors, who act in their own tenant.
+    pub fn browsing(&self) -> Option<&str> {
+        match self.session {
+            Some(_) => None,
+            None => self.tenant.as_deref(),
+        }
+    }
+
+    /// A Developer Portal REST `path` for this visitor: with `tenant=` when browsing a
+    /// tenant anonymously (the REST API takes a signed-in caller's tenant from the token).
+    pub fn in_tenant(&self, path: &str) -> String {
+        match self.browsing() {
+            Some(domain) => {
+                let sep = if path.contains('?') { '&' } else { '?' };
+                format!("{path}{sep}tenant={}", crate::rest::enc(domain))
+            }
+            None => path.to_string(),
+        }
+    }
+
+    /// The tenant named by the page that a signed-in visitor cannot browse (not their
+    /// own), for a notice saying so.
+    pub fn other_tenant(&self) -> Option<&str> {
+        let own = &self.session.as_ref()?.principal.tenant_domain;
+        self.tenant.as_deref().filter(|t| t != own)
+    }
+
+    /// What templates see as `visitor`. `tenant` is the tenant shown in the header
+    /// (empty for the super tenant); `tenant_query` (`?tenant=acme.com`) and `tenant_amp`
+    /// (`&tenant=acme.com`) keep an anonymous visitor's tenant in Developer Portal links.
     pub fn template_value(&self) -> Value {
+        let tenant = match &self.session {
+            Some(s) if s.principal.tenant_domain != Tenant::DEFAULT_DOMAIN => s.principal.tenant_domain.clone(),
+            Some(_) => String::new(),
+            None => self.tenant.clone().unwrap_or_default(),
+        };
+        let query = self
+            .browsing()
+            .map(|d| format!("tenant={}", crate::rest::enc(d)))
+            .unwrap_or_default();
         json!({
             "signed_in": self.session.is_some(),
             "username": self.username(),
@@ -80,6 +123,10 @@ impl Visitor {
             "publisher": self.has(Role::Publisher),
             "subscriber": self.has(Role::Subscriber),
             "path": self.path,
+            "tenant": tenant,
+            "tenant_query": if query.is_empty() { String::new() } else { format!("?{query}") },
+            "tenant_amp": if query.is_empty() { String::new() } else { format!("&{query}") },
+            "other_tenant": self.other_tenant(),
         })
     }
 
@@ -147,8 +194,26 @@ impl FromRequestParts<PortalsState> for Visitor {
             }
             _ => None,
         };
-        Ok(Visitor { session, csrf, path })
+        let tenant = page_tenant(&parts.uri);
+        Ok(Visitor {
+            session,
+            csrf,
+            path,
+            tenant,
+        })
     }
+}
+
+/// The tenant a page's `?tenant=` names (lower-cased, as the REST API reads it); `None`
+/// when it names none or the super tenant. Forms keep it in their action's query, so
+/// that a POST reads it too.
+fn page_tenant(uri: &axum::http::Uri) -> Option<String> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(uri.query()?).ok()?;
+    pairs
+        .into_iter()
+        .find(|(k, v)| k == "tenant" && !v.trim().is_empty())
+        .map(|(_, v)| v.trim().to_ascii_lowercase())
+        .filter(|d| d != Tenant::DEFAULT_DOMAIN)
 }
 
 /// The sign-in, callback and sign-out routes.
@@ -406,6 +471,59 @@ async fn sign_out(State(state): State<PortalsState>, visitor: Visitor, headers: 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn visitor(page: &str, signed_in_to: Option<&str>) -> Visitor {
+        let uri: axum::http::Uri = page.parse().unwrap_or_else(|e| panic!("{page}: {e}"));
+        Visitor {
+            session: signed_in_to.map(|domain| Session {
+                token: "t".into(),
+                principal: Principal {
+                    user_id: tollgate_model::UserId::new(),
+                    tenant_id: tollgate_model::TenantId::new(),
+                    tenant_domain: domain.into(),
+                    username: "alice".into(),
+                    roles: vec![Role::Subscriber],
+                    scopes: None,
+                },
+            }),
+            csrf: String::new(),
+            path: page.into(),
+            tenant: page_tenant(&uri),
+        }
+    }
+
+    #[test]
+    fn a_page_names_its_tenant_by_query_and_only_anonymous_visitors_pass_it_on() {
+        for (page, want) in [
+            ("/devportal?tenant=acme.com", Some("acme.com")),
+            ("/devportal?q=pets&tenant=%20Acme.COM%20", Some("acme.com")),
+            ("/devportal?tenant=carbon.super", None),
+            ("/devportal?tenant=", None),
+            ("/devportal?tag=x", None),
+            ("/devportal", None),
+        ] {
+            assert_eq!(visitor(page, None).tenant.as_deref(), want, "{page}");
+        }
+        let anon = visitor("/devportal/apis/1?tenant=acme.com", None);
+        assert_eq!(anon.in_tenant("/api/x"), "/api/x?tenant=acme.com");
+        assert_eq!(anon.in_tenant("/api/x?limit=5"), "/api/x?limit=5&tenant=acme.com");
+        assert_eq!(anon.template_value()["tenant_query"], "?tenant=acme.com");
+        assert_eq!(anon.template_value()["tenant"], "acme.com");
+        // Signed in: the token decides; a page naming another tenant gets a notice.
+        let member = visitor("/devportal?tenant=beta.com", Some("acme.com"));
+        assert_eq!(member.in_tenant("/api/x"), "/api/x");
+        assert_eq!(member.template_value()["tenant_query"], "");
+        assert_eq!(member.template_value()["tenant"], "acme.com");
+        assert_eq!(member.template_value()["username"], "alice@acme.com");
+        assert_eq!(member.other_tenant(), Some("beta.com"));
+        assert_eq!(
+            visitor("/devportal?tenant=acme.com", Some("acme.com")).other_tenant(),
+            None
+        );
+        let main = visitor("/devportal", Some("carbon.super"));
+        assert_eq!(main.template_value()["tenant"], "");
+        assert_eq!(main.template_value()["username"], "alice");
+    }
 
     #[test]
     fn only_paths_on_this_site_are_followed_after_sign_in() {
