@@ -76,7 +76,10 @@ async fn run_block(name: &str, max_lines: usize) -> Ran {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let readme = std::fs::read_to_string(repo.join("README.md")).unwrap();
     let script = block(&readme, name);
-    assert!(script.lines().count() <= max_lines, "at most {max_lines} commands:\n{script}");
+    assert!(
+        script.lines().count() <= max_lines,
+        "at most {max_lines} commands:\n{script}"
+    );
 
     // The directory the quick start leaves: `data/` of a node started there.
     let dir = tempfile::tempdir().unwrap();
@@ -131,7 +134,8 @@ async fn run_block(name: &str, max_lines: usize) -> Ran {
 /// The last command's answer: the pets of the example document, from the mock.
 fn assert_pets(stdout: &str) {
     let last = &stdout[stdout.rfind("\n[").map_or(0, |i| i + 1)..];
-    let pets: serde_json::Value = serde_json::from_str(last.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}"));
+    let pets: serde_json::Value =
+        serde_json::from_str(last.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}"));
     assert_eq!(pets[0]["name"], "Rex", "{pets}");
     assert_eq!(pets[1]["name"], "Tom", "{pets}");
 }
