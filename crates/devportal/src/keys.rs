@@ -458,11 +458,14 @@ pub(crate) async fn generate_token(
         .validity_period
         .filter(|v| *v > 0)
         .map(|v| Duration::from_secs(v as u64));
+    // The subject names the owner as they sign in (`alice@acme.com`), so that the token
+    // resolves to their tenant wherever it is checked.
+    let subject = p.qualified_name();
     let issued = state
         .tokens
         .issue(IssueRequest {
             client: &client,
-            username: &p.username,
+            username: &subject,
             scopes: &granted,
             grant_type: "client_credentials",
             with_refresh_token: false,

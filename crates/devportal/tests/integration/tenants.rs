@@ -395,6 +395,17 @@ async fn signed_in_callers_act_in_their_own_tenant_only() {
         );
         let (status, body) = s.subscribe("alice@acme.com", &app, &t.acme_pets, "Gold").await;
         assert_eq!(status, 201, "[{e}] {body}");
+        // A test token names its owner as they sign in, so it resolves to acme's alice.
+        let (km, _, secret) = s.generate_keys("alice@acme.com", &app).await;
+        let (status, token) = s
+            .generate_token("alice@acme.com", &app, &km, json!({"consumerSecret": secret}))
+            .await;
+        assert_eq!(status, 200, "[{e}] {token}");
+        assert_eq!(
+            jwt_payload(&text(&token["accessToken"]))["sub"],
+            "alice@acme.com",
+            "[{e}]"
+        );
         // The super tenant's alice does not see acme's alice's application.
         assert_eq!(s.app_count("alice").await, 0, "[{e}]");
         let (status, _) = s.by("alice", Method::GET, &format!("/applications/{app}"), None).await;
