@@ -1099,6 +1099,48 @@ pub fn pkce_s256_matches(verifier: &str, challenge: &str) -> bool {
 mod tests {
     use super::*;
 
+    #[tokio::test]
+    async fn a_subject_names_its_tenant_by_domain_and_any_other_name_is_the_super_tenants() {
+        let acme = TenantState {
+            tenant_id: "00000000-0000-7000-8000-0000000000aa".parse().unwrap(),
+            domain: "acme.com".into(),
+            active: false,
+        };
+        let lookup = async |subject: &str| {
+            let mut asked = None;
+            let found = tenant_named(subject, async |d: &str| {
+                asked = Some(d.to_string());
+                Ok((d == "acme.com").then(|| acme.clone()))
+            })
+            .await
+            .unwrap();
+            (found.tenant_id, asked)
+        };
+        assert_eq!(
+            lookup("alice@acme.com").await,
+            (acme.tenant_id, Some("acme.com".into()))
+        );
+        assert_eq!(
+            lookup("bob@mail.com@acme.com").await,
+            (acme.tenant_id, Some("acme.com".into())),
+            "split at the last @"
+        );
+        // The super tenant's names: bare, or naming no tenant (looked up, not found).
+        assert_eq!(
+            lookup("alice").await,
+            (TenantId::DEFAULT, None),
+            "no lookup for a bare name"
+        );
+        assert_eq!(
+            lookup("bob@mail.com").await,
+            (TenantId::DEFAULT, Some("mail.com".into()))
+        );
+        for malformed in ["@acme.com", "alice@"] {
+            assert_eq!(lookup(malformed).await, (TenantId::DEFAULT, None), "{malformed}");
+        }
+        assert!(super_tenant().active && super_tenant().domain == "carbon.super");
+    }
+
     #[test]
     fn pkce_matches_the_rfc_7636_example() {
         // RFC 7636 Appendix B.

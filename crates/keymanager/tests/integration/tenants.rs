@@ -108,10 +108,50 @@ async fn with_acme(km: &Km) -> Acme {
     tenants::provision(&km.am, &tenant).await.unwrap();
     add_user(km, &tenant, "alice", vec![Role::Creator, Role::Publisher]).await;
     let mut tx = km.am.begin().await.unwrap();
-    let main = register_in(&mut tx, &km.service, tenant.id, "acme-main", "main", "alice", "JWT", ALL_GRANTS).await;
-    let opaque = register_in(&mut tx, &km.service, tenant.id, "acme-opaque", "opaque", "alice", "OAUTH", ALL_GRANTS).await;
-    let super_shop = register_in(&mut tx, &km.service, TenantId::DEFAULT, "super-shop", "shop", "alice", "JWT", ALL_GRANTS).await;
-    let shop = register_in(&mut tx, &km.service, tenant.id, "acme-shop", "shop", "alice", "JWT", ALL_GRANTS).await;
+    let main = register_in(
+        &mut tx,
+        &km.service,
+        tenant.id,
+        "acme-main",
+        "main",
+        "alice",
+        "JWT",
+        ALL_GRANTS,
+    )
+    .await;
+    let opaque = register_in(
+        &mut tx,
+        &km.service,
+        tenant.id,
+        "acme-opaque",
+        "opaque",
+        "alice",
+        "OAUTH",
+        ALL_GRANTS,
+    )
+    .await;
+    let super_shop = register_in(
+        &mut tx,
+        &km.service,
+        TenantId::DEFAULT,
+        "super-shop",
+        "shop",
+        "alice",
+        "JWT",
+        ALL_GRANTS,
+    )
+    .await;
+    let shop = register_in(
+        &mut tx,
+        &km.service,
+        tenant.id,
+        "acme-shop",
+        "shop",
+        "alice",
+        "JWT",
+        ALL_GRANTS,
+    )
+    .await;
     let scope = tollgate_model::api::Scope {
         id: None,
         name: "orders:read".into(),
@@ -247,7 +287,9 @@ impl Km {
             ("username", user),
             ("password", pw.as_str()),
         ];
-        let r = self.send(self.http.post(self.url("/oauth2/authorize")).form(&form)).await;
+        let r = self
+            .send(self.http.post(self.url("/oauth2/authorize")).form(&form))
+            .await;
         assert_eq!(r.status, 302, "{}: {}", self.engine, r.text);
         let location = format!("http://x{}", r.header(LOCATION).unwrap());
         let q: HashMap<String, String> = reqwest::Url::parse(&location)
@@ -278,12 +320,17 @@ async fn the_cli_client_signs_in_a_tenants_user_by_qualified_name_with_that_tena
         let acme = with_acme(&km).await;
 
         // acme.com's alice is a creator and publisher there; the super tenant's a subscriber.
-        let r = km.cli_password("alice@acme.com", &password("alice@acme.com"), None).await;
+        let r = km
+            .cli_password("alice@acme.com", &password("alice@acme.com"), None)
+            .await;
         assert_eq!(r.status, 200, "{}: {}", km.engine, r.text);
         let scopes = scopes_of(&r.body);
         assert!(scopes.contains(&"apim:api_create".into()), "{scopes:?}");
         assert!(scopes.contains(&"apim:api_publish".into()), "{scopes:?}");
-        assert!(!scopes.iter().any(|s| s == "apim:subscribe" || s == "apim:admin"), "{scopes:?}");
+        assert!(
+            !scopes.iter().any(|s| s == "apim:subscribe" || s == "apim:admin"),
+            "{scopes:?}"
+        );
         let token = r.body["access_token"].as_str().unwrap().to_string();
         let refresh = r.body["refresh_token"].as_str().unwrap().to_string();
         let i = km.node_introspect(&token).await;
@@ -302,7 +349,10 @@ async fn the_cli_client_signs_in_a_tenants_user_by_qualified_name_with_that_tena
         let scopes = scopes_of(&r.body);
         assert!(scopes.contains(&"apim:subscribe".into()) && !scopes.contains(&"apim:api_create".into()));
         let i = km.node_introspect(r.body["access_token"].as_str().unwrap()).await;
-        assert_eq!((i["sub"].as_str(), i["username"].as_str()), (Some("alice"), Some("alice")));
+        assert_eq!(
+            (i["sub"].as_str(), i["username"].as_str()),
+            (Some("alice"), Some("alice"))
+        );
         // Neither password opens the other tenant's alice.
         let r = km.cli_password("alice@acme.com", &password("alice"), None).await;
         km.expect_error(&r, 400, "invalid_grant");
@@ -310,20 +360,33 @@ async fn the_cli_client_signs_in_a_tenants_user_by_qualified_name_with_that_tena
         km.expect_error(&r, 400, "invalid_grant");
 
         // acme.com's admin never acts as the super tenant's admin.
-        let r = km.cli_password("admin@acme.com", &password("admin@acme.com"), None).await;
+        let r = km
+            .cli_password("admin@acme.com", &password("admin@acme.com"), None)
+            .await;
         assert_eq!(r.status, 200, "{}: {}", km.engine, r.text);
         let p = km.principal(r.body["access_token"].as_str().unwrap()).await.unwrap();
-        assert_eq!((p.tenant_id, p.qualified_name()), (acme.tenant.id, "admin@acme.com".to_string()));
+        assert_eq!(
+            (p.tenant_id, p.qualified_name()),
+            (acme.tenant.id, "admin@acme.com".to_string())
+        );
         assert_ne!(p.tenant_id, TenantId::DEFAULT);
         let r = km.cli_password("admin", &password("admin"), None).await;
         let p = km.principal(r.body["access_token"].as_str().unwrap()).await.unwrap();
-        assert_eq!((p.tenant_id, p.qualified_name()), (TenantId::DEFAULT, "admin".to_string()));
+        assert_eq!(
+            (p.tenant_id, p.qualified_name()),
+            (TenantId::DEFAULT, "admin".to_string())
+        );
 
         // A requested scope is granted from the user's tenant: acme.com's shared scope.
         let r = km
             .cli_password("alice@acme.com", &password("alice@acme.com"), Some("orders:read"))
             .await;
-        assert_eq!((r.status, r.body["scope"].as_str()), (200, Some("orders:read")), "{}", r.text);
+        assert_eq!(
+            (r.status, r.body["scope"].as_str()),
+            (200, Some("orders:read")),
+            "{}",
+            r.text
+        );
         let r = km.cli_password("alice", &password("alice"), Some("orders:read")).await;
         km.expect_error(&r, 400, "invalid_scope");
         let r = km
@@ -337,20 +400,31 @@ async fn the_cli_client_signs_in_a_tenants_user_by_qualified_name_with_that_tena
             .await
             .unwrap()
             .unwrap();
-        users::update_access(&km.shared, &super_alice, None, Some(false)).await.unwrap();
+        users::update_access(&km.shared, &super_alice, None, Some(false))
+            .await
+            .unwrap();
         let r = km.public_refresh(CLI_CLIENT_ID, &refresh).await;
         assert_eq!(r.status, 200, "{}: {}", km.engine, r.text);
         let i = km.node_introspect(r.body["access_token"].as_str().unwrap()).await;
-        assert_eq!((i["active"].as_bool(), i["sub"].as_str()), (Some(true), Some("alice@acme.com")));
+        assert_eq!(
+            (i["active"].as_bool(), i["sub"].as_str()),
+            (Some(true), Some("alice@acme.com"))
+        );
         let refresh = r.body["refresh_token"].as_str().unwrap().to_string();
         let acme_alice = users::find_by_username(&km.shared, acme.tenant.id, "alice")
             .await
             .unwrap()
             .unwrap();
-        users::update_access(&km.shared, &acme_alice, None, Some(false)).await.unwrap();
+        users::update_access(&km.shared, &acme_alice, None, Some(false))
+            .await
+            .unwrap();
         let r = km.public_refresh(CLI_CLIENT_ID, &refresh).await;
         km.expect_error(&r, 400, "invalid_grant");
-        assert!(r.body["error_description"].as_str().unwrap().contains("alice@acme.com"), "{}", r.text);
+        assert!(
+            r.body["error_description"].as_str().unwrap().contains("alice@acme.com"),
+            "{}",
+            r.text
+        );
     }
 }
 
@@ -361,14 +435,20 @@ async fn an_applications_client_serves_only_its_own_tenants_users() {
         let acme = with_acme(&km).await;
         let grant = async |client: &Client, user: &str| {
             let pw = password(user);
-            km.token(client, &[("grant_type", "password"), ("username", user), ("password", &pw)])
-                .await
+            km.token(
+                client,
+                &[("grant_type", "password"), ("username", user), ("password", &pw)],
+            )
+            .await
         };
         // Each tenant's `shop` takes its own alice, and only her.
         let r = grant(&acme.shop, "alice@acme.com").await;
         assert_eq!(r.status, 200, "{}: {}", km.engine, r.text);
         let claims = claims_of(r.body["access_token"].as_str().unwrap());
-        assert_eq!((claims["sub"].as_str(), claims["application"]["name"].as_str()), (Some("alice@acme.com"), Some("shop")));
+        assert_eq!(
+            (claims["sub"].as_str(), claims["application"]["name"].as_str()),
+            (Some("alice@acme.com"), Some("shop"))
+        );
         let r = grant(&acme.super_shop, "alice").await;
         assert_eq!(r.status, 200, "{}: {}", km.engine, r.text);
         assert_eq!(claims_of(r.body["access_token"].as_str().unwrap())["sub"], "alice");
@@ -380,7 +460,11 @@ async fn an_applications_client_serves_only_its_own_tenants_users() {
         ] {
             let r = grant(client, user).await;
             km.expect_error(&r, 400, "invalid_grant");
-            assert_eq!(r.body["error_description"], "wrong username or password", "{user}: {}", r.text);
+            assert_eq!(
+                r.body["error_description"], "wrong username or password",
+                "{user}: {}",
+                r.text
+            );
         }
         // The login page of acme.com's application refuses a super-tenant user, and takes
         // acme.com's; the code's tokens act for her.
@@ -412,20 +496,36 @@ async fn client_credentials_act_for_the_owner_qualified_with_the_applications_te
         let token = r.body["access_token"].as_str().unwrap();
         assert_eq!(claims_of(token)["sub"], "alice@acme.com");
         let i = km.introspect(&acme.main, token).await;
-        assert_eq!((i["sub"].as_str(), i["application"]["name"].as_str()), (Some("alice@acme.com"), Some("main")));
+        assert_eq!(
+            (i["sub"].as_str(), i["application"]["name"].as_str()),
+            (Some("alice@acme.com"), Some("main"))
+        );
         // The owner's roles in acme.com bind its shared scope.
         let r = km
-            .token(&acme.main, &[("grant_type", "client_credentials"), ("scope", "orders:read")])
+            .token(
+                &acme.main,
+                &[("grant_type", "client_credentials"), ("scope", "orders:read")],
+            )
             .await;
-        assert_eq!((r.status, r.body["scope"].as_str()), (200, Some("orders:read")), "{}", r.text);
+        assert_eq!(
+            (r.status, r.body["scope"].as_str()),
+            (200, Some("orders:read")),
+            "{}",
+            r.text
+        );
         let r = km.token(&km.main, &[("grant_type", "client_credentials")]).await;
         let token = r.body["access_token"].as_str().unwrap();
         assert_eq!(claims_of(token)["sub"], "dev", "super-tenant tokens are unchanged");
         // Opaque tokens too.
         let r = km.token(&acme.opaque, &[("grant_type", "client_credentials")]).await;
         assert_eq!(r.status, 200, "{}: {}", km.engine, r.text);
-        let i = km.introspect(&acme.opaque, r.body["access_token"].as_str().unwrap()).await;
-        assert_eq!((i["active"].as_bool(), i["sub"].as_str()), (Some(true), Some("alice@acme.com")));
+        let i = km
+            .introspect(&acme.opaque, r.body["access_token"].as_str().unwrap())
+            .await;
+        assert_eq!(
+            (i["active"].as_bool(), i["sub"].as_str()),
+            (Some(true), Some("alice@acme.com"))
+        );
         // The owner's tenant is the application's: without acme.com's alice, no token,
         // although the super tenant has an `alice`.
         let acme_alice = users::find_by_username(&km.shared, acme.tenant.id, "alice")
@@ -436,7 +536,10 @@ async fn client_credentials_act_for_the_owner_qualified_with_the_applications_te
         let r = km.token(&acme.main, &[("grant_type", "client_credentials")]).await;
         km.expect_error(&r, 400, "invalid_grant");
         // API keys act for the qualified owner as well.
-        let app = applications::get(&km.am, acme.tenant.id, "acme-shop").await.unwrap().unwrap();
+        let app = applications::get(&km.am, acme.tenant.id, "acme-shop")
+            .await
+            .unwrap()
+            .unwrap();
         let mut tx = km.am.begin().await.unwrap();
         let (key, _) = km
             .service
@@ -446,7 +549,10 @@ async fn client_credentials_act_for_the_owner_qualified_with_the_applications_te
         tx.commit().await.unwrap();
         assert_eq!(claims_of(&key)["sub"], "alice@acme.com");
         let i = km.node_introspect(&key).await;
-        assert_eq!((i["active"].as_bool(), i["sub"].as_str()), (Some(true), Some("alice@acme.com")));
+        assert_eq!(
+            (i["active"].as_bool(), i["sub"].as_str()),
+            (Some(true), Some("alice@acme.com"))
+        );
     }
 }
 
@@ -474,10 +580,16 @@ async fn codes_refresh_tokens_and_userinfo_keep_the_users_tenant() {
         assert_eq!(claims_of(r.body["id_token"].as_str().unwrap())["sub"], "alice@acme.com");
         let refresh = r.body["refresh_token"].as_str().unwrap().to_string();
         let r = km
-            .token(&acme.main, &[("grant_type", "refresh_token"), ("refresh_token", &refresh)])
+            .token(
+                &acme.main,
+                &[("grant_type", "refresh_token"), ("refresh_token", &refresh)],
+            )
             .await;
         assert_eq!(r.status, 200, "{}: {}", km.engine, r.text);
-        assert_eq!(claims_of(r.body["access_token"].as_str().unwrap())["sub"], "alice@acme.com");
+        assert_eq!(
+            claims_of(r.body["access_token"].as_str().unwrap())["sub"],
+            "alice@acme.com"
+        );
 
         // Userinfo speaks of acme.com's alice (her email, not the super tenant's alice's).
         let r = km
@@ -508,7 +620,10 @@ async fn codes_refresh_tokens_and_userinfo_keep_the_users_tenant() {
             )
             .await;
         let u = km.userinfo(r.body["access_token"].as_str().unwrap()).await;
-        assert_eq!((u.body["sub"].as_str(), u.body["email"].as_str()), (Some("alice"), Some("alice@carbon-super.example")));
+        assert_eq!(
+            (u.body["sub"].as_str(), u.body["email"].as_str()),
+            (Some("alice"), Some("alice@carbon-super.example"))
+        );
 
         // The portals' client serves every tenant: a session in acme.com with acme.com's roles.
         let r = km.portals_sign_in("alice@acme.com").await;
@@ -516,7 +631,9 @@ async fn codes_refresh_tokens_and_userinfo_keep_the_users_tenant() {
         assert!(scopes_of(&r.body).contains(&"apim:api_create".into()), "{}", r.text);
         let i = km.node_introspect(r.body["access_token"].as_str().unwrap()).await;
         assert_eq!(i["sub"], "alice@acme.com");
-        let r = km.public_refresh(PORTALS_CLIENT_ID, r.body["refresh_token"].as_str().unwrap()).await;
+        let r = km
+            .public_refresh(PORTALS_CLIENT_ID, r.body["refresh_token"].as_str().unwrap())
+            .await;
         assert_eq!(r.status, 200, "{}: {}", km.engine, r.text);
         let p = km.principal(r.body["access_token"].as_str().unwrap()).await.unwrap();
         assert_eq!((p.tenant_id, p.username.as_str()), (acme.tenant.id, "alice"));
@@ -534,10 +651,15 @@ async fn a_deactivated_tenant_gets_no_tokens_and_its_tokens_stay_inactive_until_
         // Tokens of every kind, before deactivation.
         let jwt = km.token(&acme.main, &[("grant_type", "client_credentials")]).await;
         let jwt = jwt.body["access_token"].as_str().unwrap().to_string();
-        let cli = km.cli_password("alice@acme.com", &password("alice@acme.com"), None).await;
+        let cli = km
+            .cli_password("alice@acme.com", &password("alice@acme.com"), None)
+            .await;
         let opaque = cli.body["access_token"].as_str().unwrap().to_string();
         let refresh = cli.body["refresh_token"].as_str().unwrap().to_string();
-        let app = applications::get(&km.am, acme.tenant.id, "acme-main").await.unwrap().unwrap();
+        let app = applications::get(&km.am, acme.tenant.id, "acme-main")
+            .await
+            .unwrap()
+            .unwrap();
         let mut tx = km.am.begin().await.unwrap();
         let (api_key, _) = km
             .service
@@ -554,7 +676,9 @@ async fn a_deactivated_tenant_gets_no_tokens_and_its_tokens_stay_inactive_until_
         set_active(&km, &acme.tenant, false).await;
         let says_deactivated = |r: &Reply| {
             assert!(
-                r.body["error_description"].as_str().is_some_and(|d| d.contains("acme.com") && d.contains("deactivated")),
+                r.body["error_description"]
+                    .as_str()
+                    .is_some_and(|d| d.contains("acme.com") && d.contains("deactivated")),
                 "{}: {}",
                 km.engine,
                 r.text
@@ -566,7 +690,14 @@ async fn a_deactivated_tenant_gets_no_tokens_and_its_tokens_stay_inactive_until_
         says_deactivated(&r);
         let pw = password("alice@acme.com");
         let r = km
-            .token(&acme.main, &[("grant_type", "password"), ("username", "alice@acme.com"), ("password", &pw)])
+            .token(
+                &acme.main,
+                &[
+                    ("grant_type", "password"),
+                    ("username", "alice@acme.com"),
+                    ("password", &pw),
+                ],
+            )
             .await;
         km.expect_error(&r, 401, "invalid_client");
         says_deactivated(&r);
@@ -647,13 +778,21 @@ async fn malformed_and_unknown_names_get_clear_oauth_errors_and_change_nothing()
             assert!(d.starts_with("wrong username or password"), "{name}: {d}");
             assert_eq!(d.contains("name@tenant-domain"), hint, "{name}: {d}");
             let r = km
-                .token(&acme.main, &[("grant_type", "password"), ("username", name), ("password", &pw)])
+                .token(
+                    &acme.main,
+                    &[("grant_type", "password"), ("username", name), ("password", &pw)],
+                )
                 .await;
             km.expect_error(&r, 400, "invalid_grant");
         }
         let r = km.cli_password("", &pw, None).await;
         km.expect_error(&r, 400, "invalid_request");
-        assert_eq!(km.written().await, before, "{}: refused grants wrote nothing", km.engine);
+        assert_eq!(
+            km.written().await,
+            before,
+            "{}: refused grants wrote nothing",
+            km.engine
+        );
         // Still possible afterwards, for the right name.
         let r = km.cli_password("alice@acme.com", &pw, None).await;
         assert_eq!(r.status, 200, "{}: {}", km.engine, r.text);
@@ -709,7 +848,10 @@ async fn the_token_service_refuses_to_issue_a_subject_of_another_tenant() {
             .refresh_token_grant(&portals, issued.refresh_token.as_deref().unwrap())
             .await
             .unwrap();
-        assert_eq!((grant.tenant, grant.subject.as_str()), (acme.tenant.id, "alice@acme.com"));
+        assert_eq!(
+            (grant.tenant, grant.subject.as_str()),
+            (acme.tenant.id, "alice@acme.com")
+        );
 
         // Revoking a user's tokens names them qualified: acme.com's alice loses hers, the
         // super tenant's alice keeps hers.
@@ -718,7 +860,9 @@ async fn the_token_service_refuses_to_issue_a_subject_of_another_tenant() {
         let acme_alice = km.token(&acme.main, &[("grant_type", "client_credentials")]).await;
         let acme_alice = acme_alice.body["access_token"].as_str().unwrap().to_string();
         let mut tx = km.am.begin().await.unwrap();
-        tollgate_tokens::revoke_user_tokens(&mut tx, acme.tenant.id, "alice").await.unwrap();
+        tollgate_tokens::revoke_user_tokens(&mut tx, acme.tenant.id, "alice")
+            .await
+            .unwrap();
         tx.commit().await.unwrap();
         assert_eq!(km.node_introspect(&acme_alice).await["active"], false);
         assert_eq!(km.node_introspect(issued.access_token.as_str()).await["active"], false);
@@ -730,12 +874,11 @@ async fn the_token_service_refuses_to_issue_a_subject_of_another_tenant() {
         };
         assert_eq!(subjects, ["alice@acme.com"]);
         let events = tollgate_store::events::read_since(&km.am, 0, 1000).await.unwrap();
-        let revoked = events
-            .iter()
-            .rev()
-            .find(|e| e.kind == EventKind::TokenRevoked)
-            .unwrap();
-        assert_eq!(revoked.tenant_id, acme.tenant.id, "the revocation goes to acme.com's gateways");
+        let revoked = events.iter().rev().find(|e| e.kind == EventKind::TokenRevoked).unwrap();
+        assert_eq!(
+            revoked.tenant_id, acme.tenant.id,
+            "the revocation goes to acme.com's gateways"
+        );
         assert_eq!(revoked.payload["subject"], "alice@acme.com");
     }
 }
