@@ -285,6 +285,11 @@ pub async fn submit(State(state): State<KeyManagerState>, req: Request) -> Respo
             return error_page("the key manager failed; try again");
         }
     };
+    if let Err(e) = crate::token::require_provisioned(&state, principal.tenant_id, &principal.tenant_domain).await {
+        let mut res = login_page(&p, &client.application_name, Some(&e.error_description), username);
+        *res.status_mut() = StatusCode::from_u16(e.status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+        return res;
+    }
     // The portals' own client gets what the user's roles bind (the pages cannot know the
     // roles before sign-in); every other client gets exactly what it asked for.
     let granted = if client.key.consumer_key == portals_client::PORTALS_CLIENT_ID {

@@ -69,6 +69,29 @@ pub(crate) async fn client_tenant(state: &KeyManagerState, client: &ClientRow) -
     Ok(Some(tenant))
 }
 
+/// Refuses to act for a tenant's user until the AM side knows the tenant
+/// (`tenants::provision`; start-up repairs one that was missed): tokens find their tenant
+/// there by the subject's domain, and would otherwise be filed under the super tenant.
+pub(crate) async fn require_provisioned(
+    state: &KeyManagerState,
+    tenant: tollgate_model::TenantId,
+    domain: &str,
+) -> Result<(), OAuthError> {
+    if tenant == tollgate_model::TenantId::DEFAULT {
+        return Ok(());
+    }
+    let known = tollgate_store::oauth::tenant_state(&state.am, tenant)
+        .await
+        .map_err(tollgate_tokens::Error::from)?;
+    if known.is_some_and(|t| t.domain == domain) {
+        return Ok(());
+    }
+    tracing::warn!(tenant = %domain, "A tenant's user signs in, but the tenant is not provisioned in the AM database.");
+    Err(OAuthError::temporarily_unavailable(format!(
+        "the tenant `{domain}` is not set up on the key manager yet; try again shortly"
+    )))
+}
+
 /// The user a token will act for, named as they sign in (`alice@acme.com`, bare in the
 /// super tenant), resolved by the one `Authenticator` rule: enabled, of an active tenant,
 /// and of the client's tenant unless the client is built-in. Their tenant and roles.
@@ -93,6 +116,7 @@ async fn user_for(
     if client_tenant.is_some_and(|t| t.id != tenant.id) {
         return Err(gone());
     }
+    require_provisioned(state, tenant.id, &tenant.domain).await?;
     let user = users::find_by_username(&state.shared, tenant.id, &username)
         .await
         .map_err(tollgate_tokens::Error::from)?;
@@ -215,6 +239,7 @@ async fn token_inner(state: &KeyManagerState, req: Request) -> Result<Response, 
                 .map_err(password_check_failed)?
                 .filter(|p| own_tenant.as_ref().is_none_or(|t| t.id == p.tenant_id))
                 .ok_or_else(|| OAuthError::invalid_grant(wrong_password_message(username)))?;
+            require_provisioned(state, principal.tenant_id, &principal.tenant_domain).await?;
             let tenant = principal.tenant_id;
             let subject = principal.qualified_name();
             // `tollgate login` asks for no scope and gets every REST scope the user's roles

@@ -271,12 +271,9 @@ impl Km {
         out
     }
 
-    /// Signs `user` in to the portals through the login page and exchanges the code with
-    /// the portals' public client; the token response.
-    async fn portals_sign_in(&self, user: &str) -> Reply {
-        let verifier = format!("verifier-{}", random_token(32).unwrap());
-        let ch = challenge(&verifier);
-        let pw = password(user);
+    /// Posts the portals' login page for `user`, with PKCE over `verifier`.
+    async fn portals_login(&self, user: &str, pw: &str, verifier: &str) -> Reply {
+        let ch = challenge(verifier);
         let form = [
             ("response_type", "code"),
             ("client_id", PORTALS_CLIENT_ID),
@@ -285,11 +282,22 @@ impl Km {
             ("code_challenge", ch.as_str()),
             ("code_challenge_method", "S256"),
             ("username", user),
-            ("password", pw.as_str()),
+            ("password", pw),
         ];
-        let r = self
-            .send(self.http.post(self.url("/oauth2/authorize")).form(&form))
-            .await;
+        self.send(self.http.post(self.url("/oauth2/authorize")).form(&form))
+            .await
+    }
+
+    /// The portals' login page for `user`, with any verifier (its answer, not followed).
+    async fn portals_sign_in_page(&self, user: &str, pw: &str) -> Reply {
+        self.portals_login(user, pw, &"v".repeat(43)).await
+    }
+
+    /// Signs `user` in to the portals through the login page and exchanges the code with
+    /// the portals' public client; the token response.
+    async fn portals_sign_in(&self, user: &str) -> Reply {
+        let verifier = format!("verifier-{}", random_token(32).unwrap());
+        let r = self.portals_login(user, &password(user), &verifier).await;
         assert_eq!(r.status, 302, "{}: {}", self.engine, r.text);
         let location = format!("http://x{}", r.header(LOCATION).unwrap());
         let q: HashMap<String, String> = reqwest::Url::parse(&location)
@@ -719,17 +727,7 @@ async fn a_deactivated_tenant_gets_no_tokens_and_its_tokens_stay_inactive_until_
             .await;
         assert_eq!(page.status, 400, "{}: {}", km.engine, page.text);
         assert!(page.text.contains("deactivated"), "{}", page.text);
-        let ch = challenge(&"v".repeat(43));
-        let form = [
-            ("response_type", "code"),
-            ("client_id", PORTALS_CLIENT_ID),
-            ("redirect_uri", PORTALS_CALLBACK),
-            ("code_challenge", ch.as_str()),
-            ("code_challenge_method", "S256"),
-            ("username", "alice@acme.com"),
-            ("password", pw.as_str()),
-        ];
-        let r = km.send(km.http.post(km.url("/oauth2/authorize")).form(&form)).await;
+        let r = km.portals_sign_in_page("alice@acme.com", &pw).await;
         assert_eq!((r.status, r.header(LOCATION)), (401, None), "{}: {}", km.engine, r.text);
         assert!(r.text.contains("deactivated"), "{}", r.text);
         // Its tokens are inactive everywhere; the super tenant's are not.
@@ -880,5 +878,43 @@ async fn the_token_service_refuses_to_issue_a_subject_of_another_tenant() {
             "the revocation goes to acme.com's gateways"
         );
         assert_eq!(revoked.payload["subject"], "alice@acme.com");
+    }
+}
+
+#[tokio::test]
+async fn a_tenant_the_am_side_does_not_know_yet_gets_no_tokens_until_provisioned() {
+    for db in all_engines("km_tenant_unprovisioned").await {
+        let km = start(&db).await;
+        // Created in the shared database only, as when provisioning failed half-way.
+        let (tenant, _) = tenants::create(
+            &km.shared,
+            NewTenant {
+                domain: "globex.com".into(),
+                name: String::new(),
+                admin_username: "admin".into(),
+                admin_password: password("admin@globex.com"),
+                admin_email: None,
+            },
+        )
+        .await
+        .unwrap();
+        let before = km.written().await;
+        let pw = password("admin@globex.com");
+        let r = km.cli_password("admin@globex.com", &pw, None).await;
+        km.expect_error(&r, 503, "temporarily_unavailable");
+        assert!(r.text.contains("globex.com"), "{}", r.text);
+        let r = km.portals_sign_in_page("admin@globex.com", &pw).await;
+        assert_eq!((r.status, r.header(LOCATION)), (503, None), "{}: {}", km.engine, r.text);
+        assert_eq!(
+            km.written().await,
+            before,
+            "{}: no token filed under another tenant",
+            km.engine
+        );
+        tenants::provision(&km.am, &tenant).await.unwrap();
+        let r = km.cli_password("admin@globex.com", &pw, None).await;
+        assert_eq!(r.status, 200, "{}: {}", km.engine, r.text);
+        let i = km.node_introspect(r.body["access_token"].as_str().unwrap()).await;
+        assert_eq!(i["sub"], "admin@globex.com");
     }
 }
