@@ -12,7 +12,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use tollgate_http::auth::AdminRole;
 use tollgate_http::{ApiError, ApiJson, ApiQuery, Authenticated, Pagination};
-use tollgate_model::{Error, FieldError, NewUser, Role, User};
+use tollgate_model::tenant::split_qualified;
+use tollgate_model::{Error, FieldError, NewUser, Role, TenantId, User};
 use tollgate_store::{applications, users};
 
 pub(crate) fn routes() -> Router<AdminState> {
@@ -67,6 +68,7 @@ pub(crate) async fn create_user(
         _ => Vec::new(),
     };
     fields.extend(role_errors);
+    fields.extend(shadowed(&state, &new).await?);
     Error::check_fields(fields)?;
     let user = users::create(&state.shared, new).await?;
     tracing::info!(user = %user.username, by = %auth.principal().username, "User created.");
@@ -77,6 +79,29 @@ pub(crate) async fn create_user(
         axum::Json(UserInfo::from(user)),
     )
         .into_response())
+}
+
+/// A super-tenant user named `bob@acme.com` could never sign in when `acme.com` is a
+/// tenant: that name signs in to the tenant's `bob`. Such a name is refused. (Inside a
+/// tenant every name is qualified with the tenant's domain, so none is shadowed.)
+async fn shadowed(state: &AdminState, new: &NewUser) -> Result<Option<FieldError>, ApiError> {
+    if new.tenant_id != TenantId::DEFAULT {
+        return Ok(None);
+    }
+    let (_, Some(domain)) = split_qualified(&new.username) else {
+        return Ok(None);
+    };
+    Ok(tollgate_store::tenants::find_by_domain(&state.shared, domain)
+        .await?
+        .map(|t| {
+            FieldError::new(
+                "username",
+                format!(
+                    "`{}` signs in to the tenant `{}`, so this user could never sign in; choose a name without `@{}`",
+                    new.username, t.domain, t.domain
+                ),
+            )
+        }))
 }
 
 #[utoipa::path(get, path = "/users/{username}", operation_id = "get_user", tag = "Users", summary = "Get a user", params(("username" = String, Path, description = "User name")), responses((status = 200, description = "The user", body = UserInfo), tollgate_http::openapi_doc::CommonErrors))]
