@@ -9,7 +9,7 @@ use axum::http::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, LOCATION, X_FRA
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use std::collections::HashMap;
-use tollgate_model::TenantId;
+use tollgate_model::Tenant;
 use tollgate_store::keys::ClientRow;
 use tollgate_tokens::{portals_client, scopes};
 
@@ -123,6 +123,15 @@ fn login_page(p: &AuthorizeParams, app_name: &str, error: Option<&str>, username
     )
 }
 
+/// `text` with its first letter in upper case, for a sentence on the page.
+fn capitalise(text: &str) -> String {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
+}
+
 fn redirect(uri: &str, params: &[(&str, &str)]) -> Response {
     let query = serde_urlencoded::to_string(params).unwrap_or_default();
     let sep = if uri.contains('?') { '&' } else { '?' };
@@ -148,8 +157,9 @@ fn redirect_error(p: &AuthorizeParams, error: &str, description: &str) -> Respon
 }
 
 /// Checks the client and redirect URI (errors shown on the page), then the rest of the
-/// request (errors sent back to the client).
-async fn validate(state: &KeyManagerState, p: &AuthorizeParams) -> Result<ClientRow, Response> {
+/// request (errors sent back to the client). The client and, for an application's
+/// client, its (active) tenant: the only tenant whose users it serves.
+async fn validate(state: &KeyManagerState, p: &AuthorizeParams) -> Result<(ClientRow, Option<Tenant>), Response> {
     if p.client_id.is_empty() {
         return Err(error_page("the request has no client_id"));
     }
@@ -170,6 +180,9 @@ async fn validate(state: &KeyManagerState, p: &AuthorizeParams) -> Result<Client
     if p.redirect_uri != registered {
         return Err(error_page("redirect_uri does not match the application's callback URL"));
     }
+    let tenant = crate::token::client_tenant(state, &client)
+        .await
+        .map_err(|e| error_page(&e.error_description))?;
     if p.response_type != "code" {
         return Err(redirect_error(
             p,
@@ -192,7 +205,7 @@ async fn validate(state: &KeyManagerState, p: &AuthorizeParams) -> Result<Client
             "PKCE is required: send code_challenge (BASE64URL(SHA-256(verifier)), 43 characters) with code_challenge_method=S256",
         ));
     }
-    Ok(client)
+    Ok((client, tenant))
 }
 
 /// Shows the login page.
@@ -200,7 +213,7 @@ pub async fn page(State(state): State<KeyManagerState>, RawQuery(query): RawQuer
     let map: HashMap<String, String> = serde_urlencoded::from_str(query.as_deref().unwrap_or("")).unwrap_or_default();
     let p = AuthorizeParams::from_map(&map);
     match validate(&state, &p).await {
-        Ok(client) => login_page(&p, &client.application_name, None, ""),
+        Ok((client, _)) => login_page(&p, &client.application_name, None, ""),
         Err(res) => res,
     }
 }
@@ -229,7 +242,7 @@ pub async fn submit(State(state): State<KeyManagerState>, req: Request) -> Respo
     .filter_map(|k| form.get(k).map(|v| (k.to_string(), v.to_string())))
     .collect();
     let p = AuthorizeParams::from_map(&map);
-    let client = match validate(&state, &p).await {
+    let (client, own_tenant) = match validate(&state, &p).await {
         Ok(c) => c,
         Err(res) => return res,
     };
@@ -243,16 +256,17 @@ pub async fn submit(State(state): State<KeyManagerState>, req: Request) -> Respo
         );
     }
     let password = form.get("password").unwrap_or("");
-    let tenant: TenantId = client.tenant_id.parse().unwrap_or(TenantId::DEFAULT);
+    // The user's tenant comes from the name they sign in with; an application's client
+    // serves only its own tenant's users, the portals' every tenant's.
     let principal = match state.authenticator.check_password(ip, username, password).await {
-        Ok(Some(p)) if p.tenant_id == tenant || tollgate_tokens::cli_client::is_builtin(&client.key.consumer_key) => p,
+        Ok(Some(p)) if own_tenant.as_ref().is_none_or(|t| t.id == p.tenant_id) => p,
         Ok(_) => {
-            return login_page(
-                &p,
-                &client.application_name,
-                Some("Wrong username or password."),
-                username,
-            );
+            let message = format!("{}.", capitalise(crate::token::wrong_password_message(username)));
+            return login_page(&p, &client.application_name, Some(&message), username);
+        }
+        // A deactivated tenant, said as such.
+        Err(tollgate_model::Error::InvalidCredentials(why)) => {
+            return login_page(&p, &client.application_name, Some(&why), username);
         }
         Err(tollgate_model::Error::TooManyRequests { retry_after_secs, .. }) => {
             let message = format!(
@@ -271,12 +285,17 @@ pub async fn submit(State(state): State<KeyManagerState>, req: Request) -> Respo
             return error_page("the key manager failed; try again");
         }
     };
+    if let Err(e) = crate::token::require_provisioned(&state, principal.tenant_id, &principal.tenant_domain).await {
+        let mut res = login_page(&p, &client.application_name, Some(&e.error_description), username);
+        *res.status_mut() = StatusCode::from_u16(e.status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+        return res;
+    }
     // The portals' own client gets what the user's roles bind (the pages cannot know the
     // roles before sign-in); every other client gets exactly what it asked for.
     let granted = if client.key.consumer_key == portals_client::PORTALS_CLIENT_ID {
         portals_client::session_scopes(&principal.roles)
     } else {
-        match scopes::grant(&state.am, tenant, &principal.roles, &p.scope).await {
+        match scopes::grant(&state.am, principal.tenant_id, &principal.roles, &p.scope).await {
             Ok(g) => g,
             Err(e) => return redirect_error(&p, e.error, &e.error_description),
         }
@@ -285,7 +304,7 @@ pub async fn submit(State(state): State<KeyManagerState>, req: Request) -> Respo
         .tokens
         .create_code(
             &client,
-            &principal.username,
+            &principal.qualified_name(),
             &p.redirect_uri,
             &granted,
             &p.code_challenge,

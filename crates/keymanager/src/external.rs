@@ -72,6 +72,16 @@ pub async fn fetch_jwks(client: &reqwest::Client, km: &KeyManager) -> Result<Val
 pub async fn refresh_all(am: &Database, client: &reqwest::Client) -> Result<usize, FetchError> {
     let mut changed = 0;
     for (tenant, row) in key_managers::list_enabled(am).await? {
+        // Each tenant's key managers are its own: the new keys are announced to that
+        // tenant only. A tenant id that does not parse is never taken for the super tenant.
+        let tenant: TenantId = match tenant.parse() {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::error!(key_manager = %row.name, tenant = %tenant, error = %e, "Stored key manager has an invalid tenant id; skipped.");
+                metrics::counter!("tollgate_key_manager_jwks_fetch_failures_total").increment(1);
+                continue;
+            }
+        };
         let km: KeyManager = match serde_json::from_str(&row.body) {
             Ok(k) => k,
             Err(e) => {
@@ -91,7 +101,6 @@ pub async fn refresh_all(am: &Database, client: &reqwest::Client) -> Result<usiz
         if row.jwks.as_deref() == Some(text.as_str()) {
             continue;
         }
-        let tenant: TenantId = tenant.parse().unwrap_or(TenantId::DEFAULT);
         store(am, tenant, &row, &km, text, jwks).await?;
         changed += 1;
     }

@@ -8,7 +8,6 @@ use axum::extract::{Request, State};
 use axum::http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use tollgate_model::TenantId;
 use tollgate_tokens::OAuthError;
 
 async fn read_form(req: Request) -> Result<(axum::http::request::Parts, Form), OAuthError> {
@@ -141,15 +140,28 @@ pub async fn userinfo(State(state): State<KeyManagerState>, req: Request) -> Res
         );
         return res;
     }
-    // The user lives in the tenant of the client the token was issued to.
-    let tenant = match state.tokens.find_client(&active.client_id).await {
-        Ok(Some(c)) => c.tenant_id.parse().unwrap_or(TenantId::DEFAULT),
-        _ => TenantId::DEFAULT,
+    // The subject names the user as they sign in (`alice@acme.com`): resolved by the one
+    // rule the REST APIs use, so the claims are about that tenant's user.
+    let (tenant, username) = match state.authenticator.resolve_user(&active.sub).await {
+        Ok(found) => found,
+        Err(tollgate_model::Error::InvalidCredentials(_)) => {
+            return bearer_error("the access token's tenant is deactivated");
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "Cannot resolve a token's user.");
+            return OAuthResponse(OAuthError::server_error()).into_response();
+        }
     };
-    let user = tollgate_store::users::find_by_username(&state.shared, tenant, &active.sub).await;
-    let email = match user {
-        Ok(Some(u)) if scopes.contains(&"email") => u.email,
-        _ => None,
+    let email = if scopes.contains(&"email") {
+        match tollgate_store::users::find_by_username(&state.shared, tenant.id, &username).await {
+            Ok(user) => user.and_then(|u| u.email),
+            Err(e) => {
+                tracing::error!(error = %e, "Cannot read a token's user.");
+                return OAuthResponse(OAuthError::server_error()).into_response();
+            }
+        }
+    } else {
+        None
     };
     no_store_json(&UserInfo {
         sub: active.sub,

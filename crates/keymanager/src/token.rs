@@ -5,9 +5,9 @@ use crate::{GRANT_TYPES, KeyManagerState};
 use axum::extract::{ConnectInfo, Request, State};
 use axum::response::{IntoResponse, Response};
 use std::net::{IpAddr, SocketAddr};
-use tollgate_model::{Role, TenantId};
+use tollgate_model::{Role, Tenant};
 use tollgate_store::keys::ClientRow;
-use tollgate_store::users;
+use tollgate_store::{tenants, users};
 use tollgate_tokens::{IssueRequest, OAuthError, scopes};
 use tollgate_tokens::{cli_client, portals_client};
 
@@ -45,33 +45,109 @@ fn require_grant(client: &ClientRow, grant_type: &str) -> Result<(), OAuthError>
     }
 }
 
-fn tenant_of(client: &ClientRow) -> TenantId {
-    client.tenant_id.parse().unwrap_or(TenantId::DEFAULT)
+/// The tenant of an application's client, which must be active: a deactivated tenant's
+/// applications get no tokens (`invalid_client`, saying why). `None` for the built-in
+/// clients, which serve every tenant (their users' tenants are checked instead).
+pub(crate) async fn client_tenant(state: &KeyManagerState, client: &ClientRow) -> Result<Option<Tenant>, OAuthError> {
+    if cli_client::is_builtin(&client.key.consumer_key) {
+        return Ok(None);
+    }
+    let id = client.tenant().map_err(tollgate_tokens::Error::from)?;
+    let tenant = tenants::get(&state.shared, id)
+        .await
+        .map_err(tollgate_tokens::Error::from)?
+        .ok_or_else(|| {
+            tracing::error!(client = %client.key.consumer_key, tenant = %id, "A client's tenant does not exist.");
+            OAuthError::invalid_client("client authentication failed")
+        })?;
+    if !tenant.active {
+        return Err(OAuthError::invalid_client(format!(
+            "the tenant `{}` is deactivated; its applications get no tokens until a super-tenant administrator activates it",
+            tenant.domain
+        )));
+    }
+    Ok(Some(tenant))
 }
 
-/// The roles of the user a token will speak for; a missing or disabled user gets none.
-async fn roles_of(state: &KeyManagerState, tenant: TenantId, username: &str) -> Result<Vec<Role>, OAuthError> {
-    let user = users::find_by_username(&state.shared, tenant, username)
+/// Refuses to act for a tenant's user until the AM side knows the tenant
+/// (`tenants::provision`; start-up repairs one that was missed): tokens find their tenant
+/// there by the subject's domain, and would otherwise be filed under the super tenant.
+pub(crate) async fn require_provisioned(
+    state: &KeyManagerState,
+    tenant: tollgate_model::TenantId,
+    domain: &str,
+) -> Result<(), OAuthError> {
+    if tenant == tollgate_model::TenantId::DEFAULT {
+        return Ok(());
+    }
+    let known = tollgate_store::oauth::tenant_state(&state.am, tenant)
+        .await
+        .map_err(tollgate_tokens::Error::from)?;
+    if known.is_some_and(|t| t.domain == domain) {
+        return Ok(());
+    }
+    tracing::warn!(tenant = %domain, "A tenant's user signs in, but the tenant is not provisioned in the AM database.");
+    Err(OAuthError::temporarily_unavailable(format!(
+        "the tenant `{domain}` is not set up on the key manager yet; try again shortly"
+    )))
+}
+
+/// The user a token will act for, named as they sign in (`alice@acme.com`, bare in the
+/// super tenant), resolved by the one `Authenticator` rule: enabled, of an active tenant,
+/// and of the client's tenant unless the client is built-in. Their tenant and roles.
+async fn user_for(
+    state: &KeyManagerState,
+    client_tenant: Option<&Tenant>,
+    subject: &str,
+) -> Result<(Tenant, Vec<Role>), OAuthError> {
+    let gone = || {
+        OAuthError::invalid_grant(format!(
+            "the user `{subject}` this token would act for does not exist or is disabled"
+        ))
+    };
+    let (tenant, username) = state.authenticator.resolve_user(subject).await.map_err(|e| match e {
+        // A deactivated tenant, said as such.
+        tollgate_model::Error::InvalidCredentials(why) => OAuthError::invalid_grant(why),
+        other => {
+            tracing::error!(error = %other, "Cannot resolve a token's user.");
+            OAuthError::server_error()
+        }
+    })?;
+    if client_tenant.is_some_and(|t| t.id != tenant.id) {
+        return Err(gone());
+    }
+    require_provisioned(state, tenant.id, &tenant.domain).await?;
+    let user = users::find_by_username(&state.shared, tenant.id, &username)
         .await
         .map_err(tollgate_tokens::Error::from)?;
     match user {
-        Some(u) if u.enabled => Ok(u.roles),
-        _ => Err(OAuthError::invalid_grant(format!(
-            "the user `{username}` this token would act for does not exist or is disabled"
-        ))),
+        Some(u) if u.enabled => Ok((tenant, u.roles)),
+        _ => Err(gone()),
     }
 }
 
-/// A password check that could not run: locked (429 `slow_down`), too busy to hash
-/// (503), or a failure of the store.
+/// A password check that could not run or was refused before any password was checked:
+/// locked (429 `slow_down`), too busy to hash (503), a deactivated tenant
+/// (`invalid_grant` saying so), or a failure of the store.
 fn password_check_failed(e: tollgate_model::Error) -> OAuthError {
     match e {
         tollgate_model::Error::TooManyRequests { description, .. } => OAuthError::slow_down(description),
         tollgate_model::Error::Unavailable(d) => OAuthError::temporarily_unavailable(d),
+        tollgate_model::Error::InvalidCredentials(d) => OAuthError::invalid_grant(d),
         other => {
             tracing::error!(error = %other, "Cannot check a user's password.");
             OAuthError::server_error()
         }
+    }
+}
+
+/// The answer to a wrong username or password; a name that cannot be a tenant's user
+/// (`@acme.com`, `alice@`) is told how tenant users sign in.
+pub(crate) fn wrong_password_message(username: &str) -> &'static str {
+    if username.starts_with('@') || username.ends_with('@') {
+        "wrong username or password (a tenant's users sign in as `name@tenant-domain`)"
+    } else {
+        "wrong username or password"
     }
 }
 
@@ -126,13 +202,18 @@ async fn token_inner(state: &KeyManagerState, req: Request) -> Result<Response, 
         ));
     }
     require_grant(&client, grant_type)?;
-    let tenant = tenant_of(&client);
+    let own_tenant = client_tenant(state, &client).await?;
     let refreshable = allowed_grants(&client).iter().any(|g| g == "refresh_token");
     let issued = match grant_type {
         "client_credentials" => {
-            let owner = client.application_owner.clone();
-            let roles = roles_of(state, tenant, &owner).await?;
-            let granted = scopes::grant(&state.am, tenant, &roles, form.get("scope").unwrap_or("")).await?;
+            // The application's owner, as they sign in (`owner@domain`); the built-in
+            // clients have no client-credentials grant.
+            let tenant = own_tenant.as_ref().ok_or_else(|| {
+                OAuthError::unauthorized_client("this client may not use the `client_credentials` grant")
+            })?;
+            let owner = tenant.qualify(&client.application_owner);
+            let (tenant, roles) = user_for(state, Some(tenant), &owner).await?;
+            let granted = scopes::grant(&state.am, tenant.id, &roles, form.get("scope").unwrap_or("")).await?;
             state
                 .tokens
                 .issue(IssueRequest {
@@ -149,14 +230,18 @@ async fn token_inner(state: &KeyManagerState, req: Request) -> Result<Response, 
         "password" => {
             let username = form.require("username")?;
             let password = form.require("password")?;
+            // The user's tenant comes from the name they sign in with; an application's
+            // client serves only its own tenant's users, a built-in one every tenant's.
             let principal = state
                 .authenticator
                 .check_password(ip, username, password)
                 .await
                 .map_err(password_check_failed)?
-                .filter(|p| p.tenant_id == tenant || cli_client::is_builtin(&client.key.consumer_key))
-                .ok_or_else(|| OAuthError::invalid_grant("wrong username or password"))?;
+                .filter(|p| own_tenant.as_ref().is_none_or(|t| t.id == p.tenant_id))
+                .ok_or_else(|| OAuthError::invalid_grant(wrong_password_message(username)))?;
+            require_provisioned(state, principal.tenant_id, &principal.tenant_domain).await?;
             let tenant = principal.tenant_id;
+            let subject = principal.qualified_name();
             // `tollgate login` asks for no scope and gets every REST scope the user's roles
             // bind, as a portal session does.
             let granted = match form.get("scope") {
@@ -169,7 +254,7 @@ async fn token_inner(state: &KeyManagerState, req: Request) -> Result<Response, 
                 .tokens
                 .issue(IssueRequest {
                     client: &client,
-                    username: &principal.username,
+                    username: &subject,
                     scopes: &granted,
                     grant_type,
                     with_refresh_token: refreshable,
@@ -180,14 +265,21 @@ async fn token_inner(state: &KeyManagerState, req: Request) -> Result<Response, 
         }
         "refresh_token" => {
             let refresh_token = form.require("refresh_token")?;
-            // The user must still exist, be enabled and hold every scope being renewed.
-            let (username, original) = state.tokens.refresh_token_grant(&client, refresh_token).await?;
-            let roles = roles_of(state, tenant, &username).await?;
+            // The user must still exist, be enabled, be in the token's (active) tenant and
+            // hold every scope being renewed.
+            let grant = state.tokens.refresh_token_grant(&client, refresh_token).await?;
+            let (tenant, roles) = user_for(state, own_tenant.as_ref(), &grant.subject).await?;
+            if tenant.id != grant.tenant {
+                return Err(OAuthError::invalid_grant(format!(
+                    "the user `{}` this token would act for does not exist or is disabled",
+                    grant.subject
+                )));
+            }
             let renewing = form
                 .get("scope")
                 .map(str::to_string)
-                .unwrap_or_else(|| original.join(" "));
-            scopes::grant(&state.am, tenant, &roles, &renewing)
+                .unwrap_or_else(|| grant.scopes.join(" "));
+            scopes::grant(&state.am, tenant.id, &roles, &renewing)
                 .await
                 .map_err(|e| OAuthError::invalid_grant(format!("{}; sign in again", e.error_description)))?;
             state.tokens.refresh(&client, refresh_token, form.get("scope")).await?
@@ -198,10 +290,11 @@ async fn token_inner(state: &KeyManagerState, req: Request) -> Result<Response, 
             let verifier = form.get("code_verifier").ok_or_else(|| {
                 OAuthError::invalid_request("parameter `code_verifier` is required (PKCE S256 is mandatory)")
             })?;
-            // The user must still exist, be enabled and hold the scopes they approved.
-            let user_may_hold = async |username: &str, approved: &[String]| {
-                let roles = roles_of(state, tenant, username).await?;
-                scopes::grant(&state.am, tenant, &roles, &approved.join(" "))
+            // The user must still exist, be enabled, be of an active tenant (the client's,
+            // unless built-in) and hold the scopes they approved.
+            let user_may_hold = async |subject: &str, approved: &[String]| {
+                let (tenant, roles) = user_for(state, own_tenant.as_ref(), subject).await?;
+                scopes::grant(&state.am, tenant.id, &roles, &approved.join(" "))
                     .await
                     .map(drop)
                     .map_err(|e| OAuthError::invalid_grant(format!("{}; sign in again", e.error_description)))

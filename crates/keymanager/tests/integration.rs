@@ -1,7 +1,7 @@
 //! The key manager's OAuth2/OIDC endpoints served on a real socket over real databases
 //! (SQLite and, when reachable, PostgreSQL): every grant, client authentication, scopes,
-//! refresh-token rotation, PKCE, revocation, JWKS rotation, rate limiting, and secrets
-//! that must never be stored in clear.
+//! refresh-token rotation, PKCE, revocation, JWKS rotation, rate limiting, secrets
+//! that must never be stored in clear, and tenants ([`tenants`]).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -25,6 +25,10 @@ use tollgate_store::keys::{self, KeyRow};
 use tollgate_store::{Database, DatabaseName, Pool, Tx, connect, users};
 use tollgate_testkit::{RunningServer, TestDb, all_engines};
 use tollgate_tokens::{KeyManagerSecret, RESIDENT_KEY_MANAGER, TokenService, TokenSettings, random_token};
+
+/// Two tenants with the same names: tokens act in their user's tenant.
+#[path = "integration/tenants.rs"]
+mod tenants;
 
 const ISSUER: &str = "http://localhost:9443/oauth2/token";
 const CALLBACK: &str = "http://127.0.0.1:1/cb";

@@ -66,6 +66,20 @@ pub struct ClientRow {
 }
 crate::db::from_row!(ClientRow { tenant_id, application_name, application_owner, application_tier, token_type }; key);
 
+impl ClientRow {
+    /// The application's tenant. A stored id that does not parse is corrupt data, never
+    /// the super tenant: guessing would hand one tenant's client another tenant's users.
+    pub fn tenant(&self) -> Result<TenantId> {
+        parse_tenant(&self.tenant_id, "client", &self.key.consumer_key)
+    }
+}
+
+/// Parses a stored tenant id; `what`/`which` name the row in the error.
+pub(crate) fn parse_tenant(id: &str, what: &str, which: &str) -> Result<TenantId> {
+    id.parse()
+        .map_err(|e| crate::Error::Corrupt(format!("{what} `{which}` has the tenant id `{id}`: {e}")))
+}
+
 /// Stores new keys.
 pub async fn insert(tx: &mut Tx, tenant: TenantId, key: &KeyRow, at: EpochMillis) -> Result<()> {
     on_tx!(tx, |c| sqlx::query(

@@ -3,7 +3,9 @@
 //! Every token and code is stored as a peppered hash, never in clear.
 
 use crate::db::{on_pool, on_tx};
+use crate::keys::parse_tenant;
 use crate::{Database, Result, Tx};
+use tollgate_events::control::TenantState;
 use tollgate_model::{EpochMillis, TenantId};
 
 /// A refresh token or opaque access token as stored.
@@ -15,7 +17,8 @@ pub struct TokenRow {
     pub kind: String,
     /// The token's id (the `jti` of tokens issued with it).
     pub jti: String,
-    /// The tenant.
+    /// The tenant of the user it acts for (a built-in client's tokens are in their
+    /// user's tenant, an application's in the application's).
     pub tenant_id: String,
     /// The client it was issued to.
     pub consumer_key: String,
@@ -23,7 +26,8 @@ pub struct TokenRow {
     pub application_id: String,
     /// `PRODUCTION` or `SANDBOX`.
     pub key_type: String,
-    /// The end user (or the application owner for client credentials).
+    /// The token's subject: the end user (or the application owner for client
+    /// credentials) as they sign in, `alice@acme.com` (bare in the super tenant).
     pub username: String,
     /// Granted scopes, space-separated.
     pub scope: String,
@@ -54,6 +58,13 @@ crate::db::from_row!(TokenRow {
     revoked_at,
     family_id
 });
+
+impl TokenRow {
+    /// The token's tenant; a stored id that does not parse is an error, never the super tenant.
+    pub fn tenant(&self) -> Result<TenantId> {
+        parse_tenant(&self.tenant_id, "token", &self.jti)
+    }
+}
 
 /// Stores a token.
 pub async fn insert_token(tx: &mut Tx, t: &TokenRow) -> Result<()> {
@@ -122,8 +133,9 @@ pub async fn revoke_tokens_of_client(tx: &mut Tx, consumer_key: &str, at: EpochM
     .map(|r| r.rows_affected()))?)
 }
 
-/// Revokes every live stored token (refresh tokens, opaque access tokens) issued to
-/// `username` as resource owner or end user; returns how many.
+/// Revokes every live stored token (refresh tokens, opaque access tokens) of `tenant`
+/// whose subject is `username` (qualified: `alice@acme.com`, bare in the super tenant) as
+/// resource owner or end user; returns how many.
 pub async fn revoke_tokens_of_user(tx: &mut Tx, tenant: TenantId, username: &str, at: EpochMillis) -> Result<u64> {
     Ok(on_tx!(tx, |c| sqlx::query(
         "UPDATE oauth_tokens SET revoked_at = $3 WHERE tenant_id = $1 AND username = $2 AND revoked_at IS NULL"
@@ -143,7 +155,8 @@ pub struct CodeRow {
     pub code_hash: String,
     /// The client it was issued to.
     pub consumer_key: String,
-    /// The user who approved it.
+    /// The user who approved it, as they sign in (`alice@acme.com`; bare in the super
+    /// tenant): the code carries its user's tenant in the name.
     pub username: String,
     /// The redirect URI it was issued for (must match at the token endpoint).
     pub redirect_uri: String,
@@ -258,6 +271,13 @@ crate::db::from_row!(FamilyAccess {
     consumer_key,
     expires_at
 });
+
+impl FamilyAccess {
+    /// The token's tenant; a stored id that does not parse is an error, never the super tenant.
+    pub fn tenant(&self) -> Result<TenantId> {
+        parse_tenant(&self.tenant_id, "token", &self.jti)
+    }
+}
 
 /// Records an access token as a member of its family.
 pub async fn insert_family_access(tx: &mut Tx, a: &FamilyAccess) -> Result<()> {
@@ -449,6 +469,69 @@ pub async fn revoke_api_key(tx: &mut Tx, id: &str, at: EpochMillis) -> Result<bo
     .await
     .map(|r| r.rows_affected()))?;
     Ok(n == 1)
+}
+
+/// The AM database's copy of a tenant (`tenant_states`, kept by `tenants::provision`)
+/// by id: what a token's tenant needs to be checked without the shared database
+/// (introspection on key-manager and gateway nodes). `None` for a tenant never provisioned.
+pub async fn tenant_state(db: &Database, id: TenantId) -> Result<Option<TenantState>> {
+    let row: Option<(String, bool)> = on_pool!(db.reader(), |p| sqlx::query_as(
+        "SELECT domain, active FROM tenant_states WHERE tenant_id = $1"
+    )
+    .bind(id.to_string())
+    .fetch_optional(p)
+    .await)?;
+    Ok(row.map(|(domain, active)| TenantState {
+        tenant_id: id,
+        domain,
+        active,
+    }))
+}
+
+/// [`tenant_state`] inside a transaction (issuing tokens and API keys).
+pub async fn tenant_state_in(tx: &mut Tx, id: TenantId) -> Result<Option<TenantState>> {
+    let row: Option<(String, bool)> = on_tx!(tx, |c| sqlx::query_as(
+        "SELECT domain, active FROM tenant_states WHERE tenant_id = $1"
+    )
+    .bind(id.to_string())
+    .fetch_optional(c)
+    .await)?;
+    Ok(row.map(|(domain, active)| TenantState {
+        tenant_id: id,
+        domain,
+        active,
+    }))
+}
+
+/// The AM database's copy of the tenant with `domain`: how a token's qualified subject
+/// (`alice@acme.com`) finds its tenant.
+pub async fn tenant_state_by_domain(db: &Database, domain: &str) -> Result<Option<TenantState>> {
+    let row: Option<(String, bool)> = on_pool!(db.reader(), |p| sqlx::query_as(
+        "SELECT tenant_id, active FROM tenant_states WHERE domain = $1"
+    )
+    .bind(domain)
+    .fetch_optional(p)
+    .await)?;
+    row.map(|(id, active)| by_domain(id, domain, active)).transpose()
+}
+
+/// [`tenant_state_by_domain`] inside a transaction.
+pub async fn tenant_state_by_domain_in(tx: &mut Tx, domain: &str) -> Result<Option<TenantState>> {
+    let row: Option<(String, bool)> = on_tx!(tx, |c| sqlx::query_as(
+        "SELECT tenant_id, active FROM tenant_states WHERE domain = $1"
+    )
+    .bind(domain)
+    .fetch_optional(c)
+    .await)?;
+    row.map(|(id, active)| by_domain(id, domain, active)).transpose()
+}
+
+fn by_domain(id: String, domain: &str, active: bool) -> Result<TenantState> {
+    Ok(TenantState {
+        tenant_id: parse_tenant(&id, "tenant", domain)?,
+        domain: domain.to_string(),
+        active,
+    })
 }
 
 /// A signing key as stored.

@@ -2,7 +2,9 @@
 //! `tollgate login` trades a user's password once for an access and a refresh token, so
 //! that the CLI keeps a token, never the password (as the reference's `apictl` does with
 //! the client it registers). Like the portals' client it is not stored and no
-//! application owns it; it has no redirect URI, so the authorize endpoint refuses it.
+//! application owns it; it has no redirect URI, so the authorize endpoint refuses it. It
+//! serves every tenant: `alice@acme.com` signs in to `acme.com`, and her tokens are in
+//! that tenant (their subject says so), whatever the row's own tenant.
 
 use tollgate_model::TenantId;
 use tollgate_store::keys::{ClientRow, KeyRow};

@@ -19,8 +19,8 @@ pub mod signing;
 pub use claims::{AccessClaims, ApplicationClaim, KeyType, TokenKind};
 pub use secret::{KeyManagerSecret, random_token};
 pub use service::{
-    ActiveToken, ClientAuth, IssueRequest, IssuedTokens, MAX_TOKEN_VALIDITY, OAuthError, TokenService, TokenSettings,
-    revoke_user_tokens,
+    ActiveToken, ClientAuth, IssueRequest, IssuedTokens, MAX_TOKEN_VALIDITY, OAuthError, RefreshGrant, TokenService,
+    TokenSettings, revoke_user_tokens,
 };
 pub use signing::Signer;
 
@@ -50,6 +50,18 @@ pub enum Error {
     /// A token failed verification.
     #[error("invalid token: {0}")]
     InvalidToken(&'static str),
+    /// A token's subject is a user of another tenant than its client's application (a
+    /// caller passed a bare name for a tenant's user, or the wrong client).
+    #[error("{0}")]
+    WrongTenant(String),
+    /// The tenant (by domain) is deactivated: its users and applications get no tokens.
+    #[error(
+        "the tenant `{0}` is deactivated; its users and applications get no tokens until a super-tenant administrator activates it"
+    )]
+    TenantInactive(String),
+    /// The AM database does not know the tenant (it was never provisioned there).
+    #[error("the tenant `{0}` is not provisioned in the AM database")]
+    UnknownTenant(String),
 }
 
 /// Shorthand for token results.
@@ -60,6 +72,7 @@ impl From<Error> for tollgate_model::Error {
         match e {
             Error::Store(s) => s.into(),
             Error::InvalidToken(why) => tollgate_model::Error::InvalidCredentials(format!("invalid token: {why}")),
+            e @ Error::TenantInactive(_) => tollgate_model::Error::InvalidCredentials(e.to_string()),
             other => tollgate_model::Error::Internal(other.to_string()),
         }
     }

@@ -1,7 +1,8 @@
 //! The web portals' own OAuth2 client: a built-in public client (PKCE, no secret) that
 //! signs people in to the Publisher, Developer Portal and Admin through the key manager's
 //! login page, as the reference's portals do with their system applications. It is not
-//! stored: every key manager knows it, and no application owns it.
+//! stored: every key manager knows it, and no application owns it. It serves every
+//! tenant: a user's session tokens are in the user's tenant, not the row's.
 
 use tollgate_model::{Role, TenantId};
 use tollgate_store::keys::{ClientRow, KeyRow};

@@ -12,8 +12,9 @@ use crate::{Error, RESIDENT_KEY_MANAGER, Result};
 use serde::Serialize;
 use std::sync::Arc;
 use std::time::Duration;
-use tollgate_events::control::Revocation;
+use tollgate_events::control::{Revocation, TenantState};
 use tollgate_events::{ControlEvent, NewEvent};
+use tollgate_model::tenant::{Tenant, qualify, split_qualified};
 use tollgate_model::{EpochMillis, TenantId, now_millis};
 use tollgate_store::applications::ApplicationRow;
 use tollgate_store::keys::{self, ClientRow};
@@ -92,6 +93,9 @@ impl OAuthError {
 
 impl From<Error> for OAuthError {
     fn from(e: Error) -> Self {
+        if let Error::TenantInactive(_) = e {
+            return OAuthError::invalid_grant(e.to_string());
+        }
         tracing::error!(error = %e, "Key manager failure.");
         OAuthError::server_error()
     }
@@ -121,7 +125,9 @@ pub struct TokenSettings {
 pub struct IssueRequest<'a> {
     /// The client (and its application).
     pub client: &'a ClientRow,
-    /// The end user, or the application owner.
+    /// The token's subject: the end user, or the application owner, named as they sign in
+    /// (`alice@acme.com`; bare in the super tenant). A user of the client's tenant; the
+    /// built-in clients' tokens are in their user's tenant.
     pub username: &'a str,
     /// Granted scopes.
     pub scopes: &'a [String],
@@ -213,6 +219,47 @@ fn looks_like_jwt(token: &str) -> bool {
     token.bytes().filter(|b| *b == b'.').count() == 2
 }
 
+/// The super tenant as tokens see it: always active (it cannot be deactivated), never
+/// looked up, so super-tenant tokens cost no tenant query.
+fn super_tenant() -> TenantState {
+    TenantState {
+        tenant_id: TenantId::DEFAULT,
+        domain: Tenant::DEFAULT_DOMAIN.into(),
+        active: true,
+    }
+}
+
+/// The tenant a subject's `@domain` names, found by `lookup`; any other name (`alice`,
+/// or `bob@mail.com` when `mail.com` is no tenant) is the super tenant's: the rule the
+/// REST APIs' `Authenticator::resolve_user` applies to the same `sub` (decision 019).
+async fn tenant_named(
+    subject: &str,
+    lookup: impl AsyncFnOnce(&str) -> tollgate_store::Result<Option<TenantState>>,
+) -> Result<TenantState> {
+    match split_qualified(subject) {
+        (_, Some(domain)) => Ok(lookup(domain).await?.unwrap_or_else(super_tenant)),
+        (_, None) => Ok(super_tenant()),
+    }
+}
+
+/// The name `username` of `tenant` signs in with (the subject of its tokens), inside `tx`.
+async fn qualified_in(tx: &mut Tx, tenant: TenantId, username: &str) -> Result<(TenantState, String)> {
+    let state = if tenant == TenantId::DEFAULT {
+        super_tenant()
+    } else {
+        oauth::tenant_state_in(tx, tenant)
+            .await?
+            .ok_or_else(|| Error::UnknownTenant(tenant.to_string()))?
+    };
+    let name = qualify(&state.domain, username);
+    Ok((state, name))
+}
+
+/// Whether `client` is one of the built-in clients that serve every tenant's users.
+fn is_builtin(client: &ClientRow) -> bool {
+    crate::cli_client::is_builtin(&client.key.consumer_key)
+}
+
 fn application_claim(client: &ClientRow) -> ApplicationClaim {
     ApplicationClaim {
         id: client.key.application_id.clone(),
@@ -284,6 +331,21 @@ impl TokenService {
         }
     }
 
+    /// The tenant a token's subject (`alice@acme.com`, bare `alice` in the super tenant)
+    /// belongs to, as the AM database knows the tenants.
+    pub async fn subject_tenant(&self, subject: &str) -> Result<TenantState> {
+        tenant_named(subject, async |d| oauth::tenant_state_by_domain(&self.am, d).await).await
+    }
+
+    /// Whether the tenant's tokens may be used: the super tenant always; another while the
+    /// AM database's copy says it is active (a tenant it does not know is not).
+    async fn tenant_active(&self, tenant: TenantId) -> Result<bool> {
+        if tenant == TenantId::DEFAULT {
+            return Ok(true);
+        }
+        Ok(oauth::tenant_state(&self.am, tenant).await?.is_some_and(|t| t.active))
+    }
+
     /// A resident client by consumer key, without authenticating it (PKCE public clients,
     /// the authorize endpoint).
     pub async fn find_client(&self, client_id: &str) -> Result<Option<ClientRow>> {
@@ -317,6 +379,7 @@ impl TokenService {
     /// tokens can be found and revoked although JWTs are not stored.
     async fn issue_in_family(&self, tx: &mut Tx, req: IssueRequest<'_>, family: Option<&str>) -> Result<IssuedTokens> {
         let client = req.client;
+        let tenant = token_tenant_in(tx, client, req.username).await?.tenant_id.to_string();
         let now = now_millis();
         let validity = req
             .validity
@@ -333,7 +396,7 @@ impl TokenService {
             token_hash: self.secret.hash(token),
             kind: kind.into(),
             jti: jti.into(),
-            tenant_id: client.tenant_id.clone(),
+            tenant_id: tenant.clone(),
             consumer_key: client.key.consumer_key.clone(),
             application_id: client.key.application_id.clone(),
             key_type: client.key.key_type.clone(),
@@ -349,7 +412,7 @@ impl TokenService {
             let member = oauth::FamilyAccess {
                 jti: jti.clone(),
                 family_id: family.into(),
-                tenant_id: client.tenant_id.clone(),
+                tenant_id: tenant.clone(),
                 consumer_key: client.key.consumer_key.clone(),
                 expires_at,
             };
@@ -409,18 +472,22 @@ impl TokenService {
         })
     }
 
-    /// The user and scopes a refresh token was issued for, if it is usable by `client`
-    /// (so that the caller can check the user still exists and holds those scopes). A
-    /// refresh token already rotated or revoked, presented again by its client, revokes
-    /// its whole family: either an attacker or the legitimate client holds a stolen copy,
-    /// and nobody can tell which (RFC 9700 §4.14.2).
+    /// The tenant, user and scopes a refresh token was issued for, if it is usable by
+    /// `client` (so that the caller can check the user still exists, in that tenant, and
+    /// holds those scopes). A refresh token already rotated or revoked, presented again by
+    /// its client, revokes its whole family: either an attacker or the legitimate client
+    /// holds a stolen copy, and nobody can tell which (RFC 9700 §4.14.2).
     pub async fn refresh_token_grant(
         &self,
         client: &ClientRow,
         refresh_token: &str,
-    ) -> Result<(String, Vec<String>), OAuthError> {
+    ) -> Result<RefreshGrant, OAuthError> {
         let row = self.usable_refresh_token(client, refresh_token).await?;
-        Ok((row.username, row.scope.split_whitespace().map(String::from).collect()))
+        Ok(RefreshGrant {
+            tenant: row.tenant().map_err(Error::from)?,
+            scopes: row.scope.split_whitespace().map(String::from).collect(),
+            subject: row.username,
+        })
     }
 
     /// The stored refresh token `client` presents, if usable; revokes its family when it
@@ -532,9 +599,22 @@ impl TokenService {
             {
                 return Ok(None);
             }
-            if claims.token_type == TokenKind::AccessToken && self.find_client(&claims.client_id).await?.is_none() {
-                // The application or its keys were deleted.
+            // A deactivated tenant's tokens are inactive until it is activated again.
+            let tenant = self.subject_tenant(&claims.sub).await?;
+            if !tenant.active {
                 return Ok(None);
+            }
+            if claims.token_type == TokenKind::AccessToken {
+                match self.find_client(&claims.client_id).await? {
+                    // The application or its keys were deleted.
+                    None => return Ok(None),
+                    Some(c) if !is_builtin(&c) && c.tenant()? != tenant.tenant_id => {
+                        tracing::warn!(client = %claims.client_id, sub = %claims.sub,
+                            "A signed token names a user of another tenant than its client's; treated as inactive.");
+                        return Ok(None);
+                    }
+                    Some(_) => {}
+                }
             }
             return Ok(Some(ActiveToken {
                 active: true,
@@ -563,6 +643,9 @@ impl TokenService {
             return Ok(None);
         }
         if oauth::is_revoked(&self.am, &row.jti, &row.consumer_key, &row.username, row.issued_at).await? {
+            return Ok(None);
+        }
+        if !self.tenant_active(row.tenant()?).await? {
             return Ok(None);
         }
         let Some(client) = self.find_client(&row.consumer_key).await? else {
@@ -595,7 +678,6 @@ impl TokenService {
     /// is refused.
     pub async fn revoke(&self, client: &ClientRow, token: &str) -> Result<(), OAuthError> {
         let now = now_millis();
-        let tenant: TenantId = client.tenant_id.parse().unwrap_or(TenantId::DEFAULT);
         if looks_like_jwt(token) {
             let claims: AccessClaims = match self.signer.verify(token, &self.settings.issuer, true).await {
                 Ok(c) => c,
@@ -607,6 +689,9 @@ impl TokenService {
                     "the token was not issued to this client",
                 ));
             }
+            // The revocation goes to the token's tenant (a built-in client's token is in its
+            // user's tenant).
+            let tenant = self.subject_tenant(&claims.sub).await?.tenant_id;
             let mut tx = self.am.begin().await?;
             record_revocation(
                 &mut tx,
@@ -630,6 +715,7 @@ impl TokenService {
                 "the token was not issued to this client",
             ));
         }
+        let tenant = row.tenant().map_err(Error::from)?;
         let mut tx = self.am.begin().await?;
         if oauth::revoke_token(&mut tx, &hash, now).await? {
             let kind = if row.kind == "refresh" {
@@ -692,9 +778,14 @@ impl TokenService {
         let validity = validity.unwrap_or(MAX_TOKEN_VALIDITY).min(MAX_TOKEN_VALIDITY);
         let expires_at = now.saturating_add(duration_ms(validity));
         let jti = uuid::Uuid::now_v7().to_string();
+        // The key acts for the owner as they sign in: `owner@domain` outside the super tenant.
+        let (state, owner) = qualified_in(tx, tenant, &app.owner).await?;
+        if !state.active {
+            return Err(Error::TenantInactive(state.domain));
+        }
         let claims = AccessClaims {
             iss: self.settings.issuer.clone(),
-            sub: app.owner.clone(),
+            sub: owner,
             aud: app.id.clone(),
             exp: secs(expires_at),
             iat: secs(now),
@@ -754,7 +845,8 @@ impl TokenService {
         }
         Ok(true)
     }
-    /// Stores a single-use authorization code for a user's approval; returns the code.
+    /// Stores a single-use authorization code for a user's approval (`username` as they
+    /// sign in: `alice@acme.com`, bare in the super tenant); returns the code.
     pub async fn create_code(
         &self,
         client: &ClientRow,
@@ -848,6 +940,34 @@ impl TokenService {
     }
 }
 
+/// What a usable refresh token was issued for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RefreshGrant {
+    /// The token's tenant (its user's).
+    pub tenant: TenantId,
+    /// The user, as they sign in (`alice@acme.com`; bare in the super tenant).
+    pub subject: String,
+    /// The scopes granted with it.
+    pub scopes: Vec<String>,
+}
+
+/// The tenant a token for `subject` from `client` is issued in: the subject's, which must
+/// be the application's (a built-in client serves every tenant), and active. Checked on
+/// every issue so that no caller can mint a token that acts in another tenant.
+async fn token_tenant_in(tx: &mut Tx, client: &ClientRow, subject: &str) -> Result<TenantState> {
+    let tenant = tenant_named(subject, async |d| oauth::tenant_state_by_domain_in(tx, d).await).await?;
+    if !is_builtin(client) && client.tenant()? != tenant.tenant_id {
+        return Err(Error::WrongTenant(format!(
+            "`{subject}` is no user of the tenant of client `{}`; name a tenant's users as they sign in (`name@domain`)",
+            client.key.consumer_key
+        )));
+    }
+    if !tenant.active {
+        return Err(Error::TenantInactive(tenant.domain));
+    }
+    Ok(tenant)
+}
+
 /// The answer to any refresh token that cannot be used, whatever the reason.
 fn refresh_invalid() -> OAuthError {
     OAuthError::invalid_grant("the refresh token is invalid, expired, revoked or already used")
@@ -897,7 +1017,7 @@ fn check_code(
 async fn revoke_family(tx: &mut Tx, family: &str) -> Result<usize> {
     let live = oauth::revoke_family(tx, family, now_millis()).await?;
     for token in &live {
-        let tenant: TenantId = token.tenant_id.parse().unwrap_or(TenantId::DEFAULT);
+        let tenant = token.tenant()?;
         record_revocation(
             tx,
             tenant,
@@ -912,20 +1032,22 @@ async fn revoke_family(tx: &mut Tx, family: &str) -> Result<usize> {
     Ok(live.len())
 }
 
-/// Revokes everything `username` holds, within the caller's transaction: their refresh
-/// tokens and opaque access tokens at once, and every token whose subject they are and
-/// that was issued until now (JWT access tokens, which are not stored, including the
+/// Revokes everything `username` (the name inside `tenant`, without `@domain`) holds,
+/// within the caller's transaction: their refresh tokens and opaque access tokens at once,
+/// and every token whose subject they are (`username@domain`, bare in the super tenant)
+/// and that was issued until now (JWT access tokens, which are not stored, including the
 /// client-credentials tokens of their own applications, and their applications' API keys)
 /// by a `user` revocation that gateways receive as a `token_revoked` event. For a user who
 /// is disabled, deleted or loses a role; tokens issued afterwards are not affected.
 pub async fn revoke_user_tokens(tx: &mut Tx, tenant: TenantId, username: &str) -> Result<()> {
     let now = now_millis();
-    oauth::revoke_tokens_of_user(tx, tenant, username, now).await?;
+    let (_, subject) = qualified_in(tx, tenant, username).await?;
+    oauth::revoke_tokens_of_user(tx, tenant, &subject, now).await?;
     record_revocation(
         tx,
         tenant,
         RevocationKind::User,
-        username,
+        &subject,
         "all",
         None,
         now.saturating_add(duration_ms(MAX_TOKEN_VALIDITY)),
@@ -976,6 +1098,48 @@ pub fn pkce_s256_matches(verifier: &str, challenge: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_subject_names_its_tenant_by_domain_and_any_other_name_is_the_super_tenants() {
+        let acme = TenantState {
+            tenant_id: "00000000-0000-7000-8000-0000000000aa".parse().unwrap(),
+            domain: "acme.com".into(),
+            active: false,
+        };
+        let lookup = async |subject: &str| {
+            let mut asked = None;
+            let found = tenant_named(subject, async |d: &str| {
+                asked = Some(d.to_string());
+                Ok((d == "acme.com").then(|| acme.clone()))
+            })
+            .await
+            .unwrap();
+            (found.tenant_id, asked)
+        };
+        assert_eq!(
+            lookup("alice@acme.com").await,
+            (acme.tenant_id, Some("acme.com".into()))
+        );
+        assert_eq!(
+            lookup("bob@mail.com@acme.com").await,
+            (acme.tenant_id, Some("acme.com".into())),
+            "split at the last @"
+        );
+        // The super tenant's names: bare, or naming no tenant (looked up, not found).
+        assert_eq!(
+            lookup("alice").await,
+            (TenantId::DEFAULT, None),
+            "no lookup for a bare name"
+        );
+        assert_eq!(
+            lookup("bob@mail.com").await,
+            (TenantId::DEFAULT, Some("mail.com".into()))
+        );
+        for malformed in ["@acme.com", "alice@"] {
+            assert_eq!(lookup(malformed).await, (TenantId::DEFAULT, None), "{malformed}");
+        }
+        assert!(super_tenant().active && super_tenant().domain == "carbon.super");
+    }
 
     #[test]
     fn pkce_matches_the_rfc_7636_example() {

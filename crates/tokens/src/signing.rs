@@ -200,6 +200,8 @@ impl Signer {
             publish_until: None,
         };
         oauth::insert_signing_key(tx, &row).await?;
+        // One issuer signs every tenant's tokens: its keys are the platform's, announced as
+        // the super tenant's event (every gateway needs them, whatever tenants it serves).
         tollgate_store::events::append(
             tx,
             &NewEvent::new(
