@@ -1301,3 +1301,52 @@ async fn super_tenant_admins_manage_tenants_whose_admins_see_only_their_own() {
         assert_eq!(status, 200, "{engine}");
     }
 }
+
+#[tokio::test]
+async fn a_super_tenant_user_named_after_a_tenant_is_refused_and_tenant_users_are_not() {
+    for db in all_engines("admin_shadowed").await {
+        let s = start(&db).await;
+        let engine = s.engine;
+        let (status, body) = s
+            .as_root(
+                reqwest::Method::POST,
+                "/tenants",
+                Some(json!({"domain": "acme.com", "adminUsername": "boss", "adminPassword": "boss-password", "email": ""})),
+            )
+            .await;
+        assert_eq!(status, 201, "{engine}: {body}");
+        let before = s.user_count().await;
+        // `eve@acme.com` would sign in to acme's `eve`: refused, naming the field.
+        let (status, body) = s
+            .as_root(
+                reqwest::Method::POST,
+                "/users",
+                Some(json!({"username": "eve@acme.com", "password": "eve-password", "roles": ["subscriber"]})),
+            )
+            .await;
+        assert_eq!(status, 400, "{engine}: {body}");
+        assert_eq!(body["error"][0]["code"], "username", "{engine}: {body}");
+        assert!(body.to_string().contains("acme.com"), "{engine}: {body}");
+        assert_eq!(s.user_count().await, before, "{engine}: nothing was created");
+        // An email-like name whose domain is no tenant is a super-tenant user as before.
+        let (status, body) = s
+            .as_root(
+                reqwest::Method::POST,
+                "/users",
+                Some(json!({"username": "eve@mail.example", "password": "eve-password", "roles": ["subscriber"]})),
+            )
+            .await;
+        assert_eq!(status, 201, "{engine}: {body}");
+        // Inside a tenant every name is qualified with its domain: `eve@acme.com` of acme
+        // signs in as `eve@acme.com@acme.com`, and is allowed.
+        let (status, body) = s
+            .send(
+                tollgate_testkit::http()
+                    .post(s.url("/users"))
+                    .basic_auth("boss@acme.com", Some("boss-password"))
+                    .json(&json!({"username": "eve@acme.com", "password": "eve-password", "roles": ["subscriber"]})),
+            )
+            .await;
+        assert_eq!(status, 201, "{engine}: {body}");
+    }
+}

@@ -28,6 +28,10 @@ pub struct UsageReport {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UsageGroup {
+    /// The tenant's domain, with `groupBy=tenant` (the super tenant's administrators
+    /// only): the calls to that tenant's APIs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
     /// Start of the time bucket (RFC 3339), with `groupBy=time`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub time: Option<String>,

@@ -4,8 +4,10 @@
 //! Each group reports requests, 4xx, 5xx, throttled (429) calls, bytes, and gateway and
 //! backend latency (average and p50/p95/p99 from the stored histograms).
 //!
-//! Who sees what: administrators everything; API creators and publishers the calls to
-//! their tenant's APIs; subscribers the calls of the applications they own.
+//! Who sees what: the super tenant's administrators the whole platform (and, with
+//! `groupBy=tenant`, each tenant's share); another tenant's administrators, API creators
+//! and publishers the calls to their tenant's APIs; subscribers the calls of the
+//! applications they own.
 
 use crate::AnalyticsState;
 use crate::types::{self, LatencyStats, UsageReport};
@@ -16,7 +18,7 @@ use serde::Deserialize;
 use tollgate_http::auth::{AdminRole, CreatorOrPublisherRole, SubscriberRole, grants};
 use tollgate_http::{ApiError, ApiQuery, Authenticated};
 use tollgate_model::analytics::{LATENCY_BUCKETS, latency_quantile};
-use tollgate_model::{Error, FieldError, now_millis, parse_rfc3339, rfc3339};
+use tollgate_model::{Error, FieldError, TenantId, now_millis, parse_rfc3339, rfc3339};
 use tollgate_store::analytics::{self, Dimension, Granularity, UsageFilter, UsageGroup};
 
 pub(crate) fn routes() -> Router<AnalyticsState> {
@@ -30,6 +32,12 @@ pub(crate) fn routes() -> Router<AnalyticsState> {
         }),
     )
 }
+
+/// The `groupBy` value that breaks the answer down per tenant (super-tenant
+/// administrators only). The stored rows carry no tenant: a call counts for the tenant
+/// whose API it called, so calls that matched no API, or whose API was deleted since,
+/// appear only in the platform-wide totals.
+const TENANT: &str = "tenant";
 
 /// Most groups one answer holds.
 const MAX_LIMIT: i64 = 10_000;
@@ -48,7 +56,9 @@ pub struct UsageQuery {
     pub to: Option<String>,
     /// `minute`, `hour` or `day`; default: the finest that still holds the range.
     pub granularity: Option<String>,
-    /// Comma-separated dimensions.
+    /// Comma-separated dimensions: time, api, resource, application, subscriber,
+    /// environment, statusClass, status, errorCode, and tenant (super-tenant
+    /// administrators only).
     pub group_by: Option<String>,
     /// Only this API.
     pub api_id: Option<String>,
@@ -65,6 +75,10 @@ pub struct UsageQuery {
 struct Checked {
     granularity: Granularity,
     group_by: Vec<Dimension>,
+    /// `groupBy` named `tenant`: one query per tenant (see [`TENANT`]).
+    by_tenant: bool,
+    /// The dimensions as asked, for the answer (`tenant` among them).
+    group_by_names: Vec<String>,
     filter: UsageFilter,
     limit: i64,
 }
@@ -89,17 +103,22 @@ fn check(q: &UsageQuery, now: i64, retention: &crate::Retention) -> Result<Check
     if from >= to {
         errors.push(FieldError::new("from", "must be before `to`"));
     }
-    let group_by: Vec<Dimension> = q
+    let names: Vec<&str> = q
         .group_by
         .as_deref()
         .unwrap_or("")
         .split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())
+        .collect();
+    let by_tenant = names.contains(&TENANT);
+    let group_by: Vec<Dimension> = names
+        .iter()
+        .filter(|s| **s != TENANT)
         .filter_map(|s| match s.parse::<Dimension>() {
             Ok(d) => Some(d),
             Err(m) => {
-                errors.push(FieldError::new("groupBy", m));
+                errors.push(FieldError::new("groupBy", format!("{m}, or {TENANT}")));
                 None
             }
         })
@@ -126,6 +145,8 @@ fn check(q: &UsageQuery, now: i64, retention: &crate::Retention) -> Result<Check
     Ok(Checked {
         granularity,
         group_by,
+        by_tenant,
+        group_by_names: names.iter().map(|s| s.to_string()).collect(),
         filter: UsageFilter {
             from: granularity.floor(from),
             to,
@@ -199,7 +220,7 @@ fn group_body(g: &UsageGroup) -> types::UsageGroup {
 }
 
 /// `GET /usage`.
-#[utoipa::path(get, path = "/usage", operation_id = "get_usage", tag = "Usage", summary = "API calls over a time range, grouped by any dimensions", description = "Groups report requests, clientErrors, serverErrors, throttled, responseBytes, and gatewayLatencyMs and backendLatencyMs as {avg, p50, p95, p99}. Administrators see every call, API creators and publishers the calls to their tenant's APIs, subscribers the calls of their own applications.", params(UsageQuery), responses((status = 200, description = "The range and grouping used, and the groups", body = UsageReport), tollgate_http::openapi_doc::CommonErrors))]
+#[utoipa::path(get, path = "/usage", operation_id = "get_usage", tag = "Usage", summary = "API calls over a time range, grouped by any dimensions", description = "Groups report requests, clientErrors, serverErrors, throttled, responseBytes, and gatewayLatencyMs and backendLatencyMs as {avg, p50, p95, p99}. The super tenant's administrators see every tenant's calls, and with groupBy=tenant each tenant's share (a group per tenant, marked with its domain; others are refused with 403); another tenant's administrators, API creators and publishers see the calls to their tenant's APIs, subscribers the calls of their own applications.", params(UsageQuery), responses((status = 200, description = "The range and grouping used, and the groups", body = UsageReport), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn usage(
     auth: Authenticated,
     State(state): State<AnalyticsState>,
@@ -207,37 +228,91 @@ pub(crate) async fn usage(
 ) -> Result<axum::Json<UsageReport>, ApiError> {
     let p = auth.principal();
     let mut checked = check(&q, now_millis(), &state.retention)?;
-    // The widest view the caller's roles (and token scopes) give.
-    if grants::<AdminRole>(p) {
+    // The widest view the caller's roles (and token scopes) give; only the super
+    // tenant's administrators see beyond their own tenant.
+    let platform = grants::<AdminRole>(p) && p.tenant_id == TenantId::DEFAULT;
+    if platform {
         tracing::trace!("analytics: the whole platform");
-    } else if grants::<CreatorOrPublisherRole>(p) {
+    } else if grants::<AdminRole>(p) || grants::<CreatorOrPublisherRole>(p) {
         checked.filter.tenant_apis = Some(p.tenant_id);
     } else if grants::<SubscriberRole>(p) {
         checked.filter.application_owner = Some((p.tenant_id, p.username.clone()));
     } else {
         return Err(Error::Forbidden(format!(
             "analytics need the admin, creator, publisher or subscriber role; `{}` has none of them",
-            p.username
+            p.qualified_name()
         ))
         .into());
     }
-    let groups = analytics::query(
-        &state.am,
-        checked.granularity,
-        &checked.group_by,
-        &checked.filter,
-        checked.limit,
-    )
-    .await?;
-    let list: Vec<types::UsageGroup> = groups.iter().map(group_body).collect();
+    if checked.by_tenant && !platform {
+        return Err(Error::Forbidden(format!(
+            "groupBy={TENANT} compares tenants, which only the super tenant's administrators see; `{}` sees `{}` only",
+            p.qualified_name(),
+            p.tenant_domain
+        ))
+        .into());
+    }
+    let list = if checked.by_tenant {
+        per_tenant(&state, &checked).await?
+    } else {
+        analytics::query(
+            &state.am,
+            checked.granularity,
+            &checked.group_by,
+            &checked.filter,
+            checked.limit,
+        )
+        .await?
+        .iter()
+        .map(group_body)
+        .collect()
+    };
     Ok(axum::Json(UsageReport {
         from: rfc3339(checked.filter.from),
         to: rfc3339(checked.filter.to),
         granularity: checked.granularity.as_str().to_string(),
-        group_by: checked.group_by.iter().map(|d| d.as_str().to_string()).collect(),
+        group_by: checked.group_by_names.clone(),
         count: list.len(),
         list,
     }))
+}
+
+/// The answer broken down per tenant: the query once per tenant, over the calls to that
+/// tenant's APIs, each group marked with the tenant's domain; then ordered as one query
+/// orders its groups (by time, else busiest first) and cut to the limit.
+async fn per_tenant(state: &AnalyticsState, checked: &Checked) -> Result<Vec<types::UsageGroup>, ApiError> {
+    let mut list = Vec::new();
+    for tenant in tollgate_store::tenants::states(&state.am).await? {
+        let filter = UsageFilter {
+            tenant_apis: Some(tenant.tenant_id),
+            ..checked.filter.clone()
+        };
+        let groups = analytics::query(
+            &state.am,
+            checked.granularity,
+            &checked.group_by,
+            &filter,
+            checked.limit,
+        )
+        .await?;
+        list.extend(groups.iter().map(|g| types::UsageGroup {
+            tenant: Some(tenant.domain.clone()),
+            ..group_body(g)
+        }));
+    }
+    order_groups(&mut list, checked.group_by.contains(&Dimension::Time));
+    list.truncate(usize::try_from(checked.limit).unwrap_or(usize::MAX));
+    Ok(list)
+}
+
+/// By time then tenant when grouped by time (RFC 3339 times of one format sort as
+/// text), otherwise busiest first; ties by tenant.
+fn order_groups(list: &mut [types::UsageGroup], by_time: bool) {
+    if by_time {
+        list.sort_by(|a, b| (&a.time, &a.tenant).cmp(&(&b.time, &b.tenant)));
+    } else {
+        list.sort_by(|a, b| b.requests.cmp(&a.requests).then_with(|| a.tenant.cmp(&b.tenant)));
+    }
 }
 
 #[cfg(test)]
@@ -289,6 +364,58 @@ mod tests {
             ..UsageQuery::default()
         };
         assert!(check(&backwards, NOW, &RETENTION).is_err());
+    }
+
+    #[test]
+    fn tenant_is_a_grouping_of_its_own_and_bad_dimensions_name_it() {
+        let q = |g: &str| UsageQuery {
+            group_by: Some(g.into()),
+            ..UsageQuery::default()
+        };
+        let c = check(&q("api, tenant,time"), NOW, &RETENTION).expect("valid");
+        assert!(c.by_tenant);
+        assert_eq!(c.group_by, [Dimension::Api, Dimension::Time]);
+        assert_eq!(c.group_by_names, ["api", "tenant", "time"]);
+        assert!(!check(&q("api"), NOW, &RETENTION).expect("valid").by_tenant);
+        let Err(Error::Validation(fields)) = check(&q("tenant,tenants"), NOW, &RETENTION) else {
+            panic!("accepted");
+        };
+        assert_eq!(fields.len(), 1);
+        assert!(fields[0].message.contains("or tenant"), "{}", fields[0].message);
+    }
+
+    #[test]
+    fn per_tenant_groups_are_ordered_as_one_query_orders_them() {
+        let g = |tenant: &str, time: &str, requests: i64| types::UsageGroup {
+            tenant: Some(tenant.into()),
+            time: Some(time.into()),
+            requests,
+            ..types::UsageGroup::default()
+        };
+        let mut list = vec![
+            g("globex.com", "2026-01-01T10:01:00Z", 5),
+            g("acme.com", "2026-01-01T10:01:00Z", 7),
+            g("acme.com", "2026-01-01T10:00:00Z", 5),
+        ];
+        order_groups(&mut list, false);
+        let seen: Vec<_> = list.iter().map(|g| (g.tenant.clone().unwrap(), g.requests)).collect();
+        assert_eq!(
+            seen,
+            [("acme.com".into(), 7), ("acme.com".into(), 5), ("globex.com".into(), 5)]
+        );
+        order_groups(&mut list, true);
+        let seen: Vec<_> = list
+            .iter()
+            .map(|g| (g.time.clone().unwrap(), g.tenant.clone().unwrap()))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                ("2026-01-01T10:00:00Z".into(), "acme.com".into()),
+                ("2026-01-01T10:01:00Z".into(), "acme.com".into()),
+                ("2026-01-01T10:01:00Z".into(), "globex.com".into())
+            ]
+        );
     }
 
     #[test]

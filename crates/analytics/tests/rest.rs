@@ -25,6 +25,25 @@ const RETENTION: Retention = Retention {
 /// The analytics routes over `db`, users root (admin), pia (creator), ann and bob
 /// (subscribers), and calls from ann's application `app-ann` and from `app-other`.
 async fn start(db: &TestDb) -> RunningServer {
+    start_with(db, no_setup).await
+}
+
+fn no_setup<'a>(
+    _: &'a tollgate_store::Database,
+    _: &'a tollgate_store::Database,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = Vec<UsageEvent>> + Send + 'a>> {
+    Box::pin(async { Vec::new() })
+}
+
+/// Extra setup before the calls are counted: given the shared and AM databases, the
+/// further calls to count.
+type Setup = for<'a> fn(
+    &'a tollgate_store::Database,
+    &'a tollgate_store::Database,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = Vec<UsageEvent>> + Send + 'a>>;
+
+/// As [`start`], with `setup` run before the calls are counted and its calls added.
+async fn start_with(db: &TestDb, setup: Setup) -> RunningServer {
     let shared = connect(DatabaseName::Shared, db.url(), &DatabaseConfig::default())
         .await
         .unwrap();
@@ -86,10 +105,12 @@ async fn start(db: &TestDb) -> RunningServer {
         gateway_latency_ms: 2.0,
         ..UsageEvent::default()
     };
+    let mut events = vec![event("app-ann", 200), event("app-ann", 429), event("app-other", 200)];
+    events.extend(setup(&shared, &am).await);
     aggregator.add(&UsageBatch {
         gateway_id: "g".into(),
         environment: "Default".into(),
-        events: vec![event("app-ann", 200), event("app-ann", 429), event("app-other", 200)],
+        events,
     });
     flush_once(&aggregator, &am).await.unwrap();
     let app = tollgate_http::rest_layers(
@@ -191,5 +212,130 @@ async fn the_openapi_document_is_valid_locked_and_true_to_the_routes() {
     assert_eq!(answers.len(), 1, "documented operations");
     for (method, path, status, _) in answers {
         assert_eq!(status, 401, "{method} {path} is documented but not routed");
+    }
+}
+
+/// Tenants `acme.com` (administrator `boss`) and `globex.com`, an API in each, and calls:
+/// 2 to acme's API, 3 to globex's (besides the 3 of [`start`], to an API id no tenant
+/// has).
+fn two_tenants<'a>(
+    shared: &'a tollgate_store::Database,
+    am: &'a tollgate_store::Database,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = Vec<UsageEvent>> + Send + 'a>> {
+    Box::pin(async move {
+        let mut events = Vec::new();
+        for (domain, calls) in [("acme.com", 2), ("globex.com", 3)] {
+            let (tenant, _) = tollgate_store::tenants::create(
+                shared,
+                tollgate_store::tenants::NewTenant {
+                    domain: domain.into(),
+                    name: String::new(),
+                    admin_username: "boss".into(),
+                    admin_password: "boss-password".into(),
+                    admin_email: None,
+                },
+            )
+            .await
+            .unwrap();
+            tollgate_store::tenants::provision(am, &tenant).await.unwrap();
+            let api_id = format!("api-{domain}");
+            let api: tollgate_model::Api = serde_json::from_value(serde_json::json!({
+                "name": "Pets", "context": "/pets", "version": "1.0.0"}))
+            .unwrap();
+            let mut tx = am.begin().await.unwrap();
+            tollgate_store::apis::insert(
+                &mut tx,
+                &tollgate_store::apis::StoredApi {
+                    id: api_id.clone(),
+                    tenant_id: tenant.id,
+                    api,
+                    definition: None,
+                    revision_counter: 0,
+                    created_at: 0,
+                    updated_at: 0,
+                },
+            )
+            .await
+            .unwrap();
+            tx.commit().await.unwrap();
+            let now = tollgate_model::now_millis();
+            events.extend((0..calls).map(|_| UsageEvent {
+                timestamp: now - 60_000,
+                api_id: api_id.clone(),
+                api: "Pets".into(),
+                api_version: "1.0.0".into(),
+                resource: "/pets".into(),
+                method: "GET".into(),
+                status: 200,
+                gateway_latency_ms: 1.0,
+                ..UsageEvent::default()
+            }));
+        }
+        events
+    })
+}
+
+#[tokio::test]
+async fn a_tenants_administrator_sees_the_tenant_and_the_platform_sees_each_tenant() {
+    for t in all_engines("analytics_tenants").await {
+        let e = t.engine();
+        let s = start_with(&t, two_tenants).await;
+        let get_as = |user: &'static str, password: &'static str, query: &'static str| {
+            let url = format!("http://{}/api/am/analytics/v1/usage?{query}", s.addr);
+            async move {
+                let r = tollgate_testkit::http()
+                    .get(url)
+                    .basic_auth(user, Some(password))
+                    .send()
+                    .await
+                    .unwrap();
+                let status = r.status().as_u16();
+                (status, r.json::<Value>().await.unwrap_or(Value::Null))
+            }
+        };
+        let (status, all) = get(&s, "root", "").await;
+        assert_eq!((status, requests(&all)), (200, 8), "[{e}] the platform: {all}");
+        let (status, per) = get(&s, "root", "groupBy=tenant").await;
+        assert_eq!(status, 200, "[{e}] {per}");
+        assert_eq!(per["groupBy"], serde_json::json!(["tenant"]), "[{e}] {per}");
+        let shares: Vec<(String, i64)> = per["list"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| {
+                (
+                    g["tenant"].as_str().unwrap().to_string(),
+                    g["requests"].as_i64().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            shares,
+            [("globex.com".to_string(), 3), ("acme.com".to_string(), 2)],
+            "[{e}] busiest first; calls to no tenant's API are only in the platform's totals: {per}"
+        );
+        let (status, by_api) = get(&s, "root", "groupBy=tenant,api&limit=1").await;
+        assert_eq!(status, 200, "[{e}] {by_api}");
+        assert_eq!(by_api["count"], 1, "[{e}] the limit holds across tenants: {by_api}");
+        assert_eq!(by_api["list"][0]["apiId"], "api-globex.com", "[{e}] {by_api}");
+
+        // A tenant's administrator: the tenant's calls only, and no comparison.
+        let (status, acme) = get_as("boss@acme.com", "boss-password", "groupBy=api").await;
+        assert_eq!((status, requests(&acme)), (200, 2), "[{e}] {acme}");
+        assert!(
+            acme.to_string().contains("api-acme.com") && !acme.to_string().contains("globex"),
+            "[{e}] {acme}"
+        );
+        let (status, other) = get_as("boss@acme.com", "boss-password", "apiId=api-globex.com").await;
+        assert_eq!((status, other["count"].clone()), (200, Value::from(0)), "[{e}] {other}");
+        let (status, refused) = get_as("boss@acme.com", "boss-password", "groupBy=tenant").await;
+        assert_eq!(status, 403, "[{e}] {refused}");
+        assert!(
+            refused.to_string().contains("acme.com"),
+            "[{e}] says whose view it is: {refused}"
+        );
+        let (status, bad) = get(&s, "root", "groupBy=tenant,tenants").await;
+        assert_eq!(status, 400, "[{e}] {bad}");
+        assert!(bad.to_string().contains("or tenant"), "[{e}] {bad}");
     }
 }

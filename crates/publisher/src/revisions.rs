@@ -247,11 +247,12 @@ pub(crate) async fn deploy(
     }
     unique_names(&body)?;
     let tenant = auth.principal().tenant_id;
+    // The API first: another tenant's API does not exist, whatever the revision.
+    let mut tx = state.am.begin().await?;
+    let live = load_in(&mut tx, tenant, &api_id).await?;
     let rev = apis::revision(&state.am, &api_id, &q.revision_id)
         .await?
         .ok_or_else(|| revision_not_found(&q.revision_id))?;
-    let mut tx = state.am.begin().await?;
-    let live = load_in(&mut tx, tenant, &api_id).await?;
     // Gateways serve the revision, so the event describes the revision, not the
     // working copy (which may have changed since).
     let snapshot: Api = serde_json::from_str(&rev.body).map_err(|e| Error::Internal(format!("revision body: {e}")))?;
@@ -423,12 +424,13 @@ pub(crate) async fn restore(
     ApiQuery(q): ApiQuery<RevisionQuery>,
 ) -> Result<Response, ApiError> {
     let tenant = auth.principal().tenant_id;
+    // The API first: another tenant's API does not exist, whatever the revision.
+    let mut tx = state.am.begin().await?;
+    let current = load_in(&mut tx, tenant, &api_id).await?;
     let rev = apis::revision(&state.am, &api_id, &q.revision_id)
         .await?
         .ok_or_else(|| revision_not_found(&q.revision_id))?;
     let snapshot: Api = serde_json::from_str(&rev.body).map_err(|e| Error::Internal(format!("revision body: {e}")))?;
-    let mut tx = state.am.begin().await?;
-    let current = load_in(&mut tx, tenant, &api_id).await?;
     let restored = StoredApi {
         api: Api {
             life_cycle_status: current.api.life_cycle_status,

@@ -147,6 +147,85 @@ pub fn openapi_operations(doc: &serde_json::Value) -> Vec<(String, String)> {
     ops
 }
 
+/// One documented operation with what a caller must fill in: its path template as
+/// documented (`/apis/{apiId}`), its parameters and the media type of its body.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DocumentedOperation {
+    /// `GET`, `POST`… (upper case).
+    pub method: String,
+    /// The path template, relative to the document's server (`/apis/{apiId}`).
+    pub path: String,
+    /// `(name, location, required)` of each parameter; location is `path`, `query` or
+    /// `header`. Parameters declared on the path item come first.
+    pub params: Vec<(String, String, bool)>,
+    /// The request body's first media type (`application/json`, `multipart/form-data`),
+    /// when the operation takes one.
+    pub body: Option<String>,
+}
+
+impl DocumentedOperation {
+    /// The names of the parameters at `location`, in documented order.
+    pub fn params_in(&self, location: &str) -> Vec<&str> {
+        self.params
+            .iter()
+            .filter(|(_, at, _)| at == location)
+            .map(|(name, _, _)| name.as_str())
+            .collect()
+    }
+}
+
+/// Every operation of an OpenAPI document with its parameters and body type, sorted by
+/// path then method. Panics on a document whose `paths` is not an object (a test's
+/// input is the node's own generated document).
+pub fn documented_operations(doc: &serde_json::Value) -> Vec<DocumentedOperation> {
+    const METHODS: [&str; 7] = ["get", "put", "post", "delete", "patch", "head", "options"];
+    let params_of = |v: &serde_json::Value| -> Vec<(String, String, bool)> {
+        v["parameters"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|p| {
+                // A `$ref` to components: resolve it within the document.
+                let p = match p["$ref"].as_str().and_then(|r| r.strip_prefix('#')) {
+                    Some(pointer) => doc.pointer(pointer)?,
+                    None => p,
+                };
+                Some((
+                    p["name"].as_str()?.to_string(),
+                    p["in"].as_str()?.to_string(),
+                    p["required"].as_bool().unwrap_or(false),
+                ))
+            })
+            .collect()
+    };
+    let mut out = Vec::new();
+    let paths = doc["paths"].as_object().expect("the document has paths");
+    for (path, item) in paths {
+        let common = params_of(item);
+        for (method, op) in item.as_object().into_iter().flatten() {
+            if !METHODS.contains(&method.as_str()) {
+                continue;
+            }
+            let mut params = common.clone();
+            for p in params_of(op) {
+                params.retain(|(n, at, _)| !(n == &p.0 && at == &p.1));
+                params.push(p);
+            }
+            let body = op["requestBody"]["content"]
+                .as_object()
+                .and_then(|c| c.keys().next().cloned());
+            out.push(DocumentedOperation {
+                method: method.to_ascii_uppercase(),
+                path: path.clone(),
+                params,
+                body,
+            });
+        }
+    }
+    out.sort_by(|a, b| (&a.path, &a.method).cmp(&(&b.path, &b.method)));
+    out
+}
+
 /// Checks that the REST API at `base` (`http://addr/api/am/admin/v4`) serves `generated`
 /// at `/openapi.json`, without credentials.
 pub async fn check_served_openapi(base: &str, generated: &str) {
@@ -206,4 +285,59 @@ pub async fn serve(router: axum::Router) -> RunningServer {
         .await;
     });
     RunningServer { addr, _stop: stop }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn documented_operations_read_parameters_refs_and_bodies() {
+        let doc = json!({
+            "openapi": "3.1.0",
+            "components": {"parameters": {"Limit": {"name": "limit", "in": "query"}}},
+            "paths": {
+                "/apis/{apiId}": {
+                    "parameters": [{"name": "apiId", "in": "path", "required": true}],
+                    "get": {"responses": {}},
+                    "put": {
+                        "parameters": [{"name": "If-Match", "in": "header"}],
+                        "requestBody": {"content": {"application/json": {}}},
+                        "responses": {}
+                    },
+                    "summary": "not an operation"
+                },
+                "/apis": {"get": {"parameters": [{"$ref": "#/components/parameters/Limit"},
+                                                 {"$ref": "#/components/parameters/Missing"}],
+                                  "responses": {}}}
+            }
+        });
+        let ops = documented_operations(&doc);
+        let seen: Vec<(&str, &str)> = ops.iter().map(|o| (o.method.as_str(), o.path.as_str())).collect();
+        assert_eq!(
+            seen,
+            [("GET", "/apis"), ("GET", "/apis/{apiId}"), ("PUT", "/apis/{apiId}")]
+        );
+        assert_eq!(
+            ops[0].params,
+            [("limit".to_string(), "query".to_string(), false)],
+            "an unresolved $ref is left out"
+        );
+        assert_eq!(ops[1].params_in("path"), ["apiId"]);
+        assert_eq!(ops[2].params_in("header"), ["If-Match"]);
+        assert_eq!(
+            ops[2].params_in("path"),
+            ["apiId"],
+            "path-item parameters apply to each operation"
+        );
+        assert_eq!(ops[2].body.as_deref(), Some("application/json"));
+        assert_eq!(ops[1].body, None);
+    }
+
+    #[test]
+    #[should_panic(expected = "the document has paths")]
+    fn a_document_without_paths_is_refused() {
+        documented_operations(&json!({"openapi": "3.1.0"}));
+    }
 }
