@@ -140,7 +140,7 @@ pub(crate) async fn delete(
         .into());
     }
     let mut tx = state.am.begin().await?;
-    let in_use = environments::deployment_count(&mut tx, &env.name).await?;
+    let in_use = environments::deployment_count(&mut tx, tenant, &env.name).await?;
     if in_use > 0 {
         return Err(Error::Conflict(format!(
             "{in_use} API revision(s) are deployed to `{}`; undeploy them first",

@@ -174,7 +174,7 @@ pub(crate) async fn delete(
         .await?
         .ok_or_else(|| not_found(&id))?;
     let mut tx = state.am.begin().await?;
-    let mapped = key_managers::mapped_key_count(&mut tx, &row.name).await?;
+    let mapped = key_managers::mapped_key_count(&mut tx, tenant, &row.name).await?;
     if mapped > 0 {
         return Err(Error::Conflict(format!(
             "{mapped} application key(s) are mapped from `{}`; remove those applications' keys first",

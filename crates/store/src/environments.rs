@@ -104,11 +104,14 @@ pub async fn update(tx: &mut Tx, id: &str, env: &Environment, at: EpochMillis) -
     Ok(n)
 }
 
-/// How many API deployments an environment has (it cannot be removed while any exist).
-pub async fn deployment_count(tx: &mut Tx, name: &str) -> Result<i64> {
+/// How many of the tenant's API deployments an environment has (it cannot be removed
+/// while any exist; other tenants' environments of the same name do not count).
+pub async fn deployment_count(tx: &mut Tx, tenant: TenantId, name: &str) -> Result<i64> {
     Ok(on_tx!(tx, |c| sqlx::query_scalar(
-        "SELECT COUNT(*) FROM api_deployments WHERE environment = $1"
+        "SELECT COUNT(*) FROM api_deployments d JOIN apis a ON a.id = d.api_id \
+         WHERE a.tenant_id = $1 AND d.environment = $2"
     )
+    .bind(tenant.to_string())
     .bind(name)
     .fetch_one(c)
     .await)?)

@@ -130,11 +130,13 @@ pub async fn delete(tx: &mut Tx, id: &str) -> Result<u64> {
         .map(|r| r.rows_affected()))?)
 }
 
-/// How many application keys are mapped from a key manager (one in use cannot go).
-pub async fn mapped_key_count(tx: &mut Tx, name: &str) -> Result<i64> {
+/// How many of the tenant's application keys are mapped from its key manager `name` (one
+/// in use cannot go; another tenant's key manager of the same name does not count).
+pub async fn mapped_key_count(tx: &mut Tx, tenant: TenantId, name: &str) -> Result<i64> {
     Ok(on_tx!(tx, |c| sqlx::query_scalar(
-        "SELECT COUNT(*) FROM application_keys WHERE key_manager = $1"
+        "SELECT COUNT(*) FROM application_keys WHERE tenant_id = $1 AND key_manager = $2"
     )
+    .bind(tenant.to_string())
     .bind(name)
     .fetch_one(c)
     .await)?)
