@@ -134,12 +134,12 @@ pub async fn signup(args: SignupArgs, output: Output) -> Result<(), Failure> {
             "email": args.email,
         })))
         .await?;
+    // The answer names the user as they sign in (`bob@acme.com` in a tenant).
+    let name = user["username"].as_str().unwrap_or(&args.username);
     emit(output, &user, || {
         say(&format!(
-            "Created user {} ({}). Next: `tollgate login --user {}`.",
-            user["username"].as_str().unwrap_or(&args.username),
+            "Created user {name} ({}). Next: `tollgate login --user {name}`.",
             user["email"].as_str().unwrap_or(&args.email),
-            args.username
         ))
     });
     Ok(())
