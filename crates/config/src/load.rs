@@ -445,6 +445,18 @@ pub(crate) fn validate(config: &Config) -> Result<(), ConfigError> {
     if config.gateway.environment.trim().is_empty() {
         return Err(ConfigError::invalid("gateway.environment", "must not be empty"));
     }
+    for domain in &config.gateway.tenants {
+        if domain != tollgate_model::Tenant::DEFAULT_DOMAIN
+            && let Err(why) = tollgate_model::tenant::validate_domain(domain)
+        {
+            return Err(ConfigError::invalid(
+                "gateway.tenants",
+                format!(
+                    "`{domain}` is not a tenant domain ({why}); list domains such as [\"acme.com\"], or `carbon.super` for the super tenant"
+                ),
+            ));
+        }
+    }
     for (key, d) in [
         ("gateway.connect_timeout", config.gateway.connect_timeout),
         ("gateway.read_timeout", config.gateway.read_timeout),
