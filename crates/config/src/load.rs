@@ -573,6 +573,31 @@ mod tests {
     }
 
     #[test]
+    fn gateway_tenants_are_domains_from_a_file_or_the_environment() {
+        assert!(Config::default().gateway.tenants.is_empty(), "every tenant by default");
+        let f = file("[gateway]\ntenants = [\"acme.com\", \"carbon.super\"]\n");
+        let c = load(Some(f.path()), env(&[]), &Overrides::default()).unwrap();
+        assert_eq!(c.gateway.tenants, ["acme.com", "carbon.super"]);
+        let c = load(
+            None,
+            env(&[("TOLLGATE_GATEWAY__TENANTS", "[\"beta.org\"]")]),
+            &Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!(c.gateway.tenants, ["beta.org"]);
+        for bad in ["[\"Acme.com\"]", "[\"acme\"]", "[\"t/acme.com\"]", "[\"\"]"] {
+            let f = file(&format!("[gateway]\ntenants = {bad}\n"));
+            let err = load(Some(f.path()), env(&[]), &Overrides::default())
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("`gateway.tenants`") && err.contains("is not a tenant domain"), "{bad}: {err}");
+        }
+        let f = file("[gateway]\ntenants = \"acme.com\"\n");
+        let err = load(Some(f.path()), env(&[]), &Overrides::default()).unwrap_err().to_string();
+        assert!(err.contains("gateway.tenants"), "not a list: {err}");
+    }
+
+    #[test]
     fn unknown_key_in_file_names_key_and_file() {
         let f = file("[database.am]\nurl = \"sqlite://x.db\"\npool = 4\n");
         let err = load(Some(f.path()), env(&[]), &Overrides::default()).unwrap_err();
