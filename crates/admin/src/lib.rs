@@ -1,7 +1,7 @@
 //! The Admin component: the Admin REST API under `/api/am/admin/v4`. Today it manages
 //! users and roles (the reference delegates these to its user store; Tollgate keeps them
 //! in the shared database), gateway environments, throttling policies and deny policies;
-//! custom rules (policies of level `custom`), and third-party key managers.
+//! custom rules (policies of level `custom`), third-party key managers, and tenants.
 //!
 //! Depends on `http`, `store` and `model` only; never on another component.
 
@@ -10,6 +10,7 @@ mod deny_policies;
 mod environments;
 mod key_managers;
 mod policies;
+mod tenants;
 pub mod types;
 mod users;
 
@@ -56,6 +57,7 @@ pub fn routes(state: AdminState) -> Router {
             .merge(policies::routes())
             .merge(deny_policies::routes())
             .merge(key_managers::routes())
+            .merge(tenants::routes())
             .with_state(state),
     )
 }

@@ -347,3 +347,58 @@ pub struct KeyManagerList {
     /// The key managers.
     pub list: Vec<KeyManager>,
 }
+
+/// A tenant (`/tenants`, our extension): an organisation with its own users, APIs,
+/// policies and applications on this deployment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TenantInfo {
+    /// The tenant's domain; its users sign in as `name@domain`.
+    pub domain: String,
+    /// Display name.
+    pub name: String,
+    /// Whether its users may sign in and its APIs be called.
+    pub active: bool,
+    /// When it was created (epoch milliseconds).
+    pub created_time: i64,
+}
+
+impl From<tollgate_model::Tenant> for TenantInfo {
+    fn from(t: tollgate_model::Tenant) -> Self {
+        Self {
+            domain: t.domain,
+            name: t.name,
+            active: t.active,
+            created_time: t.created_at,
+        }
+    }
+}
+
+/// A page of tenants (`GET /tenants`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct TenantList {
+    /// Tenants in this page.
+    pub count: usize,
+    /// The tenants.
+    pub list: Vec<TenantInfo>,
+    /// Where the page lies in the whole list.
+    pub pagination: PaginationInfo,
+}
+
+/// The body of `POST /tenants`: the tenant and its first administrator, who then signs in
+/// as `adminUsername@domain`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateTenant {
+    /// Lower-case DNS name (`acme.com`); cannot be changed later.
+    pub domain: String,
+    /// The first administrator's name, without `@domain`.
+    pub admin_username: String,
+    /// Their initial password (never answered).
+    pub admin_password: String,
+    /// Their email address.
+    pub email: String,
+    /// Display name (the domain when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}

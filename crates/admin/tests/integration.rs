@@ -976,7 +976,7 @@ async fn the_openapi_document_is_valid_locked_and_true_to_the_routes() {
     let s = start(&db).await;
     tollgate_testkit::check_served_openapi(&s.url(""), &generated).await;
     let answers = tollgate_testkit::call_documented_operations(&s.url(""), &doc).await;
-    assert_eq!(answers.len(), 41, "documented operations");
+    assert_eq!(answers.len(), 46, "documented operations");
     for (method, path, status, _) in answers {
         assert_eq!(status, 401, "{method} {path} is documented but not routed");
     }
@@ -1153,5 +1153,151 @@ async fn key_managers_reject_bad_input_and_non_admins_and_change_nothing() {
         assert_eq!(status, 200);
         let (_, list) = s.as_root(reqwest::Method::GET, "/key-managers", None).await;
         assert_eq!(list["count"], 0);
+    }
+}
+
+#[tokio::test]
+async fn super_tenant_admins_manage_tenants_whose_admins_see_only_their_own() {
+    for db in all_engines("admin_tenants").await {
+        let s = start(&db).await;
+        let engine = s.engine;
+        let client = tollgate_testkit::http();
+        let as_user = |method: reqwest::Method, path: &str, user: &str, password: &str| {
+            client.request(method, s.url(path)).basic_auth(user, Some(password))
+        };
+        let acme = json!({"domain": "acme.com", "adminUsername": "root", "adminPassword": "acme-root-password", "email": "root@acme.com"});
+
+        // Bad input names its fields and creates nothing; a creator may not create.
+        let (status, body) = s
+            .as_root(
+                reqwest::Method::POST,
+                "/tenants",
+                Some(json!({"domain": "Acme", "adminUsername": "x y", "adminPassword": "short", "email": "root@acme.com"})),
+            )
+            .await;
+        assert_eq!(status, 400, "{engine}: {body}");
+        let text = body.to_string();
+        for field in ["domain", "adminUsername", "adminPassword"] {
+            assert!(text.contains(field), "{engine}: {text} names {field}");
+        }
+        let (status, _) = s
+            .send(as_user(reqwest::Method::POST, "/tenants", "carol", "carol-password").json(&acme))
+            .await;
+        assert_eq!(status, 403, "{engine}");
+        let (_, list) = s.as_root(reqwest::Method::GET, "/tenants", None).await;
+        assert_eq!(list["count"], 1, "{engine}: only carbon.super: {list}");
+
+        // Created; the domain is unique; the first administrator signs in as root@acme.com.
+        let (status, created) = s.as_root(reqwest::Method::POST, "/tenants", Some(acme.clone())).await;
+        assert_eq!(status, 201, "{engine}: {created}");
+        assert_eq!(
+            (created["domain"].clone(), created["active"].clone()),
+            (json!("acme.com"), json!(true))
+        );
+        let (status, _) = s.as_root(reqwest::Method::POST, "/tenants", Some(acme.clone())).await;
+        assert_eq!(status, 409, "{engine}");
+        let (status, users) = s
+            .send(as_user(
+                reqwest::Method::GET,
+                "/users",
+                "root@acme.com",
+                "acme-root-password",
+            ))
+            .await;
+        assert_eq!(status, 200, "{engine}: {users}");
+        assert_eq!(users["count"], 1, "{engine}: acme has only its administrator: {users}");
+        // The super tenant's root keeps its own password; acme's root is another user.
+        let (status, _) = s
+            .send(as_user(reqwest::Method::GET, "/users", "root", "acme-root-password"))
+            .await;
+        assert_eq!(status, 401, "{engine}");
+
+        // The new tenant has its own default policies and Default environment.
+        let (_, plans) = s
+            .send(as_user(
+                reqwest::Method::GET,
+                "/throttling/policies/subscription",
+                "root@acme.com",
+                "acme-root-password",
+            ))
+            .await;
+        assert!(plans.to_string().contains("Gold"), "{engine}: {plans}");
+        let (_, envs) = s
+            .send(as_user(
+                reqwest::Method::GET,
+                "/environments",
+                "root@acme.com",
+                "acme-root-password",
+            ))
+            .await;
+        assert_eq!(envs["list"][0]["name"], "Default", "{engine}: {envs}");
+
+        // acme's administrator sees only acme, manages no tenant, and no other exists.
+        let (_, own) = s
+            .send(as_user(
+                reqwest::Method::GET,
+                "/tenants",
+                "root@acme.com",
+                "acme-root-password",
+            ))
+            .await;
+        assert_eq!(own["count"], 1, "{engine}: {own}");
+        assert_eq!(own["list"][0]["domain"], "acme.com");
+        for (method, path, expected) in [
+            (reqwest::Method::GET, "/tenants/carbon.super", 404),
+            (reqwest::Method::POST, "/tenants/carbon.super/deactivate", 404),
+            (reqwest::Method::POST, "/tenants/acme.com/deactivate", 403),
+            (reqwest::Method::POST, "/tenants", 403),
+        ] {
+            let mut req = as_user(method.clone(), path, "root@acme.com", "acme-root-password");
+            if path == "/tenants" {
+                req = req.json(&json!({"domain": "globex.com", "adminUsername": "a", "adminPassword": "a-long-password", "email": "a@globex.com"}));
+            }
+            let (status, body) = s.send(req).await;
+            assert_eq!(status, expected, "{engine}: {method} {path}: {body}");
+        }
+        let (status, _) = s.as_root(reqwest::Method::GET, "/tenants/globex.com", None).await;
+        assert_eq!(status, 404, "{engine}");
+
+        // Deactivation: acme's users cannot sign in; the super tenant cannot be deactivated;
+        // reactivation restores everything.
+        let before = events::latest_seq(&s.am).await.unwrap();
+        let (status, body) = s
+            .as_root(reqwest::Method::POST, "/tenants/acme.com/deactivate", None)
+            .await;
+        assert_eq!(
+            (status, body["active"].clone()),
+            (200, json!(false)),
+            "{engine}: {body}"
+        );
+        let changed = events::read_since(&s.am, before, 10).await.unwrap();
+        assert!(changed.iter().any(|e| e.kind == EventKind::TenantChanged), "{engine}");
+        let (status, body) = s
+            .send(as_user(
+                reqwest::Method::GET,
+                "/users",
+                "root@acme.com",
+                "acme-root-password",
+            ))
+            .await;
+        assert_eq!(status, 401, "{engine}: {body}");
+        assert!(body.to_string().contains("deactivated"), "{engine}: {body}");
+        let (status, _) = s
+            .as_root(reqwest::Method::POST, "/tenants/carbon.super/deactivate", None)
+            .await;
+        assert_eq!(status, 409, "{engine}");
+        let (status, _) = s
+            .as_root(reqwest::Method::POST, "/tenants/acme.com/activate", None)
+            .await;
+        assert_eq!(status, 200, "{engine}");
+        let (status, _) = s
+            .send(as_user(
+                reqwest::Method::GET,
+                "/users",
+                "root@acme.com",
+                "acme-root-password",
+            ))
+            .await;
+        assert_eq!(status, 200, "{engine}");
     }
 }

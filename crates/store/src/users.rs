@@ -63,6 +63,18 @@ fn fold_users(rows: Vec<UserRoleRow>) -> Result<Vec<User>> {
 /// writes nothing.
 pub async fn create(db: &Database, new: NewUser) -> Result<User> {
     new.validate()?;
+    // `bob@acme.com` of the super tenant could never sign in once `acme.com` is a tenant:
+    // the name would reach acme's `bob` (decision 019).
+    if new.tenant_id == TenantId::DEFAULT
+        && let (_, Some(domain)) = tollgate_model::tenant::split_qualified(&new.username)
+        && crate::tenants::find_by_domain(db, domain).await?.is_some()
+    {
+        return Err(tollgate_model::Error::Validation(vec![tollgate_model::FieldError::new(
+            "username",
+            format!("`{domain}` is a tenant: `{}` would sign in to it; choose another name, or create the user in `{domain}`", new.username),
+        )])
+        .into());
+    }
     let hash = password::hash(new.password.clone()).await?;
     let mut tx = db.begin().await?;
     let user = insert_in(&mut tx, new, &hash).await?;

@@ -58,6 +58,66 @@ pub enum Command {
     /// Manage the key manager's token signing keys (on a node with the AM database).
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Manage tenants (organisations) through the Admin REST API, as a super-tenant
+    /// administrator.
+    #[command(subcommand)]
+    Tenant(TenantCommand),
+}
+
+/// `tollgate tenant …`.
+#[derive(Debug, Subcommand)]
+pub enum TenantCommand {
+    /// Create a tenant with its first administrator, who then signs in as USER@DOMAIN.
+    Create {
+        /// Where and as whom.
+        #[command(flatten)]
+        conn: ConnectionArgs,
+        /// The tenant's domain: a lower-case DNS name such as acme.com.
+        domain: String,
+        /// The first administrator's name inside the tenant (without @domain).
+        #[arg(long)]
+        admin_user: String,
+        /// Their initial password (default: asked on the terminal); it may start with `-`.
+        #[arg(long, allow_hyphen_values = true)]
+        admin_password: Option<String>,
+        /// Their email address.
+        #[arg(long)]
+        email: String,
+        /// Display name (default: the domain).
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// List tenants.
+    List {
+        /// Where and as whom.
+        #[command(flatten)]
+        conn: ConnectionArgs,
+    },
+    /// Show one tenant.
+    Get {
+        /// Where and as whom.
+        #[command(flatten)]
+        conn: ConnectionArgs,
+        /// The tenant's domain.
+        domain: String,
+    },
+    /// Activate a tenant: its users sign in and its APIs answer again.
+    Activate {
+        /// Where and as whom.
+        #[command(flatten)]
+        conn: ConnectionArgs,
+        /// The tenant's domain.
+        domain: String,
+    },
+    /// Deactivate a tenant: its users cannot sign in, its tokens stop working and every
+    /// gateway refuses its APIs. Nothing is deleted.
+    Deactivate {
+        /// Where and as whom.
+        #[command(flatten)]
+        conn: ConnectionArgs,
+        /// The tenant's domain.
+        domain: String,
+    },
 }
 
 /// `tollgate api …`.

@@ -11,6 +11,7 @@ mod credentials;
 mod heap;
 mod node;
 mod rest_client;
+mod tenant_cli;
 
 use clap::Parser;
 use cli::{Cli, Command, ConfigCommand, KeysCommand};
@@ -73,6 +74,7 @@ fn main() -> ExitCode {
         Command::Logout(args) => run_async(account_cli::logout(args, output)),
         Command::Signup(args) => run_async(account_cli::signup(args, output)),
         Command::Subscribe(args) => run_async(app_cli::subscribe(args, output)),
+        Command::Tenant(command) => run_async(tenant_cli::run(command, output)),
         Command::Keys(KeysCommand::Rotate { node, overlap }) => run_async(node::rotate_signing_keys(node, overlap)),
     };
     match result {

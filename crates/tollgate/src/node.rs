@@ -347,7 +347,7 @@ fn gateway_failure(e: tollgate_gateway::node::StartError) -> Failure {
 }
 
 /// Start-up, while the listeners already serve: migrations, the bootstrap administrator,
-/// the token signing key (on a key manager) and the default policies.
+/// the token signing key (on a key manager) and every tenant's AM side (default policies).
 async fn start_up(
     config: &Config,
     components: &ComponentSet,
@@ -367,10 +367,18 @@ async fn start_up(
             .await
             .map_err(|e| Failure::new(exit::OTHER, format!("cannot create the token signing key: {e}")))?;
     }
-    if let Some(am) = find(dbs, DatabaseName::Am) {
-        tollgate_store::policies::install_defaults(&am, tollgate_model::TenantId::DEFAULT)
+    match (find(dbs, DatabaseName::Shared), find(dbs, DatabaseName::Am)) {
+        // Every tenant's AM side (state, `Default` environment, default policies), which
+        // also repairs a tenant creation that stopped between the two databases.
+        (Some(shared), Some(am)) => tollgate_store::tenants::provision_all(&shared, &am)
             .await
-            .map_err(|e| Failure::new(exit::OTHER, format!("cannot install the default policies: {e}")))?;
+            .map_err(|e| Failure::new(exit::OTHER, format!("cannot provision the tenants: {e}")))?,
+        (None, Some(am)) => {
+            tollgate_store::policies::install_defaults(&am, tollgate_model::TenantId::DEFAULT)
+                .await
+                .map_err(|e| Failure::new(exit::OTHER, format!("cannot install the default policies: {e}")))?;
+        }
+        _ => {}
     }
     Ok(())
 }
