@@ -590,10 +590,15 @@ mod tests {
             let err = load(Some(f.path()), env(&[]), &Overrides::default())
                 .unwrap_err()
                 .to_string();
-            assert!(err.contains("`gateway.tenants`") && err.contains("is not a tenant domain"), "{bad}: {err}");
+            assert!(
+                err.contains("`gateway.tenants`") && err.contains("is not a tenant domain"),
+                "{bad}: {err}"
+            );
         }
         let f = file("[gateway]\ntenants = \"acme.com\"\n");
-        let err = load(Some(f.path()), env(&[]), &Overrides::default()).unwrap_err().to_string();
+        let err = load(Some(f.path()), env(&[]), &Overrides::default())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("gateway.tenants"), "not a list: {err}");
     }
 

@@ -133,9 +133,8 @@ pub async fn read_for(am: &Database, environment: &str, now: EpochMillis, tenant
             .map(|t| (t.tenant_id, TenantSnapshot::new(t)))
             .collect(),
     };
-    let deployed: Vec<DeployedRow> =
-        on_pool!(am.reader(), |p| {
-            sqlx::query_as(
+    let deployed: Vec<DeployedRow> = on_pool!(am.reader(), |p| {
+        sqlx::query_as(
         "SELECT a.tenant_id, d.api_id, d.revision_id, r.body, r.definition, a.lifecycle_status, a.is_default_version \
          FROM api_deployments d JOIN api_revisions r ON r.id = d.revision_id JOIN apis a ON a.id = d.api_id \
          WHERE d.environment = $1 ORDER BY d.api_id"
@@ -143,7 +142,7 @@ pub async fn read_for(am: &Database, environment: &str, now: EpochMillis, tenant
     .bind(environment)
     .fetch_all(p)
     .await
-        })?;
+    })?;
     for d in deployed {
         let Some(section) = sections.of(&d.tenant_id)? else {
             continue;

@@ -632,7 +632,9 @@ async fn provision(am: &Database, domain: &str) -> TenantId {
 /// An application event of `tenant`.
 async fn append_for(am: &Database, tenant: TenantId, event: ControlEvent) -> i64 {
     let mut tx = am.begin().await.unwrap();
-    let seq = events::append(&mut tx, &NewEvent::new(tenant, None, event)).await.unwrap();
+    let seq = events::append(&mut tx, &NewEvent::new(tenant, None, event))
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
     seq
 }
@@ -665,7 +667,9 @@ fn sections(snapshot: &Value) -> Vec<(String, usize)> {
 async fn a_gateway_limited_to_some_tenants_gets_only_their_snapshot_entries() {
     for t in all_engines("tm_tenant_snapshot").await {
         let tm = start(&t).await;
-        tollgate_store::policies::install_defaults(&tm.am, TenantId::DEFAULT).await.unwrap();
+        tollgate_store::policies::install_defaults(&tm.am, TenantId::DEFAULT)
+            .await
+            .unwrap();
         provision(&tm.am, "acme.com").await;
         provision(&tm.am, "beta.org").await;
         let everything: Value = tm
@@ -678,7 +682,10 @@ async fn a_gateway_limited_to_some_tenants_gets_only_their_snapshot_entries() {
         let domains: Vec<&str> = all.iter().map(|(d, _)| d.as_str()).collect();
         assert_eq!(domains, ["carbon.super", "acme.com", "beta.org"], "{}", t.engine());
         assert_eq!(all[0].1, 0, "the super tenant's policies are the top-level ones");
-        assert!(all[1].1 > 0 && all[2].1 > 0, "each tenant has its own defaults: {all:?}");
+        assert!(
+            all[1].1 > 0 && all[2].1 > 0,
+            "each tenant has its own defaults: {all:?}"
+        );
         let top = everything["subscriptionPolicies"].as_array().map_or(0, Vec::len);
         assert!(top > 0);
 
@@ -693,7 +700,12 @@ async fn a_gateway_limited_to_some_tenants_gets_only_their_snapshot_entries() {
         assert_eq!(only[0].0, "acme.com");
         assert!(only[0].1 > 0);
         for key in ["subscriptionPolicies", "applicationPolicies", "apis", "applications"] {
-            assert_eq!(acme[key], json!([]), "{key}: nothing of the super tenant ({})", t.engine());
+            assert_eq!(
+                acme[key],
+                json!([]),
+                "{key}: nothing of the super tenant ({})",
+                t.engine()
+            );
         }
         assert!(!acme.to_string().contains("beta.org"));
 
@@ -714,7 +726,9 @@ async fn a_gateway_limited_to_some_tenants_gets_only_their_snapshot_entries() {
             assert_eq!(response.status().as_u16(), 400, "{bad}");
             let body: Value = response.json().await.unwrap();
             assert_eq!(error_fields(&body), ["tenants"], "{bad}: {body}");
-            let response = tm.get_authorized(&format!("/internal/v1/watch?since=0&tenants={bad}")).await;
+            let response = tm
+                .get_authorized(&format!("/internal/v1/watch?since=0&tenants={bad}"))
+                .await;
             assert_eq!(response.status().as_u16(), 400, "watch with {bad}");
         }
     }
@@ -779,15 +793,25 @@ async fn a_watch_limited_to_some_tenants_gets_only_their_events_and_keeps_up() {
         })
         .await;
         let seqs: Vec<i64> = delivered.iter().map(|(seq, _, _)| *seq).collect();
-        assert!(!seqs.contains(&beta_app) && !seqs.contains(&last), "beta's events: {delivered:?}");
-        assert!(seqs.contains(&acme_app), "{delivered:?} ({})", t.engine());
-        assert!(seqs.contains(&revoked), "revocations go to every gateway: {delivered:?}");
         assert!(
-            delivered.iter().any(|(_, tenant, kind)| *tenant == later && *kind == EventKind::TenantChanged),
+            !seqs.contains(&beta_app) && !seqs.contains(&last),
+            "beta's events: {delivered:?}"
+        );
+        assert!(seqs.contains(&acme_app), "{delivered:?} ({})", t.engine());
+        assert!(
+            seqs.contains(&revoked),
+            "revocations go to every gateway: {delivered:?}"
+        );
+        assert!(
+            delivered
+                .iter()
+                .any(|(_, tenant, kind)| *tenant == later && *kind == EventKind::TenantChanged),
             "the new tenant's state: {delivered:?}"
         );
         assert!(
-            delivered.iter().any(|(_, tenant, kind)| *tenant == later && *kind == EventKind::PolicyUpserted),
+            delivered
+                .iter()
+                .any(|(_, tenant, kind)| *tenant == later && *kind == EventKind::PolicyUpserted),
             "then its events: {delivered:?}"
         );
         let beta_events: Vec<i64> = delivered
