@@ -870,11 +870,16 @@ impl RuntimeState {
         self.signing_keys.get(kid)
     }
 
-    /// A third-party key manager whose `issuer` is `iss`.
-    pub fn key_manager_by_issuer(&self, iss: &str) -> Option<&serde_json::Value> {
-        self.key_managers
-            .values()
-            .find(|km| km.get("issuer").and_then(|i| i.as_str()) == Some(iss))
+    /// Every third-party key manager whose `issuer` is `iss` (tenants may each register
+    /// the same provider), in id order.
+    pub fn key_managers_by_issuer<'s>(&'s self, iss: &'s str) -> impl Iterator<Item = &'s serde_json::Value> + 's {
+        let mut found: Vec<(&String, &serde_json::Value)> = self
+            .key_managers
+            .iter()
+            .filter(|(_, km)| km.get("issuer").and_then(|i| i.as_str()) == Some(iss))
+            .collect();
+        found.sort_by(|a, b| a.0.cmp(b.0));
+        found.into_iter().map(|(_, km)| km)
     }
 }
 
