@@ -537,6 +537,100 @@ mod tests {
         }
     }
 
+    /// A hub whose first watch brings `items`; it records the tenants and `since` asked for.
+    struct ScriptedHub {
+        items: Mutex<Vec<WatchItem>>,
+        asked: Mutex<Vec<(i64, TenantFilter)>>,
+    }
+
+    impl Hub for ScriptedHub {
+        fn snapshot<'a>(
+            &'a self,
+            environment: &'a str,
+            tenants: &'a TenantFilter,
+        ) -> tollgate_events::HubFuture<'a, Snapshot> {
+            Box::pin(async move {
+                self.asked.lock().unwrap().push((-1, tenants.clone()));
+                Ok(Snapshot {
+                    seq: 5,
+                    environment: environment.into(),
+                    ..Snapshot::default()
+                })
+            })
+        }
+        fn watch<'a>(
+            &'a self,
+            since: i64,
+            tenants: &'a TenantFilter,
+        ) -> tollgate_events::HubFuture<'a, tollgate_events::Watch> {
+            Box::pin(async move {
+                self.asked.lock().unwrap().push((since, tenants.clone()));
+                let (tx, rx) = tokio::sync::mpsc::channel(16);
+                let items = std::mem::take(&mut *self.items.lock().unwrap());
+                for item in items {
+                    tx.send(item).await.unwrap();
+                }
+                // Later watches stay open and silent.
+                tokio::spawn(async move { tx.closed().await });
+                Ok(rx)
+            })
+        }
+        fn report<'a>(&'a self, _: &'a GatewayReport) -> tollgate_events::HubFuture<'a, ()> {
+            Box::pin(async { Ok(()) })
+        }
+        fn describe(&self) -> String {
+            "scripted".into()
+        }
+    }
+
+    #[tokio::test]
+    async fn progress_past_other_tenants_events_keeps_a_limited_gateway_current() {
+        let event = Event {
+            seq: 6,
+            kind: tollgate_events::EventKind::ApplicationDeleted,
+            tenant_id: tollgate_model::TenantId::DEFAULT,
+            environment: None,
+            payload: serde_json::json!({"id": "nobody"}),
+            created_at: 1,
+        };
+        // Events 7 to 9 were another tenant's: the hub says it is past them, then idles.
+        let hub = Arc::new(ScriptedHub {
+            items: Mutex::new(vec![
+                WatchItem::Events(vec![event]),
+                WatchItem::Progress { seq: 9 },
+                WatchItem::Heartbeat { seq: 9 },
+            ]),
+            asked: Mutex::new(Vec::new()),
+        });
+        let live = Arc::new(LiveState::new());
+        let shutdown = CancellationToken::new();
+        let tenants = TenantFilter::only(["acme.com"]);
+        let task = tokio::spawn(follow(
+            hub.clone(),
+            live.clone(),
+            "Default".into(),
+            tenants.clone(),
+            None,
+            shutdown.clone(),
+        ));
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while live.load().seq < 9 && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(live.load().seq, 9, "the progress is the state's sequence");
+        // The heartbeat after it is no gap: the first watch stays open.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let asked = hub.asked.lock().unwrap().clone();
+        assert_eq!(
+            asked,
+            [(-1, tenants.clone()), (5, tenants)],
+            "one snapshot, one watch, both limited"
+        );
+        assert_eq!(live.report()["tenants"]["served"], serde_json::json!(["acme.com"]));
+        shutdown.cancel();
+        task.await.unwrap();
+    }
+
     #[tokio::test]
     async fn the_persisted_snapshot_and_journal_restore_the_state() {
         let dir = tempfile::tempdir().unwrap();
