@@ -14,9 +14,14 @@
 # (bench/tenants_setup.py seed), as 20 000 REST deployments would take most of an hour on
 # 2 cores.
 #
+# INSTRUCTIONS=1 also counts, under callgrind, the user-space instructions per request of
+# each node (warmed up, then DURATION seconds of wrk -c4): a figure that other work on the
+# machine does not move, where wall-clock runs on a shared 2-core host differ by 10 %.
+#
 # Needs: nginx and wrk (apt-get install nginx-light wrk), python3, curl, and an optimised
-# build (cargo build --release -p tollgate, or --profile production). Usage:
-#   [BENCH_BIN=path/to/tollgate] [DURATION=10] [CONNECTIONS=50] [ROUNDS=3] [TENANTS=100] [APIS=10000] bash bench/tenants.sh
+# build (cargo build --release -p tollgate, or --profile production); valgrind for
+# INSTRUCTIONS=1. Usage:
+#   [BENCH_BIN=path/to/tollgate] [DURATION=10] [CONNECTIONS=50] [ROUNDS=3] [TENANTS=100] [APIS=10000] [INSTRUCTIONS=1] bash bench/tenants.sh
 set -euo pipefail
 BIN=${BENCH_BIN:-${CARGO_TARGET_DIR:-target}/release/tollgate}
 DURATION=${DURATION:-10}
@@ -48,16 +53,17 @@ http { access_log off; keepalive_requests 1000000;
 EOF
 nginx -c "$WORK/backend.conf" -p "$WORK"
 
-start() { # case: starts its node in a session of its own, waits until it is ready
+start() { # case [wrapper...]: starts its node in a session of its own, waits until it is ready
   local k=$1
+  shift
   mkdir -p "$WORK/$k"
   TOLLGATE_ADMIN_PASSWORD=bench-admin-password TOLLGATE_NODE__DATA_DIR="$WORK/$k" \
   TOLLGATE_MANAGEMENT__LISTEN=127.0.0.1:${MGMT[$k]} TOLLGATE_GATEWAY__LISTEN=127.0.0.1:${GW[$k]} \
   TOLLGATE_TRAFFIC_MANAGER__LISTEN=127.0.0.1:${TM[$k]} TOLLGATE_LOG__LEVEL=warn \
   TOLLGATE_KEY_MANAGER__ACCESS_TOKEN_VALIDITY=24h \
-    setsid "$BIN" serve >> "$WORK/$k.log" 2>&1 &
+    setsid "$@" "$BIN" serve >> "$WORK/$k.log" 2>&1 &
   PID[$k]=$!
-  for _ in $(seq 1 600); do curl -sf "localhost:${MGMT[$k]}/health/ready" >/dev/null && return; sleep 0.1; done
+  for _ in $(seq 1 1200); do curl -sf "localhost:${MGMT[$k]}/health/ready" >/dev/null && return; sleep 0.1; done
   echo "node $k did not become ready: $(tail -5 "$WORK/$k.log")" >&2; exit 1
 }
 stop() { kill "${PID[$1]}"; wait "${PID[$1]}" 2>/dev/null || true; PID[$1]=; }
@@ -134,3 +140,28 @@ ratio = avg('m', 1) / avg('s', 1)
 print(f"m/s throughput {ratio:.3f}x  p99 {avg('m', 3) / avg('s', 3):.2f}x  CPU/req {avg('m', 4) / avg('s', 4):.3f}x  "
       f"({'within' if ratio >= 0.95 else 'NOT within'} 5 %)")
 PY
+
+if [ -n "${INSTRUCTIONS:-}" ]; then
+  # Each node again under callgrind, instrumented only while wrk runs.
+  declare -A IPR
+  for k in s m; do
+    stop "$k"
+    start "$k" valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$WORK/$k.callgrind"
+    url="http://127.0.0.1:${GW[$k]}${CALL[$k]}"
+    wrk -t1 -c4 -d3s -H "Authorization: Bearer ${TOKEN[$k]}" "$url" > /dev/null
+    callgrind_control -i on "${PID[$k]}" > /dev/null
+    callgrind_control -z "${PID[$k]}" > /dev/null 2>&1
+    wrk -t1 -c4 -d"${DURATION}s" -H "Authorization: Bearer ${TOKEN[$k]}" "$url" > "$WORK/$k.instructions.wrk"
+    callgrind_control -d "${PID[$k]}" > /dev/null 2>&1
+    callgrind_control -i off "${PID[$k]}" > /dev/null
+    total=$(awk '/requests in/{print $1}' "$WORK/$k.instructions.wrk")
+    dump=$(ls -t "$WORK/$k".callgrind* | head -1)
+    ir=$(awk '/^(summary|totals):/{print $2; exit}' "$dump")
+    # Parking idle workers costs what the run's pace makes it cost: left out.
+    parked=$(callgrind_annotate --inclusive=yes --threshold=100 "$dump" 2>/dev/null \
+      | awk '/scheduler::(current_thread|multi_thread::worker)::Context::park \[/{gsub(",", "", $1); s += $1} END{print s + 0}')
+    IPR[$k]=$(((ir - parked) / total))
+    echo "($k) under callgrind: $total requests, ${IPR[$k]} instructions per request (idle parking left out)"
+  done
+  python3 -c "print(f'm/s instructions per request: {${IPR[m]} / ${IPR[s]}:.3f}x')"
+fi

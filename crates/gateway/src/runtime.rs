@@ -219,6 +219,9 @@ pub struct RuntimeState {
     tenants: Arc<HashMap<TenantId, TenantEntry>>,
     /// Tenants by domain, for `/t/{domain}/…`.
     domains: Arc<HashMap<Arc<str>, TenantId>>,
+    /// Whether any tenant is deactivated (most of the time none is, and calls skip the
+    /// check).
+    any_inactive: bool,
     apis: Arc<HashMap<String, Arc<ApiEntry>>>,
     routes: Arc<RouteTable<RouteTarget>>,
     /// By id, with the tenant each belongs to.
@@ -254,6 +257,7 @@ impl Default for RuntimeState {
             environment: String::new(),
             tenants: Arc::new(tenants),
             domains: Arc::new(domains),
+            any_inactive: false,
             apis: Arc::default(),
             routes: Arc::default(),
             applications: Arc::default(),
@@ -459,9 +463,12 @@ impl RuntimeState {
     fn set_tenant_state(&mut self, state: &TenantState) -> bool {
         let entry = self.tenant_mut(state.tenant_id);
         entry.active = state.active;
-        if entry.domain.as_deref() == Some(state.domain.as_str()) {
+        let known = entry.domain.as_deref() == Some(state.domain.as_str());
+        self.any_inactive = self.tenants.values().any(|t| !t.active);
+        if known {
             return false;
         }
+        let entry = self.tenant_mut(state.tenant_id);
         let old = entry.domain.replace(Arc::from(state.domain.as_str()));
         let domains = Arc::make_mut(&mut self.domains);
         if let Some(old) = old {
@@ -498,6 +505,9 @@ impl RuntimeState {
     /// such call is refused before routing, as the reference refuses calls to an inactive
     /// tenant (docs/gateway-tenants.md, "Deactivated tenants").
     pub fn inactive_tenant<'p>(&self, path: &'p str) -> Option<&'p str> {
+        if !self.any_inactive {
+            return None;
+        }
         let rest = path.strip_prefix("/t/")?;
         let domain = rest.split('/').next().filter(|d| !d.is_empty())?;
         let tenant = self.domains.get(domain)?;
