@@ -116,6 +116,11 @@ throttle_sync_interval = "50ms"
 # While the traffic manager is unreachable: "local_share" admits limit / live gateways
 # per window at each gateway; "fail_closed" refuses every limited call (429).
 throttle_fallback = "local_share"
+# The tenants this gateway serves, by domain ("carbon.super" for the super tenant); empty:
+# every tenant. The event hub then sends this gateway only those tenants' state and events
+# (their APIs under /t/{domain}/..., applications, subscriptions, policies); a call to any
+# other tenant's API answers 404 (900906). Example: tenants = ["acme.com", "carbon.super"]
+tenants = []
 # An HTTPS listener in addition to the plain one:
 # [gateway.tls]
 # listen = "0.0.0.0:8243"

@@ -427,6 +427,9 @@ pub struct GatewayConfig {
     /// What the gateway does while the traffic manager cannot be reached: admit its share
     /// of each limit (`local_share`) or refuse limited calls (`fail_closed`).
     pub throttle_fallback: ThrottleFallback,
+    /// The tenants this gateway serves, by domain (`carbon.super` for the super tenant);
+    /// empty: every tenant. The event hub then sends it only those tenants' state.
+    pub tenants: Vec<String>,
 }
 
 /// `gateway.analytics_log_format`.
@@ -471,6 +474,7 @@ impl Default for GatewayConfig {
             backend_jwt: false,
             throttle_sync_interval: Duration::from_millis(50),
             throttle_fallback: ThrottleFallback::LocalShare,
+            tenants: Vec::new(),
         }
     }
 }

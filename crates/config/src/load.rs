@@ -445,6 +445,18 @@ pub(crate) fn validate(config: &Config) -> Result<(), ConfigError> {
     if config.gateway.environment.trim().is_empty() {
         return Err(ConfigError::invalid("gateway.environment", "must not be empty"));
     }
+    for domain in &config.gateway.tenants {
+        if domain != tollgate_model::Tenant::DEFAULT_DOMAIN
+            && let Err(why) = tollgate_model::tenant::validate_domain(domain)
+        {
+            return Err(ConfigError::invalid(
+                "gateway.tenants",
+                format!(
+                    "`{domain}` is not a tenant domain ({why}); list domains such as [\"acme.com\"], or `carbon.super` for the super tenant"
+                ),
+            ));
+        }
+    }
     for (key, d) in [
         ("gateway.connect_timeout", config.gateway.connect_timeout),
         ("gateway.read_timeout", config.gateway.read_timeout),
@@ -558,6 +570,36 @@ mod tests {
                 .to_string();
             assert!(err.contains(key), "{err}");
         }
+    }
+
+    #[test]
+    fn gateway_tenants_are_domains_from_a_file_or_the_environment() {
+        assert!(Config::default().gateway.tenants.is_empty(), "every tenant by default");
+        let f = file("[gateway]\ntenants = [\"acme.com\", \"carbon.super\"]\n");
+        let c = load(Some(f.path()), env(&[]), &Overrides::default()).unwrap();
+        assert_eq!(c.gateway.tenants, ["acme.com", "carbon.super"]);
+        let c = load(
+            None,
+            env(&[("TOLLGATE_GATEWAY__TENANTS", "[\"beta.org\"]")]),
+            &Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!(c.gateway.tenants, ["beta.org"]);
+        for bad in ["[\"Acme.com\"]", "[\"acme\"]", "[\"t/acme.com\"]", "[\"\"]"] {
+            let f = file(&format!("[gateway]\ntenants = {bad}\n"));
+            let err = load(Some(f.path()), env(&[]), &Overrides::default())
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("`gateway.tenants`") && err.contains("is not a tenant domain"),
+                "{bad}: {err}"
+            );
+        }
+        let f = file("[gateway]\ntenants = \"acme.com\"\n");
+        let err = load(Some(f.path()), env(&[]), &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("gateway.tenants"), "not a list: {err}");
     }
 
     #[test]

@@ -578,7 +578,7 @@ impl ControlEvent {
                 jwks: None,
             }),
             EventKind::TenantChanged => ControlEvent::TenantChanged(TenantState {
-                tenant_id: tollgate_model::TenantId::DEFAULT,
+                tenant_id: serde_json::from_value(json!("00000000-0000-7000-8000-0000000000aa"))?,
                 domain: "acme.com".into(),
                 active: false,
             }),

@@ -11,7 +11,7 @@ pub mod snapshot;
 pub mod throttle;
 
 pub use control::{ControlEvent, ControlEventError};
-pub use hub::{GatewayReport, Hub, HubError, HubFuture, Watch, WatchItem};
+pub use hub::{GatewayReport, Hub, HubError, HubFuture, TenantFilter, TenantScope, Watch, WatchItem};
 pub use snapshot::Snapshot;
 
 use serde::{Deserialize, Serialize};

@@ -164,7 +164,9 @@ fn verify_signature(state: &RuntimeState, token: &str) -> Result<AccessClaims, &
 
 /// A token of a registered third-party key manager: found by its `iss`, verified with that
 /// provider's JWKS from the runtime state, its client id and scopes read from the claims
-/// the key manager names, and its application from the client's key mapping.
+/// the key manager names, and its application from the client's key mapping. Several
+/// tenants may register the same provider (one issuer, each under its own name): each is
+/// tried, and the one that mapped the token's client wins.
 fn verify_external(
     state: &RuntimeState,
     token: &str,
@@ -179,7 +181,26 @@ fn verify_external(
         .map_err(|_| "malformed")?;
     let unverified: serde_json::Value = serde_json::from_slice(&payload).map_err(|_| "malformed")?;
     let iss = unverified.get("iss").and_then(|v| v.as_str()).ok_or(unknown)?;
-    let km = state.key_manager_by_issuer(iss).ok_or(unknown)?;
+    let mut outcome = Err(unknown);
+    for km in state.key_managers_by_issuer(iss) {
+        outcome = verify_with(state, token, alg, kid, iss, km);
+        if outcome.is_ok() {
+            break;
+        }
+    }
+    outcome
+}
+
+/// [`verify_external`] with one registered key manager `km` of the token's issuer.
+fn verify_with(
+    state: &RuntimeState,
+    token: &str,
+    alg: jsonwebtoken::Algorithm,
+    kid: &str,
+    iss: &str,
+    km: &serde_json::Value,
+) -> Result<AccessClaims, &'static str> {
+    let unknown = "not signed by a known key";
     if km.get("enabled").and_then(|v| v.as_bool()) == Some(false) {
         return Err("issued by a disabled key manager");
     }
@@ -338,5 +359,52 @@ mod tests {
             "{err:?}"
         );
         assert!(verifier.cached(sent).is_none());
+    }
+
+    #[test]
+    fn tenants_registering_the_same_provider_each_get_their_own_clients() {
+        use aws_lc_rs::rand::SystemRandom;
+        use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
+        use base64::Engine as _;
+        use serde_json::json;
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let rng = SystemRandom::new();
+        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
+        let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref()).unwrap();
+        let point = key.public_key().as_ref();
+        let jwks = json!({"keys": [{"kty": "EC", "crv": "P-256", "alg": "ES256", "kid": "idp1",
+            "x": b64.encode(&point[1..33]), "y": b64.encode(&point[33..65])}]});
+        let issuer = "https://idp.example";
+        // One provider registered by two tenants under their own names; the first tried
+        // (by id) is acme's.
+        let section = |id: &str, domain: &str, km: &str, client: &str, app: &str| {
+            json!({"tenantId": id, "domain": domain, "active": true,
+                "applications": [{"id": app, "name": app, "owner": "o", "tier": "Unlimited", "tokenType": "JWT", "status": "APPROVED"}],
+                "keyMappings": [{"consumerKey": client, "applicationId": app, "keyType": "PRODUCTION", "keyManager": km}],
+                "keyManagers": [{"id": format!("km-{domain}"), "name": km, "issuer": issuer, "enabled": true, "jwks": jwks}]})
+        };
+        let snapshot = json!({"seq": 1, "environment": "Default", "apis": [], "applications": [], "subscriptions": [],
+        "keyMappings": [], "revocations": [], "signingKeys": [], "keyManagers": [], "tenants": [
+            section("00000000-0000-7000-8000-0000000000aa", "acme.com", "Okta A", "client-a", "acme-app"),
+            section("00000000-0000-7000-8000-0000000000bb", "beta.org", "Okta B", "client-b", "beta-app"),
+        ]});
+        let state = RuntimeState::from_snapshot(serde_json::from_value(snapshot).unwrap());
+        let token = |client: &str| {
+            let header = b64.encode(json!({"alg": "ES256", "kid": "idp1", "typ": "JWT"}).to_string());
+            let claims =
+                b64.encode(json!({"iss": issuer, "azp": client, "sub": "someone", "exp": now_secs() + 60}).to_string());
+            let signed = format!("{header}.{claims}");
+            let signature = key.sign(&rng, signed.as_bytes()).unwrap();
+            format!("{signed}.{}", b64.encode(signature.as_ref()))
+        };
+        for (client, app) in [("client-a", "acme-app"), ("client-b", "beta-app")] {
+            let claims = verify_signature(&state, &token(client)).unwrap_or_else(|e| panic!("{client}: {e}"));
+            assert_eq!(claims.application.id, app);
+            assert!(state.application_tenant(&claims.application.id).is_some());
+        }
+        assert_eq!(
+            verify_signature(&state, &token("client-unmapped")).unwrap_err(),
+            "issued to a client no application has mapped"
+        );
     }
 }

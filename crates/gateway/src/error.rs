@@ -45,6 +45,9 @@ pub enum GatewayError {
     BackendTimeout(String),
     /// A throttling limit refuses the call (429, 900800–900807 by kind).
     Throttled(Throttled),
+    /// The call addresses a deactivated tenant (`/t/{domain}/…`): 500, as the reference
+    /// answers (docs/gateway-tenants.md, "Deactivated tenants").
+    TenantInactive(String),
 }
 
 /// Which limit refused a call, and until when.
@@ -109,6 +112,7 @@ impl GatewayError {
                 "Message throttled out",
                 &t.description,
             ),
+            GatewayError::TenantInactive(d) => (StatusCode::INTERNAL_SERVER_ERROR, 500, "Inactive tenant", d),
         }
     }
 

@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tollgate_events::hub::GATEWAY_REPORT_INTERVAL;
-use tollgate_events::{Event, GatewayReport, Hub, Snapshot, WatchItem};
+use tollgate_events::{Event, GatewayReport, Hub, Snapshot, TenantFilter, WatchItem};
 
 /// A watch that brings nothing (not even a heartbeat) for this long is presumed dead.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(20);
@@ -52,6 +52,8 @@ pub struct LiveState {
     connected: AtomicBool,
     last_contact: AtomicI64,
     hub: Mutex<String>,
+    /// The tenants followed (`gateway.tenants`), for the report.
+    tenants: Mutex<TenantFilter>,
 }
 
 impl Default for LiveState {
@@ -63,6 +65,7 @@ impl Default for LiveState {
             connected: AtomicBool::new(false),
             last_contact: AtomicI64::new(0),
             hub: Mutex::new(String::new()),
+            tenants: Mutex::new(TenantFilter::all()),
         }
     }
 }
@@ -86,6 +89,11 @@ impl LiveState {
     /// Replaces the state.
     pub fn store(&self, state: RuntimeState) {
         metrics::gauge!("tollgate_gateway_state_sequence").set(state.seq as f64);
+        let held = state.tenant_counts();
+        metrics::gauge!("tollgate_gateway_tenants").set(held.len() as f64);
+        for t in held {
+            metrics::gauge!("tollgate_gateway_tenant_apis", "tenant" => t.domain).set(t.apis as f64);
+        }
         self.current.store(Arc::new(state));
         self.loaded.store(true, Ordering::Release);
     }
@@ -125,12 +133,18 @@ impl LiveState {
             (true, _) => "state loaded",
         };
         let last_contact = self.last_contact.load(Ordering::Acquire);
+        let current = self.load();
+        let served = match self.tenants.lock().ok().and_then(|t| t.to_query()) {
+            None => serde_json::json!("all"),
+            Some(list) => serde_json::json!(list.split(',').collect::<Vec<_>>()),
+        };
         serde_json::json!({
             "state": state,
-            "sequence": self.load().seq,
+            "sequence": current.seq,
             "hub": self.hub.lock().map(|h| h.clone()).unwrap_or_default(),
             "hubConnected": self.connected.load(Ordering::Acquire),
             "lastHubContact": (last_contact > 0).then_some(last_contact),
+            "tenants": {"served": served, "held": current.tenant_counts()},
         })
     }
 }
@@ -212,26 +226,32 @@ impl PersistedState {
     }
 }
 
-/// Follows `hub` until `shutdown`: snapshot (or the persisted one), then watch. Which hub
-/// is followed is recorded at once, before the returned future first runs, so that the
-/// node's health report names it from the start.
+/// Follows `hub` until `shutdown`: snapshot (or the persisted one), then watch, of the
+/// `tenants` this gateway serves (the hub filters). Which hub is followed is recorded at
+/// once, before the returned future first runs, so that the node's health report names
+/// it from the start.
 pub fn follow(
     hub: Arc<dyn Hub>,
     live: Arc<LiveState>,
     environment: String,
+    tenants: TenantFilter,
     persisted: Option<PersistedState>,
     shutdown: CancellationToken,
 ) -> impl Future<Output = ()> {
     if let Ok(mut h) = live.hub.lock() {
         *h = hub.describe();
     }
-    follow_hub(hub, live, environment, persisted, shutdown)
+    if let Ok(mut t) = live.tenants.lock() {
+        *t = tenants.clone();
+    }
+    follow_hub(hub, live, environment, tenants, persisted, shutdown)
 }
 
 async fn follow_hub(
     hub: Arc<dyn Hub>,
     live: Arc<LiveState>,
     environment: String,
+    tenants: TenantFilter,
     persisted: Option<PersistedState>,
     shutdown: CancellationToken,
 ) {
@@ -239,6 +259,7 @@ async fn follow_hub(
         hub,
         live,
         environment,
+        tenants,
         persisted,
         journaled: 0,
         backoff: BACKOFF_FIRST,
@@ -271,7 +292,7 @@ async fn follow_hub(
     // Watch, reconnecting from the last sequence held.
     loop {
         let since = follower.live.load().seq;
-        match follower.hub.watch(since).await {
+        match follower.hub.watch(since, &follower.tenants).await {
             Ok(mut items) => {
                 // Connected: what it serves is the hub's state from here on.
                 follower.live.set_connected(true);
@@ -296,6 +317,7 @@ struct Follower {
     hub: Arc<dyn Hub>,
     live: Arc<LiveState>,
     environment: String,
+    tenants: TenantFilter,
     persisted: Option<PersistedState>,
     journaled: usize,
     backoff: Duration,
@@ -304,7 +326,7 @@ struct Follower {
 impl Follower {
     /// Loads a snapshot from the hub and serves it; false when the hub did not answer.
     async fn resnapshot(&mut self) -> bool {
-        match self.hub.snapshot(&self.environment).await {
+        match self.hub.snapshot(&self.environment, &self.tenants).await {
             Ok(snapshot) => {
                 // Serve first, then persist (the file is for the next start).
                 let state = RuntimeState::from_snapshot(snapshot.clone());
@@ -378,6 +400,17 @@ impl Follower {
                         if self.journaled >= JOURNAL_LIMIT {
                             self.resnapshot().await;
                         }
+                    }
+                }
+                Ok(Some(WatchItem::Progress { seq })) => {
+                    // The events up to `seq` left out were other tenants': this state is
+                    // as current as the hub's (a later heartbeat must not read as a gap).
+                    self.live.touch();
+                    let current = self.live.load();
+                    if current.seq < seq {
+                        let mut next = (*current).clone();
+                        next.seq = seq;
+                        self.live.store(next);
                     }
                 }
                 Ok(Some(WatchItem::Heartbeat { seq })) => {
@@ -502,6 +535,100 @@ mod tests {
                 "{d:?}"
             );
         }
+    }
+
+    /// A hub whose first watch brings `items`; it records the tenants and `since` asked for.
+    struct ScriptedHub {
+        items: Mutex<Vec<WatchItem>>,
+        asked: Mutex<Vec<(i64, TenantFilter)>>,
+    }
+
+    impl Hub for ScriptedHub {
+        fn snapshot<'a>(
+            &'a self,
+            environment: &'a str,
+            tenants: &'a TenantFilter,
+        ) -> tollgate_events::HubFuture<'a, Snapshot> {
+            Box::pin(async move {
+                self.asked.lock().unwrap().push((-1, tenants.clone()));
+                Ok(Snapshot {
+                    seq: 5,
+                    environment: environment.into(),
+                    ..Snapshot::default()
+                })
+            })
+        }
+        fn watch<'a>(
+            &'a self,
+            since: i64,
+            tenants: &'a TenantFilter,
+        ) -> tollgate_events::HubFuture<'a, tollgate_events::Watch> {
+            Box::pin(async move {
+                self.asked.lock().unwrap().push((since, tenants.clone()));
+                let (tx, rx) = tokio::sync::mpsc::channel(16);
+                let items = std::mem::take(&mut *self.items.lock().unwrap());
+                for item in items {
+                    tx.send(item).await.unwrap();
+                }
+                // Later watches stay open and silent.
+                tokio::spawn(async move { tx.closed().await });
+                Ok(rx)
+            })
+        }
+        fn report<'a>(&'a self, _: &'a GatewayReport) -> tollgate_events::HubFuture<'a, ()> {
+            Box::pin(async { Ok(()) })
+        }
+        fn describe(&self) -> String {
+            "scripted".into()
+        }
+    }
+
+    #[tokio::test]
+    async fn progress_past_other_tenants_events_keeps_a_limited_gateway_current() {
+        let event = Event {
+            seq: 6,
+            kind: tollgate_events::EventKind::ApplicationDeleted,
+            tenant_id: tollgate_model::TenantId::DEFAULT,
+            environment: None,
+            payload: serde_json::json!({"id": "nobody"}),
+            created_at: 1,
+        };
+        // Events 7 to 9 were another tenant's: the hub says it is past them, then idles.
+        let hub = Arc::new(ScriptedHub {
+            items: Mutex::new(vec![
+                WatchItem::Events(vec![event]),
+                WatchItem::Progress { seq: 9 },
+                WatchItem::Heartbeat { seq: 9 },
+            ]),
+            asked: Mutex::new(Vec::new()),
+        });
+        let live = Arc::new(LiveState::new());
+        let shutdown = CancellationToken::new();
+        let tenants = TenantFilter::only(["acme.com"]);
+        let task = tokio::spawn(follow(
+            hub.clone(),
+            live.clone(),
+            "Default".into(),
+            tenants.clone(),
+            None,
+            shutdown.clone(),
+        ));
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while live.load().seq < 9 && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(live.load().seq, 9, "the progress is the state's sequence");
+        // The heartbeat after it is no gap: the first watch stays open.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let asked = hub.asked.lock().unwrap().clone();
+        assert_eq!(
+            asked,
+            [(-1, tenants.clone()), (5, tenants)],
+            "one snapshot, one watch, both limited"
+        );
+        assert_eq!(live.report()["tenants"]["served"], serde_json::json!(["acme.com"]));
+        shutdown.cancel();
+        task.await.unwrap();
     }
 
     #[tokio::test]

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tollgate_events::throttle::{Counters, SyncRequest, SyncResponse};
-use tollgate_events::{Event, GatewayReport, Hub, HubError, HubFuture, Snapshot, Watch, WatchItem};
+use tollgate_events::{Event, GatewayReport, Hub, HubError, HubFuture, Snapshot, TenantFilter, Watch, WatchItem};
 
 /// How long a hub may take to answer a request's headers.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
@@ -114,10 +114,11 @@ impl HttpHub {
 }
 
 impl Hub for HttpHub {
-    fn snapshot<'a>(&'a self, environment: &'a str) -> HubFuture<'a, Snapshot> {
+    fn snapshot<'a>(&'a self, environment: &'a str, tenants: &'a TenantFilter) -> HubFuture<'a, Snapshot> {
         Box::pin(async move {
-            let query =
-                serde_urlencoded::to_string([("environment", environment)]).map_err(|e| HubError(e.to_string()))?;
+            let mut params = vec![("environment", environment.to_string())];
+            params.extend(tenants.to_query().map(|t| ("tenants", t)));
+            let query = serde_urlencoded::to_string(params).map_err(|e| HubError(e.to_string()))?;
             let res = self.get(&format!("/snapshot?{query}")).await?;
             let body = res
                 .into_body()
@@ -129,9 +130,15 @@ impl Hub for HttpHub {
         })
     }
 
-    fn watch(&self, since: i64) -> HubFuture<'_, Watch> {
+    fn watch<'a>(&'a self, since: i64, tenants: &'a TenantFilter) -> HubFuture<'a, Watch> {
         Box::pin(async move {
-            let res = self.get(&format!("/watch?since={since}")).await?;
+            let mut query = format!("/watch?since={since}");
+            if let Some(list) = tenants.to_query() {
+                let encoded = serde_urlencoded::to_string([("tenants", list)]).map_err(|e| HubError(e.to_string()))?;
+                query.push('&');
+                query.push_str(&encoded);
+            }
+            let res = self.get(&query).await?;
             let (tx, rx) = mpsc::channel(16);
             tokio::spawn(read_stream(res.into_body(), tx));
             Ok(rx)
@@ -233,13 +240,13 @@ impl SseParser {
                     },
                 }
             } else if let Some(comment) = line.strip_prefix(':') {
-                if let Some(seq) = comment
-                    .trim()
-                    .strip_prefix("heartbeat ")
-                    .and_then(|s| s.trim().parse().ok())
-                {
+                let comment = comment.trim();
+                if let Some(seq) = comment.strip_prefix("heartbeat ").and_then(|s| s.trim().parse().ok()) {
                     flush(&mut batch, &mut items);
                     items.push(WatchItem::Heartbeat { seq });
+                } else if let Some(seq) = comment.strip_prefix("progress ").and_then(|s| s.trim().parse().ok()) {
+                    flush(&mut batch, &mut items);
+                    items.push(WatchItem::Progress { seq });
                 }
             } else if let Some(value) = line.strip_prefix("event:") {
                 self.event = Some(value.trim().to_string());
@@ -289,7 +296,7 @@ mod tests {
             "secret",
             crate::proxy::backend_tls(None).unwrap(),
         );
-        let watch = hub.watch(0).await.unwrap();
+        let watch = hub.watch(0, &TenantFilter::all()).await.unwrap();
         // The follower presumes a silent watch dead and drops it.
         drop(watch);
         assert!(hub_side.await.unwrap(), "the dropped watch's connection is still open");
@@ -306,7 +313,7 @@ mod tests {
     #[test]
     fn events_heartbeats_and_resnapshots_are_parsed_across_chunk_boundaries() {
         let stream = format!(
-            "id: 1\nevent: application_deleted\ndata: {}\n\nid: 2\nevent: application_deleted\ndata: {}\n\n: heartbeat 2\n\nevent: resnapshot\ndata: {{}}\n\n",
+            "id: 1\nevent: application_deleted\ndata: {}\n\nid: 2\nevent: application_deleted\ndata: {}\n\n: progress 4\n\n: heartbeat 4\n\nevent: resnapshot\ndata: {{}}\n\n",
             event_json(1),
             event_json(2)
         );
@@ -322,7 +329,8 @@ mod tests {
                 })
                 .collect();
             assert_eq!(seqs, [1, 2], "split at {split}");
-            assert!(items.contains(&WatchItem::Heartbeat { seq: 2 }), "split at {split}");
+            assert!(items.contains(&WatchItem::Progress { seq: 4 }), "split at {split}");
+            assert!(items.contains(&WatchItem::Heartbeat { seq: 4 }), "split at {split}");
             assert_eq!(items.last(), Some(&WatchItem::Resnapshot), "split at {split}");
         }
     }

@@ -244,6 +244,7 @@ impl Prepared {
                 gateway_id: self.gateway_id,
                 throttler: self.throttler,
                 environment: config.environment.clone(),
+                tenants: tollgate_events::TenantFilter::only(config.tenants.iter().cloned()),
                 state_dir: data_dir.join("gateway"),
                 cluster: cluster.clone(),
             },
@@ -257,6 +258,8 @@ pub struct Follower {
     gateway_id: String,
     throttler: Arc<Throttler>,
     environment: String,
+    /// `gateway.tenants`: what the hub is asked for.
+    tenants: tollgate_events::TenantFilter,
     state_dir: PathBuf,
     cluster: ClusterConfig,
 }
@@ -307,6 +310,7 @@ impl Follower {
             hub,
             self.live,
             self.environment,
+            self.tenants,
             persisted,
             shutdown.clone(),
         ));

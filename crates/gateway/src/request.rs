@@ -273,15 +273,22 @@ async fn authenticate(
 }
 
 /// The caller's subscription to the API, if it lets the call through (its plan is what
-/// the call is throttled and described by further on).
+/// the call is throttled and described by further on). An application of another tenant
+/// than the API's is refused as not subscribed, as the reference's subscription
+/// validation (which looks in the API's tenant) refuses it: to the caller, the other
+/// tenant's API has no subscription of theirs, whatever the ids say.
 fn check_subscription<'s>(
     state: &'s RuntimeState,
     caller: &Caller,
-    api_id: &str,
+    api: &ApiEntry,
 ) -> Result<&'s SubscriptionInfo, GatewayError> {
+    let not_subscribed = || GatewayError::NotSubscribed("the application is not subscribed to this API".into());
+    if state.application_tenant(&caller.application_id) != Some(api.tenant) {
+        return Err(not_subscribed());
+    }
     let sub = state
-        .subscription(&caller.application_id, api_id)
-        .ok_or_else(|| GatewayError::NotSubscribed("the application is not subscribed to this API".into()))?;
+        .subscription(&caller.application_id, &api.deployed.api_id)
+        .ok_or_else(not_subscribed)?;
     match sub.subscription_status.as_str() {
         "UNBLOCKED" => Ok(sub),
         "PROD_ONLY_BLOCKED" if caller.key_type == KeyType::Sandbox => Ok(sub),
@@ -370,12 +377,13 @@ impl RequestAttributes for CallAttributes<'_> {
         let claims = self.caller.map(|c| &c.claims);
         match name {
             "userId" => claims.map_or("", |c| c.sub.as_str()),
-            "apiContext" => self.target.api.contexts.first().map_or("", String::as_str),
+            "apiContext" => self.target.api.context(),
             "apiVersion" => &api.version,
             "apiName" => &api.name,
             "appId" => self.caller.map_or("", |c| c.application_id.as_str()),
             "appName" => claims.map_or("", |c| c.application.name.as_str()),
-            "apiTenant" | "appTenant" => "carbon.super",
+            // The application is of the API's tenant (any other is refused before).
+            "apiTenant" | "appTenant" => &self.target.api.tenant_domain,
             "clientIp" => self.peer.ip_text.as_deref().unwrap_or(""),
             "method" => self.method,
             "resource" => &api.operations[self.target.operation].target,
@@ -425,7 +433,7 @@ fn throttle(
     now: i64,
 ) -> Result<Admitted, GatewayError> {
     let mut admitted = Admitted::default();
-    let (Some(throttler), Some(policies)) = (&gw.throttler, state.throttling()) else {
+    let (Some(throttler), Some(policies)) = (&gw.throttler, state.throttling(target.api.tenant)) else {
         return Ok(admitted);
     };
     let api = &target.api.deployed;
@@ -564,8 +572,7 @@ pub(crate) async fn handle_call(gw: &Gateway, peer: &Peer, req: &mut Request, le
             .as_ref()
             .zip(info.operation)
             .and_then(|(api, i)| api.deployed.api.operations.get(i).map(|op| (api, op)));
-        let route =
-            operation.map(|(api, op)| format!("{}{}", api.contexts.first().map_or("", String::as_str), op.target));
+        let route = operation.map(|(api, op)| format!("{}{}", api.context(), op.target));
         crate::traces::end_call(
             cx,
             method,
@@ -671,6 +678,14 @@ async fn serve_call<'s>(
             "the request path {why}: send it without, as the one path it means"
         )));
     }
+    // A deactivated tenant's calls are refused before anything else about them is looked
+    // at, as the reference refuses them (docs/gateway-tenants.md).
+    if let Some(domain) = state.inactive_tenant(req.uri().path()) {
+        // The reference's own words for it.
+        return Err(GatewayError::TenantInactive(format!(
+            "Trying to access inactive tenant domain : {domain}"
+        )));
+    }
     let target = match state.route(req.method().as_str(), req.uri().path()) {
         RouteMatch::Found { value, .. } => value,
         RouteMatch::MethodNotAllowed(allow) => return Err(GatewayError::MethodNotAllowed(allow)),
@@ -719,7 +734,7 @@ async fn serve_call<'s>(
     } else {
         let caller = authenticate(gw, state, target, headers, req.uri(), info.arrived_millis).await?;
         plan = Some(
-            check_subscription(state, &caller, &deployed.api_id)?
+            check_subscription(state, &caller, &target.api)?
                 .throttling_policy
                 .as_str(),
         );
@@ -733,10 +748,12 @@ async fn serve_call<'s>(
         info.caller = Some(caller);
         sandbox
     };
-    // Block conditions (deny policies): API, application, user, IP or IP range.
-    if state.has_block_conditions() {
+    // Block conditions (deny policies) of the API's tenant: API, application, user, IP or
+    // IP range.
+    let tenant = target.api.tenant;
+    if state.has_block_conditions(tenant) {
         let call = BlockedCall {
-            api_context: target.api.contexts.first().map_or("", String::as_str),
+            api_context: target.api.context(),
             application: info
                 .caller
                 .as_ref()
@@ -745,7 +762,13 @@ async fn serve_call<'s>(
             user: info.caller.as_ref().map(|c| c.claims.sub.as_str()),
             client_ip: peer.ip,
         };
-        if state.blocked(&call) {
+        // A tenant's API condition may name the context with its `/t/{domain}` prefix (as
+        // the reference stores a tenant's contexts) or without (as its publisher sees it).
+        let bare = BlockedCall {
+            api_context: &call.api_context[target.api.prefix_len.min(call.api_context.len())..],
+            ..call
+        };
+        if state.blocked(tenant, &call) || (target.api.prefix_len > 0 && state.blocked(tenant, &bare)) {
             return Err(GatewayError::RequestBlocked("a deny policy refuses this call".into()));
         }
     }
@@ -1154,6 +1177,84 @@ mod tests {
                 .append(HeaderName::from_bytes(name.as_bytes()).unwrap(), value.parse().unwrap());
         }
         req
+    }
+
+    fn caller(application_id: &str) -> Caller {
+        Caller {
+            application_id: application_id.into(),
+            key_type: KeyType::Production,
+            claims: Arc::new(AccessClaims {
+                iss: "tollgate".into(),
+                sub: "alice@acme.com".into(),
+                aud: "ck".into(),
+                exp: i64::MAX / 2,
+                iat: 0,
+                nbf: 0,
+                jti: "j".into(),
+                scope: String::new(),
+                client_id: "ck".into(),
+                application: tollgate_model::token::ApplicationClaim {
+                    id: application_id.into(),
+                    name: "App".into(),
+                    tier: "Unlimited".into(),
+                    owner: "alice@acme.com".into(),
+                },
+                keytype: KeyType::Production,
+                token_type: TokenKind::AccessToken,
+            }),
+        }
+    }
+
+    /// Tenants acme.com and beta.org, each with an API; acme's application is subscribed
+    /// to both (a subscription across tenants, which the control plane never makes).
+    fn two_tenants() -> RuntimeState {
+        use serde_json::json;
+        let tenant = |id: &str, domain: &str, api_id: &str| {
+            json!({"tenantId": id, "domain": domain, "active": true,
+                "apis": [{"apiId": api_id, "revisionId": "r1", "lifeCycleStatus": "PUBLISHED", "isDefaultVersion": false,
+                    "api": {"name": "Shop", "context": "/shop", "version": "1.0.0", "operations": [{"target": "/*", "verb": "GET"}]}}]})
+        };
+        let mut acme = tenant("00000000-0000-7000-8000-0000000000aa", "acme.com", "acme-shop");
+        acme["applications"] = json!([{"id": "acme-app", "name": "App", "owner": "alice@acme.com", "tier": "Unlimited",
+            "tokenType": "JWT", "status": "APPROVED"}]);
+        acme["subscriptions"] = json!([
+            {"subscriptionId": "s1", "apiId": "acme-shop", "applicationId": "acme-app", "throttlingPolicy": "Gold", "subscriptionStatus": "UNBLOCKED"},
+            {"subscriptionId": "s2", "apiId": "beta-shop", "applicationId": "acme-app", "throttlingPolicy": "Gold", "subscriptionStatus": "UNBLOCKED"}
+        ]);
+        let beta = tenant("00000000-0000-7000-8000-0000000000bb", "beta.org", "beta-shop");
+        let snapshot = json!({"seq": 1, "environment": "Default", "apis": [], "applications": [], "subscriptions": [],
+            "keyMappings": [], "revocations": [], "signingKeys": [], "keyManagers": [], "tenants": [acme, beta]});
+        RuntimeState::from_snapshot(serde_json::from_value(snapshot).unwrap())
+    }
+
+    #[test]
+    fn an_application_of_another_tenant_is_refused_as_not_subscribed() {
+        let state = two_tenants();
+        let (acme_api, beta_api) = (state.api("acme-shop").unwrap(), state.api("beta-shop").unwrap());
+        let sub = check_subscription(&state, &caller("acme-app"), acme_api).unwrap();
+        assert_eq!(sub.subscription_id, "s1");
+        for (app, api) in [("acme-app", beta_api), ("unknown-app", acme_api)] {
+            let err = check_subscription(&state, &caller(app), api).unwrap_err();
+            assert_eq!(err.code(), 900_908, "{app} → {}", api.deployed.api_id);
+            let res = err.into_response();
+            assert_eq!(res.status(), 403);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_call_to_an_inactive_tenant_answers_as_the_reference_does() {
+        use http_body_util::BodyExt;
+        let err = GatewayError::TenantInactive("Trying to access inactive tenant domain : acme.com".into());
+        assert_eq!(err.code(), 500);
+        let res = err.into_response();
+        assert_eq!(res.status(), 500);
+        let body = res.into_body().collect().await.unwrap().to_bytes();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["code"], 500);
+        assert_eq!(
+            body["description"],
+            "Trying to access inactive tenant domain : acme.com"
+        );
     }
 
     #[test]

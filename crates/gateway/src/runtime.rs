@@ -5,28 +5,42 @@
 //!
 //! Events are applied idempotently: one whose sequence the state already includes is
 //! skipped, and every event carries the whole entity it changes.
+//!
+//! Tenants: every API and application belongs to the tenant whose event (or snapshot
+//! section) brought it; a tenant's APIs are routed under `/t/{domain}` (the super
+//! tenant's without a prefix), and policies and deny policies are held per tenant, so
+//! that a name ("Gold") means each tenant's own.
 
 use crate::router::{RouteMatch, RouteTable};
 use crate::throttle_policies::ThrottlePolicies;
 use foldhash::HashMap;
 use std::sync::Arc;
+use tollgate_events::control::TenantState;
 use tollgate_events::snapshot::{
-    ApplicationInfo, DeployedApi, KeyMappingInfo, RevocationInfo, Snapshot, SubscriptionInfo,
+    ApplicationInfo, DeployedApi, KeyMappingInfo, RevocationInfo, Snapshot, SubscriptionInfo, TenantSnapshot,
 };
 use tollgate_events::{ControlEvent, Event, EventKind};
-use tollgate_model::EpochMillis;
 use tollgate_model::api::{base_context, resolve_context};
 use tollgate_model::block_condition::{BlockCondition, BlockedCall};
 use tollgate_model::policy::SubscriptionPolicy;
+use tollgate_model::{EpochMillis, Tenant, TenantId};
 
 /// A deployed API revision as the gateway serves it.
 #[derive(Debug)]
 pub struct ApiEntry {
     /// What was deployed.
     pub deployed: DeployedApi,
+    /// The tenant it belongs to.
+    pub tenant: TenantId,
+    /// That tenant's domain (empty while the gateway does not know it).
+    pub tenant_domain: Arc<str>,
     /// Its versioned context and, for the default version, the bare one (no trailing
-    /// `/`), computed once: the request path strips them to find the backend path.
+    /// `/`), each under its tenant's `/t/{domain}` prefix, computed once: the request path
+    /// strips them to find the backend path. None while the tenant's domain is unknown
+    /// (the API is then not routed).
     pub contexts: Vec<String>,
+    /// How many leading bytes of each context are the tenant prefix (`/t/acme.com`).
+    pub prefix_len: usize,
     /// Whether it is a WebSocket API (`type: WS`): the only kind a WebSocket upgrade may
     /// pass through, and which takes nothing else (decision 010).
     pub websocket: bool,
@@ -44,24 +58,101 @@ impl PartialEq for ApiEntry {
 }
 
 impl ApiEntry {
-    /// An entry with its metrics registered.
+    /// An entry of the super tenant, with its metrics registered.
     pub fn new(deployed: DeployedApi) -> Self {
-        let label = format!("{}:{}", deployed.api.name, deployed.api.version);
+        Self::of_tenant(deployed, TenantId::DEFAULT, Some(Tenant::DEFAULT_DOMAIN))
+    }
+
+    /// An entry of `tenant`, whose domain is `domain` (`None`: not known yet, so not
+    /// routed), with its metrics registered (`Name:1.0.0`, `Name:1.0.0@acme.com` for a
+    /// tenant's API, since two tenants may have the same API).
+    pub fn of_tenant(deployed: DeployedApi, tenant: TenantId, domain: Option<&str>) -> Self {
+        let prefix = domain.map(|d| tollgate_model::tenant::gateway_prefix(tenant, d));
+        let label = match (domain, prefix.as_deref()) {
+            (Some(d), Some(p)) if !p.is_empty() => format!("{}:{}@{d}", deployed.api.name, deployed.api.version),
+            _ => format!("{}:{}", deployed.api.name, deployed.api.version),
+        };
         let api = &deployed.api;
-        let mut contexts = vec![resolve_context(&api.context, &api.version)];
-        if deployed.is_default_version {
-            contexts.push(base_context(&api.context));
-        }
-        let contexts = contexts
-            .into_iter()
-            .map(|c| c.trim_end_matches('/').to_string())
-            .collect();
+        let contexts = match &prefix {
+            None => Vec::new(),
+            Some(prefix) => {
+                let mut contexts = vec![resolve_context(&api.context, &api.version)];
+                if deployed.is_default_version {
+                    contexts.push(base_context(&api.context));
+                }
+                contexts
+                    .into_iter()
+                    .map(|c| format!("{prefix}{}", c.trim_end_matches('/')))
+                    .collect()
+            }
+        };
         Self {
             metrics: ApiMetrics::new(&label),
             mocks: api.is_mocked().then(|| crate::mock::prepare(api, &deployed.mocks)),
             contexts,
+            prefix_len: prefix.as_deref().map_or(0, str::len),
+            tenant,
+            tenant_domain: Arc::from(domain.unwrap_or("")),
             websocket: api.is_websocket(),
             deployed,
+        }
+    }
+
+    /// The context a call is described by (the versioned one, with the tenant prefix),
+    /// as deny policies and custom rules see it.
+    pub fn context(&self) -> &str {
+        self.contexts.first().map_or("", String::as_str)
+    }
+}
+
+/// What the gateway knows of one tenant: whether its APIs may be called, and its deny and
+/// throttling policies (policy names are per tenant: every tenant has its own `Gold`).
+#[derive(Clone, Debug)]
+pub struct TenantEntry {
+    /// Its domain, once known (its APIs are routed only then).
+    domain: Option<Arc<str>>,
+    /// Whether its APIs may be called (false after deactivation).
+    active: bool,
+    /// Block conditions (deny policies) by id.
+    block_conditions: Arc<HashMap<String, BlockCondition>>,
+    /// Throttling policies of every level.
+    policies: ThrottlePolicies,
+    /// Whether any policy limits calls (the request path skips throttling otherwise).
+    throttling: bool,
+}
+
+impl TenantEntry {
+    /// A tenant the gateway has heard of only through its entities: served as active
+    /// until its state says otherwise, not routed until its domain is known.
+    fn unknown(tenant: TenantId) -> Self {
+        let super_tenant = tenant == TenantId::DEFAULT;
+        Self {
+            domain: super_tenant.then(|| Arc::from(Tenant::DEFAULT_DOMAIN)),
+            active: true,
+            block_conditions: Arc::default(),
+            policies: ThrottlePolicies::for_tenant(tenant),
+            throttling: false,
+        }
+    }
+
+    /// Its domain, once known.
+    pub fn domain(&self) -> Option<&str> {
+        self.domain.as_deref()
+    }
+
+    /// Whether its APIs may be called.
+    pub fn is_active(&self) -> bool {
+        self.active
+    }
+
+    /// How many deny policies and throttling policies it holds.
+    pub fn policy_counts(&self) -> (usize, usize) {
+        (self.block_conditions.len(), self.policies.len())
+    }
+
+    fn add_block_condition(&mut self, c: BlockCondition) {
+        if let Some(id) = c.condition_id.clone() {
+            Arc::make_mut(&mut self.block_conditions).insert(id, c);
         }
     }
 }
@@ -118,15 +209,23 @@ pub struct RouteTarget {
 pub type Lookup<'a> = RouteMatch<'a, RouteTarget>;
 
 /// Everything the gateway serves, as of `seq`.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct RuntimeState {
     /// The last event sequence applied.
     pub seq: i64,
     /// The environment served.
     pub environment: String,
+    /// Every tenant the gateway knows of (the super tenant always).
+    tenants: Arc<HashMap<TenantId, TenantEntry>>,
+    /// Tenants by domain, for `/t/{domain}/…`.
+    domains: Arc<HashMap<Arc<str>, TenantId>>,
+    /// Whether any tenant is deactivated (most of the time none is, and calls skip the
+    /// check).
+    any_inactive: bool,
     apis: Arc<HashMap<String, Arc<ApiEntry>>>,
     routes: Arc<RouteTable<RouteTarget>>,
-    applications: Arc<HashMap<String, ApplicationInfo>>,
+    /// By id, with the tenant each belongs to.
+    applications: Arc<HashMap<String, (TenantId, ApplicationInfo)>>,
     /// By application id, then API id (looked up without allocating).
     subscriptions: Arc<HashMap<String, HashMap<String, SubscriptionInfo>>>,
     key_mappings: Arc<HashMap<String, KeyMappingInfo>>,
@@ -144,12 +243,52 @@ pub struct RuntimeState {
     key_managers: Arc<HashMap<String, serde_json::Value>>,
     /// Revisions whose deployment arrived but could not be applied (reported to the hub).
     failed_revisions: Vec<String>,
-    /// Block conditions (deny policies) by id.
-    block_conditions: Arc<HashMap<String, BlockCondition>>,
+}
+
+impl Default for RuntimeState {
+    /// An empty state that knows the super tenant.
+    fn default() -> Self {
+        let mut tenants = HashMap::default();
+        tenants.insert(TenantId::DEFAULT, TenantEntry::unknown(TenantId::DEFAULT));
+        let mut domains = HashMap::default();
+        domains.insert(Arc::from(Tenant::DEFAULT_DOMAIN), TenantId::DEFAULT);
+        Self {
+            seq: 0,
+            environment: String::new(),
+            tenants: Arc::new(tenants),
+            domains: Arc::new(domains),
+            any_inactive: false,
+            apis: Arc::default(),
+            routes: Arc::default(),
+            applications: Arc::default(),
+            subscriptions: Arc::default(),
+            key_mappings: Arc::default(),
+            revoked_tokens: Arc::default(),
+            revoked_clients: Arc::default(),
+            revoked_users: Arc::default(),
+            signing_keys: Arc::default(),
+            key_managers: Arc::default(),
+            failed_revisions: Vec::new(),
+        }
+    }
+}
+
+/// What a gateway holds of one tenant, for its status report and metrics.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TenantCounts {
+    /// The tenant's domain (its id while the domain is unknown).
+    pub domain: String,
+    /// Whether its APIs may be called.
+    pub active: bool,
+    /// API revisions served.
+    pub apis: usize,
+    /// Applications known.
+    pub applications: usize,
+    /// Deny policies (block conditions).
+    pub block_conditions: usize,
     /// Throttling policies of every level.
-    policies: ThrottlePolicies,
-    /// Whether any policy limits calls (the request path skips throttling otherwise).
-    throttling: bool,
+    pub policies: usize,
 }
 
 /// A revocation of every token of a client or a user issued up to `at`, which matters
@@ -219,32 +358,88 @@ const APPLIED: Outcome = Outcome::Applied { routes: false };
 const ROUTES_CHANGED: Outcome = Outcome::Applied { routes: true };
 
 impl RuntimeState {
-    /// The state a snapshot describes.
+    /// The state a snapshot describes: its top-level lists are the super tenant's, each
+    /// tenant section its tenant's.
     pub fn from_snapshot(snapshot: Snapshot) -> Self {
-        let apis: HashMap<String, Arc<ApiEntry>> = snapshot
-            .apis
-            .into_iter()
-            .map(|d| (d.api_id.clone(), Arc::new(ApiEntry::new(d))))
-            .collect();
         let mut state = RuntimeState {
             seq: snapshot.seq,
             environment: snapshot.environment,
-            routes: Arc::new(route_table(&apis)),
-            apis: Arc::new(apis),
-            applications: Arc::new(snapshot.applications.into_iter().map(|a| (a.id.clone(), a)).collect()),
-            subscriptions: Arc::default(),
-            key_mappings: Arc::new(
-                snapshot
-                    .key_mappings
-                    .into_iter()
-                    .map(|k| (k.consumer_key.clone(), k))
-                    .collect(),
-            ),
             ..RuntimeState::default()
         };
-        for sub in snapshot.subscriptions {
-            state.add_subscription(sub);
+        let super_section = TenantSnapshot {
+            apis: snapshot.apis,
+            applications: snapshot.applications,
+            subscriptions: snapshot.subscriptions,
+            key_mappings: snapshot.key_mappings,
+            key_managers: snapshot.key_managers,
+            block_conditions: snapshot.block_conditions,
+            subscription_policies: snapshot.subscription_policies,
+            application_policies: snapshot.application_policies,
+            advanced_policies: snapshot.advanced_policies,
+            custom_policies: snapshot.custom_policies,
+            ..TenantSnapshot::new(TenantState {
+                tenant_id: TenantId::DEFAULT,
+                domain: Tenant::DEFAULT_DOMAIN.into(),
+                active: true,
+            })
+        };
+        let mut sections = Vec::with_capacity(snapshot.tenants.len());
+        for section in snapshot.tenants {
+            if section.state.tenant_id == TenantId::DEFAULT {
+                // Its state is fixed (`carbon.super`, active); its entities are above.
+            } else {
+                sections.push(section);
+            }
         }
+        sections.push(super_section);
+        // States first, so that every API is built knowing its tenant's domain.
+        for section in &sections {
+            state.set_tenant_state(&section.state);
+        }
+        let mut apis = HashMap::default();
+        for section in sections {
+            let tenant = section.state.tenant_id;
+            let domain = state.tenants.get(&tenant).and_then(|t| t.domain.clone());
+            for d in section.apis {
+                let entry = ApiEntry::of_tenant(d, tenant, domain.as_deref());
+                apis.insert(entry.deployed.api_id.clone(), Arc::new(entry));
+            }
+            let applications = Arc::make_mut(&mut state.applications);
+            for a in section.applications {
+                applications.insert(a.id.clone(), (tenant, a));
+            }
+            let mappings = Arc::make_mut(&mut state.key_mappings);
+            for k in section.key_mappings {
+                mappings.insert(k.consumer_key.clone(), k);
+            }
+            for sub in section.subscriptions {
+                state.add_subscription(sub);
+            }
+            for km in section.key_managers {
+                if let Some(id) = km.get("id").and_then(|k| k.as_str()) {
+                    Arc::make_mut(&mut state.key_managers).insert(id.to_string(), km);
+                }
+            }
+            let entry = state.tenant_mut(tenant);
+            for c in section.block_conditions {
+                entry.add_block_condition(c);
+            }
+            for p in section.subscription_policies {
+                entry.policies.add_subscription(p);
+            }
+            for p in section.application_policies {
+                entry.policies.add_application(p);
+            }
+            for p in section.advanced_policies {
+                entry.policies.add_advanced(p);
+            }
+            for p in section.custom_policies {
+                entry.policies.add_custom(p);
+            }
+            entry.throttling = !entry.policies.is_empty();
+        }
+        state.routes = Arc::new(route_table(&apis));
+        state.apis = Arc::new(apis);
         for r in snapshot.revocations {
             state.add_revocation(&r);
         }
@@ -253,54 +448,128 @@ impl RuntimeState {
                 Arc::make_mut(&mut state.signing_keys).insert(kid.to_string(), jwk);
             }
         }
-        for c in snapshot.block_conditions {
-            state.add_block_condition(c);
-        }
-        for p in snapshot.subscription_policies {
-            state.policies.add_subscription(p);
-        }
-        for p in snapshot.application_policies {
-            state.policies.add_application(p);
-        }
-        for p in snapshot.advanced_policies {
-            state.policies.add_advanced(p);
-        }
-        for p in snapshot.custom_policies {
-            state.policies.add_custom(p);
-        }
-        state.throttling = !state.policies.is_empty();
-        for km in snapshot.key_managers {
-            if let Some(id) = km.get("id").and_then(|k| k.as_str()) {
-                Arc::make_mut(&mut state.key_managers).insert(id.to_string(), km);
-            }
-        }
         state
     }
 
-    fn add_block_condition(&mut self, c: BlockCondition) {
-        if let Some(id) = c.condition_id.clone() {
-            Arc::make_mut(&mut self.block_conditions).insert(id, c);
+    /// The entry of `tenant`, made (unknown, active) if the gateway had none.
+    fn tenant_mut(&mut self, tenant: TenantId) -> &mut TenantEntry {
+        Arc::make_mut(&mut self.tenants)
+            .entry(tenant)
+            .or_insert_with(|| TenantEntry::unknown(tenant))
+    }
+
+    /// Records a tenant's domain and activation; true when the domain is new to the
+    /// gateway (its APIs must then be rebuilt under their `/t/{domain}` prefix).
+    fn set_tenant_state(&mut self, state: &TenantState) -> bool {
+        let entry = self.tenant_mut(state.tenant_id);
+        entry.active = state.active;
+        let known = entry.domain.as_deref() == Some(state.domain.as_str());
+        self.any_inactive = self.tenants.values().any(|t| !t.active);
+        if known {
+            return false;
+        }
+        let entry = self.tenant_mut(state.tenant_id);
+        let old = entry.domain.replace(Arc::from(state.domain.as_str()));
+        let domains = Arc::make_mut(&mut self.domains);
+        if let Some(old) = old {
+            domains.remove(&old);
+        }
+        domains.insert(Arc::from(state.domain.as_str()), state.tenant_id);
+        true
+    }
+
+    /// Builds the entries of `tenant`'s APIs again (its domain became known).
+    fn rebuild_apis_of(&mut self, tenant: TenantId) {
+        let domain = self.tenants.get(&tenant).and_then(|t| t.domain.clone());
+        let ids: Vec<String> = self
+            .apis
+            .values()
+            .filter(|a| a.tenant == tenant)
+            .map(|a| a.deployed.api_id.clone())
+            .collect();
+        let apis = Arc::make_mut(&mut self.apis);
+        for id in ids {
+            if let Some(old) = apis.get(&id) {
+                let rebuilt = ApiEntry::of_tenant(old.deployed.clone(), tenant, domain.as_deref());
+                apis.insert(id, Arc::new(rebuilt));
+            }
         }
     }
 
-    /// The subscription policy (business plan) of that name.
-    pub fn subscription_policy(&self, name: &str) -> Option<&Arc<SubscriptionPolicy>> {
-        self.policies.subscription_policy(name)
+    /// What the gateway knows of a tenant.
+    pub fn tenant(&self, tenant: TenantId) -> Option<&TenantEntry> {
+        self.tenants.get(&tenant)
     }
 
-    /// The throttling policies, when any limits calls.
-    pub fn throttling(&self) -> Option<&ThrottlePolicies> {
-        self.throttling.then_some(&self.policies)
+    /// The domain of a deactivated tenant that `path` addresses (`/t/{domain}/…`): every
+    /// such call is refused before routing, as the reference refuses calls to an inactive
+    /// tenant (docs/gateway-tenants.md, "Deactivated tenants").
+    pub fn inactive_tenant<'p>(&self, path: &'p str) -> Option<&'p str> {
+        if !self.any_inactive {
+            return None;
+        }
+        let rest = path.strip_prefix("/t/")?;
+        let domain = rest.split('/').next().filter(|d| !d.is_empty())?;
+        let tenant = self.domains.get(domain)?;
+        self.tenants.get(tenant).is_some_and(|t| !t.active).then_some(domain)
     }
 
-    /// Whether any block condition exists (the request path skips the check otherwise).
-    pub fn has_block_conditions(&self) -> bool {
-        !self.block_conditions.is_empty()
+    /// The subscription policy (business plan) `name` of `tenant`.
+    pub fn subscription_policy(&self, tenant: TenantId, name: &str) -> Option<&Arc<SubscriptionPolicy>> {
+        self.tenants.get(&tenant)?.policies.subscription_policy(name)
     }
 
-    /// Whether an enabled block condition refuses the call.
-    pub fn blocked(&self, call: &BlockedCall<'_>) -> bool {
-        self.block_conditions.values().any(|c| c.blocks(call))
+    /// `tenant`'s throttling policies, when any limits calls.
+    pub fn throttling(&self, tenant: TenantId) -> Option<&ThrottlePolicies> {
+        self.tenants.get(&tenant).filter(|t| t.throttling).map(|t| &t.policies)
+    }
+
+    /// Whether `tenant` has any block condition (the request path skips the check otherwise).
+    pub fn has_block_conditions(&self, tenant: TenantId) -> bool {
+        self.tenants
+            .get(&tenant)
+            .is_some_and(|t| !t.block_conditions.is_empty())
+    }
+
+    /// Whether an enabled block condition of `tenant` refuses the call: a tenant's deny
+    /// policies never refuse another tenant's calls.
+    pub fn blocked(&self, tenant: TenantId, call: &BlockedCall<'_>) -> bool {
+        self.tenants
+            .get(&tenant)
+            .is_some_and(|t| t.block_conditions.values().any(|c| c.blocks(call)))
+    }
+
+    /// What the gateway holds of each tenant, the super tenant first, then by domain.
+    pub fn tenant_counts(&self) -> Vec<TenantCounts> {
+        let mut counts: HashMap<TenantId, TenantCounts> = self
+            .tenants
+            .iter()
+            .map(|(id, t)| {
+                let (block_conditions, policies) = t.policy_counts();
+                let counts = TenantCounts {
+                    domain: t.domain.as_deref().map_or_else(|| id.to_string(), str::to_string),
+                    active: t.active,
+                    apis: 0,
+                    applications: 0,
+                    block_conditions,
+                    policies,
+                };
+                (*id, counts)
+            })
+            .collect();
+        for api in self.apis.values() {
+            if let Some(c) = counts.get_mut(&api.tenant) {
+                c.apis += 1;
+            }
+        }
+        for (tenant, _) in self.applications.values() {
+            if let Some(c) = counts.get_mut(tenant) {
+                c.applications += 1;
+            }
+        }
+        let mut list: Vec<(TenantId, TenantCounts)> = counts.into_iter().collect();
+        list.sort_by(|(a, x), (b, y)| (*a != TenantId::DEFAULT, &x.domain).cmp(&(*b != TenantId::DEFAULT, &y.domain)));
+        list.into_iter().map(|(_, c)| c).collect()
     }
 
     fn add_subscription(&mut self, s: SubscriptionInfo) {
@@ -388,7 +657,7 @@ impl RuntimeState {
             return Outcome::Ignored(Ignored::OtherEnvironment);
         }
         match event.control() {
-            Ok(control) => self.apply_control(event.seq, control),
+            Ok(control) => self.apply_control(event.seq, event.tenant_id, control),
             Err(e) => {
                 tracing::warn!(seq = event.seq, kind = %event.kind, error = %e, "Skipping an event this gateway cannot read.");
                 if event.kind == EventKind::ApiRevisionDeployed
@@ -401,9 +670,10 @@ impl RuntimeState {
         }
     }
 
-    /// Applies one event of this gateway's environment (or of all). Exhaustive on
-    /// purpose: a new kind of event does not compile until gateways say what it does.
-    fn apply_control(&mut self, seq: i64, event: ControlEvent) -> Outcome {
+    /// Applies one event of this gateway's environment (or of all), written by `tenant`
+    /// (its envelope's): what it creates belongs to that tenant. Exhaustive on purpose: a
+    /// new kind of event does not compile until gateways say what it does.
+    fn apply_control(&mut self, seq: i64, tenant: TenantId, event: ControlEvent) -> Outcome {
         match event {
             ControlEvent::ApiRevisionDeployed(deployment) => {
                 let revision = deployment.revision_id.clone();
@@ -413,7 +683,9 @@ impl RuntimeState {
                     return Outcome::Ignored(Ignored::Unreadable);
                 };
                 self.failed_revisions.retain(|r| *r != deployed.revision_id);
-                Arc::make_mut(&mut self.apis).insert(deployed.api_id.clone(), Arc::new(ApiEntry::new(deployed)));
+                let domain = self.tenant_mut(tenant).domain.clone();
+                let entry = ApiEntry::of_tenant(deployed, tenant, domain.as_deref());
+                Arc::make_mut(&mut self.apis).insert(entry.deployed.api_id.clone(), Arc::new(entry));
                 ROUTES_CHANGED
             }
             ControlEvent::ApiRevisionUndeployed(undeployed) => {
@@ -429,11 +701,13 @@ impl RuntimeState {
                 };
                 let mut deployed = entry.deployed.clone();
                 deployed.life_cycle_status = change.life_cycle_status;
-                Arc::make_mut(&mut self.apis).insert(change.api_id, Arc::new(ApiEntry::new(deployed)));
+                let domain = self.tenants.get(&entry.tenant).and_then(|t| t.domain.clone());
+                let rebuilt = ApiEntry::of_tenant(deployed, entry.tenant, domain.as_deref());
+                Arc::make_mut(&mut self.apis).insert(change.api_id, Arc::new(rebuilt));
                 ROUTES_CHANGED
             }
             ControlEvent::ApplicationUpserted(app) => {
-                Arc::make_mut(&mut self.applications).insert(app.id.clone(), app);
+                Arc::make_mut(&mut self.applications).insert(app.id.clone(), (tenant, app));
                 APPLIED
             }
             ControlEvent::ApplicationDeleted(app) => {
@@ -493,8 +767,9 @@ impl RuntimeState {
             }
             ControlEvent::PolicyUpserted(change) => {
                 // The policy is read by level; one that does not read is logged there.
-                let read = self.policies.upsert(change.level, &change.policy);
-                self.throttling = !self.policies.is_empty();
+                let entry = self.tenant_mut(tenant);
+                let read = entry.policies.upsert(change.level, &change.policy);
+                entry.throttling = !entry.policies.is_empty();
                 if read {
                     APPLIED
                 } else {
@@ -502,23 +777,38 @@ impl RuntimeState {
                 }
             }
             ControlEvent::PolicyDeleted(removal) => {
-                self.policies.remove(removal.level, &removal.policy.policy_name);
-                self.throttling = !self.policies.is_empty();
+                let entry = self.tenant_mut(tenant);
+                entry.policies.remove(removal.level, &removal.policy.policy_name);
+                entry.throttling = !entry.policies.is_empty();
                 APPLIED
             }
             ControlEvent::BlockConditionUpserted(condition) => {
-                self.add_block_condition(condition);
+                self.tenant_mut(tenant).add_block_condition(condition);
                 APPLIED
             }
             ControlEvent::BlockConditionDeleted(condition) => {
                 if let Some(id) = condition.condition_id {
-                    Arc::make_mut(&mut self.block_conditions).remove(&id);
+                    Arc::make_mut(&mut self.tenant_mut(tenant).block_conditions).remove(&id);
                 }
                 APPLIED
             }
             ControlEvent::EnvironmentChanged(_) => Outcome::Ignored(Ignored::NotForGateways),
-            // Tenant routing and deactivation on gateways: not yet (issue 27, in progress).
-            ControlEvent::TenantChanged(_) => Outcome::Ignored(Ignored::NotForGateways),
+            ControlEvent::TenantChanged(state) => {
+                // The super tenant is always `carbon.super` and active (the control plane
+                // refuses to change it): an event saying otherwise is not applied.
+                if state.tenant_id == TenantId::DEFAULT && (state.domain != Tenant::DEFAULT_DOMAIN || !state.active) {
+                    tracing::warn!(seq, domain = %state.domain, active = state.active, "Skipping a change of the super tenant, which cannot be renamed or deactivated.");
+                    return Outcome::Ignored(Ignored::Unreadable);
+                }
+                // Deactivation takes effect on the next call (checked before routing); a
+                // domain the gateway learns puts that tenant's APIs under their prefix.
+                if self.set_tenant_state(&state) {
+                    self.rebuild_apis_of(state.tenant_id);
+                    ROUTES_CHANGED
+                } else {
+                    APPLIED
+                }
+            }
         }
     }
 
@@ -546,7 +836,12 @@ impl RuntimeState {
 
     /// An application by id.
     pub fn application(&self, id: &str) -> Option<&ApplicationInfo> {
-        self.applications.get(id)
+        self.applications.get(id).map(|(_, a)| a)
+    }
+
+    /// The tenant an application belongs to.
+    pub fn application_tenant(&self, id: &str) -> Option<TenantId> {
+        self.applications.get(id).map(|(t, _)| *t)
     }
 
     /// An application's subscription to an API.
@@ -585,11 +880,16 @@ impl RuntimeState {
         self.signing_keys.get(kid)
     }
 
-    /// A third-party key manager whose `issuer` is `iss`.
-    pub fn key_manager_by_issuer(&self, iss: &str) -> Option<&serde_json::Value> {
-        self.key_managers
-            .values()
-            .find(|km| km.get("issuer").and_then(|i| i.as_str()) == Some(iss))
+    /// Every third-party key manager whose `issuer` is `iss` (tenants may each register
+    /// the same provider), in id order.
+    pub fn key_managers_by_issuer<'s>(&'s self, iss: &'s str) -> impl Iterator<Item = &'s serde_json::Value> + 's {
+        let mut found: Vec<(&String, &serde_json::Value)> = self
+            .key_managers
+            .iter()
+            .filter(|(_, km)| km.get("issuer").and_then(|i| i.as_str()) == Some(iss))
+            .collect();
+        found.sort_by(|a, b| a.0.cmp(b.0));
+        found.into_iter().map(|(_, km)| km)
     }
 }
 
@@ -655,6 +955,325 @@ mod tests {
             }],
             ..Snapshot::default()
         }
+    }
+
+    fn acme() -> TenantId {
+        "00000000-0000-7000-8000-0000000000aa".parse().unwrap()
+    }
+
+    fn beta() -> TenantId {
+        "00000000-0000-7000-8000-0000000000bb".parse().unwrap()
+    }
+
+    fn state_of(tenant: TenantId, domain: &str, active: bool) -> TenantState {
+        TenantState {
+            tenant_id: tenant,
+            domain: domain.into(),
+            active,
+        }
+    }
+
+    fn tenant_event(seq: i64, tenant: TenantId, kind: EventKind, payload: serde_json::Value) -> Event {
+        Event {
+            tenant_id: tenant,
+            ..event(seq, kind, Some("Default"), payload)
+        }
+    }
+
+    /// The super tenant's `shop`, and acme's and beta's APIs of the same context.
+    fn tenants_snapshot() -> Snapshot {
+        let mut acme_section = TenantSnapshot::new(state_of(acme(), "acme.com", true));
+        acme_section.apis = vec![api("acme-shop", "/shop", "1.0.0", true)];
+        acme_section.applications = vec![ApplicationInfo {
+            id: "acme-app".into(),
+            name: "App".into(),
+            owner: "alice@acme.com".into(),
+            tier: "Gold".into(),
+            token_type: "JWT".into(),
+            status: "APPROVED".into(),
+        }];
+        let mut beta_section = TenantSnapshot::new(state_of(beta(), "beta.org", true));
+        beta_section.apis = vec![api("beta-shop", "/shop", "1.0.0", false)];
+        Snapshot {
+            tenants: vec![
+                TenantSnapshot::new(state_of(TenantId::DEFAULT, "carbon.super", true)),
+                acme_section,
+                beta_section,
+            ],
+            ..snapshot()
+        }
+    }
+
+    #[test]
+    fn tenant_apis_are_routed_under_their_prefix_beside_the_same_context_elsewhere() {
+        let state = RuntimeState::from_snapshot(tenants_snapshot());
+        assert_eq!(target(&state, "GET", "/shop/1.0.0/items/7"), Some(("shop".into(), 0)));
+        assert_eq!(
+            target(&state, "GET", "/t/acme.com/shop/1.0.0/items/7"),
+            Some(("acme-shop".into(), 0))
+        );
+        assert_eq!(
+            target(&state, "GET", "/t/acme.com/shop/items/7"),
+            Some(("acme-shop".into(), 0)),
+            "a tenant's default version"
+        );
+        assert_eq!(
+            target(&state, "GET", "/t/beta.org/shop/1.0.0/items/7"),
+            Some(("beta-shop".into(), 0))
+        );
+        assert_eq!(
+            target(&state, "GET", "/t/beta.org/shop/items/7"),
+            None,
+            "not its default version"
+        );
+        assert_eq!(target(&state, "GET", "/t/other.net/shop/1.0.0/items/7"), None);
+        assert_eq!(target(&state, "GET", "/acme.com/shop/1.0.0/items/7"), None);
+        // The backend gets the path below the whole context, prefix included.
+        let RouteMatch::Found { value, .. } = state.route("GET", "/t/acme.com/shop/1.0.0/items/7") else {
+            panic!("not routed");
+        };
+        assert_eq!(value.context_len, "/t/acme.com/shop/1.0.0".len());
+        assert_eq!(value.api.tenant, acme());
+        assert_eq!(&*value.api.tenant_domain, "acme.com");
+        assert_eq!(value.api.context(), "/t/acme.com/shop/1.0.0");
+        assert_eq!(state.application_tenant("acme-app"), Some(acme()));
+        assert_eq!(state.application_tenant("nobody"), None);
+        let held = state.tenant_counts();
+        let domains: Vec<(&str, usize)> = held.iter().map(|t| (t.domain.as_str(), t.apis)).collect();
+        assert_eq!(domains, [("carbon.super", 2), ("acme.com", 1), ("beta.org", 1)]);
+    }
+
+    #[test]
+    fn events_belong_to_their_envelopes_tenant_and_wait_for_its_domain() {
+        let mut state = RuntimeState::from_snapshot(tenants_snapshot());
+        let newcomer: TenantId = "00000000-0000-7000-8000-0000000000cc".parse().unwrap();
+        let mut deployed = serde_json::to_value(api("new-shop", "/shop", "1.0.0", false)).unwrap();
+        deployed["lifeCycleStatus"] = json!("PUBLISHED");
+        let mut acme_pets = serde_json::to_value(api("acme-pets", "/pets", "1.0.0", false)).unwrap();
+        acme_pets["lifeCycleStatus"] = json!("PUBLISHED");
+        state.apply(&[
+            // A tenant's deployment before the gateway knows its domain: held, not routed.
+            tenant_event(11, newcomer, EventKind::ApiRevisionDeployed, deployed),
+            tenant_event(12, acme(), EventKind::ApiRevisionDeployed, acme_pets),
+            tenant_event(
+                13,
+                newcomer,
+                EventKind::ApplicationUpserted,
+                json!({"id": "new-app", "name": "A", "owner": "bob@new.io", "tier": "Unlimited",
+                    "tokenType": "JWT", "status": "APPROVED"}),
+            ),
+        ]);
+        assert!(state.api("new-shop").is_some());
+        assert_eq!(
+            target(&state, "GET", "/shop/1.0.0/items/1"),
+            Some(("shop".into(), 0)),
+            "not the super tenant's"
+        );
+        assert_eq!(target(&state, "GET", "/t/new.io/shop/1.0.0/items/1"), None);
+        assert_eq!(
+            target(&state, "GET", "/t/acme.com/pets/1.0.0/items/1"),
+            Some(("acme-pets".into(), 0))
+        );
+        assert_eq!(target(&state, "GET", "/pets/1.0.0/items/1"), None);
+        assert_eq!(state.application_tenant("new-app"), Some(newcomer));
+        // Its state arrives: its APIs are routed under its prefix.
+        state.apply(&[tenant_event(
+            14,
+            newcomer,
+            EventKind::TenantChanged,
+            serde_json::to_value(state_of(newcomer, "new.io", true)).unwrap(),
+        )]);
+        assert_eq!(
+            target(&state, "GET", "/t/new.io/shop/1.0.0/items/1"),
+            Some(("new-shop".into(), 0))
+        );
+        // The super tenant cannot be renamed or deactivated by an event.
+        let outcome = state.apply_one(&tenant_event(
+            15,
+            TenantId::DEFAULT,
+            EventKind::TenantChanged,
+            serde_json::to_value(state_of(TenantId::DEFAULT, "evil.com", false)).unwrap(),
+        ));
+        assert_eq!(outcome, Outcome::Ignored(Ignored::Unreadable));
+        assert_eq!(target(&state, "GET", "/shop/1.0.0/items/1"), Some(("shop".into(), 0)));
+        assert_eq!(state.inactive_tenant("/shop/1.0.0/items/1"), None);
+    }
+
+    #[test]
+    fn policies_are_keyed_by_tenant_and_name() {
+        let plan = |name: &str, count: u64| {
+            json!({"policyName": name, "defaultLimit": {"type": "REQUESTCOUNTLIMIT",
+                "requestCount": {"timeUnit": "min", "unitTime": 1, "requestCount": count}}, "stopOnQuotaReach": true})
+        };
+        let mut snap = tenants_snapshot();
+        snap.subscription_policies = vec![serde_json::from_value(plan("Gold", 5000)).unwrap()];
+        snap.tenants[1].subscription_policies = vec![serde_json::from_value(plan("Gold", 3)).unwrap()];
+        let mut state = RuntimeState::from_snapshot(snap);
+        let limit = |state: &RuntimeState, tenant: TenantId| {
+            state
+                .subscription_policy(tenant, "Gold")
+                .and_then(|p| p.default_limit.request_count.as_ref().map(|r| r.request_count))
+        };
+        assert_eq!(limit(&state, TenantId::DEFAULT), Some(5000));
+        assert_eq!(limit(&state, acme()), Some(3));
+        assert_eq!(limit(&state, beta()), None, "beta has no Gold");
+        assert!(state.throttling(acme()).is_some());
+        assert!(state.throttling(beta()).is_none(), "nothing limits beta's calls");
+        let seq = state.seq;
+        state.apply(&[
+            tenant_event(
+                seq + 1,
+                beta(),
+                EventKind::PolicyUpserted,
+                json!({"level": "subscription", "policyId": "pb", "policy": plan("Gold", 7)}),
+            ),
+            tenant_event(
+                seq + 2,
+                acme(),
+                EventKind::PolicyDeleted,
+                json!({"level": "subscription", "policyId": "pa", "policy": {"policyName": "Gold"}}),
+            ),
+        ]);
+        assert_eq!(limit(&state, TenantId::DEFAULT), Some(5000), "untouched");
+        assert_eq!(limit(&state, acme()), None, "acme's deleted");
+        assert_eq!(limit(&state, beta()), Some(7), "beta's added");
+        // Two tenants' custom rules of one name and template count apart.
+        let rule = json!({"policyName": "PerIp", "keyTemplate": "$clientIp", "defaultLimit": {"type": "REQUESTCOUNTLIMIT",
+            "requestCount": {"timeUnit": "min", "unitTime": 1, "requestCount": 5}}});
+        state.apply(&[
+            tenant_event(
+                seq + 3,
+                TenantId::DEFAULT,
+                EventKind::PolicyUpserted,
+                json!({"level": "custom", "policy": rule}),
+            ),
+            tenant_event(
+                seq + 4,
+                acme(),
+                EventKind::PolicyUpserted,
+                json!({"level": "custom", "policy": rule}),
+            ),
+        ]);
+        struct Ip;
+        impl tollgate_model::custom_rule::RequestAttributes for Ip {
+            fn variable(&self, name: &str) -> &str {
+                if name == "clientIp" { "10.0.0.9" } else { "" }
+            }
+            fn header(&self, _: &str) -> Option<&str> {
+                None
+            }
+            fn query(&self, _: &str) -> Option<&str> {
+                None
+            }
+            fn claim(&self, _: &str) -> Option<&str> {
+                None
+            }
+        }
+        let keys = |tenant: TenantId| -> Vec<String> {
+            let call = crate::throttle_policies::Call {
+                api_id: "x",
+                api_policy: None,
+                operation: (0, ""),
+                consumer: None,
+                attributes: &Ip,
+            };
+            state
+                .throttling(tenant)
+                .map(|p| p.checks(&call).into_iter().map(|c| c.key).collect())
+                .unwrap_or_default()
+        };
+        assert_eq!(
+            keys(TenantId::DEFAULT),
+            ["custom:PerIp:10.0.0.9"],
+            "the super tenant's keys as before"
+        );
+        assert_eq!(keys(acme()), [format!("custom:PerIp:{}:10.0.0.9", acme())]);
+    }
+
+    #[test]
+    fn a_deny_policy_of_one_tenant_never_blocks_another() {
+        let rule = |id: &str, ip: &str| json!({"conditionId": id, "conditionType": "IP", "conditionValue": {"fixedIp": ip}, "conditionStatus": true});
+        let mut snap = tenants_snapshot();
+        snap.tenants[1].block_conditions = vec![serde_json::from_value(rule("acme-b1", "10.0.0.1")).unwrap()];
+        let mut state = RuntimeState::from_snapshot(snap);
+        let call = BlockedCall {
+            api_context: "/shop/1.0.0",
+            client_ip: Some("10.0.0.1".parse().unwrap()),
+            ..BlockedCall::default()
+        };
+        assert!(state.blocked(acme(), &call));
+        assert!(
+            !state.blocked(TenantId::DEFAULT, &call),
+            "the super tenant's calls pass"
+        );
+        assert!(!state.blocked(beta(), &call), "beta's calls pass");
+        assert!(!state.has_block_conditions(beta()));
+        let seq = state.seq;
+        state.apply(&[
+            tenant_event(
+                seq + 1,
+                beta(),
+                EventKind::BlockConditionUpserted,
+                rule("beta-b1", "10.0.0.2"),
+            ),
+            // Deleting is the tenant's own business too: beta cannot delete acme's.
+            tenant_event(
+                seq + 2,
+                beta(),
+                EventKind::BlockConditionDeleted,
+                rule("acme-b1", "10.0.0.1"),
+            ),
+        ]);
+        assert!(state.blocked(acme(), &call), "acme's condition stays");
+        let other = BlockedCall {
+            client_ip: Some("10.0.0.2".parse().unwrap()),
+            ..call
+        };
+        assert!(state.blocked(beta(), &other));
+        assert!(!state.blocked(acme(), &other));
+        assert!(!state.blocked(TenantId::DEFAULT, &other));
+    }
+
+    #[test]
+    fn an_inactive_tenant_is_refused_before_routing_and_restored() {
+        let mut state = RuntimeState::from_snapshot(tenants_snapshot());
+        assert_eq!(state.inactive_tenant("/t/acme.com/shop/1.0.0/items/1"), None);
+        let seq = state.seq;
+        let change = |seq: i64, active: bool| {
+            tenant_event(
+                seq,
+                acme(),
+                EventKind::TenantChanged,
+                serde_json::to_value(state_of(acme(), "acme.com", active)).unwrap(),
+            )
+        };
+        state.apply(&[change(seq + 1, false)]);
+        for path in [
+            "/t/acme.com/shop/1.0.0/items/1",
+            "/t/acme.com/no/such/api",
+            "/t/acme.com",
+        ] {
+            assert_eq!(state.inactive_tenant(path), Some("acme.com"), "{path}");
+        }
+        assert_eq!(state.inactive_tenant("/t/beta.org/shop/1.0.0/items/1"), None);
+        assert_eq!(state.inactive_tenant("/shop/1.0.0/items/1"), None);
+        assert_eq!(state.inactive_tenant("/t/unknown.com/x"), None);
+        // Nothing was deleted: the routes are there, and come back into use.
+        assert_eq!(
+            target(&state, "GET", "/t/acme.com/shop/1.0.0/items/7"),
+            Some(("acme-shop".into(), 0))
+        );
+        assert!(!state.tenant(acme()).unwrap().is_active());
+        state.apply(&[change(seq + 2, true)]);
+        assert_eq!(state.inactive_tenant("/t/acme.com/shop/1.0.0/items/1"), None);
+        // A snapshot carries the state too.
+        let mut snap = tenants_snapshot();
+        snap.tenants[1].state.active = false;
+        let state = RuntimeState::from_snapshot(snap);
+        assert_eq!(
+            state.inactive_tenant("/t/acme.com/shop/1.0.0/items/1"),
+            Some("acme.com")
+        );
     }
 
     #[test]
@@ -727,7 +1346,7 @@ mod tests {
         let mut snap = snapshot();
         snap.subscription_policies = vec![serde_json::from_value(plan("Gold", 5000)).unwrap()];
         let mut state = RuntimeState::from_snapshot(snap);
-        assert!(state.subscription_policy("Gold").is_some());
+        assert!(state.subscription_policy(TenantId::DEFAULT, "Gold").is_some());
         let seq = state.seq;
         state.apply(&[
             event(
@@ -750,8 +1369,11 @@ mod tests {
                 serde_json::json!({"level": "application", "policyId": "p3", "policy": {"policyName": "Tiny"}}),
             ),
         ]);
-        assert!(state.subscription_policy("Gold").is_none(), "deleted");
-        let tiny = state.subscription_policy("Tiny").expect("added");
+        assert!(
+            state.subscription_policy(TenantId::DEFAULT, "Gold").is_none(),
+            "deleted"
+        );
+        let tiny = state.subscription_policy(TenantId::DEFAULT, "Tiny").expect("added");
         assert_eq!(
             tiny.default_limit.request_count.as_ref().map(|r| r.request_count),
             Some(3)
@@ -769,15 +1391,15 @@ mod tests {
             client_ip: Some(ip.parse().unwrap()),
             ..BlockedCall::default()
         };
-        assert!(state.blocked(&call("10.0.0.1")));
-        assert!(!state.blocked(&call("10.0.0.2")));
+        assert!(state.blocked(TenantId::DEFAULT, &call("10.0.0.1")));
+        assert!(!state.blocked(TenantId::DEFAULT, &call("10.0.0.2")));
         let seq = state.seq;
         state.apply(&[
             event(seq + 1, EventKind::BlockConditionUpserted, None, rule("b2", "10.0.0.2")),
             event(seq + 2, EventKind::BlockConditionDeleted, None, rule("b1", "10.0.0.1")),
         ]);
-        assert!(!state.blocked(&call("10.0.0.1")), "deleted");
-        assert!(state.blocked(&call("10.0.0.2")), "added");
+        assert!(!state.blocked(TenantId::DEFAULT, &call("10.0.0.1")), "deleted");
+        assert!(state.blocked(TenantId::DEFAULT, &call("10.0.0.2")), "added");
     }
 
     #[test]

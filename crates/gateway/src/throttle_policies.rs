@@ -93,10 +93,14 @@ struct Custom {
     limit: Option<Limit>,
 }
 
-/// Every throttling policy the gateway knows, by level and name. Cloning is cheap (the
-/// maps are shared until one changes).
+/// Every throttling policy of one tenant the gateway knows, by level and name. Cloning is
+/// cheap (the maps are shared until one changes).
 #[derive(Clone, Debug, Default)]
 pub struct ThrottlePolicies {
+    /// What custom rules' counters are keyed by besides the rule (another tenant's rule of
+    /// the same name and template counts apart): empty for the super tenant, whose keys
+    /// stay as they were before tenants.
+    scope: Arc<str>,
     subscription: Arc<HashMap<String, Plan>>,
     application: Arc<HashMap<String, Plan>>,
     advanced: Arc<HashMap<String, Advanced>>,
@@ -134,6 +138,24 @@ pub struct Consumer<'a> {
 }
 
 impl ThrottlePolicies {
+    /// No policies yet, of `tenant`. The other counters' keys name the application or
+    /// API, whose ids no two tenants share; only custom rules' keys need the tenant.
+    pub fn for_tenant(tenant: tollgate_model::TenantId) -> Self {
+        Self {
+            scope: if tenant == tollgate_model::TenantId::DEFAULT {
+                Arc::from("")
+            } else {
+                Arc::from(tenant.to_string())
+            },
+            ..Self::default()
+        }
+    }
+
+    /// How many policies it holds, of every level.
+    pub fn len(&self) -> usize {
+        self.subscription.len() + self.application.len() + self.advanced.len() + self.custom.len()
+    }
+
     /// Whether any policy could limit a call (the request path skips everything otherwise).
     pub fn is_empty(&self) -> bool {
         self.subscription
@@ -346,9 +368,15 @@ impl ThrottlePolicies {
             if let Some(limit) = rule.limit
                 && rule.condition.as_ref().is_none_or(|c| c.matches(call.attributes))
             {
+                let rendered = rule.template.render(call.attributes);
+                let key = if self.scope.is_empty() {
+                    ["custom", &rule.name, &rendered].join(":")
+                } else {
+                    ["custom", &rule.name, &self.scope, &rendered].join(":")
+                };
                 checks.push(Check {
                     kind: ThrottleKind::Custom,
-                    key: ["custom", &rule.name, &rule.template.render(call.attributes)].join(":"),
+                    key,
                     limit,
                     enforce: true,
                 });

@@ -5,12 +5,16 @@
 //! tells every watch; each watch then reads the outbox after its own cursor, so a slow
 //! watcher never holds up the others and nothing is skipped. The same [`DatabaseHub`]
 //! feeds an in-process gateway (all-in-one) and the HTTP endpoints other nodes watch.
+//!
+//! A gateway limited to some tenants (`gateway.tenants`) is filtered here, not only at the
+//! gateway: its snapshot holds only its tenants' entries, and its watch only their events
+//! ([`TenantScope`]), with a [`WatchItem::Progress`] wherever events were left out.
 
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
-use tollgate_events::{GatewayReport, Hub, HubError, HubFuture, Snapshot, Watch, WatchItem};
+use tollgate_events::{GatewayReport, Hub, HubError, HubFuture, Snapshot, TenantFilter, TenantScope, Watch, WatchItem};
 use tollgate_store::{Database, events};
 
 /// Most events read from the outbox at once.
@@ -106,9 +110,20 @@ impl DatabaseHub {
         self.heartbeat
     }
 
-    async fn run_watch(&self, since: i64, tx: mpsc::Sender<WatchItem>) {
+    async fn run_watch(&self, since: i64, tenants: TenantFilter, tx: mpsc::Sender<WatchItem>) {
         let mut latest = self.feed.latest.clone();
         let mut cursor = since;
+        let mut scope = if tenants.is_all() {
+            TenantScope::new(tenants, [])
+        } else {
+            match tollgate_store::tenants::states(&self.am).await {
+                Ok(known) => TenantScope::new(tenants, &known),
+                Err(e) => {
+                    tracing::warn!(error = %e, "Cannot read the tenants for a watch.");
+                    return;
+                }
+            }
+        };
         // Too far behind (the events after `since` were compacted away) or ahead (the
         // database was replaced): only a new snapshot is consistent.
         let bounds = async {
@@ -136,7 +151,22 @@ impl DatabaseHub {
             };
             if let Some(last) = batch.last() {
                 cursor = last.seq;
-                if tx.send(WatchItem::Events(batch)).await.is_err() {
+                if scope.is_all() {
+                    if tx.send(WatchItem::Events(batch)).await.is_err() {
+                        return;
+                    }
+                    continue;
+                }
+                let read = batch.len();
+                let kept: Vec<_> = batch.into_iter().filter(|e| scope.admits(e)).collect();
+                let left_out = kept.last().is_none_or(|e| e.seq < cursor);
+                metrics::counter!("tollgate_hub_events_left_out_total").increment((read - kept.len()) as u64);
+                if !kept.is_empty() && tx.send(WatchItem::Events(kept)).await.is_err() {
+                    return;
+                }
+                // The events after the last one sent were for other tenants: say how far
+                // this watch is now, so that the gateway's sequence keeps up.
+                if left_out && tx.send(WatchItem::Progress { seq: cursor }).await.is_err() {
                     return;
                 }
                 continue;
@@ -159,19 +189,20 @@ impl DatabaseHub {
 }
 
 impl Hub for DatabaseHub {
-    fn snapshot<'a>(&'a self, environment: &'a str) -> HubFuture<'a, Snapshot> {
+    fn snapshot<'a>(&'a self, environment: &'a str, tenants: &'a TenantFilter) -> HubFuture<'a, Snapshot> {
         Box::pin(async move {
-            tollgate_store::snapshot::read(&self.am, environment, tollgate_model::now_millis())
+            tollgate_store::snapshot::read_for(&self.am, environment, tollgate_model::now_millis(), tenants)
                 .await
                 .map_err(|e| HubError(e.to_string()))
         })
     }
 
-    fn watch(&self, since: i64) -> HubFuture<'_, Watch> {
+    fn watch<'a>(&'a self, since: i64, tenants: &'a TenantFilter) -> HubFuture<'a, Watch> {
         Box::pin(async move {
             let (tx, rx) = mpsc::channel(16);
             let hub = self.clone();
-            tokio::spawn(async move { hub.run_watch(since, tx).await });
+            let tenants = tenants.clone();
+            tokio::spawn(async move { hub.run_watch(since, tenants, tx).await });
             Ok(rx)
         })
     }

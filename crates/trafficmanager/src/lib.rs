@@ -3,6 +3,7 @@
 //! (docs/architecture.md, "Distributed throttling"). Its routes live on the
 //! traffic-manager listener and answer only callers presenting the cluster secret:
 //! `GET /internal/v1/snapshot?environment=E`, `GET /internal/v1/watch?since=N` (SSE),
+//! both with `&tenants=a.com,b.org` for a gateway limited to some tenants,
 //! `GET /internal/v1/events/latest`, `POST /internal/v1/gateway-status` (what a gateway
 //! serves) and `POST /internal/v1/throttle/sync` (shared throttle counters). In all-in-one the same [`DatabaseHub`] feeds the
 //! in-process gateway. Depends on `http`, `store`, `events`, `config` and `model` only.
@@ -24,7 +25,7 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use std::sync::Arc;
 use tollgate_events::GatewayReport;
-use tollgate_events::{Hub, WatchItem};
+use tollgate_events::{Hub, TenantFilter, WatchItem};
 use tollgate_http::ApiJson;
 use tollgate_http::cluster::{ClusterSecret, require_cluster_secret};
 use tollgate_http::{ApiError, ApiQuery};
@@ -70,10 +71,21 @@ async fn latest_event(State(state): State<TrafficManagerState>) -> Result<axum::
 #[derive(Debug, Deserialize)]
 struct SnapshotQuery {
     environment: Option<String>,
+    tenants: Option<String>,
 }
 
-/// `GET /internal/v1/snapshot?environment=E` → the runtime [`tollgate_events::Snapshot`]
-/// of environment `E`.
+/// The tenants a gateway asks for (`?tenants=a.com,b.org`; absent or empty: all), or a
+/// 400 naming the parameter and the value that is no tenant domain.
+fn tenant_filter(tenants: Option<&str>) -> Result<TenantFilter, ApiError> {
+    match tenants {
+        None => Ok(TenantFilter::all()),
+        Some(list) => TenantFilter::from_query(list)
+            .map_err(|why| Error::Validation(vec![FieldError::new("tenants", why)]).into()),
+    }
+}
+
+/// `GET /internal/v1/snapshot?environment=E[&tenants=…]` → the runtime
+/// [`tollgate_events::Snapshot`] of environment `E`, of the tenants named (all by default).
 async fn snapshot(
     State(state): State<TrafficManagerState>,
     ApiQuery(q): ApiQuery<SnapshotQuery>,
@@ -84,9 +96,10 @@ async fn snapshot(
             "name the gateway environment: ?environment=Default",
         )])
     })?;
+    let tenants = tenant_filter(q.tenants.as_deref())?;
     let snapshot = state
         .hub
-        .snapshot(&environment)
+        .snapshot(&environment, &tenants)
         .await
         .map_err(|e| Error::Unavailable(e.to_string()))?;
     Ok(axum::Json(snapshot))
@@ -95,12 +108,15 @@ async fn snapshot(
 #[derive(Debug, Deserialize)]
 struct WatchQuery {
     since: Option<i64>,
+    tenants: Option<String>,
 }
 
-/// `GET /internal/v1/watch?since=N` → Server-Sent Events: each outbox event after `N` in
-/// order (`id` = sequence, `event` = kind, `data` = the event), a `: heartbeat N` comment
-/// when idle (everything up to `N` sent), and `event: resnapshot` when the events after
-/// `N` are no longer kept.
+/// `GET /internal/v1/watch?since=N[&tenants=…]` → Server-Sent Events: each outbox event
+/// after `N` in order (`id` = sequence, `event` = kind, `data` = the event), a
+/// `: heartbeat N` comment when idle (everything up to `N` sent), and `event: resnapshot`
+/// when the events after `N` are no longer kept. With `tenants`, only those tenants'
+/// events (and those of no tenant), and a `: progress N` comment after events left out
+/// (everything up to `N` the watch asked for sent).
 async fn watch(
     State(state): State<TrafficManagerState>,
     ApiQuery(q): ApiQuery<WatchQuery>,
@@ -120,9 +136,10 @@ async fn watch(
             .into());
         }
     };
+    let tenants = tenant_filter(q.tenants.as_deref())?;
     let items = state
         .hub
-        .watch(since)
+        .watch(since, &tenants)
         .await
         .map_err(|e| Error::Unavailable(e.to_string()))?;
     metrics::counter!("tollgate_hub_watches_opened_total").increment(1);
@@ -140,6 +157,7 @@ async fn watch(
             })
             .collect(),
         WatchItem::Heartbeat { seq } => vec![SseEvent::default().comment(format!("heartbeat {seq}"))],
+        WatchItem::Progress { seq } => vec![SseEvent::default().comment(format!("progress {seq}"))],
         WatchItem::Resnapshot => vec![SseEvent::default().event("resnapshot").data("{}")],
     });
     Ok(Sse::new(stream))

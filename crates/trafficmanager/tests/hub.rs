@@ -70,8 +70,13 @@ impl Manager {
 
     /// Opens `GET /internal/v1/watch?since=N` with the secret, asserting it is an SSE stream.
     async fn watch(&self, since: i64) -> Sse {
-        let response = self.get_authorized(&format!("/internal/v1/watch?since={since}")).await;
-        assert_eq!(response.status().as_u16(), 200, "watch?since={since} ({})", self.engine);
+        self.watch_query(&format!("since={since}")).await
+    }
+
+    /// Opens `GET /internal/v1/watch?{query}` with the secret, asserting it is an SSE stream.
+    async fn watch_query(&self, query: &str) -> Sse {
+        let response = self.get_authorized(&format!("/internal/v1/watch?{query}")).await;
+        assert_eq!(response.status().as_u16(), 200, "watch?{query} ({})", self.engine);
         let content_type = response
             .headers()
             .get("content-type")
@@ -161,6 +166,14 @@ impl Frame {
             .iter()
             .find_map(|c| c.strip_prefix("heartbeat "))
             .map(|n| n.trim().parse().expect("heartbeat names a sequence"))
+    }
+
+    /// `N` of a `: progress N` comment, if this frame is one.
+    fn progress(&self) -> Option<i64> {
+        self.comments
+            .iter()
+            .find_map(|c| c.strip_prefix("progress "))
+            .map(|n| n.trim().parse().expect("progress names a sequence"))
     }
 
     fn is_message(&self) -> bool {
@@ -600,4 +613,213 @@ async fn throttle_sync_grants_up_to_the_limit_and_refuses_bad_batches() {
         .await
         .unwrap();
     assert_eq!(after["items"][0]["count"], 10, "bad batches counted nothing: {after}");
+}
+
+/// Provisions the tenant `domain` on the AM side (its state with a `tenant_changed` event,
+/// its `Default` environment and default policies), as tenant creation does.
+async fn provision(am: &Database, domain: &str) -> TenantId {
+    let tenant = tollgate_model::Tenant {
+        id: TenantId::new(),
+        domain: domain.into(),
+        name: domain.into(),
+        active: true,
+        created_at: 0,
+    };
+    tollgate_store::tenants::provision(am, &tenant).await.unwrap();
+    tenant.id
+}
+
+/// An application event of `tenant`.
+async fn append_for(am: &Database, tenant: TenantId, event: ControlEvent) -> i64 {
+    let mut tx = am.begin().await.unwrap();
+    let seq = events::append(&mut tx, &NewEvent::new(tenant, None, event))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    seq
+}
+
+fn app_of(id: &str) -> ControlEvent {
+    ControlEvent::ApplicationUpserted(ApplicationInfo {
+        id: id.into(),
+        name: id.into(),
+        owner: "owner".into(),
+        tier: "Unlimited".into(),
+        token_type: "JWT".into(),
+        status: "APPROVED".into(),
+    })
+}
+
+/// The domains of a snapshot's tenant sections, and how many subscription policies each has.
+fn sections(snapshot: &Value) -> Vec<(String, usize)> {
+    snapshot["tenants"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|t| {
+            let policies = t["subscriptionPolicies"].as_array().map_or(0, Vec::len);
+            (t["domain"].as_str().unwrap().to_string(), policies)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_gateway_limited_to_some_tenants_gets_only_their_snapshot_entries() {
+    for t in all_engines("tm_tenant_snapshot").await {
+        let tm = start(&t).await;
+        tollgate_store::policies::install_defaults(&tm.am, TenantId::DEFAULT)
+            .await
+            .unwrap();
+        provision(&tm.am, "acme.com").await;
+        provision(&tm.am, "beta.org").await;
+        let everything: Value = tm
+            .get_authorized("/internal/v1/snapshot?environment=Default")
+            .await
+            .json()
+            .await
+            .unwrap();
+        let all = sections(&everything);
+        let domains: Vec<&str> = all.iter().map(|(d, _)| d.as_str()).collect();
+        assert_eq!(domains, ["carbon.super", "acme.com", "beta.org"], "{}", t.engine());
+        assert_eq!(all[0].1, 0, "the super tenant's policies are the top-level ones");
+        assert!(
+            all[1].1 > 0 && all[2].1 > 0,
+            "each tenant has its own defaults: {all:?}"
+        );
+        let top = everything["subscriptionPolicies"].as_array().map_or(0, Vec::len);
+        assert!(top > 0);
+
+        let acme: Value = tm
+            .get_authorized("/internal/v1/snapshot?environment=Default&tenants=acme.com")
+            .await
+            .json()
+            .await
+            .unwrap();
+        let only = sections(&acme);
+        assert_eq!(only.len(), 1, "{only:?} ({})", t.engine());
+        assert_eq!(only[0].0, "acme.com");
+        assert!(only[0].1 > 0);
+        for key in ["subscriptionPolicies", "applicationPolicies", "apis", "applications"] {
+            assert_eq!(
+                acme[key],
+                json!([]),
+                "{key}: nothing of the super tenant ({})",
+                t.engine()
+            );
+        }
+        assert!(!acme.to_string().contains("beta.org"));
+
+        let with_super: Value = tm
+            .get_authorized("/internal/v1/snapshot?environment=Default&tenants=carbon.super,beta.org")
+            .await
+            .json()
+            .await
+            .unwrap();
+        let domains: Vec<String> = sections(&with_super).into_iter().map(|(d, _)| d).collect();
+        assert_eq!(domains, ["carbon.super", "beta.org"]);
+        assert_eq!(with_super["subscriptionPolicies"], everything["subscriptionPolicies"]);
+
+        for bad in ["Acme.com", "acme.com,not-a-domain", "t/acme.com"] {
+            let response = tm
+                .get_authorized(&format!("/internal/v1/snapshot?environment=Default&tenants={bad}"))
+                .await;
+            assert_eq!(response.status().as_u16(), 400, "{bad}");
+            let body: Value = response.json().await.unwrap();
+            assert_eq!(error_fields(&body), ["tenants"], "{bad}: {body}");
+            let response = tm
+                .get_authorized(&format!("/internal/v1/watch?since=0&tenants={bad}"))
+                .await;
+            assert_eq!(response.status().as_u16(), 400, "watch with {bad}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_watch_limited_to_some_tenants_gets_only_their_events_and_keeps_up() {
+    for t in all_engines("tm_tenant_watch").await {
+        let tm = start(&t).await;
+        let acme = provision(&tm.am, "acme.com").await;
+        let beta = provision(&tm.am, "beta.org").await;
+        let since = events::latest_seq(&tm.am).await.unwrap();
+        let mut stream = tm
+            .watch_query(&format!("since={since}&tenants=acme.com,later.io"))
+            .await;
+        let beta_app = append_for(&tm.am, beta, app_of("beta-app")).await;
+        let acme_app = append_for(&tm.am, acme, app_of("acme-app")).await;
+        let revocation = tollgate_events::control::Revocation {
+            revocation_type: "jti".into(),
+            subject: "beta-token".into(),
+            token_type: "access_token".into(),
+            consumer_key: None,
+            revoked_at: 1,
+            expires_at: i64::MAX / 2,
+        };
+        let revoked = append_for(&tm.am, beta, ControlEvent::TokenRevoked(revocation)).await;
+        let last = append_for(&tm.am, beta, app_of("beta-app-2")).await;
+        let mut delivered = Vec::new();
+        let mut progress = Vec::new();
+        // Reads frames until `done` says so, recording events and progress.
+        async fn read_until(
+            stream: &mut Sse,
+            delivered: &mut Vec<(i64, TenantId, EventKind)>,
+            progress: &mut Vec<i64>,
+            done: impl Fn(&Frame) -> bool,
+        ) {
+            loop {
+                let frame = stream.next().await;
+                if frame.is_message() {
+                    let event: Event = serde_json::from_str(&frame.data.join("\n")).unwrap();
+                    delivered.push((event.seq, event.tenant_id, event.kind));
+                }
+                if let Some(seq) = frame.progress() {
+                    progress.push(seq);
+                }
+                if done(&frame) {
+                    return;
+                }
+            }
+        }
+        // The last event written is beta's: the watch says it is past it.
+        read_until(&mut stream, &mut delivered, &mut progress, |f| {
+            f.progress().is_some_and(|seq| seq >= last)
+        })
+        .await;
+        assert_eq!(progress.last(), Some(&last), "{}", t.engine());
+        // A tenant created while the watch is open, and named by it.
+        let later = provision(&tm.am, "later.io").await;
+        let newest = events::latest_seq(&tm.am).await.unwrap();
+        read_until(&mut stream, &mut delivered, &mut progress, |f| {
+            f.heartbeat().is_some_and(|seq| seq >= newest)
+        })
+        .await;
+        let seqs: Vec<i64> = delivered.iter().map(|(seq, _, _)| *seq).collect();
+        assert!(
+            !seqs.contains(&beta_app) && !seqs.contains(&last),
+            "beta's events: {delivered:?}"
+        );
+        assert!(seqs.contains(&acme_app), "{delivered:?} ({})", t.engine());
+        assert!(
+            seqs.contains(&revoked),
+            "revocations go to every gateway: {delivered:?}"
+        );
+        assert!(
+            delivered
+                .iter()
+                .any(|(_, tenant, kind)| *tenant == later && *kind == EventKind::TenantChanged),
+            "the new tenant's state: {delivered:?}"
+        );
+        assert!(
+            delivered
+                .iter()
+                .any(|(_, tenant, kind)| *tenant == later && *kind == EventKind::PolicyUpserted),
+            "then its events: {delivered:?}"
+        );
+        let beta_events: Vec<i64> = delivered
+            .iter()
+            .filter(|(_, tenant, _)| *tenant == beta)
+            .map(|(seq, _, _)| *seq)
+            .collect();
+        assert_eq!(beta_events, [revoked], "only beta's revocation ({})", t.engine());
+        assert_eq!(stream.next_heartbeat().await, newest, "{}", t.engine());
+    }
 }

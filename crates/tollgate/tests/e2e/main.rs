@@ -21,6 +21,7 @@ mod profiles;
 mod publisher_flow;
 mod shutdown;
 mod startup;
+mod tenant_gateway;
 mod tenant_isolation;
 mod tenant_portals;
 mod throttling;
