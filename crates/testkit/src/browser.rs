@@ -270,6 +270,22 @@ impl Browser {
         self.text_of("body").await
     }
 
+    /// Signs in through the portals' sign-in page, going on to `next`, and waits until the
+    /// header names the user (`admin`, `admin@acme.com`).
+    pub async fn sign_in_to_portals(&self, base: &str, next: &str, user: &str, password: &str) {
+        self.goto(&format!("{base}/portals/sign-in?next={next}")).await;
+        self.fill("#username", user).await;
+        self.fill("#password", password).await;
+        self.click("button[type=submit]").await;
+        self.wait_for_text(&format!("Signed in as {user}")).await;
+    }
+
+    /// Signs out with the header's button and waits for the sign-in link.
+    pub async fn sign_out_of_portals(&self) {
+        self.click("form[action='/portals/sign-out'] button").await;
+        self.wait_for("#sign-in").await;
+    }
+
     /// Waits up to [`STEP_TIMEOUT`] until the page's visible text contains `needle`.
     pub async fn wait_for_text(&self, needle: &str) {
         let deadline = Instant::now() + STEP_TIMEOUT;

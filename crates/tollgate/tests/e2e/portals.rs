@@ -36,16 +36,11 @@ async fn backend(portal: String) -> tollgate_testkit::RunningServer {
 }
 
 async fn sign_in(b: &Browser, base: &str, next: &str, (user, password): (&str, &str)) {
-    b.goto(&format!("{base}/portals/sign-in?next={next}")).await;
-    b.fill("#username", user).await;
-    b.fill("#password", password).await;
-    b.click("button[type=submit]").await;
-    b.wait_for_text(&format!("Signed in as {user}")).await;
+    b.sign_in_to_portals(base, next, user, password).await;
 }
 
 async fn sign_out(b: &Browser) {
-    b.click("form[action='/portals/sign-out'] button").await;
-    b.wait_for("#sign-in").await;
+    b.sign_out_of_portals().await;
 }
 
 /// Reloads a dashboard until it counts at least `min` calls (the analytics flush
