@@ -164,7 +164,7 @@ if [ -n "${INSTRUCTIONS:-}" ]; then
     # the process does besides on timers (metrics upkeep, analytics, reports) is the same
     # per second on both nodes, so per request it weighs on the slower run.
     conn=$(callgrind_annotate --inclusive=yes --tree=none --auto=no --threshold=100 "$dump" 2>/dev/null \
-      | awk '/server_http1::serve_connection::\{\{closure\}\} \[/{gsub(",", "", $1); print $1; exit}')
+      | awk '/server_http1::serve_connection::\{\{closure\}\} \[/ && !found{gsub(",", "", $1); print $1; found = 1}')
     IPR[$k]=$(((ir - parked) / total)) CONN[$k]=$((conn / total))
     echo "($k) under callgrind: $total requests, ${IPR[$k]} instructions per request (idle parking left out), ${CONN[$k]} in the connections' request path"
   done
