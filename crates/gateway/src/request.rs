@@ -304,13 +304,12 @@ fn check_subscription<'s>(
 /// of a control character. Such paths are refused rather than normalised: the backend then
 /// always gets the path that was routed and authorised, as sent (decision 010).
 fn ambiguous_path(path: &str) -> Option<&'static str> {
-    // Most paths hold none of these: one pass over the bytes tells.
-    let mut previous = 0;
-    let closer_look = path.bytes().any(|b| {
-        let suspect = matches!(b, b'%' | b'\\' | b';') || (previous == b'/' && matches!(b, b'/' | b'.'));
-        previous = b;
-        suspect
-    });
+    // Most paths hold none of these: a vectorised search for the three bytes and a look
+    // after each `/` tell (a byte-by-byte pass cost a tenant's longer `/t/{domain}/…`
+    // paths measurably more, bench/tenants.sh).
+    let bytes = path.as_bytes();
+    let closer_look = memchr::memchr3(b'%', b'\\', b';', bytes).is_some()
+        || memchr::memchr_iter(b'/', bytes).any(|i| matches!(bytes.get(i + 1), Some(b'/' | b'.')));
     if !closer_look {
         return None;
     }
