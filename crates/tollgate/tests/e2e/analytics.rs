@@ -347,24 +347,36 @@ async fn the_analytics_log_can_be_written_in_the_reference_elk_shape() {
         .await;
     let (status, body) = c.eventually("/elkpets/1.0.0/pets/1", &token, |s, _| s == 200).await;
     assert_eq!(status, 200, "{body}");
-    let _ = c.call(Method::GET, "/elkpets/1.0.0/pets/1", Some("not-a-token")).await;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let lines = loop {
-        let text = std::fs::read_to_string(&log).unwrap_or_default();
-        if text.contains("apim:response") && text.contains("apim:faulty") {
-            break text;
+    // Calls made while the deployment was still on its way were logged as faults too; the
+    // faulty line looked at is the one of the bad token below, written after the 200's.
+    let wait_for = |needle: &'static str, from: usize| {
+        let log = log.clone();
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                let text = std::fs::read_to_string(&log).unwrap_or_default();
+                if text.get(from..).is_some_and(|t| t.contains(needle)) {
+                    break text;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "no ELK `{needle}` line after byte {from}: {text}"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
         }
-        assert!(Instant::now() < deadline, "no ELK lines: {text}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
     };
-    let properties = |kind: &str| -> Value {
-        let line = lines
+    let before_bad_call = wait_for("apim:response", 0).await.len();
+    let _ = c.call(Method::GET, "/elkpets/1.0.0/pets/1", Some("not-a-token")).await;
+    let text = wait_for("apim:faulty", before_bad_call).await;
+    let properties = |kind: &str, from: usize| -> Value {
+        let line = text[from..]
             .lines()
             .find(|l| l.contains(&format!("apimMetrics: {kind}, properties :")))
             .unwrap();
         serde_json::from_str(line.split_once("properties :").unwrap().1).unwrap()
     };
-    let ok = properties("apim:response");
+    let ok = properties("apim:response", 0);
     assert_eq!(ok["apiId"], api.as_str());
     assert_eq!(ok["apiName"], "ElkPets");
     assert_eq!(ok["apiResourceTemplate"], "/pets/{petId}");
@@ -375,7 +387,7 @@ async fn the_analytics_log_can_be_written_in_the_reference_elk_shape() {
     );
     assert_eq!(ok["applicationOwner"], DEV.0);
     assert_eq!(ok["proxyResponseCode"], 200);
-    let faulty = properties("apim:faulty");
+    let faulty = properties("apim:faulty", before_bad_call);
     assert_eq!(
         (faulty["errorType"].as_str(), faulty["errorCode"].as_i64()),
         (Some("AUTH"), Some(900_901))
