@@ -103,11 +103,20 @@ pub(crate) async fn create(
     // it for every tenant, so a failure here is repaired by the next start.
     tenants::provision(&state.am, &tenant).await?;
     tracing::info!(tenant = %tenant.domain, admin = %tenant.qualify(&admin.username), by = %auth.principal().qualified_name(), "Tenant created.");
+    // Anyone may have signed up as `x@domain` before the tenant existed: not a reason to
+    // refuse it, but the administrator is told whom it locks out.
+    let shadowed = tenants::shadowed_users(&state.shared, &tenant.domain).await?;
+    if !shadowed.is_empty() {
+        tracing::warn!(tenant = %tenant.domain, users = ?shadowed, "Super-tenant users named like the new tenant now sign in to it.");
+    }
     let location = format!("{}/tenants/{}", crate::BASE_PATH, tenant.domain);
     Ok((
         StatusCode::CREATED,
         [(header::LOCATION, location)],
-        axum::Json(TenantInfo::from(tenant)),
+        axum::Json(TenantInfo {
+            shadowed_users: shadowed,
+            ..TenantInfo::from(tenant)
+        }),
     )
         .into_response())
 }
@@ -147,9 +156,13 @@ async fn set_active(
 ) -> Result<axum::Json<TenantInfo>, ApiError> {
     let tenant = load(state, caller, domain).await?;
     require_super(caller)?;
-    tenants::set_active(&state.shared, tenant.id, active).await?;
+    // Two databases, two writes, the AM side first: a deactivation that fails halfway
+    // has already stopped the gateways, and both writes are idempotent, so sending the
+    // request again completes it. The shared database has the last word: start-up
+    // provisioning brings the AM side back in line with it when no one retries.
     let tenant = Tenant { active, ..tenant };
     tenants::provision(&state.am, &tenant).await?;
+    tenants::set_active(&state.shared, tenant.id, active).await?;
     // Cached sign-ins of the tenant's users end now on this node (others: within the
     // credential cache's lifetime).
     state.authenticator.forget_all();

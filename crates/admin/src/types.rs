@@ -361,6 +361,10 @@ pub struct TenantInfo {
     pub active: bool,
     /// When it was created (epoch milliseconds).
     pub created_time: i64,
+    /// In the answer to its creation only: super-tenant users named `…@domain`, whose
+    /// name now signs in to this tenant, so that they can no longer sign in as before.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shadowed_users: Vec<String>,
 }
 
 impl From<tollgate_model::Tenant> for TenantInfo {
@@ -370,6 +374,7 @@ impl From<tollgate_model::Tenant> for TenantInfo {
             name: t.name,
             active: t.active,
             created_time: t.created_at,
+            shadowed_users: Vec::new(),
         }
     }
 }

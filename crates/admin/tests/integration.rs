@@ -1272,6 +1272,22 @@ async fn super_tenant_admins_manage_tenants_whose_admins_see_only_their_own() {
         );
         let changed = events::read_since(&s.am, before, 10).await.unwrap();
         assert!(changed.iter().any(|e| e.kind == EventKind::TenantChanged), "{engine}");
+        // Sending it again (as after a failure halfway) answers the same and tells the
+        // gateways nothing new.
+        let again = events::latest_seq(&s.am).await.unwrap();
+        let (status, body) = s
+            .as_root(reqwest::Method::POST, "/tenants/acme.com/deactivate", None)
+            .await;
+        assert_eq!(
+            (status, body["active"].clone()),
+            (200, json!(false)),
+            "{engine}: {body}"
+        );
+        let repeated = events::read_since(&s.am, again, 10).await.unwrap();
+        assert!(
+            !repeated.iter().any(|e| e.kind == EventKind::TenantChanged),
+            "{engine}: {repeated:?}"
+        );
         let (status, body) = s
             .send(as_user(
                 reqwest::Method::GET,
@@ -1282,6 +1298,21 @@ async fn super_tenant_admins_manage_tenants_whose_admins_see_only_their_own() {
             .await;
         assert_eq!(status, 401, "{engine}: {body}");
         assert!(body.to_string().contains("deactivated"), "{engine}: {body}");
+        // A wrong password learns nothing about the tenant: the usual refusal.
+        let (status, body) = s
+            .send(as_user(
+                reqwest::Method::GET,
+                "/users",
+                "root@acme.com",
+                "a-wrong-password",
+            ))
+            .await;
+        assert_eq!(status, 401, "{engine}: {body}");
+        assert!(!body.to_string().contains("deactivated"), "{engine}: {body}");
+        assert!(
+            body.to_string().contains("wrong username or password"),
+            "{engine}: {body}"
+        );
         let (status, _) = s
             .as_root(reqwest::Method::POST, "/tenants/carbon.super/deactivate", None)
             .await;
@@ -1303,7 +1334,7 @@ async fn super_tenant_admins_manage_tenants_whose_admins_see_only_their_own() {
 }
 
 #[tokio::test]
-async fn a_super_tenant_user_named_after_a_tenant_is_refused_and_tenant_users_are_not() {
+async fn a_super_tenant_user_named_after_a_tenant_is_refused_and_a_tenant_named_after_one_is_reported() {
     for db in all_engines("admin_shadowed").await {
         let s = start(&db).await;
         let engine = s.engine;
@@ -1348,5 +1379,19 @@ async fn a_super_tenant_user_named_after_a_tenant_is_refused_and_tenant_users_ar
             )
             .await;
         assert_eq!(status, 201, "{engine}: {body}");
+        // A tenant named like a super-tenant user's domain is still created (whoever signs
+        // up first cannot keep a tenant out), and the answer names the user it shadows.
+        let (status, body) = s
+            .as_root(
+                reqwest::Method::POST,
+                "/tenants",
+                Some(json!({"domain": "mail.example", "adminUsername": "boss", "adminPassword": "boss-password", "email": ""})),
+            )
+            .await;
+        assert_eq!(status, 201, "{engine}: {body}");
+        assert_eq!(body["shadowedUsers"], json!(["eve@mail.example"]), "{engine}: {body}");
+        let (status, body) = s.as_root(reqwest::Method::GET, "/tenants/mail.example", None).await;
+        assert_eq!(status, 200, "{engine}: {body}");
+        assert!(body.get("shadowedUsers").is_none(), "{engine}: {body}");
     }
 }

@@ -292,8 +292,12 @@ pub(crate) async fn delete(
     owned(&state, p, &id).await?;
     let app_keys = keys::list_for_application(&state.am, &id).await?;
     let mut tx = state.am.begin().await?;
-    // Its keys' tokens, and its API keys (whose client id is the application's id).
-    for client in app_keys.iter().map(|k| k.consumer_key.as_str()).chain([id.as_str()]) {
+    // The tokens of the keys Tollgate issued, and its API keys (whose client id is the
+    // application's id). A mapped client's tokens are a third-party key manager's: they
+    // stop working with the mapping, and the client id, which another tenant may have
+    // mapped as well, is not revoked for everyone.
+    let issued = app_keys.iter().filter(|k| k.mode == "CREATED");
+    for client in issued.map(|k| k.consumer_key.as_str()).chain([id.as_str()]) {
         state.tokens.revoke_all_for_client(&mut tx, p.tenant_id, client).await?;
     }
     if applications::delete(&mut tx, &id).await? == 0 {

@@ -146,6 +146,18 @@ pub struct TenantState {
     pub active: bool,
 }
 
+impl TenantState {
+    /// The super tenant: always `carbon.super` and active (it can be neither renamed nor
+    /// deactivated), so readers need not look it up.
+    pub fn super_tenant() -> Self {
+        Self {
+            tenant_id: tollgate_model::TenantId::DEFAULT,
+            domain: tollgate_model::tenant::Tenant::DEFAULT_DOMAIN.into(),
+            active: true,
+        }
+    }
+}
+
 /// The `api_revision_deployed` payload: a [`DeployedApi`] plus what the Publisher also
 /// says about the deployment; its own type because `lifeCycleStatus` may be `null` and
 /// `mocks` is always written.

@@ -9,6 +9,7 @@ use foldhash::HashMap;
 use jsonwebtoken::jwk::Jwk;
 use jsonwebtoken::{DecodingKey, Validation};
 use std::sync::{Arc, Mutex};
+use tollgate_model::TenantId;
 use tollgate_model::token::{AccessClaims, TokenKind};
 
 /// Most verified tokens remembered; beyond it the cache starts over.
@@ -182,8 +183,8 @@ fn verify_external(
     let unverified: serde_json::Value = serde_json::from_slice(&payload).map_err(|_| "malformed")?;
     let iss = unverified.get("iss").and_then(|v| v.as_str()).ok_or(unknown)?;
     let mut outcome = Err(unknown);
-    for km in state.key_managers_by_issuer(iss) {
-        outcome = verify_with(state, token, alg, kid, iss, km);
+    for (tenant, km) in state.key_managers_by_issuer(iss) {
+        outcome = verify_with(state, token, alg, kid, iss, tenant, km);
         if outcome.is_ok() {
             break;
         }
@@ -191,13 +192,15 @@ fn verify_external(
     outcome
 }
 
-/// [`verify_external`] with one registered key manager `km` of the token's issuer.
+/// [`verify_external`] with one registered key manager `km` of the token's issuer,
+/// registered by `tenant`: only that tenant's mapping of the client counts.
 fn verify_with(
     state: &RuntimeState,
     token: &str,
     alg: jsonwebtoken::Algorithm,
     kid: &str,
     iss: &str,
+    tenant: TenantId,
     km: &serde_json::Value,
 ) -> Result<AccessClaims, &'static str> {
     let unknown = "not signed by a known key";
@@ -234,8 +237,7 @@ fn verify_with(
     };
     let km_name = km.get("name").and_then(|v| v.as_str()).unwrap_or_default();
     let mapping = state
-        .key_mapping(&client_id)
-        .filter(|m| m.key_manager == km_name)
+        .key_mapping(tenant, km_name, &client_id)
         .ok_or("issued to a client no application has mapped")?;
     let app = state
         .application(&mapping.application_id)

@@ -263,7 +263,7 @@ async fn authenticate(
         )
         .await?;
     let mapping = state
-        .key_mapping(&claims.client_id)
+        .application_key(&claims.client_id, &claims.application.id)
         .ok_or_else(|| GatewayError::InvalidCredentials("the token's application keys no longer exist".into()))?;
     Ok(Caller {
         application_id: mapping.application_id.clone(),
@@ -627,9 +627,11 @@ fn answered_here<'s>(
     {
         return Some(axum::Json(signer.jwks().clone()).into_response().into());
     }
-    // A CORS preflight names the method it asks about; the gateway answers it itself.
+    // A CORS preflight names the method it asks about; the gateway answers it itself,
+    // unless the API's tenant is deactivated: then the call is refused as any other is.
     if req.method() == axum::http::Method::OPTIONS
         && let (Some(origin), Some(asked)) = (origin, headers.get(axum::http::header::ACCESS_CONTROL_REQUEST_METHOD))
+        && state.inactive_tenant(req.uri().path()).is_none()
         && let RouteMatch::Found { value, .. } = state.route(asked, req.uri().path())
         && let Some(cors) = value
             .api

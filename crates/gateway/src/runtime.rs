@@ -228,7 +228,10 @@ pub struct RuntimeState {
     applications: Arc<HashMap<String, (TenantId, ApplicationInfo)>>,
     /// By application id, then API id (looked up without allocating).
     subscriptions: Arc<HashMap<String, HashMap<String, SubscriptionInfo>>>,
-    key_mappings: Arc<HashMap<String, KeyMappingInfo>>,
+    /// By consumer key, each with the tenant that mapped it: a third-party key manager's
+    /// client id is the provider's, and two tenants may map the same one, each for its
+    /// own key manager and application (so no tenant's mapping hides another's).
+    key_mappings: Arc<HashMap<String, Vec<(TenantId, KeyMappingInfo)>>>,
     /// Token id → until when the revocation matters.
     revoked_tokens: Arc<HashMap<String, EpochMillis>>,
     /// Consumer key → tokens issued at or before this time are revoked, and until when
@@ -239,8 +242,8 @@ pub struct RuntimeState {
     revoked_users: Arc<HashMap<String, Cutoff>>,
     /// Published signing keys (public JWKs) by `kid`.
     signing_keys: Arc<HashMap<String, serde_json::Value>>,
-    /// Third-party key managers by id.
-    key_managers: Arc<HashMap<String, serde_json::Value>>,
+    /// Third-party key managers by id, with the tenant that registered each.
+    key_managers: Arc<HashMap<String, (TenantId, serde_json::Value)>>,
     /// Revisions whose deployment arrived but could not be applied (reported to the hub).
     failed_revisions: Vec<String>,
 }
@@ -377,11 +380,7 @@ impl RuntimeState {
             application_policies: snapshot.application_policies,
             advanced_policies: snapshot.advanced_policies,
             custom_policies: snapshot.custom_policies,
-            ..TenantSnapshot::new(TenantState {
-                tenant_id: TenantId::DEFAULT,
-                domain: Tenant::DEFAULT_DOMAIN.into(),
-                active: true,
-            })
+            ..TenantSnapshot::new(TenantState::super_tenant())
         };
         let mut sections = Vec::with_capacity(snapshot.tenants.len());
         for section in snapshot.tenants {
@@ -408,16 +407,15 @@ impl RuntimeState {
             for a in section.applications {
                 applications.insert(a.id.clone(), (tenant, a));
             }
-            let mappings = Arc::make_mut(&mut state.key_mappings);
             for k in section.key_mappings {
-                mappings.insert(k.consumer_key.clone(), k);
+                state.add_key_mapping(tenant, k);
             }
             for sub in section.subscriptions {
                 state.add_subscription(sub);
             }
             for km in section.key_managers {
                 if let Some(id) = km.get("id").and_then(|k| k.as_str()) {
-                    Arc::make_mut(&mut state.key_managers).insert(id.to_string(), km);
+                    Arc::make_mut(&mut state.key_managers).insert(id.to_string(), (tenant, km));
                 }
             }
             let entry = state.tenant_mut(tenant);
@@ -714,7 +712,10 @@ impl RuntimeState {
                 let id = app.id.as_str();
                 Arc::make_mut(&mut self.applications).remove(id);
                 Arc::make_mut(&mut self.subscriptions).remove(id);
-                Arc::make_mut(&mut self.key_mappings).retain(|_, k| k.application_id != id);
+                Arc::make_mut(&mut self.key_mappings).retain(|_, mapped| {
+                    mapped.retain(|(_, k)| k.application_id != id);
+                    !mapped.is_empty()
+                });
                 APPLIED
             }
             ControlEvent::SubscriptionUpserted(sub) => {
@@ -728,12 +729,17 @@ impl RuntimeState {
                 APPLIED
             }
             ControlEvent::KeyMappingUpserted(mapping) => {
-                let mapping = mapping.into_info();
-                Arc::make_mut(&mut self.key_mappings).insert(mapping.consumer_key.clone(), mapping);
+                self.add_key_mapping(tenant, mapping.into_info());
                 APPLIED
             }
             ControlEvent::KeyMappingDeleted(mapping) => {
-                Arc::make_mut(&mut self.key_mappings).remove(&mapping.consumer_key);
+                let mappings = Arc::make_mut(&mut self.key_mappings);
+                if let Some(mapped) = mappings.get_mut(&mapping.consumer_key) {
+                    mapped.retain(|(t, _)| *t != tenant);
+                    if mapped.is_empty() {
+                        mappings.remove(&mapping.consumer_key);
+                    }
+                }
                 APPLIED
             }
             ControlEvent::TokenRevoked(revocation) => {
@@ -748,11 +754,15 @@ impl RuntimeState {
             ControlEvent::KeyManagerUpserted(mut km) => {
                 // An upsert without a key set keeps the one already fetched.
                 if km.jwks.is_none() {
-                    km.jwks = self.key_managers.get(&km.id).and_then(|old| old.get("jwks")).cloned();
+                    km.jwks = self
+                        .key_managers
+                        .get(&km.id)
+                        .and_then(|(_, old)| old.get("jwks"))
+                        .cloned();
                 }
                 match serde_json::to_value(&km) {
                     Ok(value) => {
-                        Arc::make_mut(&mut self.key_managers).insert(km.id, value);
+                        Arc::make_mut(&mut self.key_managers).insert(km.id, (tenant, value));
                         APPLIED
                     }
                     Err(e) => {
@@ -849,9 +859,39 @@ impl RuntimeState {
         self.subscriptions.get(application_id)?.get(api_id)
     }
 
-    /// The application a consumer key belongs to.
-    pub fn key_mapping(&self, consumer_key: &str) -> Option<&KeyMappingInfo> {
-        self.key_mappings.get(consumer_key)
+    /// The mapping of `consumer_key` that `tenant` made for its key manager named
+    /// `key_manager`: which of its applications the client's tokens call as.
+    pub fn key_mapping(&self, tenant: TenantId, key_manager: &str, consumer_key: &str) -> Option<&KeyMappingInfo> {
+        self.key_mappings
+            .get(consumer_key)?
+            .iter()
+            .find(|(t, k)| *t == tenant && k.key_manager == key_manager)
+            .map(|(_, k)| k)
+    }
+
+    /// The mapping of `consumer_key` to the application `application_id`, if it still
+    /// exists (a token names both; the keys may have been removed since).
+    pub fn application_key(&self, consumer_key: &str, application_id: &str) -> Option<&KeyMappingInfo> {
+        self.key_mappings
+            .get(consumer_key)?
+            .iter()
+            .map(|(_, k)| k)
+            .find(|k| k.application_id == application_id)
+    }
+
+    /// Adds `tenant`'s mapping, replacing the one it had for the same client and key
+    /// manager.
+    fn add_key_mapping(&mut self, tenant: TenantId, mapping: KeyMappingInfo) {
+        let mapped = Arc::make_mut(&mut self.key_mappings)
+            .entry(mapping.consumer_key.clone())
+            .or_default();
+        match mapped
+            .iter_mut()
+            .find(|(t, k)| *t == tenant && k.key_manager == mapping.key_manager)
+        {
+            Some(existing) => existing.1 = mapping,
+            None => mapped.push((tenant, mapping)),
+        }
     }
 
     /// Whether a token (by id, client, subject and issue time in ms) has been revoked.
@@ -881,15 +921,18 @@ impl RuntimeState {
     }
 
     /// Every third-party key manager whose `issuer` is `iss` (tenants may each register
-    /// the same provider), in id order.
-    pub fn key_managers_by_issuer<'s>(&'s self, iss: &'s str) -> impl Iterator<Item = &'s serde_json::Value> + 's {
-        let mut found: Vec<(&String, &serde_json::Value)> = self
+    /// the same provider), in id order, with the tenant that registered it.
+    pub fn key_managers_by_issuer<'s>(
+        &'s self,
+        iss: &'s str,
+    ) -> impl Iterator<Item = (TenantId, &'s serde_json::Value)> + 's {
+        let mut found: Vec<(&String, &(TenantId, serde_json::Value))> = self
             .key_managers
             .iter()
-            .filter(|(_, km)| km.get("issuer").and_then(|i| i.as_str()) == Some(iss))
+            .filter(|(_, (_, km))| km.get("issuer").and_then(|i| i.as_str()) == Some(iss))
             .collect();
         found.sort_by(|a, b| a.0.cmp(b.0));
-        found.into_iter().map(|(_, km)| km)
+        found.into_iter().map(|(_, (tenant, km))| (*tenant, km))
     }
 }
 
@@ -1041,6 +1084,60 @@ mod tests {
         let held = state.tenant_counts();
         let domains: Vec<(&str, usize)> = held.iter().map(|t| (t.domain.as_str(), t.apis)).collect();
         assert_eq!(domains, [("carbon.super", 2), ("acme.com", 1), ("beta.org", 1)]);
+    }
+
+    #[test]
+    fn two_tenants_mapping_the_same_client_each_keep_their_own_mapping() {
+        let mut state = RuntimeState::from_snapshot(tenants_snapshot());
+        let mapping = |app: &str, km: &str| {
+            json!({"id": format!("m-{app}"), "applicationId": app, "consumerKey": "okta-client",
+                "keyType": "PRODUCTION", "keyManager": km})
+        };
+        let km = |id: &str| json!({"id": id, "name": "Okta", "type": "Okta", "issuer": "https://okta.example", "enabled": true});
+        state.apply(&[
+            tenant_event(11, acme(), EventKind::KeyManagerUpserted, km("km-acme")),
+            tenant_event(12, beta(), EventKind::KeyManagerUpserted, km("km-beta")),
+            tenant_event(13, acme(), EventKind::KeyMappingUpserted, mapping("acme-app", "Okta")),
+            // Beta maps the same client id later: acme's mapping stays acme's.
+            tenant_event(14, beta(), EventKind::KeyMappingUpserted, mapping("beta-app", "Okta")),
+        ]);
+        let app_of = |state: &RuntimeState, t: TenantId| {
+            state
+                .key_mapping(t, "Okta", "okta-client")
+                .map(|k| k.application_id.clone())
+        };
+        assert_eq!(app_of(&state, acme()).as_deref(), Some("acme-app"));
+        assert_eq!(app_of(&state, beta()).as_deref(), Some("beta-app"));
+        assert_eq!(app_of(&state, TenantId::DEFAULT), None);
+        assert!(state.key_mapping(acme(), "Other", "okta-client").is_none());
+        assert!(state.application_key("okta-client", "acme-app").is_some());
+        assert!(state.application_key("okta-client", "nobody").is_none());
+        let issuers: Vec<TenantId> = state
+            .key_managers_by_issuer("https://okta.example")
+            .map(|(t, _)| t)
+            .collect();
+        assert_eq!(issuers, [acme(), beta()]);
+        // Beta deletes its application: acme's mapping is untouched.
+        state.apply(&[tenant_event(
+            15,
+            beta(),
+            EventKind::ApplicationDeleted,
+            json!({"id": "beta-app"}),
+        )]);
+        assert_eq!(app_of(&state, beta()), None);
+        assert_eq!(app_of(&state, acme()).as_deref(), Some("acme-app"));
+        // A removed mapping is removed for its own tenant only.
+        state.apply(&[
+            tenant_event(16, beta(), EventKind::KeyMappingUpserted, mapping("beta-app2", "Okta")),
+            tenant_event(
+                17,
+                beta(),
+                EventKind::KeyMappingDeleted,
+                json!({"consumerKey": "okta-client"}),
+            ),
+        ]);
+        assert_eq!(app_of(&state, beta()), None);
+        assert_eq!(app_of(&state, acme()).as_deref(), Some("acme-app"));
     }
 
     #[test]

@@ -81,31 +81,33 @@ impl Authenticator {
     /// `acme.com`, `alice`; see [`tenants::resolve_user`]), refusing a deactivated
     /// tenant's users. The one place where a caller's tenant is decided (decision 019).
     pub async fn resolve_user(&self, name: &str) -> Result<(Tenant, String), Error> {
-        let (tenant, user) = tenants::resolve_user(&self.shared, name)
-            .await?
-            .ok_or_else(|| Error::InvalidCredentials("wrong username or password".into()))?;
-        if !tenant.active {
-            return Err(Error::InvalidCredentials(format!(
-                "the tenant `{}` is deactivated; its users cannot sign in until a super-tenant administrator activates it",
-                tenant.domain
-            )));
-        }
+        let (tenant, user) = self.resolve_any_user(name).await?;
+        refuse_inactive(&tenant)?;
         Ok((tenant, user))
+    }
+
+    /// [`Self::resolve_user`] without the active check, for a password check that must
+    /// not say a tenant is deactivated before the password is known to be right.
+    async fn resolve_any_user(&self, name: &str) -> Result<(Tenant, String), Error> {
+        tenants::resolve_user(&self.shared, name)
+            .await?
+            .ok_or_else(|| Error::InvalidCredentials("wrong username or password".into()))
     }
 
     /// Checks the `password` of the user signing in as `name` (`alice@acme.com`, or
     /// `alice` in the super tenant) for a caller at `ip`: refused with 429 (no argon2
     /// work) while the user or the address is locked, `Ok(None)` for a wrong pair, an
-    /// error for a deactivated tenant. Every path that takes a password (HTTP Basic, the
-    /// key manager's login page and password grant) goes through here, so that one lock
-    /// and one tenant rule hold on all of them.
+    /// error for a deactivated tenant once the password is right (a wrong one learns
+    /// nothing about the tenant). Every path that takes a password (HTTP Basic, the key
+    /// manager's login page and password grant) goes through here, so that one lock and
+    /// one tenant rule hold on all of them.
     pub async fn check_password(
         &self,
         ip: Option<IpAddr>,
         name: &str,
         password: &str,
     ) -> Result<Option<Principal>, Error> {
-        let (tenant, username) = self.resolve_user(name).await?;
+        let (tenant, username) = self.resolve_any_user(name).await?;
         // The lock is per sign-in name, so `admin` and `admin@acme.com` are two users.
         self.guard.check(ip, name)?;
         // Checked again once a hashing slot is held, and told the outcome before the slot
@@ -116,9 +118,13 @@ impl Authenticator {
             ip,
             username: name.to_string(),
         };
-        users::authenticate_gated(&self.shared, &tenant, &username, password, attempt)
+        let principal = users::authenticate_gated(&self.shared, &tenant, &username, password, attempt)
             .await
-            .map_err(Error::from)
+            .map_err(Error::from)?;
+        if principal.is_some() {
+            refuse_inactive(&tenant)?;
+        }
+        Ok(principal)
     }
 
     /// Also accepts bearer access tokens that `tokens` issued (JWT or opaque).
@@ -233,6 +239,17 @@ impl Authenticator {
         self.remember(key, &principal);
         Ok(principal)
     }
+}
+
+/// Refuses the users of a deactivated tenant, saying why and who can undo it.
+fn refuse_inactive(tenant: &Tenant) -> Result<(), Error> {
+    if tenant.active {
+        return Ok(());
+    }
+    Err(Error::InvalidCredentials(format!(
+        "the tenant `{}` is deactivated; its users cannot sign in until a super-tenant administrator activates it",
+        tenant.domain
+    )))
 }
 
 /// One password check as the [`LoginGuard`] sees it.

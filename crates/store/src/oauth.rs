@@ -121,11 +121,17 @@ pub async fn revoke_token(tx: &mut Tx, token_hash: &str, at: EpochMillis) -> Res
     Ok(n == 1)
 }
 
-/// Revokes every live token of a client; returns how many.
-pub async fn revoke_tokens_of_client(tx: &mut Tx, consumer_key: &str, at: EpochMillis) -> Result<u64> {
+/// Revokes every live token of `tenant`'s client; returns how many.
+pub async fn revoke_tokens_of_client(
+    tx: &mut Tx,
+    tenant: TenantId,
+    consumer_key: &str,
+    at: EpochMillis,
+) -> Result<u64> {
     Ok(on_tx!(tx, |c| sqlx::query(
-        "UPDATE oauth_tokens SET revoked_at = $2 WHERE consumer_key = $1 AND revoked_at IS NULL"
+        "UPDATE oauth_tokens SET revoked_at = $3 WHERE tenant_id = $1 AND consumer_key = $2 AND revoked_at IS NULL"
     )
+    .bind(tenant.to_string())
     .bind(consumer_key)
     .bind(at)
     .execute(c)

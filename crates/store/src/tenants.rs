@@ -152,22 +152,6 @@ pub async fn create(db: &Database, new: NewTenant) -> Result<(Tenant, User)> {
         new.name.trim().to_string()
     };
     let mut tx = db.begin().await?;
-    // `bob@acme.com` of the super tenant would sign in to the new tenant instead.
-    let shadowed: i64 = on_tx!(&mut tx, |c| sqlx::query_scalar(
-        "SELECT COUNT(*) FROM users WHERE tenant_id = $1 AND lower(username) LIKE $2"
-    )
-    .bind(TenantId::DEFAULT.to_string())
-    .bind(format!("%@{}", new.domain))
-    .fetch_one(c)
-    .await)?;
-    if shadowed > 0 {
-        return Err(tollgate_model::Error::Conflict(format!(
-            "{shadowed} user(s) of the super tenant are named `…@{}`; they would sign in to the new tenant instead. \
-             Rename them first",
-            new.domain
-        ))
-        .into());
-    }
     let inserted = on_tx!(&mut tx, |c| sqlx::query(
         "INSERT INTO tenants (id, domain, name, active, created_at) VALUES ($1, $2, $3, TRUE, $4)"
     )
@@ -207,6 +191,20 @@ pub async fn create(db: &Database, new: NewTenant) -> Result<(Tenant, User)> {
         created_at: now,
     };
     Ok((tenant, user))
+}
+
+/// The super tenant's users named `…@domain` (at most 100): once a tenant `domain`
+/// exists, that name signs in to it, so they can no longer sign in as before. A tenant's
+/// creation reports them rather than being refused for them, so that anyone who signs up
+/// as `x@bigcorp.com` first cannot keep the tenant `bigcorp.com` from being created.
+pub async fn shadowed_users(db: &Database, domain: &str) -> Result<Vec<String>> {
+    Ok(on_pool!(db.reader(), |p| sqlx::query_scalar(
+        "SELECT username FROM users WHERE tenant_id = $1 AND lower(username) LIKE $2 ORDER BY username LIMIT 100"
+    )
+    .bind(TenantId::DEFAULT.to_string())
+    .bind(format!("%@{}", domain.to_ascii_lowercase()))
+    .fetch_all(p)
+    .await)?)
 }
 
 /// Activates or deactivates a tenant in the shared database; whether it existed. The

@@ -107,17 +107,29 @@ async fn tenants_are_created_whole_named_uniquely_and_keep_their_users_apart() {
             .unwrap();
         assert_eq!((t2.id, u2.as_str()), (TenantId::DEFAULT, "bob@mail.example"));
 
-        // A super-tenant user named like the new domain would be shadowed: refused.
+        // A super-tenant user named like a new domain (anyone may sign up so) does not keep
+        // the tenant from being created; they are reported, and the name now signs in to
+        // the tenant.
         users::create(
             &shared,
             new_user("carol@globex.com", "carol-password", &[Role::Subscriber]),
         )
         .await
         .unwrap();
-        let shadow = tenants::create(&shared, new_tenant("globex.com", "admin"))
+        assert_eq!(
+            tenants::shadowed_users(&shared, "globex.com").await.unwrap(),
+            ["carol@globex.com"],
+            "{engine}"
+        );
+        assert!(tenants::shadowed_users(&shared, "lobex.com").await.unwrap().is_empty());
+        let (globex, _) = tenants::create(&shared, new_tenant("globex.com", "admin"))
             .await
-            .unwrap_err();
-        assert!(shadow.to_string().contains("Rename them"), "{engine}: {shadow}");
+            .unwrap();
+        let (t3, u3) = tenants::resolve_user(&shared, "carol@globex.com")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((t3.id, u3.as_str()), (globex.id, "carol"), "{engine}");
 
         // The AM side: state, Default environment and default policies, once.
         tenants::provision(&am, &acme).await.unwrap();

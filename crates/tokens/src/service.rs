@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tollgate_events::control::{Revocation, TenantState};
 use tollgate_events::{ControlEvent, NewEvent};
-use tollgate_model::tenant::{Tenant, qualify, split_qualified};
+use tollgate_model::tenant::{qualify, split_qualified};
 use tollgate_model::{EpochMillis, TenantId, now_millis};
 use tollgate_store::applications::ApplicationRow;
 use tollgate_store::keys::{self, ClientRow};
@@ -219,16 +219,6 @@ fn looks_like_jwt(token: &str) -> bool {
     token.bytes().filter(|b| *b == b'.').count() == 2
 }
 
-/// The super tenant as tokens see it: always active (it cannot be deactivated), never
-/// looked up, so super-tenant tokens cost no tenant query.
-fn super_tenant() -> TenantState {
-    TenantState {
-        tenant_id: TenantId::DEFAULT,
-        domain: Tenant::DEFAULT_DOMAIN.into(),
-        active: true,
-    }
-}
-
 /// The tenant a subject's `@domain` names, found by `lookup`; any other name (`alice`,
 /// or `bob@mail.com` when `mail.com` is no tenant) is the super tenant's: the rule the
 /// REST APIs' `Authenticator::resolve_user` applies to the same `sub` (decision 019).
@@ -237,15 +227,15 @@ async fn tenant_named(
     lookup: impl AsyncFnOnce(&str) -> tollgate_store::Result<Option<TenantState>>,
 ) -> Result<TenantState> {
     match split_qualified(subject) {
-        (_, Some(domain)) => Ok(lookup(domain).await?.unwrap_or_else(super_tenant)),
-        (_, None) => Ok(super_tenant()),
+        (_, Some(domain)) => Ok(lookup(domain).await?.unwrap_or_else(TenantState::super_tenant)),
+        (_, None) => Ok(TenantState::super_tenant()),
     }
 }
 
 /// The name `username` of `tenant` signs in with (the subject of its tokens), inside `tx`.
 async fn qualified_in(tx: &mut Tx, tenant: TenantId, username: &str) -> Result<(TenantState, String)> {
     let state = if tenant == TenantId::DEFAULT {
-        super_tenant()
+        TenantState::super_tenant()
     } else {
         oauth::tenant_state_in(tx, tenant)
             .await?
@@ -748,7 +738,7 @@ impl TokenService {
     /// application's keys; a regenerated secret), within the caller's transaction.
     pub async fn revoke_all_for_client(&self, tx: &mut Tx, tenant: TenantId, consumer_key: &str) -> Result<()> {
         let now = now_millis();
-        oauth::revoke_tokens_of_client(tx, consumer_key, now).await?;
+        oauth::revoke_tokens_of_client(tx, tenant, consumer_key, now).await?;
         let longest = MAX_TOKEN_VALIDITY.max(self.settings.refresh_validity);
         record_revocation(
             tx,
@@ -1138,7 +1128,7 @@ mod tests {
         for malformed in ["@acme.com", "alice@"] {
             assert_eq!(lookup(malformed).await, (TenantId::DEFAULT, None), "{malformed}");
         }
-        assert!(super_tenant().active && super_tenant().domain == "carbon.super");
+        assert!(TenantState::super_tenant().active && TenantState::super_tenant().domain == "carbon.super");
     }
 
     #[test]

@@ -80,7 +80,21 @@ pub async fn run(command: TenantCommand, output: Output) -> Result<(), Failure> 
                     "Created tenant {}. Its administrator signs in as {admin_user}@{}.",
                     tenant["domain"].as_str().unwrap_or(""),
                     tenant["domain"].as_str().unwrap_or("")
-                ))
+                ));
+                let shadowed: Vec<&str> = tenant["shadowedUsers"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|u| u.as_str())
+                    .collect();
+                if !shadowed.is_empty() {
+                    say(&format!(
+                        "Warning: {} super-tenant user(s) named like the tenant now sign in to it and can no longer sign in as before: {}. \
+                         Create them in the tenant, or delete them.",
+                        shadowed.len(),
+                        shadowed.join(", ")
+                    ));
+                }
             });
         }
         TenantCommand::List { conn } => {

@@ -107,6 +107,8 @@ async fn publish_and_subscribe(
             Some(json!({
                 "name": "Shop", "context": "/shop", "version": "1.0.0", "policies": ["Gold"],
                 "securityScheme": ["oauth2", "api_key"],
+                "corsConfiguration": {"corsConfigurationEnabled": true,
+                    "accessControlAllowOrigins": [ORIGIN], "accessControlAllowMethods": ["GET"]},
                 "endpointConfig": {"endpoint_type": "http", "production_endpoints": {"url": format!("http://{backend}/v1")}},
                 "operations": [{"target": "/pets/{petId}", "verb": "GET"}],
             })),
@@ -211,6 +213,29 @@ async fn call(c: &Client, path: &str, credential: Credential<'_>) -> (u16, Value
     let r = req.send().await.unwrap();
     let status = r.status().as_u16();
     (status, r.json().await.unwrap_or(Value::Null))
+}
+
+/// The origin every tenant's `Shop` API lets call it from a browser.
+const ORIGIN: &str = "https://shop.example";
+
+/// A CORS preflight of a GET of `path`: the status and the `Access-Control-Allow-Origin`
+/// the gateway answers with, and the body.
+async fn preflight(c: &Client, path: &str) -> (u16, Option<String>, Value) {
+    let r = c
+        .http
+        .request(Method::OPTIONS, format!("http://{}{path}", c.gw))
+        .header("origin", ORIGIN)
+        .header("access-control-request-method", "GET")
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let allowed = r
+        .headers()
+        .get("access-control-allow-origin")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    (status, allowed, r.json().await.unwrap_or(Value::Null))
 }
 
 /// Calls until the answer's status is `expected` (or the deadline passes); the last answer.
@@ -356,6 +381,15 @@ async fn tenants_are_served_apart_by_gateways_fed_by_the_event_hub() {
         "the super tenant on acme's gateway",
     );
 
+    // A browser's preflight is answered by the gateway itself while the tenant is active.
+    let (status, allowed, body) = preflight(&all, &acme.pets(4)).await;
+    assert!(
+        (200..300).contains(&status),
+        "preflight of {}: {status} {body}",
+        acme.pets(4)
+    );
+    assert_eq!(allowed.as_deref(), Some(ORIGIN));
+
     // Deactivating acme.com: every gateway refuses its calls as the reference does, and
     // the other tenants' calls go on.
     set_active(&all, "acme.com", false).await;
@@ -368,6 +402,17 @@ async fn tenants_are_served_apart_by_gateways_fed_by_the_event_hub() {
                 "{body}"
             );
         }
+        // Its preflights too: the browser is not told the API takes its calls.
+        let (status, allowed, body) = preflight(gw, &acme.pets(4)).await;
+        assert_eq!(
+            (status, allowed),
+            (500, None),
+            "preflight on the gateway of {name}: {body}"
+        );
+        assert_eq!(
+            body["description"], "Trying to access inactive tenant domain : acme.com",
+            "{body}"
+        );
         // Even a path that matches no API of the tenant.
         let (status, _) = call(gw, "/t/acme.com/nothing/here", Credential::Token(&acme.token)).await;
         assert_eq!(status, 500, "gateway of {name}");
