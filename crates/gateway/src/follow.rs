@@ -89,11 +89,21 @@ impl LiveState {
     /// Replaces the state.
     pub fn store(&self, state: RuntimeState) {
         metrics::gauge!("tollgate_gateway_state_sequence").set(state.seq as f64);
-        let held = state.tenant_counts();
-        metrics::gauge!("tollgate_gateway_tenants").set(held.len() as f64);
-        for t in held {
-            metrics::gauge!("tollgate_gateway_tenant_apis", "tenant" => t.domain).set(t.apis as f64);
+        // Counted again only when a batch changed the APIs or tenants (most change neither:
+        // applications, subscriptions, keys, revocations).
+        let previous = self.current.load();
+        if !self.loaded.load(Ordering::Acquire) || !state.same_apis_and_tenants(&previous) {
+            let held = state.apis_per_tenant();
+            metrics::gauge!("tollgate_gateway_tenants").set(held.len() as f64);
+            // A tenant no longer held reads 0, not its last count.
+            for gone in previous.apis_per_tenant().into_keys().filter(|d| !held.contains_key(d)) {
+                metrics::gauge!("tollgate_gateway_tenant_apis", "tenant" => gone).set(0.0);
+            }
+            for (domain, apis) in held {
+                metrics::gauge!("tollgate_gateway_tenant_apis", "tenant" => domain).set(apis as f64);
+            }
         }
+        drop(previous);
         self.current.store(Arc::new(state));
         self.loaded.store(true, Ordering::Release);
     }

@@ -755,6 +755,7 @@ async fn serve_call<'s>(
     if state.has_block_conditions(tenant) {
         let call = BlockedCall {
             api_context: target.api.context(),
+            tenant_prefix_len: target.api.prefix_len,
             application: info
                 .caller
                 .as_ref()
@@ -763,13 +764,7 @@ async fn serve_call<'s>(
             user: info.caller.as_ref().map(|c| c.claims.sub.as_str()),
             client_ip: peer.ip,
         };
-        // A tenant's API condition may name the context with its `/t/{domain}` prefix (as
-        // the reference stores a tenant's contexts) or without (as its publisher sees it).
-        let bare = BlockedCall {
-            api_context: &call.api_context[target.api.prefix_len.min(call.api_context.len())..],
-            ..call
-        };
-        if state.blocked(tenant, &call) || (target.api.prefix_len > 0 && state.blocked(tenant, &bare)) {
+        if state.blocked(tenant, &call) {
             return Err(GatewayError::RequestBlocked("a deny policy refuses this call".into()));
         }
     }

@@ -537,6 +537,28 @@ impl RuntimeState {
             .is_some_and(|t| t.block_conditions.values().any(|c| c.blocks(call)))
     }
 
+    /// How many APIs each known tenant has, by domain (a tenant whose state has not
+    /// arrived is named by its id), for the per-tenant gauges.
+    pub fn apis_per_tenant(&self) -> HashMap<String, usize> {
+        let mut counts: HashMap<TenantId, usize> = self.tenants.keys().map(|id| (*id, 0)).collect();
+        for api in self.apis.values() {
+            *counts.entry(api.tenant).or_default() += 1;
+        }
+        counts
+            .into_iter()
+            .map(|(id, n)| {
+                let domain = self.tenants.get(&id).and_then(|t| t.domain.as_deref());
+                (domain.map_or_else(|| id.to_string(), str::to_string), n)
+            })
+            .collect()
+    }
+
+    /// Whether `other` holds the very same APIs and tenants (nothing was deployed,
+    /// undeployed or changed tenant between the two): then counts of them are the same.
+    pub fn same_apis_and_tenants(&self, other: &RuntimeState) -> bool {
+        Arc::ptr_eq(&self.apis, &other.apis) && Arc::ptr_eq(&self.tenants, &other.tenants)
+    }
+
     /// What the gateway holds of each tenant, the super tenant first, then by domain.
     pub fn tenant_counts(&self) -> Vec<TenantCounts> {
         let mut counts: HashMap<TenantId, TenantCounts> = self

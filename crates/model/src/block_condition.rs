@@ -32,8 +32,12 @@ fn yes() -> bool {
 /// What a block condition is checked against: one API call, as the gateway knows it.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct BlockedCall<'a> {
-    /// The API's versioned context (`/pizza/1.0.0`).
+    /// The API's versioned context (`/pizza/1.0.0`, `/t/acme.com/pizza/1.0.0`).
     pub api_context: &'a str,
+    /// How long the `/t/{domain}` prefix of `api_context` is (0 in the super tenant): an
+    /// `API` condition of a tenant may name the context with it (as the reference stores
+    /// a tenant's contexts) or without (as its publisher sees it).
+    pub tenant_prefix_len: usize,
     /// The calling application's owner and name, when authenticated.
     pub application: Option<(&'a str, &'a str)>,
     /// The end user (the token's subject), when authenticated.
@@ -129,7 +133,12 @@ impl BlockCondition {
         }
         let text = || self.condition_value.as_str().map(str::trim).unwrap_or("");
         match self.condition_type.as_str() {
-            "API" => !text().is_empty() && call.api_context.trim_end_matches('/') == text().trim_end_matches('/'),
+            "API" => {
+                let named = text().trim_end_matches('/');
+                let context = call.api_context.trim_end_matches('/');
+                !named.is_empty()
+                    && (context == named || context.get(call.tenant_prefix_len..).is_some_and(|bare| bare == named))
+            }
             "APPLICATION" => call
                 .application
                 .is_some_and(|(owner, name)| text().split_once(':') == Some((owner, name))),
@@ -192,6 +201,7 @@ mod tests {
     fn enabled_conditions_block_matching_calls() {
         let call = BlockedCall {
             api_context: "/pizza/1.0.0",
+            tenant_prefix_len: 0,
             application: Some(("alice", "PizzaApp")),
             user: Some("alice@carbon.super"),
             client_ip: Some("10.1.2.3".parse().unwrap()),
@@ -239,6 +249,20 @@ mod tests {
             ..call
         };
         assert!(!cond("USER", json!("alice")).blocks(&anonymous));
+        // A tenant's API: its context named with or without the prefix, not another's.
+        let tenants = BlockedCall {
+            api_context: "/t/acme.com/pizza/1.0.0",
+            tenant_prefix_len: "/t/acme.com".len(),
+            ..anonymous
+        };
+        assert!(cond("API", json!("/t/acme.com/pizza/1.0.0")).blocks(&tenants));
+        assert!(cond("API", json!("/pizza/1.0.0/")).blocks(&tenants));
+        assert!(!cond("API", json!("/t/beta.org/pizza/1.0.0")).blocks(&tenants));
+        assert!(!cond("API", json!("/1.0.0")).blocks(&tenants));
+        assert!(!cond("API", json!("/pizza/1.0.0")).blocks(&BlockedCall {
+            tenant_prefix_len: 0,
+            ..tenants
+        }));
         assert!(!cond("APPLICATION", json!("alice:PizzaApp")).blocks(&anonymous));
         assert!(cond("IP", json!({"fixedIp": "10.1.2.3"})).blocks(&anonymous));
     }
