@@ -49,6 +49,10 @@ pub struct Config {
     pub admin: AdminConfig,
     /// `[log]`: log level and format.
     pub log: LogConfig,
+    /// `[[user_store]]`: directories (LDAP, Active Directory) whose users sign in beside
+    /// the built-in database store. Empty: users live in the shared database only.
+    #[serde(rename = "user_store")]
+    pub user_stores: Vec<UserStoreConfig>,
 }
 
 /// `[node]`.
@@ -817,5 +821,186 @@ mod tests {
         let c = Config::default();
         assert_eq!(c.database_url(DatabaseName::Am), "sqlite://data/am.db");
         assert_eq!(c.database_url(DatabaseName::Shared), "sqlite://data/shared.db");
+    }
+}
+
+/// What kind of directory a `[[user_store]]` is.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UserStoreType {
+    /// The built-in store: users in the shared database.
+    Database,
+    /// An LDAP directory (OpenLDAP, 389 DS…): users found by `uid`, groups by `member`.
+    #[default]
+    Ldap,
+    /// Active Directory: the LDAP store with AD's defaults (`sAMAccountName`, `memberOf`,
+    /// paged search, the account-disabled flag honoured).
+    ActiveDirectory,
+}
+
+/// How a directory says which groups a user is in.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GroupMembership {
+    /// Each group lists its members' DNs in `member` (groupOfNames).
+    #[default]
+    Member,
+    /// Each group lists its members' DNs in `uniqueMember` (groupOfUniqueNames).
+    UniqueMember,
+    /// Each user lists its groups' DNs in `memberOf` (Active Directory, OpenLDAP's
+    /// memberof overlay).
+    MemberOf,
+}
+
+/// `[[user_store]]`: one directory users sign in with. The one without `domain` is the
+/// primary store (tried for plain names); each other store has a domain, and its users
+/// sign in as `DOMAIN/alice` (`DOMAIN/alice@acme.com` in a tenant), as in the reference.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UserStoreConfig {
+    /// The store's domain name (`CORP`), upper-cased when compared; empty for the
+    /// primary store.
+    pub domain: String,
+    /// `database`, `ldap` or `active_directory`.
+    #[serde(rename = "type")]
+    pub kind: UserStoreType,
+    /// The directory's URLs, tried in order: `ldap://`, `ldaps://`.
+    pub urls: Vec<String>,
+    /// Upgrade `ldap://` connections with StartTLS.
+    pub start_tls: bool,
+    /// The DN the store binds as to search (never anonymously).
+    pub bind_dn: String,
+    /// Its password. Better from `bind_password_env` or `bind_password_file`.
+    pub bind_password: Option<Secret>,
+    /// The environment variable holding the bind password.
+    pub bind_password_env: Option<String>,
+    /// A file holding the bind password (its trailing newline ignored).
+    pub bind_password_file: Option<PathBuf>,
+    /// Where users are searched (`ou=people,dc=example,dc=com`).
+    pub user_search_base: String,
+    /// The filter that finds one user; `{username}` is replaced by the escaped name.
+    /// Default: `(&(objectClass=person)(uid={username}))`, or `sAMAccountName` for
+    /// Active Directory.
+    pub user_filter: Option<String>,
+    /// Where groups are searched; the user search base when empty.
+    pub group_search_base: String,
+    /// The filter that finds groups; `{member}` is replaced by the escaped user DN.
+    /// Default by `membership`: `(member={member})`, `(uniqueMember={member})`.
+    pub group_filter: Option<String>,
+    /// How membership is recorded.
+    pub membership: Option<GroupMembership>,
+    /// The attribute that names a group (`cn`).
+    pub group_name_attribute: String,
+    /// The attribute that holds a user's email address.
+    pub email_attribute: String,
+    /// Whether Tollgate may only read the directory (sign-up and user creation refused).
+    pub read_only: bool,
+    /// How many connections to the directory are kept.
+    pub pool_size: usize,
+    /// How long to wait to connect to one URL before trying the next.
+    #[serde(with = "humantime_serde")]
+    pub connect_timeout: Duration,
+    /// How long one operation (bind, search) may take.
+    #[serde(with = "humantime_serde")]
+    pub operation_timeout: Duration,
+    /// How long a user's roles, read from their groups, are kept before the directory is
+    /// asked again.
+    #[serde(with = "humantime_serde")]
+    pub cache_ttl: Duration,
+    /// Directory group name → Tollgate roles (`apiPublishers = ["publisher", "creator"]`).
+    pub role_mapping: std::collections::BTreeMap<String, Vec<String>>,
+}
+
+impl Default for UserStoreConfig {
+    fn default() -> Self {
+        Self {
+            domain: String::new(),
+            kind: UserStoreType::Ldap,
+            urls: Vec::new(),
+            start_tls: false,
+            bind_dn: String::new(),
+            bind_password: None,
+            bind_password_env: None,
+            bind_password_file: None,
+            user_search_base: String::new(),
+            user_filter: None,
+            group_search_base: String::new(),
+            group_filter: None,
+            membership: None,
+            group_name_attribute: "cn".into(),
+            email_attribute: "mail".into(),
+            read_only: true,
+            pool_size: 4,
+            connect_timeout: Duration::from_secs(3),
+            operation_timeout: Duration::from_secs(5),
+            cache_ttl: Duration::from_secs(60),
+            role_mapping: std::collections::BTreeMap::new(),
+        }
+    }
+}
+
+impl UserStoreConfig {
+    /// The filter that finds a user, with `{username}` to replace.
+    pub fn user_filter(&self) -> &str {
+        match (&self.user_filter, self.kind) {
+            (Some(f), _) => f,
+            (None, UserStoreType::ActiveDirectory) => "(&(objectClass=user)(sAMAccountName={username}))",
+            (None, _) => "(&(objectClass=person)(uid={username}))",
+        }
+    }
+
+    /// How group membership is read.
+    pub fn membership(&self) -> GroupMembership {
+        match (self.membership, self.kind) {
+            (Some(m), _) => m,
+            (None, UserStoreType::ActiveDirectory) => GroupMembership::MemberOf,
+            (None, _) => GroupMembership::Member,
+        }
+    }
+
+    /// The filter that finds a user's groups, with `{member}` to replace (unused with
+    /// `memberOf`).
+    pub fn group_filter(&self) -> String {
+        match (&self.group_filter, self.membership()) {
+            (Some(f), _) => f.clone(),
+            (None, GroupMembership::UniqueMember) => "(uniqueMember={member})".into(),
+            (None, _) => "(member={member})".into(),
+        }
+    }
+
+    /// Where groups are searched.
+    pub fn group_search_base(&self) -> &str {
+        if self.group_search_base.is_empty() {
+            &self.user_search_base
+        } else {
+            &self.group_search_base
+        }
+    }
+
+    /// The bind password, from the first of `bind_password`, `bind_password_env` and
+    /// `bind_password_file` that is set; an error names the key when it cannot be read.
+    pub fn bind_password(&self) -> Result<Option<Secret>, ConfigError> {
+        if let Some(p) = &self.bind_password {
+            return Ok(Some(p.clone()));
+        }
+        if let Some(var) = &self.bind_password_env {
+            return std::env::var(var).map(|v| Some(Secret::new(v))).map_err(|_| {
+                ConfigError::invalid(
+                    "user_store.bind_password_env",
+                    format!("the environment variable `{var}` is not set"),
+                )
+            });
+        }
+        if let Some(path) = &self.bind_password_file {
+            return std::fs::read_to_string(path)
+                .map(|v| Some(Secret::new(v.trim_end_matches(['\r', '\n']))))
+                .map_err(|e| {
+                    ConfigError::invalid(
+                        "user_store.bind_password_file",
+                        format!("cannot read `{}`: {e}", path.display()),
+                    )
+                });
+        }
+        Ok(None)
     }
 }

@@ -58,7 +58,7 @@ pub enum ConfigError {
 }
 
 impl ConfigError {
-    fn invalid(key: &str, reason: impl Into<String>) -> Self {
+    pub(crate) fn invalid(key: &str, reason: impl Into<String>) -> Self {
         ConfigError::Invalid {
             key: key.to_string(),
             source_name: "the configuration".into(),
@@ -234,6 +234,90 @@ fn describe(err: figment::Error) -> ConfigError {
 }
 
 /// Checks what serde cannot: URL shapes, required secrets, non-empty sets.
+/// Each `[[user_store]]`: a directory Tollgate can reach and search, named uniquely.
+fn validate_user_stores(stores: &[crate::UserStoreConfig]) -> Result<(), ConfigError> {
+    use crate::UserStoreType;
+    let mut domains = std::collections::BTreeSet::new();
+    for store in stores {
+        let name = if store.domain.is_empty() {
+            "the primary store".to_string()
+        } else {
+            format!("`{}`", store.domain)
+        };
+        if !store
+            .domain
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        {
+            return Err(ConfigError::invalid(
+                "user_store.domain",
+                format!("{name} may hold only letters, digits, `-`, `_` and `.` (users sign in as DOMAIN/name)"),
+            ));
+        }
+        if !domains.insert(store.domain.to_ascii_uppercase()) {
+            return Err(ConfigError::invalid(
+                "user_store.domain",
+                format!("{name} is configured twice; give each store its own domain (one may have none: the primary)"),
+            ));
+        }
+        if store.kind == UserStoreType::Database {
+            continue;
+        }
+        if store.urls.is_empty() {
+            return Err(ConfigError::invalid(
+                "user_store.urls",
+                format!("{name} needs at least one URL, such as [\"ldap://ldap.example.com:389\"]"),
+            ));
+        }
+        if let Some(url) = store
+            .urls
+            .iter()
+            .find(|u| !(u.starts_with("ldap://") || u.starts_with("ldaps://")))
+        {
+            return Err(ConfigError::invalid(
+                "user_store.urls",
+                format!("`{url}` of {name} is not an ldap:// or ldaps:// URL"),
+            ));
+        }
+        for (key, value) in [
+            ("user_store.bind_dn", &store.bind_dn),
+            ("user_store.user_search_base", &store.user_search_base),
+        ] {
+            if value.trim().is_empty() {
+                return Err(ConfigError::invalid(key, format!("{name} needs it")));
+            }
+        }
+        if store.bind_password()?.is_none_or(|p| p.expose().is_empty()) {
+            return Err(ConfigError::invalid(
+                "user_store.bind_password",
+                format!(
+                    "{name} needs a bind password (bind_password_env or bind_password_file); an anonymous bind is refused"
+                ),
+            ));
+        }
+        if !store.user_filter().contains("{username}") {
+            return Err(ConfigError::invalid(
+                "user_store.user_filter",
+                format!("the filter of {name} must hold `{{username}}`, where the escaped sign-in name goes"),
+            ));
+        }
+        if store.pool_size == 0 {
+            return Err(ConfigError::invalid("user_store.pool_size", "must be at least 1"));
+        }
+        if let Some((group, _)) = store
+            .role_mapping
+            .iter()
+            .find(|(g, roles)| g.trim().is_empty() || roles.iter().any(|r| r.trim().is_empty()))
+        {
+            return Err(ConfigError::invalid(
+                "user_store.role_mapping",
+                format!("`{group}` of {name} maps to an empty role name, or is empty itself"),
+            ));
+        }
+    }
+    Ok(())
+}
+
 pub(crate) fn validate(config: &Config) -> Result<(), ConfigError> {
     for name in [DatabaseName::Am, DatabaseName::Shared] {
         if let Some(url) = &config.database(name).url {
@@ -445,6 +529,7 @@ pub(crate) fn validate(config: &Config) -> Result<(), ConfigError> {
     if config.gateway.environment.trim().is_empty() {
         return Err(ConfigError::invalid("gateway.environment", "must not be empty"));
     }
+    validate_user_stores(&config.user_stores)?;
     for domain in &config.gateway.tenants {
         if domain != tollgate_model::Tenant::DEFAULT_DOMAIN
             && let Err(why) = tollgate_model::tenant::validate_domain(domain)
@@ -600,6 +685,104 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("gateway.tenants"), "not a list: {err}");
+    }
+
+    #[test]
+    fn user_stores_load_with_their_defaults_and_bad_ones_name_the_key() {
+        assert!(
+            Config::default().user_stores.is_empty(),
+            "the database store alone by default"
+        );
+        let secret = file("from-a-file\n");
+        let f = file(&format!(
+            r#"
+[[user_store]]
+urls = ["ldap://127.0.0.1:389", "ldaps://ldap2.example.com"]
+bind_dn = "cn=tollgate,dc=example,dc=com"
+bind_password_file = "{}"
+user_search_base = "ou=people,dc=example,dc=com"
+role_mapping = {{ apiPublishers = ["publisher", "creator"] }}
+
+[[user_store]]
+domain = "CORP"
+type = "active_directory"
+urls = ["ldaps://ad.corp.example"]
+bind_dn = "CN=svc,DC=corp,DC=example"
+bind_password = "ad-password"
+user_search_base = "DC=corp,DC=example"
+cache_ttl = "5m"
+"#,
+            secret.path().display()
+        ));
+        let c = load(Some(f.path()), env(&[]), &Overrides::default()).unwrap();
+        let [primary, corp] = &c.user_stores[..] else {
+            panic!("{:?}", c.user_stores)
+        };
+        assert_eq!(primary.kind, crate::UserStoreType::Ldap);
+        assert_eq!(primary.user_filter(), "(&(objectClass=person)(uid={username}))");
+        assert_eq!(primary.membership(), crate::GroupMembership::Member);
+        assert_eq!(primary.group_filter(), "(member={member})");
+        assert_eq!(primary.group_search_base(), "ou=people,dc=example,dc=com");
+        assert_eq!(primary.bind_password().unwrap().unwrap().expose(), "from-a-file");
+        assert_eq!(primary.role_mapping["apiPublishers"], ["publisher", "creator"]);
+        assert!(primary.read_only, "read-only unless said otherwise");
+        assert_eq!(corp.user_filter(), "(&(objectClass=user)(sAMAccountName={username}))");
+        assert_eq!(corp.membership(), crate::GroupMembership::MemberOf);
+        assert_eq!(corp.cache_ttl, Duration::from_secs(300));
+        // The password never reaches a printed configuration.
+        assert!(!format!("{c:?}").contains("ad-password"));
+
+        let good = "urls = [\"ldap://h\"]\nbind_dn = \"cn=a\"\nbind_password = \"p\"\nuser_search_base = \"dc=x\"\n";
+        for (bad, key) in [
+            (
+                "bind_dn = \"cn=a\"\nbind_password = \"p\"\nuser_search_base = \"dc=x\"\n",
+                "user_store.urls",
+            ),
+            (
+                "urls = [\"http://h\"]\nbind_dn = \"cn=a\"\nbind_password = \"p\"\nuser_search_base = \"dc=x\"\n",
+                "user_store.urls",
+            ),
+            (
+                "urls = [\"ldap://h\"]\nbind_dn = \"cn=a\"\nuser_search_base = \"dc=x\"\n",
+                "user_store.bind_password",
+            ),
+            (
+                "urls = [\"ldap://h\"]\nbind_dn = \"cn=a\"\nbind_password = \"\"\nuser_search_base = \"dc=x\"\n",
+                "user_store.bind_password",
+            ),
+            (
+                "urls = [\"ldap://h\"]\nbind_dn = \"cn=a\"\nbind_password_env = \"TOLLGATE_TEST_NO_SUCH_VAR\"\nuser_search_base = \"dc=x\"\n",
+                "user_store.bind_password_env",
+            ),
+            (
+                "urls = [\"ldap://h\"]\nbind_password = \"p\"\nuser_search_base = \"dc=x\"\n",
+                "user_store.bind_dn",
+            ),
+            (
+                &format!("{good}user_filter = \"(uid=alice)\"\n"),
+                "user_store.user_filter",
+            ),
+            (&format!("{good}domain = \"CO/RP\"\n"), "user_store.domain"),
+            (&format!("{good}pool_size = 0\n"), "user_store.pool_size"),
+            (
+                &format!("{good}role_mapping = {{ admins = [\"\"] }}\n"),
+                "user_store.role_mapping",
+            ),
+            (&format!("{good}bind_pasword = \"typo\"\n"), "bind_pasword"),
+        ] {
+            let f = file(&format!("[[user_store]]\n{bad}"));
+            let err = load(Some(f.path()), env(&[]), &Overrides::default())
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(key), "{bad}: {err}");
+        }
+        let f = file(&format!(
+            "[[user_store]]\n{good}domain = \"corp\"\n[[user_store]]\n{good}domain = \"CORP\"\n"
+        ));
+        let err = load(Some(f.path()), env(&[]), &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("configured twice"), "{err}");
     }
 
     #[test]
