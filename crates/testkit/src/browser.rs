@@ -55,13 +55,6 @@ fn find(var: &str, default: &str) -> Result<PathBuf, String> {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or_else(|e| panic!("no free port: {e}"))
-}
-
 impl Browser {
     /// Starts chromedriver (`CHROMEDRIVER`, default `/usr/bin/chromedriver`) and a headless
     /// Chromium (`CHROMIUM`, default `/usr/bin/chromium`) with a fresh profile. `None`, with
@@ -92,7 +85,7 @@ impl Browser {
         let log_path = dir.path().join("chromedriver.log");
         let log =
             std::fs::File::create(&log_path).unwrap_or_else(|e| panic!("cannot create {}: {e}", log_path.display()));
-        let port = free_port();
+        let port = crate::free_port();
         let mut child = Command::new(&driver)
             .arg(format!("--port={port}"))
             .stdin(Stdio::null())

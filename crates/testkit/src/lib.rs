@@ -10,6 +10,7 @@
 pub mod backend;
 pub mod browser;
 pub mod db;
+pub mod ldap;
 pub mod node;
 pub mod portal_client;
 pub mod redis;
@@ -17,9 +18,18 @@ pub mod redis;
 pub use backend::RecordingBackend;
 pub use browser::Browser;
 pub use db::{TestDb, all_engines, postgres, sqlite};
+pub use ldap::Slapd;
 pub use node::{Node, NodeBuilder};
 pub use portal_client::PortalSession;
 pub use redis::redis_url;
+
+/// A TCP port on 127.0.0.1 that nothing listens on now (for a server a test starts).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or_else(|e| panic!("no free port: {e}"))
+}
 
 /// An HTTP client for tests. Installs the process's rustls crypto provider first, as the
 /// binary does, since the client is built without a default one.

@@ -1,0 +1,425 @@
+//! The LDAP store (and Active Directory, a preset of it): users found with the service
+//! account, passwords checked by binding as the user, roles from groups.
+
+use crate::{Result, UserStoreError};
+use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, LdapError, Scope, SearchEntry, ldap_escape};
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Instant;
+use tollgate_config::{GroupMembership, Secret, UserStoreConfig, UserStoreType};
+
+/// LDAP result code for wrong credentials (RFC 4511 §4.1.9), also what a locked or
+/// disabled account's bind answers (OpenLDAP's password policy, Active Directory).
+const INVALID_CREDENTIALS: u32 = 49;
+/// What some directories answer a locked account's bind with.
+const UNWILLING_TO_PERFORM: u32 = 53;
+/// Active Directory's `userAccountControl` flag of a disabled account.
+const AD_ACCOUNTDISABLE: u64 = 0x2;
+/// The longest sign-in name sent to a directory.
+const MAX_NAME_LEN: usize = 256;
+
+/// A directory user: who they are, their groups and the Tollgate roles those map to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DirectoryUser {
+    /// Their entry's DN.
+    pub dn: String,
+    /// The name they signed in with (without the store's domain).
+    pub username: String,
+    /// Their email address, when the directory has one.
+    pub email: Option<String>,
+    /// The names of their groups, as the directory spells them, sorted.
+    pub groups: Vec<String>,
+    /// The Tollgate roles `role_mapping` gives those groups, sorted, each once.
+    pub roles: Vec<String>,
+}
+
+/// One `[[user_store]]` of type `ldap` or `active_directory`.
+pub struct LdapStore {
+    /// How errors and logs name it: `the primary store` or `CORP`.
+    name: String,
+    config: UserStoreConfig,
+    bind_password: Secret,
+    /// Connections bound as the service account, kept for the next search.
+    idle: Mutex<Vec<Ldap>>,
+    /// Users looked up, by lower-case name, with when: roles are read again after
+    /// `cache_ttl`.
+    cache: Mutex<HashMap<String, (Instant, DirectoryUser)>>,
+}
+
+impl std::fmt::Debug for LdapStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LdapStore")
+            .field("name", &self.name)
+            .field("urls", &self.config.urls)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LdapStore {
+    /// The store `config` describes (validated by the configuration's loader).
+    pub fn new(config: &UserStoreConfig) -> Result<Self> {
+        let name = if config.domain.is_empty() {
+            "the primary store".to_string()
+        } else {
+            config.domain.to_ascii_uppercase()
+        };
+        let bind_password = config
+            .bind_password()
+            .map_err(|e| UserStoreError::Config {
+                store: name.clone(),
+                reason: e.to_string(),
+            })?
+            .filter(|p| !p.expose().is_empty())
+            .ok_or_else(|| UserStoreError::Config {
+                store: name.clone(),
+                reason: "no bind password; an anonymous bind is refused".into(),
+            })?;
+        Ok(Self {
+            name,
+            config: config.clone(),
+            bind_password,
+            idle: Mutex::new(Vec::new()),
+            cache: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The store's domain (`CORP`), empty for the primary store.
+    pub fn domain(&self) -> &str {
+        &self.config.domain
+    }
+
+    /// Whether Tollgate may only read this directory.
+    pub fn read_only(&self) -> bool {
+        self.config.read_only
+    }
+
+    /// Checks `password` for `username` by binding as their entry: the user, their
+    /// groups and roles when it is right; `None` when it is wrong, the user is unknown,
+    /// ambiguous or disabled, or the password is empty (never an anonymous bind).
+    pub async fn authenticate(&self, username: &str, password: &str) -> Result<Option<DirectoryUser>> {
+        if password.is_empty() || !plausible(username) {
+            return Ok(None);
+        }
+        let Some(entry) = self.search_user(username).await? else {
+            return Ok(None);
+        };
+        if !self.bind_as(&entry.dn, password).await? {
+            return Ok(None);
+        }
+        let user = self.user_of(username, entry).await?;
+        self.remember(&user);
+        Ok(Some(user))
+    }
+
+    /// The user named `username` with their current groups and roles, without their
+    /// password (for a token whose subject they are): read again only after `cache_ttl`.
+    pub async fn find(&self, username: &str) -> Result<Option<DirectoryUser>> {
+        if !plausible(username) {
+            return Ok(None);
+        }
+        if let Some(user) = self.cached(username) {
+            return Ok(Some(user));
+        }
+        let Some(entry) = self.search_user(username).await? else {
+            return Ok(None);
+        };
+        let user = self.user_of(username, entry).await?;
+        self.remember(&user);
+        Ok(Some(user))
+    }
+
+    fn cached(&self, username: &str) -> Option<DirectoryUser> {
+        let cache = self.cache.lock().ok()?;
+        let (at, user) = cache.get(&username.to_lowercase())?;
+        (at.elapsed() < self.config.cache_ttl).then(|| user.clone())
+    }
+
+    fn remember(&self, user: &DirectoryUser) {
+        if let Ok(mut cache) = self.cache.lock() {
+            if cache.len() >= 10_000 {
+                let ttl = self.config.cache_ttl;
+                cache.retain(|_, (at, _)| at.elapsed() < ttl);
+            }
+            cache.insert(user.username.to_lowercase(), (Instant::now(), user.clone()));
+        }
+    }
+
+    /// The user `username`'s entry, found with the service account: `None` unless
+    /// exactly one entry matches (and, in Active Directory, it is enabled).
+    async fn search_user(&self, username: &str) -> Result<Option<SearchEntry>> {
+        let filter = self.config.user_filter().replace("{username}", &ldap_escape(username));
+        let mut attrs = vec![self.config.email_attribute.as_str()];
+        if self.config.membership() == GroupMembership::MemberOf {
+            attrs.push("memberOf");
+        }
+        if self.config.kind == UserStoreType::ActiveDirectory {
+            attrs.push("userAccountControl");
+        }
+        let entries = self.search(&self.config.user_search_base, &filter, &attrs).await?;
+        if entries.len() != 1 {
+            if entries.len() > 1 {
+                tracing::warn!(store = %self.name, "A sign-in name matched several directory entries; refused. Make user_filter match one entry.");
+            }
+            return Ok(None);
+        }
+        Ok(entries.into_iter().next().filter(|e| !disabled(e)))
+    }
+
+    /// The user's groups and roles, for the entry found.
+    async fn user_of(&self, username: &str, entry: SearchEntry) -> Result<DirectoryUser> {
+        let mut groups = match self.config.membership() {
+            GroupMembership::MemberOf => entry
+                .attrs
+                .get("memberOf")
+                .into_iter()
+                .flatten()
+                .filter_map(|dn| first_rdn_value(dn))
+                .collect(),
+            GroupMembership::Member | GroupMembership::UniqueMember => self.search_groups(&entry.dn).await?,
+        };
+        groups.sort();
+        groups.dedup();
+        let mut roles: Vec<String> = groups
+            .iter()
+            .flat_map(|g| {
+                self.config
+                    .role_mapping
+                    .iter()
+                    .filter(move |(mapped, _)| mapped.eq_ignore_ascii_case(g))
+                    .flat_map(|(_, roles)| roles.iter().cloned())
+            })
+            .collect();
+        roles.sort();
+        roles.dedup();
+        Ok(DirectoryUser {
+            email: entry
+                .attrs
+                .get(&self.config.email_attribute)
+                .and_then(|v| v.first())
+                .cloned(),
+            dn: entry.dn,
+            username: username.to_string(),
+            groups,
+            roles,
+        })
+    }
+
+    /// The names of the groups that list `member_dn`.
+    async fn search_groups(&self, member_dn: &str) -> Result<Vec<String>> {
+        let filter = self.config.group_filter().replace("{member}", &ldap_escape(member_dn));
+        let attribute = self.config.group_name_attribute.as_str();
+        let entries = self
+            .search(self.config.group_search_base(), &filter, &[attribute])
+            .await?;
+        Ok(entries
+            .into_iter()
+            .filter_map(|e| e.attrs.get(attribute).and_then(|v| v.first()).cloned())
+            .collect())
+    }
+
+    /// A subtree search under `base` as the service account, on an idle connection or a
+    /// new one. A kept connection that fails (the directory restarted since) is dropped
+    /// and the search tried once more on a new one.
+    async fn search(&self, base: &str, filter: &str, attrs: &[&str]) -> Result<Vec<SearchEntry>> {
+        let kept = self.idle.lock().ok().and_then(|mut idle| idle.pop());
+        let (mut ldap, was_kept) = match kept {
+            Some(ldap) => (ldap, true),
+            None => (self.connect(true).await?, false),
+        };
+        let mut outcome = self.search_on(&mut ldap, base, filter, attrs).await;
+        if was_kept && outcome.as_ref().is_err_and(lost) {
+            ldap = self.connect(true).await?;
+            outcome = self.search_on(&mut ldap, base, filter, attrs).await;
+        }
+        match outcome {
+            Ok(entries) => {
+                if let Ok(mut idle) = self.idle.lock()
+                    && idle.len() < self.config.pool_size
+                {
+                    idle.push(ldap);
+                }
+                Ok(entries)
+            }
+            Err(e) if lost(&e) => Err(UserStoreError::Unavailable {
+                store: self.name.clone(),
+                reason: e.to_string(),
+            }),
+            Err(e) => Err(UserStoreError::Directory {
+                store: self.name.clone(),
+                operation: "a search",
+                reason: e.to_string(),
+            }),
+        }
+    }
+
+    async fn search_on(
+        &self,
+        ldap: &mut Ldap,
+        base: &str,
+        filter: &str,
+        attrs: &[&str],
+    ) -> Result<Vec<SearchEntry>, LdapError> {
+        let (entries, _) = ldap
+            .with_timeout(self.config.operation_timeout)
+            .search(base, Scope::Subtree, filter, attrs.to_vec())
+            .await?
+            .success()?;
+        Ok(entries.into_iter().map(SearchEntry::construct).collect())
+    }
+
+    /// Whether `password` binds as `dn`, on a connection of its own (a bind changes
+    /// who a connection is).
+    async fn bind_as(&self, dn: &str, password: &str) -> Result<bool> {
+        let mut ldap = self.connect(false).await?;
+        let outcome = ldap
+            .with_timeout(self.config.operation_timeout)
+            .simple_bind(dn, password)
+            .await;
+        let _ = ldap.unbind().await;
+        match outcome {
+            Ok(result) if result.rc == 0 => Ok(true),
+            Ok(result) if matches!(result.rc, INVALID_CREDENTIALS | UNWILLING_TO_PERFORM) => Ok(false),
+            Ok(result) => Err(UserStoreError::Directory {
+                store: self.name.clone(),
+                operation: "a user's bind",
+                reason: format!("result code {}: {}", result.rc, result.text),
+            }),
+            Err(e) => Err(UserStoreError::Unavailable {
+                store: self.name.clone(),
+                reason: e.to_string(),
+            }),
+        }
+    }
+
+    /// A connection to the first URL that accepts one in time, bound as the service
+    /// account when `as_service`.
+    async fn connect(&self, as_service: bool) -> Result<Ldap> {
+        let mut last = String::from("no URL configured");
+        for url in &self.config.urls {
+            let settings = LdapConnSettings::new()
+                .set_conn_timeout(self.config.connect_timeout)
+                .set_starttls(self.config.start_tls && url.starts_with("ldap://"));
+            let (conn, mut ldap) = match LdapConnAsync::with_settings(settings, url).await {
+                Ok(pair) => pair,
+                Err(e) => {
+                    tracing::warn!(store = %self.name, %url, error = %e, "Directory unreachable; trying the next URL.");
+                    last = format!("{url}: {e}");
+                    continue;
+                }
+            };
+            let store = self.name.clone();
+            tokio::spawn(async move {
+                if let Err(e) = conn.drive().await {
+                    tracing::debug!(%store, error = %e, "Directory connection ended.");
+                }
+            });
+            if !as_service {
+                return Ok(ldap);
+            }
+            match ldap
+                .with_timeout(self.config.operation_timeout)
+                .simple_bind(&self.config.bind_dn, self.bind_password.expose())
+                .await
+            {
+                Ok(result) if result.rc == 0 => return Ok(ldap),
+                Ok(result) => {
+                    return Err(UserStoreError::Directory {
+                        store: self.name.clone(),
+                        operation: "the service account's bind (bind_dn, bind_password)",
+                        reason: format!("result code {}: {}", result.rc, result.text),
+                    });
+                }
+                Err(e) => {
+                    tracing::warn!(store = %self.name, %url, error = %e, "Directory did not answer the bind; trying the next URL.");
+                    last = format!("{url}: {e}");
+                }
+            }
+        }
+        Err(UserStoreError::Unavailable {
+            store: self.name.clone(),
+            reason: last,
+        })
+    }
+}
+
+/// Whether `e` says the connection is gone or the directory did not answer in time
+/// (rather than that it answered with an error).
+fn lost(e: &LdapError) -> bool {
+    !matches!(
+        e,
+        LdapError::LdapResult { .. } | LdapError::FilterParsing | LdapError::DecodingUTF8
+    )
+}
+
+/// Whether a sign-in name may be sent to a directory at all.
+fn plausible(username: &str) -> bool {
+    !username.is_empty() && username.len() <= MAX_NAME_LEN && !username.chars().any(char::is_control)
+}
+
+/// Whether an Active Directory entry is disabled (`userAccountControl` has
+/// ACCOUNTDISABLE); entries without the attribute are not.
+fn disabled(entry: &SearchEntry) -> bool {
+    entry
+        .attrs
+        .get("userAccountControl")
+        .and_then(|v| v.first())
+        .and_then(|v| v.parse::<u64>().ok())
+        .is_some_and(|flags| flags & AD_ACCOUNTDISABLE != 0)
+}
+
+/// The value of a DN's first RDN (`cn=apiPublishers,ou=groups,…` → `apiPublishers`),
+/// with RFC 4514 escapes undone.
+fn first_rdn_value(dn: &str) -> Option<String> {
+    let mut value = String::new();
+    let mut chars = dn.chars();
+    // Up to the first unescaped `=`.
+    let mut escaped = false;
+    for c in chars.by_ref() {
+        match (escaped, c) {
+            (false, '\\') => escaped = true,
+            (false, '=') => break,
+            _ => escaped = false,
+        }
+    }
+    let mut escaped = false;
+    for c in chars {
+        match (escaped, c) {
+            (false, '\\') => escaped = true,
+            (false, ',' | '+') => break,
+            (_, c) => {
+                value.push(c);
+                escaped = false;
+            }
+        }
+    }
+    let value = value.trim().to_string();
+    (!value.is_empty()).then_some(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_group_is_named_by_its_dns_first_value() {
+        assert_eq!(
+            first_rdn_value("cn=apiPublishers,ou=groups,dc=example,dc=com").as_deref(),
+            Some("apiPublishers")
+        );
+        assert_eq!(
+            first_rdn_value("CN=Sales\\, EMEA,OU=Groups,DC=corp").as_deref(),
+            Some("Sales, EMEA")
+        );
+        assert_eq!(first_rdn_value("cn=a+sn=b,dc=x").as_deref(), Some("a"));
+        assert_eq!(first_rdn_value("nonsense"), None);
+        assert_eq!(first_rdn_value("cn=,dc=x"), None);
+    }
+
+    #[test]
+    fn implausible_names_are_not_sent() {
+        assert!(plausible("alice"));
+        for bad in ["", "a\nb", "a\0b", &"x".repeat(MAX_NAME_LEN + 1)] {
+            assert!(!plausible(bad), "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,51 @@
+//! User stores: the directories users sign in with beside the built-in database store.
+//! An organisation keeps its people and groups in LDAP or Active Directory; Tollgate
+//! checks their passwords there and gives them roles from their groups
+//! (`role_mapping`), as the reference's user stores do (decision 020).
+//!
+//! This crate knows directories only: which store a sign-in name goes to, and the
+//! roles a directory user has, are decided by its callers.
+
+mod ldap;
+mod sign_in_name;
+
+pub use ldap::{DirectoryUser, LdapStore};
+pub use sign_in_name::split_store_domain;
+
+/// Why a directory could not answer. None of these means "wrong password": a sign-in
+/// that meets one is answered 503, so that an outage never counts as failed attempts.
+#[derive(Debug, thiserror::Error)]
+pub enum UserStoreError {
+    /// No URL of the store accepted a connection and the service account's bind in time.
+    #[error(
+        "the user store {store} cannot be reached ({reason}); sign-in with it is unavailable until it answers again"
+    )]
+    Unavailable {
+        /// The store: `the primary store` or `CORP`.
+        store: String,
+        /// The last URL's error.
+        reason: String,
+    },
+    /// The directory answered an operation with an error other than wrong credentials
+    /// (a bad search base, a refused service account…): its configuration is wrong.
+    #[error("the user store {store} refused {operation}: {reason}; check its [[user_store]] settings")]
+    Directory {
+        /// The store.
+        store: String,
+        /// What was asked.
+        operation: &'static str,
+        /// What the directory said.
+        reason: String,
+    },
+    /// The configuration cannot make a store (a bind password that cannot be read).
+    #[error("the user store {store} is misconfigured: {reason}")]
+    Config {
+        /// The store.
+        store: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// A user store's result.
+pub type Result<T, E = UserStoreError> = std::result::Result<T, E>;

@@ -1,0 +1,198 @@
+//! The LDAP store against a real OpenLDAP server (`slapd`, seeded by the test-support
+//! crate): sign-in by binding as the user, roles from groups, injection, locked
+//! accounts, the role cache, outages and the next URL.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+use tollgate_config::{Secret, UserStoreConfig};
+use tollgate_testkit::Slapd;
+use tollgate_testkit::ldap::{GROUPS_DN, PEOPLE_DN, SERVICE_DN, SERVICE_PASSWORD};
+use tollgate_userstore::{LdapStore, UserStoreError};
+
+/// The store for the seeded directory: `apiPublishers` → publisher and creator,
+/// `apiSubscribers` → subscriber.
+fn config(slapd: &Slapd) -> UserStoreConfig {
+    let mut role_mapping = BTreeMap::new();
+    role_mapping.insert(
+        "apiPublishers".to_string(),
+        vec!["publisher".to_string(), "creator".to_string()],
+    );
+    role_mapping.insert("apisubscribers".to_string(), vec!["subscriber".to_string()]);
+    UserStoreConfig {
+        urls: vec![slapd.url.clone()],
+        bind_dn: SERVICE_DN.into(),
+        bind_password: Some(Secret::new(SERVICE_PASSWORD)),
+        user_search_base: PEOPLE_DN.into(),
+        group_search_base: GROUPS_DN.into(),
+        role_mapping,
+        cache_ttl: Duration::from_millis(300),
+        connect_timeout: Duration::from_secs(2),
+        ..UserStoreConfig::default()
+    }
+}
+
+/// A URL where nothing listens.
+fn dead_url() -> String {
+    format!("ldap://127.0.0.1:{}", tollgate_testkit::free_port())
+}
+
+#[tokio::test]
+async fn a_directory_user_signs_in_with_the_roles_their_groups_map_to() {
+    let Some(slapd) = Slapd::start() else { return };
+    let store = LdapStore::new(&config(&slapd)).unwrap();
+
+    let alice = store
+        .authenticate("alice", "alice-password")
+        .await
+        .unwrap()
+        .expect("alice signs in");
+    assert_eq!(alice.dn, format!("uid=alice,{PEOPLE_DN}"));
+    assert_eq!(alice.groups, ["apiPublishers", "apiSubscribers"]);
+    assert_eq!(
+        alice.roles,
+        ["creator", "publisher", "subscriber"],
+        "group names match ignoring case"
+    );
+    assert_eq!(alice.email.as_deref(), Some("alice@example.com"));
+    let bob = store
+        .authenticate("bob", "bob-password")
+        .await
+        .unwrap()
+        .expect("bob signs in");
+    assert_eq!(bob.roles, ["subscriber"]);
+    let dave = store
+        .authenticate("dave", "dave-password")
+        .await
+        .unwrap()
+        .expect("dave signs in");
+    assert!(dave.groups.is_empty() && dave.roles.is_empty(), "{dave:?}");
+    // The name is matched as the directory matches `uid` (ignoring case).
+    assert!(store.authenticate("ALICE", "alice-password").await.unwrap().is_some());
+
+    for (name, password, why) in [
+        ("alice", "bob-password", "another's password"),
+        ("alice", "", "an empty password (never an anonymous bind)"),
+        ("carol", "carol-password", "a locked account"),
+        ("nobody", "nobody-password", "an unknown user"),
+        ("", "alice-password", "an empty name"),
+    ] {
+        assert_eq!(store.authenticate(name, password).await.unwrap(), None, "{why}");
+    }
+}
+
+#[tokio::test]
+async fn names_that_try_to_rewrite_the_filter_find_nothing() {
+    let Some(slapd) = Slapd::start() else { return };
+    let store = LdapStore::new(&config(&slapd)).unwrap();
+    for name in [
+        "*",
+        "a*",
+        "*)(uid=*",
+        "alice)(uid=*",
+        "admin)(|(objectClass=*",
+        "alice)(|(uid=bob",
+        "\\2a",
+        "alice\\",
+    ] {
+        for password in ["alice-password", "bob-password", "x"] {
+            assert_eq!(
+                store.authenticate(name, password).await.unwrap(),
+                None,
+                "{name} / {password}"
+            );
+        }
+        assert_eq!(store.find(name).await.unwrap(), None, "{name}");
+    }
+}
+
+#[tokio::test]
+async fn roles_follow_the_directory_once_the_cache_has_expired() {
+    let Some(slapd) = Slapd::start() else { return };
+    let store = LdapStore::new(&config(&slapd)).unwrap();
+    let alice = store.find("alice").await.unwrap().unwrap();
+    assert!(alice.roles.contains(&"publisher".to_string()), "{alice:?}");
+
+    slapd.remove_member("apiPublishers", "alice");
+    let cached = store.find("alice").await.unwrap().unwrap();
+    assert!(
+        cached.roles.contains(&"publisher".to_string()),
+        "still cached: {cached:?}"
+    );
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let fresh = store.find("alice").await.unwrap().unwrap();
+    assert_eq!(fresh.roles, ["subscriber"], "after cache_ttl");
+    // A sign-in reads the groups afresh.
+    let signed_in = store.authenticate("alice", "alice-password").await.unwrap().unwrap();
+    assert_eq!(signed_in.roles, ["subscriber"]);
+}
+
+#[tokio::test]
+async fn a_directory_that_is_down_is_unavailable_not_a_wrong_password_and_recovers() {
+    let Some(mut slapd) = Slapd::start() else { return };
+    let store = LdapStore::new(&config(&slapd)).unwrap();
+    assert!(store.authenticate("alice", "alice-password").await.unwrap().is_some());
+
+    slapd.stop();
+    for (name, password) in [("alice", "alice-password"), ("alice", "wrong")] {
+        match store.authenticate(name, password).await {
+            Err(UserStoreError::Unavailable { store, reason }) => {
+                assert_eq!(store, "the primary store");
+                assert!(reason.contains(&slapd.url), "{reason}");
+            }
+            other => panic!("{name}/{password} while the directory is down: {other:?}"),
+        }
+    }
+    let message = store
+        .authenticate("alice", "alice-password")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(message.contains("cannot be reached"), "{message}");
+
+    // Back up: the same store signs in again (its kept connections are replaced).
+    slapd.resume();
+    assert!(store.authenticate("alice", "alice-password").await.unwrap().is_some());
+    assert_eq!(store.authenticate("alice", "wrong").await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn the_next_url_is_tried_when_the_first_does_not_answer() {
+    let Some(slapd) = Slapd::start() else { return };
+    let store = LdapStore::new(&UserStoreConfig {
+        urls: vec![dead_url(), slapd.url.clone()],
+        ..config(&slapd)
+    })
+    .unwrap();
+    assert!(store.authenticate("bob", "bob-password").await.unwrap().is_some());
+    assert_eq!(store.authenticate("bob", "alice-password").await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn a_refused_service_account_says_which_settings_to_check() {
+    let Some(slapd) = Slapd::start() else { return };
+    let store = LdapStore::new(&UserStoreConfig {
+        bind_password: Some(Secret::new("not-the-service-password")),
+        ..config(&slapd)
+    })
+    .unwrap();
+    match store.authenticate("alice", "alice-password").await {
+        Err(e @ UserStoreError::Directory { .. }) => {
+            let message = e.to_string();
+            assert!(
+                message.contains("bind_dn") && message.contains("[[user_store]]"),
+                "{message}"
+            );
+            assert!(!message.contains("not-the-service-password"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+    // A store without a bind password is not made at all.
+    let err = LdapStore::new(&UserStoreConfig {
+        bind_password: None,
+        ..config(&slapd)
+    })
+    .unwrap_err();
+    assert!(err.to_string().contains("anonymous bind"), "{err}");
+}
