@@ -15,9 +15,10 @@ use std::marker::PhantomData;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tollgate_model::{Error, Principal, Role, Tenant};
+use tollgate_model::{Error, Principal, Role, Tenant, TenantId, User, UserId};
 use tollgate_store::{Database, tenants, users};
 use tollgate_tokens::TokenService;
+use tollgate_userstore::{DirectoryUser, LdapStore, UserStores, split_store_domain};
 
 /// How long a verified username/password pair is trusted without re-hashing. A changed
 /// password or removed role takes effect within this time.
@@ -42,6 +43,8 @@ pub struct Authenticator {
     verified: Arc<Mutex<VerifiedCredentials>>,
     pepper: Arc<[u8; 32]>,
     guard: Arc<LoginGuard>,
+    /// The directories (`[[user_store]]`) users may also sign in with.
+    directories: Arc<UserStores>,
 }
 
 impl std::fmt::Debug for Authenticator {
@@ -67,6 +70,52 @@ impl Authenticator {
             verified: Arc::new(Mutex::new(HashMap::new())),
             pepper: Arc::new(pepper),
             guard: Arc::new(LoginGuard::default()),
+            directories: Arc::new(UserStores::default()),
+        }
+    }
+
+    /// Also signs users in with these directories (decision 020): `DOMAIN/alice` with the
+    /// store of that domain, and names the built-in store does not have with the primary
+    /// directory.
+    pub fn with_user_stores(mut self, directories: Arc<UserStores>) -> Self {
+        self.directories = directories;
+        self
+    }
+
+    /// The directory that holds the user `username` of `tenant`, and their name in it:
+    /// `CORP/bob` is the `CORP` store's `bob`; a plain name is the primary directory's
+    /// when the built-in store has no such user. `None`: the built-in store's user.
+    /// Directories serve the super tenant (a tenant's own come with the Admin REST API).
+    async fn directory_of<'n>(
+        &self,
+        tenant: &Tenant,
+        username: &'n str,
+    ) -> Result<Option<(&LdapStore, &'n str)>, Error> {
+        if self.directories.is_empty() || tenant.id != TenantId::DEFAULT {
+            return Ok(None);
+        }
+        match split_store_domain(username) {
+            (Some(domain), rest) => Ok(self.directories.secondary(&domain).map(|store| (store, rest))),
+            (None, name) => match self.directories.primary() {
+                Some(primary) if users::find_by_username(&self.shared, tenant.id, name).await?.is_none() => {
+                    Ok(Some((primary, name)))
+                }
+                _ => Ok(None),
+            },
+        }
+    }
+
+    /// The user `username` of `tenant` as they are now (for a token whose subject they
+    /// are): from the built-in store, or their directory (roles from their groups, read
+    /// again after the store's `cache_ttl`). An unreachable directory is
+    /// [`Error::Unavailable`].
+    pub async fn find_user(&self, tenant: &Tenant, username: &str) -> Result<Option<User>, Error> {
+        match self.directory_of(tenant, username).await? {
+            Some((store, name)) => {
+                let found = store.find(name).await.map_err(directory_error)?;
+                Ok(found.map(|d| directory_user(tenant, username, &d)))
+            }
+            None => Ok(users::find_by_username(&self.shared, tenant.id, username).await?),
         }
     }
 
@@ -110,6 +159,23 @@ impl Authenticator {
         let (tenant, username) = self.resolve_any_user(name).await?;
         // The lock is per sign-in name, so `admin` and `admin@acme.com` are two users.
         self.guard.check(ip, name)?;
+        if let Some((store, in_store)) = self.directory_of(&tenant, &username).await? {
+            // An outage is a 503 and counts against no one; only a wrong password does.
+            let Some(found) = store.authenticate(in_store, password).await.map_err(directory_error)? else {
+                self.guard.failed(ip, name);
+                return Ok(None);
+            };
+            self.guard.succeeded(name);
+            let user = directory_user(&tenant, &username, &found);
+            return Ok(Some(Principal {
+                user_id: user.id,
+                tenant_id: tenant.id,
+                tenant_domain: tenant.domain.clone(),
+                username: user.username,
+                roles: user.roles,
+                scopes: None,
+            }));
+        }
         // Checked again once a hashing slot is held, and told the outcome before the slot
         // is freed: attempts that queued while others were failing do not hash past the
         // limit.
@@ -184,7 +250,8 @@ impl Authenticator {
         // The subject names the user as they sign in (`alice@acme.com`); a token of a
         // deactivated tenant stops working here.
         let (tenant, username) = self.resolve_user(&active.sub).await?;
-        let user = users::find_by_username(&self.shared, tenant.id, &username)
+        let user = self
+            .find_user(&tenant, &username)
             .await?
             .filter(|u| u.enabled)
             .ok_or_else(invalid)?;
@@ -238,6 +305,38 @@ impl Authenticator {
             .ok_or_else(|| Error::InvalidCredentials("wrong username or password".into()))?;
         self.remember(key, &principal);
         Ok(principal)
+    }
+}
+
+/// A directory's failure as the REST edge says it: 503, naming the store and what to do.
+fn directory_error(e: tollgate_userstore::UserStoreError) -> Error {
+    tracing::warn!(error = %e, "A user store did not answer.");
+    Error::Unavailable(e.to_string())
+}
+
+/// The user a directory entry is, as Tollgate holds users: `username` as they sign in
+/// (`CORP/bob`), the built-in roles their groups map to (other role names are for
+/// scopes, later), and an id derived from the tenant and the entry's DN, the same on
+/// every node and every sign-in.
+fn directory_user(tenant: &Tenant, username: &str, found: &DirectoryUser) -> User {
+    let mut hash = Sha256::new();
+    hash.update(tenant.id.to_string().as_bytes());
+    hash.update([0]);
+    hash.update(found.dn.to_lowercase().as_bytes());
+    let digest: [u8; 32] = hash.finalize().into();
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    let mut roles: Vec<Role> = found.roles.iter().filter_map(|r| r.parse().ok()).collect();
+    roles.sort();
+    roles.dedup();
+    User {
+        id: UserId::from_uuid(uuid::Builder::from_custom_bytes(bytes).into_uuid()),
+        tenant_id: tenant.id,
+        username: username.to_string(),
+        email: found.email.clone(),
+        roles,
+        enabled: true,
+        created_at: 0,
     }
 }
 

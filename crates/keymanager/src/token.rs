@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use std::net::{IpAddr, SocketAddr};
 use tollgate_model::{Role, Tenant};
 use tollgate_store::keys::ClientRow;
-use tollgate_store::{tenants, users};
+use tollgate_store::tenants;
 use tollgate_tokens::{IssueRequest, OAuthError, scopes};
 use tollgate_tokens::{cli_client, portals_client};
 
@@ -117,9 +117,11 @@ async fn user_for(
         return Err(gone());
     }
     require_provisioned(state, tenant.id, &tenant.domain).await?;
-    let user = users::find_by_username(&state.shared, tenant.id, &username)
+    let user = state
+        .authenticator
+        .find_user(&tenant, &username)
         .await
-        .map_err(tollgate_tokens::Error::from)?;
+        .map_err(password_check_failed)?;
     match user {
         Some(u) if u.enabled => Ok((tenant, u.roles)),
         _ => Err(gone()),

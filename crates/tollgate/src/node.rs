@@ -443,7 +443,17 @@ fn management_router(
     // REST APIs authenticate against the shared database's users (Basic) or with the
     // key manager's tokens (Bearer); one authenticator (one credential cache) serves all.
     if let (Some(am), Some(shared), Some(tokens)) = (am, shared, tokens) {
+        // Directories users also sign in with (`[[user_store]]`, decision 020).
+        let directories = tollgate_userstore::UserStores::from_config(&config.user_stores)
+            .map_err(|e| Failure::new(exit::CONFIG, e.to_string()))?;
+        if !directories.is_empty() {
+            tracing::info!(
+                stores = config.user_stores.len(),
+                "Users also sign in with the configured directories."
+            );
+        }
         let authenticator = Authenticator::new(shared.clone())
+            .with_user_stores(Arc::new(directories))
             .with_tokens(tokens.clone())
             .with_login_guard(LoginGuardSettings {
                 max_failures_per_user: config.management.max_failed_sign_ins,

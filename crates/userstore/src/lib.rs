@@ -49,3 +49,46 @@ pub enum UserStoreError {
 
 /// A user store's result.
 pub type Result<T, E = UserStoreError> = std::result::Result<T, E>;
+
+/// The directories of a node's configuration: the primary one (for names without a
+/// store domain) and the secondary ones by domain.
+#[derive(Debug, Default)]
+pub struct UserStores {
+    primary: Option<LdapStore>,
+    by_domain: std::collections::HashMap<String, LdapStore>,
+}
+
+impl UserStores {
+    /// The stores `configs` describe; `database` entries are the built-in store, which
+    /// needs nothing here.
+    pub fn from_config(configs: &[tollgate_config::UserStoreConfig]) -> Result<Self> {
+        let mut stores = Self::default();
+        for config in configs {
+            if config.kind == tollgate_config::UserStoreType::Database {
+                continue;
+            }
+            let store = LdapStore::new(config)?;
+            if config.domain.is_empty() {
+                stores.primary = Some(store);
+            } else {
+                stores.by_domain.insert(config.domain.to_ascii_uppercase(), store);
+            }
+        }
+        Ok(stores)
+    }
+
+    /// Whether any directory is configured.
+    pub fn is_empty(&self) -> bool {
+        self.primary.is_none() && self.by_domain.is_empty()
+    }
+
+    /// The primary directory, asked for names the built-in store does not have.
+    pub fn primary(&self) -> Option<&LdapStore> {
+        self.primary.as_ref()
+    }
+
+    /// The secondary store whose domain is `domain` (compared upper-cased).
+    pub fn secondary(&self, domain: &str) -> Option<&LdapStore> {
+        self.by_domain.get(&domain.to_ascii_uppercase())
+    }
+}

@@ -28,6 +28,7 @@ mod throttling;
 mod throttling_distributed;
 mod tls;
 mod traces;
+mod user_stores;
 mod walkthrough;
 mod web_edge;
 
