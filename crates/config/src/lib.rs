@@ -824,6 +824,15 @@ mod tests {
     }
 }
 
+/// Whether `domain` can name a secondary user store: letters, digits, `-`, `_` and `.`
+/// (its users sign in as `DOMAIN/alice`, so it holds no `/`).
+pub fn is_store_domain(domain: &str) -> bool {
+    !domain.is_empty()
+        && domain
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
 /// What kind of directory a `[[user_store]]` is.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

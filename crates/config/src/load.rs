@@ -244,11 +244,7 @@ fn validate_user_stores(stores: &[crate::UserStoreConfig]) -> Result<(), ConfigE
         } else {
             format!("`{}`", store.domain)
         };
-        if !store
-            .domain
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-        {
+        if !store.domain.is_empty() && !crate::is_store_domain(&store.domain) {
             return Err(ConfigError::invalid(
                 "user_store.domain",
                 format!("{name} may hold only letters, digits, `-`, `_` and `.` (users sign in as DOMAIN/name)"),

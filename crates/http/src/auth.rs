@@ -167,14 +167,7 @@ impl Authenticator {
             };
             self.guard.succeeded(name);
             let user = directory_user(&tenant, &username, &found);
-            return Ok(Some(Principal {
-                user_id: user.id,
-                tenant_id: tenant.id,
-                tenant_domain: tenant.domain.clone(),
-                username: user.username,
-                roles: user.roles,
-                scopes: None,
-            }));
+            return Ok(Some(user.into_principal(tenant.domain, None)));
         }
         // Checked again once a hashing slot is held, and told the outcome before the slot
         // is freed: attempts that queued while others were failing do not hash past the
@@ -255,14 +248,8 @@ impl Authenticator {
             .await?
             .filter(|u| u.enabled)
             .ok_or_else(invalid)?;
-        Ok(Principal {
-            user_id: user.id,
-            tenant_id: user.tenant_id,
-            tenant_domain: tenant.domain,
-            username: user.username,
-            roles: user.roles,
-            scopes: Some(active.scope.split_whitespace().map(String::from).collect()),
-        })
+        let scopes = active.scope.split_whitespace().map(String::from).collect();
+        Ok(user.into_principal(tenant.domain, Some(scopes)))
     }
 
     /// Resolves an `Authorization` header value to a principal, or says why not, for a

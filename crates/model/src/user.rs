@@ -108,6 +108,21 @@ pub struct Principal {
     pub scopes: Option<Vec<String>>,
 }
 
+impl User {
+    /// The caller this user is once authenticated, in the tenant `tenant_domain`, with the
+    /// scopes of the token they presented (`None` for a password).
+    pub fn into_principal(self, tenant_domain: String, scopes: Option<Vec<String>>) -> Principal {
+        Principal {
+            user_id: self.id,
+            tenant_id: self.tenant_id,
+            tenant_domain,
+            username: self.username,
+            roles: self.roles,
+            scopes,
+        }
+    }
+}
+
 impl Principal {
     /// Whether the principal holds `role` (directly, or through `admin`).
     pub fn has_role(&self, role: Role) -> bool {

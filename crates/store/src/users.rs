@@ -212,14 +212,7 @@ pub async fn authenticate_gated(
     let Some(user) = find_by_username(db, tenant.id, username).await? else {
         return Ok(None);
     };
-    Ok(Some(Principal {
-        user_id: user.id,
-        tenant_id: user.tenant_id,
-        tenant_domain: tenant.domain.clone(),
-        username: user.username,
-        roles: user.roles,
-        scopes: None,
-    }))
+    Ok(Some(user.into_principal(tenant.domain.clone(), None)))
 }
 
 /// What happened to the bootstrap administrator on this start.

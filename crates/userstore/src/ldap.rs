@@ -106,9 +106,7 @@ impl LdapStore {
         if !self.bind_as(&entry.dn, password).await? {
             return Ok(None);
         }
-        let user = self.user_of(username, entry).await?;
-        self.remember(&user);
-        Ok(Some(user))
+        self.user_of(username, entry).await.map(Some)
     }
 
     /// The user named `username` with their current groups and roles, without their
@@ -123,9 +121,7 @@ impl LdapStore {
         let Some(entry) = self.search_user(username).await? else {
             return Ok(None);
         };
-        let user = self.user_of(username, entry).await?;
-        self.remember(&user);
-        Ok(Some(user))
+        self.user_of(username, entry).await.map(Some)
     }
 
     fn cached(&self, username: &str) -> Option<DirectoryUser> {
@@ -165,7 +161,7 @@ impl LdapStore {
         Ok(entries.into_iter().next().filter(|e| !disabled(e)))
     }
 
-    /// The user's groups and roles, for the entry found.
+    /// The user of the entry found, with their groups and roles, remembered for `find`.
     async fn user_of(&self, username: &str, entry: SearchEntry) -> Result<DirectoryUser> {
         let mut groups = match self.config.membership() {
             GroupMembership::MemberOf => entry
@@ -191,7 +187,7 @@ impl LdapStore {
             .collect();
         roles.sort();
         roles.dedup();
-        Ok(DirectoryUser {
+        let user = DirectoryUser {
             email: entry
                 .attrs
                 .get(&self.config.email_attribute)
@@ -201,7 +197,9 @@ impl LdapStore {
             username: username.to_string(),
             groups,
             roles,
-        })
+        };
+        self.remember(&user);
+        Ok(user)
     }
 
     /// The names of the groups that list `member_dn`.

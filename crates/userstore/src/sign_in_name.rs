@@ -6,13 +6,7 @@
 /// whose part before it cannot be a store's domain, is the primary store's (`None`).
 pub fn split_store_domain(name: &str) -> (Option<String>, &str) {
     match name.split_once('/') {
-        Some((domain, rest))
-            if !domain.is_empty()
-                && !rest.is_empty()
-                && domain
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')) =>
-        {
+        Some((domain, rest)) if !rest.is_empty() && tollgate_config::is_store_domain(domain) => {
             (Some(domain.to_ascii_uppercase()), rest)
         }
         _ => (None, name),
