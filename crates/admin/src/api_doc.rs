@@ -7,7 +7,7 @@ use utoipa::OpenApi;
 /// The document.
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Tollgate Admin API", version = "v4", description = "Users and roles, gateway environments, throttling policies, deny policies, third-party key managers and tenants (our extension). Shaped like the reference's Admin v4 API."),
+    info(title = "Tollgate Admin API", version = "v4", description = "Users and roles, gateway environments, throttling policies, deny policies, third-party key managers, tenants and their directories (our extensions). Shaped like the reference's Admin v4 API."),
     servers((url = "/api/am/admin/v4")),
     modifiers(&BasicAuth),
     paths(
@@ -20,6 +20,7 @@ use utoipa::OpenApi;
         crate::deny_policies::list, crate::deny_policies::get_one, crate::deny_policies::create, crate::deny_policies::set_status, crate::deny_policies::delete,
         crate::key_managers::list, crate::key_managers::get_one, crate::key_managers::create, crate::key_managers::update, crate::key_managers::delete,
         crate::tenants::list, crate::tenants::create, crate::tenants::get_one, crate::tenants::activate, crate::tenants::deactivate,
+        crate::user_stores::list, crate::user_stores::create, crate::user_stores::get_one, crate::user_stores::update, crate::user_stores::delete, crate::user_stores::test_connection,
     ),
     components(schemas(tollgate_http::error::ErrorBody))
 )]

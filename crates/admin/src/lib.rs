@@ -1,7 +1,8 @@
 //! The Admin component: the Admin REST API under `/api/am/admin/v4`. Today it manages
 //! users and roles (the reference delegates these to its user store; Tollgate keeps them
 //! in the shared database), gateway environments, throttling policies and deny policies;
-//! custom rules (policies of level `custom`), third-party key managers, and tenants.
+//! custom rules (policies of level `custom`), third-party key managers, tenants, and the
+//! directories (user stores) a tenant brings.
 //!
 //! Depends on `http`, `store` and `model` only; never on another component.
 
@@ -12,6 +13,7 @@ mod key_managers;
 mod policies;
 mod tenants;
 pub mod types;
+mod user_stores;
 mod users;
 
 use axum::Router;
@@ -29,8 +31,11 @@ pub struct AdminState {
     pub shared: Database,
     /// The AM database (environments, policies, events).
     pub am: Database,
-    /// Checks REST credentials.
+    /// Checks REST credentials, and knows the directories users sign in with.
     pub authenticator: Authenticator,
+    /// Whether tenants' administrators may register directories at this host's own or
+    /// link-local addresses (`[admin] tenant_directory_internal_addresses`).
+    pub tenant_directory_internal_addresses: bool,
 }
 
 impl FromRef<AdminState> for Authenticator {
@@ -58,6 +63,7 @@ pub fn routes(state: AdminState) -> Router {
             .merge(deny_policies::routes())
             .merge(key_managers::routes())
             .merge(tenants::routes())
+            .merge(user_stores::routes())
             .with_state(state),
     )
 }

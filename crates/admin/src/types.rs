@@ -407,3 +407,115 @@ pub struct CreateTenant {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
 }
+
+/// What kind of directory a registered user store is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DirectoryType {
+    /// An LDAP directory (OpenLDAP, 389 DS…): users by `uid`, groups by `member`.
+    #[default]
+    Ldap,
+    /// Active Directory: users by `sAMAccountName`, groups by `memberOf`, disabled
+    /// accounts refused.
+    ActiveDirectory,
+}
+
+/// How a directory records group membership.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DirectoryMembership {
+    /// Groups list their members' DNs in `member`.
+    Member,
+    /// Groups list their members' DNs in `uniqueMember`.
+    UniqueMember,
+    /// Users list their groups' DNs in `memberOf`.
+    MemberOf,
+}
+
+/// A directory a tenant registers (`/user-stores`, our extension): a secondary user store
+/// whose users sign in as `DOMAIN/alice@tenant`. Optional settings answer with their
+/// defaults; the bind password is written, never answered.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UserStore {
+    /// Server-assigned id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(read_only)]
+    pub id: Option<String>,
+    /// The store's domain (letters, digits, `-`, `_`, `.`), answered upper-cased; users
+    /// sign in as `DOMAIN/name`. Cannot be changed.
+    pub domain: String,
+    /// `ldap` or `active_directory`.
+    #[serde(rename = "type", default)]
+    pub kind: DirectoryType,
+    /// The directory's URLs, tried in order (`ldap://` or `ldaps://`).
+    pub urls: Vec<String>,
+    /// Upgrade `ldap://` connections with StartTLS.
+    #[serde(default)]
+    pub start_tls: bool,
+    /// The DN the store binds as to search.
+    pub bind_dn: String,
+    /// Its password: required to register, kept when absent from an update, never
+    /// answered.
+    #[serde(default, skip_serializing)]
+    #[schema(write_only)]
+    pub bind_password: Option<String>,
+    /// Where users are searched.
+    pub user_search_base: String,
+    /// The filter that finds one user; `{username}` stands for the escaped name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_filter: Option<String>,
+    /// Where groups are searched (the user search base when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_search_base: Option<String>,
+    /// The filter that finds a user's groups; `{member}` stands for the escaped user DN.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_filter: Option<String>,
+    /// How membership is recorded (by type when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub membership: Option<DirectoryMembership>,
+    /// The attribute that names a group (`cn`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_name_attribute: Option<String>,
+    /// The attribute that holds a user's email address (`mail`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email_attribute: Option<String>,
+    /// Whether Tollgate may only read the directory (default true).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_only: Option<bool>,
+    /// Connections kept to the directory (1–32, default 4).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pool_size: Option<usize>,
+    /// Seconds to wait to connect to one URL before trying the next (1–60, default 3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connect_timeout_seconds: Option<u64>,
+    /// Seconds one operation may take (1–60, default 5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operation_timeout_seconds: Option<u64>,
+    /// Seconds a user's roles are kept before the directory is asked again (0–86400,
+    /// default 60).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_ttl_seconds: Option<u64>,
+    /// Directory group name → Tollgate roles.
+    #[serde(default)]
+    pub role_mapping: std::collections::BTreeMap<String, Vec<String>>,
+}
+
+/// The tenant's registered directories (`GET /user-stores`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct UserStoreList {
+    /// Stores listed.
+    pub count: usize,
+    /// The stores.
+    pub list: Vec<UserStore>,
+}
+
+/// What `POST /user-stores/test-connection` found.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct UserStoreConnection {
+    /// Whether a URL accepted the connection, the service account bound and both search
+    /// bases exist.
+    pub connection: bool,
+    /// What happened, and what to fix when it failed.
+    pub message: String,
+}

@@ -47,6 +47,10 @@ pub(crate) async fn create_user(
     State(state): State<AdminState>,
     ApiJson(body): ApiJson<CreateUser>,
 ) -> Result<Response, ApiError> {
+    state
+        .authenticator
+        .check_new_user(auth.principal().tenant_id, &body.username)
+        .await?;
     let mut role_errors = Vec::new();
     let mut roles = Vec::new();
     for (i, name) in body.roles.iter().enumerate() {

@@ -10,18 +10,24 @@ use tollgate_admin::{AdminState, routes};
 use tollgate_config::DatabaseConfig;
 use tollgate_events::EventKind;
 use tollgate_http::Authenticator;
+use tollgate_http::directories::Directories;
 use tollgate_model::{NewUser, Role, TenantId};
 use tollgate_store::keys::ClientRow;
 use tollgate_store::{DatabaseName, connect, events, users};
 use tollgate_testkit::{TestDb, all_engines};
 use tollgate_tokens::{IssueRequest, KeyManagerSecret, TokenService, TokenSettings};
+use tollgate_userstore::registered::bind_password_key;
 
 struct Server {
     addr: SocketAddr,
     am: tollgate_store::Database,
+    shared: tollgate_store::Database,
     _server: tollgate_testkit::RunningServer,
     engine: &'static str,
 }
+
+/// The secrets key the test node seals directories' bind passwords with.
+const SECRETS_KEY: &str = "admin-test-secrets-key";
 
 async fn start(db: &TestDb) -> Server {
     let shared = connect(DatabaseName::Shared, db.url(), &DatabaseConfig::default())
@@ -52,9 +58,12 @@ async fn start(db: &TestDb) -> Server {
         .unwrap();
     let app = tollgate_http::rest_layers(
         routes(AdminState {
-            authenticator: Authenticator::new(shared.clone()),
-            shared,
+            authenticator: Authenticator::new(shared.clone()).with_user_stores(
+                Directories::default().with_registered(shared.clone(), bind_password_key(SECRETS_KEY)),
+            ),
+            shared: shared.clone(),
             am: am.clone(),
+            tenant_directory_internal_addresses: false,
         }),
         64 * 1024,
     );
@@ -63,6 +72,7 @@ async fn start(db: &TestDb) -> Server {
     Server {
         addr,
         am,
+        shared,
         _server: server,
         engine: db.engine(),
     }
@@ -976,7 +986,7 @@ async fn the_openapi_document_is_valid_locked_and_true_to_the_routes() {
     let s = start(&db).await;
     tollgate_testkit::check_served_openapi(&s.url(""), &generated).await;
     let answers = tollgate_testkit::call_documented_operations(&s.url(""), &doc).await;
-    assert_eq!(answers.len(), 46, "documented operations");
+    assert_eq!(answers.len(), 52, "documented operations");
     for (method, path, status, _) in answers {
         assert_eq!(status, 401, "{method} {path} is documented but not routed");
     }
@@ -1393,5 +1403,259 @@ async fn a_super_tenant_user_named_after_a_tenant_is_refused_and_a_tenant_named_
         let (status, body) = s.as_root(reqwest::Method::GET, "/tenants/mail.example", None).await;
         assert_eq!(status, 200, "{engine}: {body}");
         assert!(body.get("shadowedUsers").is_none(), "{engine}: {body}");
+    }
+}
+
+/// A directory registration for `url` (the testkit's slapd layout), as JSON.
+fn directory(domain: &str, url: &str, password: Option<&str>) -> Value {
+    let mut body = json!({
+        "domain": domain,
+        "urls": [url],
+        "bindDn": tollgate_testkit::ldap::SERVICE_DN,
+        "userSearchBase": tollgate_testkit::ldap::PEOPLE_DN,
+        "groupSearchBase": tollgate_testkit::ldap::GROUPS_DN,
+        "connectTimeoutSeconds": 1,
+        "roleMapping": {"apiPublishers": ["publisher"]},
+    });
+    if let Some(p) = password {
+        body["bindPassword"] = json!(p);
+    }
+    body
+}
+
+#[tokio::test]
+async fn user_stores_keep_the_password_sealed_refuse_bad_input_and_stay_in_their_tenant() {
+    let slapd = tollgate_testkit::Slapd::start();
+    for db in all_engines("admin_user_stores").await {
+        let s = start(&db).await;
+        let engine = s.engine;
+        let post = reqwest::Method::POST;
+        let remote = "ldap://192.0.2.10:389";
+        let password = "the-service-password";
+
+        // Bad input: 400 naming the field, and nothing is registered.
+        let good = directory("corp", remote, Some(password));
+        let with = |field: &str, value: Value| {
+            let mut body = good.clone();
+            body[field] = value;
+            body
+        };
+        let mut no_password = good.clone();
+        no_password.as_object_mut().unwrap().remove("bindPassword");
+        for (body, field) in [
+            (with("domain", json!("")), "domain"),
+            (with("domain", json!("a b")), "domain"),
+            (with("urls", json!([])), "urls"),
+            (with("urls", json!(["http://ldap.example.com"])), "urls"),
+            (with("bindDn", json!(" ")), "bindDn"),
+            (with("userSearchBase", json!("")), "userSearchBase"),
+            (with("userFilter", json!("(uid=alice)")), "userFilter"),
+            (with("bindPassword", json!("")), "bindPassword"),
+            (no_password.clone(), "bindPassword"),
+            (with("connectTimeoutSeconds", json!(0)), "connectTimeoutSeconds"),
+            (with("cacheTtlSeconds", json!(100_000)), "cacheTtlSeconds"),
+            (with("poolSize", json!(0)), "poolSize"),
+            (with("roleMapping", json!({"apiPublishers": [""]})), "roleMapping"),
+        ] {
+            let (status, answer) = s.as_root(post.clone(), "/user-stores", Some(body.clone())).await;
+            assert_eq!(status, 400, "{engine}: {body}: {answer}");
+            assert!(answer.to_string().contains(field), "{engine}: names {field}: {answer}");
+        }
+        let (status, answer) = s
+            .as_root(post.clone(), "/user-stores", Some(json!({"domain": 7})))
+            .await;
+        assert_eq!(status, 400, "{engine}: {answer}");
+        let (_, list) = s.as_root(reqwest::Method::GET, "/user-stores", None).await;
+        assert_eq!(list["count"], 0, "{engine}: {list}");
+
+        // Only administrators register directories.
+        let (status, _) = s
+            .send(
+                tollgate_testkit::http()
+                    .post(s.url("/user-stores"))
+                    .basic_auth("carol", Some("carol-password"))
+                    .json(&good),
+            )
+            .await;
+        assert_eq!(status, 403, "{engine}");
+
+        // Registered: the domain upper-cased, defaults answered, the password never.
+        let (status, created) = s.as_root(post.clone(), "/user-stores", Some(good.clone())).await;
+        assert_eq!(status, 201, "{engine}: {created}");
+        assert_eq!(created["domain"], "CORP");
+        assert_eq!(created["readOnly"], true);
+        assert_eq!(created["membership"], "member");
+        assert!(created.get("bindPassword").is_none(), "{engine}: {created}");
+        assert!(!created.to_string().contains(password));
+        let id = created["id"].as_str().unwrap().to_string();
+        // At rest the password is sealed: neither column holds it.
+        let rows = tollgate_store::user_stores::list(&s.shared, TenantId::DEFAULT)
+            .await
+            .unwrap();
+        assert_eq!(rows.len(), 1);
+        assert!(!rows[0].settings.contains(password), "{engine}");
+        assert!(!rows[0].bind_password_sealed.contains(password), "{engine}");
+        let sealed = |row: &tollgate_store::user_stores::UserStoreRow| tollgate_userstore::registered::SealedSettings {
+            settings: row.settings.clone(),
+            bind_password_sealed: row.bind_password_sealed.clone(),
+        };
+        let key = bind_password_key(SECRETS_KEY);
+        assert_eq!(
+            tollgate_userstore::registered::bind_password(&sealed(&rows[0]), &key)
+                .unwrap()
+                .expose(),
+            password
+        );
+        // One domain once per tenant, in any case.
+        let (status, _) = s
+            .as_root(post.clone(), "/user-stores", Some(with("domain", json!("Corp"))))
+            .await;
+        assert_eq!(status, 409, "{engine}");
+        let (status, got) = s
+            .as_root(reqwest::Method::GET, &format!("/user-stores/{id}"), None)
+            .await;
+        assert_eq!((status, &got), (200, &created), "{engine}");
+
+        // An update without the password keeps it; the domain cannot change.
+        let (status, updated) = s
+            .as_root(
+                reqwest::Method::PUT,
+                &format!("/user-stores/{id}"),
+                Some(
+                    json!({"domain": "CORP", "urls": ["ldap://192.0.2.11:389"], "bindDn": "cn=other",
+                    "userSearchBase": "ou=people,dc=example,dc=com", "cacheTtlSeconds": 5}),
+                ),
+            )
+            .await;
+        assert_eq!(status, 200, "{engine}: {updated}");
+        assert_eq!(updated["cacheTtlSeconds"], 5);
+        let rows = tollgate_store::user_stores::list(&s.shared, TenantId::DEFAULT)
+            .await
+            .unwrap();
+        assert_eq!(
+            tollgate_userstore::registered::bind_password(&sealed(&rows[0]), &key)
+                .unwrap()
+                .expose(),
+            password,
+            "{engine}: kept"
+        );
+        let (status, answer) = s
+            .as_root(
+                reqwest::Method::PUT,
+                &format!("/user-stores/{id}"),
+                Some(with("domain", json!("OTHER"))),
+            )
+            .await;
+        assert_eq!(status, 400, "{engine}: {answer}");
+        assert!(answer.to_string().contains("domain"));
+        let (status, _) = s
+            .as_root(reqwest::Method::PUT, "/user-stores/no-such-store", Some(good.clone()))
+            .await;
+        assert_eq!(status, 404, "{engine}");
+
+        // A tenant's administrator sees only the tenant's own directories, may reuse the
+        // domain, and may not point one at this host or a link-local address.
+        let acme = json!({"domain": "acme.com", "adminUsername": "root", "adminPassword": "acme-root-password", "email": "root@acme.com"});
+        let (status, _) = s.as_root(post.clone(), "/tenants", Some(acme)).await;
+        assert_eq!(status, 201, "{engine}");
+        let as_acme = |method: reqwest::Method, path: &str| {
+            tollgate_testkit::http()
+                .request(method, s.url(path))
+                .basic_auth("root@acme.com", Some("acme-root-password"))
+        };
+        let (status, list) = s.send(as_acme(reqwest::Method::GET, "/user-stores")).await;
+        assert_eq!((status, list["count"].clone()), (200, json!(0)), "{engine}: {list}");
+        for method in [reqwest::Method::GET, reqwest::Method::DELETE] {
+            let (status, _) = s.send(as_acme(method, &format!("/user-stores/{id}"))).await;
+            assert_eq!(status, 404, "{engine}: another tenant's store does not exist for acme");
+        }
+        for url in [
+            "ldap://127.0.0.1:389",
+            "ldap://localhost",
+            "ldap://[::1]:389",
+            "ldaps://169.254.169.254",
+            "ldap://0.0.0.0",
+        ] {
+            let (status, answer) = s
+                .send(as_acme(post.clone(), "/user-stores").json(&directory("CORP", url, Some(password))))
+                .await;
+            assert_eq!(status, 400, "{engine}: {url}: {answer}");
+            assert!(
+                answer.to_string().contains("tenant_directory_internal_addresses"),
+                "{answer}"
+            );
+        }
+        let (status, own) = s
+            .send(as_acme(post.clone(), "/user-stores").json(&directory("CORP", remote, Some(password))))
+            .await;
+        assert_eq!(status, 201, "{engine}: {own}");
+        assert_ne!(own["id"], created["id"]);
+        let (_, list) = s.as_root(reqwest::Method::GET, "/user-stores", None).await;
+        assert_eq!(
+            list["count"], 1,
+            "{engine}: the super tenant still sees its one: {list}"
+        );
+
+        // Names of a read-only directory are refused for new users: the error says so.
+        let (status, answer) = s
+            .as_root(
+                post.clone(),
+                "/users",
+                Some(json!({"username": "CORP/newbie", "password": "newbie-password", "roles": ["subscriber"]})),
+            )
+            .await;
+        assert_eq!(status, 400, "{engine}: {answer}");
+        assert!(answer.to_string().contains("read-only"), "{engine}: {answer}");
+
+        // Trying settings: a live directory connects; a wrong password or base is said.
+        if let Some(slapd) = &slapd {
+            let (status, tried) = s
+                .as_root(
+                    post.clone(),
+                    "/user-stores/test-connection",
+                    Some(directory(
+                        "TRY",
+                        &slapd.url,
+                        Some(tollgate_testkit::ldap::SERVICE_PASSWORD),
+                    )),
+                )
+                .await;
+            assert_eq!(
+                (status, tried["connection"].clone()),
+                (200, json!(true)),
+                "{engine}: {tried}"
+            );
+            let (_, tried) = s
+                .as_root(
+                    post.clone(),
+                    "/user-stores/test-connection",
+                    Some(directory("TRY", &slapd.url, Some("wrong-password"))),
+                )
+                .await;
+            assert_eq!(tried["connection"], false, "{engine}: {tried}");
+            assert!(tried["message"].as_str().unwrap().contains("bind"), "{tried}");
+            let mut bad_base = directory("TRY", &slapd.url, Some(tollgate_testkit::ldap::SERVICE_PASSWORD));
+            bad_base["userSearchBase"] = json!("ou=nowhere,dc=example,dc=com");
+            let (_, tried) = s
+                .as_root(post.clone(), "/user-stores/test-connection", Some(bad_base))
+                .await;
+            assert_eq!(tried["connection"], false, "{engine}: {tried}");
+            assert!(tried["message"].as_str().unwrap().contains("ou=nowhere"), "{tried}");
+            let (_, list) = s.as_root(reqwest::Method::GET, "/user-stores", None).await;
+            assert_eq!(list["count"], 1, "{engine}: trying registers nothing");
+        }
+
+        let (status, _) = s
+            .as_root(reqwest::Method::DELETE, &format!("/user-stores/{id}"), None)
+            .await;
+        assert_eq!(status, 200, "{engine}");
+        let (status, _) = s
+            .as_root(reqwest::Method::GET, &format!("/user-stores/{id}"), None)
+            .await;
+        assert_eq!(status, 404, "{engine}");
+        let (status, _) = s
+            .as_root(reqwest::Method::DELETE, &format!("/user-stores/{id}"), None)
+            .await;
+        assert_eq!(status, 404, "{engine}");
     }
 }

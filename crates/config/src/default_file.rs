@@ -24,6 +24,10 @@ profile = "all-in-one"
 # components = ["publisher", "devportal", "admin"]
 # How long to let in-flight requests finish after SIGTERM/SIGINT before closing.
 shutdown_timeout = "30s"
+# Seals secrets kept at rest that Tollgate must read back (a tenant directory's bind
+# password). Unset: generated on first start into <data_dir>/secrets.key. Every node of
+# one deployment needs the same value.
+# secrets_key = "…"
 
 # The AM database: APIs, revisions, applications, subscriptions, keys, policies and the
 # events outbox. Used by every component except the gateway.
@@ -221,6 +225,11 @@ username = "admin"
 # Also TOLLGATE_ADMIN_PASSWORD. Unset: a random password is generated on first start,
 # printed once and written to <data_dir>/admin-password (mode 0600).
 # password = "..."
+# Whether a tenant's administrator may register a directory (Admin API, /user-stores) at
+# a loopback, link-local or unspecified address (this host's own services, cloud
+# metadata). Private networks are always allowed; the super tenant's administrators are
+# never limited.
+tenant_directory_internal_addresses = false
 
 [log]
 # A tracing filter such as "info" or "tollgate_gateway=debug,info"; RUST_LOG wins.

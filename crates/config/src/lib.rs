@@ -70,6 +70,10 @@ pub struct NodeConfig {
     /// How long to wait for in-flight requests after SIGTERM before closing anyway.
     #[serde(with = "humantime_serde")]
     pub shutdown_timeout: Duration,
+    /// Seals what Tollgate keeps for others and must read back (the bind password of a
+    /// directory a tenant registers). Unset: generated on first start into
+    /// `<data_dir>/secrets.key`. Every node of one deployment needs the same value.
+    pub secrets_key: Option<Secret>,
 }
 
 impl Default for NodeConfig {
@@ -79,6 +83,7 @@ impl Default for NodeConfig {
             profile: Profile::AllInOne,
             components: None,
             shutdown_timeout: Duration::from_secs(30),
+            secrets_key: None,
         }
     }
 }
@@ -574,6 +579,10 @@ pub struct AdminConfig {
     /// The bootstrap administrator's password, used only when that user is first
     /// created. Also `TOLLGATE_ADMIN_PASSWORD`. Unset: a random one is generated.
     pub password: Option<Secret>,
+    /// Whether a tenant's administrator (not the super tenant's) may register a directory
+    /// at a loopback, link-local or unspecified address: this host's own services or a
+    /// cloud metadata endpoint. Private networks are always allowed.
+    pub tenant_directory_internal_addresses: bool,
 }
 
 impl Default for AdminConfig {
@@ -581,6 +590,7 @@ impl Default for AdminConfig {
         Self {
             username: "admin".into(),
             password: None,
+            tenant_directory_internal_addresses: false,
         }
     }
 }
@@ -956,6 +966,56 @@ impl UserStoreConfig {
             (None, UserStoreType::ActiveDirectory) => "(&(objectClass=user)(sAMAccountName={username}))",
             (None, _) => "(&(objectClass=person)(uid={username}))",
         }
+    }
+
+    /// Checks a directory's settings (all but its bind password, which the caller
+    /// reads), naming the store `name` in messages: the first problem as (field, message).
+    /// The configuration file and the Admin REST API share this one rule.
+    pub fn check(&self, name: &str) -> Result<(), (&'static str, String)> {
+        if self.urls.is_empty() {
+            return Err((
+                "urls",
+                format!("{name} needs at least one URL, such as [\"ldap://ldap.example.com:389\"]"),
+            ));
+        }
+        if let Some(url) = self
+            .urls
+            .iter()
+            .find(|u| !(u.starts_with("ldap://") || u.starts_with("ldaps://")) || u.chars().any(char::is_whitespace))
+        {
+            return Err(("urls", format!("`{url}` of {name} is not an ldap:// or ldaps:// URL")));
+        }
+        for (key, value) in [("bind_dn", &self.bind_dn), ("user_search_base", &self.user_search_base)] {
+            if value.trim().is_empty() {
+                return Err((key, format!("{name} needs it")));
+            }
+        }
+        if !self.user_filter().contains("{username}") {
+            return Err((
+                "user_filter",
+                format!("the filter of {name} must hold `{{username}}`, where the escaped sign-in name goes"),
+            ));
+        }
+        if self.membership() != GroupMembership::MemberOf && !self.group_filter().contains("{member}") {
+            return Err((
+                "group_filter",
+                format!("the group filter of {name} must hold `{{member}}`, where the escaped user DN goes"),
+            ));
+        }
+        if self.pool_size == 0 {
+            return Err(("pool_size", "must be at least 1".into()));
+        }
+        if let Some((group, _)) = self
+            .role_mapping
+            .iter()
+            .find(|(g, roles)| g.trim().is_empty() || roles.iter().any(|r| r.trim().is_empty()))
+        {
+            return Err((
+                "role_mapping",
+                format!("`{group}` of {name} maps to an empty role name, or is empty itself"),
+            ));
+        }
+        Ok(())
     }
 
     /// How group membership is read.

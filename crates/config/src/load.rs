@@ -259,55 +259,15 @@ fn validate_user_stores(stores: &[crate::UserStoreConfig]) -> Result<(), ConfigE
         if store.kind == UserStoreType::Database {
             continue;
         }
-        if store.urls.is_empty() {
-            return Err(ConfigError::invalid(
-                "user_store.urls",
-                format!("{name} needs at least one URL, such as [\"ldap://ldap.example.com:389\"]"),
-            ));
-        }
-        if let Some(url) = store
-            .urls
-            .iter()
-            .find(|u| !(u.starts_with("ldap://") || u.starts_with("ldaps://")))
-        {
-            return Err(ConfigError::invalid(
-                "user_store.urls",
-                format!("`{url}` of {name} is not an ldap:// or ldaps:// URL"),
-            ));
-        }
-        for (key, value) in [
-            ("user_store.bind_dn", &store.bind_dn),
-            ("user_store.user_search_base", &store.user_search_base),
-        ] {
-            if value.trim().is_empty() {
-                return Err(ConfigError::invalid(key, format!("{name} needs it")));
-            }
-        }
+        store
+            .check(&name)
+            .map_err(|(field, message)| ConfigError::invalid(&format!("user_store.{field}"), message))?;
         if store.bind_password()?.is_none_or(|p| p.expose().is_empty()) {
             return Err(ConfigError::invalid(
                 "user_store.bind_password",
                 format!(
                     "{name} needs a bind password (bind_password_env or bind_password_file); an anonymous bind is refused"
                 ),
-            ));
-        }
-        if !store.user_filter().contains("{username}") {
-            return Err(ConfigError::invalid(
-                "user_store.user_filter",
-                format!("the filter of {name} must hold `{{username}}`, where the escaped sign-in name goes"),
-            ));
-        }
-        if store.pool_size == 0 {
-            return Err(ConfigError::invalid("user_store.pool_size", "must be at least 1"));
-        }
-        if let Some((group, _)) = store
-            .role_mapping
-            .iter()
-            .find(|(g, roles)| g.trim().is_empty() || roles.iter().any(|r| r.trim().is_empty()))
-        {
-            return Err(ConfigError::invalid(
-                "user_store.role_mapping",
-                format!("`{group}` of {name} maps to an empty role name, or is empty itself"),
             ));
         }
     }
@@ -411,13 +371,20 @@ pub(crate) fn validate(config: &Config) -> Result<(), ConfigError> {
             ));
         }
     }
-    if let Some(secret) = &config.key_manager.secret
-        && secret.expose().len() < MIN_CLUSTER_SECRET_LEN
-    {
-        return Err(ConfigError::invalid(
-            "key_manager.secret",
-            format!("must be at least {MIN_CLUSTER_SECRET_LEN} characters; generate one with `openssl rand -hex 32`"),
-        ));
+    for (key, secret) in [
+        ("key_manager.secret", &config.key_manager.secret),
+        ("node.secrets_key", &config.node.secrets_key),
+    ] {
+        if let Some(secret) = secret
+            && secret.expose().len() < MIN_CLUSTER_SECRET_LEN
+        {
+            return Err(ConfigError::invalid(
+                key,
+                format!(
+                    "must be at least {MIN_CLUSTER_SECRET_LEN} characters; generate one with `openssl rand -hex 32`"
+                ),
+            ));
+        }
     }
     if let Some(issuer) = &config.key_manager.issuer
         && !(issuer.starts_with("http://") || issuer.starts_with("https://"))

@@ -53,6 +53,7 @@ pub(crate) async fn signup(
         .into());
     }
     let (tenant, username) = scope::sign_up_target(&state, named.as_deref(), &form.username).await?;
+    state.authenticator.check_new_user(tenant.id, &username).await?;
     let new = NewUser {
         tenant_id: tenant.id,
         username,

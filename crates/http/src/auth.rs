@@ -3,6 +3,7 @@
 //! the required roles declared in the handler's signature:
 //! `async fn h(Authenticated(p, ..): Authenticated<AdminRole>)` cannot forget its check.
 
+use crate::directories::Directories;
 use crate::error::ApiError;
 use crate::rate_limit::{LoginGuard, LoginGuardSettings};
 use axum::extract::{ConnectInfo, FromRef, FromRequestParts};
@@ -18,7 +19,7 @@ use std::time::{Duration, Instant};
 use tollgate_model::{Error, Principal, Role, Tenant, TenantId, User, UserId};
 use tollgate_store::{Database, tenants, users};
 use tollgate_tokens::TokenService;
-use tollgate_userstore::{DirectoryUser, LdapStore, UserStores, split_store_domain};
+use tollgate_userstore::{DirectoryUser, LdapStore, split_store_domain};
 
 /// How long a verified username/password pair is trusted without re-hashing. A changed
 /// password or removed role takes effect within this time.
@@ -28,7 +29,7 @@ pub const CREDENTIAL_CACHE_TTL: Duration = Duration::from_secs(30);
 /// if still full, the cache starts over (a burst of new callers only costs argon2 time).
 const CREDENTIAL_CACHE_CAPACITY: usize = 10_000;
 
-/// Peppered credential hash → the principal it proved, and when.
+/// Peppered credential hash → the principal it proved, and until when it is trusted.
 type VerifiedCredentials = HashMap<[u8; 32], (Principal, Instant)>;
 
 /// Checks credentials against the user store (the shared database). Argon2id costs tens
@@ -43,8 +44,9 @@ pub struct Authenticator {
     verified: Arc<Mutex<VerifiedCredentials>>,
     pepper: Arc<[u8; 32]>,
     guard: Arc<LoginGuard>,
-    /// The directories (`[[user_store]]`) users may also sign in with.
-    directories: Arc<UserStores>,
+    /// The directories (`[[user_store]]`, and those tenants register) users may also
+    /// sign in with.
+    directories: Directories,
 }
 
 impl std::fmt::Debug for Authenticator {
@@ -70,38 +72,76 @@ impl Authenticator {
             verified: Arc::new(Mutex::new(HashMap::new())),
             pepper: Arc::new(pepper),
             guard: Arc::new(LoginGuard::default()),
-            directories: Arc::new(UserStores::default()),
+            directories: Directories::default(),
         }
     }
 
     /// Also signs users in with these directories (decision 020): `DOMAIN/alice` with the
     /// store of that domain, and names the built-in store does not have with the primary
     /// directory.
-    pub fn with_user_stores(mut self, directories: Arc<UserStores>) -> Self {
+    pub fn with_user_stores(mut self, directories: Directories) -> Self {
         self.directories = directories;
         self
     }
 
+    /// The directories users sign in with (for the Admin API, which registers them).
+    pub fn directories(&self) -> &Directories {
+        &self.directories
+    }
+
     /// The directory that holds the user `username` of `tenant`, and their name in it:
-    /// `CORP/bob` is the `CORP` store's `bob`; a plain name is the primary directory's
-    /// when the built-in store has no such user. `None`: the built-in store's user.
-    /// Directories serve the super tenant (a tenant's own come with the Admin REST API).
+    /// `CORP/bob` is the `CORP` store's `bob` (the tenant's own registered store, or for
+    /// the super tenant a configured one); a plain name is the super tenant's primary
+    /// directory's when the built-in store has no such user. `None`: the built-in
+    /// store's user.
     async fn directory_of<'n>(
         &self,
         tenant: &Tenant,
         username: &'n str,
-    ) -> Result<Option<(&LdapStore, &'n str)>, Error> {
-        if self.directories.is_empty() || tenant.id != TenantId::DEFAULT {
+    ) -> Result<Option<(Arc<LdapStore>, &'n str)>, Error> {
+        if self.directories.is_empty() {
             return Ok(None);
         }
         match split_store_domain(username) {
-            (Some(domain), rest) => Ok(self.directories.secondary(&domain).map(|store| (store, rest))),
-            (None, name) => match self.directories.primary() {
+            (Some(domain), rest) => Ok(self
+                .directories
+                .secondary(tenant.id, &domain)
+                .await?
+                .map(|store| (store, rest))),
+            (None, name) => match self.directories.primary(tenant.id) {
                 Some(primary) if users::find_by_username(&self.shared, tenant.id, name).await?.is_none() => {
                     Ok(Some((primary, name)))
                 }
                 _ => Ok(None),
             },
+        }
+    }
+
+    /// Refuses to create the user `username` of `tenant` (an administrator's new user, a
+    /// sign-up) when the name belongs to a directory (`CORP/bob`): Tollgate does not write
+    /// a read-only directory, and does not yet add entries to a writable one. The error
+    /// names the store and says where to create the user instead.
+    pub async fn check_new_user(&self, tenant: TenantId, username: &str) -> Result<(), Error> {
+        let (Some(domain), _) = split_store_domain(username) else {
+            return Ok(());
+        };
+        match self.directories.secondary(tenant, &domain).await? {
+            Some(store) if store.read_only() => Err(Error::field(
+                "username",
+                format!(
+                    "the user store {} is read-only: Tollgate cannot add users to it; create them in the directory itself (they sign in as {}/name)",
+                    domain.to_ascii_uppercase(),
+                    domain.to_ascii_uppercase()
+                ),
+            )),
+            Some(_) => Err(Error::field(
+                "username",
+                format!(
+                    "adding users to the directory {} from Tollgate is not supported yet; create them in the directory itself",
+                    domain.to_ascii_uppercase()
+                ),
+            )),
+            None => Ok(()),
         }
     }
 
@@ -156,6 +196,18 @@ impl Authenticator {
         name: &str,
         password: &str,
     ) -> Result<Option<Principal>, Error> {
+        Ok(self.check_password_trusted(ip, name, password).await?.map(|(p, _)| p))
+    }
+
+    /// [`Self::check_password`], with how long the answer may be trusted without asking
+    /// again: [`CREDENTIAL_CACHE_TTL`], or less for a directory user whose store reads
+    /// their groups again sooner (`cache_ttl`), so that a removed group takes effect then.
+    async fn check_password_trusted(
+        &self,
+        ip: Option<IpAddr>,
+        name: &str,
+        password: &str,
+    ) -> Result<Option<(Principal, Duration)>, Error> {
         let (tenant, username) = self.resolve_any_user(name).await?;
         // The lock is per sign-in name, so `admin` and `admin@acme.com` are two users.
         self.guard.check(ip, name)?;
@@ -167,7 +219,8 @@ impl Authenticator {
             };
             self.guard.succeeded(name);
             let user = directory_user(&tenant, &username, &found);
-            return Ok(Some(user.into_principal(tenant.domain, None)));
+            let trusted = store.cache_ttl().min(CREDENTIAL_CACHE_TTL);
+            return Ok(Some((user.into_principal(tenant.domain, None), trusted)));
         }
         // Checked again once a hashing slot is held, and told the outcome before the slot
         // is freed: attempts that queued while others were failing do not hash past the
@@ -183,7 +236,7 @@ impl Authenticator {
         if principal.is_some() {
             refuse_inactive(&tenant)?;
         }
-        Ok(principal)
+        Ok(principal.map(|p| (p, CREDENTIAL_CACHE_TTL)))
     }
 
     /// Also accepts bearer access tokens that `tokens` issued (JWT or opaque).
@@ -212,20 +265,24 @@ impl Authenticator {
     fn cached(&self, key: &[u8; 32]) -> Option<Principal> {
         let map = self.verified.lock().ok()?;
         match map.get(key) {
-            Some((p, at)) if at.elapsed() < CREDENTIAL_CACHE_TTL => Some(p.clone()),
+            Some((p, until)) if Instant::now() < *until => Some(p.clone()),
             _ => None,
         }
     }
 
-    fn remember(&self, key: [u8; 32], principal: &Principal) {
+    fn remember(&self, key: [u8; 32], principal: &Principal, trusted: Duration) {
+        if trusted.is_zero() {
+            return;
+        }
         let Ok(mut map) = self.verified.lock() else { return };
         if map.len() >= CREDENTIAL_CACHE_CAPACITY {
-            map.retain(|_, (_, at)| at.elapsed() < CREDENTIAL_CACHE_TTL);
+            let now = Instant::now();
+            map.retain(|_, (_, until)| now < *until);
             if map.len() >= CREDENTIAL_CACHE_CAPACITY {
                 map.clear();
             }
         }
-        map.insert(key, (principal.clone(), Instant::now()));
+        map.insert(key, (principal.clone(), Instant::now() + trusted));
     }
 
     async fn authenticate_bearer(&self, token: &str) -> Result<Principal, Error> {
@@ -286,11 +343,11 @@ impl Authenticator {
         if let Some(principal) = self.cached(&key) {
             return Ok(principal);
         }
-        let principal = self
-            .check_password(ip, username, password)
+        let (principal, trusted) = self
+            .check_password_trusted(ip, username, password)
             .await?
             .ok_or_else(|| Error::InvalidCredentials("wrong username or password".into()))?;
-        self.remember(key, &principal);
+        self.remember(key, &principal, trusted);
         Ok(principal)
     }
 }

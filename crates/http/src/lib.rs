@@ -16,6 +16,7 @@
 pub mod auth;
 pub mod cluster;
 pub mod destination;
+pub mod directories;
 pub mod document_content;
 pub mod error;
 pub mod health;

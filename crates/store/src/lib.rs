@@ -27,6 +27,7 @@ pub mod scopes;
 pub mod snapshot;
 pub mod subscriptions;
 pub mod tenants;
+pub mod user_stores;
 pub mod users;
 
 pub use db::{Database, Engine, Pool, PoolStats, Tx, connect, lock_named};

@@ -452,8 +452,20 @@ fn management_router(
                 "Users also sign in with the configured directories."
             );
         }
+        // Directories tenants register (decision 021): their bind passwords are sealed
+        // under `[node] secrets_key`, or a key generated once into the data directory.
+        let secrets_key = tollgate_sealing::load_or_create_secret(
+            &config.node.data_dir,
+            SECRETS_KEY_FILE,
+            config.node.secrets_key.as_ref().map(|s| s.expose()),
+        )
+        .map_err(|e| Failure::new(exit::OS, e.to_string()))?;
+        let directories = tollgate_http::directories::Directories::configured(Arc::new(directories)).with_registered(
+            shared.clone(),
+            tollgate_userstore::registered::bind_password_key(&secrets_key),
+        );
         let authenticator = Authenticator::new(shared.clone())
-            .with_user_stores(Arc::new(directories))
+            .with_user_stores(directories)
             .with_tokens(tokens.clone())
             .with_login_guard(LoginGuardSettings {
                 max_failures_per_user: config.management.max_failed_sign_ins,
@@ -488,6 +500,7 @@ fn management_router(
                 authenticator: authenticator.clone(),
                 shared: shared.clone(),
                 am: am.clone(),
+                tenant_directory_internal_addresses: config.admin.tenant_directory_internal_addresses,
             }));
         }
         if components.contains(Component::Publisher) {
@@ -578,6 +591,9 @@ async fn bootstrap_admin(config: &Config, shared: &Database) -> Result<(), Failu
     }
     Ok(())
 }
+
+/// Where the generated secrets key is kept when `[node] secrets_key` is not set.
+const SECRETS_KEY_FILE: &str = "secrets.key";
 
 /// Creates `node.data_dir` readable by this user only (0700), or tightens an existing one
 /// that others may enter; what the node writes inside is 0600 (the umask set in `main`).

@@ -88,6 +88,11 @@ impl LdapStore {
         &self.config.domain
     }
 
+    /// How long a user's groups are kept before the directory is asked again.
+    pub fn cache_ttl(&self) -> std::time::Duration {
+        self.config.cache_ttl
+    }
+
     /// Whether Tollgate may only read this directory.
     pub fn read_only(&self) -> bool {
         self.config.read_only
@@ -122,6 +127,41 @@ impl LdapStore {
             return Ok(None);
         };
         self.user_of(username, entry).await.map(Some)
+    }
+
+    /// Whether the settings work, for an administrator registering the store: a URL
+    /// accepts a connection, the service account binds, and both search bases exist.
+    pub async fn test_connection(&self) -> Result<()> {
+        let mut ldap = self.connect(true).await?;
+        let mut bases = vec![self.config.user_search_base.as_str()];
+        if self.config.group_search_base() != self.config.user_search_base {
+            bases.push(self.config.group_search_base());
+        }
+        let mut outcome = Ok(());
+        for base in bases {
+            let found = ldap
+                .with_timeout(self.config.operation_timeout)
+                .search(base, Scope::Base, "(objectClass=*)", vec!["1.1"])
+                .await
+                .and_then(|r| r.success());
+            if let Err(e) = found {
+                outcome = Err(if lost(&e) {
+                    UserStoreError::Unavailable {
+                        store: self.name.clone(),
+                        reason: e.to_string(),
+                    }
+                } else {
+                    UserStoreError::Directory {
+                        store: self.name.clone(),
+                        operation: "reading a search base (user_search_base, group_search_base)",
+                        reason: format!("`{base}`: {e}"),
+                    }
+                });
+                break;
+            }
+        }
+        let _ = ldap.unbind().await;
+        outcome
     }
 
     fn cached(&self, username: &str) -> Option<DirectoryUser> {

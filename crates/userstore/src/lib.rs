@@ -7,6 +7,7 @@
 //! roles a directory user has, are decided by its callers.
 
 mod ldap;
+pub mod registered;
 mod sign_in_name;
 
 pub use ldap::{DirectoryUser, LdapStore};
@@ -54,8 +55,8 @@ pub type Result<T, E = UserStoreError> = std::result::Result<T, E>;
 /// store domain) and the secondary ones by domain.
 #[derive(Debug, Default)]
 pub struct UserStores {
-    primary: Option<LdapStore>,
-    by_domain: std::collections::HashMap<String, LdapStore>,
+    primary: Option<std::sync::Arc<LdapStore>>,
+    by_domain: std::collections::HashMap<String, std::sync::Arc<LdapStore>>,
 }
 
 impl UserStores {
@@ -69,9 +70,11 @@ impl UserStores {
             }
             let store = LdapStore::new(config)?;
             if config.domain.is_empty() {
-                stores.primary = Some(store);
+                stores.primary = Some(std::sync::Arc::new(store));
             } else {
-                stores.by_domain.insert(config.domain.to_ascii_uppercase(), store);
+                stores
+                    .by_domain
+                    .insert(config.domain.to_ascii_uppercase(), std::sync::Arc::new(store));
             }
         }
         Ok(stores)
@@ -83,12 +86,12 @@ impl UserStores {
     }
 
     /// The primary directory, asked for names the built-in store does not have.
-    pub fn primary(&self) -> Option<&LdapStore> {
-        self.primary.as_ref()
+    pub fn primary(&self) -> Option<std::sync::Arc<LdapStore>> {
+        self.primary.clone()
     }
 
     /// The secondary store whose domain is `domain` (compared upper-cased).
-    pub fn secondary(&self, domain: &str) -> Option<&LdapStore> {
-        self.by_domain.get(&domain.to_ascii_uppercase())
+    pub fn secondary(&self, domain: &str) -> Option<std::sync::Arc<LdapStore>> {
+        self.by_domain.get(&domain.to_ascii_uppercase()).cloned()
     }
 }
