@@ -279,6 +279,14 @@ pub(crate) async fn get_one(
     Ok(axum::Json(answer(&row)?))
 }
 
+/// After a change: this node reads the store again at once and trusts no credential it
+/// verified with the old one (other nodes follow within
+/// [`tollgate_http::directories::REGISTERED_RECHECK`] and their credential cache's time).
+fn forget(state: &AdminState, tenant: TenantId, domain: &str) {
+    state.authenticator.directories().forget(tenant, domain);
+    state.authenticator.forget_all();
+}
+
 fn conflict(domain: &str) -> ApiError {
     Error::Conflict(format!("the tenant already has a user store `{domain}`")).into()
 }
@@ -316,7 +324,7 @@ pub(crate) async fn create(
             }
         })?;
     tx.commit().await?;
-    state.authenticator.directories().forget(caller.tenant_id, &row.domain);
+    forget(&state, caller.tenant_id, &row.domain);
     tracing::info!(domain = %row.domain, tenant = %caller.tenant_domain, by = %caller.username, "User store registered.");
     let location = format!("{}/user-stores/{}", crate::BASE_PATH, row.id);
     Ok((
@@ -364,7 +372,7 @@ pub(crate) async fn update(
         return Err(not_found(&id));
     }
     tx.commit().await?;
-    state.authenticator.directories().forget(caller.tenant_id, &row.domain);
+    forget(&state, caller.tenant_id, &row.domain);
     tracing::info!(domain = %row.domain, tenant = %caller.tenant_domain, by = %caller.username, "User store changed.");
     Ok(axum::Json(body_of(&row.id, &config)))
 }
@@ -384,7 +392,7 @@ pub(crate) async fn delete(
         return Err(not_found(&id));
     }
     tx.commit().await?;
-    state.authenticator.directories().forget(caller.tenant_id, &row.domain);
+    forget(&state, caller.tenant_id, &row.domain);
     tracing::info!(domain = %row.domain, tenant = %caller.tenant_domain, by = %caller.username, "User store removed.");
     Ok(StatusCode::OK.into_response())
 }

@@ -243,6 +243,12 @@ const TABLE: &[(&str, &str, &str, &[Probe])] = &[
     ("admin", "GET", "/tenants/{domain}", &[Foreign]),
     ("admin", "POST", "/tenants/{domain}/activate", &[Foreign, SuperOnly]),
     ("admin", "POST", "/tenants/{domain}/deactivate", &[Foreign, SuperOnly]),
+    ("admin", "GET", "/user-stores", &[Own]),
+    ("admin", "POST", "/user-stores", &[Creates]),
+    ("admin", "POST", "/user-stores/test-connection", &[Neutral]),
+    ("admin", "GET", "/user-stores/{userStoreId}", &[Foreign]),
+    ("admin", "PUT", "/user-stores/{userStoreId}", &[Foreign]),
+    ("admin", "DELETE", "/user-stores/{userStoreId}", &[Foreign]),
     ("admin", "GET", "/throttling/deny-policies", &[Own]),
     ("admin", "POST", "/throttling/deny-policies", &[Creates]),
     ("admin", "GET", "/throttling/deny-policy/{conditionId}", &[Foreign]),
@@ -442,6 +448,7 @@ fn body_for(api: &str, method: &str, path: &str, id: &dyn Fn(&str) -> String) ->
             j(json!({"policyName": "Premium", "description": "changed", "defaultLimit": limit()}))
         }
         ("admin", "PATCH", "/users/{username}") => j(json!({"enabled": false})),
+        ("admin", "PUT", "/user-stores/{userStoreId}") => j(user_store_body("ldap://192.0.2.11:389")),
         _ => Body::None,
     }
 }
@@ -517,6 +524,12 @@ impl Tenant {
             .unwrap_or_else(|| panic!("{} was seeded without `{key}`", self.domain))
             .clone()
     }
+}
+
+/// A directory registration (never connected to: registering does not connect).
+fn user_store_body(url: &str) -> Value {
+    json!({"domain": "CORPDIR", "urls": [url], "bindDn": "cn=tollgate,dc=example,dc=com",
+        "bindPassword": "directory-password", "userSearchBase": "ou=people,dc=example,dc=com"})
 }
 
 /// Creates the tenant with its administrator (as the super tenant's administrator).
@@ -626,6 +639,16 @@ async fn seed(rest: &Rest, t: &mut Tenant) {
         )
         .await;
     put("keyManagerId", &km["id"]);
+    let store = rest
+        .must(
+            a,
+            "POST",
+            "/admin/v4/user-stores",
+            Body::Json(user_store_body("ldap://192.0.2.10:389")),
+            201,
+        )
+        .await;
+    put("userStoreId", &store["id"]);
 
     // Publisher: a shared scope, an API using it, published, two revisions (the first
     // deployed to Default and Staging), a document with content.

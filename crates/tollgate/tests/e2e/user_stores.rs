@@ -6,14 +6,21 @@
 //! gateway, and sign-in recovers when the directory is back, without a restart.
 
 use crate::gateway_flow::{ADMIN, Client, backend, ready_node};
-use crate::tollgate;
+use crate::{READY, tollgate};
 use reqwest::Method;
 use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+use tollgate_testkit::Browser;
 use tollgate_testkit::Slapd;
 use tollgate_testkit::ldap::{GROUPS_DN, PEOPLE_DN, SERVICE_DN, SERVICE_PASSWORD};
 
 /// One `[[user_store]]` entry for `slapd`, under `domain` (empty: the primary store).
 fn store_entry(slapd: &Slapd, domain: &str) -> String {
+    store_entry_with(slapd, domain, "")
+}
+
+/// [`store_entry`] with more settings (`cache_ttl = "1s"`).
+fn store_entry_with(slapd: &Slapd, domain: &str, more: &str) -> String {
     format!(
         r#"
 [[user_store]]
@@ -25,6 +32,7 @@ user_search_base = "{PEOPLE_DN}"
 group_search_base = "{GROUPS_DN}"
 connect_timeout = "1s"
 role_mapping = {{ apiPublishers = ["publisher", "creator"], apiSubscribers = ["subscriber"] }}
+{more}
 "#,
         url = slapd.url
     )
@@ -154,4 +162,279 @@ async fn directory_users_sign_in_with_their_groups_roles_and_an_outage_is_a_503_
     assert_eq!(status, 403, "dave signs in, and his groups give him no role: {body}");
     let (status, body) = c.password_grant_as((&ck, &cs), bob.0, bob.1).await;
     assert_eq!(status, 200, "{body}");
+}
+
+/// Polls `check` every 100 ms for up to 15 s until it says yes; how long it took.
+async fn within_15s<F, Fut>(mut check: F) -> Option<Duration>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(15) {
+        if check().await {
+            return Some(start.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    None
+}
+
+#[tokio::test]
+async fn a_user_removed_from_a_group_loses_its_role_once_the_store_reads_groups_again() {
+    let Some(slapd) = Slapd::start() else { return };
+    let (_node, c) = ready_node(tollgate().config(&store_entry_with(&slapd, "", "cache_ttl = \"1s\""))).await;
+    let alice = ("alice", "alice-password");
+    let (app, ck, cs, _) = c.app_with_grants("GroupApp", "JWT", "Unlimited", &["password"]).await;
+    let _ = app;
+    let r = c
+        .http
+        .post(format!("http://{}/oauth2/token", c.mgmt))
+        .basic_auth(&ck, Some(&cs))
+        .form(&[
+            ("grant_type", "password"),
+            ("username", alice.0),
+            ("password", alice.1),
+            ("scope", "apim:api_view apim:api_create"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let body: Value = r.json().await.unwrap();
+    let token = body["access_token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{body}"))
+        .to_string();
+    let with_token = || async {
+        c.http
+            .get(format!("http://{}/api/am/publisher/v4/apis", c.mgmt))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    // A publisher now, with her password and with her token.
+    for _ in 0..3 {
+        let (status, body) = c.rest(alice, Method::GET, "/publisher/v4/apis", None).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(with_token().await, 200);
+    }
+
+    // Out of the group in the directory: within the store's cache_ttl (1 s) and the
+    // credential cache it bounds, both ways of signing in lose the role; nothing else
+    // has to happen on the node.
+    slapd.remove_member("apiPublishers", "alice");
+    let basic = within_15s(|| async { c.rest(alice, Method::GET, "/publisher/v4/apis", None).await.0 == 403 }).await;
+    assert!(basic.is_some(), "the password still gives the publisher role");
+    let bearer = within_15s(|| async { with_token().await == 403 }).await;
+    assert!(bearer.is_some(), "the token still carries the publisher role");
+    // She still signs in (her password is right), as a subscriber only.
+    let (status, body) = c.rest(alice, Method::GET, "/devportal/v3/applications", None).await;
+    assert_eq!(status, 200, "{body}");
+}
+
+#[tokio::test]
+async fn a_tenants_own_directory_serves_only_that_tenant() {
+    let Some(slapd) = Slapd::start() else { return };
+    // The test's slapd listens on loopback, which tenants may not use by default.
+    let (_node, c) = ready_node(
+        tollgate()
+            .env("TOLLGATE_ADMIN__TENANT_DIRECTORY_INTERNAL_ADDRESSES", "true")
+            .config(&store_entry(&slapd, "CORP")),
+    )
+    .await;
+    for domain in ["acme.com", "globex.com"] {
+        let (status, body) = c
+            .rest(
+                ADMIN,
+                Method::POST,
+                "/admin/v4/tenants",
+                Some(
+                    json!({"domain": domain, "adminUsername": "admin", "adminPassword": "tenant-admin-password",
+                    "email": format!("admin@{domain}")}),
+                ),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+    }
+    let acme_admin = ("admin@acme.com", "tenant-admin-password");
+    let globex_admin = ("admin@globex.com", "tenant-admin-password");
+    let registration = json!({
+        "domain": "ACMEDIR",
+        "urls": [slapd.url],
+        "bindDn": SERVICE_DN,
+        "bindPassword": SERVICE_PASSWORD,
+        "userSearchBase": PEOPLE_DN,
+        "groupSearchBase": GROUPS_DN,
+        "connectTimeoutSeconds": 1,
+        "roleMapping": {"apiPublishers": ["publisher", "creator"], "apiSubscribers": ["subscriber"]},
+    });
+    let (status, tried) = c
+        .rest(
+            acme_admin,
+            Method::POST,
+            "/admin/v4/user-stores/test-connection",
+            Some(registration.clone()),
+        )
+        .await;
+    assert_eq!((status, &tried["connection"]), (200, &json!(true)), "{tried}");
+    let (status, store) = c
+        .rest(acme_admin, Method::POST, "/admin/v4/user-stores", Some(registration))
+        .await;
+    assert_eq!(status, 201, "{store}");
+
+    // acme's directory users sign in to acme, with their groups' roles there.
+    let alice = ("ACMEDIR/alice@acme.com", "alice-password");
+    let (status, created) = c
+        .rest(
+            alice,
+            Method::POST,
+            "/publisher/v4/apis",
+            Some(
+                json!({"name": "AcmeDirectory", "context": "/acmedir", "version": "1.0.0",
+                "endpointConfig": {"endpoint_type": "http", "production_endpoints": {"url": "http://127.0.0.1:9/"}},
+                "operations": [{"target": "/x", "verb": "GET"}]}),
+            ),
+        )
+        .await;
+    assert_eq!(
+        status, 201,
+        "alice of acme's directory creates an API in acme: {created}"
+    );
+    let (_, apis) = c.rest(acme_admin, Method::GET, "/publisher/v4/apis", None).await;
+    assert_eq!(apis["count"], 1, "the API is acme's: {apis}");
+    let (_, apis) = c.rest(ADMIN, Method::GET, "/publisher/v4/apis", None).await;
+    assert_eq!(apis["count"], 0, "and not the super tenant's: {apis}");
+    let (status, _) = c.rest(alice, Method::GET, "/admin/v4/users", None).await;
+    assert_eq!(status, 403, "alice does not administer acme");
+    let (status, _) = c
+        .rest(
+            ("ACMEDIR/bob@acme.com", "bob-password"),
+            Method::GET,
+            "/devportal/v3/applications",
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+
+    // The same names in another tenant, or in the super tenant, find nothing.
+    for name in [
+        "ACMEDIR/alice@globex.com",
+        "ACMEDIR/alice",
+        "ACMEDIR/alice@carbon.super",
+    ] {
+        let (status, body) = c
+            .rest((name, "alice-password"), Method::GET, "/devportal/v3/apis", None)
+            .await;
+        assert_eq!(status, 401, "{name}: {body}");
+    }
+    let (_, list) = c.rest(globex_admin, Method::GET, "/admin/v4/user-stores", None).await;
+    assert_eq!(list["count"], 0, "globex sees no store of acme's: {list}");
+    let id = store["id"].as_str().unwrap();
+    let (status, _) = c
+        .rest(
+            globex_admin,
+            Method::DELETE,
+            &format!("/admin/v4/user-stores/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 404, "globex cannot remove acme's store");
+    // The super tenant's configured CORP is not acme's either.
+    let (status, _) = c
+        .rest(
+            ("CORP/bob@acme.com", "bob-password"),
+            Method::GET,
+            "/devportal/v3/apis",
+            None,
+        )
+        .await;
+    assert_eq!(status, 401);
+    let (status, _) = c
+        .rest(
+            ("CORP/bob", "bob-password"),
+            Method::GET,
+            "/devportal/v3/applications",
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "the super tenant's CORP/bob is unaffected");
+
+    // The directory is read-only: sign-up into it and new users in it are refused.
+    let r = c
+        .http
+        .post(format!("http://{}/api/am/devportal/v3/signup", c.mgmt))
+        .header("X-WSO2-Tenant", "acme.com")
+        .json(&json!({"username": "ACMEDIR/zed", "password": "zed-password-1", "email": "zed@acme.example"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    let body: Value = r.json().await.unwrap();
+    assert!(body.to_string().contains("read-only"), "{body}");
+    let (status, body) = c
+        .rest(
+            acme_admin,
+            Method::POST,
+            "/admin/v4/users",
+            Some(json!({"username": "ACMEDIR/zed", "password": "zed-password-1", "roles": ["subscriber"]})),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.to_string().contains("read-only"), "{body}");
+
+    // Removed: its users no longer sign in.
+    let (status, _) = c
+        .rest(acme_admin, Method::DELETE, &format!("/admin/v4/user-stores/{id}"), None)
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = c
+        .rest(
+            ("ACMEDIR/bob@acme.com", "bob-password"),
+            Method::GET,
+            "/devportal/v3/applications",
+            None,
+        )
+        .await;
+    assert_eq!(status, 401, "a removed directory signs no one in");
+}
+
+#[tokio::test]
+async fn directory_users_sign_in_to_the_portals_in_a_browser() {
+    let Some(b) = Browser::start().await else { return };
+    let Some(slapd) = Slapd::start() else { return };
+    let config = format!("{}{}", store_entry(&slapd, ""), store_entry(&slapd, "CORP"));
+    let mut node = tollgate().config(&config).spawn();
+    let mgmt = node.wait_ready(READY).await;
+    let base = format!("http://{mgmt}");
+
+    // alice of the primary directory, through the key manager's login page: a wrong
+    // password is refused, hers opens the Publisher.
+    b.goto(&format!("{base}/publisher")).await;
+    assert!(b.url().await.contains("/oauth2/authorize"), "anonymous → login page");
+    b.fill("#username", "alice").await;
+    b.fill("#password", "bob-password").await;
+    b.click("button[type=submit]").await;
+    b.wait_for_text("Wrong username or password").await;
+    b.fill("#password", "alice-password").await;
+    b.click("button[type=submit]").await;
+    b.wait_for_text("Signed in as alice").await;
+    b.goto(&format!("{base}/publisher")).await;
+    b.wait_for_text("Signed in as alice").await;
+    assert!(
+        !b.page_text().await.contains("You cannot open this page"),
+        "{}",
+        b.whereabouts().await
+    );
+    b.sign_out_of_portals().await;
+
+    // CORP/bob of the secondary store uses the Developer Portal, and is no publisher.
+    b.sign_in_to_portals(&base, "/devportal/applications", "CORP/bob", "bob-password")
+        .await;
+    b.goto(&format!("{base}/devportal/applications")).await;
+    b.wait_for_text("Signed in as CORP/bob").await;
+    b.goto(&format!("{base}/publisher")).await;
+    b.wait_for_text("You cannot open this page").await;
 }
