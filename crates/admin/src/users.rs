@@ -10,6 +10,7 @@ use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use serde::Deserialize;
 use tollgate_http::auth::AdminRole;
 use tollgate_http::{ApiError, ApiJson, ApiQuery, Authenticated, Pagination};
 use tollgate_model::{Error, FieldError, NewUser, Role, User};
@@ -25,14 +26,35 @@ pub(crate) fn routes() -> Router<AdminState> {
         .route("/roles", get(list_roles))
 }
 
-#[utoipa::path(get, path = "/users", operation_id = "get_users", tag = "Users", summary = "List users", params(("offset" = Option<i64>, Query, description = "Items to skip"), ("limit" = Option<i64>, Query, description = "Items to return (1-1000)")), responses((status = 200, description = "A page of users", body = UserList), tollgate_http::openapi_doc::CommonErrors))]
+/// The query of `GET /users`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct UsersQuery {
+    offset: Option<i64>,
+    limit: Option<i64>,
+    /// A directory to list instead of the built-in store: `PRIMARY` or a store's domain.
+    user_store: Option<String>,
+}
+
+#[utoipa::path(get, path = "/users", operation_id = "get_users", tag = "Users", summary = "List users: the built-in store's, or a directory's (userStore)", params(("offset" = Option<i64>, Query, description = "Items to skip"), ("limit" = Option<i64>, Query, description = "Items to return (1-1000)"), ("userStore" = Option<String>, Query, description = "List this directory's users instead: PRIMARY (the configured primary directory) or a store's domain (CORP)")), responses((status = 200, description = "A page of users", body = UserList), tollgate_http::openapi_doc::CommonErrors))]
 pub(crate) async fn list_users(
     auth: Authenticated<AdminRole>,
     State(state): State<AdminState>,
-    ApiQuery(page): ApiQuery<Pagination>,
+    ApiQuery(query): ApiQuery<UsersQuery>,
 ) -> Result<axum::Json<UserList>, ApiError> {
-    let page = page.validate()?;
-    let (list, total) = users::list(&state.shared, auth.principal().tenant_id, page.offset, page.limit).await?;
+    let page = Pagination::from_query(query.offset, query.limit).validate()?;
+    let tenant = auth.principal().tenant_id;
+    let (list, total) = match query.user_store.as_deref().filter(|s| !s.is_empty()) {
+        Some(store) => {
+            let (list, total) = state
+                .authenticator
+                .directory_users(tenant, store, page.offset as usize, page.limit as usize)
+                .await?
+                .ok_or_else(|| Error::field("userStore", format!("this tenant has no user store `{store}`")))?;
+            (list, total as i64)
+        }
+        None => users::list(&state.shared, tenant, page.offset, page.limit).await?,
+    };
     let list: Vec<UserInfo> = list.into_iter().map(UserInfo::from).collect();
     Ok(axum::Json(UserList {
         count: list.len(),
@@ -89,7 +111,10 @@ pub(crate) async fn get_user(
     State(state): State<AdminState>,
     Path(username): Path<String>,
 ) -> Result<axum::Json<UserInfo>, ApiError> {
-    let user = users::find_by_username(&state.shared, auth.principal().tenant_id, &username)
+    // A directory's user (`CORP/alice`, or a name only the primary directory has) too.
+    let user = state
+        .authenticator
+        .find_user(auth.principal().tenant_id, &username)
         .await?
         .ok_or(Error::NotFound {
             resource: "user",

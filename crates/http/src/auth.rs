@@ -21,6 +21,10 @@ use tollgate_store::{Database, tenants, users};
 use tollgate_tokens::TokenService;
 use tollgate_userstore::{DirectoryUser, LdapStore, split_store_domain};
 
+/// How the super tenant's primary directory is named where a store is asked for by name
+/// (`GET /users?userStore=PRIMARY`), as in the reference.
+pub const PRIMARY_STORE: &str = "PRIMARY";
+
 /// How long a verified username/password pair is trusted without re-hashing. A changed
 /// password or removed role takes effect within this time.
 pub const CREDENTIAL_CACHE_TTL: Duration = Duration::from_secs(30);
@@ -96,7 +100,7 @@ impl Authenticator {
     /// store's user.
     async fn directory_of<'n>(
         &self,
-        tenant: &Tenant,
+        tenant: TenantId,
         username: &'n str,
     ) -> Result<Option<(Arc<LdapStore>, &'n str)>, Error> {
         if self.directories.is_empty() {
@@ -105,16 +109,45 @@ impl Authenticator {
         match split_store_domain(username) {
             (Some(domain), rest) => Ok(self
                 .directories
-                .secondary(tenant.id, &domain)
+                .secondary(tenant, &domain)
                 .await?
                 .map(|store| (store, rest))),
-            (None, name) => match self.directories.primary(tenant.id) {
-                Some(primary) if users::find_by_username(&self.shared, tenant.id, name).await?.is_none() => {
+            (None, name) => match self.directories.primary(tenant) {
+                Some(primary) if users::find_by_username(&self.shared, tenant, name).await?.is_none() => {
                     Ok(Some((primary, name)))
                 }
                 _ => Ok(None),
             },
         }
+    }
+
+    /// A page of the users of `tenant`'s directory `store` (`PRIMARY` for the super
+    /// tenant's primary directory, else a store domain), named as they sign in
+    /// (`CORP/alice`), and how many there are; `None` when the tenant has no such store.
+    pub async fn directory_users(
+        &self,
+        tenant: TenantId,
+        store: &str,
+        offset: usize,
+        limit: usize,
+    ) -> Result<Option<(Vec<User>, usize)>, Error> {
+        let (found, prefix) = if store.eq_ignore_ascii_case(PRIMARY_STORE) {
+            (self.directories.primary(tenant), String::new())
+        } else {
+            (
+                self.directories.secondary(tenant, store).await?,
+                format!("{}/", store.to_ascii_uppercase()),
+            )
+        };
+        let Some(found) = found else {
+            return Ok(None);
+        };
+        let (page, total) = found.list(offset, limit).await.map_err(directory_error)?;
+        let users = page
+            .iter()
+            .map(|d| directory_user(tenant, &format!("{prefix}{}", d.username), d))
+            .collect();
+        Ok(Some((users, total)))
     }
 
     /// Refuses to create the user `username` of `tenant` (an administrator's new user, a
@@ -149,13 +182,13 @@ impl Authenticator {
     /// are): from the built-in store, or their directory (roles from their groups, read
     /// again after the store's `cache_ttl`). An unreachable directory is
     /// [`Error::Unavailable`].
-    pub async fn find_user(&self, tenant: &Tenant, username: &str) -> Result<Option<User>, Error> {
+    pub async fn find_user(&self, tenant: TenantId, username: &str) -> Result<Option<User>, Error> {
         match self.directory_of(tenant, username).await? {
             Some((store, name)) => {
                 let found = store.find(name).await.map_err(directory_error)?;
                 Ok(found.map(|d| directory_user(tenant, username, &d)))
             }
-            None => Ok(users::find_by_username(&self.shared, tenant.id, username).await?),
+            None => Ok(users::find_by_username(&self.shared, tenant, username).await?),
         }
     }
 
@@ -211,14 +244,14 @@ impl Authenticator {
         let (tenant, username) = self.resolve_any_user(name).await?;
         // The lock is per sign-in name, so `admin` and `admin@acme.com` are two users.
         self.guard.check(ip, name)?;
-        if let Some((store, in_store)) = self.directory_of(&tenant, &username).await? {
+        if let Some((store, in_store)) = self.directory_of(tenant.id, &username).await? {
             // An outage is a 503 and counts against no one; only a wrong password does.
             let Some(found) = store.authenticate(in_store, password).await.map_err(directory_error)? else {
                 self.guard.failed(ip, name);
                 return Ok(None);
             };
             self.guard.succeeded(name);
-            let user = directory_user(&tenant, &username, &found);
+            let user = directory_user(tenant.id, &username, &found);
             let trusted = store.cache_ttl().min(CREDENTIAL_CACHE_TTL);
             return Ok(Some((user.into_principal(tenant.domain, None), trusted)));
         }
@@ -301,7 +334,7 @@ impl Authenticator {
         // deactivated tenant stops working here.
         let (tenant, username) = self.resolve_user(&active.sub).await?;
         let user = self
-            .find_user(&tenant, &username)
+            .find_user(tenant.id, &username)
             .await?
             .filter(|u| u.enabled)
             .ok_or_else(invalid)?;
@@ -362,9 +395,9 @@ fn directory_error(e: tollgate_userstore::UserStoreError) -> Error {
 /// (`CORP/bob`), the built-in roles their groups map to (other role names are for
 /// scopes, later), and an id derived from the tenant and the entry's DN, the same on
 /// every node and every sign-in.
-fn directory_user(tenant: &Tenant, username: &str, found: &DirectoryUser) -> User {
+fn directory_user(tenant: TenantId, username: &str, found: &DirectoryUser) -> User {
     let mut hash = Sha256::new();
-    hash.update(tenant.id.to_string().as_bytes());
+    hash.update(tenant.to_string().as_bytes());
     hash.update([0]);
     hash.update(found.dn.to_lowercase().as_bytes());
     let digest: [u8; 32] = hash.finalize().into();
@@ -375,7 +408,7 @@ fn directory_user(tenant: &Tenant, username: &str, found: &DirectoryUser) -> Use
     roles.dedup();
     User {
         id: UserId::from_uuid(uuid::Builder::from_custom_bytes(bytes).into_uuid()),
-        tenant_id: tenant.id,
+        tenant_id: tenant,
         username: username.to_string(),
         email: found.email.clone(),
         roles,

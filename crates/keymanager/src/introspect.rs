@@ -153,7 +153,7 @@ pub async fn userinfo(State(state): State<KeyManagerState>, req: Request) -> Res
         }
     };
     let email = if scopes.contains(&"email") {
-        match state.authenticator.find_user(&tenant, &username).await {
+        match state.authenticator.find_user(tenant.id, &username).await {
             Ok(user) => user.and_then(|u| u.email),
             Err(e) => {
                 tracing::error!(error = %e, "Cannot read a token's user.");

@@ -119,7 +119,7 @@ async fn user_for(
     require_provisioned(state, tenant.id, &tenant.domain).await?;
     let user = state
         .authenticator
-        .find_user(&tenant, &username)
+        .find_user(tenant.id, &username)
         .await
         .map_err(password_check_failed)?;
     match user {

@@ -281,6 +281,7 @@ suffix \"{BASE_DN}\"
 rootdn \"{MANAGER_DN}\"
 rootpw {MANAGER_PASSWORD}
 directory {d}/db
+limits * size.soft=500 size.hard=unlimited size.prtotal=unlimited
 overlay ppolicy
 ppolicy_default \"cn=default-policy,{BASE_DN}\"
 access to attrs=userPassword by self write by anonymous auth by * none

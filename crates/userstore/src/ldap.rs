@@ -2,6 +2,7 @@
 //! account, passwords checked by binding as the user, roles from groups.
 
 use crate::{Result, UserStoreError};
+use ldap3::adapters::{Adapter, EntriesOnly, PagedResults};
 use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, LdapError, Scope, SearchEntry, ldap_escape};
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -17,6 +18,10 @@ const UNWILLING_TO_PERFORM: u32 = 53;
 const AD_ACCOUNTDISABLE: u64 = 0x2;
 /// The longest sign-in name sent to a directory.
 const MAX_NAME_LEN: usize = 256;
+/// Entries asked for per page of a search.
+const PAGE_SIZE: i32 = 500;
+/// Most entries one search reads (a listing of users, a user's groups).
+pub const MAX_ENTRIES: usize = 10_000;
 
 /// A directory user: who they are, their groups and the Tollgate roles those map to.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -164,6 +169,47 @@ impl LdapStore {
         outcome
     }
 
+    /// The directory's users, sorted by name (ignoring case): those from `offset`, at most
+    /// `limit`, each with groups and roles, and how many there are (at most
+    /// [`MAX_ENTRIES`] are read). Disabled Active Directory accounts are left out.
+    pub async fn list(&self, offset: usize, limit: usize) -> Result<(Vec<DirectoryUser>, usize)> {
+        let Some(attribute) = username_attribute(self.config.user_filter()) else {
+            return Err(UserStoreError::Directory {
+                store: self.name.clone(),
+                operation: "listing users",
+                reason: "user_filter has no `(attribute={username})` to list names by".into(),
+            });
+        };
+        let filter = self.config.user_filter().replace("{username}", "*");
+        let mut attrs = vec![attribute.as_str(), self.config.email_attribute.as_str()];
+        if self.config.membership() == GroupMembership::MemberOf {
+            attrs.push("memberOf");
+        }
+        if self.config.kind == UserStoreType::ActiveDirectory {
+            attrs.push("userAccountControl");
+        }
+        let entries = self.search(&self.config.user_search_base, &filter, &attrs).await?;
+        let mut named: Vec<(String, SearchEntry)> = entries
+            .into_iter()
+            .filter(|e| !disabled(e))
+            .filter_map(|e| {
+                let name = e
+                    .attrs
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case(&attribute))
+                    .and_then(|(_, v)| v.first().cloned())?;
+                Some((name, e))
+            })
+            .collect();
+        named.sort_by_key(|(name, _)| name.to_lowercase());
+        let total = named.len();
+        let mut page = Vec::new();
+        for (name, entry) in named.into_iter().skip(offset).take(limit) {
+            page.push(self.user_of(&name, entry).await?);
+        }
+        Ok((page, total))
+    }
+
     fn cached(&self, username: &str) -> Option<DirectoryUser> {
         let cache = self.cache.lock().ok()?;
         let (at, user) = cache.get(&username.to_lowercase())?;
@@ -270,8 +316,9 @@ impl LdapStore {
             outcome = self.search_on(&mut ldap, base, filter, attrs).await;
         }
         match outcome {
-            Ok(entries) => {
-                if let Ok(mut idle) = self.idle.lock()
+            Ok((entries, whole)) => {
+                if whole
+                    && let Ok(mut idle) = self.idle.lock()
                     && idle.len() < self.config.pool_size
                 {
                     idle.push(ldap);
@@ -290,19 +337,35 @@ impl LdapStore {
         }
     }
 
+    /// A subtree search in pages of [`PAGE_SIZE`] (the paged-results control, RFC 2696),
+    /// so that a directory's size limit per answer (Active Directory's 1 000) does not cut
+    /// a long answer short; at most [`MAX_ENTRIES`] entries are read. The flag says
+    /// whether the search ran to its end (else the connection must not be reused).
     async fn search_on(
         &self,
         ldap: &mut Ldap,
         base: &str,
         filter: &str,
         attrs: &[&str],
-    ) -> Result<Vec<SearchEntry>, LdapError> {
-        let (entries, _) = ldap
+    ) -> Result<(Vec<SearchEntry>, bool), LdapError> {
+        let adapters: Vec<Box<dyn Adapter<'_, &str, Vec<&str>>>> =
+            vec![Box::new(EntriesOnly::new()), Box::new(PagedResults::new(PAGE_SIZE))];
+        let mut stream = ldap
             .with_timeout(self.config.operation_timeout)
-            .search(base, Scope::Subtree, filter, attrs.to_vec())
-            .await?
-            .success()?;
-        Ok(entries.into_iter().map(SearchEntry::construct).collect())
+            .streaming_search_with(adapters, base, Scope::Subtree, filter, attrs.to_vec())
+            .await?;
+        let mut entries = Vec::new();
+        while let Some(entry) = stream.next().await? {
+            entries.push(SearchEntry::construct(entry));
+            if entries.len() >= MAX_ENTRIES {
+                // The rest is not read; the connection, with the search still going on
+                // it, is closed rather than kept.
+                tracing::warn!(store = %self.name, base, "A search matched more than {MAX_ENTRIES} entries; the rest are not read.");
+                return Ok((entries, false));
+            }
+        }
+        stream.finish().await.success()?;
+        Ok((entries, true))
     }
 
     /// Whether `password` binds as `dn`, on a connection of its own (a bind changes
@@ -389,6 +452,19 @@ fn lost(e: &LdapError) -> bool {
     )
 }
 
+/// The attribute a user filter matches the name against: `uid` in
+/// `(&(objectClass=person)(uid={username}))`.
+fn username_attribute(filter: &str) -> Option<String> {
+    let at = filter.find("={username}")?;
+    let start = filter[..at].rfind('(')? + 1;
+    let attribute = filter[start..at].trim();
+    (!attribute.is_empty()
+        && attribute
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == ';'))
+    .then(|| attribute.to_string())
+}
+
 /// Whether a sign-in name may be sent to a directory at all.
 fn plausible(username: &str) -> bool {
     !username.is_empty() && username.len() <= MAX_NAME_LEN && !username.chars().any(char::is_control)
@@ -451,6 +527,20 @@ mod tests {
         assert_eq!(first_rdn_value("cn=a+sn=b,dc=x").as_deref(), Some("a"));
         assert_eq!(first_rdn_value("nonsense"), None);
         assert_eq!(first_rdn_value("cn=,dc=x"), None);
+    }
+
+    #[test]
+    fn names_are_listed_by_the_attribute_the_filter_matches() {
+        assert_eq!(
+            username_attribute("(&(objectClass=person)(uid={username}))").as_deref(),
+            Some("uid")
+        );
+        assert_eq!(
+            username_attribute("(&(objectClass=user)(sAMAccountName={username}))").as_deref(),
+            Some("sAMAccountName")
+        );
+        assert_eq!(username_attribute("(uid=x{username})"), None);
+        assert_eq!(username_attribute("(|(a=*)(={username}))"), None);
     }
 
     #[test]

@@ -196,3 +196,38 @@ async fn a_refused_service_account_says_which_settings_to_check() {
     .unwrap_err();
     assert!(err.to_string().contains("anonymous bind"), "{err}");
 }
+
+#[tokio::test]
+async fn a_directory_is_listed_in_pages_past_its_servers_size_limit() {
+    // slapd answers at most 500 entries per search unless the client pages (RFC 2696).
+    let mut ldif = tollgate_testkit::ldap::SEED.to_string();
+    for i in 0..600 {
+        ldif.push_str(&format!(
+            "\ndn: uid=user{i:04},{PEOPLE_DN}\nobjectClass: inetOrgPerson\nuid: user{i:04}\ncn: User {i}\nsn: {i}\n"
+        ));
+    }
+    let Some(slapd) = Slapd::start_with(&ldif) else { return };
+    let store = LdapStore::new(&config(&slapd)).unwrap();
+
+    let (all, total) = store.list(0, 1000).await.unwrap();
+    assert_eq!(total, 604, "every person, past the server's limit of 500");
+    assert_eq!(all.len(), 604);
+    let (first, total) = store.list(0, 2).await.unwrap();
+    assert_eq!(total, 604);
+    let names: Vec<_> = first.iter().map(|u| u.username.as_str()).collect();
+    assert_eq!(names, ["alice", "bob"], "sorted by name");
+    assert_eq!(first[0].roles, ["creator", "publisher", "subscriber"]);
+    assert_eq!(first[1].roles, ["subscriber"]);
+    let (page, _) = store.list(4, 2).await.unwrap();
+    let names: Vec<_> = page.iter().map(|u| u.username.as_str()).collect();
+    assert_eq!(names, ["user0000", "user0001"]);
+    assert!(page[0].roles.is_empty());
+    let (past, total) = store.list(700, 10).await.unwrap();
+    assert_eq!((past.len(), total), (0, 604));
+
+    // A filter that names no attribute to list by is a configuration error, said so.
+    let mut odd = config(&slapd);
+    odd.user_filter = Some("(&(objectClass=person)(|(uid={username})(mail={username})))".into());
+    let listed = LdapStore::new(&odd).unwrap().list(0, 10).await;
+    assert!(listed.is_ok(), "the first `(attr={{username}})` is used: {listed:?}");
+}

@@ -116,6 +116,41 @@ async fn directory_users_sign_in_with_their_groups_roles_and_an_outage_is_a_503_
     let (status, body) = c.rest(ADMIN, Method::GET, "/admin/v4/users", None).await;
     assert_eq!(status, 200, "{body}");
 
+    // The administrator lists a directory's users (names as they sign in, roles from
+    // groups) and reads one; an unknown store is a bad parameter.
+    let (status, listed) = c
+        .rest(ADMIN, Method::GET, "/admin/v4/users?userStore=CORP&limit=2", None)
+        .await;
+    assert_eq!(status, 200, "{listed}");
+    assert_eq!(listed["pagination"]["total"], 4, "{listed}");
+    let names: Vec<_> = listed["list"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["username"].clone())
+        .collect();
+    assert_eq!(names, [json!("CORP/alice"), json!("CORP/bob")], "{listed}");
+    assert!(
+        listed["list"][0]["roles"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("publisher")),
+        "{listed}"
+    );
+    let (_, listed) = c
+        .rest(ADMIN, Method::GET, "/admin/v4/users?userStore=PRIMARY&offset=3", None)
+        .await;
+    assert_eq!(listed["list"][0]["username"], "dave", "{listed}");
+    let (status, body) = c.rest(ADMIN, Method::GET, "/admin/v4/users?userStore=NOPE", None).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.to_string().contains("userStore"), "{body}");
+    let (status, bob_info) = c.rest(ADMIN, Method::GET, "/admin/v4/users/CORP%2Fbob", None).await;
+    assert_eq!(status, 200, "{bob_info}");
+    assert_eq!(
+        (&bob_info["username"], &bob_info["roles"]),
+        (&json!("CORP/bob"), &json!(["subscriber"]))
+    );
+
     // CORP/bob gets a token with the password grant and calls an API through the gateway.
     let api = c
         .deploy_api_with(
