@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Password-grant tokens per second with a directory user (LDAP store) against a built-in
-# user (database store), in one run on one all-in-one release node (SQLite) whose primary
-# directory is a local OpenLDAP (slapd, started here in a temporary directory).
+# user (database store), in one run on one all-in-one release node (SQLite) with a local
+# OpenLDAP (slapd, started here in a temporary directory) as the store CORP. (Not as the
+# primary store: a read-only primary directory would refuse the built-in user's sign-up.)
 #
 # Each grant checks a password: the database store hashes it with argon2id (the cost
 # Tollgate chose for stored passwords); the LDAP store searches the user as the service
@@ -88,6 +89,7 @@ for _ in $(seq 1 100); do [ -f slapd.pid ] && break; sleep 0.1; done
 # --- the node --------------------------------------------------------------------------
 cat > tollgate.toml <<EOF
 [[user_store]]
+domain = "CORP"
 urls = ["ldap://127.0.0.1:$LDAP_PORT"]
 bind_dn = "cn=tollgate,dc=example,dc=com"
 bind_password = "service-password"
@@ -115,7 +117,7 @@ python3 - "$CK" "$CS" "$ROUNDS" "$GRANTS" "$CONCURRENCY" <<'PY'
 import base64, http.client, json, statistics, sys, threading, time, urllib.parse
 ck, cs, rounds, grants, concurrency = sys.argv[1], sys.argv[2], *map(int, sys.argv[3:])
 auth = "Basic " + base64.b64encode(f"{ck}:{cs}".encode()).decode()
-users = {"database": ("dbuser", "dbuser-password"), "ldap": ("alice", "alice-password")}
+users = {"database": ("dbuser", "dbuser-password"), "ldap": ("CORP/alice", "alice-password")}
 
 def grant(conn, who):
     body = urllib.parse.urlencode({"grant_type": "password", "username": who[0], "password": who[1]})

@@ -69,10 +69,6 @@ pub(crate) async fn create_user(
     State(state): State<AdminState>,
     ApiJson(body): ApiJson<CreateUser>,
 ) -> Result<Response, ApiError> {
-    state
-        .authenticator
-        .check_new_user(auth.principal().tenant_id, &body.username)
-        .await?;
     let mut role_errors = Vec::new();
     let mut roles = Vec::new();
     for (i, name) in body.roles.iter().enumerate() {
@@ -88,15 +84,27 @@ pub(crate) async fn create_user(
         email: body.email.filter(|e| !e.is_empty()),
         roles,
     };
-    let mut fields = match new.validate() {
-        Err(Error::Validation(fields)) => fields,
-        _ => Vec::new(),
+    // A name of a directory (`CORP/bob`, or any name when the primary store is one) is
+    // added there, or refused as the directory's settings say.
+    let in_directory = if role_errors.is_empty() {
+        state.authenticator.add_directory_user(&new).await?
+    } else {
+        None
     };
-    fields.extend(role_errors);
-    Error::check_fields(fields)?;
-    let user = users::create(&state.shared, new).await?;
+    let user = match in_directory {
+        Some(user) => user,
+        None => {
+            let mut fields = match new.validate() {
+                Err(Error::Validation(fields)) => fields,
+                _ => Vec::new(),
+            };
+            fields.extend(role_errors);
+            Error::check_fields(fields)?;
+            users::create(&state.shared, new).await?
+        }
+    };
     tracing::info!(user = %user.username, by = %auth.principal().username, "User created.");
-    let location = format!("{}/users/{}", crate::BASE_PATH, user.username);
+    let location = format!("{}/users/{}", crate::BASE_PATH, user.username.replace('/', "%2F"));
     Ok((
         StatusCode::CREATED,
         [(header::LOCATION, location)],

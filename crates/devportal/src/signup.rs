@@ -53,7 +53,6 @@ pub(crate) async fn signup(
         .into());
     }
     let (tenant, username) = scope::sign_up_target(&state, named.as_deref(), &form.username).await?;
-    state.authenticator.check_new_user(tenant.id, &username).await?;
     let new = NewUser {
         tenant_id: tenant.id,
         username,
@@ -61,8 +60,14 @@ pub(crate) async fn signup(
         email: form.email.filter(|e| !e.is_empty()),
         roles: vec![Role::Subscriber],
     };
-    new.validate()?;
-    let user = users::create(&state.shared, new).await?;
+    // Into the directory the name belongs to when there is one (refused when read-only).
+    let user = match state.authenticator.add_directory_user(&new).await? {
+        Some(user) => user,
+        None => {
+            new.validate()?;
+            users::create(&state.shared, new).await?
+        }
+    };
     let app = NewApplication {
         name: DEFAULT_APPLICATION.into(),
         throttling_policy: "Unlimited".into(),

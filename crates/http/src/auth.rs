@@ -16,10 +16,10 @@ use std::marker::PhantomData;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tollgate_model::{Error, Principal, Role, Tenant, TenantId, User, UserId};
+use tollgate_model::{Error, NewUser, Principal, Role, Tenant, TenantId, User, UserId};
 use tollgate_store::{Database, tenants, users};
 use tollgate_tokens::TokenService;
-use tollgate_userstore::{DirectoryUser, LdapStore, split_store_domain};
+use tollgate_userstore::{DirectoryUser, LdapStore, UserStoreError, split_store_domain};
 
 /// How the super tenant's primary directory is named where a store is asked for by name
 /// (`GET /users?userStore=PRIMARY`), as in the reference.
@@ -150,32 +150,56 @@ impl Authenticator {
         Ok(Some((users, total)))
     }
 
-    /// Refuses to create the user `username` of `tenant` (an administrator's new user, a
-    /// sign-up) when the name belongs to a directory (`CORP/bob`): Tollgate does not write
-    /// a read-only directory, and does not yet add entries to a writable one. The error
-    /// names the store and says where to create the user instead.
-    pub async fn check_new_user(&self, tenant: TenantId, username: &str) -> Result<(), Error> {
-        let (Some(domain), _) = split_store_domain(username) else {
-            return Ok(());
+    /// Adds the user `new.username` of its tenant to the directory that name belongs to,
+    /// if any: `CORP/bob` to the tenant's store `CORP`, a plain name to the super tenant's
+    /// primary directory. `Ok(None)`: no directory holds the name, the built-in store
+    /// does. A read-only directory is refused with a message saying so (400, `username`);
+    /// a writable one gets the entry, its password and the groups `role_mapping` maps to
+    /// `new.roles`. The name within the store and the password are validated as the
+    /// built-in store's are.
+    pub async fn add_directory_user(&self, new: &NewUser) -> Result<Option<User>, Error> {
+        let store = match split_store_domain(&new.username) {
+            (Some(domain), rest) => self
+                .directories
+                .secondary(new.tenant_id, &domain)
+                .await?
+                .map(|store| (store, rest)),
+            (None, name) => self.directories.primary(new.tenant_id).map(|store| (store, name)),
         };
-        match self.directories.secondary(tenant, &domain).await? {
-            Some(store) if store.read_only() => Err(Error::field(
+        let Some((store, in_store)) = store else {
+            return Ok(None);
+        };
+        let named = || match store.domain() {
+            "" => "the primary user store".to_string(),
+            domain => format!("the user store {}", domain.to_ascii_uppercase()),
+        };
+        if store.read_only() {
+            return Err(Error::field(
                 "username",
                 format!(
-                    "the user store {} is read-only: Tollgate cannot add users to it; create them in the directory itself (they sign in as {}/name)",
-                    domain.to_ascii_uppercase(),
-                    domain.to_ascii_uppercase()
+                    "{} is read-only: Tollgate cannot add users to it; create them in the directory itself",
+                    named()
                 ),
-            )),
-            Some(_) => Err(Error::field(
-                "username",
-                format!(
-                    "adding users to the directory {} from Tollgate is not supported yet; create them in the directory itself",
-                    domain.to_ascii_uppercase()
-                ),
-            )),
-            None => Ok(()),
+            ));
         }
+        NewUser {
+            username: in_store.to_string(),
+            ..new.clone()
+        }
+        .validate()?;
+        let roles: Vec<&str> = new.roles.iter().map(|r| r.as_str()).collect();
+        let added = store
+            .create_user(in_store, &new.password, new.email.as_deref(), &roles)
+            .await
+            .map_err(|e| match e {
+                UserStoreError::Exists { .. } => {
+                    Error::Conflict(format!("a user named `{}` already exists in {}", new.username, named()))
+                }
+                UserStoreError::CannotAdd { .. } => Error::field("username", e.to_string()),
+                other => directory_error(other),
+            })?;
+        tracing::info!(user = %new.username, store = %named(), "User added to the directory.");
+        Ok(Some(directory_user(new.tenant_id, &new.username, &added)))
     }
 
     /// The user `username` of `tenant` as they are now (for a token whose subject they

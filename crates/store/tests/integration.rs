@@ -166,7 +166,7 @@ async fn migrations_apply_twice_and_seed_the_default_tenant() {
     for t in all_engines("migrations").await {
         let shared = open(&t, DatabaseName::Shared).await;
         // A second run (another node starting) is a no-op.
-        assert_eq!(shared.migrate().await.unwrap(), 4);
+        assert_eq!(shared.migrate().await.unwrap(), 5);
         let tenant = tenants::find_by_domain(&shared, "carbon.super").await.unwrap().unwrap();
         assert_eq!(tenant.id, TenantId::DEFAULT, "{}", t.engine());
         let am_db = t.sibling("am").await;

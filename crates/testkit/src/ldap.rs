@@ -107,6 +107,8 @@ member: uid=bob,ou=people,dc=example,dc=com
 ";
 
 const SLAPD: &str = "/usr/sbin/slapd";
+/// Debian's `ldap-utils` search tool.
+const LDAPSEARCH: &str = "/usr/bin/ldapsearch";
 const SLAPADD: &str = "/usr/sbin/slapadd";
 const LDAPMODIFY: &str = "/usr/bin/ldapmodify";
 
@@ -133,7 +135,7 @@ impl Slapd {
 
     /// Starts a server seeded with `ldif`, whose suffix is [`BASE_DN`].
     pub fn start_with(ldif: &str) -> Option<Slapd> {
-        if let Some(missing) = [SLAPD, SLAPADD, LDAPMODIFY]
+        if let Some(missing) = [SLAPD, SLAPADD, LDAPMODIFY, LDAPSEARCH]
             .into_iter()
             .find(|p| !Path::new(p).is_file())
         {
@@ -236,6 +238,22 @@ impl Slapd {
             "ldapmodify refused {ldif}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
+    }
+
+    /// The entry `dn`'s `attribute` as the directory manager reads it, in LDIF (with
+    /// `ldapsearch`): to see what the directory stored.
+    pub fn search(&self, dn: &str, attribute: &str) -> String {
+        let out = Command::new(LDAPSEARCH)
+            .args(["-x", "-LLL", "-H", &self.url, "-D", MANAGER_DN, "-w", MANAGER_PASSWORD])
+            .args(["-s", "base", "-b", dn, "(objectClass=*)", attribute])
+            .output()
+            .expect("ldapsearch runs");
+        assert!(
+            out.status.success(),
+            "ldapsearch of {dn}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
     /// Removes `uid` from the group `cn`.

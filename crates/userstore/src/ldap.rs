@@ -3,8 +3,10 @@
 
 use crate::{Result, UserStoreError};
 use ldap3::adapters::{Adapter, EntriesOnly, PagedResults};
-use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, LdapError, Scope, SearchEntry, ldap_escape};
+use ldap3::exop::PasswordModify;
+use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, LdapError, Mod, Scope, SearchEntry, dn_escape, ldap_escape};
 use std::collections::HashMap;
+use std::collections::HashSet;
 use std::sync::Mutex;
 use std::time::Instant;
 use tollgate_config::{GroupMembership, Secret, UserStoreConfig, UserStoreType};
@@ -208,6 +210,155 @@ impl LdapStore {
             page.push(self.user_of(&name, entry).await?);
         }
         Ok((page, total))
+    }
+
+    /// Adds the user `username` to a writable LDAP directory with the roles `roles`: an
+    /// `inetOrgPerson` entry under `user_search_base`, named by the attribute `user_filter`
+    /// matches, its password set with the password-modify operation (RFC 3062, so that the
+    /// directory hashes it as it does its own), and a member of a group that `role_mapping`
+    /// maps to each role. All or nothing: a step that fails undoes the earlier ones.
+    pub async fn create_user(
+        &self,
+        username: &str,
+        password: &str,
+        email: Option<&str>,
+        roles: &[&str],
+    ) -> Result<DirectoryUser> {
+        let cannot = |reason: String| UserStoreError::CannotAdd {
+            store: self.name.clone(),
+            username: username.to_string(),
+            reason,
+        };
+        if self.config.read_only {
+            return Err(cannot("the store is read-only (read_only = true)".into()));
+        }
+        if self.config.kind == UserStoreType::ActiveDirectory {
+            return Err(cannot(
+                "Tollgate does not add users to Active Directory; add them there".into(),
+            ));
+        }
+        if password.is_empty() || !plausible(username) {
+            return Err(cannot("the name or the password is empty or not allowed".into()));
+        }
+        let Some(attribute) = username_attribute(self.config.user_filter()) else {
+            return Err(cannot(
+                "user_filter has no `(attribute={username})` to name the entry by".into(),
+            ));
+        };
+        // The groups first: a role no group maps to is refused before anything is written.
+        let mut groups = Vec::new();
+        for role in roles {
+            let Some((group, _)) = self
+                .config
+                .role_mapping
+                .iter()
+                .find(|(_, mapped)| mapped.iter().any(|r| r.eq_ignore_ascii_case(role)))
+            else {
+                return Err(cannot(format!(
+                    "no group maps to the role `{role}` (role_mapping); map one, or leave the role out"
+                )));
+            };
+            if !groups.contains(group) {
+                groups.push(group.clone());
+            }
+        }
+        if self.search_user(username).await?.is_some() {
+            return Err(UserStoreError::Exists {
+                store: self.name.clone(),
+                username: username.to_string(),
+            });
+        }
+        let mut group_dns = Vec::new();
+        for group in &groups {
+            let filter = format!("({}={})", self.config.group_name_attribute, ldap_escape(group));
+            let found = self.search(self.config.group_search_base(), &filter, &["1.1"]).await?;
+            let [entry] = found.as_slice() else {
+                return Err(cannot(format!(
+                    "the group `{group}` is not exactly one entry under group_search_base"
+                )));
+            };
+            group_dns.push(entry.dn.clone());
+        }
+
+        let dn = format!("{attribute}={},{}", dn_escape(username), self.config.user_search_base);
+        let mut ldap = self.connect(true).await?;
+        let outcome = self
+            .write_user(&mut ldap, &dn, &attribute, username, password, email, &group_dns)
+            .await;
+        if let Err(e) = &outcome {
+            // Undo what was written: the memberships, then the entry.
+            let member = self.member_attribute();
+            for group_dn in &group_dns {
+                let _ = ldap
+                    .modify(group_dn, vec![Mod::Delete(member, HashSet::from([dn.as_str()]))])
+                    .await;
+            }
+            let _ = ldap.delete(&dn).await;
+            tracing::warn!(store = %self.name, error = %e, "Adding a user to the directory failed; undone.");
+        }
+        let _ = ldap.unbind().await;
+        outcome.map_err(|e| UserStoreError::Directory {
+            store: self.name.clone(),
+            operation: "adding a user (does the service account may write?)",
+            reason: e.to_string(),
+        })?;
+        self.cache.lock().map(|mut c| c.remove(&username.to_lowercase())).ok();
+        self.find(username)
+            .await?
+            .ok_or_else(|| cannot("the entry added is not found by user_filter".into()))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn write_user(
+        &self,
+        ldap: &mut Ldap,
+        dn: &str,
+        attribute: &str,
+        username: &str,
+        password: &str,
+        email: Option<&str>,
+        group_dns: &[String],
+    ) -> Result<(), LdapError> {
+        let mut attrs: Vec<(&str, HashSet<&str>)> = vec![
+            (
+                "objectClass",
+                HashSet::from(["top", "person", "organizationalPerson", "inetOrgPerson"]),
+            ),
+            ("cn", HashSet::from([username])),
+            ("sn", HashSet::from([username])),
+        ];
+        if !matches!(attribute.to_ascii_lowercase().as_str(), "cn" | "sn") {
+            attrs.push((attribute, HashSet::from([username])));
+        }
+        if let Some(email) = email.filter(|e| !e.is_empty()) {
+            attrs.push((self.config.email_attribute.as_str(), HashSet::from([email])));
+        }
+        let timeout = self.config.operation_timeout;
+        ldap.with_timeout(timeout).add(dn, attrs).await?.success()?;
+        ldap.with_timeout(timeout)
+            .extended(PasswordModify {
+                user_id: Some(dn),
+                old_pass: None,
+                new_pass: Some(password),
+            })
+            .await?
+            .success()?;
+        let member = self.member_attribute();
+        for group_dn in group_dns {
+            ldap.with_timeout(timeout)
+                .modify(group_dn, vec![Mod::Add(member, HashSet::from([dn]))])
+                .await?
+                .success()?;
+        }
+        Ok(())
+    }
+
+    /// The attribute a group lists its members in.
+    fn member_attribute(&self) -> &'static str {
+        match self.config.membership() {
+            GroupMembership::UniqueMember => "uniqueMember",
+            _ => "member",
+        }
     }
 
     fn cached(&self, username: &str) -> Option<DirectoryUser> {

@@ -38,6 +38,25 @@ pub enum UserStoreError {
         /// What the directory said.
         reason: String,
     },
+    /// The directory already has a user of that name (adding one).
+    #[error("the user store {store} already has a user `{username}`")]
+    Exists {
+        /// The store.
+        store: String,
+        /// The name taken.
+        username: String,
+    },
+    /// Adding this user is not possible with this store's settings (no group maps to a
+    /// role asked for, a preset Tollgate does not write).
+    #[error("the user store {store} cannot add `{username}`: {reason}")]
+    CannotAdd {
+        /// The store.
+        store: String,
+        /// The name asked for.
+        username: String,
+        /// Why, and what to do.
+        reason: String,
+    },
     /// The configuration cannot make a store (a bind password that cannot be read).
     #[error("the user store {store} is misconfigured: {reason}")]
     Config {

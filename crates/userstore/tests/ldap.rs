@@ -231,3 +231,67 @@ async fn a_directory_is_listed_in_pages_past_its_servers_size_limit() {
     let listed = LdapStore::new(&odd).unwrap().list(0, 10).await;
     assert!(listed.is_ok(), "the first `(attr={{username}})` is used: {listed:?}");
 }
+
+/// The seeded directory as a writable store, bound as its manager (the seed's service
+/// account may only read).
+fn writable(slapd: &Slapd) -> UserStoreConfig {
+    UserStoreConfig {
+        read_only: false,
+        bind_dn: tollgate_testkit::ldap::MANAGER_DN.into(),
+        bind_password: Some(Secret::new(tollgate_testkit::ldap::MANAGER_PASSWORD)),
+        ..config(slapd)
+    }
+}
+
+#[tokio::test]
+async fn a_writable_directory_gets_new_users_with_hashed_passwords_and_groups_for_their_roles() {
+    let Some(slapd) = Slapd::start() else { return };
+    let store = LdapStore::new(&writable(&slapd)).unwrap();
+
+    let erin = store
+        .create_user("erin", "erin-password-1", Some("erin@example.com"), &["subscriber"])
+        .await
+        .unwrap();
+    assert_eq!(erin.dn, format!("uid=erin,{PEOPLE_DN}"));
+    assert_eq!(erin.groups, ["apiSubscribers"]);
+    assert_eq!(erin.roles, ["subscriber"]);
+    assert_eq!(erin.email.as_deref(), Some("erin@example.com"));
+    // She signs in with her password, which the directory keeps hashed.
+    let signed_in = store.authenticate("erin", "erin-password-1").await.unwrap();
+    assert_eq!(signed_in.map(|u| u.roles), Some(vec!["subscriber".to_string()]));
+    assert!(store.authenticate("erin", "wrong").await.unwrap().is_none());
+    let stored = slapd.search(&format!("uid=erin,{PEOPLE_DN}"), "userPassword");
+    assert!(stored.contains("userPassword:: "), "a hash, base64 in LDIF: {stored}");
+    assert!(!stored.contains("erin-password-1"), "{stored}");
+
+    // A name taken, a role no group maps to, and a read-only store add nothing.
+    let taken = store.create_user("alice", "another-password", None, &[]).await;
+    assert!(matches!(taken, Err(UserStoreError::Exists { .. })), "{taken:?}");
+    let unmapped = store.create_user("frank", "frank-password-1", None, &["admin"]).await;
+    assert!(
+        matches!(&unmapped, Err(UserStoreError::CannotAdd { reason, .. }) if reason.contains("role_mapping")),
+        "{unmapped:?}"
+    );
+    let read_only = LdapStore::new(&config(&slapd)).unwrap();
+    let refused = read_only.create_user("frank", "frank-password-1", None, &[]).await;
+    assert!(
+        matches!(&refused, Err(UserStoreError::CannotAdd { reason, .. }) if reason.contains("read-only")),
+        "{refused:?}"
+    );
+    assert!(store.find("frank").await.unwrap().is_none(), "nothing was written");
+
+    // A step that fails undoes the entry: here the "group" is an organizational unit,
+    // which cannot take a member.
+    let mut odd = writable(&slapd);
+    odd.group_search_base = tollgate_testkit::ldap::BASE_DN.into();
+    odd.group_name_attribute = "ou".into();
+    odd.role_mapping = BTreeMap::from([("people".to_string(), vec!["admin".to_string()])]);
+    let odd = LdapStore::new(&odd).unwrap();
+    let failed = odd.create_user("gina", "gina-password-1", None, &["admin"]).await;
+    assert!(matches!(failed, Err(UserStoreError::Directory { .. })), "{failed:?}");
+    assert!(
+        store.find("gina").await.unwrap().is_none(),
+        "the entry was removed again"
+    );
+    assert!(store.authenticate("gina", "gina-password-1").await.unwrap().is_none());
+}

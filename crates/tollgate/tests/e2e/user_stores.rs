@@ -5,7 +5,7 @@
 //! answers 503 (never "wrong password"), tokens already issued keep working at the
 //! gateway, and sign-in recovers when the directory is back, without a restart.
 
-use crate::gateway_flow::{ADMIN, Client, backend, ready_node};
+use crate::gateway_flow::{ADMIN, Client, DEV, backend, ready_node};
 use crate::{READY, tollgate};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -38,6 +38,32 @@ role_mapping = {{ apiPublishers = ["publisher", "creator"], apiSubscribers = ["s
     )
 }
 
+/// A node configured for the directory `slapd`, and a client of it, as
+/// [`ready_node`] makes them, except that DEV (`gwdev`) is a user of the directory (in
+/// `apiSubscribers`) instead of signing up: a read-only primary directory refuses
+/// sign-up, which is what a node with one must do.
+async fn directory_node(slapd: &Slapd, builder: tollgate_testkit::NodeBuilder) -> (tollgate_testkit::Node, Client) {
+    slapd.modify(&format!(
+        "dn: uid={dev},{PEOPLE_DN}\nchangetype: add\nobjectClass: inetOrgPerson\nuid: {dev}\ncn: Dev\nsn: Dev\nuserPassword: {password}\n\n\
+         dn: cn=apiSubscribers,{GROUPS_DN}\nchangetype: modify\nadd: member\nmember: uid={dev},{PEOPLE_DN}\n",
+        dev = DEV.0,
+        password = DEV.1
+    ));
+    let mut node = builder.spawn();
+    let mgmt = node.wait_ready(READY).await;
+    let c = Client::new(mgmt, node.listener("gateway"));
+    let (status, body) = c
+        .rest(
+            ADMIN,
+            Method::POST,
+            "/publisher/v4/scopes",
+            Some(json!({"name": "pets_write", "bindings": ["subscriber"]})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    (node, c)
+}
+
 impl Client {
     /// The password grant for `username` through the client `(ck, cs)`: (status, body).
     async fn password_grant_as(&self, client: (&str, &str), username: &str, password: &str) -> (u16, Value) {
@@ -63,7 +89,8 @@ async fn directory_users_sign_in_with_their_groups_roles_and_an_outage_is_a_503_
     let Some(mut slapd) = Slapd::start() else { return };
     let backend = backend().await;
     let config = format!("{}{}", store_entry(&slapd, ""), store_entry(&slapd, "CORP"));
-    let (_node, c) = ready_node(
+    let (_node, c) = directory_node(
+        &slapd,
         tollgate()
             .env("TOLLGATE_GATEWAY__POLL_INTERVAL", "100ms")
             .config(&config),
@@ -122,7 +149,10 @@ async fn directory_users_sign_in_with_their_groups_roles_and_an_outage_is_a_503_
         .rest(ADMIN, Method::GET, "/admin/v4/users?userStore=CORP&limit=2", None)
         .await;
     assert_eq!(status, 200, "{listed}");
-    assert_eq!(listed["pagination"]["total"], 4, "{listed}");
+    assert_eq!(
+        listed["pagination"]["total"], 5,
+        "alice, bob, carol, dave and gwdev: {listed}"
+    );
     let names: Vec<_> = listed["list"]
         .as_array()
         .unwrap()
@@ -218,7 +248,11 @@ where
 #[tokio::test]
 async fn a_user_removed_from_a_group_loses_its_role_once_the_store_reads_groups_again() {
     let Some(slapd) = Slapd::start() else { return };
-    let (_node, c) = ready_node(tollgate().config(&store_entry_with(&slapd, "", "cache_ttl = \"1s\""))).await;
+    let (_node, c) = directory_node(
+        &slapd,
+        tollgate().config(&store_entry_with(&slapd, "", "cache_ttl = \"1s\"")),
+    )
+    .await;
     let alice = ("alice", "alice-password");
     let (app, ck, cs, _) = c.app_with_grants("GroupApp", "JWT", "Unlimited", &["password"]).await;
     let _ = app;
@@ -472,4 +506,110 @@ async fn directory_users_sign_in_to_the_portals_in_a_browser() {
     b.wait_for_text("Signed in as CORP/bob").await;
     b.goto(&format!("{base}/publisher")).await;
     b.wait_for_text("You cannot open this page").await;
+}
+
+#[tokio::test]
+async fn a_writable_directory_gets_new_users_and_a_read_only_one_refuses_them() {
+    let Some(slapd) = Slapd::start() else { return };
+    // The primary directory is read-only (the default); RW is the same directory, bound
+    // as its manager and writable.
+    let writable = format!(
+        "{}read_only = false\n",
+        store_entry(&slapd, "RW")
+            .replace(SERVICE_DN, tollgate_testkit::ldap::MANAGER_DN)
+            .replace(SERVICE_PASSWORD, tollgate_testkit::ldap::MANAGER_PASSWORD)
+    );
+    let config = format!("{}{writable}", store_entry(&slapd, ""));
+    let (_node, c) = directory_node(&slapd, tollgate().config(&config)).await;
+    let sign_up = |username: &'static str| {
+        let c = &c;
+        async move {
+            let r = c
+                .http
+                .post(format!("http://{}/api/am/devportal/v3/signup", c.mgmt))
+                .json(&json!({"username": username, "password": "new-password-1", "email": "new@example.com"}))
+                .send()
+                .await
+                .unwrap();
+            let status = r.status().as_u16();
+            (status, r.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+
+    // Self sign-up into the writable directory: the entry is made, in the group that
+    // gives the subscriber role, and the new user uses the Developer Portal at once.
+    let (status, body) = sign_up("RW/erin").await;
+    assert_eq!(status, 201, "{body}");
+    let stored = slapd.search(&format!("uid=erin,{PEOPLE_DN}"), "userPassword");
+    assert!(!stored.contains("new-password-1"), "the directory hashed it: {stored}");
+    let erin = ("RW/erin", "new-password-1");
+    let (status, apps) = c.rest(erin, Method::GET, "/devportal/v3/applications", None).await;
+    assert_eq!(status, 200, "{apps}");
+    assert_eq!(apps["list"][0]["name"], "DefaultApplication", "{apps}");
+    let (status, _) = c.rest(erin, Method::GET, "/publisher/v4/apis", None).await;
+    assert_eq!(status, 403, "a subscriber only");
+    // The same name again is a conflict.
+    let (status, body) = sign_up("RW/erin").await;
+    assert_eq!(status, 409, "{body}");
+
+    // The administrator adds a publisher there: the groups mapped to the roles asked for.
+    let (status, frank) = c
+        .rest(
+            ADMIN,
+            Method::POST,
+            "/admin/v4/users",
+            Some(json!({"username": "RW/frank", "password": "frank-password-1", "roles": ["publisher", "creator"]})),
+        )
+        .await;
+    assert_eq!(status, 201, "{frank}");
+    assert_eq!(frank["username"], "RW/frank");
+    let (status, body) = c
+        .rest(
+            ("RW/frank", "frank-password-1"),
+            Method::GET,
+            "/publisher/v4/apis",
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    // A role no group maps to is refused and adds nothing.
+    let (status, body) = c
+        .rest(
+            ADMIN,
+            Method::POST,
+            "/admin/v4/users",
+            Some(json!({"username": "RW/gina", "password": "gina-password-1", "roles": ["admin"]})),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.to_string().contains("role_mapping"), "{body}");
+    let (status, _) = c.rest(ADMIN, Method::GET, "/admin/v4/users/RW%2Fgina", None).await;
+    assert_eq!(status, 404);
+
+    // The read-only primary directory refuses sign-up and new users, saying so; nothing
+    // is added to the built-in store either.
+    for name in ["newbie", "RW2/newbie"] {
+        let (status, body) = sign_up(name).await;
+        if name == "newbie" {
+            assert_eq!(status, 400, "{body}");
+            assert!(body.to_string().contains("read-only"), "{body}");
+        } else {
+            assert_eq!(status, 400, "no store RW2, and `/` is no built-in name: {body}");
+        }
+    }
+    let (status, body) = c
+        .rest(
+            ADMIN,
+            Method::POST,
+            "/admin/v4/users",
+            Some(json!({"username": "newbie", "password": "newbie-password", "roles": ["subscriber"]})),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.to_string().contains("read-only"), "{body}");
+    let (_, users) = c.rest(ADMIN, Method::GET, "/admin/v4/users", None).await;
+    assert_eq!(
+        users["pagination"]["total"], 1,
+        "only the bootstrap administrator: {users}"
+    );
 }
