@@ -302,9 +302,8 @@ pub(crate) async fn ready_node(builder: tollgate_testkit::NodeBuilder) -> (tollg
     (node, c)
 }
 
-/// Creates the shared scope the test APIs use and signs DEV up, through `c`'s control plane.
-pub(crate) async fn prepare(c: &Client) {
-    let mgmt = c.mgmt;
+/// Creates the shared scope the test APIs use (`pets_write`).
+pub(crate) async fn create_test_scope(c: &Client) {
     let (status, body) = c
         .rest(
             ADMIN,
@@ -314,6 +313,12 @@ pub(crate) async fn prepare(c: &Client) {
         )
         .await;
     assert_eq!(status, 201, "{body}");
+}
+
+/// Creates the shared scope the test APIs use and signs DEV up, through `c`'s control plane.
+pub(crate) async fn prepare(c: &Client) {
+    let mgmt = c.mgmt;
+    create_test_scope(c).await;
     let signup = c
         .http
         .post(format!("http://{mgmt}/api/am/devportal/v3/signup"))

@@ -5,7 +5,7 @@
 //! answers 503 (never "wrong password"), tokens already issued keep working at the
 //! gateway, and sign-in recovers when the directory is back, without a restart.
 
-use crate::gateway_flow::{ADMIN, Client, DEV, backend, ready_node};
+use crate::gateway_flow::{ADMIN, Client, DEV, backend, create_test_scope, ready_node};
 use crate::{READY, tollgate};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -52,19 +52,25 @@ async fn directory_node(slapd: &Slapd, builder: tollgate_testkit::NodeBuilder) -
     let mut node = builder.spawn();
     let mgmt = node.wait_ready(READY).await;
     let c = Client::new(mgmt, node.listener("gateway"));
-    let (status, body) = c
-        .rest(
-            ADMIN,
-            Method::POST,
-            "/publisher/v4/scopes",
-            Some(json!({"name": "pets_write", "bindings": ["subscriber"]})),
-        )
-        .await;
-    assert_eq!(status, 201, "{body}");
+    create_test_scope(&c).await;
     (node, c)
 }
 
 impl Client {
+    /// Self sign-up as `username` (into `tenant`, by the reference's header): (status, body).
+    async fn sign_up(&self, username: &str, tenant: Option<&str>) -> (u16, Value) {
+        let mut req = self
+            .http
+            .post(format!("http://{}/api/am/devportal/v3/signup", self.mgmt))
+            .json(&json!({"username": username, "password": "new-password-1", "email": "new@example.com"}));
+        if let Some(tenant) = tenant {
+            req = req.header("X-WSO2-Tenant", tenant);
+        }
+        let r = req.send().await.unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
     /// The password grant for `username` through the client `(ck, cs)`: (status, body).
     async fn password_grant_as(&self, client: (&str, &str), username: &str, password: &str) -> (u16, Value) {
         let r = self
@@ -432,16 +438,8 @@ async fn a_tenants_own_directory_serves_only_that_tenant() {
     assert_eq!(status, 200, "the super tenant's CORP/bob is unaffected");
 
     // The directory is read-only: sign-up into it and new users in it are refused.
-    let r = c
-        .http
-        .post(format!("http://{}/api/am/devportal/v3/signup", c.mgmt))
-        .header("X-WSO2-Tenant", "acme.com")
-        .json(&json!({"username": "ACMEDIR/zed", "password": "zed-password-1", "email": "zed@acme.example"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 400);
-    let body: Value = r.json().await.unwrap();
+    let (status, body) = c.sign_up("ACMEDIR/zed", Some("acme.com")).await;
+    assert_eq!(status, 400, "{body}");
     assert!(body.to_string().contains("read-only"), "{body}");
     let (status, body) = c
         .rest(
@@ -521,24 +519,9 @@ async fn a_writable_directory_gets_new_users_and_a_read_only_one_refuses_them() 
     );
     let config = format!("{}{writable}", store_entry(&slapd, ""));
     let (_node, c) = directory_node(&slapd, tollgate().config(&config)).await;
-    let sign_up = |username: &'static str| {
-        let c = &c;
-        async move {
-            let r = c
-                .http
-                .post(format!("http://{}/api/am/devportal/v3/signup", c.mgmt))
-                .json(&json!({"username": username, "password": "new-password-1", "email": "new@example.com"}))
-                .send()
-                .await
-                .unwrap();
-            let status = r.status().as_u16();
-            (status, r.json::<Value>().await.unwrap_or(Value::Null))
-        }
-    };
-
     // Self sign-up into the writable directory: the entry is made, in the group that
     // gives the subscriber role, and the new user uses the Developer Portal at once.
-    let (status, body) = sign_up("RW/erin").await;
+    let (status, body) = c.sign_up("RW/erin", None).await;
     assert_eq!(status, 201, "{body}");
     let stored = slapd.search(&format!("uid=erin,{PEOPLE_DN}"), "userPassword");
     assert!(!stored.contains("new-password-1"), "the directory hashed it: {stored}");
@@ -549,7 +532,7 @@ async fn a_writable_directory_gets_new_users_and_a_read_only_one_refuses_them() 
     let (status, _) = c.rest(erin, Method::GET, "/publisher/v4/apis", None).await;
     assert_eq!(status, 403, "a subscriber only");
     // The same name again is a conflict.
-    let (status, body) = sign_up("RW/erin").await;
+    let (status, body) = c.sign_up("RW/erin", None).await;
     assert_eq!(status, 409, "{body}");
 
     // The administrator adds a publisher there: the groups mapped to the roles asked for.
@@ -589,7 +572,7 @@ async fn a_writable_directory_gets_new_users_and_a_read_only_one_refuses_them() 
     // The read-only primary directory refuses sign-up and new users, saying so; nothing
     // is added to the built-in store either.
     for name in ["newbie", "RW2/newbie"] {
-        let (status, body) = sign_up(name).await;
+        let (status, body) = c.sign_up(name, None).await;
         if name == "newbie" {
             assert_eq!(status, 400, "{body}");
             assert!(body.to_string().contains("read-only"), "{body}");
