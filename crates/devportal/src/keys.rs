@@ -451,7 +451,7 @@ pub(crate) async fn generate_token(
         )
         .into());
     }
-    let granted = tollgate_tokens::scopes::grant(&state.am, tenant, &p.roles, &req.scopes.join(" "))
+    let granted = tollgate_tokens::scopes::grant(&state.am, tenant, &p.roles, &p.custom_roles, &req.scopes.join(" "))
         .await
         .map_err(|e| Error::field("scopes", e.error_description))?;
     let validity = req

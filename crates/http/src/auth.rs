@@ -430,12 +430,19 @@ fn directory_user(tenant: TenantId, username: &str, found: &DirectoryUser) -> Us
     let mut roles: Vec<Role> = found.roles.iter().filter_map(|r| r.parse().ok()).collect();
     roles.sort();
     roles.dedup();
+    let custom_roles = found
+        .roles
+        .iter()
+        .filter(|r| r.parse::<Role>().is_err())
+        .cloned()
+        .collect();
     User {
         id: UserId::from_uuid(uuid::Builder::from_custom_bytes(bytes).into_uuid()),
         tenant_id: tenant,
         username: username.to_string(),
         email: found.email.clone(),
         roles,
+        custom_roles,
         enabled: true,
         created_at: 0,
     }

@@ -295,7 +295,15 @@ pub async fn submit(State(state): State<KeyManagerState>, req: Request) -> Respo
     let granted = if client.key.consumer_key == portals_client::PORTALS_CLIENT_ID {
         portals_client::session_scopes(&principal.roles)
     } else {
-        match scopes::grant(&state.am, principal.tenant_id, &principal.roles, &p.scope).await {
+        match scopes::grant(
+            &state.am,
+            principal.tenant_id,
+            &principal.roles,
+            &principal.custom_roles,
+            &p.scope,
+        )
+        .await
+        {
             Ok(g) => g,
             Err(e) => return redirect_error(&p, e.error, &e.error_description),
         }

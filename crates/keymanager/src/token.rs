@@ -5,7 +5,7 @@ use crate::{GRANT_TYPES, KeyManagerState};
 use axum::extract::{ConnectInfo, Request, State};
 use axum::response::{IntoResponse, Response};
 use std::net::{IpAddr, SocketAddr};
-use tollgate_model::{Role, Tenant};
+use tollgate_model::{Tenant, User};
 use tollgate_store::keys::ClientRow;
 use tollgate_store::tenants;
 use tollgate_tokens::{IssueRequest, OAuthError, scopes};
@@ -99,7 +99,7 @@ async fn user_for(
     state: &KeyManagerState,
     client_tenant: Option<&Tenant>,
     subject: &str,
-) -> Result<(Tenant, Vec<Role>), OAuthError> {
+) -> Result<(Tenant, User), OAuthError> {
     let gone = || {
         OAuthError::invalid_grant(format!(
             "the user `{subject}` this token would act for does not exist or is disabled"
@@ -123,7 +123,7 @@ async fn user_for(
         .await
         .map_err(password_check_failed)?;
     match user {
-        Some(u) if u.enabled => Ok((tenant, u.roles)),
+        Some(u) if u.enabled => Ok((tenant, u)),
         _ => Err(gone()),
     }
 }
@@ -214,8 +214,15 @@ async fn token_inner(state: &KeyManagerState, req: Request) -> Result<Response, 
                 OAuthError::unauthorized_client("this client may not use the `client_credentials` grant")
             })?;
             let owner = tenant.qualify(&client.application_owner);
-            let (tenant, roles) = user_for(state, Some(tenant), &owner).await?;
-            let granted = scopes::grant(&state.am, tenant.id, &roles, form.get("scope").unwrap_or("")).await?;
+            let (tenant, user) = user_for(state, Some(tenant), &owner).await?;
+            let granted = scopes::grant(
+                &state.am,
+                tenant.id,
+                &user.roles,
+                &user.custom_roles,
+                form.get("scope").unwrap_or(""),
+            )
+            .await?;
             state
                 .tokens
                 .issue(IssueRequest {
@@ -250,7 +257,16 @@ async fn token_inner(state: &KeyManagerState, req: Request) -> Result<Response, 
                 None if client.key.consumer_key == cli_client::CLI_CLIENT_ID => {
                     portals_client::session_scopes(&principal.roles)
                 }
-                requested => scopes::grant(&state.am, tenant, &principal.roles, requested.unwrap_or("")).await?,
+                requested => {
+                    scopes::grant(
+                        &state.am,
+                        tenant,
+                        &principal.roles,
+                        &principal.custom_roles,
+                        requested.unwrap_or(""),
+                    )
+                    .await?
+                }
             };
             state
                 .tokens
@@ -270,7 +286,7 @@ async fn token_inner(state: &KeyManagerState, req: Request) -> Result<Response, 
             // The user must still exist, be enabled, be in the token's (active) tenant and
             // hold every scope being renewed.
             let grant = state.tokens.refresh_token_grant(&client, refresh_token).await?;
-            let (tenant, roles) = user_for(state, own_tenant.as_ref(), &grant.subject).await?;
+            let (tenant, user) = user_for(state, own_tenant.as_ref(), &grant.subject).await?;
             if tenant.id != grant.tenant {
                 return Err(OAuthError::invalid_grant(format!(
                     "the user `{}` this token would act for does not exist or is disabled",
@@ -281,7 +297,7 @@ async fn token_inner(state: &KeyManagerState, req: Request) -> Result<Response, 
                 .get("scope")
                 .map(str::to_string)
                 .unwrap_or_else(|| grant.scopes.join(" "));
-            scopes::grant(&state.am, tenant.id, &roles, &renewing)
+            scopes::grant(&state.am, tenant.id, &user.roles, &user.custom_roles, &renewing)
                 .await
                 .map_err(|e| OAuthError::invalid_grant(format!("{}; sign in again", e.error_description)))?;
             state.tokens.refresh(&client, refresh_token, form.get("scope")).await?
@@ -295,11 +311,17 @@ async fn token_inner(state: &KeyManagerState, req: Request) -> Result<Response, 
             // The user must still exist, be enabled, be of an active tenant (the client's,
             // unless built-in) and hold the scopes they approved.
             let user_may_hold = async |subject: &str, approved: &[String]| {
-                let (tenant, roles) = user_for(state, own_tenant.as_ref(), subject).await?;
-                scopes::grant(&state.am, tenant.id, &roles, &approved.join(" "))
-                    .await
-                    .map(drop)
-                    .map_err(|e| OAuthError::invalid_grant(format!("{}; sign in again", e.error_description)))
+                let (tenant, user) = user_for(state, own_tenant.as_ref(), subject).await?;
+                scopes::grant(
+                    &state.am,
+                    tenant.id,
+                    &user.roles,
+                    &user.custom_roles,
+                    &approved.join(" "),
+                )
+                .await
+                .map(drop)
+                .map_err(|e| OAuthError::invalid_grant(format!("{}; sign in again", e.error_description)))
             };
             state
                 .tokens

@@ -18,6 +18,10 @@ pub struct User {
     pub email: Option<String>,
     /// Granted roles, sorted.
     pub roles: Vec<Role>,
+    /// Role names beyond the built-in ones (a directory's `role_mapping` gives them):
+    /// they grant no REST operation, only the shared scopes bound to them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub custom_roles: Vec<String>,
     /// Whether the user may sign in.
     pub enabled: bool,
     /// When the user was created.
@@ -103,6 +107,8 @@ pub struct Principal {
     pub username: String,
     /// Granted roles.
     pub roles: Vec<Role>,
+    /// Role names beyond the built-in ones, for shared scopes bound to them.
+    pub custom_roles: Vec<String>,
     /// The scopes of the bearer token the caller presented; `None` for HTTP Basic (all
     /// of the user's roles apply).
     pub scopes: Option<Vec<String>>,
@@ -118,6 +124,7 @@ impl User {
             tenant_domain,
             username: self.username,
             roles: self.roles,
+            custom_roles: self.custom_roles,
             scopes,
         }
     }
@@ -178,6 +185,7 @@ mod tests {
             tenant_domain: "carbon.super".into(),
             username: "p".into(),
             roles: vec![Role::Creator],
+            custom_roles: Vec::new(),
             scopes: None,
         };
         assert!(p.has_role(Role::Creator));

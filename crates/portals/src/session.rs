@@ -483,6 +483,7 @@ mod tests {
                     tenant_domain: domain.into(),
                     username: "alice".into(),
                     roles: vec![Role::Subscriber],
+                    custom_roles: Vec::new(),
                     scopes: None,
                 },
             }),

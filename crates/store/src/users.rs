@@ -47,6 +47,7 @@ fn fold_users(rows: Vec<UserRoleRow>) -> Result<Vec<User>> {
                 username: r.username,
                 email: r.email,
                 roles: Vec::new(),
+                custom_roles: Vec::new(),
                 enabled: r.enabled,
                 created_at: r.created_at,
             });
@@ -130,6 +131,7 @@ pub(crate) async fn insert_in(tx: &mut Tx, new: NewUser, hash: &str) -> Result<U
         username: new.username,
         email: new.email,
         roles,
+        custom_roles: Vec::new(),
         enabled: true,
         created_at: now,
     })

@@ -36,6 +36,7 @@ pub async fn grant(
     am: &Database,
     tenant: TenantId,
     roles: &[Role],
+    custom_roles: &[String],
     requested: &str,
 ) -> Result<Vec<String>, OAuthError> {
     let mut granted: Vec<String> = Vec::new();
@@ -61,10 +62,13 @@ pub async fn grant(
             .map_err(crate::Error::from)?;
         match shared {
             Some(s) if s.name == scope => {
+                // A binding names a built-in role (which `admin` satisfies too) or a custom
+                // one a directory's role_mapping gives (compared ignoring case).
                 let allowed = s.bindings.is_empty()
-                    || s.bindings
-                        .iter()
-                        .any(|b| b.parse::<Role>().is_ok_and(|r| holds(roles, &[r])));
+                    || s.bindings.iter().any(|b| match b.parse::<Role>() {
+                        Ok(r) => holds(roles, &[r]),
+                        Err(_) => custom_roles.iter().any(|c| c.eq_ignore_ascii_case(b)),
+                    });
                 if !allowed {
                     return Err(OAuthError::invalid_scope(format!(
                         "scope `{scope}` is bound to roles this user does not have"

@@ -31,7 +31,7 @@ bind_password = "{SERVICE_PASSWORD}"
 user_search_base = "{PEOPLE_DN}"
 group_search_base = "{GROUPS_DN}"
 connect_timeout = "1s"
-role_mapping = {{ apiPublishers = ["publisher", "creator"], apiSubscribers = ["subscriber"] }}
+role_mapping = {{ apiPublishers = ["publisher", "creator", "petsAdmin"], apiSubscribers = ["subscriber"] }}
 {more}
 "#,
         url = slapd.url
@@ -73,15 +73,30 @@ impl Client {
 
     /// The password grant for `username` through the client `(ck, cs)`: (status, body).
     async fn password_grant_as(&self, client: (&str, &str), username: &str, password: &str) -> (u16, Value) {
+        self.password_grant_scoped(client, username, password, "").await
+    }
+
+    /// [`Self::password_grant_as`] asking for `scope` (none when empty).
+    async fn password_grant_scoped(
+        &self,
+        client: (&str, &str),
+        username: &str,
+        password: &str,
+        scope: &str,
+    ) -> (u16, Value) {
+        let mut form = vec![
+            ("grant_type", "password"),
+            ("username", username),
+            ("password", password),
+        ];
+        if !scope.is_empty() {
+            form.push(("scope", scope));
+        }
         let r = self
             .http
             .post(format!("http://{}/oauth2/token", self.mgmt))
             .basic_auth(client.0, Some(client.1))
-            .form(&[
-                ("grant_type", "password"),
-                ("username", username),
-                ("password", password),
-            ])
+            .form(&form)
             .send()
             .await
             .unwrap();
@@ -207,6 +222,25 @@ async fn directory_users_sign_in_with_their_groups_roles_and_an_outage_is_a_503_
     assert_eq!(status, 200, "{body}");
     let (status, _) = c.password_grant_as((&ck, &cs), bob.0, "alice-password").await;
     assert_eq!(status, 400, "a wrong password is invalid_grant");
+
+    // A custom role from role_mapping (`petsAdmin`, alice's through apiPublishers) binds
+    // a shared scope: alice is granted it, bob is not.
+    let (status, body) = c
+        .rest(
+            ADMIN,
+            Method::POST,
+            "/publisher/v4/scopes",
+            Some(json!({"name": "pets_admin", "bindings": ["petsAdmin"]})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = c
+        .password_grant_scoped((&ck, &cs), "alice", "alice-password", "pets_admin")
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["scope"].as_str().unwrap().contains("pets_admin"), "{body}");
+    let (status, body) = c.password_grant_scoped((&ck, &cs), bob.0, bob.1, "pets_admin").await;
+    assert_eq!((status, &body["error"]), (400, &json!("invalid_scope")), "{body}");
 
     // The directory goes down: sign-in is unavailable, the token keeps working. (dave has
     // not signed in yet, so no verified credentials of his are remembered.)
