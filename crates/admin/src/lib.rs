@@ -33,9 +33,6 @@ pub struct AdminState {
     pub am: Database,
     /// Checks REST credentials, and knows the directories users sign in with.
     pub authenticator: Authenticator,
-    /// Whether tenants' administrators may register directories at this host's own or
-    /// link-local addresses (`[admin] tenant_directory_internal_addresses`).
-    pub tenant_directory_internal_addresses: bool,
 }
 
 impl FromRef<AdminState> for Authenticator {

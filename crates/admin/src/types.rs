@@ -458,8 +458,8 @@ pub struct UserStore {
     /// Its password: required to register, kept when absent from an update, never
     /// answered.
     #[serde(default, skip_serializing)]
-    #[schema(write_only)]
-    pub bind_password: Option<String>,
+    #[schema(write_only, value_type = Option<String>)]
+    pub bind_password: Option<tollgate_config::Secret>,
     /// Where users are searched.
     pub user_search_base: String,
     /// The filter that finds one user; `{username}` stands for the escaped name.

@@ -11,7 +11,6 @@ use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use std::net::IpAddr;
 use std::time::Duration;
 use tollgate_config::{GroupMembership, UserStoreConfig, UserStoreType, is_store_domain};
 use tollgate_http::auth::AdminRole;
@@ -192,7 +191,7 @@ fn answer(row: &UserStoreRow) -> Result<UserStore, ApiError> {
 
 /// The password a write brings: required (non-empty) unless `kept` is the stored one.
 fn password_of(body: &UserStore, required: bool) -> Result<Option<&str>, ApiError> {
-    match body.bind_password.as_deref() {
+    match body.bind_password.as_ref().map(|p| p.expose()) {
         Some("") => Err(Error::field("bindPassword", "must not be empty; an anonymous bind is refused").into()),
         Some(p) => Ok(Some(p)),
         None if required => Err(Error::field("bindPassword", "required to register a store").into()),
@@ -200,58 +199,20 @@ fn password_of(body: &UserStore, required: bool) -> Result<Option<&str>, ApiErro
     }
 }
 
-/// Refuses, for a tenant's administrator, URLs whose host is (or resolves to) this
-/// host, a link-local address (cloud metadata) or an unspecified one, unless
-/// `[admin] tenant_directory_internal_addresses` allows it. A name that does not resolve
-/// is accepted: connecting to it reaches nothing either.
+/// Refuses, for a tenant's administrator, URLs that are not a plain `ldap://host[:port]`
+/// or whose host resolves to this host, a link-local address (cloud metadata) or an
+/// unspecified one, unless `[admin] tenant_directory_internal_addresses` allows it. The
+/// store checks again before each connection.
 async fn check_addresses(state: &AdminState, caller: &Principal, config: &UserStoreConfig) -> Result<(), ApiError> {
-    if caller.tenant_id == TenantId::DEFAULT || state.tenant_directory_internal_addresses {
+    if !state.authenticator.directories().refuses_internal(caller.tenant_id) {
         return Ok(());
     }
     for url in &config.urls {
-        let rest = url.split_once("://").map_or(url.as_str(), |(_, r)| r);
-        let authority = rest.split('/').next().unwrap_or_default();
-        let default_port = if url.starts_with("ldaps://") { 636 } else { 389 };
-        let (host, port) = match authority.strip_prefix('[') {
-            Some(bracketed) => {
-                let (h, after) = bracketed.split_once(']').unwrap_or((bracketed, ""));
-                (h, after.strip_prefix(':'))
-            }
-            None => match authority.rsplit_once(':') {
-                Some((h, p)) => (h, Some(p)),
-                None => (authority, None),
-            },
-        };
-        let port = port.and_then(|p| p.parse::<u16>().ok()).unwrap_or(default_port);
-        let addresses: Vec<IpAddr> = match host.parse::<IpAddr>() {
-            Ok(ip) => vec![ip],
-            Err(_) => tokio::net::lookup_host((host, port))
-                .await
-                .map(|found| found.map(|a| a.ip()).collect())
-                .unwrap_or_default(),
-        };
-        if host.eq_ignore_ascii_case("localhost") || addresses.iter().any(|ip| internal(*ip)) {
-            return Err(Error::field(
-                "urls",
-                format!(
-                    "`{url}` points at this host or a link-local address; a tenant's directory must be elsewhere (an operator may allow it with [admin] tenant_directory_internal_addresses)"
-                ),
-            )
-            .into());
-        }
+        tollgate_userstore::address::refuse_internal(url)
+            .await
+            .map_err(|why| Error::field("urls", why))?;
     }
     Ok(())
-}
-
-fn internal(ip: IpAddr) -> bool {
-    let ip = match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
-        v4 => v4,
-    };
-    match ip {
-        IpAddr::V4(v4) => v4.is_loopback() || v4.is_link_local() || v4.is_unspecified() || v4.is_broadcast(),
-        IpAddr::V6(v6) => v6.is_loopback() || v6.is_unspecified() || v6.is_unicast_link_local(),
-    }
 }
 
 #[utoipa::path(get, path = "/user-stores", operation_id = "get_user_stores", tag = "User Stores", summary = "List the directories of the caller's tenant", responses((status = 200, description = "The directories", body = UserStoreList), tollgate_http::openapi_doc::CommonErrors))]
@@ -282,9 +243,9 @@ pub(crate) async fn get_one(
 /// After a change: this node reads the store again at once and trusts no credential it
 /// verified with the old one (other nodes follow within
 /// [`tollgate_http::directories::REGISTERED_RECHECK`] and their credential cache's time).
-fn forget(state: &AdminState, tenant: TenantId, domain: &str) {
-    state.authenticator.directories().forget(tenant, domain);
-    state.authenticator.forget_all();
+fn forget(state: &AdminState, tenant: TenantId) {
+    state.authenticator.directories().forget(tenant);
+    state.authenticator.forget_tenant(tenant);
 }
 
 fn conflict(domain: &str) -> ApiError {
@@ -304,8 +265,8 @@ pub(crate) async fn create(
     if caller.tenant_id == TenantId::DEFAULT && state.authenticator.directories().configured_domain(&config.domain) {
         return Err(conflict(&config.domain));
     }
-    let sealed =
-        registered::seal(&config, password, sealing_key(&state)?).map_err(|e| Error::Internal(e.to_string()))?;
+    let sealed = registered::seal(&config, password, sealing_key(&state)?, &caller.tenant_id.to_string())
+        .map_err(|e| Error::Internal(e.to_string()))?;
     let row = UserStoreRow {
         id: uuid::Uuid::now_v7().to_string(),
         domain: config.domain.clone(),
@@ -324,7 +285,7 @@ pub(crate) async fn create(
             }
         })?;
     tx.commit().await?;
-    forget(&state, caller.tenant_id, &row.domain);
+    forget(&state, caller.tenant_id);
     tracing::info!(domain = %row.domain, tenant = %caller.tenant_domain, by = %caller.username, "User store registered.");
     let location = format!("{}/user-stores/{}", crate::BASE_PATH, row.id);
     Ok((
@@ -351,15 +312,26 @@ pub(crate) async fn update(
         return Err(Error::field("domain", "cannot be changed; its users sign in by it").into());
     }
     let key = sealing_key(&state)?;
+    let before = registered::settings(&sealed_of(&current)).map_err(|e| Error::Internal(e.to_string()))?;
+    let moved = before.urls != config.urls || before.bind_dn != config.bind_dn || before.start_tls != config.start_tls;
     let password = match password_of(&body, false)? {
         Some(p) => p.to_string(),
-        None => registered::bind_password(&sealed_of(&current), key)
+        // The stored password is only ever sent where it was given for.
+        None if moved => {
+            return Err(Error::field(
+                "bindPassword",
+                "required when urls, bindDn or startTls change: the stored password is sent only to the directory it was given for",
+            )
+            .into());
+        }
+        None => registered::bind_password(&sealed_of(&current), key, &caller.tenant_id.to_string())
             .map_err(|e| Error::Unavailable(e.to_string()))?
             .expose()
             .to_string(),
     };
     check_addresses(&state, caller, &config).await?;
-    let sealed = registered::seal(&config, &password, key).map_err(|e| Error::Internal(e.to_string()))?;
+    let sealed = registered::seal(&config, &password, key, &caller.tenant_id.to_string())
+        .map_err(|e| Error::Internal(e.to_string()))?;
     let row = UserStoreRow {
         id: current.id.clone(),
         domain: current.domain.clone(),
@@ -372,7 +344,7 @@ pub(crate) async fn update(
         return Err(not_found(&id));
     }
     tx.commit().await?;
-    forget(&state, caller.tenant_id, &row.domain);
+    forget(&state, caller.tenant_id);
     tracing::info!(domain = %row.domain, tenant = %caller.tenant_domain, by = %caller.username, "User store changed.");
     Ok(axum::Json(body_of(&row.id, &config)))
 }
@@ -392,7 +364,7 @@ pub(crate) async fn delete(
         return Err(not_found(&id));
     }
     tx.commit().await?;
-    forget(&state, caller.tenant_id, &row.domain);
+    forget(&state, caller.tenant_id);
     tracing::info!(domain = %row.domain, tenant = %caller.tenant_domain, by = %caller.username, "User store removed.");
     Ok(StatusCode::OK.into_response())
 }

@@ -56,17 +56,17 @@ async fn start(db: &TestDb) -> Server {
     tollgate_store::policies::install_defaults(&am, TenantId::DEFAULT)
         .await
         .unwrap();
-    let app = tollgate_http::rest_layers(
-        routes(AdminState {
-            authenticator: Authenticator::new(shared.clone()).with_user_stores(
-                Directories::default().with_registered(shared.clone(), bind_password_key(SECRETS_KEY)),
-            ),
-            shared: shared.clone(),
-            am: am.clone(),
-            tenant_directory_internal_addresses: false,
-        }),
-        64 * 1024,
-    );
+    let app =
+        tollgate_http::rest_layers(
+            routes(AdminState {
+                authenticator: Authenticator::new(shared.clone()).with_user_stores(
+                    Directories::default().with_registered(shared.clone(), bind_password_key(SECRETS_KEY), false),
+                ),
+                shared: shared.clone(),
+                am: am.clone(),
+            }),
+            64 * 1024,
+        );
     let server = tollgate_testkit::serve(app).await;
     let addr = server.addr;
     Server {
@@ -1501,7 +1501,7 @@ async fn user_stores_keep_the_password_sealed_refuse_bad_input_and_stay_in_their
         };
         let key = bind_password_key(SECRETS_KEY);
         assert_eq!(
-            tollgate_userstore::registered::bind_password(&sealed(&rows[0]), &key)
+            tollgate_userstore::registered::bind_password(&sealed(&rows[0]), &key, &TenantId::DEFAULT.to_string())
                 .unwrap()
                 .expose(),
             password
@@ -1516,24 +1516,37 @@ async fn user_stores_keep_the_password_sealed_refuse_bad_input_and_stay_in_their
             .await;
         assert_eq!((status, &got), (200, &created), "{engine}");
 
-        // An update without the password keeps it; the domain cannot change.
+        // An update without the password keeps it, unless it would send it elsewhere; the
+        // domain cannot change.
+        let mut unsent = no_password.clone();
+        unsent["cacheTtlSeconds"] = json!(5);
         let (status, updated) = s
             .as_root(
                 reqwest::Method::PUT,
                 &format!("/user-stores/{id}"),
-                Some(
-                    json!({"domain": "CORP", "urls": ["ldap://192.0.2.11:389"], "bindDn": "cn=other",
-                    "userSearchBase": "ou=people,dc=example,dc=com", "cacheTtlSeconds": 5}),
-                ),
+                Some(unsent.clone()),
             )
             .await;
         assert_eq!(status, 200, "{engine}: {updated}");
+        for (field, value) in [
+            ("urls", json!(["ldap://192.0.2.11:389"])),
+            ("bindDn", json!("cn=other")),
+            ("startTls", json!(true)),
+        ] {
+            let mut moved = unsent.clone();
+            moved[field] = value;
+            let (status, answer) = s
+                .as_root(reqwest::Method::PUT, &format!("/user-stores/{id}"), Some(moved))
+                .await;
+            assert_eq!(status, 400, "{engine}: {field}: {answer}");
+            assert!(answer.to_string().contains("bindPassword"), "{answer}");
+        }
         assert_eq!(updated["cacheTtlSeconds"], 5);
         let rows = tollgate_store::user_stores::list(&s.shared, TenantId::DEFAULT)
             .await
             .unwrap();
         assert_eq!(
-            tollgate_userstore::registered::bind_password(&sealed(&rows[0]), &key)
+            tollgate_userstore::registered::bind_password(&sealed(&rows[0]), &key, &TenantId::DEFAULT.to_string())
                 .unwrap()
                 .expose(),
             password,

@@ -169,6 +169,18 @@ impl Authenticator {
         let Some((store, in_store)) = store else {
             return Ok(None);
         };
+        // A plain name the built-in store already holds would sign in as that user, never
+        // as the directory's.
+        if store.domain().is_empty()
+            && users::find_by_username(&self.shared, new.tenant_id, in_store)
+                .await?
+                .is_some()
+        {
+            return Err(Error::Conflict(format!(
+                "a user named `{}` already exists",
+                new.username
+            )));
+        }
         let named = || match store.domain() {
             "" => "the primary user store".to_string(),
             domain => format!("the user store {}", domain.to_ascii_uppercase()),
@@ -275,6 +287,8 @@ impl Authenticator {
                 return Ok(None);
             };
             self.guard.succeeded(name);
+            // As for built-in users: a deactivated tenant's, once the password is right.
+            refuse_inactive(&tenant)?;
             let user = directory_user(tenant.id, &username, &found);
             let trusted = store.cache_ttl().min(CREDENTIAL_CACHE_TTL);
             return Ok(Some((user.into_principal(tenant.domain, None), trusted)));
@@ -307,6 +321,14 @@ impl Authenticator {
     pub fn forget_all(&self) {
         if let Ok(mut map) = self.verified.lock() {
             map.clear();
+        }
+    }
+
+    /// Forgets the credentials verified for `tenant`'s users only, after a change to how
+    /// they sign in (a directory changed or removed); other tenants' stay trusted.
+    pub fn forget_tenant(&self, tenant: TenantId) {
+        if let Ok(mut map) = self.verified.lock() {
+            map.retain(|_, (p, _)| p.tenant_id != tenant);
         }
     }
 
@@ -412,7 +434,7 @@ impl Authenticator {
 /// A directory's failure as the REST edge says it: 503, naming the store and what to do.
 fn directory_error(e: tollgate_userstore::UserStoreError) -> Error {
     tracing::warn!(error = %e, "A user store did not answer.");
-    Error::Unavailable(e.to_string())
+    Error::Unavailable(e.public_message())
 }
 
 /// The user a directory entry is, as Tollgate holds users: `username` as they sign in
@@ -420,8 +442,13 @@ fn directory_error(e: tollgate_userstore::UserStoreError) -> Error {
 /// scopes, later), and an id derived from the tenant and the entry's DN, the same on
 /// every node and every sign-in.
 fn directory_user(tenant: TenantId, username: &str, found: &DirectoryUser) -> User {
+    // Two stores of one tenant may hold the same DN (one directory under two domains):
+    // the store's domain is part of who the user is.
+    let domain = split_store_domain(username).0.unwrap_or_default().to_ascii_uppercase();
     let mut hash = Sha256::new();
     hash.update(tenant.to_string().as_bytes());
+    hash.update([0]);
+    hash.update(domain.as_bytes());
     hash.update([0]);
     hash.update(found.dn.to_lowercase().as_bytes());
     let digest: [u8; 32] = hash.finalize().into();

@@ -17,14 +17,16 @@ use tollgate_userstore::{LdapStore, UserStores};
 /// own at once).
 pub const REGISTERED_RECHECK: Duration = Duration::from_secs(5);
 
-/// Most (tenant, domain) lookups remembered; beyond, the memory starts over.
+/// Most tenants whose directories are remembered; beyond, the memory starts over.
 const CAPACITY: usize = 10_000;
 
-/// What a node knows of one (tenant, domain): the store, built from the row of this
-/// version, or that there is none.
+/// What a node knows of one tenant's registered directories: each store, built from
+/// its row of that version, and the domains whose store cannot be opened here.
+#[derive(Default)]
 struct Known {
-    checked: Instant,
-    store: Option<(i64, Arc<LdapStore>)>,
+    checked: Option<Instant>,
+    stores: HashMap<String, (i64, Arc<LdapStore>)>,
+    unreadable: HashMap<String, String>,
 }
 
 /// The directories users sign in with.
@@ -37,7 +39,12 @@ pub struct Directories {
 struct Registered {
     shared: Database,
     key: SealingKey,
-    known: Mutex<HashMap<(TenantId, String), Known>>,
+    /// Whether tenants' (not the super tenant's) directories may be at internal
+    /// addresses (`[admin] tenant_directory_internal_addresses`).
+    allow_internal: bool,
+    /// By tenant: a name of an unknown domain adds nothing, so made-up names cannot grow
+    /// this or push other tenants' stores out.
+    known: Mutex<HashMap<TenantId, Known>>,
 }
 
 impl std::fmt::Debug for Directories {
@@ -59,11 +66,13 @@ impl Directories {
     }
 
     /// Also the directories tenants register, read from the shared database and opened
-    /// with `key` (`[node] secrets_key`).
-    pub fn with_registered(mut self, shared: Database, key: SealingKey) -> Self {
+    /// with `key` (`[node] secrets_key`); tenants' directories at internal addresses are
+    /// refused unless `allow_internal`.
+    pub fn with_registered(mut self, shared: Database, key: SealingKey, allow_internal: bool) -> Self {
         self.registered = Some(Arc::new(Registered {
             shared,
             key,
+            allow_internal,
             known: Mutex::new(HashMap::new()),
         }));
         self
@@ -103,12 +112,18 @@ impl Directories {
         self.registered.as_ref().map(|r| &r.key)
     }
 
-    /// Forgets what this node read of `tenant`'s directory `domain`, after a change here.
-    pub fn forget(&self, tenant: TenantId, domain: &str) {
+    /// Whether `tenant`'s directories must stay off internal addresses: every tenant's
+    /// but the super tenant's, unless the operator allows them.
+    pub fn refuses_internal(&self, tenant: TenantId) -> bool {
+        tenant != TenantId::DEFAULT && !self.registered.as_ref().is_some_and(|r| r.allow_internal)
+    }
+
+    /// Forgets what this node read of `tenant`'s directories, after a change here.
+    pub fn forget(&self, tenant: TenantId) {
         if let Some(registered) = &self.registered
             && let Ok(mut known) = registered.known.lock()
         {
-            known.remove(&(tenant, domain.to_ascii_uppercase()));
+            known.remove(&tenant);
         }
     }
 
@@ -120,50 +135,55 @@ impl Directories {
 
 impl Registered {
     async fn find(&self, tenant: TenantId, domain: &str) -> Result<Option<Arc<LdapStore>>, Error> {
-        let key = (tenant, domain.to_ascii_uppercase());
-        let seen = {
+        let domain = domain.to_ascii_uppercase();
+        let answer = |known: &Known| match known.unreadable.get(&domain) {
+            Some(why) => Err(Error::Unavailable(why.clone())),
+            None => Ok(known.stores.get(&domain).map(|(_, s)| s.clone())),
+        };
+        let previous = {
             let known = self
                 .known
                 .lock()
                 .map_err(|_| Error::Internal("directory registry lock".into()))?;
-            match known.get(&key) {
-                Some(k) if k.checked.elapsed() < REGISTERED_RECHECK => {
-                    return Ok(k.store.as_ref().map(|(_, s)| s.clone()));
+            match known.get(&tenant) {
+                Some(k) if k.checked.is_some_and(|at| at.elapsed() < REGISTERED_RECHECK) => return answer(k),
+                Some(k) => k.stores.clone(),
+                None => HashMap::new(),
+            }
+        };
+        // Read the tenant's stores again; keep each one whose row has not changed (its
+        // pool and cached users with it).
+        let mut fresh = Known {
+            checked: Some(Instant::now()),
+            ..Known::default()
+        };
+        for row in user_stores::list(&self.shared, tenant).await? {
+            if let Some(kept) = previous.get(&row.domain).filter(|(v, _)| *v == row.updated_at) {
+                fresh.stores.insert(row.domain, kept.clone());
+                continue;
+            }
+            let sealed = SealedSettings {
+                settings: row.settings,
+                bind_password_sealed: row.bind_password_sealed,
+            };
+            let refuse_internal = tenant != TenantId::DEFAULT && !self.allow_internal;
+            match registered::open(&sealed, &self.key, &tenant.to_string(), refuse_internal) {
+                Ok(store) => {
+                    fresh.stores.insert(row.domain, (row.updated_at, Arc::new(store)));
                 }
-                Some(k) => k.store.clone(),
-                None => None,
+                Err(e) => {
+                    tracing::warn!(%tenant, domain = %row.domain, error = %e, "A registered directory cannot be opened.");
+                    fresh.unreadable.insert(row.domain, e.public_message());
+                }
             }
-        };
-        let row = user_stores::find_by_domain(&self.shared, tenant, &key.1).await?;
-        let store = match row {
-            None => None,
-            // Unchanged since built: keep the store, its pool and its cached users.
-            Some(row) if seen.as_ref().is_some_and(|(v, _)| *v == row.updated_at) => seen,
-            Some(row) => {
-                let sealed = SealedSettings {
-                    settings: row.settings,
-                    bind_password_sealed: row.bind_password_sealed,
-                };
-                let store = registered::open(&sealed, &self.key).map_err(|e| {
-                    tracing::warn!(%tenant, domain = %key.1, error = %e, "A registered directory cannot be opened.");
-                    Error::Unavailable(e.to_string())
-                })?;
-                Some((row.updated_at, Arc::new(store)))
-            }
-        };
-        let found = store.as_ref().map(|(_, s)| s.clone());
+        }
+        let found = answer(&fresh);
         if let Ok(mut known) = self.known.lock() {
             if known.len() >= CAPACITY {
                 known.clear();
             }
-            known.insert(
-                key,
-                Known {
-                    checked: Instant::now(),
-                    store,
-                },
-            );
+            known.insert(tenant, fresh);
         }
-        Ok(found)
+        found
     }
 }

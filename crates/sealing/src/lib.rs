@@ -69,11 +69,17 @@ impl SealingKey {
 
     /// Encrypts `plain` under a random nonce: base64 of nonce ‖ ciphertext ‖ tag.
     pub fn seal(&self, plain: &[u8]) -> Result<String, SealError> {
+        self.seal_for(plain, b"")
+    }
+
+    /// [`Self::seal`], bound to `context` (whose value it is: a tenant and a store), so
+    /// that a sealed value copied to another row does not open there.
+    pub fn seal_for(&self, plain: &[u8], context: &[u8]) -> Result<String, SealError> {
         let mut nonce = [0u8; NONCE_LEN];
         getrandom::fill(&mut nonce).map_err(|_| SealError::NoRandomness)?;
         let mut buf = plain.to_vec();
         self.aead()
-            .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::empty(), &mut buf)
+            .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(context), &mut buf)
             .map_err(|_| SealError::NoRandomness)?;
         let mut out = nonce.to_vec();
         out.extend_from_slice(&buf);
@@ -83,6 +89,11 @@ impl SealingKey {
     /// Decrypts what [`seal`](Self::seal) produced; fails if the key differs or the
     /// value was altered. `what` names the value in the error.
     pub fn open(&self, sealed: &str, what: &'static str) -> Result<Vec<u8>, SealError> {
+        self.open_for(sealed, b"", what)
+    }
+
+    /// Decrypts what [`seal_for`](Self::seal_for) sealed for the same `context`.
+    pub fn open_for(&self, sealed: &str, context: &[u8], what: &'static str) -> Result<Vec<u8>, SealError> {
         let wrong = || SealError::WrongSecret {
             what,
             setting: self.setting,
@@ -96,7 +107,7 @@ impl SealingKey {
         let mut buf = ct.to_vec();
         let plain = self
             .aead()
-            .open_in_place(nonce, Aad::empty(), &mut buf)
+            .open_in_place(nonce, Aad::from(context), &mut buf)
             .map_err(|_| wrong())?;
         Ok(plain.to_vec())
     }
@@ -170,6 +181,15 @@ mod tests {
             a.open(&STANDARD.encode(raw), "x").is_err(),
             "an altered value is refused"
         );
+    }
+
+    #[test]
+    fn a_value_sealed_for_one_context_does_not_open_in_another() {
+        let a = key("first-secret-value");
+        let sealed = a.seal_for(b"pw", b"tenant-1\0CORP").unwrap();
+        assert_eq!(a.open_for(&sealed, b"tenant-1\0CORP", "x").unwrap(), b"pw");
+        assert!(a.open_for(&sealed, b"tenant-2\0CORP", "x").is_err());
+        assert!(a.open(&sealed, "x").is_err());
     }
 
     #[test]

@@ -454,6 +454,11 @@ fn management_router(
         }
         // Directories tenants register (decision 021): their bind passwords are sealed
         // under `[node] secrets_key`, or a key generated once into the data directory.
+        if config.node.secrets_key.is_none() && !components.is_all() {
+            tracing::warn!(
+                "No [node] secrets_key is configured on a node that runs only some components: a directory registered on another node cannot be opened here. Set the same value on every node."
+            );
+        }
         let secrets_key = tollgate_sealing::load_or_create_secret(
             &config.node.data_dir,
             SECRETS_KEY_FILE,
@@ -463,6 +468,7 @@ fn management_router(
         let directories = tollgate_http::directories::Directories::configured(Arc::new(directories)).with_registered(
             shared.clone(),
             tollgate_userstore::registered::bind_password_key(&secrets_key),
+            config.admin.tenant_directory_internal_addresses,
         );
         let authenticator = Authenticator::new(shared.clone())
             .with_user_stores(directories)
@@ -500,7 +506,6 @@ fn management_router(
                 authenticator: authenticator.clone(),
                 shared: shared.clone(),
                 am: am.clone(),
-                tenant_directory_internal_addresses: config.admin.tenant_directory_internal_addresses,
             }));
         }
         if components.contains(Component::Publisher) {

@@ -40,6 +40,16 @@ pub struct DirectoryUser {
     pub roles: Vec<String>,
 }
 
+/// What adding a user has written so far, so that a failure undoes only that.
+#[derive(Default)]
+struct Written {
+    entry: bool,
+    groups: Vec<String>,
+}
+
+/// LDAP result code of an add whose DN is taken (RFC 4511).
+const ENTRY_ALREADY_EXISTS: u32 = 68;
+
 /// One `[[user_store]]` of type `ldap` or `active_directory`.
 pub struct LdapStore {
     /// How errors and logs name it: `the primary store` or `CORP`.
@@ -51,6 +61,9 @@ pub struct LdapStore {
     /// Users looked up, by lower-case name, with when: roles are read again after
     /// `cache_ttl`.
     cache: Mutex<HashMap<String, (Instant, DirectoryUser)>>,
+    /// Whether each URL is checked before connecting to refuse internal addresses (a
+    /// tenant's directory).
+    refuse_internal: bool,
 }
 
 impl std::fmt::Debug for LdapStore {
@@ -87,7 +100,16 @@ impl LdapStore {
             bind_password,
             idle: Mutex::new(Vec::new()),
             cache: Mutex::new(HashMap::new()),
+            refuse_internal: false,
         })
+    }
+
+    /// The same store, refusing to connect to this host, link-local or unspecified
+    /// addresses ([`crate::address::refuse_internal`]), checked before every connection so
+    /// that a name resolving elsewhere later is caught too.
+    pub fn refusing_internal(mut self) -> Self {
+        self.refuse_internal = true;
+        self
     }
 
     /// The store's domain (`CORP`), empty for the primary store.
@@ -245,17 +267,19 @@ impl LdapStore {
                 "user_filter has no `(attribute={username})` to name the entry by".into(),
             ));
         };
-        // The groups first: a role no group maps to is refused before anything is written.
+        // The groups first, each one that maps to a role asked for and to nothing else
+        // (a sign-up asking for `subscriber` never lands in a group that also makes
+        // administrators); a role no such group gives is refused before anything is written.
+        let asked = |r: &String| roles.iter().any(|a| a.eq_ignore_ascii_case(r));
         let mut groups = Vec::new();
         for role in roles {
-            let Some((group, _)) = self
-                .config
-                .role_mapping
-                .iter()
-                .find(|(_, mapped)| mapped.iter().any(|r| r.eq_ignore_ascii_case(role)))
+            let Some((group, _)) =
+                self.config.role_mapping.iter().find(|(_, mapped)| {
+                    mapped.iter().any(|r| r.eq_ignore_ascii_case(role)) && mapped.iter().all(asked)
+                })
             else {
                 return Err(cannot(format!(
-                    "no group maps to the role `{role}` (role_mapping); map one, or leave the role out"
+                    "no group maps to the role `{role}` without also giving a role not asked for (role_mapping); map one, or leave the role out"
                 )));
             };
             if !groups.contains(group) {
@@ -281,31 +305,78 @@ impl LdapStore {
         }
 
         let dn = format!("{attribute}={},{}", dn_escape(username), self.config.user_search_base);
+        let mut written = Written::default();
         let mut ldap = self.connect(true).await?;
         let outcome = self
-            .write_user(&mut ldap, &dn, &attribute, username, password, email, &group_dns)
+            .write_user(
+                &mut ldap,
+                &dn,
+                &attribute,
+                username,
+                password,
+                email,
+                &group_dns,
+                &mut written,
+            )
             .await;
-        if let Err(e) = &outcome {
-            // Undo what was written: the memberships, then the entry.
-            let member = self.member_attribute();
-            for group_dn in &group_dns {
-                let _ = ldap
-                    .modify(group_dn, vec![Mod::Delete(member, HashSet::from([dn.as_str()]))])
-                    .await;
+        let _ = ldap.unbind().await;
+        let outcome = match outcome {
+            // Someone else's entry (a name the filter does not find, or a sign-up racing
+            // this one): nothing of it is touched.
+            Err(LdapError::LdapResult { result }) if result.rc == ENTRY_ALREADY_EXISTS && !written.entry => {
+                return Err(UserStoreError::Exists {
+                    store: self.name.clone(),
+                    username: username.to_string(),
+                });
             }
-            let _ = ldap.delete(&dn).await;
-            tracing::warn!(store = %self.name, error = %e, "Adding a user to the directory failed; undone.");
+            Err(e) => Err(UserStoreError::Directory {
+                store: self.name.clone(),
+                operation: "adding a user (may the service account write?)",
+                reason: e.to_string(),
+            }),
+            Ok(()) => {
+                if let Ok(mut cache) = self.cache.lock() {
+                    cache.remove(&username.to_lowercase());
+                }
+                match self.find(username).await {
+                    Ok(Some(user)) => Ok(user),
+                    Ok(None) => Err(cannot(
+                        "the entry added is not found by user_filter; make the filter match inetOrgPerson entries"
+                            .into(),
+                    )),
+                    Err(e) => Err(e),
+                }
+            }
+        };
+        if let Err(e) = &outcome {
+            self.undo(&dn, &written).await;
+            tracing::warn!(store = %self.name, error = %e, "Adding a user to the directory failed; what was written is undone.");
+        }
+        outcome
+    }
+
+    /// Removes what [`Self::write_user`] wrote, and only that, on a connection of its own
+    /// (the one that failed may be gone).
+    async fn undo(&self, dn: &str, written: &Written) {
+        if !written.entry {
+            return;
+        }
+        let Ok(mut ldap) = self.connect(true).await else {
+            tracing::error!(store = %self.name, dn, "Cannot reach the directory to undo a half-added user; remove the entry by hand.");
+            return;
+        };
+        let timeout = self.config.operation_timeout;
+        let member = self.member_attribute();
+        for group_dn in &written.groups {
+            let _ = ldap
+                .with_timeout(timeout)
+                .modify(group_dn, vec![Mod::Delete(member, HashSet::from([dn]))])
+                .await;
+        }
+        if let Err(e) = ldap.with_timeout(timeout).delete(dn).await.and_then(|r| r.success()) {
+            tracing::error!(store = %self.name, dn, error = %e, "Cannot undo a half-added user; remove the entry by hand.");
         }
         let _ = ldap.unbind().await;
-        outcome.map_err(|e| UserStoreError::Directory {
-            store: self.name.clone(),
-            operation: "adding a user (does the service account may write?)",
-            reason: e.to_string(),
-        })?;
-        self.cache.lock().map(|mut c| c.remove(&username.to_lowercase())).ok();
-        self.find(username)
-            .await?
-            .ok_or_else(|| cannot("the entry added is not found by user_filter".into()))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -318,6 +389,7 @@ impl LdapStore {
         password: &str,
         email: Option<&str>,
         group_dns: &[String],
+        written: &mut Written,
     ) -> Result<(), LdapError> {
         let mut attrs: Vec<(&str, HashSet<&str>)> = vec![
             (
@@ -335,6 +407,7 @@ impl LdapStore {
         }
         let timeout = self.config.operation_timeout;
         ldap.with_timeout(timeout).add(dn, attrs).await?.success()?;
+        written.entry = true;
         ldap.with_timeout(timeout)
             .extended(PasswordModify {
                 user_id: Some(dn),
@@ -349,6 +422,7 @@ impl LdapStore {
                 .modify(group_dn, vec![Mod::Add(member, HashSet::from([dn]))])
                 .await?
                 .success()?;
+            written.groups.push(group_dn.clone());
         }
         Ok(())
     }
@@ -548,6 +622,13 @@ impl LdapStore {
     async fn connect(&self, as_service: bool) -> Result<Ldap> {
         let mut last = String::from("no URL configured");
         for url in &self.config.urls {
+            if self.refuse_internal
+                && let Err(why) = crate::address::refuse_internal(url).await
+            {
+                tracing::warn!(store = %self.name, %url, reason = %why, "Not connecting to a tenant's directory URL.");
+                last = why;
+                continue;
+            }
             let settings = LdapConnSettings::new()
                 .set_conn_timeout(self.config.connect_timeout)
                 .set_starttls(self.config.start_tls && url.starts_with("ldap://"));

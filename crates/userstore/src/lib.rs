@@ -6,6 +6,7 @@
 //! This crate knows directories only: which store a sign-in name goes to, and the
 //! roles a directory user has, are decided by its callers.
 
+pub mod address;
 mod ldap;
 pub mod registered;
 mod sign_in_name;
@@ -65,6 +66,25 @@ pub enum UserStoreError {
         /// Why.
         reason: String,
     },
+}
+
+impl UserStoreError {
+    /// What a caller who is not (yet) signed in may be told: the store and what to do,
+    /// without its URLs or what the directory said (those go to the node's log).
+    pub fn public_message(&self) -> String {
+        match self {
+            UserStoreError::Unavailable { store, .. } => format!(
+                "the user store {store} cannot be reached; sign-in with it is unavailable until it answers again"
+            ),
+            UserStoreError::Directory { store, operation, .. } => format!(
+                "the user store {store} refused {operation}; an administrator should check its settings (the node's log says more)"
+            ),
+            UserStoreError::Config { store, .. } => {
+                format!("the user store {store} is misconfigured; the node's log says more")
+            }
+            UserStoreError::Exists { .. } | UserStoreError::CannotAdd { .. } => self.to_string(),
+        }
+    }
 }
 
 /// A user store's result.

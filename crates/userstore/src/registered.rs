@@ -25,15 +25,22 @@ pub struct SealedSettings {
     pub bind_password_sealed: String,
 }
 
-/// The stored form of `config` with `bind_password` (which `config` itself must not hold).
-pub fn seal(config: &UserStoreConfig, bind_password: &str, key: &SealingKey) -> Result<SealedSettings> {
+/// What a store's sealed password is bound to: its owner (the tenant) and its domain, so
+/// that it opens in no other row.
+fn context(owner: &str, config: &UserStoreConfig) -> Vec<u8> {
+    format!("{owner}\0{}", config.domain.to_ascii_uppercase()).into_bytes()
+}
+
+/// The stored form of `config` with `bind_password` (which `config` itself must not
+/// hold), for the tenant `owner`.
+pub fn seal(config: &UserStoreConfig, bind_password: &str, key: &SealingKey, owner: &str) -> Result<SealedSettings> {
     let mut plain = config.clone();
     plain.bind_password = None;
     plain.bind_password_env = None;
     plain.bind_password_file = None;
     let settings = serde_json::to_string(&plain).map_err(|e| config_error(config, e.to_string()))?;
     let bind_password_sealed = key
-        .seal(bind_password.as_bytes())
+        .seal_for(bind_password.as_bytes(), &context(owner, config))
         .map_err(|e| config_error(config, e.to_string()))?;
     Ok(SealedSettings {
         settings,
@@ -49,21 +56,28 @@ pub fn settings(stored: &SealedSettings) -> Result<UserStoreConfig> {
     })
 }
 
-/// The bind password of a stored directory, opened.
-pub fn bind_password(stored: &SealedSettings, key: &SealingKey) -> Result<Secret> {
+/// The bind password of the tenant `owner`'s stored directory, opened.
+pub fn bind_password(stored: &SealedSettings, key: &SealingKey, owner: &str) -> Result<Secret> {
     let config = settings(stored)?;
     let plain = key
-        .open(&stored.bind_password_sealed, "bind password")
+        .open_for(&stored.bind_password_sealed, &context(owner, &config), "bind password")
         .map_err(|e| config_error(&config, e.to_string()))?;
     let plain = String::from_utf8(plain).map_err(|_| config_error(&config, "its bind password is not UTF-8".into()))?;
     Ok(Secret::new(plain))
 }
 
-/// The store a stored directory describes, ready to sign users in.
-pub fn open(stored: &SealedSettings, key: &SealingKey) -> Result<LdapStore> {
+/// The store a stored directory describes, ready to sign users in; refusing internal
+/// addresses when `refuse_internal` (a tenant's directory, unless the operator allows
+/// them).
+pub fn open(stored: &SealedSettings, key: &SealingKey, owner: &str, refuse_internal: bool) -> Result<LdapStore> {
     let mut config = settings(stored)?;
-    config.bind_password = Some(bind_password(stored, key)?);
-    LdapStore::new(&config)
+    config.bind_password = Some(bind_password(stored, key, owner)?);
+    let store = LdapStore::new(&config)?;
+    Ok(if refuse_internal {
+        store.refusing_internal()
+    } else {
+        store
+    })
 }
 
 fn config_error(config: &UserStoreConfig, reason: String) -> UserStoreError {
@@ -88,15 +102,19 @@ mod tests {
             user_search_base: "ou=people".into(),
             ..Default::default()
         };
-        let stored = seal(&config, "service-password", &key).unwrap();
+        let stored = seal(&config, "service-password", &key, "tenant-1").unwrap();
         assert!(!stored.settings.contains("must-not-appear"));
         assert!(!stored.settings.contains("service-password"));
         assert!(!stored.bind_password_sealed.contains("service-password"));
-        assert_eq!(bind_password(&stored, &key).unwrap().expose(), "service-password");
+        assert_eq!(
+            bind_password(&stored, &key, "tenant-1").unwrap().expose(),
+            "service-password"
+        );
+        assert!(bind_password(&stored, &key, "tenant-2").is_err(), "bound to its tenant");
         assert_eq!(settings(&stored).unwrap().bind_dn, "cn=svc");
-        assert!(open(&stored, &key).is_ok());
+        assert!(open(&stored, &key, "tenant-1", true).is_ok());
         let other = bind_password_key("another-secrets-key-value");
-        let err = open(&stored, &other).unwrap_err().to_string();
+        let err = open(&stored, &other, "tenant-1", false).unwrap_err().to_string();
         assert!(err.contains("[node] secrets_key"), "{err}");
     }
 }

@@ -280,6 +280,38 @@ async fn a_writable_directory_gets_new_users_with_hashed_passwords_and_groups_fo
     );
     assert!(store.find("frank").await.unwrap().is_none(), "nothing was written");
 
+    // An entry the filter does not find (dave has no mail) is someone else's: adding the
+    // name is a conflict, and the entry is left alone.
+    let mut picky = writable(&slapd);
+    picky.user_filter = Some("(&(objectClass=person)(uid={username})(mail=*))".into());
+    let picky = LdapStore::new(&picky).unwrap();
+    let clash = picky
+        .create_user("dave", "dave-new-password", None, &["subscriber"])
+        .await;
+    assert!(matches!(clash, Err(UserStoreError::Exists { .. })), "{clash:?}");
+    assert!(
+        store.authenticate("dave", "dave-password").await.unwrap().is_some(),
+        "dave's entry and password are untouched"
+    );
+
+    // A sign-up asking for `subscriber` joins a group that gives only that, never one
+    // that also gives more (first in the mapping's order here).
+    let mut wide = writable(&slapd);
+    wide.role_mapping = BTreeMap::from([
+        (
+            "apiPublishers".to_string(),
+            vec!["publisher".to_string(), "subscriber".to_string()],
+        ),
+        ("apiSubscribers".to_string(), vec!["subscriber".to_string()]),
+    ]);
+    let hana = LdapStore::new(&wide)
+        .unwrap()
+        .create_user("hana", "hana-password-1", None, &["subscriber"])
+        .await
+        .unwrap();
+    assert_eq!(hana.groups, ["apiSubscribers"]);
+    assert_eq!(hana.roles, ["subscriber"]);
+
     // A step that fails undoes the entry: here the "group" is an organizational unit,
     // which cannot take a member.
     let mut odd = writable(&slapd);
