@@ -898,8 +898,8 @@ pub struct UserStoreConfig {
     /// Where users are searched (`ou=people,dc=example,dc=com`).
     pub user_search_base: String,
     /// The filter that finds one user; `{username}` is replaced by the escaped name.
-    /// Default: `(&(objectClass=person)(uid={username}))`, or `sAMAccountName` for
-    /// Active Directory.
+    /// Default: `(&(objectClass=person)(uid={username}))`; for Active Directory,
+    /// `sAMAccountName` or `userPrincipalName`.
     pub user_filter: Option<String>,
     /// Where groups are searched; the user search base when empty.
     pub group_search_base: String,
@@ -963,7 +963,9 @@ impl UserStoreConfig {
     pub fn user_filter(&self) -> &str {
         match (&self.user_filter, self.kind) {
             (Some(f), _) => f,
-            (None, UserStoreType::ActiveDirectory) => "(&(objectClass=user)(sAMAccountName={username}))",
+            (None, UserStoreType::ActiveDirectory) => {
+                "(&(objectClass=user)(|(sAMAccountName={username})(userPrincipalName={username})))"
+            }
             (None, _) => "(&(objectClass=person)(uid={username}))",
         }
     }

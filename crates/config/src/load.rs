@@ -689,7 +689,10 @@ cache_ttl = "5m"
         assert_eq!(primary.bind_password().unwrap().unwrap().expose(), "from-a-file");
         assert_eq!(primary.role_mapping["apiPublishers"], ["publisher", "creator"]);
         assert!(primary.read_only, "read-only unless said otherwise");
-        assert_eq!(corp.user_filter(), "(&(objectClass=user)(sAMAccountName={username}))");
+        assert_eq!(
+            corp.user_filter(),
+            "(&(objectClass=user)(|(sAMAccountName={username})(userPrincipalName={username})))"
+        );
         assert_eq!(corp.membership(), crate::GroupMembership::MemberOf);
         assert_eq!(corp.cache_ttl, Duration::from_secs(300));
         // The password never reaches a printed configuration.

@@ -327,3 +327,30 @@ async fn a_writable_directory_gets_new_users_with_hashed_passwords_and_groups_fo
     );
     assert!(store.authenticate("gina", "gina-password-1").await.unwrap().is_none());
 }
+
+#[tokio::test]
+async fn a_filter_with_another_attribute_signs_users_in_by_it_too() {
+    // As Active Directory's preset does with userPrincipalName: here the email address.
+    let Some(slapd) = Slapd::start() else { return };
+    let mut either = config(&slapd);
+    either.user_filter = Some("(&(objectClass=person)(|(uid={username})(mail={username})))".into());
+    let store = LdapStore::new(&either).unwrap();
+    let by_mail = store
+        .authenticate("alice@example.com", "alice-password")
+        .await
+        .unwrap()
+        .expect("alice signs in with her email address");
+    assert_eq!(by_mail.dn, format!("uid=alice,{PEOPLE_DN}"));
+    assert_eq!(by_mail.roles, ["creator", "publisher", "subscriber"]);
+    assert!(store.authenticate("alice", "alice-password").await.unwrap().is_some());
+    assert!(
+        store
+            .authenticate("*@example.com", "alice-password")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // Listed by the first attribute the filter names.
+    let (users, _) = store.list(0, 1).await.unwrap();
+    assert_eq!(users[0].username, "alice");
+}

@@ -109,7 +109,14 @@ impl Client {
 async fn directory_users_sign_in_with_their_groups_roles_and_an_outage_is_a_503_not_a_wrong_password() {
     let Some(mut slapd) = Slapd::start() else { return };
     let backend = backend().await;
-    let config = format!("{}{}", store_entry(&slapd, ""), store_entry(&slapd, "CORP"));
+    // CORP also finds people by their email address (as Active Directory's preset finds
+    // them by userPrincipalName).
+    let corp = store_entry_with(
+        &slapd,
+        "CORP",
+        "user_filter = \"(&(objectClass=person)(|(uid={username})(mail={username})))\"",
+    );
+    let config = format!("{}{corp}", store_entry(&slapd, ""));
     let (_node, c) = directory_node(
         &slapd,
         tollgate()
@@ -160,6 +167,17 @@ async fn directory_users_sign_in_with_their_groups_roles_and_an_outage_is_a_503_
     assert_eq!(status, 200, "CORP/bob uses the Developer Portal: {body}");
     let (status, _) = c.rest(bob, Method::GET, "/publisher/v4/apis", None).await;
     assert_eq!(status, 403, "CORP/bob is no publisher");
+    // A name with `@` that is no tenant's: the super tenant's CORP/bob@example.com, whom
+    // CORP finds by email address.
+    let (status, body) = c
+        .rest(
+            ("CORP/bob@example.com", "bob-password"),
+            Method::GET,
+            "/devportal/v3/applications",
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
     // The built-in administrator is unaffected.
     let (status, body) = c.rest(ADMIN, Method::GET, "/admin/v4/users", None).await;
     assert_eq!(status, 200, "{body}");
