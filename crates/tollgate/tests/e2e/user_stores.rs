@@ -290,6 +290,14 @@ async fn directory_users_sign_in_with_their_groups_roles_and_an_outage_is_a_503_
     // The built-in users sign in as before.
     let (status, _) = c.rest(ADMIN, Method::GET, "/admin/v4/users", None).await;
     assert_eq!(status, 200);
+    // And the node stays ready: a directory is not something it needs to serve.
+    let ready = c
+        .http
+        .get(format!("http://{}/health/ready", c.mgmt))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status().as_u16(), 200, "ready during the directory's outage");
 
     // Back up: the same node signs directory users in again.
     slapd.resume();
