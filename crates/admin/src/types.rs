@@ -415,8 +415,8 @@ pub enum DirectoryType {
     /// An LDAP directory (OpenLDAP, 389 DS…): users by `uid`, groups by `member`.
     #[default]
     Ldap,
-    /// Active Directory: users by `sAMAccountName`, groups by `memberOf`, disabled
-    /// accounts refused.
+    /// Active Directory: users by `sAMAccountName` or `userPrincipalName`, groups by
+    /// `memberOf`, disabled accounts refused.
     ActiveDirectory,
 }
 

@@ -189,7 +189,7 @@ fn answer(row: &UserStoreRow) -> Result<UserStore, ApiError> {
     Ok(body_of(&row.id, &config))
 }
 
-/// The password a write brings: required (non-empty) unless `kept` is the stored one.
+/// The password a write brings: non-empty, and present when `required`.
 fn password_of(body: &UserStore, required: bool) -> Result<Option<&str>, ApiError> {
     match body.bind_password.as_ref().map(|p| p.expose()) {
         Some("") => Err(Error::field("bindPassword", "must not be empty; an anonymous bind is refused").into()),

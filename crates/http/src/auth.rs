@@ -103,22 +103,34 @@ impl Authenticator {
         tenant: TenantId,
         username: &'n str,
     ) -> Result<Option<(Arc<LdapStore>, &'n str)>, Error> {
+        match self.store_for(tenant, username).await? {
+            Some((store, name)) if store.domain().is_empty() => {
+                let built_in = users::find_by_username(&self.shared, tenant, name).await?;
+                Ok(built_in.is_none().then_some((store, name)))
+            }
+            found => Ok(found),
+        }
+    }
+
+    /// The directory a name belongs to, and the name in it: `CORP/bob` to `tenant`'s store
+    /// `CORP`, a plain name to the super tenant's primary directory (whether or not the
+    /// built-in store also has it).
+    async fn store_for<'n>(
+        &self,
+        tenant: TenantId,
+        username: &'n str,
+    ) -> Result<Option<(Arc<LdapStore>, &'n str)>, Error> {
         if self.directories.is_empty() {
             return Ok(None);
         }
-        match split_store_domain(username) {
-            (Some(domain), rest) => Ok(self
+        Ok(match split_store_domain(username) {
+            (Some(domain), rest) => self
                 .directories
                 .secondary(tenant, &domain)
                 .await?
-                .map(|store| (store, rest))),
-            (None, name) => match self.directories.primary(tenant) {
-                Some(primary) if users::find_by_username(&self.shared, tenant, name).await?.is_none() => {
-                    Ok(Some((primary, name)))
-                }
-                _ => Ok(None),
-            },
-        }
+                .map(|store| (store, rest)),
+            (None, name) => self.directories.primary(tenant).map(|store| (store, name)),
+        })
     }
 
     /// A page of the users of `tenant`'s directory `store` (`PRIMARY` for the super
@@ -158,15 +170,7 @@ impl Authenticator {
     /// `new.roles`. The name within the store and the password are validated as the
     /// built-in store's are.
     pub async fn add_directory_user(&self, new: &NewUser) -> Result<Option<User>, Error> {
-        let store = match split_store_domain(&new.username) {
-            (Some(domain), rest) => self
-                .directories
-                .secondary(new.tenant_id, &domain)
-                .await?
-                .map(|store| (store, rest)),
-            (None, name) => self.directories.primary(new.tenant_id).map(|store| (store, name)),
-        };
-        let Some((store, in_store)) = store else {
+        let Some((store, in_store)) = self.store_for(new.tenant_id, &new.username).await? else {
             return Ok(None);
         };
         // A plain name the built-in store already holds would sign in as that user, never

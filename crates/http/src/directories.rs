@@ -22,9 +22,8 @@ const CAPACITY: usize = 10_000;
 
 /// What a node knows of one tenant's registered directories: each store, built from
 /// its row of that version, and the domains whose store cannot be opened here.
-#[derive(Default)]
 struct Known {
-    checked: Option<Instant>,
+    checked: Instant,
     stores: HashMap<String, (i64, Arc<LdapStore>)>,
     unreadable: HashMap<String, String>,
 }
@@ -115,7 +114,10 @@ impl Directories {
     /// Whether `tenant`'s directories must stay off internal addresses: every tenant's
     /// but the super tenant's, unless the operator allows them.
     pub fn refuses_internal(&self, tenant: TenantId) -> bool {
-        tenant != TenantId::DEFAULT && !self.registered.as_ref().is_some_and(|r| r.allow_internal)
+        match &self.registered {
+            Some(registered) => registered.refuses_internal(tenant),
+            None => tenant != TenantId::DEFAULT,
+        }
     }
 
     /// Forgets what this node read of `tenant`'s directories, after a change here.
@@ -134,6 +136,11 @@ impl Directories {
 }
 
 impl Registered {
+    /// Whether `tenant`'s directories must stay off internal addresses.
+    fn refuses_internal(&self, tenant: TenantId) -> bool {
+        tenant != TenantId::DEFAULT && !self.allow_internal
+    }
+
     async fn find(&self, tenant: TenantId, domain: &str) -> Result<Option<Arc<LdapStore>>, Error> {
         let domain = domain.to_ascii_uppercase();
         let answer = |known: &Known| match known.unreadable.get(&domain) {
@@ -146,7 +153,7 @@ impl Registered {
                 .lock()
                 .map_err(|_| Error::Internal("directory registry lock".into()))?;
             match known.get(&tenant) {
-                Some(k) if k.checked.is_some_and(|at| at.elapsed() < REGISTERED_RECHECK) => return answer(k),
+                Some(k) if k.checked.elapsed() < REGISTERED_RECHECK => return answer(k),
                 Some(k) => k.stores.clone(),
                 None => HashMap::new(),
             }
@@ -154,8 +161,9 @@ impl Registered {
         // Read the tenant's stores again; keep each one whose row has not changed (its
         // pool and cached users with it).
         let mut fresh = Known {
-            checked: Some(Instant::now()),
-            ..Known::default()
+            checked: Instant::now(),
+            stores: HashMap::new(),
+            unreadable: HashMap::new(),
         };
         for row in user_stores::list(&self.shared, tenant).await? {
             if let Some(kept) = previous.get(&row.domain).filter(|(v, _)| *v == row.updated_at) {
@@ -166,8 +174,7 @@ impl Registered {
                 settings: row.settings,
                 bind_password_sealed: row.bind_password_sealed,
             };
-            let refuse_internal = tenant != TenantId::DEFAULT && !self.allow_internal;
-            match registered::open(&sealed, &self.key, &tenant.to_string(), refuse_internal) {
+            match registered::open(&sealed, &self.key, &tenant.to_string(), self.refuses_internal(tenant)) {
                 Ok(store) => {
                     fresh.stores.insert(row.domain, (row.updated_at, Arc::new(store)));
                 }

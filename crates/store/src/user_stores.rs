@@ -53,18 +53,6 @@ pub async fn find(db: &Database, tenant: TenantId, id: &str) -> Result<Option<Us
     .await)?)
 }
 
-/// The tenant's directory of this domain (upper-cased), for a sign-in name `DOMAIN/…`.
-pub async fn find_by_domain(db: &Database, tenant: TenantId, domain: &str) -> Result<Option<UserStoreRow>> {
-    let sql = format!("SELECT {COLUMNS} FROM user_stores WHERE tenant_id = $1 AND domain = $2");
-    Ok(on_pool!(db.reader(), |p| sqlx::query_as(sqlx::AssertSqlSafe(
-        sql.clone()
-    ))
-    .bind(tenant.to_string())
-    .bind(domain.to_ascii_uppercase())
-    .fetch_optional(p)
-    .await)?)
-}
-
 /// Stores a new directory; a domain the tenant already has is a unique violation.
 pub async fn insert(tx: &mut Tx, tenant: TenantId, row: &UserStoreRow) -> Result<()> {
     on_tx!(tx, |c| sqlx::query(

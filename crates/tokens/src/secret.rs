@@ -63,9 +63,7 @@ impl KeyManagerSecret {
 
     /// Decrypts what [`seal`](Self::seal) produced; fails if the secret differs.
     pub fn open(&self, sealed: &str) -> Result<Vec<u8>> {
-        self.sealing.open(sealed, "signing key").map_err(|_| {
-            Error::Crypto("cannot open a sealed signing key: [key_manager] secret differs from the one that sealed it")
-        })
+        self.sealing.open(sealed, "signing key").map_err(sealing_error)
     }
 }
 
@@ -73,7 +71,10 @@ fn sealing_error(e: SealError) -> Error {
     match e {
         SealError::SecretFile(m) => Error::SecretFile(m),
         SealError::NoRandomness => Error::Crypto("no OS randomness"),
-        SealError::WrongSecret { .. } => Error::Crypto("a sealed value does not open"),
+        // Only signing keys are sealed under this secret.
+        SealError::WrongSecret { .. } => {
+            Error::Crypto("cannot open a sealed signing key: [key_manager] secret differs from the one that sealed it")
+        }
     }
 }
 

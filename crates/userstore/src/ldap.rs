@@ -174,18 +174,11 @@ impl LdapStore {
                 .await
                 .and_then(|r| r.success());
             if let Err(e) = found {
-                outcome = Err(if lost(&e) {
-                    UserStoreError::Unavailable {
-                        store: self.name.clone(),
-                        reason: e.to_string(),
-                    }
-                } else {
-                    UserStoreError::Directory {
-                        store: self.name.clone(),
-                        operation: "reading a search base (user_search_base, group_search_base)",
-                        reason: format!("`{base}`: {e}"),
-                    }
-                });
+                outcome = Err(self.failed(
+                    e,
+                    "reading a search base (user_search_base, group_search_base)",
+                    format!("`{base}`: "),
+                ));
                 break;
             }
         }
@@ -205,13 +198,8 @@ impl LdapStore {
             });
         };
         let filter = self.config.user_filter().replace("{username}", "*");
-        let mut attrs = vec![attribute.as_str(), self.config.email_attribute.as_str()];
-        if self.config.membership() == GroupMembership::MemberOf {
-            attrs.push("memberOf");
-        }
-        if self.config.kind == UserStoreType::ActiveDirectory {
-            attrs.push("userAccountControl");
-        }
+        let mut attrs = self.user_attributes();
+        attrs.push(attribute.as_str());
         let entries = self.search(&self.config.user_search_base, &filter, &attrs).await?;
         let mut named: Vec<(String, SearchEntry)> = entries
             .into_iter()
@@ -305,19 +293,24 @@ impl LdapStore {
         }
 
         let dn = format!("{attribute}={},{}", dn_escape(username), self.config.user_search_base);
+        let mut entry: Vec<(&str, HashSet<&str>)> = vec![
+            (
+                "objectClass",
+                HashSet::from(["top", "person", "organizationalPerson", "inetOrgPerson"]),
+            ),
+            ("cn", HashSet::from([username])),
+            ("sn", HashSet::from([username])),
+        ];
+        if !matches!(attribute.to_ascii_lowercase().as_str(), "cn" | "sn") {
+            entry.push((attribute.as_str(), HashSet::from([username])));
+        }
+        if let Some(email) = email.filter(|e| !e.is_empty()) {
+            entry.push((self.config.email_attribute.as_str(), HashSet::from([email])));
+        }
         let mut written = Written::default();
         let mut ldap = self.connect(true).await?;
         let outcome = self
-            .write_user(
-                &mut ldap,
-                &dn,
-                &attribute,
-                username,
-                password,
-                email,
-                &group_dns,
-                &mut written,
-            )
+            .write_user(&mut ldap, &dn, entry, password, &group_dns, &mut written)
             .await;
         let _ = ldap.unbind().await;
         let outcome = match outcome {
@@ -379,32 +372,17 @@ impl LdapStore {
         let _ = ldap.unbind().await;
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// Writes the user: the entry `attrs` at `dn`, its password, its memberships, noting
+    /// each step in `written` as it succeeds.
     async fn write_user(
         &self,
         ldap: &mut Ldap,
         dn: &str,
-        attribute: &str,
-        username: &str,
+        attrs: Vec<(&str, HashSet<&str>)>,
         password: &str,
-        email: Option<&str>,
         group_dns: &[String],
         written: &mut Written,
     ) -> Result<(), LdapError> {
-        let mut attrs: Vec<(&str, HashSet<&str>)> = vec![
-            (
-                "objectClass",
-                HashSet::from(["top", "person", "organizationalPerson", "inetOrgPerson"]),
-            ),
-            ("cn", HashSet::from([username])),
-            ("sn", HashSet::from([username])),
-        ];
-        if !matches!(attribute.to_ascii_lowercase().as_str(), "cn" | "sn") {
-            attrs.push((attribute, HashSet::from([username])));
-        }
-        if let Some(email) = email.filter(|e| !e.is_empty()) {
-            attrs.push((self.config.email_attribute.as_str(), HashSet::from([email])));
-        }
         let timeout = self.config.operation_timeout;
         ldap.with_timeout(timeout).add(dn, attrs).await?.success()?;
         written.entry = true;
@@ -425,6 +403,19 @@ impl LdapStore {
             written.groups.push(group_dn.clone());
         }
         Ok(())
+    }
+
+    /// The attributes read of a user's entry: the email address, `memberOf` when groups
+    /// are read from it, and Active Directory's account flags.
+    fn user_attributes(&self) -> Vec<&str> {
+        let mut attrs = vec![self.config.email_attribute.as_str()];
+        if self.config.membership() == GroupMembership::MemberOf {
+            attrs.push("memberOf");
+        }
+        if self.config.kind == UserStoreType::ActiveDirectory {
+            attrs.push("userAccountControl");
+        }
+        attrs
     }
 
     /// The attribute a group lists its members in.
@@ -455,14 +446,9 @@ impl LdapStore {
     /// exactly one entry matches (and, in Active Directory, it is enabled).
     async fn search_user(&self, username: &str) -> Result<Option<SearchEntry>> {
         let filter = self.config.user_filter().replace("{username}", &ldap_escape(username));
-        let mut attrs = vec![self.config.email_attribute.as_str()];
-        if self.config.membership() == GroupMembership::MemberOf {
-            attrs.push("memberOf");
-        }
-        if self.config.kind == UserStoreType::ActiveDirectory {
-            attrs.push("userAccountControl");
-        }
-        let entries = self.search(&self.config.user_search_base, &filter, &attrs).await?;
+        let entries = self
+            .search(&self.config.user_search_base, &filter, &self.user_attributes())
+            .await?;
         if entries.len() != 1 {
             if entries.len() > 1 {
                 tracing::warn!(store = %self.name, "A sign-in name matched several directory entries; refused. Make user_filter match one entry.");
@@ -550,15 +536,25 @@ impl LdapStore {
                 }
                 Ok(entries)
             }
-            Err(e) if lost(&e) => Err(UserStoreError::Unavailable {
+            Err(e) => Err(self.failed(e, "a search", String::new())),
+        }
+    }
+
+    /// What a failed operation means: the directory is gone or did not answer in time
+    /// ([`UserStoreError::Unavailable`]), or it refused `operation` (its settings are
+    /// wrong); `about` says what the operation was on.
+    fn failed(&self, e: LdapError, operation: &'static str, about: String) -> UserStoreError {
+        if lost(&e) {
+            UserStoreError::Unavailable {
                 store: self.name.clone(),
                 reason: e.to_string(),
-            }),
-            Err(e) => Err(UserStoreError::Directory {
+            }
+        } else {
+            UserStoreError::Directory {
                 store: self.name.clone(),
-                operation: "a search",
-                reason: e.to_string(),
-            }),
+                operation,
+                reason: format!("{about}{e}"),
+            }
         }
     }
 

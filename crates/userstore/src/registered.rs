@@ -31,8 +31,8 @@ fn context(owner: &str, config: &UserStoreConfig) -> Vec<u8> {
     format!("{owner}\0{}", config.domain.to_ascii_uppercase()).into_bytes()
 }
 
-/// The stored form of `config` with `bind_password` (which `config` itself must not
-/// hold), for the tenant `owner`.
+/// The stored form of `config` with `bind_password`, for the tenant `owner` (a password
+/// `config` itself holds is left out of the settings).
 pub fn seal(config: &UserStoreConfig, bind_password: &str, key: &SealingKey, owner: &str) -> Result<SealedSettings> {
     let mut plain = config.clone();
     plain.bind_password = None;
@@ -58,11 +58,15 @@ pub fn settings(stored: &SealedSettings) -> Result<UserStoreConfig> {
 
 /// The bind password of the tenant `owner`'s stored directory, opened.
 pub fn bind_password(stored: &SealedSettings, key: &SealingKey, owner: &str) -> Result<Secret> {
-    let config = settings(stored)?;
+    opened_password(stored, &settings(stored)?, key, owner)
+}
+
+/// [`bind_password`] with the settings already read.
+fn opened_password(stored: &SealedSettings, config: &UserStoreConfig, key: &SealingKey, owner: &str) -> Result<Secret> {
     let plain = key
-        .open_for(&stored.bind_password_sealed, &context(owner, &config), "bind password")
-        .map_err(|e| config_error(&config, e.to_string()))?;
-    let plain = String::from_utf8(plain).map_err(|_| config_error(&config, "its bind password is not UTF-8".into()))?;
+        .open_for(&stored.bind_password_sealed, &context(owner, config), "bind password")
+        .map_err(|e| config_error(config, e.to_string()))?;
+    let plain = String::from_utf8(plain).map_err(|_| config_error(config, "its bind password is not UTF-8".into()))?;
     Ok(Secret::new(plain))
 }
 
@@ -71,7 +75,7 @@ pub fn bind_password(stored: &SealedSettings, key: &SealingKey, owner: &str) -> 
 /// them).
 pub fn open(stored: &SealedSettings, key: &SealingKey, owner: &str, refuse_internal: bool) -> Result<LdapStore> {
     let mut config = settings(stored)?;
-    config.bind_password = Some(bind_password(stored, key, owner)?);
+    config.bind_password = Some(opened_password(stored, &config, key, owner)?);
     let store = LdapStore::new(&config)?;
     Ok(if refuse_internal {
         store.refusing_internal()
