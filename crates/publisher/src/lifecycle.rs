@@ -84,21 +84,7 @@ pub(crate) async fn change(
         )])
         .into());
     };
-    let now = now_millis().max(current.updated_at + 1);
-    apis::set_lifecycle(&mut tx, &q.api_id, from, to, &auth.principal().username, now).await?;
-    let event = NewEvent::new(
-        tenant,
-        None,
-        ControlEvent::ApiStateChanged(ApiStateChange {
-            api_id: q.api_id.clone(),
-            name: current.api.name.clone(),
-            version: current.api.version.clone(),
-            context: current.api.resolved_context(),
-            previous_state: from,
-            life_cycle_status: to,
-        }),
-    );
-    events::append(&mut tx, &event).await?;
+    set_state_in(&mut tx, &current, to, &auth.principal().username).await?;
     tx.commit().await?;
     tracing::info!(api_id = %q.api_id, from = %from, to = %to, by = %auth.principal().username, "API lifecycle changed.");
     Ok(axum::Json(WorkflowResponse {
@@ -106,6 +92,33 @@ pub(crate) async fn change(
         lifecycle_state: state_body(to),
     })
     .into_response())
+}
+
+/// Moves `current` to state `to` inside `tx`: the history records it and gateways are
+/// told through the outbox. The caller has checked that the move is allowed.
+pub(crate) async fn set_state_in(
+    tx: &mut tollgate_store::Tx,
+    current: &tollgate_store::apis::StoredApi,
+    to: LifecycleState,
+    user: &str,
+) -> Result<(), ApiError> {
+    let from = current.api.life_cycle_status.unwrap_or_default();
+    let now = now_millis().max(current.updated_at + 1);
+    apis::set_lifecycle(tx, &current.id, from, to, user, now).await?;
+    let event = NewEvent::new(
+        current.tenant_id,
+        None,
+        ControlEvent::ApiStateChanged(ApiStateChange {
+            api_id: current.id.clone(),
+            name: current.api.name.clone(),
+            version: current.api.version.clone(),
+            context: current.api.resolved_context(),
+            previous_state: from,
+            life_cycle_status: to,
+        }),
+    );
+    events::append(tx, &event).await?;
+    Ok(())
 }
 
 /// `GET /apis/{apiId}/lifecycle-state`.

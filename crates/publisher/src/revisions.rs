@@ -112,25 +112,7 @@ pub(crate) async fn create(
     }
     let mut tx = state.am.begin().await?;
     let api = load_in(&mut tx, auth.principal().tenant_id, &api_id).await?;
-    let count = apis::count_revisions(&mut tx, &api_id).await?;
-    let max = i64::from(state.max_revisions_per_api);
-    if count >= max {
-        return Err(Error::Conflict(format!(
-            "the API already has {count} revisions, the most allowed ([publisher] max_revisions_per_api = {max}); delete an undeployed one first"
-        ))
-        .into());
-    }
-    let number = apis::next_revision_number(&mut tx, &api_id).await?;
-    let rev = RevisionRow {
-        id: uuid::Uuid::now_v7().to_string(),
-        api_id: api_id.clone(),
-        number,
-        description: body.description,
-        body: serde_json::to_string(&api.api).map_err(|e| Error::Internal(e.to_string()))?,
-        definition: api.definition.clone(),
-        created_at: now_millis(),
-    };
-    apis::insert_revision(&mut tx, &rev).await?;
+    let rev = snapshot_in(&mut tx, state.max_revisions_per_api, &api, body.description, false).await?;
     tx.commit().await?;
     let location = format!("{}/apis/{api_id}/revisions/{}", crate::BASE_PATH, rev.id);
     Ok((
@@ -139,6 +121,59 @@ pub(crate) async fn create(
         axum::Json(revision_body(&rev, &[])),
     )
         .into_response())
+}
+
+/// Snapshots `api` as a new revision inside `tx`. At the most revisions allowed, the
+/// oldest revision no environment serves is deleted first when `rotate` is set (the
+/// reference's `rotateRevision`), else the answer is 409.
+pub(crate) async fn snapshot_in(
+    tx: &mut tollgate_store::Tx,
+    max_revisions: u32,
+    api: &StoredApi,
+    description: Option<String>,
+    rotate: bool,
+) -> Result<RevisionRow, ApiError> {
+    let api_id = &api.id;
+    let count = apis::count_revisions(tx, api_id).await?;
+    let max = i64::from(max_revisions);
+    if count >= max {
+        let serving: HashSet<String> = apis::deployments_in(tx, api_id)
+            .await?
+            .into_iter()
+            .map(|d| d.revision_id)
+            .collect();
+        let oldest_free = apis::revisions_in(tx, api_id)
+            .await?
+            .into_iter()
+            .filter(|r| !serving.contains(&r.id))
+            .min_by_key(|r| r.number);
+        match oldest_free {
+            Some(oldest) if rotate => apis::delete_revision(tx, &oldest.id).await?,
+            _ => {
+                let hint = if rotate {
+                    "every one of them is deployed; undeploy one first"
+                } else {
+                    "delete an undeployed one first (an import may pass rotateRevision=true)"
+                };
+                return Err(Error::Conflict(format!(
+                    "the API already has {count} revisions, the most allowed ([publisher] max_revisions_per_api = {max}); {hint}"
+                ))
+                .into());
+            }
+        }
+    }
+    let number = apis::next_revision_number(tx, api_id).await?;
+    let rev = RevisionRow {
+        id: uuid::Uuid::now_v7().to_string(),
+        api_id: api_id.clone(),
+        number,
+        description,
+        body: serde_json::to_string(&api.api).map_err(|e| Error::Internal(e.to_string()))?,
+        definition: api.definition.clone(),
+        created_at: now_millis(),
+    };
+    apis::insert_revision(tx, &rev).await?;
+    Ok(rev)
 }
 
 /// `GET /apis/{apiId}/revisions/{revisionId}`.
@@ -201,13 +236,13 @@ pub(crate) struct RevisionQuery {
 #[serde(rename_all = "camelCase")]
 pub(crate) struct DeploymentRequest {
     /// Environment name.
-    name: String,
+    pub(crate) name: String,
     /// Virtual host (default: the environment's first).
     #[serde(default)]
-    vhost: Option<String>,
+    pub(crate) vhost: Option<String>,
     /// Whether the Developer Portal lists the environment's URLs (default true).
     #[serde(default = "yes")]
-    display_on_devportal: bool,
+    pub(crate) display_on_devportal: bool,
 }
 
 fn yes() -> bool {
@@ -253,6 +288,61 @@ pub(crate) async fn deploy(
     let rev = apis::revision(&state.am, &api_id, &q.revision_id)
         .await?
         .ok_or_else(|| revision_not_found(&q.revision_id))?;
+    let result = deploy_in(&mut tx, &state, &live, &rev, &body, "").await?;
+    tx.commit().await?;
+    tracing::info!(api_id = %api_id, revision = rev.number, environments = body.len(), by = %auth.principal().username, "API revision deployed.");
+    Ok((StatusCode::CREATED, axum::Json(result)).into_response())
+}
+
+/// Refuses environment names the tenant does not have, naming the ones it has. `field`
+/// prefixes each entry's field (`[0].name`, or a project file's path).
+pub(crate) async fn check_environments(
+    tx: &mut tollgate_store::Tx,
+    state: &PublisherState,
+    tenant: tollgate_model::TenantId,
+    names: &[(String, &str)],
+) -> Result<(), ApiError> {
+    let mut unknown = Vec::new();
+    for (field, name) in names {
+        if !environments::exists_in(tx, tenant, name).await? {
+            unknown.push(FieldError::new(
+                field.clone(),
+                format!("no gateway environment named `{name}`"),
+            ));
+        }
+    }
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    let known: Vec<String> = environments::list(&state.am, tenant)
+        .await?
+        .into_iter()
+        .map(|e| format!("`{}`", e.name))
+        .collect();
+    let known = if known.is_empty() {
+        "there is none yet; an administrator adds one with POST /api/am/admin/v4/environments".to_string()
+    } else {
+        format!("the environments are {}", known.join(", "))
+    };
+    for e in &mut unknown {
+        e.message = format!("{}; {known}", e.message);
+    }
+    Err(Error::Validation(unknown).into())
+}
+
+/// Makes each named environment serve `rev` of `live` inside `tx`, with one outbox
+/// event per environment whose revision changed. `field` prefixes the field names of
+/// errors (empty for the REST body).
+pub(crate) async fn deploy_in(
+    tx: &mut tollgate_store::Tx,
+    state: &PublisherState,
+    live: &StoredApi,
+    rev: &RevisionRow,
+    body: &[DeploymentRequest],
+    field: &str,
+) -> Result<Vec<RevisionDeployment>, ApiError> {
+    let tenant = live.tenant_id;
+    let api_id = &live.id;
     // Gateways serve the revision, so the event describes the revision, not the
     // working copy (which may have changed since).
     let snapshot: Api = serde_json::from_str(&rev.body).map_err(|e| Error::Internal(format!("revision body: {e}")))?;
@@ -263,38 +353,19 @@ pub(crate) async fn deploy(
     } else {
         Vec::new()
     };
-    let mut unknown = Vec::new();
-    for (i, d) in body.iter().enumerate() {
-        if !environments::exists_in(&mut tx, tenant, &d.name).await? {
-            unknown.push(FieldError::new(
-                format!("[{i}].name"),
-                format!("no gateway environment named `{}`", d.name),
-            ));
-        }
-    }
-    if !unknown.is_empty() {
-        let known: Vec<String> = environments::list(&state.am, tenant)
-            .await?
-            .into_iter()
-            .map(|e| format!("`{}`", e.name))
-            .collect();
-        let known = if known.is_empty() {
-            "there is none yet; an administrator adds one with POST /api/am/admin/v4/environments".to_string()
-        } else {
-            format!("the environments are {}", known.join(", "))
-        };
-        for e in &mut unknown {
-            e.message = format!("{}; {known}", e.message);
-        }
-        return Err(Error::Validation(unknown).into());
-    }
-    let current = apis::deployments_in(&mut tx, &api_id).await?;
+    let names: Vec<(String, &str)> = body
+        .iter()
+        .enumerate()
+        .map(|(i, d)| (format!("{field}[{i}].name"), d.name.as_str()))
+        .collect();
+    check_environments(tx, state, tenant, &names).await?;
+    let current = apis::deployments_in(tx, api_id).await?;
     let now = now_millis();
     let mut result = Vec::new();
-    for d in &body {
+    for d in body {
         let vhost = match &d.vhost {
             Some(v) => Some(v.clone()),
-            None => default_vhost(&state, tenant, &d.name).await?,
+            None => default_vhost(state, tenant, &d.name).await?,
         };
         let row = DeploymentRow {
             api_id: api_id.clone(),
@@ -306,7 +377,7 @@ pub(crate) async fn deploy(
         };
         let previous = current.iter().find(|c| c.environment == d.name);
         let changed = previous.is_none_or(|p| p.revision_id != rev.id);
-        apis::upsert_deployment(&mut tx, &row).await?;
+        apis::upsert_deployment(tx, &row).await?;
         if changed {
             let event = NewEvent::new(
                 tenant,
@@ -328,13 +399,11 @@ pub(crate) async fn deploy(
                     mocks: mocks.clone(),
                 })),
             );
-            events::append(&mut tx, &event).await?;
+            events::append(tx, &event).await?;
         }
         result.push(deployment_body(&row));
     }
-    tx.commit().await?;
-    tracing::info!(api_id = %api_id, revision = rev.number, environments = body.len(), by = %auth.principal().username, "API revision deployed.");
-    Ok((StatusCode::CREATED, axum::Json(result)).into_response())
+    Ok(result)
 }
 
 async fn default_vhost(

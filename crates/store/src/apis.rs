@@ -176,6 +176,36 @@ pub async fn get(db: &Database, tenant: TenantId, id: &str) -> Result<Option<Sto
     row.map(StoredApi::try_from).transpose()
 }
 
+/// Finds a tenant's API by name (any case) and version, as the reference's export and
+/// import name them, inside a transaction (its row locked as by [`get_in`]).
+pub async fn find_by_name_in(tx: &mut Tx, tenant: TenantId, name: &str, version: &str) -> Result<Option<StoredApi>> {
+    let id: Option<String> = on_tx!(tx, |c| sqlx::query_scalar(
+        "SELECT id FROM apis WHERE tenant_id = $1 AND lower(name) = lower($2) AND version = $3"
+    )
+    .bind(tenant.to_string())
+    .bind(name)
+    .bind(version)
+    .fetch_optional(c)
+    .await)?;
+    match id {
+        Some(id) => get_in(tx, tenant, &id).await,
+        None => Ok(None),
+    }
+}
+
+/// Finds a tenant's API by name (any case) and version.
+pub async fn find_by_name(db: &Database, tenant: TenantId, name: &str, version: &str) -> Result<Option<StoredApi>> {
+    let sql =
+        format!("SELECT {API_COLUMNS} FROM apis WHERE tenant_id = $1 AND lower(name) = lower($2) AND version = $3");
+    let row: Option<ApiRow> = on_pool!(db.reader(), |p| sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
+        .bind(tenant.to_string())
+        .bind(name)
+        .bind(version)
+        .fetch_optional(p)
+        .await)?;
+    row.map(StoredApi::try_from).transpose()
+}
+
 /// Reads one API inside a transaction, first taking its row lock (a no-op UPDATE, which
 /// works on both engines): every writer of one API then runs one after the other, and
 /// what this returns stays current until the transaction ends. On PostgreSQL (READ
@@ -523,6 +553,17 @@ pub async fn revisions(db: &Database, api_id: &str) -> Result<Vec<RevisionRow>> 
     )
     .bind(api_id)
     .fetch_all(p)
+    .await)?)
+}
+
+/// An API's revisions, oldest first, inside a transaction.
+pub async fn revisions_in(tx: &mut Tx, api_id: &str) -> Result<Vec<RevisionRow>> {
+    Ok(on_tx!(tx, |c| sqlx::query_as(
+        "SELECT id, api_id, number, description, body, definition, created_at FROM api_revisions \
+         WHERE api_id = $1 ORDER BY number"
+    )
+    .bind(api_id)
+    .fetch_all(c)
     .await)?)
 }
 

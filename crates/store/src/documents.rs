@@ -246,3 +246,100 @@ pub async fn delete_for_api(db: &Database, tenant: TenantId, api_id: &str) -> Re
     .await
     .map(|r| r.rows_affected()))?)
 }
+
+/// A document with its content, as an import brings it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DocumentWithContent {
+    /// The metadata.
+    pub document: Document,
+    /// The content ([`Content::None`] for a URL document).
+    pub content: Content,
+}
+
+/// Makes an API's documents exactly `docs`, in one transaction: a document whose name is
+/// already there keeps its id and gets the new metadata and content, new names are
+/// added, and documents not named are removed. Used by the project import, which must
+/// be all or nothing.
+pub async fn replace_for_api(
+    db: &Database,
+    tenant: TenantId,
+    api_id: &str,
+    docs: &[DocumentWithContent],
+    user: &str,
+    at: EpochMillis,
+) -> Result<()> {
+    let mut tx = db.begin().await?;
+    let existing: Vec<(String, String)> = on_tx!(&mut tx, |c| sqlx::query_as(
+        "SELECT id, name FROM api_documents WHERE tenant_id = $1 AND api_id = $2"
+    )
+    .bind(tenant.to_string())
+    .bind(api_id)
+    .fetch_all(c)
+    .await)?;
+    for (id, name) in &existing {
+        if !docs.iter().any(|d| &d.document.name == name) {
+            on_tx!(&mut tx, |c| sqlx::query("DELETE FROM api_documents WHERE id = $1")
+                .bind(id)
+                .execute(c)
+                .await
+                .map(|r| r.rows_affected()))?;
+        }
+    }
+    for d in docs {
+        let body = body(&d.document)?;
+        let (text, file, file_name, media_type) = match &d.content {
+            Content::Text(t) => (Some(t.clone()), None, None, None),
+            Content::File {
+                name,
+                media_type,
+                bytes,
+            } => (None, Some(bytes.clone()), Some(name.clone()), Some(media_type.clone())),
+            Content::None => (None, None, None, None),
+        };
+        let id = existing
+            .iter()
+            .find(|(_, name)| name == &d.document.name)
+            .map(|(id, _)| id.clone());
+        match id {
+            Some(id) => on_tx!(&mut tx, |c| sqlx::query(
+                "UPDATE api_documents SET body = $2, text_content = $3, file_content = $4, file_name = $5, \
+                 media_type = $6, updated_at = $7, updated_by = $8 WHERE id = $1"
+            )
+            .bind(&id)
+            .bind(&body)
+            .bind(&text)
+            .bind(&file)
+            .bind(&file_name)
+            .bind(&media_type)
+            .bind(at)
+            .bind(user)
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))?,
+            None => {
+                on_tx!(&mut tx, |c| {
+                    sqlx::query(
+                "INSERT INTO api_documents (id, tenant_id, api_id, name, body, text_content, file_content, file_name, \
+                 media_type, created_at, created_by, updated_at, updated_by) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $10, $11)"
+            )
+            .bind(uuid::Uuid::now_v7().to_string())
+            .bind(tenant.to_string())
+            .bind(api_id)
+            .bind(&d.document.name)
+            .bind(&body)
+            .bind(&text)
+            .bind(&file)
+            .bind(&file_name)
+            .bind(&media_type)
+            .bind(at)
+            .bind(user)
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected())
+                })?
+            }
+        };
+    }
+    tx.commit().await
+}
