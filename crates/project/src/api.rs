@@ -7,7 +7,7 @@ use crate::ProjectError;
 use crate::archive::Files;
 use crate::decode::{self, FORMAT_VERSION};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::collections::BTreeSet;
 use tollgate_model::Api;
 use tollgate_model::document::Document;
@@ -134,6 +134,8 @@ impl Default for MetaImport {
 pub struct ApiProject {
     /// The API, as the Publisher REST API shapes it.
     pub api: Api,
+    /// Where the API was read from (`api.yaml` or `api.json`), for errors.
+    pub api_file: String,
     /// The OpenAPI definition, when the project has one.
     pub definition: Option<Value>,
     /// Where the definition was read from (`Definitions/swagger.yaml`), for errors.
@@ -182,6 +184,7 @@ impl ApiProject {
             )
         })?;
         used.insert(api_file.clone());
+        let api_file = api_file.to_string();
         let data = decode::envelope(&api_file, bytes, &["api"])?;
         let (api, unknown): (Api, _) = decode::typed(&api_file, "data", &data)?;
         warnings.extend(
@@ -244,6 +247,7 @@ impl ApiProject {
         }
         Ok(ApiProject {
             api,
+            api_file,
             definition,
             definition_file,
             documents,
@@ -259,7 +263,7 @@ impl ApiProject {
             top: Some(self.top_folder()),
             ..Files::default()
         };
-        files.put(format!("api.{ext}"), write(format, &envelope("api", &self.api)?)?);
+        files.put(format!("api.{ext}"), write_envelope(format, "api", &self.api)?);
         if let Some(def) = &self.definition {
             files.put(format!("Definitions/swagger.{ext}"), write(format, def)?);
         }
@@ -268,7 +272,7 @@ impl ApiProject {
         {
             files.put(
                 format!("deployment_environments.{ext}"),
-                write(format, &envelope("deployment_environments", deployments)?)?,
+                write_envelope(format, "deployment_environments", deployments)?,
             );
         }
         let meta = ApiMeta {
@@ -293,7 +297,7 @@ impl ApiProject {
             meta.document_id = None;
             files.put(
                 format!("Docs/{folder}/document.{ext}"),
-                write(format, &envelope("document", &meta)?)?,
+                write_envelope(format, "document", &meta)?,
             );
             match &d.content {
                 Some(DocumentContent::Text(text)) => files.put(format!("Docs/{folder}/{folder}"), text.as_bytes()),
@@ -355,13 +359,29 @@ fn why_not_read(path: &str) -> &'static str {
     }
 }
 
-fn envelope<T: Serialize>(kind: &str, data: &T) -> Result<Value, ProjectError> {
-    let data = serde_json::to_value(data).map_err(|e| ProjectError::Archive(e.to_string()))?;
-    Ok(json!({"type": kind, "version": FORMAT_VERSION, "data": data}))
+/// A file's `{type, version, data}`, in the reference's order.
+#[derive(Serialize)]
+struct Envelope<'a, T> {
+    #[serde(rename = "type")]
+    kind: &'a str,
+    version: &'a str,
+    data: T,
+}
+
+/// Writes `data` in its envelope as the format's text.
+pub fn write_envelope<T: Serialize>(format: Format, kind: &str, data: &T) -> Result<Vec<u8>, ProjectError> {
+    write(
+        format,
+        &Envelope {
+            kind,
+            version: FORMAT_VERSION,
+            data,
+        },
+    )
 }
 
 /// Writes a value as the format's text.
-pub fn write(format: Format, value: &Value) -> Result<Vec<u8>, ProjectError> {
+pub fn write<T: Serialize + ?Sized>(format: Format, value: &T) -> Result<Vec<u8>, ProjectError> {
     match format {
         Format::Yaml => yaml_serde::to_string(value)
             .map(String::into_bytes)

@@ -54,6 +54,18 @@ pub(crate) struct ContentForm {
     file: Option<Vec<u8>>,
 }
 
+/// Multipart body of `POST /apis/import`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct ProjectImportForm {
+    /// The project as a zip (as `GET /apis/export` or the reference's `apictl export api` writes it).
+    #[schema(format = Binary, value_type = String)]
+    file: Vec<u8>,
+    /// An `api_params.yaml` whose entry `paramsEnvironment` overrides the project.
+    #[schema(format = Binary, value_type = Option<String>)]
+    params: Option<Vec<u8>>,
+}
+
 /// The document.
 #[derive(OpenApi)]
 #[openapi(
@@ -73,6 +85,7 @@ pub(crate) struct ContentForm {
         crate::documents::list, crate::documents::create, crate::documents::get_one, crate::documents::update,
         crate::documents::delete, crate::documents::get_content, crate::documents::put_content,
         crate::subscriptions::list, crate::subscriptions::block, crate::subscriptions::unblock,
+        crate::projects::export, crate::projects::import,
     ),
     components(schemas(tollgate_http::error::ErrorBody))
 )]

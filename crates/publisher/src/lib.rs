@@ -1,6 +1,7 @@
 //! The Publisher component: the Publisher REST API under `/api/am/publisher/v4`, shaped
 //! like the reference's v4 API for what Tollgate implements: APIs (create, edit, search,
-//! delete, copy), OpenAPI import and validation, lifecycle, revisions and deployments.
+//! delete, copy), OpenAPI import and validation, lifecycle, revisions and deployments,
+//! and whole API projects in the reference's format (export and import).
 //!
 //! Every change gateways must see (lifecycle state, deployments) is written to the
 //! `events` outbox in the same transaction as the change. Depends on `http`, `store`,
@@ -17,6 +18,7 @@ pub mod fuzzing;
 mod lifecycle;
 mod mocks;
 mod openapi;
+mod projects;
 mod revisions;
 mod scopes;
 mod subscriptions;
@@ -85,6 +87,8 @@ pub fn routes(state: PublisherState) -> Router {
         .route("/apis/import-openapi", post(openapi::import))
         .route("/apis/validate-openapi", post(openapi::validate))
         .route("/apis/change-lifecycle", post(lifecycle::change))
+        .route("/apis/export", get(projects::export))
+        .route("/apis/import", post(projects::import))
         .route(
             "/apis/{api_id}",
             get(apis::get_one).put(apis::update).delete(apis::delete),

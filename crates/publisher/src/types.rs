@@ -383,3 +383,24 @@ pub struct DefinitionValidation {
     /// The problems, when invalid.
     pub errors: Vec<ErrorListItem>,
 }
+
+/// What an API project import did (or, with `dryRun`, would do). The reference answers
+/// an import with an empty 200; Tollgate says what it changed.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ImportOutcome {
+    /// The API's id (for a dry run of a new API, the id it would have had).
+    pub id: String,
+    /// API name.
+    pub name: String,
+    /// API version.
+    pub version: String,
+    /// `CREATED`, `UPDATED` or `UNCHANGED`.
+    pub status: String,
+    /// Whether nothing was written.
+    pub dry_run: bool,
+    /// What was (or would be) created or changed, one line each; empty when unchanged.
+    pub changes: Vec<String>,
+    /// What the project holds that Tollgate did not import (unsupported fields, files).
+    pub warnings: Vec<String>,
+}

@@ -316,9 +316,8 @@ pub async fn replace_for_api(
             .execute(c)
             .await
             .map(|r| r.rows_affected()))?,
-            None => {
-                on_tx!(&mut tx, |c| {
-                    sqlx::query(
+            None => on_tx!(&mut tx, |c| {
+                sqlx::query(
                 "INSERT INTO api_documents (id, tenant_id, api_id, name, body, text_content, file_content, file_name, \
                  media_type, created_at, created_by, updated_at, updated_by) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $10, $11)"
@@ -337,8 +336,7 @@ pub async fn replace_for_api(
             .execute(c)
             .await
             .map(|r| r.rows_affected())
-                })?
-            }
+            })?,
         };
     }
     tx.commit().await

@@ -62,6 +62,129 @@ pub enum Command {
     /// administrator.
     #[command(subcommand)]
     Tenant(TenantCommand),
+    /// Export APIs as projects in the reference's format (apictl's), to move them between
+    /// environments or keep them in Git.
+    #[command(subcommand)]
+    Export(ExportCommand),
+    /// Import a project exported by Tollgate or by the reference (apictl, API Manager 4.x).
+    #[command(subcommand)]
+    Import(ImportCommand),
+    /// Make the server's APIs match a directory tree of API projects (as kept in Git):
+    /// creates and updates what differs, changes nothing when nothing differs.
+    Apply(ApplyArgs),
+}
+
+/// `tollgate export …`.
+#[derive(Debug, Subcommand)]
+pub enum ExportCommand {
+    /// Export one API as `<name>_<version>.zip`.
+    Api {
+        /// Where and as whom.
+        #[command(flatten)]
+        conn: ConnectionArgs,
+        /// The API's name.
+        #[arg(short = 'n', long)]
+        name: String,
+        /// The API's version.
+        #[arg(short = 'v', long)]
+        version: String,
+        /// The API's provider (checked when given).
+        #[arg(short = 'r', long)]
+        provider: Option<String>,
+        /// Format of the project's files.
+        #[arg(long, value_enum, default_value_t = ProjectFormat::Yaml)]
+        format: ProjectFormat,
+        /// Export the newest revision instead of the working copy.
+        #[arg(long)]
+        latest: bool,
+        /// Keep the lifecycle state (false exports the API as CREATED).
+        #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+        preserve_status: bool,
+        /// Directory to write the zip into.
+        #[arg(short = 'd', long, default_value = ".")]
+        dir: PathBuf,
+    },
+    /// Export every API of your tenant, one zip each (for a migration).
+    Apis {
+        /// Where and as whom.
+        #[command(flatten)]
+        conn: ConnectionArgs,
+        /// Format of the projects' files.
+        #[arg(long, value_enum, default_value_t = ProjectFormat::Yaml)]
+        format: ProjectFormat,
+        /// Keep the lifecycle states.
+        #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+        preserve_status: bool,
+        /// Directory to write the zips into (created).
+        #[arg(short = 'd', long, default_value = "exported-apis")]
+        dir: PathBuf,
+        /// Write each project as a directory instead of a zip (as `tollgate apply` reads them).
+        #[arg(long)]
+        unzip: bool,
+    },
+}
+
+/// `tollgate import …`.
+#[derive(Debug, Subcommand)]
+pub enum ImportCommand {
+    /// Import an API project (a directory or a zip): creates the API, or updates it with
+    /// --update; makes a revision and deploys it where the project says.
+    Api {
+        /// Where and as whom.
+        #[command(flatten)]
+        conn: ConnectionArgs,
+        /// The project: a directory holding api.yaml, or a zip.
+        #[arg(short = 'f', long)]
+        file: PathBuf,
+        /// An api_params.yaml with per-environment values (${VAR} taken from the environment).
+        #[arg(long)]
+        params: Option<PathBuf>,
+        /// The params file's entry to apply (needed when it has several).
+        #[arg(short = 'e', long)]
+        environment: Option<String>,
+        /// Update the API when it exists.
+        #[arg(long)]
+        update: bool,
+        /// Keep the project's provider (importing as another user needs an administrator).
+        #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+        preserve_provider: bool,
+        /// At the most revisions an API may keep, delete the oldest undeployed one.
+        #[arg(long)]
+        rotate_revision: bool,
+        /// Show what would change; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+/// `tollgate apply`.
+#[derive(Debug, Args, Clone)]
+pub struct ApplyArgs {
+    /// Where and as whom.
+    #[command(flatten)]
+    pub conn: ConnectionArgs,
+    /// The tree: every directory holding an api.yaml (or api.json), and every .zip, is a
+    /// project; an api_params.yaml beside a project's api.yaml overrides it.
+    #[arg(short = 'f', long)]
+    pub file: PathBuf,
+    /// The entry of the projects' api_params.yaml files to apply.
+    #[arg(short = 'e', long)]
+    pub environment: Option<String>,
+    /// Print what would change; write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Delete the server's APIs that the tree does not have.
+    #[arg(long)]
+    pub prune: bool,
+}
+
+/// The formats of a project's files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProjectFormat {
+    /// YAML (the reference's default).
+    Yaml,
+    /// JSON.
+    Json,
 }
 
 /// `tollgate tenant …`.

@@ -10,6 +10,7 @@ mod cli;
 mod credentials;
 mod heap;
 mod node;
+mod project_cli;
 mod rest_client;
 mod tenant_cli;
 
@@ -75,6 +76,9 @@ fn main() -> ExitCode {
         Command::Signup(args) => run_async(account_cli::signup(args, output)),
         Command::Subscribe(args) => run_async(app_cli::subscribe(args, output)),
         Command::Tenant(command) => run_async(tenant_cli::run(command, output)),
+        Command::Export(command) => run_async(project_cli::export(command, output)),
+        Command::Import(command) => run_async(project_cli::import(command, output)),
+        Command::Apply(args) => run_async(project_cli::apply(args, output)),
         Command::Keys(KeysCommand::Rotate { node, overlap }) => run_async(node::rotate_signing_keys(node, overlap)),
     };
     match result {

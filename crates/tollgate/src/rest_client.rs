@@ -116,6 +116,20 @@ impl Client {
     /// Sends with the user's credentials; the body on success, one readable error line
     /// (the status, the server's code and description or field errors) otherwise.
     pub(crate) async fn send(&self, req: reqwest::RequestBuilder) -> Result<Value, Failure> {
+        let response = self.send_raw(req).await?;
+        Ok(response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Sends with the user's credentials; the body's bytes on success (a download).
+    pub(crate) async fn download(&self, req: reqwest::RequestBuilder) -> Result<Vec<u8>, Failure> {
+        let response = self.send_raw(req).await?;
+        let bytes = response.bytes().await.map_err(|e| unreachable(&self.server, e))?;
+        Ok(bytes.to_vec())
+    }
+
+    /// Sends with the user's credentials; the response on success, the refusal as one
+    /// error line otherwise.
+    async fn send_raw(&self, req: reqwest::RequestBuilder) -> Result<reqwest::Response, Failure> {
         let req = match &self.auth {
             Auth::Basic { user, password } => req.basic_auth(user, Some(password)),
             Auth::Bearer(token) => req.bearer_auth(token),
@@ -123,10 +137,10 @@ impl Client {
         };
         let response = req.send().await.map_err(|e| unreachable(&self.server, e))?;
         let status = response.status();
-        let body: Value = response.json().await.unwrap_or(Value::Null);
         if status.is_success() {
-            return Ok(body);
+            return Ok(response);
         }
+        let body: Value = response.json().await.unwrap_or(Value::Null);
         let mut message = body["description"]
             .as_str()
             .or(body["message"].as_str())
