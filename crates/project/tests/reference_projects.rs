@@ -1,6 +1,8 @@
 //! The reference's 4.x projects (fixtures composed from its format's documentation) read
 //! into Tollgate's types, with what Tollgate does not support named as warnings.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::PathBuf;
 use tollgate_project::api::{ApiProject, DocumentContent, Format};
 use tollgate_project::params::{ApiParams, substitute};

@@ -110,7 +110,7 @@ async fn project_of(state: &PublisherState, stored: &StoredApi, q: &ExportQuery)
                 .await?
                 .into_iter()
                 .find(|r| r.number == n)
-                .ok_or_else(|| Error::not_found("revision", &n.to_string()))?,
+                .ok_or_else(|| Error::not_found("revision", n.to_string()))?,
         )
     } else {
         None

@@ -1069,7 +1069,7 @@ async fn the_openapi_document_is_valid_locked_and_true_to_the_routes() {
 
     // Every documented operation exists: without credentials it is 401, never 404/405.
     let answers = tollgate_testkit::call_documented_operations(&base, &doc).await;
-    assert_eq!(answers.len(), 41, "documented operations");
+    assert_eq!(answers.len(), 43, "documented operations");
     for (method, path, status, _) in answers {
         assert_eq!(status, 401, "{method} {path} is documented but not routed");
     }

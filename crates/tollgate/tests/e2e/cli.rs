@@ -11,7 +11,7 @@ fn cli(mgmt: std::net::SocketAddr, args: &[&str]) -> (i32, String, String) {
 }
 
 /// Runs `tollgate ARGS --server … --user … --password …` with no `TOLLGATE_*` variables.
-fn run(mgmt: std::net::SocketAddr, args: &[&str], (user, password): (&str, &str)) -> (i32, String, String) {
+pub(crate) fn run(mgmt: std::net::SocketAddr, args: &[&str], (user, password): (&str, &str)) -> (i32, String, String) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_tollgate"));
     cmd.args(args);
     cmd.args([

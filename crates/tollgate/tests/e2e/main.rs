@@ -18,6 +18,7 @@ mod mock_api;
 mod portals;
 mod portals_forms;
 mod profiles;
+mod projects;
 mod publisher_flow;
 mod shutdown;
 mod startup;

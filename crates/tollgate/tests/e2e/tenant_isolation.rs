@@ -96,6 +96,8 @@ const TABLE: &[(&str, &str, &str, &[Probe])] = &[
     ("publisher", "POST", "/apis/change-lifecycle", &[Foreign]),
     ("publisher", "POST", "/apis/copy-api", &[Foreign]),
     ("publisher", "POST", "/apis/import-openapi", &[Creates]),
+    ("publisher", "GET", "/apis/export", &[Foreign]),
+    ("publisher", "POST", "/apis/import", &[Creates]),
     ("publisher", "POST", "/apis/validate-openapi", &[Neutral]),
     ("publisher", "GET", "/apis/{apiId}", &[Foreign]),
     ("publisher", "PUT", "/apis/{apiId}", &[Foreign]),
@@ -984,11 +986,20 @@ async fn fingerprint(
                     };
                     path = path.replace(&format!("{{{p}}}"), &v);
                 }
-                let query = if *api == "analytics" {
+                let mut query = if *api == "analytics" {
                     window.to_vec()
                 } else {
                     Vec::new()
                 };
+                // Ids a GET takes in its query (`/apis/export?apiId=`) are the tenant's own.
+                for (name, at, _) in &op.params {
+                    if at == "query"
+                        && ID_QUERY_PARAMS.contains(&name.as_str())
+                        && let Some(key) = slot_key(&op.path, name, dev)
+                    {
+                        query.push((name.clone(), t.id(&key)));
+                    }
+                }
                 let a = rest
                     .call(who, "GET", &format!("{base}{path}"), &query, &Body::None)
                     .await;
