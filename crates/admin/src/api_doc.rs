@@ -2,7 +2,17 @@
 //! and served at `/api/am/admin/v4/openapi.json`.
 
 use tollgate_http::openapi_doc::BasicAuth;
-use utoipa::OpenApi;
+use utoipa::{OpenApi, ToSchema};
+
+/// Multipart body of `POST /throttling/policies/import`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct PolicyImportForm {
+    /// The policy file (YAML or JSON), as `GET /throttling/policies/export` or the
+    /// reference writes it.
+    #[schema(format = Binary, value_type = String)]
+    file: Vec<u8>,
+}
 
 /// The document.
 #[derive(OpenApi)]
@@ -21,6 +31,7 @@ use utoipa::OpenApi;
         crate::key_managers::list, crate::key_managers::get_one, crate::key_managers::create, crate::key_managers::update, crate::key_managers::delete,
         crate::tenants::list, crate::tenants::create, crate::tenants::get_one, crate::tenants::activate, crate::tenants::deactivate,
         crate::user_stores::list, crate::user_stores::create, crate::user_stores::get_one, crate::user_stores::update, crate::user_stores::delete, crate::user_stores::test_connection,
+        crate::policies::transfer::export, crate::policies::transfer::import,
     ),
     components(schemas(tollgate_http::error::ErrorBody))
 )]

@@ -29,8 +29,12 @@ use tollgate_store::apis::{self, ApiFilter};
 use tollgate_store::events;
 use tollgate_store::policies::{self, StoredPolicy};
 
+pub(crate) mod transfer;
+
 pub(crate) fn routes() -> Router<AdminState> {
     Router::new()
+        .route("/throttling/policies/export", get(transfer::export))
+        .route("/throttling/policies/import", axum::routing::post(transfer::import))
         .route(
             "/throttling/policies/subscription",
             get(list_subscription).post(create_subscription),

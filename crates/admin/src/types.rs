@@ -519,3 +519,20 @@ pub struct UserStoreConnection {
     /// What happened, and what to fix when it failed.
     pub message: String,
 }
+
+/// What a throttling policy import did. The reference answers an empty 200; Tollgate
+/// says what it created or changed.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PolicyImportOutcome {
+    /// The policy's id.
+    pub policy_id: String,
+    /// The policy's name.
+    pub policy_name: String,
+    /// Its level, in the reference's words (`subscription policy`, …).
+    pub subtype: String,
+    /// `CREATED`, `UPDATED` or `UNCHANGED`.
+    pub status: String,
+    /// Fields of the file Tollgate did not import.
+    pub warnings: Vec<String>,
+}

@@ -2,7 +2,16 @@
 //! annotations and served at `/api/am/devportal/v3/openapi.json`.
 
 use tollgate_http::openapi_doc::BasicAuth;
-use utoipa::OpenApi;
+use utoipa::{OpenApi, ToSchema};
+
+/// Multipart body of `POST /applications/import`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct ApplicationImportForm {
+    /// The project as a zip (as `GET /applications/export` or the reference writes it).
+    #[schema(format = Binary, value_type = String)]
+    file: Vec<u8>,
+}
 
 /// The document.
 #[derive(OpenApi)]
@@ -21,6 +30,7 @@ use utoipa::OpenApi;
         crate::subscriptions::create, crate::subscriptions::list, crate::subscriptions::get_one,
         crate::subscriptions::update, crate::subscriptions::delete,
         crate::throttling::list,
+        crate::projects::export, crate::projects::import,
     ),
     components(schemas(tollgate_http::error::ErrorBody))
 )]

@@ -38,7 +38,7 @@ fn default_token_type() -> String {
     "JWT".into()
 }
 
-async fn validate(state: &DevportalState, tenant: TenantId, app: &NewApplication) -> Result<(), ApiError> {
+pub(crate) async fn validate(state: &DevportalState, tenant: TenantId, app: &NewApplication) -> Result<(), ApiError> {
     let mut errors = Vec::new();
     let name = app.name.trim();
     if name.is_empty() {
@@ -75,7 +75,7 @@ async fn validate(state: &DevportalState, tenant: TenantId, app: &NewApplication
     Ok(Error::check_fields(errors)?)
 }
 
-fn row_of(id: String, owner: &str, app: &NewApplication) -> ApplicationRow {
+pub(crate) fn row_of(id: String, owner: &str, app: &NewApplication) -> ApplicationRow {
     ApplicationRow {
         id,
         name: app.name.clone(),
@@ -153,7 +153,7 @@ pub(crate) async fn owned(
 }
 
 /// The `Application` body of a stored application; `keys` in the answers that show them.
-fn body(a: &ApplicationListing, keys: Option<Vec<ApplicationKey>>) -> Application {
+pub(crate) fn body(a: &ApplicationListing, keys: Option<Vec<ApplicationKey>>) -> Application {
     let attributes = match serde_json::from_str::<Value>(&a.app.attributes) {
         Ok(Value::Object(map)) => map,
         _ => serde_json::Map::new(),

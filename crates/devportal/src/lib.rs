@@ -14,6 +14,7 @@ pub mod api_doc;
 mod apis;
 mod applications;
 mod keys;
+mod projects;
 pub mod scope;
 mod signup;
 mod subscriptions;
@@ -81,6 +82,8 @@ pub fn routes(state: DevportalState) -> Router {
         .route("/apis/{api_id}/ratings", get(apis::ratings))
         .route("/apis/{api_id}/user-rating", put(apis::rate))
         .route("/applications", get(applications::list).post(applications::create))
+        .route("/applications/export", get(projects::export))
+        .route("/applications/import", post(projects::import))
         .route(
             "/applications/{application_id}",
             get(applications::get_one)

@@ -39,7 +39,7 @@ fn body(s: &SubscriptionRow, api: Option<&StoredApi>) -> Subscription {
 }
 
 /// Checks that `api` can be subscribed to with `policy`, naming the field at fault.
-fn check_subscribable(api: &StoredApi, policy: &str) -> Result<(), ApiError> {
+pub(crate) fn check_subscribable(api: &StoredApi, policy: &str) -> Result<(), ApiError> {
     let state = api.api.life_cycle_status.unwrap_or_default();
     if state != LifecycleState::Published {
         return Err(Error::field(
@@ -122,13 +122,44 @@ pub(crate) async fn create(
     {
         return Err(Error::Conflict("the application is already subscribed to this API".into()).into());
     }
-    subscriptions::insert(
+    subscribe_in(
         &mut tx,
         p.tenant_id,
         &id,
         &input.application_id,
         &input.api_id,
         &input.throttling_policy,
+    )
+    .await?;
+    tx.commit().await?;
+    let row = subscriptions::get(&state.am, p.tenant_id, &id)
+        .await?
+        .ok_or_else(|| Error::not_found("subscription", &id))?;
+    let location = format!("{}/subscriptions/{id}", crate::BASE_PATH);
+    Ok((
+        StatusCode::CREATED,
+        [(LOCATION, location)],
+        axum::Json(body(&row, Some(&api))),
+    )
+        .into_response())
+}
+
+/// Stores a new subscription inside `tx`, with its event for gateways.
+pub(crate) async fn subscribe_in(
+    tx: &mut tollgate_store::Tx,
+    tenant: tollgate_model::TenantId,
+    id: &str,
+    application_id: &str,
+    api_id: &str,
+    policy: &str,
+) -> Result<SubscriptionRow, ApiError> {
+    subscriptions::insert(
+        tx,
+        tenant,
+        id,
+        application_id,
+        api_id,
+        policy,
         "UNBLOCKED",
         now_millis(),
     )
@@ -142,21 +173,28 @@ pub(crate) async fn create(
             Error::from(e).into()
         }
     })?;
-    let row = subscriptions::get_in(&mut tx, p.tenant_id, &id)
+    let row = subscriptions::get_in(tx, tenant, id)
         .await?
-        .ok_or_else(|| Error::not_found("subscription", &id))?;
-    events::emit(&mut tx, p.tenant_id, None, subscriptions::upserted_event(&row)).await?;
-    tx.commit().await?;
-    let row = subscriptions::get(&state.am, p.tenant_id, &id)
+        .ok_or_else(|| Error::not_found("subscription", id))?;
+    events::emit(tx, tenant, None, subscriptions::upserted_event(&row)).await?;
+    Ok(row)
+}
+
+/// Changes a subscription's plan inside `tx`, with its event for gateways.
+pub(crate) async fn change_plan_in(
+    tx: &mut tollgate_store::Tx,
+    tenant: tollgate_model::TenantId,
+    id: &str,
+    policy: &str,
+) -> Result<SubscriptionRow, ApiError> {
+    if subscriptions::set_policy(tx, id, policy, now_millis()).await? == 0 {
+        return Err(Error::not_found("subscription", id).into());
+    }
+    let row = subscriptions::get_in(tx, tenant, id)
         .await?
-        .ok_or_else(|| Error::not_found("subscription", &id))?;
-    let location = format!("{}/subscriptions/{id}", crate::BASE_PATH);
-    Ok((
-        StatusCode::CREATED,
-        [(LOCATION, location)],
-        axum::Json(body(&row, Some(&api))),
-    )
-        .into_response())
+        .ok_or_else(|| Error::not_found("subscription", id))?;
+    events::emit(tx, tenant, None, subscriptions::upserted_event(&row)).await?;
+    Ok(row)
 }
 
 /// Query of `GET /subscriptions`.
@@ -258,13 +296,7 @@ pub(crate) async fn update(
         .await?
         .ok_or_else(|| Error::not_found("API", &s.api_id))?;
     check_subscribable(&api, &input.throttling_policy)?;
-    if subscriptions::set_policy(&mut tx, &id, &input.throttling_policy, now_millis()).await? == 0 {
-        return Err(Error::not_found("subscription", &id).into());
-    }
-    let row = subscriptions::get_in(&mut tx, p.tenant_id, &id)
-        .await?
-        .ok_or_else(|| Error::not_found("subscription", &id))?;
-    events::emit(&mut tx, p.tenant_id, None, subscriptions::upserted_event(&row)).await?;
+    change_plan_in(&mut tx, p.tenant_id, &id, &input.throttling_policy).await?;
     tx.commit().await?;
     let row = owned_subscription(&state, p, &id).await?;
     Ok(axum::Json(body(&row, Some(&api))))

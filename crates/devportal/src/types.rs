@@ -408,3 +408,22 @@ pub struct SignedUpUser {
     /// Always `subscriber`.
     pub roles: Vec<Role>,
 }
+
+/// What an application project import did. The reference answers with the application;
+/// Tollgate says what it created or changed.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ApplicationImportOutcome {
+    /// The application's id.
+    pub application_id: String,
+    /// Its name.
+    pub name: String,
+    /// Its owner.
+    pub owner: String,
+    /// `CREATED`, `UPDATED` or `UNCHANGED`.
+    pub status: String,
+    /// What was created or changed, one line each.
+    pub changes: Vec<String>,
+    /// What the project holds that Tollgate did not import.
+    pub warnings: Vec<String>,
+}

@@ -1671,7 +1671,7 @@ async fn the_openapi_document_is_valid_locked_and_true_to_the_routes() {
     // Every documented operation is routed: anonymous calls get 401 or a handler's own
     // answer, never the router's empty 404/405.
     let answers = tollgate_testkit::call_documented_operations(&base, &doc).await;
-    assert_eq!(answers.len(), 28, "documented operations");
+    assert_eq!(answers.len(), 30, "documented operations");
     for (method, path, status, body) in answers {
         assert!(
             status != 405 && !(status == 404 && body.is_empty()),

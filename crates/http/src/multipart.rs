@@ -41,6 +41,18 @@ impl ApiMultipart {
     pub async fn next_field(&mut self) -> Result<Option<Field<'_>>, ApiError> {
         self.0.next_field().await.map_err(read_error)
     }
+
+    /// Every part by name, read into memory (the body limit bounds the total); a name
+    /// sent twice keeps its last part.
+    pub async fn into_parts(mut self) -> Result<std::collections::HashMap<String, Vec<u8>>, ApiError> {
+        let mut parts = std::collections::HashMap::new();
+        while let Some(field) = self.next_field().await? {
+            let name = field.name().unwrap_or("").to_string();
+            let bytes = field.bytes().await.map_err(read_error)?;
+            parts.insert(name, bytes.to_vec());
+        }
+        Ok(parts)
+    }
 }
 
 /// The envelope's error for a multipart body that cannot be read: 413 when the body limit

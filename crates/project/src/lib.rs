@@ -8,9 +8,11 @@
 //! the REST API (decision 022).
 
 pub mod api;
+pub mod application;
 pub mod archive;
 pub mod decode;
 pub mod params;
+pub mod policy;
 
 pub use archive::{Files, Limits};
 

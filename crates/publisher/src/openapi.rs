@@ -21,14 +21,8 @@ use tollgate_model::{Api, Error, FieldError, now_millis};
 use tollgate_store::apis::{self, StoredApi};
 
 /// Reads every part of a multipart body into memory (the body limit bounds the total).
-pub(crate) async fn read_form(mut form: ApiMultipart) -> Result<HashMap<String, Vec<u8>>, ApiError> {
-    let mut parts = HashMap::new();
-    while let Some(field) = form.next_field().await? {
-        let name = field.name().unwrap_or("").to_string();
-        let bytes = field.bytes().await.map_err(tollgate_http::multipart::read_error)?;
-        parts.insert(name, bytes.to_vec());
-    }
-    Ok(parts)
+pub(crate) async fn read_form(form: ApiMultipart) -> Result<HashMap<String, Vec<u8>>, ApiError> {
+    form.into_parts().await
 }
 
 /// The definition bytes from `file`, an inline field, or a `url` to fetch.

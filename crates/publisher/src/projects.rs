@@ -9,7 +9,6 @@
 use crate::PublisherState;
 use crate::apis::{ensure_unique, load, not_found, validate};
 use crate::definition;
-use crate::openapi::read_form;
 use crate::revisions::{DeploymentRequest, check_environments, deploy_in, snapshot_in};
 use crate::types::ImportOutcome;
 use axum::extract::State;
@@ -199,7 +198,7 @@ pub(crate) async fn import(
     ApiQuery(q): ApiQuery<ImportQuery>,
     form: ApiMultipart,
 ) -> Result<Response, ApiError> {
-    let parts = read_form(form).await?;
+    let parts = form.into_parts().await?;
     let zip = parts
         .get("file")
         .ok_or_else(|| Error::field("file", "send the project as a zip in the multipart part `file`"))?;

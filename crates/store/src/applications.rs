@@ -130,6 +130,36 @@ pub async fn get(db: &Database, tenant: TenantId, id: &str) -> Result<Option<App
     .await)?)
 }
 
+/// An owner's application by name (any case), with its listing fields.
+pub async fn find_by_name(
+    db: &Database,
+    tenant: TenantId,
+    owner: &str,
+    name: &str,
+) -> Result<Option<ApplicationListing>> {
+    let sql = format!("{LISTING} WHERE a.tenant_id = $1 AND a.owner = $2 AND lower(a.name) = lower($3)");
+    Ok(on_pool!(db.reader(), |p| sqlx::query_as(sqlx::AssertSqlSafe(
+        sql.clone()
+    ))
+    .bind(tenant.to_string())
+    .bind(owner)
+    .bind(name)
+    .fetch_optional(p)
+    .await)?)
+}
+
+/// An owner's application by name (any case), read inside a transaction.
+pub async fn find_by_name_in(tx: &mut Tx, tenant: TenantId, owner: &str, name: &str) -> Result<Option<ApplicationRow>> {
+    let sql =
+        format!("SELECT {COLUMNS} FROM applications WHERE tenant_id = $1 AND owner = $2 AND lower(name) = lower($3)");
+    Ok(on_tx!(tx, |c| sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
+        .bind(tenant.to_string())
+        .bind(owner)
+        .bind(name)
+        .fetch_optional(c)
+        .await)?)
+}
+
 /// One application, read inside a transaction.
 pub async fn get_in(tx: &mut Tx, tenant: TenantId, id: &str) -> Result<Option<ApplicationRow>> {
     let sql = format!("SELECT {COLUMNS} FROM applications WHERE tenant_id = $1 AND id = $2");

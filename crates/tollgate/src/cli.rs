@@ -122,6 +122,45 @@ pub enum ExportCommand {
         #[arg(long)]
         unzip: bool,
     },
+    /// Export one of your applications with its subscriptions as `<owner>_<name>.zip`.
+    App {
+        /// Where and as whom.
+        #[command(flatten)]
+        conn: ConnectionArgs,
+        /// The application's name.
+        #[arg(short = 'n', long)]
+        name: String,
+        /// Its owner (default: you; another user's needs an administrator).
+        #[arg(long)]
+        owner: Option<String>,
+        /// Include its keys' consumer keys and settings (never their secrets).
+        #[arg(long)]
+        with_keys: bool,
+        /// Format of the project's file.
+        #[arg(long, value_enum, default_value_t = ProjectFormat::Yaml)]
+        format: ProjectFormat,
+        /// Directory to write the zip into.
+        #[arg(short = 'd', long, default_value = ".")]
+        dir: PathBuf,
+    },
+    /// Export a throttling policy as `<Level>-<name>.yaml`.
+    Policy {
+        /// Where and as whom.
+        #[command(flatten)]
+        conn: ConnectionArgs,
+        /// The policy's name.
+        #[arg(short = 'n', long)]
+        name: String,
+        /// Its level: sub, app, advanced (api) or custom (global); default: the first found.
+        #[arg(short = 't', long = "type")]
+        kind: Option<String>,
+        /// Format of the file.
+        #[arg(long, value_enum, default_value_t = ProjectFormat::Yaml)]
+        format: ProjectFormat,
+        /// Directory to write the file into.
+        #[arg(short = 'd', long, default_value = ".")]
+        dir: PathBuf,
+    },
 }
 
 /// `tollgate import …`.
@@ -154,6 +193,39 @@ pub enum ImportCommand {
         /// Show what would change; write nothing.
         #[arg(long)]
         dry_run: bool,
+    },
+    /// Import an application project (a zip or a directory) with its subscriptions.
+    App {
+        /// Where and as whom.
+        #[command(flatten)]
+        conn: ConnectionArgs,
+        /// The project: a zip, or a directory holding application.yaml.
+        #[arg(short = 'f', long)]
+        file: PathBuf,
+        /// Update the application when you already have one of that name.
+        #[arg(long)]
+        update: bool,
+        /// Import the application without its subscriptions.
+        #[arg(long)]
+        skip_subscriptions: bool,
+        /// Keep the project's owner (an administrator only).
+        #[arg(long)]
+        preserve_owner: bool,
+        /// Import it for this user (an administrator only).
+        #[arg(long)]
+        owner: Option<String>,
+    },
+    /// Import a throttling policy file (YAML or JSON).
+    Policy {
+        /// Where and as whom.
+        #[command(flatten)]
+        conn: ConnectionArgs,
+        /// The policy file.
+        #[arg(short = 'f', long)]
+        file: PathBuf,
+        /// Update the policy when one of that name exists.
+        #[arg(long)]
+        update: bool,
     },
 }
 

@@ -14,6 +14,8 @@ use tollgate_project::params::substitute;
 use tollgate_project::{Files, Limits, archive};
 
 const PUBLISHER: &str = "/api/am/publisher/v4";
+const ADMIN: &str = "/api/am/admin/v4";
+use crate::app_cli::DEVPORTAL;
 /// The params file a project directory may hold beside its api.yaml.
 const PARAMS_FILE: &str = "api_params.yaml";
 
@@ -110,6 +112,75 @@ pub async fn export(command: ExportCommand, output: Output) -> Result<(), Failur
             emit(output, &json!({"count": written.len(), "list": written}), || {
                 say(&format!("Exported {} APIs to {}", written.len(), dir.display()));
             });
+            Ok(())
+        }
+        ExportCommand::App {
+            conn,
+            name,
+            owner,
+            with_keys,
+            format,
+            dir,
+        } => {
+            let client = Client::connect(&conn, DEVPORTAL).await?;
+            let mut req = client.http.get(client.url("/applications/export")).query(&[
+                ("appName", name.as_str()),
+                ("format", format_name(format)),
+                ("withKeys", if with_keys { "true" } else { "false" }),
+            ]);
+            if let Some(o) = &owner {
+                req = req.query(&[("appOwner", o)]);
+            }
+            let zip = client.download(req).await?;
+            // The owner as the server wrote it (the caller may be signed in by token).
+            let files = archive::read_zip(&zip, Limits::default()).map_err(local)?;
+            let project = tollgate_project::application::ApplicationProject::from_files(&files).map_err(local)?;
+            let who = project.info["owner"]
+                .as_str()
+                .map(String::from)
+                .or(owner)
+                .unwrap_or_default();
+            let path = dir.join(format!(
+                "{}_{}.zip",
+                tollgate_project::api::folder_name(&who),
+                tollgate_project::api::folder_name(&name)
+            ));
+            write_file(&path, &zip)?;
+            emit(output, &json!({"name": name, "file": path}), || {
+                say(&format!("Exported application {name} to {}", path.display()));
+            });
+            Ok(())
+        }
+        ExportCommand::Policy {
+            conn,
+            name,
+            kind,
+            format,
+            dir,
+        } => {
+            let client = Client::connect(&conn, ADMIN).await?;
+            let mut req = client
+                .http
+                .get(client.url("/throttling/policies/export"))
+                .query(&[("name", name.as_str()), ("format", format_name(format))]);
+            if let Some(k) = &kind {
+                req = req.query(&[("type", k)]);
+            }
+            let bytes = client.download(req).await?;
+            let (level, _) = tollgate_project::policy::read("policy", &bytes).map_err(local)?;
+            let format = match format {
+                ProjectFormat::Yaml => tollgate_project::api::Format::Yaml,
+                ProjectFormat::Json => tollgate_project::api::Format::Json,
+            };
+            let path = dir.join(tollgate_project::policy::file_name(level, &name, format));
+            write_file(&path, &bytes)?;
+            emit(
+                output,
+                &json!({"name": name, "level": level.as_str(), "file": path}),
+                || {
+                    say(&format!("Exported the {level} policy {name} to {}", path.display()));
+                },
+            );
             Ok(())
         }
     }
@@ -312,7 +383,96 @@ pub async fn import(command: ImportCommand, output: Output) -> Result<(), Failur
             });
             Ok(())
         }
+        ImportCommand::App {
+            conn,
+            file,
+            update,
+            skip_subscriptions,
+            preserve_owner,
+            owner,
+        } => {
+            let zip = if file.is_dir() {
+                let files = archive::read_dir(&file, Limits::default()).map_err(local)?;
+                let top = files.top.clone().unwrap_or_else(|| "application".into());
+                archive::write_zip(
+                    &top,
+                    &Files {
+                        files: files.files,
+                        top: None,
+                    },
+                )
+                .map_err(local)?
+            } else {
+                std::fs::read(&file).map_err(|e| local(format!("cannot read {}: {e}", file.display())))?
+            };
+            let client = Client::connect(&conn, DEVPORTAL).await?;
+            let part = reqwest::multipart::Part::bytes(zip)
+                .file_name("application.zip")
+                .mime_str("application/zip")
+                .map_err(|e| local(e.to_string()))?;
+            let flag = |b: bool| if b { "true" } else { "false" };
+            let mut req = client.http.post(client.url("/applications/import")).query(&[
+                ("update", flag(update)),
+                ("skipSubscriptions", flag(skip_subscriptions)),
+                ("preserveOwner", flag(preserve_owner)),
+            ]);
+            if let Some(o) = &owner {
+                req = req.query(&[("appOwner", o)]);
+            }
+            let outcome = client
+                .send(req.multipart(reqwest::multipart::Form::new().part("file", part)))
+                .await?;
+            emit(output, &outcome, || {
+                say(&format!(
+                    "{} application {} of {} ({})",
+                    title(outcome["status"].as_str().unwrap_or("")),
+                    outcome["name"].as_str().unwrap_or(""),
+                    outcome["owner"].as_str().unwrap_or(""),
+                    outcome["applicationId"].as_str().unwrap_or("")
+                ));
+                print_details(output, &outcome);
+            });
+            Ok(())
+        }
+        ImportCommand::Policy { conn, file, update } => {
+            let bytes = std::fs::read(&file).map_err(|e| local(format!("cannot read {}: {e}", file.display())))?;
+            tollgate_project::policy::read(&file.display().to_string(), &bytes).map_err(local)?;
+            let client = Client::connect(&conn, ADMIN).await?;
+            let name = file
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "policy.yaml".into());
+            let part = reqwest::multipart::Part::bytes(bytes).file_name(name);
+            let req = client
+                .http
+                .post(client.url("/throttling/policies/import"))
+                .query(&[("overwrite", if update { "true" } else { "false" })]);
+            let outcome = client
+                .send(req.multipart(reqwest::multipart::Form::new().part("file", part)))
+                .await?;
+            emit(output, &outcome, || {
+                say(&format!(
+                    "{} {} {} ({})",
+                    title(outcome["status"].as_str().unwrap_or("")),
+                    outcome["subtype"].as_str().unwrap_or(""),
+                    outcome["policyName"].as_str().unwrap_or(""),
+                    outcome["policyId"].as_str().unwrap_or("")
+                ));
+                print_details(output, &outcome);
+            });
+            Ok(())
+        }
     }
+}
+
+/// `CREATED` as `Created`, for result lines.
+fn title(status: &str) -> String {
+    let lower = status.to_ascii_lowercase();
+    let mut chars = lower.chars();
+    chars
+        .next()
+        .map(|c| c.to_ascii_uppercase().to_string() + chars.as_str())
+        .unwrap_or_default()
 }
 
 /// The projects of a tree: directories holding api.yaml or api.json (not searched

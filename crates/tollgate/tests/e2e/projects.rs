@@ -721,3 +721,225 @@ async fn export_answers_the_reference_parameters_and_refuses_bad_ones() {
         assert!(String::from_utf8_lossy(&body).contains(needle), "{query}");
     }
 }
+
+#[tokio::test]
+async fn policies_and_applications_move_between_nodes_and_bad_files_are_refused() {
+    use crate::gateway_flow::DEV;
+    let backend = backend().await;
+    let (_a, a) = node_with(&[]).await;
+    let (_b, b) = node_with(&[]).await;
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path().to_str().unwrap().to_string();
+
+    // A subscription policy, exported from A and imported into B.
+    let silver = json!({"policyName": "Copper", "description": "500 a minute", "defaultLimit": {"type": "REQUESTCOUNTLIMIT",
+        "requestCount": {"timeUnit": "min", "unitTime": 1, "requestCount": 500}}});
+    let (status, body) = a
+        .rest(
+            ADMIN,
+            Method::POST,
+            "/admin/v4/throttling/policies/subscription",
+            Some(silver),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let (code, out, err) = run(
+        a.mgmt,
+        &["export", "policy", "-n", "Copper", "-t", "sub", "-d", &dir],
+        ADMIN,
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let file = work.path().join("Subscription-Copper.yaml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        text.starts_with("type: throttling policy\nsubtype: subscription policy\nversion: v4."),
+        "{text}"
+    );
+    let file = file.to_str().unwrap();
+    let (code, out, err) = run(b.mgmt, &["import", "policy", "-f", file], ADMIN);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.starts_with("Created subscription policy Copper"), "{out}");
+    let (code, _, err) = run(b.mgmt, &["import", "policy", "-f", file], ADMIN);
+    assert_eq!(code, 1);
+    assert!(err.contains("409") && err.contains("--update"), "{err}");
+    let (code, out, _) = run(b.mgmt, &["import", "policy", "-f", file, "--update"], ADMIN);
+    assert_eq!((code, out.starts_with("Unchanged")), (0, true), "{out}");
+    std::fs::write(file, text.replace("requestCount: 500", "requestCount: 600")).unwrap();
+    let (code, out, _) = run(b.mgmt, &["import", "policy", "-f", file, "--update"], ADMIN);
+    assert_eq!((code, out.starts_with("Updated")), (0, true), "{out}");
+    let (_, got) = b
+        .rest(
+            ADMIN,
+            Method::GET,
+            "/admin/v4/throttling/policies/subscription/Copper",
+            None,
+        )
+        .await;
+    assert_eq!(got["defaultLimit"]["requestCount"]["requestCount"], 600, "{got}");
+    // Bad policy files change nothing.
+    for (text, needle) in [
+        (
+            text.replace("subtype: subscription policy", "subtype: premium policy"),
+            "subtype",
+        ),
+        (
+            text.replace("requestCount: 500", "requestCount: -5")
+                .replace("policyName: Copper", "policyName: Tin"),
+            "requestCount",
+        ),
+        (text.replace("version: v4.5.0", "version: v3.2.0"), "v3.2.0"),
+        ("{not yaml".to_string(), "file"),
+    ] {
+        std::fs::write(work.path().join("bad.yaml"), &text).unwrap();
+        let bad = work.path().join("bad.yaml");
+        let r = b
+            .http
+            .post(format!("http://{}/api/am/admin/v4/throttling/policies/import", b.mgmt))
+            .basic_auth(ADMIN.0, Some(ADMIN.1))
+            .multipart(reqwest::multipart::Form::new().part(
+                "file",
+                reqwest::multipart::Part::bytes(std::fs::read(&bad).unwrap()).file_name("bad.yaml"),
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "{text}");
+        let body: Value = r.json().await.unwrap();
+        assert!(body.to_string().contains(needle), "{needle}: {body}");
+    }
+    let (_, bronze) = b
+        .rest(
+            ADMIN,
+            Method::GET,
+            "/admin/v4/throttling/policies/subscription/Tin",
+            None,
+        )
+        .await;
+    assert_eq!(bronze["code"], 404, "{bronze}");
+
+    // An application with a subscription, exported by its owner on A, imported on B.
+    for node in [&a, &b] {
+        let tree = tempfile::tempdir().unwrap();
+        write_project(tree.path(), "Shop", "the shop", "Gold", backend.addr);
+        let (code, out, err) = run(node.mgmt, &["apply", "-f", tree.path().to_str().unwrap()], ADMIN);
+        assert_eq!(code, 0, "{out}{err}");
+    }
+    let (app, _, _, _) = a.app_with_keys("mobile").await;
+    let shop = api_id(&a, "Shop").await;
+    a.subscribe_app(&app, &shop).await;
+    let (code, out, err) = run(
+        a.mgmt,
+        &["export", "app", "-n", "mobile", "--with-keys", "-d", &dir],
+        DEV,
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let zip_path = work.path().join(format!("{}_mobile.zip", DEV.0));
+    let files =
+        tollgate_project::archive::read_zip(&std::fs::read(&zip_path).unwrap(), tollgate_project::Limits::default())
+            .unwrap();
+    assert_eq!(files.top.as_deref(), Some(format!("{}-mobile", DEV.0).as_str()));
+    let text = String::from_utf8_lossy(files.get("application.yaml").unwrap()).to_string();
+    assert!(
+        text.contains("consumerKey:") && text.contains("apiName: Shop"),
+        "{text}"
+    );
+    assert!(!text.contains("consumerSecret"), "secrets never leave: {text}");
+
+    let zip = zip_path.to_str().unwrap();
+    let (code, out, err) = run(b.mgmt, &["import", "app", "-f", zip], DEV);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.starts_with("Created application mobile") && out.contains("subscribed to Shop 1.0.0 with Gold"),
+        "{out}"
+    );
+    assert!(out.contains("keys are not imported"), "{out}");
+    let created = out.clone();
+    let (code, _, err) = run(b.mgmt, &["import", "app", "-f", zip], DEV);
+    assert_eq!(code, 1);
+    assert!(err.contains("409"), "{err}");
+    let (code, out, _) = run(b.mgmt, &["import", "app", "-f", zip, "--update"], DEV);
+    assert_eq!((code, out.starts_with("Unchanged")), (0, true), "{out}");
+    // The imported application works on B once it has keys.
+    let imported = created.split(['(', ')']).nth(1).unwrap().to_string();
+    let (status, keys) = b
+        .rest(
+            DEV,
+            Method::POST,
+            &format!("/devportal/v3/applications/{imported}/generate-keys"),
+            Some(json!({"keyType": "PRODUCTION", "grantTypesToBeSupported": ["client_credentials"]})),
+        )
+        .await;
+    assert_eq!(status, 200, "{keys}");
+    let token = b
+        .token(
+            keys["consumerKey"].as_str().unwrap(),
+            keys["consumerSecret"].as_str().unwrap(),
+        )
+        .await;
+    assert_eq!(backend_uri(&b, "/shop/1.0.0/pets/3", &token).await, "/v1/pets/3");
+
+    // A project naming an API the node lacks is refused whole; skipSubscriptions imports
+    // the application alone. Someone else's owner needs an administrator.
+    let orphan = raw_zip(&[(
+        "x-orphan/application.yaml",
+        b"type: application\nversion: v4.2.0\ndata:\n  applicationInfo: {name: orphan, throttlingPolicy: Unlimited}\n  subscribedAPIs:\n    - apiId: {apiName: Missing, version: 1.0.0}\n      throttlingPolicy: Gold\n",
+    )]);
+    let post = |query: &'static str, zip: Vec<u8>, who: (&'static str, &'static str)| {
+        let url = format!("http://{}/api/am/devportal/v3/applications/import{query}", b.mgmt);
+        let http = b.http.clone();
+        async move {
+            let r = http
+                .post(url)
+                .basic_auth(who.0, Some(who.1))
+                .multipart(
+                    reqwest::multipart::Form::new()
+                        .part("file", reqwest::multipart::Part::bytes(zip).file_name("a.zip")),
+                )
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let (_, before) = b.rest(DEV, Method::GET, "/devportal/v3/applications", None).await;
+    let (status, body) = post("", orphan.clone(), DEV).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        first_error(&body).starts_with("application.yaml#data.subscribedAPIs[0]"),
+        "{body}"
+    );
+    let (_, after) = b.rest(DEV, Method::GET, "/devportal/v3/applications", None).await;
+    assert_eq!(after["count"], before["count"], "nothing was written: {after}");
+    let (status, body) = post("?skipSubscriptions=true", orphan.clone(), DEV).await;
+    assert_eq!((status, body["status"].as_str()), (200, Some("CREATED")), "{body}");
+    let (status, body) = post("?appOwner=admin", orphan.clone(), DEV).await;
+    assert_eq!(status, 403, "{body}");
+    for (zip, field) in [
+        (raw_zip(&[("x/application.yaml", b"type: application\nversion: v4.2.0\ndata:\n  applicationInfo: {name: bad, throttlingPolicy: NoSuchTier}\n")]), "application.yaml#data.applicationInfo.throttlingPolicy"),
+        (raw_zip(&[("x/other.yaml", b"x")]), "file"),
+        (raw_zip(&[("x/../../application.yaml", b"x")]), "file"),
+    ] {
+        let (status, body) = post("", zip, DEV).await;
+        assert_eq!(status, 400, "{body}");
+        assert!(first_error(&body).starts_with(field), "{field}: {body}");
+    }
+    // Export refuses what it cannot find or may not show.
+    for (query, status) in [
+        ("appName=nope", 404),
+        ("", 400),
+        ("appName=mobile&appOwner=admin", 403),
+        ("appName=mobile&format=XML", 400),
+    ] {
+        let r = b
+            .http
+            .get(format!(
+                "http://{}/api/am/devportal/v3/applications/export?{query}",
+                b.mgmt
+            ))
+            .basic_auth(DEV.0, Some(DEV.1))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), status, "{query}");
+    }
+}

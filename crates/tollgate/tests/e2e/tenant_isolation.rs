@@ -169,6 +169,8 @@ const TABLE: &[(&str, &str, &str, &[Probe])] = &[
     ("devportal", "GET", "/apis/{apiId}/swagger", &[Foreign]),
     ("devportal", "PUT", "/apis/{apiId}/user-rating", &[Foreign]),
     ("devportal", "GET", "/applications", &[Own]),
+    ("devportal", "GET", "/applications/export", &[Foreign]),
+    ("devportal", "POST", "/applications/import", &[Creates]),
     ("devportal", "POST", "/applications", &[Creates]),
     ("devportal", "GET", "/applications/{applicationId}", &[Foreign]),
     ("devportal", "PUT", "/applications/{applicationId}", &[Foreign]),
@@ -292,6 +294,8 @@ const TABLE: &[(&str, &str, &str, &[Probe])] = &[
     ("admin", "PUT", "/throttling/policies/custom/{ruleId}", &[Foreign]),
     ("admin", "DELETE", "/throttling/policies/custom/{ruleId}", &[Foreign]),
     ("admin", "GET", "/throttling/policies/subscription", &[Own]),
+    ("admin", "GET", "/throttling/policies/export", &[Foreign]),
+    ("admin", "POST", "/throttling/policies/import", &[Creates]),
     ("admin", "POST", "/throttling/policies/subscription", &[Creates]),
     (
         "admin",
@@ -322,7 +326,7 @@ const TABLE: &[(&str, &str, &str, &[Probe])] = &[
 ];
 
 /// Query parameters that name a resource (and so take the other tenant's id).
-const ID_QUERY_PARAMS: [&str; 4] = ["apiId", "applicationId", "revisionId", "subscriptionId"];
+const ID_QUERY_PARAMS: [&str; 5] = ["apiId", "applicationId", "revisionId", "subscriptionId", "policyId"];
 
 /// Values for parameters that name no resource.
 fn fixed_value(name: &str) -> Option<&'static str> {
@@ -805,9 +809,12 @@ fn slot_key(path: &str, param: &str, dev: bool) -> Option<String> {
     }
     let key = match param {
         "policyId" => {
+            // The export finds a policy of any level by its id.
             let level = ["subscription", "application", "advanced"]
                 .into_iter()
-                .find(|l| path.contains(&format!("/policies/{l}/")))
+                .find(|l| {
+                    path.contains(&format!("/policies/{l}/")) || (path.ends_with("/export") && *l == "subscription")
+                })
                 .unwrap_or_else(|| panic!("which policy level is {path}?"));
             format!("policyId:{level}")
         }
