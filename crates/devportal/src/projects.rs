@@ -14,7 +14,7 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::Value;
-use tollgate_http::auth::{AdminRole, AppManageRole, SubscriberRole, grants};
+use tollgate_http::auth::{AdminRole, AppManageRole, SubscribeRole, SubscriberRole, grants};
 use tollgate_http::{ApiError, ApiMultipart, ApiQuery, Authenticated};
 use tollgate_model::{Error, FieldError, Principal, now_millis};
 use tollgate_project::api::Format;
@@ -184,7 +184,7 @@ pub(crate) async fn import(
     let zip = parts
         .get("file")
         .ok_or_else(|| Error::field("file", "send the project as a zip in the multipart part `file`"))?;
-    let files = archive::read_zip(zip, Limits::default()).map_err(Error::from)?;
+    let files = archive::read_zip(zip, Limits::UPLOAD).map_err(Error::from)?;
     let project = ApplicationProject::from_files(&files).map_err(Error::from)?;
     let (info, unknown): (ImportedInfo, _) =
         decode::typed(&project.file, "data.applicationInfo", &project.info).map_err(Error::from)?;
@@ -213,21 +213,20 @@ pub(crate) async fn import(
         token_type: info.token_type.clone(),
         attributes: info.attributes.clone(),
     };
-    let in_file = |e: ApiError| match e.0 {
-        Error::Validation(fields) => ApiError(Error::Validation(
-            fields
-                .into_iter()
-                .map(|f| FieldError::new(format!("{}#data.applicationInfo.{}", project.file, f.field), f.message))
-                .collect(),
-        )),
-        other => ApiError(other),
-    };
-    validate(&state, p.tenant_id, &new).await.map_err(in_file)?;
+    validate(&state, p.tenant_id, &new)
+        .await
+        .map_err(|e| ApiError(e.0.with_field_prefix(&format!("{}#data.applicationInfo.", project.file))))?;
 
     // Every subscription's API, found and checked before anything is written.
     let scope = crate::scope::TenantScope::of(p);
     let mut targets = Vec::new();
-    if !q.skip_subscriptions {
+    if !q.skip_subscriptions && !project.subscribed.is_empty() {
+        if !grants::<SubscribeRole>(p) {
+            return Err(Error::Forbidden(
+                "the project subscribes the application to APIs, which needs a token with apim:subscribe; import with skipSubscriptions=true, or use a token that has it".into(),
+            )
+            .into());
+        }
         let mut errors = Vec::new();
         for (i, s) in project.subscribed.iter().enumerate() {
             let field = format!("{}#data.subscribedAPIs[{i}]", project.file);
@@ -290,13 +289,29 @@ pub(crate) async fn import(
         }
         None => {
             let row = crate::applications::row_of(uuid::Uuid::now_v7().to_string(), &owner, &new);
-            applications::insert(&mut tx, tenant, &row, now_millis()).await?;
+            applications::insert(&mut tx, tenant, &row, now_millis())
+                .await
+                .map_err(|e| {
+                    if e.is_unique_violation() {
+                        ApiError::from(Error::Conflict(format!(
+                            "`{owner}` already has an application named `{}`",
+                            row.name
+                        )))
+                    } else {
+                        Error::from(e).into()
+                    }
+                })?;
             application_event(&mut tx, tenant, &row).await?;
             changes.push("created the application".to_string());
             row
         }
     };
     for (api, plan) in &targets {
+        // The API's row lock orders this against lifecycle changes of the same API.
+        let locked = apis::get_in(&mut tx, tenant, &api.id)
+            .await?
+            .ok_or_else(|| Error::Conflict(format!("the API {} {} was just deleted", api.api.name, api.api.version)))?;
+        check_subscribable(&locked, plan)?;
         match subscriptions::find_for(&mut tx, &row.id, &api.id).await? {
             Some(id) => {
                 let current = subscriptions::get_in(&mut tx, tenant, &id).await?;

@@ -68,6 +68,22 @@ pub const DOCUMENT_TYPES: [&str; 7] = [
 ];
 
 impl Document {
+    /// The document as its author wrote it: without what the server sets (id, times,
+    /// authors) and without its content (the file's name, inline text), which is stored
+    /// and compared apart.
+    pub fn authored(&self) -> Document {
+        Document {
+            document_id: None,
+            file_name: None,
+            inline_content: None,
+            created_time: None,
+            created_by: None,
+            last_updated_time: None,
+            last_updated_by: None,
+            ..self.clone()
+        }
+    }
+
     /// Checks every field, naming each bad one.
     pub fn validate(&self) -> Vec<FieldError> {
         let mut e = Vec::new();

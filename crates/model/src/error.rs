@@ -97,6 +97,20 @@ impl Error {
         }
     }
 
+    /// The same error with each field of a validation error prefixed by `prefix` (where
+    /// the fields came from, e.g. `api.yaml#data.`); other errors unchanged.
+    pub fn with_field_prefix(self, prefix: &str) -> Self {
+        match self {
+            Error::Validation(fields) => Error::Validation(
+                fields
+                    .into_iter()
+                    .map(|f| FieldError::new(format!("{prefix}{}", f.field), f.message))
+                    .collect(),
+            ),
+            other => other,
+        }
+    }
+
     /// `resource` `id` does not exist (or is not visible to the caller).
     pub fn not_found(resource: &'static str, id: impl Into<String>) -> Self {
         Error::NotFound {

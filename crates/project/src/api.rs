@@ -150,7 +150,7 @@ pub struct ApiProject {
 }
 
 /// Finds `stem.yaml`, `stem.yml` or `stem.json`.
-fn find<'a>(files: &'a Files, stem: &str) -> Option<(String, &'a [u8])> {
+pub(crate) fn find<'a>(files: &'a Files, stem: &str) -> Option<(String, &'a [u8])> {
     ["yaml", "yml", "json"].iter().find_map(|ext| {
         let path = format!("{stem}.{ext}");
         files.get(&path).map(|b| (path, b))
@@ -160,7 +160,8 @@ fn find<'a>(files: &'a Files, stem: &str) -> Option<(String, &'a [u8])> {
 /// A document name as a folder name: the reference's rule (anything but letters,
 /// digits, `.` and `-` becomes `_`).
 pub fn folder_name(name: &str) -> String {
-    name.chars()
+    let folded: String = name
+        .chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
                 c
@@ -168,7 +169,13 @@ pub fn folder_name(name: &str) -> String {
                 '_'
             }
         })
-        .collect()
+        .collect();
+    // `..`, `.` and nothing name no folder of their own.
+    if folded.chars().all(|c| c == '.') {
+        "_".repeat(folded.len().max(1))
+    } else {
+        folded
+    }
 }
 
 impl ApiProject {
@@ -283,7 +290,7 @@ impl ApiProject {
         // Always YAML, as the reference's CLI writes it.
         files.put(
             "api_meta.yaml",
-            yaml_serde::to_string(&meta).map_err(|e| ProjectError::Archive(e.to_string()))?,
+            yaml_serde::to_string(&meta).map_err(|e| ProjectError::Write(e.to_string()))?,
         );
         let mut taken = BTreeSet::new();
         for d in &self.documents {
@@ -299,11 +306,23 @@ impl ApiProject {
                 format!("Docs/{folder}/document.{ext}"),
                 write_envelope(format, "document", &meta)?,
             );
-            match &d.content {
-                Some(DocumentContent::Text(text)) => files.put(format!("Docs/{folder}/{folder}"), text.as_bytes()),
-                Some(DocumentContent::File { name, bytes }) => {
-                    files.put(format!("Docs/{folder}/{}", folder_name(name)), bytes.clone())
+            // A content file never takes the metadata's name.
+            let content_name = |name: String| {
+                if name.starts_with("document.") {
+                    format!("content-{name}")
+                } else {
+                    name
                 }
+            };
+            match &d.content {
+                Some(DocumentContent::Text(text)) => files.put(
+                    format!("Docs/{folder}/{}", content_name(folder.clone())),
+                    text.as_bytes(),
+                ),
+                Some(DocumentContent::File { name, bytes }) => files.put(
+                    format!("Docs/{folder}/{}", content_name(folder_name(name))),
+                    bytes.clone(),
+                ),
                 None => {}
             }
         }
@@ -326,6 +345,11 @@ fn document_content(
 ) -> Option<DocumentContent> {
     let source = document.source_type.to_ascii_uppercase();
     let mut take = |name: &str| -> Option<Vec<u8>> {
+        // The metadata is never the content (a content file so named was written as
+        // `content-document.yaml`).
+        if ["document.yaml", "document.yml", "document.json"].contains(&name) {
+            return None;
+        }
         let path = format!("Docs/{folder}/{name}");
         let bytes = files.get(&path)?.to_vec();
         used.insert(path);
@@ -334,11 +358,15 @@ fn document_content(
     match source.as_str() {
         "FILE" => {
             let name = document.file_name.clone()?;
-            let bytes = take(&name).or_else(|| take(&folder_name(&name)))?;
+            let bytes = take(&name)
+                .or_else(|| take(&folder_name(&name)))
+                .or_else(|| take(&format!("content-{}", folder_name(&name))))?;
             Some(DocumentContent::File { name, bytes })
         }
         "INLINE" | "MARKDOWN" => {
-            let bytes = take(folder).or_else(|| take(&document.name))?;
+            let bytes = take(folder)
+                .or_else(|| take(&document.name))
+                .or_else(|| take(&format!("content-{folder}")))?;
             Some(DocumentContent::Text(String::from_utf8_lossy(&bytes).into_owned()))
         }
         _ => None,
@@ -385,9 +413,9 @@ pub fn write<T: Serialize + ?Sized>(format: Format, value: &T) -> Result<Vec<u8>
     match format {
         Format::Yaml => yaml_serde::to_string(value)
             .map(String::into_bytes)
-            .map_err(|e| ProjectError::Archive(e.to_string())),
+            .map_err(|e| ProjectError::Write(e.to_string())),
         Format::Json => {
-            let mut out = serde_json::to_vec_pretty(value).map_err(|e| ProjectError::Archive(e.to_string()))?;
+            let mut out = serde_json::to_vec_pretty(value).map_err(|e| ProjectError::Write(e.to_string()))?;
             out.push(b'\n');
             Ok(out)
         }

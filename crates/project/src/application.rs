@@ -61,12 +61,7 @@ pub struct ApplicationProject {
 impl ApplicationProject {
     /// Reads the project from its files.
     pub fn from_files(files: &Files) -> Result<ApplicationProject, ProjectError> {
-        let (file, bytes) = ["yaml", "yml", "json"]
-            .iter()
-            .find_map(|ext| {
-                let path = format!("application.{ext}");
-                files.get(&path).map(|b| (path, b))
-            })
+        let (file, bytes) = crate::api::find(files, "application")
             .ok_or_else(|| ProjectError::Missing("application.yaml (or application.json) at its top".into()))?;
         let data = decode::envelope(&file, bytes, &["application"])?;
         let (data, unknown): (Data, _) = decode::typed(&file, "data", &data)?;
@@ -106,7 +101,7 @@ impl ApplicationProject {
             application_info: info.clone(),
             subscribed_apis: subscribed
                 .iter()
-                .map(|s| serde_json::to_value(s).map_err(|e| ProjectError::Archive(e.to_string())))
+                .map(|s| serde_json::to_value(s).map_err(|e| ProjectError::Write(e.to_string())))
                 .collect::<Result<_, _>>()?,
             application_keys: None,
         };

@@ -20,6 +20,16 @@ pub struct Limits {
     pub max_total_bytes: u64,
 }
 
+impl Limits {
+    /// What a project uploaded to a REST API may hold: no more than the REST body limit
+    /// (10 MiB by default) lets through, inflated at most fourfold.
+    pub const UPLOAD: Limits = Limits {
+        max_entries: 2_000,
+        max_entry_bytes: 10 << 20,
+        max_total_bytes: 40 << 20,
+    };
+}
+
 impl Default for Limits {
     /// 2 000 entries, 16 MiB per file, 64 MiB in all: far above any real project (the
     /// reference's exports are a few hundred kilobytes) and small enough for one request.
@@ -210,6 +220,9 @@ pub fn read_dir(root: &Path, limits: Limits) -> Result<Files, ProjectError> {
                 pending.push((item.path(), rel));
                 continue;
             }
+            if !meta.is_file() {
+                return Err(refuse(format!("`{rel}` is not a regular file")));
+            }
             if meta.len() > limits.max_entry_bytes {
                 return Err(refuse(format!(
                     "`{rel}` is larger than {} bytes",
@@ -224,7 +237,13 @@ pub fn read_dir(root: &Path, limits: Limits) -> Result<Files, ProjectError> {
                     limits.max_total_bytes
                 )));
             }
-            let bytes = std::fs::read(item.path()).map_err(|e| refuse(format!("{rel}: {e}")))?;
+            let mut bytes = Vec::new();
+            std::fs::File::open(item.path())
+                .and_then(|f| f.take(limits.max_entry_bytes + 1).read_to_end(&mut bytes))
+                .map_err(|e| refuse(format!("{rel}: {e}")))?;
+            if bytes.len() as u64 > limits.max_entry_bytes {
+                return Err(refuse(format!("`{rel}` grew past {} bytes", limits.max_entry_bytes)));
+            }
             files.insert(rel, bytes);
         }
     }
@@ -240,6 +259,8 @@ pub fn write_zip(top: &str, files: &Files) -> Result<Vec<u8>, ProjectError> {
         .compression_method(zip::CompressionMethod::Deflated)
         .unix_permissions(0o644);
     for (path, bytes) in &files.files {
+        // Every name is checked as a reader would: a project written here reads back.
+        let path = safe_path(path).map_err(ProjectError::Archive)?;
         out.start_file(format!("{top}/{path}"), options)
             .map_err(|e| ProjectError::Archive(e.to_string()))?;
         out.write_all(bytes).map_err(|e| ProjectError::Archive(e.to_string()))?;
@@ -253,6 +274,14 @@ pub fn write_dir(root: &Path, files: &Files) -> Result<(), ProjectError> {
     for (path, bytes) in &files.files {
         let rel = safe_path(path).map_err(ProjectError::Archive)?;
         let target = root.join(&rel);
+        // Never through a link already there.
+        let mut at = root.to_path_buf();
+        for part in rel.split('/') {
+            at.push(part);
+            if std::fs::symlink_metadata(&at).is_ok_and(|m| m.file_type().is_symlink()) {
+                return Err(ProjectError::Archive(format!("{} is a symbolic link", at.display())));
+            }
+        }
         if let Some(parent) = target.parent() {
             std::fs::create_dir_all(parent).map_err(|e| ProjectError::Archive(format!("{}: {e}", parent.display())))?;
         }

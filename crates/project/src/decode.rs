@@ -19,9 +19,9 @@ pub fn parse(file: &str, bytes: &[u8]) -> Result<Value, ProjectError> {
         file: file.to_string(),
         message: format!("not UTF-8 text ({e})"),
     })?;
-    yaml_serde::from_str::<Value>(text).map_err(|e| ProjectError::Syntax {
+    crate::yaml::parse(text).map_err(|message| ProjectError::Syntax {
         file: file.to_string(),
-        message: e.to_string(),
+        message,
     })
 }
 

@@ -13,6 +13,7 @@ pub mod archive;
 pub mod decode;
 pub mod params;
 pub mod policy;
+pub mod yaml;
 
 pub use archive::{Files, Limits};
 
@@ -44,6 +45,9 @@ pub enum ProjectError {
         /// What is wrong, and how to fix it.
         message: String,
     },
+    /// A project could not be written (a value that does not serialise).
+    #[error("cannot write the project: {0}")]
+    Write(String),
     /// The file's format version is not one Tollgate reads.
     #[error(
         "{file}: format version `{found}` is not supported; Tollgate reads the reference's 4.x projects (version v4.x.x)"
@@ -60,7 +64,7 @@ impl ProjectError {
     /// The field a REST answer names: the file, with the field's path after `#`.
     pub fn field(&self) -> String {
         match self {
-            ProjectError::Archive(_) | ProjectError::Missing(_) => "file".into(),
+            ProjectError::Archive(_) | ProjectError::Missing(_) | ProjectError::Write(_) => "file".into(),
             ProjectError::Syntax { file, .. } | ProjectError::Version { file, .. } => file.clone(),
             ProjectError::Field { file, field, .. } if field.is_empty() => file.clone(),
             ProjectError::Field { file, field, .. } => format!("{file}#{field}"),

@@ -189,3 +189,91 @@ fn a_broken_project_names_file_and_line_or_field() {
     let e = ApiProject::from_files(&bad_def).unwrap_err().to_string();
     assert!(e.starts_with("Definitions/swagger.yaml: "), "{e}");
 }
+
+#[test]
+fn documents_with_awkward_names_round_trip() {
+    use tollgate_project::api::{ProjectDocument, folder_name};
+    assert_eq!(folder_name(".."), "__");
+    assert_eq!(folder_name("."), "_");
+    assert_eq!(folder_name(""), "_");
+    assert_eq!(folder_name("Pets API/v2"), "Pets_API_v2");
+    let mut p = read("OrderAPI-1.0.0");
+    let mut doc = |name: &str, source: &str, file: Option<&str>| {
+        let mut d = p.documents[0].document.clone();
+        d.name = name.into();
+        d.source_type = source.into();
+        d.file_name = file.map(String::from);
+        d
+    };
+    let extra = vec![
+        ProjectDocument {
+            document: doc("..", "INLINE", None),
+            content: Some(DocumentContent::Text("dots".into())),
+        },
+        ProjectDocument {
+            document: doc("document", "FILE", Some("document.yaml")),
+            content: Some(DocumentContent::File {
+                name: "document.yaml".into(),
+                bytes: b"not metadata".to_vec(),
+            }),
+        },
+        ProjectDocument {
+            document: doc("Same Name", "MARKDOWN", None),
+            content: Some(DocumentContent::Text("one".into())),
+        },
+        ProjectDocument {
+            document: doc("Same_Name", "MARKDOWN", None),
+            content: Some(DocumentContent::Text("two".into())),
+        },
+    ];
+    p.documents.extend(extra);
+    let files = p.to_files(Format::Yaml).unwrap();
+    let zip = archive::write_zip(&p.top_folder(), &files).unwrap();
+    let back = ApiProject::from_files(&archive::read_zip(&zip, Limits::default()).unwrap()).unwrap();
+    let by_name = |name: &str| {
+        back.documents
+            .iter()
+            .find(|d| d.document.name == name)
+            .unwrap()
+            .content
+            .clone()
+    };
+    assert_eq!(by_name(".."), Some(DocumentContent::Text("dots".into())));
+    assert_eq!(by_name("Same Name"), Some(DocumentContent::Text("one".into())));
+    assert_eq!(by_name("Same_Name"), Some(DocumentContent::Text("two".into())));
+    assert!(matches!(by_name("document"), Some(DocumentContent::File { bytes, .. }) if bytes == b"not metadata"));
+    assert_eq!(back.documents.len(), p.documents.len());
+}
+
+#[test]
+fn writing_a_directory_never_follows_a_link_and_reading_one_refuses_odd_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(outside.path(), dir.path().join("Docs")).unwrap();
+    let mut files = tollgate_project::Files::default();
+    files.put("Docs/x/document.yaml", "x");
+    let e = archive::write_dir(dir.path(), &files).unwrap_err().to_string();
+    assert!(e.contains("symbolic link"), "{e}");
+    assert!(
+        std::fs::read_dir(outside.path()).unwrap().next().is_none(),
+        "nothing was written outside"
+    );
+
+    let tree = tempfile::tempdir().unwrap();
+    std::fs::write(tree.path().join("api.yaml"), "x").unwrap();
+    nix_free_fifo(&tree.path().join("pipe"));
+    let e = archive::read_dir(tree.path(), Limits::default())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("not a regular file"), "{e}");
+}
+
+/// Makes a FIFO with mkfifo(1) (no libc binding needed).
+fn nix_free_fifo(path: &std::path::Path) {
+    let ok = std::process::Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "mkfifo");
+}

@@ -16,7 +16,7 @@ use tollgate_model::{Error, TenantId, now_millis};
 use tollgate_store::documents;
 
 /// Largest document file accepted (the REST body limit applies too).
-const MAX_FILE_BYTES: usize = 5 * 1024 * 1024;
+pub(crate) const MAX_FILE_BYTES: usize = 5 * 1024 * 1024;
 
 fn not_found(id: &str) -> ApiError {
     Error::not_found("document", id).into()

@@ -1,10 +1,11 @@
 //! `GET /apis/export` and `POST /apis/import`: an API with its definition, documents,
 //! lifecycle state and deployments as a project in the reference's format (decision 022).
 //!
-//! An import is checked whole before anything is written, runs in one AM transaction
-//! (rolled back for `dryRun`), and writes nothing when the project matches what the node
-//! has: the answer lists what it created or changed, so that `tollgate apply` can be
-//! re-run safely.
+//! An import is checked whole before anything is written and runs in one AM transaction
+//! (rolled back for `dryRun`); documents, which live in the shared database, are then
+//! replaced in one transaction of their own (if that fails, the answer says so and a
+//! re-run completes it). A project that matches what the node has writes nothing: the
+//! answer lists what was created or changed, so that `tollgate apply` can be re-run.
 
 use crate::PublisherState;
 use crate::apis::{ensure_unique, load, not_found, validate};
@@ -21,15 +22,15 @@ use tollgate_http::auth::{AdminRole, CreatorOrPublisherRole, CreatorRole, Publis
 use tollgate_http::{ApiError, ApiMultipart, ApiQuery, Authenticated};
 use tollgate_model::document::Document;
 use tollgate_model::{Api, Error, FieldError, LifecycleState, Principal, TenantId, now_millis};
-use tollgate_project::api::{ApiProject, DeploymentEnvironment, DocumentContent, Format, ProjectDocument};
+use tollgate_project::api::{ApiProject, DeploymentEnvironment, DocumentContent, Format, ProjectDocument, folder_name};
 use tollgate_project::params::ApiParams;
 use tollgate_project::{Limits, archive};
 use tollgate_store::apis::{self, RevisionRow, StoredApi};
 use tollgate_store::documents::{self, Content, DocumentWithContent};
 
-/// Most bytes one document file in a project may have (as for uploads).
-const MAX_DOCUMENT_BYTES: usize = 5 * 1024 * 1024;
-/// Most documents one project may carry.
+/// Most bytes one document's content in a project may have (as for uploads).
+const MAX_DOCUMENT_BYTES: usize = crate::documents::MAX_FILE_BYTES;
+/// Most documents one project may carry (and one API may have to be exported).
 const MAX_DOCUMENTS: usize = 500;
 
 /// Query of `GET /apis/export` (the reference's parameters).
@@ -62,8 +63,8 @@ pub(crate) async fn export(
     let project = project_of(&state, &stored, &q).await?;
     let files = project.to_files(format).map_err(|e| Error::Internal(e.to_string()))?;
     let zip = archive::write_zip(&project.top_folder(), &files).map_err(|e| Error::Internal(e.to_string()))?;
-    let provider = stored.api.provider.clone().unwrap_or_default();
-    let file = format!("{provider}-{}.zip", project.top_folder()).replace(['"', '\\', '/'], "_");
+    let provider = folder_name(&stored.api.provider.clone().unwrap_or_default());
+    let file = format!("{provider}-{}.zip", project.top_folder());
     Ok((
         [
             (header::CONTENT_TYPE, "application/zip".to_string()),
@@ -165,7 +166,13 @@ async fn project_of(state: &PublisherState, stored: &StoredApi, q: &ExportQuery)
 
 /// An API's documents with their content, by name.
 async fn stored_documents(state: &PublisherState, stored: &StoredApi) -> Result<Vec<DocumentWithContent>, ApiError> {
-    let (docs, _) = documents::list(&state.shared, stored.tenant_id, &stored.id, 0, MAX_DOCUMENTS as i64).await?;
+    let (docs, total) = documents::list(&state.shared, stored.tenant_id, &stored.id, 0, MAX_DOCUMENTS as i64).await?;
+    if total > MAX_DOCUMENTS as i64 {
+        return Err(Error::Conflict(format!(
+            "the API has {total} documents; a project carries at most {MAX_DOCUMENTS}"
+        ))
+        .into());
+    }
     let mut out = Vec::with_capacity(docs.len());
     for document in docs {
         let content = match &document.document_id {
@@ -202,7 +209,7 @@ pub(crate) async fn import(
     let zip = parts
         .get("file")
         .ok_or_else(|| Error::field("file", "send the project as a zip in the multipart part `file`"))?;
-    let files = archive::read_zip(zip, Limits::default()).map_err(Error::from)?;
+    let files = archive::read_zip(zip, Limits::UPLOAD).map_err(Error::from)?;
     let mut project = ApiProject::from_files(&files).map_err(Error::from)?;
     match (parts.get("params"), &q.params_environment) {
         (Some(params), env) => ApiParams::parse(params)
@@ -219,20 +226,6 @@ pub(crate) async fn import(
     }
     let outcome = import_project(&state, auth.principal(), project, &q).await?;
     Ok((StatusCode::OK, axum::Json(outcome)).into_response())
-}
-
-/// Prefixes the fields of a validation error with where they came from
-/// (`api.yaml#data.`).
-fn in_file(prefix: &str, e: ApiError) -> ApiError {
-    match e.0 {
-        Error::Validation(fields) => ApiError(Error::Validation(
-            fields
-                .into_iter()
-                .map(|f| FieldError::new(format!("{prefix}{}", f.field), f.message))
-                .collect(),
-        )),
-        other => ApiError(other),
-    }
 }
 
 /// The API's fields that carry meaning for comparison: without the server-owned ones.
@@ -308,21 +301,24 @@ fn project_documents(project: &ApiProject) -> Result<Vec<DocumentWithContent>, A
         }
         let mut document: Document = d.document.clone();
         document.document_id = None;
+        let size = match &d.content {
+            Some(DocumentContent::Text(t)) => t.len(),
+            Some(DocumentContent::File { bytes, .. }) => bytes.len(),
+            None => 0,
+        };
+        if size > MAX_DOCUMENT_BYTES {
+            errors.push(FieldError::new(
+                field("content"),
+                format!("the content is larger than {MAX_DOCUMENT_BYTES} bytes"),
+            ));
+        }
         let content = match &d.content {
             Some(DocumentContent::Text(t)) => Content::Text(t.clone()),
-            Some(DocumentContent::File { name, bytes }) => {
-                if bytes.len() > MAX_DOCUMENT_BYTES {
-                    errors.push(FieldError::new(
-                        field("fileName"),
-                        format!("the file is larger than {MAX_DOCUMENT_BYTES} bytes"),
-                    ));
-                }
-                Content::File {
-                    name: name.clone(),
-                    media_type: media_type(name).into(),
-                    bytes: bytes.clone(),
-                }
-            }
+            Some(DocumentContent::File { name, bytes }) => Content::File {
+                name: name.clone(),
+                media_type: media_type(name).into(),
+                bytes: bytes.clone(),
+            },
             None => Content::None,
         };
         out.push(DocumentWithContent { document, content });
@@ -333,19 +329,7 @@ fn project_documents(project: &ApiProject) -> Result<Vec<DocumentWithContent>, A
 
 /// What differs between the stored documents and the project's, as change lines.
 fn document_changes(old: &[DocumentWithContent], new: &[DocumentWithContent]) -> Vec<String> {
-    let meta = |d: &Document| {
-        let mut d = d.clone();
-        d.document_id = None;
-        d.created_time = None;
-        d.created_by = None;
-        d.last_updated_time = None;
-        d.last_updated_by = None;
-        d.inline_content = None;
-        if d.source_type.eq_ignore_ascii_case("FILE") {
-            d.file_name = None;
-        }
-        d
-    };
+    let meta = Document::authored;
     let mut changes = Vec::new();
     for n in new {
         match old.iter().find(|o| o.document.name == n.document.name) {
@@ -378,6 +362,71 @@ fn same_content(a: &Content, b: &Content) -> bool {
     }
 }
 
+/// The provider of an API an import creates: the project's, kept only for an
+/// administrator (`preserveProvider`, default true, as in the reference), else the caller.
+fn provider_for_new(
+    principal: &Principal,
+    api: &Api,
+    q: &ImportQuery,
+    api_file: &str,
+    warnings: &mut Vec<String>,
+) -> Result<String, ApiError> {
+    let preserve = q.preserve_provider.unwrap_or(true);
+    match api.provider.clone().filter(|p| !p.is_empty()) {
+        Some(p) if p == principal.username => Ok(p),
+        Some(p) if preserve => {
+            if grants::<AdminRole>(principal) {
+                Ok(p)
+            } else {
+                Err(Error::Forbidden(format!(
+                    "{api_file}: the project's provider is `{p}`; only an administrator imports an API as another provider; import with preserveProvider=false (tollgate import api --preserve-provider=false) to become its provider"
+                ))
+                .into())
+            }
+        }
+        Some(p) => {
+            warnings.push(format!(
+                "{api_file}: provider `{p}` replaced by `{}` (preserveProvider=false)",
+                principal.username
+            ));
+            Ok(principal.username.clone())
+        }
+        None => Ok(principal.username.clone()),
+    }
+}
+
+/// Refuses a caller without the publisher role for what the project `does`.
+fn require_publisher(principal: &Principal, does: &str) -> Result<(), ApiError> {
+    if grants::<PublisherRole>(principal) {
+        return Ok(());
+    }
+    Err(Error::Forbidden(format!(
+        "the project {does}, which needs the publisher role; `{}` does not have it (leave lifeCycleStatus and deployment_environments as they are on the server, or ask a publisher)",
+        principal.username
+    ))
+    .into())
+}
+
+/// Whether the lifecycle leads from `from` to `to` by allowed actions.
+fn reachable(from: LifecycleState, to: LifecycleState) -> bool {
+    let mut seen = vec![from];
+    let mut next = vec![from];
+    while let Some(state) = next.pop() {
+        for action in state.actions() {
+            if let Some(s) = state.apply(*action)
+                && !seen.contains(&s)
+            {
+                if s == to {
+                    return true;
+                }
+                seen.push(s);
+                next.push(s);
+            }
+        }
+    }
+    false
+}
+
 /// Creates or updates the API the project describes; see the module's comment.
 async fn import_project(
     state: &PublisherState,
@@ -396,46 +445,18 @@ async fn import_project(
             let file = file.clone().unwrap_or_else(|| "Definitions/swagger.yaml".into());
             let bytes = serde_json::to_vec(doc).map_err(|e| Error::Internal(e.to_string()))?;
             let def = definition::parse(&bytes)
-                .map_err(|errors| in_file(&format!("{file}#"), ApiError(Error::Validation(errors))))?;
+                .map_err(|errors| ApiError(Error::Validation(errors).with_field_prefix(&format!("{file}#"))))?;
             Some(def.doc)
         }
         (None, _) => None,
     };
 
-    // Who provides it: the project's provider, kept only for an administrator.
-    let preserve = q.preserve_provider.unwrap_or(true);
-    let named = api.provider.clone().filter(|p| !p.is_empty());
-    let provider = match named {
-        Some(p) if preserve && p != principal.username => {
-            if !grants::<AdminRole>(principal) {
-                return Err(Error::Forbidden(format!(
-                    "{api_file}: the project's provider is `{p}`; only an administrator imports an API as another provider; import with preserveProvider=false (tollgate import api --preserve-provider=false) to become its provider"
-                ))
-                .into());
-            }
-            p
-        }
-        Some(p) if !preserve && p != principal.username => {
-            warnings.push(format!(
-                "{api_file}: provider `{p}` replaced by `{}` (preserveProvider=false)",
-                principal.username
-            ));
-            principal.username.clone()
-        }
-        _ => principal.username.clone(),
-    };
-    let target_state = api.life_cycle_status.unwrap_or_default();
+    // The lifecycle state the project names; none keeps the API's (CREATED when new).
+    let named_state = api.life_cycle_status;
     let deployments: Vec<DeploymentEnvironment> = project.deployments.clone().unwrap_or_default();
-    if (target_state != LifecycleState::Created || !deployments.is_empty()) && !grants::<PublisherRole>(principal) {
-        return Err(Error::Forbidden(format!(
-            "the project publishes or deploys the API, which needs the publisher role; `{}` does not have it (remove lifeCycleStatus and deployment_environments, or ask a publisher)",
-            principal.username
-        ))
-        .into());
-    }
     validate(state, tenant, &mut api)
         .await
-        .map_err(|e| in_file(&format!("{api_file}#data."), e))?;
+        .map_err(|e| ApiError(e.0.with_field_prefix(&format!("{api_file}#data."))))?;
     let new_documents = project_documents(&project)?;
     let mut seen = HashSet::new();
     for (i, d) in deployments.iter().enumerate() {
@@ -466,7 +487,7 @@ async fn import_project(
             api.id = None;
             api.created_time = None;
             api.last_updated_time = None;
-            api.provider = Some(provider);
+            api.provider = Some(provider_for_new(principal, &api, q, &api_file, &mut warnings)?);
             api.life_cycle_status = Some(LifecycleState::Created);
             let mut doc = definition.unwrap_or_else(|| definition::generate(&api));
             definition::sync(&mut doc, &api);
@@ -498,6 +519,8 @@ async fn import_project(
             stored.id
         }
         Some(current) => {
+            // Found by name in any case: the stored name stays (a rename is a new API).
+            api.name = current.api.name.clone();
             api.id = current.api.id.clone();
             api.provider = current.api.provider.clone();
             api.life_cycle_status = current.api.life_cycle_status;
@@ -535,9 +558,22 @@ async fn import_project(
     };
     let mut stored = crate::apis::load_in(&mut tx, tenant, &id).await?;
 
-    // The lifecycle state the project has.
+    // The lifecycle state the project has: a publisher's change, along the lifecycle.
     let current_state = stored.api.life_cycle_status.unwrap_or_default();
+    let target_state = named_state.unwrap_or(current_state);
     if target_state != current_state {
+        require_publisher(principal, "changes the API's lifecycle state")?;
+        if !reachable(current_state, target_state) {
+            return Err(Error::field(
+                format!("{api_file}#data.lifeCycleStatus"),
+                format!(
+                    "the API is {} and cannot become {} (the lifecycle allows no way there)",
+                    current_state.display_name(),
+                    target_state.display_name()
+                ),
+            )
+            .into());
+        }
         crate::lifecycle::set_state_in(&mut tx, &stored, target_state, &principal.username).await?;
         changes.push(format!(
             "lifecycle {} → {}",
@@ -578,6 +614,7 @@ async fn import_project(
             })
             .collect();
         if !pending.is_empty() {
+            require_publisher(principal, "deploys the API")?;
             let rev = match revisions.last().filter(|r| revision_matches(r, &stored)) {
                 Some(r) => r.clone(),
                 None => {
@@ -637,7 +674,13 @@ async fn import_project(
                 &principal.username,
                 now_millis(),
             )
-            .await?;
+            .await
+            .map_err(|e| {
+                tracing::error!(api_id = %id, error = %e, "An imported API's documents could not be written.");
+                Error::Unavailable(format!(
+                    "the API was imported, but its documents could not be written ({e}); import the project again to complete it"
+                ))
+            })?;
         }
         if !changes.is_empty() {
             tracing::info!(api_id = %id, name = %stored.api.name, version = %stored.api.version, status, by = %principal.username, "API project imported.");
@@ -652,4 +695,20 @@ async fn import_project(
         changes,
         warnings,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::reachable;
+    use tollgate_model::LifecycleState::*;
+
+    #[test]
+    fn the_lifecycle_decides_which_states_an_import_reaches() {
+        assert!(reachable(Created, Published));
+        assert!(reachable(Created, Retired));
+        assert!(reachable(Published, Created));
+        assert!(reachable(Blocked, Published));
+        assert!(!reachable(Retired, Published));
+        assert!(!reachable(Retired, Created));
+    }
 }

@@ -42,15 +42,7 @@ impl TryFrom<Row> for Document {
 const COLUMNS: &str = "id, body, file_name, created_at, created_by, updated_at, updated_by";
 
 fn body(doc: &Document) -> Result<String> {
-    let mut d = doc.clone();
-    d.document_id = None;
-    d.file_name = None;
-    d.inline_content = None;
-    d.created_time = None;
-    d.created_by = None;
-    d.last_updated_time = None;
-    d.last_updated_by = None;
-    serde_json::to_string(&d).map_err(|e| Error::Corrupt(e.to_string()))
+    serde_json::to_string(&doc.authored()).map_err(|e| Error::Corrupt(e.to_string()))
 }
 
 /// An API's documents by name, with the total.
@@ -258,8 +250,8 @@ pub struct DocumentWithContent {
 
 /// Makes an API's documents exactly `docs`, in one transaction: a document whose name is
 /// already there keeps its id and gets the new metadata and content, new names are
-/// added, and documents not named are removed. Used by the project import, which must
-/// be all or nothing.
+/// added, and documents not named are removed. Used by the project import, so that an
+/// API's documents change all at once or not at all.
 pub async fn replace_for_api(
     db: &Database,
     tenant: TenantId,

@@ -88,14 +88,20 @@ pub async fn export(command: ExportCommand, output: Output) -> Result<(), Failur
                 let zip = client.download(req).await?;
                 let path = if unzip {
                     let files = archive::read_zip(&zip, Limits::default()).map_err(local)?;
-                    let folder = dir.join(files.top.clone().unwrap_or_else(|| api.name.clone()));
-                    archive::write_dir(&folder, &files).map_err(local)?;
-                    folder
+                    let top = files
+                        .top
+                        .clone()
+                        .unwrap_or_else(|| format!("{}-{}", api.name, api.version));
+                    fresh(dir.join(tollgate_project::api::folder_name(&top)))?
                 } else {
-                    let path = dir.join(zip_name(&api.name, &api.version));
-                    write_file(&path, &zip)?;
-                    path
+                    fresh(dir.join(zip_name(&api.name, &api.version)))?
                 };
+                if unzip {
+                    let files = archive::read_zip(&zip, Limits::default()).map_err(local)?;
+                    archive::write_dir(&path, &files).map_err(local)?;
+                } else {
+                    write_file(&path, &zip)?;
+                }
                 step(
                     output,
                     &format!(
@@ -186,6 +192,18 @@ pub async fn export(command: ExportCommand, output: Output) -> Result<(), Failur
     }
 }
 
+/// `path`, when nothing is there yet: two APIs whose names fold to one file name (`Pets
+/// API` and `Pets_API`) must not land in one place.
+fn fresh(path: PathBuf) -> Result<PathBuf, Failure> {
+    if std::fs::symlink_metadata(&path).is_ok() {
+        return Err(local(format!(
+            "{} already exists; export into an empty directory (-d)",
+            path.display()
+        )));
+    }
+    Ok(path)
+}
+
 fn write_file(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(|e| local(format!("cannot create {}: {e}", parent.display())))?;
@@ -236,6 +254,9 @@ struct LocalProject {
     params: Option<String>,
     name: String,
     version: String,
+    /// The context the gateway serves it at (`/pets/1.0.0`), and the one its versions share.
+    context: (String, String),
+    default_version: bool,
 }
 
 /// Reads a project from a directory or a zip and checks it as the server will; a
@@ -281,6 +302,11 @@ fn read_project(path: &Path, params: Option<&Path>) -> Result<LocalProject, Fail
         path: path.to_path_buf(),
         zip,
         params,
+        context: (
+            project.api.resolved_context(),
+            tollgate_model::api::base_context(&project.api.context),
+        ),
+        default_version: project.api.is_default_version,
         name: project.api.name,
         version: project.api.version,
     })
@@ -511,6 +537,47 @@ fn find_projects(root: &Path) -> Result<Vec<PathBuf>, Failure> {
     Ok(found)
 }
 
+/// Refuses a tree whose projects clash with each other: the server checks each project
+/// against what it has, not against the others about to arrive.
+fn check_together(projects: &[LocalProject]) -> Result<(), Failure> {
+    let mut errors = Vec::new();
+    for (i, a) in projects.iter().enumerate() {
+        for b in &projects[i + 1..] {
+            let same_api = a.name.eq_ignore_ascii_case(&b.name);
+            if a.context.0 == b.context.0 {
+                errors.push(format!(
+                    "{} and {} both serve {}",
+                    a.path.display(),
+                    b.path.display(),
+                    a.context.0
+                ));
+            } else if !same_api && a.context.1 == b.context.1 {
+                errors.push(format!(
+                    "{} and {} are different APIs with the same context {}",
+                    a.path.display(),
+                    b.path.display(),
+                    a.context.1
+                ));
+            }
+            if same_api && a.default_version && b.default_version {
+                errors.push(format!(
+                    "{} and {} are both the default version of {}",
+                    a.path.display(),
+                    b.path.display(),
+                    a.name
+                ));
+            }
+        }
+    }
+    if errors.is_empty() {
+        return Ok(());
+    }
+    Err(local(format!(
+        "the projects clash; nothing was changed: {}",
+        errors.join("; ")
+    )))
+}
+
 /// Runs `tollgate apply`: every project is first checked by the server without writing
 /// (a dry run), so that one bad project leaves the server as it was; then what differs
 /// is imported, and with --prune what the tree lacks is deleted.
@@ -536,6 +603,7 @@ pub async fn apply(args: ApplyArgs, output: Output) -> Result<(), Failure> {
         }
         projects.push(p);
     }
+    check_together(&projects)?;
     let client = Client::connect(&args.conn, PUBLISHER).await?;
     let options = ImportOptions {
         environment: args.environment.as_deref(),

@@ -159,7 +159,12 @@ async fn import_of<T: PolicyBody>(
         status: status.into(),
         warnings: warnings.clone(),
     };
-    let Some(current) = policies::get(&state.am, who.tenant_id, level, &name).await? else {
+    // By name, in any case (as names are unique), never by id.
+    let current = policies::list(&state.am, who.tenant_id, level)
+        .await?
+        .into_iter()
+        .find(|p| p.name.eq_ignore_ascii_case(&name));
+    let Some(current) = current else {
         let (_, created) = create_of(who, state, body).await?;
         let id = serde_json::to_value(&created)
             .ok()

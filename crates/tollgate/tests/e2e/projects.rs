@@ -640,6 +640,37 @@ async fn hostile_and_broken_projects_are_refused_before_anything_is_written() {
     assert_eq!(api["context"], "/hostile");
     let (status, body) = post_import(&c, crate::gateway_flow::DEV, good.clone(), "?overwrite=true").await;
     assert_eq!(status, 403, "{body}");
+    // The lifecycle: a project moves the API along it; a retired API stays retired; a
+    // project that names no state keeps the API's.
+    let with_state = |state: &str| {
+        raw_zip(&[(
+            "Hostile-1.0.0/api.yaml",
+            API_YAML
+                .replace(
+                    "policies: [Gold]",
+                    &format!("policies: [Gold]\n  lifeCycleStatus: {state}"),
+                )
+                .as_bytes(),
+        )])
+    };
+    let (status, body) = post_import(&c, ADMIN, with_state("RETIRED"), "?overwrite=true").await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body["changes"].to_string().contains("lifecycle Created → Retired"),
+        "{body}"
+    );
+    let (status, body) = post_import(&c, ADMIN, with_state("PUBLISHED"), "?overwrite=true").await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        first_error(&body).starts_with("api.yaml#data.lifeCycleStatus"),
+        "{body}"
+    );
+    let (status, body) = post_import(&c, ADMIN, good.clone(), "?overwrite=true").await;
+    assert_eq!((status, body["status"].as_str()), (200, Some("UNCHANGED")), "{body}");
+    let (_, api) = c
+        .rest(ADMIN, Method::GET, &format!("/publisher/v4/apis/{id}"), None)
+        .await;
+    assert_eq!(api["lifeCycleStatus"], "RETIRED");
     // Params naming an entry the file lacks, and an entry without a params file.
     let form = reqwest::multipart::Form::new()
         .part("file", reqwest::multipart::Part::bytes(good.clone()).file_name("p.zip"))
