@@ -198,7 +198,7 @@ fn documents_with_awkward_names_round_trip() {
     assert_eq!(folder_name(""), "_");
     assert_eq!(folder_name("Pets API/v2"), "Pets_API_v2");
     let mut p = read("OrderAPI-1.0.0");
-    let mut doc = |name: &str, source: &str, file: Option<&str>| {
+    let doc = |name: &str, source: &str, file: Option<&str>| {
         let mut d = p.documents[0].document.clone();
         d.name = name.into();
         d.source_type = source.into();
