@@ -26,7 +26,13 @@ pub fn flow_depth(text: &str, limit: usize) -> usize {
     let (mut depth, mut deepest) = (0usize, 0usize);
     let mut chars = text.chars().peekable();
     let mut after_space = true;
+    // Where a node may start: the text's start, after white space, after `[`, `{` or `,`,
+    // and after `:` inside a flow collection. A quote elsewhere (`it's`, `a"b`) is part of a
+    // plain scalar, and taking it for the start of a quoted one would hide what follows.
+    let mut node_start = true;
     while let Some(c) = chars.next() {
+        let at_node_start = node_start;
+        node_start = c.is_whitespace() || matches!(c, '[' | '{' | ',') || (c == ':' && depth > 0);
         match c {
             '{' | '[' => {
                 depth += 1;
@@ -36,7 +42,7 @@ pub fn flow_depth(text: &str, limit: usize) -> usize {
                 }
             }
             '}' | ']' => depth = depth.saturating_sub(1),
-            '"' => {
+            '"' if at_node_start => {
                 while let Some(q) = chars.next() {
                     match q {
                         '\\' => {
@@ -47,7 +53,7 @@ pub fn flow_depth(text: &str, limit: usize) -> usize {
                     }
                 }
             }
-            '\'' => {
+            '\'' if at_node_start => {
                 while let Some(q) = chars.next() {
                     if q == '\'' {
                         if chars.peek() == Some(&'\'') {
@@ -201,6 +207,20 @@ impl<'de> serde::de::Visitor<'de> for Budgeted<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_quote_inside_a_plain_scalar_hides_no_nesting() {
+        // Found by fuzz/openapi_import (a timeout): `"` in the middle of a plain scalar was
+        // taken for the start of a quoted one, and 50 nested `{` after it went uncounted.
+        let doc = "openapi: 3.1.0\ninfo:\n  -0btit\"2.0ve:vain1.0\nopenapi: 3.070\ni: &a {\r \r  \r#\r#o\r\r\r\r\r\r\r\r\r\r{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}info:\n  -0btit\"2}}}.0v}}}}}e}}}}}}}}}:}}}v";
+        assert!(flow_depth(doc, 100) > MAX_YAML_FLOW_DEPTH);
+        let err = parse(doc).unwrap_err();
+        assert!(err.contains("nest more than"), "{err}");
+        let apostrophe = format!("title: it's\nx: {}{}\n", "[".repeat(20), "]".repeat(20));
+        assert!(parse(&apostrophe).unwrap_err().contains("nest more than"));
+        // Quoted scalars still hide brackets, in block and in flow style.
+        assert_eq!(flow_depth("a: \"{{{{\"\nb: '[[[['\nc: {d:\"{{{\", e: ['[[']}", 100), 2);
+    }
 
     #[test]
     fn aliases_of_a_long_string_cannot_expand_far() {
